@@ -1,0 +1,60 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "dlsms",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "dlsms", targets: ["dlsms"]),
+        .library(name: "DLSMSCore", targets: ["DLSMSCore"]),
+        .library(name: "DLSMSEngine", targets: ["DLSMSEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        // Pure domain: value types, the interval index, rules, state machine. No I/O, clocks or actors.
+        .target(name: "DLSMSCore", swiftSettings: swiftSettings),
+        // Shard actors, admission, users, waitlist, notifications, sweep.
+        .target(name: "DLSMSEngine", dependencies: ["DLSMSCore"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "dlsms",
+            dependencies: [
+                "DLSMSEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "DLSMSCoreTests", dependencies: ["DLSMSCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DLSMSEngineTests",
+            dependencies: ["DLSMSEngine"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
+
+// The benchmark harness (ordo-one/benchmark) is heavy to build, so it is only part of the
+// package when DLSMS_BENCHMARKS is set: `DLSMS_BENCHMARKS=1 swift package benchmark`.
+if Context.environment["DLSMS_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"])
+    )
+    package.targets.append(
+        .executableTarget(
+            name: "EngineBenchmarks",
+            dependencies: [
+                "DLSMSEngine",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/EngineBenchmarks",
+            swiftSettings: swiftSettings,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    )
+}

@@ -1,0 +1,57 @@
+/// The booking rules, one configuration value with the contract's defaults. All durations are seconds.
+public struct BookingRules: Sendable, Hashable {
+    public var minDuration: Int64 = 15 * Seconds.minute
+    public var maxDuration: Int64 = 4 * Seconds.hour
+    /// A start may lie this far in the past (clock skew, "book now").
+    public var pastTolerance: Int64 = 5 * Seconds.minute
+    public var maxAdvance: Int64 = 14 * Seconds.day
+    /// Upcoming (not yet ended) seat-holding reservations per student.
+    public var maxUpcomingPerUser: Int = 3
+    /// Seat-holding reservations one student may hold at the same instant; `nil` = no limit (the default).
+    public var maxConcurrentPerUser: Int? = nil
+    /// Check-in opens this long before the start…
+    public var checkInOpensBefore: Int64 = 15 * Seconds.minute
+    /// …and closes this long after it; a `CONFIRMED` reservation is a no-show from then on.
+    public var grace: Int64 = 15 * Seconds.minute
+    /// `WAITING` entries per student.
+    public var maxWaitingPerUser: Int = 10
+    /// Minimum password length for new accounts.
+    public var minPasswordLength: Int = 8
+
+    public init() {}
+
+    public static let `default` = BookingRules()
+
+    /// Validates a window `[start, end)` asked for at `now`, in the contract's order of time errors.
+    /// `openingHours`/`utcOffset` are the branch's; pass `nil` to skip that check (unknown seat).
+    public func validateWindow(
+        start: Timestamp, end: Timestamp, now: Timestamp, openingHours: OpeningHours?, utcOffset: Int = 0
+    ) throws(EngineError) {
+        guard end > start else { throw .invalidTimeRange }
+        let duration = end - start
+        if duration < minDuration { throw .tooShort(minimumSeconds: minDuration) }
+        if duration > maxDuration { throw .tooLong(maximumSeconds: maxDuration) }
+        if start < now - pastTolerance { throw .inThePast }
+        if start > now + maxAdvance { throw .tooFarAhead(maximumSeconds: maxAdvance) }
+        if let hours = openingHours, !hours.permits(start: start, end: end, utcOffset: utcOffset) {
+            throw .outsideOpeningHours
+        }
+    }
+
+    /// The check-in window of a reservation starting at `start`: `[opens, closes)`.
+    public func checkInWindow(start: Timestamp) -> (opens: Timestamp, closes: Timestamp) {
+        (start - checkInOpensBefore, start + grace)
+    }
+
+    /// The moment a `CONFIRMED` reservation starting at `start` becomes a no-show.
+    public func noShowDeadline(start: Timestamp) -> Timestamp { start + grace }
+
+    /// A student id: 1–64 characters of letters, digits, `-`, `_` and `.`.
+    public static func validateStudentID(_ s: String) throws(EngineError) {
+        guard !s.isEmpty, s.utf8.count <= 64,
+            s.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 || $0 == 46 })
+        else {
+            throw .badRequest("student_id must be 1-64 letters, digits, '-', '_' or '.'")
+        }
+    }
+}

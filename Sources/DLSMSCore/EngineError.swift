@@ -1,0 +1,113 @@
+/// The class of an error, which a transport maps to its own status (HTTP: 400, 404, 409, …).
+public enum ErrorKind: Sendable, Hashable {
+    case badRequest
+    case unauthorized
+    case forbidden
+    case notFound
+    case conflict
+    case payloadTooLarge
+    case rateLimited
+    case unavailable
+}
+
+/// Every refusal of the engine, transport-neutral. `code` is the contract's machine code.
+public enum EngineError: Error, Sendable, Hashable {
+    case badRequest(String)
+    case invalidTimeRange
+    case tooShort(minimumSeconds: Int64)
+    case tooLong(maximumSeconds: Int64)
+    case inThePast
+    case tooFarAhead(maximumSeconds: Int64)
+    case outsideOpeningHours
+    case weakPassword
+    case invalidState(String)
+    case checkinWindow(opens: Timestamp, closes: Timestamp)
+    case unauthorized
+    case forbidden
+    case seatNotFound(SeatID)
+    case reservationNotFound(ReservationID)
+    case waitlistEntryNotFound(WaitlistEntryID)
+    case userNotFound
+    case branchNotFound(String)
+    case seatConflict
+    case seatInMaintenance(SeatID)
+    case userOverlap
+    case limitReached(limit: Int)
+    case duplicateUser
+    case unavailable(String)
+
+    public var kind: ErrorKind {
+        switch self {
+        case .badRequest, .invalidTimeRange, .tooShort, .tooLong, .inThePast, .tooFarAhead, .outsideOpeningHours,
+            .weakPassword, .invalidState, .checkinWindow:
+            return .badRequest
+        case .unauthorized: return .unauthorized
+        case .forbidden: return .forbidden
+        case .seatNotFound, .reservationNotFound, .waitlistEntryNotFound, .userNotFound, .branchNotFound:
+            return .notFound
+        case .seatConflict, .seatInMaintenance, .userOverlap, .limitReached, .duplicateUser:
+            return .conflict
+        case .unavailable: return .unavailable
+        }
+    }
+
+    public var code: String {
+        switch self {
+        case .badRequest: return "bad_request"
+        case .invalidTimeRange: return "invalid_time_range"
+        case .tooShort: return "too_short"
+        case .tooLong: return "too_long"
+        case .inThePast: return "in_the_past"
+        case .tooFarAhead: return "too_far_ahead"
+        case .outsideOpeningHours: return "outside_opening_hours"
+        case .weakPassword: return "weak_password"
+        case .invalidState: return "invalid_state"
+        case .checkinWindow: return "checkin_window"
+        case .unauthorized: return "unauthorized"
+        case .forbidden: return "forbidden"
+        case .seatNotFound, .reservationNotFound, .waitlistEntryNotFound, .userNotFound, .branchNotFound:
+            return "not_found"
+        case .seatConflict: return "seat_conflict"
+        case .seatInMaintenance: return "seat_in_maintenance"
+        case .userOverlap: return "user_overlap"
+        case .limitReached: return "limit_reached"
+        case .duplicateUser: return "duplicate_user"
+        case .unavailable: return "unavailable"
+        }
+    }
+
+    /// Text for a person.
+    public var message: String {
+        switch self {
+        case .badRequest(let why): return why
+        case .invalidTimeRange: return "end_time must be after start_time"
+        case .tooShort(let s): return "a reservation lasts at least \(s / 60) minutes"
+        case .tooLong(let s): return "a reservation lasts at most \(s / 60) minutes"
+        case .inThePast: return "the start time lies in the past"
+        case .tooFarAhead(let s): return "reservations open at most \(s / 86_400) days ahead"
+        case .outsideOpeningHours: return "the branch is closed during part of that time"
+        case .weakPassword: return "the password must have at least 8 characters"
+        case .invalidState(let why): return why
+        case .checkinWindow: return "check-in is not open now: it opens shortly before the start and closes when the grace period ends"
+        case .unauthorized: return "authentication required"
+        case .forbidden: return "not allowed"
+        case .seatNotFound(let id): return "seat \(id) not found"
+        case .reservationNotFound(let id): return "reservation \(id) not found"
+        case .waitlistEntryNotFound(let id): return "waitlist entry \(id) not found"
+        case .userNotFound: return "user not found"
+        case .branchNotFound(let name): return "branch '\(name)' not found"
+        case .seatConflict: return "the seat is already reserved for part of that time"
+        case .seatInMaintenance(let id): return "seat \(id) is out of service"
+        case .userOverlap: return "you already hold a reservation at that time"
+        case .limitReached(let limit): return "limit of \(limit) reached"
+        case .duplicateUser: return "that student id is already registered"
+        case .unavailable(let why): return why
+        }
+    }
+}
+
+extension EngineError {
+    public init(_ t: InvalidTransition) {
+        self = .invalidState("cannot \(t.transition.name) a reservation that is \(t.from.name)")
+    }
+}

@@ -1,0 +1,223 @@
+/// When a branch is open, in its local time.
+public enum OpeningHours: Sendable, Hashable {
+    /// Open around the clock (the seed branches).
+    case alwaysOpen
+    /// Open every day from `openMinute` to `closeMinute` (minutes after local midnight,
+    /// `0 ≤ open < close ≤ 1440`). A booking must lie inside one day's opening.
+    case daily(openMinute: Int, closeMinute: Int)
+
+    /// `true` when `[start, end)` lies inside one opening period. `utcOffset` is the branch's
+    /// offset from UTC in seconds at `start`.
+    public func permits(start: Timestamp, end: Timestamp, utcOffset: Int) -> Bool {
+        switch self {
+        case .alwaysOpen:
+            return true
+        case .daily(let openMinute, let closeMinute):
+            let localStart = start + Int64(utcOffset)
+            let dayStart = floorDiv(localStart, Seconds.day) * Seconds.day
+            let opens = dayStart + Int64(openMinute) * Seconds.minute
+            let closes = dayStart + Int64(closeMinute) * Seconds.minute
+            let localEnd = end + Int64(utcOffset)
+            return localStart >= opens && localEnd <= closes
+        }
+    }
+
+    /// "00:00-24:00" style text for people.
+    public var description: String {
+        switch self {
+        case .alwaysOpen: return "00:00-24:00"
+        case .daily(let open, let close):
+            return "\(clock(open))-\(clock(close))"
+        }
+    }
+
+    private func clock(_ minutes: Int) -> String {
+        let h = minutes / 60
+        let m = minutes % 60
+        return (h < 10 ? "0" : "") + "\(h):" + (m < 10 ? "0" : "") + "\(m)"
+    }
+}
+
+@inline(__always)
+func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+    let q = a / b
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+}
+
+public struct Branch: Sendable, Hashable {
+    public var name: String
+    public var areas: [String]
+    /// IANA time zone identifier, e.g. "UTC" or "Europe/Berlin".
+    public var timeZone: String
+    public var openingHours: OpeningHours
+
+    public init(name: String, areas: [String], timeZone: String = "UTC", openingHours: OpeningHours = .alwaysOpen) {
+        self.name = name
+        self.areas = areas
+        self.timeZone = timeZone
+        self.openingHours = openingHours
+    }
+}
+
+public struct Seat: Sendable, Hashable {
+    public var id: SeatID
+    public var branch: String
+    public var area: String
+    public var hasPower: Bool
+    public var hasMonitor: Bool
+    /// Taken out of service by an admin: cannot be booked.
+    public var inMaintenance: Bool
+
+    public init(
+        id: SeatID, branch: String, area: String, hasPower: Bool, hasMonitor: Bool, inMaintenance: Bool = false
+    ) {
+        self.id = id
+        self.branch = branch
+        self.area = area
+        self.hasPower = hasPower
+        self.hasMonitor = hasMonitor
+        self.inMaintenance = inMaintenance
+    }
+}
+
+public enum Role: UInt8, Sendable, Hashable, CaseIterable {
+    case student = 0
+    case admin = 1
+
+    public var name: String { self == .admin ? "admin" : "student" }
+}
+
+public struct User: Sendable, Hashable {
+    public var id: UserID
+    public var studentID: String
+    public var name: String
+    public var role: Role
+    /// A bcrypt hash (`$2b$…`); empty when the account cannot log in.
+    public var passwordHash: String
+    public var createdAt: Timestamp
+
+    public init(
+        id: UserID, studentID: String, name: String, role: Role, passwordHash: String, createdAt: Timestamp
+    ) {
+        self.id = id
+        self.studentID = studentID
+        self.name = name
+        self.role = role
+        self.passwordHash = passwordHash
+        self.createdAt = createdAt
+    }
+}
+
+/// A booking of one seat for the half-open interval `[start, end)`.
+///
+/// Laid out compactly (56 bytes stride) because millions of them live in memory.
+public struct Reservation: Sendable, Hashable {
+    public var id: ReservationID
+    public var seatID: SeatID
+    public var userID: UserID
+    public var start: Timestamp
+    public var end: Timestamp
+    public var createdAt: Timestamp
+    public var checkedInAt: Timestamp?
+    public var status: ReservationStatus
+
+    public init(
+        id: ReservationID, seatID: SeatID, userID: UserID, start: Timestamp, end: Timestamp,
+        status: ReservationStatus = .confirmed, createdAt: Timestamp, checkedInAt: Timestamp? = nil
+    ) {
+        self.id = id
+        self.seatID = seatID
+        self.userID = userID
+        self.start = start
+        self.end = end
+        self.createdAt = createdAt
+        self.checkedInAt = checkedInAt
+        self.status = status
+    }
+}
+
+public enum WaitlistStatus: UInt8, Sendable, Hashable, CaseIterable {
+    case waiting = 0
+    case notified = 1
+    case cancelled = 2
+    case expired = 3
+
+    public var name: String {
+        switch self {
+        case .waiting: return "WAITING"
+        case .notified: return "NOTIFIED"
+        case .cancelled: return "CANCELLED"
+        case .expired: return "EXPIRED"
+        }
+    }
+}
+
+/// What a waitlist entry waits for: one seat, or any seat of a branch.
+public enum WaitTarget: Sendable, Hashable {
+    case seat(SeatID)
+    case branch(String)
+}
+
+public struct WaitlistEntry: Sendable, Hashable {
+    public var id: WaitlistEntryID
+    public var userID: UserID
+    public var target: WaitTarget
+    public var desiredTime: Timestamp
+    public var endTime: Timestamp
+    public var status: WaitlistStatus
+    public var notifiedAt: Timestamp?
+    public var createdAt: Timestamp
+
+    public init(
+        id: WaitlistEntryID, userID: UserID, target: WaitTarget, desiredTime: Timestamp, endTime: Timestamp,
+        status: WaitlistStatus = .waiting, notifiedAt: Timestamp? = nil, createdAt: Timestamp
+    ) {
+        self.id = id
+        self.userID = userID
+        self.target = target
+        self.desiredTime = desiredTime
+        self.endTime = endTime
+        self.status = status
+        self.notifiedAt = notifiedAt
+        self.createdAt = createdAt
+    }
+}
+
+public enum NotificationKind: UInt8, Sendable, Hashable, CaseIterable {
+    case seatAvailable = 0
+    case reservationNoShow = 1
+    case reservationCompleted = 2
+
+    public var name: String {
+        switch self {
+        case .seatAvailable: return "seat_available"
+        case .reservationNoShow: return "reservation_no_show"
+        case .reservationCompleted: return "reservation_completed"
+        }
+    }
+}
+
+public struct Notification: Sendable, Hashable {
+    public var id: NotificationID
+    public var userID: UserID
+    public var kind: NotificationKind
+    public var message: String
+    public var seatID: SeatID?
+    public var start: Timestamp?
+    public var end: Timestamp?
+    public var createdAt: Timestamp
+
+    public init(
+        id: NotificationID, userID: UserID, kind: NotificationKind, message: String, seatID: SeatID?,
+        start: Timestamp?, end: Timestamp?, createdAt: Timestamp
+    ) {
+        self.id = id
+        self.userID = userID
+        self.kind = kind
+        self.message = message
+        self.seatID = seatID
+        self.start = start
+        self.end = end
+        self.createdAt = createdAt
+    }
+}

@@ -1,0 +1,140 @@
+import DLSMSCore
+import Synchronization
+
+/// Per-student notifications with ids increasing across all students, readable `since` an id and
+/// streamable live.
+///
+/// A notification is *created* (id taken) inside a shard's turn and *published* once its journal
+/// record is durable. Publishing goes strictly in id order: a notification waits until every
+/// lower id is published or discarded. So a reader that has seen id N has seen everything below N,
+/// which is what lets an SSE client resume with `Last-Event-ID` without gaps.
+public final class NotificationCenter: Sendable {
+    /// How many notifications are kept per student (the oldest are dropped first).
+    public static let keptPerUser = 1_000
+    /// Live streams per student.
+    public static let maxStreamsPerUser = 8
+
+    private struct State {
+        var nextID: NotificationID = 1
+        var published: [UserID: [Notification]] = [:]
+        /// Created, not yet published or discarded: id → (notification, ready to publish).
+        var pending: [NotificationID: (Notification, Bool)] = [:]
+        var watermark: NotificationID = 0  // every id ≤ watermark is published or discarded
+        var subscribers: [UserID: [Int: AsyncStream<Notification>.Continuation]] = [:]
+        var nextSubscriber = 0
+
+        /// Publishes every ready notification directly above the watermark, in id order. An id that
+        /// is no longer pending was discarded (or restored) and is skipped.
+        mutating func drain() {
+            while watermark + 1 < nextID {
+                let next = watermark + 1
+                if let (n, ready) = pending[next] {
+                    guard ready else { return }
+                    pending[next] = nil
+                    deliver(n)
+                }
+                watermark = next
+            }
+        }
+
+        mutating func deliver(_ n: Notification) {
+            var list = published[n.userID, default: []]
+            list.append(n)
+            if list.count > NotificationCenter.keptPerUser { list.removeFirst(list.count - NotificationCenter.keptPerUser) }
+            published[n.userID] = list
+            if let subscribed = subscribers[n.userID] {
+                for c in subscribed.values { c.yield(n) }
+            }
+        }
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Takes the next id for a notification; it is not visible until ``publish(_:)``.
+    func create(
+        user: UserID, kind: NotificationKind, message: String, seat: SeatID?, start: Timestamp?, end: Timestamp?,
+        now: Timestamp
+    ) -> Notification {
+        state.withLock { s in
+            let n = Notification(
+                id: s.nextID, userID: user, kind: kind, message: message, seatID: seat, start: start, end: end,
+                createdAt: now)
+            s.nextID += 1
+            s.pending[n.id] = (n, false)
+            return n
+        }
+    }
+
+    /// Makes a created notification visible (after its journal record is durable).
+    func publish(_ id: NotificationID) {
+        state.withLock { s in
+            guard let (n, _) = s.pending[id] else { return }
+            s.pending[id] = (n, true)
+            s.drain()
+        }
+    }
+
+    /// Drops a created notification whose journal write failed.
+    func discard(_ id: NotificationID) {
+        state.withLock { s in
+            s.pending[id] = nil
+            s.drain()
+        }
+    }
+
+    /// Stores a recorded notification as published (replay). Idempotent.
+    func restore(_ n: Notification) {
+        state.withLock { s in
+            if s.published[n.userID]?.contains(where: { $0.id == n.id }) == true { return }
+            var list = s.published[n.userID, default: []]
+            let i = list.firstIndex { $0.id > n.id } ?? list.count
+            list.insert(n, at: i)
+            if list.count > Self.keptPerUser { list.removeFirst(list.count - Self.keptPerUser) }
+            s.published[n.userID] = list
+            s.nextID = max(s.nextID, n.id + 1)
+            s.watermark = max(s.watermark, n.id)
+        }
+    }
+
+    /// The student's published notifications with an id above `since`, oldest first.
+    public func list(user: UserID, since: NotificationID = 0) -> [Notification] {
+        state.withLock { s in (s.published[user] ?? []).filter { $0.id > since } }
+    }
+
+    /// A live stream of the student's notifications published from now on, or `nil` when the student
+    /// already has ``maxStreamsPerUser`` streams. Ends when the returned stream is dropped or
+    /// ``finishAll()`` is called.
+    public func subscribe(user: UserID) -> AsyncStream<Notification>? {
+        let (stream, continuation) = AsyncStream.makeStream(of: Notification.self, bufferingPolicy: .bufferingNewest(1_000))
+        let key: Int? = state.withLock { s in
+            guard (s.subscribers[user]?.count ?? 0) < Self.maxStreamsPerUser else { return nil }
+            s.nextSubscriber += 1
+            s.subscribers[user, default: [:]][s.nextSubscriber] = continuation
+            return s.nextSubscriber
+        }
+        guard let key else { return nil }
+        continuation.onTermination = { [weak self] _ in
+            self?.state.withLock { s in
+                s.subscribers[user]?[key] = nil
+                if s.subscribers[user]?.isEmpty == true { s.subscribers[user] = nil }
+            }
+        }
+        return stream
+    }
+
+    public var streamCount: Int { state.withLock { $0.subscribers.values.reduce(0) { $0 + $1.count } } }
+
+    /// Ends every live stream (shutdown).
+    public func finishAll() {
+        let all = state.withLock { s in
+            let c = s.subscribers.values.flatMap { $0.values }
+            s.subscribers = [:]
+            return c
+        }
+        for c in all { c.finish() }
+    }
+
+    var highestID: NotificationID { state.withLock { $0.nextID - 1 } }
+}

@@ -1,0 +1,432 @@
+import DLSMSCore
+import Foundation
+import Synchronization
+
+public struct EngineConfiguration: Sendable {
+    /// Number of shard actors. Default: the number of active processors.
+    public var shardCount: Int
+    public var rules: BookingRules
+
+    public init(shardCount: Int? = nil, rules: BookingRules = .default) {
+        self.shardCount = max(1, shardCount ?? ProcessInfo.processInfo.activeProcessorCount)
+        self.rules = rules
+    }
+}
+
+/// The seat booking engine: the transport-neutral API that HTTP (and later gRPC) sit on.
+///
+/// Seats are partitioned over ``EngineConfiguration/shardCount`` shard actors by seat id. A seat
+/// operation goes to its shard; a query over many seats (search, branch statistics) fans out to
+/// all shards concurrently and merges. State that spans shards lives in small lock-protected
+/// structures: the reservation directory (id → seat, slot; allocates ids), the user ledger
+/// (per-student limits and reservation lists, see ``UserLedger``), accounts, the waitlist and the
+/// notifications.
+///
+/// Every change is appended to the ``Journal`` and acknowledged only once the journal says it is
+/// durable.
+public final class SeatEngine: Sendable {
+    public let configuration: EngineConfiguration
+    public var rules: BookingRules { configuration.rules }
+    public let clock: any WallClock
+    public let notifications: NotificationCenter
+
+    private let shards: [SeatShard]
+    private let context: EngineContext
+    private let users = UserDirectory()
+    private let catalog = Mutex(Catalog())
+
+    private struct Catalog {
+        var branches: [Branch] = []
+        var seatBranch: [SeatID: String] = [:]
+
+        func branch(named name: String) -> Branch? { branches.first { $0.name == name } }
+    }
+
+    public init(configuration: EngineConfiguration = .init(), clock: any WallClock = SystemClock(), journal: any Journal = NullJournal()) {
+        self.configuration = configuration
+        self.clock = clock
+        let notifications = NotificationCenter()
+        self.notifications = notifications
+        let context = EngineContext(
+            rules: configuration.rules, directory: ReservationDirectory(), ledger: UserLedger(), waitlist: Waitlist(),
+            notifications: notifications, journal: journal)
+        self.context = context
+        shards = (0..<configuration.shardCount).map { _ in SeatShard(context: context) }
+    }
+
+    @inline(__always) private func shard(for seat: SeatID) -> SeatShard {
+        shards[Int(UInt32(bitPattern: seat) % UInt32(shards.count))]
+    }
+
+    /// Appends one record and waits until it is durable.
+    private func commit(_ record: JournalRecord) async throws(EngineError) {
+        try await context.journal.append(record).wait()
+    }
+
+    // MARK: - Catalog
+
+    /// Adds or replaces a branch (by name).
+    public func define(branch: Branch) async throws(EngineError) {
+        try await commit(.branchDefined(branch))
+        await apply(branch: branch)
+    }
+
+    public func define(seat: Seat) async throws(EngineError) {
+        guard let branch = catalog.withLock({ $0.branch(named: seat.branch) }) else { throw .branchNotFound(seat.branch) }
+        try await commit(.seatDefined(seat))
+        await apply(seat: seat, branch: branch)
+    }
+
+    /// Takes a seat out of service (it can no longer be booked) or puts it back.
+    public func setMaintenance(seat id: SeatID, _ inMaintenance: Bool) async throws(EngineError) -> Seat {
+        guard var seat = await shard(for: id).seat(id) else { throw .seatNotFound(id) }
+        seat.inMaintenance = inMaintenance
+        try await define(seat: seat)
+        return seat
+    }
+
+    private func apply(branch: Branch) async {
+        let seats: [SeatID] = catalog.withLock { c in
+            if let i = c.branches.firstIndex(where: { $0.name == branch.name }) {
+                c.branches[i] = branch
+            } else {
+                c.branches.append(branch)
+            }
+            return c.seatBranch.filter { $0.value == branch.name }.map(\.key)
+        }
+        for id in seats {  // seats keep a copy of their branch's opening hours
+            if let seat = await shard(for: id).seat(id) { await shard(for: id).define(seat: seat, branch: branch) }
+        }
+    }
+
+    private func apply(seat: Seat, branch: Branch) async {
+        catalog.withLock { $0.seatBranch[seat.id] = seat.branch }
+        await shard(for: seat.id).define(seat: seat, branch: branch)
+    }
+
+    public var branchList: [Branch] { catalog.withLock { $0.branches } }
+
+    // MARK: - Accounts
+
+    /// Creates an account. The caller hashes the password; the engine never sees it.
+    public func register(studentID: String, name: String, passwordHash: String, role: Role = .student)
+        async throws(EngineError) -> User
+    {
+        try BookingRules.validateStudentID(studentID)
+        guard name.utf8.count <= 200 else { throw .badRequest("name is longer than 200 bytes") }
+        let user = try users.create(studentID: studentID, name: name, role: role, passwordHash: passwordHash, now: clock.now())
+        try await commit(.userCreated(user))
+        return user
+    }
+
+    public func user(id: UserID) -> User? { users.user(id: id) }
+    public func user(studentID: String) -> User? { users.user(studentID: studentID) }
+    public var userCount: Int { users.count }
+
+    // MARK: - Booking
+
+    /// Books `[start, end)` on a seat for a student. Errors in the contract's order: time rules
+    /// (400), unknown seat (404), then conflicts and limits (409).
+    public func book(user: UserID, seat: SeatID, start: Timestamp, end: Timestamp) async throws(EngineError) -> Reservation {
+        let now = clock.now()
+        try rules.validateWindow(start: start, end: end, now: now, openingHours: nil)
+        return try await shard(for: seat).book(user: user, seat: seat, start: start, end: end, now: now)
+    }
+
+    /// The batched path: one actor hop per shard for the whole batch instead of one per booking.
+    /// Results are in the order of `requests`.
+    public func book(_ requests: [BookingRequest]) async -> [Result<Reservation, EngineError>] {
+        let now = clock.now()
+        var results = [Result<Reservation, EngineError>?](repeating: nil, count: requests.count)
+        var perShard = [[Int]](repeating: [], count: shards.count)
+        for (i, q) in requests.enumerated() {
+            do throws(EngineError) {
+                try rules.validateWindow(start: q.start, end: q.end, now: now, openingHours: nil)
+                perShard[Int(UInt32(bitPattern: q.seatID) % UInt32(shards.count))].append(i)
+            } catch {
+                results[i] = .failure(error)
+            }
+        }
+        await withTaskGroup(of: ([Int], [Result<Reservation, EngineError>]).self) { group in
+            for (s, positions) in perShard.enumerated() where !positions.isEmpty {
+                let batch = positions.map { requests[$0] }
+                group.addTask { (positions, await self.shards[s].book(batch, now: now)) }
+            }
+            for await (positions, outcome) in group {
+                for (i, r) in zip(positions, outcome) { results[i] = r }
+            }
+        }
+        return results.map { $0! }
+    }
+
+    private func locate(_ id: ReservationID) throws(EngineError) -> (SeatShard, UInt32) {
+        guard let (seat, slot) = context.directory.locate(id) else { throw .reservationNotFound(id) }
+        return (shard(for: seat), slot)
+    }
+
+    public func reservation(id: ReservationID, requester: Requester) async throws(EngineError) -> Reservation {
+        let (shard, slot) = try locate(id)
+        return try await shard.reservation(id: id, slot: slot, requester: requester)
+    }
+
+    public func checkIn(id: ReservationID, requester: Requester) async throws(EngineError) -> Reservation {
+        let (shard, slot) = try locate(id)
+        return try await shard.perform(.checkIn, id: id, slot: slot, requester: requester, now: clock.now())
+    }
+
+    /// Leaves early: `COMPLETED`, `end` becomes now, the rest of the slot is freed.
+    public func checkout(id: ReservationID, requester: Requester) async throws(EngineError) -> Reservation {
+        let (shard, slot) = try locate(id)
+        return try await shard.perform(.checkout, id: id, slot: slot, requester: requester, now: clock.now())
+    }
+
+    /// Cancels a `CONFIRMED` reservation; a `CHECKED_IN` one is ended as by checkout.
+    public func cancel(id: ReservationID, requester: Requester) async throws(EngineError) -> Reservation {
+        let (shard, slot) = try locate(id)
+        return try await shard.perform(.cancel, id: id, slot: slot, requester: requester, now: clock.now())
+    }
+
+    /// A student's reservations, newest first. `upcomingOnly`: seat-holding and not yet ended.
+    public func reservations(
+        of user: UserID, status: ReservationStatus? = nil, upcomingOnly: Bool = false, limit: Int = 1_000, offset: Int = 0
+    ) async -> Page<Reservation> {
+        let now = clock.now()
+        var perShard = [[(ReservationID, UInt32)]](repeating: [], count: shards.count)
+        for id in context.ledger.reservations(of: user) {
+            guard let (seat, slot) = context.directory.locate(id) else { continue }
+            perShard[Int(UInt32(bitPattern: seat) % UInt32(shards.count))].append((id, slot))
+        }
+        let all = await fanOut(perShard) { shard, wanted in await shard.reservations(wanted) }
+        let matching = all.filter { r in
+            (status == nil || r.status == status) && (!upcomingOnly || (r.status.holdsSeat && r.end > now))
+        }.sorted { $0.id > $1.id }
+        return Page(items: Array(matching.dropFirst(max(0, offset)).prefix(max(0, limit))), total: matching.count)
+    }
+
+    /// Every reservation (admin), filtered, by id ascending, paged.
+    public func allReservations(matching filter: ReservationFilter = .init(), limit: Int = 1_000, offset: Int = 0) async -> Page<Reservation> {
+        let all: [Reservation]
+        if let seat = filter.seatID {
+            all = await shard(for: seat).reservations(matching: filter)
+        } else {
+            all = await fanOut(shards.map { _ in filter }) { shard, f in await shard.reservations(matching: f) }
+        }
+        let sorted = all.sorted { $0.id < $1.id }
+        return Page(items: Array(sorted.dropFirst(max(0, offset)).prefix(max(0, limit))), total: sorted.count)
+    }
+
+    private func fanOut<Input: Sendable, Output: Sendable>(
+        _ inputs: [Input], _ body: @escaping @Sendable (SeatShard, Input) async -> [Output]
+    ) async -> [Output] {
+        await withTaskGroup(of: [Output].self) { group in
+            for (s, input) in inputs.enumerated() {
+                let shard = shards[s]
+                group.addTask { await body(shard, input) }
+            }
+            var merged: [Output] = []
+            for await part in group { merged += part }
+            return merged
+        }
+    }
+
+    // MARK: - Seats
+
+    /// Seats matching `filter`, with availability for `[start, end)` (default: this instant), by id.
+    public func searchSeats(_ filter: SeatFilter, start: Timestamp? = nil, end: Timestamp? = nil) async -> [SeatView] {
+        let now = clock.now()
+        let a = start ?? now
+        let b = end ?? (now + 1)
+        return await fanOut(shards.map { _ in filter }) { shard, f in await shard.search(f, start: a, end: b, now: now) }
+            .sorted { $0.seat.id < $1.seat.id }
+    }
+
+    /// One seat, with the busy intervals overlapping `[start, end)`.
+    public func seat(_ id: SeatID, start: Timestamp, end: Timestamp) async throws(EngineError) -> (SeatView, [BusyInterval]) {
+        try await shard(for: id).detail(seat: id, start: start, end: end, now: clock.now())
+    }
+
+    /// Branch statistics, in the order branches were defined.
+    public func branches() async -> [BranchSummary] {
+        let now = clock.now()
+        let parts = await fanOut(shards.map { _ in now }) { shard, now in [await shard.branchCounts(now: now)] }
+        return branchList.map { b in
+            var s = BranchSummary(branch: b, totalSeats: 0, powerSeats: 0, monitorSeats: 0, availableSeats: 0)
+            for part in parts {
+                guard let c = part[b.name] else { continue }
+                s.totalSeats += c.total
+                s.powerSeats += c.power
+                s.monitorSeats += c.monitor
+                s.availableSeats += c.available
+            }
+            return s
+        }
+    }
+
+    // MARK: - Waitlist
+
+    /// Waits for a seat (or any seat of a branch) for `[desired, end)`; `end` defaults to one hour later.
+    public func joinWaitlist(user: UserID, target: WaitTarget, desired: Timestamp, end: Timestamp? = nil)
+        async throws(EngineError) -> (entry: WaitlistEntry, position: Int?)
+    {
+        let now = clock.now()
+        let end = end ?? desired + Seconds.hour
+        let hours: OpeningHours?
+        switch target {
+        case .seat(let id):
+            let branch = catalog.withLock { c in c.seatBranch[id].flatMap { c.branch(named: $0) } }
+            try rules.validateWindow(start: desired, end: end, now: now, openingHours: branch?.openingHours)
+            guard branch != nil else { throw .seatNotFound(id) }
+        case .branch(let name):
+            hours = catalog.withLock { $0.branch(named: name)?.openingHours }
+            try rules.validateWindow(start: desired, end: end, now: now, openingHours: hours)
+            guard hours != nil else { throw .branchNotFound(name) }
+        }
+        let joined = try context.waitlist.join(
+            user: user, target: target, desired: desired, end: end, now: now, limit: rules.maxWaitingPerUser)
+        do {
+            try await commit(.waitlistChanged(joined.entry))
+        } catch {
+            var undone = joined.entry
+            undone.status = .cancelled
+            context.waitlist.restore(undone)
+            throw error
+        }
+        return joined
+    }
+
+    public func leaveWaitlist(id: WaitlistEntryID, requester: Requester) async throws(EngineError) -> WaitlistEntry {
+        let previous = context.waitlist.entry(id)
+        let entry = try context.waitlist.leave(user: requester.userID, id: id, asAdmin: requester.isAdmin)
+        do {
+            try await commit(.waitlistChanged(entry))
+        } catch {
+            if let previous { context.waitlist.restore(previous.entry) }
+            throw error
+        }
+        return entry
+    }
+
+    public func waitlist(of user: UserID) -> [(entry: WaitlistEntry, position: Int?)] {
+        context.waitlist.entries(of: user)
+    }
+
+    public func waitlistEntry(_ id: WaitlistEntryID) -> (entry: WaitlistEntry, position: Int?)? {
+        context.waitlist.entry(id)
+    }
+
+    // MARK: - Sweep
+
+    /// Applies and returns every transition due at `now`: no-shows (freeing the seat and notifying
+    /// the waitlist), completions, and expiry of waitlist entries whose desired time is past the grace.
+    public func sweep(now: Timestamp) async -> SweepReport {
+        var report = await withTaskGroup(of: SweepReport.self) { group in
+            for shard in shards { group.addTask { await shard.sweep(now: now) } }
+            var merged = SweepReport()
+            for await part in group { merged.merge(part) }
+            return merged
+        }
+        let expired = context.waitlist.expire(desiredAtOrBefore: now - rules.grace)
+        var durable: [WaitlistEntry] = []
+        for e in expired {
+            do {
+                try await commit(.waitlistChanged(e))
+                durable.append(e)
+            } catch {
+                var back = e
+                back.status = .waiting
+                context.waitlist.restore(back)
+            }
+        }
+        report.expired = durable
+        report.noShows.sort { $0.id < $1.id }
+        report.completed.sort { $0.id < $1.id }
+        report.notified.sort { $0.id < $1.id }
+        return report
+    }
+
+    // MARK: - Seed, replay, checks
+
+    /// Loads the original DL-SMS data set (`SeedData`) into an empty engine, relative to now.
+    public func seed(studentPasswordHash: String, adminPasswordHash: String) async throws(EngineError) {
+        let now = clock.now()
+        var records: [JournalRecord] = SeedData.branches.map { .branchDefined($0) }
+        records += SeedData.seats.map { .seatDefined($0) }
+        for (i, name) in SeedData.studentNames.enumerated() {
+            records.append(
+                .userCreated(
+                    User(
+                        id: UserID(i + 1), studentID: SeedData.studentID(i + 1), name: name, role: .student,
+                        passwordHash: studentPasswordHash, createdAt: now)))
+        }
+        records.append(
+            .userCreated(
+                User(
+                    id: UserID(SeedData.studentNames.count + 1), studentID: SeedData.adminStudentID, name: "Administrator",
+                    role: .admin, passwordHash: adminPasswordHash, createdAt: now)))
+        for (i, s) in SeedData.reservations.enumerated() {
+            var r = Reservation(
+                id: ReservationID(i + 1), seatID: s.seatID, userID: UserID(s.userIndex), start: now + s.startOffset,
+                end: now + s.endOffset, status: s.status, createdAt: now + min(0, s.startOffset) - Seconds.day)
+            if s.status == .checkedIn || s.status == .completed { r.checkedInAt = r.start }
+            records.append(.reservationCreated(r))
+        }
+        for (i, w) in SeedData.waitlist.enumerated() {
+            let desired = now + w.desiredOffset
+            records.append(
+                .waitlistChanged(
+                    WaitlistEntry(
+                        id: WaitlistEntryID(i + 1), userID: UserID(w.userIndex), target: w.target, desiredTime: desired,
+                        endTime: desired + Seconds.hour, createdAt: now)))
+        }
+        var last = JournalTicket.durable
+        for r in records {
+            await apply(r)
+            last = try context.journal.append(r)
+        }
+        try await last.wait()
+    }
+
+    /// Applies a recorded change as it is (seed and WAL replay): no rules, no journal. Idempotent.
+    public func apply(_ record: JournalRecord) async {
+        switch record {
+        case .branchDefined(let b): await apply(branch: b)
+        case .seatDefined(let s):
+            guard let b = catalog.withLock({ $0.branch(named: s.branch) }) else {
+                preconditionFailure("seat \(s.id) names branch '\(s.branch)', which is not defined")
+            }
+            await apply(seat: s, branch: b)
+        case .userCreated(let u): users.restore(u)
+        case .reservationCreated(let r), .reservationChanged(let r): await shard(for: r.seatID).restore(r)
+        case .waitlistChanged(let e): context.waitlist.restore(e)
+        case .notificationCreated(let n): notifications.restore(n)
+        }
+    }
+
+    /// `true` when every seat index is sorted and overlap-free and agrees with the stored reservations.
+    public func checkInvariants() async -> Bool {
+        for shard in shards where await !shard.checkInvariants() { return false }
+        return true
+    }
+
+    /// Seats, stored reservations, and seat-holding reservations.
+    public func stats() async -> (seats: Int, reservations: Int, holding: Int) {
+        var total = (seats: 0, reservations: 0, holding: 0)
+        for shard in shards {
+            let s = await shard.stats
+            total.seats += s.seats
+            total.reservations += s.reservations
+            total.holding += s.holding
+        }
+        return total
+    }
+
+    /// Pre-sizes storage for about `n` reservations (benchmarks, recovery).
+    public func reserveCapacity(reservations n: Int) async {
+        context.directory.reserveCapacity(n)
+        for shard in shards { await shard.reserveCapacity(n / shards.count + 1) }
+    }
+
+    /// Every waitlist entry (admin, export).
+    public var allWaitlistEntries: [WaitlistEntry] { context.waitlist.all }
+    public var allUsers: [User] { users.all }
+}

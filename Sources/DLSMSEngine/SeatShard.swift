@@ -1,0 +1,425 @@
+import DLSMSCore
+import Foundation
+
+/// What every shard shares with the engine.
+struct EngineContext: Sendable {
+    let rules: BookingRules
+    let directory: ReservationDirectory
+    let ledger: UserLedger
+    let waitlist: Waitlist
+    let notifications: NotificationCenter
+    let journal: any Journal
+}
+
+/// One partition of the seats. It owns, for each of its seats, the seat's description and the
+/// ``IntervalIndex`` of its seat-holding reservations, and it stores every reservation of its
+/// seats (finished ones too) in `slots`.
+///
+/// Reentrancy: a method that waits for the journal suspends, and other calls run meanwhile. So a
+/// booking takes its place in the index *before* it waits, and every method validates and mutates
+/// in one synchronous stretch, then waits only at the end. If the journal write fails, the change
+/// is rolled back: exactly for a booking (its interval is its own); for a status change by
+/// compare-and-restore (best effort — a failed journal refuses every later write, so the process
+/// must restart, and recovery then brings back the durable state).
+actor SeatShard {
+    struct SeatState {
+        var seat: Seat
+        var branch: Branch
+        var timeZone: TimeZone?
+        var index = IntervalIndex()
+
+        func permits(start: Timestamp, end: Timestamp) -> Bool {
+            guard case .daily = branch.openingHours else { return true }
+            let offset = timeZone?.secondsFromGMT(for: Date(timeIntervalSince1970: Double(start))) ?? 0
+            return branch.openingHours.permits(start: start, end: end, utcOffset: offset)
+        }
+    }
+
+    private var positions: [SeatID: Int] = [:]
+    private var seats: [SeatState] = []
+    private var slots: [Reservation] = []
+    private let ctx: EngineContext
+
+    init(context: EngineContext) { ctx = context }
+
+    // MARK: - Catalog
+
+    /// Adds a seat, or updates its description (maintenance) keeping its reservations.
+    func define(seat: Seat, branch: Branch) {
+        let zone = branch.timeZone == "UTC" ? nil : TimeZone(identifier: branch.timeZone)
+        if let p = positions[seat.id] {
+            seats[p].seat = seat
+            seats[p].branch = branch
+            seats[p].timeZone = zone
+        } else {
+            positions[seat.id] = seats.count
+            seats.append(SeatState(seat: seat, branch: branch, timeZone: zone))
+        }
+    }
+
+    func seat(_ id: SeatID) -> Seat? { positions[id].map { seats[$0].seat } }
+
+    // MARK: - Booking
+
+    func book(user: UserID, seat seatID: SeatID, start: Timestamp, end: Timestamp, now: Timestamp)
+        async throws(EngineError) -> Reservation
+    {
+        let (reservation, ticket) = try place(user: user, seat: seatID, start: start, end: end, now: now)
+        do {
+            try await ticket.wait()
+        } catch {
+            rollbackBooking(reservation)
+            throw error
+        }
+        return reservation
+    }
+
+    /// The batched path: places every request in one actor turn, then waits once for the journal.
+    func book(_ requests: [BookingRequest], now: Timestamp) async -> [Result<Reservation, EngineError>] {
+        var results: [Result<Reservation, EngineError>] = []
+        results.reserveCapacity(requests.count)
+        var last = JournalTicket.durable
+        for q in requests {
+            do {
+                let (r, ticket) = try place(user: q.userID, seat: q.seatID, start: q.start, end: q.end, now: now)
+                results.append(.success(r))
+                last = ticket
+            } catch {
+                results.append(.failure(error))
+            }
+        }
+        do {
+            try await last.wait()  // the log is ordered: the last record durable ⇒ all of them
+        } catch {
+            for case .success(let r) in results { rollbackBooking(r) }
+            return results.map { $0.flatMap { _ in .failure(error) } }
+        }
+        return results
+    }
+
+    /// Validates and places a booking in the index and the ledger, and appends its record.
+    private func place(user: UserID, seat seatID: SeatID, start: Timestamp, end: Timestamp, now: Timestamp)
+        throws(EngineError) -> (Reservation, JournalTicket)
+    {
+        guard let p = positions[seatID] else { throw .seatNotFound(seatID) }
+        guard seats[p].permits(start: start, end: end) else { throw .outsideOpeningHours }
+        guard !seats[p].seat.inMaintenance else { throw .seatInMaintenance(seatID) }
+        guard seats[p].index.isFree(start: start, end: end) else { throw .seatConflict }
+        let slot = UInt32(slots.count)
+        let directory = ctx.directory
+        let id = try ctx.ledger.admit(user: user, start: start, end: end, now: now, rules: ctx.rules) {
+            directory.allocate(seat: seatID, slot: slot)
+        }
+        let inserted = seats[p].index.insert(start: start, end: end, handle: slot)
+        precondition(inserted, "the index changed within one actor turn")
+        let r = Reservation(id: id, seatID: seatID, userID: user, start: start, end: end, createdAt: now)
+        slots.append(r)
+        do {
+            return (r, try ctx.journal.append(.reservationCreated(r)))
+        } catch {
+            rollbackBooking(r)
+            throw error
+        }
+    }
+
+    private func rollbackBooking(_ r: Reservation) {
+        guard let p = positions[r.seatID], let (_, slot) = ctx.directory.locate(r.id) else { return }
+        let current = slots[Int(slot)]
+        if current.status.holdsSeat, let e = seats[p].index.entry(at: current.start), e.handle == slot {
+            seats[p].index.remove(start: current.start)
+            ctx.ledger.release(user: r.userID, start: current.start, end: current.end)
+        }
+        ctx.ledger.forget(user: r.userID, id: r.id)
+        ctx.directory.remove(id: r.id)
+        slots[Int(slot)].id = 0  // a dead slot: no longer reachable
+    }
+
+    // MARK: - Status changes
+
+    enum Action: Sendable {
+        case checkIn
+        case checkout
+        /// Cancel a `CONFIRMED` reservation; a `CHECKED_IN` one is ended as by checkout.
+        case cancel
+    }
+
+    func perform(_ action: Action, id: ReservationID, slot: UInt32, requester: Requester, now: Timestamp)
+        async throws(EngineError) -> Reservation
+    {
+        let r = try reservation(id: id, slot: slot, requester: requester)
+        let transition: ReservationTransition
+        switch (action, r.status) {
+        case (.checkIn, .confirmed):
+            let window = ctx.rules.checkInWindow(start: r.start)
+            guard now >= window.opens && now < window.closes else {
+                throw .checkinWindow(opens: window.opens, closes: window.closes)
+            }
+            transition = .checkIn(at: now)
+        case (.checkIn, _): throw EngineError(InvalidTransition(from: r.status, transition: .checkIn(at: now)))
+        case (.cancel, .checkedIn), (.checkout, _): transition = .checkout(at: now)
+        case (.cancel, _): transition = .cancel(at: now)
+        }
+        let next: Reservation
+        do {
+            next = try r.applying(transition)
+        } catch {
+            throw EngineError(error)
+        }
+        var batch = Batch()
+        change(slot: slot, from: r, to: next, by: transition, now: now, into: &batch)
+        try await batch.commit(self)
+        return next
+    }
+
+    /// The changes of one actor turn and their journal tickets, committed together.
+    struct Batch {
+        var undo: [(slot: UInt32, previous: Reservation, next: Reservation)] = []
+        /// Waitlist entries this batch moved to `NOTIFIED`.
+        var claimed: [WaitlistEntry] = []
+        var notifications: [NotificationID] = []
+        var ticket = JournalTicket.durable
+        var failure: EngineError?
+
+        mutating func append(_ record: JournalRecord, journal: any Journal) {
+            guard failure == nil else { return }
+            do {
+                ticket = try journal.append(record)
+            } catch {
+                failure = error
+            }
+        }
+
+        /// Waits for durability; publishes the notifications, or undoes everything on failure.
+        func commit(_ shard: isolated SeatShard) async throws(EngineError) {
+            var error = failure
+            if error == nil {
+                do {
+                    try await ticket.wait()
+                } catch let e {
+                    error = e
+                }
+            }
+            if let error {
+                shard.undo(self)
+                throw error
+            }
+            for n in notifications { shard.ctx.notifications.publish(n) }
+        }
+    }
+
+    /// Applies a status change to the slot, the index and the ledger, appends its record, and —
+    /// when seat time is freed — notifies the first waitlist entry that the freed time now serves.
+    private func change(
+        slot: UInt32, from r: Reservation, to next: Reservation, by transition: ReservationTransition, now: Timestamp,
+        into batch: inout Batch
+    ) {
+        guard let p = positions[r.seatID] else { return }
+        slots[Int(slot)] = next
+        if r.status.holdsSeat && !next.status.holdsSeat {
+            seats[p].index.remove(start: r.start)
+            ctx.ledger.release(user: r.userID, start: r.start, end: r.end)
+        }
+        batch.undo.append((slot, r, next))
+        batch.append(.reservationChanged(next), journal: ctx.journal)
+        switch transition {
+        case .noShow:
+            notify(
+                user: r.userID, kind: .reservationNoShow,
+                message: "Reservation \(r.id) on seat \(r.seatID) was released: nobody checked in within the grace period.",
+                seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
+        case .complete:
+            notify(
+                user: r.userID, kind: .reservationCompleted,
+                message: "Your stay on seat \(r.seatID) (reservation \(r.id)) has ended.",
+                seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
+        default: break
+        }
+        if r.status.holdsSeat && !next.status.holdsSeat {
+            // Cancel, no-show and checkout free the rest of the slot: [max(start, now), end).
+            let freedStart = max(r.start, now)
+            if freedStart < r.end {
+                claimWaitlist(seat: p, freedStart: freedStart, freedEnd: r.end, now: now, into: &batch)
+            }
+        }
+    }
+
+    private func claimWaitlist(seat p: Int, freedStart: Timestamp, freedEnd: Timestamp, now: Timestamp, into batch: inout Batch) {
+        let state = seats[p]
+        guard !state.seat.inMaintenance else { return }
+        let index = state.index
+        guard
+            let entry = ctx.waitlist.claim(
+                seat: state.seat.id, branch: state.seat.branch, freedStart: freedStart, freedEnd: freedEnd,
+                earliest: now - ctx.rules.pastTolerance, now: now,
+                isFree: { index.isFree(start: $0, end: $1) && state.permits(start: $0, end: $1) })
+        else { return }
+        batch.claimed.append(entry)
+        batch.append(.waitlistChanged(entry), journal: ctx.journal)
+        notify(
+            user: entry.userID, kind: .seatAvailable,
+            message: "Seat \(state.seat.id) (\(state.seat.branch), \(state.seat.area)) is free for the time you are waiting for. Book it now.",
+            seat: state.seat.id, start: entry.desiredTime, end: entry.endTime, now: now, into: &batch)
+    }
+
+    private func notify(
+        user: UserID, kind: NotificationKind, message: String, seat: SeatID, start: Timestamp, end: Timestamp,
+        now: Timestamp, into batch: inout Batch
+    ) {
+        let n = ctx.notifications.create(user: user, kind: kind, message: message, seat: seat, start: start, end: end, now: now)
+        batch.notifications.append(n.id)
+        batch.append(.notificationCreated(n), journal: ctx.journal)
+    }
+
+    fileprivate func undo(_ batch: Batch) {
+        for n in batch.notifications { ctx.notifications.discard(n) }
+        for var e in batch.claimed.reversed() {
+            e.status = .waiting
+            e.notifiedAt = nil
+            ctx.waitlist.restore(e)
+        }
+        for (slot, previous, next) in batch.undo.reversed() where slots[Int(slot)] == next {
+            slots[Int(slot)] = previous
+            guard let p = positions[previous.seatID] else { continue }
+            if previous.status.holdsSeat && !next.status.holdsSeat
+                && seats[p].index.insert(start: previous.start, end: previous.end, handle: slot)
+            {
+                ctx.ledger.restore(user: previous.userID, id: previous.id, holding: .init(start: previous.start, end: previous.end))
+            }
+        }
+    }
+
+    // MARK: - Sweep
+
+    /// Applies every transition due at `now`: `CONFIRMED` past start + grace → `NO_SHOW`,
+    /// `CHECKED_IN` past its end → `COMPLETED`.
+    func sweep(now: Timestamp) async -> SweepReport {
+        var due: [(UInt32, Reservation, ReservationTransition)] = []
+        for p in seats.indices {
+            // Entries are ordered by start and by end, so the due ones are a prefix.
+            for e in seats[p].index.prefix(startingAtOrBefore: now) {
+                let r = slots[Int(e.handle)]
+                if r.status == .confirmed && now >= ctx.rules.noShowDeadline(start: r.start) {
+                    due.append((e.handle, r, .noShow(at: now)))
+                } else if r.status == .checkedIn && now >= r.end {
+                    due.append((e.handle, r, .complete(at: now)))
+                }
+            }
+        }
+        var batch = Batch()
+        var report = SweepReport()
+        for (slot, r, t) in due {
+            guard let next = try? r.applying(t) else { continue }
+            change(slot: slot, from: r, to: next, by: t, now: now, into: &batch)
+            if next.status == .noShow { report.noShows.append(next) } else { report.completed.append(next) }
+        }
+        report.notified = batch.claimed
+        do {
+            try await batch.commit(self)
+        } catch {
+            return SweepReport()
+        }
+        return report
+    }
+
+    // MARK: - Queries
+
+    func reservation(id: ReservationID, slot: UInt32, requester: Requester) throws(EngineError) -> Reservation {
+        guard Int(slot) < slots.count, slots[Int(slot)].id == id, requester.owns(slots[Int(slot)].userID) else {
+            throw .reservationNotFound(id)
+        }
+        return slots[Int(slot)]
+    }
+
+    func reservations(_ wanted: [(ReservationID, UInt32)]) -> [Reservation] {
+        wanted.compactMap { id, slot in Int(slot) < slots.count && slots[Int(slot)].id == id ? slots[Int(slot)] : nil }
+    }
+
+    func reservations(matching filter: ReservationFilter) -> [Reservation] {
+        slots.filter { $0.id != 0 && filter.matches($0) }
+    }
+
+    func search(_ filter: SeatFilter, start: Timestamp, end: Timestamp, now: Timestamp) -> [SeatView] {
+        var views: [SeatView] = []
+        for s in seats where filter.matches(s.seat) {
+            let available = !s.seat.inMaintenance && s.index.isFree(start: start, end: end)
+            if filter.availableOnly && !available { continue }
+            views.append(SeatView(seat: s.seat, occupiedNow: s.index.entry(at: now) != nil, isAvailable: available))
+        }
+        return views
+    }
+
+    func detail(seat id: SeatID, start: Timestamp, end: Timestamp, now: Timestamp) throws(EngineError) -> (SeatView, [BusyInterval]) {
+        guard let p = positions[id] else { throw .seatNotFound(id) }
+        let s = seats[p]
+        let busy = s.index.busy(start: start, end: end).map { BusyInterval(start: $0.start, end: $0.end) }
+        let view = SeatView(seat: s.seat, occupiedNow: s.index.entry(at: now) != nil, isAvailable: !s.seat.inMaintenance && busy.isEmpty)
+        return (view, busy)
+    }
+
+    /// Per branch: total, power, monitor and free-now seat counts.
+    func branchCounts(now: Timestamp) -> [String: (total: Int, power: Int, monitor: Int, available: Int)] {
+        var counts: [String: (total: Int, power: Int, monitor: Int, available: Int)] = [:]
+        for s in seats {
+            var c = counts[s.seat.branch, default: (0, 0, 0, 0)]
+            c.total += 1
+            c.power += s.seat.hasPower ? 1 : 0
+            c.monitor += s.seat.hasMonitor ? 1 : 0
+            c.available += !s.seat.inMaintenance && s.index.entry(at: now) == nil ? 1 : 0
+            counts[s.seat.branch] = c
+        }
+        return counts
+    }
+
+    var stats: (seats: Int, reservations: Int, holding: Int) {
+        (seats.count, slots.reduce(0) { $0 + ($1.id != 0 ? 1 : 0) }, seats.reduce(0) { $0 + $1.index.count })
+    }
+
+    // MARK: - Restore (seed and replay)
+
+    /// Stores a recorded reservation (created or changed) as it is, without rules. Idempotent.
+    func restore(_ r: Reservation) {
+        guard let p = positions[r.seatID] else {
+            preconditionFailure("reservation \(r.id) names seat \(r.seatID), which is not defined")
+        }
+        if let (_, slot) = ctx.directory.locate(r.id), Int(slot) < slots.count, slots[Int(slot)].id == r.id {
+            let old = slots[Int(slot)]
+            slots[Int(slot)] = r
+            if old.status.holdsSeat {
+                seats[p].index.remove(start: old.start)
+                ctx.ledger.release(user: old.userID, start: old.start, end: old.end)
+            }
+            if r.status.holdsSeat {
+                let ok = seats[p].index.insert(start: r.start, end: r.end, handle: slot)
+                precondition(ok, "restored reservation \(r.id) overlaps another on seat \(r.seatID)")
+                ctx.ledger.restore(user: r.userID, id: r.id, holding: .init(start: r.start, end: r.end))
+            }
+            return
+        }
+        let slot = UInt32(slots.count)
+        slots.append(r)
+        ctx.directory.register(id: r.id, seat: r.seatID, slot: slot)
+        if r.status.holdsSeat {
+            let ok = seats[p].index.insert(start: r.start, end: r.end, handle: slot)
+            precondition(ok, "restored reservation \(r.id) overlaps another on seat \(r.seatID)")
+        }
+        ctx.ledger.restore(user: r.userID, id: r.id, holding: r.status.holdsSeat ? .init(start: r.start, end: r.end) : nil)
+    }
+
+    /// Checks that every index is sorted and overlap-free and that index and slots agree.
+    func checkInvariants() -> Bool {
+        var holding = 0
+        for s in seats {
+            guard s.index.checkInvariants() else { return false }
+            for e in s.index.all {
+                let r = slots[Int(e.handle)]
+                guard r.id != 0, r.status.holdsSeat, r.start == e.start, r.end == e.end, r.seatID == s.seat.id else {
+                    return false
+                }
+            }
+            holding += s.index.count
+        }
+        return holding == slots.reduce(0) { $0 + ($1.id != 0 && $1.status.holdsSeat ? 1 : 0) }
+    }
+
+    func reserveCapacity(_ n: Int) { slots.reserveCapacity(n) }
+}

@@ -1,0 +1,59 @@
+import DLSMSCore
+import Synchronization
+
+/// Accounts: by id and by student id. Read on every authenticated request, written on registration.
+final class UserDirectory: Sendable {
+    private struct State {
+        var users: [User] = []  // index = id - 1
+        var byStudentID: [String: UserID] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// Creates an account with the next id; `duplicateUser` if the student id is taken.
+    func create(
+        studentID: String, name: String, role: Role, passwordHash: String, now: Timestamp
+    ) throws(EngineError) -> User {
+        let result: User? = state.withLock { s in
+            guard s.byStudentID[studentID] == nil else { return nil }
+            let user = User(
+                id: UserID(s.users.count + 1), studentID: studentID, name: name, role: role,
+                passwordHash: passwordHash, createdAt: now)
+            s.users.append(user)
+            s.byStudentID[studentID] = user.id
+            return user
+        }
+        guard let result else { throw .duplicateUser }
+        return result
+    }
+
+    /// Stores a user as recorded (replay). Idempotent.
+    func restore(_ user: User) {
+        state.withLock { s in
+            let i = Int(user.id) - 1
+            precondition(i >= 0, "user ids start at 1")
+            while s.users.count <= i {
+                s.users.append(User(id: UserID(s.users.count + 1), studentID: "", name: "", role: .student, passwordHash: "", createdAt: 0))
+            }
+            if !s.users[i].studentID.isEmpty { s.byStudentID[s.users[i].studentID] = nil }
+            s.users[i] = user
+            s.byStudentID[user.studentID] = user.id
+        }
+    }
+
+    func user(id: UserID) -> User? {
+        state.withLock { s in
+            let i = Int(id) - 1
+            guard i >= 0, i < s.users.count, !s.users[i].studentID.isEmpty else { return nil }
+            return s.users[i]
+        }
+    }
+
+    func user(studentID: String) -> User? {
+        state.withLock { s in s.byStudentID[studentID].map { s.users[Int($0) - 1] } }
+    }
+
+    var all: [User] { state.withLock { $0.users.filter { !$0.studentID.isEmpty } } }
+
+    var count: Int { state.withLock { $0.byStudentID.count } }
+}

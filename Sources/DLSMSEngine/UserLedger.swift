@@ -1,0 +1,117 @@
+import DLSMSCore
+import Synchronization
+
+/// Per-student state that spans shards: the seat-holding intervals that count towards the
+/// per-student limits, and the ids of all the student's reservations ("my reservations").
+///
+/// ## Admission: how the per-student limits hold under concurrency
+///
+/// A student's reservations live in many shards, and shards run in parallel, so no shard can
+/// count a student's bookings by itself. The limits are enforced by an *admission step* that
+/// every booking passes inside its shard's actor turn, just before the interval enters the seat
+/// index:
+///
+/// 1. The shard checks the seat (exists, in opening hours, not in maintenance) and its index for
+///    a conflict. Nothing is mutated yet.
+/// 2. ``admit(user:start:end:now:rules:allocate:)`` takes the student's stripe lock, drops
+///    holdings that have ended, checks `maxUpcomingPerUser` and `maxConcurrentPerUser` against the
+///    holdings, and — still under the lock — allocates the reservation id, records the new holding
+///    and the id. The check and the taking of the slot are one atomic step per student, so 100
+///    concurrent bookings by one student on 100 seats in different shards see each other: at most
+///    the limit get through.
+/// 3. The shard inserts the interval. It cannot conflict: the shard has not suspended since step 1.
+///
+/// Because the slot is taken only after the seat check, a seat conflict never takes a slot and no
+/// slot has to be given back on the success path. A slot is given back (``release(user:start:end:)``)
+/// when the reservation stops holding its seat (cancel, no-show, completion, checkout) or when its
+/// journal write fails and the booking is rolled back.
+///
+/// The state is split over 64 stripes by user id, so different students rarely share a lock.
+/// Lock order: a stripe lock may take the directory lock inside it, never the other way round.
+final class UserLedger: Sendable {
+    struct Holding: Sendable, Hashable {
+        var start: Timestamp
+        var end: Timestamp
+    }
+
+    struct Entry: Sendable {
+        var holdings: [Holding] = []
+        var reservations: [ReservationID] = []
+    }
+
+    final class Stripe: Sendable {
+        let users = Mutex<[UserID: Entry]>([:])
+    }
+
+    private let stripes: [Stripe] = (0..<64).map { _ in Stripe() }
+
+    @inline(__always) private func stripe(_ user: UserID) -> Stripe {
+        stripes[Int(UInt32(bitPattern: user) & 63)]
+    }
+
+    /// Checks the per-student limits for `[start, end)` at `now` and, if they allow it, calls
+    /// `allocate` for the id and records the holding and the id, all under the student's lock.
+    func admit(
+        user: UserID, start: Timestamp, end: Timestamp, now: Timestamp, rules: BookingRules,
+        allocate: () -> ReservationID
+    ) throws(EngineError) -> ReservationID {
+        let result: Result<ReservationID, EngineError> = stripe(user).users.withLock { users in
+            var entry = users[user, default: Entry()]
+            entry.holdings.removeAll { $0.end <= now }
+            if entry.holdings.count >= rules.maxUpcomingPerUser {
+                users[user] = entry
+                return .failure(.limitReached(limit: rules.maxUpcomingPerUser))
+            }
+            if let concurrent = rules.maxConcurrentPerUser {
+                let overlapping = entry.holdings.reduce(0) { $0 + ($1.start < end && start < $1.end ? 1 : 0) }
+                if overlapping >= concurrent {
+                    users[user] = entry
+                    return .failure(.userOverlap)
+                }
+            }
+            let id = allocate()
+            entry.holdings.append(Holding(start: start, end: end))
+            entry.reservations.append(id)
+            users[user] = entry
+            return .success(id)
+        }
+        return try result.get()
+    }
+
+    /// Gives back the slot of a holding `[start, end)` (one of them, if the student holds several
+    /// identical intervals on different seats: they count the same).
+    func release(user: UserID, start: Timestamp, end: Timestamp) {
+        stripe(user).users.withLock { users in
+            guard let i = users[user]?.holdings.firstIndex(of: Holding(start: start, end: end)) else { return }
+            users[user]!.holdings.remove(at: i)
+        }
+    }
+
+    /// Drops the id of a booking whose journal write failed (its holding is released separately).
+    func forget(user: UserID, id: ReservationID) {
+        stripe(user).users.withLock { users in
+            users[user]?.reservations.removeAll { $0 == id }
+        }
+    }
+
+    /// Records an existing reservation (replay, seed) without checking limits.
+    func restore(user: UserID, id: ReservationID, holding: Holding?) {
+        stripe(user).users.withLock { users in
+            var entry = users[user, default: Entry()]
+            if !entry.reservations.contains(id) { entry.reservations.append(id) }
+            if let holding { entry.holdings.append(holding) }
+            users[user] = entry
+        }
+    }
+
+    func reservations(of user: UserID) -> [ReservationID] {
+        stripe(user).users.withLock { $0[user]?.reservations ?? [] }
+    }
+
+    /// Holdings not yet ended at `now` (what the upcoming limit counts).
+    func upcomingCount(of user: UserID, now: Timestamp) -> Int {
+        stripe(user).users.withLock { users in
+            users[user]?.holdings.reduce(0) { $0 + ($1.end > now ? 1 : 0) } ?? 0
+        }
+    }
+}

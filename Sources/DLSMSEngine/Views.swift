@@ -1,0 +1,122 @@
+import DLSMSCore
+
+/// Who asks: a student sees only their own things; an admin sees everything.
+public struct Requester: Sendable, Hashable {
+    public var userID: UserID
+    public var isAdmin: Bool
+
+    public init(userID: UserID, isAdmin: Bool = false) {
+        self.userID = userID
+        self.isAdmin = isAdmin
+    }
+
+    func owns(_ owner: UserID) -> Bool { isAdmin || owner == userID }
+}
+
+/// A seat as a query sees it: now, and for the window asked about.
+public struct SeatView: Sendable, Hashable {
+    public var seat: Seat
+    /// A seat-holding reservation covers this instant.
+    public var occupiedNow: Bool
+    /// Bookable for the window asked about (free and not in maintenance).
+    public var isAvailable: Bool
+
+    /// `AVAILABLE`, `OCCUPIED` or `MAINTENANCE`.
+    public var statusName: String {
+        seat.inMaintenance ? "MAINTENANCE" : occupiedNow ? "OCCUPIED" : "AVAILABLE"
+    }
+}
+
+public struct SeatFilter: Sendable, Hashable {
+    public var branch: String?
+    public var area: String?
+    public var hasPower: Bool?
+    public var hasMonitor: Bool?
+    public var availableOnly: Bool
+
+    public init(
+        branch: String? = nil, area: String? = nil, hasPower: Bool? = nil, hasMonitor: Bool? = nil,
+        availableOnly: Bool = false
+    ) {
+        self.branch = branch
+        self.area = area
+        self.hasPower = hasPower
+        self.hasMonitor = hasMonitor
+        self.availableOnly = availableOnly
+    }
+
+    func matches(_ seat: Seat) -> Bool {
+        (branch == nil || seat.branch == branch) && (area == nil || seat.area == area)
+            && (hasPower == nil || seat.hasPower == hasPower) && (hasMonitor == nil || seat.hasMonitor == hasMonitor)
+    }
+}
+
+public struct BusyInterval: Sendable, Hashable {
+    public var start: Timestamp
+    public var end: Timestamp
+}
+
+public struct BranchSummary: Sendable, Hashable {
+    public var branch: Branch
+    public var totalSeats: Int
+    public var powerSeats: Int
+    public var monitorSeats: Int
+    /// Free now and not in maintenance.
+    public var availableSeats: Int
+}
+
+/// Filters of the admin listing.
+public struct ReservationFilter: Sendable, Hashable {
+    public var status: ReservationStatus?
+    public var seatID: SeatID?
+    public var userID: UserID?
+
+    public init(status: ReservationStatus? = nil, seatID: SeatID? = nil, userID: UserID? = nil) {
+        self.status = status
+        self.seatID = seatID
+        self.userID = userID
+    }
+
+    func matches(_ r: Reservation) -> Bool {
+        (status == nil || r.status == status) && (seatID == nil || r.seatID == seatID)
+            && (userID == nil || r.userID == userID)
+    }
+}
+
+/// One page of a listing, with the number of matches in all.
+public struct Page<Element: Sendable>: Sendable {
+    public var items: [Element]
+    public var total: Int
+}
+
+/// What one sweep did.
+public struct SweepReport: Sendable {
+    public var noShows: [Reservation] = []
+    public var completed: [Reservation] = []
+    public var notified: [WaitlistEntry] = []
+    public var expired: [WaitlistEntry] = []
+
+    public var isEmpty: Bool { noShows.isEmpty && completed.isEmpty && notified.isEmpty && expired.isEmpty }
+
+    mutating func merge(_ other: SweepReport) {
+        noShows += other.noShows
+        completed += other.completed
+        notified += other.notified
+        expired += other.expired
+    }
+}
+
+/// A booking request of the batched path.
+public struct BookingRequest: Sendable, Hashable {
+    public var userID: UserID
+    public var seatID: SeatID
+    public var start: Timestamp
+    public var end: Timestamp
+
+    public init(userID: UserID, seatID: SeatID, start: Timestamp, end: Timestamp) {
+        self.userID = userID
+        self.seatID = seatID
+        self.start = start
+        self.end = end
+    }
+}

@@ -1,0 +1,162 @@
+import DLSMSCore
+import Synchronization
+
+/// Waitlist entries, in the order they joined (ids increase with joining).
+///
+/// `WAITING` entries are indexed by what they wait for (a seat, or a branch), so that a freed seat
+/// window looks only at the entries of that seat and of its branch.
+final class Waitlist: Sendable {
+    private struct State {
+        var entries: [WaitlistEntry] = []  // index = id - 1
+        var waitingBySeat: [SeatID: [WaitlistEntryID]] = [:]
+        var waitingByBranch: [String: [WaitlistEntryID]] = [:]
+        var byUser: [UserID: [WaitlistEntryID]] = [:]
+
+        func entry(_ id: WaitlistEntryID) -> WaitlistEntry? {
+            let i = Int(id) - 1
+            return i >= 0 && i < entries.count && entries[i].userID != 0 ? entries[i] : nil
+        }
+
+        mutating func removeWaiting(_ e: WaitlistEntry) {
+            switch e.target {
+            case .seat(let s): waitingBySeat[s]?.removeAll { $0 == e.id }
+            case .branch(let b): waitingByBranch[b]?.removeAll { $0 == e.id }
+            }
+        }
+
+        mutating func put(_ e: WaitlistEntry) {
+            let i = Int(e.id) - 1
+            while entries.count <= i {
+                entries.append(WaitlistEntry(id: WaitlistEntryID(entries.count + 1), userID: 0, target: .seat(0), desiredTime: 0, endTime: 0, createdAt: 0))
+            }
+            let old = entries[i]
+            if old.userID != 0 {
+                if old.status == .waiting { removeWaiting(old) }
+            } else {
+                byUser[e.userID, default: []].append(e.id)
+            }
+            entries[i] = e
+            if e.status == .waiting {
+                switch e.target {
+                case .seat(let s): Self.insertSorted(e.id, into: &waitingBySeat[s, default: []])
+                case .branch(let b): Self.insertSorted(e.id, into: &waitingByBranch[b, default: []])
+                }
+            }
+        }
+
+        static func insertSorted(_ id: WaitlistEntryID, into list: inout [WaitlistEntryID]) {
+            if let last = list.last, last > id {
+                let i = list.firstIndex { $0 > id }!
+                list.insert(id, at: i)
+            } else {
+                list.append(id)
+            }
+        }
+
+        func position(_ e: WaitlistEntry) -> Int? {
+            guard e.status == .waiting else { return nil }
+            let list: [WaitlistEntryID]?
+            switch e.target {
+            case .seat(let s): list = waitingBySeat[s]
+            case .branch(let b): list = waitingByBranch[b]
+            }
+            return list?.firstIndex(of: e.id).map { $0 + 1 }
+        }
+    }
+
+    private let state = Mutex(State())
+
+    /// A new `WAITING` entry; `limitReached` when the student already waits `limit` times.
+    func join(
+        user: UserID, target: WaitTarget, desired: Timestamp, end: Timestamp, now: Timestamp, limit: Int
+    ) throws(EngineError) -> (entry: WaitlistEntry, position: Int?) {
+        let result: Result<(WaitlistEntry, Int?), EngineError> = state.withLock { s in
+            let waiting = s.byUser[user, default: []].reduce(0) { $0 + (s.entry($1)?.status == .waiting ? 1 : 0) }
+            guard waiting < limit else { return .failure(.limitReached(limit: limit)) }
+            let e = WaitlistEntry(
+                id: WaitlistEntryID(s.entries.count + 1), userID: user, target: target, desiredTime: desired,
+                endTime: end, createdAt: now)
+            s.put(e)
+            return .success((e, s.position(e)))
+        }
+        return try result.get()
+    }
+
+    /// Cancels an entry of `user` (any user's if `asAdmin`). Another student's entry is `not_found`.
+    func leave(user: UserID, id: WaitlistEntryID, asAdmin: Bool) throws(EngineError) -> WaitlistEntry {
+        let result: Result<WaitlistEntry, EngineError> = state.withLock { s in
+            guard var e = s.entry(id), asAdmin || e.userID == user else { return .failure(.waitlistEntryNotFound(id)) }
+            guard e.status == .waiting || e.status == .notified else {
+                return .failure(.invalidState("cannot leave a waitlist entry that is \(e.status.name)"))
+            }
+            e.status = .cancelled
+            s.put(e)
+            return .success(e)
+        }
+        return try result.get()
+    }
+
+    /// Undoes a change whose journal write failed.
+    func restore(_ e: WaitlistEntry) { state.withLock { $0.put(e) } }
+
+    /// The first `WAITING` entry (in joining order) for `seat` or `branch` whose window overlaps the
+    /// freed `[freedStart, freedEnd)`, can still be booked (`desiredTime ≥ earliest`), and is now
+    /// entirely free on the seat (`isFree`). It becomes `NOTIFIED` at `now`.
+    func claim(
+        seat: SeatID, branch: String, freedStart: Timestamp, freedEnd: Timestamp, earliest: Timestamp,
+        now: Timestamp, isFree: (Timestamp, Timestamp) -> Bool
+    ) -> WaitlistEntry? {
+        state.withLock { s in
+            let a = s.waitingBySeat[seat] ?? []
+            let b = s.waitingByBranch[branch] ?? []
+            var i = 0
+            var j = 0
+            while i < a.count || j < b.count {
+                let id: WaitlistEntryID
+                if j >= b.count || (i < a.count && a[i] < b[j]) {
+                    id = a[i]
+                    i += 1
+                } else {
+                    id = b[j]
+                    j += 1
+                }
+                guard var e = s.entry(id) else { continue }
+                guard e.desiredTime < freedEnd && freedStart < e.endTime, e.desiredTime >= earliest,
+                    isFree(e.desiredTime, e.endTime)
+                else { continue }
+                e.status = .notified
+                e.notifiedAt = now
+                s.put(e)
+                return e
+            }
+            return nil
+        }
+    }
+
+    /// Every `WAITING` entry whose desired time is at or before `deadline` becomes `EXPIRED`.
+    func expire(desiredAtOrBefore deadline: Timestamp) -> [WaitlistEntry] {
+        state.withLock { s in
+            var expired: [WaitlistEntry] = []
+            let ids = Array(s.waitingBySeat.values.joined()) + Array(s.waitingByBranch.values.joined())
+            for id in ids {
+                guard var e = s.entry(id), e.desiredTime <= deadline else { continue }
+                e.status = .expired
+                s.put(e)
+                expired.append(e)
+            }
+            return expired.sorted { $0.id < $1.id }
+        }
+    }
+
+    func entry(_ id: WaitlistEntryID) -> (entry: WaitlistEntry, position: Int?)? {
+        state.withLock { s in s.entry(id).map { ($0, s.position($0)) } }
+    }
+
+    func entries(of user: UserID) -> [(entry: WaitlistEntry, position: Int?)] {
+        state.withLock { s in
+            (s.byUser[user] ?? []).compactMap { s.entry($0) }.map { ($0, s.position($0)) }
+        }
+    }
+
+    var all: [WaitlistEntry] { state.withLock { $0.entries.filter { $0.userID != 0 } } }
+}
