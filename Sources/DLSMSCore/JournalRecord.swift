@@ -12,5 +12,5 @@ public enum JournalRecord: Sendable, Hashable {
     /// A reservation's new status (check-in, cancel, no-show, completion, early checkout with its new end).
     case reservationChanged(Reservation)
     case waitlistChanged(WaitlistEntry)
-    case notificationCreated(Notification)
+    case notificationCreated(UserNotification)
 }

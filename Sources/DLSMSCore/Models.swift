@@ -142,6 +142,15 @@ public enum WaitlistStatus: UInt8, Sendable, Hashable, CaseIterable {
     case cancelled = 2
     case expired = 3
 
+    /// 0 `WAITING`, 1 `NOTIFIED`, 2 a final status; every change of an entry raises it.
+    public var stage: Int {
+        switch self {
+        case .waiting: return 0
+        case .notified: return 1
+        case .cancelled, .expired: return 2
+        }
+    }
+
     public var name: String {
         switch self {
         case .waiting: return "WAITING"
@@ -197,7 +206,7 @@ public enum NotificationKind: UInt8, Sendable, Hashable, CaseIterable {
     }
 }
 
-public struct Notification: Sendable, Hashable {
+public struct UserNotification: Sendable, Hashable {
     public var id: NotificationID
     public var userID: UserID
     public var kind: NotificationKind

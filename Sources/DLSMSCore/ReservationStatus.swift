@@ -16,6 +16,16 @@ public enum ReservationStatus: UInt8, Sendable, Hashable, CaseIterable {
 
     public var holdsSeat: Bool { self == .confirmed || self == .checkedIn }
 
+    /// How far along the state machine a status is: 0 `CONFIRMED`, 1 `CHECKED_IN`, 2 a final status.
+    /// Every transition raises it, which is what makes replaying a record idempotent.
+    public var stage: Int {
+        switch self {
+        case .confirmed: return 0
+        case .checkedIn: return 1
+        case .completed, .cancelled, .noShow: return 2
+        }
+    }
+
     public var name: String {
         switch self {
         case .confirmed: return "CONFIRMED"

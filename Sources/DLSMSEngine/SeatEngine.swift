@@ -28,7 +28,7 @@ public final class SeatEngine: Sendable {
     public let configuration: EngineConfiguration
     public var rules: BookingRules { configuration.rules }
     public let clock: any WallClock
-    public let notifications: NotificationCenter
+    public let notifications: NotificationHub
 
     private let shards: [SeatShard]
     private let context: EngineContext
@@ -45,7 +45,7 @@ public final class SeatEngine: Sendable {
     public init(configuration: EngineConfiguration = .init(), clock: any WallClock = SystemClock(), journal: any Journal = NullJournal()) {
         self.configuration = configuration
         self.clock = clock
-        let notifications = NotificationCenter()
+        let notifications = NotificationHub()
         self.notifications = notifications
         let context = EngineContext(
             rules: configuration.rules, directory: ReservationDirectory(), ledger: UserLedger(), waitlist: Waitlist(),
@@ -288,7 +288,7 @@ public final class SeatEngine: Sendable {
         } catch {
             var undone = joined.entry
             undone.status = .cancelled
-            context.waitlist.restore(undone)
+            context.waitlist.undo(undone)
             throw error
         }
         return joined
@@ -300,7 +300,7 @@ public final class SeatEngine: Sendable {
         do {
             try await commit(.waitlistChanged(entry))
         } catch {
-            if let previous { context.waitlist.restore(previous.entry) }
+            if let previous { context.waitlist.undo(previous.entry) }
             throw error
         }
         return entry
@@ -334,7 +334,7 @@ public final class SeatEngine: Sendable {
             } catch {
                 var back = e
                 back.status = .waiting
-                context.waitlist.restore(back)
+                context.waitlist.undo(back)
             }
         }
         report.expired = durable
@@ -397,7 +397,7 @@ public final class SeatEngine: Sendable {
             await apply(seat: s, branch: b)
         case .userCreated(let u): users.restore(u)
         case .reservationCreated(let r), .reservationChanged(let r): await shard(for: r.seatID).restore(r)
-        case .waitlistChanged(let e): context.waitlist.restore(e)
+        case .waitlistChanged(let e): context.waitlist.replay(e)
         case .notificationCreated(let n): notifications.restore(n)
         }
     }

@@ -7,7 +7,7 @@ struct EngineContext: Sendable {
     let directory: ReservationDirectory
     let ledger: UserLedger
     let waitlist: Waitlist
-    let notifications: NotificationCenter
+    let notifications: NotificationHub
     let journal: any Journal
 }
 
@@ -275,7 +275,7 @@ actor SeatShard {
         for var e in batch.claimed.reversed() {
             e.status = .waiting
             e.notifiedAt = nil
-            ctx.waitlist.restore(e)
+            ctx.waitlist.undo(e)
         }
         for (slot, previous, next) in batch.undo.reversed() where slots[Int(slot)] == next {
             slots[Int(slot)] = previous
@@ -376,13 +376,18 @@ actor SeatShard {
 
     // MARK: - Restore (seed and replay)
 
-    /// Stores a recorded reservation (created or changed) as it is, without rules. Idempotent.
+    /// Stores a recorded reservation (created or changed) as it is, without rules.
+    ///
+    /// Idempotent, and never moves a reservation backwards: a record whose status is not further
+    /// along than the stored one is already reflected and is skipped. So replaying the log from any
+    /// point before the state (a snapshot taken while writes flowed) gives the same result.
     func restore(_ r: Reservation) {
         guard let p = positions[r.seatID] else {
             preconditionFailure("reservation \(r.id) names seat \(r.seatID), which is not defined")
         }
         if let (_, slot) = ctx.directory.locate(r.id), Int(slot) < slots.count, slots[Int(slot)].id == r.id {
             let old = slots[Int(slot)]
+            guard r.status.stage > old.status.stage else { return }
             slots[Int(slot)] = r
             if old.status.holdsSeat {
                 seats[p].index.remove(start: old.start)

@@ -96,8 +96,16 @@ final class Waitlist: Sendable {
         return try result.get()
     }
 
-    /// Undoes a change whose journal write failed.
-    func restore(_ e: WaitlistEntry) { state.withLock { $0.put(e) } }
+    /// Puts back an entry as it was before a change whose journal write failed.
+    func undo(_ e: WaitlistEntry) { state.withLock { $0.put(e) } }
+
+    /// Stores a recorded entry (replay), unless the stored one is already as far along. Idempotent.
+    func replay(_ e: WaitlistEntry) {
+        state.withLock { s in
+            if let old = s.entry(e.id), old.status.stage >= e.status.stage { return }
+            s.put(e)
+        }
+    }
 
     /// The first `WAITING` entry (in joining order) for `seat` or `branch` whose window overlaps the
     /// freed `[freedStart, freedEnd)`, can still be booked (`desiredTime ≥ earliest`), and is now

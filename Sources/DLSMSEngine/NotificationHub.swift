@@ -8,7 +8,7 @@ import Synchronization
 /// record is durable. Publishing goes strictly in id order: a notification waits until every
 /// lower id is published or discarded. So a reader that has seen id N has seen everything below N,
 /// which is what lets an SSE client resume with `Last-Event-ID` without gaps.
-public final class NotificationCenter: Sendable {
+public final class NotificationHub: Sendable {
     /// How many notifications are kept per student (the oldest are dropped first).
     public static let keptPerUser = 1_000
     /// Live streams per student.
@@ -16,11 +16,11 @@ public final class NotificationCenter: Sendable {
 
     private struct State {
         var nextID: NotificationID = 1
-        var published: [UserID: [Notification]] = [:]
+        var published: [UserID: [UserNotification]] = [:]
         /// Created, not yet published or discarded: id → (notification, ready to publish).
-        var pending: [NotificationID: (Notification, Bool)] = [:]
+        var pending: [NotificationID: (UserNotification, Bool)] = [:]
         var watermark: NotificationID = 0  // every id ≤ watermark is published or discarded
-        var subscribers: [UserID: [Int: AsyncStream<Notification>.Continuation]] = [:]
+        var subscribers: [UserID: [Int: AsyncStream<UserNotification>.Continuation]] = [:]
         var nextSubscriber = 0
 
         /// Publishes every ready notification directly above the watermark, in id order. An id that
@@ -37,10 +37,10 @@ public final class NotificationCenter: Sendable {
             }
         }
 
-        mutating func deliver(_ n: Notification) {
+        mutating func deliver(_ n: UserNotification) {
             var list = published[n.userID, default: []]
             list.append(n)
-            if list.count > NotificationCenter.keptPerUser { list.removeFirst(list.count - NotificationCenter.keptPerUser) }
+            if list.count > NotificationHub.keptPerUser { list.removeFirst(list.count - NotificationHub.keptPerUser) }
             published[n.userID] = list
             if let subscribed = subscribers[n.userID] {
                 for c in subscribed.values { c.yield(n) }
@@ -56,9 +56,9 @@ public final class NotificationCenter: Sendable {
     func create(
         user: UserID, kind: NotificationKind, message: String, seat: SeatID?, start: Timestamp?, end: Timestamp?,
         now: Timestamp
-    ) -> Notification {
+    ) -> UserNotification {
         state.withLock { s in
-            let n = Notification(
+            let n = UserNotification(
                 id: s.nextID, userID: user, kind: kind, message: message, seatID: seat, start: start, end: end,
                 createdAt: now)
             s.nextID += 1
@@ -85,7 +85,7 @@ public final class NotificationCenter: Sendable {
     }
 
     /// Stores a recorded notification as published (replay). Idempotent.
-    func restore(_ n: Notification) {
+    func restore(_ n: UserNotification) {
         state.withLock { s in
             if s.published[n.userID]?.contains(where: { $0.id == n.id }) == true { return }
             var list = s.published[n.userID, default: []]
@@ -99,15 +99,15 @@ public final class NotificationCenter: Sendable {
     }
 
     /// The student's published notifications with an id above `since`, oldest first.
-    public func list(user: UserID, since: NotificationID = 0) -> [Notification] {
+    public func list(user: UserID, since: NotificationID = 0) -> [UserNotification] {
         state.withLock { s in (s.published[user] ?? []).filter { $0.id > since } }
     }
 
     /// A live stream of the student's notifications published from now on, or `nil` when the student
     /// already has ``maxStreamsPerUser`` streams. Ends when the returned stream is dropped or
     /// ``finishAll()`` is called.
-    public func subscribe(user: UserID) -> AsyncStream<Notification>? {
-        let (stream, continuation) = AsyncStream.makeStream(of: Notification.self, bufferingPolicy: .bufferingNewest(1_000))
+    public func subscribe(user: UserID) -> AsyncStream<UserNotification>? {
+        let (stream, continuation) = AsyncStream.makeStream(of: UserNotification.self, bufferingPolicy: .bufferingNewest(1_000))
         let key: Int? = state.withLock { s in
             guard (s.subscribers[user]?.count ?? 0) < Self.maxStreamsPerUser else { return nil }
             s.nextSubscriber += 1

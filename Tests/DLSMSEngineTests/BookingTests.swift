@@ -1,0 +1,157 @@
+import DLSMSCore
+import DLSMSEngine
+import Testing
+
+@Suite struct BookingTests {
+    @Test func bookConflictAndHalfOpenNeighbours() async throws {
+        let (engine, _) = try await makeBareEngine(seats: 3, users: 3)
+        let r = try await engine.book(user: 1, seat: 2, start: testNow + hour, end: testNow + 3 * hour)
+        #expect(r.status == .confirmed && r.seatID == 2 && r.userID == 1 && r.createdAt == testNow)
+        #expect(await refusal { try await engine.book(user: 2, seat: 2, start: testNow + 2 * hour, end: testNow + 4 * hour) } == .seatConflict)
+        // [start, end) is half-open: touching neighbours on both sides are fine.
+        let before = try await engine.book(user: 2, seat: 2, start: testNow, end: testNow + hour)
+        let after = try await engine.book(user: 3, seat: 2, start: testNow + 3 * hour, end: testNow + 4 * hour)
+        #expect(before.id > r.id && after.id > before.id)
+        #expect(try await engine.reservation(id: r.id, requester: Requester(userID: 1)) == r)
+        #expect(await engine.checkInvariants())
+    }
+
+    @Test func errorOrderIsTimeThenNotFoundThenConflict() async throws {
+        let (engine, _) = try await makeBareEngine(seats: 1, users: 1)
+        // Unknown seat with a bad window: the 400 wins.
+        #expect(await refusal { try await engine.book(user: 1, seat: 99, start: testNow - hour, end: testNow) } == .inThePast)
+        #expect(await refusal { try await engine.book(user: 1, seat: 99, start: testNow + hour, end: testNow + 2 * hour) } == .seatNotFound(99))
+        for k in 0..<3 {
+            _ = try await engine.book(user: 1, seat: 1, start: testNow + Int64(k) * hour, end: testNow + Int64(k + 1) * hour)
+        }
+        // At the limit, an unknown seat is still a 404, not a 409.
+        #expect(await refusal { try await engine.book(user: 1, seat: 99, start: testNow + 5 * hour, end: testNow + 6 * hour) } == .seatNotFound(99))
+        #expect(await refusal { try await engine.book(user: 1, seat: 1, start: testNow + 5 * hour, end: testNow + 6 * hour) } == .limitReached(limit: 3))
+    }
+
+    @Test func upcomingLimitFreesWhenReservationsEndOrAreCancelled() async throws {
+        let (engine, clock) = try await makeBareEngine(seats: 4, users: 1)
+        var ids: [ReservationID] = []
+        for s in 1...3 {
+            ids.append(try await engine.book(user: 1, seat: SeatID(s), start: testNow + hour, end: testNow + 2 * hour).id)
+        }
+        #expect(await refusal { try await engine.book(user: 1, seat: 4, start: testNow + hour, end: testNow + 2 * hour) } == .limitReached(limit: 3))
+        _ = try await engine.cancel(id: ids[0], requester: Requester(userID: 1))
+        let fourth = try await engine.book(user: 1, seat: 4, start: testNow + hour, end: testNow + 2 * hour)
+        // Once they have ended, they no longer count as upcoming.
+        clock.set(testNow + 2 * hour)
+        _ = try await engine.book(user: 1, seat: 1, start: testNow + 3 * hour, end: testNow + 4 * hour)
+        #expect(fourth.id > ids[2])
+    }
+
+    @Test func concurrentLimitIsOffByDefaultAndEnforcedWhenSet() async throws {
+        let (free, _) = try await makeBareEngine(seats: 2, users: 1)
+        _ = try await free.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour)
+        _ = try await free.book(user: 1, seat: 2, start: testNow + hour, end: testNow + 2 * hour)
+        var rules = BookingRules.default
+        rules.maxConcurrentPerUser = 1
+        let (strict, _) = try await makeBareEngine(seats: 2, users: 1, rules: rules)
+        _ = try await strict.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour)
+        #expect(await refusal { try await strict.book(user: 1, seat: 2, start: testNow + 90 * minute, end: testNow + 3 * hour) } == .userOverlap)
+        _ = try await strict.book(user: 1, seat: 2, start: testNow + 2 * hour, end: testNow + 3 * hour)
+    }
+
+    @Test func maintenanceSeatsCannotBeBooked() async throws {
+        let (engine, _) = try await makeBareEngine(seats: 1, users: 1)
+        let seat = try await engine.setMaintenance(seat: 1, true)
+        #expect(seat.inMaintenance)
+        #expect(await refusal { try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour) } == .seatInMaintenance(1))
+        let views = await engine.searchSeats(SeatFilter())
+        #expect(views.first?.statusName == "MAINTENANCE" && views.first?.isAvailable == false)
+        _ = try await engine.setMaintenance(seat: 1, false)
+        _ = try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour)
+    }
+
+    @Test func openingHoursAreEnforcedPerBranch() async throws {
+        let clock = ManualClock(testNow)  // 12:00Z
+        let engine = SeatEngine(configuration: .init(shardCount: 2), clock: clock)
+        try await engine.define(branch: Branch(name: "Day", areas: ["A"], timeZone: "UTC", openingHours: .daily(openMinute: 8 * 60, closeMinute: 20 * 60)))
+        try await engine.define(seat: Seat(id: 1, branch: "Day", area: "A", hasPower: true, hasMonitor: true))
+        _ = try await engine.register(studentID: "U1", name: "U", passwordHash: "")
+        _ = try await engine.book(user: 1, seat: 1, start: testNow + 6 * hour, end: testNow + 8 * hour)
+        #expect(await refusal { try await engine.book(user: 1, seat: 1, start: testNow + 7 * hour, end: testNow + 9 * hour) } == .outsideOpeningHours)
+    }
+
+    @Test func othersReservationsAreNotFoundButAdminsSeeThem() async throws {
+        let (engine, _) = try await makeBareEngine(seats: 1, users: 2)
+        let r = try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour)
+        #expect(await refusal { try await engine.reservation(id: r.id, requester: Requester(userID: 2)) } == .reservationNotFound(r.id))
+        #expect(await refusal { try await engine.cancel(id: r.id, requester: Requester(userID: 2)) } == .reservationNotFound(r.id))
+        #expect(try await engine.reservation(id: r.id, requester: Requester(userID: 2, isAdmin: true)) == r)
+        #expect(await refusal { try await engine.reservation(id: 9_999, requester: Requester(userID: 1)) } == .reservationNotFound(9_999))
+        #expect(await refusal { try await engine.reservation(id: -1, requester: Requester(userID: 1)) } == .reservationNotFound(-1))
+    }
+
+    @Test func myReservationsNewestFirstWithFilters() async throws {
+        let (engine, clock) = try await makeBareEngine(seats: 3, users: 1)
+        let a = try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour)
+        let b = try await engine.book(user: 1, seat: 2, start: testNow + hour, end: testNow + 2 * hour)
+        _ = try await engine.cancel(id: a.id, requester: Requester(userID: 1))
+        let c = try await engine.book(user: 1, seat: 3, start: testNow, end: testNow + hour)
+        #expect(await engine.reservations(of: 1).items.map(\.id) == [c.id, b.id, a.id])
+        #expect(await engine.reservations(of: 1, status: .cancelled).items.map(\.id) == [a.id])
+        #expect(await engine.reservations(of: 1, upcomingOnly: true).items.map(\.id) == [c.id, b.id])
+        #expect(await engine.reservations(of: 1, limit: 1, offset: 1).items.map(\.id) == [b.id])
+        clock.set(testNow + hour)
+        #expect(await engine.reservations(of: 1, upcomingOnly: true).items.map(\.id) == [b.id])
+        let page = await engine.allReservations(matching: ReservationFilter(status: .confirmed))
+        #expect(page.items.map(\.id) == [b.id, c.id] && page.total == 2)
+    }
+
+    @Test func batchedBookingMatchesSingleBookings() async throws {
+        let (engine, _) = try await makeBareEngine(seats: 4, users: 2)
+        let requests = [
+            BookingRequest(userID: 1, seatID: 1, start: testNow + hour, end: testNow + 2 * hour),
+            BookingRequest(userID: 2, seatID: 1, start: testNow + hour, end: testNow + 2 * hour),  // conflict
+            BookingRequest(userID: 2, seatID: 2, start: testNow - hour, end: testNow),  // in the past
+            BookingRequest(userID: 2, seatID: 3, start: testNow + hour, end: testNow + 2 * hour),
+        ]
+        let results = await engine.book(requests)
+        #expect(results.count == 4)
+        #expect((try? results[0].get())?.seatID == 1)
+        #expect(results[1].failureValue == .seatConflict)
+        #expect(results[2].failureValue == .inThePast)
+        #expect((try? results[3].get())?.userID == 2)
+    }
+
+    @Test func aFailedJournalWriteRollsTheBookingBack() async throws {
+        let journal = RecordingJournal()
+        let (engine, _) = try await makeEngine(journal: journal)
+        journal.failWaits(true)
+        #expect(await refusal { try await engine.book(user: 1, seat: 10, start: testNow + hour, end: testNow + 2 * hour) } == .unavailable("storage failed"))
+        journal.failWaits(false)
+        journal.failAppends(true)
+        #expect(await refusal { try await engine.book(user: 1, seat: 10, start: testNow + hour, end: testNow + 2 * hour) } == .unavailable("storage failed"))
+        journal.failAppends(false)
+        // Nothing of the refused bookings remains: the seat is free and the student's slots are back.
+        #expect(await engine.reservations(of: 1).items.allSatisfy { $0.seatID != 10 })
+        let r = try await engine.book(user: 1, seat: 10, start: testNow + hour, end: testNow + 2 * hour)
+        _ = try await engine.book(user: 1, seat: 11, start: testNow + hour, end: testNow + 2 * hour)
+        #expect(r.seatID == 10)
+        #expect(await engine.checkInvariants())
+    }
+
+    @Test func aFailedJournalWriteRollsACancelBack() async throws {
+        let journal = RecordingJournal()
+        let (engine, _) = try await makeEngine(journal: journal)
+        let r = try await engine.book(user: 9, seat: 10, start: testNow + hour, end: testNow + 2 * hour)
+        journal.failWaits(true)
+        #expect(await refusal { try await engine.cancel(id: r.id, requester: Requester(userID: 9)) } == .unavailable("storage failed"))
+        journal.failWaits(false)
+        #expect(try await engine.reservation(id: r.id, requester: Requester(userID: 9)).status == .confirmed)
+        #expect(await refusal { try await engine.book(user: 8, seat: 10, start: testNow + hour, end: testNow + 2 * hour) } == .seatConflict)
+        #expect(await engine.checkInvariants())
+    }
+}
+
+extension Result {
+    var failureValue: Failure? {
+        if case .failure(let e) = self { return e }
+        return nil
+    }
+}

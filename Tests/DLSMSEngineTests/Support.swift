@@ -1,0 +1,74 @@
+import Foundation
+import DLSMSCore
+import DLSMSEngine
+import Synchronization
+import Testing
+
+/// 2025-10-11T12:00:00Z, a fixed "now" for tests.
+let testNow: Timestamp = 1_760_184_000
+let minute = Seconds.minute
+let hour = Seconds.hour
+
+/// A seeded engine on a manual clock.
+func makeEngine(
+    shards: Int = 4, rules: BookingRules = .default, journal: any Journal = NullJournal()
+) async throws -> (SeatEngine, ManualClock) {
+    let clock = ManualClock(testNow)
+    let engine = SeatEngine(configuration: EngineConfiguration(shardCount: shards, rules: rules), clock: clock, journal: journal)
+    try await engine.seed(studentPasswordHash: "x", adminPasswordHash: "y")
+    return (engine, clock)
+}
+
+/// An engine with `seats` seats in one branch and `users` students, no seed reservations.
+func makeBareEngine(seats: Int, users: Int, shards: Int = 4, rules: BookingRules = .default) async throws -> (SeatEngine, ManualClock) {
+    let clock = ManualClock(testNow)
+    let engine = SeatEngine(configuration: EngineConfiguration(shardCount: shards, rules: rules), clock: clock)
+    try await engine.define(branch: Branch(name: "B", areas: ["A"]))
+    for s in 1...seats {
+        try await engine.define(seat: Seat(id: SeatID(s), branch: "B", area: "A", hasPower: s % 2 == 0, hasMonitor: false))
+    }
+    for u in 1...users { _ = try await engine.register(studentID: "U\(u)", name: "User \(u)", passwordHash: "") }
+    return (engine, clock)
+}
+
+/// The engine's refusal of `body`, or `nil` if it succeeded.
+func refusal<T>(_ body: () async throws -> T) async -> EngineError? {
+    do {
+        _ = try await body()
+        return nil
+    } catch let e as EngineError {
+        return e
+    } catch {
+        Issue.record("unexpected error \(error)")
+        return nil
+    }
+}
+
+/// Records every appended record; optionally fails waits or appends from some point on.
+final class RecordingJournal: Journal {
+    struct Failing: CommitWaiter {
+        func wait() async throws(EngineError) { throw .unavailable("storage failed") }
+    }
+
+    private let state = Mutex<(records: [JournalRecord], failWaits: Bool, failAppends: Bool)>(([], false, false))
+
+    var records: [JournalRecord] { state.withLock { $0.records } }
+    func failWaits(_ on: Bool) { state.withLock { $0.failWaits = on } }
+    func failAppends(_ on: Bool) { state.withLock { $0.failAppends = on } }
+
+    func append(_ record: JournalRecord) throws(EngineError) -> JournalTicket {
+        let fail: (wait: Bool, append: Bool) = state.withLock { s in
+            if !s.failAppends { s.records.append(record) }
+            return (s.failWaits, s.failAppends)
+        }
+        if fail.append { throw .unavailable("storage failed") }
+        return fail.wait ? JournalTicket(waiter: Failing()) : .durable
+    }
+}
+
+/// A random seed for a property test, or `DLSMS_TEST_SEED` to replay a failure. Printed either way.
+func testSeed(_ name: String) -> UInt64 {
+    let seed = ProcessInfo.processInfo.environment["DLSMS_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
+    print("\(name) seed: \(seed) (replay with DLSMS_TEST_SEED=\(seed))")
+    return seed
+}
