@@ -37,7 +37,7 @@ actor SeatShard {
 
     private var positions: [SeatID: Int] = [:]
     private var seats: [SeatState] = []
-    private var slots: [Reservation] = []
+    private var slots = SlotStore()
     private let ctx: EngineContext
 
     init(context: EngineContext) { ctx = context }
@@ -131,7 +131,7 @@ actor SeatShard {
         }
         ctx.ledger.forget(user: r.userID, id: r.id)
         ctx.directory.remove(id: r.id)
-        slots[Int(slot)].id = 0  // a dead slot: no longer reachable
+        slots.kill(Int(slot))  // a dead slot: no longer reachable
     }
 
     // MARK: - Status changes
@@ -324,14 +324,14 @@ actor SeatShard {
     // MARK: - Queries
 
     func reservation(id: ReservationID, slot: UInt32, requester: Requester) throws(EngineError) -> Reservation {
-        guard Int(slot) < slots.count, slots[Int(slot)].id == id, requester.owns(slots[Int(slot)].userID) else {
-            throw .reservationNotFound(id)
-        }
-        return slots[Int(slot)]
+        guard Int(slot) < slots.count, slots.id(at: Int(slot)) == id else { throw .reservationNotFound(id) }
+        let r = slots[Int(slot)]
+        guard requester.owns(r.userID) else { throw .reservationNotFound(id) }
+        return r
     }
 
     func reservations(_ wanted: [(ReservationID, UInt32)]) -> [Reservation] {
-        wanted.compactMap { id, slot in Int(slot) < slots.count && slots[Int(slot)].id == id ? slots[Int(slot)] : nil }
+        wanted.compactMap { id, slot in Int(slot) < slots.count && slots.id(at: Int(slot)) == id ? slots[Int(slot)] : nil }
     }
 
     func reservations(matching filter: ReservationFilter) -> [Reservation] {
@@ -371,7 +371,7 @@ actor SeatShard {
     }
 
     var stats: (seats: Int, reservations: Int, holding: Int) {
-        (seats.count, slots.reduce(0) { $0 + ($1.id != 0 ? 1 : 0) }, seats.reduce(0) { $0 + $1.index.count })
+        (seats.count, slots.indices.reduce(0) { $0 + (slots.id(at: $1) != 0 ? 1 : 0) }, seats.reduce(0) { $0 + $1.index.count })
     }
 
     // MARK: - Restore (seed and replay)
@@ -385,7 +385,7 @@ actor SeatShard {
         guard let p = positions[r.seatID] else {
             preconditionFailure("reservation \(r.id) names seat \(r.seatID), which is not defined")
         }
-        if let (_, slot) = ctx.directory.locate(r.id), Int(slot) < slots.count, slots[Int(slot)].id == r.id {
+        if let (_, slot) = ctx.directory.locate(r.id), Int(slot) < slots.count, slots.id(at: Int(slot)) == r.id {
             let old = slots[Int(slot)]
             guard r.status.stage > old.status.stage else { return }
             slots[Int(slot)] = r

@@ -56,26 +56,28 @@ final class UserLedger: Sendable {
         allocate: () -> ReservationID
     ) throws(EngineError) -> ReservationID {
         let result: Result<ReservationID, EngineError> = stripe(user).users.withLock { users in
-            var entry = users[user, default: Entry()]
-            entry.holdings.removeAll { $0.end <= now }
-            if entry.holdings.count >= rules.maxUpcomingPerUser {
-                users[user] = entry
-                return .failure(.limitReached(limit: rules.maxUpcomingPerUser))
-            }
-            if let concurrent = rules.maxConcurrentPerUser {
-                let overlapping = entry.holdings.reduce(0) { $0 + ($1.start < end && start < $1.end ? 1 : 0) }
-                if overlapping >= concurrent {
-                    users[user] = entry
-                    return .failure(.userOverlap)
-                }
-            }
-            let id = allocate()
-            entry.holdings.append(Holding(start: start, end: end))
-            entry.reservations.append(id)
-            users[user] = entry
-            return .success(id)
+            // Mutated in place (no copy of the entry's arrays).
+            Self.admit(&users[user, default: Entry()], start: start, end: end, now: now, rules: rules, allocate: allocate)
         }
         return try result.get()
+    }
+
+    private static func admit(
+        _ entry: inout Entry, start: Timestamp, end: Timestamp, now: Timestamp, rules: BookingRules,
+        allocate: () -> ReservationID
+    ) -> Result<ReservationID, EngineError> {
+        if entry.holdings.contains(where: { $0.end <= now }) { entry.holdings.removeAll { $0.end <= now } }
+        if entry.holdings.count >= rules.maxUpcomingPerUser {
+            return .failure(.limitReached(limit: rules.maxUpcomingPerUser))
+        }
+        if let concurrent = rules.maxConcurrentPerUser {
+            let overlapping = entry.holdings.reduce(0) { $0 + ($1.start < end && start < $1.end ? 1 : 0) }
+            if overlapping >= concurrent { return .failure(.userOverlap) }
+        }
+        let id = allocate()
+        entry.holdings.append(Holding(start: start, end: end))
+        entry.reservations.append(id)
+        return .success(id)
     }
 
     /// Gives back the slot of a holding `[start, end)` (one of them, if the student holds several
@@ -97,11 +99,16 @@ final class UserLedger: Sendable {
     /// Records an existing reservation (replay, seed) without checking limits.
     func restore(user: UserID, id: ReservationID, holding: Holding?) {
         stripe(user).users.withLock { users in
-            var entry = users[user, default: Entry()]
-            if !entry.reservations.contains(id) { entry.reservations.append(id) }
-            if let holding { entry.holdings.append(holding) }
-            users[user] = entry
+            Self.restore(&users[user, default: Entry()], id: id, holding: holding)
         }
+    }
+
+    private static func restore(_ entry: inout Entry, id: ReservationID, holding: Holding?) {
+        // Ids mostly arrive in increasing order: check the tail first.
+        if entry.reservations.last.map({ $0 < id }) ?? true || !entry.reservations.contains(id) {
+            entry.reservations.append(id)
+        }
+        if let holding { entry.holdings.append(holding) }
     }
 
     func reservations(of user: UserID) -> [ReservationID] {

@@ -1,0 +1,335 @@
+/// The binary form of a ``JournalRecord``: the payload of a WAL record and the unit of a snapshot.
+///
+/// Compact on purpose (a snapshot holds millions of reservations): integers are LEB128 varints,
+/// signed ones zigzag-encoded, and a reservation's end and creation time are stored as deltas
+/// from its start. Strings are a varint byte count and UTF-8. Every payload starts with a kind byte.
+/// Format version 1; the golden vectors in the tests pin the bytes.
+public enum RecordCodec {
+    public static let formatVersion: UInt8 = 1
+
+    public enum Kind: UInt8, Sendable, CaseIterable {
+        case branchDefined = 1
+        case seatDefined = 2
+        case userCreated = 3
+        case reservationCreated = 4
+        case reservationChanged = 5
+        case waitlistChanged = 6
+        case notificationCreated = 7
+
+        public var name: String {
+            switch self {
+            case .branchDefined: return "branch"
+            case .seatDefined: return "seat"
+            case .userCreated: return "user"
+            case .reservationCreated: return "reservation+"
+            case .reservationChanged: return "reservation~"
+            case .waitlistChanged: return "waitlist"
+            case .notificationCreated: return "notification"
+            }
+        }
+    }
+
+    public struct DecodingError: Error, Hashable, Sendable {
+        public var reason: String
+        public init(_ reason: String) { self.reason = reason }
+    }
+
+    public static func kind(of record: JournalRecord) -> Kind {
+        switch record {
+        case .branchDefined: return .branchDefined
+        case .seatDefined: return .seatDefined
+        case .userCreated: return .userCreated
+        case .reservationCreated: return .reservationCreated
+        case .reservationChanged: return .reservationChanged
+        case .waitlistChanged: return .waitlistChanged
+        case .notificationCreated: return .notificationCreated
+        }
+    }
+
+    public static func encode(_ record: JournalRecord) -> [UInt8] {
+        var w = ByteWriter()
+        encode(record, into: &w)
+        return w.bytes
+    }
+
+    public static func encode(_ record: JournalRecord, into w: inout ByteWriter) {
+        w.byte(kind(of: record).rawValue)
+        switch record {
+        case .branchDefined(let b):
+            w.string(b.name)
+            w.uvarint(UInt64(b.areas.count))
+            for a in b.areas { w.string(a) }
+            w.string(b.timeZone)
+            switch b.openingHours {
+            case .alwaysOpen: w.byte(0)
+            case .daily(let open, let close):
+                w.byte(1)
+                w.uvarint(UInt64(open))
+                w.uvarint(UInt64(close))
+            }
+        case .seatDefined(let s):
+            w.svarint(Int64(s.id))
+            w.string(s.branch)
+            w.string(s.area)
+            w.byte((s.hasPower ? 1 : 0) | (s.hasMonitor ? 2 : 0) | (s.inMaintenance ? 4 : 0))
+        case .userCreated(let u):
+            w.svarint(Int64(u.id))
+            w.string(u.studentID)
+            w.string(u.name)
+            w.byte(u.role.rawValue)
+            w.string(u.passwordHash)
+            w.svarint(u.createdAt)
+        case .reservationCreated(let r), .reservationChanged(let r):
+            w.svarint(r.id)
+            w.svarint(Int64(r.seatID))
+            w.svarint(Int64(r.userID))
+            w.svarint(r.start)
+            w.svarint(r.end - r.start)
+            w.svarint(r.createdAt - r.start)
+            w.byte(r.status.rawValue | (r.checkedInAt == nil ? 0 : 0x80))
+            if let t = r.checkedInAt { w.svarint(t - r.start) }
+        case .waitlistChanged(let e):
+            w.svarint(e.id)
+            w.svarint(Int64(e.userID))
+            switch e.target {
+            case .seat(let s):
+                w.byte(0)
+                w.svarint(Int64(s))
+            case .branch(let b):
+                w.byte(1)
+                w.string(b)
+            }
+            w.svarint(e.desiredTime)
+            w.svarint(e.endTime - e.desiredTime)
+            w.byte(e.status.rawValue | (e.notifiedAt == nil ? 0 : 0x80))
+            if let t = e.notifiedAt { w.svarint(t - e.desiredTime) }
+            w.svarint(e.createdAt - e.desiredTime)
+        case .notificationCreated(let n):
+            w.svarint(n.id)
+            w.svarint(Int64(n.userID))
+            w.byte(n.kind.rawValue)
+            w.string(n.message)
+            w.byte((n.seatID == nil ? 0 : 1) | (n.start == nil ? 0 : 2) | (n.end == nil ? 0 : 4))
+            if let s = n.seatID { w.svarint(Int64(s)) }
+            if let t = n.start { w.svarint(t) }
+            if let t = n.end { w.svarint(t) }
+            w.svarint(n.createdAt)
+        }
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(DecodingError) -> JournalRecord {
+        let result: Result<JournalRecord, DecodingError> = bytes.withUnsafeBytes { raw in
+            var r = ByteReader(raw)
+            do throws(DecodingError) {
+                let record = try decode(from: &r)
+                return r.isAtEnd ? .success(record) : .failure(DecodingError("\(r.remaining) trailing bytes"))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    public static func decode(from r: inout ByteReader) throws(DecodingError) -> JournalRecord {
+        guard let kind = Kind(rawValue: try r.byte()) else { throw DecodingError("unknown record kind") }
+        switch kind {
+        case .branchDefined:
+            let name = try r.string()
+            let n = try r.count(limit: 1_000)
+            var areas: [String] = []
+            for _ in 0..<n { areas.append(try r.string()) }
+            let tz = try r.string()
+            let hours: OpeningHours
+            switch try r.byte() {
+            case 0: hours = .alwaysOpen
+            case 1:
+                let open = try r.count(limit: 1_440)
+                let close = try r.count(limit: 1_440)
+                guard open < close else { throw DecodingError("opening hours out of order") }
+                hours = .daily(openMinute: open, closeMinute: close)
+            default: throw DecodingError("unknown opening hours")
+            }
+            return .branchDefined(Branch(name: name, areas: areas, timeZone: tz, openingHours: hours))
+        case .seatDefined:
+            let id = try r.int32()
+            let branch = try r.string()
+            let area = try r.string()
+            let flags = try r.byte()
+            guard flags < 8 else { throw DecodingError("unknown seat flags") }
+            return .seatDefined(
+                Seat(id: id, branch: branch, area: area, hasPower: flags & 1 != 0, hasMonitor: flags & 2 != 0, inMaintenance: flags & 4 != 0))
+        case .userCreated:
+            let id = try r.int32()
+            let sid = try r.string()
+            let name = try r.string()
+            guard let role = Role(rawValue: try r.byte()) else { throw DecodingError("unknown role") }
+            let hash = try r.string()
+            let created = try r.svarint()
+            return .userCreated(User(id: id, studentID: sid, name: name, role: role, passwordHash: hash, createdAt: created))
+        case .reservationCreated, .reservationChanged:
+            let id = try r.svarint()
+            let seat = try r.int32()
+            let user = try r.int32()
+            let start = try r.svarint()
+            let end = try r.add(start, try r.svarint())
+            let created = try r.add(start, try r.svarint())
+            let flags = try r.byte()
+            guard let status = ReservationStatus(rawValue: flags & 0x7F) else { throw DecodingError("unknown status") }
+            let checkedIn = flags & 0x80 != 0 ? try r.add(start, try r.svarint()) : nil
+            // The engine stores end, creation and check-in as 32-bit offsets from the start.
+            guard id > 0, end >= start, end - start <= Int64(UInt32.max), Int32(exactly: created - start) != nil,
+                checkedIn.map({ $0 - start > Int64(Int32.min) && $0 - start <= Int64(Int32.max) }) ?? true
+            else { throw DecodingError("invalid reservation") }
+            let res = Reservation(
+                id: id, seatID: seat, userID: user, start: start, end: end, status: status, createdAt: created, checkedInAt: checkedIn)
+            return kind == .reservationCreated ? .reservationCreated(res) : .reservationChanged(res)
+        case .waitlistChanged:
+            let id = try r.svarint()
+            let user = try r.int32()
+            let target: WaitTarget
+            switch try r.byte() {
+            case 0: target = .seat(try r.int32())
+            case 1: target = .branch(try r.string())
+            default: throw DecodingError("unknown waitlist target")
+            }
+            let desired = try r.svarint()
+            let end = try r.add(desired, try r.svarint())
+            let flags = try r.byte()
+            guard let status = WaitlistStatus(rawValue: flags & 0x7F) else { throw DecodingError("unknown waitlist status") }
+            let notified = flags & 0x80 != 0 ? try r.add(desired, try r.svarint()) : nil
+            let created = try r.add(desired, try r.svarint())
+            guard id > 0 else { throw DecodingError("invalid waitlist entry") }
+            return .waitlistChanged(
+                WaitlistEntry(
+                    id: id, userID: user, target: target, desiredTime: desired, endTime: end, status: status,
+                    notifiedAt: notified, createdAt: created))
+        case .notificationCreated:
+            let id = try r.svarint()
+            let user = try r.int32()
+            guard let kind = NotificationKind(rawValue: try r.byte()) else { throw DecodingError("unknown notification kind") }
+            let message = try r.string()
+            let flags = try r.byte()
+            guard flags < 8 else { throw DecodingError("unknown notification flags") }
+            let seat = flags & 1 != 0 ? try r.int32() : nil
+            let start = flags & 2 != 0 ? try r.svarint() : nil
+            let end = flags & 4 != 0 ? try r.svarint() : nil
+            let created = try r.svarint()
+            guard id > 0 else { throw DecodingError("invalid notification") }
+            return .notificationCreated(
+                UserNotification(id: id, userID: user, kind: kind, message: message, seatID: seat, start: start, end: end, createdAt: created))
+        }
+    }
+}
+
+/// Appends little-endian integers, varints and strings to a byte array.
+public struct ByteWriter: Sendable {
+    public var bytes: [UInt8] = []
+
+    public init(capacity: Int = 64) { bytes.reserveCapacity(capacity) }
+
+    @inlinable public mutating func byte(_ b: UInt8) { bytes.append(b) }
+
+    @inlinable public mutating func uvarint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        bytes.append(UInt8(v))
+    }
+
+    @inlinable public mutating func svarint(_ value: Int64) {
+        uvarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+
+    public mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { utf8 in
+            uvarint(UInt64(utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
+    }
+
+    @inlinable public mutating func u32(_ v: UInt32) {
+        withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    @inlinable public mutating func u64(_ v: UInt64) {
+        withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+}
+
+/// Reads what ``ByteWriter`` writes, with bounds checks: malformed input is an error, never a crash.
+public struct ByteReader {
+    public let buffer: UnsafeRawBufferPointer
+    public private(set) var offset = 0
+
+    public init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+
+    public var isAtEnd: Bool { offset >= buffer.count }
+    public var remaining: Int { buffer.count - offset }
+
+    public mutating func byte() throws(RecordCodec.DecodingError) -> UInt8 {
+        guard offset < buffer.count else { throw .init("truncated") }
+        defer { offset += 1 }
+        return buffer[offset]
+    }
+
+    public mutating func uvarint() throws(RecordCodec.DecodingError) -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let b = try byte()
+            if shift == 63 && b > 1 { throw .init("varint overflow") }
+            result |= UInt64(b & 0x7F) << shift
+            if b < 0x80 { return result }
+            shift += 7
+            if shift > 63 { throw .init("varint overflow") }
+        }
+    }
+
+    public mutating func svarint() throws(RecordCodec.DecodingError) -> Int64 {
+        let u = try uvarint()
+        return Int64(bitPattern: (u >> 1) ^ (0 &- (u & 1)))
+    }
+
+    public mutating func int32() throws(RecordCodec.DecodingError) -> Int32 {
+        let v = try svarint()
+        guard let i = Int32(exactly: v) else { throw .init("value out of range") }
+        return i
+    }
+
+    public mutating func count(limit: Int) throws(RecordCodec.DecodingError) -> Int {
+        let v = try uvarint()
+        guard v <= UInt64(limit) else { throw .init("count out of range") }
+        return Int(v)
+    }
+
+    public func add(_ a: Int64, _ b: Int64) throws(RecordCodec.DecodingError) -> Int64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        guard !overflow else { throw .init("time out of range") }
+        return sum
+    }
+
+    public mutating func string() throws(RecordCodec.DecodingError) -> String {
+        let n = try count(limit: 1 << 20)
+        guard n <= remaining else { throw .init("truncated string") }
+        defer { offset += n }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + n)]), as: UTF8.self)
+    }
+
+    public mutating func bytes(_ n: Int) throws(RecordCodec.DecodingError) -> UnsafeRawBufferPointer {
+        guard n >= 0, n <= remaining else { throw .init("truncated") }
+        defer { offset += n }
+        return UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + n)])
+    }
+
+    public mutating func u32() throws(RecordCodec.DecodingError) -> UInt32 {
+        let b = try bytes(4)
+        return UInt32(b[0]) | UInt32(b[1]) << 8 | UInt32(b[2]) << 16 | UInt32(b[3]) << 24
+    }
+
+    public mutating func u64() throws(RecordCodec.DecodingError) -> UInt64 {
+        UInt64(try u32()) | UInt64(try u32()) << 32
+    }
+}

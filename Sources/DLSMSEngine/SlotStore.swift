@@ -1,0 +1,55 @@
+import DLSMSCore
+
+/// A reservation as a shard stores it: 40 bytes instead of the 56 of ``Reservation``. The end,
+/// creation and check-in times are 32-bit offsets from the start (the record codec refuses
+/// reservations whose offsets do not fit, so nothing read from disk is clamped).
+struct StoredReservation: Sendable {
+    var id: ReservationID
+    var start: Timestamp
+    var seatID: SeatID
+    var userID: UserID
+    var length: UInt32
+    var createdOffset: Int32
+    var checkInOffset: Int32  // Int32.min: not checked in
+    var status: ReservationStatus
+
+    init(_ r: Reservation) {
+        id = r.id
+        start = r.start
+        seatID = r.seatID
+        userID = r.userID
+        length = UInt32(clamping: r.end - r.start)
+        createdOffset = Int32(clamping: r.createdAt - r.start)
+        checkInOffset = r.checkedInAt.map { Int32(clamping: $0 - r.start) } ?? .min
+        status = r.status
+    }
+
+    var reservation: Reservation {
+        Reservation(
+            id: id, seatID: seatID, userID: userID, start: start, end: start + Timestamp(length), status: status,
+            createdAt: start + Timestamp(createdOffset),
+            checkedInAt: checkInOffset == .min ? nil : start + Timestamp(checkInOffset))
+    }
+}
+
+/// A shard's reservations by slot number, stored compactly, read and written as ``Reservation``.
+struct SlotStore: RandomAccessCollection, Sendable {
+    private var items: [StoredReservation] = []
+
+    var startIndex: Int { 0 }
+    var endIndex: Int { items.count }
+
+    subscript(i: Int) -> Reservation {
+        get { items[i].reservation }
+        set { items[i] = StoredReservation(newValue) }
+    }
+
+    /// The id at a slot (0 for a dead slot) without building the whole value.
+    func id(at i: Int) -> ReservationID { items[i].id }
+
+    mutating func append(_ r: Reservation) { items.append(StoredReservation(r)) }
+
+    mutating func kill(_ i: Int) { items[i].id = 0 }
+
+    mutating func reserveCapacity(_ n: Int) { items.reserveCapacity(n) }
+}
