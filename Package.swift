@@ -20,12 +20,17 @@ let package = Package(
     targets: [
         // Pure domain: value types, the interval index, rules, state machine. No I/O, clocks or actors.
         .target(name: "DLSMSCore", swiftSettings: swiftSettings),
-        // Shard actors, admission, users, waitlist, notifications, sweep.
-        .target(name: "DLSMSEngine", dependencies: ["DLSMSCore"], swiftSettings: swiftSettings),
+        // liblz4 (Debian: liblz4-dev), for the snapshot files.
+        .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", providers: [.apt(["liblz4-dev"])]),
+        // WAL segments, group commit, snapshots, recovery reading, checksums.
+        .target(name: "DLSMSStorage", dependencies: ["DLSMSCore", "CLZ4"], swiftSettings: swiftSettings),
+        // Shard actors, admission, users, waitlist, notifications, sweep, persistence.
+        .target(name: "DLSMSEngine", dependencies: ["DLSMSCore", "DLSMSStorage"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "dlsms",
             dependencies: [
                 "DLSMSEngine",
+                "DLSMSStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -45,11 +50,13 @@ if Context.environment["DLSMS_BENCHMARKS"] != nil {
     package.dependencies.append(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"])
     )
+    package.targets.append(.target(name: "CHeapStats", path: "Benchmarks/CHeapStats"))
     package.targets.append(
         .executableTarget(
             name: "EngineBenchmarks",
             dependencies: [
                 "DLSMSEngine",
+                "CHeapStats",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/EngineBenchmarks",

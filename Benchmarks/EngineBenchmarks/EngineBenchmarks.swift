@@ -1,7 +1,11 @@
 import Benchmark
+import CHeapStats
 import DLSMSCore
 import DLSMSEngine
 import Foundation
+
+/// Bytes the program holds on the heap now (glibc's count of allocated blocks and mmapped chunks).
+func heapBytes() -> Int { Int(dlsms_heap_bytes()) }
 
 /// Resident set size now, from /proc/self/statm.
 func residentBytes() -> Int {
@@ -102,8 +106,9 @@ let benchmarks: @Sendable () -> Void = {
     // Resident memory with 1,000,000 stored reservations, against the same engine empty:
     // (peak RSS − empty peak RSS) / 1,000,000, and the steady RSS growth per stored reservation.
     let perReservation = BenchmarkMetric.custom("RSS growth per reservation (bytes)", polarity: .prefersSmaller, useScalingFactor: false)
+    let heapPerReservation = BenchmarkMetric.custom("heap growth per reservation (bytes)", polarity: .prefersSmaller, useScalingFactor: false)
     let memory = Benchmark.Configuration(
-        metrics: [.peakMemoryResident, .wallClock, perReservation], maxDuration: .seconds(60), maxIterations: 1)
+        metrics: [.peakMemoryResident, .wallClock, perReservation, heapPerReservation], maxDuration: .seconds(60), maxIterations: 1)
     Benchmark("Memory: engine with 5,000 seats, empty", configuration: memory) { benchmark in
         let e = try await engine(seats: 5_000)
         blackHole(await e.stats())
@@ -111,6 +116,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("Memory: engine with 5,000 seats and 1,000,000 reservations", configuration: memory) { benchmark in
         let e = try await engine(seats: 5_000)
         let before = residentBytes()
+        let heapBefore = heapBytes()
         var rng = SplitMix64(seed: 11)
         var stored = 0
         // Non-overlapping by construction: seat s, day d, hour h → one reservation each, shuffled in
@@ -130,6 +136,7 @@ let benchmarks: @Sendable () -> Void = {
         let held = await e.stats().reservations
         precondition(held >= 1_000_000)
         benchmark.measurement(perReservation, (residentBytes() - before) / held)
+        benchmark.measurement(heapPerReservation, (heapBytes() - heapBefore) / held)
         blackHole(stored)
     }
 }

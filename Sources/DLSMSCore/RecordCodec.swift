@@ -333,3 +333,18 @@ public struct ByteReader {
         UInt64(try u32()) | UInt64(try u32()) << 32
     }
 }
+
+extension Array where Element == UInt8 {
+    /// `withUnsafeBytes` that keeps the body's typed error.
+    @inlinable
+    public func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let result: Result<R, E> = withUnsafeBytes { raw in
+            do throws(E) {
+                return .success(try body(raw))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+}

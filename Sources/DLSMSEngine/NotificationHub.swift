@@ -52,18 +52,30 @@ public final class NotificationHub: Sendable {
 
     public init() {}
 
-    /// Takes the next id for a notification; it is not visible until ``publish(_:)``.
+    /// Takes the next id for a notification and appends its record; it is not visible until ``publish(_:)``.
     func create(
         user: UserID, kind: NotificationKind, message: String, seat: SeatID?, start: Timestamp?, end: Timestamp?,
-        now: Timestamp
-    ) -> UserNotification {
+        now: Timestamp, journal: any Journal
+    ) -> Result<(UserNotification, JournalTicket), EngineError> {
         state.withLock { s in
             let n = UserNotification(
                 id: s.nextID, userID: user, kind: kind, message: message, seatID: seat, start: start, end: end,
                 createdAt: now)
-            s.nextID += 1
-            s.pending[n.id] = (n, false)
-            return n
+            do throws(EngineError) {
+                let ticket = try journal.append(.notificationCreated(n))
+                s.nextID += 1
+                s.pending[n.id] = (n, false)
+                return .success((n, ticket))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    /// Every notification kept, published or not (a snapshot's view), by id.
+    var all: [UserNotification] {
+        state.withLock { s in
+            (s.published.values.joined() + s.pending.values.map(\.0)).sorted { $0.id < $1.id }
         }
     }
 

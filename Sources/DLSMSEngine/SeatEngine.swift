@@ -40,6 +40,16 @@ public final class SeatEngine: Sendable {
         var seatBranch: [SeatID: String] = [:]
 
         func branch(named name: String) -> Branch? { branches.first { $0.name == name } }
+
+        /// Adds or replaces a branch; returns its seats (which keep a copy of its opening hours).
+        mutating func put(_ branch: Branch) -> [SeatID] {
+            if let i = branches.firstIndex(where: { $0.name == branch.name }) {
+                branches[i] = branch
+            } else {
+                branches.append(branch)
+            }
+            return seatBranch.filter { $0.value == branch.name }.map(\.key)
+        }
     }
 
     public init(configuration: EngineConfiguration = .init(), clock: any WallClock = SystemClock(), journal: any Journal = NullJournal()) {
@@ -58,23 +68,29 @@ public final class SeatEngine: Sendable {
         shards[Int(UInt32(bitPattern: seat) % UInt32(shards.count))]
     }
 
-    /// Appends one record and waits until it is durable.
-    private func commit(_ record: JournalRecord) async throws(EngineError) {
-        try await context.journal.append(record).wait()
-    }
-
     // MARK: - Catalog
 
     /// Adds or replaces a branch (by name).
     public func define(branch: Branch) async throws(EngineError) {
-        try await commit(.branchDefined(branch))
-        await apply(branch: branch)
+        let journal = context.journal
+        let result: Result<(JournalTicket, [SeatID]), EngineError> = catalog.withLock { c in
+            do throws(EngineError) {
+                let ticket = try journal.append(.branchDefined(branch))
+                return .success((ticket, c.put(branch)))
+            } catch {
+                return .failure(error)
+            }
+        }
+        let (ticket, seats) = try result.get()
+        await propagate(branch, to: seats)
+        try await ticket.wait()
     }
 
     public func define(seat: Seat) async throws(EngineError) {
         guard let branch = catalog.withLock({ $0.branch(named: seat.branch) }) else { throw .branchNotFound(seat.branch) }
-        try await commit(.seatDefined(seat))
-        await apply(seat: seat, branch: branch)
+        let ticket = try await shard(for: seat.id).define(seat: seat, branch: branch, journal: context.journal)
+        catalog.withLock { $0.seatBranch[seat.id] = seat.branch }
+        try await ticket.wait()
     }
 
     /// Takes a seat out of service (it can no longer be booked) or puts it back.
@@ -86,14 +102,10 @@ public final class SeatEngine: Sendable {
     }
 
     private func apply(branch: Branch) async {
-        let seats: [SeatID] = catalog.withLock { c in
-            if let i = c.branches.firstIndex(where: { $0.name == branch.name }) {
-                c.branches[i] = branch
-            } else {
-                c.branches.append(branch)
-            }
-            return c.seatBranch.filter { $0.value == branch.name }.map(\.key)
-        }
+        await propagate(branch, to: catalog.withLock { $0.put(branch) })
+    }
+
+    private func propagate(_ branch: Branch, to seats: [SeatID]) async {
         for id in seats {  // seats keep a copy of their branch's opening hours
             if let seat = await shard(for: id).seat(id) { await shard(for: id).define(seat: seat, branch: branch) }
         }
@@ -114,8 +126,15 @@ public final class SeatEngine: Sendable {
     {
         try BookingRules.validateStudentID(studentID)
         guard name.utf8.count <= 200 else { throw .badRequest("name is longer than 200 bytes") }
-        let user = try users.create(studentID: studentID, name: name, role: role, passwordHash: passwordHash, now: clock.now())
-        try await commit(.userCreated(user))
+        let (user, ticket) = try users.create(
+            studentID: studentID, name: name, role: role, passwordHash: passwordHash, now: clock.now(),
+            journal: context.journal)
+        do {
+            try await ticket.wait()
+        } catch {
+            users.undoCreate(user)
+            throw error
+        }
         return user
     }
 
@@ -282,28 +301,29 @@ public final class SeatEngine: Sendable {
             guard hours != nil else { throw .branchNotFound(name) }
         }
         let joined = try context.waitlist.join(
-            user: user, target: target, desired: desired, end: end, now: now, limit: rules.maxWaitingPerUser)
+            user: user, target: target, desired: desired, end: end, now: now, limit: rules.maxWaitingPerUser,
+            journal: context.journal)
         do {
-            try await commit(.waitlistChanged(joined.entry))
+            try await joined.ticket.wait()
         } catch {
             var undone = joined.entry
             undone.status = .cancelled
             context.waitlist.undo(undone)
             throw error
         }
-        return joined
+        return (joined.entry, joined.position)
     }
 
     public func leaveWaitlist(id: WaitlistEntryID, requester: Requester) async throws(EngineError) -> WaitlistEntry {
-        let previous = context.waitlist.entry(id)
-        let entry = try context.waitlist.leave(user: requester.userID, id: id, asAdmin: requester.isAdmin)
+        let left = try context.waitlist.leave(
+            user: requester.userID, id: id, asAdmin: requester.isAdmin, journal: context.journal)
         do {
-            try await commit(.waitlistChanged(entry))
+            try await left.ticket.wait()
         } catch {
-            if let previous { context.waitlist.undo(previous.entry) }
+            context.waitlist.undo(left.previous)
             throw error
         }
-        return entry
+        return left.entry
     }
 
     public func waitlist(of user: UserID) -> [(entry: WaitlistEntry, position: Int?)] {
@@ -325,19 +345,16 @@ public final class SeatEngine: Sendable {
             for await part in group { merged.merge(part) }
             return merged
         }
-        let expired = context.waitlist.expire(desiredAtOrBefore: now - rules.grace)
-        var durable: [WaitlistEntry] = []
-        for e in expired {
-            do {
-                try await commit(.waitlistChanged(e))
-                durable.append(e)
-            } catch {
-                var back = e
-                back.status = .waiting
-                context.waitlist.undo(back)
+        let (expired, ticket) = context.waitlist.expire(desiredAtOrBefore: now - rules.grace, journal: context.journal)
+        do {
+            try await ticket.wait()
+            report.expired = expired
+        } catch {
+            for var e in expired {
+                e.status = .waiting
+                context.waitlist.undo(e)
             }
         }
-        report.expired = durable
         report.noShows.sort { $0.id < $1.id }
         report.completed.sort { $0.id < $1.id }
         report.notified.sort { $0.id < $1.id }
@@ -401,6 +418,59 @@ public final class SeatEngine: Sendable {
         case .notificationCreated(let n): notifications.restore(n)
         }
     }
+
+    /// Applies many recorded changes in order, with one actor hop per shard for each run of
+    /// reservation records (recovery of millions of records).
+    public func apply(batch records: some Sequence<JournalRecord>) async {
+        var pending = [[Reservation]](repeating: [], count: shards.count)
+        var pendingCount = 0
+        func flush() async {
+            guard pendingCount > 0 else { return }
+            await withTaskGroup(of: Void.self) { group in
+                for (s, batch) in pending.enumerated() where !batch.isEmpty {
+                    let shard = shards[s]
+                    group.addTask { await shard.restore(batch) }
+                }
+            }
+            pending = [[Reservation]](repeating: [], count: shards.count)
+            pendingCount = 0
+        }
+        for record in records {
+            switch record {
+            case .reservationCreated(let r), .reservationChanged(let r):
+                pending[Int(UInt32(bitPattern: r.seatID) % UInt32(shards.count))].append(r)
+                pendingCount += 1
+                if pendingCount >= 65_536 { await flush() }
+            case .userCreated, .waitlistChanged, .notificationCreated:
+                await apply(record)
+            case .branchDefined, .seatDefined:
+                await flush()
+                await apply(record)
+            }
+        }
+        await flush()
+    }
+
+    /// The state as of now, for a snapshot. Each part is consistent in itself (one lock or one
+    /// actor turn); parts are taken one after the other while writes go on, which replay of the
+    /// WAL after the snapshot's covered LSN makes whole (records are idempotent and monotone).
+    public func capture() async -> EngineImage {
+        var image = EngineImage()
+        image.branches = branchList
+        for shard in shards {
+            let part = await shard.capture()
+            image.seats += part.seats
+            image.parts.append(part.reservations)
+        }
+        image.seats.sort { $0.id < $1.id }
+        image.users = users.all
+        image.waitlist = context.waitlist.all
+        image.notifications = notifications.all
+        return image
+    }
+
+    /// The highest reservation id handed out (ids of later bookings are higher).
+    public var highestReservationID: ReservationID { context.directory.highestID }
 
     /// `true` when every seat index is sorted and overlap-free and agrees with the stored reservations.
     public func checkInvariants() async -> Bool {

@@ -44,6 +44,13 @@ actor SeatShard {
 
     // MARK: - Catalog
 
+    /// Adds or updates a seat and appends its record in the same actor turn.
+    func define(seat: Seat, branch: Branch, journal: any Journal) throws(EngineError) -> JournalTicket {
+        let ticket = try journal.append(.seatDefined(seat))
+        define(seat: seat, branch: branch)
+        return ticket
+    }
+
     /// Adds a seat, or updates its description (maintenance) keeping its reservations.
     func define(seat: Seat, branch: Branch) {
         let zone = branch.timeZone == "UTC" ? nil : TimeZone(identifier: branch.timeZone)
@@ -189,6 +196,14 @@ actor SeatShard {
             }
         }
 
+        /// Notes the outcome of an append made elsewhere (under another lock).
+        mutating func note(_ outcome: Result<JournalTicket, EngineError>) {
+            switch outcome {
+            case .success(let t): ticket = t
+            case .failure(let e): failure = failure ?? e
+            }
+        }
+
         /// Waits for durability; publishes the notifications, or undoes everything on failure.
         func commit(_ shard: isolated SeatShard) async throws(EngineError) {
             var error = failure
@@ -247,14 +262,15 @@ actor SeatShard {
         let state = seats[p]
         guard !state.seat.inMaintenance else { return }
         let index = state.index
-        guard
-            let entry = ctx.waitlist.claim(
+        guard batch.failure == nil,
+            let claim = ctx.waitlist.claim(
                 seat: state.seat.id, branch: state.seat.branch, freedStart: freedStart, freedEnd: freedEnd,
-                earliest: now - ctx.rules.pastTolerance, now: now,
+                earliest: now - ctx.rules.pastTolerance, now: now, journal: ctx.journal,
                 isFree: { index.isFree(start: $0, end: $1) && state.permits(start: $0, end: $1) })
         else { return }
+        batch.note(claim.map(\.1))
+        guard case .success(let (entry, _)) = claim else { return }
         batch.claimed.append(entry)
-        batch.append(.waitlistChanged(entry), journal: ctx.journal)
         notify(
             user: entry.userID, kind: .seatAvailable,
             message: "Seat \(state.seat.id) (\(state.seat.branch), \(state.seat.area)) is free for the time you are waiting for. Book it now.",
@@ -265,9 +281,11 @@ actor SeatShard {
         user: UserID, kind: NotificationKind, message: String, seat: SeatID, start: Timestamp, end: Timestamp,
         now: Timestamp, into batch: inout Batch
     ) {
-        let n = ctx.notifications.create(user: user, kind: kind, message: message, seat: seat, start: start, end: end, now: now)
-        batch.notifications.append(n.id)
-        batch.append(.notificationCreated(n), journal: ctx.journal)
+        guard batch.failure == nil else { return }
+        let created = ctx.notifications.create(
+            user: user, kind: kind, message: message, seat: seat, start: start, end: end, now: now, journal: ctx.journal)
+        batch.note(created.map(\.1))
+        if case .success(let (n, _)) = created { batch.notifications.append(n.id) }
     }
 
     fileprivate func undo(_ batch: Batch) {
@@ -427,4 +445,13 @@ actor SeatShard {
     }
 
     func reserveCapacity(_ n: Int) { slots.reserveCapacity(n) }
+
+    /// The shard's seats and reservations as of this actor turn (copy-on-write: no copy is made
+    /// until the shard next changes them).
+    func capture() -> (seats: [Seat], reservations: SlotStore) { (seats.map(\.seat), slots) }
+
+    /// Restores many recorded reservations in one actor turn (recovery).
+    func restore(_ batch: [Reservation]) {
+        for r in batch { restore(r) }
+    }
 }

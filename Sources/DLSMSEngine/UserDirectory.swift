@@ -10,21 +10,36 @@ final class UserDirectory: Sendable {
 
     private let state = Mutex(State())
 
-    /// Creates an account with the next id; `duplicateUser` if the student id is taken.
+    /// Creates an account with the next id and appends its record under the same lock (so a
+    /// snapshot never sees the account without its record); `duplicateUser` if the id is taken.
     func create(
-        studentID: String, name: String, role: Role, passwordHash: String, now: Timestamp
-    ) throws(EngineError) -> User {
-        let result: User? = state.withLock { s in
-            guard s.byStudentID[studentID] == nil else { return nil }
+        studentID: String, name: String, role: Role, passwordHash: String, now: Timestamp, journal: any Journal
+    ) throws(EngineError) -> (User, JournalTicket) {
+        let result: Result<(User, JournalTicket), EngineError> = state.withLock { s in
+            guard s.byStudentID[studentID] == nil else { return .failure(.duplicateUser) }
             let user = User(
                 id: UserID(s.users.count + 1), studentID: studentID, name: name, role: role,
                 passwordHash: passwordHash, createdAt: now)
-            s.users.append(user)
-            s.byStudentID[studentID] = user.id
-            return user
+            do throws(EngineError) {
+                let ticket = try journal.append(.userCreated(user))
+                s.users.append(user)
+                s.byStudentID[studentID] = user.id
+                return .success((user, ticket))
+            } catch {
+                return .failure(error)
+            }
         }
-        guard let result else { throw .duplicateUser }
-        return result
+        return try result.get()
+    }
+
+    /// Removes an account whose record did not become durable.
+    func undoCreate(_ user: User) {
+        state.withLock { s in
+            let i = Int(user.id) - 1
+            guard i >= 0, i < s.users.count, s.users[i].studentID == user.studentID else { return }
+            s.byStudentID[user.studentID] = nil
+            s.users[i].studentID = ""
+        }
     }
 
     /// Stores a user as recorded (replay). Idempotent.

@@ -66,6 +66,12 @@ final class UserLedger: Sendable {
         _ entry: inout Entry, start: Timestamp, end: Timestamp, now: Timestamp, rules: BookingRules,
         allocate: () -> ReservationID
     ) -> Result<ReservationID, EngineError> {
+        if rules.maxUpcomingPerUser == .max && rules.maxConcurrentPerUser == nil {
+            // No per-student limit to enforce: holdings are not tracked.
+            let id = allocate()
+            entry.reservations.append(id)
+            return .success(id)
+        }
         if entry.holdings.contains(where: { $0.end <= now }) { entry.holdings.removeAll { $0.end <= now } }
         if entry.holdings.count >= rules.maxUpcomingPerUser {
             return .failure(.limitReached(limit: rules.maxUpcomingPerUser))

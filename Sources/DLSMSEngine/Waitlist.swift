@@ -68,30 +68,46 @@ final class Waitlist: Sendable {
 
     /// A new `WAITING` entry; `limitReached` when the student already waits `limit` times.
     func join(
-        user: UserID, target: WaitTarget, desired: Timestamp, end: Timestamp, now: Timestamp, limit: Int
-    ) throws(EngineError) -> (entry: WaitlistEntry, position: Int?) {
-        let result: Result<(WaitlistEntry, Int?), EngineError> = state.withLock { s in
+        user: UserID, target: WaitTarget, desired: Timestamp, end: Timestamp, now: Timestamp, limit: Int,
+        journal: any Journal
+    ) throws(EngineError) -> (entry: WaitlistEntry, position: Int?, ticket: JournalTicket) {
+        let result: Result<(WaitlistEntry, Int?, JournalTicket), EngineError> = state.withLock { s in
             let waiting = s.byUser[user, default: []].reduce(0) { $0 + (s.entry($1)?.status == .waiting ? 1 : 0) }
             guard waiting < limit else { return .failure(.limitReached(limit: limit)) }
             let e = WaitlistEntry(
                 id: WaitlistEntryID(s.entries.count + 1), userID: user, target: target, desiredTime: desired,
                 endTime: end, createdAt: now)
-            s.put(e)
-            return .success((e, s.position(e)))
+            do throws(EngineError) {
+                let ticket = try journal.append(.waitlistChanged(e))
+                s.put(e)
+                return .success((e, s.position(e), ticket))
+            } catch {
+                return .failure(error)
+            }
         }
         return try result.get()
     }
 
     /// Cancels an entry of `user` (any user's if `asAdmin`). Another student's entry is `not_found`.
-    func leave(user: UserID, id: WaitlistEntryID, asAdmin: Bool) throws(EngineError) -> WaitlistEntry {
-        let result: Result<WaitlistEntry, EngineError> = state.withLock { s in
-            guard var e = s.entry(id), asAdmin || e.userID == user else { return .failure(.waitlistEntryNotFound(id)) }
-            guard e.status == .waiting || e.status == .notified else {
-                return .failure(.invalidState("cannot leave a waitlist entry that is \(e.status.name)"))
+    func leave(user: UserID, id: WaitlistEntryID, asAdmin: Bool, journal: any Journal) throws(EngineError) -> (
+        entry: WaitlistEntry, previous: WaitlistEntry, ticket: JournalTicket
+    ) {
+        let result: Result<(WaitlistEntry, WaitlistEntry, JournalTicket), EngineError> = state.withLock { s in
+            guard let previous = s.entry(id), asAdmin || previous.userID == user else {
+                return .failure(.waitlistEntryNotFound(id))
             }
+            guard previous.status == .waiting || previous.status == .notified else {
+                return .failure(.invalidState("cannot leave a waitlist entry that is \(previous.status.name)"))
+            }
+            var e = previous
             e.status = .cancelled
-            s.put(e)
-            return .success(e)
+            do throws(EngineError) {
+                let ticket = try journal.append(.waitlistChanged(e))
+                s.put(e)
+                return .success((e, previous, ticket))
+            } catch {
+                return .failure(error)
+            }
         }
         return try result.get()
     }
@@ -112,8 +128,8 @@ final class Waitlist: Sendable {
     /// entirely free on the seat (`isFree`). It becomes `NOTIFIED` at `now`.
     func claim(
         seat: SeatID, branch: String, freedStart: Timestamp, freedEnd: Timestamp, earliest: Timestamp,
-        now: Timestamp, isFree: (Timestamp, Timestamp) -> Bool
-    ) -> WaitlistEntry? {
+        now: Timestamp, journal: any Journal, isFree: (Timestamp, Timestamp) -> Bool
+    ) -> Result<(WaitlistEntry, JournalTicket), EngineError>? {
         state.withLock { s in
             let a = s.waitingBySeat[seat] ?? []
             let b = s.waitingByBranch[branch] ?? []
@@ -134,25 +150,34 @@ final class Waitlist: Sendable {
                 else { continue }
                 e.status = .notified
                 e.notifiedAt = now
-                s.put(e)
-                return e
+                do throws(EngineError) {
+                    let ticket = try journal.append(.waitlistChanged(e))
+                    s.put(e)
+                    return .success((e, ticket))
+                } catch {
+                    return .failure(error)
+                }
             }
             return nil
         }
     }
 
     /// Every `WAITING` entry whose desired time is at or before `deadline` becomes `EXPIRED`.
-    func expire(desiredAtOrBefore deadline: Timestamp) -> [WaitlistEntry] {
+    /// Also returns the ticket of the last record appended.
+    func expire(desiredAtOrBefore deadline: Timestamp, journal: any Journal) -> ([WaitlistEntry], JournalTicket) {
         state.withLock { s in
             var expired: [WaitlistEntry] = []
-            let ids = Array(s.waitingBySeat.values.joined()) + Array(s.waitingByBranch.values.joined())
+            var last = JournalTicket.durable
+            let ids = (Array(s.waitingBySeat.values.joined()) + Array(s.waitingByBranch.values.joined())).sorted()
             for id in ids {
                 guard var e = s.entry(id), e.desiredTime <= deadline else { continue }
                 e.status = .expired
+                guard let ticket = try? journal.append(.waitlistChanged(e)) else { break }
+                last = ticket
                 s.put(e)
                 expired.append(e)
             }
-            return expired.sorted { $0.id < $1.id }
+            return (expired, last)
         }
     }
 

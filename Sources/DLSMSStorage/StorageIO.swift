@@ -116,8 +116,8 @@ public struct PosixIO: StorageIO {
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw StorageError("open", tmp, errno: errno) }
         let handle = Handle(path: tmp, fd: fd)
-        do {
-            try bytes.withUnsafeBytes { (raw) throws(StorageError) in try handle.write(raw) }
+        do throws(StorageError) {
+            try bytes.withBytes { (raw) throws(StorageError) in try handle.write(raw) }
             if fsync(fd) != 0 { throw StorageError("fsync", tmp, errno: errno) }
         } catch {
             handle.close()

@@ -1,5 +1,3 @@
-import DLSMSCore
-
 /// Where the engine writes its state changes before it acknowledges them.
 ///
 /// `append` is synchronous so that a shard appends inside its own actor turn and the log keeps the

@@ -1,0 +1,208 @@
+import DLSMSCore
+import DLSMSStorage
+import Dispatch
+import Foundation
+import Synchronization
+
+public struct PersistenceConfiguration: Sendable {
+    /// The data directory (default `snapshots/`).
+    public var directory: String
+    public var fsync: FsyncPolicy
+    /// A snapshot is taken this often…
+    public var snapshotInterval: Duration
+    /// …or once the WAL has grown by this many bytes since the last one.
+    public var snapshotAfterBytes: UInt64
+    /// Snapshots kept; WAL segments that the oldest kept one covers are deleted.
+    public var keepSnapshots: Int
+    public var segmentBytes: Int
+
+    public init(
+        directory: String, fsync: FsyncPolicy = .always, snapshotInterval: Duration = .seconds(60),
+        snapshotAfterBytes: UInt64 = 64 << 20, keepSnapshots: Int = 3, segmentBytes: Int = 64 << 20
+    ) {
+        self.directory = directory
+        self.fsync = fsync
+        self.snapshotInterval = snapshotInterval
+        self.snapshotAfterBytes = snapshotAfterBytes
+        self.keepSnapshots = max(1, keepSnapshots)
+        self.segmentBytes = segmentBytes
+    }
+}
+
+/// What opening a data directory did.
+public struct OpenReport: Sendable {
+    public var seeded = false
+    public var snapshot: String?
+    public var damagedSnapshots: [String] = []
+    public var replayedRecords = 0
+    public var tornTail: String?
+    public var reservations = 0
+    public var seconds = 0.0
+}
+
+/// The figures of one snapshot.
+public struct SnapshotReport: Sendable {
+    public var name: String
+    public var coveredLSN: UInt64
+    public var bytes: Int
+    public var reservations: Int
+    public var captureSeconds: Double
+    public var totalSeconds: Double
+}
+
+/// A ``SeatEngine`` made durable: its journal is the WAL of a data directory, and it can write
+/// snapshots. Opening recovers the state (newest valid snapshot + WAL replay) or, for an empty
+/// directory, seeds it.
+public final class DurableEngine: Sendable {
+    public let engine: SeatEngine
+    public let wal: WriteAheadLog
+    public let configuration: PersistenceConfiguration
+    private let directory: DataDirectory
+    private let snapshotState = Mutex<(lastBytes: UInt64, lastTime: Timestamp, lastName: String?)>((0, 0, nil))
+    private let snapshotLock = SnapshotLock()
+
+    /// Serialises snapshot writers.
+    private actor SnapshotLock {
+        private var busy = false
+        private var waiting: [CheckedContinuation<Void, Never>] = []
+
+        func acquire() async {
+            if !busy {
+                busy = true
+                return
+            }
+            await withCheckedContinuation { waiting.append($0) }
+        }
+
+        func release() {
+            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+        }
+    }
+
+    private init(engine: SeatEngine, wal: WriteAheadLog, configuration: PersistenceConfiguration, directory: DataDirectory) {
+        self.engine = engine
+        self.wal = wal
+        self.configuration = configuration
+        self.directory = directory
+    }
+
+    /// Opens (recovering) or creates a data directory. `seed` fills a new, empty one.
+    public static func open(
+        _ configuration: PersistenceConfiguration, engine engineConfiguration: EngineConfiguration = .init(),
+        clock: any WallClock = SystemClock(), io: any StorageIO = PosixIO(),
+        log: @escaping @Sendable (String) -> Void = { _ in },
+        seed: @Sendable (SeatEngine) async throws -> Void = { _ in }
+    ) async throws -> (DurableEngine, OpenReport) {
+        let started = DispatchTime.now()
+        let directory = DataDirectory(path: configuration.directory, io: io)
+        try io.makeDirectory(configuration.directory)
+        let state = try directory.recover()
+        var report = OpenReport()
+        for (name, reason) in state.damagedSnapshots {
+            log("WARNING: snapshot \(name) is damaged (\(reason)); falling back to an older one")
+            report.damagedSnapshots.append(name)
+        }
+        if let torn = state.tornTail {
+            let text = "WAL: cut a torn record at the end of \(torn.file), offset \(torn.offset) (\(torn.bytes) bytes)"
+            log(text)
+            report.tornTail = text
+        }
+        let wal = try WriteAheadLog(
+            configuration: WALConfiguration(
+                directory: configuration.directory, fsync: configuration.fsync, segmentBytes: configuration.segmentBytes),
+            io: io, nextLSN: state.lastLSN + 1, lastChecksum: state.lastChecksum, currentSegment: state.currentSegment,
+            now: { clock.now() })
+        let engine = SeatEngine(configuration: engineConfiguration, clock: clock, journal: wal)
+        let durable = DurableEngine(engine: engine, wal: wal, configuration: configuration, directory: directory)
+        await engine.apply(batch: state.snapshotRecords)
+        await engine.apply(batch: state.records.lazy.map(\.record))
+        report.snapshot = state.snapshotName
+        report.replayedRecords = state.records.count
+        // Invariants that stay checked in release builds.
+        let consistent = await engine.checkInvariants()
+        precondition(consistent, "recovered state breaks an invariant: overlapping seat-holding reservations")
+        let image = await engine.capture()
+        let maxID = image.compactMap { r -> ReservationID? in
+            if case .reservationCreated(let r) = r { return r.id }
+            return nil
+        }.max() ?? 0
+        precondition(engine.highestReservationID >= maxID, "reservation ids do not increase")
+        report.reservations = image.reservationCount
+        if state.snapshot == nil && state.records.isEmpty {
+            try await seed(engine)
+            report.seeded = true
+        }
+        durable.snapshotState.withLock {
+            $0 = (wal.statistics.appendedBytes, clock.now(), state.snapshotName)
+        }
+        report.seconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        return (durable, report)
+    }
+
+    /// Writes a snapshot of the current state while writes go on, then deletes snapshots beyond
+    /// ``PersistenceConfiguration/keepSnapshots`` and the WAL segments the oldest kept one covers.
+    @discardableResult
+    public func snapshot() async throws -> SnapshotReport {
+        await snapshotLock.acquire()
+        do {
+            let report = try await writeSnapshot()
+            await snapshotLock.release()
+            return report
+        } catch {
+            await snapshotLock.release()
+            throw error
+        }
+    }
+
+    private func writeSnapshot() async throws -> SnapshotReport {
+        let started = DispatchTime.now()
+        // Everything up to `covered` is in memory: each change is applied with its append.
+        let (covered, chain) = wal.head
+        let image = await engine.capture()
+        let captured = DispatchTime.now()
+        // What the capture saw may include later records; write only once they are durable, so a
+        // snapshot never holds a change the log could still refuse.
+        try await wal.waitDurable(wal.head.lsn)
+        let (bytes, header) = try SnapshotFile.encode(
+            image, coveredLSN: covered, chainChecksum: chain, createdAt: engine.clock.now(),
+            sizeHint: 64 + image.reservationCount * 24)
+        let name = SnapshotFile.name(coveredLSN: covered)
+        try directory.io.writeAtomically(directory.file(name), bytes)
+        snapshotState.withLock { $0 = (wal.statistics.appendedBytes, engine.clock.now(), name) }
+        try prune()
+        let end = DispatchTime.now()
+        return SnapshotReport(
+            name: name, coveredLSN: covered, bytes: bytes.count, reservations: header.counts.reservations,
+            captureSeconds: Double(captured.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9,
+            totalSeconds: Double(end.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9)
+    }
+
+    private func prune() throws {
+        let snapshots = try directory.snapshots()
+        for old in snapshots.dropFirst(configuration.keepSnapshots) { try directory.io.remove(directory.file(old.name)) }
+        guard let oldestKept = snapshots.prefix(configuration.keepSnapshots).last else { return }
+        let segments = try directory.segments()
+        for (i, segment) in segments.enumerated() where i + 1 < segments.count {
+            // Segment i holds LSNs first_i … first_{i+1} − 1.
+            if segments[i + 1].firstLSN - 1 <= oldestKept.coveredLSN { try directory.io.remove(directory.file(segment.name)) }
+        }
+        try directory.io.syncDirectory(directory.path)
+    }
+
+    /// `true` when a snapshot is due by time or by WAL growth.
+    public func snapshotDue() -> Bool {
+        let (bytes, time, _) = snapshotState.withLock { $0 }
+        let grown = wal.statistics.appendedBytes - bytes
+        let interval = configuration.snapshotInterval.components.seconds
+        return grown >= configuration.snapshotAfterBytes || (grown > 0 && engine.clock.now() - time >= interval)
+    }
+
+    /// The time and name of the last snapshot written or loaded.
+    public var lastSnapshot: (time: Timestamp, name: String?) { snapshotState.withLock { ($0.lastTime, $0.lastName) } }
+
+    /// Final snapshot (unless the log failed), then flush and stop the WAL.
+    public func close(finalSnapshot: Bool = true) async {
+        if finalSnapshot && wal.failure == nil { _ = try? await snapshot() }
+        await wal.close()
+    }
+}

@@ -1,0 +1,60 @@
+import DLSMSCore
+
+/// A copy of the engine's state, iterable as the records that rebuild it (a snapshot's content):
+/// branches, seats, users, reservations, waitlist entries, notifications.
+public struct EngineImage: Sequence, Sendable {
+    public var branches: [Branch] = []
+    public var seats: [Seat] = []
+    public var users: [User] = []
+    var parts: [SlotStore] = []
+    public var waitlist: [WaitlistEntry] = []
+    public var notifications: [UserNotification] = []
+
+    /// Stored reservations (live slots only).
+    public var reservationCount: Int {
+        parts.reduce(0) { total, part in total + part.indices.reduce(0) { $0 + (part.id(at: $1) != 0 ? 1 : 0) } }
+    }
+
+    public struct Iterator: IteratorProtocol {
+        let image: EngineImage
+        var section = 0
+        var part = 0
+        var index = 0
+
+        public mutating func next() -> JournalRecord? {
+            while true {
+                switch section {
+                case 0:
+                    if index < image.branches.count { defer { index += 1 }; return .branchDefined(image.branches[index]) }
+                case 1:
+                    if index < image.seats.count { defer { index += 1 }; return .seatDefined(image.seats[index]) }
+                case 2:
+                    if index < image.users.count { defer { index += 1 }; return .userCreated(image.users[index]) }
+                case 3:
+                    while part < image.parts.count {
+                        let slots = image.parts[part]
+                        while index < slots.count {
+                            defer { index += 1 }
+                            if slots.id(at: index) != 0 { return .reservationCreated(slots[index]) }
+                        }
+                        part += 1
+                        index = 0
+                    }
+                case 4:
+                    if index < image.waitlist.count { defer { index += 1 }; return .waitlistChanged(image.waitlist[index]) }
+                case 5:
+                    if index < image.notifications.count {
+                        defer { index += 1 }
+                        return .notificationCreated(image.notifications[index])
+                    }
+                default:
+                    return nil
+                }
+                section += 1
+                index = 0
+            }
+        }
+    }
+
+    public func makeIterator() -> Iterator { Iterator(image: self) }
+}

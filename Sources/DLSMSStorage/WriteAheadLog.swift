@@ -1,0 +1,330 @@
+import DLSMSCore
+import Dispatch
+import Foundation
+import Synchronization
+
+/// When an acknowledged write is on disk, and what a crash can lose.
+public enum FsyncPolicy: Sendable, Hashable, CustomStringConvertible {
+    /// Acknowledge only after `fdatasync` of the batch holding the record (group commit).
+    /// Loses nothing acknowledged, on `kill -9` or power loss.
+    case always
+    /// Acknowledge once the record is written to the OS; `fdatasync` every `milliseconds`.
+    /// Survives `kill -9`; a power loss can lose up to that interval.
+    case interval(milliseconds: Int)
+    /// Acknowledge once written to the OS and never sync (until shutdown or segment rotation).
+    /// Survives `kill -9`; a power loss loses whatever the kernel had not flushed (tens of seconds).
+    case none
+
+    public var description: String {
+        switch self {
+        case .always: return "always"
+        case .interval(let ms): return "interval(\(ms) ms)"
+        case .none: return "none"
+        }
+    }
+}
+
+public struct WALConfiguration: Sendable {
+    public var directory: String
+    public var fsync: FsyncPolicy
+    /// A new segment file starts once the current one holds this many bytes.
+    public var segmentBytes: Int
+    /// One batch (one `write`, one `fdatasync`) holds at most this many records…
+    public var maxBatchRecords: Int
+    /// …and this many bytes (a single larger record still goes alone).
+    public var maxBatchBytes: Int
+
+    public init(
+        directory: String, fsync: FsyncPolicy = .always, segmentBytes: Int = 64 << 20, maxBatchRecords: Int = 8_192,
+        maxBatchBytes: Int = 4 << 20
+    ) {
+        self.directory = directory
+        self.fsync = fsync
+        self.segmentBytes = segmentBytes
+        self.maxBatchRecords = maxBatchRecords
+        self.maxBatchBytes = maxBatchBytes
+    }
+}
+
+/// The name of the WAL segment whose first record has LSN `lsn`.
+public func segmentName(firstLSN lsn: UInt64) -> String {
+    let digits = String(lsn)
+    return "wal-" + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".log"
+}
+
+/// The first LSN of a segment file name, or `nil` if it is not one.
+public func segmentFirstLSN(_ name: String) -> UInt64? {
+    guard name.hasPrefix("wal-"), name.hasSuffix(".log") else { return nil }
+    return UInt64(name.dropFirst(4).dropLast(4))
+}
+
+/// The write-ahead log: the engine's ``Journal`` on disk, with group commit.
+///
+/// `append` (called inside a shard's actor turn) frames the record, chains its checksum to the
+/// previous record, and queues it; it never blocks on I/O. One writer thread takes everything
+/// queued — up to ``WALConfiguration/maxBatchRecords`` records and
+/// ``WALConfiguration/maxBatchBytes`` bytes — writes it with one `write`, syncs it with one
+/// `fdatasync` (policy `always`), and then releases every waiter of that batch. While it syncs,
+/// the next batch accumulates, so the batch size follows the load.
+///
+/// After a failed write or sync the log refuses every further append and fails every waiter:
+/// it never retries and pretends. The process must restart; recovery finds the durable prefix.
+public final class WriteAheadLog: Journal, Sendable {
+    public let configuration: WALConfiguration
+    private let io: any StorageIO
+    private let now: @Sendable () -> Timestamp
+    private let wake = DispatchSemaphore(value: 0)
+    private let stopped = DispatchSemaphore(value: 0)
+    private let state: Mutex<State>
+
+    private struct Waiter {
+        var lsn: UInt64
+        var continuation: CheckedContinuation<EngineError?, Never>
+    }
+
+    private struct State {
+        var buffer: [UInt8] = []
+        var frameEnds: [Int] = []  // end offset in `buffer` of each queued frame
+        var nextLSN: UInt64
+        var lastChecksum: UInt32
+        var durableLSN: UInt64
+        var waiters: [Waiter] = []
+        var failure: EngineError?
+        var closing = false
+        var appendedBytes: UInt64 = 0
+        // Figures for metrics.
+        var batches: UInt64 = 0
+        var lastBatchRecords = 0
+        var lastSyncNanoseconds: UInt64 = 0
+    }
+
+    /// Figures of the log for metrics and tests.
+    public struct Statistics: Sendable {
+        public var appendedLSN: UInt64
+        public var durableLSN: UInt64
+        public var appendedBytes: UInt64
+        public var batches: UInt64
+        public var lastBatchRecords: Int
+        public var lastSyncNanoseconds: UInt64
+        public var failed: Bool
+    }
+
+    /// Opens the log for appending after recovery: the next record gets `nextLSN` and chains to
+    /// `lastChecksum`; it goes to the segment `currentSegment` (created if missing).
+    public init(
+        configuration: WALConfiguration, io: any StorageIO = PosixIO(), nextLSN: UInt64, lastChecksum: UInt32,
+        currentSegment: String? = nil, now: @escaping @Sendable () -> Timestamp
+    ) throws(StorageError) {
+        self.configuration = configuration
+        self.io = io
+        self.now = now
+        state = Mutex(State(nextLSN: nextLSN, lastChecksum: lastChecksum, durableLSN: nextLSN - 1))
+        try io.makeDirectory(configuration.directory)
+        let name = currentSegment ?? segmentName(firstLSN: nextLSN)
+        let path = configuration.directory + "/" + name
+        let handle = try io.openForAppend(path)
+        try io.syncDirectory(configuration.directory)
+        let size = (try? io.fileSize(path)) ?? 0
+        let thread = Thread { [self] in self.writerLoop(handle: handle, size: size) }
+        thread.name = "dlsms-wal"
+        thread.start()
+    }
+
+    // MARK: Journal
+
+    public func append(_ record: JournalRecord) throws(EngineError) -> JournalTicket {
+        let payload = RecordCodec.encode(record)
+        let kind = RecordCodec.kind(of: record).rawValue
+        let time = now()
+        let result: Result<UInt64, EngineError> = state.withLock { s in
+            if let failure = s.failure { return .failure(failure) }
+            if s.closing { return .failure(.unavailable("the server is shutting down")) }
+            let lsn = s.nextLSN
+            s.lastChecksum = payload.withUnsafeBytes {
+                WALFrame.append(payload: $0, kind: kind, lsn: lsn, time: time, previousChecksum: s.lastChecksum, to: &s.buffer)
+            }
+            s.frameEnds.append(s.buffer.count)
+            s.nextLSN += 1
+            s.appendedBytes += UInt64(WALFrame.headerSize + payload.count)
+            return .success(lsn)
+        }
+        let lsn = try result.get()
+        wake.signal()
+        return JournalTicket(waiter: Ticket(log: self, lsn: lsn))
+    }
+
+    struct Ticket: CommitWaiter {
+        let log: WriteAheadLog
+        let lsn: UInt64
+        func wait() async throws(EngineError) { try await log.waitDurable(lsn) }
+    }
+
+    /// Returns once every record up to `lsn` is durable under the policy; throws if the log failed.
+    public func waitDurable(_ lsn: UInt64) async throws(EngineError) {
+        let ready: EngineError?? = state.withLock { s in
+            if s.durableLSN >= lsn { return .some(nil) }
+            if let f = s.failure { return .some(f) }
+            return nil
+        }
+        if let ready {
+            if let error = ready { throw error }
+            return
+        }
+        let error: EngineError? = await withCheckedContinuation { continuation in
+            let immediate: EngineError?? = state.withLock { s in
+                if s.durableLSN >= lsn { return .some(nil) }
+                if let f = s.failure { return .some(f) }
+                s.waiters.append(Waiter(lsn: lsn, continuation: continuation))
+                return nil
+            }
+            if let immediate { continuation.resume(returning: immediate) }
+        }
+        if let error { throw error }
+    }
+
+    public var statistics: Statistics {
+        state.withLock { s in
+            Statistics(
+                appendedLSN: s.nextLSN - 1, durableLSN: s.durableLSN, appendedBytes: s.appendedBytes, batches: s.batches,
+                lastBatchRecords: s.lastBatchRecords, lastSyncNanoseconds: s.lastSyncNanoseconds, failed: s.failure != nil)
+        }
+    }
+
+    /// The LSN of the last appended record and its checksum (the chain anchor after it).
+    public var head: (lsn: UInt64, checksum: UInt32) { state.withLock { ($0.nextLSN - 1, $0.lastChecksum) } }
+
+    public var failure: EngineError? { state.withLock { $0.failure } }
+
+    /// Refuses new appends, writes and syncs everything queued, and stops the writer thread.
+    public func close() async {
+        let lsn: UInt64 = state.withLock { s in
+            s.closing = true
+            return s.nextLSN - 1
+        }
+        try? await waitDurable(lsn)
+        state.withLock { $0.closing = true }
+        wake.signal()
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                self.stopped.wait()
+                c.resume()
+            }
+        }
+    }
+
+    // MARK: The writer thread
+
+    private func writerLoop(handle initial: any AppendHandle, size initialSize: Int) {
+        var handle = initial
+        var segmentSize = initialSize
+        var unsynced = false
+        var lastSync = DispatchTime.now()
+        let policy = configuration.fsync
+        defer {
+            handle.close()
+            stopped.signal()
+        }
+        while true {
+            switch policy {
+            case .interval(let ms): _ = wake.wait(timeout: .now() + .milliseconds(max(1, ms)))
+            default: wake.wait()
+            }
+            while true {
+                // Take one batch.
+                let batch: (bytes: [UInt8], firstLSN: UInt64, lastLSN: UInt64, closing: Bool)? = state.withLock { s in
+                    guard !s.frameEnds.isEmpty, s.failure == nil else { return nil }
+                    var count = min(s.frameEnds.count, configuration.maxBatchRecords)
+                    while count > 1 && s.frameEnds[count - 1] > configuration.maxBatchBytes { count -= 1 }
+                    let end = s.frameEnds[count - 1]
+                    let bytes = Array(s.buffer[..<end])
+                    s.buffer.removeFirst(end)
+                    s.frameEnds.removeFirst(count)
+                    for i in s.frameEnds.indices { s.frameEnds[i] -= end }
+                    let last = s.nextLSN - 1 - UInt64(s.frameEnds.count)
+                    return (bytes, last - UInt64(count) + 1, last, s.closing)
+                }
+                guard let batch else { break }
+                do throws(StorageError) {
+                    if segmentSize >= configuration.segmentBytes {
+                        try handle.sync()
+                        handle.close()
+                        handle = try io.openForAppend(configuration.directory + "/" + segmentName(firstLSN: batch.firstLSN))
+                        try io.syncDirectory(configuration.directory)
+                        segmentSize = 0
+                    }
+                    try batch.bytes.withBytes { (raw) throws(StorageError) in try handle.write(raw) }
+                    segmentSize += batch.bytes.count
+                    let started = DispatchTime.now()
+                    var synced = false
+                    switch policy {
+                    case .always:
+                        try handle.sync()
+                        synced = true
+                    case .interval(let ms):
+                        unsynced = true
+                        if started.uptimeNanoseconds - lastSync.uptimeNanoseconds >= UInt64(ms) * 1_000_000 {
+                            try handle.sync()
+                            lastSync = started
+                            unsynced = false
+                        }
+                    case .none:
+                        unsynced = !batch.closing
+                        if batch.closing { try handle.sync() }
+                    }
+                    let syncTime = synced ? DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds : 0
+                    complete(upTo: batch.lastLSN, records: Int(batch.lastLSN - batch.firstLSN + 1), syncNanoseconds: syncTime)
+                } catch {
+                    fail(.unavailable("storage failed: \(error)"))
+                    return
+                }
+            }
+            if unsynced, case .interval(let ms) = policy,
+                DispatchTime.now().uptimeNanoseconds - lastSync.uptimeNanoseconds >= UInt64(ms) * 1_000_000
+            {
+                do {
+                    try handle.sync()
+                    lastSync = .now()
+                    unsynced = false
+                } catch {
+                    fail(.unavailable("storage failed: \(error)"))
+                    return
+                }
+            }
+            let done = state.withLock { $0.closing && $0.frameEnds.isEmpty }
+            if done {
+                if unsynced { try? handle.sync() }
+                return
+            }
+        }
+    }
+
+    private func complete(upTo lsn: UInt64, records: Int, syncNanoseconds: UInt64) {
+        let ready: [Waiter] = state.withLock { s in
+            s.durableLSN = lsn
+            s.batches += 1
+            s.lastBatchRecords = records
+            if syncNanoseconds > 0 { s.lastSyncNanoseconds = syncNanoseconds }
+            var ready: [Waiter] = []
+            s.waiters.removeAll { w in
+                if w.lsn <= lsn {
+                    ready.append(w)
+                    return true
+                }
+                return false
+            }
+            return ready
+        }
+        for w in ready { w.continuation.resume(returning: nil) }
+    }
+
+    private func fail(_ error: EngineError) {
+        let waiters: [Waiter] = state.withLock { s in
+            s.failure = error
+            s.buffer = []
+            s.frameEnds = []
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.continuation.resume(returning: error) }
+    }
+}

@@ -1,0 +1,346 @@
+import ArgumentParser
+import DLSMSCore
+import DLSMSEngine
+import DLSMSStorage
+import Foundation
+
+struct DataDirOption: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "The data directory.")
+    var dataDir = "snapshots"
+}
+
+func fail(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+    return ExitCode(1)
+}
+
+/// `dlsms snapshot …`: offline operations on a data directory.
+struct SnapshotCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapshot",
+        abstract: "Inspect, verify, restore, export, repair and compact a data directory (offline).",
+        subcommands: [List.self, Inspect.self, Verify.self, Restore.self, Export.self, Repair.self, Compact.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Snapshots and WAL segments with LSN ranges, sizes and times.")
+        @OptionGroup var options: DataDirOption
+
+        func run() async throws {
+            let dir = DataDirectory(path: options.dataDir)
+            print("snapshots (newest first):")
+            for s in try dir.snapshots() {
+                let path = dir.file(s.name)
+                let size = (try? dir.io.fileSize(path)) ?? 0
+                if let bytes = try? dir.io.read(path), let h = try? SnapshotFile.header(bytes) {
+                    print("  \(s.name)  covers LSN ≤ \(h.coveredLSN)  \(size) bytes  \(rfc3339(h.createdAt))  \(h.counts.reservations) reservations")
+                } else {
+                    print("  \(s.name)  \(size) bytes  DAMAGED HEADER")
+                }
+            }
+            print("WAL segments (oldest first):")
+            for s in try dir.segments() {
+                let bytes = try dir.io.read(dir.file(s.name))
+                let scan = SegmentScan.scan(bytes)
+                let range = scan.frames.isEmpty ? "empty" : "LSN \(scan.frames.first!.lsn)…\(scan.frames.last!.lsn)"
+                let times = scan.frames.isEmpty ? "" : "  \(rfc3339(scan.frames.first!.time)) … \(rfc3339(scan.frames.last!.time))"
+                let problem = scan.problem.map { "  PROBLEM at offset \($0.offset): \($0.reason)" } ?? ""
+                print("  \(s.name)  \(range)  \(bytes.count) bytes\(times)\(problem)")
+            }
+        }
+    }
+
+    struct Inspect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A snapshot's header, counts and per-branch summary.")
+        @Argument(help: "The snapshot file.") var file: String
+
+        func run() async throws {
+            let bytes = try PosixIO().read(file)
+            let (h, records) = try SnapshotFile.decode(bytes)
+            print("file:          \(file) (\(bytes.count) bytes, content \(h.contentSize) bytes)")
+            print("format:        version \(SnapshotHeader.version)")
+            print("covers:        LSN ≤ \(h.coveredLSN) (chain checksum \(String(h.chainChecksum, radix: 16)))")
+            print("created:       \(rfc3339(h.createdAt))")
+            print("counts:        \(h.counts.branches) branches, \(h.counts.seats) seats, \(h.counts.users) users, "
+                + "\(h.counts.reservations) reservations, \(h.counts.waitlist) waitlist entries, \(h.counts.notifications) notifications")
+            var seatBranch: [SeatID: String] = [:]
+            var perBranch: [String: (seats: Int, reservations: Int, holding: Int)] = [:]
+            var order: [String] = []
+            for r in records {
+                switch r {
+                case .branchDefined(let b):
+                    order.append(b.name)
+                    perBranch[b.name] = (0, 0, 0)
+                case .seatDefined(let s):
+                    seatBranch[s.id] = s.branch
+                    perBranch[s.branch, default: (0, 0, 0)].seats += 1
+                case .reservationCreated(let r), .reservationChanged(let r):
+                    let b = seatBranch[r.seatID] ?? "?"
+                    perBranch[b, default: (0, 0, 0)].reservations += 1
+                    if r.status.holdsSeat { perBranch[b, default: (0, 0, 0)].holding += 1 }
+                default: break
+                }
+            }
+            print("per branch:")
+            for b in order {
+                let c = perBranch[b]!
+                print("  \(b): \(c.seats) seats, \(c.reservations) reservations (\(c.holding) holding a seat)")
+            }
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check every checksum and the WAL chain; exit non-zero and say where on any problem.")
+        @OptionGroup var options: DataDirOption
+
+        func run() async throws {
+            let dir = DataDirectory(path: options.dataDir)
+            var problems = 0
+            for s in try dir.snapshots() {
+                do {
+                    let (h, _) = try SnapshotFile.decode(try dir.io.read(dir.file(s.name)))
+                    print("ok       \(s.name) (LSN ≤ \(h.coveredLSN), \(h.counts.reservations) reservations)")
+                } catch {
+                    problems += 1
+                    print("DAMAGED  \(s.name): \(error)")
+                }
+            }
+            do {
+                let state = try dir.recover(repairTornTail: false)
+                if let t = state.tornTail {
+                    problems += 1
+                    print("TORN     \(t.file) at offset \(t.offset): \(t.bytes) bytes of an incomplete last record (cut at the next start)")
+                }
+                print("ok       WAL: \(state.records.count) records after the snapshot, last LSN \(state.lastLSN)")
+            } catch {
+                problems += 1
+                print("CORRUPT  \(error)")
+            }
+            if problems > 0 { throw fail("\(problems) problem(s) found") }
+            print("verified")
+        }
+    }
+
+    struct Restore: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Point-in-time restore: a new data directory holding the state as of a moment.")
+        @OptionGroup var options: DataDirOption
+        @Option(help: "The new data directory (must not exist or be empty).") var to: String
+        @Option(help: "Restore up to this time (RFC 3339, or seconds since the epoch).") var until: String?
+        @Option(name: .customLong("until-seq"), help: "Restore up to this log sequence number.") var untilSeq: UInt64?
+
+        func validate() throws {
+            if until != nil && untilSeq != nil { throw ValidationError("give --until or --until-seq, not both") }
+            if let until, parseTime(until) == nil { throw ValidationError("--until: not a time: \(until)") }
+        }
+
+        func run() async throws {
+            let target = DataDirectory(path: to)
+            if let names = try? target.io.list(to), !names.isEmpty { throw fail("\(to) is not empty") }
+            let stop: StopPoint? = untilSeq.map { .lsn($0) } ?? until.flatMap(parseTime).map { .time($0) }
+            let state = try DataDirectory(path: options.dataDir).recover(until: stop, repairTornTail: false)
+            let engine = SeatEngine(configuration: EngineConfiguration(shardCount: 1))
+            await engine.apply(batch: state.snapshotRecords)
+            await engine.apply(batch: state.records.lazy.map(\.record))
+            let image = await engine.capture()
+            let (bytes, header) = try SnapshotFile.encode(
+                image, coveredLSN: state.lastLSN, chainChecksum: state.lastChecksum,
+                createdAt: state.records.last?.time ?? state.snapshot?.createdAt ?? 0)
+            try target.io.makeDirectory(to)
+            try target.io.writeAtomically(target.file(SnapshotFile.name(coveredLSN: state.lastLSN)), bytes)
+            print("restored LSN ≤ \(state.lastLSN) into \(to): \(header.counts.reservations) reservations, \(header.counts.users) users")
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The state as JSON, for people and scripts.")
+        @OptionGroup var options: DataDirOption
+
+        func run() async throws {
+            let state = try DataDirectory(path: options.dataDir).recover(repairTornTail: false)
+            let engine = SeatEngine(configuration: EngineConfiguration(shardCount: 1))
+            await engine.apply(batch: state.snapshotRecords)
+            await engine.apply(batch: state.records.lazy.map(\.record))
+            let out = ExportDocument(image: await engine.capture(), lastLSN: state.lastLSN)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            FileHandle.standardOutput.write(try encoder.encode(out))
+            print()
+        }
+    }
+
+    struct Repair: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cut the WAL at the first bad record, after saying what will be lost (like redis-check-aof --fix).")
+        @OptionGroup var options: DataDirOption
+        @Flag(help: "Really cut; without it, only say what would be lost.") var yes = false
+
+        func run() async throws {
+            let dir = DataDirectory(path: options.dataDir)
+            guard let cut = try firstBadRecord(dir) else {
+                print("nothing to repair: every record is valid")
+                return
+            }
+            let segments = try dir.segments()
+            guard let index = segments.firstIndex(where: { $0.name == cut.file }) else { throw fail("no segment \(cut.file)") }
+            var lost = 0
+            var lostBytes = 0
+            for (i, s) in segments.enumerated() where i >= index {
+                let bytes = try dir.io.read(dir.file(s.name))
+                let from = i == index ? cut.offset : 0
+                lostBytes += bytes.count - from
+                let tail = Array(bytes[from...])
+                lost += SegmentScan.scan(tail).frames.count + (i == index ? max(0, countFrames(after: tail)) : 0)
+            }
+            print("cut \(cut.file) at offset \(cut.offset) and drop \(segments.count - index - 1) later segment(s): "
+                + "\(lostBytes) bytes, about \(lost) readable record(s) after the cut are lost")
+            guard yes else { throw fail("dry run: add --yes to cut") }
+            try dir.io.truncate(dir.file(cut.file), to: cut.offset)
+            for s in segments[(index + 1)...] { try dir.io.remove(dir.file(s.name)) }
+            try dir.io.syncDirectory(dir.path)
+            print("repaired")
+        }
+
+        /// Where the log must be cut: the torn tail, the corrupt record, or the start of the segment after a gap.
+        private func firstBadRecord(_ dir: DataDirectory) throws -> (file: String, offset: Int)? {
+            let result: Result<RecoveredState, RecoveryError> = Result { () throws(RecoveryError) in
+                try dir.recover(repairTornTail: false)
+            }
+            switch result {
+            case .success(let state): return state.tornTail.map { ($0.file, $0.offset) }
+            case .failure(.corruption(let file, let offset, _)), .failure(.undecodable(let file, let offset, _)):
+                return (file, offset)
+            case .failure(.missingRecords(_, _, let file)): return (file, 0)
+            case .failure(let other): throw other
+            }
+        }
+
+        /// Valid frames found anywhere after the bad one (they are lost with the cut).
+        private func countFrames(after bytes: [UInt8]) -> Int {
+            var n = 0
+            bytes.withUnsafeBytes { raw in
+                var o = 1
+                while o + WALFrame.headerSize <= raw.count {
+                    if case .frame(let f) = WALFrame.parse(raw, at: o) {
+                        n += 1
+                        o += f.size
+                    } else {
+                        o += 1
+                    }
+                }
+            }
+            return n
+        }
+    }
+
+    struct Compact: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a fresh snapshot and drop the WAL it covers.")
+        @OptionGroup var options: DataDirOption
+        @Option(help: "Snapshots to keep.") var keep = 1
+
+        func run() async throws {
+            let (durable, report) = try await DurableEngine.open(
+                PersistenceConfiguration(directory: options.dataDir, keepSnapshots: keep),
+                log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+            let snap = try await durable.snapshot()
+            await durable.close(finalSnapshot: false)
+            print("replayed \(report.replayedRecords) records; wrote \(snap.name) (\(snap.bytes) bytes, \(snap.reservations) reservations)")
+        }
+    }
+}
+
+/// The JSON of `dlsms snapshot export`.
+struct ExportDocument: Encodable {
+    struct B: Encodable {
+        var name: String
+        var areas: [String]
+        var time_zone: String
+        var open_hours: String
+    }
+    struct S: Encodable {
+        var id: Int32
+        var branch: String
+        var area: String
+        var has_power: Bool
+        var has_monitor: Bool
+        var maintenance: Bool
+    }
+    struct U: Encodable {
+        var id: Int32
+        var student_id: String
+        var name: String
+        var role: String
+        var created_at: String
+    }
+    struct R: Encodable {
+        var id: Int64
+        var seat_id: Int32
+        var user_id: Int32
+        var start_time: String
+        var end_time: String
+        var status: String
+        var created_at: String
+        var checked_in_at: String?
+    }
+    struct W: Encodable {
+        var id: Int64
+        var user_id: Int32
+        var seat_id: Int32?
+        var branch: String?
+        var desired_time: String
+        var end_time: String
+        var status: String
+        var notified_at: String?
+        var created_at: String
+    }
+    struct N: Encodable {
+        var id: Int64
+        var user_id: Int32
+        var type: String
+        var message: String
+        var seat_id: Int32?
+        var created_at: String
+    }
+
+    var last_lsn: UInt64
+    var branches: [B] = []
+    var seats: [S] = []
+    var users: [U] = []
+    var reservations: [R] = []
+    var waitlist: [W] = []
+    var notifications: [N] = []
+
+    init(image: EngineImage, lastLSN: UInt64) {
+        last_lsn = lastLSN
+        for record in image {
+            switch record {
+            case .branchDefined(let b):
+                branches.append(B(name: b.name, areas: b.areas, time_zone: b.timeZone, open_hours: b.openingHours.description))
+            case .seatDefined(let s):
+                seats.append(S(id: s.id, branch: s.branch, area: s.area, has_power: s.hasPower, has_monitor: s.hasMonitor, maintenance: s.inMaintenance))
+            case .userCreated(let u):
+                users.append(U(id: u.id, student_id: u.studentID, name: u.name, role: u.role.name, created_at: rfc3339(u.createdAt)))
+            case .reservationCreated(let r), .reservationChanged(let r):
+                reservations.append(
+                    R(
+                        id: r.id, seat_id: r.seatID, user_id: r.userID, start_time: rfc3339(r.start), end_time: rfc3339(r.end),
+                        status: r.status.name, created_at: rfc3339(r.createdAt), checked_in_at: r.checkedInAt.map(rfc3339)))
+            case .waitlistChanged(let e):
+                var seat: Int32?
+                var branch: String?
+                switch e.target {
+                case .seat(let s): seat = s
+                case .branch(let b): branch = b
+                }
+                waitlist.append(
+                    W(
+                        id: e.id, user_id: e.userID, seat_id: seat, branch: branch, desired_time: rfc3339(e.desiredTime),
+                        end_time: rfc3339(e.endTime), status: e.status.name, notified_at: e.notifiedAt.map(rfc3339),
+                        created_at: rfc3339(e.createdAt)))
+            case .notificationCreated(let n):
+                notifications.append(N(id: n.id, user_id: n.userID, type: n.kind.name, message: n.message, seat_id: n.seatID, created_at: rfc3339(n.createdAt)))
+            }
+        }
+        reservations.sort { $0.id < $1.id }
+    }
+}
