@@ -41,6 +41,11 @@ let package = Package(
             dependencies: ["DLSMSEngine"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "DLSMSStorageTests",
+            dependencies: ["DLSMSEngine", "DLSMSStorage"],
+            swiftSettings: swiftSettings
+        ),
     ]
 )
 

@@ -29,6 +29,8 @@ public protocol AppendHandle: Sendable {
     func write(_ bytes: UnsafeRawBufferPointer) throws(StorageError)
     /// Makes everything written so far durable (`fdatasync`).
     func sync() throws(StorageError)
+    /// Cuts the file back to `size` bytes and syncs (undoing writes that were refused).
+    func truncate(to size: Int) throws(StorageError)
     func close()
 }
 
@@ -75,6 +77,11 @@ public struct PosixIO: StorageIO {
 
         func sync() throws(StorageError) {
             if fdatasync(fd) != 0 { throw StorageError("fdatasync", path, errno: errno) }
+        }
+
+        func truncate(to size: Int) throws(StorageError) {
+            if ftruncate(fd, off_t(size)) != 0 { throw StorageError("ftruncate", path, errno: errno) }
+            if fsync(fd) != 0 { throw StorageError("fsync", path, errno: errno) }
         }
 
         func close() { _ = Glibc.close(fd) }

@@ -217,6 +217,9 @@ public final class WriteAheadLog: Journal, Sendable {
     private func writerLoop(handle initial: any AppendHandle, size initialSize: Int) {
         var handle = initial
         var segmentSize = initialSize
+        // The segment's size when its content was last acknowledged: a failed batch is cut back
+        // to it, so that records refused to their writers do not come back at recovery.
+        var acknowledgedSize = initialSize
         var unsynced = false
         var lastSync = DispatchTime.now()
         let policy = configuration.fsync
@@ -251,6 +254,7 @@ public final class WriteAheadLog: Journal, Sendable {
                         handle = try io.openForAppend(configuration.directory + "/" + segmentName(firstLSN: batch.firstLSN))
                         try io.syncDirectory(configuration.directory)
                         segmentSize = 0
+                        acknowledgedSize = 0
                     }
                     try batch.bytes.withBytes { (raw) throws(StorageError) in try handle.write(raw) }
                     segmentSize += batch.bytes.count
@@ -272,8 +276,11 @@ public final class WriteAheadLog: Journal, Sendable {
                         if batch.closing { try handle.sync() }
                     }
                     let syncTime = synced ? DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds : 0
+                    acknowledgedSize = segmentSize
                     complete(upTo: batch.lastLSN, records: Int(batch.lastLSN - batch.firstLSN + 1), syncNanoseconds: syncTime)
                 } catch {
+                    // Best effort: if the cut fails too, recovery may find the refused records.
+                    try? handle.truncate(to: acknowledgedSize)
                     fail(.unavailable("storage failed: \(error)"))
                     return
                 }

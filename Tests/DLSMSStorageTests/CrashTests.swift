@@ -1,0 +1,202 @@
+import DLSMSCore
+import DLSMSEngine
+import DLSMSStorage
+import Foundation
+import Testing
+
+/// The real thing: `dlsms stress` writes with `--fsync always` and is killed with SIGKILL at random
+/// moments (after a random number of acknowledgements), 20 times over the same data directory.
+/// Afterwards every acknowledged booking and cancel must be there, and nothing that was never
+/// attempted or was refused.
+@Suite(.serialized) struct CrashTests {
+    struct Attempt {
+        var user: UserID
+        var seat: SeatID
+        var start: Timestamp
+        var end: Timestamp
+    }
+
+    final class Transcript: @unchecked Sendable {
+        var attempts: [String: Attempt] = [:]
+        var acknowledged: [String: ReservationID] = [:]
+        var refused: Set<String> = []
+        var cancelAttempts: [String: ReservationID] = [:]
+        var cancelled: Set<ReservationID> = []
+
+        func read(_ line: Substring, cycle: Int) {
+            let f = line.split(separator: " ")
+            guard f.count >= 2 else { return }
+            let tag = "\(cycle)/\(f[1])"
+            switch f[0] {
+            case "try" where f.count == 6:
+                attempts[tag] = Attempt(user: UserID(f[2])!, seat: SeatID(f[3])!, start: Timestamp(f[4])!, end: Timestamp(f[5])!)
+            case "ok" where f.count == 3: acknowledged[tag] = ReservationID(f[2])!
+            case "no": refused.insert(tag)
+            case "cancel" where f.count == 3: cancelAttempts[tag] = ReservationID(f[2])!
+            case "cancelled": if let id = cancelAttempts[tag] { cancelled.insert(id) }
+            default: break
+            }
+        }
+    }
+
+    /// Runs `dlsms stress` until it has acknowledged `acks` bookings, then kills it with SIGKILL.
+    static func runAndKill(dir: String, seed: UInt64, acks: Int, cycle: Int, into transcript: Transcript) async throws -> Int {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try dlsmsExecutable())
+        p.arguments = ["stress", "--data-dir", dir, "--fsync", "always", "--writers", "16", "--duration", "120", "--seed", "\(seed)"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        let (chunks, continuation) = AsyncStream.makeStream(of: Data.self)
+        out.fileHandleForReading.readabilityHandler = { h in
+            let d = h.availableData
+            if d.isEmpty {
+                h.readabilityHandler = nil
+                continuation.finish()
+            } else {
+                continuation.yield(d)
+            }
+        }
+        try p.run()
+        var pending = Data()
+        var seen = 0
+        var killed = false
+        for await chunk in chunks {
+            pending.append(chunk)
+            while let nl = pending.firstIndex(of: 0x0A) {
+                let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
+                pending.removeSubrange(pending.startIndex...nl)
+                transcript.read(Substring(line), cycle: cycle)
+                if line.hasPrefix("ok ") { seen += 1 }
+            }
+            if !killed && seen >= acks {
+                kill(p.processIdentifier, SIGKILL)
+                killed = true
+            }
+        }
+        p.waitUntilExit()
+        #expect(p.terminationReason == .uncaughtSignal, "cycle \(cycle): the writer was not killed")
+        return seen
+    }
+
+    @Test func killDashNineNeverLosesAnAcknowledgedWrite() async throws {
+        let seed = testSeed("CrashTests")
+        var rng = SplitMix64(seed: seed)
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let transcript = Transcript()
+        var total = 0
+        for cycle in 0..<20 {
+            total += try await Self.runAndKill(
+                dir: dir, seed: rng.next(), acks: Int.random(in: 20...1_500, using: &rng), cycle: cycle, into: transcript)
+        }
+        #expect(total > 1_000)
+        // Recover the directory as the server would.
+        let state = try DataDirectory(path: dir).recover(repairTornTail: false)
+        let engine = SeatEngine(configuration: .init(shardCount: 2))
+        await engine.apply(batch: state.snapshotRecords)
+        await engine.apply(batch: state.records.lazy.map(\.record))
+        #expect(await engine.checkInvariants())
+        let stored = Dictionary(uniqueKeysWithValues: await engine.allReservations(limit: .max).items.map { ($0.id, $0) })
+        var lost = 0
+        for (tag, id) in transcript.acknowledged {
+            let a = transcript.attempts[tag]!
+            guard let r = stored[id], r.userID == a.user, r.seatID == a.seat, r.start == a.start, r.end == a.end else {
+                lost += 1
+                continue
+            }
+            if transcript.cancelled.contains(id) { #expect(r.status == .cancelled, "acknowledged cancel of \(id) lost") }
+        }
+        #expect(lost == 0, "\(lost) acknowledged bookings lost (seed \(seed))")
+        // Every stored reservation was attempted, and not only by refused attempts.
+        let attemptsByTuple = Dictionary(grouping: transcript.attempts) { "\($0.value.user) \($0.value.seat) \($0.value.start) \($0.value.end)" }
+        var phantoms = 0
+        for r in stored.values {
+            let tags = attemptsByTuple["\(r.userID) \(r.seatID) \(r.start) \(r.end)"]?.map(\.key) ?? []
+            if tags.isEmpty || tags.allSatisfy({ transcript.refused.contains($0) }) { phantoms += 1 }
+        }
+        #expect(phantoms == 0, "\(phantoms) stored reservations were never attempted or were refused (seed \(seed))")
+        print("CrashTests: 20 kill -9 cycles, \(transcript.acknowledged.count) acknowledged bookings, \(transcript.cancelled.count) acknowledged cancels, \(stored.count) stored: lost 0, phantom 0")
+    }
+}
+
+/// `dlsms snapshot …` on a real data directory.
+@Suite(.serialized) struct SnapshotToolTests {
+    @Test func listInspectVerifyExportRestoreCompact() async throws {
+        let dir = temporaryDirectory()
+        let restored = temporaryDirectory() + "/restored"
+        defer {
+            cleanup(dir)
+            cleanup(restored)
+        }
+        // Two runs that end normally: two snapshots, WAL kept next to them.
+        #expect(try runDLSMS(["stress", "--data-dir", dir, "--duration", "1", "--writers", "4", "--seed", "1"]).status == 0)
+        #expect(try runDLSMS(["stress", "--data-dir", dir, "--duration", "1", "--writers", "4", "--seed", "2"]).status == 0)
+        let snapshots = try DataDirectory(path: dir).snapshots()
+        #expect(snapshots.count == 2)
+
+        let list = try runDLSMS(["snapshot", "list", "--data-dir", dir])
+        #expect(list.status == 0 && list.out.contains(snapshots[0].name) && list.out.contains("wal-"))
+
+        let inspect = try runDLSMS(["snapshot", "inspect", dir + "/" + snapshots[0].name])
+        #expect(inspect.status == 0 && inspect.out.contains("covers:        LSN ≤ \(snapshots[0].coveredLSN)") && inspect.out.contains("Stress: 50 seats"))
+
+        let verify = try runDLSMS(["snapshot", "verify", "--data-dir", dir])
+        #expect(verify.status == 0 && verify.out.contains("verified"))
+
+        let export = try runDLSMS(["snapshot", "export", "--data-dir", dir])
+        let json = try JSONSerialization.jsonObject(with: Data(export.out.utf8)) as? [String: Any]
+        let state = try DataDirectory(path: dir).recover(repairTornTail: false)
+        #expect((json?["reservations"] as? [Any])?.count == (try SnapshotFile.decode(PosixIO().read(dir + "/" + snapshots[0].name))).header.counts.reservations)
+        #expect((json?["last_lsn"] as? Int) == Int(state.lastLSN))
+
+        // Point-in-time restore to a sequence number between the two snapshots.
+        let target = snapshots[1].coveredLSN + (snapshots[0].coveredLSN - snapshots[1].coveredLSN) / 2
+        let restore = try runDLSMS(["snapshot", "restore", "--data-dir", dir, "--to", restored, "--until-seq", "\(target)"])
+        #expect(restore.status == 0, "\(restore.err)")
+        let expected = try DataDirectory(path: dir).recover(until: .lsn(target), repairTornTail: false)
+        let model = SeatEngine(configuration: .init(shardCount: 1))
+        await model.apply(batch: expected.snapshotRecords)
+        await model.apply(batch: expected.records.lazy.map(\.record))
+        let (reopened, _) = try await DurableEngine.open(PersistenceConfiguration(directory: restored))
+        #expect(await reopened.engine.allReservations(limit: .max).items == model.allReservations(limit: .max).items)
+        #expect(reopened.wal.head.lsn == target)
+        await reopened.close(finalSnapshot: false)
+        #expect(try runDLSMS(["snapshot", "verify", "--data-dir", restored]).status == 0)
+
+        // By time: everything appended at or before the time of record `target`.
+        let time = expected.records.last!.time
+        let byTime = temporaryDirectory() + "/by-time"
+        defer { cleanup(byTime) }
+        #expect(try runDLSMS(["snapshot", "restore", "--data-dir", dir, "--to", byTime, "--until", "\(time)"]).status == 0)
+        let timeState = try DataDirectory(path: byTime).recover()
+        let frames = try DataDirectory(path: dir).segments().flatMap { SegmentScan.scan(try PosixIO().read(dir + "/" + $0.name)).frames }
+        let lastAtTime = frames.filter { $0.time <= time }.map(\.lsn).max()
+        #expect(timeState.lastLSN == lastAtTime)
+        #expect(try runDLSMS(["snapshot", "restore", "--data-dir", dir, "--to", byTime, "--until-seq", "1"]).status != 0)  // not empty
+
+        let compact = try runDLSMS(["snapshot", "compact", "--data-dir", dir])
+        #expect(compact.status == 0, "\(compact.err)")
+        #expect(try DataDirectory(path: dir).snapshots().count == 1)
+    }
+
+    @Test func verifyAndRepairACorruptLog() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let written = try await WALTests.writeLog(dir, 40)
+        let name = segmentName(firstLSN: 1)
+        var bytes = try PosixIO().read(dir + "/" + name)
+        let offset = written[..<25].reduce(0) { $0 + WALFrame.headerSize + RecordCodec.encode($1).count }
+        bytes[offset + 35] ^= 0x10
+        try PosixIO().writeAtomically(dir + "/" + name, bytes)
+
+        let verify = try runDLSMS(["snapshot", "verify", "--data-dir", dir])
+        #expect(verify.status != 0 && verify.out.contains("CORRUPT") && verify.out.contains("\(name) at offset \(offset)"))
+        let dry = try runDLSMS(["snapshot", "repair", "--data-dir", dir])
+        #expect(dry.status != 0 && dry.out.contains("cut \(name) at offset \(offset)") && dry.err.contains("--yes"))
+        #expect(try PosixIO().read(dir + "/" + name) == bytes)  // a dry run changes nothing
+        #expect(try runDLSMS(["snapshot", "repair", "--data-dir", dir, "--yes"]).status == 0)
+        #expect(try runDLSMS(["snapshot", "verify", "--data-dir", dir]).status == 0)
+        #expect(try DataDirectory(path: dir).recover().records.map(\.record) == Array(written[..<25]))
+    }
+}

@@ -1,0 +1,228 @@
+import Synchronization
+import DLSMSCore
+import DLSMSEngine
+import DLSMSStorage
+import Foundation
+import Testing
+
+@Suite struct WALTests {
+    /// Appends `n` reservation records to a fresh log in `dir` and closes it.
+    /// With `waitEach`, every record is its own batch (so segments rotate at their size).
+    static func writeLog(_ dir: String, _ n: Int, segmentBytes: Int = 64 << 20, waitEach: Bool = false) async throws -> [JournalRecord] {
+        let wal = try WriteAheadLog(
+            configuration: WALConfiguration(directory: dir, segmentBytes: segmentBytes), nextLSN: 1, lastChecksum: 0, now: { t0 })
+        var records: [JournalRecord] = []
+        var last = JournalTicket.durable
+        for i in 1...n {
+            let r = JournalRecord.reservationCreated(
+                Reservation(id: ReservationID(i), seatID: 1, userID: 1, start: t0 + Int64(i) * 3_600, end: t0 + Int64(i) * 3_600 + 900, createdAt: t0))
+            records.append(r)
+            last = try wal.append(r)
+            if waitEach { try await last.wait() }
+        }
+        try await last.wait()
+        await wal.close()
+        return records
+    }
+
+    @Test func appendedRecordsComeBackInOrderWithAnUnbrokenChain() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let written = try await Self.writeLog(dir, 500, segmentBytes: 4_096, waitEach: true)
+        let state = try DataDirectory(path: dir).recover()
+        #expect(state.records.map(\.record) == written)
+        #expect(state.records.map(\.lsn) == Array(1...500))
+        #expect(state.tornTail == nil && state.lastLSN == 500)
+        #expect(try DataDirectory(path: dir).segments().count > 5)  // rotation happened
+    }
+
+    @Test func tornLastRecordAtEveryByteOffsetIsCutOff() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let written = try await Self.writeLog(dir, 20)
+        let segment = dir + "/" + segmentName(firstLSN: 1)
+        let full = try PosixIO().read(segment)
+        let lastSize = WALFrame.headerSize + RecordCodec.encode(written.last!).count
+        let boundary = full.count - lastSize
+        for cut in boundary..<full.count {
+            let copy = temporaryDirectory("torn\(cut)")
+            defer { cleanup(copy) }
+            try PosixIO().writeAtomically(copy + "/" + segmentName(firstLSN: 1), Array(full[..<cut]))
+            let state = try DataDirectory(path: copy).recover()
+            #expect(state.records.count == 19, "cut at \(cut)")
+            if cut > boundary {
+                #expect(state.tornTail?.offset == boundary && state.tornTail?.file == segmentName(firstLSN: 1), "cut at \(cut)")
+            } else {
+                #expect(state.tornTail == nil)
+            }
+            #expect(try PosixIO().fileSize(copy + "/" + segmentName(firstLSN: 1)) == boundary)
+            // Appending continues the chain where the valid records end.
+            let wal = try WriteAheadLog(
+                configuration: WALConfiguration(directory: copy), nextLSN: state.lastLSN + 1, lastChecksum: state.lastChecksum,
+                currentSegment: state.currentSegment, now: { t0 })
+            try await wal.append(written.last!).wait()
+            await wal.close()
+            #expect(try DataDirectory(path: copy).recover().records.map(\.record) == written, "cut at \(cut)")
+        }
+    }
+
+    @Test func aBitFlipInTheMiddleIsCorruptionNamingFileAndOffset() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let written = try await Self.writeLog(dir, 30)
+        let name = segmentName(firstLSN: 1)
+        var bytes = try PosixIO().read(dir + "/" + name)
+        let offset = written[..<10].reduce(0) { $0 + WALFrame.headerSize + RecordCodec.encode($1).count }
+        bytes[offset + 40] ^= 0x01  // inside record 11's payload
+        try PosixIO().writeAtomically(dir + "/" + name, bytes)
+        #expect {
+            try DataDirectory(path: dir).recover()
+        } throws: { error in
+            guard case RecoveryError.corruption(let file, let at, _) = error else { return false }
+            return file == name && at == offset
+        }
+        // A flip in the last record only is indistinguishable from a torn write: cut, not refused.
+        var tail = try PosixIO().read(dir + "/" + name)
+        tail[offset + 40] ^= 0x01
+        tail[tail.count - 3] ^= 0x01
+        try PosixIO().writeAtomically(dir + "/" + name, tail)
+        #expect(try DataDirectory(path: dir).recover().records.count == 29)
+    }
+
+    @Test func aMissingSegmentIsRefused() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        _ = try await Self.writeLog(dir, 300, segmentBytes: 2_048, waitEach: true)
+        let segments = try DataDirectory(path: dir).segments()
+        #expect(segments.count >= 3)
+        try PosixIO().remove(dir + "/" + segments[1].name)
+        #expect {
+            try DataDirectory(path: dir).recover()
+        } throws: { error in
+            guard case RecoveryError.missingRecords(let after, let next, _) = error else { return false }
+            return after == segments[1].firstLSN - 1 && next == segments[2].firstLSN
+        }
+        // The first segment missing with no snapshot to start from is refused too.
+        try PosixIO().remove(dir + "/" + segments[0].name)
+        #expect(throws: RecoveryError.self) { try DataDirectory(path: dir).recover() }
+    }
+}
+
+@Suite struct DurableEngineTests {
+    /// Random operations, snapshots taken at random moments while writes run, then recovery: the
+    /// same state.
+    @Test func recoveryRebuildsExactlyTheStateIncludingSnapshotsMidSequence() async throws {
+        let seed = testSeed("DurableEngineTests.recovery")
+        var rng = SplitMix64(seed: seed)
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let clock = ManualClock(t0)
+        let config = PersistenceConfiguration(directory: dir, keepSnapshots: 2, segmentBytes: 8_192)
+        let (durable, report) = try await DurableEngine.open(config, engine: .init(shardCount: 3), clock: clock, seed: { try await seedSmall($0) })
+        #expect(report.seeded)
+        let engine = durable.engine
+        var snapshots = 0
+        for step in 0..<800 {
+            let user = UserID.random(in: 1...10, using: &rng)
+            let me = Requester(userID: user)
+            switch Int.random(in: 0..<12, using: &rng) {
+            case 0..<5:
+                let start = clock.now() + Int64.random(in: 0...40, using: &rng) * 900
+                _ = try? await engine.book(user: user, seat: SeatID.random(in: 1...20, using: &rng), start: start, end: start + Int64.random(in: 1...8, using: &rng) * 900)
+            case 5:
+                if let r = await engine.reservations(of: user).items.randomElement(using: &rng) { _ = try? await engine.cancel(id: r.id, requester: me) }
+            case 6:
+                if let r = await engine.reservations(of: user).items.randomElement(using: &rng) { _ = try? await engine.checkIn(id: r.id, requester: me) }
+            case 7:
+                _ = try? await engine.joinWaitlist(user: user, target: Bool.random(using: &rng) ? .seat(SeatID.random(in: 1...20, using: &rng)) : .branch("B"), desired: clock.now() + 3_600)
+            case 8:
+                _ = try? await engine.setMaintenance(seat: SeatID.random(in: 1...20, using: &rng), Bool.random(using: &rng))
+            case 9:
+                // A snapshot while other writes are in flight.
+                async let snap = durable.snapshot()
+                async let writes: Void = {
+                    for k in 0..<5 { _ = try? await engine.book(user: UserID(k + 1), seat: SeatID(k + 1), start: clock.now() + Int64(step % 40) * 900, end: clock.now() + Int64(step % 40 + 1) * 900) }
+                }()
+                _ = try await (snap, writes)
+                snapshots += 1
+            default:
+                clock.advance(by: 5 * 60)
+                _ = await engine.sweep(now: clock.now())
+            }
+        }
+        let before = await Observed(engine)
+        await durable.close(finalSnapshot: Bool.random(using: &rng))
+        #expect(snapshots > 0)
+        #expect(try DataDirectory(path: dir).snapshots().count <= 2)
+        let (reopened, again) = try await DurableEngine.open(config, engine: .init(shardCount: 2), clock: clock)
+        #expect(!again.seeded)
+        let after = await Observed(reopened.engine)
+        #expect(after == before, "seed \(seed)")
+        #expect(await reopened.engine.checkInvariants())
+        // New ids continue above the old ones.
+        _ = try await reopened.engine.setMaintenance(seat: 1, false)
+        let fresh = try await reopened.engine.register(studentID: "fresh", name: "Fresh", passwordHash: "")
+        #expect(fresh.id == UserID(before.users.count + 1))
+        let next = try await reopened.engine.book(user: fresh.id, seat: 1, start: clock.now() + 30 * 86_400 / 3, end: clock.now() + 30 * 86_400 / 3 + 900)
+        #expect(next.id > (before.reservations.map(\.id).max() ?? 0))
+        await reopened.close()
+    }
+
+    @Test func aDamagedNewestSnapshotFallsBackToAnOlderOneLoudly() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let clock = ManualClock(t0)
+        let config = PersistenceConfiguration(directory: dir, keepSnapshots: 3)
+        let (durable, _) = try await DurableEngine.open(config, clock: clock, seed: { try await seedSmall($0) })
+        _ = try await durable.engine.book(user: 1, seat: 1, start: t0 + 3_600, end: t0 + 7_200)
+        try await durable.snapshot()
+        _ = try await durable.engine.book(user: 2, seat: 2, start: t0 + 3_600, end: t0 + 7_200)
+        let newest = try await durable.snapshot()
+        _ = try await durable.engine.book(user: 3, seat: 3, start: t0 + 3_600, end: t0 + 7_200)
+        let before = await Observed(durable.engine)
+        await durable.close(finalSnapshot: false)
+        var bytes = try PosixIO().read(dir + "/" + newest.name)
+        bytes[bytes.count / 2] ^= 0xFF
+        try PosixIO().writeAtomically(dir + "/" + newest.name, bytes)
+        let lines = LogLines()
+        let (reopened, report) = try await DurableEngine.open(config, clock: clock, log: { lines.add($0) })
+        #expect(report.damagedSnapshots == [newest.name])
+        #expect(lines.all.contains { $0.contains("WARNING") && $0.contains(newest.name) })
+        #expect(await Observed(reopened.engine) == before)
+        await reopened.close(finalSnapshot: false)
+    }
+
+    @Test func aFailedFsyncRefusesWritesAndNothingUnacknowledgedSurvives() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let io = FaultyIO()
+        let clock = ManualClock(t0)
+        let config = PersistenceConfiguration(directory: dir)
+        let (durable, _) = try await DurableEngine.open(config, clock: clock, io: io, seed: { try await seedSmall($0) })
+        let engine = durable.engine
+        let kept = try await engine.book(user: 1, seat: 1, start: t0 + 3_600, end: t0 + 7_200)
+        io.failFromNowOn()
+        await #expect(throws: EngineError.self) { try await engine.book(user: 2, seat: 2, start: t0 + 3_600, end: t0 + 7_200) }
+        // From now on every write is refused at once; reads still work.
+        await #expect(throws: EngineError.unavailable("storage failed: fdatasync \(dir)/\(segmentName(firstLSN: 1)): Input/output error")) {
+            try await engine.cancel(id: kept.id, requester: Requester(userID: 1))
+        }
+        #expect(durable.wal.failure != nil)
+        #expect(try await engine.reservation(id: kept.id, requester: Requester(userID: 1)).status == .confirmed)
+        #expect(await engine.reservations(of: 2).items.isEmpty)  // the refused booking was rolled back
+        await #expect(throws: (any Error).self) { try await durable.snapshot() }
+        await durable.close()
+        // After a restart: the acknowledged booking is there, the refused ones are not.
+        let (reopened, _) = try await DurableEngine.open(config, clock: clock)
+        let all = await reopened.engine.allReservations(limit: .max).items
+        #expect(all.contains { $0.id == kept.id && $0.status == .confirmed })
+        #expect(!all.contains { $0.userID == 2 && $0.seatID == 2 })
+        await reopened.close(finalSnapshot: false)
+    }
+}
+
+final class LogLines: Sendable {
+    private let lines = Mutex<[String]>([])
+    func add(_ s: String) { lines.withLock { $0.append(s) } }
+    var all: [String] { lines.withLock { $0 } }
+}
