@@ -28,7 +28,10 @@ let benchmarks: @Sendable () -> Void = {
         let engine = SeatEngine(configuration: EngineConfiguration(rules: rules), clock: ManualClock(now))
         try await engine.define(branch: Branch(name: "Main Library", areas: ["Silent"]))
         for s in 1...seats {
-            try await engine.define(seat: Seat(id: SeatID(s), branch: "Main Library", area: "Silent", hasPower: s % 2 == 0, hasMonitor: s % 3 == 0))
+            try await engine.define(
+                seat: Seat(
+                    id: SeatID(s), branch: "Main Library", area: "Silent", hasPower: s % 2 == 0, hasMonitor: s % 3 == 0)
+            )
         }
         return engine
     }
@@ -37,12 +40,14 @@ let benchmarks: @Sendable () -> Void = {
     @Sendable func request(_ rng: inout SplitMix64, seats: Int) -> BookingRequest {
         let start = now + Int64.random(in: 0..<(14 * 96 - 4), using: &rng) * 900
         return BookingRequest(
-            userID: UserID.random(in: 1...10_000, using: &rng), seatID: SeatID.random(in: 1...Int32(seats), using: &rng),
+            userID: UserID.random(in: 1...10_000, using: &rng),
+            seatID: SeatID.random(in: 1...Int32(seats), using: &rng),
             start: start, end: start + Int64.random(in: 1...4, using: &rng) * 900)
     }
 
     let throughput = Benchmark.Configuration(
-        metrics: [.wallClock, .throughput, .cpuTotal], scalingFactor: .mega, maxDuration: .seconds(20), maxIterations: 5)
+        metrics: [.wallClock, .throughput, .cpuTotal], scalingFactor: .mega, maxDuration: .seconds(20), maxIterations: 5
+    )
 
     // One million booking attempts per iteration from 64 concurrent callers, one `book` call each.
     Benchmark("Book: 1M attempts, 64 callers, 5,000 seats", configuration: throughput) { benchmark in
@@ -55,7 +60,9 @@ let benchmarks: @Sendable () -> Void = {
                     var ok = 0
                     for _ in 0..<(1_000_000 / callers) {
                         let q = request(&rng, seats: 5_000)
-                        if (try? await e.book(user: q.userID, seat: q.seatID, start: q.start, end: q.end)) != nil { ok += 1 }
+                        if (try? await e.book(user: q.userID, seat: q.seatID, start: q.start, end: q.end)) != nil {
+                            ok += 1
+                        }
                     }
                     return ok
                 }
@@ -93,7 +100,9 @@ let benchmarks: @Sendable () -> Void = {
             configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(3), maxIterations: 5_000)
         ) { (benchmark: Benchmark, e: SeatEngine) async in
             for _ in benchmark.scaledIterations {
-                blackHole(await e.searchSeats(SeatFilter(availableOnly: true), start: now + 24 * 3_600, end: now + 26 * 3_600))
+                blackHole(
+                    await e.searchSeats(SeatFilter(availableOnly: true), start: now + 24 * 3_600, end: now + 26 * 3_600)
+                )
             }
         } setup: { () async throws -> SeatEngine in
             let e = try await engine(seats: seats)
@@ -105,10 +114,13 @@ let benchmarks: @Sendable () -> Void = {
 
     // Resident memory with 1,000,000 stored reservations, against the same engine empty:
     // (peak RSS − empty peak RSS) / 1,000,000, and the steady RSS growth per stored reservation.
-    let perReservation = BenchmarkMetric.custom("RSS growth per reservation (bytes)", polarity: .prefersSmaller, useScalingFactor: false)
-    let heapPerReservation = BenchmarkMetric.custom("heap growth per reservation (bytes)", polarity: .prefersSmaller, useScalingFactor: false)
+    let perReservation = BenchmarkMetric.custom(
+        "RSS growth per reservation (bytes)", polarity: .prefersSmaller, useScalingFactor: false)
+    let heapPerReservation = BenchmarkMetric.custom(
+        "heap growth per reservation (bytes)", polarity: .prefersSmaller, useScalingFactor: false)
     let memory = Benchmark.Configuration(
-        metrics: [.peakMemoryResident, .wallClock, perReservation, heapPerReservation], maxDuration: .seconds(60), maxIterations: 1)
+        metrics: [.peakMemoryResident, .wallClock, perReservation, heapPerReservation], maxDuration: .seconds(60),
+        maxIterations: 1)
     Benchmark("Memory: engine with 5,000 seats, empty", configuration: memory) { benchmark in
         let e = try await engine(seats: 5_000)
         blackHole(await e.stats())
@@ -128,7 +140,8 @@ let benchmarks: @Sendable () -> Void = {
                 let slot = Int64.random(in: 0..<(13 * 24), using: &rng)
                 batch.append(
                     BookingRequest(
-                        userID: UserID.random(in: 1...10_000, using: &rng), seatID: SeatID.random(in: 1...5_000, using: &rng),
+                        userID: UserID.random(in: 1...10_000, using: &rng),
+                        seatID: SeatID.random(in: 1...5_000, using: &rng),
                         start: now + 3_600 + slot * 3_600, end: now + 3_600 + slot * 3_600 + 3_600))
             }
             stored += await e.book(batch).reduce(0) { $0 + ((try? $1.get()) != nil ? 1 : 0) }

@@ -49,7 +49,10 @@ public struct BookingRules: Sendable, Hashable {
     /// A student id: 1–64 characters of letters, digits, `-`, `_` and `.`.
     public static func validateStudentID(_ s: String) throws(EngineError) {
         guard !s.isEmpty, s.utf8.count <= 64,
-            s.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 || $0 == 46 })
+            s.utf8.allSatisfy({
+                ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95
+                    || $0 == 46
+            })
         else {
             throw .badRequest("student_id must be 1-64 letters, digits, '-', '_' or '.'")
         }

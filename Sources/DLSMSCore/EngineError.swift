@@ -88,7 +88,8 @@ public enum EngineError: Error, Sendable, Hashable {
         case .outsideOpeningHours: return "the branch is closed during part of that time"
         case .weakPassword: return "the password must have at least 8 characters"
         case .invalidState(let why): return why
-        case .checkinWindow: return "check-in is not open now: it opens shortly before the start and closes when the grace period ends"
+        case .checkinWindow:
+            return "check-in is not open now: it opens shortly before the start and closes when the grace period ends"
         case .unauthorized: return "authentication required"
         case .forbidden: return "not allowed"
         case .seatNotFound(let id): return "seat \(id) not found"

@@ -157,7 +157,9 @@ public enum RecordCodec {
             let flags = try r.byte()
             guard flags < 8 else { throw DecodingError("unknown seat flags") }
             return .seatDefined(
-                Seat(id: id, branch: branch, area: area, hasPower: flags & 1 != 0, hasMonitor: flags & 2 != 0, inMaintenance: flags & 4 != 0))
+                Seat(
+                    id: id, branch: branch, area: area, hasPower: flags & 1 != 0, hasMonitor: flags & 2 != 0,
+                    inMaintenance: flags & 4 != 0))
         case .userCreated:
             let id = try r.int32()
             let sid = try r.string()
@@ -165,7 +167,8 @@ public enum RecordCodec {
             guard let role = Role(rawValue: try r.byte()) else { throw DecodingError("unknown role") }
             let hash = try r.string()
             let created = try r.svarint()
-            return .userCreated(User(id: id, studentID: sid, name: name, role: role, passwordHash: hash, createdAt: created))
+            return .userCreated(
+                User(id: id, studentID: sid, name: name, role: role, passwordHash: hash, createdAt: created))
         case .reservationCreated, .reservationChanged:
             let id = try r.svarint()
             let seat = try r.int32()
@@ -181,7 +184,8 @@ public enum RecordCodec {
                 checkedIn.map({ $0 - start > Int64(Int32.min) && $0 - start <= Int64(Int32.max) }) ?? true
             else { throw DecodingError("invalid reservation") }
             let res = Reservation(
-                id: id, seatID: seat, userID: user, start: start, end: end, status: status, createdAt: created, checkedInAt: checkedIn)
+                id: id, seatID: seat, userID: user, start: start, end: end, status: status, createdAt: created,
+                checkedInAt: checkedIn)
             return kind == .reservationCreated ? .reservationCreated(res) : .reservationChanged(res)
         case .waitlistChanged:
             let id = try r.svarint()
@@ -195,7 +199,9 @@ public enum RecordCodec {
             let desired = try r.svarint()
             let end = try r.add(desired, try r.svarint())
             let flags = try r.byte()
-            guard let status = WaitlistStatus(rawValue: flags & 0x7F) else { throw DecodingError("unknown waitlist status") }
+            guard let status = WaitlistStatus(rawValue: flags & 0x7F) else {
+                throw DecodingError("unknown waitlist status")
+            }
             let notified = flags & 0x80 != 0 ? try r.add(desired, try r.svarint()) : nil
             let created = try r.add(desired, try r.svarint())
             guard id > 0 else { throw DecodingError("invalid waitlist entry") }
@@ -206,7 +212,9 @@ public enum RecordCodec {
         case .notificationCreated:
             let id = try r.svarint()
             let user = try r.int32()
-            guard let kind = NotificationKind(rawValue: try r.byte()) else { throw DecodingError("unknown notification kind") }
+            guard let kind = NotificationKind(rawValue: try r.byte()) else {
+                throw DecodingError("unknown notification kind")
+            }
             let message = try r.string()
             let flags = try r.byte()
             guard flags < 8 else { throw DecodingError("unknown notification flags") }
@@ -216,7 +224,9 @@ public enum RecordCodec {
             let created = try r.svarint()
             guard id > 0 else { throw DecodingError("invalid notification") }
             return .notificationCreated(
-                UserNotification(id: id, userID: user, kind: kind, message: message, seatID: seat, start: start, end: end, createdAt: created))
+                UserNotification(
+                    id: id, userID: user, kind: kind, message: message, seatID: seat, start: start, end: end,
+                    createdAt: created))
         }
     }
 }

@@ -25,13 +25,17 @@ public enum SeedData {
         let id = SeatID(n)
         switch n {
         case 1...15:
-            return Seat(id: id, branch: "Main Library", area: "Silent Study Zone", hasPower: true, hasMonitor: n % 3 == 0)
+            return Seat(
+                id: id, branch: "Main Library", area: "Silent Study Zone", hasPower: true, hasMonitor: n % 3 == 0)
         case 16...25:
-            return Seat(id: id, branch: "Main Library", area: "Group Study Zone", hasPower: n % 2 == 0, hasMonitor: false)
+            return Seat(
+                id: id, branch: "Main Library", area: "Group Study Zone", hasPower: n % 2 == 0, hasMonitor: false)
         case 26...37:
-            return Seat(id: id, branch: "Science Library", area: "Science Reading Room", hasPower: true, hasMonitor: n <= 31)
+            return Seat(
+                id: id, branch: "Science Library", area: "Science Reading Room", hasPower: true, hasMonitor: n <= 31)
         default:
-            return Seat(id: id, branch: "Engineering Library", area: "Engineering Commons", hasPower: true, hasMonitor: n <= 47)
+            return Seat(
+                id: id, branch: "Engineering Library", area: "Engineering Commons", hasPower: true, hasMonitor: n <= 47)
         }
     }
 

@@ -79,7 +79,9 @@ public final class DurableEngine: Sendable {
         }
     }
 
-    private init(engine: SeatEngine, wal: WriteAheadLog, configuration: PersistenceConfiguration, directory: DataDirectory) {
+    private init(
+        engine: SeatEngine, wal: WriteAheadLog, configuration: PersistenceConfiguration, directory: DataDirectory
+    ) {
         self.engine = engine
         self.wal = wal
         self.configuration = configuration
@@ -109,7 +111,8 @@ public final class DurableEngine: Sendable {
         }
         let wal = try WriteAheadLog(
             configuration: WALConfiguration(
-                directory: configuration.directory, fsync: configuration.fsync, segmentBytes: configuration.segmentBytes),
+                directory: configuration.directory, fsync: configuration.fsync, segmentBytes: configuration.segmentBytes
+            ),
             io: io, nextLSN: state.lastLSN + 1, lastChecksum: state.lastChecksum, currentSegment: state.currentSegment,
             now: { clock.now() })
         let engine = SeatEngine(configuration: engineConfiguration, clock: clock, journal: wal)
@@ -122,10 +125,11 @@ public final class DurableEngine: Sendable {
         let consistent = await engine.checkInvariants()
         precondition(consistent, "recovered state breaks an invariant: overlapping seat-holding reservations")
         let image = await engine.capture()
-        let maxID = image.compactMap { r -> ReservationID? in
-            if case .reservationCreated(let r) = r { return r.id }
-            return nil
-        }.max() ?? 0
+        let maxID =
+            image.compactMap { r -> ReservationID? in
+                if case .reservationCreated(let r) = r { return r.id }
+                return nil
+            }.max() ?? 0
         precondition(engine.highestReservationID >= maxID, "reservation ids do not increase")
         report.reservations = image.reservationCount
         if state.snapshot == nil && state.records.isEmpty {
@@ -179,12 +183,16 @@ public final class DurableEngine: Sendable {
 
     private func prune() throws {
         let snapshots = try directory.snapshots()
-        for old in snapshots.dropFirst(configuration.keepSnapshots) { try directory.io.remove(directory.file(old.name)) }
+        for old in snapshots.dropFirst(configuration.keepSnapshots) {
+            try directory.io.remove(directory.file(old.name))
+        }
         guard let oldestKept = snapshots.prefix(configuration.keepSnapshots).last else { return }
         let segments = try directory.segments()
         for (i, segment) in segments.enumerated() where i + 1 < segments.count {
             // Segment i holds LSNs first_i … first_{i+1} − 1.
-            if segments[i + 1].firstLSN - 1 <= oldestKept.coveredLSN { try directory.io.remove(directory.file(segment.name)) }
+            if segments[i + 1].firstLSN - 1 <= oldestKept.coveredLSN {
+                try directory.io.remove(directory.file(segment.name))
+            }
         }
         try directory.io.syncDirectory(directory.path)
     }

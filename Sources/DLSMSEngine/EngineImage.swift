@@ -25,11 +25,20 @@ public struct EngineImage: Sequence, Sendable {
             while true {
                 switch section {
                 case 0:
-                    if index < image.branches.count { defer { index += 1 }; return .branchDefined(image.branches[index]) }
+                    if index < image.branches.count {
+                        defer { index += 1 }
+                        return .branchDefined(image.branches[index])
+                    }
                 case 1:
-                    if index < image.seats.count { defer { index += 1 }; return .seatDefined(image.seats[index]) }
+                    if index < image.seats.count {
+                        defer { index += 1 }
+                        return .seatDefined(image.seats[index])
+                    }
                 case 2:
-                    if index < image.users.count { defer { index += 1 }; return .userCreated(image.users[index]) }
+                    if index < image.users.count {
+                        defer { index += 1 }
+                        return .userCreated(image.users[index])
+                    }
                 case 3:
                     while part < image.parts.count {
                         let slots = image.parts[part]
@@ -41,7 +50,10 @@ public struct EngineImage: Sequence, Sendable {
                         index = 0
                     }
                 case 4:
-                    if index < image.waitlist.count { defer { index += 1 }; return .waitlistChanged(image.waitlist[index]) }
+                    if index < image.waitlist.count {
+                        defer { index += 1 }
+                        return .waitlistChanged(image.waitlist[index])
+                    }
                 case 5:
                     if index < image.notifications.count {
                         defer { index += 1 }

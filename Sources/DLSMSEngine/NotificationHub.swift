@@ -119,7 +119,8 @@ public final class NotificationHub: Sendable {
     /// already has ``maxStreamsPerUser`` streams. Ends when the returned stream is dropped or
     /// ``finishAll()`` is called.
     public func subscribe(user: UserID) -> AsyncStream<UserNotification>? {
-        let (stream, continuation) = AsyncStream.makeStream(of: UserNotification.self, bufferingPolicy: .bufferingNewest(1_000))
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: UserNotification.self, bufferingPolicy: .bufferingNewest(1_000))
         let key: Int? = state.withLock { s in
             guard (s.subscribers[user]?.count ?? 0) < Self.maxStreamsPerUser else { return nil }
             s.nextSubscriber += 1

@@ -52,7 +52,10 @@ public final class SeatEngine: Sendable {
         }
     }
 
-    public init(configuration: EngineConfiguration = .init(), clock: any WallClock = SystemClock(), journal: any Journal = NullJournal()) {
+    public init(
+        configuration: EngineConfiguration = .init(), clock: any WallClock = SystemClock(),
+        journal: any Journal = NullJournal()
+    ) {
         self.configuration = configuration
         self.clock = clock
         let notifications = NotificationHub()
@@ -87,7 +90,9 @@ public final class SeatEngine: Sendable {
     }
 
     public func define(seat: Seat) async throws(EngineError) {
-        guard let branch = catalog.withLock({ $0.branch(named: seat.branch) }) else { throw .branchNotFound(seat.branch) }
+        guard let branch = catalog.withLock({ $0.branch(named: seat.branch) }) else {
+            throw .branchNotFound(seat.branch)
+        }
         let ticket = try await shard(for: seat.id).define(seat: seat, branch: branch, journal: context.journal)
         catalog.withLock { $0.seatBranch[seat.id] = seat.branch }
         try await ticket.wait()
@@ -146,7 +151,9 @@ public final class SeatEngine: Sendable {
 
     /// Books `[start, end)` on a seat for a student. Errors in the contract's order: time rules
     /// (400), unknown seat (404), then conflicts and limits (409).
-    public func book(user: UserID, seat: SeatID, start: Timestamp, end: Timestamp) async throws(EngineError) -> Reservation {
+    public func book(user: UserID, seat: SeatID, start: Timestamp, end: Timestamp) async throws(EngineError)
+        -> Reservation
+    {
         let now = clock.now()
         try rules.validateWindow(start: start, end: end, now: now, openingHours: nil)
         return try await shard(for: seat).book(user: user, seat: seat, start: start, end: end, now: now)
@@ -207,7 +214,8 @@ public final class SeatEngine: Sendable {
 
     /// A student's reservations, newest first. `upcomingOnly`: seat-holding and not yet ended.
     public func reservations(
-        of user: UserID, status: ReservationStatus? = nil, upcomingOnly: Bool = false, limit: Int = 1_000, offset: Int = 0
+        of user: UserID, status: ReservationStatus? = nil, upcomingOnly: Bool = false, limit: Int = 1_000,
+        offset: Int = 0
     ) async -> Page<Reservation> {
         let now = clock.now()
         var perShard = [[(ReservationID, UInt32)]](repeating: [], count: shards.count)
@@ -223,7 +231,9 @@ public final class SeatEngine: Sendable {
     }
 
     /// Every reservation (admin), filtered, by id ascending, paged.
-    public func allReservations(matching filter: ReservationFilter = .init(), limit: Int = 1_000, offset: Int = 0) async -> Page<Reservation> {
+    public func allReservations(matching filter: ReservationFilter = .init(), limit: Int = 1_000, offset: Int = 0) async
+        -> Page<Reservation>
+    {
         let all: [Reservation]
         if let seat = filter.seatID {
             all = await shard(for: seat).reservations(matching: filter)
@@ -255,12 +265,15 @@ public final class SeatEngine: Sendable {
         let now = clock.now()
         let a = start ?? now
         let b = end ?? (now + 1)
-        return await fanOut(shards.map { _ in filter }) { shard, f in await shard.search(f, start: a, end: b, now: now) }
-            .sorted { $0.seat.id < $1.seat.id }
+        return await fanOut(shards.map { _ in filter }) { shard, f in await shard.search(f, start: a, end: b, now: now)
+        }
+        .sorted { $0.seat.id < $1.seat.id }
     }
 
     /// One seat, with the busy intervals overlapping `[start, end)`.
-    public func seat(_ id: SeatID, start: Timestamp, end: Timestamp) async throws(EngineError) -> (SeatView, [BusyInterval]) {
+    public func seat(_ id: SeatID, start: Timestamp, end: Timestamp) async throws(EngineError) -> (
+        SeatView, [BusyInterval]
+    ) {
         try await shard(for: id).detail(seat: id, start: start, end: end, now: clock.now())
     }
 
@@ -378,7 +391,8 @@ public final class SeatEngine: Sendable {
         records.append(
             .userCreated(
                 User(
-                    id: UserID(SeedData.studentNames.count + 1), studentID: SeedData.adminStudentID, name: "Administrator",
+                    id: UserID(SeedData.studentNames.count + 1), studentID: SeedData.adminStudentID,
+                    name: "Administrator",
                     role: .admin, passwordHash: adminPasswordHash, createdAt: now)))
         for (i, s) in SeedData.reservations.enumerated() {
             var r = Reservation(

@@ -240,7 +240,8 @@ actor SeatShard {
         case .noShow:
             notify(
                 user: r.userID, kind: .reservationNoShow,
-                message: "Reservation \(r.id) on seat \(r.seatID) was released: nobody checked in within the grace period.",
+                message:
+                    "Reservation \(r.id) on seat \(r.seatID) was released: nobody checked in within the grace period.",
                 seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
         case .complete:
             notify(
@@ -258,7 +259,9 @@ actor SeatShard {
         }
     }
 
-    private func claimWaitlist(seat p: Int, freedStart: Timestamp, freedEnd: Timestamp, now: Timestamp, into batch: inout Batch) {
+    private func claimWaitlist(
+        seat p: Int, freedStart: Timestamp, freedEnd: Timestamp, now: Timestamp, into batch: inout Batch
+    ) {
         let state = seats[p]
         guard !state.seat.inMaintenance else { return }
         let index = state.index
@@ -273,7 +276,8 @@ actor SeatShard {
         batch.claimed.append(entry)
         notify(
             user: entry.userID, kind: .seatAvailable,
-            message: "Seat \(state.seat.id) (\(state.seat.branch), \(state.seat.area)) is free for the time you are waiting for. Book it now.",
+            message:
+                "Seat \(state.seat.id) (\(state.seat.branch), \(state.seat.area)) is free for the time you are waiting for. Book it now.",
             seat: state.seat.id, start: entry.desiredTime, end: entry.endTime, now: now, into: &batch)
     }
 
@@ -283,7 +287,8 @@ actor SeatShard {
     ) {
         guard batch.failure == nil else { return }
         let created = ctx.notifications.create(
-            user: user, kind: kind, message: message, seat: seat, start: start, end: end, now: now, journal: ctx.journal)
+            user: user, kind: kind, message: message, seat: seat, start: start, end: end, now: now, journal: ctx.journal
+        )
         batch.note(created.map(\.1))
         if case .success(let (n, _)) = created { batch.notifications.append(n.id) }
     }
@@ -301,7 +306,8 @@ actor SeatShard {
             if previous.status.holdsSeat && !next.status.holdsSeat
                 && seats[p].index.insert(start: previous.start, end: previous.end, handle: slot)
             {
-                ctx.ledger.restore(user: previous.userID, id: previous.id, holding: .init(start: previous.start, end: previous.end))
+                ctx.ledger.restore(
+                    user: previous.userID, id: previous.id, holding: .init(start: previous.start, end: previous.end))
             }
         }
     }
@@ -349,7 +355,9 @@ actor SeatShard {
     }
 
     func reservations(_ wanted: [(ReservationID, UInt32)]) -> [Reservation] {
-        wanted.compactMap { id, slot in Int(slot) < slots.count && slots.id(at: Int(slot)) == id ? slots[Int(slot)] : nil }
+        wanted.compactMap { id, slot in
+            Int(slot) < slots.count && slots.id(at: Int(slot)) == id ? slots[Int(slot)] : nil
+        }
     }
 
     func reservations(matching filter: ReservationFilter) -> [Reservation] {
@@ -366,11 +374,15 @@ actor SeatShard {
         return views
     }
 
-    func detail(seat id: SeatID, start: Timestamp, end: Timestamp, now: Timestamp) throws(EngineError) -> (SeatView, [BusyInterval]) {
+    func detail(seat id: SeatID, start: Timestamp, end: Timestamp, now: Timestamp) throws(EngineError) -> (
+        SeatView, [BusyInterval]
+    ) {
         guard let p = positions[id] else { throw .seatNotFound(id) }
         let s = seats[p]
         let busy = s.index.busy(start: start, end: end).map { BusyInterval(start: $0.start, end: $0.end) }
-        let view = SeatView(seat: s.seat, occupiedNow: s.index.entry(at: now) != nil, isAvailable: !s.seat.inMaintenance && busy.isEmpty)
+        let view = SeatView(
+            seat: s.seat, occupiedNow: s.index.entry(at: now) != nil, isAvailable: !s.seat.inMaintenance && busy.isEmpty
+        )
         return (view, busy)
     }
 
@@ -389,7 +401,10 @@ actor SeatShard {
     }
 
     var stats: (seats: Int, reservations: Int, holding: Int) {
-        (seats.count, slots.indices.reduce(0) { $0 + (slots.id(at: $1) != 0 ? 1 : 0) }, seats.reduce(0) { $0 + $1.index.count })
+        (
+            seats.count, slots.indices.reduce(0) { $0 + (slots.id(at: $1) != 0 ? 1 : 0) },
+            seats.reduce(0) { $0 + $1.index.count }
+        )
     }
 
     // MARK: - Restore (seed and replay)
@@ -425,7 +440,8 @@ actor SeatShard {
             let ok = seats[p].index.insert(start: r.start, end: r.end, handle: slot)
             precondition(ok, "restored reservation \(r.id) overlaps another on seat \(r.seatID)")
         }
-        ctx.ledger.restore(user: r.userID, id: r.id, holding: r.status.holdsSeat ? .init(start: r.start, end: r.end) : nil)
+        ctx.ledger.restore(
+            user: r.userID, id: r.id, holding: r.status.holdsSeat ? .init(start: r.start, end: r.end) : nil)
     }
 
     /// Checks that every index is sorted and overlap-free and that index and slots agree.

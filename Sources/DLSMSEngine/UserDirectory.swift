@@ -48,7 +48,10 @@ final class UserDirectory: Sendable {
             let i = Int(user.id) - 1
             precondition(i >= 0, "user ids start at 1")
             while s.users.count <= i {
-                s.users.append(User(id: UserID(s.users.count + 1), studentID: "", name: "", role: .student, passwordHash: "", createdAt: 0))
+                s.users.append(
+                    User(
+                        id: UserID(s.users.count + 1), studentID: "", name: "", role: .student, passwordHash: "",
+                        createdAt: 0))
             }
             if !s.users[i].studentID.isEmpty { s.byStudentID[s.users[i].studentID] = nil }
             s.users[i] = user

@@ -57,7 +57,8 @@ final class UserLedger: Sendable {
     ) throws(EngineError) -> ReservationID {
         let result: Result<ReservationID, EngineError> = stripe(user).users.withLock { users in
             // Mutated in place (no copy of the entry's arrays).
-            Self.admit(&users[user, default: Entry()], start: start, end: end, now: now, rules: rules, allocate: allocate)
+            Self.admit(
+                &users[user, default: Entry()], start: start, end: end, now: now, rules: rules, allocate: allocate)
         }
         return try result.get()
     }

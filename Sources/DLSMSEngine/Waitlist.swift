@@ -27,7 +27,10 @@ final class Waitlist: Sendable {
         mutating func put(_ e: WaitlistEntry) {
             let i = Int(e.id) - 1
             while entries.count <= i {
-                entries.append(WaitlistEntry(id: WaitlistEntryID(entries.count + 1), userID: 0, target: .seat(0), desiredTime: 0, endTime: 0, createdAt: 0))
+                entries.append(
+                    WaitlistEntry(
+                        id: WaitlistEntryID(entries.count + 1), userID: 0, target: .seat(0), desiredTime: 0, endTime: 0,
+                        createdAt: 0))
             }
             let old = entries[i]
             if old.userID != 0 {

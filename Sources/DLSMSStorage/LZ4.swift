@@ -38,7 +38,8 @@ public enum LZ4 {
                 var outSize = expectedSize - outOffset
                 var inSize = input.count - inOffset
                 let hint = LZ4F_decompress(
-                    ctx, out.baseAddress.map { $0 + outOffset }, &outSize, input.baseAddress.map { $0 + inOffset }, &inSize, nil)
+                    ctx, out.baseAddress.map { $0 + outOffset }, &outSize, input.baseAddress.map { $0 + inOffset },
+                    &inSize, nil)
                 if LZ4F_isError(hint) != 0 { return String(cString: LZ4F_getErrorName(hint)) }
                 inOffset += inSize
                 outOffset += outSize

@@ -87,7 +87,9 @@ public struct DataDirectory: Sendable {
     /// - An invalid last record with nothing valid after it is a torn write: it is cut off when
     ///   `repairTornTail` is set (and reported either way).
     /// - An invalid record followed by valid ones, or a gap in the LSNs, is corruption: an error.
-    public func recover(until stop: StopPoint? = nil, repairTornTail: Bool = true) throws(RecoveryError) -> RecoveredState {
+    public func recover(until stop: StopPoint? = nil, repairTornTail: Bool = true) throws(RecoveryError)
+        -> RecoveredState
+    {
         var state = RecoveredState()
         do {
             for (name, covered) in try snapshots() {
@@ -117,18 +119,21 @@ public struct DataDirectory: Sendable {
                 let isLast = i == segments.count - 1
                 if let first = scan.frames.first {
                     if first.lsn > state.lastLSN + 1 {
-                        throw RecoveryError.missingRecords(after: state.lastLSN, nextFound: first.lsn, file: segment.name)
+                        throw RecoveryError.missingRecords(
+                            after: state.lastLSN, nextFound: first.lsn, file: segment.name)
                     }
                 }
                 for (k, frame) in scan.frames.enumerated() where frame.lsn > state.lastLSN {
                     if case .lsn(let n) = stop, frame.lsn > n { break }
                     if case .time(let t) = stop, frame.time > t { break }
                     if frame.lsn != state.lastLSN + 1 {
-                        throw RecoveryError.missingRecords(after: state.lastLSN, nextFound: frame.lsn, file: segment.name)
+                        throw RecoveryError.missingRecords(
+                            after: state.lastLSN, nextFound: frame.lsn, file: segment.name)
                     }
                     if expectChain && frame.previousChecksum != state.lastChecksum {
                         let offset = scan.frames[..<k].reduce(0) { $0 + $1.size }
-                        throw RecoveryError.corruption(file: segment.name, offset: offset, reason: "hash chain broken at LSN \(frame.lsn)")
+                        throw RecoveryError.corruption(
+                            file: segment.name, offset: offset, reason: "hash chain broken at LSN \(frame.lsn)")
                     }
                     expectChain = true
                     let record: JournalRecord
@@ -138,7 +143,8 @@ public struct DataDirectory: Sendable {
                         let offset = scan.frames[..<k].reduce(0) { $0 + $1.size }
                         throw RecoveryError.undecodable(file: segment.name, offset: offset, reason: error.reason)
                     }
-                    state.records.append(LoggedRecord(lsn: frame.lsn, time: frame.time, checksum: frame.checksum, record: record))
+                    state.records.append(
+                        LoggedRecord(lsn: frame.lsn, time: frame.time, checksum: frame.checksum, record: record))
                     state.lastLSN = frame.lsn
                     state.lastChecksum = frame.checksum
                 }
@@ -148,7 +154,8 @@ public struct DataDirectory: Sendable {
                         return !SegmentScan.scan(b).frames.isEmpty
                     }
                     if !isLast && laterValid || scan.validAfterProblem {
-                        throw RecoveryError.corruption(file: segment.name, offset: problem.offset, reason: problem.reason)
+                        throw RecoveryError.corruption(
+                            file: segment.name, offset: problem.offset, reason: problem.reason)
                     }
                     state.tornTail = (segment.name, problem.offset, bytes.count - problem.offset)
                     if repairTornTail && stop == nil { try io.truncate(file(segment.name), to: problem.offset) }

@@ -128,14 +128,20 @@ public enum SnapshotFile {
 
     /// Reads and checks the header only.
     public static func header(_ bytes: [UInt8]) throws(SnapshotError) -> SnapshotHeader {
-        guard bytes.count >= SnapshotHeader.size else { throw .damaged("file shorter than a header (\(bytes.count) bytes)") }
+        guard bytes.count >= SnapshotHeader.size else {
+            throw .damaged("file shorter than a header (\(bytes.count) bytes)")
+        }
         guard Array(bytes[0..<8]) == SnapshotHeader.magic else { throw .damaged("not a snapshot (bad magic)") }
         let result: Result<SnapshotHeader, SnapshotError> = bytes.withUnsafeBytes { raw in
             var r = ByteReader(UnsafeRawBufferPointer(rebasing: raw[8..<SnapshotHeader.size]))
             do throws(RecordCodec.DecodingError) {
                 let version = try r.u32()
-                guard version == SnapshotHeader.version else { return .failure(.damaged("unknown format version \(version)")) }
-                guard try r.u32() == UInt32(SnapshotHeader.size) else { return .failure(.damaged("unexpected header size")) }
+                guard version == SnapshotHeader.version else {
+                    return .failure(.damaged("unknown format version \(version)"))
+                }
+                guard try r.u32() == UInt32(SnapshotHeader.size) else {
+                    return .failure(.damaged("unexpected header size"))
+                }
                 let covered = try r.u64()
                 let chain = try r.u32()
                 _ = try r.u32()
@@ -167,7 +173,9 @@ public enum SnapshotFile {
     }
 
     /// Checks every checksum and decodes the state. Throws ``SnapshotError/damaged(_:)`` naming what is wrong.
-    public static func decode(_ bytes: [UInt8]) throws(SnapshotError) -> (header: SnapshotHeader, records: [JournalRecord]) {
+    public static func decode(_ bytes: [UInt8]) throws(SnapshotError) -> (
+        header: SnapshotHeader, records: [JournalRecord]
+    ) {
         let h = try header(bytes)
         guard bytes.count == SnapshotHeader.size + h.bodySize else {
             throw .damaged("body is \(bytes.count - SnapshotHeader.size) bytes, header says \(h.bodySize)")
@@ -176,7 +184,9 @@ public enum SnapshotFile {
         do throws(LZ4.Failure) {
             content = try bytes.withBytes { raw throws(LZ4.Failure) in
                 let body = UnsafeRawBufferPointer(rebasing: raw[SnapshotHeader.size...])
-                guard CRC32C.checksum(body) == h.bodyChecksum else { throw LZ4.Failure(description: "body checksum mismatch") }
+                guard CRC32C.checksum(body) == h.bodyChecksum else {
+                    throw LZ4.Failure(description: "body checksum mismatch")
+                }
                 return try LZ4.decompress(body, expectedSize: h.contentSize)
             }
         } catch {

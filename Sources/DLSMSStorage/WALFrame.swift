@@ -49,12 +49,16 @@ public struct WALFrame: Sendable, Hashable {
         return crc
     }
 
-    public static func encode(_ record: JournalRecord, lsn: UInt64, time: Int64, previousChecksum: UInt32) -> (bytes: [UInt8], checksum: UInt32) {
+    public static func encode(_ record: JournalRecord, lsn: UInt64, time: Int64, previousChecksum: UInt32) -> (
+        bytes: [UInt8], checksum: UInt32
+    ) {
         let payload = RecordCodec.encode(record)
         var out: [UInt8] = []
         out.reserveCapacity(headerSize + payload.count)
         let crc = payload.withUnsafeBytes {
-            append(payload: $0, kind: RecordCodec.kind(of: record).rawValue, lsn: lsn, time: time, previousChecksum: previousChecksum, to: &out)
+            append(
+                payload: $0, kind: RecordCodec.kind(of: record).rawValue, lsn: lsn, time: time,
+                previousChecksum: previousChecksum, to: &out)
         }
         return (out, crc)
     }
@@ -89,9 +93,13 @@ public struct WALFrame: Sendable, Hashable {
             }
             let headerCRC = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + 28)]))
             let payload = try r.bytes(length)
-            guard CRC32C.checksum(payload, continuing: headerCRC) == stored else { return .invalid("checksum mismatch") }
+            guard CRC32C.checksum(payload, continuing: headerCRC) == stored else {
+                return .invalid("checksum mismatch")
+            }
             return .frame(
-                WALFrame(kind: kind, lsn: lsn, time: time, previousChecksum: previous, checksum: stored, payload: Array(payload)))
+                WALFrame(
+                    kind: kind, lsn: lsn, time: time, previousChecksum: previous, checksum: stored,
+                    payload: Array(payload)))
         } catch {
             return .incomplete
         }
@@ -121,7 +129,11 @@ public struct SegmentScan: Sendable {
                 switch WALFrame.parse(raw, at: offset) {
                 case .frame(let f):
                     if let n = next, f.lsn != n.lsn || f.previousChecksum != n.previous {
-                        result.problem = (offset, f.lsn != n.lsn ? "expected LSN \(n.lsn), found \(f.lsn)" : "hash chain broken at LSN \(f.lsn)")
+                        result.problem = (
+                            offset,
+                            f.lsn != n.lsn
+                                ? "expected LSN \(n.lsn), found \(f.lsn)" : "hash chain broken at LSN \(f.lsn)"
+                        )
                     } else {
                         result.frames.append(f)
                         offset += f.size

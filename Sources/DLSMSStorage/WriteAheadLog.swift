@@ -141,7 +141,8 @@ public final class WriteAheadLog: Journal, Sendable {
             if s.closing { return .failure(.unavailable("the server is shutting down")) }
             let lsn = s.nextLSN
             s.lastChecksum = payload.withUnsafeBytes {
-                WALFrame.append(payload: $0, kind: kind, lsn: lsn, time: time, previousChecksum: s.lastChecksum, to: &s.buffer)
+                WALFrame.append(
+                    payload: $0, kind: kind, lsn: lsn, time: time, previousChecksum: s.lastChecksum, to: &s.buffer)
             }
             s.frameEnds.append(s.buffer.count)
             s.nextLSN += 1
@@ -185,8 +186,10 @@ public final class WriteAheadLog: Journal, Sendable {
     public var statistics: Statistics {
         state.withLock { s in
             Statistics(
-                appendedLSN: s.nextLSN - 1, durableLSN: s.durableLSN, appendedBytes: s.appendedBytes, batches: s.batches,
-                lastBatchRecords: s.lastBatchRecords, lastSyncNanoseconds: s.lastSyncNanoseconds, failed: s.failure != nil)
+                appendedLSN: s.nextLSN - 1, durableLSN: s.durableLSN, appendedBytes: s.appendedBytes,
+                batches: s.batches,
+                lastBatchRecords: s.lastBatchRecords, lastSyncNanoseconds: s.lastSyncNanoseconds,
+                failed: s.failure != nil)
         }
     }
 
@@ -251,7 +254,8 @@ public final class WriteAheadLog: Journal, Sendable {
                     if segmentSize >= configuration.segmentBytes {
                         try handle.sync()
                         handle.close()
-                        handle = try io.openForAppend(configuration.directory + "/" + segmentName(firstLSN: batch.firstLSN))
+                        handle = try io.openForAppend(
+                            configuration.directory + "/" + segmentName(firstLSN: batch.firstLSN))
                         try io.syncDirectory(configuration.directory)
                         segmentSize = 0
                         acknowledgedSize = 0
@@ -277,7 +281,9 @@ public final class WriteAheadLog: Journal, Sendable {
                     }
                     let syncTime = synced ? DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds : 0
                     acknowledgedSize = segmentSize
-                    complete(upTo: batch.lastLSN, records: Int(batch.lastLSN - batch.firstLSN + 1), syncNanoseconds: syncTime)
+                    complete(
+                        upTo: batch.lastLSN, records: Int(batch.lastLSN - batch.firstLSN + 1), syncNanoseconds: syncTime
+                    )
                 } catch {
                     // Best effort: if the cut fails too, recovery may find the refused records.
                     try? handle.truncate(to: acknowledgedSize)

@@ -23,9 +23,13 @@ struct Info: AsyncParsableCommand {
         try await engine.seed(studentPasswordHash: "", adminPasswordHash: "")
         let stats = await engine.stats()
         print("shards: \(engine.configuration.shardCount)")
-        print("users: \(engine.userCount), seats: \(stats.seats), reservations: \(stats.reservations) (\(stats.holding) holding a seat)")
+        print(
+            "users: \(engine.userCount), seats: \(stats.seats), reservations: \(stats.reservations) (\(stats.holding) holding a seat)"
+        )
         for b in await engine.branches() {
-            print("  \(b.branch.name): \(b.totalSeats) seats, \(b.powerSeats) with power, \(b.monitorSeats) with monitor, \(b.availableSeats) free now")
+            print(
+                "  \(b.branch.name): \(b.totalSeats) seats, \(b.powerSeats) with power, \(b.monitorSeats) with monitor, \(b.availableSeats) free now"
+            )
         }
     }
 }

@@ -22,7 +22,8 @@ struct SnapshotCommand: AsyncParsableCommand {
         subcommands: [List.self, Inspect.self, Verify.self, Restore.self, Export.self, Repair.self, Compact.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Snapshots and WAL segments with LSN ranges, sizes and times.")
+        static let configuration = CommandConfiguration(
+            abstract: "Snapshots and WAL segments with LSN ranges, sizes and times.")
         @OptionGroup var options: DataDirOption
 
         func run() async throws {
@@ -32,7 +33,9 @@ struct SnapshotCommand: AsyncParsableCommand {
                 let path = dir.file(s.name)
                 let size = (try? dir.io.fileSize(path)) ?? 0
                 if let bytes = try? dir.io.read(path), let h = try? SnapshotFile.header(bytes) {
-                    print("  \(s.name)  covers LSN ≤ \(h.coveredLSN)  \(size) bytes  \(rfc3339(h.createdAt))  \(h.counts.reservations) reservations")
+                    print(
+                        "  \(s.name)  covers LSN ≤ \(h.coveredLSN)  \(size) bytes  \(rfc3339(h.createdAt))  \(h.counts.reservations) reservations"
+                    )
                 } else {
                     print("  \(s.name)  \(size) bytes  DAMAGED HEADER")
                 }
@@ -42,7 +45,9 @@ struct SnapshotCommand: AsyncParsableCommand {
                 let bytes = try dir.io.read(dir.file(s.name))
                 let scan = SegmentScan.scan(bytes)
                 let range = scan.frames.isEmpty ? "empty" : "LSN \(scan.frames.first!.lsn)…\(scan.frames.last!.lsn)"
-                let times = scan.frames.isEmpty ? "" : "  \(rfc3339(scan.frames.first!.time)) … \(rfc3339(scan.frames.last!.time))"
+                let times =
+                    scan.frames.isEmpty
+                    ? "" : "  \(rfc3339(scan.frames.first!.time)) … \(rfc3339(scan.frames.last!.time))"
                 let problem = scan.problem.map { "  PROBLEM at offset \($0.offset): \($0.reason)" } ?? ""
                 print("  \(s.name)  \(range)  \(bytes.count) bytes\(times)\(problem)")
             }
@@ -60,8 +65,10 @@ struct SnapshotCommand: AsyncParsableCommand {
             print("format:        version \(SnapshotHeader.version)")
             print("covers:        LSN ≤ \(h.coveredLSN) (chain checksum \(String(h.chainChecksum, radix: 16)))")
             print("created:       \(rfc3339(h.createdAt))")
-            print("counts:        \(h.counts.branches) branches, \(h.counts.seats) seats, \(h.counts.users) users, "
-                + "\(h.counts.reservations) reservations, \(h.counts.waitlist) waitlist entries, \(h.counts.notifications) notifications")
+            print(
+                "counts:        \(h.counts.branches) branches, \(h.counts.seats) seats, \(h.counts.users) users, "
+                    + "\(h.counts.reservations) reservations, \(h.counts.waitlist) waitlist entries, \(h.counts.notifications) notifications"
+            )
             var seatBranch: [SeatID: String] = [:]
             var perBranch: [String: (seats: Int, reservations: Int, holding: Int)] = [:]
             var order: [String] = []
@@ -109,7 +116,9 @@ struct SnapshotCommand: AsyncParsableCommand {
                 let state = try dir.recover(repairTornTail: false)
                 if let t = state.tornTail {
                     problems += 1
-                    print("TORN     \(t.file) at offset \(t.offset): \(t.bytes) bytes of an incomplete last record (cut at the next start)")
+                    print(
+                        "TORN     \(t.file) at offset \(t.offset): \(t.bytes) bytes of an incomplete last record (cut at the next start)"
+                    )
                 }
                 print("ok       WAL: \(state.records.count) records after the snapshot, last LSN \(state.lastLSN)")
             } catch {
@@ -148,7 +157,9 @@ struct SnapshotCommand: AsyncParsableCommand {
                 createdAt: state.records.last?.time ?? state.snapshot?.createdAt ?? 0)
             try target.io.makeDirectory(to)
             try target.io.writeAtomically(target.file(SnapshotFile.name(coveredLSN: state.lastLSN)), bytes)
-            print("restored LSN ≤ \(state.lastLSN) into \(to): \(header.counts.reservations) reservations, \(header.counts.users) users")
+            print(
+                "restored LSN ≤ \(state.lastLSN) into \(to): \(header.counts.reservations) reservations, \(header.counts.users) users"
+            )
         }
     }
 
@@ -164,6 +175,7 @@ struct SnapshotCommand: AsyncParsableCommand {
             let out = ExportDocument(image: await engine.capture(), lastLSN: state.lastLSN)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.keyEncodingStrategy = .convertToSnakeCase
             FileHandle.standardOutput.write(try encoder.encode(out))
             print()
         }
@@ -171,7 +183,8 @@ struct SnapshotCommand: AsyncParsableCommand {
 
     struct Repair: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Cut the WAL at the first bad record, after saying what will be lost (like redis-check-aof --fix).")
+            abstract:
+                "Cut the WAL at the first bad record, after saying what will be lost (like redis-check-aof --fix).")
         @OptionGroup var options: DataDirOption
         @Flag(help: "Really cut; without it, only say what would be lost.") var yes = false
 
@@ -182,7 +195,9 @@ struct SnapshotCommand: AsyncParsableCommand {
                 return
             }
             let segments = try dir.segments()
-            guard let index = segments.firstIndex(where: { $0.name == cut.file }) else { throw fail("no segment \(cut.file)") }
+            guard let index = segments.firstIndex(where: { $0.name == cut.file }) else {
+                throw fail("no segment \(cut.file)")
+            }
             var lost = 0
             var lostBytes = 0
             for (i, s) in segments.enumerated() where i >= index {
@@ -192,8 +207,9 @@ struct SnapshotCommand: AsyncParsableCommand {
                 let tail = Array(bytes[from...])
                 lost += SegmentScan.scan(tail).frames.count + (i == index ? max(0, countFrames(after: tail)) : 0)
             }
-            print("cut \(cut.file) at offset \(cut.offset) and drop \(segments.count - index - 1) later segment(s): "
-                + "\(lostBytes) bytes, about \(lost) readable record(s) after the cut are lost")
+            print(
+                "cut \(cut.file) at offset \(cut.offset) and drop \(segments.count - index - 1) later segment(s): "
+                    + "\(lostBytes) bytes, about \(lost) readable record(s) after the cut are lost")
             guard yes else { throw fail("dry run: add --yes to cut") }
             try dir.io.truncate(dir.file(cut.file), to: cut.offset)
             for s in segments[(index + 1)...] { try dir.io.remove(dir.file(s.name)) }
@@ -244,7 +260,9 @@ struct SnapshotCommand: AsyncParsableCommand {
                 log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
             let snap = try await durable.snapshot()
             await durable.close(finalSnapshot: false)
-            print("replayed \(report.replayedRecords) records; wrote \(snap.name) (\(snap.bytes) bytes, \(snap.reservations) reservations)")
+            print(
+                "replayed \(report.replayedRecords) records; wrote \(snap.name) (\(snap.bytes) bytes, \(snap.reservations) reservations)"
+            )
         }
     }
 }
@@ -254,55 +272,55 @@ struct ExportDocument: Encodable {
     struct B: Encodable {
         var name: String
         var areas: [String]
-        var time_zone: String
-        var open_hours: String
+        var timeZone: String
+        var openHours: String
     }
     struct S: Encodable {
         var id: Int32
         var branch: String
         var area: String
-        var has_power: Bool
-        var has_monitor: Bool
+        var hasPower: Bool
+        var hasMonitor: Bool
         var maintenance: Bool
     }
     struct U: Encodable {
         var id: Int32
-        var student_id: String
+        var studentID: String
         var name: String
         var role: String
-        var created_at: String
+        var createdAt: String
     }
     struct R: Encodable {
         var id: Int64
-        var seat_id: Int32
-        var user_id: Int32
-        var start_time: String
-        var end_time: String
+        var seatID: Int32
+        var userID: Int32
+        var startTime: String
+        var endTime: String
         var status: String
-        var created_at: String
-        var checked_in_at: String?
+        var createdAt: String
+        var checkedInAt: String?
     }
     struct W: Encodable {
         var id: Int64
-        var user_id: Int32
-        var seat_id: Int32?
+        var userID: Int32
+        var seatID: Int32?
         var branch: String?
-        var desired_time: String
-        var end_time: String
+        var desiredTime: String
+        var endTime: String
         var status: String
-        var notified_at: String?
-        var created_at: String
+        var notifiedAt: String?
+        var createdAt: String
     }
     struct N: Encodable {
         var id: Int64
-        var user_id: Int32
+        var userID: Int32
         var type: String
         var message: String
-        var seat_id: Int32?
-        var created_at: String
+        var seatID: Int32?
+        var createdAt: String
     }
 
-    var last_lsn: UInt64
+    var lastLSN: UInt64
     var branches: [B] = []
     var seats: [S] = []
     var users: [U] = []
@@ -311,20 +329,29 @@ struct ExportDocument: Encodable {
     var notifications: [N] = []
 
     init(image: EngineImage, lastLSN: UInt64) {
-        last_lsn = lastLSN
+        self.lastLSN = lastLSN
         for record in image {
             switch record {
             case .branchDefined(let b):
-                branches.append(B(name: b.name, areas: b.areas, time_zone: b.timeZone, open_hours: b.openingHours.description))
+                branches.append(
+                    B(name: b.name, areas: b.areas, timeZone: b.timeZone, openHours: b.openingHours.description))
             case .seatDefined(let s):
-                seats.append(S(id: s.id, branch: s.branch, area: s.area, has_power: s.hasPower, has_monitor: s.hasMonitor, maintenance: s.inMaintenance))
+                seats.append(
+                    S(
+                        id: s.id, branch: s.branch, area: s.area, hasPower: s.hasPower, hasMonitor: s.hasMonitor,
+                        maintenance: s.inMaintenance))
             case .userCreated(let u):
-                users.append(U(id: u.id, student_id: u.studentID, name: u.name, role: u.role.name, created_at: rfc3339(u.createdAt)))
+                users.append(
+                    U(
+                        id: u.id, studentID: u.studentID, name: u.name, role: u.role.name,
+                        createdAt: rfc3339(u.createdAt)))
             case .reservationCreated(let r), .reservationChanged(let r):
                 reservations.append(
                     R(
-                        id: r.id, seat_id: r.seatID, user_id: r.userID, start_time: rfc3339(r.start), end_time: rfc3339(r.end),
-                        status: r.status.name, created_at: rfc3339(r.createdAt), checked_in_at: r.checkedInAt.map(rfc3339)))
+                        id: r.id, seatID: r.seatID, userID: r.userID, startTime: rfc3339(r.start),
+                        endTime: rfc3339(r.end),
+                        status: r.status.name, createdAt: rfc3339(r.createdAt),
+                        checkedInAt: r.checkedInAt.map(rfc3339)))
             case .waitlistChanged(let e):
                 var seat: Int32?
                 var branch: String?
@@ -334,11 +361,15 @@ struct ExportDocument: Encodable {
                 }
                 waitlist.append(
                     W(
-                        id: e.id, user_id: e.userID, seat_id: seat, branch: branch, desired_time: rfc3339(e.desiredTime),
-                        end_time: rfc3339(e.endTime), status: e.status.name, notified_at: e.notifiedAt.map(rfc3339),
-                        created_at: rfc3339(e.createdAt)))
+                        id: e.id, userID: e.userID, seatID: seat, branch: branch,
+                        desiredTime: rfc3339(e.desiredTime),
+                        endTime: rfc3339(e.endTime), status: e.status.name, notifiedAt: e.notifiedAt.map(rfc3339),
+                        createdAt: rfc3339(e.createdAt)))
             case .notificationCreated(let n):
-                notifications.append(N(id: n.id, user_id: n.userID, type: n.kind.name, message: n.message, seat_id: n.seatID, created_at: rfc3339(n.createdAt)))
+                notifications.append(
+                    N(
+                        id: n.id, userID: n.userID, type: n.kind.name, message: n.message, seatID: n.seatID,
+                        createdAt: rfc3339(n.createdAt)))
             }
         }
         reservations.sort { $0.id < $1.id }

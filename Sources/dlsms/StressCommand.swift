@@ -60,9 +60,12 @@ struct Stress: AsyncParsableCommand {
             seed: { engine in
                 try await engine.define(branch: Branch(name: "Stress", areas: ["A"]))
                 for s in 1...seatCount {
-                    try await engine.define(seat: Seat(id: SeatID(s), branch: "Stress", area: "A", hasPower: true, hasMonitor: false))
+                    try await engine.define(
+                        seat: Seat(id: SeatID(s), branch: "Stress", area: "A", hasPower: true, hasMonitor: false))
                 }
-                for u in 1...100 { _ = try await engine.register(studentID: "T\(u)", name: "Tester \(u)", passwordHash: "") }
+                for u in 1...100 {
+                    _ = try await engine.register(studentID: "T\(u)", name: "Tester \(u)", passwordHash: "")
+                }
             })
         let engine = durable.engine
         emit("ready replayed=\(report.replayedRecords) reservations=\(report.reservations)")

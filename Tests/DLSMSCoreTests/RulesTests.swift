@@ -19,12 +19,22 @@ import Testing
         #expect(left.status == .completed && left.end == 3_000)
         #expect(try checkedIn.applying(.checkout(at: 800)).end == 1_000)  // never before the start
         #expect(try checkedIn.applying(.checkout(at: 9_000)).end == 5_000)  // never after the end
-        #expect(try checkedIn.applying(.complete(at: 5_000)) == { var r = checkedIn; r.status = .completed; return r }())
+        #expect(
+            try checkedIn.applying(.complete(at: 5_000))
+                == {
+                    var r = checkedIn
+                    r.status = .completed
+                    return r
+                }())
     }
 
     @Test func everyOtherTransitionIsAnError() {
-        let moves: [ReservationTransition] = [.checkIn(at: 1), .cancel(at: 1), .noShow(at: 1), .checkout(at: 1), .complete(at: 1)]
-        let legal: Set<String> = ["CONFIRMED check-in", "CONFIRMED cancel", "CONFIRMED no-show", "CHECKED_IN checkout", "CHECKED_IN complete"]
+        let moves: [ReservationTransition] = [
+            .checkIn(at: 1), .cancel(at: 1), .noShow(at: 1), .checkout(at: 1), .complete(at: 1),
+        ]
+        let legal: Set<String> = [
+            "CONFIRMED check-in", "CONFIRMED cancel", "CONFIRMED no-show", "CHECKED_IN checkout", "CHECKED_IN complete",
+        ]
         for status in ReservationStatus.allCases {
             for move in moves where !legal.contains("\(status.name) \(move.name)") {
                 #expect(throws: InvalidTransition(from: status, transition: move)) { try with(status).applying(move) }
@@ -45,7 +55,9 @@ import Testing
     let h = Seconds.hour
     let m = Seconds.minute
 
-    private func check(_ start: Int64, _ end: Int64, hours: OpeningHours? = .alwaysOpen, offset: Int = 0) -> EngineError? {
+    private func check(_ start: Int64, _ end: Int64, hours: OpeningHours? = .alwaysOpen, offset: Int = 0)
+        -> EngineError?
+    {
         do {
             try rules.validateWindow(start: start, end: end, now: now, openingHours: hours, utcOffset: offset)
             return nil
@@ -65,7 +77,9 @@ import Testing
         #expect(check(now - 5 * m, now + h) == nil)
         #expect(check(now - 5 * m - 1, now + h) == .inThePast)
         #expect(check(now + 14 * Seconds.day, now + 14 * Seconds.day + h) == nil)
-        #expect(check(now + 14 * Seconds.day + 1, now + 14 * Seconds.day + h) == .tooFarAhead(maximumSeconds: 14 * Seconds.day))
+        #expect(
+            check(now + 14 * Seconds.day + 1, now + 14 * Seconds.day + h)
+                == .tooFarAhead(maximumSeconds: 14 * Seconds.day))
         #expect(check(now + h, now + 2 * h, hours: .daily(openMinute: 0, closeMinute: 1)) == .outsideOpeningHours)
     }
 
@@ -92,7 +106,9 @@ import Testing
     @Test func errorsMapToContractCodes() {
         #expect(EngineError.seatConflict.kind == .conflict && EngineError.seatConflict.code == "seat_conflict")
         #expect(EngineError.inThePast.kind == .badRequest && EngineError.inThePast.code == "in_the_past")
-        #expect(EngineError.reservationNotFound(3).kind == .notFound && EngineError.reservationNotFound(3).code == "not_found")
+        #expect(
+            EngineError.reservationNotFound(3).kind == .notFound
+                && EngineError.reservationNotFound(3).code == "not_found")
         #expect(EngineError.limitReached(limit: 3).code == "limit_reached")
     }
 }

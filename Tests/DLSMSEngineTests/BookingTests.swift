@@ -7,7 +7,10 @@ import Testing
         let (engine, _) = try await makeBareEngine(seats: 3, users: 3)
         let r = try await engine.book(user: 1, seat: 2, start: testNow + hour, end: testNow + 3 * hour)
         #expect(r.status == .confirmed && r.seatID == 2 && r.userID == 1 && r.createdAt == testNow)
-        #expect(await refusal { try await engine.book(user: 2, seat: 2, start: testNow + 2 * hour, end: testNow + 4 * hour) } == .seatConflict)
+        #expect(
+            await refusal {
+                try await engine.book(user: 2, seat: 2, start: testNow + 2 * hour, end: testNow + 4 * hour)
+            } == .seatConflict)
         // [start, end) is half-open: touching neighbours on both sides are fine.
         let before = try await engine.book(user: 2, seat: 2, start: testNow, end: testNow + hour)
         let after = try await engine.book(user: 3, seat: 2, start: testNow + 3 * hour, end: testNow + 4 * hour)
@@ -19,23 +22,37 @@ import Testing
     @Test func errorOrderIsTimeThenNotFoundThenConflict() async throws {
         let (engine, _) = try await makeBareEngine(seats: 1, users: 1)
         // Unknown seat with a bad window: the 400 wins.
-        #expect(await refusal { try await engine.book(user: 1, seat: 99, start: testNow - hour, end: testNow) } == .inThePast)
-        #expect(await refusal { try await engine.book(user: 1, seat: 99, start: testNow + hour, end: testNow + 2 * hour) } == .seatNotFound(99))
+        #expect(
+            await refusal { try await engine.book(user: 1, seat: 99, start: testNow - hour, end: testNow) }
+                == .inThePast)
+        #expect(
+            await refusal { try await engine.book(user: 1, seat: 99, start: testNow + hour, end: testNow + 2 * hour) }
+                == .seatNotFound(99))
         for k in 0..<3 {
-            _ = try await engine.book(user: 1, seat: 1, start: testNow + Int64(k) * hour, end: testNow + Int64(k + 1) * hour)
+            _ = try await engine.book(
+                user: 1, seat: 1, start: testNow + Int64(k) * hour, end: testNow + Int64(k + 1) * hour)
         }
         // At the limit, an unknown seat is still a 404, not a 409.
-        #expect(await refusal { try await engine.book(user: 1, seat: 99, start: testNow + 5 * hour, end: testNow + 6 * hour) } == .seatNotFound(99))
-        #expect(await refusal { try await engine.book(user: 1, seat: 1, start: testNow + 5 * hour, end: testNow + 6 * hour) } == .limitReached(limit: 3))
+        #expect(
+            await refusal {
+                try await engine.book(user: 1, seat: 99, start: testNow + 5 * hour, end: testNow + 6 * hour)
+            } == .seatNotFound(99))
+        #expect(
+            await refusal {
+                try await engine.book(user: 1, seat: 1, start: testNow + 5 * hour, end: testNow + 6 * hour)
+            } == .limitReached(limit: 3))
     }
 
     @Test func upcomingLimitFreesWhenReservationsEndOrAreCancelled() async throws {
         let (engine, clock) = try await makeBareEngine(seats: 4, users: 1)
         var ids: [ReservationID] = []
         for s in 1...3 {
-            ids.append(try await engine.book(user: 1, seat: SeatID(s), start: testNow + hour, end: testNow + 2 * hour).id)
+            ids.append(
+                try await engine.book(user: 1, seat: SeatID(s), start: testNow + hour, end: testNow + 2 * hour).id)
         }
-        #expect(await refusal { try await engine.book(user: 1, seat: 4, start: testNow + hour, end: testNow + 2 * hour) } == .limitReached(limit: 3))
+        #expect(
+            await refusal { try await engine.book(user: 1, seat: 4, start: testNow + hour, end: testNow + 2 * hour) }
+                == .limitReached(limit: 3))
         _ = try await engine.cancel(id: ids[0], requester: Requester(userID: 1))
         let fourth = try await engine.book(user: 1, seat: 4, start: testNow + hour, end: testNow + 2 * hour)
         // Once they have ended, they no longer count as upcoming.
@@ -52,7 +69,10 @@ import Testing
         rules.maxConcurrentPerUser = 1
         let (strict, _) = try await makeBareEngine(seats: 2, users: 1, rules: rules)
         _ = try await strict.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour)
-        #expect(await refusal { try await strict.book(user: 1, seat: 2, start: testNow + 90 * minute, end: testNow + 3 * hour) } == .userOverlap)
+        #expect(
+            await refusal {
+                try await strict.book(user: 1, seat: 2, start: testNow + 90 * minute, end: testNow + 3 * hour)
+            } == .userOverlap)
         _ = try await strict.book(user: 1, seat: 2, start: testNow + 2 * hour, end: testNow + 3 * hour)
     }
 
@@ -60,7 +80,9 @@ import Testing
         let (engine, _) = try await makeBareEngine(seats: 1, users: 1)
         let seat = try await engine.setMaintenance(seat: 1, true)
         #expect(seat.inMaintenance)
-        #expect(await refusal { try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour) } == .seatInMaintenance(1))
+        #expect(
+            await refusal { try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour) }
+                == .seatInMaintenance(1))
         let views = await engine.searchSeats(SeatFilter())
         #expect(views.first?.statusName == "MAINTENANCE" && views.first?.isAvailable == false)
         _ = try await engine.setMaintenance(seat: 1, false)
@@ -70,21 +92,35 @@ import Testing
     @Test func openingHoursAreEnforcedPerBranch() async throws {
         let clock = ManualClock(testNow)  // 12:00Z
         let engine = SeatEngine(configuration: .init(shardCount: 2), clock: clock)
-        try await engine.define(branch: Branch(name: "Day", areas: ["A"], timeZone: "UTC", openingHours: .daily(openMinute: 8 * 60, closeMinute: 20 * 60)))
+        try await engine.define(
+            branch: Branch(
+                name: "Day", areas: ["A"], timeZone: "UTC",
+                openingHours: .daily(openMinute: 8 * 60, closeMinute: 20 * 60)))
         try await engine.define(seat: Seat(id: 1, branch: "Day", area: "A", hasPower: true, hasMonitor: true))
         _ = try await engine.register(studentID: "U1", name: "U", passwordHash: "")
         _ = try await engine.book(user: 1, seat: 1, start: testNow + 6 * hour, end: testNow + 8 * hour)
-        #expect(await refusal { try await engine.book(user: 1, seat: 1, start: testNow + 7 * hour, end: testNow + 9 * hour) } == .outsideOpeningHours)
+        #expect(
+            await refusal {
+                try await engine.book(user: 1, seat: 1, start: testNow + 7 * hour, end: testNow + 9 * hour)
+            } == .outsideOpeningHours)
     }
 
     @Test func othersReservationsAreNotFoundButAdminsSeeThem() async throws {
         let (engine, _) = try await makeBareEngine(seats: 1, users: 2)
         let r = try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour)
-        #expect(await refusal { try await engine.reservation(id: r.id, requester: Requester(userID: 2)) } == .reservationNotFound(r.id))
-        #expect(await refusal { try await engine.cancel(id: r.id, requester: Requester(userID: 2)) } == .reservationNotFound(r.id))
+        #expect(
+            await refusal { try await engine.reservation(id: r.id, requester: Requester(userID: 2)) }
+                == .reservationNotFound(r.id))
+        #expect(
+            await refusal { try await engine.cancel(id: r.id, requester: Requester(userID: 2)) }
+                == .reservationNotFound(r.id))
         #expect(try await engine.reservation(id: r.id, requester: Requester(userID: 2, isAdmin: true)) == r)
-        #expect(await refusal { try await engine.reservation(id: 9_999, requester: Requester(userID: 1)) } == .reservationNotFound(9_999))
-        #expect(await refusal { try await engine.reservation(id: -1, requester: Requester(userID: 1)) } == .reservationNotFound(-1))
+        #expect(
+            await refusal { try await engine.reservation(id: 9_999, requester: Requester(userID: 1)) }
+                == .reservationNotFound(9_999))
+        #expect(
+            await refusal { try await engine.reservation(id: -1, requester: Requester(userID: 1)) }
+                == .reservationNotFound(-1))
     }
 
     @Test func myReservationsNewestFirstWithFilters() async throws {
@@ -123,10 +159,14 @@ import Testing
         let journal = RecordingJournal()
         let (engine, _) = try await makeEngine(journal: journal)
         journal.failWaits(true)
-        #expect(await refusal { try await engine.book(user: 1, seat: 10, start: testNow + hour, end: testNow + 2 * hour) } == .unavailable("storage failed"))
+        #expect(
+            await refusal { try await engine.book(user: 1, seat: 10, start: testNow + hour, end: testNow + 2 * hour) }
+                == .unavailable("storage failed"))
         journal.failWaits(false)
         journal.failAppends(true)
-        #expect(await refusal { try await engine.book(user: 1, seat: 10, start: testNow + hour, end: testNow + 2 * hour) } == .unavailable("storage failed"))
+        #expect(
+            await refusal { try await engine.book(user: 1, seat: 10, start: testNow + hour, end: testNow + 2 * hour) }
+                == .unavailable("storage failed"))
         journal.failAppends(false)
         // Nothing of the refused bookings remains: the seat is free and the student's slots are back.
         #expect(await engine.reservations(of: 1).items.allSatisfy { $0.seatID != 10 })
@@ -141,10 +181,14 @@ import Testing
         let (engine, _) = try await makeEngine(journal: journal)
         let r = try await engine.book(user: 9, seat: 10, start: testNow + hour, end: testNow + 2 * hour)
         journal.failWaits(true)
-        #expect(await refusal { try await engine.cancel(id: r.id, requester: Requester(userID: 9)) } == .unavailable("storage failed"))
+        #expect(
+            await refusal { try await engine.cancel(id: r.id, requester: Requester(userID: 9)) }
+                == .unavailable("storage failed"))
         journal.failWaits(false)
         #expect(try await engine.reservation(id: r.id, requester: Requester(userID: 9)).status == .confirmed)
-        #expect(await refusal { try await engine.book(user: 8, seat: 10, start: testNow + hour, end: testNow + 2 * hour) } == .seatConflict)
+        #expect(
+            await refusal { try await engine.book(user: 8, seat: 10, start: testNow + hour, end: testNow + 2 * hour) }
+                == .seatConflict)
         #expect(await engine.checkInvariants())
     }
 }

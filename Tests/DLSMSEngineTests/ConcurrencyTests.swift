@@ -4,10 +4,19 @@ import Testing
 
 @Suite struct ConcurrencyTests {
     @Test func aThousandBookingsOfOneSeatAndSlotHaveExactlyOneWinner() async throws {
-        let (engine, _) = try await makeBareEngine(seats: 1, users: 1_000, rules: { var r = BookingRules.default; r.maxUpcomingPerUser = 10; return r }())
+        let (engine, _) = try await makeBareEngine(
+            seats: 1, users: 1_000,
+            rules: {
+                var r = BookingRules.default
+                r.maxUpcomingPerUser = 10
+                return r
+            }())
         let wins = await withTaskGroup(of: Bool.self) { group in
             for u in 1...1_000 {
-                group.addTask { (try? await engine.book(user: UserID(u), seat: 1, start: testNow + hour, end: testNow + 2 * hour)) != nil }
+                group.addTask {
+                    (try? await engine.book(user: UserID(u), seat: 1, start: testNow + hour, end: testNow + 2 * hour))
+                        != nil
+                }
             }
             return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
@@ -38,7 +47,9 @@ import Testing
         #expect(stored.count == successes.count)
         for (_, rs) in Dictionary(grouping: stored, by: \.seatID) {
             let sorted = rs.sorted { $0.start < $1.start }
-            for (x, y) in zip(sorted, sorted.dropFirst()) { #expect(x.end <= y.start, "overlap on seat \(x.seatID), seed \(seed)") }
+            for (x, y) in zip(sorted, sorted.dropFirst()) {
+                #expect(x.end <= y.start, "overlap on seat \(x.seatID), seed \(seed)")
+            }
         }
         #expect(successes.count > 100)  // the load really booked something
         #expect(await engine.checkInvariants())
@@ -48,7 +59,10 @@ import Testing
         let (engine, _) = try await makeBareEngine(seats: 100, users: 1, shards: 8)
         let wins = await withTaskGroup(of: Bool.self) { group in
             for s in 1...100 {
-                group.addTask { (try? await engine.book(user: 1, seat: SeatID(s), start: testNow + hour, end: testNow + 2 * hour)) != nil }
+                group.addTask {
+                    (try? await engine.book(user: 1, seat: SeatID(s), start: testNow + hour, end: testNow + 2 * hour))
+                        != nil
+                }
             }
             return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
@@ -61,7 +75,10 @@ import Testing
         let (strict, _) = try await makeBareEngine(seats: 100, users: 1, shards: 8, rules: rules)
         let overlapping = await withTaskGroup(of: Bool.self) { group in
             for s in 1...100 {
-                group.addTask { (try? await strict.book(user: 1, seat: SeatID(s), start: testNow + hour, end: testNow + 2 * hour)) != nil }
+                group.addTask {
+                    (try? await strict.book(user: 1, seat: SeatID(s), start: testNow + hour, end: testNow + 2 * hour))
+                        != nil
+                }
             }
             return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
@@ -72,7 +89,9 @@ import Testing
         let (engine, _) = try await makeBareEngine(seats: 1, users: 1)
         let r = try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour)
         let ok = await withTaskGroup(of: Bool.self) { group in
-            for _ in 0..<50 { group.addTask { (try? await engine.cancel(id: r.id, requester: Requester(userID: 1))) != nil } }
+            for _ in 0..<50 {
+                group.addTask { (try? await engine.cancel(id: r.id, requester: Requester(userID: 1))) != nil }
+            }
             return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
         #expect(ok == 1)

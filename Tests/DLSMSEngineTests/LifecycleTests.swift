@@ -8,7 +8,9 @@ import Testing
         let me = Requester(userID: 1)
         let r = try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour)
         clock.set(r.start - 15 * minute - 1)
-        #expect(await refusal { try await engine.checkIn(id: r.id, requester: me) } == .checkinWindow(opens: r.start - 15 * minute, closes: r.start + 15 * minute))
+        #expect(
+            await refusal { try await engine.checkIn(id: r.id, requester: me) }
+                == .checkinWindow(opens: r.start - 15 * minute, closes: r.start + 15 * minute))
         clock.set(r.start + 15 * minute)
         #expect(await refusal { try await engine.checkIn(id: r.id, requester: me) }?.code == "checkin_window")
         clock.set(r.start - 15 * minute)
@@ -20,13 +22,18 @@ import Testing
     @Test func checkoutEndsNowAndFreesTheRest() async throws {
         let (engine, clock) = try await makeBareEngine(seats: 1, users: 2)
         let r = try await engine.book(user: 1, seat: 1, start: testNow, end: testNow + 2 * hour)
-        #expect(await refusal { try await engine.checkout(id: r.id, requester: Requester(userID: 1)) }?.code == "invalid_state")
+        #expect(
+            await refusal { try await engine.checkout(id: r.id, requester: Requester(userID: 1)) }?.code
+                == "invalid_state")
         _ = try await engine.checkIn(id: r.id, requester: Requester(userID: 1))
         clock.set(testNow + 30 * minute)
-        let done = try await engine.cancel(id: r.id, requester: Requester(userID: 1))  // DELETE of CHECKED_IN = checkout
+        // DELETE of a CHECKED_IN reservation is a checkout.
+        let done = try await engine.cancel(id: r.id, requester: Requester(userID: 1))
         #expect(done.status == .completed && done.end == testNow + 30 * minute)
         _ = try await engine.book(user: 2, seat: 1, start: testNow + 30 * minute, end: testNow + 2 * hour)
-        #expect(await refusal { try await engine.cancel(id: r.id, requester: Requester(userID: 1)) }?.code == "invalid_state")
+        #expect(
+            await refusal { try await engine.cancel(id: r.id, requester: Requester(userID: 1)) }?.code
+                == "invalid_state")
     }
 
     @Test func sweepMarksNoShowsAndCompletions() async throws {
@@ -100,16 +107,29 @@ import Testing
 
     @Test func joinValidatesAndLeaveCancels() async throws {
         let (engine, clock) = try await makeBareEngine(seats: 1, users: 2)
-        #expect(await refusal { try await engine.joinWaitlist(user: 1, target: .seat(7), desired: testNow + hour) } == .seatNotFound(7))
-        #expect(await refusal { try await engine.joinWaitlist(user: 1, target: .branch("Nope"), desired: testNow + hour) } == .branchNotFound("Nope"))
-        #expect(await refusal { try await engine.joinWaitlist(user: 1, target: .seat(1), desired: testNow - hour) } == .inThePast)
-        #expect(await refusal { try await engine.joinWaitlist(user: 1, target: .seat(1), desired: testNow + hour, end: testNow) } == .invalidTimeRange)
+        #expect(
+            await refusal { try await engine.joinWaitlist(user: 1, target: .seat(7), desired: testNow + hour) }
+                == .seatNotFound(7))
+        #expect(
+            await refusal { try await engine.joinWaitlist(user: 1, target: .branch("Nope"), desired: testNow + hour) }
+                == .branchNotFound("Nope"))
+        #expect(
+            await refusal { try await engine.joinWaitlist(user: 1, target: .seat(1), desired: testNow - hour) }
+                == .inThePast)
+        #expect(
+            await refusal {
+                try await engine.joinWaitlist(user: 1, target: .seat(1), desired: testNow + hour, end: testNow)
+            } == .invalidTimeRange)
         let e = try await engine.joinWaitlist(user: 1, target: .seat(1), desired: testNow + hour)
         #expect(e.entry.endTime == testNow + 2 * hour)
-        #expect(await refusal { try await engine.leaveWaitlist(id: e.entry.id, requester: Requester(userID: 2)) } == .waitlistEntryNotFound(e.entry.id))
+        #expect(
+            await refusal { try await engine.leaveWaitlist(id: e.entry.id, requester: Requester(userID: 2)) }
+                == .waitlistEntryNotFound(e.entry.id))
         let left = try await engine.leaveWaitlist(id: e.entry.id, requester: Requester(userID: 1))
         #expect(left.status == .cancelled && engine.waitlist(of: 1).first?.position == nil)
-        #expect(await refusal { try await engine.leaveWaitlist(id: e.entry.id, requester: Requester(userID: 1)) }?.code == "invalid_state")
+        #expect(
+            await refusal { try await engine.leaveWaitlist(id: e.entry.id, requester: Requester(userID: 1)) }?.code
+                == "invalid_state")
         // Expiry: a waiting entry whose desired time is past the grace expires at the sweep.
         let late = try await engine.joinWaitlist(user: 2, target: .seat(1), desired: testNow + hour)
         clock.set(testNow + hour + 15 * minute)
@@ -121,8 +141,12 @@ import Testing
         var rules = BookingRules.default
         rules.maxWaitingPerUser = 2
         let (engine, _) = try await makeBareEngine(seats: 1, users: 1, rules: rules)
-        for k in 1...2 { _ = try await engine.joinWaitlist(user: 1, target: .seat(1), desired: testNow + Int64(k) * hour) }
-        #expect(await refusal { try await engine.joinWaitlist(user: 1, target: .seat(1), desired: testNow + 3 * hour) } == .limitReached(limit: 2))
+        for k in 1...2 {
+            _ = try await engine.joinWaitlist(user: 1, target: .seat(1), desired: testNow + Int64(k) * hour)
+        }
+        #expect(
+            await refusal { try await engine.joinWaitlist(user: 1, target: .seat(1), desired: testNow + 3 * hour) }
+                == .limitReached(limit: 2))
     }
 }
 
@@ -167,7 +191,8 @@ import Testing
         let one = try await engine.reservation(id: 1, requester: Requester(userID: 1))
         #expect(one.seatID == 1 && one.start == testNow + hour && one.end == testNow + 3 * hour)
         #expect(engine.waitlist(of: 8).first?.entry.target == .branch("Main Library"))
-        let silentWithPower = await engine.searchSeats(SeatFilter(branch: "Main Library", area: "Silent Study Zone", hasPower: true))
+        let silentWithPower = await engine.searchSeats(
+            SeatFilter(branch: "Main Library", area: "Silent Study Zone", hasPower: true))
         #expect(silentWithPower.map(\.seat.id) == Array(1...15))
     }
 }
@@ -185,7 +210,9 @@ import Testing
             switch Int.random(in: 0..<10, using: &rng) {
             case 0..<5:
                 let start = testNow + Int64.random(in: -1...40, using: &rng) * 15 * minute + (clock.now() - testNow)
-                _ = try? await engine.book(user: user, seat: SeatID.random(in: 1...50, using: &rng), start: start, end: start + Int64.random(in: 1...8, using: &rng) * 15 * minute)
+                _ = try? await engine.book(
+                    user: user, seat: SeatID.random(in: 1...50, using: &rng), start: start,
+                    end: start + Int64.random(in: 1...8, using: &rng) * 15 * minute)
             case 5:
                 let mine = await engine.reservations(of: user).items
                 if let r = mine.randomElement(using: &rng) { _ = try? await engine.cancel(id: r.id, requester: me) }
@@ -193,7 +220,8 @@ import Testing
                 let mine = await engine.reservations(of: user).items
                 if let r = mine.randomElement(using: &rng) { _ = try? await engine.checkIn(id: r.id, requester: me) }
             case 7:
-                _ = try? await engine.joinWaitlist(user: user, target: .seat(SeatID.random(in: 1...50, using: &rng)), desired: clock.now() + hour)
+                _ = try? await engine.joinWaitlist(
+                    user: user, target: .seat(SeatID.random(in: 1...50, using: &rng)), desired: clock.now() + hour)
             default:
                 clock.advance(by: 5 * minute)
                 _ = await engine.sweep(now: clock.now())

@@ -1,6 +1,6 @@
-import Foundation
 import DLSMSCore
 import DLSMSEngine
+import Foundation
 import Synchronization
 import Testing
 
@@ -14,18 +14,22 @@ func makeEngine(
     shards: Int = 4, rules: BookingRules = .default, journal: any Journal = NullJournal()
 ) async throws -> (SeatEngine, ManualClock) {
     let clock = ManualClock(testNow)
-    let engine = SeatEngine(configuration: EngineConfiguration(shardCount: shards, rules: rules), clock: clock, journal: journal)
+    let engine = SeatEngine(
+        configuration: EngineConfiguration(shardCount: shards, rules: rules), clock: clock, journal: journal)
     try await engine.seed(studentPasswordHash: "x", adminPasswordHash: "y")
     return (engine, clock)
 }
 
 /// An engine with `seats` seats in one branch and `users` students, no seed reservations.
-func makeBareEngine(seats: Int, users: Int, shards: Int = 4, rules: BookingRules = .default) async throws -> (SeatEngine, ManualClock) {
+func makeBareEngine(seats: Int, users: Int, shards: Int = 4, rules: BookingRules = .default) async throws -> (
+    SeatEngine, ManualClock
+) {
     let clock = ManualClock(testNow)
     let engine = SeatEngine(configuration: EngineConfiguration(shardCount: shards, rules: rules), clock: clock)
     try await engine.define(branch: Branch(name: "B", areas: ["A"]))
     for s in 1...seats {
-        try await engine.define(seat: Seat(id: SeatID(s), branch: "B", area: "A", hasPower: s % 2 == 0, hasMonitor: false))
+        try await engine.define(
+            seat: Seat(id: SeatID(s), branch: "B", area: "A", hasPower: s % 2 == 0, hasMonitor: false))
     }
     for u in 1...users { _ = try await engine.register(studentID: "U\(u)", name: "User \(u)", passwordHash: "") }
     return (engine, clock)
@@ -68,7 +72,8 @@ final class RecordingJournal: Journal {
 
 /// A random seed for a property test, or `DLSMS_TEST_SEED` to replay a failure. Printed either way.
 func testSeed(_ name: String) -> UInt64 {
-    let seed = ProcessInfo.processInfo.environment["DLSMS_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
+    let seed =
+        ProcessInfo.processInfo.environment["DLSMS_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
     print("\(name) seed: \(seed) (replay with DLSMS_TEST_SEED=\(seed))")
     return seed
 }

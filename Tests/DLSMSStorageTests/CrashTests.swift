@@ -29,7 +29,8 @@ import Testing
             let tag = "\(cycle)/\(f[1])"
             switch f[0] {
             case "try" where f.count == 6:
-                attempts[tag] = Attempt(user: UserID(f[2])!, seat: SeatID(f[3])!, start: Timestamp(f[4])!, end: Timestamp(f[5])!)
+                attempts[tag] = Attempt(
+                    user: UserID(f[2])!, seat: SeatID(f[3])!, start: Timestamp(f[4])!, end: Timestamp(f[5])!)
             case "ok" where f.count == 3: acknowledged[tag] = ReservationID(f[2])!
             case "no": refused.insert(tag)
             case "cancel" where f.count == 3: cancelAttempts[tag] = ReservationID(f[2])!
@@ -40,10 +41,15 @@ import Testing
     }
 
     /// Runs `dlsms stress` until it has acknowledged `acks` bookings, then kills it with SIGKILL.
-    static func runAndKill(dir: String, seed: UInt64, acks: Int, cycle: Int, into transcript: Transcript) async throws -> Int {
+    static func runAndKill(dir: String, seed: UInt64, acks: Int, cycle: Int, into transcript: Transcript) async throws
+        -> Int
+    {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try dlsmsExecutable())
-        p.arguments = ["stress", "--data-dir", dir, "--fsync", "always", "--writers", "16", "--duration", "120", "--seed", "\(seed)"]
+        p.arguments = [
+            "stress", "--data-dir", dir, "--fsync", "always", "--writers", "16", "--duration", "120", "--seed",
+            "\(seed)",
+        ]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
@@ -88,7 +94,8 @@ import Testing
         var total = 0
         for cycle in 0..<20 {
             total += try await Self.runAndKill(
-                dir: dir, seed: rng.next(), acks: Int.random(in: 20...1_500, using: &rng), cycle: cycle, into: transcript)
+                dir: dir, seed: rng.next(), acks: Int.random(in: 20...1_500, using: &rng), cycle: cycle,
+                into: transcript)
         }
         #expect(total > 1_000)
         // Recover the directory as the server would.
@@ -97,7 +104,8 @@ import Testing
         await engine.apply(batch: state.snapshotRecords)
         await engine.apply(batch: state.records.lazy.map(\.record))
         #expect(await engine.checkInvariants())
-        let stored = Dictionary(uniqueKeysWithValues: await engine.allReservations(limit: .max).items.map { ($0.id, $0) })
+        let stored = Dictionary(
+            uniqueKeysWithValues: await engine.allReservations(limit: .max).items.map { ($0.id, $0) })
         var lost = 0
         for (tag, id) in transcript.acknowledged {
             let a = transcript.attempts[tag]!
@@ -105,18 +113,24 @@ import Testing
                 lost += 1
                 continue
             }
-            if transcript.cancelled.contains(id) { #expect(r.status == .cancelled, "acknowledged cancel of \(id) lost") }
+            if transcript.cancelled.contains(id) {
+                #expect(r.status == .cancelled, "acknowledged cancel of \(id) lost")
+            }
         }
         #expect(lost == 0, "\(lost) acknowledged bookings lost (seed \(seed))")
         // Every stored reservation was attempted, and not only by refused attempts.
-        let attemptsByTuple = Dictionary(grouping: transcript.attempts) { "\($0.value.user) \($0.value.seat) \($0.value.start) \($0.value.end)" }
+        let attemptsByTuple = Dictionary(grouping: transcript.attempts) {
+            "\($0.value.user) \($0.value.seat) \($0.value.start) \($0.value.end)"
+        }
         var phantoms = 0
         for r in stored.values {
             let tags = attemptsByTuple["\(r.userID) \(r.seatID) \(r.start) \(r.end)"]?.map(\.key) ?? []
             if tags.isEmpty || tags.allSatisfy({ transcript.refused.contains($0) }) { phantoms += 1 }
         }
         #expect(phantoms == 0, "\(phantoms) stored reservations were never attempted or were refused (seed \(seed))")
-        print("CrashTests: 20 kill -9 cycles, \(transcript.acknowledged.count) acknowledged bookings, \(transcript.cancelled.count) acknowledged cancels, \(stored.count) stored: lost 0, phantom 0")
+        print(
+            "CrashTests: 20 kill -9 cycles, \(transcript.acknowledged.count) acknowledged bookings, \(transcript.cancelled.count) acknowledged cancels, \(stored.count) stored: lost 0, phantom 0"
+        )
     }
 }
 
@@ -130,8 +144,10 @@ import Testing
             cleanup(restored)
         }
         // Two runs that end normally: two snapshots, WAL kept next to them.
-        #expect(try runDLSMS(["stress", "--data-dir", dir, "--duration", "1", "--writers", "4", "--seed", "1"]).status == 0)
-        #expect(try runDLSMS(["stress", "--data-dir", dir, "--duration", "1", "--writers", "4", "--seed", "2"]).status == 0)
+        #expect(
+            try runDLSMS(["stress", "--data-dir", dir, "--duration", "1", "--writers", "4", "--seed", "1"]).status == 0)
+        #expect(
+            try runDLSMS(["stress", "--data-dir", dir, "--duration", "1", "--writers", "4", "--seed", "2"]).status == 0)
         let snapshots = try DataDirectory(path: dir).snapshots()
         #expect(snapshots.count == 2)
 
@@ -139,7 +155,9 @@ import Testing
         #expect(list.status == 0 && list.out.contains(snapshots[0].name) && list.out.contains("wal-"))
 
         let inspect = try runDLSMS(["snapshot", "inspect", dir + "/" + snapshots[0].name])
-        #expect(inspect.status == 0 && inspect.out.contains("covers:        LSN ≤ \(snapshots[0].coveredLSN)") && inspect.out.contains("Stress: 50 seats"))
+        #expect(
+            inspect.status == 0 && inspect.out.contains("covers:        LSN ≤ \(snapshots[0].coveredLSN)")
+                && inspect.out.contains("Stress: 50 seats"))
 
         let verify = try runDLSMS(["snapshot", "verify", "--data-dir", dir])
         #expect(verify.status == 0 && verify.out.contains("verified"))
@@ -147,12 +165,16 @@ import Testing
         let export = try runDLSMS(["snapshot", "export", "--data-dir", dir])
         let json = try JSONSerialization.jsonObject(with: Data(export.out.utf8)) as? [String: Any]
         let state = try DataDirectory(path: dir).recover(repairTornTail: false)
-        #expect((json?["reservations"] as? [Any])?.count == (try SnapshotFile.decode(PosixIO().read(dir + "/" + snapshots[0].name))).header.counts.reservations)
+        #expect(
+            (json?["reservations"] as? [Any])?.count
+                == (try SnapshotFile.decode(PosixIO().read(dir + "/" + snapshots[0].name))).header.counts.reservations)
         #expect((json?["last_lsn"] as? Int) == Int(state.lastLSN))
 
         // Point-in-time restore to a sequence number between the two snapshots.
         let target = snapshots[1].coveredLSN + (snapshots[0].coveredLSN - snapshots[1].coveredLSN) / 2
-        let restore = try runDLSMS(["snapshot", "restore", "--data-dir", dir, "--to", restored, "--until-seq", "\(target)"])
+        let restore = try runDLSMS([
+            "snapshot", "restore", "--data-dir", dir, "--to", restored, "--until-seq", "\(target)",
+        ])
         #expect(restore.status == 0, "\(restore.err)")
         let expected = try DataDirectory(path: dir).recover(until: .lsn(target), repairTornTail: false)
         let model = SeatEngine(configuration: .init(shardCount: 1))
@@ -168,12 +190,17 @@ import Testing
         let time = expected.records.last!.time
         let byTime = temporaryDirectory() + "/by-time"
         defer { cleanup(byTime) }
-        #expect(try runDLSMS(["snapshot", "restore", "--data-dir", dir, "--to", byTime, "--until", "\(time)"]).status == 0)
+        #expect(
+            try runDLSMS(["snapshot", "restore", "--data-dir", dir, "--to", byTime, "--until", "\(time)"]).status == 0)
         let timeState = try DataDirectory(path: byTime).recover()
-        let frames = try DataDirectory(path: dir).segments().flatMap { SegmentScan.scan(try PosixIO().read(dir + "/" + $0.name)).frames }
+        let frames = try DataDirectory(path: dir).segments().flatMap {
+            SegmentScan.scan(try PosixIO().read(dir + "/" + $0.name)).frames
+        }
         let lastAtTime = frames.filter { $0.time <= time }.map(\.lsn).max()
         #expect(timeState.lastLSN == lastAtTime)
-        #expect(try runDLSMS(["snapshot", "restore", "--data-dir", dir, "--to", byTime, "--until-seq", "1"]).status != 0)  // not empty
+        // The target is not empty now: refused.
+        #expect(
+            try runDLSMS(["snapshot", "restore", "--data-dir", dir, "--to", byTime, "--until-seq", "1"]).status != 0)
 
         let compact = try runDLSMS(["snapshot", "compact", "--data-dir", dir])
         #expect(compact.status == 0, "\(compact.err)")
@@ -191,7 +218,8 @@ import Testing
         try PosixIO().writeAtomically(dir + "/" + name, bytes)
 
         let verify = try runDLSMS(["snapshot", "verify", "--data-dir", dir])
-        #expect(verify.status != 0 && verify.out.contains("CORRUPT") && verify.out.contains("\(name) at offset \(offset)"))
+        #expect(
+            verify.status != 0 && verify.out.contains("CORRUPT") && verify.out.contains("\(name) at offset \(offset)"))
         let dry = try runDLSMS(["snapshot", "repair", "--data-dir", dir])
         #expect(dry.status != 0 && dry.out.contains("cut \(name) at offset \(offset)") && dry.err.contains("--yes"))
         #expect(try PosixIO().read(dir + "/" + name) == bytes)  // a dry run changes nothing

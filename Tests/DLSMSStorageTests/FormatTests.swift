@@ -48,7 +48,8 @@ import Testing
         #expect(header.counts.branches == 2 && header.counts.reservations == 2 && header.counts.notifications == 2)
         // And the encoder still writes the same header and content (the compressed body may differ
         // between liblz4 versions, so it is compared after decompression).
-        let (fresh, freshHeader) = try SnapshotFile.encode(goldenRecords, coveredLSN: 99, chainChecksum: 0x1234_5678, createdAt: 1_760_184_000)
+        let (fresh, freshHeader) = try SnapshotFile.encode(
+            goldenRecords, coveredLSN: 99, chainChecksum: 0x1234_5678, createdAt: 1_760_184_000)
         #expect(Array(fresh[0..<96]) == Array(unhex(Self.snapshot)[0..<96]))
         #expect(freshHeader.contentSize == header.contentSize)
         #expect(try SnapshotFile.decode(fresh).records == goldenRecords)
@@ -59,7 +60,9 @@ import Testing
         #expect(CRC32C.checksum([UInt8]()) == 0)
         // Continuing over pieces equals the checksum of the whole.
         let data = (0..<1_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
-        #expect(CRC32C.checksum(Array(data[300...]), continuing: CRC32C.checksum(Array(data[..<300]))) == CRC32C.checksum(data))
+        #expect(
+            CRC32C.checksum(Array(data[300...]), continuing: CRC32C.checksum(Array(data[..<300])))
+                == CRC32C.checksum(data))
     }
 }
 
@@ -74,32 +77,48 @@ import Testing
             let open = Int.random(in: 0..<1_439, using: &rng)
             return .branchDefined(
                 Branch(
-                    name: text(&rng), areas: (0..<Int.random(in: 0...3, using: &rng)).map { _ in text(&rng) }, timeZone: text(&rng),
-                    openingHours: Bool.random(using: &rng) ? .alwaysOpen : .daily(openMinute: open, closeMinute: Int.random(in: (open + 1)...1_440, using: &rng))))
+                    name: text(&rng), areas: (0..<Int.random(in: 0...3, using: &rng)).map { _ in text(&rng) },
+                    timeZone: text(&rng),
+                    openingHours: Bool.random(using: &rng)
+                        ? .alwaysOpen
+                        : .daily(openMinute: open, closeMinute: Int.random(in: (open + 1)...1_440, using: &rng))))
         case 1:
             return .seatDefined(
-                Seat(id: Int32.random(in: .min ... .max, using: &rng), branch: text(&rng), area: text(&rng), hasPower: .random(using: &rng), hasMonitor: .random(using: &rng), inMaintenance: .random(using: &rng)))
+                Seat(
+                    id: Int32.random(in: .min ... .max, using: &rng), branch: text(&rng), area: text(&rng),
+                    hasPower: .random(using: &rng), hasMonitor: .random(using: &rng),
+                    inMaintenance: .random(using: &rng)))
         case 2:
             return .userCreated(
-                User(id: Int32.random(in: 1 ... .max, using: &rng), studentID: text(&rng), name: text(&rng), role: .random(using: &rng) ? .admin : .student, passwordHash: text(&rng), createdAt: t))
+                User(
+                    id: Int32.random(in: 1 ... .max, using: &rng), studentID: text(&rng), name: text(&rng),
+                    role: .random(using: &rng) ? .admin : .student, passwordHash: text(&rng), createdAt: t))
         case 3, 4:
             let r = Reservation(
-                id: Int64.random(in: 1 ... .max, using: &rng), seatID: Int32.random(in: .min ... .max, using: &rng), userID: Int32.random(in: .min ... .max, using: &rng),
-                start: t, end: t + Int64.random(in: 0...Int64(UInt32.max), using: &rng), status: ReservationStatus.allCases.randomElement(using: &rng)!,
-                createdAt: t + Int64(Int32.random(in: .min ... .max, using: &rng)), checkedInAt: Bool.random(using: &rng) ? t + Int64(Int32.random(in: (.min + 1) ... .max, using: &rng)) : nil)
+                id: Int64.random(in: 1 ... .max, using: &rng), seatID: Int32.random(in: .min ... .max, using: &rng),
+                userID: Int32.random(in: .min ... .max, using: &rng),
+                start: t, end: t + Int64.random(in: 0...Int64(UInt32.max), using: &rng),
+                status: ReservationStatus.allCases.randomElement(using: &rng)!,
+                createdAt: t + Int64(Int32.random(in: .min ... .max, using: &rng)),
+                checkedInAt: Bool.random(using: &rng)
+                    ? t + Int64(Int32.random(in: (.min + 1) ... .max, using: &rng)) : nil)
             return Bool.random(using: &rng) ? .reservationCreated(r) : .reservationChanged(r)
         case 5:
             return .waitlistChanged(
                 WaitlistEntry(
                     id: Int64.random(in: 1 ... .max, using: &rng), userID: Int32.random(in: .min ... .max, using: &rng),
-                    target: Bool.random(using: &rng) ? .seat(Int32.random(in: .min ... .max, using: &rng)) : .branch(text(&rng)),
-                    desiredTime: t, endTime: t + Int64.random(in: 0...100_000, using: &rng), status: WaitlistStatus.allCases.randomElement(using: &rng)!,
+                    target: Bool.random(using: &rng)
+                        ? .seat(Int32.random(in: .min ... .max, using: &rng)) : .branch(text(&rng)),
+                    desiredTime: t, endTime: t + Int64.random(in: 0...100_000, using: &rng),
+                    status: WaitlistStatus.allCases.randomElement(using: &rng)!,
                     notifiedAt: Bool.random(using: &rng) ? t - 5 : nil, createdAt: t - 100))
         default:
             return .notificationCreated(
                 UserNotification(
-                    id: Int64.random(in: 1 ... .max, using: &rng), userID: Int32.random(in: .min ... .max, using: &rng), kind: NotificationKind.allCases.randomElement(using: &rng)!,
-                    message: text(&rng), seatID: Bool.random(using: &rng) ? 5 : nil, start: Bool.random(using: &rng) ? t : nil, end: Bool.random(using: &rng) ? -t : nil, createdAt: t))
+                    id: Int64.random(in: 1 ... .max, using: &rng), userID: Int32.random(in: .min ... .max, using: &rng),
+                    kind: NotificationKind.allCases.randomElement(using: &rng)!,
+                    message: text(&rng), seatID: Bool.random(using: &rng) ? 5 : nil,
+                    start: Bool.random(using: &rng) ? t : nil, end: Bool.random(using: &rng) ? -t : nil, createdAt: t))
         }
     }
 
@@ -119,7 +138,8 @@ import Testing
             switch Int.random(in: 0..<3, using: &rng) {
             case 0: bytes.removeLast(Int.random(in: 1...bytes.count, using: &rng))
             case 1: bytes[Int.random(in: 0..<bytes.count, using: &rng)] ^= UInt8.random(in: 1...255, using: &rng)
-            default: bytes = (0..<Int.random(in: 0...40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            default:
+                bytes = (0..<Int.random(in: 0...40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             }
             _ = try? RecordCodec.decode(bytes)
         }
@@ -127,7 +147,14 @@ import Testing
         #expect(throws: RecordCodec.DecodingError.self) { try RecordCodec.decode([0x04, 0xFF, 0xFF]) }
         // An offset that does not fit the engine's 32-bit storage is refused.
         var w = ByteWriter()
-        w.byte(4); w.svarint(1); w.svarint(1); w.svarint(1); w.svarint(0); w.svarint(1 << 40); w.svarint(0); w.byte(0)
+        w.byte(4)
+        w.svarint(1)
+        w.svarint(1)
+        w.svarint(1)
+        w.svarint(0)
+        w.svarint(1 << 40)
+        w.svarint(0)
+        w.byte(0)
         #expect(throws: RecordCodec.DecodingError("invalid reservation")) { try RecordCodec.decode(w.bytes) }
     }
 

@@ -1,21 +1,45 @@
-import Foundation
 import DLSMSCore
+import Foundation
 
 /// One record of each kind, fixed values: the golden vectors encode these.
 let goldenRecords: [JournalRecord] = [
-    .branchDefined(Branch(name: "Main Library", areas: ["Silent Study Zone", "Group Study Zone"], timeZone: "UTC", openingHours: .alwaysOpen)),
-    .branchDefined(Branch(name: "Night", areas: [], timeZone: "Europe/Berlin", openingHours: .daily(openMinute: 480, closeMinute: 1320))),
-    .seatDefined(Seat(id: 10, branch: "Main Library", area: "Silent Study Zone", hasPower: true, hasMonitor: false, inMaintenance: true)),
-    .userCreated(User(id: 1, studentID: "S2021001", name: "Alice Johnson", role: .student, passwordHash: "$2b$12$abc", createdAt: 1_760_184_000)),
-    .reservationCreated(Reservation(id: 42, seatID: 10, userID: 1, start: 1_760_191_200, end: 1_760_198_400, createdAt: 1_760_184_000)),
+    .branchDefined(
+        Branch(
+            name: "Main Library", areas: ["Silent Study Zone", "Group Study Zone"], timeZone: "UTC",
+            openingHours: .alwaysOpen)),
+    .branchDefined(
+        Branch(
+            name: "Night", areas: [], timeZone: "Europe/Berlin",
+            openingHours: .daily(openMinute: 480, closeMinute: 1320))),
+    .seatDefined(
+        Seat(
+            id: 10, branch: "Main Library", area: "Silent Study Zone", hasPower: true, hasMonitor: false,
+            inMaintenance: true)),
+    .userCreated(
+        User(
+            id: 1, studentID: "S2021001", name: "Alice Johnson", role: .student, passwordHash: "$2b$12$abc",
+            createdAt: 1_760_184_000)),
+    .reservationCreated(
+        Reservation(id: 42, seatID: 10, userID: 1, start: 1_760_191_200, end: 1_760_198_400, createdAt: 1_760_184_000)),
     .reservationChanged(
-        Reservation(id: 42, seatID: 10, userID: 1, start: 1_760_191_200, end: 1_760_194_800, status: .completed, createdAt: 1_760_184_000, checkedInAt: 1_760_190_300)),
+        Reservation(
+            id: 42, seatID: 10, userID: 1, start: 1_760_191_200, end: 1_760_194_800, status: .completed,
+            createdAt: 1_760_184_000, checkedInAt: 1_760_190_300)),
     .waitlistChanged(
-        WaitlistEntry(id: 7, userID: 6, target: .seat(1), desiredTime: 1_760_194_800, endTime: 1_760_198_400, status: .notified, notifiedAt: 1_760_190_000, createdAt: 1_760_184_000)),
-    .waitlistChanged(WaitlistEntry(id: 8, userID: 8, target: .branch("Main Library"), desiredTime: 1_760_191_200, endTime: 1_760_194_800, createdAt: 1_760_184_000)),
+        WaitlistEntry(
+            id: 7, userID: 6, target: .seat(1), desiredTime: 1_760_194_800, endTime: 1_760_198_400, status: .notified,
+            notifiedAt: 1_760_190_000, createdAt: 1_760_184_000)),
+    .waitlistChanged(
+        WaitlistEntry(
+            id: 8, userID: 8, target: .branch("Main Library"), desiredTime: 1_760_191_200, endTime: 1_760_194_800,
+            createdAt: 1_760_184_000)),
     .notificationCreated(
-        UserNotification(id: 3, userID: 6, kind: .seatAvailable, message: "Seat 1 is free", seatID: 1, start: 1_760_194_800, end: 1_760_198_400, createdAt: 1_760_190_000)),
-    .notificationCreated(UserNotification(id: 4, userID: 2, kind: .reservationNoShow, message: "x", seatID: nil, start: nil, end: nil, createdAt: 5)),
+        UserNotification(
+            id: 3, userID: 6, kind: .seatAvailable, message: "Seat 1 is free", seatID: 1, start: 1_760_194_800,
+            end: 1_760_198_400, createdAt: 1_760_190_000)),
+    .notificationCreated(
+        UserNotification(
+            id: 4, userID: 2, kind: .reservationNoShow, message: "x", seatID: nil, start: nil, end: nil, createdAt: 5)),
 ]
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }

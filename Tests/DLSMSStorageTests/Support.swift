@@ -17,7 +17,8 @@ func temporaryDirectory(_ name: String = #function) -> String {
 func cleanup(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
 
 func testSeed(_ name: String) -> UInt64 {
-    let seed = ProcessInfo.processInfo.environment["DLSMS_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
+    let seed =
+        ProcessInfo.processInfo.environment["DLSMS_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
     print("\(name) seed: \(seed) (replay with DLSMS_TEST_SEED=\(seed))")
     return seed
 }
@@ -71,7 +72,10 @@ final class FaultyIO: StorageIO {
 /// A small catalog: one branch, `seats` seats, `users` students.
 @Sendable func seedSmall(_ engine: SeatEngine, seats: Int = 20, users: Int = 10) async throws {
     try await engine.define(branch: Branch(name: "B", areas: ["A"]))
-    for s in 1...seats { try await engine.define(seat: Seat(id: SeatID(s), branch: "B", area: "A", hasPower: s % 2 == 0, hasMonitor: false)) }
+    for s in 1...seats {
+        try await engine.define(
+            seat: Seat(id: SeatID(s), branch: "B", area: "A", hasPower: s % 2 == 0, hasMonitor: false))
+    }
     for u in 1...users { _ = try await engine.register(studentID: "U\(u)", name: "User \(u)", passwordHash: "h\(u)") }
 }
 
@@ -101,7 +105,9 @@ func dlsmsExecutable() throws -> String {
         let path = candidate.appendingPathComponent("dlsms").path
         if FileManager.default.isExecutableFile(atPath: path) { return path }
     }
-    throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "dlsms not built next to \(dir.path); run `swift build` first"])
+    throw CocoaError(
+        .fileNoSuchFile,
+        userInfo: [NSLocalizedDescriptionKey: "dlsms not built next to \(dir.path); run `swift build` first"])
 }
 
 /// Runs `dlsms` to completion; returns exit status and output.

@@ -1,21 +1,26 @@
-import Synchronization
 import DLSMSCore
 import DLSMSEngine
 import DLSMSStorage
 import Foundation
+import Synchronization
 import Testing
 
 @Suite struct WALTests {
     /// Appends `n` reservation records to a fresh log in `dir` and closes it.
     /// With `waitEach`, every record is its own batch (so segments rotate at their size).
-    static func writeLog(_ dir: String, _ n: Int, segmentBytes: Int = 64 << 20, waitEach: Bool = false) async throws -> [JournalRecord] {
+    static func writeLog(_ dir: String, _ n: Int, segmentBytes: Int = 64 << 20, waitEach: Bool = false) async throws
+        -> [JournalRecord]
+    {
         let wal = try WriteAheadLog(
-            configuration: WALConfiguration(directory: dir, segmentBytes: segmentBytes), nextLSN: 1, lastChecksum: 0, now: { t0 })
+            configuration: WALConfiguration(directory: dir, segmentBytes: segmentBytes), nextLSN: 1, lastChecksum: 0,
+            now: { t0 })
         var records: [JournalRecord] = []
         var last = JournalTicket.durable
         for i in 1...n {
             let r = JournalRecord.reservationCreated(
-                Reservation(id: ReservationID(i), seatID: 1, userID: 1, start: t0 + Int64(i) * 3_600, end: t0 + Int64(i) * 3_600 + 900, createdAt: t0))
+                Reservation(
+                    id: ReservationID(i), seatID: 1, userID: 1, start: t0 + Int64(i) * 3_600,
+                    end: t0 + Int64(i) * 3_600 + 900, createdAt: t0))
             records.append(r)
             last = try wal.append(r)
             if waitEach { try await last.wait() }
@@ -51,14 +56,17 @@ import Testing
             let state = try DataDirectory(path: copy).recover()
             #expect(state.records.count == 19, "cut at \(cut)")
             if cut > boundary {
-                #expect(state.tornTail?.offset == boundary && state.tornTail?.file == segmentName(firstLSN: 1), "cut at \(cut)")
+                #expect(
+                    state.tornTail?.offset == boundary && state.tornTail?.file == segmentName(firstLSN: 1),
+                    "cut at \(cut)")
             } else {
                 #expect(state.tornTail == nil)
             }
             #expect(try PosixIO().fileSize(copy + "/" + segmentName(firstLSN: 1)) == boundary)
             // Appending continues the chain where the valid records end.
             let wal = try WriteAheadLog(
-                configuration: WALConfiguration(directory: copy), nextLSN: state.lastLSN + 1, lastChecksum: state.lastChecksum,
+                configuration: WALConfiguration(directory: copy), nextLSN: state.lastLSN + 1,
+                lastChecksum: state.lastChecksum,
                 currentSegment: state.currentSegment, now: { t0 })
             try await wal.append(written.last!).wait()
             await wal.close()
@@ -118,7 +126,8 @@ import Testing
         defer { cleanup(dir) }
         let clock = ManualClock(t0)
         let config = PersistenceConfiguration(directory: dir, keepSnapshots: 2, segmentBytes: 8_192)
-        let (durable, report) = try await DurableEngine.open(config, engine: .init(shardCount: 3), clock: clock, seed: { try await seedSmall($0) })
+        let (durable, report) = try await DurableEngine.open(
+            config, engine: .init(shardCount: 3), clock: clock, seed: { try await seedSmall($0) })
         #expect(report.seeded)
         let engine = durable.engine
         var snapshots = 0
@@ -128,20 +137,34 @@ import Testing
             switch Int.random(in: 0..<12, using: &rng) {
             case 0..<5:
                 let start = clock.now() + Int64.random(in: 0...40, using: &rng) * 900
-                _ = try? await engine.book(user: user, seat: SeatID.random(in: 1...20, using: &rng), start: start, end: start + Int64.random(in: 1...8, using: &rng) * 900)
+                _ = try? await engine.book(
+                    user: user, seat: SeatID.random(in: 1...20, using: &rng), start: start,
+                    end: start + Int64.random(in: 1...8, using: &rng) * 900)
             case 5:
-                if let r = await engine.reservations(of: user).items.randomElement(using: &rng) { _ = try? await engine.cancel(id: r.id, requester: me) }
+                if let r = await engine.reservations(of: user).items.randomElement(using: &rng) {
+                    _ = try? await engine.cancel(id: r.id, requester: me)
+                }
             case 6:
-                if let r = await engine.reservations(of: user).items.randomElement(using: &rng) { _ = try? await engine.checkIn(id: r.id, requester: me) }
+                if let r = await engine.reservations(of: user).items.randomElement(using: &rng) {
+                    _ = try? await engine.checkIn(id: r.id, requester: me)
+                }
             case 7:
-                _ = try? await engine.joinWaitlist(user: user, target: Bool.random(using: &rng) ? .seat(SeatID.random(in: 1...20, using: &rng)) : .branch("B"), desired: clock.now() + 3_600)
+                _ = try? await engine.joinWaitlist(
+                    user: user,
+                    target: Bool.random(using: &rng) ? .seat(SeatID.random(in: 1...20, using: &rng)) : .branch("B"),
+                    desired: clock.now() + 3_600)
             case 8:
-                _ = try? await engine.setMaintenance(seat: SeatID.random(in: 1...20, using: &rng), Bool.random(using: &rng))
+                _ = try? await engine.setMaintenance(
+                    seat: SeatID.random(in: 1...20, using: &rng), Bool.random(using: &rng))
             case 9:
                 // A snapshot while other writes are in flight.
                 async let snap = durable.snapshot()
                 async let writes: Void = {
-                    for k in 0..<5 { _ = try? await engine.book(user: UserID(k + 1), seat: SeatID(k + 1), start: clock.now() + Int64(step % 40) * 900, end: clock.now() + Int64(step % 40 + 1) * 900) }
+                    for k in 0..<5 {
+                        _ = try? await engine.book(
+                            user: UserID(k + 1), seat: SeatID(k + 1), start: clock.now() + Int64(step % 40) * 900,
+                            end: clock.now() + Int64(step % 40 + 1) * 900)
+                    }
                 }()
                 _ = try await (snap, writes)
                 snapshots += 1
@@ -163,7 +186,8 @@ import Testing
         _ = try await reopened.engine.setMaintenance(seat: 1, false)
         let fresh = try await reopened.engine.register(studentID: "fresh", name: "Fresh", passwordHash: "")
         #expect(fresh.id == UserID(before.users.count + 1))
-        let next = try await reopened.engine.book(user: fresh.id, seat: 1, start: clock.now() + 30 * 86_400 / 3, end: clock.now() + 30 * 86_400 / 3 + 900)
+        let next = try await reopened.engine.book(
+            user: fresh.id, seat: 1, start: clock.now() + 30 * 86_400 / 3, end: clock.now() + 30 * 86_400 / 3 + 900)
         #expect(next.id > (before.reservations.map(\.id).max() ?? 0))
         await reopened.close()
     }
@@ -202,9 +226,14 @@ import Testing
         let engine = durable.engine
         let kept = try await engine.book(user: 1, seat: 1, start: t0 + 3_600, end: t0 + 7_200)
         io.failFromNowOn()
-        await #expect(throws: EngineError.self) { try await engine.book(user: 2, seat: 2, start: t0 + 3_600, end: t0 + 7_200) }
+        await #expect(throws: EngineError.self) {
+            try await engine.book(user: 2, seat: 2, start: t0 + 3_600, end: t0 + 7_200)
+        }
         // From now on every write is refused at once; reads still work.
-        await #expect(throws: EngineError.unavailable("storage failed: fdatasync \(dir)/\(segmentName(firstLSN: 1)): Input/output error")) {
+        await #expect(
+            throws: EngineError.unavailable(
+                "storage failed: fdatasync \(dir)/\(segmentName(firstLSN: 1)): Input/output error")
+        ) {
             try await engine.cancel(id: kept.id, requester: Requester(userID: 1))
         }
         #expect(durable.wal.failure != nil)
