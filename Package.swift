@@ -69,4 +69,17 @@ if Context.environment["DLSMS_BENCHMARKS"] != nil {
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         )
     )
+    package.targets.append(
+        .executableTarget(
+            name: "DurabilityBenchmarks",
+            dependencies: [
+                "DLSMSEngine",
+                "DLSMSStorage",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/DurabilityBenchmarks",
+            swiftSettings: swiftSettings,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    )
 }

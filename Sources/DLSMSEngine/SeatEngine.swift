@@ -156,7 +156,15 @@ public final class SeatEngine: Sendable {
     {
         let now = clock.now()
         try rules.validateWindow(start: start, end: end, now: now, openingHours: nil)
-        return try await shard(for: seat).book(user: user, seat: seat, start: start, end: end, now: now)
+        let shard = shard(for: seat)
+        let (reservation, ticket) = try await shard.place(user: user, seat: seat, start: start, end: end, now: now)
+        do {
+            try await ticket.wait()
+        } catch {
+            await shard.rollbackBooking(reservation)
+            throw error
+        }
+        return reservation
     }
 
     /// The batched path: one actor hop per shard for the whole batch instead of one per booking.
@@ -196,20 +204,26 @@ public final class SeatEngine: Sendable {
     }
 
     public func checkIn(id: ReservationID, requester: Requester) async throws(EngineError) -> Reservation {
-        let (shard, slot) = try locate(id)
-        return try await shard.perform(.checkIn, id: id, slot: slot, requester: requester, now: clock.now())
+        try await perform(.checkIn, id: id, requester: requester)
     }
 
     /// Leaves early: `COMPLETED`, `end` becomes now, the rest of the slot is freed.
     public func checkout(id: ReservationID, requester: Requester) async throws(EngineError) -> Reservation {
-        let (shard, slot) = try locate(id)
-        return try await shard.perform(.checkout, id: id, slot: slot, requester: requester, now: clock.now())
+        try await perform(.checkout, id: id, requester: requester)
     }
 
     /// Cancels a `CONFIRMED` reservation; a `CHECKED_IN` one is ended as by checkout.
     public func cancel(id: ReservationID, requester: Requester) async throws(EngineError) -> Reservation {
+        try await perform(.cancel, id: id, requester: requester)
+    }
+
+    private func perform(_ action: SeatShard.Action, id: ReservationID, requester: Requester) async throws(EngineError)
+        -> Reservation
+    {
         let (shard, slot) = try locate(id)
-        return try await shard.perform(.cancel, id: id, slot: slot, requester: requester, now: clock.now())
+        let (next, batch) = try await shard.perform(action, id: id, slot: slot, requester: requester, now: clock.now())
+        try await batch.commit(undoingOn: shard, hub: notifications)
+        return next
     }
 
     /// A student's reservations, newest first. `upcomingOnly`: seat-holding and not yet ended.
@@ -352,8 +366,19 @@ public final class SeatEngine: Sendable {
     /// Applies and returns every transition due at `now`: no-shows (freeing the seat and notifying
     /// the waitlist), completions, and expiry of waitlist entries whose desired time is past the grace.
     public func sweep(now: Timestamp) async -> SweepReport {
+        let hub = notifications
         var report = await withTaskGroup(of: SweepReport.self) { group in
-            for shard in shards { group.addTask { await shard.sweep(now: now) } }
+            for shard in shards {
+                group.addTask {
+                    let (report, batch) = await shard.sweep(now: now)
+                    do {
+                        try await batch.commit(undoingOn: shard, hub: hub)
+                        return report
+                    } catch {
+                        return SweepReport()
+                    }
+                }
+            }
             var merged = SweepReport()
             for await part in group { merged.merge(part) }
             return merged

@@ -68,19 +68,6 @@ actor SeatShard {
 
     // MARK: - Booking
 
-    func book(user: UserID, seat seatID: SeatID, start: Timestamp, end: Timestamp, now: Timestamp)
-        async throws(EngineError) -> Reservation
-    {
-        let (reservation, ticket) = try place(user: user, seat: seatID, start: start, end: end, now: now)
-        do {
-            try await ticket.wait()
-        } catch {
-            rollbackBooking(reservation)
-            throw error
-        }
-        return reservation
-    }
-
     /// The batched path: places every request in one actor turn, then waits once for the journal.
     func book(_ requests: [BookingRequest], now: Timestamp) async -> [Result<Reservation, EngineError>] {
         var results: [Result<Reservation, EngineError>] = []
@@ -104,8 +91,10 @@ actor SeatShard {
         return results
     }
 
-    /// Validates and places a booking in the index and the ledger, and appends its record.
-    private func place(user: UserID, seat seatID: SeatID, start: Timestamp, end: Timestamp, now: Timestamp)
+    /// Validates and places a booking in the index and the ledger, and appends its record. The
+    /// caller waits for the ticket outside the actor (so the shard is not re-entered just to
+    /// return) and calls ``rollbackBooking(_:)`` if the wait fails.
+    func place(user: UserID, seat seatID: SeatID, start: Timestamp, end: Timestamp, now: Timestamp)
         throws(EngineError) -> (Reservation, JournalTicket)
     {
         guard let p = positions[seatID] else { throw .seatNotFound(seatID) }
@@ -129,7 +118,7 @@ actor SeatShard {
         }
     }
 
-    private func rollbackBooking(_ r: Reservation) {
+    func rollbackBooking(_ r: Reservation) {
         guard let p = positions[r.seatID], let (_, slot) = ctx.directory.locate(r.id) else { return }
         let current = slots[Int(slot)]
         if current.status.holdsSeat, let e = seats[p].index.entry(at: current.start), e.handle == slot {
@@ -150,8 +139,9 @@ actor SeatShard {
         case cancel
     }
 
+    /// Validates and applies a status change; the caller commits the returned batch.
     func perform(_ action: Action, id: ReservationID, slot: UInt32, requester: Requester, now: Timestamp)
-        async throws(EngineError) -> Reservation
+        throws(EngineError) -> (Reservation, Batch)
     {
         let r = try reservation(id: id, slot: slot, requester: requester)
         let transition: ReservationTransition
@@ -174,12 +164,11 @@ actor SeatShard {
         }
         var batch = Batch()
         change(slot: slot, from: r, to: next, by: transition, now: now, into: &batch)
-        try await batch.commit(self)
-        return next
+        return (next, batch)
     }
 
     /// The changes of one actor turn and their journal tickets, committed together.
-    struct Batch {
+    struct Batch: Sendable {
         var undo: [(slot: UInt32, previous: Reservation, next: Reservation)] = []
         /// Waitlist entries this batch moved to `NOTIFIED`.
         var claimed: [WaitlistEntry] = []
@@ -204,8 +193,9 @@ actor SeatShard {
             }
         }
 
-        /// Waits for durability; publishes the notifications, or undoes everything on failure.
-        func commit(_ shard: isolated SeatShard) async throws(EngineError) {
+        /// Waits for durability (outside the shard); then publishes the notifications, or asks
+        /// the shard to undo everything.
+        func commit(undoingOn shard: SeatShard, hub: NotificationHub) async throws(EngineError) {
             var error = failure
             if error == nil {
                 do {
@@ -215,10 +205,10 @@ actor SeatShard {
                 }
             }
             if let error {
-                shard.undo(self)
+                await shard.undo(self)
                 throw error
             }
-            for n in notifications { shard.ctx.notifications.publish(n) }
+            for n in notifications { hub.publish(n) }
         }
     }
 
@@ -293,7 +283,7 @@ actor SeatShard {
         if case .success(let (n, _)) = created { batch.notifications.append(n.id) }
     }
 
-    fileprivate func undo(_ batch: Batch) {
+    func undo(_ batch: Batch) {
         for n in batch.notifications { ctx.notifications.discard(n) }
         for var e in batch.claimed.reversed() {
             e.status = .waiting
@@ -316,7 +306,7 @@ actor SeatShard {
 
     /// Applies every transition due at `now`: `CONFIRMED` past start + grace → `NO_SHOW`,
     /// `CHECKED_IN` past its end → `COMPLETED`.
-    func sweep(now: Timestamp) async -> SweepReport {
+    func sweep(now: Timestamp) -> (SweepReport, Batch) {
         var due: [(UInt32, Reservation, ReservationTransition)] = []
         for p in seats.indices {
             // Entries are ordered by start and by end, so the due ones are a prefix.
@@ -337,12 +327,7 @@ actor SeatShard {
             if next.status == .noShow { report.noShows.append(next) } else { report.completed.append(next) }
         }
         report.notified = batch.claimed
-        do {
-            try await batch.commit(self)
-        } catch {
-            return SweepReport()
-        }
-        return report
+        return (report, batch)
     }
 
     // MARK: - Queries

@@ -27,39 +27,41 @@ public struct WALFrame: Sendable, Hashable {
 
     public var size: Int { Self.headerSize + payload.count }
 
-    /// Appends the frame of `payload` to `out` and returns its checksum.
+    /// Appends the frame of `record` to `out`, encoding straight into it (no buffer of its own: the
+    /// WAL's hot path), and returns the frame's checksum.
     @discardableResult
     public static func append(
-        payload: UnsafeRawBufferPointer, kind: UInt8, lsn: UInt64, time: Int64, previousChecksum: UInt32,
-        to out: inout [UInt8]
+        _ record: JournalRecord, lsn: UInt64, time: Int64, previousChecksum: UInt32, to out: inout [UInt8]
     ) -> UInt32 {
-        var header = ByteWriter(capacity: headerSize)
-        header.byte(version)
-        header.byte(kind)
-        header.byte(0)
-        header.byte(0)
-        header.u32(UInt32(payload.count))
-        header.u64(lsn)
-        header.u64(UInt64(bitPattern: time))
-        header.u32(previousChecksum)
-        let crc = header.bytes.withUnsafeBytes { CRC32C.checksum(payload, continuing: CRC32C.checksum($0)) }
-        header.u32(crc)
-        out.append(contentsOf: header.bytes)
-        out.append(contentsOf: payload)
-        return crc
+        let start = out.count
+        var w = ByteWriter(reusing: out)
+        out = []
+        w.byte(version)
+        w.byte(RecordCodec.kind(of: record).rawValue)
+        w.byte(0)
+        w.byte(0)
+        w.u32(0)  // length, filled in below
+        w.u64(lsn)
+        w.u64(UInt64(bitPattern: time))
+        w.u32(previousChecksum)
+        w.u32(0)  // checksum, filled in below
+        RecordCodec.encode(record, into: &w)
+        out = w.bytes
+        let length = UInt32(out.count - start - headerSize)
+        return out.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: length.littleEndian, toByteOffset: start + 4, as: UInt32.self)
+            let header = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[start..<(start + 28)]))
+            let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[(start + headerSize)...]), continuing: header)
+            raw.storeBytes(of: crc.littleEndian, toByteOffset: start + 28, as: UInt32.self)
+            return crc
+        }
     }
 
     public static func encode(_ record: JournalRecord, lsn: UInt64, time: Int64, previousChecksum: UInt32) -> (
         bytes: [UInt8], checksum: UInt32
     ) {
-        let payload = RecordCodec.encode(record)
         var out: [UInt8] = []
-        out.reserveCapacity(headerSize + payload.count)
-        let crc = payload.withUnsafeBytes {
-            append(
-                payload: $0, kind: RecordCodec.kind(of: record).rawValue, lsn: lsn, time: time,
-                previousChecksum: previousChecksum, to: &out)
-        }
+        let crc = append(record, lsn: lsn, time: time, previousChecksum: previousChecksum, to: &out)
         return (out, crc)
     }
 

@@ -133,20 +133,16 @@ public final class WriteAheadLog: Journal, Sendable {
     // MARK: Journal
 
     public func append(_ record: JournalRecord) throws(EngineError) -> JournalTicket {
-        let payload = RecordCodec.encode(record)
-        let kind = RecordCodec.kind(of: record).rawValue
         let time = now()
         let result: Result<UInt64, EngineError> = state.withLock { s in
             if let failure = s.failure { return .failure(failure) }
             if s.closing { return .failure(.unavailable("the server is shutting down")) }
             let lsn = s.nextLSN
-            s.lastChecksum = payload.withUnsafeBytes {
-                WALFrame.append(
-                    payload: $0, kind: kind, lsn: lsn, time: time, previousChecksum: s.lastChecksum, to: &s.buffer)
-            }
+            let before = s.buffer.count
+            s.lastChecksum = WALFrame.append(record, lsn: lsn, time: time, previousChecksum: s.lastChecksum, to: &s.buffer)
             s.frameEnds.append(s.buffer.count)
             s.nextLSN += 1
-            s.appendedBytes += UInt64(WALFrame.headerSize + payload.count)
+            s.appendedBytes += UInt64(s.buffer.count - before)
             return .success(lsn)
         }
         let lsn = try result.get()
