@@ -279,9 +279,30 @@ public final class SeatEngine: Sendable {
         let now = clock.now()
         let a = start ?? now
         let b = end ?? (now + 1)
-        return await fanOut(shards.map { _ in filter }) { shard, f in await shard.search(f, start: a, end: b, now: now)
+        // Each shard answers in seat id order; merging keeps it (no sort of the whole result).
+        let parts = await withTaskGroup(of: [SeatView].self) { group in
+            for shard in shards { group.addTask { await shard.search(filter, start: a, end: b, now: now) } }
+            return await group.reduce(into: [[SeatView]]()) { $0.append($1) }
         }
-        .sorted { $0.seat.id < $1.seat.id }
+        return Self.merge(parts)
+    }
+
+    /// Merges lists each sorted by seat id into one sorted list.
+    static func merge(_ parts: [[SeatView]]) -> [SeatView] {
+        let nonEmpty = parts.filter { !$0.isEmpty }
+        if nonEmpty.count <= 1 { return nonEmpty.first ?? [] }
+        var heads = [Int](repeating: 0, count: nonEmpty.count)
+        var out: [SeatView] = []
+        out.reserveCapacity(nonEmpty.reduce(0) { $0 + $1.count })
+        while true {
+            var best = -1
+            for (k, part) in nonEmpty.enumerated() where heads[k] < part.count {
+                if best < 0 || part[heads[k]].seat.id < nonEmpty[best][heads[best]].seat.id { best = k }
+            }
+            guard best >= 0 else { return out }
+            out.append(nonEmpty[best][heads[best]])
+            heads[best] += 1
+        }
     }
 
     /// One seat, with the busy intervals overlapping `[start, end)`.

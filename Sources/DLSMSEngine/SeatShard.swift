@@ -58,6 +58,11 @@ actor SeatShard {
             seats[p].seat = seat
             seats[p].branch = branch
             seats[p].timeZone = zone
+        } else if let last = seats.last, last.seat.id > seat.id {
+            // Seats stay ordered by id, so that queries come out sorted.
+            let i = seats.firstIndex { $0.seat.id > seat.id }!
+            seats.insert(SeatState(seat: seat, branch: branch, timeZone: zone), at: i)
+            for k in i..<seats.count { positions[seats[k].seat.id] = k }
         } else {
             positions[seat.id] = seats.count
             seats.append(SeatState(seat: seat, branch: branch, timeZone: zone))
@@ -351,10 +356,16 @@ actor SeatShard {
 
     func search(_ filter: SeatFilter, start: Timestamp, end: Timestamp, now: Timestamp) -> [SeatView] {
         var views: [SeatView] = []
-        for s in seats where filter.matches(s.seat) {
-            let available = !s.seat.inMaintenance && s.index.isFree(start: start, end: end)
-            if filter.availableOnly && !available { continue }
-            views.append(SeatView(seat: s.seat, occupiedNow: s.index.entry(at: now) != nil, isAvailable: available))
+        views.reserveCapacity(seats.count)
+        // By index, reading fields in place: copying a whole SeatState would retain its strings,
+        // arrays and time zone for every seat.
+        seats.withUnsafeBufferPointer { all in
+            for i in all.indices where filter.matches(all[i].seat) {
+                let available = !all[i].seat.inMaintenance && all[i].index.isFree(start: start, end: end)
+                if filter.availableOnly && !available { continue }
+                views.append(
+                    SeatView(seat: all[i].seat, occupiedNow: all[i].index.entry(at: now) != nil, isAvailable: available))
+            }
         }
         return views
     }
@@ -374,7 +385,8 @@ actor SeatShard {
     /// Per branch: total, power, monitor and free-now seat counts.
     func branchCounts(now: Timestamp) -> [String: (total: Int, power: Int, monitor: Int, available: Int)] {
         var counts: [String: (total: Int, power: Int, monitor: Int, available: Int)] = [:]
-        for s in seats {
+        for i in seats.indices {
+            let s = (seat: seats[i].seat, index: seats[i].index)
             var c = counts[s.seat.branch, default: (0, 0, 0, 0)]
             c.total += 1
             c.power += s.seat.hasPower ? 1 : 0
