@@ -69,6 +69,19 @@ public struct IntervalIndex: Sendable {
         firstConflict(start: t, end: t + 1)
     }
 
+    /// Where `[start, end)` would go, or `nil` if it overlaps an entry. Pair with
+    /// ``insert(start:end:handle:at:)`` to check and insert with one search.
+    @inlinable public func insertionPoint(start: Timestamp, end: Timestamp) -> Int? {
+        let i = firstEnding(after: start)
+        return i < entries.count && entries[i].start < end ? nil : i
+    }
+
+    /// Inserts at a position from ``insertionPoint(start:end:)`` (the index must not have changed since).
+    @inlinable public mutating func insert(start: Timestamp, end: Timestamp, handle: UInt32, at i: Int) {
+        precondition(i <= entries.count && (i == 0 || entries[i - 1].end <= start) && (i == entries.count || end <= entries[i].start))
+        entries.insert(Entry(start: start, end: end, handle: handle), at: i)
+    }
+
     /// Inserts `[start, end)` unless it overlaps an entry; returns whether it was inserted.
     @inlinable @discardableResult
     public mutating func insert(start: Timestamp, end: Timestamp, handle: UInt32) -> Bool {

@@ -105,14 +105,14 @@ actor SeatShard {
         guard let p = positions[seatID] else { throw .seatNotFound(seatID) }
         guard seats[p].permits(start: start, end: end) else { throw .outsideOpeningHours }
         guard !seats[p].seat.inMaintenance else { throw .seatInMaintenance(seatID) }
-        guard seats[p].index.isFree(start: start, end: end) else { throw .seatConflict }
+        guard let position = seats[p].index.insertionPoint(start: start, end: end) else { throw .seatConflict }
         let slot = UInt32(slots.count)
         let directory = ctx.directory
         let id = try ctx.ledger.admit(user: user, start: start, end: end, now: now, rules: ctx.rules) {
             directory.allocate(seat: seatID, slot: slot)
         }
-        let inserted = seats[p].index.insert(start: start, end: end, handle: slot)
-        precondition(inserted, "the index changed within one actor turn")
+        // Cannot conflict: the shard has not suspended since the check (the precondition checks it).
+        seats[p].index.insert(start: start, end: end, handle: slot, at: position)
         let r = Reservation(id: id, seatID: seatID, userID: user, start: start, end: end, createdAt: now)
         slots.append(r)
         do {
