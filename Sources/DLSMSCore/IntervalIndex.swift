@@ -78,7 +78,9 @@ public struct IntervalIndex: Sendable {
 
     /// Inserts at a position from ``insertionPoint(start:end:)`` (the index must not have changed since).
     @inlinable public mutating func insert(start: Timestamp, end: Timestamp, handle: UInt32, at i: Int) {
-        precondition(i <= entries.count && (i == 0 || entries[i - 1].end <= start) && (i == entries.count || end <= entries[i].start))
+        precondition(
+            i <= entries.count && (i == 0 || entries[i - 1].end <= start)
+                && (i == entries.count || end <= entries[i].start))
         entries.insert(Entry(start: start, end: end, handle: handle), at: i)
     }
 

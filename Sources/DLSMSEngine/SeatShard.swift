@@ -364,7 +364,8 @@ actor SeatShard {
                 let available = !all[i].seat.inMaintenance && all[i].index.isFree(start: start, end: end)
                 if filter.availableOnly && !available { continue }
                 views.append(
-                    SeatView(seat: all[i].seat, occupiedNow: all[i].index.entry(at: now) != nil, isAvailable: available))
+                    SeatView(seat: all[i].seat, occupiedNow: all[i].index.entry(at: now) != nil, isAvailable: available)
+                )
             }
         }
         return views

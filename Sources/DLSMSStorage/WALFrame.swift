@@ -51,7 +51,8 @@ public struct WALFrame: Sendable, Hashable {
         return out.withUnsafeMutableBytes { raw in
             raw.storeBytes(of: length.littleEndian, toByteOffset: start + 4, as: UInt32.self)
             let header = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[start..<(start + 28)]))
-            let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[(start + headerSize)...]), continuing: header)
+            let crc = CRC32C.checksum(
+                UnsafeRawBufferPointer(rebasing: raw[(start + headerSize)...]), continuing: header)
             raw.storeBytes(of: crc.littleEndian, toByteOffset: start + 28, as: UInt32.self)
             return crc
         }

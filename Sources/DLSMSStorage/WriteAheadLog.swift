@@ -139,7 +139,8 @@ public final class WriteAheadLog: Journal, Sendable {
             if s.closing { return .failure(.unavailable("the server is shutting down")) }
             let lsn = s.nextLSN
             let before = s.buffer.count
-            s.lastChecksum = WALFrame.append(record, lsn: lsn, time: time, previousChecksum: s.lastChecksum, to: &s.buffer)
+            s.lastChecksum = WALFrame.append(
+                record, lsn: lsn, time: time, previousChecksum: s.lastChecksum, to: &s.buffer)
             s.frameEnds.append(s.buffer.count)
             s.nextLSN += 1
             s.appendedBytes += UInt64(s.buffer.count - before)
