@@ -205,6 +205,26 @@ public final class DurableEngine: Sendable {
         return grown >= configuration.snapshotAfterBytes || (grown > 0 && engine.clock.now() - time >= interval)
     }
 
+    /// Takes a snapshot whenever one is due (``snapshotDue()``: by time or by WAL growth), checking
+    /// every `poll`, until the task is cancelled. A failed snapshot is reported and retried at the
+    /// next check (the WAL still holds everything). This is the snapshot service of the server.
+    public func runPeriodicSnapshots(poll: Duration = .seconds(1), log: @Sendable (String) -> Void = { _ in }) async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: poll)
+            } catch {
+                return
+            }
+            guard snapshotDue(), wal.failure == nil else { continue }
+            do {
+                let r = try await snapshot()
+                log("snapshot \(r.name): \(r.reservations) reservations, \(r.bytes) bytes in \(r.totalSeconds) s")
+            } catch {
+                log("snapshot failed: \(error)")
+            }
+        }
+    }
+
     /// The time and name of the last snapshot written or loaded.
     public var lastSnapshot: (time: Timestamp, name: String?) { snapshotState.withLock { ($0.lastTime, $0.lastName) } }
 

@@ -48,13 +48,15 @@ struct Stress: AsyncParsableCommand {
     @Option(help: "Seats of the stress branch (created in an empty data directory).") var seats = 50
     @Option(help: "Stop after this many seconds.") var duration = 30.0
     @Option(help: "Seed of the random choices.") var seed: UInt64 = 1
+    @Option(help: "Take a snapshot every this many seconds while writing.") var snapshotEvery = 60
 
     func run() async throws {
         var rules = BookingRules.default
         rules.maxUpcomingPerUser = .max
         let seatCount = seats
         let (durable, report) = try await DurableEngine.open(
-            PersistenceConfiguration(directory: options.dataDir, fsync: fsync),
+            PersistenceConfiguration(
+                directory: options.dataDir, fsync: fsync, snapshotInterval: .seconds(snapshotEvery)),
             engine: EngineConfiguration(rules: rules),
             log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) },
             seed: { engine in
@@ -71,6 +73,8 @@ struct Stress: AsyncParsableCommand {
         emit("ready replayed=\(report.replayedRecords) reservations=\(report.reservations)")
         let deadline = Date().addingTimeInterval(duration)
         let seed = self.seed
+        let snapshots = Task { await durable.runPeriodicSnapshots() }
+        defer { snapshots.cancel() }
         await withTaskGroup(of: Void.self) { group in
             for w in 0..<writers {
                 group.addTask {

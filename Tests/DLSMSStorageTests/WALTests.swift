@@ -192,6 +192,28 @@ import Testing
         await reopened.close()
     }
 
+    @Test func snapshotsAreDueByTimeAndByWALGrowth() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let clock = ManualClock(t0)
+        let config = PersistenceConfiguration(directory: dir, snapshotInterval: .seconds(60), snapshotAfterBytes: 2_048)
+        let (durable, _) = try await DurableEngine.open(config, clock: clock, seed: { try await seedSmall($0) })
+        try await durable.snapshot()
+        #expect(!durable.snapshotDue())
+        clock.advance(by: 120)
+        #expect(!durable.snapshotDue())  // time alone: nothing new to cover
+        _ = try await durable.engine.book(user: 1, seat: 1, start: clock.now() + 3_600, end: clock.now() + 7_200)
+        #expect(durable.snapshotDue())  // time passed and the log grew
+        try await durable.snapshot()
+        #expect(!durable.snapshotDue())
+        for k in 0..<60 {  // about 3 KiB of log, without the clock moving
+            _ = try await durable.engine.joinWaitlist(
+                user: UserID(k % 10 + 1), target: .branch("B"), desired: clock.now() + 3_600 + Int64(k))
+        }
+        #expect(durable.snapshotDue())
+        await durable.close(finalSnapshot: false)
+    }
+
     @Test func aDamagedNewestSnapshotFallsBackToAnOlderOneLoudly() async throws {
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
