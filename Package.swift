@@ -15,7 +15,14 @@ let package = Package(
         .library(name: "DLSMSEngine", targets: ["DLSMSEngine"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Pure domain: value types, the interval index, rules, state machine. No I/O, clocks or actors.
@@ -26,11 +33,31 @@ let package = Package(
         .target(name: "DLSMSStorage", dependencies: ["DLSMSCore", "CLZ4"], swiftSettings: swiftSettings),
         // Shard actors, admission, users, waitlist, notifications, sweep, persistence.
         .target(name: "DLSMSEngine", dependencies: ["DLSMSCore", "DLSMSStorage"], swiftSettings: swiftSettings),
+        // libcrypt (Debian: libcrypt-dev), for bcrypt password hashes.
+        .systemLibrary(name: "CCrypt", path: "Sources/CCrypt", providers: [.apt(["libcrypt-dev"])]),
+        // The REST service: routes, auth (bcrypt, JWT), SSE, sweeper, metrics.
+        .target(
+            name: "DLSMSHTTP",
+            dependencies: [
+                "DLSMSEngine",
+                "CCrypt",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            resources: [.copy("openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "dlsms",
             dependencies: [
                 "DLSMSEngine",
                 "DLSMSStorage",
+                "DLSMSHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -39,6 +66,14 @@ let package = Package(
         .testTarget(
             name: "DLSMSEngineTests",
             dependencies: ["DLSMSEngine"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DLSMSHTTPTests",
+            dependencies: [
+                "DLSMSHTTP",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

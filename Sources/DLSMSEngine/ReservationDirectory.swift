@@ -5,13 +5,15 @@ import Synchronization
 /// all shards, because allocation happens under one lock. 8 bytes per reservation.
 final class ReservationDirectory: Sendable {
     private let table = Mutex<[UInt64]>([0])  // index = id; 0 = no such reservation
+    private let liveCount = Mutex(0)
 
     @inline(__always) private static func pack(_ seat: SeatID, _ slot: UInt32) -> UInt64 {
         (UInt64(UInt32(bitPattern: seat)) << 32 | UInt64(slot)) &+ 1
     }
 
     func allocate(seat: SeatID, slot: UInt32) -> ReservationID {
-        table.withLock { t in
+        liveCount.withLock { $0 += 1 }
+        return table.withLock { t in
             t.append(Self.pack(seat, slot))
             return ReservationID(t.count - 1)
         }
@@ -23,13 +25,17 @@ final class ReservationDirectory: Sendable {
         table.withLock { t in
             let i = Int(id)
             if i >= t.count { t.append(contentsOf: repeatElement(0, count: i - t.count + 1)) }
+            if t[i] == 0 { liveCount.withLock { $0 += 1 } }
             t[i] = Self.pack(seat, slot)
         }
     }
 
     func remove(id: ReservationID) {
         table.withLock { t in
-            if id > 0 && Int(id) < t.count { t[Int(id)] = 0 }
+            if id > 0 && Int(id) < t.count && t[Int(id)] != 0 {
+                t[Int(id)] = 0
+                liveCount.withLock { $0 -= 1 }
+            }
         }
     }
 
@@ -42,6 +48,9 @@ final class ReservationDirectory: Sendable {
             return (SeatID(bitPattern: UInt32(truncatingIfNeeded: raw >> 32)), UInt32(truncatingIfNeeded: raw))
         }
     }
+
+    /// Reservations stored (every status), kept as a counter: no scan.
+    var count: Int { liveCount.withLock { $0 } }
 
     var highestID: ReservationID { table.withLock { ReservationID($0.count - 1) } }
 

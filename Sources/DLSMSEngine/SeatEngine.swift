@@ -424,6 +424,14 @@ public final class SeatEngine: Sendable {
 
     /// Loads the original DL-SMS data set (`SeedData`) into an empty engine, relative to now.
     public func seed(studentPasswordHash: String, adminPasswordHash: String) async throws(EngineError) {
+        try await seed(
+            studentPasswordHashes: Array(repeating: studentPasswordHash, count: SeedData.studentNames.count),
+            adminPasswordHash: adminPasswordHash)
+    }
+
+    /// Loads the seed data set with one password hash per student.
+    public func seed(studentPasswordHashes: [String], adminPasswordHash: String) async throws(EngineError) {
+        precondition(studentPasswordHashes.count == SeedData.studentNames.count)
         let now = clock.now()
         var records: [JournalRecord] = SeedData.branches.map { .branchDefined($0) }
         records += SeedData.seats.map { .seatDefined($0) }
@@ -432,7 +440,7 @@ public final class SeatEngine: Sendable {
                 .userCreated(
                     User(
                         id: UserID(i + 1), studentID: SeedData.studentID(i + 1), name: name, role: .student,
-                        passwordHash: studentPasswordHash, createdAt: now)))
+                        passwordHash: studentPasswordHashes[i], createdAt: now)))
         }
         records.append(
             .userCreated(
@@ -527,6 +535,21 @@ public final class SeatEngine: Sendable {
         image.waitlist = context.waitlist.all
         image.notifications = notifications.all
         return image
+    }
+
+    /// Seats and stored reservations, from counters (cheap enough for every health check).
+    public var counts: (seats: Int, reservations: Int) {
+        (catalog.withLock { $0.seatBranch.count }, context.directory.count)
+    }
+
+    /// Per-branch figures for admins: seats, occupied now, and reservations by outcome.
+    public func branchStatistics(now: Timestamp) async -> [BranchStatistics] {
+        let parts = await fanOut(shards.map { _ in now }) { shard, now in await shard.statistics(now: now) }
+        return branchList.map { b in
+            var total = BranchStatistics(branch: b.name)
+            for part in parts where part.branch == b.name { total.add(part) }
+            return total
+        }
     }
 
     /// The highest reservation id handed out (ids of later bookings are higher).

@@ -398,6 +398,30 @@ actor SeatShard {
         return counts
     }
 
+    /// Per-branch figures of this shard's seats.
+    func statistics(now: Timestamp) -> [BranchStatistics] {
+        var byBranch: [String: BranchStatistics] = [:]
+        var branchOfSeat: [SeatID: String] = [:]
+        for i in seats.indices {
+            let name = seats[i].seat.branch
+            branchOfSeat[seats[i].seat.id] = name
+            byBranch[name, default: BranchStatistics(branch: name)].seats += 1
+            if seats[i].index.entry(at: now) != nil { byBranch[name]!.occupiedNow += 1 }
+        }
+        for slot in slots.indices where slots.id(at: slot) != 0 {
+            let r = slots[slot]
+            guard let name = branchOfSeat[r.seatID] else { continue }
+            byBranch[name]!.reservations += 1
+            switch r.status {
+            case .completed: byBranch[name]!.completed += 1
+            case .noShow: byBranch[name]!.noShows += 1
+            case .cancelled: byBranch[name]!.cancelled += 1
+            default: break
+            }
+        }
+        return Array(byBranch.values)
+    }
+
     var stats: (seats: Int, reservations: Int, holding: Int) {
         (
             seats.count, slots.indices.reduce(0) { $0 + (slots.id(at: $1) != 0 ? 1 : 0) },

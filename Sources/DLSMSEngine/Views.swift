@@ -106,6 +106,28 @@ public struct SweepReport: Sendable {
     }
 }
 
+/// Utilisation and outcomes of one branch.
+public struct BranchStatistics: Sendable, Hashable {
+    public var branch: String
+    public var seats = 0
+    public var occupiedNow = 0
+    public var reservations = 0
+    public var completed = 0
+    public var noShows = 0
+    public var cancelled = 0
+
+    public init(branch: String) { self.branch = branch }
+
+    mutating func add(_ o: BranchStatistics) {
+        seats += o.seats
+        occupiedNow += o.occupiedNow
+        reservations += o.reservations
+        completed += o.completed
+        noShows += o.noShows
+        cancelled += o.cancelled
+    }
+}
+
 /// A booking request of the batched path.
 public struct BookingRequest: Sendable, Hashable {
     public var userID: UserID

@@ -1,0 +1,4 @@
+#ifndef DLSMS_CCRYPT_SHIM_H
+#define DLSMS_CCRYPT_SHIM_H
+#include <crypt.h>
+#endif

@@ -1,0 +1,55 @@
+import DLSMSCore
+import Hummingbird
+import NIOCore
+
+/// The request context: who is calling (after authentication) and from where.
+public struct APIContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var caller: Caller?
+    /// The client's IP address, for login rate limiting.
+    public let clientAddress: String
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        clientAddress = source.channel.remoteAddress?.ipAddress ?? "local"
+    }
+
+    /// Bodies over 64 KiB are refused with 413.
+    public var maxUploadSize: Int { 64 * 1024 }
+
+    func requireCaller() throws(APIError) -> Caller {
+        guard let caller else { throw APIError.unauthorized }
+        return caller
+    }
+
+    func requireAdmin() throws(APIError) -> Caller {
+        let caller = try requireCaller()
+        guard caller.isAdmin else { throw APIError.forbidden }
+        return caller
+    }
+}
+
+/// Checks the bearer token (or, for the SSE stream only, `?token=`) and puts the caller in the context.
+struct AuthMiddleware: RouterMiddleware {
+    let tokens: TokenService
+    let service: DLSMSService
+
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response)
+        async throws
+        -> Response
+    {
+        var token: String?
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" { token = String(parts[1]) }
+        } else if request.uri.path == "/notifications/stream" {
+            token = request.uri.queryParameters.get("token")
+        }
+        guard let token, let caller = await tokens.verify(token, now: service.engine.clock.now()),
+            service.engine.user(id: caller.userID) != nil
+        else { throw APIError.unauthorized }
+        var context = context
+        context.caller = caller
+        return try await next(request, context)
+    }
+}

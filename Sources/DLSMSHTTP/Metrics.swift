@@ -1,0 +1,89 @@
+import DLSMSCore
+import DLSMSEngine
+import Hummingbird
+import Prometheus
+import Synchronization
+
+/// The service's Prometheus metrics (swift-prometheus), served at `GET /metrics`.
+public final class ServiceMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    private let bookings: Counter
+    private let conflicts: Counter
+    private let noShows: Counter
+    private let completions: Counter
+    private let walSync: Gauge
+    private let walBatch: Gauge
+    private let snapshotAge: Gauge
+    private let sseConnections: Gauge
+    private let buckets: [Duration] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1),
+    ]
+
+    static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "dlsms", metricName: metric, unitName: unit, helpText: help)
+    }
+
+    public init() {
+        bookings = registry.makeCounter(descriptor: Self.name("bookings", "total", "Acknowledged bookings"))
+        conflicts = registry.makeCounter(
+            descriptor: Self.name("booking_conflicts", "total", "Bookings refused for a seat conflict"))
+        noShows = registry.makeCounter(
+            descriptor: Self.name("no_shows", "total", "Reservations the sweeper marked NO_SHOW"))
+        completions = registry.makeCounter(descriptor: Self.name("completions", "total", "Stays the sweeper completed"))
+        walSync = registry.makeGauge(
+            descriptor: Self.name("wal_last_fsync", "seconds", "Duration of the last WAL fdatasync"))
+        walBatch = registry.makeGauge(
+            descriptor: Self.name("wal_last_batch", "records", "Records in the last group-commit batch"))
+        snapshotAge = registry.makeGauge(
+            descriptor: Self.name("snapshot_age", "seconds", "Time since the last snapshot"))
+        sseConnections = registry.makeGauge(descriptor: Self.name("sse", "connections", "Open notification streams"))
+    }
+
+    func booked() { bookings.increment() }
+    func conflicted() { conflicts.increment() }
+    func swept(_ report: SweepReport) {
+        noShows.increment(by: Int64(report.noShows.count))
+        completions.increment(by: Int64(report.completed.count))
+    }
+
+    func request(method: String, route: String, status: Int, duration: Duration) {
+        registry.makeCounter(
+            descriptor: Self.name("http_requests", "total", "HTTP requests by method, route and status"),
+            labels: [("method", method), ("route", route), ("status", String(status))]
+        ).increment()
+        registry.makeDurationHistogram(
+            descriptor: Self.name("http_request_duration", "seconds", "HTTP request latency by route"),
+            labels: [("route", route)], buckets: buckets
+        ).record(duration)
+    }
+
+    /// The exposition text, with the gauges read now.
+    func render(_ service: DLSMSService) -> String {
+        let stats = service.durable.wal.statistics
+        walSync.set(Double(stats.lastSyncNanoseconds) / 1e9)
+        walBatch.set(Double(stats.lastBatchRecords))
+        snapshotAge.set(Double(service.engine.clock.now() - service.durable.lastSnapshot.time))
+        sseConnections.set(Double(service.engine.notifications.streamCount))
+        return registry.emitToString()
+    }
+}
+
+/// Counts and times every request by method, matched route and status.
+struct RequestMetricsMiddleware: RouterMiddleware {
+    typealias Context = APIContext
+    let metrics: ServiceMetrics
+
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response)
+        async throws
+        -> Response
+    {
+        let started = ContinuousClock.now
+        let response = try await next(request, context)
+        metrics.request(
+            method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: response.status.code,
+            duration: ContinuousClock.now - started)
+        return response
+    }
+}

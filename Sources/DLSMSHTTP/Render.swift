@@ -1,0 +1,90 @@
+import DLSMSCore
+import DLSMSEngine
+import Hummingbird
+
+/// The contract's JSON form of each resource.
+enum Render {
+    static func user(_ u: User, _ w: inout JSONWriter) {
+        w.object {
+            $0.field("id", u.id)
+            $0.field("student_id", u.studentID)
+            $0.field("name", u.name)
+            $0.field("role", u.role.name)
+            $0.time("created_at", u.createdAt)
+        }
+    }
+
+    static func reservation(_ r: Reservation, _ w: inout JSONWriter) {
+        w.object {
+            $0.field("id", r.id)
+            $0.field("seat_id", r.seatID)
+            $0.field("user_id", r.userID)
+            $0.time("start_time", r.start)
+            $0.time("end_time", r.end)
+            $0.field("status", r.status.name)
+            $0.time("created_at", r.createdAt)
+            $0.time("checked_in_at", r.checkedInAt)
+        }
+    }
+
+    static func seatFields(_ v: SeatView, _ w: inout JSONWriter) {
+        w.field("id", v.seat.id)
+        w.field("branch", v.seat.branch)
+        w.field("area", v.seat.area)
+        w.field("has_power", v.seat.hasPower)
+        w.field("has_monitor", v.seat.hasMonitor)
+        w.field("status", v.statusName)
+        w.field("is_available", v.isAvailable)
+    }
+
+    static func busy(_ intervals: [BusyInterval], _ w: inout JSONWriter) {
+        w.field("busy", array: intervals) { w, b in
+            w.object {
+                $0.time("start_time", b.start)
+                $0.time("end_time", b.end)
+            }
+        }
+    }
+
+    static func waitlist(_ e: WaitlistEntry, position: Int?, _ w: inout JSONWriter) {
+        w.object {
+            $0.field("id", e.id)
+            $0.field("user_id", e.userID)
+            switch e.target {
+            case .seat(let s):
+                $0.field("seat_id", s)
+                $0.field("branch", nil as String?)
+            case .branch(let b):
+                $0.field("seat_id", nil as Int32?)
+                $0.field("branch", b)
+            }
+            $0.time("desired_time", e.desiredTime)
+            $0.time("end_time", e.endTime)
+            $0.field("status", e.status.name)
+            $0.field("position", position)
+            $0.time("notified_at", e.notifiedAt)
+            $0.time("created_at", e.createdAt)
+        }
+    }
+
+    static func notification(_ n: UserNotification, _ w: inout JSONWriter) {
+        w.object {
+            $0.field("id", n.id)
+            $0.field("user_id", n.userID)
+            $0.field("type", n.kind.name)
+            $0.field("message", n.message)
+            $0.field("seat_id", n.seatID)
+            $0.time("start_time", n.start)
+            $0.time("end_time", n.end)
+            $0.time("created_at", n.createdAt)
+        }
+    }
+
+    static func response(_ status: HTTPResponse.Status = .ok, _ body: (inout JSONWriter) -> Void) -> Response {
+        var w = JSONWriter()
+        body(&w)
+        return Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: w.text)))
+    }
+}

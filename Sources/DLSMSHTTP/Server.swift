@@ -1,0 +1,161 @@
+import DLSMSCore
+import DLSMSEngine
+import DLSMSStorage
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// Every setting of `dlsms serve`, with its default.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var dataDirectory = "snapshots"
+    public var fsync: FsyncPolicy = .always
+    public var shards: Int?
+    public var jwtSecret: String?
+    public var jwtLifetimeHours = 24
+    public var graceMinutes = 15
+    public var checkInOpensMinutes = 15
+    public var sweepInterval: Duration = .seconds(60)
+    public var adminPassword: String?
+    public var bcryptCost = 12
+    public var bcryptConcurrency = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
+    public var snapshotInterval: Duration = .seconds(60)
+    public var snapshotAfterBytes: UInt64 = 64 << 20
+    public var sseHeartbeat: Duration = .seconds(15)
+    /// Upcoming seat-holding reservations per student (contract default 3; raise for load tests).
+    public var maxUpcomingPerUser = 3
+    /// Seat-holding reservations per student at one instant (`nil`: no limit, the default).
+    public var maxConcurrentPerUser: Int?
+
+    public init() {}
+
+    var rules: BookingRules {
+        var r = BookingRules.default
+        r.grace = Int64(graceMinutes) * 60
+        r.checkInOpensBefore = Int64(checkInOpensMinutes) * 60
+        r.maxUpcomingPerUser = maxUpcomingPerUser
+        r.maxConcurrentPerUser = maxConcurrentPerUser
+        return r
+    }
+}
+
+/// Calls the engine's sweep on a timer: no-shows, completions, waitlist expiry, with a log line.
+struct SweeperService: Service {
+    let service: DLSMSService
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return
+            }
+            let report = await service.engine.sweep(now: service.engine.clock.now())
+            service.metrics.swept(report)
+            if !report.isEmpty {
+                logger.info(
+                    "sweep",
+                    metadata: [
+                        "no_shows": "\(report.noShows.count)", "completed": "\(report.completed.count)",
+                        "notified": "\(report.notified.count)", "expired": "\(report.expired.count)",
+                    ])
+            }
+        }
+    }
+}
+
+/// Takes snapshots when due, until shutdown.
+struct SnapshotService: Service {
+    let durable: DurableEngine
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await durable.runPeriodicSnapshots(log: { logger.info("\($0)") })
+        }
+    }
+}
+
+public enum DLSMSServer {
+    /// Opens (or creates and seeds) the data directory and builds the service.
+    public static func makeService(
+        _ config: ServerConfiguration, clock: any WallClock = SystemClock(), logger: Logger,
+        announce: @escaping @Sendable (String) -> Void = { print($0) }
+    ) async throws -> DLSMSService {
+        let hasher = PasswordHasher(cost: config.bcryptCost, concurrency: config.bcryptConcurrency)
+        let (durable, report) = try await DurableEngine.open(
+            PersistenceConfiguration(
+                directory: config.dataDirectory, fsync: config.fsync, snapshotInterval: config.snapshotInterval,
+                snapshotAfterBytes: config.snapshotAfterBytes),
+            engine: EngineConfiguration(shardCount: config.shards, rules: config.rules), clock: clock,
+            log: { logger.warning("\($0)") },
+            seed: { engine in
+                // The seed students share the original's password; each gets a hash of its own.
+                var studentHashes: [String] = []
+                for _ in SeedData.studentNames { studentHashes.append(try await hasher.hash(SeedData.password)) }
+                let adminPassword = config.adminPassword ?? Self.randomPassword()
+                try await engine.seed(
+                    studentPasswordHashes: studentHashes, adminPasswordHash: try await hasher.hash(adminPassword))
+                if config.adminPassword == nil {
+                    announce(
+                        "Seeded a new data directory. Admin login: student_id 'admin', password '\(adminPassword)' (shown once)."
+                    )
+                }
+            })
+        logger.info(
+            "data directory opened",
+            metadata: [
+                "directory": "\(config.dataDirectory)", "seeded": "\(report.seeded)",
+                "snapshot": "\(report.snapshot ?? "none")",
+                "replayed": "\(report.replayedRecords)", "reservations": "\(report.reservations)",
+                "seconds": "\(report.seconds)",
+            ])
+        let secret = try TokenService.loadSecret(configured: config.jwtSecret, dataDirectory: config.dataDirectory)
+        let tokens = await TokenService(secret: secret, lifetimeSeconds: Int64(config.jwtLifetimeHours) * 3_600)
+        return DLSMSService(
+            durable: durable, tokens: tokens, hasher: hasher, metrics: ServiceMetrics(), configuration: config)
+    }
+
+    /// The router with every route and middleware.
+    public static func makeRouter(_ service: DLSMSService) -> Router<APIContext> {
+        let router = Router(context: APIContext.self)
+        router.add(middleware: RequestMetricsMiddleware(metrics: service.metrics))
+        // One line per request at debug level; every log line of a request carries hb.request.id.
+        router.add(middleware: LogRequestsMiddleware(.debug))
+        router.add(middleware: APIErrorMiddleware())
+        addRoutes(to: router, service: service)
+        return router
+    }
+
+    /// Runs the server until SIGTERM or SIGINT: stop accepting, drain, final snapshot, flush the WAL.
+    public static func run(_ config: ServerConfiguration, logger: Logger) async throws {
+        let service = try await makeService(config, logger: logger)
+        let app = Application(
+            router: makeRouter(service),
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "dlsms"),
+            services: [
+                SweeperService(service: service, interval: config.sweepInterval, logger: logger),
+                SnapshotService(durable: service.durable, logger: logger),
+            ],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? config.port
+                FileHandle.standardOutput.write(Data("dlsms listening on http://\(config.host):\(port)\n".utf8))
+            },
+            logger: logger)
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        service.engine.notifications.finishAll()
+        await service.durable.close()
+        logger.info("shut down: final snapshot written, WAL flushed")
+    }
+
+    static func randomPassword() -> String {
+        let alphabet = Array("abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        var rng = SystemRandomNumberGenerator()
+        return String((0..<16).map { _ in alphabet.randomElement(using: &rng)! })
+    }
+}

@@ -1,0 +1,262 @@
+import DLSMSCore
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// A real `dlsms serve` process on a free loopback port with its own data directory.
+final class ServerProcess: @unchecked Sendable {
+    let process = Process()
+    let dataDirectory: String
+    private(set) var port = 0
+    private var output = Data()
+    private let lock = NSLock()
+
+    init(dataDirectory: String, extra: [String] = []) throws {
+        self.dataDirectory = dataDirectory
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let binary = [dir, dir.deletingLastPathComponent()].map { $0.appendingPathComponent("dlsms").path }
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let binary else { throw CocoaError(.fileNoSuchFile) }
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments =
+            [
+                "serve", "--port", "0", "--data-dir", dataDirectory, "--bcrypt-cost", "4", "--admin-password",
+                "admin-password",
+                "--log-level", "warning",
+            ] + extra
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        let (lines, sink) = AsyncStream.makeStream(of: String.self)
+        out.fileHandleForReading.readabilityHandler = { [weak self] h in
+            let d = h.availableData
+            if d.isEmpty {
+                h.readabilityHandler = nil
+                sink.finish()
+                return
+            }
+            self?.lock.withLock { self?.output.append(d) }
+            for line in String(decoding: d, as: UTF8.self).split(separator: "\n") { sink.yield(String(line)) }
+        }
+        try process.run()
+        self.lines = lines
+    }
+
+    private var lines: AsyncStream<String>?
+
+    /// Waits for "dlsms listening on http://127.0.0.1:PORT".
+    func waitUntilListening() async throws {
+        guard let lines else { return }
+        for await line in lines where line.hasPrefix("dlsms listening on ") {
+            port = Int(line.split(separator: ":").last ?? "") ?? 0
+            return
+        }
+        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "the server exited before listening"])
+    }
+
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    /// SIGTERM, then wait for the exit status.
+    func stop() -> Int32 {
+        process.terminate()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    func request(_ method: String, _ path: String, token: String? = nil, json: String? = nil) async throws -> (
+        Int, [String: Any]
+    ) {
+        var r = URLRequest(url: URL(string: base + path)!)
+        r.httpMethod = method
+        if let token { r.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let json {
+            r.httpBody = Data(json.utf8)
+            r.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        let (data, response) = try await URLSession.shared.data(for: r)
+        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+        return ((response as! HTTPURLResponse).statusCode, object)
+    }
+
+    func login(_ id: String, _ password: String = "password123") async throws -> String {
+        let (status, body) = try await request(
+            "POST", "/auth/login", json: #"{"student_id":"\#(id)","password":"\#(password)"}"#)
+        #expect(status == 200)
+        return body["token"] as? String ?? ""
+    }
+}
+
+@Suite(.serialized) struct EndToEndTests {
+    /// The original DL-SMS test commands against the real server, then a restart.
+    @Test func theOriginalFlowSurvivesARestart() async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try ServerProcess(dataDirectory: dir)
+        try await server.waitUntilListening()
+        let now = Int64(Date().timeIntervalSince1970)
+        let slot = (now / 3_600 + 3) * 3_600
+
+        #expect(try await server.request("GET", "/healthz").0 == 200)
+        let token = try await server.login("S2021001")
+        let (s1, seats) = try await server.request("GET", "/seats?available_only=true", token: token)
+        #expect(s1 == 200 && (seats["count"] as? Int ?? 0) >= 45)
+        let (_, power) = try await server.request("GET", "/seats?branch=Main%20Library&has_power=true", token: token)
+        #expect(power["count"] as? Int == 20)
+        let (_, monitor) = try await server.request("GET", "/seats?has_monitor=true&available_only=false", token: token)
+        #expect(monitor["count"] as? Int == 21)
+        let (_, area) = try await server.request(
+            "GET", "/seats?area=Group%20Study%20Zone&available_only=false", token: token)
+        #expect(area["count"] as? Int == 10)
+        let (_, branches) = try await server.request("GET", "/branches", token: token)
+        #expect((branches["branches"] as? [Any])?.count == 3)
+
+        let (b1, booked) = try await server.request(
+            "POST", "/reservations", token: token, json: booking(10, slot, slot + 7_200))
+        #expect(b1 == 201)
+        let bookedID = booked["id"] as? Int ?? 0
+        let (b2, conflict) = try await server.request(
+            "POST", "/reservations", token: token, json: booking(10, slot + 3_600, slot + 3 * 3_600))
+        #expect(b2 == 409 && conflict["code"] as? String == "seat_conflict")
+
+        var tokens: [String] = []
+        for n in 2...10 { tokens.append(try await server.login(SeedData.studentID(n))) }
+        tokens.append(token)
+        let statuses = await withTaskGroup(of: Int.self) { group in
+            for t in tokens {
+                group.addTask {
+                    (try? await server.request("POST", "/reservations", token: t, json: booking(11, slot, slot + 3_600)))?
+                        .0 ?? 0
+                }
+            }
+            return await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(statuses.filter { $0 == 201 }.count == 1 && statuses.filter { $0 == 409 }.count == 9)
+
+        let (_, mine) = try await server.request("GET", "/reservations/mine?upcoming_only=true", token: token)
+        #expect((mine["reservations"] as? [[String: Any]])?.contains { $0["id"] as? Int == bookedID } == true)
+        let (c, cancelled) = try await server.request("DELETE", "/reservations/\(bookedID)", token: token)
+        #expect(c == 200 && cancelled["status"] as? String == "CANCELLED")
+
+        let nowText = RFC3339.format(now).replacingOccurrences(of: "Z", with: "")
+        let laterText = RFC3339.format(now + 7_200).replacingOccurrences(of: "Z", with: "")
+        let other = tokens[0]
+        let (n1, bookNow) = try await server.request(
+            "POST", "/reservations", token: other,
+            json: #"{"seat_id":20,"start_time":"\#(nowText)","end_time":"\#(laterText)"}"#)
+        #expect(n1 == 201)
+        let nowID = bookNow["id"] as? Int ?? 0
+        let (ci, checked) = try await server.request("POST", "/reservations/\(nowID)/checkin", token: other)
+        #expect(ci == 200 && checked["status"] as? String == "CHECKED_IN")
+
+        let (w, entry) = try await server.request(
+            "POST", "/waitlist", token: token, json: #"{"seat_id":1,"desired_time":"\#(RFC3339.format(slot))"}"#)
+        #expect(w == 201)
+        let (_, waitlist) = try await server.request("GET", "/waitlist/mine", token: token)
+        #expect(
+            (waitlist["waitlist"] as? [[String: Any]])?.contains { $0["id"] as? Int == entry["id"] as? Int } == true)
+
+        #expect(server.stop() == 0)  // SIGTERM: drain, final snapshot, flush
+
+        let again = try ServerProcess(dataDirectory: dir)
+        try await again.waitUntilListening()
+        defer { _ = again.stop() }
+        let token2 = try await again.login("S2021001")  // same secret, kept in the data directory
+        let (_, r1) = try await again.request("GET", "/reservations/\(bookedID)", token: token2)
+        #expect(r1["status"] as? String == "CANCELLED")
+        let otherAgain = try await again.login(SeedData.studentID(2))
+        let (_, r2) = try await again.request("GET", "/reservations/\(nowID)", token: otherAgain)
+        #expect(r2["status"] as? String == "CHECKED_IN")
+        let (_, w2) = try await again.request("GET", "/waitlist/mine", token: token2)
+        #expect((w2["waitlist"] as? [[String: Any]])?.contains { $0["id"] as? Int == entry["id"] as? Int } == true)
+        // Tokens from before the restart still verify.
+        let (_, old) = try await again.request("GET", "/auth/me", token: token)
+        #expect(old["student_id"] as? String == "S2021001")
+    }
+
+    /// A waitlisted student receives `seat_available` on the stream promptly after another student
+    /// cancels, and `Last-Event-ID` replays what was missed.
+    @Test func serverSentEvents() async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try ServerProcess(dataDirectory: dir, extra: ["--sse-heartbeat", "1"])
+        try await server.waitUntilListening()
+        defer { _ = server.stop() }
+        let slot = (Int64(Date().timeIntervalSince1970) / 3_600 + 2) * 3_600
+        let holder = try await server.login("S2021009")
+        let waiter = try await server.login("S2021010")
+        // Science Library seats: the seed's branch waiter (any Main Library seat) does not compete.
+        let (_, r) = try await server.request(
+            "POST", "/reservations", token: holder, json: booking(33, slot, slot + 3_600))
+        _ = try await server.request(
+            "POST", "/waitlist", token: waiter, json: #"{"seat_id":33,"desired_time":"\#(RFC3339.format(slot))"}"#)
+
+        let stream = try RawStream(port: server.port, path: "/notifications/stream?token=\(waiter)")
+        #expect(try stream.read(until: ": connected", timeout: 5))
+        let cancelled = Date()
+        _ = try await server.request("DELETE", "/reservations/\(r["id"] as! Int)", token: holder)
+        #expect(try stream.read(until: "event: seat_available", timeout: 5))
+        #expect(Date().timeIntervalSince(cancelled) < 1.0)
+        #expect(try stream.read(until: ": heartbeat", timeout: 5))
+        let firstID = stream.text.components(separatedBy: "id: ").dropFirst().first?.prefix { $0.isNumber } ?? ""
+        stream.close()
+
+        // A second notification while disconnected, then resume after the first.
+        let (_, r2) = try await server.request(
+            "POST", "/reservations", token: holder, json: booking(34, slot + 7_200, slot + 10_800))
+        _ = try await server.request(
+            "POST", "/waitlist", token: waiter,
+            json: #"{"seat_id":34,"desired_time":"\#(RFC3339.format(slot + 7_200))"}"#)
+        _ = try await server.request("DELETE", "/reservations/\(r2["id"] as! Int)", token: holder)
+        let resumed = try RawStream(
+            port: server.port, path: "/notifications/stream?token=\(waiter)", lastEventID: String(firstID))
+        #expect(try resumed.read(until: "event: seat_available", timeout: 5))
+        #expect(!resumed.text.contains("id: \(firstID)\n"))  // no duplicate
+        #expect(resumed.text.contains("\"seat_id\":34"))
+        resumed.close()
+    }
+}
+
+/// A blocking loopback HTTP client that reads a streaming response as it arrives.
+final class RawStream {
+    let fd: Int32
+    private(set) var text = ""
+
+    init(port: Int, path: String, lastEventID: String? = nil) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard ok == 0 else { throw CocoaError(.fileReadUnknown) }
+        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+        if let lastEventID { request += "Last-Event-ID: \(lastEventID)\r\n" }
+        request += "\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+    }
+
+    /// Reads until `marker` has arrived or `timeout` seconds pass.
+    func read(until marker: String, timeout: Double) throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 4_096)
+        while !text.contains(marker) {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { return false }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, Int32(left * 1_000)) > 0 else { return false }
+            let n = recv(fd, &buffer, buffer.count, 0)
+            guard n > 0 else { return false }
+            text += String(decoding: buffer[..<n], as: UTF8.self)
+        }
+        return true
+    }
+
+    func close() { _ = Glibc.close(fd) }
+}

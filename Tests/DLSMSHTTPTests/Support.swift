@@ -1,0 +1,81 @@
+import DLSMSCore
+import DLSMSEngine
+import DLSMSHTTP
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Testing
+
+/// 2025-10-11T12:00:00Z.
+let t0: Timestamp = 1_760_184_000
+
+func temporaryDirectory(_ name: String = #function) -> String {
+    let path =
+        FileManager.default.temporaryDirectory.path + "/dlsms-http-\(getpid())/" + name.filter { $0.isLetter } + "-"
+        + UUID().uuidString.prefix(8)
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+func testConfiguration(_ dir: String) -> ServerConfiguration {
+    var c = ServerConfiguration()
+    c.dataDirectory = dir
+    c.bcryptCost = 4
+    c.adminPassword = "admin-password"
+    c.jwtSecret = "test-secret-test-secret-test-secret-0123"
+    return c
+}
+
+/// A seeded service on a manual clock, tested through the router (no sockets).
+func withService(
+    _ configure: (inout ServerConfiguration) -> Void = { _ in },
+    _ body: @escaping @Sendable (any TestClientProtocol, DLSMSService, ManualClock) async throws -> Void
+) async throws {
+    let dir = temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    var config = testConfiguration(dir)
+    configure(&config)
+    let clock = ManualClock(t0)
+    let service = try await DLSMSServer.makeService(
+        config, clock: clock, logger: Logger(label: "test"), announce: { _ in })
+    let app = Application(router: DLSMSServer.makeRouter(service))
+    try await app.test(.router) { client in try await body(client, service, clock) }
+    await service.durable.close(finalSnapshot: false)
+}
+
+struct Reply {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    var text: String
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:] }
+    var code: String? { json["code"] as? String }
+}
+
+extension TestClientProtocol {
+    func call(
+        _ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: String? = nil,
+        headers: HTTPFields = [:]
+    )
+        async throws -> Reply
+    {
+        var h = headers
+        if let token { h[.authorization] = "Bearer \(token)" }
+        if json != nil { h[.contentType] = "application/json" }
+        let r = try await execute(uri: uri, method: method, headers: h, body: json.map { ByteBuffer(string: $0) })
+        return Reply(status: r.status, headers: r.headers, text: String(buffer: r.body))
+    }
+
+    func login(_ studentID: String, _ password: String = "password123") async throws -> String {
+        let r = try await call(.post, "/auth/login", json: #"{"student_id":"\#(studentID)","password":"\#(password)"}"#)
+        #expect(r.status == .ok, "login \(studentID): \(r.text)")
+        return r.json["token"] as? String ?? ""
+    }
+}
+
+func iso(_ t: Timestamp) -> String { RFC3339.format(t) }
+
+func booking(_ seat: Int, _ start: Timestamp, _ end: Timestamp) -> String {
+    #"{"seat_id":\#(seat),"start_time":"\#(iso(start))","end_time":"\#(iso(end))"}"#
+}
