@@ -64,6 +64,14 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let e as HTTPError {
             switch e.status {
             case .notFound:
+                if let allowed = OpenAPI.methods(for: request.uri.path), !allowed.contains(request.method.rawValue) {
+                    var response = APIError(
+                        .methodNotAllowed, "method_not_allowed", "\(request.method) is not allowed here"
+                    )
+                    .response()
+                    response.headers[.allow] = allowed.joined(separator: ", ")
+                    return response
+                }
                 return APIError(.notFound, "not_found", "no such route: \(request.method) \(request.uri.path)")
                     .response()
             case .contentTooLarge:

@@ -24,14 +24,19 @@ import Testing
         }
     }
 
-    @Test func unknownRoutesAndMethodsAreJSON404s() async throws {
+    @Test func unknownRoutesAre404sAndWrongMethods405s() async throws {
         try await withService { client, _, _ in
             for (method, uri) in [
-                (HTTPRequest.Method.get, "/nope"), (.patch, "/reservations"), (.get, "/reservations/1/extra"),
+                (HTTPRequest.Method.get, "/nope"), (.get, "/reservations/1/extra"), (.post, "/seats/1/busy"),
             ] {
                 let r = try await client.call(method, uri)
                 #expect(r.status == .notFound && r.code == "not_found", "\(method) \(uri): \(r.text)")
             }
+            let patch = try await client.call(.patch, "/reservations")
+            #expect(patch.status == .methodNotAllowed && patch.code == "method_not_allowed")
+            #expect(patch.headers[.allow] == "POST, GET")
+            let put = try await client.call(.put, "/reservations/7/checkin")
+            #expect(put.status == .methodNotAllowed && put.headers[.allow] == "POST")
         }
     }
 
