@@ -35,19 +35,26 @@ public enum RFC3339 {
 
     /// `2025-10-11T14:00:00Z`.
     public static func format(_ t: Timestamp) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(20)
+        format(t, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends `2025-10-11T14:00:00Z` to `out`.
+    public static func format(_ t: Timestamp, into out: inout [UInt8]) {
         let days = floorDiv(t, Seconds.day)
         let secs = t - days * Seconds.day
         let (y, m, d) = civil(days: days)
-        var out = [UInt8]()
-        out.reserveCapacity(20)
         func put(_ v: Int64, _ width: Int) {
-            var digits = [UInt8](repeating: 48, count: width)
+            var divisor: Int64 = 1
+            for _ in 1..<width { divisor *= 10 }
             var x = v
-            for i in stride(from: width - 1, through: 0, by: -1) {
-                digits[i] = UInt8(48 + x % 10)
-                x /= 10
+            while divisor > 0 {
+                out.append(UInt8(48 + x / divisor % 10))
+                x %= divisor * 10
+                divisor /= 10
             }
-            out += digits
         }
         put(y, 4)
         out.append(45)
@@ -61,7 +68,6 @@ public enum RFC3339 {
         out.append(58)
         put(secs % 60, 2)
         out.append(90)
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction][Z|±HH:MM]` (also a space or `t` for `T`, `z` for `Z`).

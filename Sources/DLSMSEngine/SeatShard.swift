@@ -36,6 +36,8 @@ actor SeatShard {
     }
 
     private var positions: [SeatID: Int] = [:]
+    /// Seat positions by branch, in id order: a branch filter looks at its own seats only.
+    private var byBranch: [String: [Int]] = [:]
     private var seats: [SeatState] = []
     private var slots = SlotStore()
     private let ctx: EngineContext
@@ -55,17 +57,21 @@ actor SeatShard {
     func define(seat: Seat, branch: Branch) {
         let zone = branch.timeZone == "UTC" ? nil : TimeZone(identifier: branch.timeZone)
         if let p = positions[seat.id] {
+            let moved = seats[p].seat.branch != seat.branch
             seats[p].seat = seat
             seats[p].branch = branch
             seats[p].timeZone = zone
+            if moved { byBranch = Dictionary(grouping: seats.indices) { seats[$0].seat.branch } }
         } else if let last = seats.last, last.seat.id > seat.id {
             // Seats stay ordered by id, so that queries come out sorted.
             let i = seats.firstIndex { $0.seat.id > seat.id }!
             seats.insert(SeatState(seat: seat, branch: branch, timeZone: zone), at: i)
             for k in i..<seats.count { positions[seats[k].seat.id] = k }
+            byBranch = Dictionary(grouping: seats.indices) { seats[$0].seat.branch }
         } else {
             positions[seat.id] = seats.count
             seats.append(SeatState(seat: seat, branch: branch, timeZone: zone))
+            byBranch[seat.branch, default: []].append(seats.count - 1)
         }
     }
 
@@ -359,8 +365,9 @@ actor SeatShard {
         views.reserveCapacity(seats.count)
         // By index, reading fields in place: copying a whole SeatState would retain its strings,
         // arrays and time zone for every seat.
+        let candidates: [Int] = filter.branch.map { byBranch[$0] ?? [] } ?? Array(seats.indices)
         seats.withUnsafeBufferPointer { all in
-            for i in all.indices where filter.matches(all[i].seat) {
+            for i in candidates where filter.matches(all[i].seat) {
                 let available = !all[i].seat.inMaintenance && all[i].index.isFree(start: start, end: end)
                 if filter.availableOnly && !available { continue }
                 views.append(

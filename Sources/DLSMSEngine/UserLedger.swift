@@ -37,6 +37,19 @@ final class UserLedger: Sendable {
     struct Entry: Sendable {
         var holdings: [Holding] = []
         var reservations: [ReservationID] = []
+        /// No holding ends before this: until `now` reaches it, nothing needs pruning (O(1) admission).
+        var earliestEnd: Timestamp = .max
+
+        mutating func prune(now: Timestamp) {
+            guard now >= earliestEnd else { return }
+            holdings.removeAll { $0.end <= now }
+            earliestEnd = holdings.reduce(Timestamp.max) { min($0, $1.end) }
+        }
+
+        mutating func add(_ h: Holding) {
+            holdings.append(h)
+            earliestEnd = min(earliestEnd, h.end)
+        }
     }
 
     final class Stripe: Sendable {
@@ -73,7 +86,7 @@ final class UserLedger: Sendable {
             entry.reservations.append(id)
             return .success(id)
         }
-        if entry.holdings.contains(where: { $0.end <= now }) { entry.holdings.removeAll { $0.end <= now } }
+        entry.prune(now: now)
         if entry.holdings.count >= rules.maxUpcomingPerUser {
             return .failure(.limitReached(limit: rules.maxUpcomingPerUser))
         }
@@ -82,7 +95,7 @@ final class UserLedger: Sendable {
             if overlapping >= concurrent { return .failure(.userOverlap) }
         }
         let id = allocate()
-        entry.holdings.append(Holding(start: start, end: end))
+        entry.add(Holding(start: start, end: end))
         entry.reservations.append(id)
         return .success(id)
     }
@@ -115,7 +128,7 @@ final class UserLedger: Sendable {
         if entry.reservations.last.map({ $0 < id }) ?? true || !entry.reservations.contains(id) {
             entry.reservations.append(id)
         }
-        if let holding { entry.holdings.append(holding) }
+        if let holding { entry.add(holding) }
     }
 
     func reservations(of user: UserID) -> [ReservationID] {

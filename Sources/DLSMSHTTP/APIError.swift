@@ -44,7 +44,7 @@ public struct APIError: Error, Sendable {
             $0.field("error", message)
             $0.field("code", code)
         }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: w.text)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
     }
 }
 
@@ -96,69 +96,86 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// A minimal JSON writer: explicit `null`s (the contract shows them), no intermediate objects.
+/// A minimal JSON writer into UTF-8 bytes: explicit `null`s (the contract shows them), no
+/// intermediate objects; strings are copied in runs and escaped only where JSON requires it.
 public struct JSONWriter {
-    public private(set) var text = ""
+    public private(set) var bytes: [UInt8] = []
     private var needsComma = false
 
-    public init() { text.reserveCapacity(256) }
+    public init() { bytes.reserveCapacity(512) }
+
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
 
     public mutating func object(_ body: (inout JSONWriter) -> Void) {
-        text += "{"
+        bytes.append(UInt8(ascii: "{"))
         needsComma = false
         body(&self)
-        text += "}"
+        bytes.append(UInt8(ascii: "}"))
         needsComma = true
     }
 
     public mutating func array<S: Sequence>(_ items: S, _ body: (inout JSONWriter, S.Element) -> Void) {
-        text += "["
+        bytes.append(UInt8(ascii: "["))
         var first = true
         for item in items {
-            if !first { text += "," }
+            if !first { bytes.append(UInt8(ascii: ",")) }
             first = false
             needsComma = false
             body(&self, item)
         }
-        text += "]"
+        bytes.append(UInt8(ascii: "]"))
         needsComma = true
     }
 
-    private mutating func key(_ k: String) {
-        if needsComma { text += "," }
-        text += "\""
-        text += k
-        text += "\":"
+    private mutating func key(_ k: StaticString) {
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
+        bytes.append(UInt8(ascii: "\""))
+        k.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
         needsComma = false
     }
 
-    public mutating func field(_ k: String, _ v: String?) {
+    private mutating func raw(_ s: StaticString) { s.withUTF8Buffer { bytes.append(contentsOf: $0) } }
+
+    public mutating func field(_ k: StaticString, _ v: String?) {
         key(k)
-        if let v { appendString(v) } else { text += "null" }
+        if let v { appendString(v) } else { raw("null") }
         needsComma = true
     }
 
-    public mutating func field<I: BinaryInteger>(_ k: String, _ v: I?) {
+    public mutating func field<I: BinaryInteger>(_ k: StaticString, _ v: I?) {
         key(k)
-        text += v.map { String($0) } ?? "null"
+        if let v { appendInteger(Int64(v)) } else { raw("null") }
         needsComma = true
     }
 
-    public mutating func field(_ k: String, _ v: Bool) {
+    public mutating func field(_ k: StaticString, _ v: Bool) {
         key(k)
-        text += v ? "true" : "false"
+        raw(v ? "true" : "false")
         needsComma = true
     }
 
-    public mutating func time(_ k: String, _ t: Timestamp?) { field(k, t.map(RFC3339.format)) }
+    public mutating func time(_ k: StaticString, _ t: Timestamp?) {
+        key(k)
+        if let t {
+            bytes.append(UInt8(ascii: "\""))
+            RFC3339.format(t, into: &bytes)
+            bytes.append(UInt8(ascii: "\""))
+        } else {
+            raw("null")
+        }
+        needsComma = true
+    }
 
-    public mutating func field(_ k: String, object body: (inout JSONWriter) -> Void) {
+    public mutating func field(_ k: StaticString, object body: (inout JSONWriter) -> Void) {
         key(k)
         object(body)
     }
 
-    public mutating func field<S: Sequence>(_ k: String, array items: S, _ body: (inout JSONWriter, S.Element) -> Void)
-    {
+    public mutating func field<S: Sequence>(
+        _ k: StaticString, array items: S, _ body: (inout JSONWriter, S.Element) -> Void
+    ) {
         key(k)
         array(items, body)
     }
@@ -169,21 +186,55 @@ public struct JSONWriter {
         needsComma = true
     }
 
-    private mutating func appendString(_ s: String) {
-        text += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: text.unicodeScalars.append(scalar)
-            }
+    private mutating func appendInteger(_ v: Int64) {
+        if v == 0 {
+            bytes.append(UInt8(ascii: "0"))
+            return
         }
-        text += "\""
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = v.magnitude
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            while n > 0 {
+                d[19 - count] = UInt8(48 + n % 10)
+                n /= 10
+                count += 1
+            }
+            if v < 0 { bytes.append(UInt8(ascii: "-")) }
+            bytes.append(contentsOf: d[(20 - count)...])
+        }
+    }
+
+    private mutating func appendString(_ s: String) {
+        bytes.append(UInt8(ascii: "\""))
+        var s = s
+        s.withUTF8 { utf8 in
+            var runStart = 0
+            for i in utf8.indices {
+                let b = utf8[i]
+                guard b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") else { continue }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i]))
+                runStart = i + 1
+                switch b {
+                case UInt8(ascii: "\""): raw("\\\"")
+                case UInt8(ascii: "\\"): raw("\\\\")
+                case UInt8(ascii: "\n"): raw("\\n")
+                case UInt8(ascii: "\r"): raw("\\r")
+                case UInt8(ascii: "\t"): raw("\\t")
+                default:
+                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                    bytes.append(contentsOf: [
+                        UInt8(ascii: "\\"), UInt8(ascii: "u"), 48, 48, hex[Int(b >> 4)], hex[Int(b & 15)],
+                    ])
+                }
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
+        }
+        bytes.append(UInt8(ascii: "\""))
     }
 }

@@ -48,15 +48,28 @@ public final class ServiceMetrics: Sendable {
         completions.increment(by: Int64(report.completed.count))
     }
 
+    /// Request counters and latency histograms, made once per label set (making one is costly).
+    private let perRoute = Mutex<[String: (Counter, DurationHistogram)]>([:])
+
     func request(method: String, route: String, status: Int, duration: Duration) {
-        registry.makeCounter(
-            descriptor: Self.name("http_requests", "total", "HTTP requests by method, route and status"),
-            labels: [("method", method), ("route", route), ("status", String(status))]
-        ).increment()
-        registry.makeDurationHistogram(
-            descriptor: Self.name("http_request_duration", "seconds", "HTTP request latency by route"),
-            labels: [("route", route)], buckets: buckets
-        ).record(duration)
+        let key = method + " " + route + " " + String(status)
+        let made = perRoute.withLock { $0[key] }
+        let (counter, histogram) =
+            made
+            ?? {
+                let pair = (
+                    registry.makeCounter(
+                        descriptor: Self.name("http_requests", "total", "HTTP requests by method, route and status"),
+                        labels: [("method", method), ("route", route), ("status", String(status))]),
+                    registry.makeDurationHistogram(
+                        descriptor: Self.name("http_request_duration", "seconds", "HTTP request latency by route"),
+                        labels: [("route", route)], buckets: buckets)
+                )
+                perRoute.withLock { $0[key] = pair }
+                return pair
+            }()
+        counter.increment()
+        histogram.record(duration)
     }
 
     /// The exposition text, with the gauges read now.

@@ -85,6 +85,6 @@ enum Render {
         body(&w)
         return Response(
             status: status, headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: w.text)))
+            body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
     }
 }

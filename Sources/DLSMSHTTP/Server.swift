@@ -29,6 +29,9 @@ public struct ServerConfiguration: Sendable {
     public var maxUpcomingPerUser = 3
     /// Seat-holding reservations per student at one instant (`nil`: no limit, the default).
     public var maxConcurrentPerUser: Int?
+    /// For load tests only: a new data directory also gets a "Load Test Library" with this many
+    /// seats (ids 1001…), so that bookings do not run out of free slots. 0 (the default) adds none.
+    public var loadTestSeats = 0
 
     public init() {}
 
@@ -101,6 +104,16 @@ public enum DLSMSServer {
                 let adminPassword = config.adminPassword ?? Self.randomPassword()
                 try await engine.seed(
                     studentPasswordHashes: studentHashes, adminPasswordHash: try await hasher.hash(adminPassword))
+                if config.loadTestSeats > 0 {
+                    try await engine.define(branch: Branch(name: "Load Test Library", areas: ["Load Test Area"]))
+                    for k in 0..<config.loadTestSeats {
+                        try await engine.define(
+                            seat: Seat(
+                                id: SeatID(1_001 + k), branch: "Load Test Library", area: "Load Test Area",
+                                hasPower: k % 2 == 0,
+                                hasMonitor: k % 3 == 0))
+                    }
+                }
                 if config.adminPassword == nil {
                     announce(
                         "Seeded a new data directory. Admin login: student_id 'admin', password '\(adminPassword)' (shown once)."

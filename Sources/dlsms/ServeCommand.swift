@@ -65,6 +65,12 @@ struct Serve: AsyncParsableCommand {
         help: "Reservations per student at one instant [MAX_CONCURRENT] (default: no limit).")
     var maxConcurrent: Int?
     @Option(
+        name: .customLong("load-test-seats"),
+        help:
+            "Load tests only: a new data directory also gets a branch with this many seats, ids 1001… [LOAD_TEST_SEATS] (default 0)."
+    )
+    var loadTestSeats: Int?
+    @Option(
         name: .customLong("log-level"),
         help: "trace | debug | info | notice | warning | error [LOG_LEVEL] (default info).")
     var logLevel: String?
@@ -113,6 +119,7 @@ struct Serve: AsyncParsableCommand {
         if let s = try int(sseHeartbeat, "SSE_HEARTBEAT") { c.sseHeartbeat = .seconds(s) }
         c.maxUpcomingPerUser = try int(maxUpcoming, "MAX_UPCOMING") ?? c.maxUpcomingPerUser
         c.maxConcurrentPerUser = try int(maxConcurrent, "MAX_CONCURRENT")
+        c.loadTestSeats = try int(loadTestSeats, "LOAD_TEST_SEATS") ?? 0
         return c
     }
 
