@@ -68,17 +68,20 @@ let package = Package(
             dependencies: ["DLSMSEngine"],
             swiftSettings: swiftSettings
         ),
+        // Child processes with deadlines, for the tests that run `dlsms` for real.
+        .target(name: "DLSMSTestSupport", path: "Tests/DLSMSTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "DLSMSHTTPTests",
             dependencies: [
                 "DLSMSHTTP",
+                "DLSMSTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "DLSMSStorageTests",
-            dependencies: ["DLSMSEngine", "DLSMSStorage"],
+            dependencies: ["DLSMSEngine", "DLSMSStorage", "DLSMSTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

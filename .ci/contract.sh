@@ -7,25 +7,10 @@ python3 -m pip --version >/dev/null 2>&1 || { echo "pip is needed for schemathes
 command -v st >/dev/null 2>&1 || python3 -m pip install -q --root-user-action=ignore "schemathesis>=4,<5"
 ST=$(command -v st || echo "python3 -m schemathesis.cli")
 
-data=$(mktemp -d)
-log=$(mktemp)
-.build/debug/dlsms serve --port 0 --data-dir "$data" --bcrypt-cost 4 --admin-password contract-admin >"$log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$data" "$log"' EXIT
-for _ in $(seq 1 100); do
-    port=$(sed -n 's/^dlsms listening on http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$log")
-    [ -n "$port" ] && break
-    sleep 0.1
-done
-[ -n "${port:-}" ] || { cat "$log"; echo "the server did not start" >&2; exit 1; }
-base="http://127.0.0.1:$port"
-token() {
-    python3 -c 'import json,sys,urllib.request as u
-r=u.urlopen(u.Request(sys.argv[1]+"/auth/login",data=json.dumps({"student_id":sys.argv[2],"password":sys.argv[3]}).encode(),headers={"Content-Type":"application/json"}))
-print(json.load(r)["token"])' "$base" "$1" "$2"
-}
-student=$(token S2021001 password123)
-admin=$(token admin contract-admin)
+source scripts/test-server.sh
+start_server .build/debug/dlsms --bcrypt-cost 4 --admin-password contract-admin
+student=$(login S2021001 password123)
+admin=$(login admin contract-admin)
 
 # positive_data_acceptance is left out on purpose: schema-valid requests that break a booking
 # rule (a start in the past, an illegal state change) are refused with 400 by design.

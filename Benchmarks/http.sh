@@ -10,24 +10,13 @@ connections=${2:-64}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 swift build -c release --product dlsms >/dev/null
 
-data=$(mktemp -d)
-log=$(mktemp)
-.build/release/dlsms serve --port 0 --data-dir "$data" --fsync always --bcrypt-cost 4 --admin-password bench-admin \
-    --load-test-seats 5000 --max-upcoming 100000000 --log-level warning >"$log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$data" "$log" "${tokens:-}"' EXIT
-for _ in $(seq 1 200); do
-    port=$(sed -n 's/^dlsms listening on http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$log")
-    [ -n "$port" ] && break
-    sleep 0.1
-done
-[ -n "${port:-}" ] || { cat "$log"; exit 1; }
-base="http://127.0.0.1:$port"
-token=$(python3 -c 'import json,sys,urllib.request as u
-r=u.urlopen(u.Request(sys.argv[1]+"/auth/login",data=b"{\"student_id\":\"S2021001\",\"password\":\"password123\"}",headers={"Content-Type":"application/json"}))
-print(json.load(r)["token"])' "$base")
+source scripts/test-server.sh
+start_server .build/release/dlsms --fsync always --bcrypt-cost 4 --admin-password bench-admin \
+    --load-test-seats 5000 --max-upcoming 100000000
+token=$(login S2021001 password123)
 # 200 students for the booking run (bcrypt cost 4 keeps the preparation quick).
 tokens=$(mktemp)
+cleanup=$tokens
 python3 - "$base" >"$tokens" <<'PY'
 import json, sys, urllib.request as u
 base = sys.argv[1]

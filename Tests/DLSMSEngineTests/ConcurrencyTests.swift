@@ -57,15 +57,7 @@ import Testing
 
     @Test func perStudentLimitHoldsAcrossShardsUnderConcurrency() async throws {
         let (engine, _) = try await makeBareEngine(seats: 100, users: 1, shards: 8)
-        let wins = await withTaskGroup(of: Bool.self) { group in
-            for s in 1...100 {
-                group.addTask {
-                    (try? await engine.book(user: 1, seat: SeatID(s), start: testNow + hour, end: testNow + 2 * hour))
-                        != nil
-                }
-            }
-            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
-        }
+        let wins = await bookEverySeatAtOnce(engine, seats: 100)
         #expect(wins == 3)
         #expect(await engine.reservations(of: 1).total == 3)
 
@@ -73,15 +65,7 @@ import Testing
         rules.maxConcurrentPerUser = 1
         rules.maxUpcomingPerUser = 100
         let (strict, _) = try await makeBareEngine(seats: 100, users: 1, shards: 8, rules: rules)
-        let overlapping = await withTaskGroup(of: Bool.self) { group in
-            for s in 1...100 {
-                group.addTask {
-                    (try? await strict.book(user: 1, seat: SeatID(s), start: testNow + hour, end: testNow + 2 * hour))
-                        != nil
-                }
-            }
-            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
-        }
+        let overlapping = await bookEverySeatAtOnce(strict, seats: 100)
         #expect(overlapping == 1)
     }
 
@@ -95,5 +79,18 @@ import Testing
             return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
         #expect(ok == 1)
+    }
+}
+
+/// Student 1 books seats 1…`seats` for the same hour, all at once; returns how many succeeded.
+private func bookEverySeatAtOnce(_ engine: SeatEngine, seats: Int) async -> Int {
+    await withTaskGroup(of: Bool.self) { group in
+        for s in 1...seats {
+            group.addTask {
+                (try? await engine.book(user: 1, seat: SeatID(s), start: testNow + hour, end: testNow + 2 * hour))
+                    != nil
+            }
+        }
+        return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
     }
 }

@@ -1,5 +1,7 @@
 import DLSMSCore
+import DLSMSTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -7,69 +9,48 @@ import Testing
 #endif
 
 /// A real `dlsms serve` process on a free loopback port with its own data directory.
-final class ServerProcess: @unchecked Sendable {
-    let process = Process()
+final class ServerProcess: Sendable {
+    let child: ChildProcess
     let dataDirectory: String
-    private(set) var port = 0
-    private var output = Data()
-    private let lock = NSLock()
+    private let boundPort = Mutex(0)
 
     init(dataDirectory: String, extra: [String] = []) throws {
         self.dataDirectory = dataDirectory
-        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let binary = [dir, dir.deletingLastPathComponent()].map { $0.appendingPathComponent("dlsms").path }
-            .first { FileManager.default.isExecutableFile(atPath: $0) }
-        guard let binary else { throw CocoaError(.fileNoSuchFile) }
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments =
+        child = try ChildProcess(
+            try dlsmsExecutable(),
             [
                 "serve", "--port", "0", "--data-dir", dataDirectory, "--bcrypt-cost", "4", "--admin-password",
                 "admin-password",
                 "--log-level", "warning",
-            ] + extra
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        let (lines, sink) = AsyncStream.makeStream(of: String.self)
-        out.fileHandleForReading.readabilityHandler = { [weak self] h in
-            let d = h.availableData
-            if d.isEmpty {
-                h.readabilityHandler = nil
-                sink.finish()
-                return
-            }
-            self?.lock.withLock { self?.output.append(d) }
-            for line in String(decoding: d, as: UTF8.self).split(separator: "\n") { sink.yield(String(line)) }
-        }
-        try process.run()
-        self.lines = lines
+            ] + extra)
     }
 
-    private var lines: AsyncStream<String>?
+    var port: Int { boundPort.withLock { $0 } }
 
-    /// Waits for "dlsms listening on http://127.0.0.1:PORT".
+    /// Waits (at most a minute) for "dlsms listening on http://127.0.0.1:PORT".
     func waitUntilListening() async throws {
-        guard let lines else { return }
-        for await line in lines where line.hasPrefix("dlsms listening on ") {
-            port = Int(line.split(separator: ":").last ?? "") ?? 0
-            return
+        guard let line = await child.waitForLine(timeout: 60, { $0.hasPrefix("dlsms listening on ") }),
+            let port = Int(line.split(separator: ":").last ?? "")
+        else {
+            child.signal(SIGKILL)
+            throw CocoaError(
+                .fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "the server did not start listening"])
         }
-        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "the server exited before listening"])
+        boundPort.withLock { $0 = port }
     }
 
     var base: String { "http://127.0.0.1:\(port)" }
 
-    /// SIGTERM, then wait for the exit status.
+    /// SIGTERM, then the exit status (killed after 30 s).
     func stop() -> Int32 {
-        process.terminate()
-        process.waitUntilExit()
-        return process.terminationStatus
+        child.signal(SIGTERM)
+        return child.wait(timeout: 30)
     }
 
     func request(_ method: String, _ path: String, token: String? = nil, json: String? = nil) async throws -> (
         Int, [String: Any]
     ) {
-        var r = URLRequest(url: URL(string: base + path)!)
+        var r = URLRequest(url: URL(string: base + path)!, timeoutInterval: 15)
         r.httpMethod = method
         if let token { r.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         if let json {

@@ -85,6 +85,15 @@ import Testing
             _ = try await client.login("S2021003")
             clock.advance(by: 61)
             _ = try await client.login("S2021002")
+            // Per client address: 20 failures a minute, whatever the student ids.
+            for n in 0..<20 {
+                let r = try await client.call(
+                    .post, "/auth/login", json: #"{"student_id":"X\#(n)","password":"wrong-one"}"#)
+                #expect(r.status == .unauthorized)
+            }
+            let address = try await client.call(
+                .post, "/auth/login", json: #"{"student_id":"S2021004","password":"password123"}"#)
+            #expect(address.status == .tooManyRequests && address.headers[.retryAfter] != nil)
         }
     }
 
@@ -119,9 +128,12 @@ import Testing
             #expect(
                 try await client.call(.get, "/auth/me", headers: [.authorization: "Basic abc"]).status == .unauthorized)
             // A changed signature, a changed payload, and alg: none.
-            var forged = token
-            forged.removeLast()
-            forged += token.hasSuffix("A") ? "B" : "A"
+            // Change a character in the middle of the signature (the last one carries padding bits,
+            // so changing it may decode to the same signature).
+            var chars = Array(token)
+            let k = chars.count - 10
+            chars[k] = chars[k] == "A" ? "B" : "A"
+            let forged = String(chars)
             #expect(try await client.call(.get, "/auth/me", token: forged).status == .unauthorized)
             let parts = token.split(separator: ".")
             let noneHeader = Data(#"{"alg":"none","typ":"JWT"}"#.utf8).base64EncodedString().replacingOccurrences(

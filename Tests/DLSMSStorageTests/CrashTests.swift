@@ -1,6 +1,7 @@
 import DLSMSCore
 import DLSMSEngine
 import DLSMSStorage
+import DLSMSTestSupport
 import Foundation
 import Testing
 
@@ -41,47 +42,34 @@ import Testing
     }
 
     /// Runs `dlsms stress` until it has acknowledged `acks` bookings, then kills it with SIGKILL.
+    /// A watchdog kills it after two minutes whatever happens (the expectations then fail).
     static func runAndKill(dir: String, seed: UInt64, acks: Int, cycle: Int, into transcript: Transcript) async throws
         -> Int
     {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try dlsmsExecutable())
-        p.arguments = [
-            "stress", "--data-dir", dir, "--fsync", "always", "--writers", "16", "--duration", "120", "--seed",
-            "\(seed)",
-        ]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        let (chunks, continuation) = AsyncStream.makeStream(of: Data.self)
-        out.fileHandleForReading.readabilityHandler = { h in
-            let d = h.availableData
-            if d.isEmpty {
-                h.readabilityHandler = nil
-                continuation.finish()
-            } else {
-                continuation.yield(d)
-            }
+        let child = try ChildProcess(
+            try dlsmsExecutable(),
+            [
+                "stress", "--data-dir", dir, "--fsync", "always", "--writers", "16", "--duration", "120", "--seed",
+                "\(seed)",
+            ])
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(120))
+            child.signal(SIGKILL)
         }
-        try p.run()
-        var pending = Data()
+        defer { watchdog.cancel() }
         var seen = 0
         var killed = false
-        for await chunk in chunks {
-            pending.append(chunk)
-            while let nl = pending.firstIndex(of: 0x0A) {
-                let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
-                pending.removeSubrange(pending.startIndex...nl)
-                transcript.read(Substring(line), cycle: cycle)
-                if line.hasPrefix("ok ") { seen += 1 }
-            }
+        for await line in child.lines {
+            transcript.read(Substring(line), cycle: cycle)
+            if line.hasPrefix("ok ") { seen += 1 }
             if !killed && seen >= acks {
-                kill(p.processIdentifier, SIGKILL)
+                child.signal(SIGKILL)
                 killed = true
             }
         }
-        p.waitUntilExit()
-        #expect(p.terminationReason == .uncaughtSignal, "cycle \(cycle): the writer was not killed")
+        child.wait(timeout: 30)
+        #expect(killed, "cycle \(cycle): only \(seen) acknowledgements before the writer stopped")
+        #expect(child.process.terminationReason == .uncaughtSignal, "cycle \(cycle): the writer was not killed")
         return seen
     }
 

@@ -1,6 +1,7 @@
 import DLSMSCore
 import DLSMSEngine
 import DLSMSStorage
+import DLSMSTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -98,31 +99,28 @@ struct Observed: Equatable {
     }
 }
 
-/// The `dlsms` executable built next to the test bundle.
-func dlsmsExecutable() throws -> String {
-    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for candidate in [dir, dir.deletingLastPathComponent()] {
-        let path = candidate.appendingPathComponent("dlsms").path
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    throw CocoaError(
-        .fileNoSuchFile,
-        userInfo: [NSLocalizedDescriptionKey: "dlsms not built next to \(dir.path); run `swift build` first"])
-}
-
-/// Runs `dlsms` to completion; returns exit status and output.
+/// Runs `dlsms` to completion (killed after `timeout` seconds); returns exit status and output.
+/// Output goes through files, so a chatty child can never block on a full pipe.
 @discardableResult
-func runDLSMS(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+func runDLSMS(_ arguments: [String], timeout: Double = 120) throws -> (status: Int32, out: String, err: String) {
+    let dir = temporaryDirectory("run")
+    defer { cleanup(dir) }
+    _ = FileManager.default.createFile(atPath: dir + "/out", contents: nil)
+    _ = FileManager.default.createFile(atPath: dir + "/err", contents: nil)
     let p = Process()
     p.executableURL = URL(fileURLWithPath: try dlsmsExecutable())
     p.arguments = arguments
-    let out = Pipe()
-    let err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
+    p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/out"))
+    p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/err"))
     try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    let deadline = Date().addingTimeInterval(timeout)
+    while p.isRunning && Date() < deadline { usleep(10_000) }
+    if p.isRunning {
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        Issue.record("dlsms \(arguments.joined(separator: " ")) did not finish within \(timeout) s")
+    }
+    let out = (try? String(contentsOfFile: dir + "/out", encoding: .utf8)) ?? ""
+    let err = (try? String(contentsOfFile: dir + "/err", encoding: .utf8)) ?? ""
+    return (p.terminationStatus, out, err)
 }

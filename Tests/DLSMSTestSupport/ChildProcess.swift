@@ -1,0 +1,94 @@
+import Foundation
+import Synchronization
+
+/// A child process for tests, whose standard output is read line by line on a dedicated thread
+/// (blocking `read`, no run loop), with a deadline on every wait so that a stuck child fails a test
+/// instead of hanging the run.
+public final class ChildProcess: @unchecked Sendable {
+    public let process = Process()
+    public let lines: AsyncStream<String>
+    private let sink: AsyncStream<String>.Continuation
+    private final class Lines: Sendable {
+        let all = Mutex<[String]>([])
+    }
+    private let output = Lines()
+
+    public init(_ executable: String, _ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        (lines, sink) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .unbounded)
+        try process.run()
+        let fd = pipe.fileHandleForReading.fileDescriptor
+        let writeEnd = pipe.fileHandleForWriting
+        try? writeEnd.close()
+        let sink = self.sink
+        let output = self.output
+        let reader = Thread {
+            var pending: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                pending += buffer[..<n]
+                while let nl = pending.firstIndex(of: 0x0A) {
+                    let line = String(decoding: pending[..<nl], as: UTF8.self)
+                    pending.removeSubrange(...nl)
+                    output.all.withLock { $0.append(line) }
+                    sink.yield(line)
+                }
+            }
+            sink.finish()
+        }
+        reader.start()
+    }
+
+    /// Every line read so far.
+    public var allLines: [String] { output.all.withLock { $0 } }
+
+    /// The first line (from now on) that satisfies `match`, or `nil` after `timeout` seconds or at EOF.
+    public func waitForLine(timeout: Double, _ match: @escaping @Sendable (String) -> Bool) async -> String? {
+        await withTaskGroup(of: String?.self) { group in
+            group.addTask { [lines] in
+                for await line in lines where match(line) { return line }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(timeout))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
+    public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Waits for the exit (killing the child after `timeout` seconds); returns the status.
+    @discardableResult
+    public func wait(timeout: Double = 60) -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            signal(SIGKILL)
+            process.waitUntilExit()
+        }
+        return process.terminationStatus
+    }
+}
+
+/// The `dlsms` executable built next to the test bundle.
+public func dlsmsExecutable() throws -> String {
+    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [dir, dir.deletingLastPathComponent()] {
+        let path = candidate.appendingPathComponent("dlsms").path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    throw CocoaError(
+        .fileNoSuchFile,
+        userInfo: [NSLocalizedDescriptionKey: "dlsms not built next to \(dir.path); run `swift build` first"])
+}
