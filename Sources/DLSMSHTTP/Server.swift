@@ -88,7 +88,7 @@ public enum DLSMSServer {
     /// Opens (or creates and seeds) the data directory and builds the service.
     public static func makeService(
         _ config: ServerConfiguration, clock: any WallClock = SystemClock(), logger: Logger,
-        announce: @escaping @Sendable (String) -> Void = { print($0) }
+        announce: @escaping @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
     ) async throws -> DLSMSService {
         let hasher = PasswordHasher(cost: config.bcryptCost, concurrency: config.bcryptConcurrency)
         let (durable, report) = try await DurableEngine.open(
