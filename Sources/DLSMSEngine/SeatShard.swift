@@ -486,6 +486,12 @@ actor SeatShard {
             }
             holding += s.index.count
         }
+        // Ids: every live slot's id is below the next id and the directory leads back to the slot.
+        let highest = ctx.directory.highestID
+        for slot in slots.indices where slots.id(at: slot) != 0 {
+            let id = slots.id(at: slot)
+            guard id <= highest, let (_, found) = ctx.directory.locate(id), Int(found) == slot else { return false }
+        }
         return holding == slots.reduce(0) { $0 + ($1.id != 0 && $1.status.holdsSeat ? 1 : 0) }
     }
 
