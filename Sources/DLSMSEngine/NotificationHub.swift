@@ -148,6 +148,4 @@ public final class NotificationHub: Sendable {
         }
         for c in all { c.finish() }
     }
-
-    var highestID: NotificationID { state.withLock { $0.nextID - 1 } }
 }

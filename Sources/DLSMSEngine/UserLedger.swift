@@ -134,11 +134,4 @@ final class UserLedger: Sendable {
     func reservations(of user: UserID) -> [ReservationID] {
         stripe(user).users.withLock { $0[user]?.reservations ?? [] }
     }
-
-    /// Holdings not yet ended at `now` (what the upcoming limit counts).
-    func upcomingCount(of user: UserID, now: Timestamp) -> Int {
-        stripe(user).users.withLock { users in
-            users[user]?.holdings.reduce(0) { $0 + ($1.end > now ? 1 : 0) } ?? 0
-        }
-    }
 }

@@ -168,11 +168,6 @@ public struct JSONWriter {
         needsComma = true
     }
 
-    public mutating func field(_ k: StaticString, object body: (inout JSONWriter) -> Void) {
-        key(k)
-        object(body)
-    }
-
     public mutating func field<S: Sequence>(
         _ k: StaticString, array items: S, _ body: (inout JSONWriter, S.Element) -> Void
     ) {

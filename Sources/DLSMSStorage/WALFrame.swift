@@ -114,8 +114,6 @@ public struct WALFrame: Sendable, Hashable {
 /// What a WAL segment holds: its valid frames, and what stops the scan if anything does.
 public struct SegmentScan: Sendable {
     public var frames: [WALFrame] = []
-    /// Where the valid frames end.
-    public var validEnd = 0
     /// The first bad spot, if any: its offset and what is wrong.
     public var problem: (offset: Int, reason: String)?
     /// A valid frame was found after the problem: corruption in the middle, not a torn tail.
@@ -140,7 +138,6 @@ public struct SegmentScan: Sendable {
                     } else {
                         result.frames.append(f)
                         offset += f.size
-                        result.validEnd = offset
                         next = (f.lsn + 1, f.checksum)
                         continue
                     }

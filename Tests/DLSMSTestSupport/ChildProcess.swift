@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// A child process for tests, whose standard output is read line by line on a dedicated thread
 /// (blocking `read`, no run loop), with a deadline on every wait so that a stuck child fails a test
@@ -8,10 +7,6 @@ public final class ChildProcess: @unchecked Sendable {
     public let process = Process()
     public let lines: AsyncStream<String>
     private let sink: AsyncStream<String>.Continuation
-    private final class Lines: Sendable {
-        let all = Mutex<[String]>([])
-    }
-    private let output = Lines()
 
     public init(_ executable: String, _ arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: executable)
@@ -25,7 +20,6 @@ public final class ChildProcess: @unchecked Sendable {
         let writeEnd = pipe.fileHandleForWriting
         try? writeEnd.close()
         let sink = self.sink
-        let output = self.output
         let reader = Thread {
             var pending: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 65_536)
@@ -37,7 +31,6 @@ public final class ChildProcess: @unchecked Sendable {
                 while let nl = pending.firstIndex(of: 0x0A) {
                     let line = String(decoding: pending[..<nl], as: UTF8.self)
                     pending.removeSubrange(...nl)
-                    output.all.withLock { $0.append(line) }
                     sink.yield(line)
                 }
             }
@@ -45,9 +38,6 @@ public final class ChildProcess: @unchecked Sendable {
         }
         reader.start()
     }
-
-    /// Every line read so far.
-    public var allLines: [String] { output.all.withLock { $0 } }
 
     /// The first line (from now on) that satisfies `match`, or `nil` after `timeout` seconds or at EOF.
     public func waitForLine(timeout: Double, _ match: @escaping @Sendable (String) -> Bool) async -> String? {
