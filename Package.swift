@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // Pure domain: value types, the interval index, rules, state machine. No I/O, clocks or actors.
@@ -52,12 +54,29 @@ let package = Package(
             resources: [.copy("openapi.yaml")],
             swiftSettings: swiftSettings
         ),
+        // Child processes read line by line with deadlines: the chaos mode's server and the tests'.
+        .target(name: "DLSMSProcess", swiftSettings: swiftSettings),
+        // `dlsms loadtest`: scenarios over HTTP, latency histograms, the consistency checker, chaos restarts.
+        .target(
+            name: "DLSMSLoad",
+            dependencies: [
+                "DLSMSCore",
+                "DLSMSProcess",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "dlsms",
             dependencies: [
                 "DLSMSEngine",
                 "DLSMSStorage",
                 "DLSMSHTTP",
+                "DLSMSLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -69,7 +88,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Child processes with deadlines, for the tests that run `dlsms` for real.
-        .target(name: "DLSMSTestSupport", path: "Tests/DLSMSTestSupport", swiftSettings: swiftSettings),
+        .target(
+            name: "DLSMSTestSupport", dependencies: ["DLSMSProcess"], path: "Tests/DLSMSTestSupport",
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "DLSMSHTTPTests",
             dependencies: [
@@ -82,6 +103,11 @@ let package = Package(
         .testTarget(
             name: "DLSMSStorageTests",
             dependencies: ["DLSMSEngine", "DLSMSStorage", "DLSMSTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DLSMSLoadTests",
+            dependencies: ["DLSMSLoad", "DLSMSTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

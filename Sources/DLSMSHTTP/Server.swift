@@ -105,11 +105,13 @@ public enum DLSMSServer {
                 try await engine.seed(
                     studentPasswordHashes: studentHashes, adminPasswordHash: try await hasher.hash(adminPassword))
                 if config.loadTestSeats > 0 {
-                    try await engine.define(branch: Branch(name: "Load Test Library", areas: ["Load Test Area"]))
+                    // Areas of 100 seats, as in a real library: a seat search answers with at most 100.
+                    let areas = (0..<(config.loadTestSeats + 99) / 100).map { "Load Test Area \($0 + 1)" }
+                    try await engine.define(branch: Branch(name: "Load Test Library", areas: areas))
                     for k in 0..<config.loadTestSeats {
                         try await engine.define(
                             seat: Seat(
-                                id: SeatID(1_001 + k), branch: "Load Test Library", area: "Load Test Area",
+                                id: SeatID(1_001 + k), branch: "Load Test Library", area: areas[k / 100],
                                 hasPower: k % 2 == 0,
                                 hasMonitor: k % 3 == 0))
                     }

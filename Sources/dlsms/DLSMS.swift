@@ -7,7 +7,7 @@ struct DLSMS: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dlsms",
         abstract: "DL-SMS: a library seat reservation engine.",
-        subcommands: [Serve.self, Info.self, SnapshotCommand.self, Stress.self]
+        subcommands: [Serve.self, Info.self, SnapshotCommand.self, Stress.self, LoadTestCommand.self]
     )
 }
 

@@ -8,68 +8,6 @@ import Testing
     import FoundationNetworking
 #endif
 
-/// A real `dlsms serve` process on a free loopback port with its own data directory.
-final class ServerProcess: Sendable {
-    let child: ChildProcess
-    let dataDirectory: String
-    private let boundPort = Mutex(0)
-
-    init(dataDirectory: String, extra: [String] = []) throws {
-        self.dataDirectory = dataDirectory
-        child = try ChildProcess(
-            try dlsmsExecutable(),
-            [
-                "serve", "--port", "0", "--data-dir", dataDirectory, "--bcrypt-cost", "4", "--admin-password",
-                "admin-password",
-                "--log-level", "warning",
-            ] + extra)
-    }
-
-    var port: Int { boundPort.withLock { $0 } }
-
-    /// Waits (at most a minute) for "dlsms listening on http://127.0.0.1:PORT".
-    func waitUntilListening() async throws {
-        guard let line = await child.waitForLine(timeout: 60, { $0.hasPrefix("dlsms listening on ") }),
-            let port = Int(line.split(separator: ":").last ?? "")
-        else {
-            child.signal(SIGKILL)
-            throw CocoaError(
-                .fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "the server did not start listening"])
-        }
-        boundPort.withLock { $0 = port }
-    }
-
-    var base: String { "http://127.0.0.1:\(port)" }
-
-    /// SIGTERM, then the exit status (killed after 30 s).
-    func stop() -> Int32 {
-        child.signal(SIGTERM)
-        return child.wait(timeout: 30)
-    }
-
-    func request(_ method: String, _ path: String, token: String? = nil, json: String? = nil) async throws -> (
-        Int, [String: Any]
-    ) {
-        var r = URLRequest(url: URL(string: base + path)!, timeoutInterval: 15)
-        r.httpMethod = method
-        if let token { r.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        if let json {
-            r.httpBody = Data(json.utf8)
-            r.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
-        let (data, response) = try await URLSession.shared.data(for: r)
-        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-        return ((response as! HTTPURLResponse).statusCode, object)
-    }
-
-    func login(_ id: String, _ password: String = "password123") async throws -> String {
-        let (status, body) = try await request(
-            "POST", "/auth/login", json: #"{"student_id":"\#(id)","password":"\#(password)"}"#)
-        #expect(status == 200)
-        return body["token"] as? String ?? ""
-    }
-}
-
 @Suite(.serialized) struct EndToEndTests {
     /// The original DL-SMS test commands against the real server, then a restart.
     @Test func theOriginalFlowSurvivesARestart() async throws {

@@ -1,6 +1,7 @@
 import DLSMSCore
 import DLSMSEngine
 import DLSMSHTTP
+import DLSMSTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -10,14 +11,6 @@ import Testing
 
 /// 2025-10-11T12:00:00Z.
 let t0: Timestamp = 1_760_184_000
-
-func temporaryDirectory(_ name: String = #function) -> String {
-    let path =
-        FileManager.default.temporaryDirectory.path + "/dlsms-http-\(getpid())/" + name.filter { $0.isLetter } + "-"
-        + UUID().uuidString.prefix(8)
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 func testConfiguration(_ dir: String) -> ServerConfiguration {
     var c = ServerConfiguration()

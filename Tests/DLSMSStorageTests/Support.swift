@@ -6,17 +6,6 @@ import Foundation
 import Synchronization
 import Testing
 
-/// A fresh temporary directory, removed by the caller with `cleanup`.
-func temporaryDirectory(_ name: String = #function) -> String {
-    let base = FileManager.default.temporaryDirectory.path + "/dlsms-tests-\(getpid())"
-    let safe = name.filter { $0.isLetter || $0.isNumber }
-    let path = base + "/" + safe + "-" + UUID().uuidString.prefix(8)
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-func cleanup(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
-
 func testSeed(_ name: String) -> UInt64 {
     let seed =
         ProcessInfo.processInfo.environment["DLSMS_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)

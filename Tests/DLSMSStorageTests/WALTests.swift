@@ -1,6 +1,7 @@
 import DLSMSCore
 import DLSMSEngine
 import DLSMSStorage
+import DLSMSTestSupport
 import Foundation
 import Synchronization
 import Testing

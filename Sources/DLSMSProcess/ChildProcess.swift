@@ -1,19 +1,20 @@
 import Foundation
 
-/// A child process for tests, whose standard output is read line by line on a dedicated thread
-/// (blocking `read`, no run loop), with a deadline on every wait so that a stuck child fails a test
-/// instead of hanging the run.
+/// A child process whose standard output is read line by line on a dedicated thread (blocking
+/// `read`, no run loop), with a deadline on every wait so that a stuck child fails its caller
+/// instead of hanging it. Used by the tests and by `dlsms loadtest --chaos`.
 public final class ChildProcess: @unchecked Sendable {
     public let process = Process()
     public let lines: AsyncStream<String>
     private let sink: AsyncStream<String>.Continuation
 
-    public init(_ executable: String, _ arguments: [String]) throws {
+    /// Starts `executable`; its standard error goes to `standardError` (discarded when `nil`).
+    public init(_ executable: String, _ arguments: [String], standardError: FileHandle? = nil) throws {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
+        process.standardError = standardError ?? FileHandle.nullDevice
         (lines, sink) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .unbounded)
         try process.run()
         let fd = pipe.fileHandleForReading.fileDescriptor
@@ -58,6 +59,8 @@ public final class ChildProcess: @unchecked Sendable {
 
     public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
+    public var isRunning: Bool { process.isRunning }
+
     /// Waits for the exit (killing the child after `timeout` seconds); returns the status.
     @discardableResult
     public func wait(timeout: Double = 60) -> Int32 {
@@ -69,16 +72,4 @@ public final class ChildProcess: @unchecked Sendable {
         }
         return process.terminationStatus
     }
-}
-
-/// The `dlsms` executable built next to the test bundle.
-public func dlsmsExecutable() throws -> String {
-    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for candidate in [dir, dir.deletingLastPathComponent()] {
-        let path = candidate.appendingPathComponent("dlsms").path
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    throw CocoaError(
-        .fileNoSuchFile,
-        userInfo: [NSLocalizedDescriptionKey: "dlsms not built next to \(dir.path); run `swift build` first"])
 }

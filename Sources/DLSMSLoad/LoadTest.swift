@@ -1,0 +1,388 @@
+import DLSMSCore
+import Foundation
+import NIOHTTP1
+import Synchronization
+
+/// What the load does.
+public enum Scenario: String, CaseIterable, Sendable, Codable {
+    /// A booking storm: random seats and slots; `contention` sends a share of them to one seat and hour.
+    case book
+    /// What a library sees: mostly seat searches, some bookings, cancels, check-ins and "my reservations".
+    case mixed
+    /// Logins (bcrypt-bound).
+    case login
+    /// Seat searches with a time window in one area.
+    case search
+
+    /// Scenarios that write, so that the checker has something to check.
+    public var writes: Bool { self == .book || self == .mixed }
+}
+
+/// `--chaos`: the load generator runs the server itself and kills it.
+public struct ChaosConfiguration: Sendable {
+    public var binary: String
+    public var dataDirectory: String
+    /// Kill -9 / restart cycles; the load stops at the last kill and the state is read after the restart.
+    public var cycles = 5
+    /// The server runs this long (seconds, uniformly at random) between a restart and the next kill.
+    public var uptime: ClosedRange<Double> = 0.5...2.0
+    public var seats = 1_000
+    /// More `dlsms serve` arguments, after the load generator's own (so they can override them).
+    public var serverArguments: [String] = []
+
+    public init(binary: String, dataDirectory: String) {
+        self.binary = binary
+        self.dataDirectory = dataDirectory
+    }
+}
+
+public struct LoadTestConfiguration: Sendable {
+    public var url = "http://127.0.0.1:8080"
+    public var scenario = Scenario.book
+    public var connections = 32
+    /// Seconds of measured load (ignored with chaos, which runs until its cycles are done).
+    public var duration = 10.0
+    public var students = 1_000
+    public var seed: UInt64 = 1
+    /// Requests per second, open loop (latency from the intended send time); `nil` = closed loop.
+    public var rate: Double?
+    /// 0 = all different seats and slots … 1 = everyone wants seat 10 at 14:00 tomorrow.
+    public var contention = 0.0
+    /// The admin password, for reading the final state.
+    public var adminPassword: String?
+    /// Read the final state back and check it (writing scenarios only).
+    public var check = true
+    /// Seconds before a request's outcome is declared unknown.
+    public var timeout = 10.0
+    public var chaos: ChaosConfiguration?
+    /// Receives the progress line once a second.
+    public var progress: @Sendable (String) -> Void = { _ in }
+
+    public init() {}
+
+    public func validate() throws(LoadTestError) {
+        guard connections >= 1, connections <= 10_000 else { throw .invalid("--connections must be 1…10000") }
+        guard students >= connections else {
+            throw .invalid(
+                "--students (\(students)) must be at least --connections (\(connections)): each connection drives its own students"
+            )
+        }
+        guard students <= 1_000_000 else { throw .invalid("--students must be at most 1000000") }
+        guard duration > 0, duration <= 86_400 else { throw .invalid("--duration must be 0…86400 seconds") }
+        if let rate, !(rate > 0 && rate <= 10_000_000) { throw .invalid("--rate must be 0…10000000 requests/s") }
+        guard (0...1).contains(contention) else { throw .invalid("--contention must be between 0 and 1") }
+        guard timeout > 0 else { throw .invalid("--timeout must be positive") }
+        if check && scenario.writes && adminPassword == nil && chaos == nil {
+            throw .invalid("the checker reads the final state as admin: pass --admin-password (or --no-check)")
+        }
+        if let chaos {
+            guard chaos.cycles >= 1 else { throw .invalid("--cycles must be at least 1") }
+            guard chaos.uptime.lowerBound > 0 else { throw .invalid("--min-uptime must be positive") }
+            guard chaos.seats >= 1 else { throw .invalid("--seats must be at least 1") }
+        }
+    }
+}
+
+public enum LoadTestError: Error, CustomStringConvertible {
+    case invalid(String)
+    case serverDidNotStart(binary: String, status: Int32)
+    case preparation(String)
+    case finalRead(String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let text): return text
+        case .serverDidNotStart(let binary, let status):
+            return
+                "\(binary) serve did not start listening (exit status \(status)); see server.log in the data directory"
+        case .preparation(let text): return "preparing the run: \(text)"
+        case .finalRead(let text): return "reading the final state: \(text)"
+        }
+    }
+}
+
+/// A prepared student: registered through the API, with its token.
+struct Student: Sendable {
+    var studentID: String
+    var userID: Int64
+    var token: String
+    /// Acknowledged `CONFIRMED` reservations this run may still cancel or check in.
+    var held: [(id: Int64, start: Int64, now: Bool)] = []
+}
+
+/// What preparation found on the server.
+struct Fixture: Sendable {
+    var students: [Student]
+    var seats: [Int64]
+    var areas: [String]
+    var adminToken: String?
+    /// Midnight UTC of the day the run started (Unix seconds).
+    var today: Int64
+}
+
+/// Runs one load test: prepares students, drives the scenario, reads the final state back and checks it.
+public enum LoadTest {
+    public static let branch = "Load Test Library"
+    static let password = "load-test-password"
+
+    public static func run(_ config: LoadTestConfiguration) async throws -> LoadReport {
+        try config.validate()
+        let client = LoadClient(connections: config.connections + 2, timeoutSeconds: config.timeout)
+        var supervisor: ServerSupervisor?
+        do {
+            var base = config.url
+            var adminPassword = config.adminPassword
+            if let chaos = config.chaos {
+                let password = config.adminPassword ?? "chaos-admin-\(UInt32.random(in: 0...UInt32.max))"
+                adminPassword = password
+                try FileManager.default.createDirectory(
+                    atPath: chaos.dataDirectory, withIntermediateDirectories: true)
+                let s = ServerSupervisor(
+                    binary: chaos.binary,
+                    arguments: [
+                        "--data-dir", chaos.dataDirectory, "--fsync", "always", "--bcrypt-cost", "4",
+                        "--max-upcoming", "100000000", "--load-test-seats", String(chaos.seats),
+                        "--admin-password", password, "--snapshot-interval", "2", "--log-level", "warning",
+                    ] + chaos.serverArguments,
+                    logPath: chaos.dataDirectory + "/server.log")
+                supervisor = s
+                base = try await s.start()
+            }
+            var report = try await run(config, client: client, base: base, adminPassword: adminPassword, supervisor)
+            report.url = base
+            supervisor?.stop()
+            await client.shutdown()
+            return report
+        } catch {
+            supervisor?.kill9()
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    static func run(
+        _ config: LoadTestConfiguration, client: LoadClient, base: String, adminPassword: String?,
+        _ supervisor: ServerSupervisor?
+    ) async throws -> LoadReport {
+        let startedAt = Int64(Date().timeIntervalSince1970)
+        let fixture = try await prepare(config, client: client, base: base, adminPassword: adminPassword)
+        let target = Target(base: base)
+        let origin = ContinuousClock.now
+        let recorder = Recorder(origin: origin)
+        let shared = Shared()
+        var rng = SplitMix64(seed: config.seed)
+
+        // Each connection owns the students with its index modulo the connection count.
+        var workers: [Worker] = []
+        for w in 0..<config.connections {
+            let own = stride(from: w, to: fixture.students.count, by: config.connections).map { fixture.students[$0] }
+            workers.append(
+                Worker(
+                    config: config, fixture: fixture, students: own, rng: SplitMix64(seed: rng.next()), client: client,
+                    target: target, recorder: recorder, shared: shared, origin: origin))
+        }
+        let chaosSeed = rng.next()
+        let history = await withTaskGroup(of: [Operation].self) { group in
+            for worker in workers {
+                group.addTask {
+                    var worker = worker
+                    return await worker.run()
+                }
+            }
+            group.addTask {
+                if let supervisor, let chaos = config.chaos {
+                    await runChaos(chaos, supervisor: supervisor, target: target, shared: shared, seed: chaosSeed)
+                } else {
+                    try? await Task.sleep(until: origin + .seconds(config.duration), clock: .continuous)
+                    shared.stop.store(true, ordering: .releasing)
+                }
+                return []
+            }
+            group.addTask {
+                var tick = 1
+                while !shared.stop.load(ordering: .acquiring) {
+                    try? await Task.sleep(until: origin + .seconds(tick), clock: .continuous)
+                    if shared.stop.load(ordering: .acquiring) { break }
+                    let p = recorder.progress()
+                    var line = String(
+                        format: "[%4ds] %d requests, %.0f/s, %d errors, p99 %.1f ms", tick, p.requests,
+                        Double(p.requests) / Double(tick), p.errors, p.recentP99)
+                    let kills = shared.events.withLock { $0.count }
+                    if config.chaos != nil { line += ", \(kills) restarts" }
+                    config.progress(line)
+                    tick += 1
+                }
+                return []
+            }
+            var all: [Operation] = []
+            for await part in group { all += part }
+            return all
+        }
+        let seconds = (ContinuousClock.now - origin) / .seconds(1)
+        if let failure = shared.failure.withLock({ $0 }) { throw failure }
+
+        var report = LoadReport(
+            scenario: config.scenario, startedAt: RFC3339.format(startedAt), url: base,
+            connections: config.connections, durationSeconds: config.chaos == nil ? config.duration : nil,
+            students: config.students, seed: config.seed, rate: config.rate, contention: config.contention,
+            machine: Machine.current(), chaos: config.chaos == nil ? nil : shared.events.withLock { $0 },
+            results: recorder.results(seconds: seconds), check: nil)
+        if config.check && config.scenario.writes {
+            let final = try await readFinalState(client: client, base: await target.current(), fixture: fixture)
+            report.check = Checker.check(
+                history: history, final: final, students: Set(fixture.students.map(\.userID)))
+        }
+        return report
+    }
+
+    /// Kills and restarts the server `cycles` times at random moments while the load runs.
+    static func runChaos(
+        _ chaos: ChaosConfiguration, supervisor: ServerSupervisor, target: Target, shared: Shared, seed: UInt64
+    ) async {
+        var rng = SplitMix64(seed: seed)
+        let origin = ContinuousClock.now
+        for cycle in 1...chaos.cycles {
+            let uptime = Double.random(in: chaos.uptime, using: &rng)
+            try? await Task.sleep(for: .seconds(uptime))
+            if cycle == chaos.cycles { shared.stop.store(true, ordering: .releasing) }
+            await target.down()
+            let killed = ContinuousClock.now
+            supervisor.kill9()
+            do {
+                let base = try await supervisor.start()
+                shared.events.withLock {
+                    $0.append(
+                        ChaosEvent(
+                            killedAt: (killed - origin) / .seconds(1), downSeconds: (.now - killed) / .seconds(1)))
+                }
+                await target.up(base)
+            } catch {
+                shared.failure.withLock { $0 = error }
+                shared.stop.store(true, ordering: .releasing)
+                // Release the waiting workers; their requests fail fast on the dead address.
+                await target.up("http://127.0.0.1:1")
+                return
+            }
+        }
+    }
+
+    // MARK: Preparation
+
+    static func prepare(
+        _ config: LoadTestConfiguration, client: LoadClient, base: String, adminPassword: String?
+    ) async throws -> Fixture {
+        let tag = String(UInt64.random(in: 0...UInt64.max) % 2_176_782_336, radix: 36)  // up to 6 characters
+        let parallel = min(config.connections, 32)
+        let students = try await withThrowingTaskGroup(of: [(Int, Student)].self) { group in
+            for t in 0..<parallel {
+                group.addTask {
+                    var mine: [(Int, Student)] = []
+                    for i in stride(from: t, to: config.students, by: parallel) {
+                        mine.append((i, try await registerOrLogin("lt\(tag)-\(i)", client: client, base: base)))
+                    }
+                    return mine
+                }
+            }
+            var all: [(Int, Student)] = []
+            for try await part in group { all += part }
+            return all.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        var adminToken: String?
+        if let adminPassword {
+            adminToken = try await login("admin", adminPassword, client: client, base: base).token
+        }
+        let token = students[0].token
+        let branches = try await getJSON(base + "/branches", token: token, client: client)
+        guard
+            let list = branches["branches"] as? [[String: Any]],
+            let ours = list.first(where: { $0["branch"] as? String == branch }),
+            let areas = ours["areas"] as? [String], !areas.isEmpty
+        else {
+            throw LoadTestError.preparation(
+                "the server has no '\(branch)': start it with --load-test-seats N (and --bcrypt-cost 4 --max-upcoming 100000000 for a quick preparation and no per-student limit)"
+            )
+        }
+        let seatList = try await getJSON(
+            base + "/seats?branch=" + encode(branch) + "&available_only=false", token: token, client: client)
+        let seats = ((seatList["seats"] as? [[String: Any]]) ?? []).compactMap { JSON.int($0["id"]) }.sorted()
+        guard !seats.isEmpty else { throw LoadTestError.preparation("'\(branch)' has no seats") }
+        let now = Int64(Date().timeIntervalSince1970)
+        return Fixture(
+            students: students, seats: seats, areas: areas, adminToken: adminToken, today: now - now % 86_400)
+    }
+
+    static func registerOrLogin(_ studentID: String, client: LoadClient, base: String) async throws -> Student {
+        let body = "{\"student_id\":\(JSON.quote(studentID)),\"password\":\(JSON.quote(password))}"
+        let sent = await client.send(.POST, base + "/auth/register", json: body)
+        if case .reply(409, _) = sent { return try await login(studentID, password, client: client, base: base) }
+        return try student(studentID, from: sent, what: "registering \(studentID)")
+    }
+
+    static func login(_ studentID: String, _ password: String, client: LoadClient, base: String) async throws
+        -> Student
+    {
+        let body = "{\"student_id\":\(JSON.quote(studentID)),\"password\":\(JSON.quote(password))}"
+        let sent = await client.send(.POST, base + "/auth/login", json: body)
+        return try student(studentID, from: sent, what: "logging in as \(studentID)")
+    }
+
+    static func student(_ studentID: String, from sent: Sent, what: String) throws -> Student {
+        guard case .reply(let status, let body) = sent else { throw LoadTestError.preparation("\(what): \(sent)") }
+        guard (200..<300).contains(status), let object = JSON.object(body), let token = object["token"] as? String,
+            let userID = JSON.int(object["user_id"])
+        else {
+            throw LoadTestError.preparation("\(what): HTTP \(status) \(String(buffer: body).prefix(300))")
+        }
+        return Student(studentID: studentID, userID: userID, token: token)
+    }
+
+    static func getJSON(_ url: String, token: String?, client: LoadClient) async throws -> [String: Any] {
+        let sent = await client.send(.GET, url, token: token)
+        guard case .reply(let status, let body) = sent, status == 200, let object = JSON.object(body) else {
+            throw LoadTestError.preparation("GET \(url): \(sent)")
+        }
+        return object
+    }
+
+    static func encode(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    // MARK: Final state
+
+    /// Every reservation on the server, read in pages as admin.
+    static func readFinalState(client: LoadClient, base: String, fixture: Fixture) async throws -> [FinalReservation] {
+        guard let token = fixture.adminToken else { throw LoadTestError.finalRead("no admin token") }
+        var all: [FinalReservation] = []
+        let limit = 10_000
+        while true {
+            let url = base + "/reservations?limit=\(limit)&offset=\(all.count)"
+            let sent = await client.send(.GET, url, token: token)
+            guard case .reply(200, let body) = sent, let object = JSON.object(body),
+                let page = object["reservations"] as? [[String: Any]], let total = JSON.int(object["total"])
+            else { throw LoadTestError.finalRead("GET \(url): \(sent)") }
+            for r in page {
+                guard let id = JSON.int(r["id"]), let seat = JSON.int(r["seat_id"]), let user = JSON.int(r["user_id"]),
+                    let start = (r["start_time"] as? String).flatMap(RFC3339.parse),
+                    let end = (r["end_time"] as? String).flatMap(RFC3339.parse), let status = r["status"] as? String
+                else { throw LoadTestError.finalRead("a reservation without its fields: \(r)") }
+                all.append(
+                    FinalReservation(
+                        id: id, key: BookingKey(userID: user, seatID: seat, start: start, end: end), status: status))
+            }
+            if page.isEmpty || all.count >= total { break }
+        }
+        return all
+    }
+}
+
+/// State shared by the workers and the controlling tasks.
+final class Shared: Sendable {
+    let stop = Atomic<Bool>(false)
+    /// The next open-loop ticket.
+    let ticket = Atomic<Int>(0)
+    let events = Mutex<[ChaosEvent]>([])
+    let failure = Mutex<(any Error)?>(nil)
+}

@@ -1,0 +1,112 @@
+import ArgumentParser
+import DLSMSLoad
+import Foundation
+
+extension Scenario: ExpressibleByArgument {}
+
+/// `dlsms loadtest`: drives a server over HTTP, measures it and checks what it answered.
+struct LoadTestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loadtest",
+        abstract: "Load-test a DL-SMS server over HTTP and check the consistency of its answers.",
+        discussion: """
+            The server needs the load-test branch and, for a quick preparation, cheap password hashes and no \
+            per-student limit; this is a test configuration, never the defaults:
+              dlsms serve --load-test-seats 2000 --bcrypt-cost 4 --max-upcoming 100000000 --admin-password ADMIN
+              dlsms loadtest --scenario book --admin-password ADMIN --duration 30
+            With --chaos the load generator starts the server itself (same configuration, fsync always) on a \
+            data directory and kill -9s and restarts it at random moments. The writing scenarios (book, mixed) \
+            end with the checker; the exit status is 1 when it finds a violation.
+            """)
+
+    @Option(help: "Base URL of the server (ignored with --chaos).") var url = "http://127.0.0.1:8080"
+    @Option(help: "book | mixed | login | search") var scenario = Scenario.book
+    @Option(help: "Concurrent connections, one request in flight on each.") var connections = 32
+    @Option(help: "Seconds of load (without --chaos).") var duration = 10.0
+    @Option(help: "Students to register and drive (at least --connections).") var students = 1_000
+    @Option(help: "Seed of the random choices (default: random, printed).") var seed: UInt64?
+    @Option(help: "Open loop: requests per second, latency from the intended send time (default: closed loop).")
+    var rate: Double?
+    @Option(help: "book: 0 = all different seats and slots … 1 = everyone wants seat 10 at 14:00 tomorrow.")
+    var contention = 0.0
+    @Option(
+        name: .customLong("admin-password"),
+        help: "Admin password, to read the final state for the checker [DLSMS_ADMIN_PASSWORD].")
+    var adminPassword: String?
+    @Flag(name: .customLong("no-check"), help: "Do not read the final state back and check it.") var noCheck = false
+    @Option(help: "Seconds before a request's outcome is declared unknown.") var timeout = 10.0
+    @Option(help: "Write the results as JSON to this file.") var report: String?
+
+    @Flag(help: "Start the server as a child process and kill -9 / restart it at random moments.") var chaos = false
+    @Option(name: .customLong("server-binary"), help: "--chaos: the dlsms binary to run (default: this one).")
+    var serverBinary: String?
+    @Option(name: .customLong("data-dir"), help: "--chaos: the server's data directory (default: a new temporary one).")
+    var dataDir: String?
+    @Option(help: "--chaos: kill/restart cycles.") var cycles = 5
+    @Option(name: .customLong("min-uptime"), help: "--chaos: least seconds between a restart and the next kill.")
+    var minUptime = 0.5
+    @Option(name: .customLong("max-uptime"), help: "--chaos: most seconds between a restart and the next kill.")
+    var maxUptime = 2.0
+    @Option(help: "--chaos: seats of the server's load-test branch.") var seats = 1_000
+    @Option(
+        name: .customLong("server-arg"), parsing: .unconditionalSingleValue,
+        help: "--chaos: one more `dlsms serve` argument (repeatable), e.g. --server-arg=--shards=4.")
+    var serverArguments: [String] = []
+
+    func run() async throws {
+        var config = LoadTestConfiguration()
+        config.url = url.hasSuffix("/") ? String(url.dropLast()) : url
+        config.scenario = scenario
+        config.connections = connections
+        config.duration = duration
+        config.students = students
+        config.seed = seed ?? UInt64.random(in: 1...UInt64(UInt32.max))
+        config.rate = rate
+        config.contention = contention
+        config.adminPassword = adminPassword ?? ProcessInfo.processInfo.environment["DLSMS_ADMIN_PASSWORD"]
+        config.check = !noCheck
+        config.timeout = timeout
+        var temporary: String?
+        if chaos {
+            guard minUptime > 0, maxUptime >= minUptime else {
+                throw ValidationError("--min-uptime must be positive and at most --max-uptime")
+            }
+            let binary = serverBinary ?? Self.ownExecutable()
+            let directory =
+                dataDir ?? NSTemporaryDirectory() + "dlsms-chaos-\(ProcessInfo.processInfo.processIdentifier)"
+            if dataDir == nil { temporary = directory }
+            var c = ChaosConfiguration(binary: binary, dataDirectory: directory)
+            c.cycles = cycles
+            c.uptime = minUptime...maxUptime
+            c.seats = seats
+            c.serverArguments = serverArguments
+            config.chaos = c
+        }
+        config.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        do {
+            try config.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+        FileHandle.standardError.write(
+            Data("loadtest: \(scenario.rawValue), seed \(config.seed); preparing \(students) students\n".utf8))
+        let result = try await LoadTest.run(config)
+        print(result.summary)
+        if let report {
+            try result.json().write(to: URL(fileURLWithPath: report))
+            print("report: \(report)")
+        }
+        if let temporary {
+            if result.passed {
+                try? FileManager.default.removeItem(atPath: temporary)
+            } else {
+                print("data directory kept for inspection: \(temporary)")
+            }
+        }
+        if !result.passed { throw ExitCode(1) }
+    }
+
+    static func ownExecutable() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}

@@ -1,0 +1,87 @@
+import DLSMSLoad
+import DLSMSTestSupport
+import Foundation
+import Testing
+
+/// `dlsms loadtest` for real, bounded: against a running server, and in chaos mode.
+@Suite(.serialized) struct SmokeTests {
+    /// Runs `dlsms loadtest ARGS --report FILE`; returns the exit status and the report.
+    func loadtest(_ arguments: [String], in dir: String) async throws -> (Int32, LoadReport?) {
+        let reportPath = dir + "/report.json"
+        let child = try ChildProcess(try dlsmsExecutable(), ["loadtest"] + arguments + ["--report", reportPath])
+        // Drain the summary so the child never blocks on a full pipe.
+        let drain = Task { for await _ in child.lines {} }
+        let status = child.wait(timeout: 180)
+        drain.cancel()
+        let report = FileManager.default.contents(atPath: reportPath).flatMap { try? LoadReport.decode($0) }
+        return (status, report)
+    }
+
+    @Test func aBookingStormAgainstARunningServerPassesTheChecker() async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try ServerProcess(
+            dataDirectory: dir + "/data", extra: ["--load-test-seats", "300", "--max-upcoming", "100000000"])
+        try await server.waitUntilListening()
+        let (status, report) = try await loadtest(
+            [
+                "--url", server.base, "--scenario", "book", "--duration", "3", "--connections", "8", "--students", "40",
+                "--contention", "0.2", "--admin-password", "admin-password", "--seed", "11",
+            ], in: dir)
+        #expect(server.stop() == 0)
+        #expect(status == 0)
+        let r = try #require(report)
+        let check = try #require(r.check)
+        #expect(check.passed, "\(check.violations)")
+        #expect(check.acknowledgedBookings > 0)
+        // A fifth of the bookings want the same seat and hour: all but one of those are refused.
+        #expect(check.refusedBookings > 0)
+        #expect(r.results.errorCodes["seat_conflict", default: 0] > 0)
+        #expect(
+            r.results.requests == r.results.statusCounts.values.reduce(0, +) + r.results.notSent + r.results.unknown)
+        #expect(r.results.latencyMs.p50 > 0 && r.results.latencyMs.p50 <= r.results.latencyMs.p99)
+        #expect(!r.results.timeline.isEmpty)
+    }
+
+    @Test func chaosRestartsLoseNothingAcknowledged() async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (status, report) = try await loadtest(
+            [
+                "--chaos", "--server-binary", try dlsmsExecutable(), "--data-dir", dir + "/data", "--cycles", "3",
+                "--min-uptime", "0.3", "--max-uptime", "1", "--scenario", "mixed", "--connections", "8", "--students",
+                "40", "--seats", "200", "--seed", "12",
+            ], in: dir)
+        #expect(status == 0)
+        let r = try #require(report)
+        #expect(r.chaos?.count == 3)
+        let check = try #require(r.check)
+        #expect(check.passed, "\(check.violations)")
+        #expect(check.acknowledgedBookings > 0)
+    }
+
+    @Test func badArgumentsAreRefusedWithAUsageError() async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for arguments in [
+            ["--students", "2", "--connections", "8", "--no-check"],
+            ["--contention", "2", "--no-check"],
+            ["--scenario", "nonsense"],
+            ["--scenario", "book"],  // the checker needs the admin password
+            ["--chaos", "--min-uptime", "0"],
+        ] {
+            let (status, report) = try await loadtest(arguments + ["--url", "http://127.0.0.1:1"], in: dir)
+            #expect(status == 64, "\(arguments)")
+            #expect(report == nil)
+        }
+    }
+
+    @Test func anUnreachableServerIsAClearFailure() async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (status, report) = try await loadtest(
+            ["--url", "http://127.0.0.1:1", "--no-check", "--students", "4", "--connections", "2"], in: dir)
+        #expect(status == 1)
+        #expect(report == nil)
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import Synchronization
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// A real `dlsms serve` process on a free loopback port with its own data directory.
+public final class ServerProcess: Sendable {
+    public let child: ChildProcess
+    public let dataDirectory: String
+    private let boundPort = Mutex(0)
+
+    public init(dataDirectory: String, extra: [String] = []) throws {
+        self.dataDirectory = dataDirectory
+        child = try ChildProcess(
+            try dlsmsExecutable(),
+            [
+                "serve", "--port", "0", "--data-dir", dataDirectory, "--bcrypt-cost", "4", "--admin-password",
+                "admin-password",
+                "--log-level", "warning",
+            ] + extra)
+    }
+
+    public var port: Int { boundPort.withLock { $0 } }
+
+    /// Waits (at most a minute) for "dlsms listening on http://127.0.0.1:PORT".
+    public func waitUntilListening() async throws {
+        guard let line = await child.waitForLine(timeout: 60, { $0.hasPrefix("dlsms listening on ") }),
+            let port = Int(line.split(separator: ":").last ?? "")
+        else {
+            child.signal(SIGKILL)
+            throw CocoaError(
+                .fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "the server did not start listening"])
+        }
+        boundPort.withLock { $0 = port }
+    }
+
+    public var base: String { "http://127.0.0.1:\(port)" }
+
+    /// SIGTERM, then the exit status (killed after 30 s).
+    public func stop() -> Int32 {
+        child.signal(SIGTERM)
+        return child.wait(timeout: 30)
+    }
+
+    public func request(_ method: String, _ path: String, token: String? = nil, json: String? = nil) async throws -> (
+        Int, [String: Any]
+    ) {
+        var r = URLRequest(url: URL(string: base + path)!, timeoutInterval: 15)
+        r.httpMethod = method
+        if let token { r.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let json {
+            r.httpBody = Data(json.utf8)
+            r.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        let (data, response) = try await URLSession.shared.data(for: r)
+        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+        return ((response as! HTTPURLResponse).statusCode, object)
+    }
+
+    public func login(_ id: String, _ password: String = "password123") async throws -> String {
+        let (status, body) = try await request(
+            "POST", "/auth/login", json: #"{"student_id":"\#(id)","password":"\#(password)"}"#)
+        guard status == 200, let token = body["token"] as? String else {
+            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "login as \(id): HTTP \(status)"])
+        }
+        return token
+    }
+}
