@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Reproduces the README's HTTP figures in one run on this machine: starts the release server
-# (fsync always) on a free loopback port with a temporary data directory, measures the /healthz
-# ceiling with wrk, then bookings and seat search, and prints each as a ratio of the ceiling.
+# (fsync always, the load-test configuration) on a free loopback port with a temporary data
+# directory, measures the /healthz ceiling with wrk, then the `book`, `mixed` and `search`
+# scenarios of `dlsms loadtest` (each ends with the consistency checker), and prints a table with
+# each throughput as a ratio of the ceiling. The JSON reports (and charts, when matplotlib is
+# installed) are left in $REPORTS (default: a new temporary directory).
 # Usage: bash Benchmarks/http.sh [seconds per run, default 15] [connections, default 64]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,52 +12,40 @@ duration=${1:-15}
 connections=${2:-64}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 swift build -c release --product dlsms >/dev/null
+reports=${REPORTS:-$(mktemp -d)}
+mkdir -p "$reports"
 
 source scripts/test-server.sh
 start_server .build/release/dlsms --fsync always --bcrypt-cost 4 --admin-password bench-admin \
-    --load-test-seats 5000 --max-upcoming 100000000
-token=$(login S2021001 password123)
-# 200 students for the booking run (bcrypt cost 4 keeps the preparation quick).
-tokens=$(mktemp)
-cleanup=$tokens
-python3 - "$base" >"$tokens" <<'PY'
-import json, sys, urllib.request as u
-base = sys.argv[1]
-for n in range(200):
-    body = json.dumps({"student_id": f"LOAD{n:05d}", "password": "load-password"}).encode()
-    try:
-        r = u.urlopen(u.Request(base + "/auth/register", data=body, headers={"Content-Type": "application/json"}))
-    except Exception:
-        r = u.urlopen(u.Request(base + "/auth/login", data=body, headers={"Content-Type": "application/json"}))
-    print(json.load(r)["token"])
-PY
-quarter=$(( ($(date +%s) / 900 + 1) * 900 ))
-window_start=$(date -u -d "@$((quarter + 86400))" +%Y-%m-%dT%H:%M:%SZ)
-window_end=$(date -u -d "@$((quarter + 86400 + 7200))" +%Y-%m-%dT%H:%M:%SZ)
+    --load-test-seats 2000 --max-upcoming 100000000
 
-run() { # name, wrk arguments…
-    local name=$1
-    shift
-    local out
-    out=$(wrk -t2 -c"$connections" -d"${duration}s" --latency "$@")
-    local rps p50 p99
-    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-    p50=$(echo "$out" | awk '$1=="50%" {print $2}')
-    p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-    local errors
-    errors=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-    echo "$name|$rps|$p50|$p99|${errors:-0}"
-}
-
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); wrk -t2 -c$connections -d${duration}s, server and wrk on the same cores"
-results=()
-results+=("$(run "GET /healthz" "$base/healthz")")
-results+=("$(THREADS=2 SEATS=5000 BASE=$quarter TOKENS_FILE=$tokens run "POST /reservations (fsync always)" -s Benchmarks/http/book.lua "$base")")
-results+=("$(run "GET /seats?branch=Main Library + window" -H "Authorization: Bearer $token" \
-    "$base/seats?branch=Main%20Library&start_time=$window_start&end_time=$window_end")")
-ceiling=$(echo "${results[0]}" | cut -d'|' -f2)
-printf "%-42s %12s %10s %10s %10s %8s\n" "endpoint" "req/s" "p50" "p99" "non-2xx" "ratio"
-for r in "${results[@]}"; do
-    IFS='|' read -r name rps p50 p99 errors <<<"$r"
-    printf "%-42s %12s %10s %10s %10s %7.0f%%\n" "$name" "$rps" "$p50" "$p99" "$errors" "$(echo "$rps $ceiling" | awk '{print 100*$1/$2}')"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); ${duration} s per run, $connections connections; server, wrk and loadtest share the cores"
+ceiling=$(wrk -t2 -c"$connections" -d"${duration}s" "$base/healthz" | awk '/Requests\/sec/ {print $2}')
+for scenario in mixed search book; do  # book last: its storm fills the seats
+    .build/release/dlsms loadtest --url "$base" --scenario "$scenario" --duration "$duration" \
+        --connections "$connections" --students 1000 --seed 1 --admin-password bench-admin \
+        --report "$reports/$scenario.json" >"$reports/$scenario.txt" 2>/dev/null \
+        || { cat "$reports/$scenario.txt"; echo "loadtest $scenario failed" >&2; exit 1; }
 done
+python3 - "$ceiling" "$reports" <<'PY'
+import json, sys
+ceiling, directory = float(sys.argv[1]), sys.argv[2]
+print(f"{'run':<22} {'req/s':>8} {'2xx/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'p99.9 ms':>8} {'ratio':>6} {'client CPU':>10}  check")
+print(f"{'GET /healthz (wrk)':<22} {ceiling:>8.0f} {'':>8} {'':>7} {'':>7} {'':>8} {100:>5.0f}%")
+for scenario in ["book", "mixed", "search"]:
+    r = json.load(open(f"{directory}/{scenario}.json"))
+    res, lat, check = r["results"], r["results"]["latency_ms"], r.get("check")
+    verdict = "-" if check is None else (
+        f"passed ({check['acknowledged_bookings']} acknowledged, lost {check['lost']}, phantom {check['phantom']}, "
+        f"overlaps {check['overlaps']})" if check["lost"] + check["phantom"] + check["overlaps"] + check["wrong_state"] == 0
+        else "FAILED")
+    cpu = 100 * res["client_cpu_seconds"] / res["seconds"] / r["machine"]["cores"]
+    print(f"{'loadtest ' + scenario:<22} {res['throughput_per_second']:>8.0f} {res['ok_per_second']:>8.0f} "
+          f"{lat['p50']:>7.2f} {lat['p99']:>7.2f} {lat['p999']:>8.2f} {100 * res['throughput_per_second'] / ceiling:>5.0f}% "
+          f"{cpu:>9.0f}%  {verdict}")
+PY
+if python3 -c "import matplotlib" 2>/dev/null; then
+    python3 Benchmarks/plot_loadtest.py "$reports"/book.json "$reports"/mixed.json "$reports"/search.json \
+        -o "$reports" --name http >/dev/null
+fi
+echo "reports: $reports"

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -34,64 +33,177 @@ public enum Sent: Sendable, CustomStringConvertible {
     }
 }
 
-/// An HTTP/1.1 client (async-http-client) with one keep-alive connection per load connection.
-public final class LoadClient: Sendable {
-    let http: HTTPClient
+/// Makes load connections. One connection carries one request at a time, as a browser's would.
+public struct LoadClient: Sendable {
+    let group: any EventLoopGroup
     let timeout: TimeAmount
 
-    public init(connections: Int, timeoutSeconds: Double) {
-        var configuration = HTTPClient.Configuration()
-        configuration.httpVersion = .http1Only
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(1, connections)
-        // A refused connection fails its request at once (a definite "not sent") instead of
-        // being retried until the timeout: chaos mode restarts the server on a new port.
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.timeout.connect = .seconds(2)
-        configuration.decompression = .disabled
-        http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    public init(timeoutSeconds: Double, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.group = group
         timeout = .nanoseconds(Int64(timeoutSeconds * 1e9))
     }
 
-    public func shutdown() async {
-        try? await http.shutdown()
+    public func connection() -> Connection { Connection(group: group, timeout: timeout) }
+}
+
+/// One keep-alive HTTP/1.1 connection over SwiftNIO (the HTTP/1 codec and a request/response
+/// handler): far lighter per request than a general-purpose client, so that the load generator
+/// leaves the CPU to the server it measures. It reconnects after an error or when the target's
+/// address changes (chaos mode). Used by one task at a time.
+public final class Connection: @unchecked Sendable {
+    let group: any EventLoopGroup
+    let timeout: TimeAmount
+    private var channel: (any Channel)?
+    private var authority = ""
+
+    init(group: any EventLoopGroup, timeout: TimeAmount) {
+        self.group = group
+        self.timeout = timeout
     }
 
-    /// Sends one request; never throws: every failure is classified.
-    public func send(
-        _ method: HTTPMethod, _ url: String, token: String? = nil, json: String? = nil, maxBody: Int = 64 << 20
-    ) async -> Sent {
-        var request = HTTPClientRequest(url: url)
-        request.method = method
-        if let token { request.headers.add(name: "Authorization", value: "Bearer " + token) }
+    /// Sends one request to `url` (`http://HOST:PORT/path?query`); never throws: every failure is classified.
+    public func send(_ method: HTTPMethod, _ url: String, token: String? = nil, json: String? = nil) async -> Sent {
+        var rest = Substring(url)
+        if rest.hasPrefix("http://") { rest = rest.dropFirst(7) }
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let authority = String(rest[..<slash])
+        let path = slash == rest.endIndex ? "/" : String(rest[slash...])
+        if channel == nil || authority != self.authority || channel?.isActive != true {
+            close()
+            do {
+                channel = try await connect(authority)
+                self.authority = authority
+            } catch {
+                // Nothing was sent: a definite failure.
+                return .notSent("\(error)".contains("refused") ? "connection refused" : "connect: \(error)")
+            }
+        }
+        guard let channel else { return .notSent("no connection") }
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: authority)
+        if let token { headers.add(name: "Authorization", value: "Bearer " + token) }
+        var body: ByteBuffer?
         if let json {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: json))
+            let buffer = channel.allocator.buffer(string: json)
+            headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "Content-Length", value: String(buffer.readableBytes))
+            body = buffer
+        } else if method == .POST || method == .PUT {
+            headers.add(name: "Content-Length", value: "0")
         }
-        let response: HTTPClientResponse
+        let promise = channel.eventLoop.makePromise(of: Reply.self)
+        let request = PendingRequest(
+            head: HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers), body: body,
+            promise: promise, timeout: timeout)
+        channel.writeAndFlush(request).whenFailure { promise.fail($0) }
         do {
-            response = try await http.execute(request, timeout: timeout)
+            let reply = try await promise.futureResult.get()
+            return .reply(status: reply.status, body: reply.body)
         } catch {
-            return Self.classify(error)
-        }
-        do {
-            let body = try await response.body.collect(upTo: maxBody)
-            return .reply(status: Int(response.status.code), body: body)
-        } catch {
-            // The status line arrived, so the server decided; but a half-read body is no answer.
-            return .unknown("response body: \(error)")
+            close()
+            if let e = error as? ConnectionError, e == .timeout { return .unknown("timeout") }
+            if error is ConnectionError { return .unknown("connection closed") }
+            if let io = error as? IOError, io.errnoCode == ECONNRESET { return .unknown("connection reset") }
+            return .unknown("\(error)")
         }
     }
 
-    static func classify(_ error: any Error) -> Sent {
-        if error is NIOConnectionError { return .notSent("connection refused") }
-        if let io = error as? IOError, io.errnoCode == ECONNREFUSED { return .notSent("connection refused") }
-        if let e = error as? HTTPClientError, e == .connectTimeout || e == .getConnectionFromPoolTimeout {
-            return .notSent("\(e)")
+    public func close() {
+        channel?.close(promise: nil)
+        channel = nil
+    }
+
+    private func connect(_ authority: String) async throws -> any Channel {
+        guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...])
+        else { throw ConnectionError.badAddress(authority) }
+        let host = String(authority[..<colon])
+        return try await ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(2))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(RequestResponseHandler())
+                }
+            }
+            .connect(host: host, port: port).get()
+    }
+}
+
+struct Reply: Sendable {
+    var status: Int
+    var body: ByteBuffer
+}
+
+enum ConnectionError: Error, Equatable {
+    case closed
+    case timeout
+    case badAddress(String)
+}
+
+/// A request with the promise of its answer and its deadline.
+struct PendingRequest: Sendable {
+    var head: HTTPRequestHead
+    var body: ByteBuffer?
+    var promise: EventLoopPromise<Reply>
+    var timeout: TimeAmount
+}
+
+/// Writes a request, collects its response and completes the promise; fails it if the connection
+/// closes or the deadline passes first (then the connection is closed: its state is unknown).
+final class RequestResponseHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = PendingRequest
+    typealias OutboundOut = HTTPClientRequestPart
+
+    private var pending: EventLoopPromise<Reply>?
+    private var timer: Scheduled<Void>?
+    private var status = 0
+    private var body: ByteBuffer?
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let request = unwrapOutboundIn(data)
+        complete(.failure(ConnectionError.closed))  // never two at once
+        pending = request.promise
+        status = 0
+        body = nil
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: request.timeout) { [self] in
+            complete(.failure(ConnectionError.timeout))
+            bound.value.close(promise: nil)
         }
-        if let e = error as? HTTPClientError, e == .deadlineExceeded || e == .readTimeout {
-            return .unknown("timeout")
+        context.write(wrapOutboundOut(.head(request.head)), promise: nil)
+        if let b = request.body { context.write(wrapOutboundOut(.body(.byteBuffer(b))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            status = Int(head.status.code)
+        case .body(var part):
+            if body == nil { body = part } else { body!.writeBuffer(&part) }
+        case .end:
+            complete(.success(Reply(status: status, body: body ?? ByteBuffer())))
         }
-        return .unknown("\(error)")
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        complete(.failure(ConnectionError.closed))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        complete(.failure(error))
+        context.close(promise: nil)
+    }
+
+    private func complete(_ result: Result<Reply, any Error>) {
+        timer?.cancel()
+        timer = nil
+        guard let promise = pending else { return }
+        pending = nil
+        promise.completeWith(result)
     }
 }
 
@@ -126,6 +238,42 @@ enum JSON {
 
     /// The contract's error code of a non-2xx answer, or `http_STATUS` when the body has none.
     static func errorCode(status: Int, body: ByteBuffer) -> String {
-        (object(body)?["code"] as? String) ?? "http_\(status)"
+        guard let start = valueOffset(of: "code", in: body),
+            body.readableBytesView[body.readerIndex + start] == UInt8(ascii: "\"")
+        else { return "http_\(status)" }
+        let bytes = body.readableBytesView.dropFirst(start + 1)
+        guard let close = bytes.firstIndex(of: UInt8(ascii: "\"")) else { return "http_\(status)" }
+        return String(decoding: bytes[..<close], as: UTF8.self)
+    }
+
+    /// The integer value of the first `"name":` in a JSON body, read without building the
+    /// document: the hot path of a booking storm reads one id per answer.
+    static func integer(_ name: String, in body: ByteBuffer) -> Int64? {
+        guard let start = valueOffset(of: name, in: body) else { return nil }
+        var value: Int64 = 0
+        var digits = 0
+        for byte in body.readableBytesView.dropFirst(start) {
+            guard byte >= 48 && byte <= 57, digits < 18 else { break }
+            value = value * 10 + Int64(byte - 48)
+            digits += 1
+        }
+        return digits > 0 ? value : nil
+    }
+
+    /// The offset (from the reader index) of the value after the first `"name":` and spaces.
+    static func valueOffset(of name: String, in body: ByteBuffer) -> Int? {
+        let key = Array("\"\(name)\":".utf8)
+        let bytes = body.readableBytesView
+        guard bytes.count >= key.count else { return nil }
+        var i = bytes.startIndex
+        while i <= bytes.endIndex - key.count {
+            if bytes[i] == key[0] && bytes[i..<(i + key.count)].elementsEqual(key) {
+                var j = i + key.count
+                while j < bytes.endIndex && bytes[j] == UInt8(ascii: " ") { j += 1 }
+                return j < bytes.endIndex ? j - bytes.startIndex : nil
+            }
+            i += 1
+        }
+        return nil
     }
 }

@@ -127,7 +127,7 @@ public enum LoadTest {
 
     public static func run(_ config: LoadTestConfiguration) async throws -> LoadReport {
         try config.validate()
-        let client = LoadClient(connections: config.connections + 2, timeoutSeconds: config.timeout)
+        let client = LoadClient(timeoutSeconds: config.timeout)
         var supervisor: ServerSupervisor?
         do {
             var base = config.url
@@ -151,11 +151,9 @@ public enum LoadTest {
             var report = try await run(config, client: client, base: base, adminPassword: adminPassword, supervisor)
             report.url = base
             supervisor?.stop()
-            await client.shutdown()
             return report
         } catch {
             supervisor?.kill9()
-            await client.shutdown()
             throw error
         }
     }
@@ -167,6 +165,7 @@ public enum LoadTest {
         let startedAt = Int64(Date().timeIntervalSince1970)
         let fixture = try await prepare(config, client: client, base: base, adminPassword: adminPassword)
         let target = Target(base: base)
+        let cpuAtStart = processCPUSeconds()
         let origin = ContinuousClock.now
         let recorder = Recorder(origin: origin)
         let shared = Shared()
@@ -178,7 +177,8 @@ public enum LoadTest {
             let own = stride(from: w, to: fixture.students.count, by: config.connections).map { fixture.students[$0] }
             workers.append(
                 Worker(
-                    config: config, fixture: fixture, students: own, rng: SplitMix64(seed: rng.next()), client: client,
+                    config: config, fixture: fixture, students: own, rng: SplitMix64(seed: rng.next()),
+                    client: client.connection(),
                     target: target, recorder: recorder, shared: shared, origin: origin))
         }
         let chaosSeed = rng.next()
@@ -219,6 +219,8 @@ public enum LoadTest {
             return all
         }
         let seconds = (ContinuousClock.now - origin) / .seconds(1)
+        var results = recorder.results(seconds: seconds)
+        results.clientCpuSeconds = processCPUSeconds() - cpuAtStart
         if let failure = shared.failure.withLock({ $0 }) { throw failure }
 
         var report = LoadReport(
@@ -226,9 +228,11 @@ public enum LoadTest {
             connections: config.connections, durationSeconds: config.chaos == nil ? config.duration : nil,
             students: config.students, seed: config.seed, rate: config.rate, contention: config.contention,
             machine: Machine.current(), chaos: config.chaos == nil ? nil : shared.events.withLock { $0 },
-            results: recorder.results(seconds: seconds), check: nil)
+            results: results, check: nil)
         if config.check && config.scenario.writes {
-            let final = try await readFinalState(client: client, base: await target.current(), fixture: fixture)
+            let connection = client.connection()
+            defer { connection.close() }
+            let final = try await readFinalState(client: connection, base: await target.current(), fixture: fixture)
             report.check = Checker.check(
                 history: history, final: final, students: Set(fixture.students.map(\.userID)))
         }
@@ -276,9 +280,11 @@ public enum LoadTest {
         let students = try await withThrowingTaskGroup(of: [(Int, Student)].self) { group in
             for t in 0..<parallel {
                 group.addTask {
+                    let connection = client.connection()
+                    defer { connection.close() }
                     var mine: [(Int, Student)] = []
                     for i in stride(from: t, to: config.students, by: parallel) {
-                        mine.append((i, try await registerOrLogin("lt\(tag)-\(i)", client: client, base: base)))
+                        mine.append((i, try await registerOrLogin("lt\(tag)-\(i)", client: connection, base: base)))
                     }
                     return mine
                 }
@@ -287,12 +293,14 @@ public enum LoadTest {
             for try await part in group { all += part }
             return all.sorted { $0.0 < $1.0 }.map(\.1)
         }
+        let connection = client.connection()
+        defer { connection.close() }
         var adminToken: String?
         if let adminPassword {
-            adminToken = try await login("admin", adminPassword, client: client, base: base).token
+            adminToken = try await login("admin", adminPassword, client: connection, base: base).token
         }
         let token = students[0].token
-        let branches = try await getJSON(base + "/branches", token: token, client: client)
+        let branches = try await getJSON(base + "/branches", token: token, client: connection)
         guard
             let list = branches["branches"] as? [[String: Any]],
             let ours = list.first(where: { $0["branch"] as? String == branch }),
@@ -303,7 +311,7 @@ public enum LoadTest {
             )
         }
         let seatList = try await getJSON(
-            base + "/seats?branch=" + encode(branch) + "&available_only=false", token: token, client: client)
+            base + "/seats?branch=" + encode(branch) + "&available_only=false", token: token, client: connection)
         let seats = ((seatList["seats"] as? [[String: Any]]) ?? []).compactMap { JSON.int($0["id"]) }.sorted()
         guard !seats.isEmpty else { throw LoadTestError.preparation("'\(branch)' has no seats") }
         let now = Int64(Date().timeIntervalSince1970)
@@ -311,14 +319,14 @@ public enum LoadTest {
             students: students, seats: seats, areas: areas, adminToken: adminToken, today: now - now % 86_400)
     }
 
-    static func registerOrLogin(_ studentID: String, client: LoadClient, base: String) async throws -> Student {
+    static func registerOrLogin(_ studentID: String, client: Connection, base: String) async throws -> Student {
         let body = "{\"student_id\":\(JSON.quote(studentID)),\"password\":\(JSON.quote(password))}"
         let sent = await client.send(.POST, base + "/auth/register", json: body)
         if case .reply(409, _) = sent { return try await login(studentID, password, client: client, base: base) }
         return try student(studentID, from: sent, what: "registering \(studentID)")
     }
 
-    static func login(_ studentID: String, _ password: String, client: LoadClient, base: String) async throws
+    static func login(_ studentID: String, _ password: String, client: Connection, base: String) async throws
         -> Student
     {
         let body = "{\"student_id\":\(JSON.quote(studentID)),\"password\":\(JSON.quote(password))}"
@@ -336,7 +344,7 @@ public enum LoadTest {
         return Student(studentID: studentID, userID: userID, token: token)
     }
 
-    static func getJSON(_ url: String, token: String?, client: LoadClient) async throws -> [String: Any] {
+    static func getJSON(_ url: String, token: String?, client: Connection) async throws -> [String: Any] {
         let sent = await client.send(.GET, url, token: token)
         guard case .reply(let status, let body) = sent, status == 200, let object = JSON.object(body) else {
             throw LoadTestError.preparation("GET \(url): \(sent)")
@@ -353,7 +361,7 @@ public enum LoadTest {
     // MARK: Final state
 
     /// Every reservation on the server, read in pages as admin.
-    static func readFinalState(client: LoadClient, base: String, fixture: Fixture) async throws -> [FinalReservation] {
+    static func readFinalState(client: Connection, base: String, fixture: Fixture) async throws -> [FinalReservation] {
         guard let token = fixture.adminToken else { throw LoadTestError.finalRead("no admin token") }
         var all: [FinalReservation] = []
         let limit = 10_000
@@ -376,6 +384,18 @@ public enum LoadTest {
         }
         return all
     }
+}
+
+/// User + system CPU seconds of this process so far.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    #if os(Linux)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    #else
+        getrusage(RUSAGE_SELF, &usage)
+    #endif
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// State shared by the workers and the controlling tasks.

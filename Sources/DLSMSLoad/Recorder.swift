@@ -87,14 +87,14 @@ final class Recorder: Sendable {
             while s.seconds.count <= second { s.seconds.append((0, 0, Recorder.histogram())) }
             s.seconds[second].requests += 1
             if failed { s.seconds[second].errors += 1 }
-            var op = s.byOperation[operation] ?? (0, 0, Recorder.histogram())
-            op.requests += 1
-            if failed { op.errors += 1 }
+            // In place: a copy of a histogram would copy its counts.
+            s.byOperation[operation, default: (0, 0, Recorder.histogram())].requests += 1
+            if failed { s.byOperation[operation]!.errors += 1 }
             switch sent {
             case .reply(let status, _):
                 _ = s.all.record(micros)
                 _ = s.seconds[second].latency.record(micros)
-                _ = op.latency.record(micros)
+                _ = s.byOperation[operation]!.latency.record(micros)
                 s.statuses[status, default: 0] += 1
                 if let code { s.codes[code, default: 0] += 1 }
             case .notSent(let reason):
@@ -104,7 +104,6 @@ final class Recorder: Sendable {
                 s.unknown += 1
                 s.transport[reason, default: 0] += 1
             }
-            s.byOperation[operation] = op
         }
     }
 
@@ -129,7 +128,8 @@ final class Recorder: Sendable {
                 operations: s.byOperation.mapValues {
                     OperationSummary(requests: $0.requests, errors: $0.errors, latencyMs: Percentiles($0.latency))
                 },
-                timeline: s.seconds.enumerated().map { i, b in
+                // Whole seconds only: a last, partial second would read as a collapse.
+                timeline: s.seconds.prefix(Int(seconds)).enumerated().map { i, b in
                     let p = Percentiles(b.latency)
                     return Second(second: i, requests: b.requests, errors: b.errors, p50Ms: p.p50, p99Ms: p.p99)
                 })
@@ -151,6 +151,9 @@ public struct LoadResults: Sendable, Codable, Equatable {
     public var notSent: Int
     /// Requests without an answer (timeouts, resets).
     public var unknown: Int
+    /// CPU seconds the load generator itself used while measuring (user + system): on a machine
+    /// shared with the server, what it took away from it.
+    public var clientCpuSeconds: Double = 0
     /// Why requests got no answer, by reason.
     public var transportErrors: [String: Int]
     public var operations: [String: OperationSummary]

@@ -3,7 +3,7 @@ import Foundation
 /// The machine a run was measured on (the figures only mean something next to it).
 public struct Machine: Sendable, Codable, Equatable {
     public var cores: Int
-    public var memoryGiB: Double
+    public var memoryGib: Double
     public var cpu: String
 
     static func current() -> Machine {
@@ -13,7 +13,7 @@ public struct Machine: Sendable, Codable, Equatable {
             .map { $0.trimmingCharacters(in: .whitespaces) }
         return Machine(
             cores: ProcessInfo.processInfo.activeProcessorCount,
-            memoryGiB: (Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824 * 10).rounded() / 10,
+            memoryGib: (Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824 * 10).rounded() / 10,
             cpu: model ?? "unknown")
     }
 }
@@ -73,11 +73,14 @@ public struct LoadReport: Sendable, Codable, Equatable {
                 + (scenario == .book && contention > 0 ? ", contention \(contention)" : "")
         )
         lines.append(
-            "machine: \(machine.cores) cores, \(f(machine.memoryGiB, 0)) GiB, \(machine.cpu)")
+            "machine: \(machine.cores) cores, \(f(machine.memoryGib, 0)) GiB, \(machine.cpu)")
         lines.append(
             "requests: \(r.requests) in \(f(r.seconds, 1)) s = \(f(r.throughputPerSecond, 0))/s (2xx \(f(r.okPerSecond, 0))/s)"
         )
         lines.append("latency ms: " + latency(r.latencyMs))
+        lines.append(
+            "load generator CPU: \(f(r.clientCpuSeconds, 1)) s = \(f(100 * r.clientCpuSeconds / max(r.seconds, 0.001) / Double(machine.cores), 0))% of the machine"
+        )
         for (name, op) in r.operations.sorted(by: { $0.key < $1.key }) where r.operations.count > 1 {
             lines.append("  \(name): \(op.requests) requests, \(op.errors) errors; " + latency(op.latencyMs))
         }

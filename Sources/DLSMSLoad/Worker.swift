@@ -9,7 +9,7 @@ struct Worker: Sendable {
     let fixture: Fixture
     var students: [Student]
     var rng: SplitMix64
-    let client: LoadClient
+    let client: Connection
     let target: Target
     let recorder: Recorder
     let shared: Shared
@@ -37,6 +37,7 @@ struct Worker: Sendable {
             await step(&student, base: base, intended: intended)
             students[s] = student
         }
+        client.close()
         return history
     }
 
@@ -60,8 +61,7 @@ struct Worker: Sendable {
                     .GET, base + "/reservations/mine?upcoming_only=true&limit=20", token: student.token)
                 recorder.record("mine", intended: intended, end: .now, sent)
             } else if roll < 85 {
-                // A quarter of the bookings are for "now", so that there is something to check in to.
-                await book(&student, base: base, intended: intended, now: rng.next() % 4 == 0)
+                await book(&student, base: base, intended: intended, now: false)
             } else if roll < 95, !student.held.isEmpty {
                 let i = Int(rng.next() % UInt64(student.held.count))
                 let id = student.held.remove(at: i).id
@@ -74,6 +74,7 @@ struct Worker: Sendable {
                 recorder.record("checkin", intended: intended, end: .now, sent)
                 history.append(.checkIn(reservationID: id, sent.outcome))
             } else {
+                // Nothing to cancel or check in to: book (for "now" when a check-in was due).
                 await book(&student, base: base, intended: intended, now: roll >= 95)
             }
         }
@@ -87,7 +88,7 @@ struct Worker: Sendable {
         recorder.record("book", intended: intended, end: .now, sent)
         var id: Int64?
         if case .reply(let status, let reply) = sent, (200..<300).contains(status) {
-            id = JSON.object(reply).flatMap { JSON.int($0["id"]) }
+            id = JSON.integer("id", in: reply)
         }
         let key = BookingKey(userID: student.userID, seatID: seat, start: start, end: end)
         history.append(.book(key, sent.outcome, reservationID: id))

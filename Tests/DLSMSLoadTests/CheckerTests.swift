@@ -1,4 +1,5 @@
 import DLSMSCore
+import NIOCore
 import Testing
 
 @testable import DLSMSLoad
@@ -222,5 +223,21 @@ struct CheckerTests {
             #expect(v.phantom == 1)
             #expect(!v.passed)
         }
+    }
+}
+
+struct JSONScanTests {
+    @Test func readsAnIdAndAnErrorCodeWithoutParsingTheDocument() {
+        let booking = ByteBuffer(string: #"{"id": 42,"seat_id":7,"user_id":3}"#)
+        #expect(JSON.integer("id", in: booking) == 42)
+        #expect(JSON.integer("seat_id", in: booking) == 7)
+        #expect(JSON.integer("missing", in: booking) == nil)
+        #expect(JSON.integer("id", in: ByteBuffer(string: #"{"seat_id":7}"#)) == nil)
+        #expect(JSON.integer("id", in: ByteBuffer(string: #"{"id":"x"}"#)) == nil)
+        #expect(JSON.integer("id", in: ByteBuffer(string: #"{"id":"#)) == nil)
+        let error = ByteBuffer(string: #"{"error":"the seat is taken","code":"seat_conflict"}"#)
+        #expect(JSON.errorCode(status: 409, body: error) == "seat_conflict")
+        #expect(JSON.errorCode(status: 502, body: ByteBuffer(string: "<html>")) == "http_502")
+        #expect(JSON.errorCode(status: 500, body: ByteBuffer(string: #"{"code":"unterminated"#)) == "http_500")
     }
 }
