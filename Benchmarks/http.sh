@@ -11,9 +11,9 @@ cd "$(dirname "$0")/.."
 duration=${1:-15}
 connections=${2:-64}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
-swift build -c release --product dlsms >/dev/null
 reports=${REPORTS:-$(mktemp -d)}
 mkdir -p "$reports"
+swift build -c release --product dlsms >"$reports/build.log" 2>&1 || { cat "$reports/build.log"; exit 1; }
 
 source scripts/test-server.sh
 start_server .build/release/dlsms --fsync always --bcrypt-cost 4 --admin-password bench-admin \

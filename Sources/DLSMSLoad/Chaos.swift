@@ -1,27 +1,40 @@
 import DLSMSProcess
 import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
 
 /// The server the load goes to. In chaos mode it is closed while the server is down, so that
 /// requests wait for the restart instead of spinning on refused connections; requests already in
 /// flight when the server is killed are the ones whose outcome becomes unknown.
-actor Target {
-    private var base: String?
-    private var waiters: [CheckedContinuation<String, Never>] = []
+final class Target: Sendable {
+    private let state: Mutex<(base: String?, waiters: [EventLoopPromise<String>])>
 
-    init(base: String?) { self.base = base }
+    init(base: String?) { state = Mutex((base, [])) }
 
-    /// The base URL (`http://127.0.0.1:PORT`), waiting while the server is down.
-    func current() async -> String {
-        if let base { return base }
-        return await withCheckedContinuation { waiters.append($0) }
+    /// The base URL (`http://127.0.0.1:PORT`), once the server is up; completes on `loop`.
+    func current(on loop: any EventLoop) -> EventLoopFuture<String> {
+        state.withLock { s in
+            if let base = s.base { return loop.makeSucceededFuture(base) }
+            let promise = loop.makePromise(of: String.self)
+            s.waiters.append(promise)
+            return promise.futureResult
+        }
     }
 
-    func down() { base = nil }
+    func current() async -> String {
+        (try? await current(on: MultiThreadedEventLoopGroup.singleton.any()).get()) ?? ""
+    }
 
-    func up(_ newBase: String) {
-        base = newBase
-        for waiter in waiters { waiter.resume(returning: newBase) }
-        waiters.removeAll()
+    func down() { state.withLock { $0.base = nil } }
+
+    func up(_ base: String) {
+        let waiters = state.withLock { s in
+            s.base = base
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for waiter in waiters { waiter.succeed(base) }
     }
 }
 

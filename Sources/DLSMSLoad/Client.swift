@@ -43,81 +43,99 @@ public struct LoadClient: Sendable {
         timeout = .nanoseconds(Int64(timeoutSeconds * 1e9))
     }
 
-    public func connection() -> Connection { Connection(group: group, timeout: timeout) }
+    /// A connection whose socket and callbacks live on `loop` (any of the group's by default).
+    public func connection(on loop: (any EventLoop)? = nil) -> Connection {
+        Connection(loop: loop ?? group.any(), timeout: timeout)
+    }
 }
 
 /// One keep-alive HTTP/1.1 connection over SwiftNIO (the HTTP/1 codec and a request/response
 /// handler): far lighter per request than a general-purpose client, so that the load generator
 /// leaves the CPU to the server it measures. It reconnects after an error or when the target's
-/// address changes (chaos mode). Used by one task at a time.
+/// address changes (chaos mode). Its state belongs to its event loop: `request` is called there,
+/// and the async `send` hops there.
 public final class Connection: @unchecked Sendable {
-    let group: any EventLoopGroup
+    let loop: any EventLoop
     let timeout: TimeAmount
     private var channel: (any Channel)?
     private var authority = ""
 
-    init(group: any EventLoopGroup, timeout: TimeAmount) {
-        self.group = group
+    init(loop: any EventLoop, timeout: TimeAmount) {
+        self.loop = loop
         self.timeout = timeout
     }
 
-    /// Sends one request to `url` (`http://HOST:PORT/path?query`); never throws: every failure is classified.
+    /// Sends one request to `url` (`http://HOST:PORT/path?query`); never fails: every failure is classified.
     public func send(_ method: HTTPMethod, _ url: String, token: String? = nil, json: String? = nil) async -> Sent {
+        (try? await loop.flatSubmit { self.request(method, url, token: token, json: json) }.get())
+            ?? .unknown("event loop shut down")
+    }
+
+    /// `send` for code already on the connection's loop; the future completes there.
+    func request(_ method: HTTPMethod, _ url: String, token: String?, json: String?) -> EventLoopFuture<Sent> {
+        loop.preconditionInEventLoop()
         var rest = Substring(url)
         if rest.hasPrefix("http://") { rest = rest.dropFirst(7) }
         let slash = rest.firstIndex(of: "/") ?? rest.endIndex
         let authority = String(rest[..<slash])
         let path = slash == rest.endIndex ? "/" : String(rest[slash...])
-        if channel == nil || authority != self.authority || channel?.isActive != true {
-            close()
-            do {
-                channel = try await connect(authority)
-                self.authority = authority
-            } catch {
-                // Nothing was sent: a definite failure.
-                return .notSent("\(error)".contains("refused") ? "connection refused" : "connect: \(error)")
-            }
-        }
-        guard let channel else { return .notSent("no connection") }
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: authority)
         if let token { headers.add(name: "Authorization", value: "Bearer " + token) }
         var body: ByteBuffer?
         if let json {
-            let buffer = channel.allocator.buffer(string: json)
+            let buffer = ByteBuffer(string: json)
             headers.add(name: "Content-Type", value: "application/json")
             headers.add(name: "Content-Length", value: String(buffer.readableBytes))
             body = buffer
         } else if method == .POST || method == .PUT {
             headers.add(name: "Content-Length", value: "0")
         }
-        let promise = channel.eventLoop.makePromise(of: Reply.self)
-        let request = PendingRequest(
-            head: HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers), body: body,
-            promise: promise, timeout: timeout)
-        channel.writeAndFlush(request).whenFailure { promise.fail($0) }
-        do {
-            let reply = try await promise.futureResult.get()
-            return .reply(status: reply.status, body: reply.body)
-        } catch {
-            close()
+        let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
+        if let channel, authority == self.authority, channel.isActive {
+            return write(head, body, on: channel)
+        }
+        close()
+        return connect(authority).assumeIsolated().flatMap { channel -> EventLoopFuture<Sent> in
+            self.channel = channel
+            self.authority = authority
+            return self.write(head, body, on: channel)
+        }.flatMapErrorThrowing { error -> Sent in
+            // Nothing was sent: a definite failure.
+            .notSent("\(error)".contains("refused") ? "connection refused" : "connect: \(error)")
+        }.nonisolated()
+    }
+
+    private func write(_ head: HTTPRequestHead, _ body: ByteBuffer?, on channel: any Channel) -> EventLoopFuture<Sent> {
+        let promise = loop.makePromise(of: Reply.self)
+        channel.writeAndFlush(PendingRequest(head: head, body: body, promise: promise, timeout: timeout))
+            .whenFailure { promise.fail($0) }
+        return promise.futureResult.assumeIsolated().map { reply -> Sent in
+            .reply(status: reply.status, body: reply.body)
+        }.flatMapErrorThrowing { error -> Sent in
+            self.close()
             if let e = error as? ConnectionError, e == .timeout { return .unknown("timeout") }
             if error is ConnectionError { return .unknown("connection closed") }
             if let io = error as? IOError, io.errnoCode == ECONNRESET { return .unknown("connection reset") }
             return .unknown("\(error)")
-        }
+        }.nonisolated()
     }
 
+    /// Closes the socket (on the connection's loop).
     public func close() {
+        guard loop.inEventLoop else {
+            loop.execute { self.close() }
+            return
+        }
         channel?.close(promise: nil)
         channel = nil
     }
 
-    private func connect(_ authority: String) async throws -> any Channel {
+    private func connect(_ authority: String) -> EventLoopFuture<any Channel> {
         guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...])
-        else { throw ConnectionError.badAddress(authority) }
+        else { return loop.makeFailedFuture(ConnectionError.badAddress(authority)) }
         let host = String(authority[..<colon])
-        return try await ClientBootstrap(group: group)
+        return ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(2))
             .channelInitializer { channel in
@@ -126,7 +144,7 @@ public final class Connection: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(RequestResponseHandler())
                 }
             }
-            .connect(host: host, port: port).get()
+            .connect(host: host, port: port)
     }
 }
 

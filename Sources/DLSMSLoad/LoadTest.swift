@@ -1,5 +1,6 @@
 import DLSMSCore
 import Foundation
+import NIOCore
 import NIOHTTP1
 import Synchronization
 
@@ -166,51 +167,47 @@ public enum LoadTest {
         let fixture = try await prepare(config, client: client, base: base, adminPassword: adminPassword)
         let target = Target(base: base)
         let cpuAtStart = processCPUSeconds()
-        let origin = ContinuousClock.now
+        let origin = NIODeadline.now()
         let recorder = Recorder(origin: origin)
         let shared = Shared()
         var rng = SplitMix64(seed: config.seed)
 
-        // Each connection owns the students with its index modulo the connection count.
+        // Each connection owns the students with its index modulo the connection count, and runs
+        // on one event loop with its socket: no thread hop between a request and the next.
         var workers: [Worker] = []
         for w in 0..<config.connections {
             let own = stride(from: w, to: fixture.students.count, by: config.connections).map { fixture.students[$0] }
             workers.append(
                 Worker(
                     config: config, fixture: fixture, students: own, rng: SplitMix64(seed: rng.next()),
-                    client: client.connection(),
-                    target: target, recorder: recorder, shared: shared, origin: origin))
+                    connection: client.connection(), target: target, recorder: recorder, shared: shared,
+                    origin: origin))
         }
         let chaosSeed = rng.next()
+        let progress = Task {
+            var tick = 1
+            while !shared.stop.load(ordering: .acquiring) {
+                do { try await sleep(until: origin + .seconds(Int64(tick))) } catch { return }
+                let p = recorder.progress()
+                var line = String(
+                    format: "[%4ds] %d requests, %.0f/s, %d errors, p99 %.1f ms", tick, p.requests,
+                    Double(p.requests) / Double(tick), p.errors, p.recentP99)
+                if config.chaos != nil { line += ", \(shared.events.withLock { $0.count }) restarts" }
+                config.progress(line)
+                tick += 1
+            }
+        }
         let history = await withTaskGroup(of: [Operation].self) { group in
             for worker in workers {
-                group.addTask {
-                    var worker = worker
-                    return await worker.run()
-                }
+                group.addTask { await worker.run() }
             }
             group.addTask {
                 if let supervisor, let chaos = config.chaos {
-                    await runChaos(chaos, supervisor: supervisor, target: target, shared: shared, seed: chaosSeed)
+                    await runChaos(
+                        chaos, supervisor: supervisor, target: target, shared: shared, seed: chaosSeed, origin: origin)
                 } else {
-                    try? await Task.sleep(until: origin + .seconds(config.duration), clock: .continuous)
+                    try? await sleep(until: origin + .nanoseconds(Int64(config.duration * 1e9)))
                     shared.stop.store(true, ordering: .releasing)
-                }
-                return []
-            }
-            group.addTask {
-                var tick = 1
-                while !shared.stop.load(ordering: .acquiring) {
-                    try? await Task.sleep(until: origin + .seconds(tick), clock: .continuous)
-                    if shared.stop.load(ordering: .acquiring) { break }
-                    let p = recorder.progress()
-                    var line = String(
-                        format: "[%4ds] %d requests, %.0f/s, %d errors, p99 %.1f ms", tick, p.requests,
-                        Double(p.requests) / Double(tick), p.errors, p.recentP99)
-                    let kills = shared.events.withLock { $0.count }
-                    if config.chaos != nil { line += ", \(kills) restarts" }
-                    config.progress(line)
-                    tick += 1
                 }
                 return []
             }
@@ -218,7 +215,8 @@ public enum LoadTest {
             for await part in group { all += part }
             return all
         }
-        let seconds = (ContinuousClock.now - origin) / .seconds(1)
+        let seconds = Double((NIODeadline.now() - origin).nanoseconds) / 1e9
+        progress.cancel()
         var results = recorder.results(seconds: seconds)
         results.clientCpuSeconds = processCPUSeconds() - cpuAtStart
         if let failure = shared.failure.withLock({ $0 }) { throw failure }
@@ -241,30 +239,31 @@ public enum LoadTest {
 
     /// Kills and restarts the server `cycles` times at random moments while the load runs.
     static func runChaos(
-        _ chaos: ChaosConfiguration, supervisor: ServerSupervisor, target: Target, shared: Shared, seed: UInt64
+        _ chaos: ChaosConfiguration, supervisor: ServerSupervisor, target: Target, shared: Shared, seed: UInt64,
+        origin: NIODeadline
     ) async {
         var rng = SplitMix64(seed: seed)
-        let origin = ContinuousClock.now
         for cycle in 1...chaos.cycles {
             let uptime = Double.random(in: chaos.uptime, using: &rng)
             try? await Task.sleep(for: .seconds(uptime))
             if cycle == chaos.cycles { shared.stop.store(true, ordering: .releasing) }
-            await target.down()
-            let killed = ContinuousClock.now
+            target.down()
+            let killed = NIODeadline.now()
             supervisor.kill9()
             do {
                 let base = try await supervisor.start()
                 shared.events.withLock {
                     $0.append(
                         ChaosEvent(
-                            killedAt: (killed - origin) / .seconds(1), downSeconds: (.now - killed) / .seconds(1)))
+                            killedAt: Double((killed - origin).nanoseconds) / 1e9,
+                            downSeconds: Double((NIODeadline.now() - killed).nanoseconds) / 1e9))
                 }
-                await target.up(base)
+                target.up(base)
             } catch {
                 shared.failure.withLock { $0 = error }
                 shared.stop.store(true, ordering: .releasing)
                 // Release the waiting workers; their requests fail fast on the dead address.
-                await target.up("http://127.0.0.1:1")
+                target.up("http://127.0.0.1:1")
                 return
             }
         }
@@ -384,6 +383,12 @@ public enum LoadTest {
         }
         return all
     }
+}
+
+/// Sleeps until `deadline` (the clock of the workers' timestamps).
+func sleep(until deadline: NIODeadline) async throws {
+    let nanoseconds = (deadline - NIODeadline.now()).nanoseconds
+    if nanoseconds > 0 { try await Task.sleep(nanoseconds: UInt64(nanoseconds)) }
 }
 
 /// User + system CPU seconds of this process so far.

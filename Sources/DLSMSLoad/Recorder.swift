@@ -60,9 +60,9 @@ final class Recorder: Sendable {
     }
 
     let state = Mutex(State())
-    let origin: ContinuousClock.Instant
+    let origin: NIODeadline
 
-    init(origin: ContinuousClock.Instant) { self.origin = origin }
+    init(origin: NIODeadline) { self.origin = origin }
 
     static func histogram() -> Histogram<UInt64> {
         // 1 µs to one hour, 3 significant digits.
@@ -70,9 +70,9 @@ final class Recorder: Sendable {
     }
 
     /// Records one request of kind `operation` meant to be sent at `intended`, finished at `end`.
-    func record(_ operation: String, intended: ContinuousClock.Instant, end: ContinuousClock.Instant, _ sent: Sent) {
-        let micros = UInt64(max(0, (end - intended) / .microseconds(1)))
-        let second = Int(max(0, (end - origin) / .seconds(1)))
+    func record(_ operation: String, intended: NIODeadline, end: NIODeadline, _ sent: Sent) {
+        let micros = UInt64(max(0, (end - intended).nanoseconds / 1_000))
+        let second = Int(max(0, (end - origin).nanoseconds / 1_000_000_000))
         var code: String?
         var failed = true
         switch sent {

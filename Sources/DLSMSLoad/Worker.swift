@@ -1,114 +1,171 @@
 import DLSMSCore
 import Foundation
+import NIOCore
 import NIOHTTP1
 
 /// One load connection: it drives its own students one request at a time and records every write
-/// with its outcome for the checker.
-struct Worker: Sendable {
+/// with its outcome for the checker. Everything it does runs on its connection's event loop, as
+/// a chain of futures: a request's answer starts the next request on the same thread.
+final class Worker: @unchecked Sendable {
     let config: LoadTestConfiguration
     let fixture: Fixture
     var students: [Student]
     var rng: SplitMix64
-    let client: Connection
+    let connection: Connection
     let target: Target
     let recorder: Recorder
     let shared: Shared
-    let origin: ContinuousClock.Instant
+    let origin: NIODeadline
+    let loop: any EventLoop
+    let end: NIODeadline
     var history: [Operation] = []
     var next = 0
+    var finished: EventLoopPromise<[Operation]>?
 
-    mutating func run() async -> [Operation] {
-        let end = origin + .seconds(config.duration)
-        while !shared.stop.load(ordering: .acquiring) {
-            var intended = ContinuousClock.now
-            if let rate = config.rate {
-                // Open loop: request n is due at origin + n/rate, whether or not earlier ones were answered.
-                let n = shared.ticket.wrappingAdd(1, ordering: .relaxed).oldValue
-                intended = origin + .seconds(Double(n) / rate)
-                if config.chaos == nil && intended >= end { break }
-                if intended > .now { try? await Task.sleep(until: intended, clock: .continuous) }
-            }
-            let base = await target.current()
-            if shared.stop.load(ordering: .acquiring) { break }
-            if config.rate == nil { intended = .now }
-            let s = next % students.count
-            next += 1
-            var student = students[s]
-            await step(&student, base: base, intended: intended)
-            students[s] = student
-        }
-        client.close()
-        return history
+    init(
+        config: LoadTestConfiguration, fixture: Fixture, students: [Student], rng: SplitMix64, connection: Connection,
+        target: Target, recorder: Recorder, shared: Shared, origin: NIODeadline
+    ) {
+        self.config = config
+        self.fixture = fixture
+        self.students = students
+        self.rng = rng
+        self.connection = connection
+        self.target = target
+        self.recorder = recorder
+        self.shared = shared
+        self.origin = origin
+        loop = connection.loop
+        end = origin + .nanoseconds(Int64(config.duration * 1e9))
     }
 
-    mutating func step(_ student: inout Student, base: String, intended: ContinuousClock.Instant) async {
+    /// Runs until the shared stop flag is set (or, open loop, the schedule ends); returns the writes.
+    func run() async -> [Operation] {
+        let promise = loop.makePromise(of: [Operation].self)
+        loop.execute {
+            self.finished = promise
+            self.issue()
+        }
+        return (try? await promise.futureResult.get()) ?? []
+    }
+
+    private func finish() {
+        connection.close()
+        finished?.succeed(history)
+        finished = nil
+    }
+
+    /// Starts the next request, or finishes.
+    private func issue() {
+        guard !shared.stop.load(ordering: .acquiring) else { return finish() }
+        guard let rate = config.rate else {
+            return send(intended: nil)
+        }
+        // Open loop: request n is due at origin + n/rate, whether or not earlier ones were answered;
+        // its latency counts from then.
+        let n = shared.ticket.wrappingAdd(1, ordering: .relaxed).oldValue
+        let intended = origin + .nanoseconds(Int64(Double(n) / rate * 1e9))
+        if config.chaos == nil && intended >= end { return finish() }
+        if intended > .now() {
+            loop.assumeIsolated().scheduleTask(deadline: intended) { self.send(intended: intended) }
+        } else {
+            send(intended: intended)
+        }
+    }
+
+    private func send(intended: NIODeadline?) {
+        target.current(on: loop).assumeIsolated().whenSuccess { base in
+            guard !self.shared.stop.load(ordering: .acquiring) else { return self.finish() }
+            let s = self.next % self.students.count
+            self.next += 1
+            self.step(s, base: base, intended: intended ?? .now()).whenComplete { _ in
+                // Through the loop's queue, so that answers completed at once never nest.
+                self.loop.execute { self.issue() }
+            }
+        }
+    }
+
+    /// One request for student `s`.
+    private func step(_ s: Int, base: String, intended: NIODeadline) -> EventLoopFuture<Void> {
         switch config.scenario {
         case .book:
-            await book(&student, base: base, intended: intended, now: false)
+            return book(s, base: base, intended: intended, now: false)
         case .search:
-            await search(student, base: base, intended: intended)
+            return search(s, base: base, intended: intended)
         case .login:
-            let body = "{\"student_id\":\(JSON.quote(student.studentID)),\"password\":\(JSON.quote(LoadTest.password))}"
-            let sent = await client.send(.POST, base + "/auth/login", json: body)
-            recorder.record("login", intended: intended, end: .now, sent)
+            let body =
+                "{\"student_id\":\(JSON.quote(students[s].studentID)),\"password\":\(JSON.quote(LoadTest.password))}"
+            return request("login", intended, .POST, base + "/auth/login", token: nil, json: body).map { _ in }
         case .mixed:
             // What a library sees: 55% searches, 10% "my reservations", 20% bookings, 10% cancels, 5% check-ins.
             let roll = Int(rng.next() % 100)
-            if roll < 55 {
-                await search(student, base: base, intended: intended)
-            } else if roll < 65 {
-                let sent = await client.send(
-                    .GET, base + "/reservations/mine?upcoming_only=true&limit=20", token: student.token)
-                recorder.record("mine", intended: intended, end: .now, sent)
-            } else if roll < 85 {
-                await book(&student, base: base, intended: intended, now: false)
-            } else if roll < 95, !student.held.isEmpty {
-                let i = Int(rng.next() % UInt64(student.held.count))
-                let id = student.held.remove(at: i).id
-                let sent = await client.send(.DELETE, base + "/reservations/\(id)", token: student.token)
-                recorder.record("cancel", intended: intended, end: .now, sent)
-                history.append(.cancel(reservationID: id, sent.outcome))
-            } else if roll >= 95, let i = student.held.firstIndex(where: { $0.now }) {
-                let id = student.held.remove(at: i).id
-                let sent = await client.send(.POST, base + "/reservations/\(id)/checkin", token: student.token)
-                recorder.record("checkin", intended: intended, end: .now, sent)
-                history.append(.checkIn(reservationID: id, sent.outcome))
-            } else {
-                // Nothing to cancel or check in to: book (for "now" when a check-in was due).
-                await book(&student, base: base, intended: intended, now: roll >= 95)
+            if roll < 55 { return search(s, base: base, intended: intended) }
+            if roll < 65 {
+                return request(
+                    "mine", intended, .GET, base + "/reservations/mine?upcoming_only=true&limit=20",
+                    token: students[s].token, json: nil
+                ).map { _ in }
             }
+            if roll < 85 { return book(s, base: base, intended: intended, now: false) }
+            if roll < 95, !students[s].held.isEmpty {
+                let id = students[s].held.remove(at: Int(rng.next() % UInt64(students[s].held.count))).id
+                return request(
+                    "cancel", intended, .DELETE, base + "/reservations/\(id)", token: students[s].token, json: nil
+                ).assumeIsolated().map { sent in self.history.append(.cancel(reservationID: id, sent.outcome)) }
+                    .nonisolated()
+            }
+            if roll >= 95, let i = students[s].held.firstIndex(where: { $0.now }) {
+                let id = students[s].held.remove(at: i).id
+                return request(
+                    "checkin", intended, .POST, base + "/reservations/\(id)/checkin", token: students[s].token,
+                    json: nil
+                ).assumeIsolated().map { sent in self.history.append(.checkIn(reservationID: id, sent.outcome)) }
+                    .nonisolated()
+            }
+            // Nothing to cancel or check in to: book (for "now" when a check-in was due).
+            return book(s, base: base, intended: intended, now: roll >= 95)
         }
     }
 
-    mutating func book(_ student: inout Student, base: String, intended: ContinuousClock.Instant, now: Bool) async {
+    /// Sends and records one request.
+    private func request(
+        _ kind: String, _ intended: NIODeadline, _ method: HTTPMethod, _ url: String, token: String?, json: String?
+    ) -> EventLoopFuture<Sent> {
+        connection.request(method, url, token: token, json: json).assumeIsolated().map { sent in
+            self.recorder.record(kind, intended: intended, end: .now(), sent)
+            return sent
+        }.nonisolated()
+    }
+
+    private func book(_ s: Int, base: String, intended: NIODeadline, now: Bool) -> EventLoopFuture<Void> {
         let (seat, start, end) = now ? nowSlot() : slot(contended: true)
         let body =
             "{\"seat_id\":\(seat),\"start_time\":\"\(RFC3339.format(start))\",\"end_time\":\"\(RFC3339.format(end))\"}"
-        let sent = await client.send(.POST, base + "/reservations", token: student.token, json: body)
-        recorder.record("book", intended: intended, end: .now, sent)
-        var id: Int64?
-        if case .reply(let status, let reply) = sent, (200..<300).contains(status) {
-            id = JSON.integer("id", in: reply)
-        }
-        let key = BookingKey(userID: student.userID, seatID: seat, start: start, end: end)
-        history.append(.book(key, sent.outcome, reservationID: id))
-        if let id, config.scenario == .mixed { student.held.append((id, start, now)) }
+        let key = BookingKey(userID: students[s].userID, seatID: seat, start: start, end: end)
+        return request("book", intended, .POST, base + "/reservations", token: students[s].token, json: body)
+            .assumeIsolated().map { sent in
+                var id: Int64?
+                if case .reply(let status, let reply) = sent, (200..<300).contains(status) {
+                    id = JSON.integer("id", in: reply)
+                }
+                self.history.append(.book(key, sent.outcome, reservationID: id))
+                if let id, self.config.scenario == .mixed { self.students[s].held.append((id, start, now)) }
+            }.nonisolated()
     }
 
-    mutating func search(_ student: Student, base: String, intended: ContinuousClock.Instant) async {
+    private func search(_ s: Int, base: String, intended: NIODeadline) -> EventLoopFuture<Void> {
         let (_, start, end) = slot(contended: false)
         let area = fixture.areas[Int(rng.next() % UInt64(fixture.areas.count))]
         var url =
             base + "/seats?branch=" + LoadTest.encode(LoadTest.branch) + "&area=" + LoadTest.encode(area)
             + "&start_time=" + RFC3339.format(start) + "&end_time=" + RFC3339.format(end)
         if rng.next() % 3 == 0 { url += "&has_power=true" }
-        let sent = await client.send(.GET, url, token: student.token)
-        recorder.record("search", intended: intended, end: .now, sent)
+        return request("search", intended, .GET, url, token: students[s].token, json: nil).map { _ in }
     }
 
     /// A seat and window on one of the next 12 days: with probability `contention` the hot one
     /// (the 10th seat, 14:00–15:00 tomorrow), otherwise a random seat, quarter-hour and 1–2 hours.
-    mutating func slot(contended: Bool) -> (seat: Int64, start: Int64, end: Int64) {
+    private func slot(contended: Bool) -> (seat: Int64, start: Int64, end: Int64) {
         if contended && config.contention > 0 && Double(rng.next() >> 11) / Double(1 << 53) < config.contention {
             let start = fixture.today + 86_400 + 14 * 3_600
             return (fixture.seats[min(9, fixture.seats.count - 1)], start, start + 3_600)
@@ -121,7 +178,7 @@ struct Worker: Sendable {
     }
 
     /// A random seat from the next quarter-hour for an hour: its check-in window is open now.
-    mutating func nowSlot() -> (seat: Int64, start: Int64, end: Int64) {
+    private func nowSlot() -> (seat: Int64, start: Int64, end: Int64) {
         let now = Int64(Date().timeIntervalSince1970)
         let start = (now + 899) / 900 * 900
         return (fixture.seats[Int(rng.next() % UInt64(fixture.seats.count))], start, start + 3_600)
