@@ -62,6 +62,13 @@ public struct LoadTestConfiguration: Sendable {
     public init() {}
 
     public func validate() throws(LoadTestError) {
+        if chaos == nil {
+            let parts = url.hasPrefix("http://") ? url.dropFirst(7).split(separator: ":") : []
+            guard parts.count == 2, !parts[0].isEmpty, !parts[0].contains("/"),
+                let port = Int(parts[1].split(separator: "/", omittingEmptySubsequences: false)[0]),
+                (1...65_535).contains(port)
+            else { throw .invalid("--url must be http://HOST:PORT (plain HTTP; got '\(url)')") }
+        }
         guard connections >= 1, connections <= 10_000 else { throw .invalid("--connections must be 1…10000") }
         guard students >= connections else {
             throw .invalid(

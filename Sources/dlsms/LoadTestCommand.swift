@@ -88,6 +88,9 @@ struct LoadTestCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
+        if let report, !FileManager.default.createFile(atPath: report, contents: nil) {
+            throw ValidationError("cannot write the report to \(report)")
+        }
         FileHandle.standardError.write(
             Data("loadtest: \(scenario.rawValue), seed \(config.seed); preparing \(students) students\n".utf8))
         let result = try await LoadTest.run(config)

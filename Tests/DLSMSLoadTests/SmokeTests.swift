@@ -74,6 +74,10 @@ import Testing
             #expect(status == 64, "\(arguments)")
             #expect(report == nil)
         }
+        for url in ["https://127.0.0.1:8080", "127.0.0.1:8080", "http://127.0.0.1", "http://127.0.0.1:99999"] {
+            let (status, _) = try await loadtest(["--url", url, "--no-check"], in: dir)
+            #expect(status == 64, "\(url)")
+        }
     }
 
     @Test func anUnreachableServerIsAClearFailure() async throws {
