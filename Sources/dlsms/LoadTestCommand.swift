@@ -53,44 +53,53 @@ struct LoadTestCommand: AsyncParsableCommand {
         help: "--chaos: one more `dlsms serve` argument (repeatable), e.g. --server-arg=--shards=4.")
     var serverArguments: [String] = []
 
-    func run() async throws {
+    /// The run's configuration from the flags; `seed` is drawn here when not given.
+    func configuration(seed: UInt64) throws -> LoadTestConfiguration {
         var config = LoadTestConfiguration()
         config.url = url.hasSuffix("/") ? String(url.dropLast()) : url
         config.scenario = scenario
         config.connections = connections
         config.duration = duration
         config.students = students
-        config.seed = seed ?? UInt64.random(in: 1...UInt64(UInt32.max))
+        config.seed = seed
         config.rate = rate
         config.contention = contention
         config.adminPassword = adminPassword ?? ProcessInfo.processInfo.environment["DLSMS_ADMIN_PASSWORD"]
         config.check = !noCheck
         config.timeout = timeout
-        var temporary: String?
         if chaos {
             guard minUptime > 0, maxUptime >= minUptime else {
                 throw ValidationError("--min-uptime must be positive and at most --max-uptime")
             }
-            let binary = serverBinary ?? Self.ownExecutable()
-            let directory =
-                dataDir ?? NSTemporaryDirectory() + "dlsms-chaos-\(ProcessInfo.processInfo.processIdentifier)"
-            if dataDir == nil { temporary = directory }
-            var c = ChaosConfiguration(binary: binary, dataDirectory: directory)
+            var c = ChaosConfiguration(
+                binary: serverBinary ?? Self.ownExecutable(),
+                dataDirectory: dataDir
+                    ?? NSTemporaryDirectory() + "dlsms-chaos-\(ProcessInfo.processInfo.processIdentifier)")
             c.cycles = cycles
             c.uptime = minUptime...maxUptime
             c.seats = seats
             c.serverArguments = serverArguments
             config.chaos = c
         }
-        config.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         do {
             try config.validate()
         } catch {
             throw ValidationError(error.description)
         }
+        return config
+    }
+
+    /// Checked after parsing, so that a mistake prints this command's usage and nothing runs.
+    func validate() throws {
+        _ = try configuration(seed: 1)
         if let report, !FileManager.default.createFile(atPath: report, contents: nil) {
             throw ValidationError("cannot write the report to \(report)")
         }
+    }
+
+    func run() async throws {
+        var config = try configuration(seed: seed ?? UInt64.random(in: 1...UInt64(UInt32.max)))
+        config.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         FileHandle.standardError.write(
             Data("loadtest: \(scenario.rawValue), seed \(config.seed); preparing \(students) students\n".utf8))
         let result = try await LoadTest.run(config)
@@ -99,11 +108,11 @@ struct LoadTestCommand: AsyncParsableCommand {
             try result.json().write(to: URL(fileURLWithPath: report))
             print("report: \(report)")
         }
-        if let temporary {
+        if chaos && dataDir == nil, let directory = config.chaos?.dataDirectory {
             if result.passed {
-                try? FileManager.default.removeItem(atPath: temporary)
+                try? FileManager.default.removeItem(atPath: directory)
             } else {
-                print("data directory kept for inspection: \(temporary)")
+                print("data directory kept for inspection: \(directory)")
             }
         }
         if !result.passed { throw ExitCode(1) }
