@@ -43,10 +43,8 @@ public struct LoadClient: Sendable {
         timeout = .nanoseconds(Int64(timeoutSeconds * 1e9))
     }
 
-    /// A connection whose socket and callbacks live on `loop` (any of the group's by default).
-    public func connection(on loop: (any EventLoop)? = nil) -> Connection {
-        Connection(loop: loop ?? group.any(), timeout: timeout)
-    }
+    /// A connection whose socket and callbacks live on one of the group's loops.
+    public func connection() -> Connection { Connection(loop: group.any(), timeout: timeout) }
 }
 
 /// One keep-alive HTTP/1.1 connection over SwiftNIO (the HTTP/1 codec and a request/response

@@ -115,7 +115,7 @@ struct Student: Sendable {
     var userID: Int64
     var token: String
     /// Acknowledged `CONFIRMED` reservations this run may still cancel or check in.
-    var held: [(id: Int64, start: Int64, now: Bool)] = []
+    var held: [(id: Int64, now: Bool)] = []
 }
 
 /// What preparation found on the server.
@@ -156,8 +156,7 @@ public enum LoadTest {
                 supervisor = s
                 base = try await s.start()
             }
-            var report = try await run(config, client: client, base: base, adminPassword: adminPassword, supervisor)
-            report.url = base
+            let report = try await run(config, client: client, base: base, adminPassword: adminPassword, supervisor)
             supervisor?.stop()
             return report
         } catch {

@@ -149,7 +149,7 @@ final class Worker: @unchecked Sendable {
                     id = JSON.integer("id", in: reply)
                 }
                 self.history.append(.book(key, sent.outcome, reservationID: id))
-                if let id, self.config.scenario == .mixed { self.students[s].held.append((id, start, now)) }
+                if let id, self.config.scenario == .mixed { self.students[s].held.append((id, now)) }
             }.nonisolated()
     }
 

@@ -59,8 +59,6 @@ public final class ChildProcess: @unchecked Sendable {
 
     public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
-    public var isRunning: Bool { process.isRunning }
-
     /// Waits for the exit (killing the child after `timeout` seconds); returns the status.
     @discardableResult
     public func wait(timeout: Double = 60) -> Int32 {
