@@ -17,7 +17,7 @@ swift build -c release --product dlsms >"$reports/build.log" 2>&1 || { cat "$rep
 
 source scripts/test-server.sh
 start_server .build/release/dlsms --fsync always --bcrypt-cost 4 --admin-password bench-admin \
-    --load-test-seats 2000 --max-upcoming 100000000
+    --load-test-seats 2000 --max-upcoming 100000000 --registrations-per-hour 100000000 --hashes-per-client 100000
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); ${duration} s per run, $connections connections; server, wrk and loadtest share the cores"
 ceiling=$(wrk -t2 -c"$connections" -d"${duration}s" "$base/healthz" | awk '/Requests\/sec/ {print $2}')

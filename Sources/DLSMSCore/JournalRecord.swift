@@ -8,6 +8,8 @@ public enum JournalRecord: Sendable, Hashable {
     /// A seat was added or changed (maintenance flag, description).
     case seatDefined(Seat)
     case userCreated(User)
+    /// An account's new state: password, name, role, disabled flag or token generation changed.
+    case userChanged(User)
     case reservationCreated(Reservation)
     /// A reservation's new status (check-in, cancel, no-show, completion, early checkout with its new end).
     case reservationChanged(Reservation)

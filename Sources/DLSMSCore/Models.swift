@@ -95,9 +95,15 @@ public struct User: Sendable, Hashable {
     /// A bcrypt hash (`$2b$…`); empty when the account cannot log in.
     public var passwordHash: String
     public var createdAt: Timestamp
+    /// A disabled account cannot log in, and its tokens are refused.
+    public var disabled: Bool
+    /// Tokens carry the generation they were issued under; raising it (password change, "revoke
+    /// sessions") invalidates every token issued before.
+    public var tokenGeneration: UInt32
 
     public init(
-        id: UserID, studentID: String, name: String, role: Role, passwordHash: String, createdAt: Timestamp
+        id: UserID, studentID: String, name: String, role: Role, passwordHash: String, createdAt: Timestamp,
+        disabled: Bool = false, tokenGeneration: UInt32 = 0
     ) {
         self.id = id
         self.studentID = studentID
@@ -105,7 +111,13 @@ public struct User: Sendable, Hashable {
         self.role = role
         self.passwordHash = passwordHash
         self.createdAt = createdAt
+        self.disabled = disabled
+        self.tokenGeneration = tokenGeneration
     }
+
+    /// `true` for an account as it was created: enabled, generation 0 (a `userCreated` record
+    /// describes it whole).
+    public var isAsCreated: Bool { !disabled && tokenGeneration == 0 }
 }
 
 /// A booking of one seat for the half-open interval `[start, end)`.

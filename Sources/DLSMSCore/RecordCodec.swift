@@ -15,6 +15,7 @@ public enum RecordCodec {
         case reservationChanged = 5
         case waitlistChanged = 6
         case notificationCreated = 7
+        case userChanged = 8
 
         public var name: String {
             switch self {
@@ -25,6 +26,7 @@ public enum RecordCodec {
             case .reservationChanged: return "reservation~"
             case .waitlistChanged: return "waitlist"
             case .notificationCreated: return "notification"
+            case .userChanged: return "user~"
             }
         }
     }
@@ -43,6 +45,7 @@ public enum RecordCodec {
         case .reservationChanged: return .reservationChanged
         case .waitlistChanged: return .waitlistChanged
         case .notificationCreated: return .notificationCreated
+        case .userChanged: return .userChanged
         }
     }
 
@@ -72,13 +75,17 @@ public enum RecordCodec {
             w.string(s.branch)
             w.string(s.area)
             w.byte((s.hasPower ? 1 : 0) | (s.hasMonitor ? 2 : 0) | (s.inMaintenance ? 4 : 0))
-        case .userCreated(let u):
+        case .userCreated(let u), .userChanged(let u):
             w.svarint(Int64(u.id))
             w.string(u.studentID)
             w.string(u.name)
             w.byte(u.role.rawValue)
             w.string(u.passwordHash)
             w.svarint(u.createdAt)
+            if case .userChanged = record {
+                w.byte(u.disabled ? 1 : 0)
+                w.svarint(Int64(u.tokenGeneration))
+            }
         case .reservationCreated(let r), .reservationChanged(let r):
             w.svarint(r.id)
             w.svarint(Int64(r.seatID))
@@ -160,15 +167,23 @@ public enum RecordCodec {
                 Seat(
                     id: id, branch: branch, area: area, hasPower: flags & 1 != 0, hasMonitor: flags & 2 != 0,
                     inMaintenance: flags & 4 != 0))
-        case .userCreated:
+        case .userCreated, .userChanged:
             let id = try r.int32()
             let sid = try r.string()
             let name = try r.string()
             guard let role = Role(rawValue: try r.byte()) else { throw DecodingError("unknown role") }
             let hash = try r.string()
             let created = try r.svarint()
-            return .userCreated(
-                User(id: id, studentID: sid, name: name, role: role, passwordHash: hash, createdAt: created))
+            var user = User(id: id, studentID: sid, name: name, role: role, passwordHash: hash, createdAt: created)
+            guard kind == .userChanged else { return .userCreated(user) }
+            switch try r.byte() {
+            case 0: user.disabled = false
+            case 1: user.disabled = true
+            default: throw DecodingError("bad disabled flag")
+            }
+            guard let generation = UInt32(exactly: try r.svarint()) else { throw DecodingError("bad token generation") }
+            user.tokenGeneration = generation
+            return .userChanged(user)
         case .reservationCreated, .reservationChanged:
             let id = try r.svarint()
             let seat = try r.int32()

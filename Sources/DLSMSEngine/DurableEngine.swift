@@ -223,8 +223,17 @@ public final class DurableEngine: Sendable {
     public var lastSnapshot: (time: Timestamp, name: String?) { snapshotState.withLock { ($0.lastTime, $0.lastName) } }
 
     /// Final snapshot (unless the log failed), then flush and stop the WAL.
-    public func close(finalSnapshot: Bool = true) async {
-        if finalSnapshot && wal.failure == nil { _ = try? await snapshot() }
+    /// Takes the final snapshot (unless told not to) and closes the log. Returns what went
+    /// wrong, if anything: the snapshot could not be written, or the log had failed before.
+    @discardableResult
+    public func close(finalSnapshot: Bool = true) async -> String? {
+        var problem: String?
+        if let detail = wal.failureDetail {
+            problem = "the WAL had failed (\(detail)); no final snapshot"
+        } else if finalSnapshot {
+            do { _ = try await snapshot() } catch { problem = "the final snapshot failed: \(error)" }
+        }
         await wal.close()
+        return problem
     }
 }

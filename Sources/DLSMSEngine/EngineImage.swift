@@ -37,7 +37,8 @@ public struct EngineImage: Sequence, Sendable {
                 case 2:
                     if index < image.users.count {
                         defer { index += 1 }
-                        return .userCreated(image.users[index])
+                        let user = image.users[index]
+                        return user.isAsCreated ? .userCreated(user) : .userChanged(user)
                     }
                 case 3:
                     while part < image.parts.count {

@@ -143,6 +143,19 @@ public final class SeatEngine: Sendable {
         return user
     }
 
+    /// Changes an account (password, name, role, disabled flag, token generation), durably.
+    @discardableResult
+    public func updateUser(id: UserID, _ change: (inout User) -> Void) async throws(EngineError) -> User {
+        let (old, new, ticket) = try users.update(id: id, journal: context.journal, change)
+        do {
+            try await ticket.wait()
+        } catch {
+            users.undoUpdate(old: old, new: new)
+            throw error
+        }
+        return new
+    }
+
     public func user(id: UserID) -> User? { users.user(id: id) }
     public func user(studentID: String) -> User? { users.user(studentID: studentID) }
     public var userCount: Int { users.count }
@@ -429,39 +442,42 @@ public final class SeatEngine: Sendable {
             adminPasswordHash: adminPasswordHash)
     }
 
-    /// Loads the seed data set with one password hash per student.
-    public func seed(studentPasswordHashes: [String], adminPasswordHash: String) async throws(EngineError) {
-        precondition(studentPasswordHashes.count == SeedData.studentNames.count)
+    /// Loads the seed data set with one password hash per student; `nil` loads the catalog and
+    /// the admin only (no demo students, reservations or waitlist).
+    public func seed(studentPasswordHashes: [String]?, adminPasswordHash: String) async throws(EngineError) {
+        precondition(studentPasswordHashes.map { $0.count == SeedData.studentNames.count } ?? true)
         let now = clock.now()
         var records: [JournalRecord] = SeedData.branches.map { .branchDefined($0) }
         records += SeedData.seats.map { .seatDefined($0) }
-        for (i, name) in SeedData.studentNames.enumerated() {
+        let students = studentPasswordHashes ?? []
+        for (i, hash) in students.enumerated() {
             records.append(
                 .userCreated(
                     User(
-                        id: UserID(i + 1), studentID: SeedData.studentID(i + 1), name: name, role: .student,
-                        passwordHash: studentPasswordHashes[i], createdAt: now)))
+                        id: UserID(i + 1), studentID: SeedData.studentID(i + 1), name: SeedData.studentNames[i],
+                        role: .student, passwordHash: hash, createdAt: now)))
         }
         records.append(
             .userCreated(
                 User(
-                    id: UserID(SeedData.studentNames.count + 1), studentID: SeedData.adminStudentID,
-                    name: "Administrator",
+                    id: UserID(students.count + 1), studentID: SeedData.adminStudentID, name: "Administrator",
                     role: .admin, passwordHash: adminPasswordHash, createdAt: now)))
-        for (i, s) in SeedData.reservations.enumerated() {
-            var r = Reservation(
-                id: ReservationID(i + 1), seatID: s.seatID, userID: UserID(s.userIndex), start: now + s.startOffset,
-                end: now + s.endOffset, status: s.status, createdAt: now + min(0, s.startOffset) - Seconds.day)
-            if s.status == .checkedIn || s.status == .completed { r.checkedInAt = r.start }
-            records.append(.reservationCreated(r))
-        }
-        for (i, w) in SeedData.waitlist.enumerated() {
-            let desired = now + w.desiredOffset
-            records.append(
-                .waitlistChanged(
-                    WaitlistEntry(
-                        id: WaitlistEntryID(i + 1), userID: UserID(w.userIndex), target: w.target, desiredTime: desired,
-                        endTime: desired + Seconds.hour, createdAt: now)))
+        if studentPasswordHashes != nil {
+            for (i, s) in SeedData.reservations.enumerated() {
+                var r = Reservation(
+                    id: ReservationID(i + 1), seatID: s.seatID, userID: UserID(s.userIndex), start: now + s.startOffset,
+                    end: now + s.endOffset, status: s.status, createdAt: now + min(0, s.startOffset) - Seconds.day)
+                if s.status == .checkedIn || s.status == .completed { r.checkedInAt = r.start }
+                records.append(.reservationCreated(r))
+            }
+            for (i, w) in SeedData.waitlist.enumerated() {
+                let desired = now + w.desiredOffset
+                records.append(
+                    .waitlistChanged(
+                        WaitlistEntry(
+                            id: WaitlistEntryID(i + 1), userID: UserID(w.userIndex), target: w.target,
+                            desiredTime: desired, endTime: desired + Seconds.hour, createdAt: now)))
+            }
         }
         var last = JournalTicket.durable
         for r in records {
@@ -480,7 +496,7 @@ public final class SeatEngine: Sendable {
                 preconditionFailure("seat \(s.id) names branch '\(s.branch)', which is not defined")
             }
             await apply(seat: s, branch: b)
-        case .userCreated(let u): users.restore(u)
+        case .userCreated(let u), .userChanged(let u): users.restore(u)
         case .reservationCreated(let r), .reservationChanged(let r): await shard(for: r.seatID).restore(r)
         case .waitlistChanged(let e): context.waitlist.replay(e)
         case .notificationCreated(let n): notifications.restore(n)
@@ -509,7 +525,7 @@ public final class SeatEngine: Sendable {
                 pending[Int(UInt32(bitPattern: r.seatID) % UInt32(shards.count))].append(r)
                 pendingCount += 1
                 if pendingCount >= 65_536 { await flush() }
-            case .userCreated, .waitlistChanged, .notificationCreated:
+            case .userCreated, .userChanged, .waitlistChanged, .notificationCreated:
                 await apply(record)
             case .branchDefined, .seatDefined:
                 await flush()

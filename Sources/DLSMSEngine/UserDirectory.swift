@@ -42,6 +42,37 @@ final class UserDirectory: Sendable {
         }
     }
 
+    /// Changes an account and appends its `userChanged` record under the same lock; returns the
+    /// old and new values (the old one to undo a change whose record did not become durable).
+    func update(id: UserID, journal: any Journal, _ change: (inout User) -> Void) throws(EngineError)
+        -> (old: User, new: User, ticket: JournalTicket)
+    {
+        let result: Result<(User, User, JournalTicket), EngineError> = state.withLock { s in
+            let i = Int(id) - 1
+            guard i >= 0, i < s.users.count, !s.users[i].studentID.isEmpty else { return .failure(.userNotFound) }
+            let old = s.users[i]
+            var user = old
+            change(&user)
+            precondition(user.id == old.id && user.studentID == old.studentID, "an account keeps its ids")
+            do throws(EngineError) {
+                let ticket = try journal.append(.userChanged(user))
+                s.users[i] = user
+                return .success((old, user, ticket))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Puts back `old` if the account is still as `new` left it.
+    func undoUpdate(old: User, new: User) {
+        state.withLock { s in
+            let i = Int(old.id) - 1
+            if i >= 0, i < s.users.count, s.users[i] == new { s.users[i] = old }
+        }
+    }
+
     /// Stores a user as recorded (replay). Idempotent.
     func restore(_ user: User) {
         state.withLock { s in

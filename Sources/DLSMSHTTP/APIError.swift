@@ -2,6 +2,7 @@ import DLSMSCore
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 
 /// A refusal as the contract sends it: a status and `{"error": "<text>", "code": "<machine_code>"}`.
 public struct APIError: Error, Sendable {
@@ -85,6 +86,9 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                     status, e.status.code >= 500 ? "internal" : "bad_request", e.body ?? e.status.reasonPhrase
                 ).response()
             }
+        } catch let e as HTTPParserError {
+            // The body could not be read: a bad chunk size, or fewer bytes than Content-Length.
+            return APIError.badRequest("the request body is malformed (\(e))").response()
         } catch is NIOTooManyBytesError {
             return APIError(.contentTooLarge, "payload_too_large", "the body is larger than 64 KiB").response()
         } catch is DecodingError {

@@ -6,12 +6,16 @@ import NIOCore
 public struct APIContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var caller: Caller?
-    /// The client's IP address, for login rate limiting.
-    public let clientAddress: String
+    /// The socket's peer address.
+    public let peerAddress: String
+    /// The client's IP address (for rate limits): the peer, or the address a trusted proxy
+    /// forwarded for (``ClientAddressMiddleware``).
+    public var clientAddress: String
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        clientAddress = source.channel.remoteAddress?.ipAddress ?? "local"
+        peerAddress = source.channel.remoteAddress?.ipAddress ?? "local"
+        clientAddress = peerAddress
     }
 
     /// Bodies over 64 KiB are refused with 413.
@@ -29,7 +33,23 @@ public struct APIContext: RequestContext {
     }
 }
 
-/// Checks the bearer token (or, for the SSE stream only, `?token=`) and puts the caller in the context.
+/// Attributes a request that came through a trusted proxy to the address the proxy forwarded for.
+struct ClientAddressMiddleware: RouterMiddleware {
+    let proxies: TrustedProxies
+
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response)
+        async throws -> Response
+    {
+        guard !proxies.isEmpty else { return try await next(request, context) }
+        var context = context
+        context.clientAddress = proxies.client(peer: context.peerAddress, headers: request.headers)
+        return try await next(request, context)
+    }
+}
+
+/// Checks the bearer token (or, for the SSE stream only, `?token=`) and puts the caller in the
+/// context. The token must still describe the stored account: the same student id and role, not
+/// disabled, and issued under the account's current token generation.
 struct AuthMiddleware: RouterMiddleware {
     let tokens: TokenService
     let service: DLSMSService
@@ -46,7 +66,7 @@ struct AuthMiddleware: RouterMiddleware {
             token = request.uri.queryParameters.get("token")
         }
         guard let token, let caller = await tokens.verify(token, now: service.engine.clock.now()),
-            service.engine.user(id: caller.userID) != nil
+            let user = service.engine.user(id: caller.userID), caller.matches(user)
         else { throw APIError.unauthorized }
         var context = context
         context.caller = caller

@@ -44,51 +44,87 @@ public enum Bcrypt {
     }
 }
 
-/// Runs bcrypt off the event loops on at most `concurrency` threads at once, with at most
-/// `queueLimit` requests waiting, so a storm of logins never takes every core from bookings.
+/// Runs bcrypt off the event loops on at most `concurrency` threads at once, with a bounded,
+/// fair queue, so a storm of logins never takes every core from bookings and one client cannot
+/// make everyone else wait (`client: nil` is the server's own work, which has no share):
+/// - each client (address) may have at most `perClient` hashes running or waiting; beyond that
+///   it is refused at once (429);
+/// - at most `queueLimit` wait in all (503 beyond);
+/// - the last `reserve` places of the queue are kept for clients that have no recent failed
+///   login (`suspect == false`).
 public final class PasswordHasher: Sendable {
     public let cost: Int
     private let queue = DispatchQueue(label: "dlsms.bcrypt", attributes: .concurrent)
-    private let state: Mutex<(running: Int, waiting: [CheckedContinuation<Bool, Never>])>
+    private struct State {
+        var running = 0
+        var waiting: [CheckedContinuation<Bool, Never>] = []
+        var perClient: [String: Int] = [:]
+        /// Places promised to callers that are about to queue.
+        var promised = 0
+    }
+    private let state = Mutex(State())
     private let concurrency: Int
-    private let queueLimit: Int
+    public let queueLimit: Int
+    public let perClient: Int
+    public let reserve: Int
     /// A hash to check unknown students against, so they take as long as wrong passwords.
     private let decoy: String
 
-    public init(cost: Int, concurrency: Int, queueLimit: Int = 1_000) {
+    public init(cost: Int, concurrency: Int, queueLimit: Int = 1_000, perClient: Int = 4, reserve: Int = 200) {
         self.cost = cost
         self.concurrency = max(1, concurrency)
-        self.queueLimit = queueLimit
-        state = Mutex((0, []))
+        self.queueLimit = max(1, queueLimit)
+        self.perClient = max(1, perClient)
+        self.reserve = min(max(0, reserve), self.queueLimit - 1)
         decoy = Bcrypt.hash("decoy password \(UInt64.random(in: 0...UInt64.max))", cost: cost) ?? ""
     }
 
-    /// Takes a slot; `false` when too many are already waiting.
-    private func acquire() async -> Bool {
-        let immediate: Bool? = state.withLock { s in
-            if s.running < concurrency {
-                s.running += 1
-                return true
-            }
-            return s.waiting.count >= queueLimit ? false : nil
-        }
-        if let immediate { return immediate }
-        return await withCheckedContinuation { c in
-            let now: Bool? = state.withLock { s in
-                if s.running < concurrency {
-                    s.running += 1
-                    return true
+    private enum Admission {
+        case run, wait, clientShare, full
+    }
+
+    /// `client == nil`: the server's own work (seeding, the start-up checks), with no share.
+    private func admit(_ s: inout State, client: String?, suspect: Bool) -> Admission {
+        if let client, s.perClient[client, default: 0] >= perClient { return .clientShare }
+        let runNow = s.running < concurrency
+        if !runNow && s.waiting.count + s.promised >= queueLimit - (suspect ? reserve : 0) { return .full }
+        if runNow { s.running += 1 } else { s.promised += 1 }
+        if let client { s.perClient[client, default: 0] += 1 }
+        return runNow ? .run : .wait
+    }
+
+    /// Takes a slot for `client`, or says why not.
+    private func acquire(client: String?, suspect: Bool) async throws(APIError) {
+        let admission = state.withLock { admit(&$0, client: client, suspect: suspect) }
+        switch admission {
+        case .run: return
+        case .clientShare:
+            throw APIError(
+                .tooManyRequests, "rate_limited", "too many password checks from this client at once", retryAfter: 1)
+        case .full: throw APIError(.serviceUnavailable, "unavailable", "too many logins at once; try again")
+        case .wait:
+            _ = await withCheckedContinuation { c in
+                // The slot may have freed meanwhile; otherwise queue (the place was counted).
+                let now = state.withLock { s in
+                    s.promised -= 1
+                    if s.running < concurrency {
+                        s.running += 1
+                        return true
+                    }
+                    s.waiting.append(c)
+                    return false
                 }
-                if s.waiting.count >= queueLimit { return false }
-                s.waiting.append(c)
-                return nil
+                if now { c.resume(returning: true) }
             }
-            if let now { c.resume(returning: now) }
         }
     }
 
-    private func release() {
+    private func release(client: String?) {
         let next: CheckedContinuation<Bool, Never>? = state.withLock { s in
+            if let client {
+                let n = s.perClient[client, default: 1] - 1
+                s.perClient[client] = n > 0 ? n : nil
+            }
             if s.waiting.isEmpty {
                 s.running -= 1
                 return nil
@@ -98,24 +134,32 @@ public final class PasswordHasher: Sendable {
         next?.resume(returning: true)
     }
 
-    private func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async throws(EngineError) -> T {
-        guard await acquire() else { throw .unavailable("too many logins at once; try again") }
-        defer { release() }
+    func run<T: Sendable>(client: String?, suspect: Bool, _ work: @escaping @Sendable () -> T)
+        async throws(APIError) -> T
+    {
+        try await acquire(client: client, suspect: suspect)
+        defer { release(client: client) }
         return await withCheckedContinuation { c in queue.async { c.resume(returning: work()) } }
     }
 
-    public func hash(_ password: String) async throws(EngineError) -> String {
+    public func hash(_ password: String, client: String? = nil, suspect: Bool = false) async throws(APIError) -> String
+    {
         let cost = self.cost
-        guard let h = try await run({ Bcrypt.hash(password, cost: cost) }) else {
-            throw .badRequest("the password cannot be hashed")
+        guard let h = try await run(client: client, suspect: suspect, { Bcrypt.hash(password, cost: cost) }) else {
+            throw APIError.badRequest("the password cannot be hashed")
         }
         return h
     }
 
     /// Checks a password; `hash == nil` (unknown student) checks against a decoy and fails.
-    public func verify(_ password: String, hash: String?) async throws(EngineError) -> Bool {
+    public func verify(_ password: String, hash: String?, client: String? = nil, suspect: Bool = false)
+        async throws(APIError) -> Bool
+    {
         let target = hash ?? decoy
-        let ok = try await run { Bcrypt.verify(password, hash: target) }
+        let ok = try await run(client: client, suspect: suspect) { Bcrypt.verify(password, hash: target) }
         return ok && hash != nil
     }
+
+    /// Hashes running or waiting for `client` (tests, metrics).
+    public func inFlight(client: String) -> Int { state.withLock { $0.perClient[client] ?? 0 } }
 }

@@ -11,6 +11,7 @@ enum Render {
             $0.field("name", u.name)
             $0.field("role", u.role.name)
             $0.time("created_at", u.createdAt)
+            $0.field("disabled", u.disabled)
         }
     }
 

@@ -8,7 +8,10 @@ public final class DLSMSService: Sendable {
     public let durable: DurableEngine
     public let tokens: TokenService
     public let hasher: PasswordHasher
-    public let limiter = LoginLimiter()
+    /// Failed logins per student id and per client address, in one-minute windows.
+    public let loginLimiter: AttemptLimiter
+    /// Registrations per client address, in one-hour windows.
+    public let registrationLimiter: AttemptLimiter
     public let metrics: ServiceMetrics
     public let configuration: ServerConfiguration
 
@@ -23,6 +26,24 @@ public final class DLSMSService: Sendable {
         self.hasher = hasher
         self.metrics = metrics
         self.configuration = configuration
+        loginLimiter = AttemptLimiter(window: 60, capacity: configuration.security.limiterCapacity)
+        registrationLimiter = AttemptLimiter(window: 3_600, capacity: configuration.security.limiterCapacity)
+    }
+
+    /// The demo students (the seed's ids) that are enabled and still have the public password.
+    public func demoAccountsWithPublicPassword() async -> [String] {
+        await withTaskGroup(of: String?.self) { group in
+            for i in SeedData.studentNames.indices {
+                guard let user = engine.user(studentID: SeedData.studentID(i + 1)), !user.disabled else { continue }
+                group.addTask {
+                    let open = (try? await self.hasher.verify(SeedData.password, hash: user.passwordHash)) ?? false
+                    return open ? user.studentID : nil
+                }
+            }
+            var open: [String] = []
+            for await id in group { if let id { open.append(id) } }
+            return open.sorted()
+        }
     }
 }
 
@@ -32,6 +53,13 @@ struct Credentials: Decodable {
     var studentId: String?
     var password: String?
     var name: String?
+    var role: String?
+}
+
+struct PasswordChange: Decodable {
+    var currentPassword: String?
+    var newPassword: String?
+    var password: String?
 }
 
 struct BookingBody: Decodable {
@@ -162,57 +190,10 @@ func addRoutes(to router: Router<APIContext>, service: DLSMSService) {
             body: .init(byteBuffer: ByteBuffer(string: service.metrics.render(service))))
     }
 
-    router.post("/auth/register") { request, context -> Response in
-        var request = request
-        let body = try await request.decodeJSON(Credentials.self)
-        guard let studentID = body.studentId, let password = body.password else {
-            throw APIError.badRequest("student_id and password are required")
-        }
-        try BookingRules.validateStudentID(studentID)
-        guard password.count >= engine.rules.minPasswordLength else { throw APIError(EngineError.weakPassword) }
-        guard password.utf8.count <= 72, !password.utf8.contains(0) else {
-            throw APIError.badRequest("the password must be at most 72 bytes, without NUL")
-        }
-        let name = body.name ?? studentID
-        guard name.utf8.count <= 200 else { throw APIError.badRequest("name is longer than 200 bytes") }
-        guard engine.user(studentID: studentID) == nil else { throw APIError(EngineError.duplicateUser) }
-        let hash = try await service.hasher.hash(password)
-        let user = try await engine.register(studentID: studentID, name: name, passwordHash: hash)
-        return try await loginResponse(user, status: .created, service: service)
-    }
-
-    router.post("/auth/login") { request, context -> Response in
-        var request = request
-        let body = try await request.decodeJSON(Credentials.self)
-        guard let studentID = body.studentId, let password = body.password else {
-            throw APIError.badRequest("student_id and password are required")
-        }
-        let now = clock.now()
-        let idKey = "id:" + studentID
-        let addressKey = "ip:" + context.clientAddress
-        if let wait = service.limiter.retryAfter(idKey, limit: 5, now: now)
-            ?? service.limiter.retryAfter(addressKey, limit: 20, now: now)
-        {
-            throw APIError(
-                .tooManyRequests, "rate_limited", "too many failed logins; try again later", retryAfter: wait)
-        }
-        let user = studentID.utf8.count <= 64 ? engine.user(studentID: studentID) : nil
-        guard try await service.hasher.verify(password, hash: user?.passwordHash), let user else {
-            service.limiter.recordFailure(idKey, now: now)
-            service.limiter.recordFailure(addressKey, now: now)
-            throw APIError(.unauthorized, "unauthorized", "invalid student id or password")
-        }
-        service.limiter.reset(idKey)
-        return try await loginResponse(user, status: .ok, service: service)
-    }
-
     let api = router.group().add(middleware: AuthMiddleware(tokens: service.tokens, service: service))
 
-    api.get("/auth/me") { _, context -> Response in
-        let caller = try context.requireCaller()
-        guard let user = engine.user(id: caller.userID) else { throw APIError.unauthorized }
-        return Render.response { Render.user(user, &$0) }
-    }
+    addAuthRoutes(public: router, api: api, service: service)
+    addAccountRoutes(api: api, service: service)
 
     api.get("/branches") { _, _ -> Response in
         let branches = await engine.branches()
@@ -446,21 +427,6 @@ func reservationPage(_ page: Page<Reservation>) -> Response {
             $0.field("reservations", array: page.items) { w, r in Render.reservation(r, &w) }
             $0.field("count", page.items.count)
             $0.field("total", page.total)
-        }
-    }
-}
-
-func loginResponse(_ user: User, status: HTTPResponse.Status, service: DLSMSService) async throws -> Response {
-    let (token, expires) = try await service.tokens.issue(for: user, now: service.engine.clock.now())
-    return Render.response(status) {
-        $0.object {
-            $0.field("token", token)
-            $0.field("token_type", "Bearer")
-            $0.time("expires_at", expires)
-            $0.field("user_id", user.id)
-            $0.field("student_id", user.studentID)
-            $0.field("name", user.name)
-            $0.field("role", user.role.name)
         }
     }
 }

@@ -32,6 +32,15 @@ public struct ServerConfiguration: Sendable {
     /// For load tests only: a new data directory also gets a "Load Test Library" with this many
     /// seats (ids 1001…), so that bookings do not run out of free slots. 0 (the default) adds none.
     public var loadTestSeats = 0
+    /// A new data directory gets the original's demo students (public password `password123`),
+    /// reservations and waitlist. Off, it gets the catalog and the admin only, and a start refuses
+    /// a data directory whose demo accounts still have the public password.
+    public var demoData = true
+    /// Students may create their own accounts (`POST /auth/register`); off, only staff can.
+    public var selfRegistration = true
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` name the client (none by default).
+    public var trustedProxies = TrustedProxies()
+    public var security = SecurityLimits()
 
     public init() {}
 
@@ -43,6 +52,25 @@ public struct ServerConfiguration: Sendable {
         r.maxConcurrentPerUser = maxConcurrentPerUser
         return r
     }
+}
+
+/// The bounds that keep one client from locking out or starving the others.
+public struct SecurityLimits: Sendable, Hashable {
+    /// Failed logins per student id per minute; the sixth concurrent or later attempt is 429.
+    public var loginFailuresPerStudent = 5
+    /// Failed logins per client address per minute.
+    public var loginFailuresPerAddress = 20
+    /// Registrations per client address per hour (successful or not).
+    public var registrationsPerAddressPerHour = 10
+    /// Keys (student ids, addresses) each limiter remembers at most: a fixed memory budget.
+    public var limiterCapacity = 100_000
+    /// Password hashes waiting in all, and running or waiting per client address.
+    public var hashQueue = 1_000
+    public var hashesPerClient = 4
+    /// Places of the hash queue kept for addresses without a recent failed login.
+    public var hashQueueReserve = 200
+
+    public init() {}
 }
 
 /// Calls the engine's sweep on a timer: no-shows, completions, waitlist expiry, with a log line.
@@ -90,7 +118,17 @@ public enum DLSMSServer {
         _ config: ServerConfiguration, clock: any WallClock = SystemClock(), logger: Logger,
         announce: @escaping @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
     ) async throws -> DLSMSService {
-        let hasher = PasswordHasher(cost: config.bcryptCost, concurrency: config.bcryptConcurrency)
+        let hasher = PasswordHasher(
+            cost: config.bcryptCost, concurrency: config.bcryptConcurrency, queueLimit: config.security.hashQueue,
+            perClient: config.security.hashesPerClient, reserve: config.security.hashQueueReserve)
+        // Checked before the data directory is touched: a bad secret must not leave a seeded directory.
+        if let configured = config.jwtSecret, !configured.isEmpty,
+            configured.utf8.count < TokenService.minimumSecretBytes
+        {
+            throw ConfigurationError(
+                "JWT_SECRET must be at least \(TokenService.minimumSecretBytes) bytes (it has \(configured.utf8.count))"
+            )
+        }
         let (durable, report) = try await DurableEngine.open(
             PersistenceConfiguration(
                 directory: config.dataDirectory, fsync: config.fsync, snapshotInterval: config.snapshotInterval,
@@ -98,9 +136,12 @@ public enum DLSMSServer {
             engine: EngineConfiguration(shardCount: config.shards, rules: config.rules), clock: clock,
             log: { logger.warning("\($0)") },
             seed: { engine in
-                // The seed students share the original's password; each gets a hash of its own.
-                var studentHashes: [String] = []
-                for _ in SeedData.studentNames { studentHashes.append(try await hasher.hash(SeedData.password)) }
+                // The demo students share the original's password; each gets a hash of its own.
+                var studentHashes: [String]? = nil
+                if config.demoData {
+                    studentHashes = []
+                    for _ in SeedData.studentNames { studentHashes?.append(try await hasher.hash(SeedData.password)) }
+                }
                 let adminPassword = config.adminPassword ?? Self.randomPassword()
                 try await engine.seed(
                     studentPasswordHashes: studentHashes, adminPasswordHash: try await hasher.hash(adminPassword))
@@ -118,10 +159,13 @@ public enum DLSMSServer {
                 }
                 if config.adminPassword == nil {
                     announce(
-                        "Seeded a new data directory. Admin login: student_id 'admin', password '\(adminPassword)' (shown once)."
+                        "Seeded a new data directory. Admin login: student_id 'admin', password '\(adminPassword)' (shown once; `dlsms users reset-password admin` sets a new one)."
                     )
                 }
             })
+        durable.wal.onFailure { detail in
+            logger.critical("storage failed: writes are refused until restart", metadata: ["error": "\(detail)"])
+        }
         logger.info(
             "data directory opened",
             metadata: [
@@ -132,17 +176,38 @@ public enum DLSMSServer {
             ])
         let secret = try TokenService.loadSecret(configured: config.jwtSecret, dataDirectory: config.dataDirectory)
         let tokens = await TokenService(secret: secret, lifetimeSeconds: Int64(config.jwtLifetimeHours) * 3_600)
-        return DLSMSService(
+        let service = DLSMSService(
             durable: durable, tokens: tokens, hasher: hasher, metrics: ServiceMetrics(), configuration: config)
+        if config.demoData {
+            Task {
+                let open = await service.demoAccountsWithPublicPassword()
+                if !open.isEmpty {
+                    logger.warning(
+                        "DEMO ACCOUNTS WITH THE PUBLIC PASSWORD '\(SeedData.password)' EXIST: anyone can log in as them. Not for production: start with --demo-data false, and disable them or reset their passwords (dlsms users).",
+                        metadata: ["accounts": "\(open.joined(separator: ","))"])
+                }
+            }
+        } else {
+            let open = await service.demoAccountsWithPublicPassword()
+            guard open.isEmpty else {
+                await durable.close(finalSnapshot: false)
+                throw ConfigurationError(
+                    "--demo-data false, but demo accounts still have the public password: \(open.joined(separator: ", ")); disable them or reset their passwords with `dlsms users`"
+                )
+            }
+        }
+        return service
     }
 
     /// The router with every route and middleware.
     public static func makeRouter(_ service: DLSMSService) -> Router<APIContext> {
         let router = Router(context: APIContext.self)
         router.add(middleware: RequestMetricsMiddleware(metrics: service.metrics))
-        // One line per request at debug level; every log line of a request carries hb.request.id.
-        router.add(middleware: LogRequestsMiddleware(.debug))
+        // One line per request at debug level, tokens redacted; every log line of a request
+        // carries hb.request.id.
+        router.add(middleware: RequestLogMiddleware(level: .debug))
         router.add(middleware: APIErrorMiddleware())
+        router.add(middleware: ClientAddressMiddleware(proxies: service.configuration.trustedProxies))
         addRoutes(to: router, service: service)
         return router
     }
@@ -152,6 +217,7 @@ public enum DLSMSServer {
         let service = try await makeService(config, logger: logger)
         let app = Application(
             router: makeRouter(service),
+            server: .http1(configuration: .init(additionalChannelHandlers: [ParseErrorHandler()])),
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "dlsms"),
             services: [
                 SweeperService(service: service, interval: config.sweepInterval, logger: logger),
@@ -164,11 +230,16 @@ public enum DLSMSServer {
             logger: logger)
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         service.engine.notifications.finishAll()
-        await service.durable.close()
-        logger.info("shut down: final snapshot written, WAL flushed")
+        if let problem = await service.durable.close() {
+            logger.error(
+                "shut down without a final snapshot; the next start replays the WAL up to the last acknowledged write",
+                metadata: ["problem": "\(problem)"])
+        } else {
+            logger.info("shut down: final snapshot written, WAL flushed")
+        }
     }
 
-    static func randomPassword() -> String {
+    public static func randomPassword() -> String {
         let alphabet = Array("abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
         var rng = SystemRandomNumberGenerator()
         return String((0..<16).map { _ in alphabet.randomElement(using: &rng)! })

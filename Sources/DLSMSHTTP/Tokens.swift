@@ -4,16 +4,18 @@ import Foundation
 import JWTKit
 import Synchronization
 
-/// The claims of a DL-SMS token: `sub` (user id), `student_id`, `role`, `iat`, `exp`.
+/// The claims of a DL-SMS token: `sub` (user id), `student_id`, `role`, `gen` (the account's
+/// token generation; absent in tokens of earlier versions, which means 0), `iat`, `exp`.
 struct TokenClaims: JWTPayload, Equatable {
     var sub: SubjectClaim
     var studentID: String
     var role: String
+    var gen: UInt32?
     var iat: IssuedAtClaim
     var exp: ExpirationClaim
 
     enum CodingKeys: String, CodingKey {
-        case sub, role, iat, exp
+        case sub, role, iat, exp, gen
         case studentID = "student_id"
     }
 
@@ -27,6 +29,15 @@ public struct Caller: Sendable, Hashable {
     public var userID: UserID
     public var studentID: String
     public var isAdmin: Bool
+    /// The account's token generation when the token was issued.
+    public var generation: UInt32
+
+    /// `true` when the stored account still is what the token says: same student id and role,
+    /// enabled, and no password change or "revoke sessions" since the token was issued.
+    public func matches(_ user: User) -> Bool {
+        user.id == userID && user.studentID == studentID && (user.role == .admin) == isAdmin && !user.disabled
+            && user.tokenGeneration == generation
+    }
 
     var requester: Requester { Requester(userID: userID, isAdmin: isAdmin) }
 }
@@ -54,22 +65,25 @@ public final class TokenService: Sendable {
         let exp = now + lifetime
         let claims = TokenClaims(
             sub: SubjectClaim(value: String(user.id)), studentID: user.studentID, role: user.role.name,
-            iat: IssuedAtClaim(value: Date(timeIntervalSince1970: TimeInterval(now))),
+            gen: user.tokenGeneration, iat: IssuedAtClaim(value: Date(timeIntervalSince1970: TimeInterval(now))),
             exp: ExpirationClaim(value: Date(timeIntervalSince1970: TimeInterval(exp))))
         return (try await keys.sign(claims), exp)
     }
 
-    /// The caller a token names, or `nil` if it is malformed, forged, of another algorithm, or expired.
+    /// The caller a token names, or `nil` if it is malformed (including base64url that is not
+    /// canonical), forged, of another algorithm, expired, or has a claim out of range.
     public func verify(_ token: String, now: Timestamp) async -> Caller? {
         if let (caller, exp) = cache.withLock({ $0[token] }) {
             return now < exp ? caller : nil
         }
-        guard token.utf8.count <= 4_096, let claims = try? await keys.verify(token, as: TokenClaims.self),
-            let id = UserID(claims.sub.value)
+        guard Self.isCanonicalCompactJWS(token), let claims = try? await keys.verify(token, as: TokenClaims.self),
+            let id = UserID(claims.sub.value), id > 0,
+            let exp = Self.timestamp(claims.exp.value), Self.timestamp(claims.iat.value) != nil
         else { return nil }
-        let exp = Timestamp(claims.exp.value.timeIntervalSince1970)
         guard now < exp else { return nil }
-        let caller = Caller(userID: id, studentID: claims.studentID, isAdmin: claims.role == Role.admin.name)
+        let caller = Caller(
+            userID: id, studentID: claims.studentID, isAdmin: claims.role == Role.admin.name,
+            generation: claims.gen ?? 0)
         cache.withLock { c in
             if c.count >= Self.cacheLimit { c.removeAll(keepingCapacity: true) }
             c[token] = (caller, exp)
@@ -77,10 +91,69 @@ public final class TokenService: Sendable {
         return caller
     }
 
+    /// A date claim as whole seconds, or `nil` when it is not finite or out of any sensible range
+    /// (a signed token with `exp` 2^63 or 1e300 must be refused, not trap).
+    static func timestamp(_ date: Date) -> Timestamp? {
+        let t = date.timeIntervalSince1970
+        guard t.isFinite, t > -1e12, t < 1e12 else { return nil }
+        return Timestamp(t)
+    }
+
+    /// `header.payload.signature`, each part non-empty canonical base64url: only `A–Z a–z 0–9 - _`,
+    /// no padding, no length that cannot be base64, and zero bits after the last byte.
+    static func isCanonicalCompactJWS(_ token: String) -> Bool {
+        guard token.utf8.count <= 4_096 else { return false }
+        var parts = 0
+        var length = 0
+        var last: UInt8 = 0
+        func partEnds() -> Bool {
+            parts += 1
+            guard length > 0, length % 4 != 1 else { return false }
+            let value = sextet(last)
+            switch length % 4 {
+            case 2: return value & 0x0F == 0
+            case 3: return value & 0x03 == 0
+            default: return true
+            }
+        }
+        for b in token.utf8 {
+            if b == UInt8(ascii: ".") {
+                guard partEnds() else { return false }
+                length = 0
+                continue
+            }
+            guard sextet(b) != 0xFF else { return false }
+            length += 1
+            last = b
+        }
+        return partEnds() && parts == 3
+    }
+
+    private static func sextet(_ b: UInt8) -> UInt8 {
+        switch b {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): return b - UInt8(ascii: "A")
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): return b - UInt8(ascii: "a") + 26
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return b - UInt8(ascii: "0") + 52
+        case UInt8(ascii: "-"): return 62
+        case UInt8(ascii: "_"): return 63
+        default: return 0xFF
+        }
+    }
+
+    /// The shortest secret accepted: HS256's key should have at least as many bytes as its output.
+    public static let minimumSecretBytes = 32
+
     /// The secret from `JWT_SECRET`, or the one kept in the data directory, or a new random one
-    /// written there with mode 0600. There is no built-in default secret.
+    /// written there with mode 0600. There is no built-in default secret; one shorter than
+    /// ``minimumSecretBytes`` is refused.
     public static func loadSecret(configured: String?, dataDirectory: String) throws -> [UInt8] {
-        if let configured, !configured.isEmpty { return Array(configured.utf8) }
+        if let configured, !configured.isEmpty {
+            guard configured.utf8.count >= minimumSecretBytes else {
+                throw ConfigurationError(
+                    "JWT_SECRET must be at least \(minimumSecretBytes) bytes (it has \(configured.utf8.count))")
+            }
+            return Array(configured.utf8)
+        }
         let path = dataDirectory + "/jwt-secret"
         if let existing = FileManager.default.contents(atPath: path), existing.count >= 32 { return Array(existing) }
         var secret = [UInt8](repeating: 0, count: 64)
@@ -94,33 +167,4 @@ public final class TokenService: Sendable {
         }
         return secret
     }
-}
-
-/// Failed logins per key (student id, client address) in a fixed one-minute window.
-public final class LoginLimiter: Sendable {
-    private let entries = Mutex<[String: (count: Int, windowStart: Timestamp)]>([:])
-    public let window: Int64 = 60
-
-    public init() {}
-
-    /// Seconds until `key` may try again, or `nil` if it may now.
-    public func retryAfter(_ key: String, limit: Int, now: Timestamp) -> Int64? {
-        entries.withLock { e in
-            guard let entry = e[key], now - entry.windowStart < window, entry.count >= limit else { return nil }
-            return entry.windowStart + window - now
-        }
-    }
-
-    public func recordFailure(_ key: String, now: Timestamp) {
-        entries.withLock { e in
-            if e.count > 100_000 { e = e.filter { now - $0.value.windowStart < window } }
-            if let entry = e[key], now - entry.windowStart < window {
-                e[key] = (entry.count + 1, entry.windowStart)
-            } else {
-                e[key] = (1, now)
-            }
-        }
-    }
-
-    public func reset(_ key: String) { _ = entries.withLock { $0.removeValue(forKey: key) } }
 }

@@ -149,7 +149,8 @@ public enum LoadTest {
                     binary: chaos.binary,
                     arguments: [
                         "--data-dir", chaos.dataDirectory, "--fsync", "always", "--bcrypt-cost", "4",
-                        "--max-upcoming", "100000000", "--load-test-seats", String(chaos.seats),
+                        "--max-upcoming", "100000000", "--registrations-per-hour", "100000000",
+                        "--hashes-per-client", "100000", "--load-test-seats", String(chaos.seats),
                         "--admin-password", password, "--snapshot-interval", "2", "--log-level", "warning",
                     ] + chaos.serverArguments,
                     logPath: chaos.dataDirectory + "/server.log")
@@ -312,7 +313,7 @@ public enum LoadTest {
             let areas = ours["areas"] as? [String], !areas.isEmpty
         else {
             throw LoadTestError.preparation(
-                "the server has no '\(branch)': start it with --load-test-seats N (and --bcrypt-cost 4 --max-upcoming 100000000 for a quick preparation and no per-student limit)"
+                "the server has no '\(branch)': start it with --load-test-seats N (and --bcrypt-cost 4 --max-upcoming 100000000 --registrations-per-hour 100000000 --hashes-per-client 100000 for a quick preparation from one address and no per-student limit)"
             )
         }
         let seatList = try await getJSON(

@@ -38,7 +38,7 @@ public struct SnapshotHeader: Sendable, Hashable {
             switch record {
             case .branchDefined: branches += 1
             case .seatDefined: seats += 1
-            case .userCreated: users += 1
+            case .userCreated, .userChanged: users += 1
             case .reservationCreated, .reservationChanged: reservations += 1
             case .waitlistChanged: waitlist += 1
             case .notificationCreated: notifications += 1

@@ -90,6 +90,8 @@ public final class WriteAheadLog: Journal, Sendable {
         var durableLSN: UInt64
         var waiters: [Waiter] = []
         var failure: EngineError?
+        /// What failed, with the file (for the operator's log, never for clients).
+        var failureDetail: String?
         var closing = false
         var appendedBytes: UInt64 = 0
         // Figures for metrics.
@@ -195,6 +197,16 @@ public final class WriteAheadLog: Journal, Sendable {
 
     public var failure: EngineError? { state.withLock { $0.failure } }
 
+    /// What failed, naming the file and the system error: for logs and metrics, never for clients.
+    public var failureDetail: String? { state.withLock { $0.failureDetail } }
+
+    /// Called once, on the writer thread, when the log fails (to log it at `critical`).
+    public func onFailure(_ report: @escaping @Sendable (String) -> Void) { failureReport.withLock { $0 = report } }
+    private let failureReport = Mutex<(@Sendable (String) -> Void)?>(nil)
+
+    /// What a client is told once the log has failed: no paths, no system detail.
+    public static let failedMessage = "storage failed: writes are refused until the server is restarted"
+
     /// Refuses new appends, writes and syncs everything queued, and stops the writer thread.
     public func close() async {
         let lsn: UInt64 = state.withLock { s in
@@ -284,7 +296,7 @@ public final class WriteAheadLog: Journal, Sendable {
                 } catch {
                     // Best effort: if the cut fails too, recovery may find the refused records.
                     try? handle.truncate(to: acknowledgedSize)
-                    fail(.unavailable("storage failed: \(error)"))
+                    fail(detail: "\(error)")
                     return
                 }
             }
@@ -296,7 +308,7 @@ public final class WriteAheadLog: Journal, Sendable {
                     lastSync = .now()
                     unsynced = false
                 } catch {
-                    fail(.unavailable("storage failed: \(error)"))
+                    fail(detail: "\(error)")
                     return
                 }
             }
@@ -327,14 +339,17 @@ public final class WriteAheadLog: Journal, Sendable {
         for w in ready { w.continuation.resume(returning: nil) }
     }
 
-    private func fail(_ error: EngineError) {
+    private func fail(detail: String) {
+        let error = EngineError.unavailable(Self.failedMessage)
         let waiters: [Waiter] = state.withLock { s in
             s.failure = error
+            s.failureDetail = detail
             s.buffer = []
             s.frameEnds = []
             defer { s.waiters = [] }
             return s.waiters
         }
         for w in waiters { w.continuation.resume(returning: error) }
+        failureReport.withLock { $0 }?(detail)
     }
 }

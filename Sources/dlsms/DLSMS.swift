@@ -7,7 +7,9 @@ struct DLSMS: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dlsms",
         abstract: "DL-SMS: a library seat reservation engine.",
-        subcommands: [Serve.self, Info.self, SnapshotCommand.self, Stress.self, LoadTestCommand.self]
+        subcommands: [
+            Serve.self, Info.self, SnapshotCommand.self, UsersCommand.self, Stress.self, LoadTestCommand.self,
+        ]
     )
 }
 

@@ -10,9 +10,11 @@ struct LoadTestCommand: AsyncParsableCommand {
         commandName: "loadtest",
         abstract: "Load-test a DL-SMS server over HTTP and check the consistency of its answers.",
         discussion: """
-            The server needs the load-test branch and, for a quick preparation, cheap password hashes and no \
-            per-student limit; this is a test configuration, never the defaults:
-              dlsms serve --load-test-seats 2000 --bcrypt-cost 4 --max-upcoming 100000000 --admin-password ADMIN
+            The server needs the load-test branch and, for a quick preparation, cheap password hashes, no \
+            per-student limit and no per-address limit on registrations and password checks (all students come \
+            from one address); this is a test configuration, never the defaults:
+              dlsms serve --load-test-seats 2000 --bcrypt-cost 4 --max-upcoming 100000000 \
+                --registrations-per-hour 100000000 --hashes-per-client 100000 --admin-password ADMIN
               dlsms loadtest --scenario book --admin-password ADMIN --duration 30
             With --chaos the load generator starts the server itself (same configuration, fsync always) on a \
             data directory and kill -9s and restarts it at random moments. The writing scenarios (book, mixed) \

@@ -71,6 +71,32 @@ struct Serve: AsyncParsableCommand {
     )
     var loadTestSeats: Int?
     @Option(
+        name: .customLong("demo-data"),
+        help:
+            "true: a new data directory gets the demo students (public password), reservations and waitlist; false: the catalog and admin only, and a start refuses demo accounts that still have the public password [DEMO_DATA] (default true)."
+    )
+    var demoData: Bool?
+    @Option(
+        name: .customLong("self-registration"),
+        help: "Students may create their own accounts with POST /auth/register [SELF_REGISTRATION] (default true).")
+    var selfRegistration: Bool?
+    @Option(
+        name: .customLong("registrations-per-hour"),
+        help: "Registrations per client address per hour [REGISTRATIONS_PER_HOUR] (default 10).")
+    var registrationsPerHour: Int?
+    @Option(
+        name: .customLong("hashes-per-client"),
+        help:
+            "Password checks running or queued per client address; more are refused with 429 [HASHES_PER_CLIENT] (default 4)."
+    )
+    var hashesPerClient: Int?
+    @Option(
+        name: .customLong("trusted-proxies"),
+        help:
+            "Comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For/Forwarded name the client [TRUSTED_PROXIES] (default: none)."
+    )
+    var trustedProxies: String?
+    @Option(
         name: .customLong("log-level"),
         help: "trace | debug | info | notice | warning | error [LOG_LEVEL] (default info).")
     var logLevel: String?
@@ -94,6 +120,15 @@ struct Serve: AsyncParsableCommand {
 
     func configuration() throws -> ServerConfiguration {
         let env = ProcessInfo.processInfo.environment
+        func bool(_ flag: Bool?, _ name: String) throws -> Bool? {
+            if let flag { return flag }
+            guard let text = env[name] else { return nil }
+            switch text.lowercased() {
+            case "true", "1", "yes", "on": return true
+            case "false", "0", "no", "off": return false
+            default: throw ValidationError("\(name) must be true or false, not '\(text)'")
+            }
+        }
         func int(_ flag: Int?, _ name: String) throws -> Int? {
             if let flag { return flag }
             guard let text = env[name] else { return nil }
@@ -120,6 +155,25 @@ struct Serve: AsyncParsableCommand {
         c.maxUpcomingPerUser = try int(maxUpcoming, "MAX_UPCOMING") ?? c.maxUpcomingPerUser
         c.maxConcurrentPerUser = try int(maxConcurrent, "MAX_CONCURRENT")
         c.loadTestSeats = try int(loadTestSeats, "LOAD_TEST_SEATS") ?? 0
+        c.demoData = try bool(demoData, "DEMO_DATA") ?? c.demoData
+        c.selfRegistration = try bool(selfRegistration, "SELF_REGISTRATION") ?? c.selfRegistration
+        c.security.registrationsPerAddressPerHour =
+            try int(registrationsPerHour, "REGISTRATIONS_PER_HOUR") ?? c.security.registrationsPerAddressPerHour
+        guard c.security.registrationsPerAddressPerHour >= 0 else {
+            throw ValidationError("registrations per hour must be 0 or more")
+        }
+        c.security.hashesPerClient = try int(hashesPerClient, "HASHES_PER_CLIENT") ?? c.security.hashesPerClient
+        guard c.security.hashesPerClient >= 1 else { throw ValidationError("hashes per client must be 1 or more") }
+        if let text = trustedProxies ?? env["TRUSTED_PROXIES"] {
+            do { c.trustedProxies = try TrustedProxies(parsing: text) } catch {
+                throw ValidationError(error.description)
+            }
+        }
+        if let secret = c.jwtSecret, !secret.isEmpty, secret.utf8.count < TokenService.minimumSecretBytes {
+            throw ValidationError(
+                "the JWT secret must be at least \(TokenService.minimumSecretBytes) bytes (it has \(secret.utf8.count))"
+            )
+        }
         return c
     }
 
@@ -133,10 +187,14 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "dlsms")
+        let lock = try lockDataDirectory(config.dataDirectory)
         do {
             try await DLSMSServer.run(config, logger: logger)
         } catch let e as RecoveryError {
             throw fail("cannot open \(config.dataDirectory): \(e)")
+        } catch let e as ConfigurationError {
+            throw fail("\(e)")
         }
+        withExtendedLifetime(lock) {}
     }
 }

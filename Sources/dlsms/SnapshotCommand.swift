@@ -9,6 +9,11 @@ struct DataDirOption: ParsableArguments {
     var dataDir = "snapshots"
 }
 
+/// The data directory's lock, or a failure naming the process that holds it.
+func lockDataDirectory(_ path: String) throws -> DataDirectoryLock {
+    do { return try DataDirectoryLock(directory: path) } catch { throw fail("\(error)") }
+}
+
 func fail(_ message: String) -> ExitCode {
     FileHandle.standardError.write(Data((message + "\n").utf8))
     return ExitCode(1)
@@ -146,6 +151,8 @@ struct SnapshotCommand: AsyncParsableCommand {
         func run() async throws {
             let target = DataDirectory(path: to)
             if let names = try? target.io.list(to), !names.isEmpty { throw fail("\(to) is not empty") }
+            let lock = try lockDataDirectory(to)
+            defer { withExtendedLifetime(lock) {} }
             let stop: StopPoint? = untilSeq.map { .lsn($0) } ?? until.flatMap(parseTime).map { .time($0) }
             let state = try DataDirectory(path: options.dataDir).recover(until: stop, repairTornTail: false)
             let engine = SeatEngine(configuration: EngineConfiguration(shardCount: 1))
@@ -189,6 +196,8 @@ struct SnapshotCommand: AsyncParsableCommand {
         @Flag(help: "Really cut; without it, only say what would be lost.") var yes = false
 
         func run() async throws {
+            let lock = try lockDataDirectory(options.dataDir)
+            defer { withExtendedLifetime(lock) {} }
             let dir = DataDirectory(path: options.dataDir)
             guard let cut = try firstBadRecord(dir) else {
                 print("nothing to repair: every record is valid")
@@ -255,6 +264,8 @@ struct SnapshotCommand: AsyncParsableCommand {
         @Option(help: "Snapshots to keep.") var keep = 1
 
         func run() async throws {
+            let lock = try lockDataDirectory(options.dataDir)
+            defer { withExtendedLifetime(lock) {} }
             let (durable, report) = try await DurableEngine.open(
                 PersistenceConfiguration(directory: options.dataDir, keepSnapshots: keep),
                 log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
@@ -289,6 +300,8 @@ struct ExportDocument: Encodable {
         var name: String
         var role: String
         var createdAt: String
+        var disabled: Bool
+        var tokenGeneration: UInt32
     }
     struct R: Encodable {
         var id: Int64
@@ -340,11 +353,11 @@ struct ExportDocument: Encodable {
                     S(
                         id: s.id, branch: s.branch, area: s.area, hasPower: s.hasPower, hasMonitor: s.hasMonitor,
                         maintenance: s.inMaintenance))
-            case .userCreated(let u):
+            case .userCreated(let u), .userChanged(let u):
                 users.append(
                     U(
                         id: u.id, studentID: u.studentID, name: u.name, role: u.role.name,
-                        createdAt: rfc3339(u.createdAt)))
+                        createdAt: rfc3339(u.createdAt), disabled: u.disabled, tokenGeneration: u.tokenGeneration))
             case .reservationCreated(let r), .reservationChanged(let r):
                 reservations.append(
                     R(

@@ -54,6 +54,8 @@ struct Stress: AsyncParsableCommand {
         var rules = BookingRules.default
         rules.maxUpcomingPerUser = .max
         let seatCount = seats
+        let lock = try lockDataDirectory(options.dataDir)
+        defer { withExtendedLifetime(lock) {} }
         let (durable, report) = try await DurableEngine.open(
             PersistenceConfiguration(
                 directory: options.dataDir, fsync: fsync, snapshotInterval: .seconds(snapshotEvery)),

@@ -134,6 +134,10 @@ import Testing
         #expect(RFC3339.parse("2025-10-11T14:00:00") == 1_760_191_200)  // no offset: UTC
         #expect(RFC3339.parse("2025-10-11T14:00:00Z") == 1_760_191_200)
         #expect(RFC3339.parse("2025-10-11T14:00:00.999Z") == 1_760_191_200)  // truncated
+        // Any number of fractional digits is truncated (the contract), not only nine.
+        #expect(RFC3339.parse("2025-10-11T14:00:00.1234567890123Z") == 1_760_191_200)
+        #expect(RFC3339.parse("2025-10-11T14:00:00." + String(repeating: "9", count: 200) + "+02:00") == 1_760_184_000)
+        #expect(RFC3339.parse("2025-10-11T14:00:00." + String(repeating: "9", count: 2_000) + "Z") == nil)
         #expect(RFC3339.parse("2025-10-11T16:00:00+02:00") == 1_760_191_200)
         #expect(RFC3339.parse("2025-10-11T09:30:00-04:30") == 1_760_191_200)
         #expect(RFC3339.parse("2024-02-29T00:00:00Z") != nil)

@@ -21,15 +21,21 @@ func testConfiguration(_ dir: String) -> ServerConfiguration {
     return c
 }
 
+/// A change to the test configuration: `withService(Configure { $0.demoData = false }) { … }`.
+struct Configure {
+    var apply: (inout ServerConfiguration) -> Void
+    init(_ apply: @escaping (inout ServerConfiguration) -> Void) { self.apply = apply }
+}
+
 /// A seeded service on a manual clock, tested through the router (no sockets).
 func withService(
-    _ configure: (inout ServerConfiguration) -> Void = { _ in },
+    _ configure: Configure = Configure { _ in },
     _ body: @escaping @Sendable (any TestClientProtocol, DLSMSService, ManualClock) async throws -> Void
 ) async throws {
     let dir = temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     var config = testConfiguration(dir)
-    configure(&config)
+    configure.apply(&config)
     let clock = ManualClock(t0)
     let service = try await DLSMSServer.makeService(
         config, clock: clock, logger: Logger(label: "test"), announce: { _ in })

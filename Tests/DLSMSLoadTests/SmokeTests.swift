@@ -21,7 +21,11 @@ import Testing
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let server = try ServerProcess(
-            dataDirectory: dir + "/data", extra: ["--load-test-seats", "300", "--max-upcoming", "100000000"])
+            dataDirectory: dir + "/data",
+            extra: [
+                "--load-test-seats", "300", "--max-upcoming", "100000000", "--registrations-per-hour", "100000000",
+                "--hashes-per-client", "100000",
+            ])
         try await server.waitUntilListening()
         let (status, report) = try await loadtest(
             [

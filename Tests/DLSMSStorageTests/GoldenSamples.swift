@@ -42,6 +42,14 @@ let goldenRecords: [JournalRecord] = [
             id: 4, userID: 2, kind: .reservationNoShow, message: "x", seatID: nil, start: nil, end: nil, createdAt: 5)),
 ]
 
+/// Record kinds added after the pinned snapshot was written (the snapshot keeps the kinds above).
+let laterGoldenRecords: [JournalRecord] = [
+    .userChanged(
+        User(
+            id: 1, studentID: "S2021001", name: "Alice Johnson", role: .student, passwordHash: "$2b$12$xyz",
+            createdAt: 1_760_184_000, disabled: true, tokenGeneration: 300))
+]
+
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 
 func unhex(_ s: String) -> [UInt8] {

@@ -11,7 +11,7 @@ public final class ServerProcess: Sendable {
     public let dataDirectory: String
     private let boundPort = Mutex(0)
 
-    public init(dataDirectory: String, extra: [String] = []) throws {
+    public init(dataDirectory: String, extra: [String] = [], standardError: FileHandle? = nil) throws {
         self.dataDirectory = dataDirectory
         child = try ChildProcess(
             try dlsmsExecutable(),
@@ -19,7 +19,7 @@ public final class ServerProcess: Sendable {
                 "serve", "--port", "0", "--data-dir", dataDirectory, "--bcrypt-cost", "4", "--admin-password",
                 "admin-password",
                 "--log-level", "warning",
-            ] + extra)
+            ] + extra, standardError: standardError)
     }
 
     public var port: Int { boundPort.withLock { $0 } }
@@ -44,11 +44,12 @@ public final class ServerProcess: Sendable {
         return child.wait(timeout: 30)
     }
 
-    public func request(_ method: String, _ path: String, token: String? = nil, json: String? = nil) async throws -> (
-        Int, [String: Any]
-    ) {
+    public func request(
+        _ method: String, _ path: String, token: String? = nil, json: String? = nil, headers: [String: String] = [:]
+    ) async throws -> (Int, [String: Any]) {
         var r = URLRequest(url: URL(string: base + path)!, timeoutInterval: 15)
         r.httpMethod = method
+        for (name, value) in headers { r.setValue(value, forHTTPHeaderField: name) }
         if let token { r.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         if let json {
             r.httpBody = Data(json.utf8)

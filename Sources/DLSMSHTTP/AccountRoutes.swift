@@ -1,0 +1,97 @@
+import DLSMSCore
+import DLSMSEngine
+import Hummingbird
+
+/// `/admin/users…`: accounts that staff control. Every change is a journal record; disabling an
+/// account, resetting its password and revoking its sessions all raise its token generation, so
+/// its outstanding tokens stop working at once.
+func addAccountRoutes(api: RouterGroup<APIContext>, service: DLSMSService) {
+    let engine = service.engine
+
+    api.get("/admin/users") { request, context -> Response in
+        _ = try context.requireAdmin()
+        let limit = Int(try request.queryInt("limit", range: 1...10_000) ?? 1_000)
+        let offset = Int(try request.queryInt("offset", range: 0...Int64(Int32.max)) ?? 0)
+        let all = engine.allUsers
+        let page = all.dropFirst(offset).prefix(limit)
+        return Render.response {
+            $0.object {
+                $0.field("users", array: page) { w, u in Render.user(u, &w) }
+                $0.field("count", page.count)
+                $0.field("total", all.count)
+            }
+        }
+    }
+
+    api.post("/admin/users") { request, context -> Response in
+        _ = try context.requireAdmin()
+        var request = request
+        let body = try await request.decodeJSON(Credentials.self)
+        guard let studentID = body.studentId, let password = body.password else {
+            throw APIError.badRequest("student_id and password are required")
+        }
+        try BookingRules.validateStudentID(studentID)
+        try validateNewPassword(password, rules: engine.rules)
+        let role: Role
+        switch body.role ?? "student" {
+        case "student": role = .student
+        case "admin": role = .admin
+        default: throw APIError.badRequest("role must be student or admin")
+        }
+        let name = body.name ?? studentID
+        guard name.utf8.count <= 200 else { throw APIError.badRequest("name is longer than 200 bytes") }
+        let hash = try await service.hasher.hash(password, client: context.clientAddress)
+        let user = try await engine.register(studentID: studentID, name: name, passwordHash: hash, role: role)
+        return Render.response(.created) { Render.user(user, &$0) }
+    }
+
+    @Sendable func userID(_ context: APIContext) throws(APIError) -> UserID {
+        guard let n = try context.pathID("user id"), let id = UserID(exactly: n), engine.user(id: id) != nil else {
+            throw APIError(.notFound, "not_found", "user not found")
+        }
+        return id
+    }
+
+    api.get("/admin/users/:id") { _, context -> Response in
+        _ = try context.requireAdmin()
+        let id = try userID(context)
+        guard let user = engine.user(id: id) else { throw APIError(.notFound, "not_found", "user not found") }
+        return Render.response { Render.user(user, &$0) }
+    }
+
+    api.post("/admin/users/:id/password") { request, context -> Response in
+        _ = try context.requireAdmin()
+        let id = try userID(context)
+        var request = request
+        guard let password = try await request.decodeJSON(PasswordChange.self).password else {
+            throw APIError.badRequest("password is required")
+        }
+        try validateNewPassword(password, rules: engine.rules)
+        let hash = try await service.hasher.hash(password, client: context.clientAddress)
+        let user = try await engine.updateUser(id: id) {
+            $0.passwordHash = hash
+            $0.tokenGeneration &+= 1
+        }
+        return Render.response { Render.user(user, &$0) }
+    }
+
+    func change(_ path: RouterPath, _ body: @escaping @Sendable (inout User) -> Void, selfAllowed: Bool) {
+        api.post(path) { _, context -> Response in
+            let caller = try context.requireAdmin()
+            let id = try userID(context)
+            guard selfAllowed || id != caller.userID else {
+                throw APIError(.conflict, "invalid_state", "an admin cannot disable their own account")
+            }
+            let user = try await engine.updateUser(id: id, body)
+            return Render.response { Render.user(user, &$0) }
+        }
+    }
+    change(
+        "/admin/users/:id/disable",
+        {
+            $0.disabled = true
+            $0.tokenGeneration &+= 1
+        }, selfAllowed: false)
+    change("/admin/users/:id/enable", { $0.disabled = false }, selfAllowed: true)
+    change("/admin/users/:id/revoke-sessions", { $0.tokenGeneration &+= 1 }, selfAllowed: true)
+}

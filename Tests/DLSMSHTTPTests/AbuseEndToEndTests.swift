@@ -1,0 +1,205 @@
+import DLSMSCore
+import DLSMSTestSupport
+import Dispatch
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// Runs `dlsms ARGS` to its end (at most a minute), with `input` on standard input.
+func runDLSMS(_ arguments: [String], input: String = "") throws -> (status: Int32, output: String, error: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try dlsmsExecutable())
+    process.arguments = arguments
+    let (stdin, stdout, stderr) = (Pipe(), Pipe(), Pipe())
+    process.standardInput = stdin
+    process.standardOutput = stdout
+    process.standardError = stderr
+    try process.run()
+    let pid = process.processIdentifier
+    DispatchQueue.global().asyncAfter(deadline: .now() + 60) { kill(pid, SIGKILL) }  // a hang fails, not hangs
+    stdin.fileHandleForWriting.write(Data(input.utf8))
+    try stdin.fileHandleForWriting.close()
+    let out = stdout.fileHandleForReading.readDataToEndOfFile()
+    let err = stderr.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+}
+
+/// The security defects of issue 9, tried against the real binary as an attacker would.
+@Suite(.serialized) struct AbuseEndToEndTests {
+    func started(_ dir: String, _ extra: [String] = [], standardError: FileHandle? = nil) async throws -> ServerProcess
+    {
+        let server = try ServerProcess(dataDirectory: dir, extra: extra, standardError: standardError)
+        try await server.waitUntilListening()
+        return server
+    }
+
+    @Test func concurrentGuessesAreCappedAndMalformedRequestsAreClearErrors() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let server = try await started(dir, ["--jwt-secret", testSecret])
+        defer { #expect(server.stop() == 0) }
+
+        // 50 simultaneous wrong passwords for one student: at most 5 are ever evaluated.
+        let statuses = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<50 {
+                group.addTask {
+                    (try? await server.request(
+                        "POST", "/auth/login", json: #"{"student_id":"S2021002","password":"wrong-guess"}"#))?.0 ?? 0
+                }
+            }
+            return await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(statuses.filter { $0 == 401 }.count <= 5 && statuses.filter { $0 == 401 }.count >= 1)
+        #expect(statuses.allSatisfy { $0 == 401 || $0 == 429 }, "\(statuses)")
+
+        // A token signed with the real secret whose exp does not fit in 64 bits: 401, and the
+        // process lives on.
+        for exp in [9.223372036854775807e18, 1e300] {
+            let token = try await signed(
+                RawClaims(sub: "1", studentID: "S2021001", role: "student", gen: 0, iat: 0, exp: exp))
+            #expect(try await server.request("GET", "/auth/me", token: token).0 == 401)
+        }
+
+        // Bodies that cannot be read: 400 with the contract's JSON, never 500.
+        let login = "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        // (A chunk size that parses, FFFFFFFFFFFFFFFF, leaves the server waiting for the chunk; the
+        // client then stops sending, and that is the error.)
+        for size in ["zz", "FFFFFFFFFFFFFFFF", "-1"] {
+            let answer = rawExchange(
+                port: server.port, Array((login + "Transfer-Encoding: chunked\r\n\r\n\(size)\r\n{}\r\n0\r\n\r\n").utf8),
+                halfClose: true)
+            #expect(rawStatus(answer) == 400, "chunk size \(size): \(answer)")
+            #expect(rawBody(answer).contains(#""code":"bad_request""#), "chunk size \(size): \(answer)")
+        }
+        // The same chunk that keeps coming is cut off at the body limit.
+        let flood = rawExchange(
+            port: server.port,
+            Array((login + "Transfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\n").utf8)
+                + Array(repeating: 32, count: 70_000))
+        #expect(
+            rawStatus(flood) == 413 && rawBody(flood).contains(#""code":"payload_too_large""#), "\(flood.prefix(300))")
+        let short = rawExchange(
+            port: server.port, Array((login + "Content-Length: 100\r\n\r\n{\"student_id\":").utf8), halfClose: true)
+        #expect(rawStatus(short) == 400 && rawBody(short).contains(#""code":"bad_request""#), "\(short)")
+
+        // Requests that cannot be parsed at all: JSON errors too, where a response can be written.
+        let unparsable: [(String, Int)] = [
+            ("GARBAGE\r\n\r\n", 400),
+            ("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 100_000))\r\n\r\n", 431),
+            ("GET /\(String(repeating: "a", count: 100_000)) HTTP/1.1\r\nHost: x\r\n\r\n", 431),
+            (login + "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 400),
+            ("GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", 400),
+        ]
+        for (request, status) in unparsable {
+            let answer = rawExchange(port: server.port, Array(request.utf8))
+            #expect(rawStatus(answer) == status, "\(request.prefix(60)): \(answer.prefix(200))")
+            #expect(rawBody(answer).hasPrefix(#"{"error":"#), "\(request.prefix(60)): \(answer.prefix(200))")
+        }
+        #expect(try await server.request("GET", "/healthz").0 == 200)
+    }
+
+    @Test func limitsCountTheForwardedClientOnlyBehindATrustedProxy() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        func wrong(_ server: ServerProcess, _ n: Int, from address: String) async throws -> Int {
+            try await server.request(
+                "POST", "/auth/login", json: #"{"student_id":"S20210\#(10 + n % 10)x","password":"wrong-guess"}"#,
+                headers: ["X-Forwarded-For": address]
+            ).0
+        }
+        func right(_ server: ServerProcess, from address: String) async throws -> Int {
+            try await server.request(
+                "POST", "/auth/login", json: #"{"student_id":"S2021005","password":"password123"}"#,
+                headers: ["X-Forwarded-For": address]
+            ).0
+        }
+        do {
+            // Behind nginx on 127.0.0.1: one bad client does not lock out everyone else.
+            let server = try await started(dir + "/a", ["--trusted-proxies", "127.0.0.1"])
+            defer { #expect(server.stop() == 0) }
+            for n in 0..<20 { #expect(try await wrong(server, n, from: "203.0.113.7") == 401) }
+            #expect(try await wrong(server, 20, from: "203.0.113.7") == 429)
+            #expect(try await right(server, from: "203.0.113.8") == 200)
+        }
+        do {
+            // Without the setting the header is ignored: it cannot be used to escape the limit.
+            let server = try await started(dir + "/b")
+            defer { #expect(server.stop() == 0) }
+            for n in 0..<20 { #expect(try await wrong(server, n, from: "198.51.100.\(n)") == 401) }
+            #expect(try await right(server, from: "198.51.100.99") == 429)
+        }
+    }
+
+    @Test func tokensAreNeverLogged() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let logPath = dir + "/server.log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        let server = try await started(
+            dir + "/data", ["--log-level", "debug", "--sse-heartbeat", "1"], standardError: log)
+        let token = try await server.login("S2021001")
+        // The SSE stream takes the token in the query; ask for it and go away.
+        var request = URLRequest(url: URL(string: server.base + "/notifications/stream?token=\(token)")!)
+        request.timeoutInterval = 1
+        _ = try? await URLSession.shared.data(for: request)  // ends when the stream goes quiet
+        #expect(try await server.request("GET", "/auth/me?token=\(token)", token: token).0 == 200)
+        #expect(server.stop() == 0)
+        try log.close()
+        let text = try String(contentsOfFile: logPath, encoding: .utf8)
+        #expect(text.contains("token=<redacted>"))
+        #expect(!text.contains(token) && !text.contains(String(token.split(separator: ".")[2])))
+    }
+
+    @Test func staffControlAccountsOfflineAndDemoDataCanBeRefused() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let data = dir + "/data"
+        var server = try await started(data)
+        // While it runs, the data directory is locked: a second server and the offline tool say who has it.
+        let pid = server.child.process.processIdentifier
+        let second = try runDLSMS(["serve", "--port", "0", "--data-dir", data])
+        #expect(second.status != 0 && second.error.contains("in use by process \(pid)"), "\(second)")
+        let busy = try runDLSMS(["users", "list", "--data-dir", data])
+        #expect(busy.status != 0 && busy.error.contains("in use by process \(pid)"), "\(busy)")
+        #expect(server.stop() == 0)
+
+        // The admin password printed once is lost: reset it offline.
+        let reset = try runDLSMS(
+            ["users", "reset-password", "admin", "--data-dir", data, "--password-stdin", "--bcrypt-cost", "4"],
+            input: "a-brand-new-admin-password\n")
+        #expect(reset.status == 0, "\(reset)")
+        let created = try runDLSMS([
+            "users", "create", "S2031999", "--name", "Eve", "--data-dir", data, "--bcrypt-cost", "4",
+        ])
+        #expect(created.status == 0 && created.output.contains("password: "), "\(created)")
+        let generated = created.output.split(separator: "\n").first { $0.hasPrefix("password: ") }?.dropFirst(10) ?? ""
+        #expect(try runDLSMS(["users", "disable", "nobody", "--data-dir", data]).status != 0)
+
+        // A production start refuses the demo accounts while they keep the public password...
+        let refused = try runDLSMS(["serve", "--port", "0", "--data-dir", data, "--demo-data", "false"])
+        #expect(refused.status != 0 && refused.error.contains("S2021001"), "\(refused)")
+        let ids = (1...10).map { SeedData.studentID($0) }
+        #expect(try runDLSMS(["users", "disable"] + ids + ["--data-dir", data]).status == 0)
+        let list = try runDLSMS(["users", "list", "--data-dir", data])
+        #expect(list.output.split(separator: "\n").filter { $0.contains("\tdisabled\t") }.count == 10, "\(list)")
+
+        // ...and starts once they are disabled.
+        server = try await started(data, ["--demo-data", "false"])
+        defer { #expect(server.stop() == 0) }
+        #expect(
+            try await server.request(
+                "POST", "/auth/login", json: #"{"student_id":"admin","password":"admin-password"}"#
+            ).0 == 401)
+        _ = try await server.login("admin", "a-brand-new-admin-password")
+        _ = try await server.login("S2031999", String(generated))
+        #expect(
+            try await server.request(
+                "POST", "/auth/login", json: #"{"student_id":"S2021001","password":"password123"}"#
+            ).0 == 401)
+    }
+}

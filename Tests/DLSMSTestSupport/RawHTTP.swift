@@ -1,0 +1,67 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Sends raw bytes to 127.0.0.1:`port` and reads the answer until the server closes or
+/// `timeout` seconds pass: for requests no HTTP client would send (bad chunk sizes, smuggling
+/// attempts, truncated bodies). `halfClose` shuts the writing side after sending, as a client
+/// that sent a short body and stopped.
+public func rawExchange(port: Int, _ request: [UInt8], halfClose: Bool = false, timeout: Double = 10) -> String {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return "" }
+    defer { close(fd) }
+    var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    guard connected == 0 else { return "" }
+    var sent = 0
+    while sent < request.count {
+        let n = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if n <= 0 { break }
+        sent += n
+    }
+    if halfClose { shutdown(fd, Int32(SHUT_WR)) }
+    var answer: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n <= 0 { break }
+        answer += buffer[..<n]
+        if isComplete(answer) { break }
+    }
+    return String(decoding: answer, as: UTF8.self)
+}
+
+/// `true` once `bytes` hold a response head and the whole body its `Content-Length` announces.
+func isComplete(_ bytes: [UInt8]) -> Bool {
+    let text = String(decoding: bytes, as: UTF8.self)
+    guard let end = text.range(of: "\r\n\r\n") else { return false }
+    let head = text[..<end.lowerBound].lowercased()
+    guard let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+        let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+    else { return false }
+    return text[end.upperBound...].utf8.count >= length
+}
+
+/// The status code of a raw HTTP answer (`HTTP/1.1 400 Bad Request` → 400), or 0.
+public func rawStatus(_ answer: String) -> Int {
+    let parts = answer.prefix(while: { $0 != "\r" }).split(separator: " ")
+    return parts.count >= 2 ? Int(parts[1]) ?? 0 : 0
+}
+
+/// The body of a raw HTTP answer (after the blank line).
+public func rawBody(_ answer: String) -> String {
+    guard let range = answer.range(of: "\r\n\r\n") else { return "" }
+    return String(answer[range.upperBound...])
+}
