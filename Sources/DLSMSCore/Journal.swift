@@ -7,6 +7,14 @@ public protocol Journal: Sendable {
     /// Queues `record` after every record appended before it. Throws if the journal refuses writes
     /// (for example after a failed fsync).
     func append(_ record: JournalRecord) throws(EngineError) -> JournalTicket
+
+    /// A ticket for everything appended so far: a refusal that cites state (a conflict, a limit)
+    /// waits on it, so that it never cites a change that then fails to become durable.
+    func barrier() -> JournalTicket
+}
+
+extension Journal {
+    public func barrier() -> JournalTicket { .durable }
 }
 
 /// Something that completes when a group of records is durable.
@@ -32,4 +40,5 @@ public struct JournalTicket: Sendable {
 public struct NullJournal: Journal {
     public init() {}
     public func append(_ record: JournalRecord) throws(EngineError) -> JournalTicket { .durable }
+    public func barrier() -> JournalTicket { .durable }
 }

@@ -88,14 +88,6 @@ public final class NotificationHub: Sendable {
         }
     }
 
-    /// Drops a created notification whose journal write failed.
-    func discard(_ id: NotificationID) {
-        state.withLock { s in
-            s.pending[id] = nil
-            s.drain()
-        }
-    }
-
     /// Stores a recorded notification as published (replay). Idempotent.
     func restore(_ n: UserNotification) {
         state.withLock { s in

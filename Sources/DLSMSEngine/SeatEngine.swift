@@ -75,6 +75,7 @@ public final class SeatEngine: Sendable {
 
     /// Adds or replaces a branch (by name).
     public func define(branch: Branch) async throws(EngineError) {
+        try context.health.check()
         let journal = context.journal
         let result: Result<(JournalTicket, [SeatID]), EngineError> = catalog.withLock { c in
             do throws(EngineError) {
@@ -86,16 +87,17 @@ public final class SeatEngine: Sendable {
         }
         let (ticket, seats) = try result.get()
         await propagate(branch, to: seats)
-        try await ticket.wait()
+        try await context.health.commit(ticket)
     }
 
     public func define(seat: Seat) async throws(EngineError) {
+        try context.health.check()
         guard let branch = catalog.withLock({ $0.branch(named: seat.branch) }) else {
             throw .branchNotFound(seat.branch)
         }
         let ticket = try await shard(for: seat.id).define(seat: seat, branch: branch, journal: context.journal)
         catalog.withLock { $0.seatBranch[seat.id] = seat.branch }
-        try await ticket.wait()
+        try await context.health.commit(ticket)
     }
 
     /// Takes a seat out of service (it can no longer be booked) or puts it back.
@@ -131,28 +133,20 @@ public final class SeatEngine: Sendable {
     {
         try BookingRules.validateStudentID(studentID)
         guard name.utf8.count <= 200 else { throw .badRequest("name is longer than 200 bytes") }
+        try context.health.check()
         let (user, ticket) = try users.create(
             studentID: studentID, name: name, role: role, passwordHash: passwordHash, now: clock.now(),
             journal: context.journal)
-        do {
-            try await ticket.wait()
-        } catch {
-            users.undoCreate(user)
-            throw error
-        }
+        try await context.health.commit(ticket)
         return user
     }
 
     /// Changes an account (password, name, role, disabled flag, token generation), durably.
     @discardableResult
     public func updateUser(id: UserID, _ change: (inout User) -> Void) async throws(EngineError) -> User {
-        let (old, new, ticket) = try users.update(id: id, journal: context.journal, change)
-        do {
-            try await ticket.wait()
-        } catch {
-            users.undoUpdate(old: old, new: new)
-            throw error
-        }
+        try context.health.check()
+        let (_, new, ticket) = try users.update(id: id, journal: context.journal, change)
+        try await context.health.commit(ticket)
         return new
     }
 
@@ -170,14 +164,14 @@ public final class SeatEngine: Sendable {
         let now = clock.now()
         try rules.validateWindow(start: start, end: end, now: now, openingHours: nil)
         let shard = shard(for: seat)
-        let (reservation, ticket) = try await shard.place(user: user, seat: seat, start: start, end: end, now: now)
+        let placed: (Reservation, JournalTicket)
         do {
-            try await ticket.wait()
+            placed = try await shard.place(user: user, seat: seat, start: start, end: end, now: now)
         } catch {
-            await shard.rollbackBooking(reservation)
-            throw error
+            try await refusing(error)
         }
-        return reservation
+        try await context.health.commit(placed.1)
+        return placed.0
     }
 
     /// The batched path: one actor hop per shard for the whole batch instead of one per booking.
@@ -234,10 +228,28 @@ public final class SeatEngine: Sendable {
         -> Reservation
     {
         let (shard, slot) = try locate(id)
-        let (next, batch) = try await shard.perform(action, id: id, slot: slot, requester: requester, now: clock.now())
-        try await batch.commit(undoingOn: shard, hub: notifications)
-        return next
+        let performed: (Reservation, SeatShard.Batch)
+        do {
+            performed = try await shard.perform(action, id: id, slot: slot, requester: requester, now: clock.now())
+        } catch {
+            try await refusing(error)
+        }
+        try await performed.1.commit(hub: notifications, health: context.health)
+        return performed.0
     }
+
+    /// Throws `error`, a refusal that may cite state (a conflict, a limit, a status), once
+    /// everything appended before it is durable: a refusal never cites a change that then fails
+    /// to become durable (if it does fail, the answer is that failure instead).
+    private func refusing(_ error: EngineError) async throws(EngineError) -> Never {
+        if error.kind == .conflict || error.kind == .badRequest {
+            try await context.health.commit(context.journal.barrier())
+        }
+        throw error
+    }
+
+    /// The storage failure that stopped every write, if one did.
+    public var writeFailure: EngineError? { context.health.failed }
 
     /// A student's reservations, newest first. `upcomingOnly`: seat-holding and not yet ended.
     public func reservations(
@@ -361,29 +373,19 @@ public final class SeatEngine: Sendable {
             try rules.validateWindow(start: desired, end: end, now: now, openingHours: hours)
             guard hours != nil else { throw .branchNotFound(name) }
         }
+        try context.health.check()
         let joined = try context.waitlist.join(
             user: user, target: target, desired: desired, end: end, now: now, limit: rules.maxWaitingPerUser,
             journal: context.journal)
-        do {
-            try await joined.ticket.wait()
-        } catch {
-            var undone = joined.entry
-            undone.status = .cancelled
-            context.waitlist.undo(undone)
-            throw error
-        }
+        try await context.health.commit(joined.ticket)
         return (joined.entry, joined.position)
     }
 
     public func leaveWaitlist(id: WaitlistEntryID, requester: Requester) async throws(EngineError) -> WaitlistEntry {
+        try context.health.check()
         let left = try context.waitlist.leave(
             user: requester.userID, id: id, asAdmin: requester.isAdmin, journal: context.journal)
-        do {
-            try await left.ticket.wait()
-        } catch {
-            context.waitlist.undo(left.previous)
-            throw error
-        }
+        try await context.health.commit(left.ticket)
         return left.entry
     }
 
@@ -400,13 +402,15 @@ public final class SeatEngine: Sendable {
     /// Applies and returns every transition due at `now`: no-shows (freeing the seat and notifying
     /// the waitlist), completions, and expiry of waitlist entries whose desired time is past the grace.
     public func sweep(now: Timestamp) async -> SweepReport {
+        guard context.health.failed == nil else { return SweepReport() }
         let hub = notifications
+        let health = context.health
         var report = await withTaskGroup(of: SweepReport.self) { group in
             for shard in shards {
                 group.addTask {
                     let (report, batch) = await shard.sweep(now: now)
                     do {
-                        try await batch.commit(undoingOn: shard, hub: hub)
+                        try await batch.commit(hub: hub, health: health)
                         return report
                     } catch {
                         return SweepReport()
@@ -418,15 +422,7 @@ public final class SeatEngine: Sendable {
             return merged
         }
         let (expired, ticket) = context.waitlist.expire(desiredAtOrBefore: now - rules.grace, journal: context.journal)
-        do {
-            try await ticket.wait()
-            report.expired = expired
-        } catch {
-            for var e in expired {
-                e.status = .waiting
-                context.waitlist.undo(e)
-            }
-        }
+        if (try? await context.health.commit(ticket)) != nil { report.expired = expired }
         report.noShows.sort { $0.id < $1.id }
         report.completed.sort { $0.id < $1.id }
         report.notified.sort { $0.id < $1.id }

@@ -1,5 +1,6 @@
 import DLSMSCore
 import Foundation
+import Synchronization
 
 /// What every shard shares with the engine.
 struct EngineContext: Sendable {
@@ -9,6 +10,44 @@ struct EngineContext: Sendable {
     let waitlist: Waitlist
     let notifications: NotificationHub
     let journal: any Journal
+    let health = EngineHealth()
+}
+
+/// Fail-stop. The engine changes its memory first and acknowledges once the journal record is
+/// durable; if a journal write or sync fails, the memory holds a change that is not durable, and
+/// there is no undo: from then on every write is refused (503) and the memory is only read until
+/// the process restarts and recovery rebuilds the durable state.
+final class EngineHealth: Sendable {
+    private let failure = Mutex<EngineError?>(nil)
+
+    var failed: EngineError? { failure.withLock { $0 } }
+
+    /// Throws once the engine has stopped accepting writes.
+    func check() throws(EngineError) {
+        if let f = failure.withLock({ $0 }) { throw f }
+    }
+
+    func fail(_ error: EngineError) { failure.withLock { if $0 == nil { $0 = error } } }
+
+    /// Waits until `ticket` is durable; a failure stops every later write.
+    func commit(_ ticket: JournalTicket) async throws(EngineError) {
+        do {
+            try await ticket.wait()
+        } catch {
+            fail(error)
+            throw error
+        }
+    }
+
+    /// Appends `record`; a refusal of the journal stops every later write.
+    func append(_ record: JournalRecord, to journal: any Journal) throws(EngineError) -> JournalTicket {
+        do {
+            return try journal.append(record)
+        } catch {
+            fail(error)
+            throw error
+        }
+    }
 }
 
 /// One partition of the seats. It owns, for each of its seats, the seat's description and the
@@ -17,10 +56,9 @@ struct EngineContext: Sendable {
 ///
 /// Reentrancy: a method that waits for the journal suspends, and other calls run meanwhile. So a
 /// booking takes its place in the index *before* it waits, and every method validates and mutates
-/// in one synchronous stretch, then waits only at the end. If the journal write fails, the change
-/// is rolled back: exactly for a booking (its interval is its own); for a status change by
-/// compare-and-restore (best effort — a failed journal refuses every later write, so the process
-/// must restart, and recovery then brings back the durable state).
+/// in one synchronous stretch, then waits only at the end. If the journal fails, nothing is
+/// undone: the engine stops accepting writes (``EngineHealth``), and recovery at the next start
+/// rebuilds the durable state.
 actor SeatShard {
     struct SeatState {
         var seat: Seat
@@ -84,6 +122,7 @@ actor SeatShard {
         var results: [Result<Reservation, EngineError>] = []
         results.reserveCapacity(requests.count)
         var last = JournalTicket.durable
+        var refused = false
         for q in requests {
             do {
                 let (r, ticket) = try place(user: q.userID, seat: q.seatID, start: q.start, end: q.end, now: now)
@@ -91,12 +130,15 @@ actor SeatShard {
                 last = ticket
             } catch {
                 results.append(.failure(error))
+                refused = true
             }
         }
+        // The log is ordered: the last record durable ⇒ all of them. A refusal may cite another
+        // shard's booking: then everything appended so far must be durable first.
+        if refused { last = ctx.journal.barrier() }
         do {
-            try await last.wait()  // the log is ordered: the last record durable ⇒ all of them
+            try await ctx.health.commit(last)
         } catch {
-            for case .success(let r) in results { rollbackBooking(r) }
             return results.map { $0.flatMap { _ in .failure(error) } }
         }
         return results
@@ -104,10 +146,11 @@ actor SeatShard {
 
     /// Validates and places a booking in the index and the ledger, and appends its record. The
     /// caller waits for the ticket outside the actor (so the shard is not re-entered just to
-    /// return) and calls ``rollbackBooking(_:)`` if the wait fails.
+    /// return).
     func place(user: UserID, seat seatID: SeatID, start: Timestamp, end: Timestamp, now: Timestamp)
         throws(EngineError) -> (Reservation, JournalTicket)
     {
+        try ctx.health.check()
         guard let p = positions[seatID] else { throw .seatNotFound(seatID) }
         guard seats[p].permits(start: start, end: end) else { throw .outsideOpeningHours }
         guard !seats[p].seat.inMaintenance else { throw .seatInMaintenance(seatID) }
@@ -121,24 +164,7 @@ actor SeatShard {
         seats[p].index.insert(start: start, end: end, handle: slot, at: position)
         let r = Reservation(id: id, seatID: seatID, userID: user, start: start, end: end, createdAt: now)
         slots.append(r)
-        do {
-            return (r, try ctx.journal.append(.reservationCreated(r)))
-        } catch {
-            rollbackBooking(r)
-            throw error
-        }
-    }
-
-    func rollbackBooking(_ r: Reservation) {
-        guard let p = positions[r.seatID], let (_, slot) = ctx.directory.locate(r.id) else { return }
-        let current = slots[Int(slot)]
-        if current.status.holdsSeat, let e = seats[p].index.entry(at: current.start), e.handle == slot {
-            seats[p].index.remove(start: current.start)
-            ctx.ledger.release(user: r.userID, start: current.start, end: current.end)
-        }
-        ctx.ledger.forget(user: r.userID, id: r.id)
-        ctx.directory.remove(id: r.id)
-        slots.kill(Int(slot))  // a dead slot: no longer reachable
+        return (r, try ctx.health.append(.reservationCreated(r), to: ctx.journal))
     }
 
     // MARK: - Status changes
@@ -154,6 +180,7 @@ actor SeatShard {
     func perform(_ action: Action, id: ReservationID, slot: UInt32, requester: Requester, now: Timestamp)
         throws(EngineError) -> (Reservation, Batch)
     {
+        try ctx.health.check()
         let r = try reservation(id: id, slot: slot, requester: requester)
         let transition: ReservationTransition
         switch (action, r.status) {
@@ -180,7 +207,6 @@ actor SeatShard {
 
     /// The changes of one actor turn and their journal tickets, committed together.
     struct Batch: Sendable {
-        var undo: [(slot: UInt32, previous: Reservation, next: Reservation)] = []
         /// Waitlist entries this batch moved to `NOTIFIED`.
         var claimed: [WaitlistEntry] = []
         var notifications: [NotificationID] = []
@@ -204,21 +230,14 @@ actor SeatShard {
             }
         }
 
-        /// Waits for durability (outside the shard); then publishes the notifications, or asks
-        /// the shard to undo everything.
-        func commit(undoingOn shard: SeatShard, hub: NotificationHub) async throws(EngineError) {
-            var error = failure
-            if error == nil {
-                do {
-                    try await ticket.wait()
-                } catch let e {
-                    error = e
-                }
+        /// Waits for durability (outside the shard); then publishes the notifications. A failure
+        /// stops the engine's writes (fail-stop: nothing is undone).
+        func commit(hub: NotificationHub, health: EngineHealth) async throws(EngineError) {
+            if let failure {
+                health.fail(failure)
+                throw failure
             }
-            if let error {
-                await shard.undo(self)
-                throw error
-            }
+            try await health.commit(ticket)
             for n in notifications { hub.publish(n) }
         }
     }
@@ -235,7 +254,6 @@ actor SeatShard {
             seats[p].index.remove(start: r.start)
             ctx.ledger.release(user: r.userID, start: r.start, end: r.end)
         }
-        batch.undo.append((slot, r, next))
         batch.append(.reservationChanged(next), journal: ctx.journal)
         switch transition {
         case .noShow:
@@ -292,25 +310,6 @@ actor SeatShard {
         )
         batch.note(created.map(\.1))
         if case .success(let (n, _)) = created { batch.notifications.append(n.id) }
-    }
-
-    func undo(_ batch: Batch) {
-        for n in batch.notifications { ctx.notifications.discard(n) }
-        for var e in batch.claimed.reversed() {
-            e.status = .waiting
-            e.notifiedAt = nil
-            ctx.waitlist.undo(e)
-        }
-        for (slot, previous, next) in batch.undo.reversed() where slots[Int(slot)] == next {
-            slots[Int(slot)] = previous
-            guard let p = positions[previous.seatID] else { continue }
-            if previous.status.holdsSeat && !next.status.holdsSeat
-                && seats[p].index.insert(start: previous.start, end: previous.end, handle: slot)
-            {
-                ctx.ledger.restore(
-                    user: previous.userID, id: previous.id, holding: .init(start: previous.start, end: previous.end))
-            }
-        }
     }
 
     // MARK: - Sweep

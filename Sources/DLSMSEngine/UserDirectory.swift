@@ -32,18 +32,8 @@ final class UserDirectory: Sendable {
         return try result.get()
     }
 
-    /// Removes an account whose record did not become durable.
-    func undoCreate(_ user: User) {
-        state.withLock { s in
-            let i = Int(user.id) - 1
-            guard i >= 0, i < s.users.count, s.users[i].studentID == user.studentID else { return }
-            s.byStudentID[user.studentID] = nil
-            s.users[i].studentID = ""
-        }
-    }
-
     /// Changes an account and appends its `userChanged` record under the same lock; returns the
-    /// old and new values (the old one to undo a change whose record did not become durable).
+    /// old and new values.
     func update(id: UserID, journal: any Journal, _ change: (inout User) -> Void) throws(EngineError)
         -> (old: User, new: User, ticket: JournalTicket)
     {
@@ -63,14 +53,6 @@ final class UserDirectory: Sendable {
             }
         }
         return try result.get()
-    }
-
-    /// Puts back `old` if the account is still as `new` left it.
-    func undoUpdate(old: User, new: User) {
-        state.withLock { s in
-            let i = Int(old.id) - 1
-            if i >= 0, i < s.users.count, s.users[i] == new { s.users[i] = old }
-        }
     }
 
     /// Stores a user as recorded (replay). Idempotent.

@@ -109,13 +109,6 @@ final class UserLedger: Sendable {
         }
     }
 
-    /// Drops the id of a booking whose journal write failed (its holding is released separately).
-    func forget(user: UserID, id: ReservationID) {
-        stripe(user).users.withLock { users in
-            users[user]?.reservations.removeAll { $0 == id }
-        }
-    }
-
     /// Records an existing reservation (replay, seed) without checking limits.
     func restore(user: UserID, id: ReservationID, holding: Holding?) {
         stripe(user).users.withLock { users in

@@ -116,7 +116,6 @@ final class Waitlist: Sendable {
     }
 
     /// Puts back an entry as it was before a change whose journal write failed.
-    func undo(_ e: WaitlistEntry) { state.withLock { $0.put(e) } }
 
     /// Stores a recorded entry (replay), unless the stored one is already as far along. Idempotent.
     func replay(_ e: WaitlistEntry) {

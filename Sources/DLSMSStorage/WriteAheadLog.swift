@@ -153,6 +153,11 @@ public final class WriteAheadLog: Journal, Sendable {
         return JournalTicket(waiter: Ticket(log: self, lsn: lsn))
     }
 
+    public func barrier() -> JournalTicket {
+        let lsn = state.withLock { $0.nextLSN - 1 }
+        return JournalTicket(waiter: Ticket(log: self, lsn: lsn))
+    }
+
     struct Ticket: CommitWaiter {
         let log: WriteAheadLog
         let lsn: UInt64

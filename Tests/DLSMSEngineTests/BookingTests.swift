@@ -155,41 +155,86 @@ import Testing
         #expect((try? results[3].get())?.userID == 2)
     }
 
-    @Test func aFailedJournalWriteRollsTheBookingBack() async throws {
+    @Test func aFailedJournalSyncStopsEveryWrite() async throws {
         let journal = RecordingJournal()
         let (engine, _) = try await makeEngine(journal: journal)
+        let kept = try await engine.book(user: 9, seat: 11, start: testNow + hour, end: testNow + 2 * hour)
         journal.failWaits(true)
         #expect(
             await refusal { try await engine.book(user: 1, seat: 10, start: testNow + hour, end: testNow + 2 * hour) }
                 == .unavailable("storage failed"))
+        // The journal works again, but the engine does not trust its memory any more: every write
+        // is refused (fail-stop; recovery at the next start rebuilds the durable state).
         journal.failWaits(false)
-        journal.failAppends(true)
+        let count = journal.records.count
+        #expect(engine.writeFailure == .unavailable("storage failed"))
         #expect(
-            await refusal { try await engine.book(user: 1, seat: 10, start: testNow + hour, end: testNow + 2 * hour) }
+            await refusal { try await engine.book(user: 2, seat: 12, start: testNow + hour, end: testNow + 2 * hour) }
                 == .unavailable("storage failed"))
-        journal.failAppends(false)
-        // Nothing of the refused bookings remains: the seat is free and the student's slots are back.
-        #expect(await engine.reservations(of: 1).items.allSatisfy { $0.seatID != 10 })
-        let r = try await engine.book(user: 1, seat: 10, start: testNow + hour, end: testNow + 2 * hour)
-        _ = try await engine.book(user: 1, seat: 11, start: testNow + hour, end: testNow + 2 * hour)
-        #expect(r.seatID == 10)
-        #expect(await engine.checkInvariants())
+        #expect(
+            await refusal { try await engine.cancel(id: kept.id, requester: Requester(userID: 9)) }
+                == .unavailable("storage failed"))
+        #expect(
+            await refusal { try await engine.register(studentID: "S9", name: "x", passwordHash: "h") }
+                == .unavailable("storage failed"))
+        #expect(
+            await refusal {
+                try await engine.joinWaitlist(user: 3, target: .seat(11), desired: testNow + hour)
+            } == .unavailable("storage failed"))
+        #expect(await refusal { try await engine.setMaintenance(seat: 12, true) } == .unavailable("storage failed"))
+        #expect(await engine.sweep(now: testNow + 3 * hour).isEmpty)
+        #expect(journal.records.count == count)  // nothing more was even appended
+        // Reads go on.
+        #expect(try await engine.reservation(id: kept.id, requester: Requester(userID: 9)).status == .confirmed)
     }
 
-    @Test func aFailedJournalWriteRollsACancelBack() async throws {
+    @Test func aRefusedAppendStopsEveryWrite() async throws {
         let journal = RecordingJournal()
         let (engine, _) = try await makeEngine(journal: journal)
         let r = try await engine.book(user: 9, seat: 10, start: testNow + hour, end: testNow + 2 * hour)
-        journal.failWaits(true)
+        journal.failAppends(true)
         #expect(
             await refusal { try await engine.cancel(id: r.id, requester: Requester(userID: 9)) }
                 == .unavailable("storage failed"))
-        journal.failWaits(false)
-        #expect(try await engine.reservation(id: r.id, requester: Requester(userID: 9)).status == .confirmed)
+        journal.failAppends(false)
         #expect(
-            await refusal { try await engine.book(user: 8, seat: 10, start: testNow + hour, end: testNow + 2 * hour) }
-                == .seatConflict)
-        #expect(await engine.checkInvariants())
+            await refusal { try await engine.book(user: 8, seat: 12, start: testNow + hour, end: testNow + 2 * hour) }
+                == .unavailable("storage failed"))
+    }
+
+    @Test func aRefusalNeverCitesABookingThatIsNotDurable() async throws {
+        let journal = GatedJournal()
+        let (engine, _) = try await makeEngine(journal: journal)
+        journal.hold()
+        // A's booking is in memory, its sync is held.
+        let first = Task {
+            await refusal { try await engine.book(user: 1, seat: 10, start: testNow + hour, end: testNow + 2 * hour) }
+        }
+        while journal.waiting == 0 { await Task.yield() }
+        // B's conflicting booking must not be told "seat_conflict" before A's record is durable...
+        let second = Task {
+            await refusal { try await engine.book(user: 2, seat: 10, start: testNow + hour, end: testNow + 2 * hour) }
+        }
+        while journal.waiting < 2 { await Task.yield() }
+        // ...and when A's sync fails, B is told the truth: the storage failed, not a conflict.
+        journal.release(failing: true)
+        #expect(await first.value == .unavailable("storage failed"))
+        #expect(await second.value == .unavailable("storage failed"))
+    }
+
+    @Test func aRefusalWaitsForTheBookingItCites() async throws {
+        let journal = GatedJournal()
+        let (engine, _) = try await makeEngine(journal: journal)
+        journal.hold()
+        let first = Task { try await engine.book(user: 1, seat: 10, start: testNow + hour, end: testNow + 2 * hour) }
+        while journal.waiting == 0 { await Task.yield() }
+        let second = Task {
+            await refusal { try await engine.book(user: 2, seat: 10, start: testNow + hour, end: testNow + 2 * hour) }
+        }
+        while journal.waiting < 2 { await Task.yield() }
+        journal.release(failing: false)
+        #expect(try await first.value.seatID == 10)
+        #expect(await second.value == .seatConflict)
     }
 }
 

@@ -70,6 +70,48 @@ final class RecordingJournal: Journal {
     }
 }
 
+/// A journal whose syncs can be held, then released all at once, succeeding or failing: the
+/// moment between a change in memory and its durability, made observable.
+final class GatedJournal: Journal, @unchecked Sendable {
+    private struct State {
+        var holding = false
+        var waiting: [CheckedContinuation<Bool, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    struct Gate: CommitWaiter {
+        let journal: GatedJournal
+        func wait() async throws(EngineError) {
+            let ok = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+                let now: Bool = journal.state.withLock { s in
+                    guard s.holding else { return true }
+                    s.waiting.append(c)
+                    return false
+                }
+                if now { c.resume(returning: true) }
+            }
+            if !ok { throw .unavailable("storage failed") }
+        }
+    }
+
+    var waiting: Int { state.withLock { $0.waiting.count } }
+    func hold() { state.withLock { $0.holding = true } }
+
+    func release(failing: Bool) {
+        let all = state.withLock { s in
+            s.holding = false
+            defer { s.waiting = [] }
+            return s.waiting
+        }
+        for c in all { c.resume(returning: !failing) }
+    }
+
+    func append(_ record: JournalRecord) throws(EngineError) -> JournalTicket {
+        JournalTicket(waiter: Gate(journal: self))
+    }
+    func barrier() -> JournalTicket { JournalTicket(waiter: Gate(journal: self)) }
+}
+
 /// A random seed for a property test, or `DLSMS_TEST_SEED` to replay a failure. Printed either way.
 func testSeed(_ name: String) -> UInt64 {
     let seed =
