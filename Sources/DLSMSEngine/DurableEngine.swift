@@ -209,20 +209,25 @@ public final class DurableEngine: Sendable {
             } catch {
                 return
             }
-            guard snapshotDue(), wal.failure == nil else { continue }
             do {
-                let r = try await snapshot()
-                log("snapshot \(r.name): \(r.reservations) reservations, \(r.bytes) bytes in \(r.totalSeconds) s")
+                if let r = try await snapshotIfDue() {
+                    log("snapshot \(r.name): \(r.reservations) reservations, \(r.bytes) bytes in \(r.totalSeconds) s")
+                }
             } catch {
                 log("snapshot failed: \(error)")
             }
         }
     }
 
+    /// Takes a snapshot if one is due (by time or WAL growth) and the log works; `nil` otherwise.
+    public func snapshotIfDue() async throws -> SnapshotReport? {
+        guard snapshotDue(), wal.failure == nil else { return nil }
+        return try await snapshot()
+    }
+
     /// The time and name of the last snapshot written or loaded.
     public var lastSnapshot: (time: Timestamp, name: String?) { snapshotState.withLock { ($0.lastTime, $0.lastName) } }
 
-    /// Final snapshot (unless the log failed), then flush and stop the WAL.
     /// Takes the final snapshot (unless told not to) and closes the log. Returns what went
     /// wrong, if anything: the snapshot could not be written, or the log had failed before.
     @discardableResult

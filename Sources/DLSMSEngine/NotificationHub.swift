@@ -11,8 +11,11 @@ import Synchronization
 public final class NotificationHub: Sendable {
     /// How many notifications are kept per student (the oldest are dropped first).
     public static let keptPerUser = 1_000
-    /// Live streams per student.
-    public static let maxStreamsPerUser = 8
+    /// Live streams per student; one more closes the oldest.
+    public let streamsPerUser: Int
+    /// Notifications queued for one stream; one more closes the stream (the client resumes with
+    /// `Last-Event-ID` and loses nothing), instead of silently dropping the oldest.
+    public let queuePerStream: Int
 
     private struct State {
         var nextID: NotificationID = 1
@@ -22,6 +25,11 @@ public final class NotificationHub: Sendable {
         var watermark: NotificationID = 0  // every id ≤ watermark is published or discarded
         var subscribers: [UserID: [Int: AsyncStream<UserNotification>.Continuation]] = [:]
         var nextSubscriber = 0
+        /// After ``finishAll()`` (shutdown): no new streams.
+        var closed = false
+        /// Streams that fell too far behind, to be finished once the lock is released (finishing
+        /// runs the stream's termination handler, which takes the lock).
+        var lagging: [AsyncStream<UserNotification>.Continuation] = []
 
         /// Publishes every ready notification directly above the watermark, in id order. An id that
         /// is no longer pending was discarded (or restored) and is skipped.
@@ -43,14 +51,22 @@ public final class NotificationHub: Sendable {
             if list.count > NotificationHub.keptPerUser { list.removeFirst(list.count - NotificationHub.keptPerUser) }
             published[n.userID] = list
             if let subscribed = subscribers[n.userID] {
-                for c in subscribed.values { c.yield(n) }
+                for (key, c) in subscribed {
+                    if case .dropped = c.yield(n) {
+                        lagging.append(c)  // too slow a reader: it reconnects and replays what it missed
+                        subscribers[n.userID]?[key] = nil
+                    }
+                }
             }
         }
     }
 
     private let state = Mutex(State())
 
-    public init() {}
+    public init(streamsPerUser: Int = 8, queuePerStream: Int = 1_000) {
+        self.streamsPerUser = max(1, streamsPerUser)
+        self.queuePerStream = max(1, queuePerStream)
+    }
 
     /// Takes the next id for a notification and appends its record; it is not visible until ``publish(_:)``.
     func create(
@@ -81,11 +97,14 @@ public final class NotificationHub: Sendable {
 
     /// Makes a created notification visible (after its journal record is durable).
     func publish(_ id: NotificationID) {
-        state.withLock { s in
-            guard let (n, _) = s.pending[id] else { return }
+        let lagging: [AsyncStream<UserNotification>.Continuation] = state.withLock { s in
+            guard let (n, _) = s.pending[id] else { return [] }
             s.pending[id] = (n, true)
             s.drain()
+            defer { s.lagging = [] }
+            return s.lagging
         }
+        for c in lagging { c.finish() }
     }
 
     /// Stores a recorded notification as published (replay). Idempotent.
@@ -107,18 +126,26 @@ public final class NotificationHub: Sendable {
         state.withLock { s in (s.published[user] ?? []).filter { $0.id > since } }
     }
 
-    /// A live stream of the student's notifications published from now on, or `nil` when the student
-    /// already has ``maxStreamsPerUser`` streams. Ends when the returned stream is dropped or
-    /// ``finishAll()`` is called.
+    /// A live stream of the student's notifications published from now on; `nil` after
+    /// ``finishAll()``. When the student already has ``streamsPerUser`` streams, the oldest is
+    /// ended (a closed tab whose connection is not yet noticed must not lock the student out). Ends
+    /// when the returned stream is dropped, when it falls ``queuePerStream`` behind, or at
+    /// ``finishAll()``.
     public func subscribe(user: UserID) -> AsyncStream<UserNotification>? {
         let (stream, continuation) = AsyncStream.makeStream(
-            of: UserNotification.self, bufferingPolicy: .bufferingNewest(1_000))
-        let key: Int? = state.withLock { s in
-            guard (s.subscribers[user]?.count ?? 0) < Self.maxStreamsPerUser else { return nil }
+            of: UserNotification.self, bufferingPolicy: .bufferingOldest(queuePerStream))
+        let (key, evicted): (Int?, AsyncStream<UserNotification>.Continuation?) = state.withLock { s in
+            guard !s.closed else { return (nil, nil) }
+            var evicted: AsyncStream<UserNotification>.Continuation?
+            if let streams = s.subscribers[user], streams.count >= streamsPerUser, let oldest = streams.keys.min() {
+                evicted = streams[oldest]
+                s.subscribers[user]?[oldest] = nil
+            }
             s.nextSubscriber += 1
             s.subscribers[user, default: [:]][s.nextSubscriber] = continuation
-            return s.nextSubscriber
+            return (s.nextSubscriber, evicted)
         }
+        evicted?.finish()
         guard let key else { return nil }
         continuation.onTermination = { [weak self] _ in
             self?.state.withLock { s in
@@ -136,6 +163,7 @@ public final class NotificationHub: Sendable {
         let all = state.withLock { s in
             let c = s.subscribers.values.flatMap { $0.values }
             s.subscribers = [:]
+            s.closed = true
             return c
         }
         for c in all { c.finish() }

@@ -6,10 +6,17 @@ public struct EngineConfiguration: Sendable {
     /// Number of shard actors. Default: the number of active processors.
     public var shardCount: Int
     public var rules: BookingRules
+    /// Live notification streams per student, and notifications queued per stream.
+    public var streamsPerUser: Int
+    public var streamQueue: Int
 
-    public init(shardCount: Int? = nil, rules: BookingRules = .default) {
+    public init(
+        shardCount: Int? = nil, rules: BookingRules = .default, streamsPerUser: Int = 8, streamQueue: Int = 1_000
+    ) {
         self.shardCount = max(1, shardCount ?? ProcessInfo.processInfo.activeProcessorCount)
         self.rules = rules
+        self.streamsPerUser = streamsPerUser
+        self.streamQueue = streamQueue
     }
 }
 
@@ -58,7 +65,8 @@ public final class SeatEngine: Sendable {
     ) {
         self.configuration = configuration
         self.clock = clock
-        let notifications = NotificationHub()
+        let notifications = NotificationHub(
+            streamsPerUser: configuration.streamsPerUser, queuePerStream: configuration.streamQueue)
         self.notifications = notifications
         let context = EngineContext(
             rules: configuration.rules, directory: ReservationDirectory(), ledger: UserLedger(), waitlist: Waitlist(),

@@ -12,7 +12,7 @@ import Hummingbird
 /// - the hash queue gives each client address a small share (``PasswordHasher``).
 func addAuthRoutes(public router: Router<APIContext>, api: RouterGroup<APIContext>, service: DLSMSService) {
     let engine = service.engine
-    let limits = service.configuration.security
+    let limits = service.configuration.limits
 
     router.post("/auth/register") { request, context -> Response in
         guard service.configuration.selfRegistration else {
@@ -93,7 +93,7 @@ func checkPassword(_ password: String, studentID: String, client: String, servic
     async throws -> User
 {
     let limiter = service.loginLimiter
-    let limits = service.configuration.security
+    let limits = service.configuration.limits
     let now = service.engine.clock.now()
     let addressKey = "ip:" + client
     var keys = [(key: addressKey, limit: limits.loginFailuresPerAddress)]

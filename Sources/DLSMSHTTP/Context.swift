@@ -11,15 +11,18 @@ public struct APIContext: RequestContext {
     /// The client's IP address (for rate limits): the peer, or the address a trusted proxy
     /// forwarded for (``ClientAddressMiddleware``).
     public var clientAddress: String
+    /// The connection (an event stream closes it when its reader stalls).
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        channel = source.channel
         peerAddress = source.channel.remoteAddress?.ipAddress ?? "local"
         clientAddress = peerAddress
     }
 
     /// Bodies over 64 KiB are refused with 413.
-    public var maxUploadSize: Int { 64 * 1024 }
+    public var maxUploadSize: Int { Limits().bodyBytes }
 
     func requireCaller() throws(APIError) -> Caller {
         guard let caller else { throw APIError.unauthorized }

@@ -15,6 +15,11 @@ public final class ServiceMetrics: Sendable {
     private let walBatch: Gauge
     private let snapshotAge: Gauge
     private let sseConnections: Gauge
+    private let storageFailed: Gauge
+    private let connections: Gauge
+    private let descriptors: Gauge
+    private let descriptorLimit: Gauge
+    private let descriptorsExhausted: Gauge
     private let buckets: [Duration] = [
         .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
         .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
@@ -39,6 +44,14 @@ public final class ServiceMetrics: Sendable {
         snapshotAge = registry.makeGauge(
             descriptor: Self.name("snapshot_age", "seconds", "Time since the last snapshot"))
         sseConnections = registry.makeGauge(descriptor: Self.name("sse", "connections", "Open notification streams"))
+        storageFailed = registry.makeGauge(
+            descriptor: Self.name(
+                "storage_failed", "", "1 once a WAL write or sync failed: writes are refused and the process exits"))
+        connections = registry.makeGauge(descriptor: Self.name("http", "connections", "Open HTTP connections"))
+        descriptors = registry.makeGauge(descriptor: Self.name("open_files", "", "Open file descriptors"))
+        descriptorLimit = registry.makeGauge(descriptor: Self.name("open_files_limit", "", "RLIMIT_NOFILE (soft)"))
+        descriptorsExhausted = registry.makeGauge(
+            descriptor: Self.name("open_files_exhausted", "", "1 while fewer than 32 file descriptors are left"))
     }
 
     func booked() { bookings.increment() }
@@ -79,7 +92,18 @@ public final class ServiceMetrics: Sendable {
         walBatch.set(Double(stats.lastBatchRecords))
         snapshotAge.set(Double(service.engine.clock.now() - service.durable.lastSnapshot.time))
         sseConnections.set(Double(service.engine.notifications.streamCount))
-        return registry.emitToString()
+        storageFailed.set(Double(service.durable.wal.failure != nil || service.engine.writeFailure != nil ? 1 : 0))
+        connections.set(Double(service.connections.count))
+        let f = service.resources.figures
+        descriptors.set(Double(f.openDescriptors))
+        descriptorLimit.set(Double(f.descriptorLimit))
+        descriptorsExhausted.set(Double(f.descriptorsExhausted ? 1 : 0))
+        var text = registry.emitToString()
+        if let detail = service.durable.wal.failureDetail {
+            // Why, for the operator (a comment, so that the exposition format stays valid).
+            text += "# dlsms_storage_failed reason: \(detail.replacingOccurrences(of: "\n", with: " "))\n"
+        }
+        return text
     }
 }
 

@@ -14,6 +14,10 @@ public final class DLSMSService: Sendable {
     public let registrationLimiter: AttemptLimiter
     public let metrics: ServiceMetrics
     public let configuration: ServerConfiguration
+    /// Open HTTP connections, against the cap.
+    public let connections: ConnectionCounter
+    /// File descriptors against the limit.
+    public let resources = ResourceState()
 
     public var engine: SeatEngine { durable.engine }
 
@@ -26,8 +30,9 @@ public final class DLSMSService: Sendable {
         self.hasher = hasher
         self.metrics = metrics
         self.configuration = configuration
-        loginLimiter = AttemptLimiter(window: 60, capacity: configuration.security.limiterCapacity)
-        registrationLimiter = AttemptLimiter(window: 3_600, capacity: configuration.security.limiterCapacity)
+        connections = ConnectionCounter(limit: configuration.limits.connections)
+        loginLimiter = AttemptLimiter(window: 60, capacity: configuration.limits.limiterCapacity)
+        registrationLimiter = AttemptLimiter(window: 3_600, capacity: configuration.limits.limiterCapacity)
     }
 
     /// The demo students (the seed's ids) that are enabled and still have the public password.
@@ -165,12 +170,19 @@ func addRoutes(to router: Router<APIContext>, service: DLSMSService) {
     let engine = service.engine
     let clock = engine.clock
 
+    // 200 while the service can take writes; 503 once storage failed (the process is on its way
+    // out) or while file descriptors are nearly exhausted, with the reason.
     router.get("/healthz") { _, _ -> Response in
         let counts = engine.counts
         let last = service.durable.lastSnapshot
-        return Render.response {
+        let problem: String? =
+            service.durable.wal.failure != nil || engine.writeFailure != nil
+            ? "storage failed: writes are refused"
+            : service.resources.figures.descriptorsExhausted ? "file descriptors nearly exhausted" : nil
+        return Render.response(problem == nil ? .ok : .serviceUnavailable) {
             $0.object {
-                $0.field("status", service.durable.wal.failure == nil ? "healthy" : "degraded")
+                $0.field("status", problem == nil ? "healthy" : "unhealthy")
+                $0.field("problem", problem)
                 $0.field("seats", counts.seats)
                 $0.field("reservations", counts.reservations)
                 $0.time("last_snapshot", last.name == nil ? nil : last.time)
@@ -371,7 +383,7 @@ func addRoutes(to router: Router<APIContext>, service: DLSMSService) {
 
     api.get("/notifications/stream") { request, context -> Response in
         let caller = try context.requireCaller()
-        return try notificationStream(request: request, caller: caller, service: service)
+        return try notificationStream(request: request, context: context, caller: caller, service: service)
     }
 
     // Admin: maintenance and per-branch figures.

@@ -24,7 +24,6 @@ public struct ServerConfiguration: Sendable {
     public var bcryptConcurrency = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
     public var snapshotInterval: Duration = .seconds(60)
     public var snapshotAfterBytes: UInt64 = 64 << 20
-    public var sseHeartbeat: Duration = .seconds(15)
     /// Upcoming seat-holding reservations per student (contract default 3; raise for load tests).
     public var maxUpcomingPerUser = 3
     /// Seat-holding reservations per student at one instant (`nil`: no limit, the default).
@@ -40,7 +39,14 @@ public struct ServerConfiguration: Sendable {
     public var selfRegistration = true
     /// Proxies whose `X-Forwarded-For` / `Forwarded` name the client (none by default).
     public var trustedProxies = TrustedProxies()
-    public var security = SecurityLimits()
+    /// Every bound and timeout.
+    public var limits = Limits()
+    /// Live waitlist entries per student.
+    public var maxWaitingPerUser = BookingRules.default.maxWaitingPerUser
+    /// Finished reservations stay in memory this many days, then move to the archive file.
+    public var retentionDays = 90
+    /// Finished reservations kept in memory per student (older ones move to the archive).
+    public var historyPerStudent = 200
 
     public init() {}
 
@@ -50,65 +56,8 @@ public struct ServerConfiguration: Sendable {
         r.checkInOpensBefore = Int64(checkInOpensMinutes) * 60
         r.maxUpcomingPerUser = maxUpcomingPerUser
         r.maxConcurrentPerUser = maxConcurrentPerUser
+        r.maxWaitingPerUser = maxWaitingPerUser
         return r
-    }
-}
-
-/// The bounds that keep one client from locking out or starving the others.
-public struct SecurityLimits: Sendable, Hashable {
-    /// Failed logins per student id per minute; the sixth concurrent or later attempt is 429.
-    public var loginFailuresPerStudent = 5
-    /// Failed logins per client address per minute.
-    public var loginFailuresPerAddress = 20
-    /// Registrations per client address per hour (successful or not).
-    public var registrationsPerAddressPerHour = 10
-    /// Keys (student ids, addresses) each limiter remembers at most: a fixed memory budget.
-    public var limiterCapacity = 100_000
-    /// Password hashes waiting in all, and running or waiting per client address.
-    public var hashQueue = 1_000
-    public var hashesPerClient = 4
-    /// Places of the hash queue kept for addresses without a recent failed login.
-    public var hashQueueReserve = 200
-
-    public init() {}
-}
-
-/// Calls the engine's sweep on a timer: no-shows, completions, waitlist expiry, with a log line.
-struct SweeperService: Service {
-    let service: DLSMSService
-    let interval: Duration
-    let logger: Logger
-
-    func run() async throws {
-        while !Task.isShuttingDownGracefully {
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            } catch {
-                return
-            }
-            let report = await service.engine.sweep(now: service.engine.clock.now())
-            service.metrics.swept(report)
-            if !report.isEmpty {
-                logger.info(
-                    "sweep",
-                    metadata: [
-                        "no_shows": "\(report.noShows.count)", "completed": "\(report.completed.count)",
-                        "notified": "\(report.notified.count)", "expired": "\(report.expired.count)",
-                    ])
-            }
-        }
-    }
-}
-
-/// Takes snapshots when due, until shutdown.
-struct SnapshotService: Service {
-    let durable: DurableEngine
-    let logger: Logger
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown {
-            await durable.runPeriodicSnapshots(log: { logger.info("\($0)") })
-        }
     }
 }
 
@@ -119,8 +68,8 @@ public enum DLSMSServer {
         announce: @escaping @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
     ) async throws -> DLSMSService {
         let hasher = PasswordHasher(
-            cost: config.bcryptCost, concurrency: config.bcryptConcurrency, queueLimit: config.security.hashQueue,
-            perClient: config.security.hashesPerClient, reserve: config.security.hashQueueReserve)
+            cost: config.bcryptCost, concurrency: config.bcryptConcurrency, queueLimit: config.limits.hashQueue,
+            perClient: config.limits.hashesPerClient, reserve: config.limits.hashQueueReserve)
         // Checked before the data directory is touched: a bad secret must not leave a seeded directory.
         if let configured = config.jwtSecret, !configured.isEmpty,
             configured.utf8.count < TokenService.minimumSecretBytes
@@ -133,7 +82,9 @@ public enum DLSMSServer {
             PersistenceConfiguration(
                 directory: config.dataDirectory, fsync: config.fsync, snapshotInterval: config.snapshotInterval,
                 snapshotAfterBytes: config.snapshotAfterBytes),
-            engine: EngineConfiguration(shardCount: config.shards, rules: config.rules), clock: clock,
+            engine: EngineConfiguration(
+                shardCount: config.shards, rules: config.rules, streamsPerUser: config.limits.streamsPerStudent,
+                streamQueue: config.limits.sseQueue), clock: clock,
             log: { logger.warning("\($0)") },
             seed: { engine in
                 // The demo students share the original's password; each gets a hash of its own.
@@ -212,31 +163,50 @@ public enum DLSMSServer {
         return router
     }
 
-    /// Runs the server until SIGTERM or SIGINT: stop accepting, drain, final snapshot, flush the WAL.
+    /// Runs the server until SIGTERM or SIGINT, in this order:
+    /// 1. the port is bound before the data directory is touched (a port in use fails the start
+    ///    with nothing seeded);
+    /// 2. the data directory is opened (recovered, or seeded);
+    /// 3. on SIGTERM: event streams end (with a comment telling clients to reconnect), the HTTP
+    ///    server stops accepting and drains in-flight requests, for at most
+    ///    ``Limits/shutdownTimeout`` (then the rest is cancelled); the timers stop; then the final
+    ///    snapshot is written and the WAL flushed, and the process exits 0.
+    /// A storage failure shuts the group down the same way and the process exits non-zero.
     public static func run(_ config: ServerConfiguration, logger: Logger) async throws {
+        let limit = ResourceState.raiseDescriptorLimit()
+        logger.info("file descriptor limit", metadata: ["before": "\(limit.before)", "now": "\(limit.after)"])
+        try PortProbe.check(host: config.host, port: config.port)
         let service = try await makeService(config, logger: logger)
+        let limits = config.limits
+        let connections = service.connections
         let app = Application(
             router: makeRouter(service),
-            server: .http1(configuration: .init(additionalChannelHandlers: [ParseErrorHandler()])),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [ParseErrorHandler(), ConnectionGuard(counter: connections)],
+                    idleTimeout: .init(limits.idleTimeout))),
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "dlsms"),
-            services: [
-                SweeperService(service: service, interval: config.sweepInterval, logger: logger),
-                SnapshotService(durable: service.durable, logger: logger),
-            ],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? config.port
                 FileHandle.standardOutput.write(Data("dlsms listening on http://\(config.host):\(port)\n".utf8))
             },
             logger: logger)
-        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
-        service.engine.notifications.finishAll()
-        if let problem = await service.durable.close() {
-            logger.error(
-                "shut down without a final snapshot; the next start replays the WAL up to the last acknowledged write",
-                metadata: ["problem": "\(problem)"])
-        } else {
-            logger.info("shut down: final snapshot written, WAL flushed")
-        }
+        var group = ServiceGroupConfiguration(
+            services: [
+                .init(service: PersistenceService(durable: service.durable, logger: logger)),
+                .init(service: SweeperService(service: service, interval: config.sweepInterval, logger: logger)),
+                .init(service: SnapshotService(durable: service.durable, logger: logger)),
+                .init(service: ResourceMonitorService(resources: service.resources, logger: logger)),
+                .init(service: app),
+                .init(service: StreamCloserService(hub: service.engine.notifications, logger: logger)),
+                .init(
+                    service: StorageWatchService(durable: service.durable),
+                    failureTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        group.maximumGracefulShutdownDuration = limits.shutdownTimeout
+        try await ServiceGroup(configuration: group).run()
     }
 
     public static func randomPassword() -> String {

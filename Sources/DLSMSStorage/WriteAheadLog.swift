@@ -5,6 +5,20 @@ import Synchronization
 
 /// When an acknowledged write is on disk, and what a crash can lose.
 public enum FsyncPolicy: Sendable, Hashable, CustomStringConvertible {
+    /// `always`, `none`, or `interval` / `interval:MS` (MS in 1…60000, default 10).
+    public init?(text: String) {
+        switch text {
+        case "always": self = .always
+        case "none": self = .none
+        case "interval": self = .interval(milliseconds: 10)
+        default:
+            guard text.hasPrefix("interval:"), let ms = Int(text.dropFirst(9)), (1...60_000).contains(ms) else {
+                return nil
+            }
+            self = .interval(milliseconds: ms)
+        }
+    }
+
     /// Acknowledge only after `fdatasync` of the batch holding the record (group commit).
     /// Loses nothing acknowledged, on `kill -9` or power loss.
     case always

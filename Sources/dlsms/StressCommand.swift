@@ -5,17 +5,7 @@ import DLSMSStorage
 import Foundation
 
 extension FsyncPolicy: ExpressibleByArgument {
-    /// `always`, `none`, or `interval` / `interval:MS` (default 10 ms).
-    public init?(argument: String) {
-        switch argument {
-        case "always": self = .always
-        case "none": self = .none
-        case "interval": self = .interval(milliseconds: 10)
-        default:
-            guard argument.hasPrefix("interval:"), let ms = Int(argument.dropFirst(9)), ms > 0 else { return nil }
-            self = .interval(milliseconds: ms)
-        }
-    }
+    public init?(argument: String) { self.init(text: argument) }
 }
 
 /// Writes one line to standard output with a single `write`, so a `kill -9` never leaves half of

@@ -164,14 +164,46 @@ import Testing
         #expect(engine.notifications.list(user: 2, since: live!.id).isEmpty)
     }
 
-    @Test func streamsPerStudentAreBounded() async throws {
-        let center = NotificationHub()
-        let streams = (0..<NotificationHub.maxStreamsPerUser).compactMap { _ in center.subscribe(user: 1) }
-        #expect(streams.count == NotificationHub.maxStreamsPerUser)
-        #expect(center.subscribe(user: 1) == nil)
+    @Test func streamsPerStudentAreBoundedAndTheOldestMakesRoom() async throws {
+        let center = NotificationHub(streamsPerUser: 3)
+        let streams = (0..<3).compactMap { _ in center.subscribe(user: 1) }
+        #expect(streams.count == 3 && center.streamCount == 3)
+        // A fourth closes the oldest (its iteration ends), so a student whose closed tabs were not
+        // yet noticed is never locked out.
+        let fourth = try #require(center.subscribe(user: 1))
+        #expect(center.streamCount == 3)
+        var oldest = streams[0].makeAsyncIterator()
+        #expect(await oldest.next() == nil)
         #expect(center.subscribe(user: 2) != nil)
         center.finishAll()
         #expect(center.streamCount == 0)
+        var last = fourth.makeAsyncIterator()
+        #expect(await last.next() == nil)
+        #expect(center.subscribe(user: 1) == nil)  // after shutdown began: no new streams
+    }
+
+    @Test func aReaderThatFallsBehindIsClosedNotThinned() async throws {
+        let clock = ManualClock(testNow)
+        let engine = SeatEngine(configuration: EngineConfiguration(shardCount: 2, streamQueue: 2), clock: clock)
+        try await engine.define(branch: Branch(name: "B", areas: ["A"]))
+        for s in 1...3 {
+            try await engine.define(
+                seat: Seat(id: SeatID(s), branch: "B", area: "A", hasPower: false, hasMonitor: false))
+        }
+        let user = try await engine.register(studentID: "U1", name: "U1", passwordHash: "").id
+        for s in 1...3 {
+            _ = try await engine.book(user: user, seat: SeatID(s), start: testNow + hour, end: testNow + 2 * hour)
+        }
+        let stream = try #require(engine.notifications.subscribe(user: user))
+        // Three no-shows for a stream that holds two, nobody reading: the stream ends after the
+        // two it holds instead of dropping one, and all three are there to replay.
+        clock.advance(by: hour + engine.rules.grace + 1)
+        #expect(await engine.sweep(now: clock.now()).noShows.count == 3)
+        var received: [NotificationID] = []
+        for await n in stream { received.append(n.id) }
+        let kept = engine.notifications.list(user: user).map(\.id)
+        #expect(received.count == 2 && kept.count == 3 && Array(kept.prefix(2)) == received)
+        #expect(engine.notifications.streamCount == 0)
     }
 }
 

@@ -185,7 +185,7 @@ func signed(_ claims: RawClaims, secret: String = testSecret) async throws -> St
 @Suite struct LoginAbuseTests {
     @Test func concurrentWrongPasswordsAreEvaluatedAtMostFiveTimes() async throws {
         // The hash queue's per-client share is lifted: here the login limit alone must hold.
-        try await withService(Configure { $0.security.hashesPerClient = 100 }) { client, service, _ in
+        try await withService(Configure { $0.limits.hashesPerClient = 100 }) { client, service, _ in
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for _ in 0..<50 {
                     group.addTask {
@@ -222,7 +222,7 @@ func signed(_ claims: RawClaims, secret: String = testSecret) async throws -> St
     }
 
     @Test func registrationIsLimitedPerAddressAndCanBeTurnedOff() async throws {
-        try await withService(Configure { $0.security.registrationsPerAddressPerHour = 3 }) { client, _, clock in
+        try await withService(Configure { $0.limits.registrationsPerAddressPerHour = 3 }) { client, _, clock in
             for i in 0..<3 {
                 let r = try await client.call(
                     .post, "/auth/register", json: #"{"student_id":"new\#(i)","password":"long-enough"}"#)
@@ -246,7 +246,7 @@ func signed(_ claims: RawClaims, secret: String = testSecret) async throws -> St
     }
 
     @Test func aDuplicateRegistrationCostsAHashLikeARealOne() async throws {
-        try await withService(Configure { $0.security.registrationsPerAddressPerHour = 2 }) { client, service, _ in
+        try await withService(Configure { $0.limits.registrationsPerAddressPerHour = 2 }) { client, service, _ in
             // A duplicate is found only after the hash: it is not a free probe for existing accounts,
             // and it counts against the address like any registration.
             let dup = try await client.call(

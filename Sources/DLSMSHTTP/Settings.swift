@@ -1,0 +1,240 @@
+import DLSMSCore
+import DLSMSStorage
+import Logging
+
+/// Every setting of `dlsms serve`, declared once: its flag, its environment variable, its
+/// default, its help, and how its text becomes configuration. A flag wins over the environment,
+/// which wins over the default; both sources go through the same parser and the same bounds, and
+/// `--help` is printed from the same table.
+public struct Setting: Sendable {
+    public let flag: String
+    public let environment: String
+    public let defaultText: String
+    public let help: String
+    let apply: @Sendable (inout ServerConfiguration, String) throws -> Void
+}
+
+public enum ServerSettings {
+    /// The parsed settings and the log level (which is not part of the server's configuration).
+    public struct Parsed: Sendable {
+        public var configuration: ServerConfiguration
+        public var logLevel: Logger.Level
+    }
+
+    /// Reads `arguments` (`--flag value` or `--flag=value`) and then `environment` for what the
+    /// flags left unset; every value is checked the same way.
+    public static func parse(arguments: [String], environment: [String: String]) throws(ConfigurationError) -> Parsed {
+        var fromFlags: [String: String] = [:]
+        var i = 0
+        while i < arguments.count {
+            let argument = arguments[i]
+            guard argument.hasPrefix("--") else { throw ConfigurationError("unexpected argument '\(argument)'") }
+            var name = String(argument.dropFirst(2))
+            var value: String?
+            if let eq = name.firstIndex(of: "=") {
+                value = String(name[name.index(after: eq)...])
+                name = String(name[..<eq])
+            }
+            guard table.contains(where: { $0.flag == name }) || name == "log-level" else {
+                throw ConfigurationError("unknown option '--\(name)' (see dlsms serve --help)")
+            }
+            if value == nil {
+                i += 1
+                guard i < arguments.count else { throw ConfigurationError("--\(name) needs a value") }
+                value = arguments[i]
+            }
+            fromFlags[name] = value
+            i += 1
+        }
+        var configuration = ServerConfiguration()
+        for setting in table {
+            let text: String
+            let source: String
+            if let v = fromFlags[setting.flag] {
+                (text, source) = (v, "--\(setting.flag)")
+            } else if let v = environment[setting.environment] {
+                (text, source) = (v, setting.environment)
+            } else {
+                continue
+            }
+            do {
+                try setting.apply(&configuration, text)
+            } catch {
+                throw ConfigurationError("\(source): \(error)")
+            }
+        }
+        let levelText = fromFlags["log-level"] ?? environment["LOG_LEVEL"] ?? "info"
+        guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
+            throw ConfigurationError("log level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        return Parsed(configuration: configuration, logLevel: level)
+    }
+
+    /// The settings as `--help` lists them.
+    public static var helpText: String {
+        var lines = ["Settings (a flag wins over its environment variable):"]
+        for s in table + [logLevel] {
+            lines.append("  --\(s.flag) [\(s.environment)] (default: \(s.defaultText))")
+            lines.append("      \(s.help)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static let logLevel = Setting(
+        flag: "log-level", environment: "LOG_LEVEL", defaultText: "info",
+        help: "trace | debug | info | notice | warning | error | critical", apply: { _, _ in })
+
+    // MARK: - Value parsers
+
+    static func integer(_ text: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let v = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(v) else {
+            throw ConfigurationError("must be an integer in \(range.lowerBound)…\(range.upperBound), not '\(text)'")
+        }
+        return v
+    }
+
+    static func seconds(_ text: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Duration {
+        .seconds(try integer(text, range))
+    }
+
+    static func boolean(_ text: String) throws(ConfigurationError) -> Bool {
+        switch text.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw ConfigurationError("must be true or false, not '\(text)'")
+        }
+    }
+
+    static func setting(
+        _ flag: String, _ environment: String, _ defaultText: String, _ help: String,
+        _ apply: @escaping @Sendable (inout ServerConfiguration, String) throws -> Void
+    ) -> Setting {
+        Setting(flag: flag, environment: environment, defaultText: defaultText, help: help, apply: apply)
+    }
+
+    static let million = 1_000_000
+    static let billion = 1_000_000_000
+
+    /// Every setting but the log level.
+    public static let table: [Setting] = [
+        setting("host", "DLSMS_HOST", "127.0.0.1", "Address to listen on.") { c, v in
+            guard !v.isEmpty, v.utf8.count <= 255 else { throw ConfigurationError("must be a host name or address") }
+            c.host = v
+        },
+        setting("port", "DLSMS_PORT", "8080", "Port; 0 picks a free one.") { c, v in c.port = try integer(v, 0...65_535)
+        },
+        setting("data-dir", "DLSMS_DATA_DIR", "snapshots", "Data directory (WAL, snapshots, archive, lock).") { c, v in
+            guard !v.isEmpty else { throw ConfigurationError("must not be empty") }
+            c.dataDirectory = v
+        },
+        setting("fsync", "DLSMS_FSYNC", "always", "Durability: always | interval[:MS] | none.") { c, v in
+            guard let f = FsyncPolicy(text: v) else {
+                throw ConfigurationError("must be always, interval[:MS] or none, not '\(v)'")
+            }
+            c.fsync = f
+        },
+        setting("shards", "DLSMS_SHARDS", "processor count", "Shard actors.") { c, v in
+            c.shards = try integer(v, 1...1_024)
+        },
+        setting(
+            "jwt-secret", "JWT_SECRET", "random, kept in the data directory", "Token signing secret, 32 bytes or more."
+        ) { c, v in
+            guard v.utf8.count >= TokenService.minimumSecretBytes else {
+                throw ConfigurationError(
+                    "the JWT secret must be at least \(TokenService.minimumSecretBytes) bytes (it has \(v.utf8.count))")
+            }
+            c.jwtSecret = v
+        },
+        setting("jwt-expiration-hours", "JWT_EXPIRATION_HOURS", "24", "Token lifetime in hours.") { c, v in
+            c.jwtLifetimeHours = try integer(v, 1...8_760)
+        },
+        setting("grace-minutes", "GRACE_MINUTES", "15", "Check-in grace after the start, minutes.") { c, v in
+            c.graceMinutes = try integer(v, 0...1_440)
+        },
+        setting(
+            "checkin-opens-minutes", "CHECKIN_OPENS_MINUTES", "15", "Check-in opens this many minutes before the start."
+        ) { c, v in c.checkInOpensMinutes = try integer(v, 0...1_440) },
+        setting("sweep-interval", "SWEEP_INTERVAL", "60", "Seconds between sweeps (no-shows, completions).") { c, v in
+            c.sweepInterval = try seconds(v, 1...3_600)
+        },
+        setting(
+            "admin-password", "ADMIN_PASSWORD", "random, printed once",
+            "Password of the seeded admin, first start only."
+        ) { c, v in
+            guard v.count >= 8, v.utf8.count <= 72, !v.utf8.contains(0) else {
+                throw ConfigurationError("must be 8 to 72 bytes")
+            }
+            c.adminPassword = v
+        },
+        setting("bcrypt-cost", "BCRYPT_COST", "12", "bcrypt cost of new password hashes.") { c, v in
+            c.bcryptCost = try integer(v, 4...31)
+        },
+        setting("bcrypt-concurrency", "BCRYPT_CONCURRENCY", "half the processors", "Password hashes computed at once.")
+        { c, v in c.bcryptConcurrency = try integer(v, 1...256) },
+        setting("snapshot-interval", "SNAPSHOT_INTERVAL", "60", "Seconds between snapshots.") { c, v in
+            c.snapshotInterval = try seconds(v, 1...86_400)
+        },
+        setting("snapshot-after-mb", "SNAPSHOT_AFTER_MB", "64", "Snapshot after this many MiB of WAL.") { c, v in
+            c.snapshotAfterBytes = UInt64(try integer(v, 1...1_048_576)) << 20
+        },
+        setting("max-upcoming", "MAX_UPCOMING", "3", "Upcoming reservations per student (raise only for load tests).") {
+            c, v in c.maxUpcomingPerUser = try integer(v, 1...billion)
+        },
+        setting("max-concurrent", "MAX_CONCURRENT", "no limit", "Reservations per student at one instant.") { c, v in
+            c.maxConcurrentPerUser = try integer(v, 1...billion)
+        },
+        setting("max-waiting", "MAX_WAITING", "10", "Live waitlist entries per student.") { c, v in
+            c.maxWaitingPerUser = try integer(v, 1...10_000)
+        },
+        setting(
+            "retention-days", "RETENTION_DAYS", "90",
+            "Finished reservations stay in memory this long, then move to the archive file."
+        ) { c, v in c.retentionDays = try integer(v, 1...36_500) },
+        setting(
+            "history-per-student", "HISTORY_PER_STUDENT", "200",
+            "Finished reservations kept in memory per student (older ones move to the archive)."
+        ) { c, v in c.historyPerStudent = try integer(v, 1...1_000_000) },
+        setting(
+            "load-test-seats", "LOAD_TEST_SEATS", "0",
+            "Load tests only: a new data directory also gets a branch with this many seats, ids 1001…"
+        ) { c, v in c.loadTestSeats = try integer(v, 0...million) },
+        setting(
+            "demo-data", "DEMO_DATA", "true",
+            "A new data directory gets the demo students (public password), reservations and waitlist; false: the catalog and admin only, and a start refuses demo accounts that still have the public password."
+        ) { c, v in c.demoData = try boolean(v) },
+        setting(
+            "self-registration", "SELF_REGISTRATION", "true",
+            "Students may create their own accounts (POST /auth/register)."
+        ) { c, v in c.selfRegistration = try boolean(v) },
+        setting("registrations-per-hour", "REGISTRATIONS_PER_HOUR", "10", "Registrations per client address per hour.")
+        {
+            c, v in c.limits.registrationsPerAddressPerHour = try integer(v, 1...billion)
+        },
+        setting(
+            "hashes-per-client", "HASHES_PER_CLIENT", "4",
+            "Password checks running or queued per client address; more are refused with 429."
+        ) { c, v in c.limits.hashesPerClient = try integer(v, 1...million) },
+        setting(
+            "trusted-proxies", "TRUSTED_PROXIES", "none",
+            "Comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For/Forwarded name the client."
+        ) { c, v in c.trustedProxies = try TrustedProxies(parsing: v) },
+        setting("max-connections", "MAX_CONNECTIONS", "4096", "Open HTTP connections; beyond it requests get 503.") {
+            c, v in c.limits.connections = try integer(v, 1...million)
+        },
+        setting(
+            "idle-timeout", "IDLE_TIMEOUT", "60",
+            "Seconds an idle keep-alive connection, or a stalled request, stays open."
+        ) { c, v in c.limits.idleTimeout = try seconds(v, 1...86_400) },
+        setting("sse-heartbeat", "SSE_HEARTBEAT", "15", "Seconds between SSE heartbeat comments.") { c, v in
+            c.limits.sseHeartbeat = try seconds(v, 1...3_600)
+        },
+        setting(
+            "sse-write-timeout", "SSE_WRITE_TIMEOUT", "30",
+            "Seconds a write to a stalled SSE reader may take before the stream is closed."
+        ) { c, v in c.limits.sseWriteTimeout = try seconds(v, 1...3_600) },
+        setting(
+            "shutdown-timeout", "SHUTDOWN_TIMEOUT", "20",
+            "Seconds SIGTERM waits for streams and requests to drain before cancelling them (the final snapshot comes after)."
+        ) { c, v in c.limits.shutdownTimeout = try seconds(v, 1...3_600) },
+    ]
+}
