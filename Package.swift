@@ -87,12 +87,12 @@ let package = Package(
         .testTarget(name: "DLSMSCoreTests", dependencies: ["DLSMSCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "DLSMSEngineTests",
-            dependencies: ["DLSMSEngine"],
+            dependencies: ["DLSMSEngine", "DLSMSTestSupport"],
             swiftSettings: swiftSettings
         ),
         // Child processes with deadlines, for the tests that run `dlsms` for real.
         .target(
-            name: "DLSMSTestSupport", dependencies: ["DLSMSProcess"], path: "Tests/DLSMSTestSupport",
+            name: "DLSMSTestSupport", dependencies: ["DLSMSProcess", "DLSMSStorage"], path: "Tests/DLSMSTestSupport",
             swiftSettings: swiftSettings),
         .testTarget(
             name: "DLSMSHTTPTests",

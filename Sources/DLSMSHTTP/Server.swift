@@ -64,7 +64,8 @@ public struct ServerConfiguration: Sendable {
 public enum DLSMSServer {
     /// Opens (or creates and seeds) the data directory and builds the service.
     public static func makeService(
-        _ config: ServerConfiguration, clock: any WallClock = SystemClock(), logger: Logger,
+        _ config: ServerConfiguration, clock: any WallClock = SystemClock(), io: any StorageIO = PosixIO(),
+        logger: Logger,
         announce: @escaping @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
     ) async throws -> DLSMSService {
         let hasher = PasswordHasher(
@@ -84,7 +85,7 @@ public enum DLSMSServer {
                 snapshotAfterBytes: config.snapshotAfterBytes),
             engine: EngineConfiguration(
                 shardCount: config.shards, rules: config.rules, streamsPerUser: config.limits.streamsPerStudent,
-                streamQueue: config.limits.sseQueue), clock: clock,
+                streamQueue: config.limits.sseQueue), clock: clock, io: io,
             log: { logger.warning("\($0)") },
             seed: { engine in
                 // The demo students share the original's password; each gets a hash of its own.

@@ -280,13 +280,17 @@ public final class WriteAheadLog: Journal, Sendable {
                 guard let batch else { break }
                 do throws(StorageError) {
                     if segmentSize >= configuration.segmentBytes {
+                        // The next segment is opened before the current one is closed: if the open
+                        // fails, `handle` is still the open current segment (cut back and closed
+                        // once, below), never a closed descriptor closed a second time.
                         try handle.sync()
-                        handle.close()
-                        handle = try io.openForAppend(
+                        let next = try io.openForAppend(
                             configuration.directory + "/" + segmentName(firstLSN: batch.firstLSN))
-                        try io.syncDirectory(configuration.directory)
+                        handle.close()
+                        handle = next
                         segmentSize = 0
                         acknowledgedSize = 0
+                        try io.syncDirectory(configuration.directory)
                     }
                     try batch.bytes.withBytes { (raw) throws(StorageError) in try handle.write(raw) }
                     segmentSize += batch.bytes.count

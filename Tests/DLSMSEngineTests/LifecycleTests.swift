@@ -1,5 +1,6 @@
 import DLSMSCore
 import DLSMSEngine
+import DLSMSTestSupport
 import Testing
 
 @Suite struct CheckInAndSweepTests {

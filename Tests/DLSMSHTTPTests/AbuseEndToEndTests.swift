@@ -8,26 +8,6 @@ import Testing
     import FoundationNetworking
 #endif
 
-/// Runs `dlsms ARGS` to its end (at most a minute), with `input` on standard input.
-func runDLSMS(_ arguments: [String], input: String = "") throws -> (status: Int32, output: String, error: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try dlsmsExecutable())
-    process.arguments = arguments
-    let (stdin, stdout, stderr) = (Pipe(), Pipe(), Pipe())
-    process.standardInput = stdin
-    process.standardOutput = stdout
-    process.standardError = stderr
-    try process.run()
-    let pid = process.processIdentifier
-    DispatchQueue.global().asyncAfter(deadline: .now() + 60) { kill(pid, SIGKILL) }  // a hang fails, not hangs
-    stdin.fileHandleForWriting.write(Data(input.utf8))
-    try stdin.fileHandleForWriting.close()
-    let out = stdout.fileHandleForReading.readDataToEndOfFile()
-    let err = stderr.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
-}
-
 /// The security defects of issue 9, tried against the real binary as an attacker would.
 @Suite(.serialized) struct AbuseEndToEndTests {
     func started(_ dir: String, _ extra: [String] = [], standardError: FileHandle? = nil) async throws -> ServerProcess

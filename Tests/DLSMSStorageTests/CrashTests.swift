@@ -140,18 +140,18 @@ import Testing
         #expect(snapshots.count == 2)
 
         let list = try runDLSMS(["snapshot", "list", "--data-dir", dir])
-        #expect(list.status == 0 && list.out.contains(snapshots[0].name) && list.out.contains("wal-"))
+        #expect(list.status == 0 && list.output.contains(snapshots[0].name) && list.output.contains("wal-"))
 
         let inspect = try runDLSMS(["snapshot", "inspect", dir + "/" + snapshots[0].name])
         #expect(
-            inspect.status == 0 && inspect.out.contains("covers:        LSN ≤ \(snapshots[0].coveredLSN)")
-                && inspect.out.contains("Stress: 50 seats"))
+            inspect.status == 0 && inspect.output.contains("covers:        LSN ≤ \(snapshots[0].coveredLSN)")
+                && inspect.output.contains("Stress: 50 seats"))
 
         let verify = try runDLSMS(["snapshot", "verify", "--data-dir", dir])
-        #expect(verify.status == 0 && verify.out.contains("verified"))
+        #expect(verify.status == 0 && verify.output.contains("verified"))
 
         let export = try runDLSMS(["snapshot", "export", "--data-dir", dir])
-        let json = try JSONSerialization.jsonObject(with: Data(export.out.utf8)) as? [String: Any]
+        let json = try JSONSerialization.jsonObject(with: Data(export.output.utf8)) as? [String: Any]
         let state = try DataDirectory(path: dir).recover(repairTornTail: false)
         #expect(
             (json?["reservations"] as? [Any])?.count
@@ -163,7 +163,7 @@ import Testing
         let restore = try runDLSMS([
             "snapshot", "restore", "--data-dir", dir, "--to", restored, "--until-seq", "\(target)",
         ])
-        #expect(restore.status == 0, "\(restore.err)")
+        #expect(restore.status == 0, "\(restore.error)")
         let expected = try DataDirectory(path: dir).recover(until: .lsn(target), repairTornTail: false)
         let model = SeatEngine(configuration: .init(shardCount: 1))
         await model.apply(batch: expected.snapshotRecords)
@@ -191,7 +191,7 @@ import Testing
             try runDLSMS(["snapshot", "restore", "--data-dir", dir, "--to", byTime, "--until-seq", "1"]).status != 0)
 
         let compact = try runDLSMS(["snapshot", "compact", "--data-dir", dir])
-        #expect(compact.status == 0, "\(compact.err)")
+        #expect(compact.status == 0, "\(compact.error)")
         #expect(try DataDirectory(path: dir).snapshots().count == 1)
     }
 
@@ -207,9 +207,11 @@ import Testing
 
         let verify = try runDLSMS(["snapshot", "verify", "--data-dir", dir])
         #expect(
-            verify.status != 0 && verify.out.contains("CORRUPT") && verify.out.contains("\(name) at offset \(offset)"))
+            verify.status != 0 && verify.output.contains("CORRUPT")
+                && verify.output.contains("\(name) at offset \(offset)"))
         let dry = try runDLSMS(["snapshot", "repair", "--data-dir", dir])
-        #expect(dry.status != 0 && dry.out.contains("cut \(name) at offset \(offset)") && dry.err.contains("--yes"))
+        #expect(
+            dry.status != 0 && dry.output.contains("cut \(name) at offset \(offset)") && dry.error.contains("--yes"))
         #expect(try PosixIO().read(dir + "/" + name) == bytes)  // a dry run changes nothing
         #expect(try runDLSMS(["snapshot", "repair", "--data-dir", dir, "--yes"]).status == 0)
         #expect(try runDLSMS(["snapshot", "verify", "--data-dir", dir]).status == 0)

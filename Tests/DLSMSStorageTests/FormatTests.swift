@@ -1,5 +1,6 @@
 import DLSMSCore
 import DLSMSStorage
+import DLSMSTestSupport
 import Foundation
 import Testing
 

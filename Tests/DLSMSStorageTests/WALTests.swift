@@ -239,6 +239,38 @@ import Testing
         await reopened.close(finalSnapshot: false)
     }
 
+    @Test func aFailedRolloverFailsTheLogAndClosesEachSegmentOnce() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let io = FaultyIO()
+        let wal = try WriteAheadLog(
+            configuration: WALConfiguration(directory: dir, segmentBytes: 1_024), io: io, nextLSN: 1, lastChecksum: 0,
+            now: { t0 })
+        func record(_ i: Int) -> JournalRecord {
+            .reservationCreated(
+                Reservation(
+                    id: ReservationID(i), seatID: 1, userID: 1, start: t0 + Int64(i) * 3_600,
+                    end: t0 + Int64(i) * 3_600 + 900, createdAt: t0))
+        }
+        var acknowledged = 0
+        while try io.real.fileSize(dir + "/" + segmentName(firstLSN: 1)) < 1_024 {
+            acknowledged += 1
+            try await wal.append(record(acknowledged)).wait()
+        }
+        // The next batch needs a new segment, and the disk refuses it.
+        io.failOpensFromNowOn()
+        await #expect(throws: EngineError.unavailable(WriteAheadLog.failedMessage)) {
+            try await wal.append(record(acknowledged + 1)).wait()
+        }
+        #expect(wal.failureDetail?.hasPrefix("open ") == true)
+        #expect(throws: EngineError.self) { try wal.append(record(acknowledged + 2)) }
+        await wal.close()
+        #expect(io.closes.withLock { $0 } == [dir + "/" + segmentName(firstLSN: 1): 1])
+        // What was acknowledged is all there, and nothing else.
+        let state = try DataDirectory(path: dir).recover()
+        #expect(state.lastLSN == UInt64(acknowledged))
+    }
+
     @Test func aFailedFsyncRefusesWritesAndNothingUnacknowledgedSurvives() async throws {
         let dir = temporaryDirectory()
         defer { cleanup(dir) }

@@ -65,3 +65,78 @@ public func rawBody(_ answer: String) -> String {
     guard let range = answer.range(of: "\r\n\r\n") else { return "" }
     return String(answer[range.upperBound...])
 }
+
+/// A raw TCP connection to 127.0.0.1 kept open: for event streams and idle connections.
+public final class RawConnection: @unchecked Sendable {
+    private let fd: Int32
+    private var received: [UInt8] = []
+
+    public init?(port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            close(fd)
+            return nil
+        }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    public func send(_ text: String) {
+        let bytes = Array(text.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            sent += n
+        }
+    }
+
+    /// Everything received so far, reading until `text` arrives, the peer closes, or `timeout`.
+    @discardableResult
+    public func read(until text: String, timeout: Double = 10) -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !String(decoding: received, as: UTF8.self).contains(text), Date() < deadline {
+            guard let chunk = receive(deadline: deadline) else { break }
+            received += chunk
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+
+    /// `true` once the peer closes the connection (reading and discarding data), within `timeout`.
+    public func closedByPeer(timeout: Double = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            guard let chunk = receive(deadline: deadline) else { return !timedOut }
+            received += chunk
+        }
+        return false
+    }
+
+    private var timedOut = false
+
+    /// One read: the bytes, or `nil` at end of stream or error (`timedOut` says which).
+    private func receive(deadline: Date) -> [UInt8]? {
+        var remaining = max(0.01, deadline.timeIntervalSinceNow)
+        var tv = timeval(tv_sec: Int(remaining), tv_usec: Int((remaining - remaining.rounded(.down)) * 1e6))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        timedOut = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+        remaining = 0
+        return n > 0 ? Array(buffer[..<n]) : nil
+    }
+
+    /// Closes the connection from this side.
+    public func shutdownBoth() { shutdown(fd, Int32(SHUT_RDWR)) }
+}

@@ -1,0 +1,136 @@
+import DLSMSCore
+import DLSMSTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// Issue 10's defects, against the real binary as an operator runs it.
+@Suite(.serialized) struct OperabilityEndToEndTests {
+    func started(_ dir: String, _ extra: [String] = []) async throws -> ServerProcess {
+        let server = try ServerProcess(dataDirectory: dir, extra: extra)
+        try await server.waitUntilListening()
+        return server
+    }
+
+    func openStream(_ server: ServerProcess, token: String) -> RawConnection? {
+        guard let c = RawConnection(port: server.port) else { return nil }
+        c.send("GET /notifications/stream?token=\(token) HTTP/1.1\r\nHost: x\r\n\r\n")
+        return c.read(until: ": connected", timeout: 10).contains(": connected") ? c : nil
+    }
+
+    func metric(_ server: ServerProcess, _ name: String) async throws -> Double? {
+        var r = URLRequest(url: URL(string: server.base + "/metrics")!)
+        r.timeoutInterval = 10
+        let (data, _) = try await URLSession.shared.data(for: r)
+        let line = String(decoding: data, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") }
+    }
+
+    @Test func sigtermEndsOpenStreamsThenSnapshotsAndExitsZero() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let server = try await started(dir, ["--sse-heartbeat", "600"])
+        let token = try await server.login("S2021001")
+        let streams = (0..<3).compactMap { _ in openStream(server, token: token) }
+        #expect(streams.count == 3)
+        let started = Date()
+        server.child.signal(SIGTERM)
+        #expect(server.child.wait(timeout: 20) == 0)
+        #expect(Date().timeIntervalSince(started) < 15, "the drain waited for the streams")
+        for s in streams {
+            #expect(s.read(until: "reconnect", timeout: 5).contains("stream closed by the server; reconnect"))
+            #expect(s.closedByPeer(timeout: 5))
+        }
+        // The final snapshot was written, and the directory verifies.
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir)
+        #expect(names.contains { $0.hasPrefix("snapshot-") && $0.hasSuffix(".dlsnap") })
+        let verify = try runDLSMS(["snapshot", "verify", "--data-dir", dir])
+        #expect(verify.status == 0, "\(verify)")
+    }
+
+    @Test func aTakenPortStopsTheStartBeforeTheDataDirectoryIsTouched() throws {
+        // Hold a port.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        #expect(port > 0)
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let result = try runDLSMS(["serve", "--port", String(port), "--data-dir", dir + "/data", "--bcrypt-cost", "4"])
+        #expect(result.status != 0 && result.error.contains("cannot listen on 127.0.0.1:\(port)"), "\(result)")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/data")) ?? []
+        #expect(left.allSatisfy { $0 == "LOCK" }, "the data directory was touched: \(left)")
+    }
+
+    @Test func environmentVariablesAreValidatedLikeFlags() throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        for (name, value) in [("SSE_HEARTBEAT", "0"), ("SWEEP_INTERVAL", "x"), ("JWT_SECRET", "short")] {
+            let result = try runDLSMS(
+                ["serve", "--port", "0", "--data-dir", dir + "/data"], environment: [name: value])
+            #expect(result.status == 64 && result.error.contains(name), "\(name)=\(value): \(result)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/data"))
+    }
+
+    @Test func connectionsAreCappedAndIdleOnesClosed() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let server = try await started(dir, ["--max-connections", "4", "--idle-timeout", "2"])
+        defer { #expect(server.stop() == 0) }
+        var idle = (0..<4).compactMap { _ in RawConnection(port: server.port) }
+        #expect(idle.count == 4)
+        // One more: answered 503 with the contract's JSON, then closed.
+        let answer = rawExchange(port: server.port, Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(rawStatus(answer) == 503 && rawBody(answer).contains(#""code":"unavailable""#), "\(answer)")
+        // The idle ones are closed by the server after the idle timeout...
+        for c in idle { #expect(c.closedByPeer(timeout: 15)) }
+        idle.removeAll()
+        // ...which frees their places.
+        var status = 0
+        let deadline = Date().addingTimeInterval(10)
+        while status != 200 && Date() < deadline {
+            status = rawStatus(rawExchange(port: server.port, Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)))
+        }
+        #expect(status == 200)
+    }
+
+    @Test func streamSlotsAreFreedAtOnceAndTheOldestMakesRoom() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let server = try await started(dir, ["--sse-heartbeat", "600"])
+        defer { #expect(server.stop() == 0) }
+        let token = try await server.login("S2021001")
+        var streams = (0..<8).compactMap { _ in openStream(server, token: token) }
+        #expect(streams.count == 8)
+        #expect(try await metric(server, "dlsms_sse_connections") == 8)
+        // The tabs close: the server notices at once, not at the next heartbeat.
+        for s in streams { s.shutdownBoth() }
+        streams.removeAll()
+        var open = 8.0
+        let deadline = Date().addingTimeInterval(10)
+        while open > 0 && Date() < deadline { open = try await metric(server, "dlsms_sse_connections") ?? -1 }
+        #expect(open == 0)
+        // Eight again, then a ninth: the oldest is closed with a comment, the ninth works.
+        streams = (0..<8).compactMap { _ in openStream(server, token: token) }
+        let ninth = openStream(server, token: token)
+        #expect(streams.count == 8 && ninth != nil)
+        let evicted = streams[0].read(until: "\r\n0\r\n\r\n", timeout: 5)
+        #expect(evicted.contains("stream closed by the server") && evicted.hasSuffix("\r\n0\r\n\r\n"))  // the response ended
+    }
+}

@@ -1,0 +1,50 @@
+import DLSMSCore
+import DLSMSHTTP
+import Testing
+
+@Suite struct SettingsTests {
+    func parse(_ arguments: [String], _ environment: [String: String] = [:]) throws -> ServerConfiguration {
+        try ServerSettings.parse(arguments: arguments, environment: environment).configuration
+    }
+
+    @Test func flagsWinOverTheEnvironmentWhichWinsOverDefaults() throws {
+        let c = try parse(["--port", "9000", "--sse-heartbeat=5"], ["DLSMS_PORT": "7000", "SWEEP_INTERVAL": "30"])
+        #expect(c.port == 9000 && c.limits.sseHeartbeat == .seconds(5) && c.sweepInterval == .seconds(30))
+        #expect(c.limits.idleTimeout == Limits().idleTimeout && c.host == "127.0.0.1")
+        let parsed = try ServerSettings.parse(arguments: [], environment: ["LOG_LEVEL": "debug"])
+        #expect(parsed.logLevel == .debug)
+    }
+
+    /// The environment goes through the same bounds as the flags: `SSE_HEARTBEAT=0` used to spin.
+    @Test func theEnvironmentIsValidatedLikeFlags() throws {
+        let bad: [(String, String)] = [
+            ("SSE_HEARTBEAT", "0"), ("SWEEP_INTERVAL", "-5"), ("DLSMS_PORT", "70000"), ("BCRYPT_COST", "3"),
+            ("JWT_SECRET", "too-short"), ("DLSMS_FSYNC", "sometimes"), ("DEMO_DATA", "maybe"),
+            ("MAX_CONNECTIONS", "0"), ("TRUSTED_PROXIES", "10.0.0.0/99"), ("SNAPSHOT_INTERVAL", "abc"),
+            ("DLSMS_SHARDS", "0"), ("IDLE_TIMEOUT", "99999999"), ("ADMIN_PASSWORD", "short"),
+        ]
+        for (name, value) in bad {
+            let flag = ServerSettings.table.first { $0.environment == name }!.flag
+            #expect(throws: ConfigurationError.self, "\(name)=\(value)") { try parse([], [name: value]) }
+            #expect(throws: ConfigurationError.self, "--\(flag) \(value)") { try parse(["--\(flag)", value]) }
+            do {
+                _ = try parse([], [name: value])
+            } catch {
+                #expect("\(error)".hasPrefix(name), "\(error)")
+            }
+        }
+        #expect(throws: ConfigurationError.self) { try parse(["--no-such-flag", "1"]) }
+        #expect(throws: ConfigurationError.self) { try parse(["--port"]) }
+        #expect(throws: ConfigurationError.self) { try parse(["stray"]) }
+        #expect(throws: ConfigurationError.self) { try parse([], ["LOG_LEVEL": "loud"]) }
+    }
+
+    @Test func helpListsEverySetting() {
+        let help = ServerSettings.helpText
+        for s in ServerSettings.table {
+            #expect(help.contains("--\(s.flag) [\(s.environment)]"))
+        }
+        #expect(Set(ServerSettings.table.map(\.flag)).count == ServerSettings.table.count)
+        #expect(Set(ServerSettings.table.map(\.environment)).count == ServerSettings.table.count)
+    }
+}
