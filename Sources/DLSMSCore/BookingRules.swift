@@ -47,6 +47,18 @@ public struct BookingRules: Sendable, Hashable {
     public func noShowDeadline(start: Timestamp) -> Timestamp { start + grace }
 
     /// A student id: 1–64 characters of letters, digits, `-`, `_` and `.`.
+    /// A name people see: at most 200 bytes, no control characters (C0, DEL, C1) and no
+    /// bidirectional overrides, so that it cannot forge lines or reorder text where it is shown.
+    public static func validateName(_ name: String) throws(EngineError) {
+        guard name.utf8.count <= 200 else { throw .badRequest("name is longer than 200 bytes") }
+        for u in name.unicodeScalars {
+            let v = u.value
+            if v < 0x20 || (0x7F...0x9F).contains(v) || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v) {
+                throw .badRequest("name must not contain control or text-direction characters")
+            }
+        }
+    }
+
     public static func validateStudentID(_ s: String) throws(EngineError) {
         guard !s.isEmpty, s.utf8.count <= 64,
             s.utf8.allSatisfy({

@@ -156,6 +156,15 @@ public final class NotificationHub: Sendable {
         return stream
     }
 
+    /// Ends the student's live streams (their tokens were revoked).
+    public func finishStreams(of user: UserID) {
+        let streams = state.withLock { s in
+            defer { s.subscribers[user] = nil }
+            return Array((s.subscribers[user] ?? [:]).values)
+        }
+        for c in streams { c.finish() }
+    }
+
     public var streamCount: Int { state.withLock { $0.subscribers.values.reduce(0) { $0 + $1.count } } }
 
     /// Ends every live stream (shutdown).

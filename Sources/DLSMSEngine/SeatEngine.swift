@@ -140,7 +140,7 @@ public final class SeatEngine: Sendable {
         async throws(EngineError) -> User
     {
         try BookingRules.validateStudentID(studentID)
-        guard name.utf8.count <= 200 else { throw .badRequest("name is longer than 200 bytes") }
+        try BookingRules.validateName(name)
         try context.health.check()
         let (user, ticket) = try users.create(
             studentID: studentID, name: name, role: role, passwordHash: passwordHash, now: clock.now(),
@@ -153,8 +153,11 @@ public final class SeatEngine: Sendable {
     @discardableResult
     public func updateUser(id: UserID, _ change: (inout User) -> Void) async throws(EngineError) -> User {
         try context.health.check()
-        let (_, new, ticket) = try users.update(id: id, journal: context.journal, change)
+        let (old, new, ticket) = try users.update(id: id, journal: context.journal, change)
         try await context.health.commit(ticket)
+        if new.disabled || new.tokenGeneration != old.tokenGeneration {
+            notifications.finishStreams(of: id)  // their tokens no longer work: neither do their streams
+        }
         return new
     }
 

@@ -39,7 +39,7 @@ func addAccountRoutes(api: RouterGroup<APIContext>, service: DLSMSService) {
         default: throw APIError.badRequest("role must be student or admin")
         }
         let name = body.name ?? studentID
-        guard name.utf8.count <= 200 else { throw APIError.badRequest("name is longer than 200 bytes") }
+        try BookingRules.validateName(name)
         let hash = try await service.hasher.hash(password, client: context.clientAddress)
         let user = try await engine.register(studentID: studentID, name: name, passwordHash: hash, role: role)
         return Render.response(.created) { Render.user(user, &$0) }

@@ -28,7 +28,7 @@ func addAuthRoutes(public router: Router<APIContext>, api: RouterGroup<APIContex
         try BookingRules.validateStudentID(studentID)
         try validateNewPassword(password, rules: engine.rules)
         let name = body.name ?? studentID
-        guard name.utf8.count <= 200 else { throw APIError.badRequest("name is longer than 200 bytes") }
+        try BookingRules.validateName(name)
         let now = engine.clock.now()
         let key = "reg:" + context.clientAddress
         if let wait = service.registrationLimiter.reserve(

@@ -1,13 +1,24 @@
 import Foundation
 import HTTPTypes
 
-/// The proxies whose forwarding headers are believed: addresses or CIDR ranges, IPv4 or IPv6
+/// The proxies whose forwarding header is believed: addresses or CIDR ranges, IPv4 or IPv6
 /// (`127.0.0.1`, `10.0.0.0/8`, `::1`, `fd00::/8`).
 ///
-/// With none configured (the default), the client is the socket's peer and `X-Forwarded-For` /
-/// `Forwarded` are ignored: anyone can send them. With some, a request whose peer is trusted is
-/// attributed to the nearest address in its forwarding chain that is not itself trusted.
+/// With none configured (the default), the client is the socket's peer and forwarding headers
+/// are ignored: anyone can send them. With some, a request whose peer is trusted is attributed to
+/// the nearest address in its forwarding chain that is not itself trusted. Only one header is
+/// read, the one the proxy writes (`X-Forwarded-For` by default, as nginx's
+/// `$proxy_add_x_forwarded_for` appends to it): a header the proxy passes through untouched would
+/// let the client choose its own address.
 public struct TrustedProxies: Sendable, Hashable {
+    /// The forwarding header the proxy maintains.
+    public enum Header: String, Sendable, Hashable {
+        case xForwardedFor = "x-forwarded-for"
+        case forwarded
+    }
+
+    public var header: Header = .xForwardedFor
+
     struct Range: Sendable, Hashable {
         var bytes: [UInt8]
         var prefix: Int
@@ -31,14 +42,18 @@ public struct TrustedProxies: Sendable, Hashable {
     /// Parses a comma-separated list; throws naming the first entry that is not an address or range.
     public init(parsing text: String) throws(ConfigurationError) {
         for item in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
-            let parts = item.split(separator: "/", maxSplits: 1).map(String.init)
+            let parts = item.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard let bytes = Self.parse(parts[0]) else {
                 throw ConfigurationError("trusted proxy '\(item)' is not an IP address or CIDR range")
             }
             var prefix = bytes.count * 8
             if parts.count == 2 {
-                guard let p = Int(parts[1]), (0...bytes.count * 8).contains(p) else {
-                    throw ConfigurationError("trusted proxy '\(item)' has a bad prefix length")
+                // Digits only, and not /0: "trust every address" is never what an operator means.
+                guard parts[1].allSatisfy(\.isASCII), parts[1].allSatisfy(\.isNumber), let p = Int(parts[1]),
+                    (1...bytes.count * 8).contains(p)
+                else {
+                    throw ConfigurationError(
+                        "trusted proxy '\(item)' needs a prefix length of 1…\(bytes.count * 8)")
                 }
                 prefix = p
             }
@@ -57,7 +72,7 @@ public struct TrustedProxies: Sendable, Hashable {
     public func client(peer: String, headers: HTTPFields) -> String {
         guard trusts(peer) else { return peer }
         var chain: [String] = []
-        if let forwarded = headers[.init("Forwarded")!] {
+        if header == .forwarded, let forwarded = headers[.init("Forwarded")!] {
             // RFC 7239: `for=1.2.3.4;proto=https, for="[2001:db8::1]:4711"`
             for element in forwarded.split(separator: ",") {
                 for pair in element.split(separator: ";") {
@@ -68,7 +83,7 @@ public struct TrustedProxies: Sendable, Hashable {
                     chain.append(Self.strip(String(kv[1])))
                 }
             }
-        } else if let xff = headers[.init("X-Forwarded-For")!] {
+        } else if header == .xForwardedFor, let xff = headers[.init("X-Forwarded-For")!] {
             chain = xff.split(separator: ",").map { Self.strip(String($0)) }
         }
         // From the nearest hop outwards: the first address we do not trust is the client.
@@ -88,6 +103,24 @@ public struct TrustedProxies: Sendable, Hashable {
         }
         if s.filter({ $0 == ":" }).count == 1, let colon = s.firstIndex(of: ":") { return String(s[..<colon]) }
         return s
+    }
+
+    /// The key a client is counted under: IPv4 as dotted quad (an IPv4-mapped IPv6 address too),
+    /// IPv6 by its /64 (one subscriber's network: rotating addresses inside it gains nothing),
+    /// each in one canonical spelling; anything else as it is.
+    public static func key(_ address: String) -> String {
+        guard var bytes = parse(address) else { return address }
+        if bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
+            bytes = Array(bytes[12...])
+        }
+        if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        var prefix = in6_addr()
+        withUnsafeMutableBytes(of: &prefix) { raw in
+            for i in 0..<8 { raw[i] = bytes[i] }
+        }
+        guard inet_ntop(AF_INET6, &prefix, &text, socklen_t(text.count)) != nil else { return address }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/64"
     }
 
     static func parse(_ text: String) -> [UInt8]? {

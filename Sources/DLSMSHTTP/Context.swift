@@ -18,7 +18,7 @@ public struct APIContext: RequestContext {
         coreContext = .init(source: source)
         channel = source.channel
         peerAddress = source.channel.remoteAddress?.ipAddress ?? "local"
-        clientAddress = peerAddress
+        clientAddress = TrustedProxies.key(peerAddress)
     }
 
     /// Bodies over 64 KiB are refused with 413.
@@ -45,7 +45,7 @@ struct ClientAddressMiddleware: RouterMiddleware {
     {
         guard !proxies.isEmpty else { return try await next(request, context) }
         var context = context
-        context.clientAddress = proxies.client(peer: context.peerAddress, headers: request.headers)
+        context.clientAddress = TrustedProxies.key(proxies.client(peer: context.peerAddress, headers: request.headers))
         return try await next(request, context)
     }
 }

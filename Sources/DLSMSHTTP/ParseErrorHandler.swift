@@ -7,9 +7,11 @@ import NIOHTTPTypes
 /// smuggling attempt such as both `Content-Length` and `Transfer-Encoding`) with the contract's
 /// JSON error, then closes the connection.
 ///
-/// It acts only between requests, where no response is under way: a parse error inside a
-/// request's body (a bad chunk size, a body shorter than its `Content-Length`) goes on to the
-/// route, which is reading that body, and ``APIErrorMiddleware`` answers it.
+/// - Between requests, it answers at once.
+/// - After a complete request whose response is still being written (a pipelined client), it
+///   answers right after that response ends.
+/// - Inside a request's body (a bad chunk size, a body shorter than its `Content-Length`), the
+///   error goes on to the route that is reading the body, and ``APIErrorMiddleware`` answers it.
 final class ParseErrorHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -18,28 +20,57 @@ final class ParseErrorHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Requests whose head has arrived and whose response has not ended.
     private var open = 0
+    /// The last request's body has been read whole.
+    private var lastRequestRead = true
+    /// A parse error waiting for the response in progress to end.
+    private var pending: HTTPParserError?
+    private var answered = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) { open += 1 }
+        switch unwrapInboundIn(data) {
+        case .head:
+            open += 1
+            lastRequestRead = false
+        case .end: lastRequestRead = true
+        case .body: break
+        }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { open = max(0, open - 1) }
+        guard case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
+        }
+        open = max(0, open - 1)
         context.write(data, promise: promise)
+        if open == 0, let error = pending {
+            pending = nil
+            answer(error, context: context)
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let parseError = error as? HTTPParserError, open == 0 else {
+        guard let parseError = error as? HTTPParserError, !answered else {
             context.fireErrorCaught(error)
             return
         }
+        if open == 0 {
+            answer(parseError, context: context)
+        } else if lastRequestRead {
+            pending = parseError  // the next (pipelined) request is the bad one: answer after this one
+        } else {
+            context.fireErrorCaught(error)  // the body of the request in progress: its route answers
+        }
+    }
+
+    private func answer(_ parseError: HTTPParserError, context: ChannelHandlerContext) {
+        answered = true
         let (status, message): (HTTPResponse.Status, String) =
             switch parseError {
             case .headerOverflow: (.requestHeaderFieldsTooLarge, "the request's headers or URL are too large")
             default: (.badRequest, "malformed HTTP request (\(parseError))")
             }
-        open = 1  // one answer only
         var w = JSONWriter()
         w.object {
             $0.field("error", message)

@@ -35,11 +35,18 @@ public final class DLSMSService: Sendable {
         registrationLimiter = AttemptLimiter(window: 3_600, capacity: configuration.limits.limiterCapacity)
     }
 
-    /// The demo students (the seed's ids) that are enabled and still have the public password.
+    /// The demo students that are enabled and still have the public password. Only the seed's
+    /// own accounts count: a data directory seeded with demo data has the admin right after them
+    /// (id 11) and each student under the seed's id; an account someone registered later under a
+    /// demo student id (in a directory without demo data) is not one.
     public func demoAccountsWithPublicPassword() async -> [String] {
-        await withTaskGroup(of: String?.self) { group in
+        let demoSeeded = engine.user(studentID: SeedData.adminStudentID)?.id == UserID(SeedData.studentNames.count + 1)
+        guard demoSeeded else { return [] }
+        return await withTaskGroup(of: String?.self) { group in
             for i in SeedData.studentNames.indices {
-                guard let user = engine.user(studentID: SeedData.studentID(i + 1)), !user.disabled else { continue }
+                guard let user = engine.user(id: UserID(i + 1)), user.studentID == SeedData.studentID(i + 1),
+                    !user.disabled
+                else { continue }
                 group.addTask {
                     let open = (try? await self.hasher.verify(SeedData.password, hash: user.passwordHash)) ?? false
                     return open ? user.studentID : nil
@@ -87,14 +94,21 @@ struct MaintenanceBody: Decodable {
 extension Request {
     /// The JSON body, at most 64 KiB; malformed JSON or wrong types are 400.
     mutating func decodeJSON<T: Decodable>(_ type: T.Type) async throws -> T {
-        let buffer = try await collectBody(upTo: 64 * 1024)
+        let limit = Limits().bodyBytes
+        // A body announced too large is refused before it is read (and before a client that sent
+        // `Expect: 100-continue` sends it).
+        if let length = headers[.contentLength].flatMap(Int.init), length > limit {
+            throw APIError(.contentTooLarge, "payload_too_large", "the body is larger than 64 KiB")
+        }
+        let buffer = try await collectBody(upTo: limit)
         guard buffer.readableBytes > 0 else { throw APIError.badRequest("a JSON body is required") }
         do {
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let DecodingError.typeMismatch(_, c) {
-            throw APIError.badRequest("wrong type for '\(c.codingPath.map(\.stringValue).joined(separator: "."))'")
+            throw APIError.badRequest(
+                "wrong type for '\(c.codingPath.map { snakeCase($0.stringValue) }.joined(separator: "."))'")
         } catch {
             throw APIError.badRequest("the body is not valid JSON of the expected shape")
         }
@@ -137,6 +151,19 @@ extension Request {
         default: throw APIError.badRequest("give both start_time and end_time, or neither")
         }
     }
+}
+
+/// `studentId` → `student_id`: a field named as the client sent it.
+func snakeCase(_ name: String) -> String {
+    var out = ""
+    for ch in name {
+        if ch.isUppercase {
+            out += "_" + ch.lowercased()
+        } else {
+            out.append(ch)
+        }
+    }
+    return out
 }
 
 func parseBodyTime(_ value: String?, _ name: String) throws(APIError) -> Timestamp {

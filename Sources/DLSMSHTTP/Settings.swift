@@ -217,7 +217,16 @@ public enum ServerSettings {
         setting(
             "trusted-proxies", "TRUSTED_PROXIES", "none",
             "Comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For/Forwarded name the client."
-        ) { c, v in c.trustedProxies = try TrustedProxies(parsing: v) },
+        ) { c, v in c.trustedProxies.ranges = try TrustedProxies(parsing: v).ranges },
+        setting(
+            "proxy-header", "PROXY_HEADER", "x-forwarded-for",
+            "The forwarding header the trusted proxies write: x-forwarded-for | forwarded (only that one is read)."
+        ) { c, v in
+            guard let h = TrustedProxies.Header(rawValue: v.lowercased()) else {
+                throw ConfigurationError("must be x-forwarded-for or forwarded, not '\(v)'")
+            }
+            c.trustedProxies.header = h
+        },
         setting("max-connections", "MAX_CONNECTIONS", "4096", "Open HTTP connections; beyond it requests get 503.") {
             c, v in c.limits.connections = try integer(v, 1...million)
         },

@@ -76,11 +76,14 @@ public final class TokenService: Sendable {
         if let (caller, exp) = cache.withLock({ $0[token] }) {
             return now < exp ? caller : nil
         }
-        guard Self.isCanonicalCompactJWS(token), let claims = try? await keys.verify(token, as: TokenClaims.self),
-            let id = UserID(claims.sub.value), id > 0,
-            let exp = Self.timestamp(claims.exp.value), Self.timestamp(claims.iat.value) != nil
+        guard Self.isCanonicalCompactJWS(token), Self.headerIsHS256(token),
+            let claims = try? await keys.verify(token, as: TokenClaims.self),
+            let id = UserID(claims.sub.value), id > 0, String(id) == claims.sub.value,
+            claims.role == Role.admin.name || claims.role == Role.student.name,
+            let exp = Self.timestamp(claims.exp.value), let iat = Self.timestamp(claims.iat.value)
         else { return nil }
-        guard now < exp else { return nil }
+        // Expired, or issued in the future (beyond a little clock skew): refused.
+        guard now < exp, iat <= now + 300 else { return nil }
         let caller = Caller(
             userID: id, studentID: claims.studentID, isAdmin: claims.role == Role.admin.name,
             generation: claims.gen ?? 0)
@@ -97,6 +100,18 @@ public final class TokenService: Sendable {
         let t = date.timeIntervalSince1970
         guard t.isFinite, t > -1e12, t < 1e12 else { return nil }
         return Timestamp(t)
+    }
+
+    /// The header names HS256 (jwt-kit would check the signature with the HS256 key whatever the
+    /// header says; a token that claims another algorithm is refused outright).
+    static func headerIsHS256(_ token: String) -> Bool {
+        guard let first = token.split(separator: ".", maxSplits: 1).first else { return false }
+        var text = first.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while text.count % 4 != 0 { text += "=" }
+        guard let data = Data(base64Encoded: text),
+            let header = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        else { return false }
+        return header["alg"] as? String == "HS256" && (header["typ"] == nil || header["typ"] as? String == "JWT")
     }
 
     /// `header.payload.signature`, each part non-empty canonical base64url: only `A–Z a–z 0–9 - _`,

@@ -8,6 +8,7 @@ import Foundation
 /// Opens an existing data directory for an offline change, under its lock; `body` runs on the
 /// recovered engine, then a snapshot is written and the log closed.
 func withDataDirectory<T>(_ path: String, _ body: (SeatEngine) async throws -> T) async throws -> T {
+    guard FileManager.default.fileExists(atPath: path) else { throw fail("no data directory at \(path)") }
     let lock = try lockDataDirectory(path)
     let dir = DataDirectory(path: path)
     let empty = try dir.snapshots().isEmpty && dir.segments().isEmpty
@@ -21,6 +22,9 @@ func withDataDirectory<T>(_ path: String, _ body: (SeatEngine) async throws -> T
         if let problem = await durable.close() { throw fail("the change is in the WAL, but \(problem)") }
         withExtendedLifetime(lock) {}
         return result
+    } catch let e as EngineError {
+        await durable.close(finalSnapshot: false)
+        throw fail(e.message)
     } catch {
         await durable.close(finalSnapshot: false)
         throw error
@@ -64,18 +68,41 @@ struct UsersCommand: AsyncParsableCommand {
         return user
     }
 
+    /// One line per account; a name's control and text-direction characters are shown escaped,
+    /// so a name can never forge a line or move the cursor.
     static func describe(_ u: User) -> String {
-        "\(u.id)\t\(u.studentID)\t\(u.role.name)\t\(u.disabled ? "disabled" : "enabled")\t\(u.name)"
+        "\(u.id)\t\(u.studentID)\t\(u.role.name)\t\(u.disabled ? "disabled" : "enabled")\t\(escaped(u.name))"
+    }
+
+    static func escaped(_ text: String) -> String {
+        var out = ""
+        for u in text.unicodeScalars {
+            let v = u.value
+            if v < 0x20 || (0x7F...0x9F).contains(v) || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v)
+                || u == "\\"
+            {
+                out += u == "\\" ? "\\\\" : "\\u{\(String(v, radix: 16))}"
+            } else {
+                out.unicodeScalars.append(u)
+            }
+        }
+        return out
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Every account: id, student id, role, state, name.")
+        static let configuration = CommandConfiguration(
+            abstract: "Every account: id, student id, role, state, name (read-only; works while the server runs).")
         @OptionGroup var options: DataDirOption
 
         func run() async throws {
-            try await withDataDirectory(options.dataDir) { engine in
-                for u in engine.allUsers { print(UsersCommand.describe(u)) }
+            guard FileManager.default.fileExists(atPath: options.dataDir) else {
+                throw fail("no data directory at \(options.dataDir)")
             }
+            let state = try DataDirectory(path: options.dataDir).recover(repairTornTail: false)
+            let engine = SeatEngine(configuration: EngineConfiguration(shardCount: 1))
+            await engine.apply(batch: state.snapshotRecords)
+            await engine.apply(batch: state.records.lazy.map(\.record))
+            for u in engine.allUsers { print(UsersCommand.describe(u)) }
         }
     }
 

@@ -183,6 +183,21 @@ import Testing
         #expect(center.subscribe(user: 1) == nil)  // after shutdown began: no new streams
     }
 
+    @Test func revokingAStudentsTokensEndsTheirStreams() async throws {
+        let (engine, _) = try await makeEngine()
+        let mine = try #require(engine.notifications.subscribe(user: 4))
+        let other = try #require(engine.notifications.subscribe(user: 5))
+        try await engine.updateUser(id: 4) { $0.name = "renamed" }  // tokens still good: stream stays
+        #expect(engine.notifications.streamCount == 2)
+        try await engine.updateUser(id: 4) { $0.tokenGeneration += 1 }
+        var it = mine.makeAsyncIterator()
+        #expect(await it.next() == nil)
+        #expect(engine.notifications.streamCount == 1)
+        try await engine.updateUser(id: 5) { $0.disabled = true }
+        var it5 = other.makeAsyncIterator()
+        #expect(await it5.next() == nil)
+    }
+
     @Test func aReaderThatFallsBehindIsClosedNotThinned() async throws {
         let clock = ManualClock(testNow)
         let engine = SeatEngine(configuration: EngineConfiguration(shardCount: 2, streamQueue: 2), clock: clock)

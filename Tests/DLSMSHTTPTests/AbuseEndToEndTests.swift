@@ -79,6 +79,17 @@ import Testing
             #expect(rawStatus(answer) == status, "\(request.prefix(60)): \(answer.prefix(200))")
             #expect(rawBody(answer).hasPrefix(#"{"error":"#), "\(request.prefix(60)): \(answer.prefix(200))")
         }
+        // A pipelined client: a good request, then a bad one in the same packet: the second answer
+        // is the contract's JSON too.
+        let pipelined = try #require(RawConnection(port: server.port))
+        pipelined.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\u{1} / HTTP/1.1\r\n\r\n")
+        let both = pipelined.read(until: "bad_request")
+        #expect(
+            both.components(separatedBy: "HTTP/1.1 ").count == 3 && both.contains(#""code":"bad_request""#), "\(both)")
+        // A body announced over the limit is refused before it is sent.
+        let announced = rawExchange(
+            port: server.port, Array((login + "Content-Length: 1000000\r\n\r\n").utf8), timeout: 5)
+        #expect(rawStatus(announced) == 413, "\(announced)")
         #expect(try await server.request("GET", "/healthz").0 == 200)
     }
 
@@ -144,8 +155,10 @@ import Testing
         let pid = server.child.process.processIdentifier
         let second = try runDLSMS(["serve", "--port", "0", "--data-dir", data])
         #expect(second.status != 0 && second.error.contains("in use by process \(pid)"), "\(second)")
-        let busy = try runDLSMS(["users", "list", "--data-dir", data])
+        let busy = try runDLSMS(["users", "disable", "S2021001", "--data-dir", data])
         #expect(busy.status != 0 && busy.error.contains("in use by process \(pid)"), "\(busy)")
+        // Listing only reads: it works while the server runs.
+        #expect(try runDLSMS(["users", "list", "--data-dir", data]).output.contains("\tS2021001\t"))
         #expect(server.stop() == 0)
 
         // The admin password printed once is lost: reset it offline.

@@ -1,3 +1,4 @@
+import Crypto
 import DLSMSCore
 import DLSMSEngine
 import DLSMSTestSupport
@@ -29,6 +30,15 @@ struct RawClaims: JWTPayload {
         case sub, role, gen, iat, exp
         case studentID = "student_id"
     }
+}
+
+/// `header.payload` signed with HS256 and the test secret, whatever the header says.
+func resigned(header: String, payload: String) async throws -> String {
+    let input = header + "." + payload
+    let mac = HMAC<SHA256>.authenticationCode(for: Data(input.utf8), using: SymmetricKey(data: Data(testSecret.utf8)))
+    let signature = Data(mac).base64EncodedString().replacingOccurrences(of: "=", with: "")
+        .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+    return input + "." + signature
 }
 
 func signed(_ claims: RawClaims, secret: String = testSecret) async throws -> String {
@@ -78,16 +88,39 @@ func signed(_ claims: RawClaims, secret: String = testSecret) async throws -> St
         #expect(throws: ConfigurationError.self) { try TrustedProxies(parsing: "nginx") }
     }
 
+    @Test func onlyTheProxysOwnHeaderIsReadAndRangesAreStrict() throws {
+        var p = try TrustedProxies(parsing: "127.0.0.1")
+        // nginx appends to X-Forwarded-For and passes Forwarded through: a client's Forwarded is ignored.
+        let both: HTTPFields = [.init("X-Forwarded-For")!: "203.0.113.7", .init("Forwarded")!: "for=198.51.100.1"]
+        #expect(p.client(peer: "127.0.0.1", headers: both) == "203.0.113.7")
+        p.header = .forwarded
+        #expect(p.client(peer: "127.0.0.1", headers: both) == "198.51.100.1")
+        for bad in ["0.0.0.0/0", "::/0", "127.0.0.1/", "1.2.3.4/+8", "1.2.3.4/ 8", "10.0.0.0/8/8"] {
+            #expect(throws: ConfigurationError.self, "\(bad)") { try TrustedProxies(parsing: bad) }
+        }
+    }
+
+    @Test func clientsAreCountedUnderOneCanonicalKey() {
+        #expect(TrustedProxies.key("2001:db8::1") == TrustedProxies.key("2001:0DB8:0:0::7"))
+        #expect(TrustedProxies.key("2001:db8::1") == "2001:db8::/64")
+        #expect(TrustedProxies.key("2001:db8:0:1::1") != TrustedProxies.key("2001:db8::1"))
+        #expect(TrustedProxies.key("::ffff:198.18.1.1") == "198.18.1.1")
+        #expect(TrustedProxies.key("198.18.1.1") == "198.18.1.1")
+        #expect(TrustedProxies.key("local") == "local")
+    }
+
     @Test func theClientIsTheNearestUntrustedHop() throws {
         let p = try TrustedProxies(parsing: "127.0.0.1,10.0.0.0/8")
         let xff: (String) -> HTTPFields = { [.init("X-Forwarded-For")!: $0] }
         // From a trusted proxy: the last address it did not add itself.
         #expect(p.client(peer: "127.0.0.1", headers: xff("203.0.113.9")) == "203.0.113.9")
         #expect(p.client(peer: "127.0.0.1", headers: xff("1.1.1.1, 203.0.113.9, 10.1.1.1")) == "203.0.113.9")
+        var f = p
+        f.header = .forwarded
         #expect(
-            p.client(peer: "127.0.0.1", headers: [.init("Forwarded")!: #"for="[2001:db8::1]:4711";proto=https"#])
+            f.client(peer: "127.0.0.1", headers: [.init("Forwarded")!: #"for="[2001:db8::1]:4711";proto=https"#])
                 == "2001:db8::1")
-        #expect(p.client(peer: "127.0.0.1", headers: [.init("Forwarded")!: "for=198.51.100.7:80"]) == "198.51.100.7")
+        #expect(f.client(peer: "127.0.0.1", headers: [.init("Forwarded")!: "for=198.51.100.7:80"]) == "198.51.100.7")
         // Garbage, or no header: the proxy itself.
         #expect(p.client(peer: "127.0.0.1", headers: xff("not-an-ip")) == "127.0.0.1")
         #expect(p.client(peer: "127.0.0.1", headers: [:]) == "127.0.0.1")
@@ -290,6 +323,26 @@ func signed(_ claims: RawClaims, secret: String = testSecret) async throws -> St
             #expect(try await client.call(.get, "/auth/me", token: try await signed(big)).status == .unauthorized)
             big = claims("99999999999999", "S2021001", "student")
             #expect(try await client.call(.get, "/auth/me", token: try await signed(big)).status == .unauthorized)
+            // Another algorithm in the header (signed with HS256 and the real secret all the same),
+            // a sub that is not the canonical id, a role that is neither, a token from the future.
+            let hs384 = try await signed(claims("1", "S2021001", "student"))
+            let parts = hs384.split(separator: ".")
+            for alg in ["HS384", "RS256", "none", ""] {
+                let header = Data(#"{"alg":"\#(alg)","typ":"JWT"}"#.utf8).base64EncodedString()
+                    .replacingOccurrences(of: "=", with: "").replacingOccurrences(of: "+", with: "-")
+                    .replacingOccurrences(of: "/", with: "_")
+                let forged = try await resigned(header: header, payload: String(parts[1]))
+                #expect(try await client.call(.get, "/auth/me", token: forged).status == .unauthorized, "\(alg)")
+            }
+            for c in [
+                claims("01", "S2021001", "student"), claims("+1", "S2021001", "student"),
+                claims("1", "S2021001", "ADMIN"),
+            ] {
+                #expect(try await client.call(.get, "/auth/me", token: try await signed(c)).status == .unauthorized)
+            }
+            var future = claims("1", "S2021001", "student")
+            future.iat = Double(t0 + 3_600)
+            #expect(try await client.call(.get, "/auth/me", token: try await signed(future)).status == .unauthorized)
             // Trailing '=' after the signature.
             #expect(try await client.call(.get, "/auth/me", token: real + "=").status == .unauthorized)
             #expect(try await client.call(.get, "/auth/me", token: real + "==").status == .unauthorized)
@@ -396,7 +449,36 @@ func signed(_ claims: RawClaims, secret: String = testSecret) async throws -> St
     }
 }
 
+@Suite struct NameTests {
+    @Test func namesCannotForgeLinesOrReorderText() async throws {
+        try await withService { client, _, _ in
+            for name in ["Mallory\\n11\\tadmin", "a\\u001b[2J", "x\\u202ey", "tab\\there", "del\\u007f"] {
+                let r = try await client.call(
+                    .post, "/auth/register",
+                    json: #"{"student_id":"n\#(name.count)","password":"long-enough","name":"\#(name)"}"#)
+                #expect(r.status == .badRequest, "\(name): \(r.text)")
+            }
+            let ok = try await client.call(
+                .post, "/auth/register", json: #"{"student_id":"n1","password":"long-enough","name":"Zoë Ünal-Łukasz"}"#
+            )
+            #expect(ok.status == .created)
+        }
+    }
+}
+
 @Suite struct DemoDataTests {
+    @Test func onlyTheSeedsOwnAccountsAreDemoAccounts() async throws {
+        try await withService(Configure { $0.demoData = false }) { client, service, _ in
+            // Someone registers a demo student id with the public password on a production server:
+            // that must not keep the next start from happening.
+            for id in ["S2021007", "S2021001", "S2021002"] {
+                _ = try await client.call(
+                    .post, "/auth/register", json: #"{"student_id":"\#(id)","password":"password123"}"#)
+            }
+            #expect(await service.demoAccountsWithPublicPassword().isEmpty)
+        }
+    }
+
     @Test func withoutDemoDataThereAreNoDemoStudents() async throws {
         try await withService(Configure { $0.demoData = false }) { client, service, _ in
             let r = try await client.call(
