@@ -131,6 +131,7 @@ import Testing
         let ninth = openStream(server, token: token)
         #expect(streams.count == 8 && ninth != nil)
         let evicted = streams[0].read(until: "\r\n0\r\n\r\n", timeout: 5)
-        #expect(evicted.contains("stream closed by the server") && evicted.hasSuffix("\r\n0\r\n\r\n"))  // the response ended
+        // The comment, then the end of the response (the chunked terminator).
+        #expect(evicted.contains("stream closed by the server") && evicted.hasSuffix("\r\n0\r\n\r\n"))
     }
 }
