@@ -15,6 +15,12 @@ public struct BookingRules: Sendable, Hashable {
     public var grace: Int64 = 15 * Seconds.minute
     /// `WAITING` entries per student.
     public var maxWaitingPerUser: Int = 10
+    /// Finished reservations leave memory for the archive file this long after their end.
+    public var retention: Int64 = 90 * Seconds.day
+    /// Finished reservations kept in memory per student; older ones go to the archive.
+    public var historyPerUser: Int = 200
+    /// Finished waitlist entries kept in memory per student; older ones are dropped.
+    public var finishedWaitlistPerUser: Int = 20
     /// Minimum password length for new accounts.
     public var minPasswordLength: Int = 8
 

@@ -1,3 +1,15 @@
+public struct IDFloor: Sendable, Hashable {
+    public var reservation: ReservationID
+    public var waitlistEntry: WaitlistEntryID
+    public var notification: NotificationID
+
+    public init(reservation: ReservationID, waitlistEntry: WaitlistEntryID, notification: NotificationID) {
+        self.reservation = reservation
+        self.waitlistEntry = waitlistEntry
+        self.notification = notification
+    }
+}
+
 /// One state change of the engine, as the write-ahead log will carry it.
 ///
 /// Each record states the resulting value (not a delta), so applying a record twice gives the
@@ -15,4 +27,7 @@ public enum JournalRecord: Sendable, Hashable {
     case reservationChanged(Reservation)
     case waitlistChanged(WaitlistEntry)
     case notificationCreated(UserNotification)
+    /// The ids the next reservation, waitlist entry and notification get at least. A snapshot
+    /// starts with it, because the holders of the highest ids may have left memory (archive).
+    case idFloor(IDFloor)
 }

@@ -16,6 +16,7 @@ public enum RecordCodec {
         case waitlistChanged = 6
         case notificationCreated = 7
         case userChanged = 8
+        case idFloor = 9
 
         public var name: String {
             switch self {
@@ -27,6 +28,7 @@ public enum RecordCodec {
             case .waitlistChanged: return "waitlist"
             case .notificationCreated: return "notification"
             case .userChanged: return "user~"
+            case .idFloor: return "ids"
             }
         }
     }
@@ -46,6 +48,7 @@ public enum RecordCodec {
         case .waitlistChanged: return .waitlistChanged
         case .notificationCreated: return .notificationCreated
         case .userChanged: return .userChanged
+        case .idFloor: return .idFloor
         }
     }
 
@@ -86,6 +89,10 @@ public enum RecordCodec {
                 w.byte(u.disabled ? 1 : 0)
                 w.svarint(Int64(u.tokenGeneration))
             }
+        case .idFloor(let f):
+            w.svarint(f.reservation)
+            w.svarint(f.waitlistEntry)
+            w.svarint(f.notification)
         case .reservationCreated(let r), .reservationChanged(let r):
             w.svarint(r.id)
             w.svarint(Int64(r.seatID))
@@ -184,6 +191,12 @@ public enum RecordCodec {
             guard let generation = UInt32(exactly: try r.svarint()) else { throw DecodingError("bad token generation") }
             user.tokenGeneration = generation
             return .userChanged(user)
+        case .idFloor:
+            let reservation = try r.svarint()
+            let waitlist = try r.svarint()
+            let notification = try r.svarint()
+            guard reservation > 0, waitlist > 0, notification > 0 else { throw DecodingError("bad id floor") }
+            return .idFloor(IDFloor(reservation: reservation, waitlistEntry: waitlist, notification: notification))
         case .reservationCreated, .reservationChanged:
             let id = try r.svarint()
             let seat = try r.int32()

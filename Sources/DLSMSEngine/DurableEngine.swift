@@ -219,6 +219,26 @@ public final class DurableEngine: Sendable {
         }
     }
 
+    /// Moves finished reservations past the retention (or beyond each student's history cap) from
+    /// memory to `archive.log`: appended and synced first, then dropped from memory. Also drops
+    /// old finished waitlist entries. Returns how many reservations moved.
+    @discardableResult
+    public func archiveFinished() async throws -> Int {
+        guard wal.failure == nil, engine.writeFailure == nil else { return 0 }
+        let now = engine.clock.now()
+        _ = engine.pruneWaitlist(now: now)
+        var moved = 0
+        while true {
+            let batch = await engine.archiveCandidates(now: now)
+            guard !batch.isEmpty else { return moved }
+            try ArchiveFile.append(
+                batch.map { .reservationChanged($0) }, directory: configuration.directory, io: directory.io, time: now)
+            await engine.forgetArchived(batch)
+            moved += batch.count
+            if batch.count < 50_000 { return moved }
+        }
+    }
+
     /// Takes a snapshot if one is due (by time or WAL growth) and the log works; `nil` otherwise.
     public func snapshotIfDue() async throws -> SnapshotReport? {
         guard snapshotDue(), wal.failure == nil else { return nil }

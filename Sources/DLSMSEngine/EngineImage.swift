@@ -9,6 +9,8 @@ public struct EngineImage: Sequence, Sendable {
     var parts: [SlotStore] = []
     public var waitlist: [WaitlistEntry] = []
     public var notifications: [UserNotification] = []
+    /// The next ids (the last record of a snapshot).
+    public var idFloor: IDFloor?
 
     /// Stored reservations (live slots only).
     public var reservationCount: Int {
@@ -59,6 +61,11 @@ public struct EngineImage: Sequence, Sendable {
                     if index < image.notifications.count {
                         defer { index += 1 }
                         return .notificationCreated(image.notifications[index])
+                    }
+                case 6:
+                    if index == 0, let floor = image.idFloor {
+                        index += 1
+                        return .idFloor(floor)
                     }
                 default:
                     return nil

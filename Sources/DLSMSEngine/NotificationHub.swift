@@ -9,8 +9,9 @@ import Synchronization
 /// lower id is published or discarded. So a reader that has seen id N has seen everything below N,
 /// which is what lets an SSE client resume with `Last-Event-ID` without gaps.
 public final class NotificationHub: Sendable {
-    /// How many notifications are kept per student (the oldest are dropped first).
-    public static let keptPerUser = 1_000
+    /// How many notifications are kept per student (the oldest are dropped first); what a
+    /// reconnecting stream can replay.
+    public static let keptPerUser = 200
     /// Live streams per student; one more closes the oldest.
     public let streamsPerUser: Int
     /// Notifications queued for one stream; one more closes the stream (the client resumes with
@@ -84,6 +85,19 @@ public final class NotificationHub: Sendable {
                 return .success((n, ticket))
             } catch {
                 return .failure(error)
+            }
+        }
+    }
+
+    /// The id the next notification gets.
+    var nextID: NotificationID { state.withLock { $0.nextID } }
+
+    /// Makes the next id at least `next` (a snapshot's id floor).
+    func raiseNext(to next: NotificationID) {
+        state.withLock { s in
+            if next > s.nextID {
+                s.nextID = next
+                s.watermark = max(s.watermark, next - 1)
             }
         }
     }

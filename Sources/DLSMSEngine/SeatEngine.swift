@@ -268,12 +268,19 @@ public final class SeatEngine: Sendable {
         offset: Int = 0
     ) async -> Page<Reservation> {
         let now = clock.now()
+        var ids = context.ledger.reservations(of: user).sorted(by: >)
+        let total = ids.count
+        let unfiltered = status == nil && !upcomingOnly
+        if unfiltered {  // newest first: only the page's reservations are read
+            ids = Array(ids.dropFirst(max(0, offset)).prefix(max(0, limit)))
+        }
         var perShard = [[(ReservationID, UInt32)]](repeating: [], count: shards.count)
-        for id in context.ledger.reservations(of: user) {
+        for id in ids {
             guard let (seat, slot) = context.directory.locate(id) else { continue }
             perShard[Int(UInt32(bitPattern: seat) % UInt32(shards.count))].append((id, slot))
         }
         let all = await fanOut(perShard) { shard, wanted in await shard.reservations(wanted) }
+        if unfiltered { return Page(items: all.sorted { $0.id > $1.id }, total: total) }
         let matching = all.filter { r in
             (status == nil || r.status == status) && (!upcomingOnly || (r.status.holdsSeat && r.end > now))
         }.sorted { $0.id > $1.id }
@@ -507,6 +514,10 @@ public final class SeatEngine: Sendable {
         case .reservationCreated(let r), .reservationChanged(let r): await shard(for: r.seatID).restore(r)
         case .waitlistChanged(let e): context.waitlist.replay(e)
         case .notificationCreated(let n): notifications.restore(n)
+        case .idFloor(let f):
+            context.directory.raiseNext(to: f.reservation)
+            context.waitlist.raiseNext(to: f.waitlistEntry)
+            notifications.raiseNext(to: f.notification)
         }
     }
 
@@ -532,7 +543,7 @@ public final class SeatEngine: Sendable {
                 pending[Int(UInt32(bitPattern: r.seatID) % UInt32(shards.count))].append(r)
                 pendingCount += 1
                 if pendingCount >= 65_536 { await flush() }
-            case .userCreated, .userChanged, .waitlistChanged, .notificationCreated:
+            case .userCreated, .userChanged, .waitlistChanged, .notificationCreated, .idFloor:
                 await apply(record)
             case .branchDefined, .seatDefined:
                 await flush()
@@ -557,7 +568,57 @@ public final class SeatEngine: Sendable {
         image.users = users.all
         image.waitlist = context.waitlist.all
         image.notifications = notifications.all
+        image.idFloor = IDFloor(
+            reservation: context.directory.nextID, waitlistEntry: context.waitlist.nextID,
+            notification: notifications.nextID)
         return image
+    }
+
+    // MARK: - Retention
+
+    /// Finished reservations due to leave memory at `now`: those that ended more than
+    /// ``BookingRules/retention`` ago, and each student's oldest finished ones beyond
+    /// ``BookingRules/historyPerUser``. At most `limit`.
+    public func archiveCandidates(now: Timestamp, limit: Int = 50_000) async -> [Reservation] {
+        let cutoff = now - rules.retention
+        let old = await fanOut(shards.map { _ in cutoff }) { shard, cutoff in
+            await shard.finished(endedBefore: cutoff, limit: limit)
+        }
+        var chosen = Dictionary(old.prefix(limit).map { ($0.id, $0) }) { a, _ in a }
+        // Students with a long history: their oldest finished reservations beyond the cap.
+        for (_, ids) in context.ledger.students(withMoreThan: rules.historyPerUser) where chosen.count < limit {
+            var perShard = [[(ReservationID, UInt32)]](repeating: [], count: shards.count)
+            for id in ids {
+                guard let (seat, slot) = context.directory.locate(id) else { continue }
+                perShard[Int(UInt32(bitPattern: seat) % UInt32(shards.count))].append((id, slot))
+            }
+            let finished = await fanOut(perShard) { shard, wanted in await shard.reservations(wanted) }
+                .filter { !$0.status.holdsSeat }.sorted { $0.id < $1.id }
+            for r in finished.dropLast(rules.historyPerUser) where chosen.count < limit { chosen[r.id] = r }
+        }
+        return chosen.values.sorted { $0.id < $1.id }
+    }
+
+    /// Drops reservations that the archive now holds from memory.
+    public func forgetArchived(_ archived: [Reservation]) async {
+        var perShard = [[Reservation]](repeating: [], count: shards.count)
+        for r in archived { perShard[Int(UInt32(bitPattern: r.seatID) % UInt32(shards.count))].append(r) }
+        _ = await fanOut(perShard) { shard, batch -> [Int] in
+            await shard.forget(batch)
+            return []
+        }
+        context.directory.compact()
+    }
+
+    /// Drops finished waitlist entries beyond the per-student cap or older than the retention.
+    public func pruneWaitlist(now: Timestamp) -> Int {
+        context.waitlist.prune(
+            keepFinishedPerUser: rules.finishedWaitlistPerUser, now: now, retainedAfter: now - rules.retention)
+    }
+
+    /// Reservations in memory (live slots), for tests and metrics.
+    public func reservationsInMemory() async -> Int {
+        await fanOut(shards.map { _ in 0 }) { shard, _ in [await shard.liveReservations] }.reduce(0, +)
     }
 
     /// Seats and stored reservations, from counters (cheap enough for every health check).

@@ -155,7 +155,7 @@ actor SeatShard {
         guard seats[p].permits(start: start, end: end) else { throw .outsideOpeningHours }
         guard !seats[p].seat.inMaintenance else { throw .seatInMaintenance(seatID) }
         guard let position = seats[p].index.insertionPoint(start: start, end: end) else { throw .seatConflict }
-        let slot = UInt32(slots.count)
+        let slot = UInt32(slots.nextSlot)
         let directory = ctx.directory
         let id = try ctx.ledger.admit(user: user, start: start, end: end, now: now, rules: ctx.rules) {
             directory.allocate(seat: seatID, slot: slot)
@@ -163,7 +163,7 @@ actor SeatShard {
         // Cannot conflict: the shard has not suspended since the check (the precondition checks it).
         seats[p].index.insert(start: start, end: end, handle: slot, at: position)
         let r = Reservation(id: id, seatID: seatID, userID: user, start: start, end: end, createdAt: now)
-        slots.append(r)
+        slots.store(r)
         return (r, try ctx.health.append(.reservationCreated(r), to: ctx.journal))
     }
 
@@ -461,8 +461,8 @@ actor SeatShard {
             }
             return
         }
-        let slot = UInt32(slots.count)
-        slots.append(r)
+        let slot = UInt32(slots.nextSlot)
+        slots.store(r)
         ctx.directory.register(id: r.id, seat: r.seatID, slot: slot)
         if r.status.holdsSeat {
             let ok = seats[p].index.insert(start: r.start, end: r.end, handle: slot)
@@ -499,6 +499,38 @@ actor SeatShard {
     /// The shard's seats and reservations as of this actor turn (copy-on-write: no copy is made
     /// until the shard next changes them).
     func capture() -> (seats: [Seat], reservations: SlotStore) { (seats.map(\.seat), slots) }
+
+    // MARK: - Retention
+
+    /// Finished reservations (completed, cancelled, no-show) that ended before `cutoff`, at most
+    /// `limit`.
+    func finished(endedBefore cutoff: Timestamp, limit: Int) -> [Reservation] {
+        var out: [Reservation] = []
+        for slot in slots.indices where slots.id(at: slot) != 0 {
+            let r = slots[slot]
+            if !r.status.holdsSeat && r.end < cutoff {
+                out.append(r)
+                if out.count >= limit { break }
+            }
+        }
+        return out
+    }
+
+    /// Drops reservations that are now in the archive from memory (their slots are reused); each
+    /// only if it is still finished and unchanged.
+    func forget(_ archived: [Reservation]) {
+        for r in archived {
+            guard let (_, slot) = ctx.directory.locate(r.id), Int(slot) < slots.count,
+                slots.id(at: Int(slot)) == r.id, slots[Int(slot)] == r, !r.status.holdsSeat
+            else { continue }
+            slots.kill(Int(slot))
+            ctx.directory.remove(id: r.id)
+            ctx.ledger.forget(user: r.userID, id: r.id)
+        }
+    }
+
+    /// Reservations in memory (live slots).
+    var liveReservations: Int { slots.liveCount }
 
     /// Restores many recorded reservations in one actor turn (recovery).
     func restore(_ batch: [Reservation]) {

@@ -33,8 +33,11 @@ struct StoredReservation: Sendable {
 }
 
 /// A shard's reservations by slot number, stored compactly, read and written as ``Reservation``.
+/// The slot of a reservation moved to the archive is dead (id 0) and is reused by the next one,
+/// so the store holds what is in memory, not everything ever booked.
 struct SlotStore: RandomAccessCollection, Sendable {
     private var items: [StoredReservation] = []
+    private var free: [Int] = []
 
     var startIndex: Int { 0 }
     var endIndex: Int { items.count }
@@ -49,7 +52,26 @@ struct SlotStore: RandomAccessCollection, Sendable {
 
     mutating func append(_ r: Reservation) { items.append(StoredReservation(r)) }
 
-    mutating func kill(_ i: Int) { items[i].id = 0 }
+    /// The slot the next ``store(_:)`` will use.
+    var nextSlot: Int { free.last ?? items.count }
+
+    /// Stores `r` in ``nextSlot``.
+    mutating func store(_ r: Reservation) {
+        if let slot = free.popLast() {
+            items[slot] = StoredReservation(r)
+        } else {
+            items.append(StoredReservation(r))
+        }
+    }
+
+    /// Frees a slot for reuse.
+    mutating func kill(_ i: Int) {
+        items[i].id = 0
+        free.append(i)
+    }
+
+    /// Live reservations (not dead slots).
+    var liveCount: Int { items.count - free.count }
 
     mutating func reserveCapacity(_ n: Int) { items.reserveCapacity(n) }
 }

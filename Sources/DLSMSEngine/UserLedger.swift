@@ -23,8 +23,7 @@ import Synchronization
 ///
 /// Because the slot is taken only after the seat check, a seat conflict never takes a slot and no
 /// slot has to be given back on the success path. A slot is given back (``release(user:start:end:)``)
-/// when the reservation stops holding its seat (cancel, no-show, completion, checkout) or when its
-/// journal write fails and the booking is rolled back.
+/// when the reservation stops holding its seat (cancel, no-show, completion, checkout).
 ///
 /// The state is split over 64 stripes by user id, so different students rarely share a lock.
 /// Lock order: a stripe lock may take the directory lock inside it, never the other way round.
@@ -122,6 +121,23 @@ final class UserLedger: Sendable {
             entry.reservations.append(id)
         }
         if let holding { entry.add(holding) }
+    }
+
+    /// Drops the id of a reservation that moved to the archive.
+    func forget(user: UserID, id: ReservationID) {
+        stripe(user).users.withLock { users in
+            guard let i = users[user]?.reservations.firstIndex(of: id) else { return }
+            users[user]!.reservations.remove(at: i)
+        }
+    }
+
+    /// Students with more than `limit` reservations in memory, with their ids.
+    func students(withMoreThan limit: Int) -> [(UserID, [ReservationID])] {
+        stripes.flatMap { stripe in
+            stripe.users.withLock { users in
+                users.compactMap { $0.value.reservations.count > limit ? ($0.key, $0.value.reservations) : nil }
+            }
+        }
     }
 
     func reservations(of user: UserID) -> [ReservationID] {

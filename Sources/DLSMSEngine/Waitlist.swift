@@ -7,15 +7,14 @@ import Synchronization
 /// window looks only at the entries of that seat and of its branch.
 final class Waitlist: Sendable {
     private struct State {
-        var entries: [WaitlistEntry] = []  // index = id - 1
+        var entries: [WaitlistEntryID: WaitlistEntry] = [:]
+        /// The id the next entry gets (entries are pruned from memory; ids never go back).
+        var nextID: WaitlistEntryID = 1
         var waitingBySeat: [SeatID: [WaitlistEntryID]] = [:]
         var waitingByBranch: [String: [WaitlistEntryID]] = [:]
         var byUser: [UserID: [WaitlistEntryID]] = [:]
 
-        func entry(_ id: WaitlistEntryID) -> WaitlistEntry? {
-            let i = Int(id) - 1
-            return i >= 0 && i < entries.count && entries[i].userID != 0 ? entries[i] : nil
-        }
+        func entry(_ id: WaitlistEntryID) -> WaitlistEntry? { entries[id] }
 
         mutating func removeWaiting(_ e: WaitlistEntry) {
             switch e.target {
@@ -25,20 +24,13 @@ final class Waitlist: Sendable {
         }
 
         mutating func put(_ e: WaitlistEntry) {
-            let i = Int(e.id) - 1
-            while entries.count <= i {
-                entries.append(
-                    WaitlistEntry(
-                        id: WaitlistEntryID(entries.count + 1), userID: 0, target: .seat(0), desiredTime: 0, endTime: 0,
-                        createdAt: 0))
-            }
-            let old = entries[i]
-            if old.userID != 0 {
+            if let old = entries[e.id] {
                 if old.status == .waiting { removeWaiting(old) }
             } else {
-                byUser[e.userID, default: []].append(e.id)
+                Self.insertSorted(e.id, into: &byUser[e.userID, default: []])
             }
-            entries[i] = e
+            entries[e.id] = e
+            nextID = max(nextID, e.id + 1)
             if e.status == .waiting {
                 switch e.target {
                 case .seat(let s): Self.insertSorted(e.id, into: &waitingBySeat[s, default: []])
@@ -78,7 +70,7 @@ final class Waitlist: Sendable {
             let waiting = s.byUser[user, default: []].reduce(0) { $0 + (s.entry($1)?.status == .waiting ? 1 : 0) }
             guard waiting < limit else { return .failure(.limitReached(limit: limit)) }
             let e = WaitlistEntry(
-                id: WaitlistEntryID(s.entries.count + 1), userID: user, target: target, desiredTime: desired,
+                id: s.nextID, userID: user, target: target, desiredTime: desired,
                 endTime: end, createdAt: now)
             do throws(EngineError) {
                 let ticket = try journal.append(.waitlistChanged(e))
@@ -114,8 +106,6 @@ final class Waitlist: Sendable {
         }
         return try result.get()
     }
-
-    /// Puts back an entry as it was before a change whose journal write failed.
 
     /// Stores a recorded entry (replay), unless the stored one is already as far along. Idempotent.
     func replay(_ e: WaitlistEntry) {
@@ -193,5 +183,40 @@ final class Waitlist: Sendable {
         }
     }
 
-    var all: [WaitlistEntry] { state.withLock { $0.entries.filter { $0.userID != 0 } } }
+    var all: [WaitlistEntry] { state.withLock { $0.entries.values.sorted { $0.id < $1.id } } }
+
+    /// The id the next entry gets.
+    var nextID: WaitlistEntryID { state.withLock { $0.nextID } }
+
+    /// Makes the next id at least `next` (a snapshot's id floor).
+    func raiseNext(to next: WaitlistEntryID) { state.withLock { $0.nextID = max($0.nextID, next) } }
+
+    /// Keeps each student's newest `keep` finished entries (cancelled, expired, or notified for a
+    /// window that has passed) in memory and drops older ones, and any finished entry whose window
+    /// ended before `retainedAfter`; returns how many were dropped. Finished entries are history:
+    /// they stay in the WAL and older snapshots, not in memory.
+    func prune(keepFinishedPerUser keep: Int, now: Timestamp, retainedAfter: Timestamp) -> Int {
+        state.withLock { s in
+            var dropped = 0
+            for (user, ids) in s.byUser {
+                var finishedSeen = 0
+                var kept: [WaitlistEntryID] = []
+                for id in ids.reversed() {  // newest first
+                    guard let e = s.entries[id] else { continue }
+                    let finished = e.status != .waiting && (e.status != .notified || e.endTime < now)
+                    if finished {
+                        finishedSeen += 1
+                        if finishedSeen > keep || e.endTime < retainedAfter {
+                            s.entries[id] = nil
+                            dropped += 1
+                            continue
+                        }
+                    }
+                    kept.append(id)
+                }
+                s.byUser[user] = kept.isEmpty ? nil : kept.reversed()
+            }
+            return dropped
+        }
+    }
 }

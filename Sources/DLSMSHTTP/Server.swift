@@ -57,6 +57,8 @@ public struct ServerConfiguration: Sendable {
         r.maxUpcomingPerUser = maxUpcomingPerUser
         r.maxConcurrentPerUser = maxConcurrentPerUser
         r.maxWaitingPerUser = maxWaitingPerUser
+        r.retention = Int64(retentionDays) * Seconds.day
+        r.historyPerUser = historyPerStudent
         return r
     }
 }

@@ -31,6 +31,12 @@ struct SweeperService: Service {
                         "notified": "\(report.notified.count)", "expired": "\(report.expired.count)",
                     ])
             }
+            do {
+                let archived = try await service.durable.archiveFinished()
+                if archived > 0 { logger.info("archived finished reservations", metadata: ["count": "\(archived)"]) }
+            } catch {
+                logger.error("moving finished reservations to the archive failed", metadata: ["error": "\(error)"])
+            }
         }
     }
 }

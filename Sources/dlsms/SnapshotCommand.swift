@@ -171,15 +171,23 @@ struct SnapshotCommand: AsyncParsableCommand {
     }
 
     struct Export: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The state as JSON, for people and scripts.")
+        static let configuration = CommandConfiguration(
+            abstract: "The state as JSON, for people and scripts, with the archived reservations (\"archived\": true).")
         @OptionGroup var options: DataDirOption
 
         func run() async throws {
-            let state = try DataDirectory(path: options.dataDir).recover(repairTornTail: false)
+            let dir = DataDirectory(path: options.dataDir)
+            let state = try dir.recover(repairTornTail: false)
             let engine = SeatEngine(configuration: EngineConfiguration(shardCount: 1))
             await engine.apply(batch: state.snapshotRecords)
             await engine.apply(batch: state.records.lazy.map(\.record))
-            let out = ExportDocument(image: await engine.capture(), lastLSN: state.lastLSN)
+            var out = ExportDocument(image: await engine.capture(), lastLSN: state.lastLSN)
+            let archive = try ArchiveFile.read(directory: options.dataDir, io: dir.io)
+            if archive.skippedBytes > 0 {
+                FileHandle.standardError.write(
+                    Data("warning: \(archive.skippedBytes) damaged bytes skipped in \(ArchiveFile.name)\n".utf8))
+            }
+            out.add(archived: archive.reservations)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -312,6 +320,7 @@ struct ExportDocument: Encodable {
         var status: String
         var createdAt: String
         var checkedInAt: String?
+        var archived = false
     }
     struct W: Encodable {
         var id: Int64
@@ -383,7 +392,21 @@ struct ExportDocument: Encodable {
                     N(
                         id: n.id, userID: n.userID, type: n.kind.name, message: n.message, seatID: n.seatID,
                         createdAt: rfc3339(n.createdAt)))
+            case .idFloor: break
             }
+        }
+        reservations.sort { $0.id < $1.id }
+    }
+
+    /// Adds the reservations of the archive file that are not in memory.
+    mutating func add(archived: [Reservation]) {
+        let present = Set(reservations.map(\.id))
+        for r in archived where !present.contains(r.id) {
+            reservations.append(
+                R(
+                    id: r.id, seatID: r.seatID, userID: r.userID, startTime: rfc3339(r.start), endTime: rfc3339(r.end),
+                    status: r.status.name, createdAt: rfc3339(r.createdAt), checkedInAt: r.checkedInAt.map(rfc3339),
+                    archived: true))
         }
         reservations.sort { $0.id < $1.id }
     }

@@ -47,7 +47,8 @@ let laterGoldenRecords: [JournalRecord] = [
     .userChanged(
         User(
             id: 1, studentID: "S2021001", name: "Alice Johnson", role: .student, passwordHash: "$2b$12$xyz",
-            createdAt: 1_760_184_000, disabled: true, tokenGeneration: 300))
+            createdAt: 1_760_184_000, disabled: true, tokenGeneration: 300)),
+    .idFloor(IDFloor(reservation: 43, waitlistEntry: 9, notification: 5)),
 ]
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
