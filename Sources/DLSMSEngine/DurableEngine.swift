@@ -98,8 +98,22 @@ public final class DurableEngine: Sendable {
         let started = DispatchTime.now()
         let directory = DataDirectory(path: configuration.directory, io: io)
         try io.makeDirectory(configuration.directory)
-        let state = try directory.recover()
+        var state = try directory.recover()
         var report = OpenReport()
+        if state.snapshot == nil && state.records.isEmpty {
+            // First start: the seed is built in memory and written as one snapshot (covering LSN
+            // 0) by an atomic rename, so a crash part-way through seeding leaves an empty
+            // directory that the next start seeds again, never a half-seeded one.
+            let seeding = SeatEngine(configuration: engineConfiguration, clock: clock)
+            try await seed(seeding)
+            let image = await seeding.capture()
+            let (bytes, _) = try SnapshotFile.encode(
+                image, coveredLSN: 0, chainChecksum: 0, createdAt: clock.now(),
+                sizeHint: 64 + image.reservationCount * 24)
+            try io.writeAtomically(directory.file(SnapshotFile.name(coveredLSN: 0)), bytes)
+            report.seeded = true
+            state = try directory.recover()
+        }
         for (name, reason) in state.damagedSnapshots {
             log("WARNING: snapshot \(name) is damaged (\(reason)); falling back to an older one")
             report.damagedSnapshots.append(name)
@@ -126,10 +140,6 @@ public final class DurableEngine: Sendable {
         let consistent = await engine.checkInvariants()
         precondition(consistent, "recovered state breaks an invariant (overlapping reservations or ids)")
         report.reservations = engine.counts.reservations
-        if state.snapshot == nil && state.records.isEmpty {
-            try await seed(engine)
-            report.seeded = true
-        }
         durable.snapshotState.withLock {
             $0 = (wal.statistics.appendedBytes, clock.now(), state.snapshotName)
         }

@@ -120,10 +120,13 @@ public final class SeatEngine: Sendable {
         await propagate(branch, to: catalog.withLock { $0.put(branch) })
     }
 
+    /// Seats keep a copy of their branch (opening hours, time zone). Each shard updates its seats
+    /// in one actor turn, changing only the branch: a seat is never read in one turn and written
+    /// back in another, which could undo a maintenance change made in between.
     private func propagate(_ branch: Branch, to seats: [SeatID]) async {
-        for id in seats {  // seats keep a copy of their branch's opening hours
-            if let seat = await shard(for: id).seat(id) { await shard(for: id).define(seat: seat, branch: branch) }
-        }
+        var perShard = [[SeatID]](repeating: [], count: shards.count)
+        for id in seats { perShard[Int(UInt32(bitPattern: id) % UInt32(shards.count))].append(id) }
+        for (s, ids) in perShard.enumerated() where !ids.isEmpty { await shards[s].setBranch(branch, of: ids) }
     }
 
     private func apply(seat: Seat, branch: Branch) async {
@@ -384,11 +387,15 @@ public final class SeatEngine: Sendable {
         switch target {
         case .seat(let id):
             let branch = catalog.withLock { c in c.seatBranch[id].flatMap { c.branch(named: $0) } }
-            try rules.validateWindow(start: desired, end: end, now: now, openingHours: branch?.openingHours)
+            try rules.validateWindow(
+                start: desired, end: end, now: now, openingHours: branch?.openingHours,
+                utcOffset: branch?.utcOffset(at: desired) ?? 0)
             guard branch != nil else { throw .seatNotFound(id) }
         case .branch(let name):
-            hours = catalog.withLock { $0.branch(named: name)?.openingHours }
-            try rules.validateWindow(start: desired, end: end, now: now, openingHours: hours)
+            let branch = catalog.withLock { $0.branch(named: name) }
+            hours = branch?.openingHours
+            try rules.validateWindow(
+                start: desired, end: end, now: now, openingHours: hours, utcOffset: branch?.utcOffset(at: desired) ?? 0)
             guard hours != nil else { throw .branchNotFound(name) }
         }
         try context.health.check()

@@ -93,7 +93,7 @@ actor SeatShard {
 
     /// Adds a seat, or updates its description (maintenance) keeping its reservations.
     func define(seat: Seat, branch: Branch) {
-        let zone = branch.timeZone == "UTC" ? nil : TimeZone(identifier: branch.timeZone)
+        let zone = Branch.zone(branch.timeZone)
         if let p = positions[seat.id] {
             let moved = seats[p].seat.branch != seat.branch
             seats[p].seat = seat
@@ -114,6 +114,16 @@ actor SeatShard {
     }
 
     func seat(_ id: SeatID) -> Seat? { positions[id].map { seats[$0].seat } }
+
+    /// Gives these seats their branch's new description, keeping everything else of each seat.
+    func setBranch(_ branch: Branch, of ids: [SeatID]) {
+        let zone = Branch.zone(branch.timeZone)
+        for id in ids {
+            guard let p = positions[id] else { continue }
+            seats[p].branch = branch
+            seats[p].timeZone = zone
+        }
+    }
 
     // MARK: - Booking
 
@@ -535,5 +545,17 @@ actor SeatShard {
     /// Restores many recorded reservations in one actor turn (recovery).
     func restore(_ batch: [Reservation]) {
         for r in batch { restore(r) }
+    }
+}
+
+extension Branch {
+    /// The platform's time zone of a branch (`nil` for UTC).
+    static func zone(_ identifier: String) -> TimeZone? {
+        identifier == "UTC" ? nil : TimeZone(identifier: identifier)
+    }
+
+    /// The branch's offset from UTC at `t`, in seconds (daylight saving time included).
+    func utcOffset(at t: Timestamp) -> Int {
+        Self.zone(timeZone)?.secondsFromGMT(for: Date(timeIntervalSince1970: Double(t))) ?? 0
     }
 }
