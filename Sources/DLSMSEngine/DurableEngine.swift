@@ -229,6 +229,32 @@ public final class DurableEngine: Sendable {
         }
     }
 
+    /// An online backup: a fresh snapshot (consistent: everything acknowledged up to its covered
+    /// LSN), copied with the archive and the token secret into a new directory `destination`,
+    /// which is then a data directory of its own (start a server on it, or `dlsms snapshot
+    /// verify` it). The destination must not exist; it is written under a temporary name and
+    /// renamed, so a backup is either complete or absent.
+    public func backup(to destination: String) async throws -> SnapshotReport {
+        let io = directory.io
+        guard (try? io.list(destination)) == nil else {
+            throw StorageError("backup", destination, errno: EEXIST)
+        }
+        let report = try await snapshot()
+        let partial = destination + ".partial"
+        if (try? io.list(partial)) != nil {
+            for name in try io.list(partial) { try io.remove(partial + "/" + name) }
+        }
+        try io.makeDirectory(partial)
+        for name in [report.name, ArchiveFile.name, "jwt-secret"] {
+            guard let bytes = try? io.read(directory.file(name)) else { continue }  // no archive yet: fine
+            try io.writeAtomically(partial + "/" + name, bytes)
+        }
+        guard rename(partial, destination) == 0 else { throw StorageError("rename", destination, errno: errno) }
+        let parent = (destination as NSString).deletingLastPathComponent
+        try io.syncDirectory(parent.isEmpty ? "." : parent)
+        return report
+    }
+
     /// Moves finished reservations past the retention (or beyond each student's history cap) from
     /// memory to `archive.log`: appended and synced first, then dropped from memory. Also drops
     /// old finished waitlist entries. Returns how many reservations moved.

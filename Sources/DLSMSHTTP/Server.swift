@@ -41,6 +41,8 @@ public struct ServerConfiguration: Sendable {
     public var trustedProxies = TrustedProxies()
     /// Every bound and timeout.
     public var limits = Limits()
+    /// Where `POST /admin/backup` writes backups (none: backups over HTTP are off).
+    public var backupDirectory: String?
     /// Live waitlist entries per student.
     public var maxWaitingPerUser = BookingRules.default.maxWaitingPerUser
     /// Finished reservations stay in memory this many days, then move to the archive file.

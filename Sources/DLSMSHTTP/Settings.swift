@@ -227,6 +227,13 @@ public enum ServerSettings {
             }
             c.trustedProxies.header = h
         },
+        setting(
+            "backup-dir", "DLSMS_BACKUP_DIR", "none (POST /admin/backup is off)",
+            "Directory where POST /admin/backup writes consistent online backups."
+        ) { c, v in
+            guard !v.isEmpty else { throw ConfigurationError("must not be empty") }
+            c.backupDirectory = v
+        },
         setting("max-connections", "MAX_CONNECTIONS", "4096", "Open HTTP connections; beyond it requests get 503.") {
             c, v in c.limits.connections = try integer(v, 1...million)
         },

@@ -54,6 +54,29 @@ import Testing
         #expect(verify.status == 0, "\(verify)")
     }
 
+    @Test func anOnlineBackupIsADataDirectoryOfItsOwn() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let server = try await started(dir + "/data", ["--backup-dir", dir + "/backups"])
+        let token = try await server.login("S2021001")
+        let admin = try await server.login("admin", "admin-password")
+        let slot = (Int64(Date().timeIntervalSince1970) / 3_600 + 3) * 3_600
+        let (status, booked) = try await server.request(
+            "POST", "/reservations", token: token, json: booking(12, slot, slot + 3_600))
+        #expect(status == 201)
+        #expect(try await server.request("POST", "/admin/backup", token: token).0 == 403)
+        let (made, backup) = try await server.request("POST", "/admin/backup", token: admin)
+        #expect(made == 201)
+        let path = try #require(backup["backup"] as? String)
+        #expect(server.stop() == 0)
+        #expect(try runDLSMS(["snapshot", "verify", "--data-dir", path]).status == 0)
+        // Restore = start a server on it (or on a copy of it).
+        let restored = try await started(path)
+        defer { #expect(restored.stop() == 0) }
+        let (found, r) = try await restored.request("GET", "/reservations/\(booked["id"] as? Int ?? 0)", token: token)
+        #expect(found == 200 && r["seat_id"] as? Int == 12)
+    }
+
     @Test func aTakenPortStopsTheStartBeforeTheDataDirectoryIsTouched() throws {
         // Hold a port.
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -1,0 +1,136 @@
+import DLSMSCore
+import DLSMSEngine
+import Foundation
+import Hummingbird
+
+// MARK: - Request parsing
+
+struct Credentials: Decodable {
+    var studentId: String?
+    var password: String?
+    var name: String?
+    var role: String?
+}
+
+struct PasswordChange: Decodable {
+    var currentPassword: String?
+    var newPassword: String?
+    var password: String?
+}
+
+struct BookingBody: Decodable {
+    var seatId: Int64?
+    var startTime: String?
+    var endTime: String?
+}
+
+struct WaitlistBody: Decodable {
+    var seatId: Int64?
+    var branch: String?
+    var desiredTime: String?
+    var endTime: String?
+}
+
+struct MaintenanceBody: Decodable {
+    var maintenance: Bool?
+}
+
+extension Request {
+    /// The JSON body, at most 64 KiB; malformed JSON or wrong types are 400.
+    mutating func decodeJSON<T: Decodable>(_ type: T.Type) async throws -> T {
+        let limit = Limits().bodyBytes
+        // A body announced too large is refused before it is read (and before a client that sent
+        // `Expect: 100-continue` sends it).
+        if let length = headers[.contentLength].flatMap(Int.init), length > limit {
+            throw APIError(.contentTooLarge, "payload_too_large", "the body is larger than 64 KiB")
+        }
+        let buffer = try await collectBody(upTo: limit)
+        guard buffer.readableBytes > 0 else { throw APIError.badRequest("a JSON body is required") }
+        do {
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let DecodingError.typeMismatch(_, c) {
+            throw APIError.badRequest(
+                "wrong type for '\(c.codingPath.map { snakeCase($0.stringValue) }.joined(separator: "."))'")
+        } catch {
+            throw APIError.badRequest("the body is not valid JSON of the expected shape")
+        }
+    }
+
+    func query(_ name: String) -> String? { uri.queryParameters.get(name) }
+
+    func queryBool(_ name: String) throws(APIError) -> Bool? {
+        guard let v = query(name) else { return nil }
+        switch v.lowercased() {
+        case "true", "1", "yes": return true
+        case "false", "0", "no": return false
+        default: throw APIError.badRequest("\(name) must be true or false")
+        }
+    }
+
+    func queryInt(_ name: String, range: ClosedRange<Int64>) throws(APIError) -> Int64? {
+        guard let v = query(name) else { return nil }
+        guard let n = Int64(v), range.contains(n) else {
+            throw APIError.badRequest("\(name) must be an integer in \(range.lowerBound)…\(range.upperBound)")
+        }
+        return n
+    }
+
+    func queryTime(_ name: String) throws(APIError) -> Timestamp? {
+        guard let v = query(name) else { return nil }
+        guard let t = RFC3339.parse(v) else { throw APIError.badRequest("\(name) is not an RFC 3339 time: \(v)") }
+        return t
+    }
+
+    /// `start_time` + `end_time` (both or neither).
+    func queryWindow() throws(APIError) -> (Timestamp, Timestamp)? {
+        let start = try queryTime("start_time")
+        let end = try queryTime("end_time")
+        switch (start, end) {
+        case (nil, nil): return nil
+        case (let s?, let e?):
+            guard e > s else { throw APIError(EngineError.invalidTimeRange) }
+            return (s, e)
+        default: throw APIError.badRequest("give both start_time and end_time, or neither")
+        }
+    }
+}
+
+/// `studentId` → `student_id`: a field named as the client sent it.
+func snakeCase(_ name: String) -> String {
+    var out = ""
+    for ch in name {
+        if ch.isUppercase {
+            out += "_" + ch.lowercased()
+        } else {
+            out.append(ch)
+        }
+    }
+    return out
+}
+
+func parseBodyTime(_ value: String?, _ name: String) throws(APIError) -> Timestamp {
+    guard let value else { throw APIError.badRequest("\(name) is required") }
+    guard let t = RFC3339.parse(value) else { throw APIError.badRequest("\(name) is not an RFC 3339 time: \(value)") }
+    return t
+}
+
+extension APIContext {
+    /// An id from the path: not an integer → 400; an integer that cannot be an id → 404.
+    func pathID(_ kind: String = "id") throws(APIError) -> Int64? {
+        guard let text = parameters.get("id") else { throw APIError.badRequest("missing \(kind)") }
+        guard text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-") }), !text.isEmpty else {
+            throw APIError.badRequest("\(kind) must be an integer")
+        }
+        guard let n = Int64(text), n > 0 else { return nil }
+        return n
+    }
+
+    func seatID() throws(APIError) -> SeatID {
+        guard let n = try pathID("seat id"), let id = SeatID(exactly: n) else {
+            throw APIError(.notFound, "not_found", "seat not found")
+        }
+        return id
+    }
+}

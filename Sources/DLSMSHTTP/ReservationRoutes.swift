@@ -1,0 +1,69 @@
+import DLSMSCore
+import DLSMSEngine
+import Foundation
+import Hummingbird
+
+/// `/reservations…`: booking, listings, check-in, checkout, cancel.
+func addReservationRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
+    let engine = service.engine
+
+    api.post("/reservations") { request, context -> Response in
+        let caller = try context.requireCaller()
+        var request = request
+        let body = try await request.decodeJSON(BookingBody.self)
+        guard let seat = body.seatId else { throw APIError.badRequest("seat_id is required") }
+        let start = try parseBodyTime(body.startTime, "start_time")
+        let end = try parseBodyTime(body.endTime, "end_time")
+        do {
+            let r = try await engine.book(
+                user: caller.userID, seat: SeatID(exactly: seat) ?? -1, start: start, end: end)
+            service.metrics.booked()
+            return Render.response(.created) { Render.reservation(r, &$0) }
+        } catch let e as EngineError {
+            if e == .seatConflict { service.metrics.conflicted() }
+            if case .seatNotFound = e { throw APIError(.notFound, "not_found", "seat \(seat) not found") }
+            throw e
+        }
+    }
+
+    api.get("/reservations/mine") { request, context -> Response in
+        let caller = try context.requireCaller()
+        let status = try parseStatus(request.query("status"))
+        let page = await engine.reservations(
+            of: caller.userID, status: status, upcomingOnly: try request.queryBool("upcoming_only") ?? false,
+            limit: Int(try request.queryInt("limit", range: 1...1_000) ?? 1_000),
+            offset: Int(try request.queryInt("offset", range: 0...Int64(Int32.max)) ?? 0))
+        return reservationPage(page)
+    }
+
+    api.get("/reservations") { request, context -> Response in
+        _ = try context.requireAdmin()
+        let filter = ReservationFilter(
+            status: try parseStatus(request.query("status")),
+            seatID: try request.queryInt("seat_id", range: Int64(Int32.min)...Int64(Int32.max)).map { SeatID($0) },
+            userID: try request.queryInt("user_id", range: Int64(Int32.min)...Int64(Int32.max)).map { UserID($0) })
+        let page = await engine.allReservations(
+            matching: filter, limit: Int(try request.queryInt("limit", range: 1...10_000) ?? 1_000),
+            offset: Int(try request.queryInt("offset", range: 0...Int64(Int32.max)) ?? 0))
+        return reservationPage(page)
+    }
+
+    func reservationRoute(_ body: @escaping @Sendable (ReservationID, Requester) async throws -> Reservation)
+        -> @Sendable (
+            Request, APIContext
+        ) async throws -> Response
+    {
+        { _, context in
+            let caller = try context.requireCaller()
+            guard let id = try context.pathID("reservation id") else {
+                throw APIError(.notFound, "not_found", "reservation not found")
+            }
+            let r = try await body(id, caller.requester)
+            return Render.response { Render.reservation(r, &$0) }
+        }
+    }
+    api.get("/reservations/:id", use: reservationRoute { try await engine.reservation(id: $0, requester: $1) })
+    api.post("/reservations/:id/checkin", use: reservationRoute { try await engine.checkIn(id: $0, requester: $1) })
+    api.post("/reservations/:id/checkout", use: reservationRoute { try await engine.checkout(id: $0, requester: $1) })
+    api.delete("/reservations/:id", use: reservationRoute { try await engine.cancel(id: $0, requester: $1) })
+}

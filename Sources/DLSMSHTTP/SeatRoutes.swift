@@ -1,0 +1,78 @@
+import DLSMSCore
+import DLSMSEngine
+import Foundation
+import Hummingbird
+
+/// `/branches`, `/seats`, `/seats/{id}`, `/seats/{id}/availability`.
+func addSeatRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
+    let engine = service.engine
+    let clock = engine.clock
+
+    api.get("/branches") { _, _ -> Response in
+        let branches = await engine.branches()
+        return Render.response {
+            $0.object {
+                $0.field("branches", array: branches) { w, b in
+                    w.object {
+                        $0.field("branch", b.branch.name)
+                        $0.field("total_seats", b.totalSeats)
+                        $0.field("power_seats", b.powerSeats)
+                        $0.field("monitor_seats", b.monitorSeats)
+                        $0.field("available_seats", b.availableSeats)
+                        $0.field("areas", array: b.branch.areas) { $0.value($1) }
+                        $0.field("open_hours", b.branch.openingHours.description)
+                        $0.field("time_zone", b.branch.timeZone)
+                    }
+                }
+            }
+        }
+    }
+
+    api.get("/seats") { request, _ -> Response in
+        let filter = SeatFilter(
+            branch: request.query("branch"), area: request.query("area"), hasPower: try request.queryBool("has_power"),
+            hasMonitor: try request.queryBool("has_monitor"),
+            availableOnly: try request.queryBool("available_only") ?? true)
+        let window = try request.queryWindow()
+        let seats = await engine.searchSeats(filter, start: window?.0, end: window?.1)
+        return Render.response {
+            $0.object {
+                $0.field("seats", array: seats) { w, s in w.object { Render.seatFields(s, &$0) } }
+                $0.field("count", seats.count)
+            }
+        }
+    }
+
+    api.get("/seats/:id") { request, context -> Response in
+        let id = try context.seatID()
+        let day: Timestamp
+        if let date = request.query("date") {
+            guard let d = RFC3339.parseDate(date) else { throw APIError.badRequest("date must be YYYY-MM-DD: \(date)") }
+            day = d
+        } else {
+            day = clock.now() / Seconds.day * Seconds.day
+        }
+        let (view, busy) = try await engine.seat(id, start: day, end: day + Seconds.day)
+        return Render.response {
+            $0.object {
+                Render.seatFields(view, &$0)
+                Render.busy(busy, &$0)
+            }
+        }
+    }
+
+    api.get("/seats/:id/availability") { request, context -> Response in
+        let id = try context.seatID()
+        guard let (start, end) = try request.queryWindow() else {
+            throw APIError.badRequest("start_time and end_time are required")
+        }
+        let (view, busy) = try await engine.seat(id, start: start, end: end)
+        return Render.response {
+            $0.object {
+                $0.field("seat_id", id)
+                $0.field("is_available", view.isAvailable)
+                Render.busy(busy, &$0)
+            }
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import DLSMSCore
+import DLSMSEngine
+import Foundation
+import Hummingbird
+
+/// Everything the routes use.
+public final class DLSMSService: Sendable {
+    public let durable: DurableEngine
+    public let tokens: TokenService
+    public let hasher: PasswordHasher
+    /// Failed logins per student id and per client address, in one-minute windows.
+    public let loginLimiter: AttemptLimiter
+    /// Registrations per client address, in one-hour windows.
+    public let registrationLimiter: AttemptLimiter
+    public let metrics: ServiceMetrics
+    public let configuration: ServerConfiguration
+    /// Open HTTP connections, against the cap.
+    public let connections: ConnectionCounter
+    /// File descriptors against the limit.
+    public let resources = ResourceState()
+
+    public var engine: SeatEngine { durable.engine }
+
+    public init(
+        durable: DurableEngine, tokens: TokenService, hasher: PasswordHasher, metrics: ServiceMetrics,
+        configuration: ServerConfiguration
+    ) {
+        self.durable = durable
+        self.tokens = tokens
+        self.hasher = hasher
+        self.metrics = metrics
+        self.configuration = configuration
+        connections = ConnectionCounter(limit: configuration.limits.connections)
+        loginLimiter = AttemptLimiter(window: 60, capacity: configuration.limits.limiterCapacity)
+        registrationLimiter = AttemptLimiter(window: 3_600, capacity: configuration.limits.limiterCapacity)
+    }
+
+    /// The demo students that are enabled and still have the public password. Only the seed's
+    /// own accounts count: a data directory seeded with demo data has the admin right after them
+    /// (id 11) and each student under the seed's id; an account someone registered later under a
+    /// demo student id (in a directory without demo data) is not one.
+    public func demoAccountsWithPublicPassword() async -> [String] {
+        let demoSeeded = engine.user(studentID: SeedData.adminStudentID)?.id == UserID(SeedData.studentNames.count + 1)
+        guard demoSeeded else { return [] }
+        return await withTaskGroup(of: String?.self) { group in
+            for i in SeedData.studentNames.indices {
+                guard let user = engine.user(id: UserID(i + 1)), user.studentID == SeedData.studentID(i + 1),
+                    !user.disabled
+                else { continue }
+                group.addTask {
+                    let open = (try? await self.hasher.verify(SeedData.password, hash: user.passwordHash)) ?? false
+                    return open ? user.studentID : nil
+                }
+            }
+            var open: [String] = []
+            for await id in group { if let id { open.append(id) } }
+            return open.sorted()
+        }
+    }
+}
