@@ -1,0 +1,38 @@
+import DLSMSCore
+import Foundation
+import Synchronization
+
+/// Accounts: creating and changing them, looking them up.
+extension SeatEngine {
+    // MARK: - Accounts
+
+    /// Creates an account. The caller hashes the password; the engine never sees it.
+    public func register(studentID: String, name: String, passwordHash: String, role: Role = .student)
+        async throws(EngineError) -> User
+    {
+        try BookingRules.validateStudentID(studentID)
+        try BookingRules.validateName(name)
+        try context.health.check()
+        let (user, ticket) = try users.create(
+            studentID: studentID, name: name, role: role, passwordHash: passwordHash, now: clock.now(),
+            journal: context.journal)
+        try await context.health.commit(ticket)
+        return user
+    }
+
+    /// Changes an account (password, name, role, disabled flag, token generation), durably.
+    @discardableResult
+    public func updateUser(id: UserID, _ change: (inout User) -> Void) async throws(EngineError) -> User {
+        try context.health.check()
+        let (old, new, ticket) = try users.update(id: id, journal: context.journal, change)
+        try await context.health.commit(ticket)
+        if new.disabled || new.tokenGeneration != old.tokenGeneration {
+            notifications.finishStreams(of: id)  // their tokens no longer work: neither do their streams
+        }
+        return new
+    }
+
+    public func user(id: UserID) -> User? { users.user(id: id) }
+    public func user(studentID: String) -> User? { users.user(studentID: studentID) }
+    public var userCount: Int { users.count }
+}

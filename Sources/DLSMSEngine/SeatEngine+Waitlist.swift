@@ -1,0 +1,85 @@
+import DLSMSCore
+import Foundation
+import Synchronization
+
+/// The waitlist, and the sweep that acts on time (no-shows, completions, expiry).
+extension SeatEngine {
+    // MARK: - Waitlist
+
+    /// Waits for a seat (or any seat of a branch) for `[desired, end)`; `end` defaults to one hour later.
+    public func joinWaitlist(user: UserID, target: WaitTarget, desired: Timestamp, end: Timestamp? = nil)
+        async throws(EngineError) -> (entry: WaitlistEntry, position: Int?)
+    {
+        let now = clock.now()
+        let end = end ?? desired + Seconds.hour
+        let hours: OpeningHours?
+        switch target {
+        case .seat(let id):
+            let branch = catalog.withLock { c in c.seatBranch[id].flatMap { c.branch(named: $0) } }
+            try rules.validateWindow(
+                start: desired, end: end, now: now, openingHours: branch?.openingHours,
+                utcOffset: branch?.utcOffset(at: desired) ?? 0)
+            guard branch != nil else { throw .seatNotFound(id) }
+        case .branch(let name):
+            let branch = catalog.withLock { $0.branch(named: name) }
+            hours = branch?.openingHours
+            try rules.validateWindow(
+                start: desired, end: end, now: now, openingHours: hours, utcOffset: branch?.utcOffset(at: desired) ?? 0)
+            guard hours != nil else { throw .branchNotFound(name) }
+        }
+        try context.health.check()
+        let joined = try context.waitlist.join(
+            user: user, target: target, desired: desired, end: end, now: now, limit: rules.maxWaitingPerUser,
+            journal: context.journal)
+        try await context.health.commit(joined.ticket)
+        return (joined.entry, joined.position)
+    }
+
+    public func leaveWaitlist(id: WaitlistEntryID, requester: Requester) async throws(EngineError) -> WaitlistEntry {
+        try context.health.check()
+        let left = try context.waitlist.leave(
+            user: requester.userID, id: id, asAdmin: requester.isAdmin, journal: context.journal)
+        try await context.health.commit(left.ticket)
+        return left.entry
+    }
+
+    public func waitlist(of user: UserID) -> [(entry: WaitlistEntry, position: Int?)] {
+        context.waitlist.entries(of: user)
+    }
+
+    public func waitlistEntry(_ id: WaitlistEntryID) -> (entry: WaitlistEntry, position: Int?)? {
+        context.waitlist.entry(id)
+    }
+
+    // MARK: - Sweep
+
+    /// Applies and returns every transition due at `now`: no-shows (freeing the seat and notifying
+    /// the waitlist), completions, and expiry of waitlist entries whose desired time is past the grace.
+    public func sweep(now: Timestamp) async -> SweepReport {
+        guard context.health.failed == nil else { return SweepReport() }
+        let hub = notifications
+        let health = context.health
+        var report = await withTaskGroup(of: SweepReport.self) { group in
+            for shard in shards {
+                group.addTask {
+                    let (report, batch) = await shard.sweep(now: now)
+                    do {
+                        try await batch.commit(hub: hub, health: health)
+                        return report
+                    } catch {
+                        return SweepReport()
+                    }
+                }
+            }
+            var merged = SweepReport()
+            for await part in group { merged.merge(part) }
+            return merged
+        }
+        let (expired, ticket) = context.waitlist.expire(desiredAtOrBefore: now - rules.grace, journal: context.journal)
+        if (try? await context.health.commit(ticket)) != nil { report.expired = expired }
+        report.noShows.sort { $0.id < $1.id }
+        report.completed.sort { $0.id < $1.id }
+        report.notified.sort { $0.id < $1.id }
+        return report
+    }
+}

@@ -1,0 +1,100 @@
+import DLSMSCore
+import Foundation
+
+/// Reads: one reservation, listings, seat search, figures.
+extension SeatShard {
+    // MARK: - Queries
+
+    func reservation(id: ReservationID, slot: UInt32, requester: Requester) throws(EngineError) -> Reservation {
+        guard Int(slot) < slots.count, slots.id(at: Int(slot)) == id else { throw .reservationNotFound(id) }
+        let r = slots[Int(slot)]
+        guard requester.owns(r.userID) else { throw .reservationNotFound(id) }
+        return r
+    }
+
+    func reservations(_ wanted: [(ReservationID, UInt32)]) -> [Reservation] {
+        wanted.compactMap { id, slot in
+            Int(slot) < slots.count && slots.id(at: Int(slot)) == id ? slots[Int(slot)] : nil
+        }
+    }
+
+    func reservations(matching filter: ReservationFilter) -> [Reservation] {
+        slots.filter { $0.id != 0 && filter.matches($0) }
+    }
+
+    func search(_ filter: SeatFilter, start: Timestamp, end: Timestamp, now: Timestamp) -> [SeatView] {
+        var views: [SeatView] = []
+        views.reserveCapacity(seats.count)
+        // By index, reading fields in place: copying a whole SeatState would retain its strings,
+        // arrays and time zone for every seat.
+        let candidates: [Int] = filter.branch.map { byBranch[$0] ?? [] } ?? Array(seats.indices)
+        seats.withUnsafeBufferPointer { all in
+            for i in candidates where filter.matches(all[i].seat) {
+                let available = !all[i].seat.inMaintenance && all[i].index.isFree(start: start, end: end)
+                if filter.availableOnly && !available { continue }
+                views.append(
+                    SeatView(seat: all[i].seat, occupiedNow: all[i].index.entry(at: now) != nil, isAvailable: available)
+                )
+            }
+        }
+        return views
+    }
+
+    func detail(seat id: SeatID, start: Timestamp, end: Timestamp, now: Timestamp) throws(EngineError) -> (
+        SeatView, [BusyInterval]
+    ) {
+        guard let p = positions[id] else { throw .seatNotFound(id) }
+        let s = seats[p]
+        let busy = s.index.busy(start: start, end: end).map { BusyInterval(start: $0.start, end: $0.end) }
+        let view = SeatView(
+            seat: s.seat, occupiedNow: s.index.entry(at: now) != nil, isAvailable: !s.seat.inMaintenance && busy.isEmpty
+        )
+        return (view, busy)
+    }
+
+    /// Per branch: total, power, monitor and free-now seat counts.
+    func branchCounts(now: Timestamp) -> [String: (total: Int, power: Int, monitor: Int, available: Int)] {
+        var counts: [String: (total: Int, power: Int, monitor: Int, available: Int)] = [:]
+        for i in seats.indices {
+            let s = (seat: seats[i].seat, index: seats[i].index)
+            var c = counts[s.seat.branch, default: (0, 0, 0, 0)]
+            c.total += 1
+            c.power += s.seat.hasPower ? 1 : 0
+            c.monitor += s.seat.hasMonitor ? 1 : 0
+            c.available += !s.seat.inMaintenance && s.index.entry(at: now) == nil ? 1 : 0
+            counts[s.seat.branch] = c
+        }
+        return counts
+    }
+
+    /// Per-branch figures of this shard's seats.
+    func statistics(now: Timestamp) -> [BranchStatistics] {
+        var byBranch: [String: BranchStatistics] = [:]
+        var branchOfSeat: [SeatID: String] = [:]
+        for i in seats.indices {
+            let name = seats[i].seat.branch
+            branchOfSeat[seats[i].seat.id] = name
+            byBranch[name, default: BranchStatistics(branch: name)].seats += 1
+            if seats[i].index.entry(at: now) != nil { byBranch[name]!.occupiedNow += 1 }
+        }
+        for slot in slots.indices where slots.id(at: slot) != 0 {
+            let r = slots[slot]
+            guard let name = branchOfSeat[r.seatID] else { continue }
+            byBranch[name]!.reservations += 1
+            switch r.status {
+            case .completed: byBranch[name]!.completed += 1
+            case .noShow: byBranch[name]!.noShows += 1
+            case .cancelled: byBranch[name]!.cancelled += 1
+            default: break
+            }
+        }
+        return Array(byBranch.values)
+    }
+
+    var stats: (seats: Int, reservations: Int, holding: Int) {
+        (
+            seats.count, slots.indices.reduce(0) { $0 + (slots.id(at: $1) != 0 ? 1 : 0) },
+            seats.reduce(0) { $0 + $1.index.count }
+        )
+    }
+}
