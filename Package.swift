@@ -32,13 +32,14 @@ let package = Package(
         // Pure domain: value types, the interval index, rules, state machine. No I/O, clocks or actors.
         .target(name: "DLSMSCore", swiftSettings: swiftSettings),
         // liblz4 (Debian: liblz4-dev), for the snapshot files.
-        .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         // WAL segments, group commit, snapshots, recovery reading, checksums.
         .target(name: "DLSMSStorage", dependencies: ["DLSMSCore", "CLZ4"], swiftSettings: swiftSettings),
         // Shard actors, admission, users, waitlist, notifications, sweep, persistence.
         .target(name: "DLSMSEngine", dependencies: ["DLSMSCore", "DLSMSStorage"], swiftSettings: swiftSettings),
         // libcrypt (Debian: libcrypt-dev), for bcrypt password hashes.
-        .systemLibrary(name: "CCrypt", path: "Sources/CCrypt", providers: [.apt(["libcrypt-dev"])]),
+        .systemLibrary(
+            name: "CCrypt", path: "Sources/CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
         // The REST service: routes, auth (bcrypt, JWT), SSE, sweeper, metrics.
         .target(
             name: "DLSMSHTTP",

@@ -216,7 +216,7 @@ public enum ServerSettings {
         ) { c, v in c.limits.hashesPerClient = try integer(v, 1...million) },
         setting(
             "trusted-proxies", "TRUSTED_PROXIES", "none",
-            "Comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For/Forwarded name the client."
+            "Comma-separated addresses or CIDR ranges of reverse proxies whose forwarding header (--proxy-header) names the client."
         ) { c, v in c.trustedProxies.ranges = try TrustedProxies(parsing: v).ranges },
         setting(
             "proxy-header", "PROXY_HEADER", "x-forwarded-for",

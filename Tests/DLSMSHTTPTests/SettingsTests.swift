@@ -1,5 +1,6 @@
 import DLSMSCore
 import DLSMSHTTP
+import Foundation
 import Testing
 
 @Suite struct SettingsTests {
@@ -46,5 +47,15 @@ import Testing
         }
         #expect(Set(ServerSettings.table.map(\.flag)).count == ServerSettings.table.count)
         #expect(Set(ServerSettings.table.map(\.environment)).count == ServerSettings.table.count)
+    }
+
+    /// The README's settings table is the operator's reference: it must name every setting.
+    @Test func theReadmeListsEverySetting() throws {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        for s in ServerSettings.table {
+            #expect(text.contains("| `--\(s.flag)` | `\(s.environment)` |"), "README lacks --\(s.flag)")
+        }
     }
 }
