@@ -179,7 +179,13 @@ public enum DLSMSServer {
     /// A storage failure shuts the group down the same way and the process exits non-zero.
     public static func run(_ config: ServerConfiguration, logger: Logger) async throws {
         let limit = ResourceState.raiseDescriptorLimit()
-        logger.info("file descriptor limit", metadata: ["before": "\(limit.before)", "now": "\(limit.after)"])
+        // Connections the descriptor limit can hold with room to spare: beyond it the server stops
+        // accepting (connections wait in the kernel's backlog) instead of running into EMFILE,
+        // where NIO's accept would fail again and again without ever waiting.
+        let acceptBudget = ResourceState.connectionBudget(descriptorLimit: limit.after)
+        logger.info(
+            "file descriptor limit",
+            metadata: ["before": "\(limit.before)", "now": "\(limit.after)", "accepting_at_most": "\(acceptBudget)"])
         try PortProbe.check(host: config.host, port: config.port)
         let service = try await makeService(config, logger: logger)
         let limits = config.limits
@@ -190,7 +196,9 @@ public enum DLSMSServer {
                 configuration: .init(
                     additionalChannelHandlers: [ParseErrorHandler(), ConnectionGuard(counter: connections)],
                     idleTimeout: .init(limits.idleTimeout))),
-            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "dlsms"),
+            configuration: .init(
+                address: .hostname(config.host, port: config.port), serverName: "dlsms",
+                availableConnectionsDelegate: .maximum(acceptBudget, logger: logger)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? config.port
                 FileHandle.standardOutput.write(Data("dlsms listening on http://\(config.host):\(port)\n".utf8))

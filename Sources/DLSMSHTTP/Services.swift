@@ -135,12 +135,20 @@ public final class ResourceState: Sendable {
 
     public var figures: Figures { state.withLock { $0 } }
 
+    /// Connections to accept at most under a descriptor limit, keeping the rest (at least half,
+    /// at most 256) for files, the WAL, snapshots and health checks.
+    public static func connectionBudget(descriptorLimit: UInt64) -> Int {
+        let limit = Int(clamping: descriptorLimit)
+        return max(1, limit - min(limit / 2, 256))
+    }
+
     /// Reads the figures; returns `true` when exhaustion starts or ends (to log it once).
     func refresh() -> Bool {
-        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         let max = Int(clamping: limit.rlim_cur)
+        // Not even the directory of descriptors can be opened: that is exhaustion too.
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? max
         return state.withLock { f in
             let exhausted = max > 0 && open >= max - Self.headroom
             defer { f = Figures(openDescriptors: open, descriptorLimit: max, descriptorsExhausted: exhausted) }

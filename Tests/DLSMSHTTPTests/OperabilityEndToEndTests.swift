@@ -133,6 +133,54 @@ import Testing
         #expect(status == 200)
     }
 
+    /// Near the descriptor limit the server says so (log at `error`, /healthz 503, a metric) and
+    /// recovers when connections close.
+    @Test func descriptorExhaustionIsReportedAndPassesOff() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let logPath = dir + "/server.log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        defer { try? log.close() }
+        // A hard limit of 64 descriptors (the server raises its soft limit to the hard one).
+        let child = try ChildProcess(
+            "/bin/sh",
+            [
+                "-c", #"ulimit -n 64 && exec "$0" serve --port 0 --data-dir "$1" --bcrypt-cost 4 --log-level info"#,
+                try dlsmsExecutable(), dir + "/data",
+            ], standardError: log)
+        defer {
+            child.signal(SIGTERM)
+            _ = child.wait(timeout: 30)
+        }
+        let line = await child.waitForLine(timeout: 60) { $0.hasPrefix("dlsms listening on ") }
+        let port = try #require(line.flatMap { Int($0.split(separator: ":").last ?? "") })
+        func health() -> Int {
+            rawStatus(rawExchange(port: port, Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)))
+        }
+        func logged(_ text: String) -> Bool {
+            ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains(text)
+        }
+        #expect(health() == 200)
+        var held = (0..<24).compactMap { _ in RawConnection(port: port) }
+        #expect(held.count == 24)
+        var deadline = Date().addingTimeInterval(15)
+        while !logged("file descriptors nearly exhausted") && Date() < deadline { usleep(100_000) }
+        #expect(logged("file descriptors nearly exhausted"))
+        #expect(health() == 503)
+        // Past the limit: connections wait in the backlog while accept fails with EMFILE, and the
+        // accept loop backs off instead of spinning (CPU time over two seconds stays far below two).
+        held += (0..<48).compactMap { _ in RawConnection(port: port) }
+        let before = cpuSeconds(child.process.processIdentifier)
+        let wall = Date()
+        while Date().timeIntervalSince(wall) < 2 { usleep(100_000) }
+        #expect(cpuSeconds(child.process.processIdentifier) - before < 1.0)
+        held.removeAll()
+        deadline = Date().addingTimeInterval(15)
+        while !logged("file descriptors available again") && Date() < deadline { usleep(100_000) }
+        #expect(logged("file descriptors available again") && health() == 200)
+    }
+
     @Test func streamSlotsAreFreedAtOnceAndTheOldestMakesRoom() async throws {
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
@@ -157,4 +205,14 @@ import Testing
         // The comment, then the end of the response (the chunked terminator).
         #expect(evicted.contains("stream closed by the server") && evicted.hasSuffix("\r\n0\r\n\r\n"))
     }
+}
+
+/// User plus system CPU time of a process, in seconds (from /proc).
+func cpuSeconds(_ pid: Int32) -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return 0 }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
