@@ -1,13 +1,19 @@
+import Crypto
 import DLSMSCore
 import DLSMSEngine
-import DLSMSHTTP
 import DLSMSTestSupport
+import Dispatch
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import JWTKit
 import Logging
 import NIOCore
+import Synchronization
 import Testing
+
+@testable import DLSMSHTTP
 
 /// 2025-10-11T12:00:00Z.
 let t0: Timestamp = 1_760_184_000
@@ -77,4 +83,46 @@ func iso(_ t: Timestamp) -> String { RFC3339.format(t) }
 
 func booking(_ seat: Int, _ start: Timestamp, _ end: Timestamp) -> String {
     #"{"seat_id":\#(seat),"start_time":"\#(iso(start))","end_time":"\#(iso(end))"}"#
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for e in self { out.append(try await transform(e)) }
+        return out
+    }
+}
+
+let testSecret = "test-secret-test-secret-test-secret-0123"
+
+/// Claims of any shape, signed with the real secret: what an attacker who knows the format (but
+/// not the secret) cannot make, and what the server must still survive if the secret leaks.
+struct RawClaims: JWTPayload {
+    var sub: String
+    var studentID: String
+    var role: String
+    var gen: Double?
+    var iat: Double
+    var exp: Double
+    func verify(using algorithm: some JWTAlgorithm) throws {}
+
+    enum CodingKeys: String, CodingKey {
+        case sub, role, gen, iat, exp
+        case studentID = "student_id"
+    }
+}
+
+/// `header.payload` signed with HS256 and the test secret, whatever the header says.
+func resigned(header: String, payload: String) async throws -> String {
+    let input = header + "." + payload
+    let mac = HMAC<SHA256>.authenticationCode(for: Data(input.utf8), using: SymmetricKey(data: Data(testSecret.utf8)))
+    let signature = Data(mac).base64EncodedString().replacingOccurrences(of: "=", with: "")
+        .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+    return input + "." + signature
+}
+
+func signed(_ claims: RawClaims, secret: String = testSecret) async throws -> String {
+    let keys = JWTKeyCollection()
+    await keys.add(hmac: HMACKey(from: Array(secret.utf8)), digestAlgorithm: .sha256)
+    return try await keys.sign(claims)
 }

@@ -36,3 +36,9 @@ struct Observed: Equatable {
         seats = await engine.searchSeats(SeatFilter(), start: t0, end: t0 + 1)
     }
 }
+
+final class LogLines: Sendable {
+    private let lines = Mutex<[String]>([])
+    func add(_ s: String) { lines.withLock { $0.append(s) } }
+    var all: [String] { lines.withLock { $0 } }
+}
