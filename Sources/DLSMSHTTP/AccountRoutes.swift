@@ -10,7 +10,9 @@ func addAccountRoutes(api: RouterGroup<APIContext>, service: DLSMSService) {
 
     api.get("/admin/users") { request, context -> Response in
         _ = try context.requireAdmin()
-        let limit = Int(try request.queryInt("limit", range: 1...10_000) ?? 1_000)
+        let pages = service.configuration.limits
+        let limit = Int(
+            try request.queryInt("limit", range: 1...Int64(pages.adminPageSize)) ?? Int64(pages.pageSize))
         let offset = Int(try request.queryInt("offset", range: 0...Int64(Int32.max)) ?? 0)
         let all = engine.allUsers
         let page = all.dropFirst(offset).prefix(limit)

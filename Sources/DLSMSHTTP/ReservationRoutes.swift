@@ -6,6 +6,7 @@ import Hummingbird
 /// `/reservations…`: booking, listings, check-in, checkout, cancel.
 func addReservationRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
     let engine = service.engine
+    let pages = service.configuration.limits
 
     api.post("/reservations") { request, context -> Response in
         let caller = try context.requireCaller()
@@ -31,7 +32,7 @@ func addReservationRoutes(to api: RouterGroup<APIContext>, service: DLSMSService
         let status = try parseStatus(request.query("status"))
         let page = await engine.reservations(
             of: caller.userID, status: status, upcomingOnly: try request.queryBool("upcoming_only") ?? false,
-            limit: Int(try request.queryInt("limit", range: 1...1_000) ?? 1_000),
+            limit: Int(try request.queryInt("limit", range: 1...Int64(pages.pageSize)) ?? Int64(pages.pageSize)),
             offset: Int(try request.queryInt("offset", range: 0...Int64(Int32.max)) ?? 0))
         return reservationPage(page)
     }
@@ -43,7 +44,8 @@ func addReservationRoutes(to api: RouterGroup<APIContext>, service: DLSMSService
             seatID: try request.queryInt("seat_id", range: Int64(Int32.min)...Int64(Int32.max)).map { SeatID($0) },
             userID: try request.queryInt("user_id", range: Int64(Int32.min)...Int64(Int32.max)).map { UserID($0) })
         let page = await engine.allReservations(
-            matching: filter, limit: Int(try request.queryInt("limit", range: 1...10_000) ?? 1_000),
+            matching: filter,
+            limit: Int(try request.queryInt("limit", range: 1...Int64(pages.adminPageSize)) ?? Int64(pages.pageSize)),
             offset: Int(try request.queryInt("offset", range: 0...Int64(Int32.max)) ?? 0))
         return reservationPage(page)
     }

@@ -131,7 +131,9 @@ public enum DLSMSServer {
                 "seconds": "\(report.seconds)",
             ])
         let secret = try TokenService.loadSecret(configured: config.jwtSecret, dataDirectory: config.dataDirectory)
-        let tokens = await TokenService(secret: secret, lifetimeSeconds: Int64(config.jwtLifetimeHours) * 3_600)
+        let tokens = await TokenService(
+            secret: secret, lifetimeSeconds: Int64(config.jwtLifetimeHours) * 3_600,
+            cacheLimit: config.limits.tokenCache)
         let service = DLSMSService(
             durable: durable, tokens: tokens, hasher: hasher, metrics: ServiceMetrics(), configuration: config)
         if config.demoData {
@@ -195,7 +197,9 @@ public enum DLSMSServer {
             server: .http1(
                 configuration: .init(
                     additionalChannelHandlers: [ParseErrorHandler(), ConnectionGuard(counter: connections)],
-                    idleTimeout: .init(limits.idleTimeout))),
+                    idleTimeout: .init(limits.idleTimeout),
+                    httpDecoderConfiguration: .init(
+                        maxHeaderFieldSize: limits.headerBytes, maxHeaderListSize: limits.headerBytes))),
             configuration: .init(
                 address: .hostname(config.host, port: config.port), serverName: "dlsms",
                 availableConnectionsDelegate: .maximum(acceptBudget, logger: logger)),

@@ -45,17 +45,18 @@ public struct Caller: Sendable, Hashable {
 /// Issues and checks HS256 tokens with jwt-kit.
 ///
 /// jwt-kit's key collection is an actor; to keep it off the path of every request, tokens that
-/// verified are cached (by their exact text, at most ``cacheLimit``) with their expiry, which is
+/// verified are cached (by their exact text, at most `cacheLimit`) with their expiry, which is
 /// checked again on every use. A token of another algorithm (`none`, RS256, …) never verifies:
 /// only the HS256 key is registered.
 public final class TokenService: Sendable {
     public let lifetime: Int64
     private let keys: JWTKeyCollection
     private let cache = Mutex<[String: (Caller, Timestamp)]>([:])
-    static let cacheLimit = 100_000
+    let cacheLimit: Int
 
-    public init(secret: [UInt8], lifetimeSeconds: Int64) async {
+    public init(secret: [UInt8], lifetimeSeconds: Int64, cacheLimit: Int = Limits().tokenCache) async {
         lifetime = lifetimeSeconds
+        self.cacheLimit = cacheLimit
         keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
     }
@@ -88,7 +89,7 @@ public final class TokenService: Sendable {
             userID: id, studentID: claims.studentID, isAdmin: claims.role == Role.admin.name,
             generation: claims.gen ?? 0)
         cache.withLock { c in
-            if c.count >= Self.cacheLimit { c.removeAll(keepingCapacity: true) }
+            if c.count >= cacheLimit { c.removeAll(keepingCapacity: true) }
             c[token] = (caller, exp)
         }
         return caller
