@@ -15,6 +15,9 @@ public struct BookingRules: Sendable, Hashable {
     public var grace: Int64 = 15 * Seconds.minute
     /// `WAITING` entries per student.
     public var maxWaitingPerUser: Int = 10
+    /// How long a freed seat is held for the first in line (never beyond the window's start plus
+    /// the grace period).
+    public var offerHold: Int64 = 10 * Seconds.minute
     /// Finished reservations leave memory for the archive file this long after their end.
     public var retention: Int64 = 90 * Seconds.day
     /// Finished reservations kept in memory per student; older ones go to the archive.

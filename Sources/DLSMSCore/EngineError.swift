@@ -35,6 +35,10 @@ public enum EngineError: Error, Sendable, Hashable {
     case limitReached(limit: Int)
     case duplicateUser
     case unavailable(String)
+    /// The waitlist offer's hold ran out before it was accepted.
+    case offerExpired
+    /// The student already holds a seat for (part of) that window: no waitlist entry for it.
+    case alreadyHolding
 
     public var kind: ErrorKind {
         switch self {
@@ -45,7 +49,8 @@ public enum EngineError: Error, Sendable, Hashable {
         case .forbidden: return .forbidden
         case .seatNotFound, .reservationNotFound, .waitlistEntryNotFound, .userNotFound, .branchNotFound:
             return .notFound
-        case .seatConflict, .seatInMaintenance, .userOverlap, .limitReached, .duplicateUser:
+        case .seatConflict, .seatInMaintenance, .userOverlap, .limitReached, .duplicateUser, .offerExpired,
+            .alreadyHolding:
             return .conflict
         case .unavailable: return .unavailable
         }
@@ -73,6 +78,8 @@ public enum EngineError: Error, Sendable, Hashable {
         case .limitReached: return "limit_reached"
         case .duplicateUser: return "duplicate_user"
         case .unavailable: return "unavailable"
+        case .offerExpired: return "offer_expired"
+        case .alreadyHolding: return "already_holding"
         }
     }
 
@@ -103,6 +110,8 @@ public enum EngineError: Error, Sendable, Hashable {
         case .limitReached(let limit): return "limit of \(limit) reached"
         case .duplicateUser: return "that student id is already registered"
         case .unavailable(let why): return why
+        case .offerExpired: return "the offer's hold has run out; the seat went to the next in line"
+        case .alreadyHolding: return "you already hold a seat for that time"
         }
     }
 }

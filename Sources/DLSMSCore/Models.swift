@@ -148,18 +148,31 @@ public struct Reservation: Sendable, Hashable {
     }
 }
 
+/// The life of a waitlist entry (checked in one place, ``WaitlistEntry/move(to:)``):
+///
+/// ```
+/// WAITING ──seat time frees──▶ OFFERED ──accept──▶ ACCEPTED
+///    │                            ├──decline──▶ DECLINED
+///    │                            └──hold runs out──▶ EXPIRED
+///    ├──desired time + grace passes──▶ EXPIRED
+///    └──leave──▶ CANCELLED (also from OFFERED: that declines the offer)
+/// ```
+/// `NOTIFIED` is the state of entries written before offers existed (told, not held).
 public enum WaitlistStatus: UInt8, Sendable, Hashable, CaseIterable {
     case waiting = 0
     case notified = 1
     case cancelled = 2
     case expired = 3
+    case offered = 4
+    case accepted = 5
+    case declined = 6
 
-    /// 0 `WAITING`, 1 `NOTIFIED`, 2 a final status; every change of an entry raises it.
+    /// 0 `WAITING`, 1 `NOTIFIED` or `OFFERED`, 2 a final status; every change of an entry raises it.
     public var stage: Int {
         switch self {
         case .waiting: return 0
-        case .notified: return 1
-        case .cancelled, .expired: return 2
+        case .notified, .offered: return 1
+        case .cancelled, .expired, .accepted, .declined: return 2
         }
     }
 
@@ -169,7 +182,36 @@ public enum WaitlistStatus: UInt8, Sendable, Hashable, CaseIterable {
         case .notified: return "NOTIFIED"
         case .cancelled: return "CANCELLED"
         case .expired: return "EXPIRED"
+        case .offered: return "OFFERED"
+        case .accepted: return "ACCEPTED"
+        case .declined: return "DECLINED"
         }
+    }
+
+    /// Whether an entry may move from this status to `next`.
+    public func allows(_ next: WaitlistStatus) -> Bool {
+        switch (self, next) {
+        case (.waiting, .offered), (.waiting, .expired), (.waiting, .cancelled), (.waiting, .notified): return true
+        case (.offered, .accepted), (.offered, .declined), (.offered, .expired), (.offered, .cancelled): return true
+        case (.notified, .cancelled), (.notified, .expired): return true
+        default: return false
+        }
+    }
+}
+
+/// A seat held for a waitlist entry: which seat, the hold (a `HELD` reservation), until when,
+/// and when the seat time freed (for the time-to-acceptance figure).
+public struct WaitlistOffer: Sendable, Hashable {
+    public var seatID: SeatID
+    public var reservationID: ReservationID
+    public var expiresAt: Timestamp
+    public var madeAt: Timestamp
+
+    public init(seatID: SeatID, reservationID: ReservationID, expiresAt: Timestamp, madeAt: Timestamp) {
+        self.seatID = seatID
+        self.reservationID = reservationID
+        self.expiresAt = expiresAt
+        self.madeAt = madeAt
     }
 }
 
@@ -188,11 +230,23 @@ public struct WaitlistEntry: Sendable, Hashable {
     public var status: WaitlistStatus
     public var notifiedAt: Timestamp?
     public var createdAt: Timestamp
+    /// The offer, once one was made (kept after acceptance, decline or expiry).
+    public var offer: WaitlistOffer?
+
+    /// The entry in `next` status, or `nil` when the state machine does not allow the move.
+    public func move(to next: WaitlistStatus) -> WaitlistEntry? {
+        guard status.allows(next) else { return nil }
+        var e = self
+        e.status = next
+        return e
+    }
 
     public init(
         id: WaitlistEntryID, userID: UserID, target: WaitTarget, desiredTime: Timestamp, endTime: Timestamp,
-        status: WaitlistStatus = .waiting, notifiedAt: Timestamp? = nil, createdAt: Timestamp
+        status: WaitlistStatus = .waiting, notifiedAt: Timestamp? = nil, createdAt: Timestamp,
+        offer: WaitlistOffer? = nil
     ) {
+        self.offer = offer
         self.id = id
         self.userID = userID
         self.target = target
@@ -208,12 +262,16 @@ public enum NotificationKind: UInt8, Sendable, Hashable, CaseIterable {
     case seatAvailable = 0
     case reservationNoShow = 1
     case reservationCompleted = 2
+    case seatOffered = 3
+    case offerExpired = 4
 
     public var name: String {
         switch self {
         case .seatAvailable: return "seat_available"
         case .reservationNoShow: return "reservation_no_show"
         case .reservationCompleted: return "reservation_completed"
+        case .seatOffered: return "seat_offered"
+        case .offerExpired: return "offer_expired"
         }
     }
 }

@@ -17,6 +17,8 @@ public enum RecordCodec {
         case notificationCreated = 7
         case userChanged = 8
         case idFloor = 9
+        /// A waitlist entry with its offer (`waitlistChanged` plus the offer's fields).
+        case waitlistOffer = 10
 
         public var name: String {
             switch self {
@@ -29,6 +31,7 @@ public enum RecordCodec {
             case .notificationCreated: return "notification"
             case .userChanged: return "user~"
             case .idFloor: return "ids"
+            case .waitlistOffer: return "waitlist+offer"
             }
         }
     }
@@ -45,7 +48,7 @@ public enum RecordCodec {
         case .userCreated: return .userCreated
         case .reservationCreated: return .reservationCreated
         case .reservationChanged: return .reservationChanged
-        case .waitlistChanged: return .waitlistChanged
+        case .waitlistChanged(let e): return e.offer == nil ? .waitlistChanged : .waitlistOffer
         case .notificationCreated: return .notificationCreated
         case .userChanged: return .userChanged
         case .idFloor: return .idFloor
@@ -118,6 +121,12 @@ public enum RecordCodec {
             w.byte(e.status.rawValue | (e.notifiedAt == nil ? 0 : 0x80))
             if let t = e.notifiedAt { w.svarint(t - e.desiredTime) }
             w.svarint(e.createdAt - e.desiredTime)
+            if let o = e.offer {
+                w.svarint(Int64(o.seatID))
+                w.svarint(o.reservationID)
+                w.svarint(o.expiresAt - e.desiredTime)
+                w.svarint(o.madeAt - e.desiredTime)
+            }
         case .notificationCreated(let n):
             w.svarint(n.id)
             w.svarint(Int64(n.userID))
@@ -215,7 +224,7 @@ public enum RecordCodec {
                 id: id, seatID: seat, userID: user, start: start, end: end, status: status, createdAt: created,
                 checkedInAt: checkedIn)
             return kind == .reservationCreated ? .reservationCreated(res) : .reservationChanged(res)
-        case .waitlistChanged:
+        case .waitlistChanged, .waitlistOffer:
             let id = try r.svarint()
             let user = try r.int32()
             let target: WaitTarget
@@ -233,10 +242,19 @@ public enum RecordCodec {
             let notified = flags & 0x80 != 0 ? try r.add(desired, try r.svarint()) : nil
             let created = try r.add(desired, try r.svarint())
             guard id > 0 else { throw DecodingError("invalid waitlist entry") }
+            var offer: WaitlistOffer?
+            if kind == .waitlistOffer {
+                let seat = try r.int32()
+                let reservation = try r.svarint()
+                let expires = try r.add(desired, try r.svarint())
+                let made = try r.add(desired, try r.svarint())
+                guard reservation > 0 else { throw DecodingError("invalid waitlist offer") }
+                offer = WaitlistOffer(seatID: seat, reservationID: reservation, expiresAt: expires, madeAt: made)
+            }
             return .waitlistChanged(
                 WaitlistEntry(
                     id: id, userID: user, target: target, desiredTime: desired, endTime: end, status: status,
-                    notifiedAt: notified, createdAt: created))
+                    notifiedAt: notified, createdAt: created, offer: offer))
         case .notificationCreated:
             let id = try r.svarint()
             let user = try r.int32()

@@ -1,28 +1,34 @@
 /// The life of a reservation.
 ///
 /// ```
-/// CONFIRMED ──check-in──▶ CHECKED_IN ──checkout / end──▶ COMPLETED
-///     │  └──no-show (start + grace passed)──▶ NO_SHOW
-///     └──cancel──▶ CANCELLED
+/// HELD ──accept──▶ CONFIRMED ──check-in──▶ CHECKED_IN ──checkout / end──▶ COMPLETED
+///  └─decline/expire─▶ CANCELLED  │  └──no-show (start + grace passed)──▶ NO_SHOW
+///                                └──cancel──▶ CANCELLED
 /// ```
-/// Only `CONFIRMED` and `CHECKED_IN` hold the seat. Every other move is an
-/// ``InvalidTransition`` error, never a silent no-op.
+/// `HELD` is a seat held for a waitlist offer: it keeps the seat from everyone else, and does not
+/// count against the student's limits until it is accepted. `HELD`, `CONFIRMED` and `CHECKED_IN`
+/// hold the seat. Every other move is an ``InvalidTransition`` error, never a silent no-op.
 public enum ReservationStatus: UInt8, Sendable, Hashable, CaseIterable {
     case confirmed = 0
     case checkedIn = 1
     case completed = 2
     case cancelled = 3
     case noShow = 4
+    case held = 5
 
-    public var holdsSeat: Bool { self == .confirmed || self == .checkedIn }
+    public var holdsSeat: Bool { self == .confirmed || self == .checkedIn || self == .held }
 
-    /// How far along the state machine a status is: 0 `CONFIRMED`, 1 `CHECKED_IN`, 2 a final status.
-    /// Every transition raises it, which is what makes replaying a record idempotent.
+    /// Counts against the per-student limits (a hold does not, until it is accepted).
+    public var countsTowardLimits: Bool { self == .confirmed || self == .checkedIn }
+
+    /// How far along the state machine a status is: 0 `HELD`, 1 `CONFIRMED`, 2 `CHECKED_IN`, 3 a
+    /// final status. Every transition raises it, which is what makes replaying a record idempotent.
     public var stage: Int {
         switch self {
-        case .confirmed: return 0
-        case .checkedIn: return 1
-        case .completed, .cancelled, .noShow: return 2
+        case .held: return 0
+        case .confirmed: return 1
+        case .checkedIn: return 2
+        case .completed, .cancelled, .noShow: return 3
         }
     }
 
@@ -33,6 +39,7 @@ public enum ReservationStatus: UInt8, Sendable, Hashable, CaseIterable {
         case .completed: return "COMPLETED"
         case .cancelled: return "CANCELLED"
         case .noShow: return "NO_SHOW"
+        case .held: return "HELD"
         }
     }
 
@@ -51,6 +58,8 @@ public enum ReservationTransition: Sendable, Hashable {
     case checkout(at: Timestamp)
     /// A checked-in stay reached its end.
     case complete(at: Timestamp)
+    /// A held seat's offer was accepted: the hold becomes a booking.
+    case accept(at: Timestamp)
 
     public var name: String {
         switch self {
@@ -59,12 +68,14 @@ public enum ReservationTransition: Sendable, Hashable {
         case .noShow: return "no-show"
         case .checkout: return "checkout"
         case .complete: return "complete"
+        case .accept: return "accept"
         }
     }
 
     public var at: Timestamp {
         switch self {
-        case .checkIn(let t), .cancel(let t), .noShow(let t), .checkout(let t), .complete(let t): return t
+        case .checkIn(let t), .cancel(let t), .noShow(let t), .checkout(let t), .complete(let t), .accept(let t):
+            return t
         }
     }
 }
@@ -96,6 +107,10 @@ extension Reservation {
             next.end = Swift.max(start, Swift.min(end, at))
         case (.checkedIn, .complete):
             next.status = .completed
+        case (.held, .accept):
+            next.status = .confirmed
+        case (.held, .cancel):
+            next.status = .cancelled
         default:
             throw InvalidTransition(from: status, transition: transition)
         }

@@ -28,6 +28,7 @@ extension SeatEngine {
             guard hours != nil else { throw .branchNotFound(name) }
         }
         try context.health.check()
+        if context.ledger.holds(user: user, overlapping: desired, end, now: now) { throw .alreadyHolding }
         let joined = try context.waitlist.join(
             user: user, target: target, desired: desired, end: end, now: now, limit: rules.maxWaitingPerUser,
             journal: context.journal)
@@ -37,11 +38,57 @@ extension SeatEngine {
 
     public func leaveWaitlist(id: WaitlistEntryID, requester: Requester) async throws(EngineError) -> WaitlistEntry {
         try context.health.check()
+        if let (entry, _) = context.waitlist.entry(id), entry.status == .offered,
+            requester.isAdmin || entry.userID == requester.userID
+        {
+            return try await resolveOffer(id, .leave, requester: requester).0  // releases the hold
+        }
         let left = try context.waitlist.leave(
             user: requester.userID, id: id, asAdmin: requester.isAdmin, journal: context.journal)
         try await context.health.commit(left.ticket)
         return left.entry
     }
+
+    /// Takes the seat held for waitlist entry `id`: the hold becomes a `CONFIRMED` reservation,
+    /// with the per-student limits applied now. Past the hold: `offer_expired` (and the seat goes
+    /// on); a limit: the limit's error (and the offer is declined).
+    public func acceptOffer(id: WaitlistEntryID, requester: Requester) async throws(EngineError) -> (
+        entry: WaitlistEntry, reservation: Reservation, secondsSinceFreed: Int64
+    ) {
+        let (entry, reservation) = try await resolveOffer(id, .accept, requester: requester)
+        guard let reservation else { throw .invalidState("the offer was not accepted") }
+        return (entry, reservation, clock.now() - (entry.offer?.madeAt ?? clock.now()))
+    }
+
+    /// Passes the seat held for waitlist entry `id` on to the next in line.
+    public func declineOffer(id: WaitlistEntryID, requester: Requester) async throws(EngineError) -> WaitlistEntry {
+        try await resolveOffer(id, .decline, requester: requester).0
+    }
+
+    func resolveOffer(_ id: WaitlistEntryID, _ outcome: SeatShard.OfferOutcome, requester: Requester?)
+        async throws(EngineError) -> (WaitlistEntry, Reservation?)
+    {
+        guard let (entry, _) = context.waitlist.entry(id) else { throw .waitlistEntryNotFound(id) }
+        guard let seat = entry.offer?.seatID else {
+            if let requester, !(requester.isAdmin || requester.userID == entry.userID) {
+                throw .waitlistEntryNotFound(id)
+            }
+            throw .invalidState("waitlist entry \(id) has no offer (it is \(entry.status.name))")
+        }
+        let shard = shard(for: seat)
+        let resolved: (WaitlistEntry, Reservation?, SeatShard.Batch)
+        do {
+            resolved = try await shard.resolveOffer(id, outcome, requester: requester, now: clock.now())
+        } catch {
+            try await refusing(error)
+        }
+        try await resolved.2.commit(hub: notifications, health: context.health)
+        if let refusal = resolved.2.refusal { throw refusal }
+        return (resolved.0, resolved.1)
+    }
+
+    /// Offer figures (made, accepted, declined, expired, time to acceptance).
+    public var offerFigures: OfferStatistics.Figures { context.offers.figures }
 
     public func waitlist(of user: UserID) -> [(entry: WaitlistEntry, position: Int?)] {
         context.waitlist.entries(of: user)
@@ -57,6 +104,11 @@ extension SeatEngine {
     /// the waitlist), completions, and expiry of waitlist entries whose desired time is past the grace.
     public func sweep(now: Timestamp) async -> SweepReport {
         guard context.health.failed == nil else { return SweepReport() }
+        // Holds that ran out pass on to the next in line (each in its seat's shard).
+        var offersExpired: [WaitlistEntry] = []
+        for (id, _) in context.waitlist.offersExpired(at: now) {
+            if let (e, _) = try? await resolveOffer(id, .expire, requester: nil) { offersExpired.append(e) }
+        }
         let hub = notifications
         let health = context.health
         var report = await withTaskGroup(of: SweepReport.self) { group in
@@ -77,6 +129,7 @@ extension SeatEngine {
         }
         let (expired, ticket) = context.waitlist.expire(desiredAtOrBefore: now - rules.grace, journal: context.journal)
         if (try? await context.health.commit(ticket)) != nil { report.expired = expired }
+        report.expired += offersExpired
         report.noShows.sort { $0.id < $1.id }
         report.completed.sort { $0.id < $1.id }
         report.notified.sort { $0.id < $1.id }

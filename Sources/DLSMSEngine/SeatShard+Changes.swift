@@ -19,6 +19,9 @@ extension SeatShard {
     {
         try ctx.health.check()
         let r = try reservation(id: id, slot: slot, requester: requester)
+        guard r.status != .held else {
+            throw .invalidState("reservation \(id) is a seat held for a waitlist offer: accept or decline the offer")
+        }
         let transition: ReservationTransition
         switch (action, r.status) {
         case (.checkIn, .confirmed):
@@ -49,6 +52,8 @@ extension SeatShard {
         var notifications: [NotificationID] = []
         var ticket = JournalTicket.durable
         var failure: EngineError?
+        /// A refusal to report once the batch is durable (an offer declined for a limit, or run out).
+        var refusal: EngineError?
 
         mutating func append(_ record: JournalRecord, journal: any Journal) {
             guard failure == nil else { return }
@@ -89,7 +94,7 @@ extension SeatShard {
         slots[Int(slot)] = next
         if r.status.holdsSeat && !next.status.holdsSeat {
             seats[p].index.remove(start: r.start)
-            ctx.ledger.release(user: r.userID, start: r.start, end: r.end)
+            if r.status.countsTowardLimits { ctx.ledger.release(user: r.userID, start: r.start, end: r.end) }
         }
         batch.append(.reservationChanged(next), journal: ctx.journal)
         switch transition {
@@ -106,6 +111,7 @@ extension SeatShard {
                 seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
         default: break
         }
+        // A hold released (offer declined, expired, left): the window frees for the next in line.
         if r.status.holdsSeat && !next.status.holdsSeat {
             // Cancel, no-show and checkout free the rest of the slot: [max(start, now), end).
             let freedStart = max(r.start, now)
@@ -115,26 +121,136 @@ extension SeatShard {
         }
     }
 
+    /// Offers freed seat time to the first waiting entry it can serve: a `HELD` reservation of
+    /// the entry's window on this seat, for ``BookingRules/offerHold`` (never beyond the window's
+    /// start plus the grace period), and a `seat_offered` notification.
     func claimWaitlist(
         seat p: Int, freedStart: Timestamp, freedEnd: Timestamp, now: Timestamp, into batch: inout Batch
     ) {
         let state = seats[p]
-        guard !state.seat.inMaintenance else { return }
+        guard !state.seat.inMaintenance, batch.failure == nil else { return }
         let index = state.index
-        guard batch.failure == nil,
-            let claim = ctx.waitlist.claim(
-                seat: state.seat.id, branch: state.seat.branch, freedStart: freedStart, freedEnd: freedEnd,
-                earliest: now - ctx.rules.pastTolerance, now: now, journal: ctx.journal,
-                isFree: { index.isFree(start: $0, end: $1) && state.permits(start: $0, end: $1) })
-        else { return }
+        var holdRecord: (Reservation, Result<JournalTicket, EngineError>)?
+        let rules = ctx.rules
+        let claim = ctx.waitlist.offer(
+            seat: state.seat.id, branch: state.seat.branch, freedStart: freedStart, freedEnd: freedEnd,
+            earliest: now - rules.pastTolerance, journal: ctx.journal,
+            isFree: { index.isFree(start: $0, end: $1) && state.permits(start: $0, end: $1) },
+            hold: { entry in
+                let expires = min(now + rules.offerHold, rules.noShowDeadline(start: entry.desiredTime))
+                guard expires > now,
+                    let position = seats[p].index.insertionPoint(start: entry.desiredTime, end: entry.endTime)
+                else { return nil }
+                let slot = UInt32(slots.nextSlot)
+                let id = ctx.directory.allocate(seat: state.seat.id, slot: slot)
+                let hold = Reservation(
+                    id: id, seatID: state.seat.id, userID: entry.userID, start: entry.desiredTime, end: entry.endTime,
+                    status: .held, createdAt: now)
+                seats[p].index.insert(start: hold.start, end: hold.end, handle: slot, at: position)
+                slots.store(hold)
+                holdRecord = (
+                    hold,
+                    Result(catching: { () throws(EngineError) -> JournalTicket in
+                        try ctx.journal.append(.reservationCreated(hold))
+                    })
+                )
+                return WaitlistOffer(seatID: state.seat.id, reservationID: id, expiresAt: expires, madeAt: now)
+            })
+        if let (_, appended) = holdRecord { batch.note(appended) }
+        guard let claim else { return }
         batch.note(claim.map(\.1))
-        guard case .success(let (entry, _)) = claim else { return }
+        guard case .success(let (entry, _)) = claim, let offer = entry.offer else { return }
         batch.claimed.append(entry)
+        ctx.offers.made()
         notify(
-            user: entry.userID, kind: .seatAvailable,
+            user: entry.userID, kind: .seatOffered,
             message:
-                "Seat \(state.seat.id) (\(state.seat.branch), \(state.seat.area)) is free for the time you are waiting for. Book it now.",
+                "Seat \(state.seat.id) (\(state.seat.branch), \(state.seat.area)) is held for you until \(RFC3339.format(offer.expiresAt)). Accept waitlist entry \(entry.id) to book it.",
             seat: state.seat.id, start: entry.desiredTime, end: entry.endTime, now: now, into: &batch)
+    }
+
+    // MARK: - Offers
+
+    enum OfferOutcome: Sendable {
+        case accept
+        case decline
+        case expire
+        /// The student left the waitlist while offered.
+        case leave
+    }
+
+    /// Resolves the offer of waitlist entry `id`, whose hold is on one of this shard's seats. All
+    /// of an offer's moves happen here, in the hold's shard, so they are serialised. Accepting
+    /// applies the per-student limits now; a student who cannot take the seat because of a limit
+    /// declines it, with the limit as the reason. Declining, expiry and leaving release the hold,
+    /// and the window goes to the next in line.
+    func resolveOffer(
+        _ id: WaitlistEntryID, _ outcome: OfferOutcome, requester: Requester?, now: Timestamp
+    ) throws(EngineError) -> (WaitlistEntry, Reservation?, Batch) {
+        try ctx.health.check()
+        guard let (entry, _) = ctx.waitlist.entry(id),
+            requester.map({ $0.isAdmin || $0.userID == entry.userID }) ?? true
+        else { throw .waitlistEntryNotFound(id) }
+        guard entry.status == .offered, let offer = entry.offer,
+            let (_, slot) = ctx.directory.locate(offer.reservationID), Int(slot) < slots.count,
+            slots.id(at: Int(slot)) == offer.reservationID
+        else {
+            if entry.status == .expired && outcome == .accept { throw .offerExpired }
+            throw .invalidState("waitlist entry \(id) has no open offer (it is \(entry.status.name))")
+        }
+        let hold = slots[Int(slot)]
+        var batch = Batch()
+        var outcome = outcome
+        var refusal: EngineError?
+        if outcome == .accept && now >= offer.expiresAt {
+            outcome = .expire
+            refusal = .offerExpired
+        }
+        if outcome == .accept {
+            do {
+                _ = try ctx.ledger.admit(
+                    user: hold.userID, start: hold.start, end: hold.end, now: now, rules: ctx.rules,
+                    allocate: { hold.id })
+            } catch {
+                outcome = .decline  // a limit: the student cannot take it, and the next in line can
+                refusal = error
+            }
+        }
+        let status: WaitlistStatus =
+            switch outcome {
+            case .accept: .accepted
+            case .decline: .declined
+            case .expire: .expired
+            case .leave: .cancelled
+            }
+        let resolved = ctx.waitlist.resolveOffer(id, to: status, journal: ctx.journal)
+        batch.note(resolved.map(\.1))
+        guard case .success(let (next, _)) = resolved else { throw batch.failure ?? .invalidState("offer not open") }
+        let transition: ReservationTransition = outcome == .accept ? .accept(at: now) : .cancel(at: now)
+        guard let moved = try? hold.applying(transition) else {
+            throw .invalidState("the hold cannot \(transition.name)")
+        }
+        change(slot: slot, from: hold, to: moved, by: transition, now: now, into: &batch)
+        if outcome != .accept {
+            // The released hold is the student's history from now on (as replay will list it).
+            ctx.ledger.restore(user: hold.userID, id: hold.id, holding: nil)
+        }
+        switch outcome {
+        case .accept: ctx.offers.accepted(after: now - offer.madeAt)
+        case .expire:
+            ctx.offers.expired()
+            notify(
+                user: hold.userID, kind: .offerExpired,
+                message:
+                    "The hold on seat \(hold.seatID) for your waitlist entry \(id) ran out; it went to the next in line.",
+                seat: hold.seatID, start: hold.start, end: hold.end, now: now, into: &batch)
+        case .decline, .leave: ctx.offers.declined()
+        }
+        if let refusal {
+            // The move is recorded; the caller still hears why the acceptance did not happen.
+            batch.refusal = refusal
+        }
+        return (next, outcome == .accept ? moved : nil, batch)
     }
 
     func notify(

@@ -20,12 +20,18 @@ extension SeatShard {
             slots[Int(slot)] = r
             if old.status.holdsSeat {
                 seats[p].index.remove(start: old.start)
-                ctx.ledger.release(user: old.userID, start: old.start, end: old.end)
+                if old.status.countsTowardLimits {
+                    ctx.ledger.release(user: old.userID, start: old.start, end: old.end)
+                }
             }
             if r.status.holdsSeat {
                 let ok = seats[p].index.insert(start: r.start, end: r.end, handle: slot)
                 precondition(ok, "restored reservation \(r.id) overlaps another on seat \(r.seatID)")
-                ctx.ledger.restore(user: r.userID, id: r.id, holding: .init(start: r.start, end: r.end))
+            }
+            if r.status != .held {
+                ctx.ledger.restore(
+                    user: r.userID, id: r.id,
+                    holding: r.status.countsTowardLimits ? .init(start: r.start, end: r.end) : nil)
             }
             return
         }
@@ -36,8 +42,12 @@ extension SeatShard {
             let ok = seats[p].index.insert(start: r.start, end: r.end, handle: slot)
             precondition(ok, "restored reservation \(r.id) overlaps another on seat \(r.seatID)")
         }
-        ctx.ledger.restore(
-            user: r.userID, id: r.id, holding: r.status.holdsSeat ? .init(start: r.start, end: r.end) : nil)
+        // A hold is the student's only once accepted: not in "my reservations", not counted.
+        if r.status != .held {
+            ctx.ledger.restore(
+                user: r.userID, id: r.id,
+                holding: r.status.countsTowardLimits ? .init(start: r.start, end: r.end) : nil)
+        }
     }
 
     /// Checks that every index is sorted and overlap-free and that index and slots agree.

@@ -11,6 +11,33 @@ struct EngineContext: Sendable {
     let notifications: NotificationHub
     let journal: any Journal
     let health = EngineHealth()
+    let offers = OfferStatistics()
+}
+
+/// Waitlist offers made, accepted, declined and expired, and the time from the seat freeing to
+/// the acceptance (for metrics).
+public final class OfferStatistics: Sendable {
+    public struct Figures: Sendable, Hashable {
+        public var made = 0
+        public var accepted = 0
+        public var declined = 0
+        public var expired = 0
+        /// Seconds from freeing to acceptance, summed over the accepted offers.
+        public var secondsToAcceptance: Int64 = 0
+    }
+
+    private let state = Mutex(Figures())
+
+    public var figures: Figures { state.withLock { $0 } }
+    func made() { state.withLock { $0.made += 1 } }
+    func declined() { state.withLock { $0.declined += 1 } }
+    func expired() { state.withLock { $0.expired += 1 } }
+    func accepted(after seconds: Int64) {
+        state.withLock {
+            $0.accepted += 1
+            $0.secondsToAcceptance += max(0, seconds)
+        }
+    }
 }
 
 /// Fail-stop. The engine changes its memory first and acknowledges once the journal record is

@@ -13,8 +13,14 @@ final class Waitlist: Sendable {
         var waitingBySeat: [SeatID: [WaitlistEntryID]] = [:]
         var waitingByBranch: [String: [WaitlistEntryID]] = [:]
         var byUser: [UserID: [WaitlistEntryID]] = [:]
+        /// Entries in `OFFERED`, for the sweep (holds that ran out) and "one live offer per student".
+        var offered: Set<WaitlistEntryID> = []
 
         func entry(_ id: WaitlistEntryID) -> WaitlistEntry? { entries[id] }
+
+        func hasLiveOffer(_ user: UserID) -> Bool {
+            (byUser[user] ?? []).contains { offered.contains($0) }
+        }
 
         mutating func removeWaiting(_ e: WaitlistEntry) {
             switch e.target {
@@ -31,6 +37,7 @@ final class Waitlist: Sendable {
             }
             entries[e.id] = e
             nextID = max(nextID, e.id + 1)
+            if e.status == .offered { offered.insert(e.id) } else { offered.remove(e.id) }
             if e.status == .waiting {
                 switch e.target {
                 case .seat(let s): Self.insertSorted(e.id, into: &waitingBySeat[s, default: []])
@@ -94,6 +101,7 @@ final class Waitlist: Sendable {
             guard previous.status == .waiting || previous.status == .notified else {
                 return .failure(.invalidState("cannot leave a waitlist entry that is \(previous.status.name)"))
             }
+            // (An OFFERED entry is left through its seat's shard, which releases the hold.)
             var e = previous
             e.status = .cancelled
             do throws(EngineError) {
@@ -116,11 +124,13 @@ final class Waitlist: Sendable {
     }
 
     /// The first `WAITING` entry (in joining order) for `seat` or `branch` whose window overlaps the
-    /// freed `[freedStart, freedEnd)`, can still be booked (`desiredTime ≥ earliest`), and is now
-    /// entirely free on the seat (`isFree`). It becomes `NOTIFIED` at `now`.
-    func claim(
+    /// freed `[freedStart, freedEnd)`, can still be booked (`desiredTime ≥ earliest`), is now
+    /// entirely free on the seat (`isFree`), and whose student has no live offer already. `hold`
+    /// places the hold on the seat (in the caller's shard turn) and returns the offer, or `nil` if
+    /// the entry cannot be held now; the entry becomes `OFFERED`. One freed window, one offer.
+    func offer(
         seat: SeatID, branch: String, freedStart: Timestamp, freedEnd: Timestamp, earliest: Timestamp,
-        now: Timestamp, journal: any Journal, isFree: (Timestamp, Timestamp) -> Bool
+        journal: any Journal, isFree: (Timestamp, Timestamp) -> Bool, hold: (WaitlistEntry) -> WaitlistOffer?
     ) -> Result<(WaitlistEntry, JournalTicket), EngineError>? {
         state.withLock { s in
             let a = s.waitingBySeat[seat] ?? []
@@ -136,21 +146,48 @@ final class Waitlist: Sendable {
                     id = b[j]
                     j += 1
                 }
-                guard var e = s.entry(id) else { continue }
+                guard let e = s.entry(id), var next = e.move(to: .offered) else { continue }
                 guard e.desiredTime < freedEnd && freedStart < e.endTime, e.desiredTime >= earliest,
-                    isFree(e.desiredTime, e.endTime)
+                    !s.hasLiveOffer(e.userID), isFree(e.desiredTime, e.endTime), let offer = hold(e)
                 else { continue }
-                e.status = .notified
-                e.notifiedAt = now
+                next.offer = offer
                 do throws(EngineError) {
-                    let ticket = try journal.append(.waitlistChanged(e))
-                    s.put(e)
-                    return .success((e, ticket))
+                    let ticket = try journal.append(.waitlistChanged(next))
+                    s.put(next)
+                    return .success((next, ticket))
                 } catch {
                     return .failure(error)
                 }
             }
             return nil
+        }
+    }
+
+    /// Moves an `OFFERED` entry on (accepted, declined, expired, cancelled) and appends its record.
+    func resolveOffer(_ id: WaitlistEntryID, to status: WaitlistStatus, journal: any Journal)
+        -> Result<(WaitlistEntry, JournalTicket), EngineError>
+    {
+        state.withLock { s in
+            guard let e = s.entry(id), e.status == .offered, let next = e.move(to: status) else {
+                return .failure(.invalidState("that waitlist entry has no open offer"))
+            }
+            do throws(EngineError) {
+                let ticket = try journal.append(.waitlistChanged(next))
+                s.put(next)
+                return .success((next, ticket))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    /// `OFFERED` entries whose hold ran out by `now`: (entry, seat of the hold).
+    func offersExpired(at now: Timestamp) -> [(WaitlistEntryID, SeatID)] {
+        state.withLock { s in
+            s.offered.compactMap { id in
+                guard let e = s.entries[id], let o = e.offer, o.expiresAt <= now else { return nil }
+                return (id, o.seatID)
+            }.sorted { $0.0 < $1.0 }
         }
     }
 

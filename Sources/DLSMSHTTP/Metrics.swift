@@ -20,6 +20,11 @@ public final class ServiceMetrics: Sendable {
     private let descriptors: Gauge
     private let descriptorLimit: Gauge
     private let descriptorsExhausted: Gauge
+    private let offersMade: Gauge
+    private let offersAccepted: Gauge
+    private let offersDeclined: Gauge
+    private let offersExpired: Gauge
+    private let offerAcceptance: DurationHistogram
     private let buckets: [Duration] = [
         .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
         .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
@@ -52,9 +57,25 @@ public final class ServiceMetrics: Sendable {
         descriptorLimit = registry.makeGauge(descriptor: Self.name("open_files_limit", "", "RLIMIT_NOFILE (soft)"))
         descriptorsExhausted = registry.makeGauge(
             descriptor: Self.name("open_files_exhausted", "", "1 while fewer than 32 file descriptors are left"))
+        offersMade = registry.makeGauge(
+            descriptor: Self.name("waitlist_offers_made", "total", "Seats held for the first in line"))
+        offersAccepted = registry.makeGauge(
+            descriptor: Self.name("waitlist_offers_accepted", "total", "Offers taken (holds that became bookings)"))
+        offersDeclined = registry.makeGauge(
+            descriptor: Self.name(
+                "waitlist_offers_declined", "total", "Offers declined or left, or declined for a limit"))
+        offersExpired = registry.makeGauge(
+            descriptor: Self.name("waitlist_offers_expired", "total", "Holds that ran out and passed on"))
+        offerAcceptance = registry.makeDurationHistogram(
+            descriptor: Self.name(
+                "waitlist_offer_acceptance", "seconds", "From the seat freeing to the offer's acceptance"),
+            buckets: [
+                .seconds(5), .seconds(15), .seconds(30), .seconds(60), .seconds(120), .seconds(300), .seconds(600),
+            ])
     }
 
     func booked() { bookings.increment() }
+    func offerAccepted(afterSeconds seconds: Int64) { offerAcceptance.record(.seconds(max(0, seconds))) }
     func conflicted() { conflicts.increment() }
     func swept(_ report: SweepReport) {
         noShows.increment(by: Int64(report.noShows.count))
@@ -98,6 +119,11 @@ public final class ServiceMetrics: Sendable {
         descriptors.set(Double(f.openDescriptors))
         descriptorLimit.set(Double(f.descriptorLimit))
         descriptorsExhausted.set(Double(f.descriptorsExhausted ? 1 : 0))
+        let offers = service.engine.offerFigures
+        offersMade.set(Double(offers.made))
+        offersAccepted.set(Double(offers.accepted))
+        offersDeclined.set(Double(offers.declined))
+        offersExpired.set(Double(offers.expired))
         var text = registry.emitToString()
         if let detail = service.durable.wal.failureDetail {
             // Why, for the operator (a comment, so that the exposition format stays valid).

@@ -65,6 +65,9 @@ enum Render {
             $0.field("position", position)
             $0.time("notified_at", e.notifiedAt)
             $0.time("created_at", e.createdAt)
+            $0.field("offered_seat_id", e.offer?.seatID)
+            $0.field("offer_reservation_id", e.offer?.reservationID)
+            $0.time("offer_expires_at", e.status == .offered ? e.offer?.expiresAt : nil)
         }
     }
 

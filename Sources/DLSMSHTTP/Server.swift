@@ -45,6 +45,8 @@ public struct ServerConfiguration: Sendable {
     public var backupDirectory: String?
     /// Live waitlist entries per student.
     public var maxWaitingPerUser = BookingRules.default.maxWaitingPerUser
+    /// Minutes a freed seat is held for the first in line.
+    public var offerHoldMinutes = 10
     /// Finished reservations stay in memory this many days, then move to the archive file.
     public var retentionDays = 90
     /// Finished reservations kept in memory per student (older ones move to the archive).
@@ -59,6 +61,7 @@ public struct ServerConfiguration: Sendable {
         r.maxUpcomingPerUser = maxUpcomingPerUser
         r.maxConcurrentPerUser = maxConcurrentPerUser
         r.maxWaitingPerUser = maxWaitingPerUser
+        r.offerHold = Int64(offerHoldMinutes) * Seconds.minute
         r.retention = Int64(retentionDays) * Seconds.day
         r.historyPerUser = historyPerStudent
         return r

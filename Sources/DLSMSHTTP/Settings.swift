@@ -187,6 +187,10 @@ public enum ServerSettings {
             c.maxWaitingPerUser = try integer(v, 1...10_000)
         },
         setting(
+            "waitlist-hold-minutes", "WAITLIST_HOLD_MINUTES", "10",
+            "Minutes a freed seat is held for the first in line (never beyond the window's start plus the grace)."
+        ) { c, v in c.offerHoldMinutes = try integer(v, 1...1_440) },
+        setting(
             "retention-days", "RETENTION_DAYS", "90",
             "Finished reservations stay in memory this long, then move to the archive file."
         ) { c, v in c.retentionDays = try integer(v, 1...36_500) },

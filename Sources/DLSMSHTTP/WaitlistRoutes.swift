@@ -43,4 +43,25 @@ func addWaitlistRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
         let entry = try await engine.leaveWaitlist(id: id, requester: caller.requester)
         return Render.response { Render.waitlist(entry, position: nil, &$0) }
     }
+
+    // A seat held for the caller's waitlist entry: take it (a CONFIRMED reservation, every
+    // booking rule applied now), or pass it on to the next in line.
+    api.post("/waitlist/:id/accept") { _, context -> Response in
+        let caller = try context.requireCaller()
+        guard let id = try context.pathID("waitlist entry id") else {
+            throw APIError(.notFound, "not_found", "waitlist entry not found")
+        }
+        let accepted = try await engine.acceptOffer(id: id, requester: caller.requester)
+        service.metrics.offerAccepted(afterSeconds: accepted.secondsSinceFreed)
+        return Render.response(.created) { Render.reservation(accepted.reservation, &$0) }
+    }
+
+    api.post("/waitlist/:id/decline") { _, context -> Response in
+        let caller = try context.requireCaller()
+        guard let id = try context.pathID("waitlist entry id") else {
+            throw APIError(.notFound, "not_found", "waitlist entry not found")
+        }
+        let entry = try await engine.declineOffer(id: id, requester: caller.requester)
+        return Render.response { Render.waitlist(entry, position: nil, &$0) }
+    }
 }

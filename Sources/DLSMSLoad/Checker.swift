@@ -42,8 +42,11 @@ public struct FinalReservation: Sendable, Equatable {
         self.status = status
     }
 
-    /// Statuses whose window the seat was (or is) held for; `COMPLETED` keeps the used window.
-    public var heldTheSeat: Bool { status == "CONFIRMED" || status == "CHECKED_IN" || status == "COMPLETED" }
+    /// Statuses whose window the seat was (or is) held for; `COMPLETED` keeps the used window, and
+    /// `HELD` is a seat held for a waitlist offer (nobody else may have that window).
+    public var heldTheSeat: Bool {
+        status == "CONFIRMED" || status == "CHECKED_IN" || status == "COMPLETED" || status == "HELD"
+    }
 }
 
 /// The checker's result. `passed` is false when any invariant was violated.

@@ -30,10 +30,11 @@ import Testing
 
     @Test func everyOtherTransitionIsAnError() {
         let moves: [ReservationTransition] = [
-            .checkIn(at: 1), .cancel(at: 1), .noShow(at: 1), .checkout(at: 1), .complete(at: 1),
+            .checkIn(at: 1), .cancel(at: 1), .noShow(at: 1), .checkout(at: 1), .complete(at: 1), .accept(at: 1),
         ]
         let legal: Set<String> = [
             "CONFIRMED check-in", "CONFIRMED cancel", "CONFIRMED no-show", "CHECKED_IN checkout", "CHECKED_IN complete",
+            "HELD accept", "HELD cancel",
         ]
         for status in ReservationStatus.allCases {
             for move in moves where !legal.contains("\(status.name) \(move.name)") {
@@ -42,8 +43,14 @@ import Testing
         }
     }
 
-    @Test func onlyConfirmedAndCheckedInHoldTheSeat() {
-        #expect(ReservationStatus.allCases.filter(\.holdsSeat) == [.confirmed, .checkedIn])
+    @Test func heldConfirmedAndCheckedInHoldTheSeatButOnlyTwoCount() {
+        #expect(ReservationStatus.allCases.filter(\.holdsSeat) == [.confirmed, .checkedIn, .held])
+        #expect(ReservationStatus.allCases.filter(\.countsTowardLimits) == [.confirmed, .checkedIn])
+        // A hold accepted, then checked in: every move raises the stage (replay stays idempotent).
+        let held = with(.held)
+        let accepted = try? held.applying(.accept(at: 1))
+        #expect(accepted?.status == .confirmed && held.status.stage < ReservationStatus.confirmed.stage)
+        #expect(ReservationStatus(name: "HELD") == .held)
         #expect(ReservationStatus(name: "NO_SHOW") == .noShow)
         #expect(ReservationStatus(name: "no_show") == nil)
     }

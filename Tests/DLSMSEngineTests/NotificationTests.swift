@@ -12,7 +12,7 @@ import Testing
         _ = try await engine.cancel(id: r.id, requester: Requester(userID: 1))
         var iterator = stream.makeAsyncIterator()
         let live = await iterator.next()
-        #expect(live?.kind == .seatAvailable && live?.userID == 2)
+        #expect(live?.kind == .seatOffered && live?.userID == 2)
         #expect(engine.notifications.list(user: 2).map(\.id) == [live!.id])
         #expect(engine.notifications.list(user: 2, since: live!.id).isEmpty)
     }

@@ -4,7 +4,7 @@ import DLSMSTestSupport
 import Testing
 
 @Suite struct WaitlistTests {
-    @Test func freedTimeNotifiesTheFirstMatchingEntryInJoiningOrder() async throws {
+    @Test func freedTimeIsOfferedToTheFirstMatchingEntryInJoiningOrder() async throws {
         let (engine, _) = try await makeBareEngine(seats: 2, users: 4)
         let r = try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 3 * hour)
         let a = try await engine.joinWaitlist(user: 2, target: .seat(1), desired: testNow + hour)
@@ -13,12 +13,13 @@ import Testing
         #expect(a.position == 1 && b.position == 1 && c.position == 2)
         _ = try await engine.cancel(id: r.id, requester: Requester(userID: 1))
         // One entry per freed seat window: the earliest joiner.
-        #expect(engine.waitlistEntry(a.entry.id)?.entry.status == .notified)
+        #expect(engine.waitlistEntry(a.entry.id)?.entry.status == .offered)
+        #expect(engine.waitlistEntry(a.entry.id)?.entry.offer?.seatID == 1)
         #expect(engine.waitlistEntry(a.entry.id)?.position == nil)
         #expect(engine.waitlistEntry(b.entry.id)?.entry.status == .waiting)
         #expect(engine.waitlistEntry(c.entry.id)?.position == 1)
         let n = engine.notifications.list(user: 2)
-        #expect(n.count == 1 && n[0].kind == .seatAvailable && n[0].seatID == 1 && n[0].start == testNow + hour)
+        #expect(n.count == 1 && n[0].kind == .seatOffered && n[0].seatID == 1 && n[0].start == testNow + hour)
         #expect(engine.notifications.list(user: 3).isEmpty)
     }
 
@@ -32,7 +33,7 @@ import Testing
         #expect(engine.waitlistEntry(w.entry.id)?.entry.status == .waiting)
         let other = try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour)
         _ = try await engine.cancel(id: other.id, requester: Requester(userID: 1))
-        #expect(engine.waitlistEntry(w.entry.id)?.entry.status == .notified)
+        #expect(engine.waitlistEntry(w.entry.id)?.entry.status == .offered)
         #expect(engine.notifications.list(user: 3).first?.seatID == 1)
     }
 

@@ -71,7 +71,8 @@ import Testing
         #expect(ci == 200 && checked["status"] as? String == "CHECKED_IN")
 
         let (w, entry) = try await server.request(
-            "POST", "/waitlist", token: token, json: #"{"seat_id":1,"desired_time":"\#(RFC3339.format(slot))"}"#)
+            "POST", "/waitlist", token: token,
+            json: #"{"seat_id":1,"desired_time":"\#(RFC3339.format(slot + 4 * 3_600))"}"#)
         #expect(w == 201)
         let (_, waitlist) = try await server.request("GET", "/waitlist/mine", token: token)
         #expect(
@@ -95,8 +96,9 @@ import Testing
         #expect(old["student_id"] as? String == "S2021001")
     }
 
-    /// A waitlisted student receives `seat_available` on the stream promptly after another student
-    /// cancels, and `Last-Event-ID` replays what was missed.
+    /// A waitlisted student receives `seat_offered` on the stream within a second of another
+    /// student's cancel; a third student's booking meanwhile is refused (the seat is held); the
+    /// waiter accepts. `Last-Event-ID` replays what was missed.
     @Test func serverSentEvents() async throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -116,8 +118,17 @@ import Testing
         #expect(try stream.read(until: ": connected", timeout: 5))
         let cancelled = Date()
         _ = try await server.request("DELETE", "/reservations/\(r["id"] as! Int)", token: holder)
-        #expect(try stream.read(until: "event: seat_available", timeout: 5))
+        #expect(try stream.read(until: "event: seat_offered", timeout: 5))
         #expect(Date().timeIntervalSince(cancelled) < 1.0)
+        let other = try await server.login("S2021008")
+        let (refused, why) = try await server.request(
+            "POST", "/reservations", token: other, json: booking(33, slot, slot + 3_600))
+        #expect(refused == 409 && why["code"] as? String == "seat_conflict")
+        let (_, mine) = try await server.request("GET", "/waitlist/mine", token: waiter)
+        let entryID =
+            (mine["waitlist"] as? [[String: Any]])?.first { $0["status"] as? String == "OFFERED" }?["id"] as? Int
+        let (took, booked) = try await server.request("POST", "/waitlist/\(entryID ?? 0)/accept", token: waiter)
+        #expect(took == 201 && booked["seat_id"] as? Int == 33 && booked["status"] as? String == "CONFIRMED")
         #expect(try stream.read(until: ": heartbeat", timeout: 5))
         let firstID = stream.text.components(separatedBy: "id: ").dropFirst().first?.prefix { $0.isNumber } ?? ""
         stream.close()
@@ -131,7 +142,7 @@ import Testing
         _ = try await server.request("DELETE", "/reservations/\(r2["id"] as! Int)", token: holder)
         let resumed = try RawStream(
             port: server.port, path: "/notifications/stream?token=\(waiter)", lastEventID: String(firstID))
-        #expect(try resumed.read(until: "event: seat_available", timeout: 5))
+        #expect(try resumed.read(until: "event: seat_offered", timeout: 5))
         #expect(!resumed.text.contains("id: \(firstID)\n"))  // no duplicate
         #expect(resumed.text.contains("\"seat_id\":34"))
         resumed.close()

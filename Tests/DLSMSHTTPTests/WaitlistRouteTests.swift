@@ -43,11 +43,27 @@ import Testing
                 try await client.call(.get, "/notifications", token: waiter).json["notifications"] as? [[String: Any]]
                 ?? []
             #expect(
-                notes.count == 1 && notes[0]["type"] as? String == "seat_available" && notes[0]["seat_id"] as? Int == 12
+                notes.count == 1 && notes[0]["type"] as? String == "seat_offered" && notes[0]["seat_id"] as? Int == 12
             )
             #expect(
                 try await client.call(.get, "/notifications?since=\(notes[0]["id"] as! Int)", token: waiter).text
                     == #"{"notifications":[]}"#)
+            // The seat is held for the waiter: nobody else can book it, the offer shows on the entry.
+            let mine = try await client.call(.get, "/waitlist/mine", token: waiter).json["waitlist"] as? [[String: Any]]
+            let offered = try #require(mine?.first { $0["status"] as? String == "OFFERED" })
+            #expect(offered["offered_seat_id"] as? Int == 12 && offered["offer_expires_at"] is String)
+            let third = try await client.login("S2021003")
+            let taken = try await client.call(
+                .post, "/reservations", token: third, json: booking(12, t0 + 3_600, t0 + 7_200))
+            #expect(taken.status == .conflict && taken.code == "seat_conflict")
+            let offeredID = offered["id"] as! Int
+            #expect(try await client.call(.post, "/waitlist/\(offeredID)/accept", token: third).status == .notFound)
+            let accepted = try await client.call(.post, "/waitlist/\(offeredID)/accept", token: waiter)
+            #expect(accepted.status == .created && accepted.json["status"] as? String == "CONFIRMED")
+            #expect(accepted.json["seat_id"] as? Int == 12)
+            let again = try await client.call(.post, "/waitlist/\(offeredID)/accept", token: waiter)
+            #expect(again.status == .badRequest && again.code == "invalid_state")
+            #expect(try await client.call(.post, "/waitlist/999999/decline", token: waiter).status == .notFound)
             let branchID = branch.json["id"] as! Int
             #expect(try await client.call(.delete, "/waitlist/\(branchID)", token: holder).status == .notFound)
             #expect(

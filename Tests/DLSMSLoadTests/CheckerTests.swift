@@ -106,6 +106,31 @@ struct CheckerTests {
         #expect(!v.passed)
     }
 
+    /// A seat held for a waitlist offer counts as taken: a booking of this run over it is an
+    /// overlap; a hold of another student's on a free window is no violation; a hold claimed by one
+    /// of this run's students, who never used the waitlist, is a phantom.
+    @Test func heldSeatsForWaitlistOffersAreLearned() {
+        let booked = key(1, seat: 10, 0, 3_600)
+        let held = key(900, seat: 10, 1_800, 5_400)
+        let elsewhere = key(900, seat: 11, 0, 3_600)
+        var hold = reservation(2, held)
+        hold.status = "HELD"
+        var free = reservation(3, elsewhere)
+        free.status = "HELD"
+        let v = Checker.check(
+            history: [.book(booked, .ok, reservationID: 1)], final: [reservation(1, booked), hold, free],
+            students: Self.students)
+        #expect(v.overlaps == 1 && v.phantom == 0 && !v.passed)
+        let clean = Checker.check(
+            history: [.book(booked, .ok, reservationID: 1)], final: [reservation(1, booked), free],
+            students: Self.students)
+        #expect(clean.passed)
+        var mine = reservation(4, key(2, seat: 12, 0, 3_600))
+        mine.status = "HELD"
+        let phantom = Checker.check(history: [], final: [mine], students: Self.students)
+        #expect(phantom.phantom == 1 && !phantom.passed)
+    }
+
     @Test func anOverlapHiddenBehindALongReservationIsCaught() {
         // c starts after b ends but inside a, which is longer than both.
         let a = key(1, seat: 10, 0, 10_000)

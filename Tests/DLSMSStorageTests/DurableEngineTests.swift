@@ -98,7 +98,7 @@ import Testing
         #expect(!durable.snapshotDue())
         for k in 0..<60 {  // about 3 KiB of log, without the clock moving
             _ = try await durable.engine.joinWaitlist(
-                user: UserID(k % 10 + 1), target: .branch("B"), desired: clock.now() + 3_600 + Int64(k))
+                user: UserID(k % 9 + 2), target: .branch("B"), desired: clock.now() + 3_600 + Int64(k))
         }
         #expect(durable.snapshotDue())
         await durable.close(finalSnapshot: false)

@@ -49,6 +49,11 @@ let laterGoldenRecords: [JournalRecord] = [
             id: 1, studentID: "S2021001", name: "Alice Johnson", role: .student, passwordHash: "$2b$12$xyz",
             createdAt: 1_760_184_000, disabled: true, tokenGeneration: 300)),
     .idFloor(IDFloor(reservation: 43, waitlistEntry: 9, notification: 5)),
+    .waitlistChanged(
+        WaitlistEntry(
+            id: 9, userID: 6, target: .branch("Main Library"), desiredTime: 1_760_194_800, endTime: 1_760_198_400,
+            status: .offered, createdAt: 1_760_184_000,
+            offer: WaitlistOffer(seatID: 12, reservationID: 44, expiresAt: 1_760_191_200, madeAt: 1_760_190_600))),
 ]
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
