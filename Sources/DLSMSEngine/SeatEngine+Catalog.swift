@@ -36,8 +36,14 @@ extension SeatEngine {
     /// Takes a seat out of service (it can no longer be booked) or puts it back.
     public func setMaintenance(seat id: SeatID, _ inMaintenance: Bool) async throws(EngineError) -> Seat {
         guard var seat = await shard(for: id).seat(id) else { throw .seatNotFound(id) }
+        let wasOut = seat.inMaintenance
         seat.inMaintenance = inMaintenance
         try await define(seat: seat)
+        if wasOut && !inMaintenance {
+            // Back in service: its free time can serve the first in line.
+            let batch = await shard(for: id).offerFreedSeat(id, now: clock.now())
+            try await batch.commit(hub: notifications, health: context.health)
+        }
         return seat
     }
 

@@ -171,6 +171,15 @@ extension SeatShard {
 
     // MARK: - Offers
 
+    /// A seat back in service: its free time, up to the booking horizon, is offered to the first
+    /// waiting entry it can serve.
+    func offerFreedSeat(_ id: SeatID, now: Timestamp) -> Batch {
+        var batch = Batch()
+        guard let p = positions[id] else { return batch }
+        claimWaitlist(seat: p, freedStart: now, freedEnd: now + ctx.rules.maxAdvance, now: now, into: &batch)
+        return batch
+    }
+
     enum OfferOutcome: Sendable {
         case accept
         case decline

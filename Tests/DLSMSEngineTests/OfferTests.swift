@@ -131,6 +131,16 @@ import Testing
         #expect(engine.waitlistEntry(w3.id)?.entry.status == .cancelled)
     }
 
+    @Test func aSeatBackFromMaintenanceIsOffered() async throws {
+        let (engine, _) = try await makeBareEngine(seats: 2, users: 2)
+        _ = try await engine.setMaintenance(seat: 1, true)
+        let w = try await engine.joinWaitlist(user: 2, target: .seat(1), desired: testNow + hour).entry
+        #expect(engine.waitlistEntry(w.id)?.entry.status == .waiting)
+        _ = try await engine.setMaintenance(seat: 1, false)
+        #expect(engine.waitlistEntry(w.id)?.entry.status == .offered)
+        #expect(engine.notifications.list(user: 2).map(\.kind) == [.seatOffered])
+    }
+
     @Test func manyStudentsBookingAHeldSeatAreAllRefusedAndTheOfferedOneGetsIt() async throws {
         let (engine, _, r, first, _) = try await queue(users: 60)
         _ = try await engine.cancel(id: r.id, requester: Requester(userID: 1))
