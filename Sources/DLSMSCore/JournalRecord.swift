@@ -1,3 +1,16 @@
+/// Which reservation left memory for the archive, and where it was.
+public struct ArchivedReservation: Sendable, Hashable {
+    public var id: ReservationID
+    public var seatID: SeatID
+    public var userID: UserID
+
+    public init(id: ReservationID, seatID: SeatID, userID: UserID) {
+        self.id = id
+        self.seatID = seatID
+        self.userID = userID
+    }
+}
+
 public struct IDFloor: Sendable, Hashable {
     public var reservation: ReservationID
     public var waitlistEntry: WaitlistEntryID
@@ -30,4 +43,6 @@ public enum JournalRecord: Sendable, Hashable {
     /// The ids the next reservation, waitlist entry and notification get at least. A snapshot
     /// starts with it, because the holders of the highest ids may have left memory (archive).
     case idFloor(IDFloor)
+    /// Reservations that moved to the archive file and left memory (replay drops them again).
+    case reservationsArchived([ArchivedReservation])
 }

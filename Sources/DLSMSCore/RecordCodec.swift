@@ -19,6 +19,7 @@ public enum RecordCodec {
         case idFloor = 9
         /// A waitlist entry with its offer (`waitlistChanged` plus the offer's fields).
         case waitlistOffer = 10
+        case reservationsArchived = 11
 
         public var name: String {
             switch self {
@@ -32,6 +33,7 @@ public enum RecordCodec {
             case .userChanged: return "user~"
             case .idFloor: return "ids"
             case .waitlistOffer: return "waitlist+offer"
+            case .reservationsArchived: return "archived"
             }
         }
     }
@@ -52,6 +54,7 @@ public enum RecordCodec {
         case .notificationCreated: return .notificationCreated
         case .userChanged: return .userChanged
         case .idFloor: return .idFloor
+        case .reservationsArchived: return .reservationsArchived
         }
     }
 
@@ -91,6 +94,13 @@ public enum RecordCodec {
             if case .userChanged = record {
                 w.byte(u.disabled ? 1 : 0)
                 w.svarint(Int64(u.tokenGeneration))
+            }
+        case .reservationsArchived(let list):
+            w.uvarint(UInt64(list.count))
+            for a in list {
+                w.svarint(a.id)
+                w.svarint(Int64(a.seatID))
+                w.svarint(Int64(a.userID))
             }
         case .idFloor(let f):
             w.svarint(f.reservation)
@@ -200,6 +210,18 @@ public enum RecordCodec {
             guard let generation = UInt32(exactly: try r.svarint()) else { throw DecodingError("bad token generation") }
             user.tokenGeneration = generation
             return .userChanged(user)
+        case .reservationsArchived:
+            let count = try r.uvarint()
+            guard count <= 1_000_000 else { throw DecodingError("bad archived count") }
+            var list: [ArchivedReservation] = []
+            for _ in 0..<count {
+                let id = try r.svarint()
+                let seat = try r.int32()
+                let user = try r.int32()
+                guard id > 0 else { throw DecodingError("bad archived reservation") }
+                list.append(ArchivedReservation(id: id, seatID: seat, userID: user))
+            }
+            return .reservationsArchived(list)
         case .idFloor:
             let reservation = try r.svarint()
             let waitlist = try r.svarint()

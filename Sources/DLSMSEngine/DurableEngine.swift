@@ -241,23 +241,31 @@ public final class DurableEngine: Sendable {
         }
         let report = try await snapshot()
         let partial = destination + ".partial"
-        if (try? io.list(partial)) != nil {
-            for name in try io.list(partial) { try io.remove(partial + "/" + name) }
+        func removePartial() {
+            for name in (try? io.list(partial)) ?? [] { try? io.remove(partial + "/" + name) }
+            rmdir(partial)
         }
-        try io.makeDirectory(partial)
-        for name in [report.name, ArchiveFile.name, "jwt-secret"] {
-            guard let bytes = try? io.read(directory.file(name)) else { continue }  // no archive yet: fine
-            try io.writeAtomically(partial + "/" + name, bytes)
+        removePartial()
+        do {
+            try io.makeDirectory(partial)
+            for name in [report.name, ArchiveFile.name, "jwt-secret"] {
+                guard let bytes = try? io.read(directory.file(name)) else { continue }  // no archive yet: fine
+                try io.writeAtomically(partial + "/" + name, bytes)
+            }
+            guard rename(partial, destination) == 0 else { throw StorageError("rename", destination, errno: errno) }
+        } catch {
+            removePartial()  // a failed backup leaves nothing behind
+            throw error
         }
-        guard rename(partial, destination) == 0 else { throw StorageError("rename", destination, errno: errno) }
         let parent = (destination as NSString).deletingLastPathComponent
         try io.syncDirectory(parent.isEmpty ? "." : parent)
         return report
     }
 
     /// Moves finished reservations past the retention (or beyond each student's history cap) from
-    /// memory to `archive.log`: appended and synced first, then dropped from memory. Also drops
-    /// old finished waitlist entries. Returns how many reservations moved.
+    /// memory to `archive.log`: appended and synced first, then a `reservationsArchived` record in
+    /// the WAL, then dropped from memory (so a restart replays the move instead of archiving them
+    /// again). Also drops old finished waitlist entries. Returns how many reservations moved.
     @discardableResult
     public func archiveFinished() async throws -> Int {
         guard wal.failure == nil, engine.writeFailure == nil else { return 0 }
@@ -269,7 +277,7 @@ public final class DurableEngine: Sendable {
             guard !batch.isEmpty else { return moved }
             try ArchiveFile.append(
                 batch.map { .reservationChanged($0) }, directory: configuration.directory, io: directory.io, time: now)
-            await engine.forgetArchived(batch)
+            try await engine.recordArchived(batch)
             moved += batch.count
             if batch.count < 50_000 { return moved }
         }

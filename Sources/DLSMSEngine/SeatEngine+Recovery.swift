@@ -75,6 +75,11 @@ extension SeatEngine {
             context.directory.raiseNext(to: f.reservation)
             context.waitlist.raiseNext(to: f.waitlistEntry)
             notifications.raiseNext(to: f.notification)
+        case .reservationsArchived(let list):
+            var perShard = [[ArchivedReservation]](repeating: [], count: shards.count)
+            for a in list { perShard[Int(UInt32(bitPattern: a.seatID) % UInt32(shards.count))].append(a) }
+            for (s, part) in perShard.enumerated() where !part.isEmpty { await shards[s].forget(ids: part) }
+            context.directory.compact()
         }
     }
 
@@ -102,7 +107,7 @@ extension SeatEngine {
                 if pendingCount >= 65_536 { await flush() }
             case .userCreated, .userChanged, .waitlistChanged, .notificationCreated, .idFloor:
                 await apply(record)
-            case .branchDefined, .seatDefined:
+            case .branchDefined, .seatDefined, .reservationsArchived:
                 await flush()
                 await apply(record)
             }
@@ -154,6 +159,17 @@ extension SeatEngine {
             for r in finished.dropLast(rules.historyPerUser) where chosen.count < limit { chosen[r.id] = r }
         }
         return chosen.values.sorted { $0.id < $1.id }
+    }
+
+    /// Records that `archived` moved to the archive file (durably), then drops them from memory.
+    /// Replay applies the record the same way, so a restart does not bring them back.
+    public func recordArchived(_ archived: [Reservation]) async throws(EngineError) {
+        try context.health.check()
+        let record = JournalRecord.reservationsArchived(
+            archived.map { ArchivedReservation(id: $0.id, seatID: $0.seatID, userID: $0.userID) })
+        let ticket = try context.health.append(record, to: context.journal)
+        try await context.health.commit(ticket)
+        await forgetArchived(archived)
     }
 
     /// Drops reservations that the archive now holds from memory.

@@ -107,6 +107,17 @@ extension SeatShard {
         }
     }
 
+    /// Replay of a move to the archive: drops these reservations if they are here and finished.
+    func forget(ids archived: [ArchivedReservation]) {
+        forget(
+            archived.compactMap { a in
+                guard let (_, slot) = ctx.directory.locate(a.id), Int(slot) < slots.count,
+                    slots.id(at: Int(slot)) == a.id
+                else { return nil }
+                return slots[Int(slot)]
+            })
+    }
+
     /// Reservations in memory (live slots).
     var liveReservations: Int { slots.liveCount }
 

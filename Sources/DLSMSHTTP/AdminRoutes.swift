@@ -53,12 +53,12 @@ func addAdminRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
             throw APIError(
                 .conflict, "backups_disabled", "online backups are off: start the server with --backup-dir DIR")
         }
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let name =
             "backup-" + RFC3339.format(clock.now()).replacingOccurrences(of: ":", with: "") + "-"
             + String(UInt32.random(in: 0...UInt32.max), radix: 16)
         let report: SnapshotReport
         do {
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
             report = try await service.durable.backup(to: root + "/" + name)
         } catch {
             context.logger.error("backup failed", metadata: ["error": "\(error)"])

@@ -3,23 +3,56 @@ import NIOCore
 import NIOHTTPTypes
 import Synchronization
 
-/// Open connections, against ``Limits/connections``.
+/// Open connections, in all and per client address, against the caps.
 public final class ConnectionCounter: Sendable {
     public let limit: Int
-    private let open = Atomic<Int>(0)
+    public let perAddress: Int
+    private struct State {
+        var open = 0
+        var byAddress: [String: Int] = [:]
+    }
+    private let state = Mutex(State())
 
-    public init(limit: Int) { self.limit = limit }
+    public init(limit: Int, perAddress: Int = .max) {
+        self.limit = limit
+        self.perAddress = perAddress
+    }
 
-    public var count: Int { open.load(ordering: .relaxed) }
+    public var count: Int { state.withLock { $0.open } }
 
-    /// Counts a new connection; `false` when it is one too many (it still counts until it closes).
-    func opened() -> Bool { open.wrappingAdd(1, ordering: .relaxed).newValue <= limit }
-    func closed() { open.wrappingSubtract(1, ordering: .relaxed) }
+    /// Counts a new connection from `address` (`nil`: exempt from the per-address cap); `false`
+    /// when it is one too many (it still counts until it closes).
+    func opened(from address: String?) -> Bool {
+        state.withLock { s in
+            s.open += 1
+            var ok = s.open <= limit
+            if let address {
+                let n = s.byAddress[address, default: 0] + 1
+                s.byAddress[address] = n
+                ok = ok && n <= perAddress
+            }
+            return ok
+        }
+    }
+
+    func closed(from address: String?) {
+        state.withLock { s in
+            s.open -= 1
+            if let address {
+                let n = s.byAddress[address, default: 1] - 1
+                s.byAddress[address] = n > 0 ? n : nil
+            }
+        }
+    }
 }
 
-/// Per connection: counts it, answers a request on a connection beyond the cap with 503 and closes
-/// it (a clean refusal the client can read, not a failing `accept`), and closes an event stream as
-/// soon as its client half-closes, so that the stream's slot is freed at once.
+/// Per connection:
+/// - counts it, and answers a request on a connection beyond the cap (in all, or for its address)
+///   with 503 and closes it: a clean refusal the client can read, not a failing `accept`;
+/// - closes it when a request has not arrived whole within ``Limits/requestTimeout`` of its head
+///   (a body trickled a byte at a time holds a slot no longer);
+/// - closes an event stream as soon as its client half-closes, so that the stream's slot is freed
+///   at once.
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -27,16 +60,26 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPResponsePart
 
     private let counter: ConnectionCounter
+    private let requestTimeout: Duration
+    private let exempt: TrustedProxies
+    private var address: String?
     private var counted = false
     private var overLimit = false
     private var answered = false
     private var streaming = false
+    private var deadline: Scheduled<Void>?
 
-    init(counter: ConnectionCounter) { self.counter = counter }
+    init(counter: ConnectionCounter, requestTimeout: Duration, exempt: TrustedProxies) {
+        self.counter = counter
+        self.requestTimeout = requestTimeout
+        self.exempt = exempt
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        let peer = context.channel.remoteAddress?.ipAddress
+        address = peer.flatMap { exempt.trusts($0) ? nil : TrustedProxies.key($0) }
         counted = true
-        overLimit = !counter.opened()
+        overLimit = !counter.opened(from: address)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) { release() }
@@ -47,19 +90,32 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func release() {
+        deadline?.cancel()
+        deadline = nil
         if counted {
             counted = false
-            counter.closed()
+            counter.closed(from: address)
         }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
         guard overLimit else {
+            switch part {
+            case .head:
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                deadline?.cancel()
+                deadline = context.eventLoop.scheduleTask(in: .init(requestTimeout)) { bound.value.close(promise: nil) }
+            case .end:
+                deadline?.cancel()
+                deadline = nil
+            case .body: break
+            }
             context.fireChannelRead(data)
             return
         }
         // Beyond the cap: nothing reaches the application; the first request is answered 503.
-        guard !answered, case .head = unwrapInboundIn(data) else { return }
+        guard !answered, case .head = part else { return }
         answered = true
         var w = JSONWriter()
         w.object {

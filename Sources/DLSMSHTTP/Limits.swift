@@ -17,6 +17,11 @@ public struct Limits: Sendable, Hashable {
     /// A keep-alive connection with no request (or a request that stops arriving) for this long is
     /// closed.
     public var idleTimeout: Duration = .seconds(60)
+    /// A request must arrive whole (headers and body) within this long of its first line, however
+    /// slowly it trickles in; otherwise the connection is closed.
+    public var requestTimeout: Duration = .seconds(30)
+    /// Open connections per client address (trusted proxies excepted); beyond it, 503.
+    public var connectionsPerAddress = 256
 
     // MARK: Server-Sent Events
 

@@ -188,10 +188,18 @@ public enum DLSMSServer {
         // accepting (connections wait in the kernel's backlog) instead of running into EMFILE,
         // where NIO's accept would fail again and again without ever waiting.
         let acceptBudget = ResourceState.connectionBudget(descriptorLimit: limit.after)
+        // The cap that is answered with 503 stays below what the process accepts, so that there is
+        // always room to accept a connection and say so (and for /healthz to say 503).
+        let cap = max(1, min(config.limits.connections, acceptBudget - 16))
         logger.info(
             "file descriptor limit",
-            metadata: ["before": "\(limit.before)", "now": "\(limit.after)", "accepting_at_most": "\(acceptBudget)"])
-        try PortProbe.check(host: config.host, port: config.port)
+            metadata: [
+                "before": "\(limit.before)", "now": "\(limit.after)", "accepting_at_most": "\(acceptBudget)",
+                "connections_cap": "\(cap)",
+            ])
+        var capped = config
+        capped.limits.connections = cap
+        let config = capped
         let service = try await makeService(config, logger: logger)
         let limits = config.limits
         let connections = service.connections
@@ -199,7 +207,12 @@ public enum DLSMSServer {
             router: makeRouter(service),
             server: .http1(
                 configuration: .init(
-                    additionalChannelHandlers: [ParseErrorHandler(), ConnectionGuard(counter: connections)],
+                    additionalChannelHandlers: [
+                        ParseErrorHandler(),
+                        ConnectionGuard(
+                            counter: connections, requestTimeout: limits.requestTimeout,
+                            exempt: config.trustedProxies),
+                    ],
                     idleTimeout: .init(limits.idleTimeout),
                     httpDecoderConfiguration: .init(
                         maxHeaderFieldSize: limits.headerBytes, maxHeaderListSize: limits.headerBytes))),
@@ -216,7 +229,9 @@ public enum DLSMSServer {
                 .init(service: PersistenceService(durable: service.durable, logger: logger)),
                 .init(service: SweeperService(service: service, interval: config.sweepInterval, logger: logger)),
                 .init(service: SnapshotService(durable: service.durable, logger: logger)),
-                .init(service: ResourceMonitorService(resources: service.resources, logger: logger)),
+                .init(
+                    service: ResourceMonitorService(
+                        resources: service.resources, connections: service.connections, logger: logger)),
                 .init(service: app),
                 .init(service: StreamCloserService(hub: service.engine.notifications, logger: logger)),
                 .init(

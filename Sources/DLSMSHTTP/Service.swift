@@ -30,7 +30,8 @@ public final class DLSMSService: Sendable {
         self.hasher = hasher
         self.metrics = metrics
         self.configuration = configuration
-        connections = ConnectionCounter(limit: configuration.limits.connections)
+        connections = ConnectionCounter(
+            limit: configuration.limits.connections, perAddress: configuration.limits.connectionsPerAddress)
         loginLimiter = AttemptLimiter(window: 60, capacity: configuration.limits.limiterCapacity)
         registrationLimiter = AttemptLimiter(window: 3_600, capacity: configuration.limits.limiterCapacity)
     }

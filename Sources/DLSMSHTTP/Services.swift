@@ -142,15 +142,17 @@ public final class ResourceState: Sendable {
         return max(1, limit - min(limit / 2, 256))
     }
 
-    /// Reads the figures; returns `true` when exhaustion starts or ends (to log it once).
-    func refresh() -> Bool {
+    /// Reads the figures; returns `true` when exhaustion starts or ends (to log it once). At the
+    /// connection cap counts as exhaustion too: new connections are being turned away.
+    func refresh(connections: ConnectionCounter? = nil) -> Bool {
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         let max = Int(clamping: limit.rlim_cur)
         // Not even the directory of descriptors can be opened: that is exhaustion too.
         let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? max
+        let atCap = connections.map { $0.count >= $0.limit } ?? false
         return state.withLock { f in
-            let exhausted = max > 0 && open >= max - Self.headroom
+            let exhausted = (max > 0 && open >= max - Self.headroom) || atCap
             defer { f = Figures(openDescriptors: open, descriptorLimit: max, descriptorsExhausted: exhausted) }
             return exhausted != f.descriptorsExhausted
         }
@@ -172,21 +174,24 @@ public final class ResourceState: Sendable {
 
 struct ResourceMonitorService: Service {
     let resources: ResourceState
+    let connections: ConnectionCounter
     let logger: Logger
 
     func run() async throws {
-        _ = resources.refresh()
+        _ = resources.refresh(connections: connections)
         for await _ in AsyncTimerSequence(interval: .seconds(2), clock: .continuous).cancelOnGracefulShutdown() {
-            guard resources.refresh() else { continue }
+            guard resources.refresh(connections: connections) else { continue }
             let f = resources.figures
+            let metadata: Logger.Metadata = [
+                "open_files": "\(f.openDescriptors)", "limit": "\(f.descriptorLimit)",
+                "connections": "\(connections.count)", "connections_cap": "\(connections.limit)",
+            ]
             if f.descriptorsExhausted {
                 logger.error(
-                    "file descriptors nearly exhausted: new connections wait (accept backs off) and /healthz answers 503",
-                    metadata: ["open": "\(f.openDescriptors)", "limit": "\(f.descriptorLimit)"])
+                    "file descriptors nearly exhausted or connections at the cap: new connections get 503 and /healthz answers 503",
+                    metadata: metadata)
             } else {
-                logger.notice(
-                    "file descriptors available again",
-                    metadata: ["open": "\(f.openDescriptors)", "limit": "\(f.descriptorLimit)"])
+                logger.notice("file descriptors available again", metadata: metadata)
             }
         }
     }

@@ -65,7 +65,9 @@ public enum ServerSettings {
         }
         let levelText = fromFlags["log-level"] ?? environment["LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
-            throw ConfigurationError("log level must be one of trace, debug, info, notice, warning, error, critical")
+            throw ConfigurationError(
+                "\(fromFlags["log-level"] != nil ? "--log-level" : "LOG_LEVEL"): must be one of trace, debug, info, notice, warning, error, critical"
+            )
         }
         return Parsed(configuration: configuration, logLevel: level)
     }
@@ -166,8 +168,10 @@ public enum ServerSettings {
             }
             c.adminPassword = v
         },
-        setting("bcrypt-cost", "BCRYPT_COST", "12", "bcrypt cost of new password hashes.") { c, v in
-            c.bcryptCost = try integer(v, 4...31)
+        setting(
+            "bcrypt-cost", "BCRYPT_COST", "12", "bcrypt cost of new password hashes (4–16; 16 is about 16 s a hash)."
+        ) {
+            c, v in c.bcryptCost = try integer(v, 4...16)
         },
         setting("bcrypt-concurrency", "BCRYPT_CONCURRENCY", "half the processors", "Password hashes computed at once.")
         { c, v in c.bcryptConcurrency = try integer(v, 1...256) },
@@ -221,7 +225,11 @@ public enum ServerSettings {
         setting(
             "trusted-proxies", "TRUSTED_PROXIES", "none",
             "Comma-separated addresses or CIDR ranges of reverse proxies whose forwarding header (--proxy-header) names the client."
-        ) { c, v in c.trustedProxies.ranges = try TrustedProxies(parsing: v).ranges },
+        ) { c, v in
+            let parsed = try TrustedProxies(parsing: v)
+            guard !parsed.isEmpty else { throw ConfigurationError("names no address or range") }
+            c.trustedProxies.ranges = parsed.ranges
+        },
         setting(
             "proxy-header", "PROXY_HEADER", "x-forwarded-for",
             "The forwarding header the trusted proxies write: x-forwarded-for | forwarded (only that one is read)."
@@ -241,6 +249,14 @@ public enum ServerSettings {
         setting("max-connections", "MAX_CONNECTIONS", "4096", "Open HTTP connections; beyond it requests get 503.") {
             c, v in c.limits.connections = try integer(v, 1...million)
         },
+        setting(
+            "request-timeout", "REQUEST_TIMEOUT", "30",
+            "Seconds a request may take to arrive whole (headers and body) before the connection is closed."
+        ) { c, v in c.limits.requestTimeout = try seconds(v, 1...3_600) },
+        setting(
+            "connections-per-address", "CONNECTIONS_PER_ADDRESS", "256",
+            "Open connections per client address (trusted proxies excepted); beyond it, 503."
+        ) { c, v in c.limits.connectionsPerAddress = try integer(v, 1...million) },
         setting(
             "idle-timeout", "IDLE_TIMEOUT", "60",
             "Seconds an idle keep-alive connection, or a stalled request, stays open."

@@ -13,7 +13,8 @@ func addSystemRoutes(to router: Router<APIContext>, service: DLSMSService) {
         let problem: String? =
             service.durable.wal.failure != nil || engine.writeFailure != nil
             ? "storage failed: writes are refused"
-            : service.resources.figures.descriptorsExhausted ? "file descriptors nearly exhausted" : nil
+            : service.resources.figures.descriptorsExhausted
+                ? "file descriptors nearly exhausted, or connections at the cap" : nil
         return Render.response(problem == nil ? .ok : .serviceUnavailable) {
             $0.object {
                 $0.field("status", problem == nil ? "healthy" : "unhealthy")

@@ -36,6 +36,15 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "dlsms")
+        // The listening address first: a bad host or a taken port stops the start with the data
+        // directory untouched (not even its lock file).
+        do {
+            try PortProbe.check(host: config.host, port: config.port)
+        } catch let e as PortProbe.UnknownHost {
+            throw ValidationError(e.description)
+        } catch {
+            throw fail("\(error)")
+        }
         let lock = try lockDataDirectory(config.dataDirectory)
         do {
             try await DLSMSServer.run(config, logger: logger)

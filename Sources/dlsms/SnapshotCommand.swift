@@ -392,7 +392,7 @@ struct ExportDocument: Encodable {
                     N(
                         id: n.id, userID: n.userID, type: n.kind.name, message: n.message, seatID: n.seatID,
                         createdAt: rfc3339(n.createdAt)))
-            case .idFloor: break
+            case .idFloor, .reservationsArchived: break
             }
         }
         reservations.sort { $0.id < $1.id }

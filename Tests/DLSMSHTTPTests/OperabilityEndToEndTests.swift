@@ -96,8 +96,51 @@ import Testing
         defer { cleanup(dir) }
         let result = try runDLSMS(["serve", "--port", String(port), "--data-dir", dir + "/data", "--bcrypt-cost", "4"])
         #expect(result.status != 0 && result.error.contains("cannot listen on 127.0.0.1:\(port)"), "\(result)")
-        let left = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/data")) ?? []
-        #expect(left.allSatisfy { $0 == "LOCK" }, "the data directory was touched: \(left)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/data"), "the data directory was touched")
+        // A host that does not resolve is a usage error, also with port 0, and touches nothing either.
+        for port in ["0", "18099"] {
+            let bad = try runDLSMS([
+                "serve", "--host", "no-such-host.invalid", "--port", port, "--data-dir", dir + "/data",
+            ])
+            #expect(bad.status == 64 && bad.error.contains("cannot resolve"), "\(bad)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/data"))
+    }
+
+    @Test func aTrickledBodyIsCutOffAndOneAddressCannotTakeEverySlot() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let server = try await started(
+            dir, ["--request-timeout", "2", "--idle-timeout", "60", "--connections-per-address", "3"])
+        defer { #expect(server.stop() == 0) }
+        // A body announced at 1,000 bytes, sent one byte at a time: the connection is closed once
+        // the request has taken longer than its deadline, however busy it keeps the socket.
+        let slow = try #require(RawConnection(port: server.port))
+        slow.send(
+            "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+        let started = Date()
+        var closed = false
+        while !closed && Date().timeIntervalSince(started) < 10 {
+            slow.send(" ")
+            closed = slow.closedByPeer(timeout: 0.5)
+        }
+        #expect(closed && Date().timeIntervalSince(started) < 8)
+        // Three connections from this address are all it gets; the fourth is told so.
+        let held = (0..<3).compactMap { _ in RawConnection(port: server.port) }
+        #expect(held.count == 3)
+        let fourth = rawExchange(port: server.port, Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(rawStatus(fourth) == 503, "\(fourth)")
+    }
+
+    @Test func aBackupThatCannotBeWrittenIsA503AndLeavesNothing() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        _ = FileManager.default.createFile(atPath: dir + "/not-a-directory", contents: Data("x".utf8))
+        let server = try await started(dir + "/data", ["--backup-dir", dir + "/not-a-directory"])
+        defer { #expect(server.stop() == 0) }
+        let admin = try await server.login("admin", "admin-password")
+        let (status, body) = try await server.request("POST", "/admin/backup", token: admin)
+        #expect(status == 503 && body["code"] as? String == "unavailable")
     }
 
     @Test func environmentVariablesAreValidatedLikeFlags() throws {

@@ -54,6 +54,7 @@ let laterGoldenRecords: [JournalRecord] = [
             id: 9, userID: 6, target: .branch("Main Library"), desiredTime: 1_760_194_800, endTime: 1_760_198_400,
             status: .offered, createdAt: 1_760_184_000,
             offer: WaitlistOffer(seatID: 12, reservationID: 44, expiresAt: 1_760_191_200, madeAt: 1_760_190_600))),
+    .reservationsArchived([ArchivedReservation(id: 42, seatID: 10, userID: 1)]),
 ]
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }

@@ -58,6 +58,33 @@ import Testing
         await reopened.close(finalSnapshot: false)
     }
 
+    /// A crash after a move to the archive (no snapshot since) must not bring the archived
+    /// reservations back, nor archive them a second time.
+    @Test func aRestartReplaysTheMoveInsteadOfArchivingAgain() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let clock = ManualClock(t0)
+        let config = PersistenceConfiguration(directory: dir)
+        let engineConfig = EngineConfiguration(shardCount: 2, rules: rules())
+        var (durable, _) = try await DurableEngine.open(
+            config, engine: engineConfig, clock: clock, seed: { try await seedSmall($0, seats: 4, users: 2) })
+        for k in 0..<30 {
+            let start = t0 + 3_600 + Int64(k % 10) * 3_600
+            let r = try await durable.engine.book(user: 1, seat: SeatID(1 + k % 4), start: start, end: start + 1_800)
+            _ = try await durable.engine.cancel(id: r.id, requester: Requester(userID: 1))
+        }
+        #expect(try await durable.archiveFinished() == 25)
+        let size = try PosixIO().fileSize(dir + "/" + ArchiveFile.name)
+        // "Crash": the engine is abandoned without a final snapshot; only the WAL knows the move.
+        for _ in 0..<2 {
+            (durable, _) = try await DurableEngine.open(config, engine: engineConfig, clock: clock)
+            #expect(await durable.engine.reservationsInMemory() == 5)
+            #expect(try await durable.archiveFinished() == 0)
+            #expect(try PosixIO().fileSize(dir + "/" + ArchiveFile.name) == size)
+        }
+        await durable.close(finalSnapshot: false)
+    }
+
     @Test func oldFinishedReservationsLeaveMemoryAfterTheRetention() async throws {
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
