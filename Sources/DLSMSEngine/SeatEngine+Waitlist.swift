@@ -28,7 +28,11 @@ extension SeatEngine {
             guard hours != nil else { throw .branchNotFound(name) }
         }
         try context.health.check()
-        if context.ledger.holds(user: user, overlapping: desired, end, now: now) { throw .alreadyHolding }
+        if context.ledger.holds(user: user, overlapping: desired, end, now: now)
+            || context.waitlist.hasOffer(user: user, overlapping: desired, end)
+        {
+            throw .alreadyHolding
+        }
         let joined = try context.waitlist.join(
             user: user, target: target, desired: desired, end: end, now: now, limit: rules.maxWaitingPerUser,
             journal: context.journal)

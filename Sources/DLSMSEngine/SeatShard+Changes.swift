@@ -92,6 +92,7 @@ extension SeatShard {
     ) {
         guard let p = positions[r.seatID] else { return }
         slots[Int(slot)] = next
+        if next.status == .held { heldSlots.insert(slot) } else { heldSlots.remove(slot) }
         if r.status.holdsSeat && !next.status.holdsSeat {
             seats[p].index.remove(start: r.start)
             if r.status.countsTowardLimits { ctx.ledger.release(user: r.userID, start: r.start, end: r.end) }
@@ -138,7 +139,9 @@ extension SeatShard {
             isFree: { index.isFree(start: $0, end: $1) && state.permits(start: $0, end: $1) },
             hold: { entry in
                 let expires = min(now + rules.offerHold, rules.noShowDeadline(start: entry.desiredTime))
+                // A student who already holds a seat for (part of) the window is not offered another.
                 guard expires > now,
+                    !ctx.ledger.holds(user: entry.userID, overlapping: entry.desiredTime, entry.endTime, now: now),
                     let position = seats[p].index.insertionPoint(start: entry.desiredTime, end: entry.endTime)
                 else { return nil }
                 let slot = UInt32(slots.nextSlot)
@@ -148,6 +151,7 @@ extension SeatShard {
                     status: .held, createdAt: now)
                 seats[p].index.insert(start: hold.start, end: hold.end, handle: slot, at: position)
                 slots.store(hold)
+                heldSlots.insert(slot)
                 holdRecord = (
                     hold,
                     Result(catching: { () throws(EngineError) -> JournalTicket in
@@ -214,6 +218,16 @@ extension SeatShard {
         if outcome == .accept && now >= offer.expiresAt {
             outcome = .expire
             refusal = .offerExpired
+        }
+        if outcome == .accept, let p = positions[hold.seatID], seats[p].seat.inMaintenance {
+            outcome = .decline  // the seat went out of service while held
+            refusal = .seatInMaintenance(hold.seatID)
+        }
+        if outcome == .accept,
+            ctx.ledger.holds(user: hold.userID, overlapping: hold.start, hold.end, now: now)
+        {
+            outcome = .decline  // the student booked that window elsewhere meanwhile
+            refusal = .alreadyHolding
         }
         if outcome == .accept {
             do {
@@ -298,7 +312,49 @@ extension SeatShard {
             change(slot: slot, from: r, to: next, by: t, now: now, into: &batch)
             if next.status == .noShow { report.noShows.append(next) } else { report.completed.append(next) }
         }
+        reconcileHolds(now: now, into: &batch)
+        offerFreeTime(now: now, into: &batch)
         report.notified = batch.claimed
         return (report, batch)
+    }
+
+    /// A hold and its offer are two records; after a cut between them (a crash, a point-in-time
+    /// restore) they may disagree. A hold whose entry was accepted becomes the booking; a hold
+    /// whose entry is no longer offered (or has none) is released, and its time offered on.
+    func reconcileHolds(now: Timestamp, into batch: inout Batch) {
+        for slot in heldSlots.sorted() {
+            let hold = slots[Int(slot)]
+            guard hold.status == .held else {
+                heldSlots.remove(slot)
+                continue
+            }
+            let entry = ctx.waitlist.entry(forHold: hold.id)
+            switch entry?.status {
+            case .offered? where entry?.offer?.reservationID == hold.id: continue
+            case .accepted?:
+                guard let next = try? hold.applying(.accept(at: now)) else { continue }
+                ctx.ledger.restore(user: hold.userID, id: hold.id, holding: .init(start: hold.start, end: hold.end))
+                change(slot: slot, from: hold, to: next, by: .accept(at: now), now: now, into: &batch)
+            default:
+                guard let next = try? hold.applying(.cancel(at: now)) else { continue }
+                ctx.ledger.restore(user: hold.userID, id: hold.id, holding: nil)
+                change(slot: slot, from: hold, to: next, by: .cancel(at: now), now: now, into: &batch)
+            }
+        }
+    }
+
+    /// Free time on seats that someone waits for (the seat, or its branch) and that have no live
+    /// offer is offered, one seat window at a time: time freed while an entry was skipped (its
+    /// student had another offer), the rest of a window after an acceptance, a seat back in service.
+    func offerFreeTime(now: Timestamp, into batch: inout Batch) {
+        let (waitingSeats, waitingBranches, offeredSeats) = ctx.waitlist.waitingTargets()
+        guard !waitingSeats.isEmpty || !waitingBranches.isEmpty else { return }
+        for p in seats.indices {
+            let seat = seats[p].seat
+            guard !seat.inMaintenance, !offeredSeats.contains(seat.id),
+                waitingSeats.contains(seat.id) || waitingBranches.contains(seat.branch)
+            else { continue }
+            claimWaitlist(seat: p, freedStart: now, freedEnd: now + ctx.rules.maxAdvance, now: now, into: &batch)
+        }
     }
 }

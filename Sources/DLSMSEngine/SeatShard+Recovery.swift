@@ -18,6 +18,7 @@ extension SeatShard {
             let old = slots[Int(slot)]
             guard r.status.stage > old.status.stage else { return }
             slots[Int(slot)] = r
+            if r.status == .held { heldSlots.insert(slot) } else { heldSlots.remove(slot) }
             if old.status.holdsSeat {
                 seats[p].index.remove(start: old.start)
                 if old.status.countsTowardLimits {
@@ -37,6 +38,7 @@ extension SeatShard {
         }
         let slot = UInt32(slots.nextSlot)
         slots.store(r)
+        if r.status == .held { heldSlots.insert(slot) }
         ctx.directory.register(id: r.id, seat: r.seatID, slot: slot)
         if r.status.holdsSeat {
             let ok = seats[p].index.insert(start: r.start, end: r.end, handle: slot)

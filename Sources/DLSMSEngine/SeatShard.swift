@@ -105,6 +105,8 @@ actor SeatShard {
     var byBranch: [String: [Int]] = [:]
     var seats: [SeatState] = []
     var slots = SlotStore()
+    /// Slots of `HELD` reservations (seats held for waitlist offers), for the sweep's reconciling.
+    var heldSlots: Set<UInt32> = []
     let ctx: EngineContext
 
     init(context: EngineContext) { ctx = context }

@@ -82,7 +82,7 @@ final class UserLedger: Sendable {
         if rules.maxUpcomingPerUser == .max && rules.maxConcurrentPerUser == nil {
             // No per-student limit to enforce: holdings are not tracked.
             let id = allocate()
-            entry.reservations.append(id)
+            insert(id, into: &entry.reservations)
             return .success(id)
         }
         entry.prune(now: now)
@@ -95,7 +95,7 @@ final class UserLedger: Sendable {
         }
         let id = allocate()
         entry.add(Holding(start: start, end: end))
-        entry.reservations.append(id)
+        insert(id, into: &entry.reservations)
         return .success(id)
     }
 
@@ -115,12 +115,26 @@ final class UserLedger: Sendable {
         }
     }
 
+    /// The list of ids stays sorted: ids mostly arrive in increasing order (an append), and a hold
+    /// that becomes the student's only when released or accepted is inserted in its place.
     private static func restore(_ entry: inout Entry, id: ReservationID, holding: Holding?) {
-        // Ids mostly arrive in increasing order: check the tail first.
-        if entry.reservations.last.map({ $0 < id }) ?? true || !entry.reservations.contains(id) {
-            entry.reservations.append(id)
-        }
+        insert(id, into: &entry.reservations)
         if let holding { entry.add(holding) }
+    }
+
+    /// Adds `id` to a sorted list unless it is there: an append in the usual case.
+    static func insert(_ id: ReservationID, into list: inout [ReservationID]) {
+        if list.last.map({ $0 < id }) ?? true {
+            list.append(id)
+            return
+        }
+        var low = 0
+        var high = list.count
+        while low < high {
+            let mid = (low + high) / 2
+            if list[mid] < id { low = mid + 1 } else { high = mid }
+        }
+        if low == list.count || list[low] != id { list.insert(id, at: low) }
     }
 
     /// `true` when the student holds a seat (counted against the limits) for part of `[start, end)`.

@@ -15,6 +15,8 @@ final class Waitlist: Sendable {
         var byUser: [UserID: [WaitlistEntryID]] = [:]
         /// Entries in `OFFERED`, for the sweep (holds that ran out) and "one live offer per student".
         var offered: Set<WaitlistEntryID> = []
+        /// The entry each hold was made for (any status).
+        var byHold: [ReservationID: WaitlistEntryID] = [:]
 
         func entry(_ id: WaitlistEntryID) -> WaitlistEntry? { entries[id] }
 
@@ -38,6 +40,7 @@ final class Waitlist: Sendable {
             entries[e.id] = e
             nextID = max(nextID, e.id + 1)
             if e.status == .offered { offered.insert(e.id) } else { offered.remove(e.id) }
+            if let o = e.offer { byHold[o.reservationID] = e.id }
             if e.status == .waiting {
                 switch e.target {
                 case .seat(let s): Self.insertSorted(e.id, into: &waitingBySeat[s, default: []])
@@ -177,6 +180,32 @@ final class Waitlist: Sendable {
                 return .success((next, ticket))
             } catch {
                 return .failure(error)
+            }
+        }
+    }
+
+    /// The entry a hold was made for.
+    func entry(forHold id: ReservationID) -> WaitlistEntry? {
+        state.withLock { s in s.byHold[id].flatMap { s.entries[$0] } }
+    }
+
+    /// What `WAITING` entries wait for, and the seats that have a live offer now.
+    func waitingTargets() -> (seats: Set<SeatID>, branches: Set<String>, offeredSeats: Set<SeatID>) {
+        state.withLock { s in
+            (
+                Set(s.waitingBySeat.filter { !$0.value.isEmpty }.keys),
+                Set(s.waitingByBranch.filter { !$0.value.isEmpty }.keys),
+                Set(s.offered.compactMap { s.entries[$0]?.offer?.seatID })
+            )
+        }
+    }
+
+    /// `true` when the student has a live offer for part of `[start, end)`.
+    func hasOffer(user: UserID, overlapping start: Timestamp, _ end: Timestamp) -> Bool {
+        state.withLock { s in
+            (s.byUser[user] ?? []).contains { id in
+                guard s.offered.contains(id), let e = s.entries[id] else { return false }
+                return e.desiredTime < end && start < e.endTime
             }
         }
     }

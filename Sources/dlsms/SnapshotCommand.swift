@@ -332,6 +332,9 @@ struct ExportDocument: Encodable {
         var status: String
         var notifiedAt: String?
         var createdAt: String
+        var offeredSeatID: Int32?
+        var offerReservationID: Int64?
+        var offerExpiresAt: String?
     }
     struct N: Encodable {
         var id: Int64
@@ -386,7 +389,9 @@ struct ExportDocument: Encodable {
                         id: e.id, userID: e.userID, seatID: seat, branch: branch,
                         desiredTime: rfc3339(e.desiredTime),
                         endTime: rfc3339(e.endTime), status: e.status.name, notifiedAt: e.notifiedAt.map(rfc3339),
-                        createdAt: rfc3339(e.createdAt)))
+                        createdAt: rfc3339(e.createdAt), offeredSeatID: e.offer?.seatID,
+                        offerReservationID: e.offer?.reservationID,
+                        offerExpiresAt: e.offer.map { rfc3339($0.expiresAt) }))
             case .notificationCreated(let n):
                 notifications.append(
                     N(

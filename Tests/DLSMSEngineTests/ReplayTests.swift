@@ -44,7 +44,12 @@ import Testing
         #expect(engine.allUsers == copy.allUsers)
         for u in UserID(1)...11 {
             #expect(engine.notifications.list(user: u) == copy.notifications.list(user: u), "seed \(seed)")
-            #expect(await engine.reservations(of: u).items == copy.reservations(of: u).items, "seed \(seed)")
+            let live = await engine.reservations(of: u).items
+            let replayed = await copy.reservations(of: u).items
+            #expect(
+                live == replayed,
+                "seed \(seed) user \(u): live \(live.map { "\($0.id) \($0.status)" }) replayed \(replayed.map { "\($0.id) \($0.status)" })"
+            )
         }
         // Replaying again from any earlier point over a state that already has later records (what a
         // snapshot taken while writes flow needs) gives the same state.
