@@ -25,26 +25,23 @@ extension SeatShard {
                     ctx.ledger.release(user: old.userID, start: old.start, end: old.end)
                 }
             }
-            if r.status.holdsSeat {
-                let ok = seats[p].index.insert(start: r.start, end: r.end, handle: slot)
-                precondition(ok, "restored reservation \(r.id) overlaps another on seat \(r.seatID)")
-            }
-            if r.status != .held {
-                ctx.ledger.restore(
-                    user: r.userID, id: r.id,
-                    holding: r.status.countsTowardLimits ? .init(start: r.start, end: r.end) : nil)
-            }
+            place(r, seat: p, slot: slot)
             return
         }
         let slot = UInt32(slots.nextSlot)
         slots.store(r)
         if r.status == .held { heldSlots.insert(slot) }
         ctx.directory.register(id: r.id, seat: r.seatID, slot: slot)
+        place(r, seat: p, slot: slot)
+    }
+
+    /// Puts a restored reservation in its seat's index (if it holds the seat) and in the ledger. A
+    /// hold is the student's only once accepted: not in "my reservations", not counted.
+    private func place(_ r: Reservation, seat p: Int, slot: UInt32) {
         if r.status.holdsSeat {
             let ok = seats[p].index.insert(start: r.start, end: r.end, handle: slot)
             precondition(ok, "restored reservation \(r.id) overlaps another on seat \(r.seatID)")
         }
-        // A hold is the student's only once accepted: not in "my reservations", not counted.
         if r.status != .held {
             ctx.ledger.restore(
                 user: r.userID, id: r.id,

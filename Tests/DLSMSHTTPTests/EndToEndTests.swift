@@ -114,11 +114,12 @@ import Testing
         _ = try await server.request(
             "POST", "/waitlist", token: waiter, json: #"{"seat_id":33,"desired_time":"\#(RFC3339.format(slot))"}"#)
 
-        let stream = try RawStream(port: server.port, path: "/notifications/stream?token=\(waiter)")
-        #expect(try stream.read(until: ": connected", timeout: 5))
+        let stream = try #require(
+            RawConnection.eventStream(port: server.port, path: "/notifications/stream?token=\(waiter)"))
+        #expect(stream.waitFor(": connected", timeout: 5))
         let cancelled = Date()
         _ = try await server.request("DELETE", "/reservations/\(r["id"] as! Int)", token: holder)
-        #expect(try stream.read(until: "event: seat_offered", timeout: 5))
+        #expect(stream.waitFor("event: seat_offered", timeout: 5))
         #expect(Date().timeIntervalSince(cancelled) < 1.0)
         let other = try await server.login("S2021008")
         let (refused, why) = try await server.request(
@@ -129,9 +130,9 @@ import Testing
             (mine["waitlist"] as? [[String: Any]])?.first { $0["status"] as? String == "OFFERED" }?["id"] as? Int
         let (took, booked) = try await server.request("POST", "/waitlist/\(entryID ?? 0)/accept", token: waiter)
         #expect(took == 201 && booked["seat_id"] as? Int == 33 && booked["status"] as? String == "CONFIRMED")
-        #expect(try stream.read(until: ": heartbeat", timeout: 5))
+        #expect(stream.waitFor(": heartbeat", timeout: 5))
         let firstID = stream.text.components(separatedBy: "id: ").dropFirst().first?.prefix { $0.isNumber } ?? ""
-        stream.close()
+        stream.shutdownBoth()
 
         // A second notification while disconnected, then resume after the first.
         let (_, r2) = try await server.request(
@@ -140,53 +141,12 @@ import Testing
             "POST", "/waitlist", token: waiter,
             json: #"{"seat_id":34,"desired_time":"\#(RFC3339.format(slot + 7_200))"}"#)
         _ = try await server.request("DELETE", "/reservations/\(r2["id"] as! Int)", token: holder)
-        let resumed = try RawStream(
-            port: server.port, path: "/notifications/stream?token=\(waiter)", lastEventID: String(firstID))
-        #expect(try resumed.read(until: "event: seat_offered", timeout: 5))
+        let resumed = try #require(
+            RawConnection.eventStream(
+                port: server.port, path: "/notifications/stream?token=\(waiter)", lastEventID: String(firstID)))
+        #expect(resumed.waitFor("event: seat_offered", timeout: 5))
         #expect(!resumed.text.contains("id: \(firstID)\n"))  // no duplicate
         #expect(resumed.text.contains("\"seat_id\":34"))
-        resumed.close()
+        resumed.shutdownBoth()
     }
-}
-
-/// A blocking loopback HTTP client that reads a streaming response as it arrives.
-final class RawStream {
-    let fd: Int32
-    private(set) var text = ""
-
-    init(port: Int, path: String, lastEventID: String? = nil) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard ok == 0 else { throw CocoaError(.fileReadUnknown) }
-        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
-        if let lastEventID { request += "Last-Event-ID: \(lastEventID)\r\n" }
-        request += "\r\n"
-        _ = request.withCString { send(fd, $0, strlen($0), 0) }
-    }
-
-    /// Reads until `marker` has arrived or `timeout` seconds pass.
-    func read(until marker: String, timeout: Double) throws -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        var buffer = [UInt8](repeating: 0, count: 4_096)
-        while !text.contains(marker) {
-            let left = deadline.timeIntervalSinceNow
-            guard left > 0 else { return false }
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, Int32(left * 1_000)) > 0 else { return false }
-            let n = recv(fd, &buffer, buffer.count, 0)
-            guard n > 0 else { return false }
-            text += String(decoding: buffer[..<n], as: UTF8.self)
-        }
-        return true
-    }
-
-    func close() { _ = Glibc.close(fd) }
 }

@@ -139,4 +139,21 @@ public final class RawConnection: @unchecked Sendable {
 
     /// Closes the connection from this side.
     public func shutdownBoth() { shutdown(fd, Int32(SHUT_RDWR)) }
+
+    /// Everything received so far.
+    public var text: String { String(decoding: received, as: UTF8.self) }
+
+    /// `true` once `marker` has arrived (within `timeout` seconds).
+    public func waitFor(_ marker: String, timeout: Double = 10) -> Bool {
+        read(until: marker, timeout: timeout).contains(marker)
+    }
+
+    /// `GET path` on a new connection, as an event-stream client (with `Last-Event-ID` if given).
+    public static func eventStream(port: Int, path: String, lastEventID: String? = nil) -> RawConnection? {
+        guard let c = RawConnection(port: port) else { return nil }
+        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+        if let lastEventID { request += "Last-Event-ID: \(lastEventID)\r\n" }
+        c.send(request + "\r\n")
+        return c
+    }
 }
