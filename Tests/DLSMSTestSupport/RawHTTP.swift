@@ -9,38 +9,10 @@ import Foundation
 /// attempts, truncated bodies). `halfClose` shuts the writing side after sending, as a client
 /// that sent a short body and stopped.
 public func rawExchange(port: Int, _ request: [UInt8], halfClose: Bool = false, timeout: Double = 10) -> String {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return "" }
-    defer { close(fd) }
-    var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-    }
-    guard connected == 0 else { return "" }
-    var sent = 0
-    while sent < request.count {
-        let n = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        if n <= 0 { break }
-        sent += n
-    }
-    if halfClose { shutdown(fd, Int32(SHUT_WR)) }
-    var answer: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65_536)
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n <= 0 { break }
-        answer += buffer[..<n]
-        if isComplete(answer) { break }
-    }
-    return String(decoding: answer, as: UTF8.self)
+    guard let c = RawConnection(port: port) else { return "" }
+    c.send(bytes: request)
+    if halfClose { c.shutdownWriting() }
+    return c.readResponse(timeout: timeout)
 }
 
 /// `true` once `bytes` hold a response head and the whole body its `Content-Length` announces.
@@ -92,8 +64,9 @@ public final class RawConnection: @unchecked Sendable {
 
     deinit { close(fd) }
 
-    public func send(_ text: String) {
-        let bytes = Array(text.utf8)
+    public func send(_ text: String) { send(bytes: Array(text.utf8)) }
+
+    public func send(bytes: [UInt8]) {
         var sent = 0
         while sent < bytes.count {
             let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -139,6 +112,20 @@ public final class RawConnection: @unchecked Sendable {
 
     /// Closes the connection from this side.
     public func shutdownBoth() { shutdown(fd, Int32(SHUT_RDWR)) }
+
+    /// Stops sending (a client that sent what it had and went quiet).
+    public func shutdownWriting() { shutdown(fd, Int32(SHUT_WR)) }
+
+    /// Reads until one whole response (head and the body its `Content-Length` announces) has
+    /// arrived, the server closes, or `timeout` seconds pass.
+    public func readResponse(timeout: Double) -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !isComplete(received), Date() < deadline {
+            guard let chunk = receive(deadline: deadline) else { break }
+            received += chunk
+        }
+        return text
+    }
 
     /// Everything received so far.
     public var text: String { String(decoding: received, as: UTF8.self) }
