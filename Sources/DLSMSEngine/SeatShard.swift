@@ -45,16 +45,23 @@ public final class OfferStatistics: Sendable {
 /// there is no undo: from then on every write is refused (503) and the memory is only read until
 /// the process restarts and recovery rebuilds the durable state.
 final class EngineHealth: Sendable {
-    let failure = Mutex<EngineError?>(nil)
+    private let failure = Mutex<EngineError?>(nil)
+    /// Set once `failure` is: the check on every write reads this flag, not a lock shared by all
+    /// shards.
+    private let stopped = Atomic<Bool>(false)
 
-    var failed: EngineError? { failure.withLock { $0 } }
+    var failed: EngineError? { stopped.load(ordering: .acquiring) ? failure.withLock { $0 } : nil }
 
     /// Throws once the engine has stopped accepting writes.
     func check() throws(EngineError) {
+        guard stopped.load(ordering: .acquiring) else { return }
         if let f = failure.withLock({ $0 }) { throw f }
     }
 
-    func fail(_ error: EngineError) { failure.withLock { if $0 == nil { $0 = error } } }
+    func fail(_ error: EngineError) {
+        failure.withLock { if $0 == nil { $0 = error } }
+        stopped.store(true, ordering: .releasing)
+    }
 
     /// Waits until `ticket` is durable; a failure stops every later write.
     func commit(_ ticket: JournalTicket) async throws(EngineError) {
