@@ -21,7 +21,11 @@ func notificationStream(request: Request, context: APIContext, caller: Caller, s
 {
     let hub = service.engine.notifications
     let lastHeader = request.headers[.init("Last-Event-ID")!] ?? request.query("last_event_id")
-    guard let lastSeen = lastHeader.map({ NotificationID($0) }) ?? 0 else {
+    // Without Last-Event-ID the stream carries what is created from now on (the contract): its
+    // starting point is the newest notification before it subscribes, so one published between
+    // that reading and the subscription is replayed, never lost.
+    let newest = hub.list(user: caller.userID).last?.id ?? 0
+    guard let lastSeen = lastHeader.map({ NotificationID($0) }) ?? newest else {
         throw APIError.badRequest("Last-Event-ID must be a notification id")
     }
     guard let live = hub.subscribe(user: caller.userID) else {

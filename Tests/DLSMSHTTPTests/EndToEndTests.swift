@@ -133,6 +133,12 @@ import Testing
         #expect(stream.waitFor(": heartbeat", timeout: 5))
         let firstID = stream.text.components(separatedBy: "id: ").dropFirst().first?.prefix { $0.isNumber } ?? ""
         stream.shutdownBoth()
+        // A new stream without Last-Event-ID carries only what is created after it opened.
+        let fresh = try #require(
+            RawConnection.eventStream(port: server.port, path: "/notifications/stream?token=\(waiter)"))
+        #expect(fresh.waitFor(": heartbeat", timeout: 5))
+        #expect(!fresh.text.contains("event: seat_offered"))
+        fresh.shutdownBoth()
 
         // A second notification while disconnected, then resume after the first.
         let (_, r2) = try await server.request(
