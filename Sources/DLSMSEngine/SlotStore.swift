@@ -50,8 +50,6 @@ struct SlotStore: RandomAccessCollection, Sendable {
     /// The id at a slot (0 for a dead slot) without building the whole value.
     func id(at i: Int) -> ReservationID { items[i].id }
 
-    mutating func append(_ r: Reservation) { items.append(StoredReservation(r)) }
-
     /// The slot the next ``store(_:)`` will use.
     var nextSlot: Int { free.last ?? items.count }
 

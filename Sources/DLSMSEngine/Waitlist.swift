@@ -20,6 +20,17 @@ final class Waitlist: Sendable {
 
         func entry(_ id: WaitlistEntryID) -> WaitlistEntry? { entries[id] }
 
+        /// Appends `e`'s record and, once the journal took it, stores `e`.
+        mutating func record(_ e: WaitlistEntry, journal: any Journal) -> Result<JournalTicket, EngineError> {
+            do throws(EngineError) {
+                let ticket = try journal.append(.waitlistChanged(e))
+                put(e)
+                return .success(ticket)
+            } catch {
+                return .failure(error)
+            }
+        }
+
         func hasLiveOffer(_ user: UserID) -> Bool {
             (byUser[user] ?? []).contains { offered.contains($0) }
         }
@@ -82,22 +93,16 @@ final class Waitlist: Sendable {
             let e = WaitlistEntry(
                 id: s.nextID, userID: user, target: target, desiredTime: desired,
                 endTime: end, createdAt: now)
-            do throws(EngineError) {
-                let ticket = try journal.append(.waitlistChanged(e))
-                s.put(e)
-                return .success((e, s.position(e), ticket))
-            } catch {
-                return .failure(error)
-            }
+            return s.record(e, journal: journal).map { (e, s.position(e), $0) }
         }
         return try result.get()
     }
 
     /// Cancels an entry of `user` (any user's if `asAdmin`). Another student's entry is `not_found`.
     func leave(user: UserID, id: WaitlistEntryID, asAdmin: Bool, journal: any Journal) throws(EngineError) -> (
-        entry: WaitlistEntry, previous: WaitlistEntry, ticket: JournalTicket
+        entry: WaitlistEntry, ticket: JournalTicket
     ) {
-        let result: Result<(WaitlistEntry, WaitlistEntry, JournalTicket), EngineError> = state.withLock { s in
+        let result: Result<(WaitlistEntry, JournalTicket), EngineError> = state.withLock { s in
             guard let previous = s.entry(id), asAdmin || previous.userID == user else {
                 return .failure(.waitlistEntryNotFound(id))
             }
@@ -107,13 +112,7 @@ final class Waitlist: Sendable {
             // (An OFFERED entry is left through its seat's shard, which releases the hold.)
             var e = previous
             e.status = .cancelled
-            do throws(EngineError) {
-                let ticket = try journal.append(.waitlistChanged(e))
-                s.put(e)
-                return .success((e, previous, ticket))
-            } catch {
-                return .failure(error)
-            }
+            return s.record(e, journal: journal).map { (e, $0) }
         }
         return try result.get()
     }
@@ -154,13 +153,7 @@ final class Waitlist: Sendable {
                     !s.hasLiveOffer(e.userID), isFree(e.desiredTime, e.endTime), let offer = hold(e)
                 else { continue }
                 next.offer = offer
-                do throws(EngineError) {
-                    let ticket = try journal.append(.waitlistChanged(next))
-                    s.put(next)
-                    return .success((next, ticket))
-                } catch {
-                    return .failure(error)
-                }
+                return s.record(next, journal: journal).map { (next, $0) }
             }
             return nil
         }
@@ -174,13 +167,7 @@ final class Waitlist: Sendable {
             guard let e = s.entry(id), e.status == .offered, let next = e.move(to: status) else {
                 return .failure(.invalidState("that waitlist entry has no open offer"))
             }
-            do throws(EngineError) {
-                let ticket = try journal.append(.waitlistChanged(next))
-                s.put(next)
-                return .success((next, ticket))
-            } catch {
-                return .failure(error)
-            }
+            return s.record(next, journal: journal).map { (next, $0) }
         }
     }
 

@@ -18,22 +18,26 @@ import Testing
     final class Gate: Sendable {
         let semaphore = DispatchSemaphore(value: 0)
         func open(_ n: Int) { for _ in 0..<n { semaphore.signal() } }
+        /// Work that waits for the gate to open.
+        var work: @Sendable () -> Int {
+            { [semaphore] in
+                semaphore.wait()
+                return 1
+            }
+        }
     }
 
     @Test func oneClientCannotFillTheQueue() async throws {
         let hasher = PasswordHasher(cost: 4, concurrency: 1, queueLimit: 10, perClient: 3, reserve: 4)
         let gate = Gate()
-        let work: @Sendable () -> Int = {
-            gate.semaphore.wait()
-            return 1
-        }
+        let work = gate.work
         // Client A takes its whole share: one running, two waiting.
         let a = (0..<3).map { _ in Task { try await hasher.run(client: "A", suspect: false, work) } }
         while hasher.inFlight(client: "A") < 3 { await Task.yield() }
         // Its fourth is refused at once with 429; B still gets a place.
-        await #expect(throws: APIError.self) { _ = try await hasher.run(client: "A", suspect: false, work) }
         do {
             _ = try await hasher.run(client: "A", suspect: false, work)
+            Issue.record("a fourth hash from one client was admitted")
         } catch {
             #expect(error.status == .tooManyRequests && error.retryAfter == 1)
         }
@@ -48,10 +52,7 @@ import Testing
     @Test func theReserveIsForClientsWithoutFailures() async throws {
         let hasher = PasswordHasher(cost: 4, concurrency: 1, queueLimit: 4, perClient: 1, reserve: 2)
         let gate = Gate()
-        let work: @Sendable () -> Int = {
-            gate.semaphore.wait()
-            return 1
-        }
+        let work = gate.work
         var tasks: [Task<Int, any Error>] = []
         // One running, two waiting: the queue has 2 of 4 places left, both reserved.
         for c in ["s1", "s2", "s3"] {
