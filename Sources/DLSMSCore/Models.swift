@@ -264,6 +264,8 @@ public enum NotificationKind: UInt8, Sendable, Hashable, CaseIterable {
     case reservationCompleted = 2
     case seatOffered = 3
     case offerExpired = 4
+    /// A message from the staff to the first in line for a seat (gRPC `NotifyUsers`).
+    case staffMessage = 5
 
     public var name: String {
         switch self {
@@ -272,6 +274,7 @@ public enum NotificationKind: UInt8, Sendable, Hashable, CaseIterable {
         case .reservationCompleted: return "reservation_completed"
         case .seatOffered: return "seat_offered"
         case .offerExpired: return "offer_expired"
+        case .staffMessage: return "staff_message"
         }
     }
 }

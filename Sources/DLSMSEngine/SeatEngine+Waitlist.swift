@@ -92,6 +92,31 @@ extension SeatEngine {
     }
 
     /// Offer figures (made, accepted, declined, expired, time to acceptance).
+    /// Sends `message` to the first student waiting for `seat` (a `staff_message` notification,
+    /// durable like every other), as the original's gRPC `NotifyUsers` did; the entry keeps its
+    /// place. `nil` when nobody waits for the seat.
+    public func messageFirstWaiting(seat: SeatID, message: String) async throws(EngineError) -> (
+        entry: WaitlistEntry, user: User
+    )? {
+        guard catalog.withLock({ $0.seatBranch[seat] }) != nil else { throw .seatNotFound(seat) }
+        try context.health.check()
+        guard let entry = context.waitlist.firstWaiting(seat: seat), let user = users.user(id: entry.userID) else {
+            return nil
+        }
+        let created = notifications.create(
+            user: user.id, kind: .staffMessage, message: message, seat: seat, start: entry.desiredTime,
+            end: entry.endTime, now: clock.now(), journal: context.journal)
+        switch created {
+        case .failure(let error):
+            context.health.fail(error)
+            throw error
+        case .success(let (n, ticket)):
+            try await context.health.commit(ticket)
+            notifications.publish(n.id)
+            return (entry, user)
+        }
+    }
+
     public var offerFigures: OfferStatistics.Figures { context.offers.figures }
 
     public func waitlist(of user: UserID) -> [(entry: WaitlistEntry, position: Int?)] {

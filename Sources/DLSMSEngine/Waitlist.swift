@@ -236,6 +236,11 @@ final class Waitlist: Sendable {
         }
     }
 
+    /// The first entry waiting for this very seat (not for its branch), in the order they joined.
+    func firstWaiting(seat: SeatID) -> WaitlistEntry? {
+        state.withLock { s in s.waitingBySeat[seat]?.first.flatMap { s.entry($0) } }
+    }
+
     var all: [WaitlistEntry] { state.withLock { $0.entries.values.sorted { $0.id < $1.id } } }
 
     /// The id the next entry gets.

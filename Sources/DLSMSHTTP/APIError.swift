@@ -36,6 +36,8 @@ public struct APIError: Error, Sendable {
     static func badRequest(_ message: String) -> APIError { APIError(.badRequest, "bad_request", message) }
     static let unauthorized = APIError(.unauthorized, "unauthorized", "a valid bearer token is required")
     static let forbidden = APIError(.forbidden, "forbidden", "admins only")
+    static let registrationClosed = APIError(
+        .forbidden, "registration_closed", "self-registration is turned off; the library staff create accounts")
 
     func response() -> Response {
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]

@@ -12,40 +12,18 @@ import Hummingbird
 /// - the hash queue gives each client address a small share (``PasswordHasher``).
 func addAuthRoutes(public router: Router<APIContext>, api: RouterGroup<APIContext>, service: DLSMSService) {
     let engine = service.engine
-    let limits = service.configuration.limits
 
     router.post("/auth/register") { request, context -> Response in
-        guard service.configuration.selfRegistration else {
-            throw APIError(
-                .forbidden, "registration_closed", "self-registration is turned off; the library staff create accounts")
-        }
+        guard service.configuration.selfRegistration else { throw APIError.registrationClosed }
         var request = request
         let body = try await request.decodeJSON(Credentials.self)
         guard let studentID = body.studentId, let password = body.password else {
             throw APIError.badRequest("student_id and password are required")
         }
         guard body.role == nil else { throw APIError.badRequest("role cannot be chosen at registration") }
-        try BookingRules.validateStudentID(studentID)
-        try validateNewPassword(password, rules: engine.rules)
-        let name = body.name ?? studentID
-        try BookingRules.validateName(name)
-        let now = engine.clock.now()
-        let key = "reg:" + context.clientAddress
-        if let wait = service.registrationLimiter.reserve(
-            [(key, limits.registrationsPerAddressPerHour)], now: now)
-        {
-            throw APIError(
-                .tooManyRequests, "rate_limited", "too many registrations from this address; try again later",
-                retryAfter: wait)
-        }
-        let hash: String
-        do {
-            hash = try await service.hasher.hash(password, client: context.clientAddress)
-        } catch {
-            service.registrationLimiter.release(key, now: now)
-            throw error
-        }
-        let user = try await engine.register(studentID: studentID, name: name, passwordHash: hash)
+        let user = try await registerStudent(
+            studentID: studentID, password: password, name: body.name, client: context.clientAddress,
+            service: service)
         return try await loginResponse(user, status: .created, service: service)
     }
 
@@ -85,6 +63,37 @@ func addAuthRoutes(public router: Router<APIContext>, api: RouterGroup<APIContex
         }
         return try await loginResponse(user, status: .ok, service: service)
     }
+}
+
+/// A new student account (self-registration, REST and gRPC): the rules of the id, name and
+/// password first, then the per-address limit, then the hash; a duplicate id is only found after
+/// the hash, so it answers no faster than a real registration.
+func registerStudent(studentID: String, password: String, name: String?, client: String, service: DLSMSService)
+    async throws -> User
+{
+    guard service.configuration.selfRegistration else { throw APIError.registrationClosed }
+    let engine = service.engine
+    try BookingRules.validateStudentID(studentID)
+    try validateNewPassword(password, rules: engine.rules)
+    let name = name ?? studentID
+    try BookingRules.validateName(name)
+    let now = engine.clock.now()
+    let key = "reg:" + client
+    if let wait = service.registrationLimiter.reserve(
+        [(key, service.configuration.limits.registrationsPerAddressPerHour)], now: now)
+    {
+        throw APIError(
+            .tooManyRequests, "rate_limited", "too many registrations from this address; try again later",
+            retryAfter: wait)
+    }
+    let hash: String
+    do {
+        hash = try await service.hasher.hash(password, client: client)
+    } catch {
+        service.registrationLimiter.release(key, now: now)
+        throw error
+    }
+    return try await engine.register(studentID: studentID, name: name, passwordHash: hash)
 }
 
 /// The account whose password this is, under the login limits; 401 (the same answer for an

@@ -85,15 +85,18 @@ extension Request {
 
     /// `start_time` + `end_time` (both or neither).
     func queryWindow() throws(APIError) -> (Timestamp, Timestamp)? {
-        let start = try queryTime("start_time")
-        let end = try queryTime("end_time")
-        switch (start, end) {
-        case (nil, nil): return nil
-        case (let s?, let e?):
-            guard e > s else { throw APIError(EngineError.invalidTimeRange) }
-            return (s, e)
-        default: throw APIError.badRequest("give both start_time and end_time, or neither")
-        }
+        try window(try queryTime("start_time"), try queryTime("end_time"))
+    }
+}
+
+/// A search window: both ends (end after start) or neither.
+func window(_ start: Timestamp?, _ end: Timestamp?) throws(APIError) -> (Timestamp, Timestamp)? {
+    switch (start, end) {
+    case (nil, nil): return nil
+    case (let s?, let e?):
+        guard e > s else { throw APIError(EngineError.invalidTimeRange) }
+        return (s, e)
+    default: throw APIError.badRequest("give both start_time and end_time, or neither")
     }
 }
 

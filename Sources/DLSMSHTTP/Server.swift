@@ -51,6 +51,8 @@ public struct ServerConfiguration: Sendable {
     public var retentionDays = 90
     /// Finished reservations kept in memory per student (older ones move to the archive).
     public var historyPerStudent = 200
+    /// The gRPC front end (the original's `library.proto`): where it listens, or off.
+    public var grpc = GRPCConfiguration()
 
     public init() {}
 
@@ -224,6 +226,21 @@ public enum DLSMSServer {
                 FileHandle.standardOutput.write(Data("dlsms listening on http://\(config.host):\(port)\n".utf8))
             },
             logger: logger)
+        // The gRPC door drains with the HTTP server: after the event streams end, before the timers
+        // and the final snapshot.
+        let grpc: [ServiceGroupConfiguration.ServiceConfiguration] =
+            config.grpc.enabled
+            ? [
+                .init(
+                    service: GRPCFrontEndService(
+                        service: service, logger: logger,
+                        announce: { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }))
+            ] : []
+        if config.grpc.enabled && config.grpc.trustUserID {
+            logger.warning(
+                "--grpc-trust-user-id is on: gRPC calls without a token act for the user_id they name, with staff rights. For the original's unchanged clients on this machine only.",
+                metadata: ["grpc": "\(config.grpc.host):\(config.grpc.port)"])
+        }
         var group = ServiceGroupConfiguration(
             services: [
                 .init(service: PersistenceService(durable: service.durable, logger: logger)),
@@ -233,6 +250,7 @@ public enum DLSMSServer {
                     service: ResourceMonitorService(
                         resources: service.resources, connections: service.connections, logger: logger)),
                 .init(service: app),
+            ] + grpc + [
                 .init(service: StreamCloserService(hub: service.engine.notifications, logger: logger)),
                 .init(
                     service: StorageWatchService(durable: service.durable),

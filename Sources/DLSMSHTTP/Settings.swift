@@ -63,6 +63,7 @@ public enum ServerSettings {
                 throw ConfigurationError("\(source): \(error)")
             }
         }
+        try configuration.grpc.validate()
         let levelText = fromFlags["log-level"] ?? environment["LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
             throw ConfigurationError(
@@ -268,6 +269,24 @@ public enum ServerSettings {
             "sse-write-timeout", "SSE_WRITE_TIMEOUT", "30",
             "Seconds a write to a stalled SSE reader may take before the stream is closed."
         ) { c, v in c.limits.sseWriteTimeout = try seconds(v, 1...3_600) },
+        setting("grpc", "DLSMS_GRPC", "true", "Serve the original's gRPC interface (proto/library.proto) too.") {
+            c, v in c.grpc.enabled = try boolean(v)
+        },
+        setting("grpc-host", "DLSMS_GRPC_HOST", "127.0.0.1", "gRPC listening address (an IPv4 or IPv6 address).") {
+            c, v in
+            guard GRPCConfiguration.isIPAddress(v) else { throw ConfigurationError("must be an IP address, not '\(v)'") }
+            c.grpc.host = v
+        },
+        setting("grpc-port", "DLSMS_GRPC_PORT", "9090", "gRPC port (plaintext HTTP/2); 0 picks a free one.") { c, v in
+            c.grpc.port = try integer(v, 0...65_535)
+        },
+        setting(
+            "grpc-trust-user-id", "DLSMS_GRPC_TRUST_USER_ID", "false",
+            "Compatibility with the original's unchanged gRPC clients: calls without a token are trusted to act for the user_id they name (with staff rights). Refused unless gRPC listens on a loopback address."
+        ) { c, v in c.grpc.trustUserID = try boolean(v) },
+        setting(
+            "grpc-max-streams", "DLSMS_GRPC_MAX_STREAMS", "100", "Concurrent gRPC calls (HTTP/2 streams) per connection."
+        ) { c, v in c.grpc.maxConcurrentStreams = try integer(v, 1...10_000) },
         setting(
             "shutdown-timeout", "SHUTDOWN_TIMEOUT", "20",
             "Seconds SIGTERM waits for streams and requests to drain before cancelling them (the final snapshot comes after)."

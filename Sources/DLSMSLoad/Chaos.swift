@@ -67,7 +67,7 @@ final class ServerSupervisor: @unchecked Sendable {
     /// Starts the server and returns its base URL once it listens.
     func start() async throws -> String {
         let child = try ChildProcess(
-            binary, ["serve", "--host", "127.0.0.1", "--port", "0"] + arguments, standardError: log)
+            binary, ["serve", "--host", "127.0.0.1", "--port", "0", "--grpc-port", "0"] + arguments, standardError: log)
         self.child = child
         let prefix = "dlsms listening on "
         guard let line = await child.waitForLine(timeout: 120, { $0.hasPrefix(prefix) }) else {

@@ -40,6 +40,9 @@ struct Serve: AsyncParsableCommand {
         // directory untouched (not even its lock file).
         do {
             try PortProbe.check(host: config.host, port: config.port)
+            if config.grpc.enabled {
+                try PortProbe.check(host: config.grpc.host, port: config.grpc.port)
+            }
         } catch let e as PortProbe.UnknownHost {
             throw ValidationError(e.description)
         } catch {

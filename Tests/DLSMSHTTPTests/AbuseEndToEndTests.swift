@@ -153,7 +153,7 @@ import Testing
         var server = try await started(data)
         // While it runs, the data directory is locked: a second server and the offline tool say who has it.
         let pid = server.child.process.processIdentifier
-        let second = try runDLSMS(["serve", "--port", "0", "--data-dir", data])
+        let second = try runDLSMS(["serve", "--port", "0", "--grpc-port", "0", "--data-dir", data])
         #expect(second.status != 0 && second.error.contains("in use by process \(pid)"), "\(second)")
         let busy = try runDLSMS(["users", "disable", "S2021001", "--data-dir", data])
         #expect(busy.status != 0 && busy.error.contains("in use by process \(pid)"), "\(busy)")
@@ -174,7 +174,7 @@ import Testing
         #expect(try runDLSMS(["users", "disable", "nobody", "--data-dir", data]).status != 0)
 
         // A production start refuses the demo accounts while they keep the public password...
-        let refused = try runDLSMS(["serve", "--port", "0", "--data-dir", data, "--demo-data", "false"])
+        let refused = try runDLSMS(["serve", "--port", "0", "--grpc-port", "0", "--data-dir", data, "--demo-data", "false"])
         #expect(refused.status != 0 && refused.error.contains("S2021001"), "\(refused)")
         let ids = (1...10).map { SeedData.studentID($0) }
         #expect(try runDLSMS(["users", "disable"] + ids + ["--data-dir", data]).status == 0)

@@ -94,7 +94,7 @@ import Testing
         #expect(port > 0)
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
-        let result = try runDLSMS(["serve", "--port", String(port), "--data-dir", dir + "/data", "--bcrypt-cost", "4"])
+        let result = try runDLSMS(["serve", "--port", String(port), "--grpc-port", "0", "--data-dir", dir + "/data", "--bcrypt-cost", "4"])
         #expect(result.status != 0 && result.error.contains("cannot listen on 127.0.0.1:\(port)"), "\(result)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/data"), "the data directory was touched")
         // A host that does not resolve is a usage error, also with port 0, and touches nothing either.
@@ -148,7 +148,7 @@ import Testing
         defer { cleanup(dir) }
         for (name, value) in [("SSE_HEARTBEAT", "0"), ("SWEEP_INTERVAL", "x"), ("JWT_SECRET", "short")] {
             let result = try runDLSMS(
-                ["serve", "--port", "0", "--data-dir", dir + "/data"], environment: [name: value])
+                ["serve", "--port", "0", "--grpc-port", "0", "--data-dir", dir + "/data"], environment: [name: value])
             #expect(result.status == 64 && result.error.contains(name), "\(name)=\(value): \(result)")
         }
         #expect(!FileManager.default.fileExists(atPath: dir + "/data"))

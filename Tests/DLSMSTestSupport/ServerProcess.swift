@@ -10,30 +10,42 @@ public final class ServerProcess: Sendable {
     public let child: ChildProcess
     public let dataDirectory: String
     private let boundPort = Mutex(0)
+    private let boundGRPCPort = Mutex(0)
+    private let servesGRPC: Bool
 
+    /// gRPC listens on a free port too, unless `extra` says otherwise.
     public init(dataDirectory: String, extra: [String] = [], standardError: FileHandle? = nil) throws {
         self.dataDirectory = dataDirectory
+        servesGRPC = !extra.contains("--grpc")
         child = try ChildProcess(
             try dlsmsExecutable(),
             [
                 "serve", "--port", "0", "--data-dir", dataDirectory, "--bcrypt-cost", "4", "--admin-password",
                 "admin-password",
                 "--log-level", "warning",
-            ] + extra, standardError: standardError)
+            ] + (extra.contains("--grpc-port") ? [] : ["--grpc-port", "0"]) + extra, standardError: standardError)
     }
 
     public var port: Int { boundPort.withLock { $0 } }
+    public var grpcPort: Int { boundGRPCPort.withLock { $0 } }
 
-    /// Waits (at most a minute) for "dlsms listening on http://127.0.0.1:PORT".
+    /// Waits (at most a minute) for "dlsms listening on http://127.0.0.1:PORT" and, when gRPC is
+    /// on, "dlsms grpc listening on 127.0.0.1:PORT" (in either order).
     public func waitUntilListening() async throws {
-        guard let line = await child.waitForLine(timeout: 60, { $0.hasPrefix("dlsms listening on ") }),
-            let port = Int(line.split(separator: ":").last ?? "")
-        else {
+        let line = await child.waitForLine(timeout: 60) { [self] line in
+            let port = Int(line.split(separator: ":").last ?? "") ?? 0
+            if line.hasPrefix("dlsms grpc listening on ") {
+                boundGRPCPort.withLock { $0 = port }
+            } else if line.hasPrefix("dlsms listening on ") {
+                boundPort.withLock { $0 = port }
+            }
+            return self.port != 0 && (!servesGRPC || grpcPort != 0)
+        }
+        guard line != nil else {
             child.signal(SIGKILL)
             throw CocoaError(
                 .fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "the server did not start listening"])
         }
-        boundPort.withLock { $0 = port }
     }
 
     public var base: String { "http://127.0.0.1:\(port)" }

@@ -1,0 +1,295 @@
+import DLSMSCore
+import DLSMSEngine
+import DLSMSProto
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import HTTPTypes
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Where and how `dlsms serve` speaks the original's gRPC interface (`proto/library.proto`).
+public struct GRPCConfiguration: Sendable {
+    public var enabled = true
+    public var host = "127.0.0.1"
+    public var port = 9090
+    /// The original's clients send no token and name the user in `user_id`: with this switch,
+    /// such calls are trusted (loopback only).
+    public var trustUserID = false
+    /// Concurrent calls (HTTP/2 streams) per connection.
+    public var maxConcurrentStreams = 100
+    /// The largest request message accepted; a larger one is refused with `RESOURCE_EXHAUSTED`.
+    public static let maxMessageBytes = 64 * 1024
+
+    public init() {}
+
+    /// `text` is a literal IPv4 or IPv6 address.
+    public static func isIPAddress(_ text: String) -> Bool { parse(text) != nil }
+
+    /// 127.0.0.0/8 or ::1.
+    public var isLoopback: Bool {
+        switch Self.parse(host) {
+        case .v4(let first)?: return first == 127
+        case .v6(let loopback)?: return loopback
+        case nil: return false
+        }
+    }
+
+    /// The trust switch outside loopback would let anyone on the network act for anyone.
+    public func validate() throws(ConfigurationError) {
+        guard enabled, trustUserID, !isLoopback else { return }
+        throw ConfigurationError(
+            "--grpc-trust-user-id lets any caller act for any user_id: it is only allowed when gRPC listens on a loopback address (127.0.0.1 or ::1), not \(host)"
+        )
+    }
+
+    var address: GRPCNIOTransportCore.SocketAddress {
+        host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
+    }
+
+    private enum Parsed { case v4(first: UInt8), v6(loopback: Bool) }
+
+    private static func parse(_ text: String) -> Parsed? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            return .v4(first: UInt8(truncatingIfNeeded: UInt32(bigEndian: v4.s_addr) >> 24))
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 {
+            let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+            return .v6(loopback: bytes == [UInt8](repeating: 0, count: 15) + [1])
+        }
+        return nil
+    }
+}
+
+/// The gRPC server as one more service of `dlsms serve`'s group: on SIGTERM it stops accepting
+/// calls and lets those in flight finish (within the group's shutdown timeout), like the HTTP server.
+struct GRPCFrontEndService: Service {
+    let server: GRPCServer<HTTP2ServerTransport.Posix>
+    let logger: Logger
+    let announce: @Sendable (String) -> Void
+
+    init(service: DLSMSService, logger: Logger, announce: @escaping @Sendable (String) -> Void) {
+        let grpc = service.configuration.grpc
+        let limits = service.configuration.limits
+        server = GRPCServer(
+            transport: .http2NIOPosix(
+                address: grpc.address, transportSecurity: .plaintext,
+                config: .defaults {
+                    $0.rpc.maxRequestPayloadSize = GRPCConfiguration.maxMessageBytes
+                    $0.http2.maxConcurrentStreams = grpc.maxConcurrentStreams
+                    $0.connection.maxIdleTime = limits.idleTimeout
+                }),
+            services: makeGRPCServices(service, logger: logger),
+            interceptors: [GRPCAuthInterceptor(service: service, trustUserID: grpc.trustUserID)])
+        self.logger = logger
+        self.announce = announce
+    }
+
+    func run() async throws {
+        let server = self.server
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await server.serve() }
+                let address = try await server.transport.listeningAddress
+                if let v4 = address.ipv4 {
+                    announce("dlsms grpc listening on \(v4.host):\(v4.port)")
+                } else if let v6 = address.ipv6 {
+                    announce("dlsms grpc listening on [\(v6.host)]:\(v6.port)")
+                }
+            }
+        } onGracefulShutdown: {
+            server.beginGracefulShutdown()
+        }
+    }
+}
+
+// MARK: - Who calls
+
+/// The caller of a gRPC call, set by ``GRPCAuthInterceptor`` for the handler's task.
+enum GRPCCaller: Sendable {
+    /// A verified bearer token.
+    case token(Caller)
+    /// No token, and the compatibility switch is on: trusted to act for the `user_id` it names,
+    /// with staff rights on calls that name no user (as the original's gRPC did).
+    case trusted
+
+    @TaskLocal static var current: GRPCCaller?
+
+    static func require() throws(RPCError) -> GRPCCaller {
+        guard let current else { throw RPCError(code: .unauthenticated, message: "authentication required") }
+        return current
+    }
+
+    /// Who a call that names no user acts as.
+    var requester: Requester {
+        switch self {
+        case .token(let caller): return caller.requester
+        case .trusted: return Requester(userID: 0, isAdmin: true)
+        }
+    }
+
+    /// The user a call that names `requested` (0: unset) acts for: a student only for
+    /// themselves, an admin (or a trusted call) for anyone that exists.
+    func actingUser(_ requested: Int32, engine: SeatEngine) throws(RPCError) -> UserID {
+        switch self {
+        case .token(let caller):
+            if requested == 0 || requested == caller.userID { return caller.userID }
+            guard caller.isAdmin else {
+                throw RPCError(
+                    code: .permissionDenied,
+                    message: "a student may act only for their own user_id (\(caller.userID)), not \(requested)")
+            }
+        case .trusted:
+            guard requested > 0 else { throw RPCError(code: .invalidArgument, message: "user_id is required") }
+        }
+        guard let user = engine.user(id: requested) else {
+            throw RPCError(code: .notFound, message: "user \(requested) not found")
+        }
+        guard !user.disabled else {
+            throw RPCError(code: .permissionDenied, message: "the account of user \(requested) is disabled")
+        }
+        return user.id
+    }
+
+    func requireAdmin() throws(RPCError) {
+        if case .token(let caller) = self, !caller.isAdmin {
+            throw RPCError(code: .permissionDenied, message: "admins only")
+        }
+    }
+}
+
+/// Every call but `AuthService`'s (login, registration, token check) and `OperationService`'s
+/// (which only says it is not implemented) needs `authorization: Bearer <token>` metadata — the
+/// same JWTs as REST, bound to the account the same way. With `--grpc-trust-user-id`, a call
+/// without that metadata is trusted instead; a call with a bad token is refused either way.
+struct GRPCAuthInterceptor: ServerInterceptor {
+    let service: DLSMSService
+    let trustUserID: Bool
+
+    static let open: Set<String> = [Library_AuthService.descriptor.fullyQualifiedService, "library.OperationService"]
+
+    func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingServerRequest<Input>, context: ServerContext,
+        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    ) async throws -> StreamingServerResponse<Output> {
+        if Self.open.contains(context.descriptor.service.fullyQualifiedService) {
+            return try await next(request, context)
+        }
+        let caller: GRPCCaller
+        if let header = request.metadata[stringValues: "authorization"].first(where: { _ in true }) {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer",
+                let verified = await service.tokens.verify(String(parts[1]), now: service.engine.clock.now()),
+                let user = service.engine.user(id: verified.userID), verified.matches(user)
+            else {
+                throw RPCError(code: .unauthenticated, message: "the bearer token is invalid, expired or revoked")
+            }
+            caller = .token(verified)
+        } else if trustUserID {
+            caller = .trusted
+        } else {
+            throw RPCError(
+                code: .unauthenticated, message: "authorization metadata with a bearer token (from Login) is required")
+        }
+        return try await GRPCCaller.$current.withValue(caller) { try await next(request, context) }
+    }
+}
+
+// MARK: - Errors and times
+
+enum GRPCMapping {
+    /// The gRPC status for a refusal, as the original mapped them and its client expects.
+    static func status(code: String, kind: ErrorKind) -> RPCError.Code {
+        switch code {
+        case "invalid_state", "checkin_window", "seat_in_maintenance", "offer_expired": return .failedPrecondition
+        case "limit_reached", "rate_limited", "payload_too_large": return .resourceExhausted
+        default: break
+        }
+        switch kind {
+        case .badRequest: return .invalidArgument
+        case .unauthorized: return .unauthenticated
+        case .forbidden: return .permissionDenied
+        case .notFound: return .notFound
+        case .conflict: return .alreadyExists
+        case .payloadTooLarge, .rateLimited: return .resourceExhausted
+        case .unavailable: return .unavailable
+        }
+    }
+
+    static func kind(of status: HTTPResponse.Status) -> ErrorKind? {
+        switch status.code {
+        case 400: return .badRequest
+        case 401: return .unauthorized
+        case 403: return .forbidden
+        case 404: return .notFound
+        case 409: return .conflict
+        case 413: return .payloadTooLarge
+        case 429: return .rateLimited
+        case 503: return .unavailable
+        default: return nil
+        }
+    }
+
+    /// Any error of a handler as an `RPCError` with a message for a person; the contract's machine
+    /// code rides along in the `dlsms-code` trailer. Anything unexpected is logged and answered
+    /// `INTERNAL` without internals.
+    static func rpcError(_ error: any Error, logger: Logger) -> RPCError {
+        let code: String
+        let kind: ErrorKind
+        let message: String
+        switch error {
+        case let e as RPCError: return e
+        case let e as EngineError:
+            (code, kind, message) = (e.code, e.kind, e.message)
+        case let e as APIError where Self.kind(of: e.status) != nil:
+            (code, kind, message) = (e.code, Self.kind(of: e.status)!, e.message)
+        default:
+            logger.error("unhandled gRPC error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            return RPCError(code: .internalError, message: "internal server error")
+        }
+        var metadata = Metadata()
+        metadata.addString(code, forKey: "dlsms-code")
+        return RPCError(code: status(code: code, kind: kind), message: message, metadata: metadata)
+    }
+
+    /// Times in: ISO 8601 as the original's clients send them (`2025-10-11T14:00:00`, naive = UTC,
+    /// fractional seconds allowed and truncated); an offset or `Z` is accepted too. Empty = unset.
+    static func time(_ text: String, _ name: String) throws(RPCError) -> Timestamp? {
+        guard !text.isEmpty else { return nil }
+        guard text.utf8.count <= 1_024, let t = RFC3339.parse(text) else {
+            throw RPCError(
+                code: .invalidArgument, message: "\(name) is not an ISO 8601 time (e.g. 2025-10-11T14:00:00): \(text)")
+        }
+        return t
+    }
+
+    static func requiredTime(_ text: String, _ name: String) throws(RPCError) -> Timestamp {
+        guard let t = try time(text, name) else { throw RPCError(code: .invalidArgument, message: "\(name) is required") }
+        return t
+    }
+
+    /// Times out: the original's text form, Python's `isoformat()` of a naive UTC time,
+    /// `2025-10-11T14:00:00` (whole seconds, no offset); an absent time is the empty string.
+    static func text(_ t: Timestamp?) -> String {
+        guard let t else { return "" }
+        return String(RFC3339.format(t).dropLast())  // "…Z" without the Z
+    }
+
+    /// The IP address of `ipv4:1.2.3.4:5678` / `ipv6:[::1]:5678`, as REST's rate limits key it.
+    static func clientAddress(_ peer: String) -> String {
+        if peer.hasPrefix("ipv4:") {
+            let rest = peer.dropFirst(5)
+            return TrustedProxies.key(String(rest[..<(rest.lastIndex(of: ":") ?? rest.endIndex)]))
+        }
+        if peer.hasPrefix("ipv6:["), let close = peer.firstIndex(of: "]") {
+            return TrustedProxies.key(String(peer[peer.index(peer.startIndex, offsetBy: 6)..<close]))
+        }
+        return peer
+    }
+}
