@@ -122,6 +122,9 @@ let package = Package(
             dependencies: [
                 "DLSMSHTTP",
                 "DLSMSTestSupport",
+                "DLSMSProto",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),

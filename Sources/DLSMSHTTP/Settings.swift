@@ -274,7 +274,9 @@ public enum ServerSettings {
         },
         setting("grpc-host", "DLSMS_GRPC_HOST", "127.0.0.1", "gRPC listening address (an IPv4 or IPv6 address).") {
             c, v in
-            guard GRPCConfiguration.isIPAddress(v) else { throw ConfigurationError("must be an IP address, not '\(v)'") }
+            guard GRPCConfiguration.isIPAddress(v) else {
+                throw ConfigurationError("must be an IP address, not '\(v)'")
+            }
             c.grpc.host = v
         },
         setting("grpc-port", "DLSMS_GRPC_PORT", "9090", "gRPC port (plaintext HTTP/2); 0 picks a free one.") { c, v in
@@ -285,7 +287,8 @@ public enum ServerSettings {
             "Compatibility with the original's unchanged gRPC clients: calls without a token are trusted to act for the user_id they name (with staff rights). Refused unless gRPC listens on a loopback address."
         ) { c, v in c.grpc.trustUserID = try boolean(v) },
         setting(
-            "grpc-max-streams", "DLSMS_GRPC_MAX_STREAMS", "100", "Concurrent gRPC calls (HTTP/2 streams) per connection."
+            "grpc-max-streams", "DLSMS_GRPC_MAX_STREAMS", "100",
+            "Concurrent gRPC calls (HTTP/2 streams) per connection."
         ) { c, v in c.grpc.maxConcurrentStreams = try integer(v, 1...10_000) },
         setting(
             "shutdown-timeout", "SHUTDOWN_TIMEOUT", "20",

@@ -174,7 +174,9 @@ import Testing
         #expect(try runDLSMS(["users", "disable", "nobody", "--data-dir", data]).status != 0)
 
         // A production start refuses the demo accounts while they keep the public password...
-        let refused = try runDLSMS(["serve", "--port", "0", "--grpc-port", "0", "--data-dir", data, "--demo-data", "false"])
+        let refused = try runDLSMS([
+            "serve", "--port", "0", "--grpc-port", "0", "--data-dir", data, "--demo-data", "false",
+        ])
         #expect(refused.status != 0 && refused.error.contains("S2021001"), "\(refused)")
         let ids = (1...10).map { SeedData.studentID($0) }
         #expect(try runDLSMS(["users", "disable"] + ids + ["--data-dir", data]).status == 0)

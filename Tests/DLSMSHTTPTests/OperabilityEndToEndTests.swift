@@ -94,7 +94,9 @@ import Testing
         #expect(port > 0)
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
-        let result = try runDLSMS(["serve", "--port", String(port), "--grpc-port", "0", "--data-dir", dir + "/data", "--bcrypt-cost", "4"])
+        let result = try runDLSMS([
+            "serve", "--port", String(port), "--grpc-port", "0", "--data-dir", dir + "/data", "--bcrypt-cost", "4",
+        ])
         #expect(result.status != 0 && result.error.contains("cannot listen on 127.0.0.1:\(port)"), "\(result)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/data"), "the data directory was touched")
         // A host that does not resolve is a usage error, also with port 0, and touches nothing either.

@@ -51,7 +51,10 @@ public struct GRPCConfiguration: Sendable {
         host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
     }
 
-    private enum Parsed { case v4(first: UInt8), v6(loopback: Bool) }
+    private enum Parsed {
+        case v4(first: UInt8)
+        case v6(loopback: Bool)
+    }
 
     private static func parse(_ text: String) -> Parsed? {
         var v4 = in_addr()
@@ -270,7 +273,9 @@ enum GRPCMapping {
     }
 
     static func requiredTime(_ text: String, _ name: String) throws(RPCError) -> Timestamp {
-        guard let t = try time(text, name) else { throw RPCError(code: .invalidArgument, message: "\(name) is required") }
+        guard let t = try time(text, name) else {
+            throw RPCError(code: .invalidArgument, message: "\(name) is required")
+        }
         return t
     }
 

@@ -70,7 +70,9 @@ struct GRPCAdapter: Sendable {
         out.reserveCapacity(list.count)
         let now = engine.clock.now()
         for r in list {
-            if seats[r.seatID] == nil { seats[r.seatID] = try? await engine.seat(r.seatID, start: now, end: now + 1).0.seat }
+            if seats[r.seatID] == nil {
+                seats[r.seatID] = try? await engine.seat(r.seatID, start: now, end: now + 1).0.seat
+            }
             let seat = seats[r.seatID]
             let user = engine.user(id: r.userID)
             let id = try Self.wire(r.id, "reservation id")
@@ -188,7 +190,8 @@ struct SeatServiceHandler: Library_SeatService.SimpleServiceProtocol {
                 hasMonitor: request.hasHasMonitor_p ? request.hasMonitor_p : nil,
                 availableOnly: request.availableOnly)
             let span = try window(
-                try GRPCMapping.time(request.startTime, "start_time"), try GRPCMapping.time(request.endTime, "end_time"))
+                try GRPCMapping.time(request.startTime, "start_time"), try GRPCMapping.time(request.endTime, "end_time")
+            )
             let seats = await a.engine.searchSeats(filter, start: span?.0, end: span?.1)
             return .with {
                 $0.seats = seats.map(a.seat)
