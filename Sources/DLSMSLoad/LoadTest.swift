@@ -56,6 +56,8 @@ public struct LoadTestConfiguration: Sendable {
     /// Seconds before a request's outcome is declared unknown.
     public var timeout = 10.0
     public var chaos: ChaosConfiguration?
+    /// `book` and `search` over the gRPC door at this `HOST:PORT` instead of REST.
+    public var grpc: String?
     /// Receives the progress line once a second.
     public var progress: @Sendable (String) -> Void = { _ in }
 
@@ -82,6 +84,16 @@ public struct LoadTestConfiguration: Sendable {
         guard timeout > 0 else { throw .invalid("--timeout must be positive") }
         if check && scenario.writes && adminPassword == nil && chaos == nil {
             throw .invalid("the checker reads the final state as admin: pass --admin-password (or --no-check)")
+        }
+        if let grpc {
+            let parts = grpc.split(separator: ":")
+            guard parts.count == 2, !parts[0].isEmpty, let port = Int(parts[1]), (1...65_535).contains(port) else {
+                throw .invalid("--grpc must be HOST:PORT (an IPv4 address, e.g. 127.0.0.1:9090; got '\(grpc)')")
+            }
+            guard scenario == .book || scenario == .search else {
+                throw .invalid("--grpc runs the book and search scenarios only")
+            }
+            guard chaos == nil else { throw .invalid("--grpc cannot be combined with --chaos") }
         }
         if let chaos {
             guard chaos.cycles >= 1 else { throw .invalid("--cycles must be at least 1") }
@@ -182,7 +194,7 @@ public enum LoadTest {
         // Each connection owns the students with its index modulo the connection count, and runs
         // on one event loop with its socket: no thread hop between a request and the next.
         var workers: [Worker] = []
-        for w in 0..<config.connections {
+        for w in 0..<(config.grpc == nil ? config.connections : 0) {
             let own = stride(from: w, to: fixture.students.count, by: config.connections).map { fixture.students[$0] }
             workers.append(
                 Worker(
@@ -204,9 +216,24 @@ public enum LoadTest {
                 tick += 1
             }
         }
+        let grpcSeed = rng.next()
         let history = await withTaskGroup(of: [Operation].self) { group in
             for worker in workers {
                 group.addTask { await worker.run() }
+            }
+            if let grpc = config.grpc {
+                let parts = grpc.split(separator: ":")
+                group.addTask {
+                    do {
+                        return try await GRPCWorker.runAll(
+                            config: config, fixture: fixture, seed: grpcSeed, host: String(parts[0]),
+                            port: Int(parts[1]) ?? 0, recorder: recorder, shared: shared, origin: origin)
+                    } catch {
+                        shared.failure.withLock { $0 = LoadTestError.preparation("gRPC \(grpc): \(error)") }
+                        shared.stop.store(true, ordering: .releasing)
+                        return []
+                    }
+                }
             }
             group.addTask {
                 if let supervisor, let chaos = config.chaos {

@@ -163,9 +163,24 @@ final class Worker: @unchecked Sendable {
         return request("search", intended, .GET, url, token: students[s].token, json: nil).map { _ in }
     }
 
+    private func slot(contended: Bool) -> (seat: Int64, start: Int64, end: Int64) {
+        Slots.slot(fixture, config, &rng, contended: contended)
+    }
+
+    /// A random seat from the next quarter-hour for an hour: its check-in window is open now.
+    private func nowSlot() -> (seat: Int64, start: Int64, end: Int64) {
+        let now = Int64(Date().timeIntervalSince1970)
+        let start = (now + 899) / 900 * 900
+        return (fixture.seats[Int(rng.next() % UInt64(fixture.seats.count))], start, start + 3_600)
+    }
+}
+
+enum Slots {
     /// A seat and window on one of the next 12 days: with probability `contention` the hot one
     /// (the 10th seat, 14:00–15:00 tomorrow), otherwise a random seat, quarter-hour and 1–2 hours.
-    private func slot(contended: Bool) -> (seat: Int64, start: Int64, end: Int64) {
+    static func slot(_ fixture: Fixture, _ config: LoadTestConfiguration, _ rng: inout SplitMix64, contended: Bool)
+        -> (seat: Int64, start: Int64, end: Int64)
+    {
         if contended && config.contention > 0 && Double(rng.next() >> 11) / Double(1 << 53) < config.contention {
             let start = fixture.today + 86_400 + 14 * 3_600
             return (fixture.seats[min(9, fixture.seats.count - 1)], start, start + 3_600)
@@ -175,12 +190,5 @@ final class Worker: @unchecked Sendable {
         let quarter = Int64(rng.next() % 88)
         let start = fixture.today + day * 86_400 + quarter * 900
         return (seat, start, start + 3_600 * (1 + Int64(rng.next() % 2)))
-    }
-
-    /// A random seat from the next quarter-hour for an hour: its check-in window is open now.
-    private func nowSlot() -> (seat: Int64, start: Int64, end: Int64) {
-        let now = Int64(Date().timeIntervalSince1970)
-        let start = (now + 899) / 900 * 900
-        return (fixture.seats[Int(rng.next() % UInt64(fixture.seats.count))], start, start + 3_600)
     }
 }

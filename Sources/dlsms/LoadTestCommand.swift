@@ -23,6 +23,8 @@ struct LoadTestCommand: AsyncParsableCommand {
 
     @Option(help: "Base URL of the server (ignored with --chaos).") var url = "http://127.0.0.1:8080"
     @Option(help: "book | mixed | login | search") var scenario = Scenario.book
+    @Option(help: "book and search over gRPC at HOST:PORT (e.g. 127.0.0.1:9090); preparation and the check use --url.")
+    var grpc: String?
     @Option(help: "Concurrent connections, one request in flight on each.") var connections = 32
     @Option(help: "Seconds of load (without --chaos).") var duration = 10.0
     @Option(help: "Students to register and drive (at least --connections).") var students = 1_000
@@ -60,6 +62,7 @@ struct LoadTestCommand: AsyncParsableCommand {
         var config = LoadTestConfiguration()
         config.url = url.hasSuffix("/") ? String(url.dropLast()) : url
         config.scenario = scenario
+        config.grpc = grpc
         config.connections = connections
         config.duration = duration
         config.students = students
