@@ -103,7 +103,7 @@ struct GRPCWorker: Sendable {
         config: LoadTestConfiguration, fixture: Fixture, seed: UInt64, host: String, port: Int, recorder: Recorder,
         shared: Shared, origin: NIODeadline
     ) async throws -> [Operation] {
-        let channels = max(1, min(4, config.connections / 16))
+        let channels = config.grpcConnections ?? max(1, min(4, config.connections / 16))
         let clients = try (0..<channels).map { _ in
             GRPCClient(
                 transport: try .http2NIOPosix(

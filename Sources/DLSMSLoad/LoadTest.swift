@@ -58,6 +58,8 @@ public struct LoadTestConfiguration: Sendable {
     public var chaos: ChaosConfiguration?
     /// `book` and `search` over the gRPC door at this `HOST:PORT` instead of REST.
     public var grpc: String?
+    /// HTTP/2 connections the gRPC streams share (default: one per 16 streams, at most 4).
+    public var grpcConnections: Int?
     /// Receives the progress line once a second.
     public var progress: @Sendable (String) -> Void = { _ in }
 
@@ -94,6 +96,9 @@ public struct LoadTestConfiguration: Sendable {
                 throw .invalid("--grpc runs the book and search scenarios only")
             }
             guard chaos == nil else { throw .invalid("--grpc cannot be combined with --chaos") }
+            if let n = grpcConnections, !(1...connections).contains(n) {
+                throw .invalid("--grpc-connections must be 1…--connections")
+            }
         }
         if let chaos {
             guard chaos.cycles >= 1 else { throw .invalid("--cycles must be at least 1") }

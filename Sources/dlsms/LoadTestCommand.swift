@@ -25,6 +25,8 @@ struct LoadTestCommand: AsyncParsableCommand {
     @Option(help: "book | mixed | login | search") var scenario = Scenario.book
     @Option(help: "book and search over gRPC at HOST:PORT (e.g. 127.0.0.1:9090); preparation and the check use --url.")
     var grpc: String?
+    @Option(name: .customLong("grpc-connections"), help: "--grpc: HTTP/2 connections the streams share (default: one per 16, at most 4).")
+    var grpcConnections: Int?
     @Option(help: "Concurrent connections, one request in flight on each.") var connections = 32
     @Option(help: "Seconds of load (without --chaos).") var duration = 10.0
     @Option(help: "Students to register and drive (at least --connections).") var students = 1_000
@@ -63,6 +65,7 @@ struct LoadTestCommand: AsyncParsableCommand {
         config.url = url.hasSuffix("/") ? String(url.dropLast()) : url
         config.scenario = scenario
         config.grpc = grpc
+        config.grpcConnections = grpcConnections
         config.connections = connections
         config.duration = duration
         config.students = students

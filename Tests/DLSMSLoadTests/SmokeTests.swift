@@ -47,6 +47,40 @@ import Testing
         #expect(!r.results.timeline.isEmpty)
     }
 
+    /// The same storm through the gRPC door: the same report, the same checker (reading over REST).
+    @Test func aBookingStormOverGRPCPassesTheChecker() async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try ServerProcess(
+            dataDirectory: dir + "/data",
+            extra: [
+                "--load-test-seats", "300", "--max-upcoming", "100000000", "--registrations-per-hour", "100000000",
+                "--hashes-per-client", "100000",
+            ])
+        try await server.waitUntilListening()
+        let (status, report) = try await loadtest(
+            [
+                "--url", server.base, "--grpc", "127.0.0.1:\(server.grpcPort)", "--scenario", "book", "--duration", "2",
+                "--connections", "8", "--students", "40", "--contention", "0.2", "--admin-password", "admin-password",
+                "--seed", "13",
+            ], in: dir)
+        let (searched, searchReport) = try await loadtest(
+            [
+                "--url", server.base, "--grpc", "127.0.0.1:\(server.grpcPort)", "--scenario", "search", "--duration",
+                "1", "--connections", "4", "--students", "8", "--seed", "14",
+            ], in: dir)
+        #expect(server.stop() == 0)
+        #expect(status == 0 && searched == 0)
+        let r = try #require(report)
+        let check = try #require(r.check)
+        #expect(check.passed, "\(check.violations)")
+        #expect(check.acknowledgedBookings > 0 && check.refusedBookings > 0)
+        #expect(r.results.errorCodes["seat_conflict", default: 0] == check.refusedBookings)
+        #expect(r.results.statusCounts["201", default: 0] == check.acknowledgedBookings)
+        let search = try #require(searchReport)
+        #expect(search.results.requests > 0 && search.results.statusCounts["200"] == search.results.requests)
+    }
+
     @Test func chaosRestartsLoseNothingAcknowledged() async throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
