@@ -8,14 +8,8 @@
 # Usage: bash Benchmarks/grpc.sh [seconds per run, default 15] [connections/streams, default 64]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration=${1:-15}
-connections=${2:-64}
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
-reports=${REPORTS:-$(mktemp -d)}
-mkdir -p "$reports"
-swift build -c release --product dlsms >"$reports/build.log" 2>&1 || { cat "$reports/build.log"; exit 1; }
-
 source scripts/test-server.sh
+bench_setup "$@"
 fresh_server() {
     if [ -n "${server:-}" ]; then kill "$server"; wait "$server" 2>/dev/null || true; rm -rf "$server_data" "$server_log"; fi
     start_server .build/release/dlsms --fsync always --bcrypt-cost 4 --admin-password bench-admin \

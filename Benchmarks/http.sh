@@ -8,14 +8,8 @@
 # Usage: bash Benchmarks/http.sh [seconds per run, default 15] [connections, default 64]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration=${1:-15}
-connections=${2:-64}
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
-reports=${REPORTS:-$(mktemp -d)}
-mkdir -p "$reports"
-swift build -c release --product dlsms >"$reports/build.log" 2>&1 || { cat "$reports/build.log"; exit 1; }
-
 source scripts/test-server.sh
+bench_setup "$@"
 start_server .build/release/dlsms --fsync always --bcrypt-cost 4 --admin-password bench-admin \
     --load-test-seats 2000 --max-upcoming 100000000 --registrations-per-hour 100000000 --hashes-per-client 100000
 

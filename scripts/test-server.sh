@@ -1,4 +1,4 @@
-# Sourced by .ci/contract.sh and Benchmarks/http.sh: runs a `dlsms serve` on a free loopback port
+# Sourced by .ci/contract.sh, Tests/peer/grpc-peer-test.sh and Benchmarks/*.sh: runs a `dlsms serve` on a free loopback port
 # with a temporary data directory, and stops it (and removes the directory) when the script exits.
 #   start_server BINARY [serve options…]   sets $server (pid), $port, $base, $grpc_port (gRPC on a free port too)
 #   login STUDENT_ID PASSWORD              prints a token
@@ -26,4 +26,15 @@ login() {
     python3 -c 'import json,sys,urllib.request as u
 r=u.urlopen(u.Request(sys.argv[1]+"/auth/login",data=json.dumps({"student_id":sys.argv[2],"password":sys.argv[3]}).encode(),headers={"Content-Type":"application/json"}))
 print(json.load(r)["token"])' "$base" "$1" "$2"
+}
+
+# Benchmarks: `bench_setup [seconds per run, default 15] [connections, default 64]` sets $duration,
+# $connections and $reports (REPORTS, or a new temporary directory) and builds the release binary.
+bench_setup() {
+    duration=${1:-15}
+    connections=${2:-64}
+    command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
+    reports=${REPORTS:-$(mktemp -d)}
+    mkdir -p "$reports"
+    swift build -c release --product dlsms >"$reports/build.log" 2>&1 || { cat "$reports/build.log"; exit 1; }
 }

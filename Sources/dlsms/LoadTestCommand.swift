@@ -25,7 +25,9 @@ struct LoadTestCommand: AsyncParsableCommand {
     @Option(help: "book | mixed | login | search") var scenario = Scenario.book
     @Option(help: "book and search over gRPC at HOST:PORT (e.g. 127.0.0.1:9090); preparation and the check use --url.")
     var grpc: String?
-    @Option(name: .customLong("grpc-connections"), help: "--grpc: HTTP/2 connections the streams share (default: one per 16, at most 4).")
+    @Option(
+        name: .customLong("grpc-connections"),
+        help: "--grpc: HTTP/2 connections the streams share (default: one per 16, at most 4).")
     var grpcConnections: Int?
     @Option(help: "Concurrent connections, one request in flight on each.") var connections = 32
     @Option(help: "Seconds of load (without --chaos).") var duration = 10.0

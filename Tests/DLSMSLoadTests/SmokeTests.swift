@@ -17,9 +17,8 @@ import Testing
         return (status, report)
     }
 
-    @Test func aBookingStormAgainstARunningServerPassesTheChecker() async throws {
-        let dir = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+    /// A server in the load-test configuration: 300 load-test seats, no per-student limits.
+    func loadTestServer(_ dir: String) async throws -> ServerProcess {
         let server = try ServerProcess(
             dataDirectory: dir + "/data",
             extra: [
@@ -27,6 +26,13 @@ import Testing
                 "--hashes-per-client", "100000",
             ])
         try await server.waitUntilListening()
+        return server
+    }
+
+    @Test func aBookingStormAgainstARunningServerPassesTheChecker() async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try await loadTestServer(dir)
         let (status, report) = try await loadtest(
             [
                 "--url", server.base, "--scenario", "book", "--duration", "3", "--connections", "8", "--students", "40",
@@ -51,13 +57,7 @@ import Testing
     @Test func aBookingStormOverGRPCPassesTheChecker() async throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let server = try ServerProcess(
-            dataDirectory: dir + "/data",
-            extra: [
-                "--load-test-seats", "300", "--max-upcoming", "100000000", "--registrations-per-hour", "100000000",
-                "--hashes-per-client", "100000",
-            ])
-        try await server.waitUntilListening()
+        let server = try await loadTestServer(dir)
         let (status, report) = try await loadtest(
             [
                 "--url", server.base, "--grpc", "127.0.0.1:\(server.grpcPort)", "--scenario", "book", "--duration", "2",

@@ -50,17 +50,9 @@ struct GRPCAdapter: Sendable {
     }
 
     func reservation(_ r: Reservation) throws(RPCError) -> Library_Reservation {
-        let id = try Self.wire(r.id, "reservation id")
-        return .with {
-            $0.id = id
-            $0.userID = r.userID
-            $0.seatID = r.seatID
-            $0.startTime = GRPCMapping.text(r.start)
-            $0.endTime = GRPCMapping.text(r.end)
-            $0.status = r.status.name
-            $0.createdAt = GRPCMapping.text(r.createdAt)
-            $0.checkedInAt = GRPCMapping.text(r.checkedInAt)
-        }
+        var m = Library_Reservation()
+        try m.fill(r)
+        return m
     }
 
     /// A reservation with its seat's place and features and its holder's name.
@@ -75,24 +67,15 @@ struct GRPCAdapter: Sendable {
             }
             let seat = seats[r.seatID]
             let user = engine.user(id: r.userID)
-            let id = try Self.wire(r.id, "reservation id")
-            out.append(
-                .with {
-                    $0.id = id
-                    $0.userID = r.userID
-                    $0.seatID = r.seatID
-                    $0.startTime = GRPCMapping.text(r.start)
-                    $0.endTime = GRPCMapping.text(r.end)
-                    $0.status = r.status.name
-                    $0.createdAt = GRPCMapping.text(r.createdAt)
-                    $0.checkedInAt = GRPCMapping.text(r.checkedInAt)
-                    $0.branch = seat?.branch ?? ""
-                    $0.area = seat?.area ?? ""
-                    $0.hasPower_p = seat?.hasPower ?? false
-                    $0.hasMonitor_p = seat?.hasMonitor ?? false
-                    $0.studentID = user?.studentID ?? ""
-                    $0.userName = user?.name ?? ""
-                })
+            var detail = Library_ReservationDetail()
+            try detail.fill(r)
+            detail.branch = seat?.branch ?? ""
+            detail.area = seat?.area ?? ""
+            detail.hasPower_p = seat?.hasPower ?? false
+            detail.hasMonitor_p = seat?.hasMonitor ?? false
+            detail.studentID = user?.studentID ?? ""
+            detail.userName = user?.name ?? ""
+            out.append(detail)
         }
         return out
     }
@@ -117,6 +100,34 @@ struct GRPCAdapter: Sendable {
         return id
     }
 }
+
+/// The fields a `Reservation` and a `ReservationDetail` message share, filled the same way.
+protocol ReservationFields {
+    var id: Int32 { get set }
+    var userID: Int32 { get set }
+    var seatID: Int32 { get set }
+    var startTime: String { get set }
+    var endTime: String { get set }
+    var status: String { get set }
+    var createdAt: String { get set }
+    var checkedInAt: String { get set }
+}
+
+extension ReservationFields {
+    mutating func fill(_ r: Reservation) throws(RPCError) {
+        id = try GRPCAdapter.wire(r.id, "reservation id")
+        userID = r.userID
+        seatID = r.seatID
+        startTime = GRPCMapping.text(r.start)
+        endTime = GRPCMapping.text(r.end)
+        status = r.status.name
+        createdAt = GRPCMapping.text(r.createdAt)
+        checkedInAt = GRPCMapping.text(r.checkedInAt)
+    }
+}
+
+extension Library_Reservation: ReservationFields {}
+extension Library_ReservationDetail: ReservationFields {}
 
 // MARK: - AuthService
 
