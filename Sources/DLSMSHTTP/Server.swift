@@ -226,21 +226,13 @@ public enum DLSMSServer {
                 FileHandle.standardOutput.write(Data("dlsms listening on http://\(config.host):\(port)\n".utf8))
             },
             logger: logger)
-        // The gRPC door drains with the HTTP server: after the event streams end, before the timers
-        // and the final snapshot.
-        let grpc: [ServiceGroupConfiguration.ServiceConfiguration] =
+        // The gRPC door drains with the HTTP server, side by side: after the event streams end,
+        // before the timers and the final snapshot.
+        let grpc =
             config.grpc.enabled
-            ? [
-                .init(
-                    service: GRPCFrontEndService(
-                        service: service, logger: logger,
-                        announce: { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }))
-            ] : []
-        if config.grpc.enabled && config.grpc.trustUserID {
-            logger.warning(
-                "--grpc-trust-user-id is on: gRPC calls without a token act for the user_id they name, with staff rights. For the original's unchanged clients on this machine only.",
-                metadata: ["grpc": "\(config.grpc.host):\(config.grpc.port)"])
-        }
+            ? GRPCFrontEndService(
+                service: service, logger: logger,
+                announce: { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }) : nil
         var group = ServiceGroupConfiguration(
             services: [
                 .init(service: PersistenceService(durable: service.durable, logger: logger)),
@@ -249,8 +241,7 @@ public enum DLSMSServer {
                 .init(
                     service: ResourceMonitorService(
                         resources: service.resources, connections: service.connections, logger: logger)),
-                .init(service: app),
-            ] + grpc + [
+                .init(service: FrontDoorsService(http: app, grpc: grpc)),
                 .init(service: StreamCloserService(hub: service.engine.notifications, logger: logger)),
                 .init(
                     service: StorageWatchService(durable: service.durable),

@@ -64,6 +64,9 @@ public enum ServerSettings {
             }
         }
         try configuration.grpc.validate()
+        if configuration.grpc.enabled, configuration.grpc.port != 0, configuration.grpc.port == configuration.port {
+            throw ConfigurationError("--grpc-port (\(configuration.grpc.port)) must differ from --port")
+        }
         let levelText = fromFlags["log-level"] ?? environment["LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
             throw ConfigurationError(

@@ -41,7 +41,11 @@ struct Serve: AsyncParsableCommand {
         do {
             try PortProbe.check(host: config.host, port: config.port)
             if config.grpc.enabled {
-                try PortProbe.check(host: config.grpc.host, port: config.grpc.port)
+                do {
+                    try PortProbe.check(host: config.grpc.host, port: config.grpc.port)
+                } catch {
+                    throw ConfigurationError("--grpc-port: \(error)")
+                }
             }
         } catch let e as PortProbe.UnknownHost {
             throw ValidationError(e.description)

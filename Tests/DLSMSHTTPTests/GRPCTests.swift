@@ -6,6 +6,7 @@ import DLSMSTestSupport
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import GRPCProtobuf
 import Logging
 import Synchronization
 import Testing
@@ -91,6 +92,42 @@ func status(_ call: () async throws -> Void) async -> RPCError.Code? {
     } catch {
         return .unknown
     }
+}
+
+/// An HPACK string length with a 7-bit prefix (RFC 7541 §5.1).
+func hpackLength(_ n: Int) -> [UInt8] {
+    guard n >= 127 else { return [UInt8(n)] }
+    var out: [UInt8] = [127]
+    var rest = n - 127
+    while rest >= 128 {
+        out.append(UInt8(rest % 128 + 128))
+        rest /= 128
+    }
+    return out + [UInt8(rest)]
+}
+
+/// An HTTP/2 frame (RFC 9113 §4.1).
+func frame(type: UInt8, flags: UInt8, stream: UInt32, _ payload: [UInt8]) -> [UInt8] {
+    let n = payload.count
+    return [UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff), type, flags]
+        + [UInt8(stream >> 24 & 0x7f), UInt8(stream >> 16 & 0xff), UInt8(stream >> 8 & 0xff), UInt8(stream & 0xff)]
+        + payload
+}
+
+/// The type and stream of each whole frame in bytes received after the server's preface.
+func frames(_ bytes: [UInt8]) -> [(type: UInt8, stream: UInt32)] {
+    var out: [(UInt8, UInt32)] = []
+    var i = 0
+    while i + 9 <= bytes.count {
+        let length = Int(bytes[i]) << 16 | Int(bytes[i + 1]) << 8 | Int(bytes[i + 2])
+        guard i + 9 + length <= bytes.count else { break }
+        let stream =
+            UInt32(bytes[i + 5] & 0x7f) << 24 | UInt32(bytes[i + 6]) << 16 | UInt32(bytes[i + 7]) << 8
+            | UInt32(bytes[i + 8])
+        out.append((bytes[i + 3], stream))
+        i += 9 + length
+    }
+    return out
 }
 
 /// The original's time form: naive ISO 8601, UTC.
@@ -253,8 +290,8 @@ func naive(_ t: Timestamp) -> String { String(RFC3339.format(t).dropLast()) }
         }
     }
 
-    /// A request larger than 64 KiB is refused before it is handled (grpc-swift's decoder refuses
-    /// it with RESOURCE_EXHAUSTED and resets the stream, which the client reports as UNAVAILABLE):
+    /// A request larger than 64 KiB is refused before it is handled (grpc-swift's decoder resets the
+    /// stream; the client reports CANCELLED, UNAVAILABLE or RESOURCE_EXHAUSTED depending on when):
     /// never evaluated as a login, and the server goes on serving.
     @Test func oversizedMessagesAreRefused() async throws {
         try await withGRPC { g, service, _ in
@@ -272,6 +309,101 @@ func naive(_ t: Timestamp) -> String { String(RFC3339.format(t).dropLast()) }
                 refusal?.code == .resourceExhausted || refusal?.code == .unavailable, "\(String(describing: refusal))")
             #expect(service.loginLimiter.count("id:S2021001", now: t0) == 0, "the oversized login was evaluated")
             _ = try await g.token("S2021001")
+        }
+    }
+}
+
+@Suite struct GRPCAbuseTests {
+    /// gRPC connections count against the same caps as REST's: one beyond the per-address cap is
+    /// closed at once.
+    @Test func connectionsBeyondTheCapAreClosed() async throws {
+        try await withGRPC(Configure { $0.limits.connectionsPerAddress = 3 }) { g, service, _ in
+            _ = try await g.token("S2021001")  // the test's client holds one connection
+            // Three more: two fit, one is closed (which one depends on the order the event loops
+            // take them up).
+            let raw = try (0..<3).map { _ in try #require(RawConnection(port: g.port)) }
+            let closed = raw.filter { $0.closedByPeer(timeout: 3) }
+            #expect(closed.count == 1)
+            #expect(service.connections.count == 3)
+        }
+    }
+
+    /// A call whose request never ends (headers sent, the message never) is reset after the
+    /// request timeout instead of holding its stream and memory. Spoken in raw HTTP/2, as such a
+    /// client would: the preface, empty SETTINGS, and HEADERS for `GetBranches` without END_STREAM.
+    @Test func aRequestThatNeverArrivesIsReset() async throws {
+        try await withGRPC(Configure { $0.limits.requestTimeout = .seconds(1) }) { g, _, _ in
+            let token = try #require(try await g.token("S2021001")[stringValues: "authorization"].first { _ in true })
+            let raw = try #require(RawConnection(port: g.port))
+            var block: [UInt8] = []
+            for (name, value) in [
+                (":method", "POST"), (":scheme", "http"), (":path", "/library.SeatService/GetBranches"),
+                (":authority", "127.0.0.1"), ("content-type", "application/grpc"), ("te", "trailers"),
+                ("authorization", token),
+            ] {
+                block.append(0)  // a literal field, not indexed, no Huffman coding
+                block += hpackLength(name.utf8.count) + Array(name.utf8)
+                block += hpackLength(value.utf8.count) + Array(value.utf8)
+            }
+            raw.send("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            raw.send(bytes: frame(type: 4, flags: 0, stream: 0, []))  // SETTINGS
+            raw.send(bytes: frame(type: 1, flags: 4, stream: 1, block))  // HEADERS, END_HEADERS only
+            let started = ContinuousClock.now
+            let received = raw.readBytes(timeout: 30) { bytes in
+                frames(bytes).contains { $0.type == 3 && $0.stream == 1 }  // RST_STREAM on the call
+            }
+            #expect(frames(received).contains { $0.type == 3 && $0.stream == 1 }, "\(frames(received))")
+            #expect(ContinuousClock.now - started < .seconds(30))
+        }
+    }
+
+    @Test func echoedInputAndTimesStayInBounds() async throws {
+        try await withGRPC { g, _, _ in
+            let token = try await g.token("S2021001")
+            do {
+                _ = try await g.reservations.getUserReservations(
+                    .with { $0.status = String(repeating: "y", count: 60_000) }, metadata: token)
+                Issue.record("an unknown status was accepted")
+            } catch let e as RPCError {
+                #expect(e.code == .invalidArgument && e.message.count < 400)
+                #expect(e.metadata[stringValues: "dlsms-code"].first(where: { _ in true }) == "bad_request")
+            }
+            for time in ["9999-12-31T23:00:00-23:59", "1970-01-01T00:00:00+23:59"] {
+                let s = await status {
+                    _ = try await g.seats.checkAvailability(
+                        .with {
+                            $0.seatID = 1
+                            $0.startTime = naive(t0)
+                            $0.endTime = time
+                        }, metadata: token)
+                }
+                #expect(s == .invalidArgument, "\(time)")
+            }
+            // Refusals made by the adapter itself carry the machine code too.
+            do {
+                _ = try await g.reservations.getUserReservations(.with { $0.userID = 2 }, metadata: token)
+            } catch let e as RPCError {
+                #expect(e.metadata[stringValues: "dlsms-code"].first(where: { _ in true }) == "forbidden")
+            }
+        }
+    }
+
+    /// An admin still reads a disabled student's reservations, as over REST.
+    @Test func anAdminReadsADisabledAccount() async throws {
+        try await withGRPC { g, service, _ in
+            let admin = try await g.token("admin", "admin-password")
+            _ = try await service.engine.updateUser(id: 4) { $0.disabled = true }
+            let list = try await g.reservations.getUserReservations(.with { $0.userID = 4 }, metadata: admin)
+            #expect(list.count > 0)
+        }
+    }
+
+    @Test func theTwoDoorsNeedTwoPorts() {
+        #expect(throws: ConfigurationError.self) {
+            try ServerSettings.parse(arguments: ["--port", "8181", "--grpc-port", "8181"], environment: [:])
+        }
+        #expect(throws: Never.self) {
+            try ServerSettings.parse(arguments: ["--port", "0", "--grpc-port", "0"], environment: [:])
         }
     }
 }

@@ -130,6 +130,17 @@ public final class RawConnection: @unchecked Sendable {
     /// Everything received so far.
     public var text: String { String(decoding: received, as: UTF8.self) }
 
+    /// Reads until `done` holds for the bytes received so far, the peer closes, or `timeout`
+    /// seconds pass; returns them.
+    public func readBytes(timeout: Double = 10, until done: ([UInt8]) -> Bool) -> [UInt8] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !done(received), Date() < deadline {
+            guard let chunk = receive(deadline: deadline) else { break }
+            received += chunk
+        }
+        return received
+    }
+
     /// `true` once `marker` has arrived (within `timeout` seconds).
     public func waitFor(_ marker: String, timeout: Double = 10) -> Bool {
         read(until: marker, timeout: timeout).contains(marker)

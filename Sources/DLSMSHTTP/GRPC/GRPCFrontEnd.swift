@@ -6,6 +6,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import HTTPTypes
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 #if canImport(Glibc)
@@ -22,8 +23,11 @@ public struct GRPCConfiguration: Sendable {
     public var trustUserID = false
     /// Concurrent calls (HTTP/2 streams) per connection.
     public var maxConcurrentStreams = 100
-    /// The largest request message accepted; a larger one is refused with `RESOURCE_EXHAUSTED`.
+    /// The largest request message accepted; a larger one is refused (its stream is reset).
     public static let maxMessageBytes = 64 * 1024
+    /// After GOAWAY (idle connection, shutdown), calls in flight get this long before the
+    /// connection is closed.
+    public static let drainGrace: Duration = .seconds(10)
 
     public init() {}
 
@@ -70,26 +74,48 @@ public struct GRPCConfiguration: Sendable {
     }
 }
 
-/// The gRPC server as one more service of `dlsms serve`'s group: on SIGTERM it stops accepting
-/// calls and lets those in flight finish (within the group's shutdown timeout), like the HTTP server.
+/// The gRPC server. It runs beside the HTTP server in ``FrontDoorsService``, so that on SIGTERM
+/// both stop accepting at once and drain what is in flight: a call in flight gets
+/// ``GRPCConfiguration/drainGrace`` to finish before its connection is closed.
 struct GRPCFrontEndService: Service {
     let server: GRPCServer<HTTP2ServerTransport.Posix>
+    let configuration: GRPCConfiguration
     let logger: Logger
     let announce: @Sendable (String) -> Void
 
     init(service: DLSMSService, logger: Logger, announce: @escaping @Sendable (String) -> Void) {
         let grpc = service.configuration.grpc
         let limits = service.configuration.limits
+        let counter = service.connections
+        let proxies = service.configuration.trustedProxies
         server = GRPCServer(
             transport: .http2NIOPosix(
                 address: grpc.address, transportSecurity: .plaintext,
                 config: .defaults {
                     $0.rpc.maxRequestPayloadSize = GRPCConfiguration.maxMessageBytes
                     $0.http2.maxConcurrentStreams = grpc.maxConcurrentStreams
+                    // An idle connection (no call for this long, or never a byte) gets GOAWAY, and
+                    // is closed after the grace whether or not the client answers.
                     $0.connection.maxIdleTime = limits.idleTimeout
+                    $0.connection.maxGraceTime = GRPCConfiguration.drainGrace
+                    $0.channelDebuggingCallbacks = .init(
+                        onBindTCPListener: nil,
+                        onAcceptTCPConnection: { channel in
+                            channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(
+                                    GRPCConnectionGuard(counter: counter, exempt: proxies), position: .first)
+                            }
+                        },
+                        onAcceptHTTP2Stream: { channel in
+                            channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(
+                                    GRPCRequestDeadline(timeout: limits.requestTimeout), position: .first)
+                            }
+                        })
                 }),
             services: makeGRPCServices(service, logger: logger),
             interceptors: [GRPCAuthInterceptor(service: service, trustUserID: grpc.trustUserID)])
+        configuration = grpc
         self.logger = logger
         self.announce = announce
     }
@@ -99,15 +125,49 @@ struct GRPCFrontEndService: Service {
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await server.serve() }
-                let address = try await server.transport.listeningAddress
-                if let v4 = address.ipv4 {
-                    announce("dlsms grpc listening on \(v4.host):\(v4.port)")
-                } else if let v6 = address.ipv6 {
-                    announce("dlsms grpc listening on [\(v6.host)]:\(v6.port)")
+                let bound: String
+                do {
+                    let address = try await server.transport.listeningAddress
+                    bound =
+                        address.ipv4.map { "\($0.host):\($0.port)" } ?? address.ipv6.map { "[\($0.host)]:\($0.port)" }
+                        ?? "\(address)"
+                } catch {
+                    throw ConfigurationError(
+                        "--grpc-host/--grpc-port: cannot listen for gRPC on \(configuration.host):\(configuration.port) (\(Self.reason(error)))"
+                    )
+                }
+                announce("dlsms grpc listening on \(bound)")
+                if configuration.trustUserID {
+                    logger.warning(
+                        "--grpc-trust-user-id is on: gRPC calls without a token act for the user_id they name, with staff rights. For the original's unchanged clients on this machine only.",
+                        metadata: ["grpc": "\(bound)"])
                 }
             }
         } onGracefulShutdown: {
             server.beginGracefulShutdown()
+        }
+    }
+
+    /// What the operating system said, without the library's internals.
+    static func reason(_ error: any Error) -> String {
+        var e: any Error = error
+        if let rpc = error as? RPCError, let cause = rpc.cause { e = cause }
+        if let io = e as? IOError { return String(cString: strerror(io.errnoCode)) }
+        return "\(type(of: e))"
+    }
+}
+
+/// The HTTP server and the gRPC server as one service of the group: they start together, and on
+/// SIGTERM both stop accepting at once and drain side by side (neither door takes new work while
+/// the other drains). If either fails, both stop.
+struct FrontDoorsService: Service {
+    let http: any Service
+    let grpc: GRPCFrontEndService?
+
+    func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await http.run() }
+            if let grpc { group.addTask { try await grpc.run() } }
         }
     }
 }
@@ -125,7 +185,7 @@ enum GRPCCaller: Sendable {
     @TaskLocal static var current: GRPCCaller?
 
     static func require() throws(RPCError) -> GRPCCaller {
-        guard let current else { throw RPCError(code: .unauthenticated, message: "authentication required") }
+        guard let current else { throw GRPCMapping.refusal(.unauthenticated, "authentication required") }
         return current
     }
 
@@ -144,25 +204,26 @@ enum GRPCCaller: Sendable {
         case .token(let caller):
             if requested == 0 || requested == caller.userID { return caller.userID }
             guard caller.isAdmin else {
-                throw RPCError(
-                    code: .permissionDenied,
-                    message: "a student may act only for their own user_id (\(caller.userID)), not \(requested)")
+                throw GRPCMapping.refusal(
+                    .permissionDenied,
+                    "a student may act only for their own user_id (\(caller.userID)), not \(requested)")
             }
         case .trusted:
-            guard requested > 0 else { throw RPCError(code: .invalidArgument, message: "user_id is required") }
+            guard requested > 0 else { throw GRPCMapping.refusal(.invalidArgument, "user_id is required") }
         }
         guard let user = engine.user(id: requested) else {
-            throw RPCError(code: .notFound, message: "user \(requested) not found")
+            throw GRPCMapping.refusal(.notFound, "user \(requested) not found")
         }
-        guard !user.disabled else {
-            throw RPCError(code: .permissionDenied, message: "the account of user \(requested) is disabled")
+        // A trusted call acts as the user: not as a disabled one. (An admin may still act on it.)
+        if case .trusted = self, user.disabled {
+            throw GRPCMapping.refusal(.permissionDenied, "the account of user \(requested) is disabled")
         }
         return user.id
     }
 
     func requireAdmin() throws(RPCError) {
         if case .token(let caller) = self, !caller.isAdmin {
-            throw RPCError(code: .permissionDenied, message: "admins only")
+            throw GRPCMapping.refusal(.permissionDenied, "admins only")
         }
     }
 }
@@ -191,14 +252,14 @@ struct GRPCAuthInterceptor: ServerInterceptor {
                 let verified = await service.tokens.verify(String(parts[1]), now: service.engine.clock.now()),
                 let user = service.engine.user(id: verified.userID), verified.matches(user)
             else {
-                throw RPCError(code: .unauthenticated, message: "the bearer token is invalid, expired or revoked")
+                throw GRPCMapping.refusal(.unauthenticated, "the bearer token is invalid, expired or revoked")
             }
             caller = .token(verified)
         } else if trustUserID {
             caller = .trusted
         } else {
-            throw RPCError(
-                code: .unauthenticated, message: "authorization metadata with a bearer token (from Login) is required")
+            throw GRPCMapping.refusal(
+                .unauthenticated, "authorization metadata with a bearer token (from Login) is required")
         }
         return try await GRPCCaller.$current.withValue(caller) { try await next(request, context) }
     }
@@ -239,6 +300,30 @@ enum GRPCMapping {
         }
     }
 
+    /// A refusal with the contract's machine code in the `dlsms-code` trailer (by default the one
+    /// REST gives for the same status).
+    static func refusal(_ status: RPCError.Code, _ message: String, code: String? = nil) -> RPCError {
+        let machine: String
+        switch status {
+        case .invalidArgument: machine = "bad_request"
+        case .unauthenticated: machine = "unauthorized"
+        case .permissionDenied: machine = "forbidden"
+        case .notFound: machine = "not_found"
+        case .outOfRange: machine = "out_of_range"
+        case .unimplemented: machine = "unimplemented"
+        default: machine = "\(status)"
+        }
+        var metadata = Metadata()
+        metadata.addString(code ?? machine, forKey: "dlsms-code")
+        return RPCError(code: status, message: Self.short(message), metadata: metadata)
+    }
+
+    /// Messages quote what the client sent; at most 300 characters of it, so that an answer
+    /// never outgrows the client's limit on trailers.
+    static func short(_ message: String) -> String {
+        message.count <= 300 ? message : String(message.prefix(300)) + "…"
+    }
+
     /// Any error of a handler as an `RPCError` with a message for a person; the contract's machine
     /// code rides along in the `dlsms-code` trailer. Anything unexpected is logged and answered
     /// `INTERNAL` without internals.
@@ -247,34 +332,36 @@ enum GRPCMapping {
         let kind: ErrorKind
         let message: String
         switch error {
-        case let e as RPCError: return e
+        case let e as RPCError:
+            guard e.metadata[stringValues: "dlsms-code"].first(where: { _ in true }) == nil else { return e }
+            return refusal(e.code, e.message)
         case let e as EngineError:
             (code, kind, message) = (e.code, e.kind, e.message)
         case let e as APIError where Self.kind(of: e.status) != nil:
             (code, kind, message) = (e.code, Self.kind(of: e.status)!, e.message)
         default:
             logger.error("unhandled gRPC error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
-            return RPCError(code: .internalError, message: "internal server error")
+            return refusal(.internalError, "internal server error", code: "internal")
         }
-        var metadata = Metadata()
-        metadata.addString(code, forKey: "dlsms-code")
-        return RPCError(code: status(code: code, kind: kind), message: message, metadata: metadata)
+        return refusal(status(code: code, kind: kind), message, code: code)
     }
 
     /// Times in: ISO 8601 as the original's clients send them (`2025-10-11T14:00:00`, naive = UTC,
     /// fractional seconds allowed and truncated); an offset or `Z` is accepted too. Empty = unset.
     static func time(_ text: String, _ name: String) throws(RPCError) -> Timestamp? {
         guard !text.isEmpty else { return nil }
-        guard text.utf8.count <= 1_024, let t = RFC3339.parse(text) else {
-            throw RPCError(
-                code: .invalidArgument, message: "\(name) is not an ISO 8601 time (e.g. 2025-10-11T14:00:00): \(text)")
+        // Years 1970 to 9999 in UTC: what the output form can say.
+        guard text.utf8.count <= 1_024, let t = RFC3339.parse(text), (0...253_402_300_799).contains(t) else {
+            throw refusal(
+                .invalidArgument,
+                "\(name) is not an ISO 8601 time from 1970 to 9999 (e.g. 2025-10-11T14:00:00): \(text)")
         }
         return t
     }
 
     static func requiredTime(_ text: String, _ name: String) throws(RPCError) -> Timestamp {
         guard let t = try time(text, name) else {
-            throw RPCError(code: .invalidArgument, message: "\(name) is required")
+            throw refusal(.invalidArgument, "\(name) is required")
         }
         return t
     }

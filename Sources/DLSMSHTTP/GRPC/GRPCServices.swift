@@ -32,7 +32,7 @@ struct GRPCAdapter: Sendable {
 
     static func wire(_ id: Int64, _ what: String) throws(RPCError) -> Int32 {
         guard let small = Int32(exactly: id) else {
-            throw RPCError(code: .outOfRange, message: "\(what) \(id) does not fit the protocol's int32; use REST")
+            throw GRPCMapping.refusal(.outOfRange, "\(what) \(id) does not fit the protocol's int32; use REST")
         }
         return small
     }
@@ -96,7 +96,7 @@ struct GRPCAdapter: Sendable {
 
     /// A positive id from the request, or `NOT_FOUND` (no id can be 0 or negative).
     static func positive(_ id: Int32, _ what: String) throws(RPCError) -> Int32 {
-        guard id > 0 else { throw RPCError(code: .notFound, message: "\(what) \(id) not found") }
+        guard id > 0 else { throw GRPCMapping.refusal(.notFound, "\(what) \(id) not found") }
         return id
     }
 }
@@ -148,7 +148,7 @@ struct AuthServiceHandler: Library_AuthService.SimpleServiceProtocol {
     {
         try await a.call {
             guard !request.studentID.isEmpty, !request.password.isEmpty else {
-                throw RPCError(code: .invalidArgument, message: "student_id and password are required")
+                throw GRPCMapping.refusal(.invalidArgument, "student_id and password are required")
             }
             let user = try await registerStudent(
                 studentID: request.studentID, password: request.password,
@@ -351,7 +351,7 @@ struct NotifyServiceHandler: Library_NotifyService.SimpleServiceProtocol {
             switch (request.hasSeatID, request.branch.isEmpty) {
             case (true, true): target = .seat(request.seatID)
             case (false, false): target = .branch(request.branch)
-            default: throw RPCError(code: .invalidArgument, message: "give seat_id or branch (exactly one)")
+            default: throw GRPCMapping.refusal(.invalidArgument, "give seat_id or branch (exactly one)")
             }
             let desired = try GRPCMapping.requiredTime(request.desiredTime, "desired_time")
             let user = try caller.actingUser(request.userID, engine: a.engine)
@@ -396,7 +396,7 @@ struct NotifyServiceHandler: Library_NotifyService.SimpleServiceProtocol {
             try GRPCCaller.require().requireAdmin()
             let seat = try GRPCAdapter.positive(request.seatID, "seat")
             guard request.message.utf8.count <= 1_000 else {
-                throw RPCError(code: .invalidArgument, message: "the message is longer than 1000 bytes")
+                throw GRPCMapping.refusal(.invalidArgument, "the message is longer than 1000 bytes")
             }
             let message = request.message.isEmpty ? "Seat \(seat) may be free for you soon." : request.message
             guard let (_, user) = try await a.engine.messageFirstWaiting(seat: seat, message: message) else {
@@ -422,10 +422,9 @@ struct OperationServiceHandler: Library_OperationService.SimpleServiceProtocol {
     func submitOperation(request: Library_OperationRequest, context: ServerContext) async throws
         -> Library_OperationResponse
     {
-        throw RPCError(
-            code: .unimplemented,
-            message:
-                "OperationService (the original's Raft demonstration) is not implemented: DL-SMS is one process whose durability comes from its write-ahead log (fsync before every acknowledgement) and snapshots, not from a consensus log"
+        throw GRPCMapping.refusal(
+            .unimplemented,
+            "OperationService (the original's Raft demonstration) is not implemented: DL-SMS is one process whose durability comes from its write-ahead log (fsync before every acknowledgement) and snapshots, not from a consensus log"
         )
     }
 }

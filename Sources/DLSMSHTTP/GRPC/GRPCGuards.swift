@@ -1,0 +1,92 @@
+import NIOCore
+import NIOHTTP2
+
+/// The gRPC door's connections count against the same caps as REST's (`--max-connections`,
+/// `--connections-per-address`, trusted proxies exempt from the second): one beyond either is
+/// closed at once (HTTP/2 has no answer to give before its preface).
+final class GRPCConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let counter: ConnectionCounter
+    private let exempt: TrustedProxies
+    private var address: String?
+    private var counted = false
+    private var overLimit = false
+
+    init(counter: ConnectionCounter, exempt: TrustedProxies) {
+        self.counter = counter
+        self.exempt = exempt
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let peer = context.channel.remoteAddress?.ipAddress
+        address = peer.flatMap { exempt.trusts($0) ? nil : TrustedProxies.key($0) }
+        counted = true
+        overLimit = !counter.opened(from: address)
+        // Added while the connection is set up: it is closed once active.
+        if overLimit && context.channel.isActive { context.close(promise: nil) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if overLimit {
+            context.close(promise: nil)
+            return
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !overLimit else { return }
+        context.fireChannelRead(data)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { release() }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        release()
+        context.fireChannelInactive()
+    }
+
+    private func release() {
+        if counted {
+            counted = false
+            counter.closed(from: address)
+        }
+    }
+}
+
+/// A call's request must arrive whole (headers, message and end of stream) within
+/// ``Limits/requestTimeout`` of the stream's opening, like a REST request: a call whose body never
+/// comes is reset, so that it holds no memory and no stream slot beyond that.
+final class GRPCRequestDeadline: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+
+    private let timeout: Duration
+    private var deadline: Scheduled<Void>?
+
+    init(timeout: Duration) { self.timeout = timeout }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        deadline = context.eventLoop.scheduleTask(in: .init(timeout)) { bound.value.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let ended: Bool
+        switch unwrapInboundIn(data) {
+        case .headers(let h): ended = h.endStream
+        case .data(let d): ended = d.endStream
+        default: ended = false
+        }
+        if ended {
+            deadline?.cancel()
+            deadline = nil
+        }
+        context.fireChannelRead(data)
+    }
+}
