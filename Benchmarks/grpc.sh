@@ -38,8 +38,8 @@ run rest-book book
 run grpc-book book --grpc
 run rest-search search
 run grpc-search search --grpc
-python3 - "$ceiling" "$reports" <<'PY'
-import json, sys
+PYTHONPATH=Benchmarks python3 - "$ceiling" "$reports" <<'PY'
+import loadtest_report, sys
 ceiling, directory = float(sys.argv[1]), sys.argv[2]
 import os
 tick = os.sysconf("SC_CLK_TCK")
@@ -48,12 +48,8 @@ print(f"{'REST GET /healthz (wrk)':<34} {ceiling:>8.0f} {'':>8} {'':>7} {'':>7} 
 names = {"rest-book": "REST POST /reservations", "grpc-book": "gRPC CreateReservation",
          "rest-search": "REST GET /seats (100-seat area)", "grpc-search": "gRPC GetSeats (100-seat area)"}
 for name, label in names.items():
-    r = json.load(open(f"{directory}/{name}.json"))
-    res, lat, check = r["results"], r["results"]["latency_ms"], r.get("check")
-    verdict = "-" if check is None else (
-        f"passed ({check['acknowledged_bookings']} acknowledged, lost {check['lost']}, phantom {check['phantom']}, "
-        f"overlaps {check['overlaps']})" if check["lost"] + check["phantom"] + check["overlaps"] + check["wrong_state"] == 0
-        else "FAILED")
+    r, res, lat = loadtest_report.load(f"{directory}/{name}.json")
+    verdict = loadtest_report.verdict(r)
     server_us = 1e6 * int(open(f"{directory}/{name}.cpu").read()) / tick / res["requests"]
     client_us = 1e6 * res["client_cpu_seconds"] / res["requests"]
     print(f"{label:<34} {res['throughput_per_second']:>8.0f} {res['ok_per_second']:>8.0f} "

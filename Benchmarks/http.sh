@@ -21,18 +21,14 @@ for scenario in mixed search book; do  # book last: its storm fills the seats
         --report "$reports/$scenario.json" >"$reports/$scenario.txt" 2>/dev/null \
         || { cat "$reports/$scenario.txt"; echo "loadtest $scenario failed" >&2; exit 1; }
 done
-python3 - "$ceiling" "$reports" <<'PY'
-import json, sys
+PYTHONPATH=Benchmarks python3 - "$ceiling" "$reports" <<'PY'
+import loadtest_report, sys
 ceiling, directory = float(sys.argv[1]), sys.argv[2]
 print(f"{'run':<22} {'req/s':>8} {'2xx/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'p99.9 ms':>8} {'ratio':>6} {'client CPU':>10}  check")
 print(f"{'GET /healthz (wrk)':<22} {ceiling:>8.0f} {'':>8} {'':>7} {'':>7} {'':>8} {100:>5.0f}%")
 for scenario in ["book", "mixed", "search"]:
-    r = json.load(open(f"{directory}/{scenario}.json"))
-    res, lat, check = r["results"], r["results"]["latency_ms"], r.get("check")
-    verdict = "-" if check is None else (
-        f"passed ({check['acknowledged_bookings']} acknowledged, lost {check['lost']}, phantom {check['phantom']}, "
-        f"overlaps {check['overlaps']})" if check["lost"] + check["phantom"] + check["overlaps"] + check["wrong_state"] == 0
-        else "FAILED")
+    r, res, lat = loadtest_report.load(f"{directory}/{scenario}.json")
+    verdict = loadtest_report.verdict(r)
     cpu = 100 * res["client_cpu_seconds"] / res["seconds"] / r["machine"]["cores"]
     print(f"{'loadtest ' + scenario:<22} {res['throughput_per_second']:>8.0f} {res['ok_per_second']:>8.0f} "
           f"{lat['p50']:>7.2f} {lat['p99']:>7.2f} {lat['p999']:>8.2f} {100 * res['throughput_per_second'] / ceiling:>5.0f}% "

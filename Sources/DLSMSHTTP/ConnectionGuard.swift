@@ -46,6 +46,34 @@ public final class ConnectionCounter: Sendable {
     }
 }
 
+/// One connection's place in a ``ConnectionCounter``, for the REST and the gRPC guards alike.
+struct ConnectionSlot {
+    let counter: ConnectionCounter
+    let exempt: TrustedProxies
+    private var address: String?
+    private var counted = false
+
+    init(counter: ConnectionCounter, exempt: TrustedProxies) {
+        self.counter = counter
+        self.exempt = exempt
+    }
+
+    /// Counts the connection from `peer` (trusted proxies are exempt from the per-address cap);
+    /// `false` when it is one too many.
+    mutating func take(peer: String?) -> Bool {
+        address = peer.flatMap { exempt.trusts($0) ? nil : TrustedProxies.key($0) }
+        counted = true
+        return counter.opened(from: address)
+    }
+
+    mutating func release() {
+        if counted {
+            counted = false
+            counter.closed(from: address)
+        }
+    }
+}
+
 /// Per connection:
 /// - counts it, and answers a request on a connection beyond the cap (in all, or for its address)
 ///   with 503 and closes it: a clean refusal the client can read, not a failing `accept`;
@@ -59,27 +87,20 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    private let counter: ConnectionCounter
+    private var slot: ConnectionSlot
     private let requestTimeout: Duration
-    private let exempt: TrustedProxies
-    private var address: String?
-    private var counted = false
     private var overLimit = false
     private var answered = false
     private var streaming = false
     private var deadline: Scheduled<Void>?
 
     init(counter: ConnectionCounter, requestTimeout: Duration, exempt: TrustedProxies) {
-        self.counter = counter
+        slot = ConnectionSlot(counter: counter, exempt: exempt)
         self.requestTimeout = requestTimeout
-        self.exempt = exempt
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let peer = context.channel.remoteAddress?.ipAddress
-        address = peer.flatMap { exempt.trusts($0) ? nil : TrustedProxies.key($0) }
-        counted = true
-        overLimit = !counter.opened(from: address)
+        overLimit = !slot.take(peer: context.channel.remoteAddress?.ipAddress)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) { release() }
@@ -92,10 +113,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func release() {
         deadline?.cancel()
         deadline = nil
-        if counted {
-            counted = false
-            counter.closed(from: address)
-        }
+        slot.release()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

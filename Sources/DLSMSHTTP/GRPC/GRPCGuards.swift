@@ -7,22 +7,15 @@ import NIOHTTP2
 final class GRPCConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
-    private let counter: ConnectionCounter
-    private let exempt: TrustedProxies
-    private var address: String?
-    private var counted = false
+    private var slot: ConnectionSlot
     private var overLimit = false
 
     init(counter: ConnectionCounter, exempt: TrustedProxies) {
-        self.counter = counter
-        self.exempt = exempt
+        slot = ConnectionSlot(counter: counter, exempt: exempt)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let peer = context.channel.remoteAddress?.ipAddress
-        address = peer.flatMap { exempt.trusts($0) ? nil : TrustedProxies.key($0) }
-        counted = true
-        overLimit = !counter.opened(from: address)
+        overLimit = !slot.take(peer: context.channel.remoteAddress?.ipAddress)
         // Added while the connection is set up: it is closed once active.
         if overLimit && context.channel.isActive { context.close(promise: nil) }
     }
@@ -40,18 +33,11 @@ final class GRPCConnectionGuard: ChannelInboundHandler, RemovableChannelHandler 
         context.fireChannelRead(data)
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) { release() }
+    func handlerRemoved(context: ChannelHandlerContext) { slot.release() }
 
     func channelInactive(context: ChannelHandlerContext) {
-        release()
+        slot.release()
         context.fireChannelInactive()
-    }
-
-    private func release() {
-        if counted {
-            counted = false
-            counter.closed(from: address)
-        }
     }
 }
 
