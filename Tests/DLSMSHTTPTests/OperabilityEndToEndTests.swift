@@ -130,6 +130,11 @@ import Testing
         // Three connections from this address are all it gets; the fourth is told so.
         let held = (0..<3).compactMap { _ in RawConnection(port: server.port) }
         #expect(held.count == 3)
+        // Each answers once, so the server has taken up (and counted) all three before the fourth.
+        for c in held {
+            c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(rawStatus(c.readResponse(timeout: 10)) == 200)
+        }
         let fourth = rawExchange(port: server.port, Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
         #expect(rawStatus(fourth) == 503, "\(fourth)")
     }
