@@ -1,3 +1,5 @@
+import Foundation
+
 /// The booking rules, one configuration value with the contract's defaults. All durations are seconds.
 public struct BookingRules: Sendable, Hashable {
     public var minDuration: Int64 = 15 * Seconds.minute
@@ -32,9 +34,9 @@ public struct BookingRules: Sendable, Hashable {
     public static let `default` = BookingRules()
 
     /// Validates a window `[start, end)` asked for at `now`, in the contract's order of time errors.
-    /// `openingHours`/`utcOffset` are the branch's; pass `nil` to skip that check (unknown seat).
+    /// `openingHours` and `zone` are the branch's; pass `nil` hours to skip that check (unknown seat).
     public func validateWindow(
-        start: Timestamp, end: Timestamp, now: Timestamp, openingHours: OpeningHours?, utcOffset: Int = 0
+        start: Timestamp, end: Timestamp, now: Timestamp, openingHours: OpeningHours?, zone: TimeZone = .utc
     ) throws(EngineError) {
         guard end > start else { throw .invalidTimeRange }
         let duration = end - start
@@ -42,7 +44,7 @@ public struct BookingRules: Sendable, Hashable {
         if duration > maxDuration { throw .tooLong(maximumSeconds: maxDuration) }
         if start < now - pastTolerance { throw .inThePast }
         if start > now + maxAdvance { throw .tooFarAhead(maximumSeconds: maxAdvance) }
-        if let hours = openingHours, !hours.permits(start: start, end: end, utcOffset: utcOffset) {
+        if let hours = openingHours, !hours.permits(start: start, end: end, zone: zone) {
             throw .outsideOpeningHours
         }
     }

@@ -1,40 +1,119 @@
+import Foundation
+
+/// One opening period of a local day: minutes after local midnight, `0 ≤ open < close ≤ 1440`.
+public struct OpeningPeriod: Sendable, Hashable {
+    public var open: Int
+    public var close: Int
+
+    public init(open: Int, close: Int) {
+        self.open = open
+        self.close = close
+    }
+
+    /// "08:00-22:00".
+    public var description: String { "\(Self.clock(open))-\(Self.clock(close))" }
+
+    static func clock(_ minutes: Int) -> String {
+        let h = minutes / 60
+        let m = minutes % 60
+        return (h < 10 ? "0" : "") + "\(h):" + (m < 10 ? "0" : "") + "\(m)"
+    }
+}
+
 /// When a branch is open, in its local time.
 public enum OpeningHours: Sendable, Hashable {
     /// Open around the clock (the seed branches).
     case alwaysOpen
     /// Open every day from `openMinute` to `closeMinute` (minutes after local midnight,
-    /// `0 ≤ open < close ≤ 1440`). A booking must lie inside one day's opening.
+    /// `0 ≤ open < close ≤ 1440`).
     case daily(openMinute: Int, closeMinute: Int)
+    /// Per weekday, Monday first (seven lists): that local day's periods, in order and not
+    /// overlapping; an empty list is a closed day.
+    case weekly([[OpeningPeriod]])
 
-    /// `true` when `[start, end)` lies inside one opening period. `utcOffset` is the branch's
-    /// offset from UTC in seconds at `start`.
-    public func permits(start: Timestamp, end: Timestamp, utcOffset: Int) -> Bool {
+    public static let weekdayNames = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    /// Periods a day may have.
+    public static let maxPeriodsPerDay = 8
+
+    /// Weekly hours after checking them: seven days, each with at most ``maxPeriodsPerDay``
+    /// periods inside the day, in order and apart.
+    public static func weekly(validating days: [[OpeningPeriod]]) throws(EngineError) -> OpeningHours {
+        guard days.count == 7 else { throw .badRequest("opening hours need all seven weekdays") }
+        for (d, periods) in days.enumerated() {
+            let name = weekdayNames[d]
+            guard periods.count <= maxPeriodsPerDay else {
+                throw .badRequest("\(name): at most \(maxPeriodsPerDay) opening periods a day")
+            }
+            var last = -1
+            for p in periods {
+                guard p.open >= 0, p.close <= 1_440, p.open < p.close else {
+                    throw .badRequest("\(name): a period must open before it closes, within the day (00:00–24:00)")
+                }
+                guard p.open > last else { throw .badRequest("\(name): periods must be in order and not overlap") }
+                last = p.close - 1
+            }
+        }
+        return .weekly(days)
+    }
+
+    /// The periods of a weekday (0 = Monday).
+    public func periods(weekday: Int) -> [OpeningPeriod] {
         switch self {
-        case .alwaysOpen:
-            return true
-        case .daily(let openMinute, let closeMinute):
-            let localStart = start + Int64(utcOffset)
-            let dayStart = floorDiv(localStart, Seconds.day) * Seconds.day
-            let opens = dayStart + Int64(openMinute) * Seconds.minute
-            let closes = dayStart + Int64(closeMinute) * Seconds.minute
-            let localEnd = end + Int64(utcOffset)
-            return localStart >= opens && localEnd <= closes
+        case .alwaysOpen: return [OpeningPeriod(open: 0, close: 1_440)]
+        case .daily(let open, let close): return [OpeningPeriod(open: open, close: close)]
+        case .weekly(let days): return days[weekday]
         }
     }
 
-    /// "00:00-24:00" style text for people.
+    /// `true` when `[start, end)` lies inside one opening, in the local time of `zone`, daylight
+    /// saving time included: a period's ends are local wall-clock times of that very day (on the
+    /// night the clocks change, 08:00–22:00 is still 08:00–22:00 local, and the day is 23 or 25
+    /// hours long). Periods that meet at midnight count as one opening.
+    public func permits(start: Timestamp, end: Timestamp, zone: TimeZone) -> Bool {
+        if case .alwaysOpen = self { return true }
+        guard end > start else { return false }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        let day = calendar.startOfDay(for: Date(timeIntervalSince1970: Double(start)))
+        var open: [(Timestamp, Timestamp)] = []
+        for offset in -1...1 {
+            guard let d = calendar.date(byAdding: .day, value: offset, to: day) else { continue }
+            let weekday = (calendar.component(.weekday, from: d) + 5) % 7  // Sunday is 1: Monday → 0
+            for p in periods(weekday: weekday) {
+                guard let a = Self.instant(calendar, d, p.open), let b = Self.instant(calendar, d, p.close) else {
+                    continue
+                }
+                if let last = open.last, last.1 >= a {
+                    open[open.count - 1].1 = max(last.1, b)
+                } else {
+                    open.append((a, b))
+                }
+            }
+        }
+        return open.contains { $0.0 <= start && end <= $0.1 }
+    }
+
+    /// The moment a local day's minute falls on (24:00 is the next day's midnight; a minute the
+    /// clocks skip is the first one after the gap; one they repeat, the first of the two).
+    static func instant(_ calendar: Calendar, _ day: Date, _ minute: Int) -> Timestamp? {
+        let date =
+            minute >= 1_440
+            ? calendar.date(byAdding: .day, value: 1, to: day)
+            : calendar.date(bySettingHour: minute / 60, minute: minute % 60, second: 0, of: day)
+        return date.map { Timestamp($0.timeIntervalSince1970.rounded()) }
+    }
+
+    /// "00:00-24:00" style text for people: one range for every day, or per weekday.
     public var description: String {
         switch self {
         case .alwaysOpen: return "00:00-24:00"
-        case .daily(let open, let close):
-            return "\(clock(open))-\(clock(close))"
+        case .daily(let open, let close): return OpeningPeriod(open: open, close: close).description
+        case .weekly(let days):
+            return days.enumerated().map { d, periods in
+                String(Self.weekdayNames[d].prefix(3)).capitalized + " "
+                    + (periods.isEmpty ? "closed" : periods.map(\.description).joined(separator: ","))
+            }.joined(separator: "; ")
         }
-    }
-
-    private func clock(_ minutes: Int) -> String {
-        let h = minutes / 60
-        let m = minutes % 60
-        return (h < 10 ? "0" : "") + "\(h):" + (m < 10 ? "0" : "") + "\(m)"
     }
 }
 
@@ -42,6 +121,11 @@ public enum OpeningHours: Sendable, Hashable {
 func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
     let q = a / b
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+}
+
+extension TimeZone {
+    /// Coordinated Universal Time.
+    public static let utc = TimeZone(identifier: "UTC")!
 }
 
 public struct Branch: Sendable, Hashable {
@@ -57,6 +141,9 @@ public struct Branch: Sendable, Hashable {
         self.timeZone = timeZone
         self.openingHours = openingHours
     }
+
+    /// The platform's time zone of the branch (UTC when the identifier is unknown).
+    public var zone: TimeZone { TimeZone(identifier: timeZone) ?? .utc }
 }
 
 public struct Seat: Sendable, Hashable {

@@ -78,6 +78,15 @@ public enum RecordCodec {
                 w.byte(1)
                 w.uvarint(UInt64(open))
                 w.uvarint(UInt64(close))
+            case .weekly(let days):
+                w.byte(2)
+                for periods in days {
+                    w.uvarint(UInt64(periods.count))
+                    for p in periods {
+                        w.uvarint(UInt64(p.open))
+                        w.uvarint(UInt64(p.close))
+                    }
+                }
             }
         case .seatDefined(let s):
             w.svarint(Int64(s.id))
@@ -180,6 +189,21 @@ public enum RecordCodec {
                 let close = try r.count(limit: 1_440)
                 guard open < close else { throw DecodingError("opening hours out of order") }
                 hours = .daily(openMinute: open, closeMinute: close)
+            case 2:
+                var days: [[OpeningPeriod]] = []
+                for _ in 0..<7 {
+                    let n = try r.count(limit: OpeningHours.maxPeriodsPerDay)
+                    var periods: [OpeningPeriod] = []
+                    for _ in 0..<n {
+                        periods.append(OpeningPeriod(open: try r.count(limit: 1_440), close: try r.count(limit: 1_440)))
+                    }
+                    days.append(periods)
+                }
+                do {
+                    hours = try OpeningHours.weekly(validating: days)
+                } catch {
+                    throw DecodingError("weekly opening hours out of order")
+                }
             default: throw DecodingError("unknown opening hours")
             }
             return .branchDefined(Branch(name: name, areas: areas, timeZone: tz, openingHours: hours))

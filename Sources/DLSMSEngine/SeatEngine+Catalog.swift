@@ -67,6 +67,8 @@ extension SeatEngine {
 
     public var branchList: [Branch] { catalog.withLock { $0.branches } }
 
+    public func branch(named name: String) -> Branch? { catalog.withLock { $0.branch(named: name) } }
+
     // MARK: - Seats
 
     /// Seats matching `filter`, with availability for `[start, end)` (default: this instant), by id.

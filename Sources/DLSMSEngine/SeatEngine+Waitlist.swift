@@ -17,14 +17,13 @@ extension SeatEngine {
         case .seat(let id):
             let branch = catalog.withLock { c in c.seatBranch[id].flatMap { c.branch(named: $0) } }
             try rules.validateWindow(
-                start: desired, end: end, now: now, openingHours: branch?.openingHours,
-                utcOffset: branch?.utcOffset(at: desired) ?? 0)
+                start: desired, end: end, now: now, openingHours: branch?.openingHours, zone: branch?.zone ?? .utc)
             guard branch != nil else { throw .seatNotFound(id) }
         case .branch(let name):
             let branch = catalog.withLock { $0.branch(named: name) }
             hours = branch?.openingHours
             try rules.validateWindow(
-                start: desired, end: end, now: now, openingHours: hours, utcOffset: branch?.utcOffset(at: desired) ?? 0)
+                start: desired, end: end, now: now, openingHours: hours, zone: branch?.zone ?? .utc)
             guard hours != nil else { throw .branchNotFound(name) }
         }
         try context.health.check()

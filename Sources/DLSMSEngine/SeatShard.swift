@@ -101,9 +101,8 @@ actor SeatShard {
         var index = IntervalIndex()
 
         func permits(start: Timestamp, end: Timestamp) -> Bool {
-            guard case .daily = branch.openingHours else { return true }
-            let offset = timeZone?.secondsFromGMT(for: Date(timeIntervalSince1970: Double(start))) ?? 0
-            return branch.openingHours.permits(start: start, end: end, utcOffset: offset)
+            if case .alwaysOpen = branch.openingHours { return true }
+            return branch.openingHours.permits(start: start, end: end, zone: timeZone ?? .utc)
         }
     }
 
@@ -219,10 +218,5 @@ extension Branch {
     /// The platform's time zone of a branch (`nil` for UTC).
     static func zone(_ identifier: String) -> TimeZone? {
         identifier == "UTC" ? nil : TimeZone(identifier: identifier)
-    }
-
-    /// The branch's offset from UTC at `t`, in seconds (daylight saving time included).
-    func utcOffset(at t: Timestamp) -> Int {
-        Self.zone(timeZone)?.secondsFromGMT(for: Date(timeIntervalSince1970: Double(t))) ?? 0
     }
 }

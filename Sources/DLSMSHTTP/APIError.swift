@@ -181,6 +181,11 @@ public struct JSONWriter {
         array(items, body)
     }
 
+    public mutating func field(_ k: StaticString, object body: (inout JSONWriter) -> Void) {
+        key(k)
+        object(body)
+    }
+
     /// A string element of an ``array(_:_:)`` (the array writes the separators).
     public mutating func value(_ s: String) {
         appendString(s)

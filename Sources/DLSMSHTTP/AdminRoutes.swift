@@ -21,6 +21,32 @@ func addAdminRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
         return Render.response { w in w.object { Render.seatFields(view, &$0) } }
     }
 
+    // A branch's time zone and weekly opening hours. Reservations already made are kept.
+    api.put("/admin/branches/:name/hours") { request, context -> Response in
+        _ = try context.requireAdmin()
+        var request = request
+        let body = try await request.decodeJSON(HoursBody.self)
+        guard let zone = body.timeZone else {
+            throw APIError.badRequest("time_zone is required (IANA, e.g. Europe/Berlin)")
+        }
+        guard zone == "UTC" || TimeZone.knownTimeZoneIdentifiers.contains(zone) else {
+            throw APIError.badRequest("time_zone: '\(zone.prefix(60))' is not an IANA time zone (e.g. Europe/Berlin)")
+        }
+        let hours = try body.openingHours()
+        guard let raw = context.parameters.get("name"),
+            var branch = engine.branch(named: raw) ?? raw.removingPercentEncoding.flatMap(engine.branch(named:))
+        else {
+            throw APIError(.notFound, "not_found", "no such branch")
+        }
+        branch.timeZone = zone
+        branch.openingHours = hours
+        try await engine.define(branch: branch)
+        guard let summary = await engine.branches().first(where: { $0.branch.name == branch.name }) else {
+            throw APIError(.notFound, "not_found", "no such branch")
+        }
+        return Render.response { w in Render.branch(summary, &w) }
+    }
+
     api.get("/admin/stats") { _, context -> Response in
         _ = try context.requireAdmin()
         let stats = await engine.branchStatistics(now: clock.now())

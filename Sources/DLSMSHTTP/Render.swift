@@ -28,6 +28,32 @@ enum Render {
         }
     }
 
+    /// A branch with its figures, time zone and opening hours (`open_hours` as text, as in the
+    /// original; `opening_hours` per weekday, local times).
+    static func branch(_ b: BranchSummary, _ w: inout JSONWriter) {
+        w.object {
+            $0.field("branch", b.branch.name)
+            $0.field("total_seats", b.totalSeats)
+            $0.field("power_seats", b.powerSeats)
+            $0.field("monitor_seats", b.monitorSeats)
+            $0.field("available_seats", b.availableSeats)
+            $0.field("areas", array: b.branch.areas) { $0.value($1) }
+            $0.field("open_hours", b.branch.openingHours.description)
+            $0.field("time_zone", b.branch.timeZone)
+            let hours = b.branch.openingHours
+            $0.field(
+                "opening_hours",
+                object: { w in
+                    let days: [StaticString] = [
+                        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+                    ]
+                    for (d, name) in days.enumerated() {
+                        w.field(name, array: hours.periods(weekday: d)) { $0.value($1.description) }
+                    }
+                })
+        }
+    }
+
     static func seatFields(_ v: SeatView, _ w: inout JSONWriter) {
         w.field("id", v.seat.id)
         w.field("branch", v.seat.branch)

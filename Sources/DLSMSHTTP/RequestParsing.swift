@@ -35,6 +35,70 @@ struct MaintenanceBody: Decodable {
     var maintenance: Bool?
 }
 
+/// `PUT /admin/branches/{name}/hours`: `{"time_zone": "Europe/Berlin", "hours": {"monday":
+/// ["08:00-12:00", "13:00-22:00"], …, "sunday": []}}`, or `"hours": "always"`.
+struct HoursBody: Decodable {
+    enum Hours: Decodable {
+        case always
+        case weekly([String: [String]])
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let text = try? c.decode(String.self) {
+                guard text == "always" else {
+                    throw DecodingError.dataCorruptedError(in: c, debugDescription: "hours: \"always\" or per weekday")
+                }
+                self = .always
+            } else {
+                self = .weekly(try c.decode([String: [String]].self))
+            }
+        }
+    }
+    var timeZone: String?
+    var hours: Hours?
+
+    /// The opening hours it describes; every weekday must be named (an empty list: closed).
+    func openingHours() throws(APIError) -> OpeningHours {
+        switch hours {
+        case nil: throw APIError.badRequest("hours is required: \"always\", or a list of \"HH:MM-HH:MM\" per weekday")
+        case .always?: return .alwaysOpen
+        case .weekly(let days)?:
+            if let unknown = days.keys.first(where: { !OpeningHours.weekdayNames.contains($0) }) {
+                throw APIError.badRequest("hours: unknown weekday '\(unknown.prefix(40))' (monday … sunday)")
+            }
+            var week: [[OpeningPeriod]] = []
+            for name in OpeningHours.weekdayNames {
+                guard let ranges = days[name] else {
+                    throw APIError.badRequest("hours: \(name) is missing (an empty list closes the day)")
+                }
+                week.append(try ranges.map { (text) throws(APIError) in try Self.period(text, day: name) })
+            }
+            do {
+                return try OpeningHours.weekly(validating: week)
+            } catch {
+                throw APIError(error)
+            }
+        }
+    }
+
+    /// "08:00-12:00" (24:00 allowed as an end).
+    static func period(_ text: String, day: String) throws(APIError) -> OpeningPeriod {
+        func minute(_ part: Substring) -> Int? {
+            let hm = part.split(separator: ":", omittingEmptySubsequences: false)
+            guard hm.count == 2, hm[0].count == 2, hm[1].count == 2, let h = Int(hm[0]), let m = Int(hm[1]),
+                hm[0].allSatisfy(\.isASCII), hm[1].allSatisfy(\.isASCII), (0...24).contains(h), (0..<60).contains(m),
+                h < 24 || m == 0
+            else { return nil }
+            return h * 60 + m
+        }
+        let ends = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard ends.count == 2, let open = minute(ends[0]), let close = minute(ends[1]) else {
+            throw APIError.badRequest("hours: \(day): '\(text.prefix(40))' is not HH:MM-HH:MM")
+        }
+        return OpeningPeriod(open: open, close: close)
+    }
+}
+
 extension Request {
     /// The JSON body, at most 64 KiB; malformed JSON or wrong types are 400.
     mutating func decodeJSON<T: Decodable>(_ type: T.Type) async throws -> T {

@@ -12,18 +12,7 @@ func addSeatRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
         let branches = await engine.branches()
         return Render.response {
             $0.object {
-                $0.field("branches", array: branches) { w, b in
-                    w.object {
-                        $0.field("branch", b.branch.name)
-                        $0.field("total_seats", b.totalSeats)
-                        $0.field("power_seats", b.powerSeats)
-                        $0.field("monitor_seats", b.monitorSeats)
-                        $0.field("available_seats", b.availableSeats)
-                        $0.field("areas", array: b.branch.areas) { $0.value($1) }
-                        $0.field("open_hours", b.branch.openingHours.description)
-                        $0.field("time_zone", b.branch.timeZone)
-                    }
-                }
+                $0.field("branches", array: branches) { w, b in Render.branch(b, &w) }
             }
         }
     }

@@ -17,9 +17,11 @@ import Testing
                 Branch(
                     name: text(&rng), areas: (0..<Int.random(in: 0...3, using: &rng)).map { _ in text(&rng) },
                     timeZone: text(&rng),
-                    openingHours: Bool.random(using: &rng)
-                        ? .alwaysOpen
-                        : .daily(openMinute: open, closeMinute: Int.random(in: (open + 1)...1_440, using: &rng))))
+                    openingHours: [
+                        .alwaysOpen,
+                        .daily(openMinute: open, closeMinute: Int.random(in: (open + 1)...1_440, using: &rng)),
+                        randomWeek(&rng),
+                    ][Int.random(in: 0..<3, using: &rng)]))
         case 1:
             return .seatDefined(
                 Seat(
@@ -106,4 +108,16 @@ import Testing
         #expect(throws: SnapshotError.self) { try SnapshotFile.decode(Array(bytes.dropLast())) }
         #expect(throws: SnapshotError.self) { try SnapshotFile.decode(Array(bytes.prefix(50))) }
     }
+}
+
+/// Seven days of up to three ordered, separate periods each (some days closed).
+func randomWeek(_ rng: inout SplitMix64) -> OpeningHours {
+    var days: [[OpeningPeriod]] = []
+    for _ in 0..<7 {
+        var cuts = (0..<2 * Int.random(in: 0...3, using: &rng)).map { _ in Int.random(in: 0...1_440, using: &rng) }
+        cuts = Array(Set(cuts)).sorted()
+        if cuts.count % 2 == 1 { cuts.removeLast() }
+        days.append(stride(from: 0, to: cuts.count, by: 2).map { OpeningPeriod(open: cuts[$0], close: cuts[$0 + 1]) })
+    }
+    return try! OpeningHours.weekly(validating: days)
 }

@@ -55,6 +55,17 @@ let laterGoldenRecords: [JournalRecord] = [
             status: .offered, createdAt: 1_760_184_000,
             offer: WaitlistOffer(seatID: 12, reservationID: 44, expiresAt: 1_760_191_200, madeAt: 1_760_190_600))),
     .reservationsArchived([ArchivedReservation(id: 42, seatID: 10, userID: 1)]),
+    .branchDefined(
+        Branch(
+            name: "Weekly", areas: ["A"], timeZone: "Australia/Sydney",
+            openingHours: try! OpeningHours.weekly(
+                validating: Array(
+                    repeating: [OpeningPeriod(open: 480, close: 720), OpeningPeriod(open: 780, close: 1_320)], count: 5)
+                    + [[OpeningPeriod(open: 600, close: 960)], []]))),
+    .notificationCreated(
+        UserNotification(
+            id: 6, userID: 7, kind: .staffMessage, message: "Seat 2 frees at noon", seatID: 2, start: 1_760_198_400,
+            end: 1_760_202_000, createdAt: 1_760_190_000)),
 ]
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
