@@ -61,11 +61,20 @@ public struct BookingRules: Sendable, Hashable {
     /// A name people see: at most 200 bytes, no control characters (C0, DEL, C1) and no
     /// bidirectional overrides, so that it cannot forge lines or reorder text where it is shown.
     public static func validateName(_ name: String) throws(EngineError) {
-        guard name.utf8.count <= 200 else { throw .badRequest("name is longer than 200 bytes") }
-        for u in name.unicodeScalars {
+        try validateText(name, field: "name", maxBytes: 200)
+    }
+
+    /// Text people see (a name, a label, notes): at most `maxBytes`, no control characters and
+    /// no bidirectional overrides.
+    public static func validateText(_ text: String, field: String, maxBytes: Int, required: Bool = false)
+        throws(EngineError)
+    {
+        if required && text.trimmingCharacters(in: .whitespaces).isEmpty { throw .badRequest("\(field) is required") }
+        guard text.utf8.count <= maxBytes else { throw .badRequest("\(field) is longer than \(maxBytes) bytes") }
+        for u in text.unicodeScalars {
             let v = u.value
             if v < 0x20 || (0x7F...0x9F).contains(v) || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v) {
-                throw .badRequest("name must not contain control or text-direction characters")
+                throw .badRequest("\(field) must not contain control or text-direction characters")
             }
         }
     }

@@ -39,6 +39,8 @@ public enum EngineError: Error, Sendable, Hashable {
     case offerExpired
     /// The student already holds a seat for (part of) that window: no waitlist entry for it.
     case alreadyHolding
+    case duplicateBranch(String)
+    case duplicateSeat(SeatID)
 
     public var kind: ErrorKind {
         switch self {
@@ -50,7 +52,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .seatNotFound, .reservationNotFound, .waitlistEntryNotFound, .userNotFound, .branchNotFound:
             return .notFound
         case .seatConflict, .seatInMaintenance, .userOverlap, .limitReached, .duplicateUser, .offerExpired,
-            .alreadyHolding:
+            .alreadyHolding, .duplicateBranch, .duplicateSeat:
             return .conflict
         case .unavailable: return .unavailable
         }
@@ -80,6 +82,8 @@ public enum EngineError: Error, Sendable, Hashable {
         case .unavailable: return "unavailable"
         case .offerExpired: return "offer_expired"
         case .alreadyHolding: return "already_holding"
+        case .duplicateBranch: return "duplicate_branch"
+        case .duplicateSeat: return "duplicate_seat"
         }
     }
 
@@ -112,6 +116,8 @@ public enum EngineError: Error, Sendable, Hashable {
         case .unavailable(let why): return why
         case .offerExpired: return "the offer's hold has run out; the seat went to the next in line"
         case .alreadyHolding: return "you already hold a seat for that time"
+        case .duplicateBranch(let name): return "a branch named '\(name)' already exists"
+        case .duplicateSeat(let id): return "seat \(id) already exists"
         }
     }
 }

@@ -154,9 +154,19 @@ public struct Seat: Sendable, Hashable {
     public var hasMonitor: Bool
     /// Taken out of service by an admin: cannot be booked.
     public var inMaintenance: Bool
+    /// What people see on the seat (e.g. "S-014"); empty: the id is shown.
+    public var label: String
+    /// Suitable for wheelchair users.
+    public var accessible: Bool
+    /// Free text for people (e.g. "by the window").
+    public var notes: String
+    /// Place on the area's seat map (grid coordinates), if the staff gave one.
+    public var x: Int32?
+    public var y: Int32?
 
     public init(
-        id: SeatID, branch: String, area: String, hasPower: Bool, hasMonitor: Bool, inMaintenance: Bool = false
+        id: SeatID, branch: String, area: String, hasPower: Bool, hasMonitor: Bool, inMaintenance: Bool = false,
+        label: String = "", accessible: Bool = false, notes: String = "", x: Int32? = nil, y: Int32? = nil
     ) {
         self.id = id
         self.branch = branch
@@ -164,7 +174,23 @@ public struct Seat: Sendable, Hashable {
         self.hasPower = hasPower
         self.hasMonitor = hasMonitor
         self.inMaintenance = inMaintenance
+        self.label = label
+        self.accessible = accessible
+        self.notes = notes
+        self.x = x
+        self.y = y
     }
+
+    /// An area's name: 1–100 bytes of text people see.
+    public static func validateArea(_ area: String) throws(EngineError) {
+        try BookingRules.validateText(area, field: "area", maxBytes: 100, required: true)
+    }
+
+    /// The label people see: the staff's, or the id.
+    public var displayLabel: String { label.isEmpty ? String(id) : label }
+
+    /// Whether anything beyond the original's fields is set (the record then carries them).
+    var hasDetails: Bool { !label.isEmpty || accessible || !notes.isEmpty || x != nil || y != nil }
 }
 
 public enum Role: UInt8, Sendable, Hashable, CaseIterable {

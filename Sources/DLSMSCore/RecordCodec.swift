@@ -92,7 +92,22 @@ public enum RecordCodec {
             w.svarint(Int64(s.id))
             w.string(s.branch)
             w.string(s.area)
-            w.byte((s.hasPower ? 1 : 0) | (s.hasMonitor ? 2 : 0) | (s.inMaintenance ? 4 : 0))
+            // Bit 3: the seat's details follow (label, notes, map position, accessible); a seat
+            // without them encodes as before.
+            w.byte((s.hasPower ? 1 : 0) | (s.hasMonitor ? 2 : 0) | (s.inMaintenance ? 4 : 0) | (s.hasDetails ? 8 : 0))
+            if s.hasDetails {
+                w.string(s.label)
+                w.string(s.notes)
+                w.byte(s.accessible ? 1 : 0)
+                for c in [s.x, s.y] {
+                    if let c {
+                        w.byte(1)
+                        w.svarint(Int64(c))
+                    } else {
+                        w.byte(0)
+                    }
+                }
+            }
         case .userCreated(let u), .userChanged(let u):
             w.svarint(Int64(u.id))
             w.string(u.studentID)
@@ -212,11 +227,19 @@ public enum RecordCodec {
             let branch = try r.string()
             let area = try r.string()
             let flags = try r.byte()
-            guard flags < 8 else { throw DecodingError("unknown seat flags") }
-            return .seatDefined(
-                Seat(
-                    id: id, branch: branch, area: area, hasPower: flags & 1 != 0, hasMonitor: flags & 2 != 0,
-                    inMaintenance: flags & 4 != 0))
+            guard flags < 16 else { throw DecodingError("unknown seat flags") }
+            var seat = Seat(
+                id: id, branch: branch, area: area, hasPower: flags & 1 != 0, hasMonitor: flags & 2 != 0,
+                inMaintenance: flags & 4 != 0)
+            if flags & 8 != 0 {
+                seat.label = try r.string()
+                seat.notes = try r.string()
+                seat.accessible = try r.byte() != 0
+                var coordinates: [Int32?] = []
+                for _ in 0..<2 { coordinates.append(try r.byte() == 0 ? nil : try r.int32()) }
+                (seat.x, seat.y) = (coordinates[0], coordinates[1])
+            }
+            return .seatDefined(seat)
         case .userCreated, .userChanged:
             let id = try r.int32()
             let sid = try r.string()

@@ -8,19 +8,46 @@ extension SeatEngine {
 
     /// Adds or replaces a branch (by name).
     public func define(branch: Branch) async throws(EngineError) {
+        _ = try await changeCatalog { _ in branch }
+    }
+
+    /// Adds a new branch; `duplicate_branch` when the name is taken.
+    public func create(branch: Branch) async throws(EngineError) {
+        _ = try await changeCatalog { c throws(EngineError) in
+            guard c.branch(named: branch.name) == nil else { throw .duplicateBranch(branch.name) }
+            return branch
+        }
+    }
+
+    /// Adds `area` to the branch if it is new.
+    func addArea(_ area: String, to name: String) async throws(EngineError) {
+        _ = try await changeCatalog { c throws(EngineError) in
+            guard var b = c.branch(named: name) else { throw .branchNotFound(name) }
+            guard !b.areas.contains(area) else { return nil }
+            b.areas.append(area)
+            return b
+        }
+    }
+
+    /// One change of a branch, decided and recorded under the catalog lock (so that concurrent
+    /// changes never undo each other); `body` returns the branch's new state, or `nil` for no
+    /// change. Its seats then get the new copy.
+    private func changeCatalog(_ body: (Catalog) throws(EngineError) -> Branch?) async throws(EngineError) -> Branch? {
         try context.health.check()
         let journal = context.journal
-        let result: Result<(JournalTicket, [SeatID]), EngineError> = catalog.withLock { c in
+        let result: Result<(Branch, JournalTicket, [SeatID])?, EngineError> = catalog.withLock { c in
             do throws(EngineError) {
+                guard let branch = try body(c) else { return .success(nil) }
                 let ticket = try journal.append(.branchDefined(branch))
-                return .success((ticket, c.put(branch)))
+                return .success((branch, ticket, c.put(branch)))
             } catch {
                 return .failure(error)
             }
         }
-        let (ticket, seats) = try result.get()
+        guard let (branch, ticket, seats) = try result.get() else { return nil }
         await propagate(branch, to: seats)
         try await context.health.commit(ticket)
+        return branch
     }
 
     public func define(seat: Seat) async throws(EngineError) {
@@ -33,13 +60,61 @@ extension SeatEngine {
         try await context.health.commit(ticket)
     }
 
+    /// A new seat (`id` 0: one above the highest); its area is added to its branch if new.
+    /// `duplicate_seat` when the id is taken.
+    public func create(seat: Seat) async throws(EngineError) -> Seat {
+        try context.health.check()
+        guard catalog.withLock({ $0.branch(named: seat.branch) }) != nil else { throw .branchNotFound(seat.branch) }
+        try await addArea(seat.area, to: seat.branch)
+        var seat = seat
+        let reserved: Result<SeatID, EngineError> = catalog.withLock { c in
+            var id = seat.id
+            if id == 0 {
+                let highest = c.seatBranch.keys.max() ?? 0
+                guard highest < SeatID.max else {
+                    return .failure(.badRequest("no seat id left above \(highest); give one"))
+                }
+                id = max(1, highest + 1)
+            }
+            guard c.seatBranch[id] == nil else { return .failure(.duplicateSeat(id)) }
+            c.seatBranch[id] = seat.branch  // taken from now on
+            return .success(id)
+        }
+        seat.id = try reserved.get()
+        do {
+            try await define(seat: seat)
+        } catch {
+            catalog.withLock { _ = $0.seatBranch.removeValue(forKey: seat.id) }
+            throw error
+        }
+        return seat
+    }
+
+    /// Changes a seat's description (not its id or branch) in one turn of its shard, so that a
+    /// concurrent change (maintenance, another edit) is never undone; a new area is added to the
+    /// branch.
+    public func update(seat id: SeatID, _ change: @escaping @Sendable (inout Seat) -> Void) async throws(EngineError)
+        -> Seat
+    {
+        try context.health.check()
+        let shard = shard(for: id)
+        guard var probe = await shard.seat(id) else { throw .seatNotFound(id) }
+        let branchName = probe.branch
+        change(&probe)
+        try await addArea(probe.area, to: branchName)
+        guard let branch = catalog.withLock({ $0.branch(named: branchName) }) else {
+            throw .branchNotFound(branchName)
+        }
+        let (seat, ticket) = try await shard.update(id, branch: branch, journal: context.journal, change)
+        try await context.health.commit(ticket)
+        return seat
+    }
+
     /// Takes a seat out of service (it can no longer be booked) or puts it back.
     public func setMaintenance(seat id: SeatID, _ inMaintenance: Bool) async throws(EngineError) -> Seat {
-        guard var seat = await shard(for: id).seat(id) else { throw .seatNotFound(id) }
-        let wasOut = seat.inMaintenance
-        seat.inMaintenance = inMaintenance
-        try await define(seat: seat)
-        if wasOut && !inMaintenance {
+        guard let before = await shard(for: id).seat(id) else { throw .seatNotFound(id) }
+        let seat = try await update(seat: id) { $0.inMaintenance = inMaintenance }
+        if before.inMaintenance && !inMaintenance {
             // Back in service: its free time can serve the first in line.
             let batch = await shard(for: id).offerFreedSeat(id, now: clock.now())
             try await batch.commit(hub: notifications, health: context.health)

@@ -150,6 +150,20 @@ actor SeatShard {
 
     func seat(_ id: SeatID) -> Seat? { positions[id].map { seats[$0].seat } }
 
+    /// Reads, changes and records a seat in this one turn (its id and branch stay).
+    func update(
+        _ id: SeatID, branch: Branch, journal: any Journal, _ change: @Sendable (inout Seat) -> Void
+    ) throws(EngineError) -> (Seat, JournalTicket) {
+        guard let p = positions[id] else { throw .seatNotFound(id) }
+        var seat = seats[p].seat
+        change(&seat)
+        seat.id = id
+        seat.branch = seats[p].seat.branch
+        let ticket = try journal.append(.seatDefined(seat))
+        define(seat: seat, branch: branch)
+        return (seat, ticket)
+    }
+
     /// Gives these seats their branch's new description, keeping everything else of each seat.
     func setBranch(_ branch: Branch, of ids: [SeatID]) {
         let zone = Branch.zone(branch.timeZone)

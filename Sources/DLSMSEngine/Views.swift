@@ -32,22 +32,25 @@ public struct SeatFilter: Sendable, Hashable {
     public var area: String?
     public var hasPower: Bool?
     public var hasMonitor: Bool?
+    public var accessible: Bool?
     public var availableOnly: Bool
 
     public init(
         branch: String? = nil, area: String? = nil, hasPower: Bool? = nil, hasMonitor: Bool? = nil,
-        availableOnly: Bool = false
+        accessible: Bool? = nil, availableOnly: Bool = false
     ) {
         self.branch = branch
         self.area = area
         self.hasPower = hasPower
         self.hasMonitor = hasMonitor
+        self.accessible = accessible
         self.availableOnly = availableOnly
     }
 
     func matches(_ seat: Seat) -> Bool {
         (branch == nil || seat.branch == branch) && (area == nil || seat.area == area)
             && (hasPower == nil || seat.hasPower == hasPower) && (hasMonitor == nil || seat.hasMonitor == hasMonitor)
+            && (accessible == nil || seat.accessible == accessible)
     }
 }
 

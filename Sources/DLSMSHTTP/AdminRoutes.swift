@@ -41,10 +41,58 @@ func addAdminRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
         branch.timeZone = zone
         branch.openingHours = hours
         try await engine.define(branch: branch)
-        guard let summary = await engine.branches().first(where: { $0.branch.name == branch.name }) else {
+        return try await branchResponse(branch.name, status: .ok)
+    }
+
+    @Sendable func branchResponse(_ name: String, status: HTTPResponse.Status) async throws -> Response {
+        guard let summary = await engine.branches().first(where: { $0.branch.name == name }) else {
             throw APIError(.notFound, "not_found", "no such branch")
         }
-        return Render.response { w in Render.branch(summary, &w) }
+        return Render.response(status) { w in Render.branch(summary, &w) }
+    }
+
+    @Sendable func seatResponse(_ id: SeatID, status: HTTPResponse.Status) async throws -> Response {
+        let (view, _) = try await engine.seat(id, start: clock.now(), end: clock.now() + 1)
+        return Render.response(status) { w in w.object { Render.seatFields(view, &$0) } }
+    }
+
+    // The catalog: new branches, new seats, changed seats.
+    api.post("/admin/branches") { request, context -> Response in
+        _ = try context.requireAdmin()
+        var request = request
+        let branch = try await request.decodeJSON(BranchBody.self).branch()
+        try await engine.create(branch: branch)
+        return try await branchResponse(branch.name, status: .created)
+    }
+
+    api.post("/admin/seats") { request, context -> Response in
+        _ = try context.requireAdmin()
+        var request = request
+        let body = try await request.decodeJSON(SeatBody.self)
+        try body.validate()
+        guard let branch = body.branch, let area = body.area else {
+            throw APIError.badRequest("branch and area are required")
+        }
+        if let id = body.id, !(1...Int64(SeatID.max)).contains(id) {
+            throw APIError.badRequest("id must be 1…\(SeatID.max)")
+        }
+        var seat = Seat(id: SeatID(body.id ?? 0), branch: branch, area: area, hasPower: false, hasMonitor: false)
+        body.apply(to: &seat)
+        let created = try await engine.create(seat: seat)
+        return try await seatResponse(created.id, status: .created)
+    }
+
+    api.patch("/admin/seats/:id") { request, context -> Response in
+        _ = try context.requireAdmin()
+        let id = try context.seatID()
+        var request = request
+        let body = try await request.decodeJSON(SeatBody.self)
+        try body.validate()
+        guard body.branch == nil, body.id == nil else {
+            throw APIError.badRequest("a seat keeps its id and branch; retire it and create a new one to move it")
+        }
+        let seat = try await engine.update(seat: id) { body.apply(to: &$0) }
+        return try await seatResponse(seat.id, status: .ok)
     }
 
     api.get("/admin/stats") { _, context -> Response in

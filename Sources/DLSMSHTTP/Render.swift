@@ -62,6 +62,11 @@ enum Render {
         w.field("has_monitor", v.seat.hasMonitor)
         w.field("status", v.statusName)
         w.field("is_available", v.isAvailable)
+        w.field("label", v.seat.displayLabel)
+        w.field("accessible", v.seat.accessible)
+        w.field("notes", v.seat.notes.isEmpty ? nil : v.seat.notes)
+        w.field("x", v.seat.x)
+        w.field("y", v.seat.y)
     }
 
     static func busy(_ intervals: [BusyInterval], _ w: inout JSONWriter) {

@@ -35,6 +35,97 @@ struct MaintenanceBody: Decodable {
     var maintenance: Bool?
 }
 
+/// `POST /admin/branches`: a new branch, its areas, time zone and hours (defaults: none, UTC, always open).
+struct BranchBody: Decodable {
+    var name: String?
+    var areas: [String]?
+    var timeZone: String?
+    var hours: HoursBody.Hours?
+
+    func branch() throws(APIError) -> Branch {
+        guard let name else { throw APIError.badRequest("name is required") }
+        try checked { () throws(EngineError) in
+            try BookingRules.validateText(name, field: "name", maxBytes: 100, required: true)
+            guard !name.contains("/") else { throw .badRequest("name must not contain '/'") }
+        }
+        let areas = areas ?? []
+        guard areas.count <= 200, Set(areas).count == areas.count else {
+            throw APIError.badRequest("areas: at most 200, each once")
+        }
+        for a in areas { try checked { () throws(EngineError) in try Seat.validateArea(a) } }
+        let zone = try HoursBody.zone(timeZone ?? "UTC")
+        let hours = try HoursBody(timeZone: zone, hours: self.hours ?? .always).openingHours()
+        return Branch(name: name, areas: areas, timeZone: zone, openingHours: hours)
+    }
+}
+
+/// `POST /admin/seats` and `PATCH /admin/seats/{id}`: every field but `branch` may change; a
+/// creation needs `branch` and `area`.
+struct SeatBody: Decodable {
+    var id: Int64?
+    var branch: String?
+    var area: String?
+    var label: String?
+    var hasPower: Bool?
+    var hasMonitor: Bool?
+    var accessible: Bool?
+    var notes: String?
+    var x: Int64?
+    var y: Int64?
+    /// `"x": null` clears the position (a missing key keeps it).
+    var clearsX = false
+    var clearsY = false
+
+    enum CodingKeys: String, CodingKey {
+        case id, branch, area, label, hasPower, hasMonitor, accessible, notes, x, y
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decodeIfPresent(Int64.self, forKey: .id)
+        branch = try c.decodeIfPresent(String.self, forKey: .branch)
+        area = try c.decodeIfPresent(String.self, forKey: .area)
+        label = try c.decodeIfPresent(String.self, forKey: .label)
+        hasPower = try c.decodeIfPresent(Bool.self, forKey: .hasPower)
+        hasMonitor = try c.decodeIfPresent(Bool.self, forKey: .hasMonitor)
+        accessible = try c.decodeIfPresent(Bool.self, forKey: .accessible)
+        notes = try c.decodeIfPresent(String.self, forKey: .notes)
+        x = try c.decodeIfPresent(Int64.self, forKey: .x)
+        y = try c.decodeIfPresent(Int64.self, forKey: .y)
+        clearsX = try c.contains(.x) && c.decodeNil(forKey: .x)
+        clearsY = try c.contains(.y) && c.decodeNil(forKey: .y)
+    }
+
+    /// Checks every given field; the map position is 0…10000 on each axis.
+    func validate() throws(APIError) {
+        try checked { () throws(EngineError) in
+            if let area { try Seat.validateArea(area) }
+            if let label { try BookingRules.validateText(label, field: "label", maxBytes: 64) }
+            if let notes { try BookingRules.validateText(notes, field: "notes", maxBytes: 500) }
+        }
+        for (name, v) in [("x", x), ("y", y)] {
+            if let v, !(0...10_000).contains(v) { throw APIError.badRequest("\(name) must be 0…10000") }
+        }
+    }
+
+    /// The given fields applied to `seat`.
+    func apply(to seat: inout Seat) {
+        if let area { seat.area = area }
+        if let label { seat.label = label }
+        if let hasPower { seat.hasPower = hasPower }
+        if let hasMonitor { seat.hasMonitor = hasMonitor }
+        if let accessible { seat.accessible = accessible }
+        if let notes { seat.notes = notes }
+        if let x { seat.x = Int32(x) } else if clearsX { seat.x = nil }
+        if let y { seat.y = Int32(y) } else if clearsY { seat.y = nil }
+    }
+}
+
+/// An engine refusal of a request's value as the contract's 400.
+func checked(_ body: () throws(EngineError) -> Void) throws(APIError) {
+    do { try body() } catch { throw APIError(error) }
+}
+
 /// `PUT /admin/branches/{name}/hours`: `{"time_zone": "Europe/Berlin", "hours": {"monday":
 /// ["08:00-12:00", "13:00-22:00"], …, "sunday": []}}`, or `"hours": "always"`.
 struct HoursBody: Decodable {
@@ -56,6 +147,14 @@ struct HoursBody: Decodable {
     }
     var timeZone: String?
     var hours: Hours?
+
+    /// An IANA time zone identifier (or UTC), as given.
+    static func zone(_ zone: String) throws(APIError) -> String {
+        guard zone == "UTC" || TimeZone.knownTimeZoneIdentifiers.contains(zone) else {
+            throw APIError.badRequest("time_zone: '\(zone.prefix(60))' is not an IANA time zone (e.g. Europe/Berlin)")
+        }
+        return zone
+    }
 
     /// The opening hours it describes; every weekday must be named (an empty list: closed).
     func openingHours() throws(APIError) -> OpeningHours {

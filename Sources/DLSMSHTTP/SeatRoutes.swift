@@ -20,7 +20,7 @@ func addSeatRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
     api.get("/seats") { request, _ -> Response in
         let filter = SeatFilter(
             branch: request.query("branch"), area: request.query("area"), hasPower: try request.queryBool("has_power"),
-            hasMonitor: try request.queryBool("has_monitor"),
+            hasMonitor: try request.queryBool("has_monitor"), accessible: try request.queryBool("accessible"),
             availableOnly: try request.queryBool("available_only") ?? true)
         let window = try request.queryWindow()
         let seats = await engine.searchSeats(filter, start: window?.0, end: window?.1)

@@ -134,4 +134,105 @@ import Testing
         #expect(service.engine.branch(named: "Science Library")?.openingHours.periods(weekday: 0).count == 2)
         await service.durable.close(finalSnapshot: false)
     }
+
+    @Test func branchesAndSeatsAreCreatedAndChanged() async throws {
+        try await withService { client, service, _ in
+            let admin = try await client.login("admin", "admin-password")
+            let created = try await client.call(
+                .post, "/admin/branches", token: admin,
+                json: #"{"name": "City Library", "areas": ["Reading Room"], "time_zone": "Australia/Sydney"}"#)
+            #expect(created.status == .created, "\(created.text)")
+            #expect(
+                created.json["time_zone"] as? String == "Australia/Sydney" && created.json["total_seats"] as? Int == 0)
+            let again = try await client.call(
+                .post, "/admin/branches", token: admin, json: #"{"name": "City Library"}"#)
+            #expect(again.status == .conflict && again.code == "duplicate_branch")
+            for bad in [
+                #"{"name": ""}"#, #"{"name": "a/b"}"#, #"{}"#, #"{"name": "X", "time_zone": "Nowhere"}"#,
+                #"{"name": "X", "areas": ["A", "A"]}"#,
+            ] {
+                let r = try await client.call(.post, "/admin/branches", token: admin, json: bad)
+                #expect(r.status == .badRequest, "\(bad): \(r.text)")
+            }
+
+            // A seat in a new area: the area joins the branch.
+            let seat = try await client.call(
+                .post, "/admin/seats", token: admin,
+                json: #"""
+                    {"branch": "City Library", "area": "Quiet Room", "label": "Q-001", "has_power": true,
+                     "accessible": true, "notes": "by the window", "x": 3, "y": 4}
+                    """#)
+            #expect(seat.status == .created, "\(seat.text)")
+            #expect(seat.json["id"] as? Int == 51 && seat.json["label"] as? String == "Q-001")
+            #expect(
+                seat.json["accessible"] as? Bool == true && seat.json["x"] as? Int == 3 && seat.json["y"] as? Int == 4)
+            #expect(service.engine.branch(named: "City Library")?.areas == ["Reading Room", "Quiet Room"])
+            let seed = try await client.call(.get, "/seats/10", token: admin)
+            #expect(seed.json["label"] as? String == "10" && seed.json["accessible"] as? Bool == false)
+            let accessible = try await client.call(
+                .get, "/seats?accessible=true&available_only=false", token: admin)
+            #expect((accessible.json["seats"] as? [[String: Any]])?.compactMap { $0["id"] as? Int } == [51])
+
+            for (bad, status, code) in [
+                (#"{"id": 51, "branch": "City Library", "area": "A"}"#, HTTPResponse.Status.conflict, "duplicate_seat"),
+                (#"{"branch": "Nowhere", "area": "A"}"#, .notFound, "not_found"),
+                (#"{"branch": "City Library"}"#, .badRequest, "bad_request"),
+                (#"{"branch": "City Library", "area": "A", "x": 20000}"#, .badRequest, "bad_request"),
+                (#"{"branch": "City Library", "area": "A", "id": 0}"#, .badRequest, "bad_request"),
+                (#"{"branch": "City Library", "area": "A", "label": "a\u0007b"}"#, .badRequest, "bad_request"),
+            ] {
+                let r = try await client.call(.post, "/admin/seats", token: admin, json: bad)
+                #expect(r.status == status && r.code == code, "\(bad): \(r.text)")
+            }
+
+            // Changes keep what they do not name; null clears a position.
+            let changed = try await client.call(
+                .patch, "/admin/seats/51", token: admin, json: #"{"label": "Q-002", "x": null, "area": "Reading Room"}"#
+            )
+            #expect(changed.status == .ok, "\(changed.text)")
+            #expect(changed.json["label"] as? String == "Q-002" && changed.json["x"] is NSNull)
+            #expect(changed.json["y"] as? Int == 4 && changed.json["notes"] as? String == "by the window")
+            #expect(changed.json["area"] as? String == "Reading Room" && changed.json["has_power"] as? Bool == true)
+            let move = try await client.call(
+                .patch, "/admin/seats/51", token: admin, json: #"{"branch": "Main Library"}"#)
+            #expect(move.status == .badRequest)
+            #expect(try await client.call(.patch, "/admin/seats/999", token: admin, json: "{}").status == .notFound)
+            let student = try await client.login("S2021001")
+            #expect(try await client.call(.patch, "/admin/seats/51", token: student, json: "{}").status == .forbidden)
+            #expect(
+                try await client.call(.post, "/admin/branches", token: student, json: #"{"name": "Y"}"#).status
+                    == .forbidden)
+        }
+    }
+
+    /// Concurrent creations get distinct ids; concurrent edits and maintenance changes never undo
+    /// each other.
+    @Test func concurrentCatalogChanges() async throws {
+        try await withService { client, service, _ in
+            let admin = try await client.login("admin", "admin-password")
+            let ids = try await withThrowingTaskGroup(of: Int?.self) { group in
+                for k in 0..<20 {
+                    group.addTask {
+                        let r = try await client.call(
+                            .post, "/admin/seats", token: admin,
+                            json: #"{"branch": "Science Library", "area": "Lab \#(k % 3)"}"#)
+                        return r.json["id"] as? Int
+                    }
+                }
+                return try await group.reduce(into: [Int?]()) { $0.append($1) }
+            }
+            #expect(Set(ids.compactMap { $0 }) == Set(51...70))
+            let areas = Set(service.engine.branch(named: "Science Library")?.areas ?? [])
+            #expect(areas.isSuperset(of: ["Lab 0", "Lab 1", "Lab 2"]))
+            for round in 0..<20 {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { _ = try await service.engine.update(seat: 51) { $0.label = "L\(round)" } }
+                    group.addTask { _ = try await service.engine.setMaintenance(seat: 51, round % 2 == 0) }
+                    try await group.waitForAll()
+                }
+                let (view, _) = try await service.engine.seat(51, start: t0, end: t0 + 1)
+                #expect(view.seat.label == "L\(round)" && view.seat.inMaintenance == (round % 2 == 0))
+            }
+        }
+    }
 }

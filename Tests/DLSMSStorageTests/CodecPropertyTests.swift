@@ -27,7 +27,10 @@ import Testing
                 Seat(
                     id: Int32.random(in: .min ... .max, using: &rng), branch: text(&rng), area: text(&rng),
                     hasPower: .random(using: &rng), hasMonitor: .random(using: &rng),
-                    inMaintenance: .random(using: &rng)))
+                    inMaintenance: .random(using: &rng), label: Bool.random(using: &rng) ? text(&rng) : "",
+                    accessible: .random(using: &rng), notes: Bool.random(using: &rng) ? text(&rng) : "",
+                    x: Bool.random(using: &rng) ? Int32.random(in: .min ... .max, using: &rng) : nil,
+                    y: Bool.random(using: &rng) ? Int32.random(in: 0...10_000, using: &rng) : nil))
         case 2:
             return .userCreated(
                 User(

@@ -66,6 +66,10 @@ let laterGoldenRecords: [JournalRecord] = [
         UserNotification(
             id: 6, userID: 7, kind: .staffMessage, message: "Seat 2 frees at noon", seatID: 2, start: 1_760_198_400,
             end: 1_760_202_000, createdAt: 1_760_190_000)),
+    .seatDefined(
+        Seat(
+            id: 51, branch: "City", area: "Quiet", hasPower: true, hasMonitor: false, label: "Q-001", accessible: true,
+            notes: "window", x: 3, y: nil)),
 ]
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
