@@ -41,6 +41,8 @@ public enum EngineError: Error, Sendable, Hashable {
     case alreadyHolding
     case duplicateBranch(String)
     case duplicateSeat(SeatID)
+    /// Seats still have upcoming reservations: retiring them needs the reservations cancelled.
+    case hasReservations(count: Int)
 
     public var kind: ErrorKind {
         switch self {
@@ -52,7 +54,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .seatNotFound, .reservationNotFound, .waitlistEntryNotFound, .userNotFound, .branchNotFound:
             return .notFound
         case .seatConflict, .seatInMaintenance, .userOverlap, .limitReached, .duplicateUser, .offerExpired,
-            .alreadyHolding, .duplicateBranch, .duplicateSeat:
+            .alreadyHolding, .duplicateBranch, .duplicateSeat, .hasReservations:
             return .conflict
         case .unavailable: return .unavailable
         }
@@ -84,6 +86,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .alreadyHolding: return "already_holding"
         case .duplicateBranch: return "duplicate_branch"
         case .duplicateSeat: return "duplicate_seat"
+        case .hasReservations: return "has_reservations"
         }
     }
 
@@ -118,6 +121,9 @@ public enum EngineError: Error, Sendable, Hashable {
         case .alreadyHolding: return "you already hold a seat for that time"
         case .duplicateBranch(let name): return "a branch named '\(name)' already exists"
         case .duplicateSeat(let id): return "seat \(id) already exists"
+        case .hasReservations(let n):
+            return
+                "\(n) upcoming reservation\(n == 1 ? "" : "s") hold\(n == 1 ? "s" : "") it; retire with cancel_reservations=true to cancel \(n == 1 ? "it" : "them") (each holder is notified)"
         }
     }
 }

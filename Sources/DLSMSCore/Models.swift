@@ -163,10 +163,13 @@ public struct Seat: Sendable, Hashable {
     /// Place on the area's seat map (grid coordinates), if the staff gave one.
     public var x: Int32?
     public var y: Int32?
+    /// Taken out of the library for good: not listed, not bookable; its history stays.
+    public var retired: Bool
 
     public init(
         id: SeatID, branch: String, area: String, hasPower: Bool, hasMonitor: Bool, inMaintenance: Bool = false,
-        label: String = "", accessible: Bool = false, notes: String = "", x: Int32? = nil, y: Int32? = nil
+        label: String = "", accessible: Bool = false, notes: String = "", x: Int32? = nil, y: Int32? = nil,
+        retired: Bool = false
     ) {
         self.id = id
         self.branch = branch
@@ -179,6 +182,7 @@ public struct Seat: Sendable, Hashable {
         self.notes = notes
         self.x = x
         self.y = y
+        self.retired = retired
     }
 
     /// An area's name: 1–100 bytes of text people see.
@@ -190,7 +194,7 @@ public struct Seat: Sendable, Hashable {
     public var displayLabel: String { label.isEmpty ? String(id) : label }
 
     /// Whether anything beyond the original's fields is set (the record then carries them).
-    var hasDetails: Bool { !label.isEmpty || accessible || !notes.isEmpty || x != nil || y != nil }
+    var hasDetails: Bool { !label.isEmpty || accessible || !notes.isEmpty || x != nil || y != nil || retired }
 }
 
 public enum Role: UInt8, Sendable, Hashable, CaseIterable {
@@ -379,6 +383,8 @@ public enum NotificationKind: UInt8, Sendable, Hashable, CaseIterable {
     case offerExpired = 4
     /// A message from the staff to the first in line for a seat (gRPC `NotifyUsers`).
     case staffMessage = 5
+    /// The library cancelled the reservation (its seat was retired, or a closure).
+    case reservationCancelled = 6
 
     public var name: String {
         switch self {
@@ -388,6 +394,7 @@ public enum NotificationKind: UInt8, Sendable, Hashable, CaseIterable {
         case .seatOffered: return "seat_offered"
         case .offerExpired: return "offer_expired"
         case .staffMessage: return "staff_message"
+        case .reservationCancelled: return "reservation_cancelled"
         }
     }
 }

@@ -98,7 +98,7 @@ public enum RecordCodec {
             if s.hasDetails {
                 w.string(s.label)
                 w.string(s.notes)
-                w.byte(s.accessible ? 1 : 0)
+                w.byte((s.accessible ? 1 : 0) | (s.retired ? 2 : 0))
                 for c in [s.x, s.y] {
                     if let c {
                         w.byte(1)
@@ -234,7 +234,10 @@ public enum RecordCodec {
             if flags & 8 != 0 {
                 seat.label = try r.string()
                 seat.notes = try r.string()
-                seat.accessible = try r.byte() != 0
+                let details = try r.byte()
+                guard details < 4 else { throw DecodingError("unknown seat detail flags") }
+                seat.accessible = details & 1 != 0
+                seat.retired = details & 2 != 0
                 var coordinates: [Int32?] = []
                 for _ in 0..<2 { coordinates.append(try r.byte() == 0 ? nil : try r.int32()) }
                 (seat.x, seat.y) = (coordinates[0], coordinates[1])

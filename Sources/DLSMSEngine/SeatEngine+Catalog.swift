@@ -110,6 +110,20 @@ extension SeatEngine {
         return seat
     }
 
+    /// Retires a seat for good (see ``SeatShard/retire(_:branch:cancelling:reason:now:)``); the
+    /// reservations it cancelled.
+    public func retire(seat id: SeatID, cancelling: Bool, reason: String) async throws(EngineError) -> [Reservation] {
+        let shard = shard(for: id)
+        guard let seat = await shard.seat(id), !seat.retired else { throw .seatNotFound(id) }
+        guard let branch = catalog.withLock({ $0.branch(named: seat.branch) }) else {
+            throw .branchNotFound(seat.branch)
+        }
+        let (cancelled, batch) = try await shard.retire(
+            id, branch: branch, cancelling: cancelling, reason: reason, now: clock.now())
+        try await batch.commit(hub: notifications, health: context.health)
+        return cancelled
+    }
+
     /// Takes a seat out of service (it can no longer be booked) or puts it back.
     public func setMaintenance(seat id: SeatID, _ inMaintenance: Bool) async throws(EngineError) -> Seat {
         guard let before = await shard(for: id).seat(id) else { throw .seatNotFound(id) }

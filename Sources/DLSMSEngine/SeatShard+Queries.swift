@@ -29,7 +29,7 @@ extension SeatShard {
         // arrays and time zone for every seat.
         let candidates: [Int] = filter.branch.map { byBranch[$0] ?? [] } ?? Array(seats.indices)
         seats.withUnsafeBufferPointer { all in
-            for i in candidates where filter.matches(all[i].seat) {
+            for i in candidates where !all[i].seat.retired && filter.matches(all[i].seat) {
                 let available = !all[i].seat.inMaintenance && all[i].index.isFree(start: start, end: end)
                 if filter.availableOnly && !available { continue }
                 views.append(
@@ -43,7 +43,7 @@ extension SeatShard {
     func detail(seat id: SeatID, start: Timestamp, end: Timestamp, now: Timestamp) throws(EngineError) -> (
         SeatView, [BusyInterval]
     ) {
-        guard let p = positions[id] else { throw .seatNotFound(id) }
+        guard let p = positions[id], !seats[p].seat.retired else { throw .seatNotFound(id) }
         let s = seats[p]
         let busy = s.index.busy(start: start, end: end).map { BusyInterval(start: $0.start, end: $0.end) }
         let view = SeatView(
@@ -55,7 +55,7 @@ extension SeatShard {
     /// Per branch: total, power, monitor and free-now seat counts.
     func branchCounts(now: Timestamp) -> [String: (total: Int, power: Int, monitor: Int, available: Int)] {
         var counts: [String: (total: Int, power: Int, monitor: Int, available: Int)] = [:]
-        for i in seats.indices {
+        for i in seats.indices where !seats[i].seat.retired {
             let s = (seat: seats[i].seat, index: seats[i].index)
             var c = counts[s.seat.branch, default: (0, 0, 0, 0)]
             c.total += 1

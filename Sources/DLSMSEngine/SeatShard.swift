@@ -150,6 +150,39 @@ actor SeatShard {
 
     func seat(_ id: SeatID) -> Seat? { positions[id].map { seats[$0].seat } }
 
+    /// Retires a seat in this one turn: refused with `has_reservations` when confirmed or
+    /// checked-in reservations that have not ended hold it, unless `cancelling` — then each is
+    /// cancelled (a checked-in one ended) and its holder notified with `reason`. The seat goes out
+    /// of service first, so the freed time is offered to nobody, and a waitlist offer holding it
+    /// can no longer be accepted.
+    func retire(_ id: SeatID, branch: Branch, cancelling: Bool, reason: String, now: Timestamp)
+        throws(EngineError) -> (cancelled: [Reservation], batch: Batch)
+    {
+        try ctx.health.check()
+        guard let p = positions[id], !seats[p].seat.retired else { throw .seatNotFound(id) }
+        let upcoming = seats[p].index.busy(start: now, end: .max).map { ($0.handle, slots[Int($0.handle)]) }
+            .filter { $0.1.status == .confirmed || $0.1.status == .checkedIn }
+        if !upcoming.isEmpty && !cancelling { throw .hasReservations(count: upcoming.count) }
+        var seat = seats[p].seat
+        seat.inMaintenance = true
+        seat.retired = true
+        var batch = Batch()
+        batch.append(.seatDefined(seat), journal: ctx.journal)
+        define(seat: seat, branch: branch)
+        var cancelled: [Reservation] = []
+        for (slot, r) in upcoming {
+            let transition: ReservationTransition = r.status == .checkedIn ? .checkout(at: now) : .cancel(at: now)
+            guard let next = try? r.applying(transition) else { continue }
+            change(slot: slot, from: r, to: next, by: transition, now: now, into: &batch)
+            notify(
+                user: r.userID, kind: .reservationCancelled,
+                message: "Reservation \(r.id) on seat \(seat.displayLabel) was cancelled by the library: \(reason)",
+                seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
+            cancelled.append(next)
+        }
+        return (cancelled, batch)
+    }
+
     /// Reads, changes and records a seat in this one turn (its id and branch stay).
     func update(
         _ id: SeatID, branch: Branch, journal: any Journal, _ change: @Sendable (inout Seat) -> Void
@@ -210,7 +243,7 @@ actor SeatShard {
         throws(EngineError) -> (Reservation, JournalTicket)
     {
         try ctx.health.check()
-        guard let p = positions[seatID] else { throw .seatNotFound(seatID) }
+        guard let p = positions[seatID], !seats[p].seat.retired else { throw .seatNotFound(seatID) }
         guard seats[p].permits(start: start, end: end) else { throw .outsideOpeningHours }
         guard !seats[p].seat.inMaintenance else { throw .seatInMaintenance(seatID) }
         guard let position = seats[p].index.insertionPoint(start: start, end: end) else { throw .seatConflict }

@@ -82,6 +82,26 @@ func addAdminRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
         return try await seatResponse(created.id, status: .created)
     }
 
+    // Retiring a seat: refused (409 has_reservations, with how many) while upcoming reservations
+    // hold it, unless cancel_reservations=true; then each is cancelled and its holder notified.
+    api.delete("/admin/seats/:id") { request, context -> Response in
+        _ = try context.requireAdmin()
+        let id = try context.seatID()
+        let cancelling = try request.queryBool("cancel_reservations") ?? false
+        let reason = request.query("reason") ?? "the seat was retired"
+        try checked { () throws(EngineError) in
+            try BookingRules.validateText(reason, field: "reason", maxBytes: 200, required: true)
+        }
+        let cancelled = try await engine.retire(seat: id, cancelling: cancelling, reason: reason)
+        return Render.response {
+            $0.object {
+                $0.field("seat_id", id)
+                $0.field("retired", true)
+                $0.field("cancelled", array: cancelled) { w, r in Render.reservation(r, &w) }
+            }
+        }
+    }
+
     api.patch("/admin/seats/:id") { request, context -> Response in
         _ = try context.requireAdmin()
         let id = try context.seatID()

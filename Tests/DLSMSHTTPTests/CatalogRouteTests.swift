@@ -235,4 +235,56 @@ import Testing
             }
         }
     }
+
+    /// Retiring a seat with upcoming reservations is refused with how many, unless asked to
+    /// cancel them: then each holder is notified, the seat disappears from listings and cannot be
+    /// booked, and the freed time goes to nobody on the waitlist.
+    @Test func retiringASeat() async throws {
+        try await withService { client, service, _ in
+            let admin = try await client.login("admin", "admin-password")
+            let alice = try await client.login("S2021001")
+            let bob = try await client.login("S2021002")
+            let a = try await client.call(
+                .post, "/reservations", token: alice, json: booking(12, t0 + 3_600, t0 + 7_200))
+            let b = try await client.call(
+                .post, "/reservations", token: bob, json: booking(12, t0 + 8 * 3_600, t0 + 9 * 3_600))
+            #expect(a.status == .created && b.status == .created)
+            let waiting = try await client.call(
+                .post, "/waitlist", token: try await client.login("S2021009"),
+                json: #"{"seat_id": 12, "desired_time": "\#(iso(t0 + 3_600))"}"#)
+            #expect(waiting.status == .created)
+
+            let refused = try await client.call(.delete, "/admin/seats/12", token: admin)
+            #expect(refused.status == .conflict && refused.code == "has_reservations", "\(refused.text)")
+            #expect((refused.json["error"] as? String)?.hasPrefix("2 upcoming reservations") == true)
+            #expect(try await client.call(.get, "/seats/12", token: alice).status == .ok)
+
+            let retired = try await client.call(
+                .delete, "/admin/seats/12?cancel_reservations=true&reason=water%20damage", token: admin)
+            #expect(retired.status == .ok, "\(retired.text)")
+            let cancelled = retired.json["cancelled"] as? [[String: Any]] ?? []
+            #expect(cancelled.count == 2 && cancelled.allSatisfy { $0["status"] as? String == "CANCELLED" })
+            for (user, token) in [(1, alice), (2, bob)] {
+                let notes = try await client.call(.get, "/notifications", token: token).json["notifications"]
+                let last = (notes as? [[String: Any]])?.last
+                #expect(last?["type"] as? String == "reservation_cancelled", "user \(user)")
+                #expect((last?["message"] as? String)?.contains("water damage") == true)
+            }
+            // Nobody on the waitlist was offered the retired seat.
+            #expect(service.engine.notifications.list(user: 9).allSatisfy { $0.kind != .seatOffered })
+            #expect(try await client.call(.get, "/seats/12", token: alice).status == .notFound)
+            let seats = try await client.call(.get, "/seats?available_only=false", token: alice)
+            #expect(!((seats.json["seats"] as? [[String: Any]])?.contains { $0["id"] as? Int == 12 } ?? true))
+            #expect(seats.json["count"] as? Int == 49)
+            let again = try await client.call(
+                .post, "/reservations", token: bob, json: booking(12, t0 + 10 * 3_600, t0 + 11 * 3_600))
+            #expect(again.status == .notFound)
+            #expect(try await client.call(.delete, "/admin/seats/12", token: admin).status == .notFound)
+            // A free seat retires at once; a reason must be text.
+            #expect(try await client.call(.delete, "/admin/seats/13", token: admin).status == .ok)
+            let badReason = try await client.call(.delete, "/admin/seats/14?reason=%07", token: admin)
+            #expect(badReason.status == .badRequest)
+            #expect(try await client.call(.delete, "/admin/seats/14", token: alice).status == .forbidden)
+        }
+    }
 }

@@ -30,7 +30,8 @@ import Testing
                     inMaintenance: .random(using: &rng), label: Bool.random(using: &rng) ? text(&rng) : "",
                     accessible: .random(using: &rng), notes: Bool.random(using: &rng) ? text(&rng) : "",
                     x: Bool.random(using: &rng) ? Int32.random(in: .min ... .max, using: &rng) : nil,
-                    y: Bool.random(using: &rng) ? Int32.random(in: 0...10_000, using: &rng) : nil))
+                    y: Bool.random(using: &rng) ? Int32.random(in: 0...10_000, using: &rng) : nil,
+                    retired: .random(using: &rng)))
         case 2:
             return .userCreated(
                 User(
