@@ -56,7 +56,10 @@ extension SeatEngine {
             throw .branchNotFound(seat.branch)
         }
         let ticket = try await shard(for: seat.id).define(seat: seat, branch: branch, journal: context.journal)
-        catalog.withLock { $0.seatBranch[seat.id] = seat.branch }
+        catalog.withLock { c in
+            c.seatBranch[seat.id] = seat.branch
+            if seat.retired { c.retired.insert(seat.id) } else { c.retired.remove(seat.id) }
+        }
         try await context.health.commit(ticket)
     }
 
@@ -120,6 +123,7 @@ extension SeatEngine {
         }
         let (cancelled, batch) = try await shard.retire(
             id, branch: branch, cancelling: cancelling, reason: reason, now: clock.now())
+        catalog.withLock { _ = $0.retired.insert(id) }
         try await batch.commit(hub: notifications, health: context.health)
         return cancelled
     }
@@ -150,7 +154,10 @@ extension SeatEngine {
     }
 
     func apply(seat: Seat, branch: Branch) async {
-        catalog.withLock { $0.seatBranch[seat.id] = seat.branch }
+        catalog.withLock { c in
+            c.seatBranch[seat.id] = seat.branch
+            if seat.retired { c.retired.insert(seat.id) } else { c.retired.remove(seat.id) }
+        }
         await shard(for: seat.id).define(seat: seat, branch: branch)
     }
 

@@ -15,7 +15,7 @@ extension SeatEngine {
         let hours: OpeningHours?
         switch target {
         case .seat(let id):
-            let branch = catalog.withLock { c in c.seatBranch[id].flatMap { c.branch(named: $0) } }
+            let branch = catalog.withLock { c in c.liveBranch(ofSeat: id).flatMap { c.branch(named: $0) } }
             try rules.validateWindow(
                 start: desired, end: end, now: now, openingHours: branch?.openingHours, zone: branch?.zone ?? .utc)
             guard branch != nil else { throw .seatNotFound(id) }
@@ -97,7 +97,7 @@ extension SeatEngine {
     public func messageFirstWaiting(seat: SeatID, message: String) async throws(EngineError) -> (
         entry: WaitlistEntry, user: User
     )? {
-        guard catalog.withLock({ $0.seatBranch[seat] }) != nil else { throw .seatNotFound(seat) }
+        guard catalog.withLock({ $0.liveBranch(ofSeat: seat) }) != nil else { throw .seatNotFound(seat) }
         try context.health.check()
         guard let entry = context.waitlist.firstWaiting(seat: seat), let user = users.user(id: entry.userID) else {
             return nil

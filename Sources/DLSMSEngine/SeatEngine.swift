@@ -44,7 +44,12 @@ public final class SeatEngine: Sendable {
 
     struct Catalog {
         var branches: [Branch] = []
+        /// Every seat ever defined (retired ones too, so that their ids are never given again).
         var seatBranch: [SeatID: String] = [:]
+        var retired: Set<SeatID> = []
+
+        /// The branch of a seat that is still in the library.
+        func liveBranch(ofSeat id: SeatID) -> String? { retired.contains(id) ? nil : seatBranch[id] }
 
         func branch(named name: String) -> Branch? { branches.first { $0.name == name } }
 

@@ -74,6 +74,11 @@ extension SeatShard {
         for i in seats.indices {
             let name = seats[i].seat.branch
             branchOfSeat[seats[i].seat.id] = name
+            // A retired seat's reservations still count for its branch; the seat itself does not.
+            if seats[i].seat.retired {
+                _ = byBranch[name, default: BranchStatistics(branch: name)]
+                continue
+            }
             byBranch[name, default: BranchStatistics(branch: name)].seats += 1
             if seats[i].index.entry(at: now) != nil { byBranch[name]!.occupiedNow += 1 }
         }

@@ -187,7 +187,7 @@ actor SeatShard {
     func update(
         _ id: SeatID, branch: Branch, journal: any Journal, _ change: @Sendable (inout Seat) -> Void
     ) throws(EngineError) -> (Seat, JournalTicket) {
-        guard let p = positions[id] else { throw .seatNotFound(id) }
+        guard let p = positions[id], !seats[p].seat.retired else { throw .seatNotFound(id) }
         var seat = seats[p].seat
         change(&seat)
         seat.id = id

@@ -285,6 +285,18 @@ import Testing
             let badReason = try await client.call(.delete, "/admin/seats/14?reason=%07", token: admin)
             #expect(badReason.status == .badRequest)
             #expect(try await client.call(.delete, "/admin/seats/14", token: alice).status == .forbidden)
+            // Nothing brings a retired seat back or lets it be waited for.
+            let back = try await client.call(
+                .put, "/admin/seats/12/maintenance", token: admin, json: #"{"maintenance": false}"#)
+            #expect(back.status == .notFound)
+            #expect(
+                try await client.call(.patch, "/admin/seats/12", token: admin, json: #"{"label": "x"}"#).status
+                    == .notFound)
+            let wait = try await client.call(
+                .post, "/waitlist", token: alice, json: #"{"seat_id": 12, "desired_time": "\#(iso(t0 + 5 * 3_600))"}"#)
+            #expect(wait.status == .notFound)
+            let stats = try await client.call(.get, "/admin/stats", token: admin).json["branches"] as? [[String: Any]]
+            #expect(stats?.first { $0["branch"] as? String == "Main Library" }?["seats"] as? Int == 23)
         }
     }
 }
