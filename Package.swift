@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
+        .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
     ],
     targets: [
         // Pure domain: value types, the interval index, rules, state machine. No I/O, clocks or actors.
@@ -41,7 +42,10 @@ let package = Package(
         // WAL segments, group commit, snapshots, recovery reading, checksums.
         .target(name: "DLSMSStorage", dependencies: ["DLSMSCore", "CLZ4"], swiftSettings: swiftSettings),
         // Shard actors, admission, users, waitlist, notifications, sweep, persistence.
-        .target(name: "DLSMSEngine", dependencies: ["DLSMSCore", "DLSMSStorage"], swiftSettings: swiftSettings),
+        .target(
+            name: "DLSMSEngine",
+            dependencies: ["DLSMSCore", "DLSMSStorage", .product(name: "SwiftCSV", package: "SwiftCSV")],
+            swiftSettings: swiftSettings),
         // libcrypt (Debian: libcrypt-dev), for bcrypt password hashes.
         .systemLibrary(
             name: "CCrypt", path: "Sources/CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),

@@ -66,10 +66,23 @@ public struct BookingRules: Sendable, Hashable {
 
     /// Text people see (a name, a label, notes): at most `maxBytes`, no control characters and
     /// no bidirectional overrides.
-    public static func validateText(_ text: String, field: String, maxBytes: Int, required: Bool = false)
-        throws(EngineError)
-    {
+    /// `identifier`: a name things are found by (a branch, an area, a seat label): no leading or
+    /// trailing spaces, and no invisible characters that would make two names look alike.
+    public static func validateText(
+        _ text: String, field: String, maxBytes: Int, required: Bool = false, identifier: Bool = false
+    ) throws(EngineError) {
         if required && text.trimmingCharacters(in: .whitespaces).isEmpty { throw .badRequest("\(field) is required") }
+        if identifier {
+            guard text == text.trimmingCharacters(in: .whitespacesAndNewlines) else {
+                throw .badRequest("\(field) must not start or end with spaces")
+            }
+            if text.unicodeScalars.contains(where: {
+                (0x200B...0x200F).contains($0.value) || $0.value == 0x2028 || $0.value == 0x2029 || $0.value == 0xFEFF
+                    || $0.value == 0x00AD
+            }) {
+                throw .badRequest("\(field) must not contain invisible characters")
+            }
+        }
         guard text.utf8.count <= maxBytes else { throw .badRequest("\(field) is longer than \(maxBytes) bytes") }
         for u in text.unicodeScalars {
             let v = u.value

@@ -56,6 +56,11 @@ public enum OpeningHours: Sendable, Hashable {
         return .weekly(days)
     }
 
+    public var isAlwaysOpen: Bool {
+        if case .alwaysOpen = self { return true }
+        return false
+    }
+
     /// The periods of a weekday (0 = Monday).
     public func periods(weekday: Int) -> [OpeningPeriod] {
         switch self {
@@ -129,6 +134,9 @@ extension TimeZone {
 }
 
 public struct Branch: Sendable, Hashable {
+    /// Areas a branch may have (the record format allows more).
+    public static let maxAreas = 200
+
     public var name: String
     public var areas: [String]
     /// IANA time zone identifier, e.g. "UTC" or "Europe/Berlin".
@@ -140,6 +148,12 @@ public struct Branch: Sendable, Hashable {
         self.areas = areas
         self.timeZone = timeZone
         self.openingHours = openingHours
+    }
+
+    /// A branch's name: 1–100 bytes of text people see, without '/' (it appears in paths).
+    public static func validateName(_ name: String) throws(EngineError) {
+        try BookingRules.validateText(name, field: "branch name", maxBytes: 100, required: true, identifier: true)
+        guard !name.contains("/") else { throw .badRequest("a branch name must not contain '/'") }
     }
 
     /// The platform's time zone of the branch (UTC when the identifier is unknown).
@@ -187,7 +201,7 @@ public struct Seat: Sendable, Hashable {
 
     /// An area's name: 1–100 bytes of text people see.
     public static func validateArea(_ area: String) throws(EngineError) {
-        try BookingRules.validateText(area, field: "area", maxBytes: 100, required: true)
+        try BookingRules.validateText(area, field: "area", maxBytes: 100, required: true, identifier: true)
     }
 
     /// The label people see: the staff's, or the id.

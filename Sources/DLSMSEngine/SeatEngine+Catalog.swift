@@ -19,11 +19,28 @@ extension SeatEngine {
         }
     }
 
+    /// A branch's time zone and opening hours, changed under the catalog lock (so that an area
+    /// added meanwhile is kept).
+    public func setHours(branch name: String, timeZone: String, hours: OpeningHours) async throws(EngineError) -> Branch
+    {
+        let changed = try await changeCatalog { c throws(EngineError) in
+            guard var b = c.branch(named: name) else { throw .branchNotFound(name) }
+            b.timeZone = timeZone
+            b.openingHours = hours
+            return b
+        }
+        guard let changed else { throw .branchNotFound(name) }
+        return changed
+    }
+
     /// Adds `area` to the branch if it is new.
     func addArea(_ area: String, to name: String) async throws(EngineError) {
         _ = try await changeCatalog { c throws(EngineError) in
             guard var b = c.branch(named: name) else { throw .branchNotFound(name) }
             guard !b.areas.contains(area) else { return nil }
+            guard b.areas.count < Branch.maxAreas else {
+                throw .badRequest("\(name) has \(Branch.maxAreas) areas already: put the seat in one of them")
+            }
             b.areas.append(area)
             return b
         }
@@ -68,16 +85,21 @@ extension SeatEngine {
     public func create(seat: Seat) async throws(EngineError) -> Seat {
         try context.health.check()
         guard catalog.withLock({ $0.branch(named: seat.branch) }) != nil else { throw .branchNotFound(seat.branch) }
-        try await addArea(seat.area, to: seat.branch)
         var seat = seat
         let reserved: Result<SeatID, EngineError> = catalog.withLock { c in
             var id = seat.id
             if id == 0 {
                 let highest = c.seatBranch.keys.max() ?? 0
-                guard highest < SeatID.max else {
-                    return .failure(.badRequest("no seat id left above \(highest); give one"))
+                if highest < SeatID.max {
+                    id = max(1, highest + 1)
+                } else {  // the top id was given by hand: the first gap
+                    var candidate: SeatID = 1
+                    for taken in c.seatBranch.keys.sorted() where taken >= candidate {
+                        guard taken == candidate else { break }
+                        candidate += 1
+                    }
+                    id = candidate
                 }
-                id = max(1, highest + 1)
             }
             guard c.seatBranch[id] == nil else { return .failure(.duplicateSeat(id)) }
             c.seatBranch[id] = seat.branch  // taken from now on
@@ -85,6 +107,7 @@ extension SeatEngine {
         }
         seat.id = try reserved.get()
         do {
+            try await addArea(seat.area, to: seat.branch)
             try await define(seat: seat)
         } catch {
             catalog.withLock { _ = $0.seatBranch.removeValue(forKey: seat.id) }
@@ -101,7 +124,7 @@ extension SeatEngine {
     {
         try context.health.check()
         let shard = shard(for: id)
-        guard var probe = await shard.seat(id) else { throw .seatNotFound(id) }
+        guard var probe = await shard.seat(id), !probe.retired else { throw .seatNotFound(id) }
         let branchName = probe.branch
         change(&probe)
         try await addArea(probe.area, to: branchName)

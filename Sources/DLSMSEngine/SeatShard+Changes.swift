@@ -129,7 +129,7 @@ extension SeatShard {
         seat p: Int, freedStart: Timestamp, freedEnd: Timestamp, now: Timestamp, into batch: inout Batch
     ) {
         let state = seats[p]
-        guard !state.seat.inMaintenance, batch.failure == nil else { return }
+        guard !state.seat.inMaintenance, !state.seat.retired, batch.failure == nil else { return }
         let index = state.index
         var holdRecord: (Reservation, Result<JournalTicket, EngineError>)?
         let rules = ctx.rules
@@ -351,7 +351,7 @@ extension SeatShard {
         guard !waitingSeats.isEmpty || !waitingBranches.isEmpty else { return }
         for p in seats.indices {
             let seat = seats[p].seat
-            guard !seat.inMaintenance, !offeredSeats.contains(seat.id),
+            guard !seat.inMaintenance, !seat.retired, !offeredSeats.contains(seat.id),
                 waitingSeats.contains(seat.id) || waitingBranches.contains(seat.branch)
             else { continue }
             claimWaitlist(seat: p, freedStart: now, freedEnd: now + ctx.rules.maxAdvance, now: now, into: &batch)

@@ -28,9 +28,16 @@ extension SeatShard {
         // By index, reading fields in place: copying a whole SeatState would retain its strings,
         // arrays and time zone for every seat.
         let candidates: [Int] = filter.branch.map { byBranch[$0] ?? [] } ?? Array(seats.indices)
+        // Whether each branch is open for the whole window: once per branch, not per seat.
+        var open: [String: Bool] = [:]
         seats.withUnsafeBufferPointer { all in
             for i in candidates where !all[i].seat.retired && filter.matches(all[i].seat) {
-                let available = !all[i].seat.inMaintenance && all[i].index.isFree(start: start, end: end)
+                var available = !all[i].seat.inMaintenance && all[i].index.isFree(start: start, end: end)
+                if available && !all[i].branch.openingHours.isAlwaysOpen {
+                    let name = all[i].seat.branch
+                    if open[name] == nil { open[name] = all[i].permits(start: start, end: end) }
+                    available = open[name]!
+                }
                 if filter.availableOnly && !available { continue }
                 views.append(
                     SeatView(seat: all[i].seat, occupiedNow: all[i].index.entry(at: now) != nil, isAvailable: available)

@@ -101,7 +101,7 @@ actor SeatShard {
         var index = IntervalIndex()
 
         func permits(start: Timestamp, end: Timestamp) -> Bool {
-            if case .alwaysOpen = branch.openingHours { return true }
+            if branch.openingHours.isAlwaysOpen { return true }
             return branch.openingHours.permits(start: start, end: end, zone: timeZone ?? .utc)
         }
     }

@@ -2,6 +2,7 @@ import DLSMSCore
 import DLSMSEngine
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// `/admin/…` for the catalog and figures: seat maintenance, branch statistics, online backup.
 func addAdminRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
@@ -26,21 +27,13 @@ func addAdminRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
         _ = try context.requireAdmin()
         var request = request
         let body = try await request.decodeJSON(HoursBody.self)
-        guard let zone = body.timeZone else {
+        guard let given = body.timeZone else {
             throw APIError.badRequest("time_zone is required (IANA, e.g. Europe/Berlin)")
         }
-        guard zone == "UTC" || TimeZone.knownTimeZoneIdentifiers.contains(zone) else {
-            throw APIError.badRequest("time_zone: '\(zone.prefix(60))' is not an IANA time zone (e.g. Europe/Berlin)")
-        }
+        let zone = try HoursBody.zone(given)
         let hours = try body.openingHours()
-        guard let raw = context.parameters.get("name"),
-            var branch = engine.branch(named: raw) ?? raw.removingPercentEncoding.flatMap(engine.branch(named:))
-        else {
-            throw APIError(.notFound, "not_found", "no such branch")
-        }
-        branch.timeZone = zone
-        branch.openingHours = hours
-        try await engine.define(branch: branch)
+        guard let raw = context.parameters.get("name") else { throw APIError(.notFound, "not_found", "no such branch") }
+        let branch = try await engine.setHours(branch: raw.removingPercentEncoding ?? raw, timeZone: zone, hours: hours)
         return try await branchResponse(branch.name, status: .ok)
     }
 
@@ -80,6 +73,47 @@ func addAdminRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
         body.apply(to: &seat)
         let created = try await engine.create(seat: seat)
         return try await seatResponse(created.id, status: .created)
+    }
+
+    // The catalog as CSV: download, and upload (checked whole first; nothing applied if a line is wrong).
+    api.get("/admin/catalog.csv") { _, context -> Response in
+        _ = try context.requireAdmin()
+        let text = await CatalogCSV.export(engine)
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"catalog.csv\"",
+            ],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    api.post("/admin/catalog.csv") { request, context -> Response in
+        _ = try context.requireAdmin()
+        let limit = CatalogCSV.maxUploadBytes
+        let bytes: ByteBuffer
+        do {
+            bytes = try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "payload_too_large", "the CSV is larger than \(limit >> 20) MiB")
+        }
+        guard let text = bytes.getString(at: bytes.readerIndex, length: bytes.readableBytes),
+            text.utf8.count == bytes.readableBytes
+        else { throw APIError.badRequest("the CSV must be UTF-8 text") }
+        let rows: [CatalogCSV.Row]
+        do throws(CatalogCSV.Problems) {
+            rows = try CatalogCSV.parse(text)
+        } catch {
+            throw APIError.badRequest(error.description)
+        }
+        let outcome = try await CatalogCSV.apply(rows, to: engine)
+        return Render.response {
+            $0.object {
+                $0.field("rows", rows.count)
+                $0.field("branches_created", outcome.branchesCreated)
+                $0.field("seats_created", outcome.seatsCreated)
+                $0.field("seats_updated", outcome.seatsUpdated)
+            }
+        }
     }
 
     // Retiring a seat: refused (409 has_reservations, with how many) while upcoming reservations

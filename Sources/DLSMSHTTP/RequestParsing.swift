@@ -44,10 +44,7 @@ struct BranchBody: Decodable {
 
     func branch() throws(APIError) -> Branch {
         guard let name else { throw APIError.badRequest("name is required") }
-        try checked { () throws(EngineError) in
-            try BookingRules.validateText(name, field: "name", maxBytes: 100, required: true)
-            guard !name.contains("/") else { throw .badRequest("name must not contain '/'") }
-        }
+        try checked { () throws(EngineError) in try Branch.validateName(name) }
         let areas = areas ?? []
         guard areas.count <= 200, Set(areas).count == areas.count else {
             throw APIError.badRequest("areas: at most 200, each once")
@@ -100,7 +97,7 @@ struct SeatBody: Decodable {
     func validate() throws(APIError) {
         try checked { () throws(EngineError) in
             if let area { try Seat.validateArea(area) }
-            if let label { try BookingRules.validateText(label, field: "label", maxBytes: 64) }
+            if let label { try BookingRules.validateText(label, field: "label", maxBytes: 64, identifier: true) }
             if let notes { try BookingRules.validateText(notes, field: "notes", maxBytes: 500) }
         }
         for (name, v) in [("x", x), ("y", y)] {
@@ -150,7 +147,20 @@ struct HoursBody: Decodable {
 
     /// An IANA time zone identifier (or UTC), as given.
     static func zone(_ zone: String) throws(APIError) -> String {
-        guard zone == "UTC" || TimeZone.knownTimeZoneIdentifiers.contains(zone) else {
+        // A name of the platform's time zone database (tzdata): "Europe/Berlin", "Etc/UTC",
+        // "EST5EDT"; not an offset such as "GMT+5" or "+02:00".
+        let looksLikeOffset =
+            zone.hasPrefix("GMT+") || zone.hasPrefix("GMT-") || zone.hasPrefix("UTC+")
+            || zone.hasPrefix("UTC-") || zone.hasPrefix("+") || zone.hasPrefix("-")
+        let allowed = zone.utf8.allSatisfy {
+            $0 < 128
+                && ($0 == 0x2F || $0 == 0x5F || $0 == 0x2D || $0 == 0x2B
+                    || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0))
+        }
+        guard
+            zone == "UTC" || TimeZone.knownTimeZoneIdentifiers.contains(zone)
+                || (allowed && !looksLikeOffset && zone.utf8.count <= 64 && TimeZone(identifier: zone) != nil)
+        else {
             throw APIError.badRequest("time_zone: '\(zone.prefix(60))' is not an IANA time zone (e.g. Europe/Berlin)")
         }
         return zone
@@ -185,7 +195,7 @@ struct HoursBody: Decodable {
         func minute(_ part: Substring) -> Int? {
             let hm = part.split(separator: ":", omittingEmptySubsequences: false)
             guard hm.count == 2, hm[0].count == 2, hm[1].count == 2, let h = Int(hm[0]), let m = Int(hm[1]),
-                hm[0].allSatisfy(\.isASCII), hm[1].allSatisfy(\.isASCII), (0...24).contains(h), (0..<60).contains(m),
+                (hm[0] + hm[1]).allSatisfy({ $0.isASCII && $0.isNumber }), (0...24).contains(h), (0..<60).contains(m),
                 h < 24 || m == 0
             else { return nil }
             return h * 60 + m

@@ -8,7 +8,8 @@ struct DLSMS: AsyncParsableCommand {
         commandName: "dlsms",
         abstract: "DL-SMS: a library seat reservation engine.",
         subcommands: [
-            Serve.self, Info.self, SnapshotCommand.self, UsersCommand.self, Stress.self, LoadTestCommand.self,
+            Serve.self, Info.self, SnapshotCommand.self, UsersCommand.self, CatalogCommand.self, Stress.self,
+            LoadTestCommand.self,
         ]
     )
 }

@@ -31,6 +31,17 @@ func withDataDirectory<T>(_ path: String, _ body: (SeatEngine) async throws -> T
     }
 }
 
+/// The state of a data directory read into memory without its lock and without changing it
+/// (works while the server runs: a torn tail is left alone).
+func readOnlyEngine(_ path: String) async throws -> SeatEngine {
+    guard FileManager.default.fileExists(atPath: path) else { throw fail("no data directory at \(path)") }
+    let state = try DataDirectory(path: path).recover(repairTornTail: false)
+    let engine = SeatEngine(configuration: EngineConfiguration(shardCount: 1))
+    await engine.apply(batch: state.snapshotRecords)
+    await engine.apply(batch: state.records.lazy.map(\.record))
+    return engine
+}
+
 /// `dlsms users …`: accounts on a data directory, offline (the server must be stopped: the data
 /// directory's lock says so otherwise).
 struct UsersCommand: AsyncParsableCommand {
@@ -95,13 +106,7 @@ struct UsersCommand: AsyncParsableCommand {
         @OptionGroup var options: DataDirOption
 
         func run() async throws {
-            guard FileManager.default.fileExists(atPath: options.dataDir) else {
-                throw fail("no data directory at \(options.dataDir)")
-            }
-            let state = try DataDirectory(path: options.dataDir).recover(repairTornTail: false)
-            let engine = SeatEngine(configuration: EngineConfiguration(shardCount: 1))
-            await engine.apply(batch: state.snapshotRecords)
-            await engine.apply(batch: state.records.lazy.map(\.record))
+            let engine = try await readOnlyEngine(options.dataDir)
             for u in engine.allUsers { print(UsersCommand.describe(u)) }
         }
     }

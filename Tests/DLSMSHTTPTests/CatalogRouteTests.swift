@@ -299,4 +299,77 @@ import Testing
             #expect(stats?.first { $0["branch"] as? String == "Main Library" }?["seats"] as? Int == 23)
         }
     }
+
+    /// What an outside review found: each stays fixed.
+    @Test func reviewFindings() async throws {
+        try await withService { client, service, _ in
+            let admin = try await client.login("admin", "admin-password")
+            // A refused change adds no area: a duplicate id, a retired seat.
+            let dup = try await client.call(
+                .post, "/admin/seats", token: admin, json: #"{"id": 1, "branch": "Main Library", "area": "Phantom"}"#)
+            #expect(dup.status == .conflict)
+            #expect(try await client.call(.delete, "/admin/seats/5", token: admin).status == .ok)
+            let ghost = try await client.call(.patch, "/admin/seats/5", token: admin, json: #"{"area": "Ghost"}"#)
+            #expect(ghost.status == .notFound)
+            #expect(service.engine.branch(named: "Main Library")?.areas == ["Silent Study Zone", "Group Study Zone"])
+
+            // Time zones by their database names, not offsets; hours digits only.
+            for zone in ["Asia/Kolkata", "Etc/UTC", "EST5EDT", "America/Argentina/Buenos_Aires"] {
+                let r = try await client.call(
+                    .put, "/admin/branches/Science%20Library/hours", token: admin,
+                    json: #"{"time_zone": "\#(zone)", "hours": "always"}"#)
+                #expect(r.status == .ok, "\(zone): \(r.text)")
+            }
+            for zone in ["GMT+5", "+02:00", "UTC-3", "Europe/Nowhere", "../etc/passwd"] {
+                let r = try await client.call(
+                    .put, "/admin/branches/Science%20Library/hours", token: admin,
+                    json: #"{"time_zone": "\#(zone)", "hours": "always"}"#)
+                #expect(r.status == .badRequest, "\(zone): \(r.text)")
+            }
+            let plus = try await client.call(
+                .put, "/admin/branches/Science%20Library/hours", token: admin,
+                json: Self.berlinWeek.replacingOccurrences(of: "10:00-16:00", with: "+8:00-12:00"))
+            #expect(plus.status == .badRequest)
+
+            // Names that would look like another: refused.
+            for name in ["Main Library ", " Main Library", "Main\\u200fLibrary", "\\ufeff"] {
+                let r = try await client.call(.post, "/admin/branches", token: admin, json: #"{"name": "\#(name)"}"#)
+                #expect(r.status == .badRequest, "\(name): \(r.text)")
+            }
+
+            // A seat search honours the branch's hours: Sunday closed, nothing available then.
+            #expect(
+                try await client.call(.put, "/admin/branches/Main%20Library/hours", token: admin, json: Self.berlinWeek)
+                    .status == .ok)
+            let sunday = t0 + 86_400  // Sunday 12:00Z
+            let closed = try await client.call(
+                .get, "/seats?branch=Main%20Library&start_time=\(iso(sunday))&end_time=\(iso(sunday + 3_600))",
+                token: admin)
+            #expect(closed.json["count"] as? Int == 0, "\(closed.text)")
+            let open = try await client.call(
+                .get, "/seats?branch=Main%20Library&start_time=\(iso(t0))&end_time=\(iso(t0 + 3_600))", token: admin)
+            #expect((open.json["count"] as? Int ?? 0) > 0)
+        }
+    }
+
+    /// A branch takes at most 200 areas (the record format allows 1,000: a restart never fails).
+    @Test func areasAreBounded() async throws {
+        try await withService { client, service, _ in
+            let admin = try await client.login("admin", "admin-password")
+            #expect(
+                try await client.call(.post, "/admin/branches", token: admin, json: #"{"name": "Annex"}"#).status
+                    == .created)
+            for k in 0..<Branch.maxAreas {
+                _ = try await service.engine.create(
+                    seat: Seat(id: 0, branch: "Annex", area: "Area \(k)", hasPower: false, hasMonitor: false))
+            }
+            let more = try await client.call(
+                .post, "/admin/seats", token: admin, json: #"{"branch": "Annex", "area": "One too many"}"#)
+            #expect(more.status == .badRequest, "\(more.text)")
+            let reuse = try await client.call(
+                .post, "/admin/seats", token: admin, json: #"{"branch": "Annex", "area": "Area 7"}"#)
+            #expect(reuse.status == .created)
+            #expect(service.engine.branch(named: "Annex")?.areas.count == Branch.maxAreas)
+        }
+    }
 }

@@ -1,0 +1,107 @@
+import DLSMSCore
+import DLSMSEngine
+import DLSMSTestSupport
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import DLSMSHTTP
+
+/// The catalog as CSV: the sample library in `docs/`, line-numbered errors that change nothing,
+/// and an export that imports back to the same catalog.
+@Suite struct CatalogCSVTests {
+    static let sample: String = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/sample-library.csv")
+        return (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+    }()
+
+    @Test func theSampleLibraryParses() throws {
+        let rows = try CatalogCSV.parse(Self.sample)
+        #expect(rows.count == 300)
+        #expect(rows[0].area == "Ground Floor, Reading Room" && rows[0].label == "G-001" && rows[0].line == 2)
+        #expect(Set(rows.map(\.branch)) == ["Central Library", "Law Library"])
+        #expect(rows.last?.line == 301)
+    }
+
+    @Test func problemsNameTheirLinesAndQuotedLineBreaksCount() {
+        let text = """
+            branch,area,seat_label,has_power,has_monitor,accessible,x,y
+            Main,A,S-1,true,false,false,,
+            Main,"Reading
+            Room",S-2,true,false,false,,
+            Main,A,S-3,maybe,false,false,,
+            Main,A,S-1,true,false,false,,
+            Main,A,S-4,true,false,false,20000,
+            Main,A,,true,false,false,,
+            Main,A,S-5,true,false,false,1,2,3
+            """
+        do {
+            _ = try CatalogCSV.parse(text)
+            Issue.record("a bad file was accepted")
+        } catch {
+            #expect(error.lines.count == 6, "\(error.lines)")
+            #expect(error.lines[0].hasPrefix("line 3: area must not contain control"))
+            #expect(error.lines[1].hasPrefix("line 5: has_power must be true or false"))
+            #expect(error.lines[2].hasPrefix("line 6: seat 'S-1' of Main is on line 2 already"))
+            #expect(error.lines[3].hasPrefix("line 7: x must be empty or 0…10000"))
+            #expect(error.lines[4].hasPrefix("line 8: seat_label is required"))
+            #expect(error.lines[5].hasPrefix("line 9: 9 fields"))
+        }
+        #expect(throws: CatalogCSV.Problems.self) { try CatalogCSV.parse("name,area\nx,y\n") }
+        #expect(throws: CatalogCSV.Problems.self) { try CatalogCSV.parse("") }
+    }
+
+    @Test func uploadDownloadAndRoundTrip() async throws {
+        try await withService(Configure { $0.demoData = false }) { client, service, _ in
+            let admin = try await client.login("admin", "admin-password")
+            let upload = try await client.execute(
+                uri: "/admin/catalog.csv", method: .post,
+                headers: [.authorization: "Bearer \(admin)", .contentType: "text/csv"],
+                body: ByteBuffer(string: Self.sample))
+            #expect(upload.status == .ok, "\(String(buffer: upload.body))")
+            let outcome = Reply(status: upload.status, headers: upload.headers, text: String(buffer: upload.body))
+            #expect(outcome.json["seats_created"] as? Int == 300 && outcome.json["branches_created"] as? Int == 2)
+            let law = service.engine.branch(named: "Law Library")
+            #expect(law?.areas == ["Main Hall", "Carrels"])
+            let accessible = try await client.call(
+                .get, "/seats?branch=Central%20Library&accessible=true&available_only=false", token: admin)
+            let expected = try CatalogCSV.parse(Self.sample).filter { $0.branch == "Central Library" && $0.accessible }
+            #expect(accessible.json["count"] as? Int == expected.count)
+
+            // The same file again changes nothing but updates in place.
+            let again = try await client.execute(
+                uri: "/admin/catalog.csv", method: .post, headers: [.authorization: "Bearer \(admin)"],
+                body: ByteBuffer(string: Self.sample))
+            let second = Reply(status: again.status, headers: again.headers, text: String(buffer: again.body))
+            #expect(second.json["seats_created"] as? Int == 0 && second.json["seats_updated"] as? Int == 300)
+
+            // The export reads back as the same rows (the seed catalog's 50 seats come first).
+            let download = try await client.execute(
+                uri: "/admin/catalog.csv", method: .get, headers: [.authorization: "Bearer \(admin)"])
+            #expect(download.headers[.contentType] == "text/csv; charset=utf-8")
+            let exported = try CatalogCSV.parse(String(buffer: download.body))
+            func key(_ r: CatalogCSV.Row) -> [String] {
+                [
+                    r.branch, r.area, r.label, "\(r.hasPower)", "\(r.hasMonitor)", "\(r.accessible)", "\(r.x ?? -1)",
+                    "\(r.y ?? -1)",
+                ]
+            }
+            let imported = try CatalogCSV.parse(Self.sample)
+            #expect(exported.count == 350)
+            #expect(Set(exported.suffix(300).map(key)) == Set(imported.map(key)))
+
+            // One bad line: 400 naming it, and nothing changes.
+            let bad = Self.sample.replacingOccurrences(of: "L-007,", with: "L-007,perhaps,")
+            let before = await CatalogCSV.export(service.engine)
+            let refused = try await client.execute(
+                uri: "/admin/catalog.csv", method: .post, headers: [.authorization: "Bearer \(admin)"],
+                body: ByteBuffer(string: bad.replacingOccurrences(of: "G-001", with: "G-001-new")))
+            let r = Reply(status: refused.status, headers: refused.headers, text: String(buffer: refused.body))
+            #expect(r.status == .badRequest && r.code == "bad_request")
+            #expect((r.json["error"] as? String)?.contains("line 218: 9 fields") == true, "\(r.text)")
+            #expect(await CatalogCSV.export(service.engine) == before)
+        }
+    }
+}
