@@ -1,0 +1,76 @@
+import DLSMSCore
+import DLSMSEngine
+import DLSMSTestSupport
+import Foundation
+import Testing
+
+/// The catalog for real: `dlsms catalog import/export` on a data directory, and catalog changes
+/// that survive `kill -9`.
+@Suite struct CatalogEndToEndTests {
+    static let samplePath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("docs/sample-library.csv").path
+
+    @Test func offlineImportAndExport() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let data = dir + "/data"
+        let server = try ServerProcess(dataDirectory: data, extra: ["--demo-data", "false"])
+        try await server.waitUntilListening()
+        // While the server runs, the import is refused (the lock); the export only reads.
+        let busy = try runDLSMS(["catalog", "import", Self.samplePath, "--data-dir", data])
+        #expect(busy.status != 0 && busy.error.contains("in use by process"), "\(busy)")
+        #expect(server.stop() == 0)
+
+        // A file with a wrong line: nothing imported, the line named.
+        let bad = dir + "/bad.csv"
+        let text = try String(contentsOfFile: Self.samplePath, encoding: .utf8)
+        try text.replacingOccurrences(of: "C-010,true", with: "C-010,sometimes").write(
+            toFile: bad, atomically: true, encoding: .utf8)
+        let refused = try runDLSMS(["catalog", "import", bad, "--data-dir", data])
+        #expect(
+            refused.status != 0 && refused.error.contains("line 281: has_power must be true or false"), "\(refused)")
+        #expect(try runDLSMS(["catalog", "export", "--data-dir", data]).output.split(separator: "\r\n").count == 51)
+
+        let imported = try runDLSMS(["catalog", "import", Self.samplePath, "--data-dir", data])
+        #expect(imported.status == 0 && imported.output.contains("2 branches and 300 seats created"), "\(imported)")
+        let exported = try runDLSMS(["catalog", "export", "--data-dir", data, "-o", dir + "/out.csv"])
+        #expect(exported.status == 0)
+        let rows = try CatalogCSV.parse(try String(contentsOfFile: dir + "/out.csv", encoding: .utf8))
+        #expect(rows.count == 350 && rows.filter { $0.branch == "Law Library" }.count == 90)
+        // The snapshot tool sees the new branches too.
+        let snapshot = try runDLSMS(["snapshot", "export", "--data-dir", data])
+        #expect(
+            snapshot.output.contains("Law Library") && snapshot.output.contains("Central Library"), "\(snapshot.error)")
+    }
+
+    @Test func catalogChangesSurviveKillDashNine() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let data = dir + "/data"
+        var server = try ServerProcess(dataDirectory: data)
+        try await server.waitUntilListening()
+        let admin = try await server.login("admin", "admin-password")
+        #expect(
+            try await server.request(
+                "POST", "/admin/branches", token: admin,
+                json: #"{"name": "Night Owl", "areas": ["Loft"], "time_zone": "Europe/Berlin"}"#
+            ).0 == 201)
+        let (status, seat) = try await server.request(
+            "POST", "/admin/seats", token: admin,
+            json: #"{"branch": "Night Owl", "area": "Loft", "label": "N-1", "accessible": true, "x": 2, "y": 5}"#)
+        #expect(status == 201)
+        #expect(try await server.request("DELETE", "/admin/seats/7", token: admin).0 == 200)
+        server.child.signal(SIGKILL)
+        _ = server.child.wait(timeout: 30)
+
+        server = try ServerProcess(dataDirectory: data)
+        try await server.waitUntilListening()
+        let (_, back) = try await server.request("GET", "/seats/\(seat["id"] as? Int ?? 0)", token: admin)
+        #expect(back["label"] as? String == "N-1" && back["accessible"] as? Bool == true && back["y"] as? Int == 5)
+        #expect(try await server.request("GET", "/seats/7", token: admin).0 == 404)
+        let (_, branches) = try await server.request("GET", "/branches", token: admin)
+        let night = (branches["branches"] as? [[String: Any]])?.first { $0["branch"] as? String == "Night Owl" }
+        #expect(night?["time_zone"] as? String == "Europe/Berlin" && night?["areas"] as? [String] == ["Loft"])
+        #expect(server.stop() == 0)
+    }
+}
