@@ -148,6 +148,7 @@ extension SeatEngine {
             id, branch: branch, cancelling: cancelling, reason: reason, now: clock.now())
         catalog.withLock { _ = $0.retired.insert(id) }
         try await batch.commit(hub: notifications, health: context.health)
+        try await cancelWaiting(seat: id, label: seat.displayLabel, reason: reason)
         return cancelled
     }
 

@@ -102,9 +102,19 @@ extension SeatEngine {
         guard let entry = context.waitlist.firstWaiting(seat: seat), let user = users.user(id: entry.userID) else {
             return nil
         }
-        let created = notifications.create(
+        try await notify(
             user: user.id, kind: .staffMessage, message: message, seat: seat, start: entry.desiredTime,
-            end: entry.endTime, now: clock.now(), journal: context.journal)
+            end: entry.endTime)
+        return (entry, user)
+    }
+
+    /// A notification outside any shard's turn: recorded, durable, then published.
+    func notify(
+        user: UserID, kind: NotificationKind, message: String, seat: SeatID, start: Timestamp, end: Timestamp
+    ) async throws(EngineError) {
+        let created = notifications.create(
+            user: user, kind: kind, message: message, seat: seat, start: start, end: end, now: clock.now(),
+            journal: context.journal)
         switch created {
         case .failure(let error):
             context.health.fail(error)
@@ -112,7 +122,21 @@ extension SeatEngine {
         case .success(let (n, ticket)):
             try await context.health.commit(ticket)
             notifications.publish(n.id)
-            return (entry, user)
+        }
+    }
+
+    /// Cancels the entries still waiting for this very seat (it was retired), each holder told why.
+    func cancelWaiting(seat: SeatID, label: String, reason: String) async throws(EngineError) {
+        for entry in context.waitlist.waiting(seat: seat) {
+            guard
+                let left = try? context.waitlist.leave(
+                    user: entry.userID, id: entry.id, asAdmin: true, journal: context.journal)
+            else { continue }  // it moved on meanwhile
+            try await context.health.commit(left.ticket)
+            try await notify(
+                user: entry.userID, kind: .reservationCancelled,
+                message: "Your waitlist entry \(entry.id) for seat \(label) was cancelled by the library: \(reason)",
+                seat: seat, start: entry.desiredTime, end: entry.endTime)
         }
     }
 

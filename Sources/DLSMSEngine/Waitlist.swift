@@ -236,6 +236,11 @@ final class Waitlist: Sendable {
         }
     }
 
+    /// The entries waiting for this very seat (not for its branch), in the order they joined.
+    func waiting(seat: SeatID) -> [WaitlistEntry] {
+        state.withLock { s in (s.waitingBySeat[seat] ?? []).compactMap { s.entry($0) } }
+    }
+
     /// The first entry waiting for this very seat (not for its branch), in the order they joined.
     func firstWaiting(seat: SeatID) -> WaitlistEntry? {
         state.withLock { s in s.waitingBySeat[seat]?.first.flatMap { s.entry($0) } }

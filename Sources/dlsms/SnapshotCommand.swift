@@ -301,6 +301,12 @@ struct ExportDocument: Encodable {
         var hasPower: Bool
         var hasMonitor: Bool
         var maintenance: Bool
+        var label: String
+        var accessible: Bool
+        var notes: String?
+        var x: Int32?
+        var y: Int32?
+        var retired: Bool
     }
     struct U: Encodable {
         var id: Int32
@@ -364,7 +370,8 @@ struct ExportDocument: Encodable {
                 seats.append(
                     S(
                         id: s.id, branch: s.branch, area: s.area, hasPower: s.hasPower, hasMonitor: s.hasMonitor,
-                        maintenance: s.inMaintenance))
+                        maintenance: s.inMaintenance, label: s.displayLabel, accessible: s.accessible,
+                        notes: s.notes.isEmpty ? nil : s.notes, x: s.x, y: s.y, retired: s.retired))
             case .userCreated(let u), .userChanged(let u):
                 users.append(
                     U(

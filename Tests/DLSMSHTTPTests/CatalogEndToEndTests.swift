@@ -41,6 +41,7 @@ import Testing
         let snapshot = try runDLSMS(["snapshot", "export", "--data-dir", data])
         #expect(
             snapshot.output.contains("Law Library") && snapshot.output.contains("Central Library"), "\(snapshot.error)")
+        #expect(snapshot.output.contains(#""label" : "C-010""#) && snapshot.output.contains(#""retired" : false"#))
     }
 
     @Test func catalogChangesSurviveKillDashNine() async throws {

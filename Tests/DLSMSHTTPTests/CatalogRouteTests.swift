@@ -270,8 +270,11 @@ import Testing
                 #expect(last?["type"] as? String == "reservation_cancelled", "user \(user)")
                 #expect((last?["message"] as? String)?.contains("water damage") == true)
             }
-            // Nobody on the waitlist was offered the retired seat.
+            // Nobody on the waitlist was offered the retired seat; the entry for it is cancelled, and
+            // its student told why.
             #expect(service.engine.notifications.list(user: 9).allSatisfy { $0.kind != .seatOffered })
+            #expect(service.engine.waitlist(of: 9).first?.entry.status == .cancelled)
+            #expect(service.engine.notifications.list(user: 9).last?.kind == .reservationCancelled)
             #expect(try await client.call(.get, "/seats/12", token: alice).status == .notFound)
             let seats = try await client.call(.get, "/seats?available_only=false", token: alice)
             #expect(!((seats.json["seats"] as? [[String: Any]])?.contains { $0["id"] as? Int == 12 } ?? true))
