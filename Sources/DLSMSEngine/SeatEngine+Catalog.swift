@@ -152,6 +152,37 @@ extension SeatEngine {
         return cancelled
     }
 
+    /// Retires every seat of an area, then the area. Without `cancelling`, refused with
+    /// `has_reservations` (the count over all its seats) while any of them is held; each seat is
+    /// then retired in one turn of its shard, which checks again, so a booking that arrives
+    /// meanwhile stops the retirement at that seat (the seats before it stay retired, the area
+    /// stays) instead of being lost.
+    public func retire(area: String, branch name: String, cancelling: Bool, reason: String) async throws(EngineError)
+        -> (seats: [SeatID], cancelled: [Reservation])
+    {
+        guard let branch = self.branch(named: name) else { throw .branchNotFound(name) }
+        guard branch.areas.contains(area) else { throw .badRequest("\(name) has no area '\(area.prefix(100))'") }
+        let seats = await searchSeats(SeatFilter(branch: name, area: area)).map(\.seat.id)
+        if !cancelling {
+            let now = clock.now()
+            var held = 0
+            for id in seats {
+                held += await allReservations(matching: ReservationFilter(seatID: id)).items.filter {
+                    ($0.status == .confirmed || $0.status == .checkedIn) && $0.end > now
+                }.count
+            }
+            if held > 0 { throw .hasReservations(count: held) }
+        }
+        var cancelled: [Reservation] = []
+        for id in seats { cancelled += try await retire(seat: id, cancelling: cancelling, reason: reason) }
+        _ = try await changeCatalog { c throws(EngineError) in
+            guard var b = c.branch(named: name) else { throw .branchNotFound(name) }
+            b.areas.removeAll { $0 == area }
+            return b
+        }
+        return (seats, cancelled)
+    }
+
     /// Takes a seat out of service (it can no longer be booked) or puts it back.
     public func setMaintenance(seat id: SeatID, _ inMaintenance: Bool) async throws(EngineError) -> Seat {
         guard let before = await shard(for: id).seat(id) else { throw .seatNotFound(id) }

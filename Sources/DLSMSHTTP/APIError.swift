@@ -192,6 +192,12 @@ public struct JSONWriter {
         needsComma = true
     }
 
+    /// An integer element of an ``array(_:_:)``.
+    public mutating func value<I: BinaryInteger>(_ v: I) {
+        appendInteger(Int64(v))
+        needsComma = true
+    }
+
     private mutating func appendInteger(_ v: Int64) {
         if v == 0 {
             bytes.append(UInt8(ascii: "0"))

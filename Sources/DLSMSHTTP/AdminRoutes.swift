@@ -136,6 +136,34 @@ func addAdminRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
         }
     }
 
+    // Retiring an area: its seats (as above), then the area.
+    api.delete("/admin/branches/:name/areas/:area") { request, context -> Response in
+        _ = try context.requireAdmin()
+        let cancelling = try request.queryBool("cancel_reservations") ?? false
+        let reason = request.query("reason") ?? "the area was closed for good"
+        try checked { () throws(EngineError) in
+            try BookingRules.validateText(reason, field: "reason", maxBytes: 200, required: true)
+        }
+        guard let rawName = context.parameters.get("name"), let rawArea = context.parameters.get("area") else {
+            throw APIError(.notFound, "not_found", "no such area")
+        }
+        let name = rawName.removingPercentEncoding ?? rawName
+        let area = rawArea.removingPercentEncoding ?? rawArea
+        guard engine.branch(named: name)?.areas.contains(area) == true else {
+            throw APIError(.notFound, "not_found", "\(name.prefix(100)) has no area '\(area.prefix(100))'")
+        }
+        let (seats, cancelled) = try await engine.retire(
+            area: area, branch: name, cancelling: cancelling, reason: reason)
+        return Render.response {
+            $0.object {
+                $0.field("branch", name)
+                $0.field("area", area)
+                $0.field("seats_retired", array: seats) { w, id in w.value(id) }
+                $0.field("cancelled", array: cancelled) { w, r in Render.reservation(r, &w) }
+            }
+        }
+    }
+
     api.patch("/admin/seats/:id") { request, context -> Response in
         _ = try context.requireAdmin()
         let id = try context.seatID()

@@ -375,4 +375,30 @@ import Testing
             #expect(service.engine.branch(named: "Annex")?.areas.count == Branch.maxAreas)
         }
     }
+
+    @Test func retiringAnArea() async throws {
+        try await withService { client, service, _ in
+            let admin = try await client.login("admin", "admin-password")
+            let bob = try await client.login("S2021002")
+            let held = try await client.call(
+                .post, "/reservations", token: bob, json: booking(20, t0 + 5 * 3_600, t0 + 6 * 3_600))
+            #expect(held.status == .created)
+            let path = "/admin/branches/Main%20Library/areas/Group%20Study%20Zone"
+            let refused = try await client.call(.delete, path, token: admin)
+            // Bob's booking on seat 20 holds the area (the demo bookings are in the other area).
+            #expect(refused.status == .conflict && refused.code == "has_reservations", "\(refused.text)")
+            #expect(try await client.call(.get, "/seats/20", token: bob).status == .ok)
+            let done = try await client.call(.delete, path + "?cancel_reservations=true", token: admin)
+            #expect(done.status == .ok, "\(done.text)")
+            #expect(done.json["seats_retired"] as? [Int] == Array(16...25))
+            #expect((done.json["cancelled"] as? [[String: Any]])?.count == 1)
+            #expect(service.engine.branch(named: "Main Library")?.areas == ["Silent Study Zone"])
+            let seats = try await client.call(.get, "/seats?branch=Main%20Library&available_only=false", token: bob)
+            #expect(seats.json["count"] as? Int == 15)
+            #expect(try await client.call(.delete, path, token: admin).status == .notFound)
+            #expect(
+                try await client.call(.delete, "/admin/branches/Nowhere/areas/A", token: admin).status == .notFound)
+            #expect(try await client.call(.delete, path, token: bob).status == .forbidden)
+        }
+    }
 }
