@@ -59,16 +59,18 @@ extension SeatShard {
         return (view, busy)
     }
 
-    /// Per branch: total, power, monitor and free-now seat counts.
+    /// Per branch: total, power, monitor and free-now seat counts (a closed branch has none free).
     func branchCounts(now: Timestamp) -> [String: (total: Int, power: Int, monitor: Int, available: Int)] {
         var counts: [String: (total: Int, power: Int, monitor: Int, available: Int)] = [:]
+        var open: [String: Bool] = [:]
         for i in seats.indices where !seats[i].seat.retired {
             let s = (seat: seats[i].seat, index: seats[i].index)
             var c = counts[s.seat.branch, default: (0, 0, 0, 0)]
             c.total += 1
             c.power += s.seat.hasPower ? 1 : 0
             c.monitor += s.seat.hasMonitor ? 1 : 0
-            c.available += !s.seat.inMaintenance && s.index.entry(at: now) == nil ? 1 : 0
+            if open[s.seat.branch] == nil { open[s.seat.branch] = seats[i].permits(start: now, end: now + 1) }
+            c.available += !s.seat.inMaintenance && s.index.entry(at: now) == nil && open[s.seat.branch]! ? 1 : 0
             counts[s.seat.branch] = c
         }
         return counts

@@ -352,6 +352,17 @@ import Testing
             let open = try await client.call(
                 .get, "/seats?branch=Main%20Library&start_time=\(iso(t0))&end_time=\(iso(t0 + 3_600))", token: admin)
             #expect((open.json["count"] as? Int ?? 0) > 0)
+            // And so does the branch's count of seats free now (t0: Saturday 14:00 in Berlin, open).
+            let branches = try await client.call(.get, "/branches", token: admin).json["branches"] as? [[String: Any]]
+            #expect(
+                (branches?.first { $0["branch"] as? String == "Main Library" }?["available_seats"] as? Int ?? 0) > 0)
+            let sundayHours = Self.berlinWeek.replacingOccurrences(
+                of: #""saturday": ["10:00-16:00"]"#, with: #""saturday": []"#)
+            #expect(
+                try await client.call(.put, "/admin/branches/Main%20Library/hours", token: admin, json: sundayHours)
+                    .status == .ok)
+            let closedNow = try await client.call(.get, "/branches", token: admin).json["branches"] as? [[String: Any]]
+            #expect(closedNow?.first { $0["branch"] as? String == "Main Library" }?["available_seats"] as? Int == 0)
         }
     }
 
