@@ -168,6 +168,11 @@ import Testing
         defer { #expect(server.stop() == 0) }
         var idle = (0..<4).compactMap { _ in RawConnection(port: server.port) }
         #expect(idle.count == 4)
+        // Each answers once (so the server has taken up and counted all four), then goes idle.
+        for c in idle {
+            c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(rawStatus(c.readResponse(timeout: 10)) == 200)
+        }
         // One more: answered 503 with the contract's JSON, then closed.
         let answer = rawExchange(port: server.port, Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
         #expect(rawStatus(answer) == 503 && rawBody(answer).contains(#""code":"unavailable""#), "\(answer)")
