@@ -75,10 +75,13 @@ public enum OpeningHours: Sendable, Hashable {
     /// night the clocks change, 08:00–22:00 is still 08:00–22:00 local, and the day is 23 or 25
     /// hours long). Periods that meet at midnight count as one opening.
     public func permits(start: Timestamp, end: Timestamp, zone: TimeZone) -> Bool {
+        permits(start: start, end: end, calendar: Self.calendar(zone))
+    }
+
+    /// The same with the branch's calendar made once (``calendar(_:)``), for checks made often.
+    public func permits(start: Timestamp, end: Timestamp, calendar: Calendar) -> Bool {
         if case .alwaysOpen = self { return true }
         guard end > start else { return false }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = zone
         let day = calendar.startOfDay(for: Date(timeIntervalSince1970: Double(start)))
         var open: [(Timestamp, Timestamp)] = []
         for offset in -1...1 {
@@ -96,6 +99,13 @@ public enum OpeningHours: Sendable, Hashable {
             }
         }
         return open.contains { $0.0 <= start && end <= $0.1 }
+    }
+
+    /// The Gregorian calendar of a time zone.
+    public static func calendar(_ zone: TimeZone) -> Calendar {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        return calendar
     }
 
     /// The moment a local day's minute falls on (24:00 is the next day's midnight; a minute the

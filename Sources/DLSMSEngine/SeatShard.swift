@@ -97,12 +97,18 @@ actor SeatShard {
     struct SeatState {
         var seat: Seat
         var branch: Branch
-        var timeZone: TimeZone?
+        /// The branch's calendar, made once (not on every booking).
+        var calendar: Calendar
         var index = IntervalIndex()
 
+        init(seat: Seat, branch: Branch) {
+            self.seat = seat
+            self.branch = branch
+            calendar = OpeningHours.calendar(branch.zone)
+        }
+
         func permits(start: Timestamp, end: Timestamp) -> Bool {
-            if branch.openingHours.isAlwaysOpen { return true }
-            return branch.openingHours.permits(start: start, end: end, zone: timeZone ?? .utc)
+            branch.openingHours.permits(start: start, end: end, calendar: calendar)
         }
     }
 
@@ -128,22 +134,22 @@ actor SeatShard {
 
     /// Adds a seat, or updates its description (maintenance) keeping its reservations.
     func define(seat: Seat, branch: Branch) {
-        let zone = Branch.zone(branch.timeZone)
+        let calendar = OpeningHours.calendar(branch.zone)
         if let p = positions[seat.id] {
             let moved = seats[p].seat.branch != seat.branch
             seats[p].seat = seat
             seats[p].branch = branch
-            seats[p].timeZone = zone
+            seats[p].calendar = calendar
             if moved { byBranch = Dictionary(grouping: seats.indices) { seats[$0].seat.branch } }
         } else if let last = seats.last, last.seat.id > seat.id {
             // Seats stay ordered by id, so that queries come out sorted.
             let i = seats.firstIndex { $0.seat.id > seat.id }!
-            seats.insert(SeatState(seat: seat, branch: branch, timeZone: zone), at: i)
+            seats.insert(SeatState(seat: seat, branch: branch), at: i)
             for k in i..<seats.count { positions[seats[k].seat.id] = k }
             byBranch = Dictionary(grouping: seats.indices) { seats[$0].seat.branch }
         } else {
             positions[seat.id] = seats.count
-            seats.append(SeatState(seat: seat, branch: branch, timeZone: zone))
+            seats.append(SeatState(seat: seat, branch: branch))
             byBranch[seat.branch, default: []].append(seats.count - 1)
         }
     }
@@ -199,11 +205,11 @@ actor SeatShard {
 
     /// Gives these seats their branch's new description, keeping everything else of each seat.
     func setBranch(_ branch: Branch, of ids: [SeatID]) {
-        let zone = Branch.zone(branch.timeZone)
+        let calendar = OpeningHours.calendar(branch.zone)
         for id in ids {
             guard let p = positions[id] else { continue }
             seats[p].branch = branch
-            seats[p].timeZone = zone
+            seats[p].calendar = calendar
         }
     }
 
@@ -259,11 +265,4 @@ actor SeatShard {
         return (r, try ctx.health.append(.reservationCreated(r), to: ctx.journal))
     }
 
-}
-
-extension Branch {
-    /// The platform's time zone of a branch (`nil` for UTC).
-    static func zone(_ identifier: String) -> TimeZone? {
-        identifier == "UTC" ? nil : TimeZone(identifier: identifier)
-    }
 }

@@ -54,7 +54,6 @@ struct ClientAddressMiddleware: RouterMiddleware {
 /// context. The token must still describe the stored account: the same student id and role, not
 /// disabled, and issued under the account's current token generation.
 struct AuthMiddleware: RouterMiddleware {
-    let tokens: TokenService
     let service: DLSMSService
 
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response)
@@ -68,9 +67,7 @@ struct AuthMiddleware: RouterMiddleware {
         } else if request.uri.path == "/notifications/stream" {
             token = request.uri.queryParameters.get("token")
         }
-        guard let token, let caller = await tokens.verify(token, now: service.engine.clock.now()),
-            let user = service.engine.user(id: caller.userID), caller.matches(user)
-        else { throw APIError.unauthorized }
+        guard let token, let caller = await service.caller(token: token) else { throw APIError.unauthorized }
         var context = context
         context.caller = caller
         return try await next(request, context)

@@ -6,7 +6,7 @@ import Hummingbird
 /// Assembles every controller: public routes first, then the ones behind the token check.
 func addRoutes(to router: Router<APIContext>, service: DLSMSService) {
     addSystemRoutes(to: router, service: service)
-    let api = router.group().add(middleware: AuthMiddleware(tokens: service.tokens, service: service))
+    let api = router.group().add(middleware: AuthMiddleware(service: service))
     addAuthRoutes(public: router, api: api, service: service)
     addAccountRoutes(api: api, service: service)
     addSeatRoutes(to: api, service: service)

@@ -36,6 +36,15 @@ public final class DLSMSService: Sendable {
         registrationLimiter = AttemptLimiter(window: 3_600, capacity: configuration.limits.limiterCapacity)
     }
 
+    /// The caller a bearer token names, if the token verifies and still describes the stored
+    /// account (same student id and role, enabled, current token generation): REST and gRPC alike.
+    public func caller(token: String) async -> Caller? {
+        guard let caller = await tokens.verify(token, now: engine.clock.now()),
+            let user = engine.user(id: caller.userID), caller.matches(user)
+        else { return nil }
+        return caller
+    }
+
     /// The demo students that are enabled and still have the public password. Only the seed's
     /// own accounts count: a data directory seeded with demo data has the admin right after them
     /// (id 11) and each student under the seed's id; an account someone registered later under a

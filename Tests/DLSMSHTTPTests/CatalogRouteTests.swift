@@ -81,26 +81,22 @@ import Testing
             let unknown = try await client.call(
                 .put, "/admin/branches/Nowhere/hours", token: admin, json: Self.berlinWeek)
             #expect(unknown.status == .notFound && unknown.code == "not_found")
-            for (body, why) in [
-                (#"{"time_zone": "Mars/Olympus", "hours": "always"}"#, "not an IANA time zone"),
-                (#"{"time_zone": "GMT+5", "hours": "always"}"#, "not an IANA time zone"),
-                (#"{"hours": "always"}"#, "time_zone is required"),
-                (#"{"time_zone": "UTC"}"#, "hours is required"),
-                (#"{"time_zone": "UTC", "hours": "sometimes"}"#, "expected JSON"),
-                (#"{"time_zone": "UTC", "hours": {"monday": []}}"#, "tuesday is missing"),
-                (#"{"time_zone": "UTC", "hours": {"funday": []}}"#, "unknown weekday"),
-                (Self.berlinWeek.replacingOccurrences(of: "10:00-16:00", with: "16:00-10:00"), "open before"),
-                (Self.berlinWeek.replacingOccurrences(of: "10:00-16:00", with: "25:00-26:00"), "HH:MM-HH:MM"),
-                (
-                    Self.berlinWeek.replacingOccurrences(of: "10:00-16:00", with: "10:00-16:00\", \"15:00-17:00"),
-                    "overlap"
-                ),
-                (Self.berlinWeek.replacingOccurrences(of: "10:00-16:00", with: "10-16"), "HH:MM-HH:MM"),
+            for body in [
+                #"{"time_zone": "Mars/Olympus", "hours": "always"}"#,
+                #"{"time_zone": "GMT+5", "hours": "always"}"#,
+                #"{"hours": "always"}"#,
+                #"{"time_zone": "UTC"}"#,
+                #"{"time_zone": "UTC", "hours": "sometimes"}"#,
+                #"{"time_zone": "UTC", "hours": {"monday": []}}"#,
+                #"{"time_zone": "UTC", "hours": {"funday": []}}"#,
+                Self.berlinWeek.replacingOccurrences(of: "10:00-16:00", with: "16:00-10:00"),
+                Self.berlinWeek.replacingOccurrences(of: "10:00-16:00", with: "25:00-26:00"),
+                Self.berlinWeek.replacingOccurrences(of: "10:00-16:00", with: "10:00-16:00\", \"15:00-17:00"),
+                Self.berlinWeek.replacingOccurrences(of: "10:00-16:00", with: "10-16"),
             ] {
                 let r = try await client.call(.put, path, token: admin, json: body)
                 #expect(r.status == .badRequest && r.code == "bad_request", "\(body): \(r.text)")
                 #expect(r.json["error"] as? String != nil)
-                _ = why
             }
             // Nothing changed.
             let branches = try await client.call(.get, "/branches", token: admin).json["branches"] as? [[String: Any]]

@@ -328,6 +328,15 @@ func naive(_ t: Timestamp) -> String { String(RFC3339.format(t).dropLast()) }
         }
     }
 
+    /// A connection that never sends a byte is closed after the idle timeout and its grace,
+    /// though it never answers the GOAWAY.
+    @Test func aSilentConnectionIsClosed() async throws {
+        try await withGRPC(Configure { $0.limits.idleTimeout = .seconds(1) }) { g, _, _ in
+            let silent = try #require(RawConnection(port: g.port))
+            #expect(silent.closedByPeer(timeout: 15))
+        }
+    }
+
     /// A call whose request never ends (headers sent, the message never) is reset after the
     /// request timeout instead of holding its stream and memory. Spoken in raw HTTP/2, as such a
     /// client would: the preface, empty SETTINGS, and HEADERS for `GetBranches` without END_STREAM.

@@ -32,15 +32,12 @@ public struct GRPCConfiguration: Sendable {
     public init() {}
 
     /// `text` is a literal IPv4 or IPv6 address.
-    public static func isIPAddress(_ text: String) -> Bool { parse(text) != nil }
+    public static func isIPAddress(_ text: String) -> Bool { TrustedProxies.parse(text) != nil }
 
     /// 127.0.0.0/8 or ::1.
     public var isLoopback: Bool {
-        switch Self.parse(host) {
-        case .v4(let first)?: return first == 127
-        case .v6(let loopback)?: return loopback
-        case nil: return false
-        }
+        guard let bytes = TrustedProxies.parse(host) else { return false }
+        return bytes.count == 4 ? bytes[0] == 127 : bytes == [UInt8](repeating: 0, count: 15) + [1]
     }
 
     /// The trust switch outside loopback would let anyone on the network act for anyone.
@@ -53,24 +50,6 @@ public struct GRPCConfiguration: Sendable {
 
     var address: GRPCNIOTransportCore.SocketAddress {
         host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
-    }
-
-    private enum Parsed {
-        case v4(first: UInt8)
-        case v6(loopback: Bool)
-    }
-
-    private static func parse(_ text: String) -> Parsed? {
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 {
-            return .v4(first: UInt8(truncatingIfNeeded: UInt32(bigEndian: v4.s_addr) >> 24))
-        }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 {
-            let bytes = withUnsafeBytes(of: &v6) { Array($0) }
-            return .v6(loopback: bytes == [UInt8](repeating: 0, count: 15) + [1])
-        }
-        return nil
     }
 }
 
@@ -103,7 +82,11 @@ struct GRPCFrontEndService: Service {
                         onAcceptTCPConnection: { channel in
                             channel.eventLoop.makeCompletedFuture {
                                 try channel.pipeline.syncOperations.addHandler(
-                                    GRPCConnectionGuard(counter: counter, exempt: proxies), position: .first)
+                                    GRPCConnectionGuard(
+                                        counter: counter, exempt: proxies,
+                                        silence: limits.idleTimeout
+                                            + min(GRPCConfiguration.drainGrace, limits.idleTimeout)),
+                                    position: .first)
                             }
                         },
                         onAcceptHTTP2Stream: { channel in
@@ -249,8 +232,7 @@ struct GRPCAuthInterceptor: ServerInterceptor {
         if let header = request.metadata[stringValues: "authorization"].first(where: { _ in true }) {
             let parts = header.split(separator: " ", maxSplits: 1)
             guard parts.count == 2, parts[0].lowercased() == "bearer",
-                let verified = await service.tokens.verify(String(parts[1]), now: service.engine.clock.now()),
-                let user = service.engine.user(id: verified.userID), verified.matches(user)
+                let verified = await service.caller(token: String(parts[1]))
             else {
                 throw GRPCMapping.refusal(.unauthenticated, "the bearer token is invalid, expired or revoked")
             }

@@ -3,15 +3,21 @@ import NIOHTTP2
 
 /// The gRPC door's connections count against the same caps as REST's (`--max-connections`,
 /// `--connections-per-address`, trusted proxies exempt from the second): one beyond either is
-/// closed at once (HTTP/2 has no answer to give before its preface).
+/// closed at once (HTTP/2 has no answer to give before its preface). A connection that sends
+/// nothing for `silence` is closed too: grpc-swift sends an idle one GOAWAY, but keeps the socket
+/// open for as long as the client neither answers nor leaves.
 final class GRPCConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
     private var slot: ConnectionSlot
     private var overLimit = false
+    private let silence: Duration
+    private var lastRead = NIODeadline.now()
+    private var watch: RepeatedTask?
 
-    init(counter: ConnectionCounter, exempt: TrustedProxies) {
+    init(counter: ConnectionCounter, exempt: TrustedProxies, silence: Duration) {
         slot = ConnectionSlot(counter: counter, exempt: exempt)
+        self.silence = silence
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -25,19 +31,33 @@ final class GRPCConnectionGuard: ChannelInboundHandler, RemovableChannelHandler 
             context.close(promise: nil)
             return
         }
+        lastRead = .now()
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let limit = TimeAmount(silence)
+        watch = context.eventLoop.scheduleRepeatedTask(initialDelay: limit, delay: TimeAmount(silence / 2)) { _ in
+            let (handler, context) = bound.value
+            if NIODeadline.now() - handler.lastRead >= limit { context.close(promise: nil) }
+        }
         context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !overLimit else { return }
+        lastRead = .now()
         context.fireChannelRead(data)
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) { slot.release() }
+    func handlerRemoved(context: ChannelHandlerContext) { release() }
 
     func channelInactive(context: ChannelHandlerContext) {
-        slot.release()
+        release()
         context.fireChannelInactive()
+    }
+
+    private func release() {
+        watch?.cancel()
+        watch = nil
+        slot.release()
     }
 }
 
