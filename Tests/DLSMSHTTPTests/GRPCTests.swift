@@ -332,6 +332,7 @@ func naive(_ t: Timestamp) -> String { String(RFC3339.format(t).dropLast()) }
     /// though it never answers the GOAWAY.
     @Test func aSilentConnectionIsClosed() async throws {
         try await withGRPC(Configure { $0.limits.idleTimeout = .seconds(1) }) { g, _, _ in
+            _ = try await g.token("S2021001")  // the client runs (withGRPCClient needs it started)
             let silent = try #require(RawConnection(port: g.port))
             #expect(silent.closedByPeer(timeout: 15))
         }
