@@ -29,6 +29,7 @@ public enum EngineError: Error, Sendable, Hashable {
     case waitlistEntryNotFound(WaitlistEntryID)
     case userNotFound
     case branchNotFound(String)
+    case closureNotFound(Int64)
     case seatConflict
     case seatInMaintenance(SeatID)
     case userOverlap
@@ -43,6 +44,8 @@ public enum EngineError: Error, Sendable, Hashable {
     case duplicateSeat(SeatID)
     /// Seats still have upcoming reservations: retiring them needs the reservations cancelled.
     case hasReservations(count: Int)
+    /// The branch or area is closed for (part of) that time; the closure's reason.
+    case closed(reason: String)
 
     public var kind: ErrorKind {
         switch self {
@@ -51,10 +54,11 @@ public enum EngineError: Error, Sendable, Hashable {
             return .badRequest
         case .unauthorized: return .unauthorized
         case .forbidden: return .forbidden
-        case .seatNotFound, .reservationNotFound, .waitlistEntryNotFound, .userNotFound, .branchNotFound:
+        case .seatNotFound, .reservationNotFound, .waitlistEntryNotFound, .userNotFound, .branchNotFound,
+            .closureNotFound:
             return .notFound
         case .seatConflict, .seatInMaintenance, .userOverlap, .limitReached, .duplicateUser, .offerExpired,
-            .alreadyHolding, .duplicateBranch, .duplicateSeat, .hasReservations:
+            .alreadyHolding, .duplicateBranch, .duplicateSeat, .hasReservations, .closed:
             return .conflict
         case .unavailable: return .unavailable
         }
@@ -74,7 +78,8 @@ public enum EngineError: Error, Sendable, Hashable {
         case .checkinWindow: return "checkin_window"
         case .unauthorized: return "unauthorized"
         case .forbidden: return "forbidden"
-        case .seatNotFound, .reservationNotFound, .waitlistEntryNotFound, .userNotFound, .branchNotFound:
+        case .seatNotFound, .reservationNotFound, .waitlistEntryNotFound, .userNotFound, .branchNotFound,
+            .closureNotFound:
             return "not_found"
         case .seatConflict: return "seat_conflict"
         case .seatInMaintenance: return "seat_in_maintenance"
@@ -87,6 +92,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .duplicateBranch: return "duplicate_branch"
         case .duplicateSeat: return "duplicate_seat"
         case .hasReservations: return "has_reservations"
+        case .closed: return "closed"
         }
     }
 
@@ -111,6 +117,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .waitlistEntryNotFound(let id): return "waitlist entry \(id) not found"
         case .userNotFound: return "user not found"
         case .branchNotFound(let name): return "branch '\(name)' not found"
+        case .closureNotFound(let id): return "closure \(id) not found"
         case .seatConflict: return "the seat is already reserved for part of that time"
         case .seatInMaintenance(let id): return "seat \(id) is out of service"
         case .userOverlap: return "you already hold a reservation at that time"
@@ -121,6 +128,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .alreadyHolding: return "you already hold a seat for that time"
         case .duplicateBranch(let name): return "a branch named '\(name)' already exists"
         case .duplicateSeat(let id): return "seat \(id) already exists"
+        case .closed(let reason): return "closed for that time: \(reason)"
         case .hasReservations(let n):
             return
                 "\(n) upcoming reservation\(n == 1 ? "" : "s") hold\(n == 1 ? "s" : "") it; retire with cancel_reservations=true to cancel \(n == 1 ? "it" : "them") (each holder is notified)"

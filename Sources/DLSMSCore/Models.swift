@@ -152,12 +152,23 @@ public struct Branch: Sendable, Hashable {
     /// IANA time zone identifier, e.g. "UTC" or "Europe/Berlin".
     public var timeZone: String
     public var openingHours: OpeningHours
+    /// Times the branch, or one of its areas, is closed (exams, holidays), by id.
+    public var closures: [Closure]
 
-    public init(name: String, areas: [String], timeZone: String = "UTC", openingHours: OpeningHours = .alwaysOpen) {
+    public init(
+        name: String, areas: [String], timeZone: String = "UTC", openingHours: OpeningHours = .alwaysOpen,
+        closures: [Closure] = []
+    ) {
         self.name = name
         self.areas = areas
         self.timeZone = timeZone
         self.openingHours = openingHours
+        self.closures = closures
+    }
+
+    /// The first closure of `area` (or of the whole branch) that overlaps `[start, end)`.
+    public func closure(area: String, overlapping start: Timestamp, _ end: Timestamp) -> Closure? {
+        closures.first { $0.applies(to: area) && $0.overlaps(start, end) }
     }
 
     /// A branch's name: 1–100 bytes of text people see, without '/' (it appears in paths).
@@ -168,6 +179,37 @@ public struct Branch: Sendable, Hashable {
 
     /// The platform's time zone of the branch (UTC when the identifier is unknown).
     public var zone: TimeZone { TimeZone(identifier: timeZone) ?? .utc }
+}
+
+/// A time a branch, or one area of it, is closed: new bookings inside it are refused, and the
+/// reservations and waitlist entries it overlaps were cancelled when it was declared.
+public struct Closure: Sendable, Hashable {
+    /// Closures a branch may have at once (ended ones are dropped as new ones come).
+    public static let maxPerBranch = 500
+    /// How long an ended closure stays listed.
+    public static let keptAfterEnd: Timestamp = 30 * 86_400
+    /// The longest closure (a renovation over the summer fits; a typo of a year does not).
+    public static let maxDuration: Timestamp = 366 * 86_400
+
+    public var id: Int64
+    /// The closed area; empty: the whole branch.
+    public var area: String
+    public var start: Timestamp
+    public var end: Timestamp
+    /// Why (shown to students and in the notifications): 1–200 bytes.
+    public var reason: String
+
+    public init(id: Int64, area: String = "", start: Timestamp, end: Timestamp, reason: String) {
+        self.id = id
+        self.area = area
+        self.start = start
+        self.end = end
+        self.reason = reason
+    }
+
+    public func applies(to area: String) -> Bool { self.area.isEmpty || self.area == area }
+
+    public func overlaps(_ start: Timestamp, _ end: Timestamp) -> Bool { self.start < end && start < self.end }
 }
 
 public struct Seat: Sendable, Hashable {

@@ -72,20 +72,33 @@ public enum RecordCodec {
             w.uvarint(UInt64(b.areas.count))
             for a in b.areas { w.string(a) }
             w.string(b.timeZone)
+            // Bit 7 of the hours byte: the branch's closures follow the hours; a branch without
+            // closures encodes as before.
+            let closuresFlag: UInt8 = b.closures.isEmpty ? 0 : 0x80
             switch b.openingHours {
-            case .alwaysOpen: w.byte(0)
+            case .alwaysOpen: w.byte(0 | closuresFlag)
             case .daily(let open, let close):
-                w.byte(1)
+                w.byte(1 | closuresFlag)
                 w.uvarint(UInt64(open))
                 w.uvarint(UInt64(close))
             case .weekly(let days):
-                w.byte(2)
+                w.byte(2 | closuresFlag)
                 for periods in days {
                     w.uvarint(UInt64(periods.count))
                     for p in periods {
                         w.uvarint(UInt64(p.open))
                         w.uvarint(UInt64(p.close))
                     }
+                }
+            }
+            if !b.closures.isEmpty {
+                w.uvarint(UInt64(b.closures.count))
+                for c in b.closures {
+                    w.svarint(c.id)
+                    w.string(c.area)
+                    w.svarint(c.start)
+                    w.svarint(c.end - c.start)
+                    w.string(c.reason)
                 }
             }
         case .seatDefined(let s):
@@ -197,7 +210,8 @@ public enum RecordCodec {
             for _ in 0..<n { areas.append(try r.string()) }
             let tz = try r.string()
             let hours: OpeningHours
-            switch try r.byte() {
+            let hoursByte = try r.byte()
+            switch hoursByte & 0x7F {
             case 0: hours = .alwaysOpen
             case 1:
                 let open = try r.count(limit: 1_440)
@@ -221,7 +235,21 @@ public enum RecordCodec {
                 }
             default: throw DecodingError("unknown opening hours")
             }
-            return .branchDefined(Branch(name: name, areas: areas, timeZone: tz, openingHours: hours))
+            var closures: [Closure] = []
+            if hoursByte & 0x80 != 0 {
+                let n = try r.count(limit: Closure.maxPerBranch)
+                for _ in 0..<n {
+                    let id = try r.svarint()
+                    let area = try r.string()
+                    let start = try r.svarint()
+                    let end = try r.add(start, try r.svarint())
+                    let reason = try r.string()
+                    guard id > 0, end > start else { throw DecodingError("invalid closure") }
+                    closures.append(Closure(id: id, area: area, start: start, end: end, reason: reason))
+                }
+            }
+            return .branchDefined(
+                Branch(name: name, areas: areas, timeZone: tz, openingHours: hours, closures: closures))
         case .seatDefined:
             let id = try r.int32()
             let branch = try r.string()

@@ -139,6 +139,10 @@ public final class DurableEngine: Sendable {
         // and every id below the next one to be handed out, found where the directory says.
         let consistent = await engine.checkInvariants()
         precondition(consistent, "recovered state breaks an invariant (overlapping reservations or ids)")
+        // A crash between a closure's record and its cancellations: finish them.
+        if let n = try? await engine.enforceClosures(), n > 0 {
+            log("closures: cancelled \(n) reservations and waitlist entries left inside closures")
+        }
         report.reservations = engine.counts.reservations
         durable.snapshotState.withLock {
             $0 = (wal.statistics.appendedBytes, clock.now(), state.snapshotName)

@@ -50,6 +50,16 @@ extension SeatEngine {
     /// changes never undo each other); `body` returns the branch's new state, or `nil` for no
     /// change. Its seats then get the new copy.
     private func changeCatalog(_ body: (Catalog) throws(EngineError) -> Branch?) async throws(EngineError) -> Branch? {
+        guard let (branch, seats) = try await recordCatalog(body) else { return nil }
+        await propagate(branch, to: seats)
+        return branch
+    }
+
+    /// Decides and records one change of a branch under the catalog lock (as ``changeCatalog``),
+    /// and waits until it is durable; the caller gives its seats the new copy. The branch and its seats.
+    func recordCatalog(_ body: (Catalog) throws(EngineError) -> Branch?) async throws(EngineError) -> (
+        Branch, [SeatID]
+    )? {
         try context.health.check()
         let journal = context.journal
         let result: Result<(Branch, JournalTicket, [SeatID])?, EngineError> = catalog.withLock { c in
@@ -62,9 +72,8 @@ extension SeatEngine {
             }
         }
         guard let (branch, ticket, seats) = try result.get() else { return nil }
-        await propagate(branch, to: seats)
         try await context.health.commit(ticket)
-        return branch
+        return (branch, seats)
     }
 
     public func define(seat: Seat) async throws(EngineError) {
@@ -203,9 +212,9 @@ extension SeatEngine {
     /// in one actor turn, changing only the branch: a seat is never read in one turn and written
     /// back in another, which could undo a maintenance change made in between.
     func propagate(_ branch: Branch, to seats: [SeatID]) async {
-        var perShard = [[SeatID]](repeating: [], count: shards.count)
-        for id in seats { perShard[Int(UInt32(bitPattern: id) % UInt32(shards.count))].append(id) }
-        for (s, ids) in perShard.enumerated() where !ids.isEmpty { await shards[s].setBranch(branch, of: ids) }
+        for (s, ids) in perShard(seats, seat: { $0 }).enumerated() where !ids.isEmpty {
+            await shards[s].setBranch(branch, of: ids)
+        }
     }
 
     func apply(seat: Seat, branch: Branch) async {

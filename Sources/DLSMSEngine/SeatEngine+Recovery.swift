@@ -76,9 +76,9 @@ extension SeatEngine {
             context.waitlist.raiseNext(to: f.waitlistEntry)
             notifications.raiseNext(to: f.notification)
         case .reservationsArchived(let list):
-            var perShard = [[ArchivedReservation]](repeating: [], count: shards.count)
-            for a in list { perShard[Int(UInt32(bitPattern: a.seatID) % UInt32(shards.count))].append(a) }
-            for (s, part) in perShard.enumerated() where !part.isEmpty { await shards[s].forget(ids: part) }
+            for (s, part) in perShard(list, seat: \.seatID).enumerated() where !part.isEmpty {
+                await shards[s].forget(ids: part)
+            }
             context.directory.compact()
         }
     }
@@ -102,7 +102,7 @@ extension SeatEngine {
         for record in records {
             switch record {
             case .reservationCreated(let r), .reservationChanged(let r):
-                pending[Int(UInt32(bitPattern: r.seatID) % UInt32(shards.count))].append(r)
+                pending[shardIndex(r.seatID)].append(r)
                 pendingCount += 1
                 if pendingCount >= 65_536 { await flush() }
             case .userCreated, .userChanged, .waitlistChanged, .notificationCreated, .idFloor:
@@ -152,7 +152,7 @@ extension SeatEngine {
             var perShard = [[(ReservationID, UInt32)]](repeating: [], count: shards.count)
             for id in ids {
                 guard let (seat, slot) = context.directory.locate(id) else { continue }
-                perShard[Int(UInt32(bitPattern: seat) % UInt32(shards.count))].append((id, slot))
+                perShard[shardIndex(seat)].append((id, slot))
             }
             let finished = await fanOut(perShard) { shard, wanted in await shard.reservations(wanted) }
                 .filter { !$0.status.holdsSeat }.sorted { $0.id < $1.id }
@@ -174,9 +174,7 @@ extension SeatEngine {
 
     /// Drops reservations that the archive now holds from memory.
     public func forgetArchived(_ archived: [Reservation]) async {
-        var perShard = [[Reservation]](repeating: [], count: shards.count)
-        for r in archived { perShard[Int(UInt32(bitPattern: r.seatID) % UInt32(shards.count))].append(r) }
-        _ = await fanOut(perShard) { shard, batch -> [Int] in
+        _ = await fanOut(perShard(archived, seat: \.seatID)) { shard, batch -> [Int] in
             await shard.forget(batch)
             return []
         }

@@ -18,13 +18,18 @@ extension SeatEngine {
             let branch = catalog.withLock { c in c.liveBranch(ofSeat: id).flatMap { c.branch(named: $0) } }
             try rules.validateWindow(
                 start: desired, end: end, now: now, openingHours: branch?.openingHours, zone: branch?.zone ?? .utc)
-            guard branch != nil else { throw .seatNotFound(id) }
+            guard let branch, let seat = await shard(for: id).seat(id) else { throw .seatNotFound(id) }
+            if let c = branch.closure(area: seat.area, overlapping: desired, end) { throw .closed(reason: c.reason) }
         case .branch(let name):
             let branch = catalog.withLock { $0.branch(named: name) }
             hours = branch?.openingHours
             try rules.validateWindow(
                 start: desired, end: end, now: now, openingHours: hours, zone: branch?.zone ?? .utc)
-            guard hours != nil else { throw .branchNotFound(name) }
+            guard let branch else { throw .branchNotFound(name) }
+            // Closed areas leave the others; only a closure of the whole branch refuses.
+            if let c = branch.closure(area: "", overlapping: desired, end) {
+                throw .closed(reason: c.reason)
+            }
         }
         try context.health.check()
         if context.ledger.holds(user: user, overlapping: desired, end, now: now)

@@ -47,6 +47,8 @@ public final class SeatEngine: Sendable {
         /// Every seat ever defined (retired ones too, so that their ids are never given again).
         var seatBranch: [SeatID: String] = [:]
         var retired: Set<SeatID> = []
+        /// The highest closure id seen (ids of removed closures are not given again in this run).
+        var closureSerial: Int64 = 0
 
         /// The branch of a seat that is still in the library.
         func liveBranch(ofSeat id: SeatID) -> String? { retired.contains(id) ? nil : seatBranch[id] }
@@ -55,6 +57,7 @@ public final class SeatEngine: Sendable {
 
         /// Adds or replaces a branch; returns its seats (which keep a copy of its opening hours).
         mutating func put(_ branch: Branch) -> [SeatID] {
+            closureSerial = max(closureSerial, branch.closures.map(\.id).max() ?? 0)
             if let i = branches.firstIndex(where: { $0.name == branch.name }) {
                 branches[i] = branch
             } else {
@@ -80,8 +83,15 @@ public final class SeatEngine: Sendable {
         shards = (0..<configuration.shardCount).map { _ in SeatShard(context: context) }
     }
 
-    @inline(__always) func shard(for seat: SeatID) -> SeatShard {
-        shards[Int(UInt32(bitPattern: seat) % UInt32(shards.count))]
+    @inline(__always) func shard(for seat: SeatID) -> SeatShard { shards[shardIndex(seat)] }
+
+    @inline(__always) func shardIndex(_ seat: SeatID) -> Int { Int(UInt32(bitPattern: seat) % UInt32(shards.count)) }
+
+    /// `items` split by the shard of each one's seat, each part in the order given.
+    func perShard<T>(_ items: some Sequence<T>, seat: (T) -> SeatID) -> [[T]] {
+        var parts = [[T]](repeating: [], count: shards.count)
+        for item in items { parts[shardIndex(seat(item))].append(item) }
+        return parts
     }
 
     // MARK: - Booking
@@ -113,7 +123,7 @@ public final class SeatEngine: Sendable {
         for (i, q) in requests.enumerated() {
             do throws(EngineError) {
                 try rules.validateWindow(start: q.start, end: q.end, now: now, openingHours: nil)
-                perShard[Int(UInt32(bitPattern: q.seatID) % UInt32(shards.count))].append(i)
+                perShard[shardIndex(q.seatID)].append(i)
             } catch {
                 results[i] = .failure(error)
             }
@@ -196,7 +206,7 @@ public final class SeatEngine: Sendable {
         var perShard = [[(ReservationID, UInt32)]](repeating: [], count: shards.count)
         for id in ids {
             guard let (seat, slot) = context.directory.locate(id) else { continue }
-            perShard[Int(UInt32(bitPattern: seat) % UInt32(shards.count))].append((id, slot))
+            perShard[shardIndex(seat)].append((id, slot))
         }
         let all = await fanOut(perShard) { shard, wanted in await shard.reservations(wanted) }
         if unfiltered { return Page(items: all.sorted { $0.id > $1.id }, total: total) }

@@ -136,7 +136,7 @@ extension SeatShard {
         let claim = ctx.waitlist.offer(
             seat: state.seat.id, branch: state.seat.branch, freedStart: freedStart, freedEnd: freedEnd,
             earliest: now - rules.pastTolerance, journal: ctx.journal,
-            isFree: { index.isFree(start: $0, end: $1) && state.permits(start: $0, end: $1) },
+            isFree: { index.isFree(start: $0, end: $1) && state.bookable(start: $0, end: $1) },
             hold: { entry in
                 let expires = min(now + rules.offerHold, rules.noShowDeadline(start: entry.desiredTime))
                 // A student who already holds a seat for (part of) the window is not offered another.
@@ -294,6 +294,7 @@ extension SeatShard {
     /// `CHECKED_IN` past its end → `COMPLETED`.
     func sweep(now: Timestamp) -> (SweepReport, Batch) {
         var due: [(UInt32, Reservation, ReservationTransition)] = []
+        var closedBy: [UInt32: (Closure, String)] = [:]
         for p in seats.indices {
             // Entries are ordered by start and by end, so the due ones are a prefix.
             for e in seats[p].index.prefix(startingAtOrBefore: now) {
@@ -302,6 +303,9 @@ extension SeatShard {
                     due.append((e.handle, r, .noShow(at: now)))
                 } else if r.status == .checkedIn && now >= r.end {
                     due.append((e.handle, r, .complete(at: now)))
+                } else if r.status == .checkedIn, let c = seats[p].closure(overlapping: now, now + 1) {
+                    due.append((e.handle, r, .checkout(at: now)))  // a closure began: the stay ends
+                    closedBy[e.handle] = (c, seats[p].seat.displayLabel)
                 }
             }
         }
@@ -310,6 +314,13 @@ extension SeatShard {
         for (slot, r, t) in due {
             guard let next = try? r.applying(t) else { continue }
             change(slot: slot, from: r, to: next, by: t, now: now, into: &batch)
+            if let (c, label) = closedBy[slot] {
+                notify(
+                    user: r.userID, kind: .reservationCancelled,
+                    message:
+                        "Your stay on seat \(label) (reservation \(r.id)) ended: the library is closed now: \(c.reason)",
+                    seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
+            }
             if next.status == .noShow { report.noShows.append(next) } else { report.completed.append(next) }
         }
         reconcileHolds(now: now, into: &batch)
@@ -343,6 +354,13 @@ extension SeatShard {
         }
     }
 
+    /// ``offerFreeTime(now:into:)`` in a turn of its own; the caller commits the batch.
+    func offerFreeTimeNow(now: Timestamp) -> Batch {
+        var batch = Batch()
+        offerFreeTime(now: now, into: &batch)
+        return batch
+    }
+
     /// Free time on seats that someone waits for (the seat, or its branch) and that have no live
     /// offer is offered, one seat window at a time: time freed while an entry was skipped (its
     /// student had another offer), the rest of a window after an acceptance, a seat back in service.
@@ -356,5 +374,62 @@ extension SeatShard {
             else { continue }
             claimWaitlist(seat: p, freedStart: now, freedEnd: now + ctx.rules.maxAdvance, now: now, into: &batch)
         }
+    }
+}
+
+// MARK: - Closures
+
+extension SeatShard {
+    /// Enforces closures in this one turn: gives `ids` (every seat of the shard when `nil`) the
+    /// branch `branch` (when given), then cancels each `CONFIRMED` reservation that overlaps one
+    /// of the seat's closures and has not ended, and ends each `CHECKED_IN` stay whose closure has
+    /// begun; the holders are notified with the closure's reason. A `CHECKED_IN` stay that a
+    /// closure will interrupt later is ended by the sweep when the closure begins; with `announce`
+    /// its holder is told now. Held seats belong to waitlist offers, which the engine cancels.
+    func enforceClosures(branch: Branch?, of ids: [SeatID]?, announce: Bool, now: Timestamp) -> (
+        cancelled: [Reservation], batch: Batch
+    ) {
+        var batch = Batch()
+        var cancelled: [Reservation] = []
+        guard (try? ctx.health.check()) != nil else { return (cancelled, batch) }
+        let positions = ids.map { $0.compactMap { self.positions[$0] } } ?? Array(seats.indices)
+        let calendar = branch.map { OpeningHours.calendar($0.zone) }
+        for p in positions {
+            if let branch, let calendar { seats[p].set(branch: branch, calendar: calendar) }
+            guard !seats[p].closures.isEmpty else { continue }
+            var seen: Set<UInt32> = []
+            var due: [(UInt32, Reservation, Closure)] = []
+            for c in seats[p].closures where c.end > now {
+                for e in seats[p].index.busy(start: c.start, end: c.end) where seen.insert(e.handle).inserted {
+                    let r = slots[Int(e.handle)]
+                    if r.end > now && (r.status == .confirmed || r.status == .checkedIn) {
+                        due.append((e.handle, r, c))
+                    }
+                }
+            }
+            for (slot, r, c) in due {
+                let label = seats[p].seat.displayLabel
+                if r.status == .checkedIn && c.start > now {
+                    if announce {
+                        notify(
+                            user: r.userID, kind: .reservationCancelled,
+                            message:
+                                "Your stay on seat \(label) (reservation \(r.id)) ends at \(RFC3339.format(c.start)): the library closes it then: \(c.reason)",
+                            seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
+                    }
+                    continue
+                }
+                let transition: ReservationTransition = r.status == .checkedIn ? .checkout(at: now) : .cancel(at: now)
+                guard let next = try? r.applying(transition) else { continue }
+                change(slot: slot, from: r, to: next, by: transition, now: now, into: &batch)
+                notify(
+                    user: r.userID, kind: .reservationCancelled,
+                    message:
+                        "Reservation \(r.id) on seat \(label) was cancelled by the library: closed \(RFC3339.format(c.start)) to \(RFC3339.format(c.end)): \(c.reason)",
+                    seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
+                cancelled.append(next)
+            }
+        }
+        return (cancelled, batch)
     }
 }

@@ -38,6 +38,7 @@ extension SeatShard {
                     if open[name] == nil { open[name] = all[i].permits(start: start, end: end) }
                     available = open[name]!
                 }
+                if available && all[i].closure(overlapping: start, end) != nil { available = false }
                 if filter.availableOnly && !available { continue }
                 views.append(
                     SeatView(seat: all[i].seat, occupiedNow: all[i].index.entry(at: now) != nil, isAvailable: available)
@@ -54,8 +55,8 @@ extension SeatShard {
         let s = seats[p]
         let busy = s.index.busy(start: start, end: end).map { BusyInterval(start: $0.start, end: $0.end) }
         let view = SeatView(
-            seat: s.seat, occupiedNow: s.index.entry(at: now) != nil, isAvailable: !s.seat.inMaintenance && busy.isEmpty
-        )
+            seat: s.seat, occupiedNow: s.index.entry(at: now) != nil,
+            isAvailable: !s.seat.inMaintenance && busy.isEmpty && s.closure(overlapping: start, end) == nil)
         return (view, busy)
     }
 
@@ -70,7 +71,9 @@ extension SeatShard {
             c.power += s.seat.hasPower ? 1 : 0
             c.monitor += s.seat.hasMonitor ? 1 : 0
             if open[s.seat.branch] == nil { open[s.seat.branch] = seats[i].permits(start: now, end: now + 1) }
-            c.available += !s.seat.inMaintenance && s.index.entry(at: now) == nil && open[s.seat.branch]! ? 1 : 0
+            let closed = seats[i].closure(overlapping: now, now + 1) != nil
+            c.available +=
+                !s.seat.inMaintenance && s.index.entry(at: now) == nil && open[s.seat.branch]! && !closed ? 1 : 0
             counts[s.seat.branch] = c
         }
         return counts

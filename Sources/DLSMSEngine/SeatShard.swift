@@ -99,16 +99,35 @@ actor SeatShard {
         var branch: Branch
         /// The branch's calendar, made once (not on every booking).
         var calendar: Calendar
+        /// The branch's closures that close this seat (its area's and the whole branch's).
+        var closures: [Closure] = []
         var index = IntervalIndex()
 
         init(seat: Seat, branch: Branch) {
             self.seat = seat
             self.branch = branch
             calendar = OpeningHours.calendar(branch.zone)
+            closures = branch.closures.filter { $0.applies(to: seat.area) }
+        }
+
+        /// Sets the branch (and with it the calendar and the seat's closures).
+        mutating func set(branch: Branch, calendar: Calendar) {
+            self.branch = branch
+            self.calendar = calendar
+            closures = branch.closures.filter { $0.applies(to: seat.area) }
         }
 
         func permits(start: Timestamp, end: Timestamp) -> Bool {
             branch.openingHours.permits(start: start, end: end, calendar: calendar)
+        }
+
+        func closure(overlapping start: Timestamp, _ end: Timestamp) -> Closure? {
+            closures.isEmpty ? nil : closures.first { $0.overlaps(start, end) }
+        }
+
+        /// Open (hours) and not closed (closures) for the whole of `[start, end)`.
+        func bookable(start: Timestamp, end: Timestamp) -> Bool {
+            permits(start: start, end: end) && closure(overlapping: start, end) == nil
         }
     }
 
@@ -138,8 +157,7 @@ actor SeatShard {
         if let p = positions[seat.id] {
             let moved = seats[p].seat.branch != seat.branch
             seats[p].seat = seat
-            seats[p].branch = branch
-            seats[p].calendar = calendar
+            seats[p].set(branch: branch, calendar: calendar)
             if moved { byBranch = Dictionary(grouping: seats.indices) { seats[$0].seat.branch } }
         } else if let last = seats.last, last.seat.id > seat.id {
             // Seats stay ordered by id, so that queries come out sorted.
@@ -208,8 +226,7 @@ actor SeatShard {
         let calendar = OpeningHours.calendar(branch.zone)
         for id in ids {
             guard let p = positions[id] else { continue }
-            seats[p].branch = branch
-            seats[p].calendar = calendar
+            seats[p].set(branch: branch, calendar: calendar)
         }
     }
 
@@ -251,6 +268,7 @@ actor SeatShard {
         try ctx.health.check()
         guard let p = positions[seatID], !seats[p].seat.retired else { throw .seatNotFound(seatID) }
         guard seats[p].permits(start: start, end: end) else { throw .outsideOpeningHours }
+        if let c = seats[p].closure(overlapping: start, end) { throw .closed(reason: c.reason) }
         guard !seats[p].seat.inMaintenance else { throw .seatInMaintenance(seatID) }
         guard let position = seats[p].index.insertionPoint(start: start, end: end) else { throw .seatConflict }
         let slot = UInt32(slots.nextSlot)

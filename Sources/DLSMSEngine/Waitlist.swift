@@ -241,6 +241,16 @@ final class Waitlist: Sendable {
         state.withLock { s in (s.waitingBySeat[seat] ?? []).compactMap { s.entry($0) } }
     }
 
+    /// The `WAITING` and `OFFERED` entries that `matches` picks, in the order they joined.
+    func live(where matches: (WaitlistEntry) -> Bool) -> [WaitlistEntry] {
+        state.withLock { s in
+            var ids = Array(s.offered)
+            for list in s.waitingBySeat.values { ids += list }
+            for list in s.waitingByBranch.values { ids += list }
+            return ids.sorted().compactMap { s.entry($0) }.filter(matches)
+        }
+    }
+
     /// The first entry waiting for this very seat (not for its branch), in the order they joined.
     func firstWaiting(seat: SeatID) -> WaitlistEntry? {
         state.withLock { s in s.waitingBySeat[seat]?.first.flatMap { s.entry($0) } }

@@ -32,8 +32,7 @@ func addAdminRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
         }
         let zone = try HoursBody.zone(given)
         let hours = try body.openingHours()
-        guard let raw = context.parameters.get("name") else { throw APIError(.notFound, "not_found", "no such branch") }
-        let branch = try await engine.setHours(branch: raw.removingPercentEncoding ?? raw, timeZone: zone, hours: hours)
+        let branch = try await engine.setHours(branch: try context.branchName(), timeZone: zone, hours: hours)
         return try await branchResponse(branch.name, status: .ok)
     }
 
@@ -144,10 +143,10 @@ func addAdminRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
         try checked { () throws(EngineError) in
             try BookingRules.validateText(reason, field: "reason", maxBytes: 200, required: true)
         }
-        guard let rawName = context.parameters.get("name"), let rawArea = context.parameters.get("area") else {
+        let name = try context.branchName()
+        guard let rawArea = context.parameters.get("area") else {
             throw APIError(.notFound, "not_found", "no such area")
         }
-        let name = rawName.removingPercentEncoding ?? rawName
         let area = rawArea.removingPercentEncoding ?? rawArea
         guard engine.branch(named: name)?.areas.contains(area) == true else {
             throw APIError(.notFound, "not_found", "\(name.prefix(100)) has no area '\(area.prefix(100))'")

@@ -14,6 +14,7 @@ func addRoutes(to router: Router<APIContext>, service: DLSMSService) {
     addWaitlistRoutes(to: api, service: service)
     addNotificationRoutes(to: api, service: service)
     addAdminRoutes(to: api, service: service)
+    addClosureRoutes(to: api, service: service)
 }
 
 func parseStatus(_ text: String?) throws(APIError) -> ReservationStatus? {

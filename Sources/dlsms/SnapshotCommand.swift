@@ -293,6 +293,15 @@ struct ExportDocument: Encodable {
         var areas: [String]
         var timeZone: String
         var openHours: String
+        var closures: [C]
+    }
+    struct C: Encodable {
+        var id: Int64
+        /// `nil`: the whole branch.
+        var area: String?
+        var start: String
+        var end: String
+        var reason: String
     }
     struct S: Encodable {
         var id: Int32
@@ -365,7 +374,13 @@ struct ExportDocument: Encodable {
             switch record {
             case .branchDefined(let b):
                 branches.append(
-                    B(name: b.name, areas: b.areas, timeZone: b.timeZone, openHours: b.openingHours.description))
+                    B(
+                        name: b.name, areas: b.areas, timeZone: b.timeZone, openHours: b.openingHours.description,
+                        closures: b.closures.map {
+                            C(
+                                id: $0.id, area: $0.area.isEmpty ? nil : $0.area, start: rfc3339($0.start),
+                                end: rfc3339($0.end), reason: $0.reason)
+                        }))
             case .seatDefined(let s):
                 seats.append(
                     S(

@@ -61,6 +61,19 @@ import Testing
             json: #"{"branch": "Night Owl", "area": "Loft", "label": "N-1", "accessible": true, "x": 2, "y": 5}"#)
         #expect(status == 201)
         #expect(try await server.request("DELETE", "/admin/seats/7", token: admin).0 == 200)
+        // A closure of an area for the coming hours, with a booking inside it.
+        let student = try await server.login("S2021009")
+        let soon = Timestamp(Date().timeIntervalSince1970) / 3_600 * 3_600 + 2 * 3_600
+        let (booked, held) = try await server.request(
+            "POST", "/reservations", token: student, json: booking(20, soon, soon + 3_600))
+        #expect(booked == 201, "\(held)")
+        let (closed, closure) = try await server.request(
+            "POST", "/admin/branches/Main%20Library/closures", token: admin,
+            json:
+                #"{"area": "Group Study Zone", "start_time": "\#(RFC3339.format(soon - 3_600))", "end_time": "\#(RFC3339.format(soon + 3 * 3_600))", "reason": "exam"}"#
+        )
+        #expect(closed == 201, "\(closure)")
+        #expect((closure["cancelled"] as? [[String: Any]])?.map { $0["id"] as? Int } == [held["id"] as? Int])
         server.child.signal(SIGKILL)
         _ = server.child.wait(timeout: 30)
 
@@ -72,6 +85,17 @@ import Testing
         let (_, branches) = try await server.request("GET", "/branches", token: admin)
         let night = (branches["branches"] as? [[String: Any]])?.first { $0["branch"] as? String == "Night Owl" }
         #expect(night?["time_zone"] as? String == "Europe/Berlin" && night?["areas"] as? [String] == ["Loft"])
+        // The closure is back, its cancellation too, and it still refuses bookings.
+        let (_, listed) = try await server.request("GET", "/branches/Main%20Library/closures", token: student)
+        let closures = listed["closures"] as? [[String: Any]]
+        #expect(closures?.count == 1 && closures?.first?["reason"] as? String == "exam", "\(listed)")
+        let (_, mine) = try await server.request("GET", "/reservations/\(held["id"] as? Int ?? 0)", token: student)
+        #expect(mine["status"] as? String == "CANCELLED")
+        let (refused, why) = try await server.request(
+            "POST", "/reservations", token: student, json: booking(21, soon, soon + 3_600))
+        #expect(refused == 409 && why["code"] as? String == "closed", "\(why)")
         #expect(server.stop() == 0)
+        let snapshot = try runDLSMS(["snapshot", "export", "--data-dir", data])
+        #expect(snapshot.output.contains(#""reason" : "exam""#), "\(snapshot.error)")
     }
 }

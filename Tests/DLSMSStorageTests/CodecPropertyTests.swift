@@ -21,7 +21,12 @@ import Testing
                         .alwaysOpen,
                         .daily(openMinute: open, closeMinute: Int.random(in: (open + 1)...1_440, using: &rng)),
                         randomWeek(&rng),
-                    ][Int.random(in: 0..<3, using: &rng)]))
+                    ][Int.random(in: 0..<3, using: &rng)],
+                    closures: (0..<Int.random(in: 0...3, using: &rng)).map { i in
+                        Closure(
+                            id: Int64(i + 1), area: text(&rng), start: t,
+                            end: t + Int64.random(in: 1...Closure.maxDuration, using: &rng), reason: text(&rng))
+                    }))
         case 1:
             return .seatDefined(
                 Seat(
@@ -100,6 +105,20 @@ import Testing
         w.svarint(0)
         w.byte(0)
         #expect(throws: RecordCodec.DecodingError("invalid reservation")) { try RecordCodec.decode(w.bytes) }
+        // A closure that ends before it starts is refused.
+        var c = ByteWriter()
+        c.byte(1)
+        c.string("B")
+        c.uvarint(0)
+        c.string("UTC")
+        c.byte(0x80)
+        c.uvarint(1)
+        c.svarint(1)
+        c.string("")
+        c.svarint(100)
+        c.svarint(0)
+        c.string("x")
+        #expect(throws: RecordCodec.DecodingError("invalid closure")) { try RecordCodec.decode(c.bytes) }
     }
 
     @Test func snapshotDamageIsDetected() throws {

@@ -70,6 +70,13 @@ let laterGoldenRecords: [JournalRecord] = [
         Seat(
             id: 51, branch: "City", area: "Quiet", hasPower: true, hasMonitor: false, label: "Q-001", accessible: true,
             notes: "window", x: 3, y: nil)),
+    .branchDefined(
+        Branch(
+            name: "Exam", areas: ["Hall"], timeZone: "UTC", openingHours: .alwaysOpen,
+            closures: [
+                Closure(id: 1, area: "", start: 1_760_191_200, end: 1_760_194_800, reason: "drill"),
+                Closure(id: 2, area: "Hall", start: 1_760_194_800, end: 1_760_202_000, reason: "exam"),
+            ])),
 ]
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }

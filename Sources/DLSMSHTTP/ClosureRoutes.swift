@@ -1,0 +1,111 @@
+import DLSMSCore
+import DLSMSEngine
+import Foundation
+import Hummingbird
+
+/// `GET /branches/{name}/closures` (every signed-in caller) and `/admin/branches/{name}/closures…`
+/// (declare, change, remove).
+func addClosureRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
+    let engine = service.engine
+
+    api.get("/branches/:name/closures") { request, context -> Response in
+        let name = try context.branchName()
+        let all = try request.queryBool("include_past") ?? false
+        let closures = try engine.closures(branch: name, includingPast: all)
+        return Render.response {
+            $0.object {
+                $0.field("branch", name)
+                $0.field("closures", array: closures) { w, c in Render.closure(c, &w) }
+            }
+        }
+    }
+
+    api.post("/admin/branches/:name/closures") { request, context -> Response in
+        _ = try context.requireAdmin()
+        let name = try context.branchName()
+        var request = request
+        let body = try await request.decodeJSON(ClosureBody.self)
+        guard let reason = body.reason else { throw APIError.badRequest("reason is required") }
+        let start = try parseBodyTime(body.startTime, "start_time")
+        let end = try parseBodyTime(body.endTime, "end_time")
+        let outcome = try await engine.declareClosure(
+            branch: name, area: body.area ?? "", start: start, end: end, reason: reason)
+        return closureResponse(outcome, status: .created)
+    }
+
+    api.patch("/admin/branches/:name/closures/:id") { request, context -> Response in
+        _ = try context.requireAdmin()
+        let name = try context.branchName()
+        let id = try context.closureID()
+        var request = request
+        let body = try await request.decodeJSON(ClosureBody.self)
+        guard body.area == nil else {
+            throw APIError.badRequest("a closure keeps its area; remove it and declare a new one")
+        }
+        let start = try body.startTime.map { v throws(APIError) in try parseBodyTime(v, "start_time") }
+        let end = try body.endTime.map { v throws(APIError) in try parseBodyTime(v, "end_time") }
+        let outcome = try await engine.changeClosure(
+            branch: name, id: id, start: start, end: end, reason: body.reason)
+        return closureResponse(outcome, status: .ok)
+    }
+
+    api.delete("/admin/branches/:name/closures/:id") { _, context -> Response in
+        _ = try context.requireAdmin()
+        let name = try context.branchName()
+        let id = try context.closureID()
+        let closure = try await engine.removeClosure(branch: name, id: id)
+        return Render.response {
+            $0.object {
+                $0.field("branch", name)
+                $0.field("removed", object: { Render.closureFields(closure, &$0) })
+            }
+        }
+    }
+
+    @Sendable func closureResponse(_ o: ClosureOutcome, status: HTTPResponse.Status) -> Response {
+        Render.response(status) {
+            $0.object {
+                $0.field("branch", o.branch)
+                $0.field("closure", object: { Render.closureFields(o.closure, &$0) })
+                $0.field("cancelled", array: o.cancelled) { w, r in Render.reservation(r, &w) }
+                $0.field("waitlist_cancelled", array: o.waitlistCancelled) { w, e in
+                    Render.waitlist(e, position: nil, &w)
+                }
+            }
+        }
+    }
+}
+
+/// `POST` and `PATCH /admin/branches/{name}/closures…`: `{"area": "Floor 2", "start_time": …,
+/// "end_time": …, "reason": "exam"}` (no `area`: the whole branch).
+struct ClosureBody: Decodable {
+    var area: String?
+    var startTime: String?
+    var endTime: String?
+    var reason: String?
+}
+
+extension APIContext {
+    /// The branch named in the path (percent-decoded); 404 when there is none.
+    func branchName() throws(APIError) -> String {
+        guard let raw = parameters.get("name") else { throw APIError(.notFound, "not_found", "no such branch") }
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    func closureID() throws(APIError) -> Int64 {
+        guard let id = try pathID("closure id") else { throw APIError(.notFound, "not_found", "closure not found") }
+        return id
+    }
+}
+
+extension Render {
+    static func closure(_ c: Closure, _ w: inout JSONWriter) { w.object { closureFields(c, &$0) } }
+
+    static func closureFields(_ c: Closure, _ w: inout JSONWriter) {
+        w.field("id", c.id)
+        w.field("area", c.area.isEmpty ? nil : c.area)
+        w.time("start_time", c.start)
+        w.time("end_time", c.end)
+        w.field("reason", c.reason)
+    }
+}
