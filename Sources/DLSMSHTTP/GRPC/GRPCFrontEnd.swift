@@ -253,7 +253,8 @@ enum GRPCMapping {
     /// The gRPC status for a refusal, as the original mapped them and its client expects.
     static func status(code: String, kind: ErrorKind) -> RPCError.Code {
         switch code {
-        case "invalid_state", "checkin_window", "seat_in_maintenance", "offer_expired", "closed": return .failedPrecondition
+        case "invalid_state", "checkin_window", "seat_in_maintenance", "offer_expired", "closed":
+            return .failedPrecondition
         case "limit_reached", "rate_limited", "payload_too_large": return .resourceExhausted
         default: break
         }
