@@ -1,6 +1,7 @@
 import DLSMSCore
 import DLSMSEngine
 import DLSMSTestSupport
+import Synchronization
 import Testing
 
 /// Closures of a branch or an area: refused bookings, cancelled reservations and waitlist
@@ -127,11 +128,15 @@ import Testing
                     userID: UserID.random(in: 1...50, using: &rng), seatID: SeatID.random(in: 1...8, using: &rng),
                     start: start, end: start + Int64.random(in: 1...8, using: &rng) * 15 * minute)
             }
+            // The closure starts once 50 bookings are acknowledged (or all are done), so that
+            // bookings come before it, during it and after it.
+            let acknowledgedSoFar = Counter()
+            let tasksDone = Counter()
+            let chunks = stride(from: 0, to: requests.count, by: 20).map { requests[$0..<min($0 + 20, requests.count)] }
             let (acknowledged, outcome) = try await withThrowingTaskGroup(
                 of: ([Reservation], Int, ClosureOutcome?).self
             ) { group in
-                for chunk in stride(from: 0, to: requests.count, by: 20) {
-                    let part = requests[chunk..<min(chunk + 20, requests.count)]
+                for part in chunks {
                     group.addTask {
                         var made: [Reservation] = []
                         var closed = 0
@@ -139,15 +144,20 @@ import Testing
                             do {
                                 made.append(
                                     try await engine.book(user: q.userID, seat: q.seatID, start: q.start, end: q.end))
+                                acknowledgedSoFar.add()
                             } catch let e as EngineError {
                                 if case .closed = e { closed += 1 }
                             }
                         }
+                        tasksDone.add()
                         return (made, closed, nil)
                     }
                 }
                 group.addTask {
-                    (
+                    while acknowledgedSoFar.value < 50 && tasksDone.value < chunks.count {
+                        await Task.yield()
+                    }
+                    return (
                         [], 0,
                         try await engine.declareClosure(
                             branch: "Lib", area: "Quiet", start: closure.0, end: closure.1, reason: "exam")
@@ -298,4 +308,11 @@ import Testing
             branch: "Lib", area: "", start: testNow + 5 * hour, end: testNow + 6 * hour, reason: "later")
         #expect(next.closure.id == 8)
     }
+}
+
+/// A count shared by concurrent tasks.
+final class Counter: Sendable {
+    private let count = Atomic<Int>(0)
+    var value: Int { count.load(ordering: .relaxed) }
+    func add() { count.add(1, ordering: .relaxed) }
 }
