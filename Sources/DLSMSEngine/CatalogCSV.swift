@@ -191,7 +191,7 @@ public enum CatalogCSV {
     }
 
     /// A field as RFC 4180 writes it: quoted when it holds a comma, a quote or a line break.
-    static func quoted(_ field: String) -> String {
+    public static func quoted(_ field: String) -> String {
         guard field.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return field }
         return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }

@@ -156,6 +156,13 @@ public struct JSONWriter {
         needsComma = true
     }
 
+    /// A number given as text people read (e.g. "12.50"); the caller guarantees the form.
+    mutating func field(_ k: StaticString, number text: String) {
+        key(k)
+        bytes.append(contentsOf: text.utf8)
+        needsComma = true
+    }
+
     public mutating func field(_ k: StaticString, _ v: Bool) {
         key(k)
         raw(v ? "true" : "false")

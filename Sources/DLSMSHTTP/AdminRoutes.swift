@@ -77,13 +77,7 @@ func addAdminRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
     // The catalog as CSV: download, and upload (checked whole first; nothing applied if a line is wrong).
     api.get("/admin/catalog.csv") { _, context -> Response in
         _ = try context.requireAdmin()
-        let text = await CatalogCSV.export(engine)
-        return Response(
-            status: .ok,
-            headers: [
-                .contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"catalog.csv\"",
-            ],
-            body: .init(byteBuffer: ByteBuffer(string: text)))
+        return Report.csv(await CatalogCSV.export(engine), filename: "catalog.csv")
     }
 
     api.post("/admin/catalog.csv") { request, context -> Response in

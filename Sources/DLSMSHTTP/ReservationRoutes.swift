@@ -39,10 +39,7 @@ func addReservationRoutes(to api: RouterGroup<APIContext>, service: DLSMSService
 
     api.get("/reservations") { request, context -> Response in
         _ = try context.requireAdmin()
-        let filter = ReservationFilter(
-            status: try parseStatus(request.query("status")),
-            seatID: try request.queryInt("seat_id", range: Int64(Int32.min)...Int64(Int32.max)).map { SeatID($0) },
-            userID: try request.queryInt("user_id", range: Int64(Int32.min)...Int64(Int32.max)).map { UserID($0) })
+        let filter = try ReservationFilter(request)
         let page = await engine.allReservations(
             matching: filter,
             limit: Int(try request.queryInt("limit", range: 1...Int64(pages.adminPageSize)) ?? Int64(pages.pageSize)),

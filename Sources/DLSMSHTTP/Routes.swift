@@ -15,6 +15,7 @@ func addRoutes(to router: Router<APIContext>, service: DLSMSService) {
     addNotificationRoutes(to: api, service: service)
     addAdminRoutes(to: api, service: service)
     addClosureRoutes(to: api, service: service)
+    addReportRoutes(to: api, service: service)
 }
 
 func parseStatus(_ text: String?) throws(APIError) -> ReservationStatus? {
