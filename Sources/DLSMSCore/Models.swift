@@ -154,16 +154,20 @@ public struct Branch: Sendable, Hashable {
     public var openingHours: OpeningHours
     /// Times the branch, or one of its areas, is closed (exams, holidays), by id.
     public var closures: [Closure]
+    /// The highest closure id this branch has given (ids are never given twice, even after a
+    /// closure is removed).
+    public var closureSerial: Int64
 
     public init(
         name: String, areas: [String], timeZone: String = "UTC", openingHours: OpeningHours = .alwaysOpen,
-        closures: [Closure] = []
+        closures: [Closure] = [], closureSerial: Int64? = nil
     ) {
         self.name = name
         self.areas = areas
         self.timeZone = timeZone
         self.openingHours = openingHours
         self.closures = closures
+        self.closureSerial = max(closureSerial ?? 0, closures.map(\.id).max() ?? 0)
     }
 
     /// The first closure of `area` (or of the whole branch) that overlaps `[start, end)`.
@@ -190,6 +194,8 @@ public struct Closure: Sendable, Hashable {
     public static let keptAfterEnd: Timestamp = 30 * 86_400
     /// The longest closure (a renovation over the summer fits; a typo of a year does not).
     public static let maxDuration: Timestamp = 366 * 86_400
+    /// How far ahead a closure may start.
+    public static let maxAdvance: Timestamp = 2 * 366 * 86_400
 
     public var id: Int64
     /// The closed area; empty: the whole branch.

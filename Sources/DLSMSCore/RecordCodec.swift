@@ -72,9 +72,9 @@ public enum RecordCodec {
             w.uvarint(UInt64(b.areas.count))
             for a in b.areas { w.string(a) }
             w.string(b.timeZone)
-            // Bit 7 of the hours byte: the branch's closures follow the hours; a branch without
-            // closures encodes as before.
-            let closuresFlag: UInt8 = b.closures.isEmpty ? 0 : 0x80
+            // Bit 7 of the hours byte: the branch's closure serial and closures follow the hours; a
+            // branch that never had a closure encodes as before.
+            let closuresFlag: UInt8 = b.closureSerial == 0 ? 0 : 0x80
             switch b.openingHours {
             case .alwaysOpen: w.byte(0 | closuresFlag)
             case .daily(let open, let close):
@@ -91,7 +91,8 @@ public enum RecordCodec {
                     }
                 }
             }
-            if !b.closures.isEmpty {
+            if closuresFlag != 0 {
+                w.svarint(b.closureSerial)
                 w.uvarint(UInt64(b.closures.count))
                 for c in b.closures {
                     w.svarint(c.id)
@@ -236,7 +237,9 @@ public enum RecordCodec {
             default: throw DecodingError("unknown opening hours")
             }
             var closures: [Closure] = []
+            var serial: Int64 = 0
             if hoursByte & 0x80 != 0 {
+                serial = try r.svarint()
                 let n = try r.count(limit: Closure.maxPerBranch)
                 for _ in 0..<n {
                     let id = try r.svarint()
@@ -244,12 +247,15 @@ public enum RecordCodec {
                     let start = try r.svarint()
                     let end = try r.add(start, try r.svarint())
                     let reason = try r.string()
-                    guard id > 0, end > start else { throw DecodingError("invalid closure") }
+                    guard id > 0, id <= serial, end > start else { throw DecodingError("invalid closure") }
                     closures.append(Closure(id: id, area: area, start: start, end: end, reason: reason))
                 }
             }
+            guard hoursByte & 0x80 == 0 || serial > 0 else { throw DecodingError("invalid closure serial") }
             return .branchDefined(
-                Branch(name: name, areas: areas, timeZone: tz, openingHours: hours, closures: closures))
+                Branch(
+                    name: name, areas: areas, timeZone: tz, openingHours: hours, closures: closures,
+                    closureSerial: serial))
         case .seatDefined:
             let id = try r.int32()
             let branch = try r.string()

@@ -50,35 +50,36 @@ extension SeatEngine {
     /// changes never undo each other); `body` returns the branch's new state, or `nil` for no
     /// change. Its seats then get the new copy.
     private func changeCatalog(_ body: (Catalog) throws(EngineError) -> Branch?) async throws(EngineError) -> Branch? {
-        guard let (branch, seats) = try await recordCatalog(body) else { return nil }
-        await propagate(branch, to: seats)
-        return branch
+        guard let (copy, seats) = try await recordCatalog(body) else { return nil }
+        await propagate(copy, to: seats)
+        return copy.branch
     }
 
     /// Decides and records one change of a branch under the catalog lock (as ``changeCatalog``),
     /// and waits until it is durable; the caller gives its seats the new copy. The branch and its seats.
     func recordCatalog(_ body: (Catalog) throws(EngineError) -> Branch?) async throws(EngineError) -> (
-        Branch, [SeatID]
+        BranchCopy, [SeatID]
     )? {
         try context.health.check()
         let journal = context.journal
-        let result: Result<(Branch, JournalTicket, [SeatID])?, EngineError> = catalog.withLock { c in
+        let result: Result<(BranchCopy, JournalTicket, [SeatID])?, EngineError> = catalog.withLock { c in
             do throws(EngineError) {
                 guard let branch = try body(c) else { return .success(nil) }
                 let ticket = try journal.append(.branchDefined(branch))
-                return .success((branch, ticket, c.put(branch)))
+                let seats = c.put(branch)
+                return .success((c.copy(named: branch.name)!, ticket, seats))
             } catch {
                 return .failure(error)
             }
         }
-        guard let (branch, ticket, seats) = try result.get() else { return nil }
+        guard let (copy, ticket, seats) = try result.get() else { return nil }
         try await context.health.commit(ticket)
-        return (branch, seats)
+        return (copy, seats)
     }
 
     public func define(seat: Seat) async throws(EngineError) {
         try context.health.check()
-        guard let branch = catalog.withLock({ $0.branch(named: seat.branch) }) else {
+        guard let branch = catalog.withLock({ $0.copy(named: seat.branch) }) else {
             throw .branchNotFound(seat.branch)
         }
         let ticket = try await shard(for: seat.id).define(seat: seat, branch: branch, journal: context.journal)
@@ -137,11 +138,12 @@ extension SeatEngine {
         let branchName = probe.branch
         change(&probe)
         try await addArea(probe.area, to: branchName)
-        guard let branch = catalog.withLock({ $0.branch(named: branchName) }) else {
+        guard let branch = catalog.withLock({ $0.copy(named: branchName) }) else {
             throw .branchNotFound(branchName)
         }
-        let (seat, ticket) = try await shard.update(id, branch: branch, journal: context.journal, change)
-        try await context.health.commit(ticket)
+        let (seat, batch) = try await shard.update(
+            id, branch: branch, journal: context.journal, now: clock.now(), change)
+        try await batch.commit(hub: notifications, health: context.health)
         return seat
     }
 
@@ -150,7 +152,7 @@ extension SeatEngine {
     public func retire(seat id: SeatID, cancelling: Bool, reason: String) async throws(EngineError) -> [Reservation] {
         let shard = shard(for: id)
         guard let seat = await shard.seat(id), !seat.retired else { throw .seatNotFound(id) }
-        guard let branch = catalog.withLock({ $0.branch(named: seat.branch) }) else {
+        guard let branch = catalog.withLock({ $0.copy(named: seat.branch) }) else {
             throw .branchNotFound(seat.branch)
         }
         let (cancelled, batch) = try await shard.retire(
@@ -205,19 +207,23 @@ extension SeatEngine {
     }
 
     func apply(branch: Branch) async {
-        await propagate(branch, to: catalog.withLock { $0.put(branch) })
+        let (copy, seats) = catalog.withLock { c in
+            let seats = c.put(branch)
+            return (c.copy(named: branch.name)!, seats)
+        }
+        await propagate(copy, to: seats)
     }
 
     /// Seats keep a copy of their branch (opening hours, time zone). Each shard updates its seats
     /// in one actor turn, changing only the branch: a seat is never read in one turn and written
     /// back in another, which could undo a maintenance change made in between.
-    func propagate(_ branch: Branch, to seats: [SeatID]) async {
+    func propagate(_ branch: BranchCopy, to seats: [SeatID]) async {
         for (s, ids) in perShard(seats, seat: { $0 }).enumerated() where !ids.isEmpty {
             await shards[s].setBranch(branch, of: ids)
         }
     }
 
-    func apply(seat: Seat, branch: Branch) async {
+    func apply(seat: Seat, branch: BranchCopy) async {
         catalog.withLock { c in
             c.seatBranch[seat.id] = seat.branch
             if seat.retired { c.retired.insert(seat.id) } else { c.retired.remove(seat.id) }

@@ -36,8 +36,10 @@ extension SeatEngine {
                 guard b.closures.count < Closure.maxPerBranch else {
                     throw .limitReached(limit: Closure.maxPerBranch)
                 }
-                let closure = Closure(id: c.closureSerial + 1, area: area, start: start, end: end, reason: reason)
+                let serial = max(b.closureSerial, b.closures.map(\.id).max() ?? 0)
+                let closure = Closure(id: serial + 1, area: area, start: start, end: end, reason: reason)
                 b.closures.append(closure)
+                b.closureSerial = closure.id
                 made = closure
                 return b
             })
@@ -101,7 +103,8 @@ extension SeatEngine {
         let now = clock.now()
         var count = 0
         for shard in shards {
-            let (cancelled, batch) = await shard.enforceClosures(branch: nil, of: nil, announce: false, now: now)
+            let (cancelled, batch) = await shard.enforceClosures(
+                branch: nil, of: nil, only: nil, announce: false, now: now)
             try await batch.commit(hub: notifications, health: context.health)
             count += cancelled.count
         }
@@ -115,12 +118,14 @@ extension SeatEngine {
 
     /// Gives the branch's seats its new copy and, in the same turn of each shard, cancels what
     /// the closure overlaps; then the waitlist entries it overlaps.
-    private func enforce(_ closure: Closure, of branch: Branch, seats: [SeatID], now: Timestamp)
+    private func enforce(_ closure: Closure, of copy: BranchCopy, seats: [SeatID], now: Timestamp)
         async throws(EngineError) -> ClosureOutcome
     {
+        let branch = copy.branch
         var cancelled: [Reservation] = []
         for (s, ids) in perShard(seats, seat: { $0 }).enumerated() where !ids.isEmpty {
-            let (done, batch) = await shards[s].enforceClosures(branch: branch, of: ids, announce: true, now: now)
+            let (done, batch) = await shards[s].enforceClosures(
+                branch: copy, of: ids, only: closure.id, announce: true, now: now)
             try await batch.commit(hub: notifications, health: context.health)
             cancelled += done
         }
@@ -192,6 +197,9 @@ extension SeatEngine {
         guard end > now else { throw .badRequest("the closure has ended already: end_time lies in the past") }
         guard end - start <= Closure.maxDuration else {
             throw .badRequest("a closure lasts at most \(Closure.maxDuration / 86_400) days")
+        }
+        guard start <= now + Closure.maxAdvance else {
+            throw .badRequest("a closure starts at most \(Closure.maxAdvance / 86_400) days ahead")
         }
     }
 

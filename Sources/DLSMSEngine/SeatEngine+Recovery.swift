@@ -63,7 +63,7 @@ extension SeatEngine {
         switch record {
         case .branchDefined(let b): await apply(branch: b)
         case .seatDefined(let s):
-            guard let b = catalog.withLock({ $0.branch(named: s.branch) }) else {
+            guard let b = catalog.withLock({ $0.copy(named: s.branch) }) else {
                 preconditionFailure("seat \(s.id) names branch '\(s.branch)', which is not defined")
             }
             await apply(seat: s, branch: b)

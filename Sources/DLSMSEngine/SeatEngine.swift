@@ -47,17 +47,24 @@ public final class SeatEngine: Sendable {
         /// Every seat ever defined (retired ones too, so that their ids are never given again).
         var seatBranch: [SeatID: String] = [:]
         var retired: Set<SeatID> = []
-        /// The highest closure id seen (ids of removed closures are not given again in this run).
-        var closureSerial: Int64 = 0
+        /// Each branch's version: the number of the change that made it (see ``BranchCopy``).
+        var versions: [String: UInt64] = [:]
+        var changes: UInt64 = 0
 
         /// The branch of a seat that is still in the library.
         func liveBranch(ofSeat id: SeatID) -> String? { retired.contains(id) ? nil : seatBranch[id] }
 
         func branch(named name: String) -> Branch? { branches.first { $0.name == name } }
 
+        /// The branch with its version, for handing to shards.
+        func copy(named name: String) -> BranchCopy? {
+            branch(named: name).map { BranchCopy(branch: $0, version: versions[name] ?? 0) }
+        }
+
         /// Adds or replaces a branch; returns its seats (which keep a copy of its opening hours).
         mutating func put(_ branch: Branch) -> [SeatID] {
-            closureSerial = max(closureSerial, branch.closures.map(\.id).max() ?? 0)
+            changes += 1
+            versions[branch.name] = changes
             if let i = branches.firstIndex(where: { $0.name == branch.name }) {
                 branches[i] = branch
             } else {
@@ -244,4 +251,12 @@ public final class SeatEngine: Sendable {
         }
     }
 
+}
+
+/// A branch as the catalog had it after one of its changes. Shards get copies from concurrent
+/// calls in any order; they keep the one of the highest version, so an older copy arriving late
+/// never undoes a newer change (hours, closures).
+struct BranchCopy: Sendable {
+    var branch: Branch
+    var version: UInt64
 }

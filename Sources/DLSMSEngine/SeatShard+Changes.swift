@@ -223,6 +223,12 @@ extension SeatShard {
             outcome = .decline  // the seat went out of service while held
             refusal = .seatInMaintenance(hold.seatID)
         }
+        if outcome == .accept, let p = positions[hold.seatID],
+            let c = seats[p].closure(overlapping: hold.start, hold.end)
+        {
+            outcome = .decline  // a closure came while held
+            refusal = .closed(reason: c.reason)
+        }
         if outcome == .accept,
             ctx.ledger.holds(user: hold.userID, overlapping: hold.start, hold.end, now: now)
         {
@@ -386,50 +392,70 @@ extension SeatShard {
     /// begun; the holders are notified with the closure's reason. A `CHECKED_IN` stay that a
     /// closure will interrupt later is ended by the sweep when the closure begins; with `announce`
     /// its holder is told now. Held seats belong to waitlist offers, which the engine cancels.
-    func enforceClosures(branch: Branch?, of ids: [SeatID]?, announce: Bool, now: Timestamp) -> (
+    func enforceClosures(branch: BranchCopy?, of ids: [SeatID]?, only: Int64?, announce: Bool, now: Timestamp) -> (
         cancelled: [Reservation], batch: Batch
     ) {
         var batch = Batch()
         var cancelled: [Reservation] = []
         guard (try? ctx.health.check()) != nil else { return (cancelled, batch) }
         let positions = ids.map { $0.compactMap { self.positions[$0] } } ?? Array(seats.indices)
-        let calendar = branch.map { OpeningHours.calendar($0.zone) }
+        let newest = branch.map { newestCopy($0) }
         for p in positions {
-            if let branch, let calendar { seats[p].set(branch: branch, calendar: calendar) }
-            guard !seats[p].closures.isEmpty else { continue }
-            var seen: Set<UInt32> = []
-            var due: [(UInt32, Reservation, Closure)] = []
-            for c in seats[p].closures where c.end > now {
-                for e in seats[p].index.busy(start: c.start, end: c.end) where seen.insert(e.handle).inserted {
-                    let r = slots[Int(e.handle)]
-                    if r.end > now && (r.status == .confirmed || r.status == .checkedIn) {
-                        due.append((e.handle, r, c))
-                    }
-                }
-            }
-            for (slot, r, c) in due {
-                let label = seats[p].seat.displayLabel
-                if r.status == .checkedIn && c.start > now {
-                    if announce {
-                        notify(
-                            user: r.userID, kind: .reservationCancelled,
-                            message:
-                                "Your stay on seat \(label) (reservation \(r.id)) ends at \(RFC3339.format(c.start)): the library closes it then: \(c.reason)",
-                            seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
-                    }
-                    continue
-                }
-                let transition: ReservationTransition = r.status == .checkedIn ? .checkout(at: now) : .cancel(at: now)
-                guard let next = try? r.applying(transition) else { continue }
-                change(slot: slot, from: r, to: next, by: transition, now: now, into: &batch)
-                notify(
-                    user: r.userID, kind: .reservationCancelled,
-                    message:
-                        "Reservation \(r.id) on seat \(label) was cancelled by the library: closed \(RFC3339.format(c.start)) to \(RFC3339.format(c.end)): \(c.reason)",
-                    seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
-                cancelled.append(next)
-            }
+            if let (branch, calendar) = newest { seats[p].set(branch: branch, calendar: calendar) }
+            enforceClosures(at: p, only: only, announce: announce, now: now, into: &batch, cancelled: &cancelled)
         }
         return (cancelled, batch)
+    }
+
+    /// The newest copy of a branch this shard has seen (`copy`, unless a newer one came first),
+    /// with its calendar (made once per copy).
+    func newestCopy(_ copy: BranchCopy) -> (Branch, Calendar) {
+        if let known = branchCopies[copy.branch.name], known.version >= copy.version {
+            return (known.branch, known.calendar)
+        }
+        let calendar = OpeningHours.calendar(copy.branch.zone)
+        branchCopies[copy.branch.name] = (copy.version, copy.branch, calendar)
+        return (copy.branch, calendar)
+    }
+
+    /// Enforces the closures of the seat at `p` (only the one with id `only`, when given, if the
+    /// seat's copy of its branch still has it) in the caller's turn.
+    func enforceClosures(
+        at p: Int, only: Int64?, announce: Bool, now: Timestamp, into batch: inout Batch,
+        cancelled: inout [Reservation]
+    ) {
+        guard !seats[p].closures.isEmpty else { return }
+        var seen: Set<UInt32> = []
+        var due: [(UInt32, Reservation, Closure)] = []
+        for c in seats[p].closures where c.end > now && (only == nil || c.id == only) {
+            for e in seats[p].index.busy(start: c.start, end: c.end) where seen.insert(e.handle).inserted {
+                let r = slots[Int(e.handle)]
+                if r.end > now && (r.status == .confirmed || r.status == .checkedIn) {
+                    due.append((e.handle, r, c))
+                }
+            }
+        }
+        for (slot, r, c) in due {
+            let label = seats[p].seat.displayLabel
+            if r.status == .checkedIn && c.start > now {
+                if announce {
+                    notify(
+                        user: r.userID, kind: .reservationCancelled,
+                        message:
+                            "Your stay on seat \(label) (reservation \(r.id)) ends at \(RFC3339.format(c.start)): the library closes it then: \(c.reason)",
+                        seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
+                }
+                continue
+            }
+            let transition: ReservationTransition = r.status == .checkedIn ? .checkout(at: now) : .cancel(at: now)
+            guard let next = try? r.applying(transition) else { continue }
+            change(slot: slot, from: r, to: next, by: transition, now: now, into: &batch)
+            notify(
+                user: r.userID, kind: .reservationCancelled,
+                message:
+                    "Reservation \(r.id) on seat \(label) was cancelled by the library: closed \(RFC3339.format(c.start)) to \(RFC3339.format(c.end)): \(c.reason)",
+                seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
+            cancelled.append(next)
+        }
     }
 }

@@ -103,10 +103,10 @@ actor SeatShard {
         var closures: [Closure] = []
         var index = IntervalIndex()
 
-        init(seat: Seat, branch: Branch) {
+        init(seat: Seat, branch: Branch, calendar: Calendar) {
             self.seat = seat
             self.branch = branch
-            calendar = OpeningHours.calendar(branch.zone)
+            self.calendar = calendar
             closures = branch.closures.filter { $0.applies(to: seat.area) }
         }
 
@@ -138,6 +138,8 @@ actor SeatShard {
     var slots = SlotStore()
     /// Slots of `HELD` reservations (seats held for waitlist offers), for the sweep's reconciling.
     var heldSlots: Set<UInt32> = []
+    /// The newest copy of each branch this shard has seen (``newestCopy(_:)``).
+    var branchCopies: [String: (version: UInt64, branch: Branch, calendar: Calendar)] = [:]
     let ctx: EngineContext
 
     init(context: EngineContext) { ctx = context }
@@ -145,15 +147,15 @@ actor SeatShard {
     // MARK: - Catalog
 
     /// Adds or updates a seat and appends its record in the same actor turn.
-    func define(seat: Seat, branch: Branch, journal: any Journal) throws(EngineError) -> JournalTicket {
+    func define(seat: Seat, branch: BranchCopy, journal: any Journal) throws(EngineError) -> JournalTicket {
         let ticket = try journal.append(.seatDefined(seat))
         define(seat: seat, branch: branch)
         return ticket
     }
 
     /// Adds a seat, or updates its description (maintenance) keeping its reservations.
-    func define(seat: Seat, branch: Branch) {
-        let calendar = OpeningHours.calendar(branch.zone)
+    func define(seat: Seat, branch copy: BranchCopy) {
+        let (branch, calendar) = newestCopy(copy)
         if let p = positions[seat.id] {
             let moved = seats[p].seat.branch != seat.branch
             seats[p].seat = seat
@@ -162,12 +164,12 @@ actor SeatShard {
         } else if let last = seats.last, last.seat.id > seat.id {
             // Seats stay ordered by id, so that queries come out sorted.
             let i = seats.firstIndex { $0.seat.id > seat.id }!
-            seats.insert(SeatState(seat: seat, branch: branch), at: i)
+            seats.insert(SeatState(seat: seat, branch: branch, calendar: calendar), at: i)
             for k in i..<seats.count { positions[seats[k].seat.id] = k }
             byBranch = Dictionary(grouping: seats.indices) { seats[$0].seat.branch }
         } else {
             positions[seat.id] = seats.count
-            seats.append(SeatState(seat: seat, branch: branch))
+            seats.append(SeatState(seat: seat, branch: branch, calendar: calendar))
             byBranch[seat.branch, default: []].append(seats.count - 1)
         }
     }
@@ -179,7 +181,7 @@ actor SeatShard {
     /// cancelled (a checked-in one ended) and its holder notified with `reason`. The seat goes out
     /// of service first, so the freed time is offered to nobody, and a waitlist offer holding it
     /// can no longer be accepted.
-    func retire(_ id: SeatID, branch: Branch, cancelling: Bool, reason: String, now: Timestamp)
+    func retire(_ id: SeatID, branch: BranchCopy, cancelling: Bool, reason: String, now: Timestamp)
         throws(EngineError) -> (cancelled: [Reservation], batch: Batch)
     {
         try ctx.health.check()
@@ -207,23 +209,29 @@ actor SeatShard {
         return (cancelled, batch)
     }
 
-    /// Reads, changes and records a seat in this one turn (its id and branch stay).
+    /// Reads, changes and records a seat in this one turn (its id and branch stay). A seat moved
+    /// into a closed area loses the reservations the closure overlaps, as if it had been there.
     func update(
-        _ id: SeatID, branch: Branch, journal: any Journal, _ change: @Sendable (inout Seat) -> Void
-    ) throws(EngineError) -> (Seat, JournalTicket) {
+        _ id: SeatID, branch: BranchCopy, journal: any Journal, now: Timestamp,
+        _ change: @Sendable (inout Seat) -> Void
+    ) throws(EngineError) -> (Seat, Batch) {
         guard let p = positions[id], !seats[p].seat.retired else { throw .seatNotFound(id) }
         var seat = seats[p].seat
         change(&seat)
         seat.id = id
         seat.branch = seats[p].seat.branch
-        let ticket = try journal.append(.seatDefined(seat))
+        var batch = Batch()
+        batch.append(.seatDefined(seat), journal: journal)
+        if let failure = batch.failure { throw failure }
         define(seat: seat, branch: branch)
-        return (seat, ticket)
+        var cancelled: [Reservation] = []
+        enforceClosures(at: p, only: nil, announce: true, now: now, into: &batch, cancelled: &cancelled)
+        return (seat, batch)
     }
 
     /// Gives these seats their branch's new description, keeping everything else of each seat.
-    func setBranch(_ branch: Branch, of ids: [SeatID]) {
-        let calendar = OpeningHours.calendar(branch.zone)
+    func setBranch(_ copy: BranchCopy, of ids: [SeatID]) {
+        let (branch, calendar) = newestCopy(copy)
         for id in ids {
             guard let p = positions[id] else { continue }
             seats[p].set(branch: branch, calendar: calendar)

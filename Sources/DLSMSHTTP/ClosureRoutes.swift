@@ -28,6 +28,9 @@ func addClosureRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
         guard let reason = body.reason else { throw APIError.badRequest("reason is required") }
         let start = try parseBodyTime(body.startTime, "start_time")
         let end = try parseBodyTime(body.endTime, "end_time")
+        guard body.area != "" else {
+            throw APIError.badRequest("area must not be empty: leave it out to close the whole branch")
+        }
         let outcome = try await engine.declareClosure(
             branch: name, area: body.area ?? "", start: start, end: end, reason: reason)
         return closureResponse(outcome, status: .created)

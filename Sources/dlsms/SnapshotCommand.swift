@@ -299,9 +299,25 @@ struct ExportDocument: Encodable {
         var id: Int64
         /// `nil`: the whole branch.
         var area: String?
-        var start: String
-        var end: String
+        var startTime: String
+        var endTime: String
         var reason: String
+
+        enum CodingKeys: String, CodingKey {
+            case id, area
+            case startTime = "start_time"
+            case endTime = "end_time"
+            case reason
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(area, forKey: .area)  // null: the whole branch
+            try c.encode(startTime, forKey: .startTime)
+            try c.encode(endTime, forKey: .endTime)
+            try c.encode(reason, forKey: .reason)
+        }
     }
     struct S: Encodable {
         var id: Int32
@@ -378,8 +394,8 @@ struct ExportDocument: Encodable {
                         name: b.name, areas: b.areas, timeZone: b.timeZone, openHours: b.openingHours.description,
                         closures: b.closures.map {
                             C(
-                                id: $0.id, area: $0.area.isEmpty ? nil : $0.area, start: rfc3339($0.start),
-                                end: rfc3339($0.end), reason: $0.reason)
+                                id: $0.id, area: $0.area.isEmpty ? nil : $0.area, startTime: rfc3339($0.start),
+                                endTime: rfc3339($0.end), reason: $0.reason)
                         }))
             case .seatDefined(let s):
                 seats.append(

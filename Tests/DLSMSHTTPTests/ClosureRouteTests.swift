@@ -132,6 +132,8 @@ import Testing
                     "bad_request"
                 ),
                 (Self.path, Self.body(area: "Attic", t0, t0 + 3_600), .badRequest, "bad_request"),
+                (Self.path, Self.body(area: "", t0, t0 + 3_600), .badRequest, "bad_request"),
+                (Self.path, Self.body(t0 + 800 * 86_400, t0 + 801 * 86_400), .badRequest, "bad_request"),
                 (
                     Self.path, #"{"reason": 5, "start_time": "\#(iso(t0))", "end_time": "\#(iso(t0 + 60))"}"#,
                     .badRequest, "bad_request"

@@ -112,6 +112,7 @@ import Testing
         c.uvarint(0)
         c.string("UTC")
         c.byte(0x80)
+        c.svarint(5)
         c.uvarint(1)
         c.svarint(1)
         c.string("")
