@@ -289,6 +289,11 @@ public struct User: Sendable, Hashable {
     /// Tokens carry the generation they were issued under; raising it (password change, "revoke
     /// sessions") invalidates every token issued before.
     public var tokenGeneration: UInt32
+    /// The SHA-256 of the student's private calendar feed token (``calendarFeedBytes`` bytes);
+    /// empty: no feed.
+    public var calendarFeed: [UInt8] = []
+
+    public static let calendarFeedBytes = 32
 
     public init(
         id: UserID, studentID: String, name: String, role: Role, passwordHash: String, createdAt: Timestamp,
@@ -306,7 +311,7 @@ public struct User: Sendable, Hashable {
 
     /// `true` for an account as it was created: enabled, generation 0 (a `userCreated` record
     /// describes it whole).
-    public var isAsCreated: Bool { !disabled && tokenGeneration == 0 }
+    public var isAsCreated: Bool { !disabled && tokenGeneration == 0 && calendarFeed.isEmpty }
 }
 
 /// A booking of one seat for the half-open interval `[start, end)`.

@@ -130,8 +130,11 @@ public enum RecordCodec {
             w.string(u.passwordHash)
             w.svarint(u.createdAt)
             if case .userChanged = record {
-                w.byte(u.disabled ? 1 : 0)
+                // Bit 1: the calendar feed's hash follows the generation.
+                let feed = u.calendarFeed.count == User.calendarFeedBytes
+                w.byte((u.disabled ? 1 : 0) | (feed ? 2 : 0))
                 w.svarint(Int64(u.tokenGeneration))
+                if feed { w.bytes(u.calendarFeed) }
             }
         case .reservationsArchived(let list):
             w.uvarint(UInt64(list.count))
@@ -286,13 +289,12 @@ public enum RecordCodec {
             let created = try r.svarint()
             var user = User(id: id, studentID: sid, name: name, role: role, passwordHash: hash, createdAt: created)
             guard kind == .userChanged else { return .userCreated(user) }
-            switch try r.byte() {
-            case 0: user.disabled = false
-            case 1: user.disabled = true
-            default: throw DecodingError("bad disabled flag")
-            }
+            let flags = try r.byte()
+            guard flags < 4 else { throw DecodingError("bad disabled flag") }
+            user.disabled = flags & 1 != 0
             guard let generation = UInt32(exactly: try r.svarint()) else { throw DecodingError("bad token generation") }
             user.tokenGeneration = generation
+            if flags & 2 != 0 { user.calendarFeed = Array(try r.bytes(User.calendarFeedBytes)) }
             return .userChanged(user)
         case .reservationsArchived:
             let count = try r.uvarint()
@@ -394,6 +396,9 @@ public struct ByteWriter: Sendable {
     public init(reusing bytes: [UInt8]) { self.bytes = bytes }
 
     @inlinable public mutating func byte(_ b: UInt8) { bytes.append(b) }
+
+    /// Raw bytes, no length (the reader knows it).
+    public mutating func bytes(_ b: [UInt8]) { bytes.append(contentsOf: b) }
 
     @inlinable public mutating func uvarint(_ value: UInt64) {
         var v = value

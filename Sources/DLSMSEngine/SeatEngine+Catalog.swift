@@ -233,6 +233,13 @@ extension SeatEngine {
 
     public var branchList: [Branch] { catalog.withLock { $0.branches } }
 
+    /// The descriptions of these seats (retired ones too: past reservations name them).
+    public func seats(_ ids: Set<SeatID>) async -> [SeatID: Seat] {
+        var out: [SeatID: Seat] = [:]
+        for id in ids { if let s = await shard(for: id).seat(id) { out[id] = s } }
+        return out
+    }
+
     public func branch(named name: String) -> Branch? { catalog.withLock { $0.branch(named: name) } }
 
     // MARK: - Seats

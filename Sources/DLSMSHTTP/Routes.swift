@@ -16,6 +16,7 @@ func addRoutes(to router: Router<APIContext>, service: DLSMSService) {
     addAdminRoutes(to: api, service: service)
     addClosureRoutes(to: api, service: service)
     addReportRoutes(to: api, service: service)
+    addCalendarRoutes(public: router, api: api, service: service)
 }
 
 func parseStatus(_ text: String?) throws(APIError) -> ReservationStatus? {

@@ -38,10 +38,16 @@ import Testing
                     y: Bool.random(using: &rng) ? Int32.random(in: 0...10_000, using: &rng) : nil,
                     retired: .random(using: &rng)))
         case 2:
-            return .userCreated(
-                User(
-                    id: Int32.random(in: 1 ... .max, using: &rng), studentID: text(&rng), name: text(&rng),
-                    role: .random(using: &rng) ? .admin : .student, passwordHash: text(&rng), createdAt: t))
+            var user = User(
+                id: Int32.random(in: 1 ... .max, using: &rng), studentID: text(&rng), name: text(&rng),
+                role: .random(using: &rng) ? .admin : .student, passwordHash: text(&rng), createdAt: t)
+            guard Bool.random(using: &rng) else { return .userCreated(user) }
+            user.disabled = .random(using: &rng)
+            user.tokenGeneration = .random(in: 0...1_000, using: &rng)
+            if Bool.random(using: &rng) {
+                user.calendarFeed = (0..<User.calendarFeedBytes).map { _ in .random(in: 0...255, using: &rng) }
+            }
+            return .userChanged(user)
         case 3, 4:
             let r = Reservation(
                 id: Int64.random(in: 1 ... .max, using: &rng), seatID: Int32.random(in: .min ... .max, using: &rng),

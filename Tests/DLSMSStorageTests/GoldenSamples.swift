@@ -77,6 +77,14 @@ let laterGoldenRecords: [JournalRecord] = [
                 Closure(id: 1, area: "", start: 1_760_191_200, end: 1_760_194_800, reason: "drill"),
                 Closure(id: 2, area: "Hall", start: 1_760_194_800, end: 1_760_202_000, reason: "exam"),
             ])),
+    .userChanged(
+        {
+            var u = User(
+                id: 2, studentID: "S2021002", name: "Bob", role: .student, passwordHash: "$2b$12$def",
+                createdAt: 1_760_184_000, tokenGeneration: 1)
+            u.calendarFeed = Array(0..<32)
+            return u
+        }()),
 ]
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }

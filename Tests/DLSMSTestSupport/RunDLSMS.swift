@@ -7,12 +7,21 @@ import Foundation
 public func runDLSMS(
     _ arguments: [String], input: String = "", environment: [String: String] = [:], timeout: Double = 120
 ) throws -> (status: Int32, output: String, error: String, timedOut: Bool) {
+    try runProgram(try dlsmsExecutable(), arguments, input: input, environment: environment, timeout: timeout)
+}
+
+/// Runs the program at `path` as ``runDLSMS(_:input:environment:timeout:)`` runs `dlsms`.
+@discardableResult
+public func runProgram(
+    _ path: String, _ arguments: [String], input: String = "", environment: [String: String] = [:],
+    timeout: Double = 120
+) throws -> (status: Int32, output: String, error: String, timedOut: Bool) {
     let dir = temporaryDirectory("run")
     defer { cleanup(dir) }
     for name in ["in", "out", "err"] { _ = FileManager.default.createFile(atPath: dir + "/" + name, contents: nil) }
     try Data(input.utf8).write(to: URL(fileURLWithPath: dir + "/in"))
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: try dlsmsExecutable())
+    p.executableURL = URL(fileURLWithPath: path)
     p.arguments = arguments
     p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     p.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: dir + "/in"))

@@ -1,0 +1,184 @@
+import Crypto
+import DLSMSCore
+import DLSMSEngine
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// Private iCalendar feeds (RFC 5545): `POST`/`DELETE /calendar/feed` for the signed-in student,
+/// and `GET /calendar/{token}.ics` for calendar apps (the token is the credential: they cannot
+/// send a bearer token).
+///
+/// A token is 28 random-looking bytes in base64url: the account id (4 bytes) and 24 random
+/// bytes. The account stores only the token's SHA-256 (durable, in its `userChanged` record), so
+/// a snapshot does not reveal feeds; a new token replaces the old one, and revoking forgets it.
+enum CalendarFeed {
+    static let tokenBytes = 28
+    /// Events: reservations that ended at most this long ago, and every later one.
+    static let recent: Timestamp = 30 * 86_400
+    static let maxEvents = 500
+
+    static func newToken(for user: UserID) -> (token: String, hash: [UInt8]) {
+        var bytes: [UInt8] = withUnsafeBytes(of: UInt32(bitPattern: user).bigEndian) { Array($0) }
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<(tokenBytes - 4) { bytes.append(UInt8.random(in: 0...255, using: &rng)) }
+        return (base64url(bytes), Array(SHA256.hash(data: bytes)))
+    }
+
+    /// The account a token names and the token's hash; `nil` for anything that is not a token.
+    static func parse(_ token: String) -> (UserID, [UInt8])? {
+        guard token.utf8.count == 38,
+            token.utf8.allSatisfy({
+                $0 == 0x2D || $0 == 0x5F || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0)
+                    || (0x61...0x7A).contains($0)
+            })
+        else { return nil }
+        var text = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        text += "=="
+        guard let data = Data(base64Encoded: text), data.count == tokenBytes else { return nil }
+        let bytes = [UInt8](data)
+        let user = UserID(
+            bitPattern: UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8 | UInt32(bytes[3]))
+        return (user, Array(SHA256.hash(data: bytes)))
+    }
+
+    static func base64url(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Equal hashes, compared in constant time.
+    static func same(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count, !a.isEmpty else { return false }
+        return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    /// One event per reservation, with its seat (`nil` when unknown).
+    static func render(_ reservations: [(Reservation, Seat?)], name: String) -> String {
+        var out = ICalendar()
+        out.line("BEGIN:VCALENDAR")
+        out.line("VERSION:2.0")
+        out.line("PRODID:-//DL-SMS//Library seat reservations//EN")
+        out.line("CALSCALE:GREGORIAN")
+        out.line("METHOD:PUBLISH")
+        out.property("X-WR-CALNAME", text: "Library seats: \(name)")
+        for (r, seat) in reservations {
+            let label = seat?.displayLabel ?? String(r.seatID)
+            out.line("BEGIN:VEVENT")
+            out.line("UID:reservation-\(r.id)@dl-sms")
+            out.line("DTSTAMP:\(ICalendar.utc(r.createdAt))")
+            out.line("DTSTART:\(ICalendar.utc(r.start))")
+            out.line("DTEND:\(ICalendar.utc(r.end))")
+            out.property("SUMMARY", text: "Seat \(label)" + (seat.map { " (\($0.branch))" } ?? ""))
+            out.property(
+                "LOCATION", text: seat.map { "\($0.branch), \($0.area), seat \(label)" } ?? "seat \(label)")
+            out.property("DESCRIPTION", text: "Reservation \(r.id): \(r.status.name)")
+            let cancelled = r.status == .cancelled || r.status == .noShow
+            out.line("STATUS:\(cancelled ? "CANCELLED" : "CONFIRMED")")
+            // Later states are later revisions (clients replace an event with a higher sequence).
+            out.line("SEQUENCE:\(r.status.stage)")
+            out.line("END:VEVENT")
+        }
+        out.line("END:VCALENDAR")
+        return out.text
+    }
+}
+
+/// RFC 5545 content lines: CRLF, folded at 75 octets (never inside a UTF-8 sequence), TEXT
+/// values escaped.
+struct ICalendar {
+    private(set) var text = ""
+
+    mutating func line(_ content: String) {
+        var rest = Substring(content)
+        var first = true
+        while true {
+            let limit = first ? 75 : 74  // a continuation line starts with a space
+            var cut = rest.startIndex
+            var octets = 0
+            while cut < rest.endIndex {
+                let n = rest[cut].utf8.count
+                if octets + n > limit { break }
+                octets += n
+                cut = rest.index(after: cut)
+            }
+            text += (first ? "" : " ") + rest[rest.startIndex..<cut] + "\r\n"
+            rest = rest[cut...]
+            first = false
+            if rest.isEmpty { return }
+        }
+    }
+
+    mutating func property(_ name: String, text value: String) { line("\(name):\(Self.escape(value))") }
+
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for ch in s {
+            switch ch {
+            case "\\": out += "\\\\"
+            case ";": out += "\\;"
+            case ",": out += "\\,"
+            case "\n", "\r\n", "\r": out += "\\n"
+            default:
+                // Other control characters are not allowed in TEXT.
+                if ch.unicodeScalars.allSatisfy({ $0.value < 0x20 || $0.value == 0x7F }) { continue }
+                out.append(ch)
+            }
+        }
+        return out
+    }
+
+    /// `20261201T090000Z`.
+    static func utc(_ t: Timestamp) -> String {
+        let s = RFC3339.format(t)  // 2026-12-01T09:00:00Z
+        return s.replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
+    }
+}
+
+func addCalendarRoutes(public router: Router<APIContext>, api: RouterGroup<APIContext>, service: DLSMSService) {
+    let engine = service.engine
+
+    api.post("/calendar/feed") { _, context -> Response in
+        let caller = try context.requireCaller()
+        let (token, hash) = CalendarFeed.newToken(for: caller.userID)
+        _ = try await engine.updateUser(id: caller.userID) { $0.calendarFeed = hash }
+        return Render.response(.created) {
+            $0.object {
+                $0.field("url", "/calendar/\(token).ics")
+                $0.field("token", token)
+            }
+        }
+    }
+
+    api.delete("/calendar/feed") { _, context -> Response in
+        let caller = try context.requireCaller()
+        let had = engine.user(id: caller.userID)?.calendarFeed.isEmpty == false
+        if had { _ = try await engine.updateUser(id: caller.userID) { $0.calendarFeed = [] } }
+        return Render.response { $0.object { $0.field("revoked", had) } }
+    }
+
+    router.get("/calendar/:file") { request, context -> Response in
+        let file = context.parameters.get("file") ?? ""
+        guard file.hasSuffix(".ics"), let (id, hash) = CalendarFeed.parse(String(file.dropLast(4))),
+            let user = engine.user(id: id), !user.disabled, CalendarFeed.same(user.calendarFeed, hash)
+        else { throw APIError(.notFound, "not_found", "no such calendar feed") }
+        let now = engine.clock.now()
+        let mine = await engine.reservations(of: id, limit: CalendarFeed.maxEvents).items.filter {
+            $0.status != .held && $0.end >= now - CalendarFeed.recent
+        }
+        let seats = await engine.seats(Set(mine.map(\.seatID)))
+        let body = CalendarFeed.render(mine.sorted { $0.id < $1.id }.map { ($0, seats[$0.seatID]) }, name: user.name)
+        let etag =
+            "\"" + SHA256.hash(data: Array(body.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined() + "\""
+        var headers: HTTPFields = [.eTag: etag, .cacheControl: "private, max-age=300"]
+        if let wanted = request.headers[.ifNoneMatch],
+            wanted.split(separator: ",").contains(where: {
+                $0.trimmingCharacters(in: .whitespaces) == etag || $0.trimmingCharacters(in: .whitespaces) == "*"
+            })
+        {
+            return Response(status: .notModified, headers: headers)
+        }
+        headers[.contentType] = "text/calendar; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}
