@@ -46,6 +46,8 @@ public enum EngineError: Error, Sendable, Hashable {
     case hasReservations(count: Int)
     /// The branch or area is closed for (part of) that time; the closure's reason.
     case closed(reason: String)
+    /// The branch takes check-in only at the seat (its QR code).
+    case presenceRequired
 
     public var kind: ErrorKind {
         switch self {
@@ -53,7 +55,7 @@ public enum EngineError: Error, Sendable, Hashable {
             .weakPassword, .invalidState, .checkinWindow:
             return .badRequest
         case .unauthorized: return .unauthorized
-        case .forbidden: return .forbidden
+        case .forbidden, .presenceRequired: return .forbidden
         case .seatNotFound, .reservationNotFound, .waitlistEntryNotFound, .userNotFound, .branchNotFound,
             .closureNotFound:
             return .notFound
@@ -93,6 +95,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .duplicateSeat: return "duplicate_seat"
         case .hasReservations: return "has_reservations"
         case .closed: return "closed"
+        case .presenceRequired: return "presence_required"
         }
     }
 
@@ -129,6 +132,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .duplicateBranch(let name): return "a branch named '\(name)' already exists"
         case .duplicateSeat(let id): return "seat \(id) already exists"
         case .closed(let reason): return "closed for that time: \(reason)"
+        case .presenceRequired: return "this branch takes check-in only at the seat: scan the seat's QR code"
         case .hasReservations(let n):
             return
                 "\(n) upcoming reservation\(n == 1 ? "" : "s") hold\(n == 1 ? "s" : "") it; retire with cancel_reservations=true to cancel \(n == 1 ? "it" : "them") (each holder is notified)"

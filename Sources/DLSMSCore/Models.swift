@@ -157,11 +157,18 @@ public struct Branch: Sendable, Hashable {
     /// The highest closure id this branch has given (ids are never given twice, even after a
     /// closure is removed).
     public var closureSerial: Int64
+    /// Students check in only at the seat (its QR code), not with the plain check-in endpoint.
+    public var presenceCheckIn = false
+    /// Raising it invalidates every printed seat code of the branch (codes are made from it).
+    public var seatCodeGeneration: UInt32 = 0
 
     public init(
         name: String, areas: [String], timeZone: String = "UTC", openingHours: OpeningHours = .alwaysOpen,
-        closures: [Closure] = [], closureSerial: Int64? = nil
+        closures: [Closure] = [], closureSerial: Int64? = nil, presenceCheckIn: Bool = false,
+        seatCodeGeneration: UInt32 = 0
     ) {
+        self.presenceCheckIn = presenceCheckIn
+        self.seatCodeGeneration = seatCodeGeneration
         self.name = name
         self.areas = areas
         self.timeZone = timeZone

@@ -266,7 +266,7 @@ public struct QRCode: Sendable, Hashable {
             }
         }
         return svgElement(width: full, height: full, title: title) {
-            "<rect width=\"\(full)\" height=\"\(full)\" fill=\"#fff\"/><path d=\"\(path)\" fill=\"#000\"/>"
+            "<rect width=\"\(full)\" height=\"\(full)\" fill=\"#fff\"/><path d=\"\(path)\" fill=\"#000\" shape-rendering=\"crispEdges\"/>"
         }
     }
 }

@@ -75,14 +75,17 @@ public enum RecordCodec {
             // Bit 7 of the hours byte: the branch's closure serial and closures follow the hours; a
             // branch that never had a closure encodes as before.
             let closuresFlag: UInt8 = b.closureSerial == 0 ? 0 : 0x80
+            // Bit 6: the check-in settings follow (presence flag, seat code generation).
+            let checkIn = b.presenceCheckIn || b.seatCodeGeneration != 0
+            let hoursFlags = closuresFlag | (checkIn ? 0x40 : 0)
             switch b.openingHours {
-            case .alwaysOpen: w.byte(0 | closuresFlag)
+            case .alwaysOpen: w.byte(0 | hoursFlags)
             case .daily(let open, let close):
-                w.byte(1 | closuresFlag)
+                w.byte(1 | hoursFlags)
                 w.uvarint(UInt64(open))
                 w.uvarint(UInt64(close))
             case .weekly(let days):
-                w.byte(2 | closuresFlag)
+                w.byte(2 | hoursFlags)
                 for periods in days {
                     w.uvarint(UInt64(periods.count))
                     for p in periods {
@@ -101,6 +104,10 @@ public enum RecordCodec {
                     w.svarint(c.end - c.start)
                     w.string(c.reason)
                 }
+            }
+            if checkIn {
+                w.byte(b.presenceCheckIn ? 1 : 0)
+                w.uvarint(UInt64(b.seatCodeGeneration))
             }
         case .seatDefined(let s):
             w.svarint(Int64(s.id))
@@ -215,7 +222,7 @@ public enum RecordCodec {
             let tz = try r.string()
             let hours: OpeningHours
             let hoursByte = try r.byte()
-            switch hoursByte & 0x7F {
+            switch hoursByte & 0x3F {
             case 0: hours = .alwaysOpen
             case 1:
                 let open = try r.count(limit: 1_440)
@@ -255,10 +262,18 @@ public enum RecordCodec {
                 }
             }
             guard hoursByte & 0x80 == 0 || serial > 0 else { throw DecodingError("invalid closure serial") }
-            return .branchDefined(
-                Branch(
-                    name: name, areas: areas, timeZone: tz, openingHours: hours, closures: closures,
-                    closureSerial: serial))
+            var branch = Branch(
+                name: name, areas: areas, timeZone: tz, openingHours: hours, closures: closures, closureSerial: serial)
+            if hoursByte & 0x40 != 0 {
+                let flags = try r.byte()
+                guard flags < 2 else { throw DecodingError("unknown check-in flags") }
+                branch.presenceCheckIn = flags == 1
+                guard let generation = UInt32(exactly: try r.uvarint()) else {
+                    throw DecodingError("bad seat code generation")
+                }
+                branch.seatCodeGeneration = generation
+            }
+            return .branchDefined(branch)
         case .seatDefined:
             let id = try r.int32()
             let branch = try r.string()

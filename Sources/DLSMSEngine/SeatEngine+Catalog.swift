@@ -33,6 +33,37 @@ extension SeatEngine {
         return changed
     }
 
+    /// Whether students of the branch check in only at the seat (its QR code).
+    public func setPresenceCheckIn(branch name: String, required: Bool) async throws(EngineError) -> Branch {
+        let changed = try await changeCatalog { c throws(EngineError) in
+            guard var b = c.branch(named: name) else { throw .branchNotFound(name) }
+            b.presenceCheckIn = required
+            return b
+        }
+        guard let changed else { throw .branchNotFound(name) }
+        return changed
+    }
+
+    /// Makes new seat codes for the branch: every printed one stops working.
+    public func rotateSeatCodes(branch name: String) async throws(EngineError) -> Branch {
+        let changed = try await changeCatalog { c throws(EngineError) in
+            guard var b = c.branch(named: name) else { throw .branchNotFound(name) }
+            b.seatCodeGeneration &+= 1
+            return b
+        }
+        guard let changed else { throw .branchNotFound(name) }
+        return changed
+    }
+
+    /// A seat still in the library with its branch's seat code generation, for making or
+    /// checking its code.
+    public func seatCodeSubject(_ id: SeatID) async -> (seat: Seat, generation: UInt32)? {
+        guard let name = catalog.withLock({ $0.liveBranch(ofSeat: id) }), let branch = branch(named: name),
+            let seat = await shard(for: id).seat(id), !seat.retired
+        else { return nil }
+        return (seat, branch.seatCodeGeneration)
+    }
+
     /// Adds `area` to the branch if it is new.
     func addArea(_ area: String, to name: String) async throws(EngineError) {
         _ = try await changeCatalog { c throws(EngineError) in

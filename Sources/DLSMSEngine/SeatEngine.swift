@@ -157,8 +157,21 @@ public final class SeatEngine: Sendable {
         return try await shard.reservation(id: id, slot: slot, requester: requester)
     }
 
+    /// The plain check-in: refused for students (`presence_required`) where the branch takes
+    /// check-in only at the seat.
     public func checkIn(id: ReservationID, requester: Requester) async throws(EngineError) -> Reservation {
         try await perform(.checkIn, id: id, requester: requester)
+    }
+
+    /// Check-in at the seat (its code was scanned): the caller's reservation on `seat` whose
+    /// check-in window is open now.
+    public func checkIn(atSeat seat: SeatID, user: UserID) async throws(EngineError) -> Reservation {
+        guard catalog.withLock({ $0.liveBranch(ofSeat: seat) }) != nil else { throw .seatNotFound(seat) }
+        guard let (id, _) = await shard(for: seat).reservationToCheckIn(seat: seat, user: user, now: clock.now())
+        else {
+            throw .invalidState("you hold no reservation on seat \(seat) to check in to now")
+        }
+        return try await perform(.checkInAtSeat, id: id, requester: Requester(userID: user))
     }
 
     /// Leaves early: `COMPLETED`, `end` becomes now, the rest of the slot is freed.

@@ -8,6 +8,8 @@ extension SeatShard {
 
     enum Action: Sendable {
         case checkIn
+        /// Check-in with the seat's code: proves presence.
+        case checkInAtSeat
         case checkout
         /// Cancel a `CONFIRMED` reservation; a `CHECKED_IN` one is ended as by checkout.
         case cancel
@@ -24,13 +26,19 @@ extension SeatShard {
         }
         let transition: ReservationTransition
         switch (action, r.status) {
-        case (.checkIn, .confirmed):
+        case (.checkIn, .confirmed), (.checkInAtSeat, .confirmed):
+            if case .checkIn = action, !requester.isAdmin, let p = positions[r.seatID],
+                seats[p].branch.presenceCheckIn
+            {
+                throw .presenceRequired
+            }
             let window = ctx.rules.checkInWindow(start: r.start)
             guard now >= window.opens && now < window.closes else {
                 throw .checkinWindow(opens: window.opens, closes: window.closes)
             }
             transition = .checkIn(at: now)
-        case (.checkIn, _): throw EngineError(InvalidTransition(from: r.status, transition: .checkIn(at: now)))
+        case (.checkIn, _), (.checkInAtSeat, _):
+            throw EngineError(InvalidTransition(from: r.status, transition: .checkIn(at: now)))
         case (.cancel, .checkedIn), (.checkout, _): transition = .checkout(at: now)
         case (.cancel, _): transition = .cancel(at: now)
         }
@@ -457,5 +465,27 @@ extension SeatShard {
                 seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
             cancelled.append(next)
         }
+    }
+}
+
+// MARK: - Check-in at the seat
+
+extension SeatShard {
+    /// The reservation of `user` on `seat` to check in to now: a `CONFIRMED` one whose check-in
+    /// window is open (else the next one, whose window error the check-in will report; else one
+    /// checked in already, for its error); `nil` when the student holds none on this seat.
+    func reservationToCheckIn(seat: SeatID, user: UserID, now: Timestamp) -> (ReservationID, UInt32)? {
+        guard let p = positions[seat] else { return nil }
+        let rules = ctx.rules
+        let held = seats[p].index.busy(start: now - rules.grace, end: now + rules.checkInOpensBefore + 1)
+            .map { ($0.handle, slots[Int($0.handle)]) }.filter { $0.1.userID == user }
+        let open = held.first { _, r in
+            let w = rules.checkInWindow(start: r.start)
+            return r.status == .confirmed && now >= w.opens && now < w.closes
+        }
+        let later = seats[p].index.busy(start: now, end: .max).lazy.map { ($0.handle, self.slots[Int($0.handle)]) }
+            .first { $0.1.userID == user && $0.1.status == .confirmed }
+        guard let (slot, r) = open ?? later ?? held.first else { return nil }
+        return (r.id, slot)
     }
 }

@@ -40,6 +40,7 @@ enum Render {
             $0.field("areas", array: b.branch.areas) { $0.value($1) }
             $0.field("open_hours", b.branch.openingHours.description)
             $0.field("time_zone", b.branch.timeZone)
+            $0.field("presence_required", b.branch.presenceCheckIn)
             let hours = b.branch.openingHours
             $0.field(
                 "opening_hours",

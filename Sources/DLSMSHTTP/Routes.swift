@@ -17,6 +17,7 @@ func addRoutes(to router: Router<APIContext>, service: DLSMSService) {
     addClosureRoutes(to: api, service: service)
     addReportRoutes(to: api, service: service)
     addCalendarRoutes(public: router, api: api, service: service)
+    addSeatCodeRoutes(to: api, service: service)
 }
 
 func parseStatus(_ text: String?) throws(APIError) -> ReservationStatus? {

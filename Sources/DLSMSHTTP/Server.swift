@@ -43,6 +43,11 @@ public struct ServerConfiguration: Sendable {
     public var limits = Limits()
     /// Where `POST /admin/backup` writes backups (none: backups over HTTP are off).
     public var backupDirectory: String?
+    /// The address people reach the server at, for the URLs in seat codes (none: http://HOST:PORT).
+    public var publicURL: String?
+
+    /// ``publicURL``, or this server's own address.
+    public var publicBase: String { publicURL ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
     /// Live waitlist entries per student.
     public var maxWaitingPerUser = BookingRules.default.maxWaitingPerUser
     /// Minutes a freed seat is held for the first in line.
@@ -140,7 +145,8 @@ public enum DLSMSServer {
             secret: secret, lifetimeSeconds: Int64(config.jwtLifetimeHours) * 3_600,
             cacheLimit: config.limits.tokenCache)
         let service = DLSMSService(
-            durable: durable, tokens: tokens, hasher: hasher, metrics: ServiceMetrics(), configuration: config)
+            durable: durable, tokens: tokens, hasher: hasher, metrics: ServiceMetrics(), configuration: config,
+            secret: secret)
         if config.demoData {
             Task {
                 let open = await service.demoAccountsWithPublicPassword()

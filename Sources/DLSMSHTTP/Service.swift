@@ -18,13 +18,17 @@ public final class DLSMSService: Sendable {
     public let connections: ConnectionCounter
     /// File descriptors against the limit.
     public let resources = ResourceState()
+    /// Makes and checks the seats' QR codes.
+    public let seatCodes: SeatCodes
 
     public var engine: SeatEngine { durable.engine }
 
+    /// `secret` keys the seat codes (the token secret; a random one when empty, for tests).
     public init(
         durable: DurableEngine, tokens: TokenService, hasher: PasswordHasher, metrics: ServiceMetrics,
-        configuration: ServerConfiguration
+        configuration: ServerConfiguration, secret: [UInt8] = []
     ) {
+        seatCodes = SeatCodes(secret: secret)
         self.durable = durable
         self.tokens = tokens
         self.hasher = hasher

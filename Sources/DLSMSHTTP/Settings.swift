@@ -1,5 +1,6 @@
 import DLSMSCore
 import DLSMSStorage
+import Foundation
 import Logging
 
 /// Every setting of `dlsms serve`, declared once: its flag, its environment variable, its
@@ -242,6 +243,15 @@ public enum ServerSettings {
                 throw ConfigurationError("must be x-forwarded-for or forwarded, not '\(v)'")
             }
             c.trustedProxies.header = h
+        },
+        setting(
+            "public-url", "DLSMS_PUBLIC_URL", "http://HOST:PORT",
+            "The address people reach the server at (scheme, host, port, path prefix), for the URLs in seat QR codes."
+        ) { c, v in
+            guard let url = URL(string: v), ["http", "https"].contains(url.scheme?.lowercased() ?? ""),
+                url.host?.isEmpty == false, url.query == nil, url.fragment == nil, v.utf8.count <= 100
+            else { throw ConfigurationError("must be an http(s) URL without query, at most 100 bytes") }
+            c.publicURL = v.hasSuffix("/") ? String(v.dropLast()) : v
         },
         setting(
             "backup-dir", "DLSMS_BACKUP_DIR", "none (POST /admin/backup is off)",

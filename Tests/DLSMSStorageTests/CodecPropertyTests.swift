@@ -26,7 +26,8 @@ import Testing
                         Closure(
                             id: Int64(i + 1), area: text(&rng), start: t,
                             end: t + Int64.random(in: 1...Closure.maxDuration, using: &rng), reason: text(&rng))
-                    }))
+                    },
+                    presenceCheckIn: .random(using: &rng), seatCodeGeneration: .random(in: 0...3, using: &rng)))
         case 1:
             return .seatDefined(
                 Seat(

@@ -85,6 +85,13 @@ let laterGoldenRecords: [JournalRecord] = [
             u.calendarFeed = Array(0..<32)
             return u
         }()),
+    .branchDefined(
+        {
+            var b = Branch(name: "Quiet", areas: [])
+            b.presenceCheckIn = true
+            b.seatCodeGeneration = 3
+            return b
+        }()),
 ]
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }

@@ -1,0 +1,200 @@
+import Crypto
+import DLSMSCore
+import DLSMSEngine
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// The seats' check-in codes. A code is 16 bytes in base64url (22 characters): the seat id and
+/// the first 12 bytes of an HMAC-SHA256, over the seat id and its branch's code generation, with
+/// a key derived from the server's token secret. So codes cannot be guessed or forged, one seat's
+/// code is no other's, and raising the branch's generation (rotation) voids every printed code
+/// of the branch. Changing the token secret voids them all.
+public struct SeatCodes: Sendable {
+    let key: SymmetricKey
+    static let macBytes = 12
+
+    init(secret: [UInt8]) {
+        let base = secret.isEmpty ? SymmetricKey(size: .bits256) : SymmetricKey(data: secret)
+        key = SymmetricKey(
+            data: Array(HMAC<SHA256>.authenticationCode(for: Array("dl-sms seat codes v1".utf8), using: base)))
+    }
+
+    func mac(seat: SeatID, generation: UInt32) -> [UInt8] {
+        var message = withUnsafeBytes(of: UInt32(bitPattern: seat).bigEndian) { Array($0) }
+        message += withUnsafeBytes(of: generation.bigEndian) { Array($0) }
+        return Array(HMAC<SHA256>.authenticationCode(for: message, using: key).prefix(Self.macBytes))
+    }
+
+    func code(seat: SeatID, generation: UInt32) -> String {
+        CalendarFeed.base64url(
+            withUnsafeBytes(of: UInt32(bitPattern: seat).bigEndian) { Array($0) }
+                + mac(seat: seat, generation: generation))
+    }
+
+    /// The seat a code names, if it is a well-formed code (not yet checked against the seat).
+    static func seat(in code: String) -> (SeatID, [UInt8])? {
+        guard let bytes = base64urlDecode(code, count: 4 + macBytes) else { return nil }
+        let seat = SeatID(
+            bitPattern: UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8 | UInt32(bytes[3]))
+        return (seat, Array(bytes[4...]))
+    }
+
+    /// `true` when `code` is the current code of its seat.
+    func verify(_ mac: [UInt8], seat: SeatID, generation: UInt32) -> Bool {
+        CalendarFeed.same(mac, self.mac(seat: seat, generation: generation))
+    }
+}
+
+/// Canonical base64url without padding of exactly `count` bytes; `nil` for anything else.
+func base64urlDecode(_ text: String, count: Int) -> [UInt8]? {
+    let length = (count * 8 + 5) / 6
+    guard text.utf8.count == length,
+        text.utf8.allSatisfy({
+            $0 == 0x2D || $0 == 0x5F || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0)
+                || (0x61...0x7A).contains($0)
+        })
+    else { return nil }
+    var padded = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+    while padded.utf8.count % 4 != 0 { padded += "=" }
+    guard let data = Data(base64Encoded: padded), data.count == count else { return nil }
+    let bytes = [UInt8](data)
+    // Canonical: the unused low bits of the last character are zero (one spelling per code).
+    guard CalendarFeed.base64url(bytes) == text else { return nil }
+    return bytes
+}
+
+func addSeatCodeRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
+    let engine = service.engine
+    let codes = service.seatCodes
+    let base = service.configuration.publicBase
+
+    @Sendable func subject(_ context: APIContext) async throws -> (Seat, String) {
+        let id = try context.seatID()
+        guard let (seat, generation) = await engine.seatCodeSubject(id) else { throw EngineError.seatNotFound(id) }
+        return (seat, "\(base)/checkin/\(codes.code(seat: seat.id, generation: generation))")
+    }
+
+    // The seat's code: its check-in URL, as JSON and as a QR code (SVG).
+    api.get("/admin/seats/:id/checkin-code") { _, context -> Response in
+        _ = try context.requireAdmin()
+        let (seat, url) = try await subject(context)
+        return Render.response {
+            $0.object {
+                $0.field("seat_id", seat.id)
+                $0.field("label", seat.displayLabel)
+                $0.field("url", url)
+            }
+        }
+    }
+
+    api.get("/admin/seats/:id/qr.svg") { _, context -> Response in
+        _ = try context.requireAdmin()
+        let (seat, url) = try await subject(context)
+        let svg = try QRCode(Array(url.utf8)).svg(scale: 8, title: "Check-in code of seat \(seat.displayLabel)")
+        return svgResponse(svg, filename: "seat-\(seat.id).svg")
+    }
+
+    // A printable sheet of an area: every seat's code with its label, four to a row.
+    api.get("/admin/branches/:name/areas/:area/qr-sheet.svg") { _, context -> Response in
+        _ = try context.requireAdmin()
+        let name = try context.branchName()
+        let rawArea = context.parameters.get("area") ?? ""
+        let area = rawArea.removingPercentEncoding ?? rawArea
+        guard engine.branch(named: name)?.areas.contains(area) == true else {
+            throw APIError(.notFound, "not_found", "\(name.prefix(100)) has no area '\(area.prefix(100))'")
+        }
+        let seats = await engine.searchSeats(SeatFilter(branch: name, area: area, availableOnly: false))
+        var cells: [(String, QRCode)] = []
+        for view in seats {
+            guard let (seat, generation) = await engine.seatCodeSubject(view.seat.id) else { continue }
+            let url = "\(base)/checkin/\(codes.code(seat: seat.id, generation: generation))"
+            cells.append((seat.displayLabel, try QRCode(Array(url.utf8))))
+        }
+        return svgResponse(
+            SeatCodeSheet.render(cells, title: "\(name) · \(area): seat check-in codes"), filename: "qr-sheet.svg")
+    }
+
+    api.post("/admin/branches/:name/seat-codes/rotate") { _, context -> Response in
+        _ = try context.requireAdmin()
+        let branch = try await engine.rotateSeatCodes(branch: try context.branchName())
+        return Render.response {
+            $0.object {
+                $0.field("branch", branch.name)
+                $0.field("seat_code_generation", branch.seatCodeGeneration)
+            }
+        }
+    }
+
+    api.put("/admin/branches/:name/checkin") { request, context -> Response in
+        _ = try context.requireAdmin()
+        var request = request
+        guard let required = try await request.decodeJSON(PresenceBody.self).presenceRequired else {
+            throw APIError.badRequest("presence_required (true or false) is required")
+        }
+        let branch = try await engine.setPresenceCheckIn(branch: try context.branchName(), required: required)
+        return Render.response {
+            $0.object {
+                $0.field("branch", branch.name)
+                $0.field("presence_required", branch.presenceCheckIn)
+            }
+        }
+    }
+
+    // Scanning a seat's code while signed in: checks the caller in to their reservation there.
+    api.post("/checkin/:code") { _, context -> Response in
+        let caller = try context.requireCaller()
+        guard let (seat, mac) = SeatCodes.seat(in: context.parameters.get("code") ?? ""),
+            let (_, generation) = await engine.seatCodeSubject(seat),
+            codes.verify(mac, seat: seat, generation: generation)
+        else { throw APIError(.notFound, "not_found", "no such seat code (it may have been replaced)") }
+        let r = try await engine.checkIn(atSeat: seat, user: caller.userID)
+        return Render.response { Render.reservation(r, &$0) }
+    }
+}
+
+struct PresenceBody: Decodable {
+    var presenceRequired: Bool?
+}
+
+func svgResponse(_ svg: String, filename: String) -> Response {
+    Response(
+        status: .ok,
+        headers: [
+            .contentType: "image/svg+xml", .contentDisposition: "inline; filename=\"\(filename)\"",
+            .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'",
+        ],
+        body: .init(byteBuffer: ByteBuffer(string: svg)))
+}
+
+/// A printable page of seat codes: A4 proportions in millimetres, four codes to a row, each with
+/// its label underneath; as many rows as needed (the page grows).
+enum SeatCodeSheet {
+    static func render(_ cells: [(label: String, code: QRCode)], title: String) -> String {
+        let columns = 4
+        let cell = 48  // mm
+        let margin = 9
+        let top = 20
+        let rows = max(1, (cells.count + columns - 1) / columns)
+        let width = 210
+        let height = max(297, top + rows * (cell + 8) + margin)
+        return svgElement(width: width, height: height, title: title) {
+            var body = "<rect width=\"\(width)\" height=\"\(height)\" fill=\"#fff\"/>"
+            body +=
+                "<text x=\"\(margin)\" y=\"12\" font-family=\"sans-serif\" font-size=\"6\">\(xmlEscape(title))</text>"
+            for (i, (label, code)) in cells.enumerated() {
+                let x = margin + (i % columns) * cell
+                let y = top + (i / columns) * (cell + 8)
+                let side = code.size + 8
+                // The code scaled into a 40 mm square, its label below.
+                body +=
+                    "<g transform=\"translate(\(x + 4) \(y)) scale(\(String(format: "%.4f", 40.0 / Double(side))))\">"
+                body += code.svg(scale: 1).replacingOccurrences(of: "<svg ", with: "<svg x=\"0\" y=\"0\" ")
+                body += "</g>"
+                body +=
+                    "<text x=\"\(x + 24)\" y=\"\(y + 46)\" text-anchor=\"middle\" font-family=\"sans-serif\" font-size=\"5\">\(xmlEscape(label))</text>"
+            }
+            return body
+        }
+    }
+}
