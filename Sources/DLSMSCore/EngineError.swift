@@ -30,6 +30,7 @@ public enum EngineError: Error, Sendable, Hashable {
     case userNotFound
     case branchNotFound(String)
     case closureNotFound(Int64)
+    case webhookNotFound(Int64)
     case seatConflict
     case seatInMaintenance(SeatID)
     case userOverlap
@@ -57,7 +58,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .unauthorized: return .unauthorized
         case .forbidden, .presenceRequired: return .forbidden
         case .seatNotFound, .reservationNotFound, .waitlistEntryNotFound, .userNotFound, .branchNotFound,
-            .closureNotFound:
+            .closureNotFound, .webhookNotFound:
             return .notFound
         case .seatConflict, .seatInMaintenance, .userOverlap, .limitReached, .duplicateUser, .offerExpired,
             .alreadyHolding, .duplicateBranch, .duplicateSeat, .hasReservations, .closed:
@@ -81,7 +82,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .unauthorized: return "unauthorized"
         case .forbidden: return "forbidden"
         case .seatNotFound, .reservationNotFound, .waitlistEntryNotFound, .userNotFound, .branchNotFound,
-            .closureNotFound:
+            .closureNotFound, .webhookNotFound:
             return "not_found"
         case .seatConflict: return "seat_conflict"
         case .seatInMaintenance: return "seat_in_maintenance"
@@ -121,6 +122,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .userNotFound: return "user not found"
         case .branchNotFound(let name): return "branch '\(name)' not found"
         case .closureNotFound(let id): return "closure \(id) not found"
+        case .webhookNotFound(let id): return "webhook \(id) not found"
         case .seatConflict: return "the seat is already reserved for part of that time"
         case .seatInMaintenance(let id): return "seat \(id) is out of service"
         case .userOverlap: return "you already hold a reservation at that time"

@@ -45,4 +45,8 @@ public enum JournalRecord: Sendable, Hashable {
     case idFloor(IDFloor)
     /// Reservations that moved to the archive file and left memory (replay drops them again).
     case reservationsArchived([ArchivedReservation])
+    /// A webhook endpoint's new state (registered, removed, or its delivery cursor moved).
+    case webhookEndpoint(WebhookEndpoint)
+    /// An event for the webhook outbox.
+    case webhookEvent(WebhookEvent)
 }

@@ -272,9 +272,9 @@ public struct QRCode: Sendable, Hashable {
 }
 
 /// An `<svg>` element with an optional title (escaped), for QR codes and sheets.
-public func svgElement(width: Int, height: Int, title: String?, _ body: () -> String) -> String {
+public func svgElement(width: Int, height: Int, unit: String = "", title: String?, _ body: () -> String) -> String {
     var out =
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\""
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\(unit)\" height=\"\(height)\(unit)\""
     out += title == nil ? ">" : " role=\"img\" aria-label=\"\(xmlEscape(title!))\"><title>\(xmlEscape(title!))</title>"
     return out + body() + "</svg>"
 }

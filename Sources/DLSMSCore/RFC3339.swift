@@ -112,8 +112,14 @@ public enum RFC3339 {
             }
         }
         guard i == b.count else { return nil }
-        return days(year: year, month: month, day: day) * Seconds.day + hour * 3_600 + minute * 60 + second - offset
+        let t = days(year: year, month: month, day: day) * Seconds.day + hour * 3_600 + minute * 60 + second - offset
+        // An offset may carry a time past the years a timestamp is written in (1970–9999, UTC).
+        guard t >= 0, t <= latest else { return nil }
+        return t
     }
+
+    /// 9999-12-31T23:59:59Z, the last instant written with four year digits.
+    public static let latest: Timestamp = 253_402_300_799
 
     /// Parses `YYYY-MM-DD` to the timestamp of its midnight UTC.
     public static func parseDate(_ text: String) -> Timestamp? {

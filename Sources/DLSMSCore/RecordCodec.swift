@@ -20,6 +20,8 @@ public enum RecordCodec {
         /// A waitlist entry with its offer (`waitlistChanged` plus the offer's fields).
         case waitlistOffer = 10
         case reservationsArchived = 11
+        case webhookEndpoint = 12
+        case webhookEvent = 13
 
         public var name: String {
             switch self {
@@ -34,6 +36,8 @@ public enum RecordCodec {
             case .idFloor: return "ids"
             case .waitlistOffer: return "waitlist+offer"
             case .reservationsArchived: return "archived"
+            case .webhookEndpoint: return "webhook"
+            case .webhookEvent: return "event"
             }
         }
     }
@@ -55,6 +59,8 @@ public enum RecordCodec {
         case .userChanged: return .userChanged
         case .idFloor: return .idFloor
         case .reservationsArchived: return .reservationsArchived
+        case .webhookEndpoint: return .webhookEndpoint
+        case .webhookEvent: return .webhookEvent
         }
     }
 
@@ -150,6 +156,20 @@ public enum RecordCodec {
                 w.svarint(Int64(a.seatID))
                 w.svarint(Int64(a.userID))
             }
+        case .webhookEndpoint(let e):
+            w.svarint(e.id)
+            w.string(e.url)
+            w.string(e.secret)
+            w.uvarint(UInt64(e.events.count))
+            for t in e.events { w.string(t) }
+            w.byte(e.active ? 1 : 0)
+            w.svarint(e.deliveredThrough)
+            w.svarint(e.createdAt)
+        case .webhookEvent(let e):
+            w.svarint(e.id)
+            w.string(e.type)
+            w.svarint(e.createdAt)
+            w.string(e.payload)
         case .idFloor(let f):
             w.svarint(f.reservation)
             w.svarint(f.waitlistEntry)
@@ -323,6 +343,29 @@ public enum RecordCodec {
                 list.append(ArchivedReservation(id: id, seatID: seat, userID: user))
             }
             return .reservationsArchived(list)
+        case .webhookEndpoint:
+            let id = try r.svarint()
+            let url = try r.string()
+            let secret = try r.string()
+            let n = try r.count(limit: WebhookEvent.types.count)
+            var events: [String] = []
+            for _ in 0..<n { events.append(try r.string()) }
+            let flag = try r.byte()
+            guard flag < 2 else { throw DecodingError("bad webhook flag") }
+            let through = try r.svarint()
+            let created = try r.svarint()
+            guard id > 0, through >= 0 else { throw DecodingError("invalid webhook endpoint") }
+            return .webhookEndpoint(
+                WebhookEndpoint(
+                    id: id, url: url, secret: secret, events: events, active: flag == 1, deliveredThrough: through,
+                    createdAt: created))
+        case .webhookEvent:
+            let id = try r.svarint()
+            let type = try r.string()
+            let created = try r.svarint()
+            let payload = try r.string()
+            guard id > 0 else { throw DecodingError("invalid webhook event") }
+            return .webhookEvent(WebhookEvent(id: id, type: type, createdAt: created, payload: payload))
         case .idFloor:
             let reservation = try r.svarint()
             let waitlist = try r.svarint()

@@ -9,6 +9,8 @@ public struct EngineImage: Sequence, Sendable {
     var parts: [SlotStore] = []
     public var waitlist: [WaitlistEntry] = []
     public var notifications: [UserNotification] = []
+    /// Webhook endpoints and the events still owed to them.
+    public var webhooks: [JournalRecord] = []
     /// The next ids (the last record of a snapshot).
     public var idFloor: IDFloor?
 
@@ -63,6 +65,11 @@ public struct EngineImage: Sequence, Sendable {
                         return .notificationCreated(image.notifications[index])
                     }
                 case 6:
+                    if index < image.webhooks.count {
+                        defer { index += 1 }
+                        return image.webhooks[index]
+                    }
+                case 7:
                     if index == 0, let floor = image.idFloor {
                         index += 1
                         return .idFloor(floor)

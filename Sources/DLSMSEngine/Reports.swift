@@ -73,6 +73,8 @@ public struct UtilisationReport: Sendable {
 struct HourGrid: Sendable {
     var starts: [Timestamp] = []
     var dayStart: [Int] = []
+    /// The local midnight of each hour's day (a day bucket's start, even before the range).
+    var midnight: [Timestamp] = []
     var weekday: [UInt8] = []
     var hourOfDay: [UInt8] = []
     let end: Timestamp
@@ -91,11 +93,16 @@ struct HourGrid: Sendable {
             } else {
                 dayStart.append(dayStart.last ?? 0)
             }
+            midnight.append(Timestamp(day.timeIntervalSince1970))
             starts.append(Timestamp(t.timeIntervalSince1970))
             let c = calendar.dateComponents([.weekday, .hour], from: t)
             weekday.append(UInt8(((c.weekday ?? 2) + 5) % 7))
             hourOfDay.append(UInt8(c.hour ?? 0))
-            guard let next = calendar.date(byAdding: .hour, value: 1, to: t) else { break }
+            // The next local hour: the start of the one an hour on falls in, so that the grid
+            // keeps to local hours across changes of 30 minutes too (Lord Howe Island).
+            let later = t.addingTimeInterval(3_600)
+            var next = calendar.dateInterval(of: .hour, for: later)?.start ?? later
+            if next <= t { next = later }
             t = next
         }
     }
@@ -210,7 +217,8 @@ extension SeatEngine {
                     buckets[q.granularity == .day ? grid.dayStart[i] : i, default: .init()].add(f)
                 }
                 for (i, f) in buckets.sorted(by: { $0.key < $1.key }) where !f.isEmpty {
-                    rows.append(UtilisationRow(branch: b.name, area: area, bucketStart: grid.starts[i], figures: f))
+                    let start = q.granularity == .day ? grid.midnight[i] : grid.starts[i]
+                    rows.append(UtilisationRow(branch: b.name, area: area, bucketStart: start, figures: f))
                 }
             }
             for (cell, seconds) in cells.sorted(by: { $0.key < $1.key }) where seconds > 0 {

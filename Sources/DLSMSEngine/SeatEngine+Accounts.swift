@@ -24,7 +24,14 @@ extension SeatEngine {
     @discardableResult
     public func updateUser(id: UserID, _ change: (inout User) -> Void) async throws(EngineError) -> User {
         try context.health.check()
-        let (old, new, ticket) = try users.update(id: id, journal: context.journal, change)
+        let (old, new, ticket) = try users.update(id: id, journal: context.journal) { user in
+            let before = user
+            change(&user)
+            // Recovering an account (new password, sessions revoked) voids its calendar feed too.
+            if user.passwordHash != before.passwordHash || user.tokenGeneration != before.tokenGeneration {
+                user.calendarFeed = []
+            }
+        }
         try await context.health.commit(ticket)
         if new.disabled || new.tokenGeneration != old.tokenGeneration {
             notifications.finishStreams(of: id)  // their tokens no longer work: neither do their streams

@@ -61,7 +61,10 @@ extension SeatEngine {
     /// Applies a recorded change as it is (seed and WAL replay): no rules, no journal. Idempotent.
     public func apply(_ record: JournalRecord) async {
         switch record {
-        case .branchDefined(let b): await apply(branch: b)
+        case .branchDefined(let b):
+            webhooks.restore(record)
+            await apply(branch: b)
+        case .webhookEndpoint, .webhookEvent: webhooks.restore(record)
         case .seatDefined(let s):
             guard let b = catalog.withLock({ $0.copy(named: s.branch) }) else {
                 preconditionFailure("seat \(s.id) names branch '\(s.branch)', which is not defined")
@@ -105,7 +108,8 @@ extension SeatEngine {
                 pending[shardIndex(r.seatID)].append(r)
                 pendingCount += 1
                 if pendingCount >= 65_536 { await flush() }
-            case .userCreated, .userChanged, .waitlistChanged, .notificationCreated, .idFloor:
+            case .userCreated, .userChanged, .waitlistChanged, .notificationCreated, .idFloor, .webhookEndpoint,
+                .webhookEvent:
                 await apply(record)
             case .branchDefined, .seatDefined, .reservationsArchived:
                 await flush()
@@ -130,6 +134,7 @@ extension SeatEngine {
         image.users = users.all
         image.waitlist = context.waitlist.all
         image.notifications = notifications.all
+        image.webhooks = webhooks.image
         image.idFloor = IDFloor(
             reservation: context.directory.nextID, waitlistEntry: context.waitlist.nextID,
             notification: notifications.nextID)

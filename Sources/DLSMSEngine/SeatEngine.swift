@@ -41,6 +41,8 @@ public final class SeatEngine: Sendable {
     let context: EngineContext
     let users = UserDirectory()
     let catalog = Mutex(Catalog())
+    /// Webhook endpoints and the events owed to them.
+    public let webhooks: WebhookOutbox
 
     struct Catalog {
         var branches: [Branch] = []
@@ -83,9 +85,11 @@ public final class SeatEngine: Sendable {
         let notifications = NotificationHub(
             streamsPerUser: configuration.streamsPerUser, queuePerStream: configuration.streamQueue)
         self.notifications = notifications
+        let outbox = WebhookOutbox(clock: clock)
+        webhooks = outbox
         let context = EngineContext(
             rules: configuration.rules, directory: ReservationDirectory(), ledger: UserLedger(), waitlist: Waitlist(),
-            notifications: notifications, journal: journal)
+            notifications: notifications, journal: EventTap(inner: journal, outbox: outbox))
         self.context = context
         shards = (0..<configuration.shardCount).map { _ in SeatShard(context: context) }
     }

@@ -27,16 +27,7 @@ enum CalendarFeed {
 
     /// The account a token names and the token's hash; `nil` for anything that is not a token.
     static func parse(_ token: String) -> (UserID, [UInt8])? {
-        guard token.utf8.count == 38,
-            token.utf8.allSatisfy({
-                $0 == 0x2D || $0 == 0x5F || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0)
-                    || (0x61...0x7A).contains($0)
-            })
-        else { return nil }
-        var text = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        text += "=="
-        guard let data = Data(base64Encoded: text), data.count == tokenBytes else { return nil }
-        let bytes = [UInt8](data)
+        guard let bytes = base64urlDecode(token, count: tokenBytes) else { return nil }
         let user = UserID(
             bitPattern: UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8 | UInt32(bytes[3]))
         return (user, Array(SHA256.hash(data: bytes)))
@@ -89,40 +80,43 @@ enum CalendarFeed {
 struct ICalendar {
     private(set) var text = ""
 
+    /// Folds by code points (never inside a UTF-8 sequence, as the RFC asks; a line may split a
+    /// character made of several code points, which unfolding joins again), each line taking at
+    /// least one code point.
     mutating func line(_ content: String) {
-        var rest = Substring(content)
-        var first = true
-        while true {
-            let limit = first ? 75 : 74  // a continuation line starts with a space
-            var cut = rest.startIndex
-            var octets = 0
-            while cut < rest.endIndex {
-                let n = rest[cut].utf8.count
-                if octets + n > limit { break }
-                octets += n
-                cut = rest.index(after: cut)
+        var octets = 0
+        var line = ""
+        for scalar in content.unicodeScalars {
+            let n = String(scalar).utf8.count
+            if octets + n > 75 && octets > 1 {
+                text += line + "\r\n"
+                line = " "  // a continuation line starts with a space
+                octets = 1
             }
-            text += (first ? "" : " ") + rest[rest.startIndex..<cut] + "\r\n"
-            rest = rest[cut...]
-            first = false
-            if rest.isEmpty { return }
+            line.unicodeScalars.append(scalar)
+            octets += n
         }
+        text += line + "\r\n"
     }
 
     mutating func property(_ name: String, text value: String) { line("\(name):\(Self.escape(value))") }
 
+    /// By code points: a comma followed by a combining mark is still escaped.
     static func escape(_ s: String) -> String {
         var out = ""
-        for ch in s {
-            switch ch {
+        var lastWasCR = false
+        for scalar in s.unicodeScalars {
+            defer { lastWasCR = scalar == "\r" }
+            switch scalar {
             case "\\": out += "\\\\"
             case ";": out += "\\;"
             case ",": out += "\\,"
-            case "\n", "\r\n", "\r": out += "\\n"
+            case "\r": out += "\\n"
+            case "\n": if !lastWasCR { out += "\\n" }
             default:
                 // Other control characters are not allowed in TEXT.
-                if ch.unicodeScalars.allSatisfy({ $0.value < 0x20 || $0.value == 0x7F }) { continue }
-                out.append(ch)
+                if scalar.value < 0x20 || scalar.value == 0x7F { continue }
+                out.unicodeScalars.append(scalar)
             }
         }
         return out
@@ -157,7 +151,7 @@ func addCalendarRoutes(public router: Router<APIContext>, api: RouterGroup<APICo
         return Render.response { $0.object { $0.field("revoked", had) } }
     }
 
-    router.get("/calendar/:file") { request, context -> Response in
+    @Sendable func feed(_ request: Request, _ context: APIContext, head: Bool) async throws -> Response {
         let file = context.parameters.get("file") ?? ""
         guard file.hasSuffix(".ics"), let (id, hash) = CalendarFeed.parse(String(file.dropLast(4))),
             let user = engine.user(id: id), !user.disabled, CalendarFeed.same(user.calendarFeed, hash)
@@ -171,14 +165,18 @@ func addCalendarRoutes(public router: Router<APIContext>, api: RouterGroup<APICo
         let etag =
             "\"" + SHA256.hash(data: Array(body.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined() + "\""
         var headers: HTTPFields = [.eTag: etag, .cacheControl: "private, max-age=300"]
-        if let wanted = request.headers[.ifNoneMatch],
-            wanted.split(separator: ",").contains(where: {
-                $0.trimmingCharacters(in: .whitespaces) == etag || $0.trimmingCharacters(in: .whitespaces) == "*"
-            })
-        {
-            return Response(status: .notModified, headers: headers)
+        // Weak comparison (RFC 9110): W/"x" matches "x".
+        let wanted = (request.headers[.ifNoneMatch] ?? "").split(separator: ",").map {
+            let tag = $0.trimmingCharacters(in: .whitespaces)
+            return tag.hasPrefix("W/") ? String(tag.dropFirst(2)) : tag
         }
+        if wanted.contains(etag) || wanted.contains("*") { return Response(status: .notModified, headers: headers) }
         headers[.contentType] = "text/calendar; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+        headers[.contentLength] = String(body.utf8.count)
+        return Response(
+            status: .ok, headers: headers, body: head ? .init() : .init(byteBuffer: ByteBuffer(string: body)))
     }
+
+    router.get("/calendar/:file") { request, context in try await feed(request, context, head: false) }
+    router.head("/calendar/:file") { request, context in try await feed(request, context, head: true) }
 }

@@ -28,7 +28,7 @@ func addReportRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
                 let f = r.figures
                 text +=
                     [
-                        CatalogCSV.quoted(r.branch), CatalogCSV.quoted(r.area), RFC3339.format(r.bucketStart),
+                        Report.cell(r.branch), Report.cell(r.area), RFC3339.format(r.bucketStart),
                         Report.hours(f.bookedSeconds), Report.hours(f.occupiedSeconds), String(f.noShows),
                         String(f.cancellations),
                     ].joined(separator: ",") + "\r\n"
@@ -100,6 +100,13 @@ enum Report {
             return accept.contains("text/csv") && !accept.hasPrefix("application/json")
         default: throw APIError.badRequest("format must be json or csv")
         }
+    }
+
+    /// A text cell of a report: quoted per RFC 4180, and one that a spreadsheet would take for a
+    /// formula (it starts with =, +, -, @) is prefixed with an apostrophe (CSV injection).
+    static func cell(_ text: String) -> String {
+        guard let first = text.first, "=+-@\t\r".contains(first) else { return CatalogCSV.quoted(text) }
+        return CatalogCSV.quoted("'" + text)
     }
 
     /// Seconds as hours with two decimals ("1.25").

@@ -18,6 +18,7 @@ func addRoutes(to router: Router<APIContext>, service: DLSMSService) {
     addReportRoutes(to: api, service: service)
     addCalendarRoutes(public: router, api: api, service: service)
     addSeatCodeRoutes(to: api, service: service)
+    addWebhookRoutes(to: api, service: service)
 }
 
 func parseStatus(_ text: String?) throws(APIError) -> ReservationStatus? {

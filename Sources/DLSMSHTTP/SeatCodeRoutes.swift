@@ -105,6 +105,11 @@ func addSeatCodeRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
             throw APIError(.notFound, "not_found", "\(name.prefix(100)) has no area '\(area.prefix(100))'")
         }
         let seats = await engine.searchSeats(SeatFilter(branch: name, area: area, availableOnly: false))
+        guard seats.count <= SeatCodeSheet.maxSeats else {
+            throw APIError.badRequest(
+                "\(area.prefix(100)) has \(seats.count) seats; a sheet holds at most \(SeatCodeSheet.maxSeats): print the seats' codes one by one (GET /admin/seats/{id}/qr.svg)"
+            )
+        }
         var cells: [(String, QRCode)] = []
         for view in seats {
             guard let (seat, generation) = await engine.seatCodeSubject(view.seat.id) else { continue }
@@ -170,6 +175,8 @@ func svgResponse(_ svg: String, filename: String) -> Response {
 /// A printable page of seat codes: A4 proportions in millimetres, four codes to a row, each with
 /// its label underneath; as many rows as needed (the page grows).
 enum SeatCodeSheet {
+    static let maxSeats = 400
+
     static func render(_ cells: [(label: String, code: QRCode)], title: String) -> String {
         let columns = 4
         let cell = 48  // mm
@@ -178,7 +185,7 @@ enum SeatCodeSheet {
         let rows = max(1, (cells.count + columns - 1) / columns)
         let width = 210
         let height = max(297, top + rows * (cell + 8) + margin)
-        return svgElement(width: width, height: height, title: title) {
+        return svgElement(width: width, height: height, unit: "mm", title: title) {
             var body = "<rect width=\"\(width)\" height=\"\(height)\" fill=\"#fff\"/>"
             body +=
                 "<text x=\"\(margin)\" y=\"12\" font-family=\"sans-serif\" font-size=\"6\">\(xmlEscape(title))</text>"

@@ -45,6 +45,8 @@ public struct ServerConfiguration: Sendable {
     public var backupDirectory: String?
     /// The address people reach the server at, for the URLs in seat codes (none: http://HOST:PORT).
     public var publicURL: String?
+    /// Where webhooks may point, and their retry pace.
+    public var webhooks = WebhookSettings()
 
     /// ``publicURL``, or this server's own address.
     public var publicBase: String { publicURL ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
@@ -140,6 +142,11 @@ public enum DLSMSServer {
                 "replayed": "\(report.replayedRecords)", "reservations": "\(report.reservations)",
                 "seconds": "\(report.seconds)",
             ])
+        if config.publicURL == nil && ["0.0.0.0", "::", "[::]"].contains(config.host) {
+            logger.warning(
+                "seat QR codes will carry \(config.publicBase), which nobody can reach: set --public-url to the address students use"
+            )
+        }
         let secret = try TokenService.loadSecret(configured: config.jwtSecret, dataDirectory: config.dataDirectory)
         let tokens = await TokenService(
             secret: secret, lifetimeSeconds: Int64(config.jwtLifetimeHours) * 3_600,
@@ -249,6 +256,7 @@ public enum DLSMSServer {
                         resources: service.resources, connections: service.connections, logger: logger)),
                 .init(service: FrontDoorsService(http: app, grpc: grpc)),
                 .init(service: StreamCloserService(hub: service.engine.notifications, logger: logger)),
+                .init(service: WebhookDeliveryService(service: service, logger: logger)),
                 .init(
                     service: StorageWatchService(durable: service.durable),
                     failureTerminationBehavior: .gracefullyShutdownGroup),

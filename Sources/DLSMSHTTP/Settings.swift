@@ -249,10 +249,25 @@ public enum ServerSettings {
             "The address people reach the server at (scheme, host, port, path prefix), for the URLs in seat QR codes."
         ) { c, v in
             guard let url = URL(string: v), ["http", "https"].contains(url.scheme?.lowercased() ?? ""),
-                url.host?.isEmpty == false, url.query == nil, url.fragment == nil, v.utf8.count <= 100
+                url.host?.isEmpty == false, url.query == nil, url.fragment == nil, v.utf8.count <= 100,
+                (1...65_535).contains(url.port ?? 80), url.user == nil
             else { throw ConfigurationError("must be an http(s) URL without query, at most 100 bytes") }
             c.publicURL = v.hasSuffix("/") ? String(v.dropLast()) : v
         },
+        setting(
+            "webhook-hosts", "WEBHOOK_HOSTS", "none (webhooks are off)",
+            "Comma-separated host names or addresses that webhook endpoints may point at."
+        ) { c, v in
+            let hosts = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard !hosts.isEmpty, hosts.count <= 100, hosts.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 255 }) else {
+                throw ConfigurationError("must be a comma-separated list of host names or addresses")
+            }
+            c.webhooks.allowedHosts = Set(hosts)
+        },
+        setting(
+            "webhook-backoff-ms", "WEBHOOK_BACKOFF_MS", "1000",
+            "First webhook retry delay in milliseconds; it doubles (with jitter) up to an hour, for 25 hours."
+        ) { c, v in c.webhooks.backoffMilliseconds = try integer(v, 1...600_000) },
         setting(
             "backup-dir", "DLSMS_BACKUP_DIR", "none (POST /admin/backup is off)",
             "Directory where POST /admin/backup writes consistent online backups."

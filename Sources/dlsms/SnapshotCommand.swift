@@ -367,6 +367,14 @@ struct ExportDocument: Encodable {
         var offerReservationID: Int64?
         var offerExpiresAt: String?
     }
+    struct H: Encodable {
+        var id: Int64
+        var url: String
+        var events: [String]
+        var active: Bool
+        var deliveredThrough: Int64
+        var createdAt: String
+    }
     struct N: Encodable {
         var id: Int64
         var userID: Int32
@@ -383,6 +391,9 @@ struct ExportDocument: Encodable {
     var reservations: [R] = []
     var waitlist: [W] = []
     var notifications: [N] = []
+    /// Webhook endpoints (without their secrets) and the events still owed to them.
+    var webhooks: [H] = []
+    var webhookEventsPending = 0
 
     init(image: EngineImage, lastLSN: UInt64) {
         self.lastLSN = lastLSN
@@ -435,6 +446,12 @@ struct ExportDocument: Encodable {
                     N(
                         id: n.id, userID: n.userID, type: n.kind.name, message: n.message, seatID: n.seatID,
                         createdAt: rfc3339(n.createdAt)))
+            case .webhookEndpoint(let e):
+                webhooks.append(
+                    H(
+                        id: e.id, url: e.url, events: e.events, active: e.active, deliveredThrough: e.deliveredThrough,
+                        createdAt: rfc3339(e.createdAt)))
+            case .webhookEvent: webhookEventsPending += 1
             case .idFloor, .reservationsArchived: break
             }
         }

@@ -18,6 +18,14 @@ import Testing
         #expect(RFC3339.parseDate("2025-10-11") == 1_760_140_800)
     }
 
+    /// An offset cannot carry a time past 9999 or before 1970 (it would be written wrongly).
+    @Test func offsetsStayInsideTheYearsWritten() {
+        #expect(RFC3339.parse("9999-12-31T23:59:59Z") == RFC3339.latest)
+        #expect(RFC3339.format(RFC3339.latest) == "9999-12-31T23:59:59Z")
+        #expect(RFC3339.parse("9999-12-31T23:59:59-00:01") == nil)
+        #expect(RFC3339.parse("1970-01-01T00:00:00+00:01") == nil)
+    }
+
     @Test func refusesImpossibleAndMalformedTimes() {
         for bad in [
             "2025-02-29T00:00:00Z", "2025-13-01T00:00:00Z", "2025-00-10T00:00:00Z", "2025-10-32T00:00:00Z",

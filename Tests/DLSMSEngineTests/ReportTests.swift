@@ -84,6 +84,29 @@ import Testing
         #expect(report.rows.first?.figures.bookedSeconds == 2 * hour)
     }
 
+    /// Lord Howe Island moves its clocks by 30 minutes (UTC+10:30 → +11 on 2025-10-05): the
+    /// buckets keep to local hours across the change, whatever the report's start.
+    @Test func halfHourDaylightSavingKeepsLocalHours() async throws {
+        let (engine, _) = try await makeLibrary()
+        try await engine.define(branch: Branch(name: "Howe", areas: ["A"], timeZone: "Australia/Lord_Howe"))
+        try await engine.define(seat: Seat(id: 20, branch: "Howe", area: "A", hasPower: true, hasMonitor: false))
+        // 2025-10-12 01:00Z is 12:00 local (UTC+11).
+        let r = try await engine.book(user: 1, seat: 20, start: day + hour, end: day + 2 * hour)
+        var seen: [[Timestamp]] = []
+        for from in [day - 10 * Seconds.day, day - hour, day] {
+            let report = try await engine.utilisation(
+                UtilisationQuery(branch: "Howe", from: from, to: day + Seconds.day, granularity: .hour))
+            seen.append(report.rows.map(\.bucketStart))
+            #expect(report.rows.map(\.figures.bookedSeconds) == [r.end - r.start])
+            #expect(report.heatmap.map { "\($0.weekday) \($0.hour)" } == ["6 12"])
+        }
+        #expect(seen.allSatisfy { $0 == [day + hour] })
+        // A day bucket starts at local midnight, even when the range starts later.
+        let daily = try await engine.utilisation(
+            UtilisationQuery(branch: "Howe", from: day, to: day + Seconds.day, granularity: .day))
+        #expect(daily.rows.map(\.bucketStart) == [day - 11 * hour])
+    }
+
     @Test func badQueriesAreRefused() async throws {
         let (engine, _) = try await makeLibrary()
         #expect(

@@ -98,6 +98,26 @@ import Testing
         await service.durable.close(finalSnapshot: false)
     }
 
+    /// Folding takes code points, never stalls on a character of many of them, keeps lines within
+    /// 75 octets and unfolds to the same text; escaping sees a comma under a combining mark.
+    @Test func foldingNeverStallsAndUnfoldsToTheSameText() {
+        for text in [
+            "e" + String(repeating: "\u{301}", count: 200), String(repeating: "学", count: 100),
+            String(repeating: "a", count: 300),
+            "x", "",
+        ] {
+            var cal = ICalendar()
+            cal.line("SUMMARY:" + text)
+            let lines = cal.text.components(separatedBy: "\r\n").dropLast()
+            #expect(lines.allSatisfy { $0.utf8.count <= 75 })
+            let unfolded = lines.enumerated().map { n, line in
+                n == 0 ? line : String(String.UnicodeScalarView(line.unicodeScalars.dropFirst()))
+            }
+            #expect(unfolded.joined() == "SUMMARY:" + text)
+        }
+        #expect(ICalendar.escape(",\u{301};\u{301}\\\r\na") == "\\,\u{301}\\;\u{301}\\\\\\na")
+    }
+
     @Test func forgedAndMalformedFeedsAreNotFound() async throws {
         try await withService { client, service, _ in
             let student = try await client.login("S2021003")
@@ -120,10 +140,37 @@ import Testing
                 let r = try await client.call(.get, path)
                 #expect(r.status == .notFound && r.code == "not_found", "\(path.prefix(60)): \(r.text)")
             }
-            // A disabled account's feed stops.
-            #expect(try await client.call(.get, url).status == .ok)
-            _ = try await service.engine.updateUser(id: 3) { $0.disabled = true }
+            // One spelling per token: the last character's unused bits must be zero.
+            var twin = Array(token.utf8)
+            let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+            let value = alphabet.firstIndex(of: twin[twin.count - 1])!
+            twin[twin.count - 1] = alphabet[value ^ 1]
+            #expect(
+                try await client.call(.get, "/calendar/\(String(decoding: twin, as: UTF8.self)).ics").status
+                    == .notFound)
+            // HEAD and weak validators.
+            let head = try await client.call(.head, url)
+            #expect(head.status == .ok && head.text.isEmpty)
+            let etag = try #require(head.headers[.eTag])
+            #expect(try await client.call(.get, url, headers: [.ifNoneMatch: "W/" + etag]).status == .notModified)
+            // A new password or revoked sessions void the feed (account recovery).
+            let change = try await client.call(
+                .post, "/auth/password", token: student,
+                json: #"{"current_password": "password123", "new_password": "another-password-1"}"#)
+            #expect(change.status == .ok, "\(change.text)")
             #expect(try await client.call(.get, url).status == .notFound)
+            let fresh = try await client.login("S2021003", "another-password-1")
+            let url2 = try #require(try await client.call(.post, "/calendar/feed", token: fresh).json["url"] as? String)
+            #expect(try await client.call(.get, url2).status == .ok)
+            let admin = try await client.login("admin", "admin-password")
+            #expect(try await client.call(.post, "/admin/users/3/revoke-sessions", token: admin).status == .ok)
+            #expect(try await client.call(.get, url2).status == .notFound)
+            let again = try await client.login("S2021003", "another-password-1")
+            let url3 = try #require(try await client.call(.post, "/calendar/feed", token: again).json["url"] as? String)
+            // A disabled account's feed stops.
+            #expect(try await client.call(.get, url3).status == .ok)
+            _ = try await service.engine.updateUser(id: 3) { $0.disabled = true }
+            #expect(try await client.call(.get, url3).status == .notFound)
         }
     }
 
@@ -131,8 +178,11 @@ import Testing
     func theFeedParsesWithAnIndependentParser() async throws {
         try await withService { client, _, _ in
             let student = try await client.login("S2021008")
-            // A long, awkward name: commas, semicolons, backslashes, non-ASCII, folding.
-            let renamed = String(repeating: "Zoë, O'Brien; \\ 学生 ", count: 8)
+            // A long, awkward name: commas, semicolons, backslashes, non-ASCII, folding, and
+            // characters of many code points (one of 38, longer than a folded line).
+            let renamed =
+                String(repeating: "Zoë, O'Brien; \\ 学生 ", count: 8) + "e" + String(repeating: "\u{301}", count: 37)
+                + ",\u{301};\u{301}\\\u{301}"
             let ids = try await [(43, 1), (44, 3)].asyncMap { seat, h in
                 try await client.call(
                     .post, "/reservations", token: student,

@@ -332,7 +332,10 @@ func naive(_ t: Timestamp) -> String { String(RFC3339.format(t).dropLast()) }
     /// though it never answers the GOAWAY.
     @Test func aSilentConnectionIsClosed() async throws {
         try await withGRPC(Configure { $0.limits.idleTimeout = .seconds(1) }) { g, _, _ in
-            _ = try await g.token("S2021001")  // the client runs (withGRPCClient needs it started)
+            // A call, so that the client has started (withGRPCClient needs it started before the
+            // body ends). Its outcome does not matter: on a loaded machine the client's own
+            // connection may idle past the one-second timeout and be closed under it.
+            _ = try? await g.token("S2021001")
             let silent = try #require(RawConnection(port: g.port))
             #expect(silent.closedByPeer(timeout: 15))
         }

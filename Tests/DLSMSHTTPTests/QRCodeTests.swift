@@ -74,7 +74,10 @@ import Testing
     func zbarDecodesWhatWeEncode() throws {
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
-        for text in ["http://127.0.0.1:8080/checkin/AAAAAQEjRWeJq83v", "Seat S-014 - Silent Study Zone", "1"] {
+        for text in [
+            "http://127.0.0.1:8080/checkin/AAAAAQEjRWeJq83v", "Seat S-014 - Silent Study Zone", "1",
+            "http://127.0.0.1:8080/checkin/AAAAF_gy7i9-x4KuRGOkmQ",
+        ] {
             let q = try QRCode(Array(text.utf8))
             // A PGM picture, 6 pixels a module, with the quiet zone.
             let scale = 6

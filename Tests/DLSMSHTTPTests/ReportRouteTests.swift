@@ -134,6 +134,18 @@ import Testing
                 let r = try await client.call(.get, path + query, token: admin)
                 #expect(r.status == status && r.code == code, "\(query): \(r.text)")
             }
+            // A name a spreadsheet would run as a formula is defused in the CSV.
+            #expect(
+                try await client.call(
+                    .post, "/admin/branches", token: admin, json: #"{"name": "=HYPERLINK(1)", "areas": ["@A"]}"#
+                ).status == .created)
+            _ = try await client.call(
+                .post, "/admin/seats", token: admin, json: #"{"branch": "=HYPERLINK(1)", "area": "@A", "id": 500}"#)
+            _ = try await client.call(
+                .post, "/reservations", token: student, json: booking(500, t0 + 3_600, t0 + 7_200))
+            let csv = try await client.call(
+                .get, "\(path)?branch=%3DHYPERLINK(1)&format=csv&from=\(iso(t0))&to=\(iso(t0 + 86_400))", token: admin)
+            #expect(csv.text.contains("\r\n'=HYPERLINK(1),'@A,"), "\(csv.text)")
             let bad = try await client.call(.get, "/admin/reservations.csv?status=LOST", token: admin)
             #expect(bad.status == .badRequest && bad.code == "bad_request")
         }

@@ -1,0 +1,376 @@
+import DLSMSCore
+import Foundation
+import Synchronization
+
+/// The webhook outbox: registered endpoints, the events waiting for them, and each endpoint's
+/// delivery state.
+///
+/// Events are made by ``EventTap`` from the journal records of the changes they report, and
+/// appended to the journal right after them, under the outbox's lock (so event ids follow the
+/// journal's order). An event is durable when its change is: a crash loses none. Each endpoint
+/// takes the events it subscribes to one at a time in id order (so in order per reservation), and
+/// its cursor (``WebhookEndpoint/deliveredThrough``) moves by a journal record once an event is
+/// delivered, or given up on after ``WebhookOutbox/retryFor``. After a crash, an event whose
+/// delivery was not yet recorded is sent again (at least once; receivers deduplicate by event id).
+public final class WebhookOutbox: Sendable {
+    /// An event is retried until this long after it was made.
+    public static let retryFor: Timestamp = 25 * 3_600
+    /// Events kept in memory at most (the oldest undelivered ones are dropped beyond it, counted).
+    public static let maxEvents = 200_000
+    public static let maxEndpoints = 20
+
+    /// What the sender reports and the staff see, per endpoint.
+    public struct Status: Sendable, Hashable {
+        public var delivered = 0
+        public var givenUp = 0
+        /// Of the event being sent now.
+        public var attempts = 0
+        public var lastAttemptAt: Timestamp?
+        public var lastResponse: Int?
+        public var lastError: String?
+        public var nextAttemptAt: Timestamp?
+
+        public init() {}
+    }
+
+    struct State {
+        var endpoints: [Int64: WebhookEndpoint] = [:]
+        var status: [Int64: Status] = [:]
+        var events: [WebhookEvent] = []
+        var nextEventID: Int64 = 1
+        var nextEndpointID: Int64 = 1
+        /// Each branch's highest closure id seen (a higher one in a branch record is a new closure).
+        var closureSerials: [String: Int64] = [:]
+        /// Reservations that are seats held for waitlist offers (no events of their own).
+        var holds: Set<ReservationID> = []
+        var waiters: [Int64: [CheckedContinuation<Void, Never>]] = [:]
+        var dropped = 0
+
+        var subscribed: Set<String> {
+            Set(endpoints.values.filter(\.active).flatMap(\.events))
+        }
+
+        mutating func store(_ e: WebhookEvent) {
+            if let last = events.last, last.id >= e.id {
+                guard !events.contains(where: { $0.id == e.id }) else { return }
+                events.append(e)
+                events.sort { $0.id < $1.id }
+            } else {
+                events.append(e)
+            }
+            nextEventID = max(nextEventID, e.id + 1)
+            if events.count > WebhookOutbox.maxEvents {
+                events.removeFirst(events.count - WebhookOutbox.maxEvents)
+                dropped += 1
+            }
+        }
+
+        mutating func put(_ e: WebhookEndpoint, flag: borrowing Atomic<Bool>) {
+            endpoints[e.id] = e
+            flag.store(endpoints.values.contains(where: \.active), ordering: .releasing)
+            nextEndpointID = max(nextEndpointID, e.id + 1)
+            nextEventID = max(nextEventID, e.deliveredThrough + 1)
+            prune()
+        }
+
+        /// Drops events every active endpoint is past.
+        mutating func prune() {
+            let floor = endpoints.values.filter(\.active).map(\.deliveredThrough).min() ?? nextEventID
+            if let cut = events.firstIndex(where: { $0.id > floor }) {
+                events.removeFirst(cut)
+            } else {
+                events.removeAll()
+            }
+        }
+
+        mutating func wake() {
+            for (_, list) in waiters { for c in list { c.resume() } }
+            waiters = [:]
+        }
+    }
+
+    let state = Mutex(State())
+    let clock: any WallClock
+    /// Whether any active endpoint exists: the booking path looks only at this flag otherwise.
+    let subscribers = Atomic<Bool>(false)
+
+    init(clock: any WallClock) { self.clock = clock }
+
+    // MARK: - Events from journal records
+
+    /// The events a record reports, made and appended under the lock (after the record itself).
+    func tap(_ record: JournalRecord, journal: any Journal, after ticket: JournalTicket) throws(EngineError)
+        -> JournalTicket
+    {
+        let result: Result<JournalTicket, EngineError> = state.withLock { s in
+            let subscribed = s.subscribed
+            let made = Self.events(for: record, state: &s)
+            var last = ticket
+            for (type, data) in made where subscribed.contains(type) {
+                let id = s.nextEventID
+                let now = clock.now()
+                let payload =
+                    "{\"id\":\(id),\"type\":\(jsonQuoted(type)),\"created_at\":\"\(RFC3339.format(now))\",\"data\":\(data)}"
+                let event = WebhookEvent(id: id, type: type, createdAt: now, payload: payload)
+                do throws(EngineError) {
+                    last = try journal.append(.webhookEvent(event))
+                } catch {
+                    return .failure(error)
+                }
+                s.store(event)
+            }
+            if !made.isEmpty { s.wake() }
+            return .success(last)
+        }
+        return try result.get()
+    }
+
+    /// The event types and `data` objects a record reports (keeping track of holds and closures).
+    static func events(for record: JournalRecord, state s: inout State) -> [(String, String)] {
+        switch record {
+        case .reservationCreated(let r):
+            if r.status == .held {
+                s.holds.insert(r.id)
+                return []
+            }
+            return [("reservation.created", reservationData(r))]
+        case .reservationChanged(let r):
+            let wasHold = s.holds.remove(r.id) != nil
+            switch r.status {
+            case .confirmed: return wasHold ? [("reservation.created", reservationData(r))] : []
+            case .cancelled: return wasHold ? [] : [("reservation.cancelled", reservationData(r))]
+            case .checkedIn: return [("reservation.checked_in", reservationData(r))]
+            case .noShow: return [("reservation.no_show", reservationData(r))]
+            case .completed: return [("reservation.completed", reservationData(r))]
+            case .held:
+                s.holds.insert(r.id)
+                return []
+            }
+        case .waitlistChanged(let e) where e.status == .offered || e.status == .notified:
+            return [("waitlist.notified", waitlistData(e))]
+        case .branchDefined(let b):
+            let known = s.closureSerials[b.name] ?? 0
+            s.closureSerials[b.name] = max(known, b.closureSerial)
+            return b.closures.filter { $0.id > known }.map { c in
+                (
+                    "closure.created",
+                    "{\"branch\":\(jsonQuoted(b.name)),\"closure\":{\"id\":\(c.id),\"area\":\(c.area.isEmpty ? "null" : jsonQuoted(c.area)),\"start_time\":\"\(RFC3339.format(c.start))\",\"end_time\":\"\(RFC3339.format(c.end))\",\"reason\":\(jsonQuoted(c.reason))}}"
+                )
+            }
+        default:
+            return []
+        }
+    }
+
+    static func reservationData(_ r: Reservation) -> String {
+        "{\"reservation\":{\"id\":\(r.id),\"seat_id\":\(r.seatID),\"user_id\":\(r.userID),\"start_time\":\"\(RFC3339.format(r.start))\",\"end_time\":\"\(RFC3339.format(r.end))\",\"status\":\"\(r.status.name)\",\"created_at\":\"\(RFC3339.format(r.createdAt))\",\"checked_in_at\":\(r.checkedInAt.map { "\"\(RFC3339.format($0))\"" } ?? "null")}}"
+    }
+
+    static func waitlistData(_ e: WaitlistEntry) -> String {
+        let target: String
+        switch e.target {
+        case .seat(let id): target = "\"seat_id\":\(id),\"branch\":null"
+        case .branch(let b): target = "\"seat_id\":null,\"branch\":\(jsonQuoted(b))"
+        }
+        return
+            "{\"waitlist_entry\":{\"id\":\(e.id),\"user_id\":\(e.userID),\(target),\"desired_time\":\"\(RFC3339.format(e.desiredTime))\",\"end_time\":\"\(RFC3339.format(e.endTime))\",\"status\":\"\(e.status.name)\",\"offered_seat_id\":\(e.offer.map { String($0.seatID) } ?? "null")}}"
+    }
+
+    // MARK: - Replay and capture
+
+    func restore(_ record: JournalRecord) {
+        state.withLock { s in
+            switch record {
+            case .webhookEndpoint(let e): s.put(e, flag: subscribers)
+            case .webhookEvent(let e): s.store(e)
+            case .branchDefined(let b): s.closureSerials[b.name] = max(s.closureSerials[b.name] ?? 0, b.closureSerial)
+            case .reservationCreated(let r) where r.status == .held: s.holds.insert(r.id)
+            case .reservationChanged(let r):
+                if r.status == .held { s.holds.insert(r.id) } else { s.holds.remove(r.id) }
+            default: break
+            }
+        }
+    }
+
+    /// Endpoints, then the events still owed (for a snapshot).
+    var image: [JournalRecord] {
+        state.withLock { s in
+            s.endpoints.values.sorted { $0.id < $1.id }.map { JournalRecord.webhookEndpoint($0) }
+                + s.events.map { .webhookEvent($0) }
+        }
+    }
+
+    // MARK: - Endpoints
+
+    func register(_ make: (Int64) -> WebhookEndpoint, journal: any Journal) throws(EngineError) -> (
+        WebhookEndpoint, JournalTicket
+    ) {
+        let result: Result<(WebhookEndpoint, JournalTicket), EngineError> = state.withLock { s in
+            guard s.endpoints.values.filter(\.active).count < Self.maxEndpoints else {
+                return .failure(.limitReached(limit: Self.maxEndpoints))
+            }
+            var endpoint = make(s.nextEndpointID)
+            endpoint.deliveredThrough = s.nextEventID - 1  // from now on
+            do throws(EngineError) {
+                let ticket = try journal.append(.webhookEndpoint(endpoint))
+                s.put(endpoint, flag: subscribers)
+                return .success((endpoint, ticket))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    func change(_ id: Int64, journal: any Journal, _ body: (inout WebhookEndpoint) -> Void) throws(EngineError)
+        -> (WebhookEndpoint, JournalTicket)
+    {
+        let result: Result<(WebhookEndpoint, JournalTicket), EngineError> = state.withLock { s in
+            guard var endpoint = s.endpoints[id], endpoint.active else { return .failure(.webhookNotFound(id)) }
+            body(&endpoint)
+            do throws(EngineError) {
+                let ticket = try journal.append(.webhookEndpoint(endpoint))
+                s.put(endpoint, flag: subscribers)
+                s.wake()
+                return .success((endpoint, ticket))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    public var endpoints: [(endpoint: WebhookEndpoint, status: Status, pending: Int)] {
+        state.withLock { s in
+            s.endpoints.values.filter(\.active).sorted { $0.id < $1.id }.map { e in
+                let pending = s.events.filter { $0.id > e.deliveredThrough && e.events.contains($0.type) }.count
+                return (e, s.status[e.id] ?? Status(), pending)
+            }
+        }
+    }
+
+    public var droppedEvents: Int { state.withLock { $0.dropped } }
+
+    // MARK: - Delivery
+
+    /// The next event `endpoint` is owed, waiting for one; `nil` once the endpoint is removed or
+    /// the task is cancelled (cancel, then ``wakeAll()``).
+    public func next(for endpoint: Int64) async -> (WebhookEndpoint, WebhookEvent)? {
+        while !Task.isCancelled {
+            enum Step {
+                case deliver(WebhookEndpoint, WebhookEvent)
+                case gone
+                case wait
+            }
+            let step: Step = state.withLock { s in
+                guard let e = s.endpoints[endpoint], e.active else { return .gone }
+                if let event = s.events.first(where: { $0.id > e.deliveredThrough && e.events.contains($0.type) }) {
+                    return .deliver(e, event)
+                }
+                return .wait
+            }
+            switch step {
+            case .deliver(let e, let event): return (e, event)
+            case .gone: return nil
+            case .wait:
+                guard !Task.isCancelled else { return nil }
+                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                    state.withLock { s in
+                        // Something may have arrived between the look and the wait.
+                        if let e = s.endpoints[endpoint], e.active,
+                            s.events.contains(where: { $0.id > e.deliveredThrough && e.events.contains($0.type) })
+                        {
+                            c.resume()
+                        } else if s.endpoints[endpoint]?.active != true {
+                            c.resume()
+                        } else {
+                            s.waiters[endpoint, default: []].append(c)
+                        }
+                    }
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Wakes every waiting sender (shutdown, or an endpoint removed).
+    public func wakeAll() { state.withLock { $0.wake() } }
+
+    /// Notes an attempt that failed; the sender waits until `next`.
+    public func failed(endpoint: Int64, response: Int?, error: String?, next: Timestamp?) {
+        state.withLock { s in
+            var st = s.status[endpoint] ?? Status()
+            st.attempts += 1
+            st.lastAttemptAt = clock.now()
+            st.lastResponse = response
+            st.lastError = error.map { String($0.prefix(200)) }
+            st.nextAttemptAt = next
+            s.status[endpoint] = st
+        }
+    }
+}
+
+extension SeatEngine {
+    /// Registers a receiver of `events` (see ``WebhookEvent/types``); it gets the events made
+    /// from now on.
+    public func registerWebhook(url: String, secret: String, events: [String]) async throws(EngineError)
+        -> WebhookEndpoint
+    {
+        try context.health.check()
+        let now = clock.now()
+        let (endpoint, ticket) = try webhooks.register(
+            { WebhookEndpoint(id: $0, url: url, secret: secret, events: events, deliveredThrough: 0, createdAt: now) },
+            journal: context.journal)
+        try await context.health.commit(ticket)
+        return endpoint
+    }
+
+    public func removeWebhook(id: Int64) async throws(EngineError) -> WebhookEndpoint {
+        try context.health.check()
+        let (endpoint, ticket) = try webhooks.change(id, journal: context.journal) { $0.active = false }
+        try await context.health.commit(ticket)
+        return endpoint
+    }
+
+    /// Records that `event` reached `endpoint` (or was given up on): the cursor moves past it.
+    public func webhookDone(endpoint: Int64, event: WebhookEvent, delivered: Bool) async throws(EngineError) {
+        try context.health.check()
+        let (_, ticket) = try webhooks.change(endpoint, journal: context.journal) { e in
+            e.deliveredThrough = max(e.deliveredThrough, event.id)
+        }
+        webhooks.state.withLock { s in
+            var st = s.status[endpoint] ?? WebhookOutbox.Status()
+            if delivered { st.delivered += 1 } else { st.givenUp += 1 }
+            st.attempts = 0
+            st.nextAttemptAt = nil
+            st.lastAttemptAt = clock.now()
+            if delivered {
+                st.lastError = nil
+            }
+            s.status[endpoint] = st
+            s.prune()
+        }
+        try await context.health.commit(ticket)
+    }
+}
+
+/// The engine's journal with the webhook outbox's tap: every record, then the events it reports.
+struct EventTap: Journal {
+    let inner: any Journal
+    let outbox: WebhookOutbox
+
+    func append(_ record: JournalRecord) throws(EngineError) -> JournalTicket {
+        let ticket = try inner.append(record)
+        switch record {
+        case .branchDefined:  // always: the closures seen decide what is new later
+            return try outbox.tap(record, journal: inner, after: ticket)
+        case .reservationCreated, .reservationChanged, .waitlistChanged:
+            guard outbox.subscribers.load(ordering: .acquiring) else { return ticket }
+            return try outbox.tap(record, journal: inner, after: ticket)
+        default:
+            return ticket
+        }
+    }
+
+    func barrier() -> JournalTicket { inner.barrier() }
+}

@@ -1,0 +1,135 @@
+import DLSMSCore
+import DLSMSTestSupport
+import Foundation
+import Testing
+
+@testable import DLSMSEngine
+
+/// The webhook outbox: events made from journal records, right after them; per-endpoint cursors;
+/// replay and snapshot images.
+@Suite struct WebhookTests {
+    func makeLibrary(journal: RecordingJournal) async throws -> (SeatEngine, ManualClock) {
+        var rules = BookingRules.default
+        rules.maxUpcomingPerUser = 100
+        let clock = ManualClock(testNow)
+        let engine = SeatEngine(
+            configuration: EngineConfiguration(shardCount: 2, rules: rules), clock: clock, journal: journal)
+        try await engine.define(branch: Branch(name: "Lib", areas: ["Quiet"]))
+        for s in 1...4 {
+            try await engine.define(
+                seat: Seat(id: SeatID(s), branch: "Lib", area: "Quiet", hasPower: true, hasMonitor: false))
+        }
+        for u in 1...4 { _ = try await engine.register(studentID: "U\(u)", name: "U\(u)", passwordHash: "") }
+        return (engine, clock)
+    }
+
+    func events(_ journal: RecordingJournal) -> [WebhookEvent] {
+        journal.records.compactMap { if case .webhookEvent(let e) = $0 { e } else { nil } }
+    }
+
+    @Test func withoutEndpointsNoEventIsMade() async throws {
+        let journal = RecordingJournal()
+        let (engine, _) = try await makeLibrary(journal: journal)
+        let r = try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour)
+        _ = try await engine.cancel(id: r.id, requester: Requester(userID: 1))
+        #expect(events(journal).isEmpty)
+    }
+
+    @Test func eventsFollowTheirChangesInTheJournalAndReachTheirEndpoints() async throws {
+        let journal = RecordingJournal()
+        let (engine, clock) = try await makeLibrary(journal: journal)
+        let all = try await engine.registerWebhook(url: "http://x/all", secret: "s", events: WebhookEvent.types)
+        let some = try await engine.registerWebhook(url: "http://x/c", secret: "s", events: ["reservation.cancelled"])
+        let r = try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour)
+        _ = try await engine.cancel(id: r.id, requester: Requester(userID: 1))
+        let s = try await engine.book(user: 2, seat: 2, start: testNow, end: testNow + hour)
+        _ = try await engine.checkIn(id: s.id, requester: Requester(userID: 2))
+        clock.advance(by: hour)
+        _ = await engine.sweep(now: clock.now())
+        _ = try await engine.declareClosure(
+            branch: "Lib", area: "", start: testNow + 5 * hour, end: testNow + 6 * hour, reason: "exam")
+
+        let made = events(journal)
+        #expect(
+            made.map(\.type) == [
+                "reservation.created", "reservation.cancelled", "reservation.created", "reservation.checked_in",
+                "reservation.completed", "closure.created",
+            ])
+        #expect(made.map(\.id) == Array(1...6))
+        // Each event comes right after the record of its change.
+        let records = journal.records
+        for e in made {
+            let i = try #require(records.firstIndex(of: .webhookEvent(e)))
+            switch records[i - 1] {
+            case .reservationCreated, .reservationChanged, .branchDefined: break
+            default: Issue.record("event \(e.id) after \(records[i - 1])")
+            }
+        }
+        let payload = try JSONSerialization.jsonObject(with: Data(made[1].payload.utf8)) as? [String: Any]
+        let reservation = (payload?["data"] as? [String: Any])?["reservation"] as? [String: Any]
+        #expect(reservation?["id"] as? Int == Int(r.id) && reservation?["status"] as? String == "CANCELLED")
+        #expect(made[5].payload.contains(#""reason":"exam""#))
+
+        // Each endpoint gets what it subscribes to, in order; its cursor moves by a record.
+        var seen: [Int64] = []
+        while let (_, e) = await nextIfAny(engine, all.id) {
+            seen.append(e.id)
+            try await engine.webhookDone(endpoint: all.id, event: e, delivered: true)
+        }
+        #expect(seen == Array(1...6))
+        let (_, first) = try #require(await nextIfAny(engine, some.id))
+        #expect(first.type == "reservation.cancelled")
+        #expect(engine.webhooks.endpoints.first { $0.endpoint.id == some.id }?.pending == 1)
+    }
+
+    /// The next event if one is owed now (no waiting).
+    func nextIfAny(_ engine: SeatEngine, _ id: Int64) async -> (WebhookEndpoint, WebhookEvent)? {
+        let pending = engine.webhooks.endpoints.first { $0.endpoint.id == id }?.pending ?? 0
+        return pending > 0 ? await engine.webhooks.next(for: id) : nil
+    }
+
+    /// Replay of the journal, and a snapshot image, give the same endpoints, cursors and owed
+    /// events; an event delivered before is not owed again, one not yet recorded as delivered is.
+    @Test func replayAndImagesKeepWhatIsOwed() async throws {
+        let journal = RecordingJournal()
+        let (engine, _) = try await makeLibrary(journal: journal)
+        let hook = try await engine.registerWebhook(url: "http://x/", secret: "s", events: ["reservation.created"])
+        for seat: SeatID in 1...3 {
+            _ = try await engine.book(user: UserID(seat), seat: seat, start: testNow + hour, end: testNow + 2 * hour)
+        }
+        let (_, first) = try #require(await nextIfAny(engine, hook.id))
+        try await engine.webhookDone(endpoint: hook.id, event: first, delivered: true)
+
+        let replayed = SeatEngine(configuration: EngineConfiguration(shardCount: 2), clock: ManualClock(testNow))
+        await replayed.apply(batch: journal.records)
+        let fromImage = SeatEngine(configuration: EngineConfiguration(shardCount: 3), clock: ManualClock(testNow))
+        await fromImage.apply(batch: await engine.capture())
+        for copy in [replayed, fromImage] {
+            let state = try #require(copy.webhooks.endpoints.first)
+            #expect(state.endpoint.deliveredThrough == first.id && state.pending == 2)
+            let (_, next) = try #require(await nextIfAny(copy, hook.id))
+            #expect(next.id == first.id + 1)
+            // New events continue the ids.
+            let more = try await copy.registerWebhook(url: "http://y/", secret: "s", events: ["reservation.created"])
+            #expect(more.deliveredThrough >= 3)
+        }
+        #expect(RecordCodec.encode(.webhookEvent(first)).count > 0)
+    }
+
+    @Test func removedEndpointsStopAndAtMostTwentyAreActive() async throws {
+        let journal = RecordingJournal()
+        let (engine, _) = try await makeLibrary(journal: journal)
+        var ids: [Int64] = []
+        for i in 0..<WebhookOutbox.maxEndpoints {
+            ids.append(
+                try await engine.registerWebhook(url: "http://x/\(i)", secret: "s", events: ["reservation.created"]).id)
+        }
+        #expect(
+            await refusal { try await engine.registerWebhook(url: "http://x/", secret: "s", events: []) }
+                == .limitReached(limit: WebhookOutbox.maxEndpoints))
+        _ = try await engine.removeWebhook(id: ids[0])
+        #expect(await refusal { try await engine.removeWebhook(id: ids[0]) } == .webhookNotFound(ids[0]))
+        #expect(await engine.webhooks.next(for: ids[0]) == nil)  // a removed endpoint's sender ends
+        #expect(engine.webhooks.endpoints.count == WebhookOutbox.maxEndpoints - 1)
+    }
+}

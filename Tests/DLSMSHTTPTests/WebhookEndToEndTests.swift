@@ -1,0 +1,213 @@
+import DLSMSCore
+import DLSMSTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// A webhook receiver on loopback: records what it is sent, and answers 503 to the first
+/// `failFirst` requests (or to all, while `down`).
+final class WebhookReceiver: Sendable {
+    struct Delivery: Sendable {
+        var id: Int
+        var type: String
+        var signature: String
+        var body: String
+        var accepted: Bool
+    }
+
+    let deliveries = Mutex<[Delivery]>([])
+    let failures = Mutex(0)
+    let down = Mutex(false)
+    let port = Mutex(0)
+    let task = Mutex<Task<Void, any Error>?>(nil)
+
+    init(failFirst: Int = 0) { failures.withLock { $0 = failFirst } }
+
+    func start() async throws {
+        let router = Router()
+        router.post("/hook") { request, _ -> Response in
+            let body = String(buffer: try await request.body.collect(upTo: 1 << 20))
+            let fail =
+                self.down.withLock { $0 }
+                || self.failures.withLock { f -> Bool in
+                    guard f > 0 else { return false }
+                    f -= 1
+                    return true
+                }
+            self.deliveries.withLock {
+                $0.append(
+                    Delivery(
+                        id: Int(request.headers[HTTPField.Name("DLSMS-Delivery")!] ?? "") ?? -1,
+                        type: request.headers[HTTPField.Name("DLSMS-Event")!] ?? "",
+                        signature: request.headers[HTTPField.Name("DLSMS-Signature")!] ?? "", body: body,
+                        accepted: !fail))
+            }
+            return Response(status: fail ? .serviceUnavailable : .noContent)
+        }
+        let started = Mutex<CheckedContinuation<Void, Never>?>(nil)
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                self.port.withLock { $0 = channel.localAddress?.port ?? 0 }
+                started.withLock { $0?.resume() }
+            })
+        await withCheckedContinuation { c in
+            started.withLock { $0 = c }
+            task.withLock { $0 = Task { try await app.runService() } }
+        }
+    }
+
+    func stop() { task.withLock { $0?.cancel() } }
+
+    var url: String { "http://127.0.0.1:\(port.withLock { $0 })/hook" }
+
+    /// Accepted deliveries, in the order they arrived.
+    var accepted: [Delivery] { deliveries.withLock { $0.filter(\.accepted) } }
+
+    /// Waits (polling, bounded) until `done` holds.
+    func wait(seconds: Double = 30, until done: ([Delivery]) -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if done(accepted) { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return done(accepted)
+    }
+}
+
+/// Webhooks for real: a server process, receivers on loopback, failures, kill -9.
+@Suite(.serialized) struct WebhookEndToEndTests {
+    static let checker = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("peer/webhook_verify.py").path
+
+    func register(_ server: ServerProcess, _ admin: String, url: String, events: [String]? = nil) async throws
+        -> [String: Any]
+    {
+        let list = events.map { "[" + $0.map { "\"\($0)\"" }.joined(separator: ",") + "]" } ?? "null"
+        let (status, body) = try await server.request(
+            "POST", "/admin/webhooks", token: admin,
+            json: #"{"url": "\#(url)", "secret": "a-shared-secret-of-some-length", "events": \#(list)}"#)
+        #expect(status == 201, "\(body)")
+        return body
+    }
+
+    func book(_ server: ServerProcess, _ token: String, seat: Int, hoursAhead: Int) async throws -> Int {
+        let start = (Int64(Date().timeIntervalSince1970) / 3_600 + Int64(hoursAhead)) * 3_600
+        let (status, body) = try await server.request(
+            "POST", "/reservations", token: token,
+            json:
+                #"{"seat_id": \#(seat), "start_time": "\#(RFC3339.format(start))", "end_time": "\#(RFC3339.format(start + 3_600))"}"#
+        )
+        #expect(status == 201, "\(body)")
+        return body["id"] as? Int ?? 0
+    }
+
+    /// A receiver that fails at first gets every event once it recovers, once each, in order,
+    /// signed; one that never answers does not hold back another.
+    @Test func aFailingReceiverGetsEveryEventOnceInOrder() async throws {
+        let flaky = WebhookReceiver(failFirst: 3)
+        let dead = WebhookReceiver()
+        try await flaky.start()
+        try await dead.start()
+        dead.down.withLock { $0 = true }
+        defer {
+            flaky.stop()
+            dead.stop()
+        }
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let server = try ServerProcess(
+            dataDirectory: dir + "/data",
+            extra: ["--webhook-hosts", "127.0.0.1,localhost", "--webhook-backoff-ms", "20", "--max-upcoming", "50"])
+        try await server.waitUntilListening()
+        let admin = try await server.login("admin", "admin-password")
+        _ = try await register(server, admin, url: dead.url)
+        let hook = try await register(server, admin, url: flaky.url)
+        #expect(hook["secret"] as? String == "a-shared-secret-of-some-length")
+
+        let student = try await server.login("S2021008")
+        var ids: [Int] = []
+        for (k, seat) in [38, 39, 40, 41].enumerated() {
+            ids.append(try await book(server, student, seat: seat, hoursAhead: 2 + 2 * k))
+        }
+        for id in ids.prefix(2) { _ = try await server.request("DELETE", "/reservations/\(id)", token: student) }
+        // 4 created + 2 cancelled.
+        let all = try await flaky.wait { $0.count >= 6 }
+        #expect(all, "got \(flaky.accepted.count)")
+        let got = flaky.accepted
+        #expect(got.count == 6)
+        #expect(Set(got.map(\.id)).count == got.count)  // once each
+        #expect(got.map(\.id) == got.map(\.id).sorted())  // in order
+        #expect(
+            got.map(\.type) == Array(repeating: "reservation.created", count: 4) + [
+                "reservation.cancelled", "reservation.cancelled",
+            ])
+        let failed = flaky.deliveries.withLock { $0.filter { !$0.accepted }.count }
+        #expect(failed == 3)
+        // Each signature checks out with Python's hmac (an independent implementation).
+        for d in got {
+            let file = dir + "/body-\(d.id)"
+            try Data(d.body.utf8).write(to: URL(fileURLWithPath: file))
+            let verified = try runProgram(
+                "/usr/bin/env", ["python3", Self.checker, file, d.signature, "a-shared-secret-of-some-length"])
+            #expect(verified.status == 0 && verified.output == "ok\n", "\(verified.error)")
+            let body = try JSONSerialization.jsonObject(with: Data(d.body.utf8)) as? [String: Any]
+            #expect(body?["id"] as? Int == d.id && body?["type"] as? String == d.type)
+        }
+        let reservationIDs = got.compactMap { d in
+            ((try? JSONSerialization.jsonObject(with: Data(d.body.utf8))) as? [String: Any])
+                .flatMap { ($0["data"] as? [String: Any])?["reservation"] as? [String: Any] }?["id"] as? Int
+        }
+        #expect(reservationIDs == ids + ids.prefix(2))
+        // The dead one is still owed everything, and says why.
+        let (_, listed) = try await server.request("GET", "/admin/webhooks", token: admin)
+        let deadStatus = (listed["webhooks"] as? [[String: Any]])?.first { $0["url"] as? String == dead.url }
+        #expect(deadStatus?["pending"] as? Int == 6 && deadStatus?["last_response"] as? Int == 503, "\(listed)")
+        #expect(deadStatus?["next_attempt_at"] is String)
+        #expect(dead.accepted.isEmpty)
+        // SIGTERM stops it promptly, though a sender is still retrying.
+        let started = Date()
+        #expect(server.stop() == 0)
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+
+    /// kill -9 after the bookings were acknowledged and before their events were delivered:
+    /// after the restart the receiver gets every one of them.
+    @Test func killDashNineBetweenEventAndDeliveryLosesNothing() async throws {
+        let receiver = WebhookReceiver()
+        try await receiver.start()
+        receiver.down.withLock { $0 = true }
+        defer { receiver.stop() }
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let args = ["--webhook-hosts", "127.0.0.1", "--webhook-backoff-ms", "20", "--max-upcoming", "50"]
+        var server = try ServerProcess(dataDirectory: dir + "/data", extra: args)
+        try await server.waitUntilListening()
+        let admin = try await server.login("admin", "admin-password")
+        _ = try await register(server, admin, url: receiver.url, events: ["reservation.created"])
+        let student = try await server.login("S2021009")
+        var ids: [Int] = []
+        for (k, seat) in [42, 43, 44, 45, 46].enumerated() {
+            ids.append(try await book(server, student, seat: seat, hoursAhead: 2 + 2 * k))
+        }
+        server.child.signal(SIGKILL)
+        _ = server.child.wait(timeout: 30)
+        #expect(receiver.accepted.isEmpty)
+
+        receiver.down.withLock { $0 = false }
+        server = try ServerProcess(dataDirectory: dir + "/data", extra: args)
+        try await server.waitUntilListening()
+        defer { _ = server.stop() }
+        let arrived = try await receiver.wait { $0.count >= 5 }
+        #expect(arrived, "got \(receiver.accepted.count)")
+        let reservations = receiver.accepted.compactMap { d in
+            ((try? JSONSerialization.jsonObject(with: Data(d.body.utf8))) as? [String: Any])
+                .flatMap { ($0["data"] as? [String: Any])?["reservation"] as? [String: Any] }?["id"] as? Int
+        }
+        #expect(reservations == ids)
+    }
+}
