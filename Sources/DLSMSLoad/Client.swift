@@ -1,3 +1,4 @@
+import DLSMSCore
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -231,21 +232,7 @@ enum JSON {
     }
 
     /// A JSON string literal (with quotes) for `text`.
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ text: String) -> String { jsonQuoted(text) }
 
     static func int(_ value: Any?) -> Int64? {
         if let n = value as? NSNumber { return n.int64Value }
