@@ -15,8 +15,9 @@ import Synchronization
 public final class WebhookOutbox: Sendable {
     /// An event is retried until this long after it was made.
     public static let retryFor: Timestamp = 25 * 3_600
-    /// Events kept in memory at most (the oldest undelivered ones are dropped beyond it, counted).
-    public static let maxEvents = 200_000
+    /// Events owed to one endpoint kept in memory at most (the oldest are dropped beyond it,
+    /// counted): a dead endpoint costs bounded memory, and nobody else anything.
+    public static let maxQueued = 100_000
     public static let maxEndpoints = 20
 
     /// What the sender reports and the staff see, per endpoint.
@@ -33,10 +34,43 @@ public final class WebhookOutbox: Sendable {
         public init() {}
     }
 
+    /// An event owed, with the ticket of its journal record (sent only once durable).
+    struct Owed {
+        var event: WebhookEvent
+        var ticket: JournalTicket
+    }
+
+    /// One endpoint's events, oldest first: `items[head...]` are owed.
+    struct Queue {
+        var items: [Owed] = []
+        var head = 0
+        var count: Int { items.count - head }
+        var first: Owed? { head < items.count ? items[head] : nil }
+
+        mutating func append(_ o: Owed) {
+            items.append(o)
+            if count > WebhookOutbox.maxQueued { head += 1 }
+            compact()
+        }
+
+        /// Drops the events up to `id` (delivered or given up).
+        mutating func drop(through id: Int64) {
+            while head < items.count && items[head].event.id <= id { head += 1 }
+            compact()
+        }
+
+        mutating func compact() {
+            if head > 1_024 && head * 2 > items.count {
+                items.removeFirst(head)
+                head = 0
+            }
+        }
+    }
+
     struct State {
         var endpoints: [Int64: WebhookEndpoint] = [:]
+        var queues: [Int64: Queue] = [:]
         var status: [Int64: Status] = [:]
-        var events: [WebhookEvent] = []
         var nextEventID: Int64 = 1
         var nextEndpointID: Int64 = 1
         /// Each branch's highest closure id seen (a higher one in a branch record is a new closure).
@@ -46,44 +80,39 @@ public final class WebhookOutbox: Sendable {
         var waiters: [Int64: [CheckedContinuation<Void, Never>]] = [:]
         var dropped = 0
 
-        var subscribed: Set<String> {
-            Set(endpoints.values.filter(\.active).flatMap(\.events))
-        }
-
-        mutating func store(_ e: WebhookEvent) {
-            if let last = events.last, last.id >= e.id {
-                guard !events.contains(where: { $0.id == e.id }) else { return }
-                events.append(e)
-                events.sort { $0.id < $1.id }
-            } else {
-                events.append(e)
-            }
+        /// Queues an event for the active endpoints that subscribe to it (and have not passed it).
+        mutating func store(_ e: WebhookEvent, ticket: JournalTicket) {
             nextEventID = max(nextEventID, e.id + 1)
-            if events.count > WebhookOutbox.maxEvents {
-                events.removeFirst(events.count - WebhookOutbox.maxEvents)
-                dropped += 1
+            for (id, endpoint) in endpoints
+            where endpoint.active && endpoint.events.contains(e.type) && e.id > endpoint.deliveredThrough {
+                // In place: a copy of the queue would copy every event it holds.
+                if let last = queues[id]?.items.last, last.event.id >= e.id { continue }  // replayed twice
+                let before = queues[id]?.head ?? 0
+                queues[id, default: Queue()].append(Owed(event: e, ticket: ticket))
+                dropped += (queues[id]?.head ?? 0) - before
+                wake(id)
             }
         }
 
         mutating func put(_ e: WebhookEndpoint, flag: borrowing Atomic<Bool>) {
             endpoints[e.id] = e
-            flag.store(endpoints.values.contains(where: \.active), ordering: .releasing)
             nextEndpointID = max(nextEndpointID, e.id + 1)
             nextEventID = max(nextEventID, e.deliveredThrough + 1)
-            prune()
-        }
-
-        /// Drops events every active endpoint is past.
-        mutating func prune() {
-            let floor = endpoints.values.filter(\.active).map(\.deliveredThrough).min() ?? nextEventID
-            if let cut = events.firstIndex(where: { $0.id > floor }) {
-                events.removeFirst(cut)
+            if e.active {
+                queues[e.id, default: Queue()].drop(through: e.deliveredThrough)
             } else {
-                events.removeAll()
+                queues[e.id] = nil
+                wake(e.id)
             }
+            flag.store(endpoints.values.contains(where: \.active), ordering: .releasing)
         }
 
-        mutating func wake() {
+        mutating func wake(_ endpoint: Int64) {
+            for c in waiters[endpoint] ?? [] { c.resume() }
+            waiters[endpoint] = nil
+        }
+
+        mutating func wakeAll() {
             for (_, list) in waiters { for c in list { c.resume() } }
             waiters = [:]
         }
@@ -99,12 +128,14 @@ public final class WebhookOutbox: Sendable {
     // MARK: - Events from journal records
 
     /// The events a record reports, made and appended under the lock (after the record itself).
+    /// Without subscribers only the bookkeeping of holds and closures is done.
     func tap(_ record: JournalRecord, journal: any Journal, after ticket: JournalTicket) throws(EngineError)
         -> JournalTicket
     {
         let result: Result<JournalTicket, EngineError> = state.withLock { s in
-            let subscribed = s.subscribed
             let made = Self.events(for: record, state: &s)
+            guard !made.isEmpty, subscribers.load(ordering: .acquiring) else { return .success(ticket) }
+            let subscribed = Set(s.endpoints.values.filter(\.active).flatMap(\.events))
             var last = ticket
             for (type, data) in made where subscribed.contains(type) {
                 let id = s.nextEventID
@@ -117,9 +148,8 @@ public final class WebhookOutbox: Sendable {
                 } catch {
                     return .failure(error)
                 }
-                s.store(event)
+                s.store(event, ticket: last)
             }
-            if !made.isEmpty { s.wake() }
             return .success(last)
         }
         return try result.get()
@@ -182,7 +212,7 @@ public final class WebhookOutbox: Sendable {
         state.withLock { s in
             switch record {
             case .webhookEndpoint(let e): s.put(e, flag: subscribers)
-            case .webhookEvent(let e): s.store(e)
+            case .webhookEvent(let e): s.store(e, ticket: .durable)
             case .branchDefined(let b): s.closureSerials[b.name] = max(s.closureSerials[b.name] ?? 0, b.closureSerial)
             case .reservationCreated(let r) where r.status == .held: s.holds.insert(r.id)
             case .reservationChanged(let r):
@@ -192,11 +222,13 @@ public final class WebhookOutbox: Sendable {
         }
     }
 
-    /// Endpoints, then the events still owed (for a snapshot).
+    /// Endpoints, then the events still owed to any of them (for a snapshot).
     var image: [JournalRecord] {
         state.withLock { s in
-            s.endpoints.values.sorted { $0.id < $1.id }.map { JournalRecord.webhookEndpoint($0) }
-                + s.events.map { .webhookEvent($0) }
+            var events: [Int64: WebhookEvent] = [:]
+            for q in s.queues.values { for o in q.items[q.head...] { events[o.event.id] = o.event } }
+            return s.endpoints.values.sorted { $0.id < $1.id }.map { JournalRecord.webhookEndpoint($0) }
+                + events.values.sorted { $0.id < $1.id }.map { .webhookEvent($0) }
         }
     }
 
@@ -231,7 +263,6 @@ public final class WebhookOutbox: Sendable {
             do throws(EngineError) {
                 let ticket = try journal.append(.webhookEndpoint(endpoint))
                 s.put(endpoint, flag: subscribers)
-                s.wake()
                 return .success((endpoint, ticket))
             } catch {
                 return .failure(error)
@@ -243,8 +274,7 @@ public final class WebhookOutbox: Sendable {
     public var endpoints: [(endpoint: WebhookEndpoint, status: Status, pending: Int)] {
         state.withLock { s in
             s.endpoints.values.filter(\.active).sorted { $0.id < $1.id }.map { e in
-                let pending = s.events.filter { $0.id > e.deliveredThrough && e.events.contains($0.type) }.count
-                return (e, s.status[e.id] ?? Status(), pending)
+                (e, s.status[e.id] ?? Status(), s.queues[e.id]?.count ?? 0)
             }
         }
     }
@@ -253,35 +283,33 @@ public final class WebhookOutbox: Sendable {
 
     // MARK: - Delivery
 
-    /// The next event `endpoint` is owed, waiting for one; `nil` once the endpoint is removed or
-    /// the task is cancelled (cancel, then ``wakeAll()``).
+    /// The next event `endpoint` is owed, once its record is durable, waiting for one; `nil` once
+    /// the endpoint is removed or the task is cancelled (cancel, then ``wakeAll()``).
     public func next(for endpoint: Int64) async -> (WebhookEndpoint, WebhookEvent)? {
         while !Task.isCancelled {
             enum Step {
-                case deliver(WebhookEndpoint, WebhookEvent)
+                case deliver(WebhookEndpoint, Owed)
                 case gone
                 case wait
             }
             let step: Step = state.withLock { s in
                 guard let e = s.endpoints[endpoint], e.active else { return .gone }
-                if let event = s.events.first(where: { $0.id > e.deliveredThrough && e.events.contains($0.type) }) {
-                    return .deliver(e, event)
-                }
+                if let owed = s.queues[endpoint]?.first { return .deliver(e, owed) }
                 return .wait
             }
             switch step {
-            case .deliver(let e, let event): return (e, event)
+            case .deliver(let e, let owed):
+                // Never send an event whose record could still be lost (its id would be reused).
+                guard (try? await owed.ticket.wait()) != nil else { return nil }
+                return (e, owed.event)
             case .gone: return nil
             case .wait:
                 guard !Task.isCancelled else { return nil }
                 await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                     state.withLock { s in
                         // Something may have arrived between the look and the wait.
-                        if let e = s.endpoints[endpoint], e.active,
-                            s.events.contains(where: { $0.id > e.deliveredThrough && e.events.contains($0.type) })
+                        if s.endpoints[endpoint]?.active != true || s.queues[endpoint]?.first != nil || Task.isCancelled
                         {
-                            c.resume()
-                        } else if s.endpoints[endpoint]?.active != true {
                             c.resume()
                         } else {
                             s.waiters[endpoint, default: []].append(c)
@@ -293,8 +321,8 @@ public final class WebhookOutbox: Sendable {
         return nil
     }
 
-    /// Wakes every waiting sender (shutdown, or an endpoint removed).
-    public func wakeAll() { state.withLock { $0.wake() } }
+    /// Wakes every waiting sender (shutdown).
+    public func wakeAll() { state.withLock { $0.wakeAll() } }
 
     /// Notes an attempt that failed; the sender waits until `next`.
     public func failed(endpoint: Int64, response: Int?, error: String?, next: Timestamp?) {
@@ -348,7 +376,6 @@ extension SeatEngine {
                 st.lastError = nil
             }
             s.status[endpoint] = st
-            s.prune()
         }
         try await context.health.commit(ticket)
     }
@@ -364,6 +391,10 @@ struct EventTap: Journal {
         switch record {
         case .branchDefined:  // always: the closures seen decide what is new later
             return try outbox.tap(record, journal: inner, after: ticket)
+        case .reservationCreated(let r) where r.status == .held:
+            return try outbox.tap(record, journal: inner, after: ticket)  // holds are tracked always
+        case .reservationChanged(let r) where r.status == .confirmed || r.status == .cancelled:
+            return try outbox.tap(record, journal: inner, after: ticket)  // a hold may end
         case .reservationCreated, .reservationChanged, .waitlistChanged:
             guard outbox.subscribers.load(ordering: .acquiring) else { return ticket }
             return try outbox.tap(record, journal: inner, after: ticket)

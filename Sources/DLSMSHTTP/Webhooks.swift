@@ -31,21 +31,44 @@ public struct WebhookSettings: Sendable, Hashable {
 
     public init() {}
 
-    /// Checks an endpoint URL: http(s), an allowed host, no credentials, at most 500 bytes.
+    /// Checks an endpoint URL: http(s), an allowed host, a port in 1–65535, no credentials, no
+    /// percent-encoded host, at most 500 bytes.
     func check(_ text: String) throws(APIError) -> String {
         guard !allowedHosts.isEmpty else {
             throw APIError(
                 .forbidden, "webhooks_off", "webhooks are off: the operator names the allowed hosts (--webhook-hosts)")
         }
-        guard text.utf8.count <= 500, let url = URL(string: text), let scheme = url.scheme?.lowercased(),
-            scheme == "http" || scheme == "https", let host = url.host?.lowercased(), !host.isEmpty,
-            url.user == nil, url.password == nil, url.fragment == nil
-        else { throw APIError.badRequest("url must be an http(s) URL without credentials, at most 500 bytes") }
-        let bare = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
-        guard allowedHosts.contains(bare) || allowedHosts.contains(host) else {
+        guard let host = Self.host(of: text) else {
+            throw APIError.badRequest(
+                "url must be an http(s) URL with a port in 1-65535 and without credentials, at most 500 bytes")
+        }
+        guard allowedHosts.contains(host) else {
             throw APIError.badRequest("host \(host.prefix(100)) is not among the allowed webhook hosts")
         }
         return text
+    }
+
+    /// Whether the sender may call `url` now (the operator may have narrowed the list since).
+    func allows(_ url: String) -> Bool { Self.host(of: url).map(allowedHosts.contains) ?? false }
+
+    /// The host of a well-formed endpoint URL, lowercased (an IPv6 address without brackets).
+    static func host(of text: String) -> String? {
+        guard text.utf8.count <= 500, let url = URL(string: text), let scheme = url.scheme?.lowercased(),
+            scheme == "http" || scheme == "https", let raw = url.host?.lowercased(), !raw.isEmpty,
+            !raw.contains("%"), url.user == nil, url.password == nil, url.fragment == nil,
+            (1...65_535).contains(url.port ?? 80)
+        else { return nil }
+        // The authority as written (Foundation decodes "%31" and drops the brackets of
+        // "[127.0.0.1]"): no percent signs, and brackets only around an IPv6 address.
+        let afterScheme = text.split(separator: "://", maxSplits: 1).last ?? ""
+        let authority = afterScheme.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        guard !authority.contains("%") else { return nil }
+        if authority.hasPrefix("[") {
+            let inside = authority.dropFirst().prefix { $0 != "]" }
+            guard inside.contains(":") else { return nil }
+            return raw.hasPrefix("[") ? String(raw.dropFirst().dropLast()) : raw
+        }
+        return raw
     }
 }
 
@@ -126,6 +149,11 @@ struct WebhookDeliveryService: Service {
 
     func send(_ event: WebhookEvent, to endpoint: WebhookEndpoint, client: HTTPClient, now: Timestamp) async -> Outcome
     {
+        // Checked again before every call: an endpoint registered under an earlier, wider list of
+        // hosts (or a malformed one from an older version) is never called.
+        guard service.configuration.webhooks.allows(endpoint.url) else {
+            return .failure(response: nil, error: "the host is not among the allowed webhook hosts (--webhook-hosts)")
+        }
         do {
             var request = HTTPClientRequest(url: endpoint.url)
             request.method = .POST
@@ -193,7 +221,7 @@ func addWebhookRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
             throw APIError.badRequest("events: some of \(WebhookEvent.types.joined(separator: ", ")), each once")
         }
         var secret = body.secret ?? ""
-        if secret.isEmpty {
+        if body.secret == nil {
             var rng = SystemRandomNumberGenerator()
             secret = CalendarFeed.base64url((0..<24).map { _ in UInt8.random(in: 0...255, using: &rng) })
         }
@@ -219,7 +247,9 @@ func addWebhookRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
 
     api.delete("/admin/webhooks/:id") { _, context -> Response in
         _ = try context.requireAdmin()
-        guard let id = try context.pathID("webhook id") else { throw EngineError.webhookNotFound(0) }
+        guard let id = try context.pathID("webhook id") else {
+            throw APIError(.notFound, "not_found", "webhook not found")
+        }
         let removed = try await engine.removeWebhook(id: id)
         return Render.response(.ok, render(removed, .init(), pending: 0, secret: false))
     }

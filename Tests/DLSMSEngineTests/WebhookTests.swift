@@ -116,6 +116,46 @@ import Testing
         #expect(RecordCodec.encode(.webhookEvent(first)).count > 0)
     }
 
+    /// Each endpoint has its own queue: one that takes only closures, or one that never answers,
+    /// keeps nothing for the others and holds back nobody.
+    @Test func eachEndpointHoldsOnlyWhatItIsOwed() async throws {
+        let journal = RecordingJournal()
+        let (engine, _) = try await makeLibrary(journal: journal)
+        let all = try await engine.registerWebhook(url: "http://x/a", secret: "s", events: WebhookEvent.types)
+        let closures = try await engine.registerWebhook(url: "http://x/c", secret: "s", events: ["closure.created"])
+        for k in 0..<40 {
+            let start = testNow + Int64(k) * hour
+            _ = try await engine.book(user: UserID(k % 4 + 1), seat: SeatID(k % 4 + 1), start: start, end: start + hour)
+        }
+        var pending = Dictionary(uniqueKeysWithValues: engine.webhooks.endpoints.map { ($0.endpoint.id, $0.pending) })
+        #expect(pending[all.id] == 40 && pending[closures.id] == 0)
+        while let (_, e) = await nextIfAny(engine, all.id) {
+            try await engine.webhookDone(endpoint: all.id, event: e, delivered: true)
+        }
+        pending = Dictionary(uniqueKeysWithValues: engine.webhooks.endpoints.map { ($0.endpoint.id, $0.pending) })
+        #expect(pending[all.id] == 0)
+        // Nothing is kept for the closures-only endpoint: a snapshot holds no event.
+        let events = await engine.capture().filter { if case .webhookEvent = $0 { true } else { false } }
+        #expect(events.isEmpty)
+    }
+
+    /// Seats held for waitlist offers are tracked while nobody subscribes, so that an endpoint
+    /// registered later hears of the hold's acceptance as a booking.
+    @Test func aHoldMadeBeforeTheEndpointBecomesABookingEvent() async throws {
+        let journal = RecordingJournal()
+        let (engine, clock) = try await makeLibrary(journal: journal)
+        let taken = try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour)
+        let entry = try await engine.joinWaitlist(user: 2, target: .seat(1), desired: testNow + hour).entry
+        clock.advance(by: minute)
+        _ = try await engine.cancel(id: taken.id, requester: Requester(userID: 1))
+        let offered = try #require(engine.waitlistEntry(entry.id)?.entry.offer)
+        _ = try await engine.registerWebhook(url: "http://x/", secret: "s", events: WebhookEvent.types)
+        _ = try await engine.acceptOffer(id: entry.id, requester: Requester(userID: 2))
+        let made = events(journal)
+        #expect(made.map(\.type) == ["reservation.created"])
+        #expect(made.first?.payload.contains(#""id":\#(offered.reservationID),"#) == true)
+    }
+
     @Test func removedEndpointsStopAndAtMostTwentyAreActive() async throws {
         let journal = RecordingJournal()
         let (engine, _) = try await makeLibrary(journal: journal)

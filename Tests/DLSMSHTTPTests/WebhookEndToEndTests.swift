@@ -175,6 +175,59 @@ final class WebhookReceiver: Sendable {
         #expect(Date().timeIntervalSince(started) < 10)
     }
 
+    /// Registration refuses what could be misused; an endpoint registered under a wider list of
+    /// hosts is not called once the operator narrows it.
+    @Test func registrationIsCheckedAndNarrowedHostsAreNotCalled() async throws {
+        let receiver = WebhookReceiver()
+        try await receiver.start()
+        defer { receiver.stop() }
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        var server = try ServerProcess(
+            dataDirectory: dir + "/data", extra: ["--webhook-hosts", "127.0.0.1", "--webhook-backoff-ms", "20"])
+        try await server.waitUntilListening()
+        let admin = try await server.login("admin", "admin-password")
+        for url in [
+            "http://127.0.0.1:65536/", "http://127.0.0.1:99999/", "http://127.0.0.1:0/", "http://[127.0.0.1]/",
+            "http://127.0.0.%31/", "http://localhost/", "http://127.0.0.1@evil.example/", "ftp://127.0.0.1/",
+            "http://evil.example/",
+        ] {
+            let (status, body) = try await server.request(
+                "POST", "/admin/webhooks", token: admin, json: #"{"url": "\#(url)"}"#)
+            #expect(status == 400, "\(url): \(body)")
+        }
+        let (empty, _) = try await server.request(
+            "POST", "/admin/webhooks", token: admin, json: #"{"url": "\#(receiver.url)", "secret": ""}"#)
+        #expect(empty == 400)
+        let (notFound, missing) = try await server.request("DELETE", "/admin/webhooks/-1", token: admin)
+        #expect(notFound == 404 && missing["error"] as? String == "webhook not found")
+        _ = try await register(server, admin, url: receiver.url)
+        #expect(server.stop() == 0)
+
+        // Restarted with no allowed hosts: webhooks are off, the endpoint is not called.
+        server = try ServerProcess(dataDirectory: dir + "/data", extra: ["--webhook-backoff-ms", "20"])
+        try await server.waitUntilListening()
+        let (off, refusal) = try await server.request(
+            "POST", "/admin/webhooks", token: try await server.login("admin", "admin-password"),
+            json: #"{"url": "\#(receiver.url)"}"#)
+        #expect(off == 403 && refusal["code"] as? String == "webhooks_off")
+        let student = try await server.login("S2021008")
+        _ = try await book(server, student, seat: 47, hoursAhead: 3)
+        let admin2 = try await server.login("admin", "admin-password")
+        var status: [String: Any]?
+        for _ in 0..<200 {
+            let (_, listed) = try await server.request("GET", "/admin/webhooks", token: admin2)
+            status = (listed["webhooks"] as? [[String: Any]])?.first
+            if (status?["attempts"] as? Int ?? 0) > 0 { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        #expect(
+            (status?["last_error"] as? String)?.contains("allowed webhook hosts") == true,
+            "\(String(describing: status))")
+        #expect(receiver.deliveries.withLock { $0.isEmpty })
+        #expect(server.stop() == 0)
+    }
+
     /// kill -9 after the bookings were acknowledged and before their events were delivered:
     /// after the restart the receiver gets every one of them.
     @Test func killDashNineBetweenEventAndDeliveryLosesNothing() async throws {
