@@ -1,12 +1,16 @@
 import DLSMSCore
+import DLSMSEngine
 import DLSMSTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
 import Testing
+
+@testable import DLSMSHTTP
 
 /// A webhook receiver on loopback: records what it is sent, and answers 503 to the first
 /// `failFirst` requests (or to all, while `down`).
@@ -67,6 +71,16 @@ final class WebhookReceiver: Sendable {
 
     /// Accepted deliveries, in the order they arrived.
     var accepted: [Delivery] { deliveries.withLock { $0.filter(\.accepted) } }
+
+    /// Waits (polling, bounded) until at least `n` requests arrived, accepted or not.
+    func waitForAttempts(_ n: Int, seconds: Double = 30) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if deliveries.withLock({ $0.count }) >= n { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
 
     /// Waits (polling, bounded) until `done` holds.
     func wait(seconds: Double = 30, until done: ([Delivery]) -> Bool) async throws -> Bool {
@@ -226,6 +240,49 @@ final class WebhookReceiver: Sendable {
             "\(String(describing: status))")
         #expect(receiver.deliveries.withLock { $0.isEmpty })
         #expect(server.stop() == 0)
+    }
+
+    /// An event a receiver keeps refusing is retried until 25 hours after it was made, then given
+    /// up (and the next one is sent): the delivery service on a manual clock, in this process.
+    @Test func anEventIsGivenUpAfterTwentyFiveHours() async throws {
+        let receiver = WebhookReceiver()
+        try await receiver.start()
+        receiver.down.withLock { $0 = true }
+        defer { receiver.stop() }
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        var config = testConfiguration(dir)
+        config.webhooks.allowedHosts = ["127.0.0.1"]
+        config.webhooks.backoffMilliseconds = 1
+        let clock = ManualClock(t0)
+        let service = try await DLSMSServer.makeService(
+            config, clock: clock, logger: Logger(label: "test"), announce: { _ in })
+        let engine = service.engine
+        let hook = try await engine.registerWebhook(url: receiver.url, secret: "s", events: ["reservation.created"])
+        _ = try await engine.book(user: 6, seat: 40, start: t0 + 3_600, end: t0 + 7_200)
+        let sender = Task { try await WebhookDeliveryService(service: service, logger: Logger(label: "test")).run() }
+        defer { sender.cancel() }
+        #expect(try await receiver.waitForAttempts(2))
+        var status = try #require(engine.webhooks.endpoints.first { $0.endpoint.id == hook.id })
+        #expect(status.pending == 1 && status.status.givenUp == 0 && status.status.lastResponse == 503)
+        // A day later: still owed.
+        clock.advance(by: 24 * 3_600)
+        let seen = receiver.deliveries.withLock { $0.count }
+        #expect(try await receiver.waitForAttempts(seen + 1))
+        status = try #require(engine.webhooks.endpoints.first { $0.endpoint.id == hook.id })
+        #expect(status.pending == 1 && status.status.givenUp == 0)
+        // Past 25 hours: given up, the cursor moves on, and the next event is sent.
+        clock.advance(by: 3_600)
+        for _ in 0..<400 where engine.webhooks.endpoints.first?.status.givenUp != 1 {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        status = try #require(engine.webhooks.endpoints.first { $0.endpoint.id == hook.id })
+        #expect(status.status.givenUp == 1 && status.pending == 0 && status.endpoint.deliveredThrough >= 1)
+        receiver.down.withLock { $0 = false }
+        _ = try await engine.book(user: 7, seat: 41, start: clock.now() + 3_600, end: clock.now() + 7_200)
+        #expect(try await receiver.wait { $0.count == 1 })
+        sender.cancel()
+        await service.durable.close(finalSnapshot: false)
     }
 
     /// kill -9 after the bookings were acknowledged and before their events were delivered:
