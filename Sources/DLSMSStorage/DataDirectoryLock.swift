@@ -25,7 +25,7 @@ public final class DataDirectoryLock: Sendable {
         else {
             throw Unavailable(description: "cannot create the data directory \(directory)", holder: nil)
         }
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw Unavailable(description: "cannot open \(path): \(String(cString: strerror(errno)))", holder: nil)
         }

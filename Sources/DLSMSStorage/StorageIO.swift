@@ -88,7 +88,7 @@ public struct PosixIO: StorageIO {
     }
 
     public func openForAppend(_ path: String) throws(StorageError) -> any AppendHandle {
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StorageError("open", path, errno: errno) }
         return Handle(path: path, fd: fd)
     }
@@ -120,7 +120,7 @@ public struct PosixIO: StorageIO {
 
     public func writeAtomically(_ path: String, _ bytes: [UInt8]) throws(StorageError) {
         let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StorageError("open", tmp, errno: errno) }
         let handle = Handle(path: tmp, fd: fd)
         do throws(StorageError) {
@@ -172,7 +172,7 @@ public struct PosixIO: StorageIO {
     public func makeDirectory(_ path: String) throws(StorageError) {
         var st = stat()
         if stat(path, &st) == 0 { return }
-        if mkdir(path, 0o755) != 0 && errno != EEXIST { throw StorageError("mkdir", path, errno: errno) }
+        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw StorageError("mkdir", path, errno: errno) }
     }
 
     public func fileSize(_ path: String) throws(StorageError) -> Int {

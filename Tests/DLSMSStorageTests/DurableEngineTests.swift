@@ -7,6 +7,26 @@ import Synchronization
 import Testing
 
 @Suite struct DurableEngineTests {
+    /// The data directory holds password hashes, webhook secrets and who sat where: only its
+    /// owner reads it (files 0600, the directory 0700), whatever the umask lets through.
+    @Test func theDataIsReadableByItsOwnerOnly() async throws {
+        let dir = temporaryDirectory() + "/data"
+        defer { cleanup(dir) }
+        let (durable, _) = try await DurableEngine.open(
+            PersistenceConfiguration(directory: dir), engine: .init(shardCount: 2), clock: ManualClock(t0),
+            seed: { try await seedSmall($0) })
+        _ = try await durable.engine.book(user: 1, seat: 1, start: t0 + 3_600, end: t0 + 7_200)
+        try await durable.snapshot()
+        await durable.close(finalSnapshot: true)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir)
+        #expect(files.count >= 3)
+        for name in files + ["."] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: dir + "/" + name)
+            let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
+            #expect(mode & 0o077 == 0, "\(name): \(String(mode, radix: 8))")
+        }
+    }
+
     /// Random operations, snapshots taken at random moments while writes run, then recovery: the
     /// same state.
     @Test func recoveryRebuildsExactlyTheStateIncludingSnapshotsMidSequence() async throws {
