@@ -267,7 +267,9 @@ extension SeatEngine {
     /// The descriptions of these seats (retired ones too: past reservations name them).
     public func seats(_ ids: Set<SeatID>) async -> [SeatID: Seat] {
         var out: [SeatID: Seat] = [:]
-        for id in ids { if let s = await shard(for: id).seat(id) { out[id] = s } }
+        for (s, part) in perShard(ids, seat: { $0 }).enumerated() where !part.isEmpty {  // one hop per shard
+            for seat in await shards[s].seats(part) { out[seat.id] = seat }
+        }
         return out
     }
 

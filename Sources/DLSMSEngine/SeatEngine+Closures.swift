@@ -140,11 +140,14 @@ extension SeatEngine {
     private func cancelWaiting(in closure: Closure, of branch: Branch, now: Timestamp) async throws(EngineError)
         -> [WaitlistEntry]
     {
+        // Entries in the closure's time first: with none (the usual case, and at every start),
+        // the branch's seats are not searched.
+        let inTime = context.waitlist.live { closure.overlaps($0.desiredTime, $0.endTime) }
+        guard !inTime.isEmpty else { return [] }
         let closedSeats = Set(
             await searchSeats(SeatFilter(branch: branch.name, area: closure.area.isEmpty ? nil : closure.area)).map(
                 \.seat.id))
-        let affected = context.waitlist.live { e in
-            guard closure.overlaps(e.desiredTime, e.endTime) else { return false }
+        let affected = inTime.filter { e in
             if let seat = e.offer?.seatID, e.status == .offered { return closedSeats.contains(seat) }
             switch e.target {
             case .seat(let id): return closedSeats.contains(id)

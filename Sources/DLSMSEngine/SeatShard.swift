@@ -176,6 +176,8 @@ actor SeatShard {
 
     func seat(_ id: SeatID) -> Seat? { positions[id].map { seats[$0].seat } }
 
+    func seats(_ ids: [SeatID]) -> [Seat] { ids.compactMap(seat) }
+
     /// Retires a seat in this one turn: refused with `has_reservations` when confirmed or
     /// checked-in reservations that have not ended hold it, unless `cancelling` — then each is
     /// cancelled (a checked-in one ended) and its holder notified with `reason`. The seat goes out

@@ -79,6 +79,8 @@ public final class WebhookOutbox: Sendable {
         var holds: Set<ReservationID> = []
         var waiters: [Int64: [CheckedContinuation<Void, Never>]] = [:]
         var dropped = 0
+        /// The event types some active endpoint takes (kept by ``put(_:flag:)``).
+        var subscribed: Set<String> = []
 
         /// Queues an event for the active endpoints that subscribe to it (and have not passed it).
         mutating func store(_ e: WebhookEvent, ticket: JournalTicket) {
@@ -104,7 +106,8 @@ public final class WebhookOutbox: Sendable {
                 queues[e.id] = nil
                 wake(e.id)
             }
-            flag.store(endpoints.values.contains(where: \.active), ordering: .releasing)
+            subscribed = Set(endpoints.values.filter(\.active).flatMap(\.events))
+            flag.store(!subscribed.isEmpty, ordering: .releasing)
         }
 
         mutating func wake(_ endpoint: Int64) {
@@ -135,9 +138,8 @@ public final class WebhookOutbox: Sendable {
         let result: Result<JournalTicket, EngineError> = state.withLock { s in
             let made = Self.events(for: record, state: &s)
             guard !made.isEmpty, subscribers.load(ordering: .acquiring) else { return .success(ticket) }
-            let subscribed = Set(s.endpoints.values.filter(\.active).flatMap(\.events))
             var last = ticket
-            for (type, data) in made where subscribed.contains(type) {
+            for (type, data) in made where s.subscribed.contains(type) {
                 let id = s.nextEventID
                 let now = clock.now()
                 let payload =
@@ -243,13 +245,7 @@ public final class WebhookOutbox: Sendable {
             }
             var endpoint = make(s.nextEndpointID)
             endpoint.deliveredThrough = s.nextEventID - 1  // from now on
-            do throws(EngineError) {
-                let ticket = try journal.append(.webhookEndpoint(endpoint))
-                s.put(endpoint, flag: subscribers)
-                return .success((endpoint, ticket))
-            } catch {
-                return .failure(error)
-            }
+            return record(endpoint, in: &s, journal: journal)
         }
         return try result.get()
     }
@@ -260,15 +256,22 @@ public final class WebhookOutbox: Sendable {
         let result: Result<(WebhookEndpoint, JournalTicket), EngineError> = state.withLock { s in
             guard var endpoint = s.endpoints[id], endpoint.active else { return .failure(.webhookNotFound(id)) }
             body(&endpoint)
-            do throws(EngineError) {
-                let ticket = try journal.append(.webhookEndpoint(endpoint))
-                s.put(endpoint, flag: subscribers)
-                return .success((endpoint, ticket))
-            } catch {
-                return .failure(error)
-            }
+            return record(endpoint, in: &s, journal: journal)
         }
         return try result.get()
+    }
+
+    /// Appends an endpoint's record and, once the journal took it, stores the endpoint (under the lock).
+    private func record(_ endpoint: WebhookEndpoint, in s: inout State, journal: any Journal) -> Result<
+        (WebhookEndpoint, JournalTicket), EngineError
+    > {
+        do throws(EngineError) {
+            let ticket = try journal.append(.webhookEndpoint(endpoint))
+            s.put(endpoint, flag: subscribers)
+            return .success((endpoint, ticket))
+        } catch {
+            return .failure(error)
+        }
     }
 
     public var endpoints: [(endpoint: WebhookEndpoint, status: Status, pending: Int)] {
@@ -324,6 +327,19 @@ public final class WebhookOutbox: Sendable {
     /// Wakes every waiting sender (shutdown).
     public func wakeAll() { state.withLock { $0.wakeAll() } }
 
+    /// Notes an event delivered or given up: the next one starts afresh.
+    func done(endpoint: Int64, delivered: Bool) {
+        state.withLock { s in
+            var st = s.status[endpoint] ?? Status()
+            if delivered { st.delivered += 1 } else { st.givenUp += 1 }
+            st.attempts = 0
+            st.nextAttemptAt = nil
+            st.lastAttemptAt = clock.now()
+            if delivered { st.lastError = nil }
+            s.status[endpoint] = st
+        }
+    }
+
     /// Notes an attempt that failed; the sender waits until `next`.
     public func failed(endpoint: Int64, response: Int?, error: String?, next: Timestamp?) {
         state.withLock { s in
@@ -366,17 +382,7 @@ extension SeatEngine {
         let (_, ticket) = try webhooks.change(endpoint, journal: context.journal) { e in
             e.deliveredThrough = max(e.deliveredThrough, event.id)
         }
-        webhooks.state.withLock { s in
-            var st = s.status[endpoint] ?? WebhookOutbox.Status()
-            if delivered { st.delivered += 1 } else { st.givenUp += 1 }
-            st.attempts = 0
-            st.nextAttemptAt = nil
-            st.lastAttemptAt = clock.now()
-            if delivered {
-                st.lastError = nil
-            }
-            s.status[endpoint] = st
-        }
+        webhooks.done(endpoint: endpoint, delivered: delivered)
         try await context.health.commit(ticket)
     }
 }

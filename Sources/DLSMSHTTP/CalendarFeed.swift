@@ -19,23 +19,14 @@ enum CalendarFeed {
     static let maxEvents = 500
 
     static func newToken(for user: UserID) -> (token: String, hash: [UInt8]) {
-        var bytes: [UInt8] = withUnsafeBytes(of: UInt32(bitPattern: user).bigEndian) { Array($0) }
-        var rng = SystemRandomNumberGenerator()
-        for _ in 0..<(tokenBytes - 4) { bytes.append(UInt8.random(in: 0...255, using: &rng)) }
-        return (base64url(bytes), Array(SHA256.hash(data: bytes)))
+        let bytes = Base64URL.bytes(UInt32(bitPattern: user)) + Base64URL.random(tokenBytes - 4)
+        return (Base64URL.encode(bytes), Array(SHA256.hash(data: bytes)))
     }
 
     /// The account a token names and the token's hash; `nil` for anything that is not a token.
     static func parse(_ token: String) -> (UserID, [UInt8])? {
-        guard let bytes = base64urlDecode(token, count: tokenBytes) else { return nil }
-        let user = UserID(
-            bitPattern: UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8 | UInt32(bytes[3]))
-        return (user, Array(SHA256.hash(data: bytes)))
-    }
-
-    static func base64url(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        guard let bytes = Base64URL.decode(token, count: tokenBytes) else { return nil }
+        return (UserID(bitPattern: Base64URL.uint32(bytes)), Array(SHA256.hash(data: bytes)))
     }
 
     /// Equal hashes, compared in constant time.

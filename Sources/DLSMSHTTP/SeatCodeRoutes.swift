@@ -21,47 +21,24 @@ public struct SeatCodes: Sendable {
     }
 
     func mac(seat: SeatID, generation: UInt32) -> [UInt8] {
-        var message = withUnsafeBytes(of: UInt32(bitPattern: seat).bigEndian) { Array($0) }
-        message += withUnsafeBytes(of: generation.bigEndian) { Array($0) }
+        let message = Base64URL.bytes(UInt32(bitPattern: seat)) + Base64URL.bytes(generation)
         return Array(HMAC<SHA256>.authenticationCode(for: message, using: key).prefix(Self.macBytes))
     }
 
     func code(seat: SeatID, generation: UInt32) -> String {
-        CalendarFeed.base64url(
-            withUnsafeBytes(of: UInt32(bitPattern: seat).bigEndian) { Array($0) }
-                + mac(seat: seat, generation: generation))
+        Base64URL.encode(Base64URL.bytes(UInt32(bitPattern: seat)) + mac(seat: seat, generation: generation))
     }
 
     /// The seat a code names, if it is a well-formed code (not yet checked against the seat).
     static func seat(in code: String) -> (SeatID, [UInt8])? {
-        guard let bytes = base64urlDecode(code, count: 4 + macBytes) else { return nil }
-        let seat = SeatID(
-            bitPattern: UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8 | UInt32(bytes[3]))
-        return (seat, Array(bytes[4...]))
+        guard let bytes = Base64URL.decode(code, count: 4 + macBytes) else { return nil }
+        return (SeatID(bitPattern: Base64URL.uint32(bytes)), Array(bytes[4...]))
     }
 
     /// `true` when `code` is the current code of its seat.
     func verify(_ mac: [UInt8], seat: SeatID, generation: UInt32) -> Bool {
         CalendarFeed.same(mac, self.mac(seat: seat, generation: generation))
     }
-}
-
-/// Canonical base64url without padding of exactly `count` bytes; `nil` for anything else.
-func base64urlDecode(_ text: String, count: Int) -> [UInt8]? {
-    let length = (count * 8 + 5) / 6
-    guard text.utf8.count == length,
-        text.utf8.allSatisfy({
-            $0 == 0x2D || $0 == 0x5F || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0)
-                || (0x61...0x7A).contains($0)
-        })
-    else { return nil }
-    var padded = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-    while padded.utf8.count % 4 != 0 { padded += "=" }
-    guard let data = Data(base64Encoded: padded), data.count == count else { return nil }
-    let bytes = [UInt8](data)
-    // Canonical: the unused low bits of the last character are zero (one spelling per code).
-    guard CalendarFeed.base64url(bytes) == text else { return nil }
-    return bytes
 }
 
 func addSeatCodeRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {

@@ -221,10 +221,7 @@ func addWebhookRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
             throw APIError.badRequest("events: some of \(WebhookEvent.types.joined(separator: ", ")), each once")
         }
         var secret = body.secret ?? ""
-        if body.secret == nil {
-            var rng = SystemRandomNumberGenerator()
-            secret = CalendarFeed.base64url((0..<24).map { _ in UInt8.random(in: 0...255, using: &rng) })
-        }
+        if body.secret == nil { secret = Base64URL.encode(Base64URL.random(24)) }
         guard secret.utf8.count >= 16, secret.utf8.count <= 200 else {
             throw APIError.badRequest("secret: 16 to 200 bytes (leave it out for a random one)")
         }

@@ -66,12 +66,12 @@ import Testing
             let token5 = String(five.dropFirst("/checkin/".count))
             let token6 = String(six.dropFirst("/checkin/".count))
             // Seat 5's id with seat 6's MAC, one changed character, wrong lengths and alphabets.
-            var bytes6 = try #require(base64urlDecode(token6, count: 16))
+            var bytes6 = try #require(Base64URL.decode(token6, count: 16))
             bytes6[3] = 5
             var changed = Array(token5.utf8)
             changed[10] = changed[10] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
             for bad in [
-                CalendarFeed.base64url(bytes6), String(decoding: changed, as: UTF8.self), String(token5.dropLast()),
+                Base64URL.encode(bytes6), String(decoding: changed, as: UTF8.self), String(token5.dropLast()),
                 token5 + "A", String(repeating: "A", count: 22), "+" + token5.dropFirst(),
                 "%00", String(repeating: "é", count: 300),
             ] {
