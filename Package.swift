@@ -47,6 +47,10 @@ let package = Package(
             name: "DLSMSEngine",
             dependencies: ["DLSMSCore", "DLSMSStorage", .product(name: "SwiftCSV", package: "SwiftCSV")],
             swiftSettings: swiftSettings),
+        // The web app's static files (Sources/DLSMSWeb/public), compiled into the binary.
+        .target(name: "DLSMSWeb", resources: [.embedInCode("public")], swiftSettings: swiftSettings),
+        // zlib (Debian: zlib1g-dev), to gzip the web app's files once at start.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // libcrypt (Debian: libcrypt-dev), for bcrypt password hashes.
         .systemLibrary(
             name: "CCrypt", path: "Sources/CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
@@ -67,7 +71,9 @@ let package = Package(
             dependencies: [
                 "DLSMSEngine",
                 "DLSMSProto",
+                "DLSMSWeb",
                 "CCrypt",
+                "CZlib",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
@@ -132,6 +138,8 @@ let package = Package(
                 "DLSMSHTTP",
                 "DLSMSTestSupport",
                 "DLSMSProto",
+                "DLSMSWeb",
+                "CZlib",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

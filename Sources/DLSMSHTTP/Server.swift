@@ -45,6 +45,8 @@ public struct ServerConfiguration: Sendable {
     public var backupDirectory: String?
     /// The address people reach the server at, for the URLs in seat codes (none: http://HOST:PORT).
     public var publicURL: String?
+    /// The web app served at `/` (`--web-dir`: from a directory instead of the binary).
+    public var web: WebApp = .embedded
     /// Where webhooks may point, and their retry pace.
     public var webhooks = WebhookSettings()
 
@@ -185,6 +187,7 @@ public enum DLSMSServer {
         router.add(middleware: APIErrorMiddleware())
         router.add(middleware: ClientAddressMiddleware(proxies: service.configuration.trustedProxies))
         addRoutes(to: router, service: service)
+        addWebRoutes(to: router, web: service.configuration.web)
         return router
     }
 

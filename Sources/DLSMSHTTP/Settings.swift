@@ -255,6 +255,12 @@ public enum ServerSettings {
             c.publicURL = v.hasSuffix("/") ? String(v.dropLast()) : v
         },
         setting(
+            "web-dir", "DLSMS_WEB_DIR", "none (the web app built into the binary)",
+            "Serve the web app from this directory instead (read once at start): for development, or a site's own copy."
+        ) { c, v in
+            c.web = try WebApp.directory(v)
+        },
+        setting(
             "webhook-hosts", "WEBHOOK_HOSTS", "none (webhooks are off)",
             "Comma-separated host names or addresses that webhook endpoints may point at."
         ) { c, v in

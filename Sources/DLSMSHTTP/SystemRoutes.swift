@@ -26,6 +26,27 @@ func addSystemRoutes(to router: Router<APIContext>, service: DLSMSService) {
         }
     }
 
+    // The booking rules in force, for clients that explain them before a refusal does (the web
+    // app's check-in countdown, its time pickers, its sign-up form).
+    let rules = service.configuration.rules
+    let selfRegistration = service.configuration.selfRegistration
+    router.get("/rules") { _, _ -> Response in
+        Render.response {
+            $0.object {
+                $0.field("min_duration_minutes", Int(rules.minDuration / Seconds.minute))
+                $0.field("max_duration_minutes", Int(rules.maxDuration / Seconds.minute))
+                $0.field("max_days_ahead", Int(rules.maxAdvance / Seconds.day))
+                $0.field("past_tolerance_minutes", Int(rules.pastTolerance / Seconds.minute))
+                $0.field("max_upcoming_per_student", rules.maxUpcomingPerUser)
+                $0.field("checkin_opens_minutes", Int(rules.checkInOpensBefore / Seconds.minute))
+                $0.field("grace_minutes", Int(rules.grace / Seconds.minute))
+                $0.field("waitlist_hold_minutes", Int(rules.offerHold / Seconds.minute))
+                $0.field("min_password_length", rules.minPasswordLength)
+                $0.field("self_registration", selfRegistration)
+            }
+        }
+    }
+
     router.get("/openapi.yaml") { _, _ -> Response in
         Response(
             status: .ok, headers: [.contentType: "application/yaml"],

@@ -1,0 +1,194 @@
+import CZlib
+import Crypto
+import DLSMSWeb
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The web app for students and staff: static HTML, CSS and ES modules (`Sources/DLSMSWeb/public`),
+/// compiled into the binary, gzipped once at start and served from memory.
+///
+/// - `GET /` is the page (`Cache-Control: no-cache`, an `ETag`); it names every other file under
+///   `app/<version>/`, where the version is a hash of all the files, so those are cached for a
+///   year (`immutable`) and a new build is fetched at once.
+/// - `GET /checkin/{code}` (the URL in a seat's QR code, opened by a phone's camera) redirects to
+///   the page's check-in view, which signs the student in and posts the code.
+/// - Every answer carries a strict Content-Security-Policy: scripts, styles and connections from
+///   this origin only, no inline script or style, no framing.
+///
+/// Every URL the page uses is relative, so the app also works behind a proxy's path prefix.
+public struct WebApp: Sendable {
+    public struct Asset: Sendable {
+        let contentType: String
+        let plain: ByteBuffer
+        let gzipped: ByteBuffer?
+        let etag: String
+    }
+
+    /// A hash of every file: the path segment that makes the files' URLs change with any edit.
+    public let version: String
+    let index: Asset
+    let assets: [String: Asset]
+
+    static let securityHeaders: HTTPFields = [
+        .init("Content-Security-Policy")!:
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        .init("X-Content-Type-Options")!: "nosniff",
+        .init("Referrer-Policy")!: "no-referrer",
+        .init("X-Frame-Options")!: "DENY",
+    ]
+
+    /// The files built into the binary.
+    public static let embedded = WebApp(files: WebFiles.all)
+
+    /// The files of a directory (`--web-dir`), read once.
+    public static func directory(_ path: String) throws(ConfigurationError) -> WebApp {
+        let url = URL(fileURLWithPath: path)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else {
+            throw ConfigurationError("--web-dir \(path): not a readable directory")
+        }
+        var files: [(name: String, bytes: [UInt8])] = []
+        for name in names.sorted() where !name.hasPrefix(".") {
+            guard let data = try? Data(contentsOf: url.appendingPathComponent(name)) else { continue }
+            files.append((name, [UInt8](data)))
+        }
+        guard files.contains(where: { $0.name == "index.html" }) else {
+            throw ConfigurationError("--web-dir \(path): there is no index.html")
+        }
+        return WebApp(files: files)
+    }
+
+    public init(files: [(name: String, bytes: [UInt8])]) {
+        var hasher = SHA256()
+        for file in files {
+            hasher.update(data: Array(file.name.utf8) + [0])
+            hasher.update(data: file.bytes)
+        }
+        version = hasher.finalize().prefix(8).map { String(format: "%02x", $0) }.joined()
+        var assets: [String: Asset] = [:]
+        var index = Self.asset(name: "index.html", bytes: Array("<!doctype html><title>DL-SMS</title>".utf8))
+        for file in files {
+            if file.name == "index.html" {
+                let text = String(decoding: file.bytes, as: UTF8.self).replacingOccurrences(
+                    of: "{{VERSION}}", with: version)
+                index = Self.asset(name: file.name, bytes: Array(text.utf8))
+            } else {
+                assets[file.name] = Self.asset(name: file.name, bytes: file.bytes)
+            }
+        }
+        self.index = index
+        self.assets = assets
+    }
+
+    static func asset(name: String, bytes: [UInt8]) -> Asset {
+        let type: String
+        switch name.split(separator: ".").last ?? "" {
+        case "html": type = "text/html; charset=utf-8"
+        case "css": type = "text/css; charset=utf-8"
+        case "js": type = "text/javascript; charset=utf-8"
+        case "svg": type = "image/svg+xml"
+        case "json": type = "application/json"
+        case "png": type = "image/png"
+        default: type = "application/octet-stream"
+        }
+        let digest = SHA256.hash(data: bytes).prefix(12).map { String(format: "%02x", $0) }.joined()
+        let packed = type.hasPrefix("image/png") ? nil : gzip(bytes)
+        return Asset(
+            contentType: type, plain: ByteBuffer(bytes: bytes),
+            gzipped: packed.flatMap { $0.count < bytes.count ? ByteBuffer(bytes: $0) : nil }, etag: "\"\(digest)\"")
+    }
+
+    /// The answer for one file: gzipped when the client takes gzip, 304 when it has this version.
+    func response(_ asset: Asset, request: Request, immutable: Bool) -> Response {
+        var headers = Self.securityHeaders
+        headers[.contentType] = asset.contentType
+        headers[.eTag] = asset.etag
+        headers[.cacheControl] = immutable ? "public, max-age=31536000, immutable" : "no-cache"
+        headers[.vary] = "Accept-Encoding"
+        if let tags = request.headers[.ifNoneMatch],
+            tags.split(separator: ",").contains(where: {
+                let t = $0.trimmingCharacters(in: .whitespaces)
+                return t == asset.etag || t == "W/" + asset.etag || t == "*"
+            })
+        {
+            return Response(status: .notModified, headers: headers)
+        }
+        if let packed = asset.gzipped, Self.acceptsGzip(request.headers[.acceptEncoding]) {
+            headers[.contentEncoding] = "gzip"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: packed))
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: asset.plain))
+    }
+
+    /// Whether an `Accept-Encoding` list takes gzip (`gzip` or `*`, with no `q=0`).
+    static func acceptsGzip(_ header: String?) -> Bool {
+        guard let header else { return false }
+        var gzip: Bool?
+        var star: Bool?
+        for item in header.split(separator: ",") {
+            let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard let coding = parts.first else { continue }
+            let refused = parts.dropFirst().contains { p in
+                guard p.hasPrefix("q="), let q = Double(p.dropFirst(2)) else { return false }
+                return q <= 0
+            }
+            if coding == "gzip" || coding == "x-gzip" { gzip = !refused }
+            if coding == "*" { star = !refused }
+        }
+        return gzip ?? star ?? false
+    }
+
+    /// gzip (RFC 1952) of `bytes` at the best compression, or nil if zlib fails.
+    static func gzip(_ bytes: [UInt8]) -> [UInt8]? {
+        var stream = z_stream()
+        // windowBits 15 + 16: a gzip header and trailer instead of zlib's.
+        guard
+            deflateInit2_(
+                &stream, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY, zlibVersion(),
+                Int32(MemoryLayout<z_stream>.size)) == Z_OK
+        else { return nil }
+        defer { deflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(bytes.count))) + 64)
+        var input = bytes
+        let status = input.withUnsafeMutableBufferPointer { inBuffer in
+            output.withUnsafeMutableBufferPointer { outBuffer in
+                stream.next_in = inBuffer.baseAddress
+                stream.avail_in = UInt32(inBuffer.count)
+                stream.next_out = outBuffer.baseAddress
+                stream.avail_out = UInt32(outBuffer.count)
+                return deflate(&stream, Z_FINISH)
+            }
+        }
+        guard status == Z_STREAM_END else { return nil }
+        return Array(output.prefix(Int(stream.total_out)))
+    }
+}
+
+/// `GET /`, `GET /app/{version}/{file}` and `GET /checkin/{code}` (see ``WebApp``).
+func addWebRoutes(to router: Router<APIContext>, web: WebApp) {
+    router.get("/") { request, _ -> Response in
+        web.response(web.index, request: request, immutable: false)
+    }
+    router.get("/app/:version/:file") { request, context -> Response in
+        let version = context.parameters.get("version") ?? ""
+        let file = context.parameters.get("file") ?? ""
+        guard let asset = web.assets[file] else {
+            throw APIError(.notFound, "not_found", "no such file of the web app: \(file)")
+        }
+        // A page of another build (before an upgrade) gets today's file, but not cached for good.
+        return web.response(asset, request: request, immutable: version == web.version)
+    }
+    router.get("/checkin/:code") { _, context -> Response in
+        let code = context.parameters.get("code") ?? ""
+        guard !code.isEmpty, code.utf8.count <= 64,
+            code.utf8.allSatisfy({
+                $0 < 0x80 && (isalnum(Int32($0)) != 0 || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_"))
+            })
+        else { throw APIError(.notFound, "not_found", "no such check-in code") }
+        var headers = WebApp.securityHeaders
+        headers[.location] = "../#/checkin/\(code)"
+        headers[.cacheControl] = "no-store"
+        return Response(status: .seeOther, headers: headers)
+    }
+}

@@ -1,0 +1,21 @@
+/// The web app's files (`public/`), compiled into the binary by SwiftPM (`embedInCode`). A new file
+/// in `public/` needs its line here (a test fails until it has one); a new language is one
+/// `strings-<language>.js` file and its line.
+public enum WebFiles {
+    public static let all: [(name: String, bytes: [UInt8])] = [
+        ("index.html", PackageResources.index_html),
+        ("app.css", PackageResources.app_css),
+        ("app.js", PackageResources.app_js),
+        ("api.js", PackageResources.api_js),
+        ("dom.js", PackageResources.dom_js),
+        ("i18n.js", PackageResources.i18n_js),
+        ("strings-en.js", PackageResources.strings_en_js),
+        ("find.js", PackageResources.find_js),
+        ("seatmap.js", PackageResources.seatmap_js),
+        ("mine.js", PackageResources.mine_js),
+        ("live.js", PackageResources.live_js),
+        ("staff.js", PackageResources.staff_js),
+        ("charts.js", PackageResources.charts_js),
+        ("icon.svg", PackageResources.icon_svg),
+    ]
+}

@@ -1,0 +1,122 @@
+// The page is a client of the public REST contract only: every call goes through `api`, with the
+// session's bearer token. URLs are relative, so the app also works behind a path prefix.
+import { t, has } from "./i18n.js";
+
+const KEY = "dlsms.session";
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+
+  /// The refusal in words: the table's text for the code, with the server's detail when it adds one.
+  describe() {
+    const key = `error.${this.code}`;
+    if (has(key)) return t(key, { detail: this.message });
+    return this.message || t("error.unknown");
+  }
+}
+
+/// The signed-in user and token; survives a reload (localStorage), ends with `signOut` or a 401.
+export const session = {
+  token: null,
+  user: null,
+  load() {
+    try {
+      const saved = JSON.parse(localStorage.getItem(KEY) || "null");
+      if (saved && saved.token && saved.user && Date.parse(saved.expires_at) > Date.now()) {
+        Object.assign(this, saved);
+      }
+    } catch {
+      localStorage.removeItem(KEY);
+    }
+  },
+  save(login) {
+    this.token = login.token;
+    this.expires_at = login.expires_at;
+    this.user = { id: login.user_id, student_id: login.student_id, name: login.name, role: login.role };
+    localStorage.setItem(KEY, JSON.stringify({ token: this.token, expires_at: this.expires_at, user: this.user }));
+  },
+  clear() {
+    this.token = null;
+    this.user = null;
+    localStorage.removeItem(KEY);
+  },
+  get isAdmin() {
+    return this.user?.role === "admin";
+  },
+};
+
+/// Calls the API: JSON in and out; a non-2xx answer throws an ApiError with the contract's code.
+export async function api(method, path, body, { raw = false, accept } = {}) {
+  const headers = {};
+  if (session.token) headers.Authorization = `Bearer ${session.token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (accept) headers.Accept = accept;
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    throw new ApiError(0, "network", t("error.network"));
+  }
+  if (!response.ok) {
+    let error = null;
+    try {
+      error = await response.json();
+    } catch {
+      // not the contract's JSON (a proxy's page): the status says enough
+    }
+    if (response.status === 401 && session.token && !path.startsWith("auth/login")) {
+      session.clear();
+      window.dispatchEvent(new CustomEvent("dlsms:signed-out", { detail: { expired: true } }));
+    }
+    throw new ApiError(response.status, error?.code ?? `http_${response.status}`, error?.error ?? response.statusText);
+  }
+  if (raw) return response;
+  return response.status === 204 ? null : response.json();
+}
+
+/// A query string from an object, leaving out empty values.
+/// Spaces are %20, not "+": the server reads "+" as itself (an RFC 3339 offset).
+export function query(params) {
+  const parts = [];
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== "") parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`);
+  }
+  return parts.length ? `?${parts.join("&")}` : "";
+}
+
+/// Path segment escaping for names (branch and area names have spaces).
+export const seg = (s) => encodeURIComponent(s);
+
+/// Downloads an authenticated file (CSV, SVG) as `name`.
+export async function download(path, name) {
+  const response = await api("GET", path, undefined, { raw: true });
+  const url = URL.createObjectURL(await response.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+/// Seconds-precision RFC 3339 UTC, as the API writes it.
+export const iso = (date) => new Date(Math.floor(date.getTime() / 1000) * 1000).toISOString().replace(".000Z", "Z");
+
+/// Cached GETs that change rarely (branches, rules, the seat catalog), dropped on sign-out.
+const cache = new Map();
+export function cached(path, maxAgeMs = 60000) {
+  const hit = cache.get(path);
+  if (hit && Date.now() - hit.at < maxAgeMs) return hit.promise;
+  const promise = api("GET", path);
+  cache.set(path, { at: Date.now(), promise });
+  promise.catch(() => cache.delete(path));
+  return promise;
+}
+export function forget(prefix = "") {
+  for (const k of [...cache.keys()]) if (k.startsWith(prefix)) cache.delete(k);
+}

@@ -1,0 +1,244 @@
+// Find a seat: branch, area, day and window, feature filters; the seat map for that window; a
+// seat's day timeline; booking in two clicks (the seat, then Book); the waitlist when it is taken.
+// The map refreshes itself (every 15 s while the tab is visible, and on every notification).
+import { api, cached, query, seg, iso } from "./api.js";
+import { h, fill, field, check, messageArea, say } from "./dom.js";
+import { t, formatRange, zonedInstant, zonedDay, zonedTime, addDays } from "./i18n.js";
+import { seatMap, seatState, legend, timeline, withinHours } from "./seatmap.js";
+
+const REFRESH_MS = 15000;
+
+/// The next quarter hour in `zone`, as "YYYY-MM-DD" and "HH:MM".
+function nextQuarter(zone) {
+  const now = new Date(Math.ceil(Date.now() / 900000) * 900000);
+  return { day: zonedDay(now, zone), time: zonedTime(now, zone) };
+}
+
+export async function render(root) {
+  const body = h("div", {}, h("p", { class: "loading" }, t("status.loading")));
+  fill(root, h("h1", {}, t("page.find")), body);
+  let branches;
+  let rules;
+  try {
+    [branches, rules] = await Promise.all([cached("branches", 30000).then((b) => b.branches), cached("rules", 300000)]);
+  } catch (err) {
+    fill(body, h("p", { class: "message error", role: "alert" }, err.describe ? err.describe() : String(err)));
+    return;
+  }
+  const saved = JSON.parse(sessionStorage.getItem("dlsms.find") || "{}");
+  const branchSelect = h("select", { name: "branch" }, branches.map((b) => h("option", { value: b.branch }, b.branch)));
+  if (saved.branch && branches.some((b) => b.branch === saved.branch)) branchSelect.value = saved.branch;
+  const areaSelect = h("select", { name: "area" });
+  const day = h("input", { type: "date", name: "date", required: true });
+  const from = h("input", { type: "time", name: "from", step: 900, required: true });
+  const to = h("input", { type: "time", name: "to", step: 900, required: true });
+  const power = h("input", { name: "has_power", checked: saved.power });
+  const monitor = h("input", { name: "has_monitor", checked: saved.monitor });
+  const accessible = h("input", { name: "accessible", checked: saved.accessible });
+  const message = messageArea();
+  const results = h("section", { class: "results", "aria-labelledby": "results-heading" });
+  const detail = h("section", { class: "detail card", "aria-labelledby": "detail-heading", hidden: true });
+  let selected = null;
+  let shownState = null;
+  let detailMessage = null;
+  let last = null;
+
+  const branch = () => branches.find((b) => b.branch === branchSelect.value) || branches[0];
+  const zone = () => branch()?.time_zone || "UTC";
+  const fillAreas = () => {
+    const b = branch();
+    fill(areaSelect, h("option", { value: "" }, t("find.all_areas")), (b?.areas || []).map((a) => h("option", { value: a }, a)));
+    if (saved.area && b?.areas.includes(saved.area)) areaSelect.value = saved.area;
+  };
+  const resetTimes = () => {
+    const q = nextQuarter(zone());
+    day.value = q.day;
+    from.value = q.time;
+    const end = new Date(zonedInstant(q.day, q.time, zone()).getTime() + 3600000);
+    to.value = zonedTime(end, zone());
+    day.min = q.day;
+    day.max = addDays(q.day, rules.max_days_ahead);
+  };
+  fillAreas();
+  resetTimes();
+
+  /// The searched window as instants (an end at or before the start is on the next day).
+  const windowOf = () => {
+    if (!day.value || !from.value || !to.value) return null;
+    const start = zonedInstant(day.value, from.value, zone());
+    const endDay = to.value <= from.value ? addDays(day.value, 1) : day.value;
+    return { start, end: zonedInstant(endDay, to.value, zone()) };
+  };
+
+  async function search({ quiet = false } = {}) {
+    const w = windowOf();
+    if (!w) return say(message, t("find.need_window"), "error");
+    sessionStorage.setItem("dlsms.find", JSON.stringify({
+      branch: branchSelect.value, area: areaSelect.value, power: power.checked, monitor: monitor.checked, accessible: accessible.checked,
+    }));
+    if (!quiet) say(message, t("status.loading"));
+    const b = branch();
+    try {
+      const [found, closures] = await Promise.all([
+        api("GET", `seats${query({
+          branch: b.branch, area: areaSelect.value, has_power: power.checked || "", has_monitor: monitor.checked || "",
+          accessible: accessible.checked || "", available_only: false, start_time: iso(w.start), end_time: iso(w.end),
+        })}`),
+        api("GET", `branches/${seg(b.branch)}/closures`),
+      ]);
+      let closed = new Set();
+      const reasons = [];
+      for (const c of closures.closures) {
+        if (new Date(c.start_time) < w.end && w.start < new Date(c.end_time)) {
+          reasons.push(c.reason);
+          if (c.area === null) closed = true;
+          else if (closed !== true) closed.add(c.area);
+        }
+      }
+      if (!withinHours(b, w.start, w.end, day.value)) {
+        closed = true;
+        reasons.push(t("find.outside_hours"));
+      }
+      last = { seats: found.seats, closed, reasons, window: w, branch: b };
+      paintResults();
+      if (!quiet) say(message, "");
+      if (selected) {
+        const seat = found.seats.find((s) => s.id === selected);
+        // The panel is redrawn only when what it offers changed, so a refresh never takes the
+        // focus from its buttons.
+        if (!seat) hideDetail();
+        else if (!quiet || seatState(seat, closed) !== shownState) showDetail(seat, { focus: false });
+      }
+    } catch (err) {
+      say(message, err.describe ? err.describe() : String(err), "error");
+    }
+  }
+
+  function paintResults() {
+    const { seats, closed, reasons, window: w, branch: b } = last;
+    // A refresh keeps the keyboard where it was: on the same seat.
+    const focusedSeat = document.activeElement?.closest?.(".seat-map .seat")?.dataset.seatId;
+    const free = seats.filter((s) => seatState(s, closed) === "free").length;
+    fill(results,
+      h("h2", { id: "results-heading" }, t("find.results", { when: formatRange(w.start, w.end, b.time_zone) })),
+      h("p", { class: "summary" }, t("find.summary", { free, total: seats.length })),
+      reasons.length ? h("p", { class: "notice" }, t("find.closed_because", { reasons: reasons.join("; ") })) : null,
+      legend(),
+      seatMap(seats, { stateOf: (s) => seatState(s, closed), onSelect: (s) => showDetail(s, { focus: true }), selected }),
+      h("div", { class: "actions" },
+        h("button", { type: "button", onclick: () => joinWaitlist({ branch: b.branch }) }, t("find.wait_any", { branch: b.branch }))));
+    if (focusedSeat) results.querySelector(`.seat[data-seat-id="${focusedSeat}"]`)?.focus();
+  }
+
+  function hideDetail() {
+    selected = null;
+    detail.hidden = true;
+    fill(detail);
+  }
+
+  async function showDetail(seat, { focus }) {
+    selected = seat.id;
+    for (const el of results.querySelectorAll(".seat")) el.setAttribute("aria-pressed", String(Number(el.dataset.seatId) === seat.id));
+    const { closed, window: w, branch: b } = last;
+    const state = seatState(seat, closed);
+    shownState = state;
+    const z = b.time_zone || "UTC";
+    const dayStart = zonedInstant(day.value, "00:00", z);
+    const dayEnd = new Date(zonedInstant(addDays(day.value, 1), "00:00", z).getTime() - 1000);
+    const dates = [...new Set([iso(dayStart).slice(0, 10), iso(dayEnd).slice(0, 10)])];
+    detailMessage = messageArea();
+    const title = h("h2", { id: "detail-heading", tabindex: "-1" }, t("detail.title", { label: seat.label }));
+    const book = h("button", { type: "button", class: "primary", disabled: state !== "free", onclick: () => doBook(seat, detailMessage) },
+      t("detail.book", { label: seat.label, when: formatRange(w.start, w.end, z) }));
+    fill(detail, title,
+      h("p", { class: "features" }, `${seat.branch} · ${seat.area}`, " · ",
+        [seat.has_power ? t("feature.power") : null, seat.has_monitor ? t("feature.monitor") : null, seat.accessible ? t("feature.accessible") : null]
+          .filter(Boolean).join(", ") || t("feature.none")),
+      seat.notes ? h("p", { class: "notes" }, seat.notes) : null,
+      h("p", { class: `state-line state-${state}` }, t(`detail.state_${state}`)),
+      h("div", { class: "timeline-slot" }, h("p", { class: "loading" }, t("status.loading"))),
+      h("div", { class: "actions" }, book,
+        state === "taken" ? h("button", { type: "button", onclick: () => joinWaitlist({ seat_id: seat.id }, detailMessage) }, t("detail.wait_seat")) : null),
+      detailMessage);
+    detail.hidden = false;
+    if (focus) {
+      title.focus();
+      if (window.matchMedia("(max-width: 800px)").matches) detail.scrollIntoView({ block: "start" });
+    }
+    try {
+      const days = await Promise.all(dates.map((d) => api("GET", `seats/${seat.id}${query({ date: d })}`)));
+      const busy = days.flatMap((d) => d.busy);
+      const slot = detail.querySelector(".timeline-slot");
+      if (slot && selected === seat.id) fill(slot, timeline(b, day.value, busy, w));
+    } catch (err) {
+      say(detailMessage, err.describe ? err.describe() : String(err), "error");
+    }
+  }
+
+  async function doBook(seat, where) {
+    const { window: w, branch: b } = last;
+    say(where, t("status.working"));
+    try {
+      const r = await api("POST", "reservations", { seat_id: seat.id, start_time: iso(w.start), end_time: iso(w.end) });
+      say(where, "");
+      say(message, t("find.booked", { label: seat.label, when: formatRange(new Date(r.start_time), new Date(r.end_time), b.time_zone) }), "ok");
+      message.append(" ", h("a", { href: "#/mine" }, t("find.see_mine")));
+      hideDetail();
+      message.focus?.();
+      await search({ quiet: true });
+    } catch (err) {
+      // The map refreshes (the seat is probably taken now), then the refusal is shown in the
+      // seat's panel, redrawn or not.
+      await search({ quiet: true });
+      say(detailMessage || where, err.describe ? err.describe() : String(err), "error");
+    }
+  }
+
+  async function joinWaitlist(target, where = message) {
+    const w = last.window;
+    say(where, t("status.working"));
+    try {
+      const entry = await api("POST", "waitlist", { ...target, desired_time: iso(w.start), end_time: iso(w.end) });
+      say(where, t("find.waiting", { position: entry.position ?? "–" }), "ok");
+      where.append(" ", h("a", { href: "#/mine" }, t("find.see_mine")));
+    } catch (err) {
+      say(where, err.describe ? err.describe() : String(err), "error");
+    }
+  }
+
+  const form = h("form", { class: "card search", role: "search", "aria-label": t("find.form"), novalidate: true },
+    h("div", { class: "row" }, field(t("field.branch"), branchSelect), field(t("field.area"), areaSelect),
+      field(t("field.date"), day), h("div", { class: "row times" }, field(t("field.from"), from), field(t("field.to"), to))),
+    h("div", { class: "row end" },
+      h("fieldset", { class: "row filters" }, h("legend", {}, t("find.features")),
+        check(t("feature.power"), power), check(t("feature.monitor"), monitor), check(t("feature.accessible"), accessible)),
+      h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("action.search")))));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    hideDetail();
+    search();
+  });
+  branchSelect.addEventListener("change", () => {
+    saved.area = "";
+    fillAreas();
+    resetTimes();
+    hideDetail();
+    search();
+  });
+  for (const el of [areaSelect, power, monitor, accessible]) el.addEventListener("change", () => search());
+
+  fill(body, form, message, h("div", { class: "find-layout" }, results, detail));
+  await search();
+
+  const refresh = () => {
+    if (document.visibilityState === "visible" && !document.querySelector("dialog[open]")) search({ quiet: true });
+  };
+  const timer = setInterval(refresh, REFRESH_MS);
+  window.addEventListener("dlsms:changed", refresh);
+  window.addEventListener("dlsms:notification", refresh);
+  return () => {
+    clearInterval(timer);
+    window.removeEventListener("dlsms:changed", refresh);
+    window.removeEventListener("dlsms:notification", refresh);
+  };
+}

@@ -1,0 +1,164 @@
+// My reservations (upcoming and past) with check-in (only inside its window, with a countdown to
+// the no-show deadline), check-out and cancel; my waitlist entries with their position, offers to
+// accept or decline, and leaving. Refreshed by every notification.
+import { api, cached, query } from "./api.js";
+import { h, fill, messageArea, say, confirmDialog, table } from "./dom.js";
+import { t, formatRange, formatTime, formatCountdown, formatDateTime } from "./i18n.js";
+
+const HOLDING = new Set(["HELD", "CONFIRMED", "CHECKED_IN"]);
+
+export async function render(root) {
+  const message = messageArea();
+  const upcoming = h("section", { "aria-labelledby": "upcoming-heading" });
+  const waiting = h("section", { "aria-labelledby": "waitlist-heading" });
+  const past = h("section", { "aria-labelledby": "past-heading" });
+  fill(root, h("h1", {}, t("page.mine")), message, upcoming, waiting, past);
+  let rules = null;
+  let seats = new Map();
+  let zones = new Map();
+  let boundaries = [];
+
+  const seatName = (id) => seats.get(id)?.label ?? String(id);
+  const zoneOf = (seatId) => zones.get(seats.get(seatId)?.branch) || "UTC";
+  const where = (id) => {
+    const s = seats.get(id);
+    return s ? `${s.branch} · ${s.area}` : "";
+  };
+
+  async function load() {
+    try {
+      const [r, w, catalog, branches, rs] = await Promise.all([
+        api("GET", `reservations/mine${query({ limit: 200 })}`),
+        api("GET", "waitlist/mine"),
+        cached("seats?available_only=false"),
+        cached("branches", 30000),
+        cached("rules", 300000),
+      ]);
+      rules = rs;
+      seats = new Map(catalog.seats.map((s) => [s.id, s]));
+      zones = new Map(branches.branches.map((b) => [b.branch, b.time_zone]));
+      paint(r.reservations, w.waitlist);
+    } catch (err) {
+      say(message, err.describe ? err.describe() : String(err), "error");
+    }
+  }
+
+  async function act(promise, done) {
+    say(message, t("status.working"));
+    try {
+      await promise();
+      say(message, done, "ok");
+    } catch (err) {
+      say(message, err.describe ? err.describe() : String(err), "error");
+    }
+    await load();
+  }
+
+  function reservationCard(r) {
+    const now = Date.now();
+    const start = new Date(r.start_time);
+    const end = new Date(r.end_time);
+    const zone = zoneOf(r.seat_id);
+    const opens = start.getTime() - rules.checkin_opens_minutes * 60000;
+    const deadline = start.getTime() + rules.grace_minutes * 60000;
+    const title = t("mine.seat", { label: seatName(r.seat_id) });
+    const actions = h("div", { class: "actions" });
+    const info = h("p", { class: "info" });
+    if (r.status === "CONFIRMED") {
+      const open = opens <= now && now < deadline;
+      boundaries.push(opens, deadline);
+      actions.append(h("button", {
+        type: "button", class: "primary", disabled: !open,
+        onclick: () => act(() => api("POST", `reservations/${r.id}/checkin`), t("mine.checked_in_done", { label: seatName(r.seat_id) })),
+      }, t("action.check_in")));
+      if (open) {
+        info.append(t("mine.checkin_open"), " ", h("strong", { class: "countdown", dataset: { deadline } }, formatCountdown(deadline - now)));
+      } else if (now < opens) {
+        info.append(t("mine.checkin_opens", { time: formatDateTime(new Date(opens), zone) }));
+      }
+      actions.append(h("button", {
+        type: "button",
+        onclick: async () => {
+          if (await confirmDialog(t("mine.cancel_title"), t("mine.cancel_text", { label: seatName(r.seat_id), when: formatRange(start, end, zone) }), t("action.cancel_reservation"))) {
+            await act(() => api("DELETE", `reservations/${r.id}`), t("mine.cancelled_done"));
+          }
+        },
+      }, t("action.cancel")));
+    } else if (r.status === "CHECKED_IN") {
+      info.append(t("mine.checked_in_at", { time: formatTime(new Date(r.checked_in_at), zone) }));
+      actions.append(h("button", {
+        type: "button", class: "primary",
+        onclick: () => act(() => api("POST", `reservations/${r.id}/checkout`), t("mine.checked_out_done")),
+      }, t("action.check_out")));
+    } else if (r.status === "HELD") {
+      info.append(t("mine.held"));
+    }
+    return h("li", { class: "card reservation", dataset: { reservationId: r.id, status: r.status } },
+      h("h3", {}, title),
+      h("p", { class: "when" }, formatRange(start, end, zone)),
+      h("p", { class: "where" }, where(r.seat_id)),
+      h("p", {}, h("span", { class: `badge status-${r.status.toLowerCase()}` }, t(`status.${r.status}`))),
+      info, actions);
+  }
+
+  function waitlistCard(w) {
+    const zone = w.branch ? zones.get(w.branch) || "UTC" : zoneOf(w.seat_id);
+    const target = w.seat_id ? t("mine.wait_seat", { label: seatName(w.seat_id) }) : t("mine.wait_branch", { branch: w.branch });
+    const actions = h("div", { class: "actions" });
+    const info = h("p", { class: "info" });
+    if (w.status === "WAITING") {
+      info.append(t("mine.position", { position: w.position }));
+      actions.append(h("button", { type: "button", onclick: () => act(() => api("DELETE", `waitlist/${w.id}`), t("mine.left_done")) }, t("action.leave")));
+    } else if (w.status === "OFFERED") {
+      info.append(t("mine.offered", { label: seatName(w.offered_seat_id), time: formatTime(new Date(w.offer_expires_at), zone) }));
+      actions.append(
+        h("button", { type: "button", class: "primary", onclick: () => act(() => api("POST", `waitlist/${w.id}/accept`), t("live.booked")) }, t("action.accept")),
+        h("button", { type: "button", onclick: () => act(() => api("POST", `waitlist/${w.id}/decline`), t("mine.declined_done")) }, t("action.decline")),
+        h("button", { type: "button", onclick: () => act(() => api("DELETE", `waitlist/${w.id}`), t("mine.left_done")) }, t("action.leave")));
+    }
+    return h("li", { class: "card waitlist-entry", dataset: { entryId: w.id, status: w.status } },
+      h("h3", {}, target),
+      h("p", { class: "when" }, formatRange(new Date(w.desired_time), new Date(w.end_time), zone)),
+      h("p", {}, h("span", { class: `badge status-${w.status.toLowerCase()}` }, t(`status.${w.status}`))),
+      info, actions);
+  }
+
+  function paint(reservations, entries) {
+    boundaries = [];
+    const now = Date.now();
+    const coming = reservations.filter((r) => HOLDING.has(r.status) && new Date(r.end_time).getTime() > now)
+      .sort((a, b) => new Date(a.start_time) - new Date(b.start_time));
+    const done = reservations.filter((r) => !coming.includes(r));
+    fill(upcoming, h("h2", { id: "upcoming-heading" }, t("mine.upcoming")),
+      coming.length ? h("ul", { class: "cards" }, coming.map(reservationCard))
+        : h("p", { class: "empty" }, t("mine.none_upcoming"), " ", h("a", { href: "#/find" }, t("nav.find"))));
+    const live = entries.filter((w) => w.status === "WAITING" || w.status === "OFFERED");
+    fill(waiting, h("h2", { id: "waitlist-heading" }, t("mine.waitlist")),
+      live.length ? h("ul", { class: "cards" }, live.map(waitlistCard)) : h("p", { class: "empty" }, t("mine.none_waiting")));
+    fill(past, h("h2", { id: "past-heading" }, t("mine.past")),
+      done.length ? table(t("mine.past_caption"), [
+        { title: t("column.seat"), cell: (r) => seatName(r.seat_id) },
+        { title: t("column.where"), cell: (r) => where(r.seat_id) },
+        { title: t("column.when"), cell: (r) => formatRange(new Date(r.start_time), new Date(r.end_time), zoneOf(r.seat_id)) },
+        { title: t("column.status"), cell: (r) => h("span", { class: `badge status-${r.status.toLowerCase()}` }, t(`status.${r.status}`)) },
+      ], done) : h("p", { class: "empty" }, t("mine.none_past")));
+  }
+
+  await load();
+  let lastTick = Date.now();
+  const timer = setInterval(() => {
+    const now = Date.now();
+    for (const el of root.querySelectorAll(".countdown")) el.textContent = formatCountdown(Number(el.dataset.deadline) - now);
+    // A check-in window opened or closed since the last tick: the buttons change.
+    if (boundaries.some((b) => b > lastTick && b <= now)) load();
+    lastTick = now;
+  }, 1000);
+  const reload = () => load();
+  window.addEventListener("dlsms:notification", reload);
+  window.addEventListener("dlsms:changed", reload);
+  return () => {
+    clearInterval(timer);
+    window.removeEventListener("dlsms:notification", reload);
+    window.removeEventListener("dlsms:changed", reload);
+  };
+}

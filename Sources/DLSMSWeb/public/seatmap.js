@@ -1,0 +1,147 @@
+// The seat map (per area, a grid laid out by the seats' coordinates where they have them, else in
+// id order) and a seat's day timeline. A seat's state is told by text and shape as well as colour.
+import { h, fill } from "./dom.js";
+import { t, formatTime, zonedInstant, weekdayOf, addDays } from "./i18n.js";
+
+export const STATES = ["free", "taken", "maintenance", "closed"];
+
+/// The state of `seat` for a searched window: closed (a closure or opening hours), maintenance,
+/// taken, or free.
+export function seatState(seat, closedAreas) {
+  if (closedAreas === true || (closedAreas && closedAreas.has(seat.area))) return "closed";
+  if (seat.status === "MAINTENANCE") return "maintenance";
+  return seat.is_available ? "free" : "taken";
+}
+
+function icon(name) {
+  const paths = {
+    power: "M9 1 3 9h4l-1 6 6-8H8z",
+    monitor: "M2 3h12v8H2zM6 13h4v1H6z",
+    accessible: "M8 1a1.5 1.5 0 1 1 0 3 1.5 1.5 0 0 1 0-3zM5 6h6v1.5H9v2.5l2 4H9.3L8 11.4 6.7 14H5l2-4V7.5H5z",
+  };
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "icon");
+  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  path.setAttribute("d", paths[name]);
+  svg.append(path);
+  return svg;
+}
+
+export function legend() {
+  return h("ul", { class: "legend", "aria-label": t("map.legend") },
+    STATES.map((s) => h("li", {}, h("span", { class: `swatch seat-${s}`, "aria-hidden": "true" }, t(`mark.${s}`)), t(`state.${s}`))),
+    h("li", {}, icon("power"), t("feature.power")),
+    h("li", {}, icon("monitor"), t("feature.monitor")),
+    h("li", {}, icon("accessible"), t("feature.accessible")));
+}
+
+/// Per area, a section with a grid of seat buttons. `stateOf(seat)` gives the state;
+/// `onSelect(seat, button)` runs on a click; `selected` is the selected seat's id.
+export function seatMap(seats, { stateOf, onSelect, selected }) {
+  const areas = new Map();
+  for (const s of [...seats].sort((a, b) => a.id - b.id)) {
+    if (!areas.has(s.area)) areas.set(s.area, []);
+    areas.get(s.area).push(s);
+  }
+  const sections = [];
+  for (const [area, list] of areas) {
+    const grid = h("ul", { class: "seat-grid", "aria-label": t("map.area_seats", { area }) });
+    const placed = list.filter((s) => s.x !== null && s.x !== undefined && s.y !== null && s.y !== undefined);
+    // Coordinates become grid lines by rank, so a plan drawn in centimetres stays compact.
+    const xs = [...new Set(placed.map((s) => s.x))].sort((a, b) => a - b);
+    const ys = [...new Set(placed.map((s) => s.y))].sort((a, b) => a - b);
+    if (placed.length) grid.classList.add("placed");
+    if (placed.length) grid.style.setProperty("--columns", String(Math.max(xs.length, 1)));
+    for (const seat of list) {
+      const state = stateOf(seat);
+      const features = [
+        seat.has_power ? t("feature.power") : null,
+        seat.has_monitor ? t("feature.monitor") : null,
+        seat.accessible ? t("feature.accessible") : null,
+      ].filter(Boolean);
+      const button = h("button", {
+        type: "button",
+        class: `seat seat-${state}`,
+        dataset: { seatId: seat.id, state },
+        "aria-pressed": selected === seat.id ? "true" : "false",
+        "aria-label": t("map.seat_label", { label: seat.label, state: t(`state.${state}`), features: features.join(", ") || t("feature.none") }),
+        onclick: () => onSelect(seat, button),
+      },
+        h("span", { class: "seat-name" }, seat.label),
+        h("span", { class: "seat-state" }, h("span", { class: "mark", "aria-hidden": "true" }, t(`mark.${state}`)), t(`state.${state}`)),
+        h("span", { class: "seat-icons" },
+          seat.has_power ? icon("power") : null, seat.has_monitor ? icon("monitor") : null,
+          seat.accessible ? icon("accessible") : null));
+      const li = h("li", {}, button);
+      if (placed.includes(seat)) {
+        li.style.gridColumn = String(xs.indexOf(seat.x) + 1);
+        li.style.gridRow = String(ys.indexOf(seat.y) + 1);
+      }
+      grid.append(li);
+    }
+    sections.push(h("section", { class: "area" }, h("h3", {}, area), grid));
+  }
+  if (!sections.length) return h("p", { class: "empty" }, t("map.no_seats"));
+  return h("div", { class: "seat-map" }, sections);
+}
+
+/// The periods "HH:MM-HH:MM" a branch is open on a local day, as instants.
+export function openPeriods(branch, day) {
+  const zone = branch.time_zone || "UTC";
+  const periods = branch.opening_hours?.[weekdayOf(day)] ?? ["00:00-24:00"];
+  return periods.map((p) => {
+    const [a, b] = p.split("-");
+    const start = zonedInstant(day, a, zone);
+    const end = b === "24:00" ? zonedInstant(addDays(day, 1), "00:00", zone) : zonedInstant(day, b, zone);
+    return { start, end };
+  });
+}
+
+/// Whether [start, end) lies inside one open period of the branch.
+export function withinHours(branch, start, end, day) {
+  return openPeriods(branch, day).some((p) => p.start <= start && end <= p.end)
+    || openPeriods(branch, addDays(day, -1)).some((p) => p.start <= start && end <= p.end);
+}
+
+/// A seat's local day: opening hours, busy intervals and the chosen window on one bar, with the
+/// same facts as text.
+export function timeline(branch, day, busy, window) {
+  const zone = branch.time_zone || "UTC";
+  const dayStart = zonedInstant(day, "00:00", zone).getTime();
+  const dayEnd = zonedInstant(addDays(day, 1), "00:00", zone).getTime();
+  const span = dayEnd - dayStart;
+  const place = (el, start, end) => {
+    const a = Math.max(dayStart, start.getTime());
+    const b = Math.min(dayEnd, end.getTime());
+    el.style.left = `${((a - dayStart) / span) * 100}%`;
+    el.style.width = `${Math.max(0.4, ((b - a) / span) * 100)}%`;
+    return el;
+  };
+  const bar = h("div", { class: "timeline-bar", "aria-hidden": "true" });
+  // Closed: the gaps between the open periods.
+  let cursor = new Date(dayStart);
+  for (const p of openPeriods(branch, day).sort((a, b) => a.start - b.start)) {
+    if (p.start > cursor) bar.append(place(h("div", { class: "tl-closed" }), cursor, p.start));
+    if (p.end > cursor) cursor = p.end;
+  }
+  if (cursor.getTime() < dayEnd) bar.append(place(h("div", { class: "tl-closed" }), cursor, new Date(dayEnd)));
+  const visible = busy.filter((b) => new Date(b.end_time).getTime() > dayStart && new Date(b.start_time).getTime() < dayEnd);
+  for (const b of visible) bar.append(place(h("div", { class: "tl-busy" }), new Date(b.start_time), new Date(b.end_time)));
+  if (window) bar.append(place(h("div", { class: "tl-window" }), window.start, window.end));
+  const ticks = h("div", { class: "timeline-ticks", "aria-hidden": "true" });
+  for (let hour = 0; hour <= 24; hour += 6) ticks.append(h("span", {}, `${String(hour).padStart(2, "0")}:00`));
+  const hours = branch.opening_hours?.[weekdayOf(day)] ?? [];
+  return h("figure", { class: "timeline" },
+    h("figcaption", {}, t("timeline.caption")),
+    bar, ticks,
+    h("ul", { class: "timeline-text" },
+      h("li", {}, h("span", { class: "key key-open", "aria-hidden": "true" }), t("timeline.open", { hours: hours.length ? hours.join(", ") : t("timeline.closed_all_day") })),
+      h("li", {}, h("span", { class: "key key-busy", "aria-hidden": "true" }),
+        visible.length
+          ? t("timeline.busy", { list: visible.map((b) => `${formatTime(new Date(b.start_time), zone)}–${formatTime(new Date(b.end_time), zone)}`).join(", ") })
+          : t("timeline.free_all_day")),
+      window ? h("li", {}, h("span", { class: "key key-window", "aria-hidden": "true" }), t("timeline.window", { start: formatTime(window.start, zone), end: formatTime(window.end, zone) })) : null));
+}
+

@@ -1,0 +1,205 @@
+"""Browser tests of the web app: Debian's chromium and chromedriver (headless), Selenium from
+PyPI, against a real `dlsms serve` on a free loopback port with a temporary data directory.
+
+Run: `bash Tests/browser/run.sh` (builds nothing: it uses .build/debug/dlsms, or $DLSMS_BINARY).
+"""
+
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BINARY = os.environ.get("DLSMS_BINARY", str(ROOT / ".build" / "debug" / "dlsms"))
+ADMIN_PASSWORD = "admin-password"
+WAIT = 15  # seconds an explicit wait may take before the test fails
+
+
+class Server:
+    """`dlsms serve` on port 0 with its own data directory; stopped (SIGTERM) at the end."""
+
+    def __init__(self, *args, env=None):
+        self.data = tempfile.mkdtemp(prefix="dlsms-browser-")
+        environment = dict(os.environ, ADMIN_PASSWORD=ADMIN_PASSWORD, **(env or {}))
+        self.proc = subprocess.Popen(
+            [BINARY, "serve", "--port", "0", "--grpc", "false", "--data-dir", self.data,
+             "--bcrypt-cost", "4", "--log-level", "warning", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment)
+        self.output = []
+        ready = threading.Event()
+        self.port = None
+
+        def read():
+            for line in self.proc.stdout:
+                self.output.append(line)
+                m = re.match(r"dlsms listening on http://127\.0\.0\.1:(\d+)", line)
+                if m:
+                    self.port = int(m.group(1))
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(60) or self.port is None:
+            self.stop()
+            raise RuntimeError("dlsms did not start:\n" + "".join(self.output))
+        self.base = f"http://127.0.0.1:{self.port}/"
+
+    def api(self, method, path, body=None, token=None, expect=None):
+        request = urllib.request.Request(
+            self.base + path.lstrip("/"), method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                status, raw = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, raw = e.code, e.read()
+        data = json.loads(raw) if raw else None
+        if expect is not None:
+            assert status == expect, f"{method} {path}: {status} {data}"
+        return status, data
+
+    def login(self, student_id, password="password123"):
+        return self.api("POST", "auth/login", {"student_id": student_id, "password": password}, expect=200)[1]["token"]
+
+    def new_student(self, name="Test Student"):
+        """A fresh account (self-registration), so that tests do not share limits."""
+        sid = "B" + uuid.uuid4().hex[:10].upper()
+        self.api("POST", "auth/register", {"student_id": sid, "password": "browser-pass-1", "name": name}, expect=201)
+        return sid, "browser-pass-1"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server():
+    # Check-in opens 60 minutes before a start, so a booking at the next quarter hour can be
+    # checked in at once.
+    s = Server(env={"CHECKIN_OPENS_MINUTES": "60", "REGISTRATIONS_PER_HOUR": "1000"})
+    yield s
+    s.stop()
+
+
+def make_driver(width=1280, height=900):
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              f"--window-size={width},{height}", "--lang=en-GB", "--force-device-scale-factor=1"]:
+        options.add_argument(a)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.set_script_timeout(30)
+    return driver
+
+
+@pytest.fixture
+def browsers():
+    """A factory of fresh browser sessions (own storage each); all closed after the test."""
+    made = []
+
+    def make(width=1280, height=900):
+        d = make_driver(width, height)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+        d.quit()
+        # A refused request (409, 401) is logged by Chrome as a failed resource load; script
+        # errors are not acceptable.
+        script_errors = [e for e in errors if "Failed to load resource" not in e["message"]]
+        assert not script_errors, script_errors
+
+
+@pytest.fixture
+def browser(browsers):
+    return browsers()
+
+
+def wait(d, css, text=None, timeout=WAIT, visible=True):
+    """The first element matching `css` (containing `text`), waiting for it."""
+    def found(_):
+        for el in d.find_elements(By.CSS_SELECTOR, css):
+            try:
+                if (not visible or el.is_displayed()) and (text is None or text in el.text):
+                    return el
+            except Exception:
+                continue
+        return False
+    try:
+        return WebDriverWait(d, timeout).until(found)
+    except TimeoutException:
+        raise AssertionError(f"no {css!r} with {text!r} on {d.current_url}; page text:\n{d.find_element(By.TAG_NAME, 'body').text[:2000]}")
+
+
+def wait_until(d, condition, message, timeout=WAIT):
+    try:
+        return WebDriverWait(d, timeout).until(lambda _: condition())
+    except TimeoutException:
+        raise AssertionError(message)
+
+
+def sign_in(d, server, student_id, password="password123"):
+    d.get(server.base)
+    wait(d, "input[name=student_id]").send_keys(student_id)
+    d.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(password)
+    d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait(d, "#account button")
+
+
+def assert_accessible(d, page):
+    """axe-core (vendored in axe-selenium-python) on the current page: no serious or critical
+    violation."""
+    from axe_selenium_python import Axe
+    axe = Axe(d)
+    axe.inject()
+    results = axe.run()
+    bad = [v for v in results["violations"] if v.get("impact") in ("serious", "critical")]
+    assert not bad, f"{page}: " + axe.report(bad)
+    return results
+
+
+def by(css):
+    return (By.CSS_SELECTOR, css)
+
+
+__all__ = ["wait", "wait_until", "sign_in", "assert_accessible", "by", "figure", "EC", "By"]
+
+
+FIGURES = []
+
+
+def figure(name, value):
+    """A measured figure, printed at the end of the run (never asserted: machines are noisy)."""
+    FIGURES.append((name, value))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("figures measured in the browser")
+        for name, value in FIGURES:
+            terminalreporter.write_line(f"{name}: {value}")
