@@ -187,7 +187,7 @@ def by(css):
     return (By.CSS_SELECTOR, css)
 
 
-__all__ = ["wait", "wait_until", "sign_in", "assert_accessible", "by", "figure", "EC", "By"]
+__all__ = ["choose_branch", "wait", "wait_until", "sign_in", "assert_accessible", "by", "figure", "EC", "By"]
 
 
 FIGURES = []
@@ -203,3 +203,12 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("figures measured in the browser")
         for name, value in FIGURES:
             terminalreporter.write_line(f"{name}: {value}")
+
+
+FIRST_SEAT = {"Main Library": 1, "Science Library": 26, "Engineering Library": 38}
+
+
+def choose_branch(d, branch):
+    """Picks a seed library on the find page and waits for its map (not the previous one's)."""
+    d.find_element(By.CSS_SELECTOR, f"select[name=branch] option[value='{branch}']").click()
+    wait(d, f".seat-map .seat[data-seat-id='{FIRST_SEAT[branch]}']")

@@ -10,7 +10,7 @@ import statistics
 import tempfile
 import urllib.request
 
-from conftest import By, figure, sign_in, wait
+from conftest import By, choose_branch, figure, sign_in, wait
 
 
 def fetch(url, headers=None):
@@ -63,7 +63,7 @@ def test_booking_round_trip_in_the_page(server, browser):
     wait(d, ".live[data-state='on']")
     times = []
     for branch in ["Main Library", "Science Library", "Engineering Library"]:
-        d.find_element(By.CSS_SELECTOR, f"select[name=branch] option[value='{branch}']").click()
+        choose_branch(d, branch)
         wait(d, f".seat-map .seat-free")
         d.find_element(By.CSS_SELECTOR, ".seat-map .seat-free").click()
         book = wait(d, "#detail-heading ~ .actions button.primary", "Book seat")
@@ -93,8 +93,8 @@ def test_screenshots(server, browsers):
         wait(d, ".live[data-state='on']")
         wait(d, ".seat-map .seat-free").click()
         wait(d, ".detail .timeline")
-        if name == "desktop":
-            d.execute_script("window.scrollTo(0, 0)")
+        # The desktop shows the form, the map and the seat's panel; the phone the map.
+        d.execute_script("window.scrollTo(0, 0)" if name == "desktop" else "document.getElementById('results-heading').scrollIntoView()")
         d.save_screenshot(str(out / f"find-{name}.png"))
         d.find_element(By.LINK_TEXT, "My reservations").click()
         wait(d, "li.reservation")

@@ -4,7 +4,7 @@ when a second student cancels, QR check-in, registration and a session that surv
 
 import datetime
 
-from conftest import By, sign_in, wait, wait_until
+from conftest import By, choose_branch, sign_in, wait, wait_until
 
 
 def seat_buttons(d):
@@ -91,7 +91,7 @@ def test_a_refused_booking_is_told_in_words_and_the_map_refreshes(server, browse
     d = browser
     sign_in(d, server, sid, password)
     wait(d, ".live[data-state='on']")  # its first refresh is done
-    d.find_element(By.CSS_SELECTOR, "select[name=branch] option[value='Science Library']").click()
+    choose_branch(d, "Science Library")
     seat = wait(d, ".seat-map button.seat-free")
     seat_id = seat.get_attribute("data-seat-id")
     seat.click()
@@ -111,7 +111,7 @@ def test_waitlist_gets_a_live_toast_when_a_second_student_cancels(server, browse
     holder = server.login(holder_id, holder_pw)
     w = browsers()
     sign_in(w, server, waiter_id, waiter_pw)
-    w.find_element(By.CSS_SELECTOR, "select[name=branch] option[value='Engineering Library']").click()
+    choose_branch(w, "Engineering Library")
     seat = wait(w, ".seat-map button.seat-free")
     seat_id = int(seat.get_attribute("data-seat-id"))
     start, end = page_window(w)
@@ -184,3 +184,28 @@ def test_register_then_the_session_survives_a_reload_until_sign_out(server, brow
     d.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys("wrong-password")
     d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     wait(d, ".message.error", "Wrong student ID or password")
+
+
+def test_a_calendar_link_for_my_reservations(server, browser):
+    import urllib.request
+    sid, password = server.new_student("Cal Endar")
+    token = server.login(sid, password)
+    start, end = quarter_from_now(hours=5)
+    server.api("POST", "reservations", {"seat_id": 12, "start_time": start, "end_time": end}, token=token, expect=201)
+    d = browser
+    sign_in(d, server, sid, password)
+    d.find_element(By.LINK_TEXT, "My reservations").click()
+    wait(d, "li.reservation")
+    d.find_element(By.XPATH, "//button[normalize-space()='Get a new calendar link']").click()
+    url = wait(d, "input.wide").get_attribute("value")
+    assert url.startswith(server.base + "calendar/") and url.endswith(".ics")
+    with urllib.request.urlopen(url, timeout=10) as r:
+        feed = r.read().decode()
+    assert "BEGIN:VCALENDAR" in feed and start.replace("-", "").replace(":", "") in feed
+    d.find_element(By.XPATH, "//button[normalize-space()='Turn the link off']").click()
+    wait(d, ".message.ok", "no longer works")
+    try:
+        urllib.request.urlopen(url, timeout=10)
+        raise AssertionError("a revoked feed still answers")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404

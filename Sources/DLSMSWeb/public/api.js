@@ -50,14 +50,17 @@ export const session = {
 };
 
 /// Calls the API: JSON in and out; a non-2xx answer throws an ApiError with the contract's code.
-export async function api(method, path, body, { raw = false, accept } = {}) {
+/// `text` sends a body as it is (CSV) with its own content type: `{ text, type }`.
+export async function api(method, path, body, { raw = false, accept, text, type } = {}) {
   const headers = {};
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (text !== undefined) headers["Content-Type"] = type;
   if (accept) headers.Accept = accept;
   let response;
   try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const payload = text !== undefined ? text : body === undefined ? undefined : JSON.stringify(body);
+    response = await fetch(path, { method, headers, body: payload });
   } catch {
     throw new ApiError(0, "network", t("error.network"));
   }

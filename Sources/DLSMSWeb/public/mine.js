@@ -2,7 +2,7 @@
 // the no-show deadline), check-out and cancel; my waitlist entries with their position, offers to
 // accept or decline, and leaving. Refreshed by every notification.
 import { api, cached, query } from "./api.js";
-import { h, fill, messageArea, say, confirmDialog, table } from "./dom.js";
+import { h, fill, field, messageArea, say, confirmDialog, table } from "./dom.js";
 import { t, formatRange, formatTime, formatCountdown, formatDateTime } from "./i18n.js";
 
 const HOLDING = new Set(["HELD", "CONFIRMED", "CHECKED_IN"]);
@@ -12,7 +12,7 @@ export async function render(root) {
   const upcoming = h("section", { "aria-labelledby": "upcoming-heading" });
   const waiting = h("section", { "aria-labelledby": "waitlist-heading" });
   const past = h("section", { "aria-labelledby": "past-heading" });
-  fill(root, h("h1", {}, t("page.mine")), message, upcoming, waiting, past);
+  fill(root, h("h1", {}, t("page.mine")), message, upcoming, waiting, past, calendarCard());
   let rules = null;
   let seats = new Map();
   let zones = new Map();
@@ -161,4 +161,39 @@ export async function render(root) {
     window.removeEventListener("dlsms:notification", reload);
     window.removeEventListener("dlsms:changed", reload);
   };
+}
+
+/// The private calendar feed: created (or replaced) and revoked here; only shown once, as the
+/// server keeps only its hash.
+function calendarCard() {
+  const message = messageArea();
+  const link = h("div", {});
+  const make = async () => {
+    try {
+      const feed = await api("POST", "calendar/feed");
+      const url = new URL(feed.url, document.baseURI).href;
+      const input = h("input", { value: url, readonly: true, class: "wide" });
+      fill(link, field(t("calendar.link"), input, t("calendar.link_hint")));
+      input.select();
+      say(message, t("calendar.made"), "ok");
+    } catch (err) {
+      say(message, err.describe ? err.describe() : String(err), "error");
+    }
+  };
+  const revoke = async () => {
+    try {
+      const r = await api("DELETE", "calendar/feed");
+      fill(link);
+      say(message, r.revoked ? t("calendar.revoked") : t("calendar.none"), "ok");
+    } catch (err) {
+      say(message, err.describe ? err.describe() : String(err), "error");
+    }
+  };
+  return h("section", { class: "card", "aria-labelledby": "calendar-heading" },
+    h("h2", { id: "calendar-heading" }, t("calendar.title")),
+    h("p", { class: "aside" }, t("calendar.intro")),
+    h("div", { class: "actions" },
+      h("button", { type: "button", onclick: make }, t("calendar.make")),
+      h("button", { type: "button", onclick: revoke }, t("calendar.revoke"))),
+    link, message);
 }

@@ -156,9 +156,39 @@ async function seats(root) {
   fill(root, h("div", { class: "card search" },
     h("div", { class: "row" }, field(t("field.branch"), branch)),
     h("p", { class: "aside" }, t("staff.seats_intro")),
-    h("div", { class: "actions" }, h("button", { type: "button", onclick: () => editSeat({ branch: branch.value, area: "", has_power: false, has_monitor: false, accessible: false }) }, t("staff.add_seat")))),
+    h("div", { class: "actions" },
+      h("button", { type: "button", onclick: () => editSeat({ branch: branch.value, area: "", has_power: false, has_monitor: false, accessible: false }) }, t("staff.add_seat")),
+      h("button", { type: "button", onclick: () => download("admin/catalog.csv", "catalog.csv").catch((e) => say(message, errorText(e), "error")) }, t("staff.export_catalog"))),
+    importForm(message, async () => {
+      forget("seats");
+      forget("branches");
+      await load();
+    })),
   message, map);
   await load();
+}
+
+/// Import seats from a CSV file (all rows or none; the server names each wrong line).
+function importForm(message, done) {
+  const file = h("input", { type: "file", accept: ".csv,text/csv" });
+  const form = h("form", { class: "row end", novalidate: true },
+    field(t("staff.import_file"), file, t("staff.import_hint")),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, t("staff.import"))));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const chosen = file.files?.[0];
+    if (!chosen) return say(message, t("staff.import_choose"), "error");
+    if (chosen.size > 8 * 1024 * 1024) return say(message, t("error.payload_too_large"), "error");
+    say(message, t("status.working"));
+    try {
+      const r = await api("POST", "admin/catalog.csv", undefined, { text: await chosen.text(), type: "text/csv" });
+      say(message, t("staff.imported", { rows: r.rows, created: r.seats_created, updated: r.seats_updated }), "ok");
+      await done();
+    } catch (err) {
+      say(message, errorText(err), "error");
+    }
+  });
+  return form;
 }
 
 async function showQr(seat, where, message) {
