@@ -139,7 +139,6 @@ let package = Package(
                 "DLSMSTestSupport",
                 "DLSMSProto",
                 "DLSMSWeb",
-                "CZlib",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

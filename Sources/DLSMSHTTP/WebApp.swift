@@ -149,15 +149,33 @@ public struct WebApp: Sendable {
                 Int32(MemoryLayout<z_stream>.size)) == Z_OK
         else { return nil }
         defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(bytes.count))) + 64)
+        let capacity = Int(deflateBound(&stream, UInt(bytes.count))) + 64
+        return finish(&stream, bytes, capacity: capacity) { deflate(&$0, Z_FINISH) }
+    }
+
+    /// The bytes a gzip stream holds (at most `capacity` of them), or nil if it is not one.
+    static func gunzip(_ bytes: [UInt8], capacity: Int = 1 << 24) -> [UInt8]? {
+        var stream = z_stream()
+        guard inflateInit2_(&stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            return nil
+        }
+        defer { inflateEnd(&stream) }
+        return finish(&stream, bytes, capacity: capacity) { inflate(&$0, Z_FINISH) }
+    }
+
+    /// Runs one zlib call over all of `bytes` into a buffer of `capacity` bytes.
+    private static func finish(
+        _ stream: inout z_stream, _ bytes: [UInt8], capacity: Int, _ run: (inout z_stream) -> Int32
+    ) -> [UInt8]? {
         var input = bytes
+        var output = [UInt8](repeating: 0, count: capacity)
         let status = input.withUnsafeMutableBufferPointer { inBuffer in
             output.withUnsafeMutableBufferPointer { outBuffer in
                 stream.next_in = inBuffer.baseAddress
                 stream.avail_in = UInt32(inBuffer.count)
                 stream.next_out = outBuffer.baseAddress
                 stream.avail_out = UInt32(outBuffer.count)
-                return deflate(&stream, Z_FINISH)
+                return run(&stream)
             }
         }
         guard status == Z_STREAM_END else { return nil }

@@ -1,4 +1,3 @@
-import CZlib
 import DLSMSTestSupport
 import DLSMSWeb
 import Foundation
@@ -94,7 +93,7 @@ import Testing
                 uri: "/app/\(version)/app.js", method: .get, headers: [.acceptEncoding: "br, gzip;q=0.8"])
             #expect(packed.headers[.contentEncoding] == "gzip")
             let bytes = Array(packed.body.readableBytesView)
-            #expect(bytes.count < plain.text.utf8.count && gunzip(bytes) == Array(plain.text.utf8))
+            #expect(bytes.count < plain.text.utf8.count && WebApp.gunzip(bytes) == Array(plain.text.utf8))
             let refused = try await client.execute(
                 uri: "/app/\(version)/app.js", method: .get, headers: [.acceptEncoding: "gzip;q=0, identity"])
             #expect(refused.headers[.contentEncoding] == nil)
@@ -160,24 +159,4 @@ import Testing
         let parsed = try ServerSettings.parse(arguments: ["--web-dir", dir], environment: [:])
         #expect(parsed.configuration.web.version == web.version)
     }
-}
-
-/// zlib's inflate of a gzip stream.
-func gunzip(_ bytes: [UInt8]) -> [UInt8]? {
-    var stream = z_stream()
-    guard inflateInit2_(&stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return nil }
-    defer { inflateEnd(&stream) }
-    var input = bytes
-    var output = [UInt8](repeating: 0, count: 1 << 22)
-    let status = input.withUnsafeMutableBufferPointer { inBuffer in
-        output.withUnsafeMutableBufferPointer { outBuffer in
-            stream.next_in = inBuffer.baseAddress
-            stream.avail_in = UInt32(inBuffer.count)
-            stream.next_out = outBuffer.baseAddress
-            stream.avail_out = UInt32(outBuffer.count)
-            return inflate(&stream, Z_FINISH)
-        }
-    }
-    guard status == Z_STREAM_END else { return nil }
-    return Array(output.prefix(Int(stream.total_out)))
 }

@@ -13,16 +13,21 @@ def no_sideways_scroll(d, page):
     assert width[0] <= width[1], f"{page}: the page is {width[0]} px wide in a {width[1]} px window"
 
 
+def check(d, page, css, text=None, dialog=False):
+    """Waits for the page's content, then axe-core; a page (not a dialog) must not scroll sideways."""
+    wait(d, css, text)
+    assert_accessible(d, page)
+    if not dialog:
+        no_sideways_scroll(d, page)
+
+
 @pytest.mark.parametrize("width", [1280, 360])
 def test_student_pages(server, browsers, width):
     d = browsers(width, 800)
     d.get(server.base)
-    wait(d, "input[name=student_id]")
-    assert_accessible(d, "sign in")
-    no_sideways_scroll(d, "sign in")
+    check(d, "sign in", "input[name=student_id]")
     d.get(server.base + "#/register")
-    wait(d, "h1", "Create an account")
-    assert_accessible(d, "register")
+    check(d, "register", "h1", "Create an account")
     sid, password = server.new_student("Axe Alex")
     token = server.login(sid, password)
     start = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
@@ -31,50 +36,32 @@ def test_student_pages(server, browsers, width):
     server.api("POST", "reservations", {"seat_id": 20 if width > 400 else 21, "start_time": start.strftime(fmt), "end_time": end.strftime(fmt)}, token=token, expect=201)
     server.api("POST", "waitlist", {"branch": "Main Library", "desired_time": start.strftime(fmt), "end_time": end.strftime(fmt)}, token=token)
     sign_in(d, server, sid, password)
-    wait(d, ".seat-map .seat")
-    assert_accessible(d, "find")
-    no_sideways_scroll(d, "find")
+    check(d, "find", ".seat-map .seat")
     d.find_element(By.CSS_SELECTOR, ".seat-map .seat-free").click()
-    wait(d, ".detail .timeline")
-    assert_accessible(d, "find, a seat's panel")
-    no_sideways_scroll(d, "find, a seat's panel")
+    check(d, "find, a seat's panel", ".detail .timeline")
     d.find_element(By.LINK_TEXT, "My reservations").click()
-    wait(d, "li.reservation")
-    assert_accessible(d, "my reservations")
-    no_sideways_scroll(d, "my reservations")
+    check(d, "my reservations", "li.reservation")
     d.find_element(By.XPATH, "//button[normalize-space()='Cancel…']").click()
-    wait(d, "dialog[open]")
-    assert_accessible(d, "cancel dialog")
+    check(d, "cancel dialog", "dialog[open]", dialog=True)
     d.get(server.base + "#/checkin/not-a-code")
-    wait(d, ".message.error")
-    assert_accessible(d, "check-in")
+    check(d, "check-in", ".message.error")
     d.get(server.base + "#/nowhere")
-    wait(d, "h1", "Page not found")
-    assert_accessible(d, "not found")
+    check(d, "not found", "h1", "Page not found")
 
 
 @pytest.mark.parametrize("width", [1280, 360])
 def test_staff_pages(server, browsers, width):
     d = browsers(width, 800)
     sign_in(d, server, "admin", "admin-password")
-    wait(d, "table tbody tr")
-    assert_accessible(d, "all reservations")
-    no_sideways_scroll(d, "all reservations")
+    check(d, "all reservations", "table tbody tr")
     d.get(server.base + "#/staff/seats")
-    wait(d, ".seat-map .seat")
-    assert_accessible(d, "seats")
-    no_sideways_scroll(d, "seats")
+    check(d, "seats", ".seat-map .seat")
     d.find_element(By.CSS_SELECTOR, ".seat-map .seat").click()
-    wait(d, "dialog[open]")
-    assert_accessible(d, "seat dialog")
+    check(d, "seat dialog", "dialog[open]", dialog=True)
     d.get(server.base + "#/staff/branches")
-    wait(d, "h2", "Closures")
-    assert_accessible(d, "libraries")
-    no_sideways_scroll(d, "libraries")
+    check(d, "libraries", "h2", "Closures")
     d.get(server.base + "#/staff/stats")
-    wait(d, "figure.chart svg")
-    assert_accessible(d, "statistics")
-    no_sideways_scroll(d, "statistics")
+    check(d, "statistics", "figure.chart svg")
 
 
 def test_the_check_can_fail(server, browser):
