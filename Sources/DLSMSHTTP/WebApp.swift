@@ -184,11 +184,12 @@ public struct WebApp: Sendable {
 }
 
 /// `GET /`, `GET /app/{version}/{file}` and `GET /checkin/{code}` (see ``WebApp``).
+/// `HEAD` answers as `GET` without the body.
 func addWebRoutes(to router: Router<APIContext>, web: WebApp) {
-    router.get("/") { request, _ -> Response in
+    let page: @Sendable (Request, APIContext) async throws -> Response = { request, _ in
         web.response(web.index, request: request, immutable: false)
     }
-    router.get("/app/:version/:file") { request, context -> Response in
+    let file: @Sendable (Request, APIContext) async throws -> Response = { request, context in
         let version = context.parameters.get("version") ?? ""
         let file = context.parameters.get("file") ?? ""
         guard let asset = web.assets[file] else {
@@ -197,6 +198,19 @@ func addWebRoutes(to router: Router<APIContext>, web: WebApp) {
         // A page of another build (before an upgrade) gets today's file, but not cached for good.
         return web.response(asset, request: request, immutable: version == web.version)
     }
+    let headOf:
+        @Sendable (@escaping @Sendable (Request, APIContext) async throws -> Response) ->
+            @Sendable (Request, APIContext) async throws -> Response = { get in
+                { request, context in
+                    var response = try await get(request, context)
+                    response.body = .init()
+                    return response
+                }
+            }
+    router.get("/", use: page)
+    router.head("/", use: headOf(page))
+    router.get("/app/:version/:file", use: file)
+    router.head("/app/:version/:file", use: headOf(file))
     router.get("/checkin/:code") { _, context -> Response in
         let code = context.parameters.get("code") ?? ""
         guard !code.isEmpty, code.utf8.count <= 64,

@@ -75,6 +75,8 @@ import Testing
             #expect(csp.contains("default-src 'self'") && csp.contains("script-src 'self'") && !csp.contains("unsafe"))
             #expect(page.headers[.cacheControl] == "no-cache" && page.headers[.xContentTypeOptions] == "nosniff")
             #expect(page.text.contains("app/\(WebApp.embedded.version)/app.js") && !page.text.contains("{{VERSION}}"))
+            let head = try await client.call(.head, "/")
+            #expect(head.status == .ok && head.text.isEmpty && head.headers[.eTag] == page.headers[.eTag])
             let etag = try #require(page.headers[.eTag])
             let again = try await client.call(.get, "/", headers: [.ifNoneMatch: etag])
             #expect(again.status == .notModified && again.text.isEmpty)

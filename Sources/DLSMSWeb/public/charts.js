@@ -65,7 +65,7 @@ export function columnChart(title, days, series) {
       const hgt = ((height - bottom - 10) * d[x.key]) / max;
       svg.append(s("rect", { x: left + i * slot + 3 + j * bar, y: height - bottom - hgt, width: bar - 1, height: hgt, class: `series-${j}` }));
     });
-    if (days.length <= 16 || i % Math.ceil(days.length / 16) === 0) {
+    if (days.length <= 8 || i % Math.ceil(days.length / 8) === 0) {
       svg.append(s("text", { x: left + i * slot + slot / 2, y: height - bottom + 16, "text-anchor": "middle", class: "axis" }, d.label));
     }
   });

@@ -349,7 +349,9 @@ async function stats(root) {
       const days = [];
       for (let d = from.value; d < to.value && days.length < 400; d = addDays(d, 1)) days.push({ day: d, label: d.slice(5), booked: 0, occupied: 0 });
       for (const bucket of r.buckets) {
-        const d = days.find((x) => x.day === bucket.bucket_start.slice(0, 10));
+        // A bucket is a day of its library's own calendar: its start is that local midnight.
+        const zone = branchList.find((b) => b.branch === bucket.branch)?.time_zone || "UTC";
+        const d = days.find((x) => x.day === zonedDay(new Date(bucket.bucket_start), zone));
         if (d) {
           d.booked += bucket.booked_hours;
           d.occupied += bucket.occupied_hours;

@@ -261,7 +261,7 @@ export default {
   "staff.all_branches": "All libraries",
   "staff.chart_utilisation": "Seats occupied now, per library (%)",
   "staff.chart_no_shows": "No-show rate per library (%)",
-  "staff.chart_hours": "Booked and occupied seat hours per day (UTC)",
+  "staff.chart_hours": "Booked and occupied seat hours per day (each library's local days)",
   "staff.chart_heatmap": "Busiest hours: booked seat hours by weekday and hour (library time)",
   "staff.booked_hours": "Booked hours",
   "staff.occupied_hours": "Occupied hours",
