@@ -50,7 +50,12 @@ public struct WebApp: Sendable {
         }
         var files: [(name: String, bytes: [UInt8])] = []
         for name in names.sorted() where !name.hasPrefix(".") {
-            guard let data = try? Data(contentsOf: url.appendingPathComponent(name)) else { continue }
+            // Regular files only: no links out of the directory, no folders.
+            let path = url.appendingPathComponent(name).path
+            guard
+                (try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType) == .typeRegular,
+                let data = FileManager.default.contents(atPath: path)
+            else { continue }
             files.append((name, [UInt8](data)))
         }
         guard files.contains(where: { $0.name == "index.html" }) else {
@@ -103,22 +108,23 @@ public struct WebApp: Sendable {
     func response(_ asset: Asset, request: Request, immutable: Bool) -> Response {
         var headers = Self.securityHeaders
         headers[.contentType] = asset.contentType
-        headers[.eTag] = asset.etag
         headers[.cacheControl] = immutable ? "public, max-age=31536000, immutable" : "no-cache"
         headers[.vary] = "Accept-Encoding"
+        // Each encoding is its own representation, with its own strong ETag (RFC 9110 8.8.3).
+        let packed = Self.acceptsGzip(request.headers[.acceptEncoding]) ? asset.gzipped : nil
+        let etag = packed == nil ? asset.etag : String(asset.etag.dropLast()) + "-gz\""
+        headers[.eTag] = etag
+        if packed != nil { headers[.contentEncoding] = "gzip" }
         if let tags = request.headers[.ifNoneMatch],
             tags.split(separator: ",").contains(where: {
                 let t = $0.trimmingCharacters(in: .whitespaces)
-                return t == asset.etag || t == "W/" + asset.etag || t == "*"
+                return t == etag || t == "W/" + etag || t == "*"
             })
         {
+            headers[.contentEncoding] = nil
             return Response(status: .notModified, headers: headers)
         }
-        if let packed = asset.gzipped, Self.acceptsGzip(request.headers[.acceptEncoding]) {
-            headers[.contentEncoding] = "gzip"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: packed))
-        }
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: asset.plain))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: packed ?? asset.plain))
     }
 
     /// Whether an `Accept-Encoding` list takes gzip (`gzip` or `*`, with no `q=0`).

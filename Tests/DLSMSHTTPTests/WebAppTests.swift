@@ -94,6 +94,14 @@ import Testing
             let packed = try await client.execute(
                 uri: "/app/\(version)/app.js", method: .get, headers: [.acceptEncoding: "br, gzip;q=0.8"])
             #expect(packed.headers[.contentEncoding] == "gzip")
+            #expect(packed.headers[.eTag] != plain.headers[.eTag], "one strong ETag per encoding")
+            let unchanged = try await client.execute(
+                uri: "/app/\(version)/app.js", method: .get,
+                headers: [.acceptEncoding: "gzip", .ifNoneMatch: packed.headers[.eTag] ?? ""])
+            #expect(unchanged.status == .notModified)
+            let other = try await client.execute(
+                uri: "/app/\(version)/app.js", method: .get, headers: [.ifNoneMatch: packed.headers[.eTag] ?? ""])
+            #expect(other.status == .ok, "the gzip ETag does not match the plain file")
             let bytes = Array(packed.body.readableBytesView)
             #expect(bytes.count < plain.text.utf8.count && WebApp.gunzip(bytes) == Array(plain.text.utf8))
             let refused = try await client.execute(
@@ -155,6 +163,8 @@ import Testing
         #expect(throws: ConfigurationError.self) { try WebApp.directory(dir) }
         try Data("<p>{{VERSION}}</p>".utf8).write(to: URL(fileURLWithPath: dir + "/index.html"))
         try Data("x".utf8).write(to: URL(fileURLWithPath: dir + "/a.js"))
+        try FileManager.default.createSymbolicLink(atPath: dir + "/passwd.js", withDestinationPath: "/etc/passwd")
+        try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: false)
         let web = try WebApp.directory(dir)
         #expect(web.version != WebApp.embedded.version && web.assets.keys.sorted() == ["a.js"])
         #expect(String(buffer: web.index.plain) == "<p>\(web.version)</p>")

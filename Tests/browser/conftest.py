@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -157,8 +157,10 @@ def wait(d, css, text=None, timeout=WAIT, visible=True):
 
 
 def wait_until(d, condition, message, timeout=WAIT):
+    """Polls `condition` (an element redrawn meanwhile counts as not yet)."""
     try:
-        return WebDriverWait(d, timeout).until(lambda _: condition())
+        return WebDriverWait(d, timeout, ignored_exceptions=[StaleElementReferenceException, NoSuchElementException]).until(
+            lambda _: condition())
     except TimeoutException:
         raise AssertionError(message)
 

@@ -46,6 +46,8 @@ def test_maintenance_from_the_map_is_what_students_see(server, browsers):
     dialog.find_element(By.XPATH, ".//label[contains(., 'Out of service')]").click()
     dialog.find_element(By.XPATH, ".//button[normalize-space()='Save']").click()
     wait(d, ".message.ok", "Seat 7 saved")
+    wait_until(d, lambda: d.switch_to.active_element.get_attribute("data-seat-id") == "7",
+               "focus did not come back to the seat on the redrawn map")
     wait_until(d, lambda: d.find_element(By.CSS_SELECTOR, ".seat-map .seat[data-seat-id='7']").get_attribute("data-state") == "maintenance",
                "the map does not show the seat under maintenance")
     student = server.login("S2021006")

@@ -209,3 +209,36 @@ def test_a_calendar_link_for_my_reservations(server, browser):
         raise AssertionError("a revoked feed still answers")
     except urllib.error.HTTPError as e:
         assert e.code == 404
+
+
+def test_a_tampered_link_and_signing_out_in_another_tab(server, browser):
+    d = browser
+    sid, password = server.new_student("Two Tabs")
+    sign_in(d, server, sid, password)
+    d.get(server.base + "#/checkin/%E0%A4%A")  # a malformed escape, as in a tampered QR link
+    wait(d, "h1", "Page not found")
+    first = d.current_window_handle
+    d.switch_to.new_window("tab")
+    d.get(server.base + "#/mine")
+    wait(d, "h1", "My reservations")
+    d.switch_to.window(first)
+    d.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+    wait(d, "h1", "Sign in")
+    d.switch_to.window([w for w in d.window_handles if w != first][0])
+    wait(d, "h1", "Sign in")
+    assert not d.find_elements(By.CSS_SELECTOR, ".who")
+
+
+def test_pages_say_when_the_server_is_gone(browser):
+    from conftest import Server
+    lone = Server()
+    try:
+        d = browser
+        sign_in(d, lone, "admin", "admin-password")
+        wait(d, "table tbody tr")
+    finally:
+        lone.stop()
+    # The page is loaded; the server is gone: every page says so (in place of a half-drawn page).
+    for page in ["#/staff/seats", "#/staff/branches", "#/staff/stats", "#/find", "#/mine"]:
+        d.execute_script("location.hash = arguments[0]", page)
+        wait(d, ".message.error", "The server cannot be reached")

@@ -58,10 +58,15 @@ function show(titleKey, build, ...args) {
   document.title = `${t(titleKey)} – ${t("app.name")}`;
   renderHeader();
   fill(main);
-  const result = build(main, ...args);
-  Promise.resolve(result).then((c) => {
-    if (typeof c === "function") cleanup = c;
-  });
+  // A page whose first load fails says why instead of staying half drawn.
+  Promise.resolve()
+    .then(() => build(main, ...args))
+    .then((c) => {
+      if (typeof c === "function") cleanup = c;
+    })
+    .catch((err) => {
+      main.append(h("p", { class: "message error", role: "alert" }, err?.describe ? err.describe() : t("error.unknown")));
+    });
   const heading = main.querySelector("h1");
   if (heading) {
     heading.tabIndex = -1;
@@ -72,7 +77,13 @@ function show(titleKey, build, ...args) {
 async function route() {
   const hash = location.hash;
   if (hash && !hash.startsWith("#/")) return; // an in-page anchor
-  const [name, ...args] = hash.slice(2).split("/").map(decodeURIComponent);
+  let parts;
+  try {
+    parts = hash.slice(2).split("/").map(decodeURIComponent);
+  } catch {
+    parts = ["not-found"]; // a malformed %-escape in a tampered link
+  }
+  const [name, ...args] = parts;
   if (!session.token) {
     if (name === "register") return show("page.register", renderRegister);
     if (name && name !== "login") afterSignIn = hash;
@@ -83,7 +94,14 @@ async function route() {
   if (name === "checkin") return show("page.checkin", renderCheckIn, args[0] || "");
   const page = pages[name];
   if (!page || (page.admin && !session.isAdmin)) return show("page.not_found", renderNotFound);
-  const module = await page.module();
+  let module;
+  try {
+    module = await page.module();
+  } catch {
+    // The page's code could not be fetched (offline, or the server is restarting).
+    return show(page.title, (root) => fill(root, h("h1", {}, t(page.title)),
+      h("p", { class: "message error", role: "alert" }, t("error.network"))));
+  }
   show(page.title, module.render, ...args);
 }
 
@@ -190,6 +208,16 @@ async function boot() {
     forget();
     afterSignIn = location.hash;
     go("#/login");
+  });
+  // Signing out in one tab signs out every tab of this browser (a shared library PC).
+  window.addEventListener("storage", (e) => {
+    if (e.key === "dlsms.session" && !e.newValue && session.token) {
+      stopLive();
+      session.token = null;
+      session.user = null;
+      forget();
+      go("#/login");
+    }
   });
   if (session.token) startLive();
   route();

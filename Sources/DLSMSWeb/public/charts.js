@@ -36,8 +36,10 @@ export function barChart(title, items, { max = 100, unit = "%" } = {}) {
   items.forEach((item, i) => {
     const y = i * rowH + 5;
     const w = Math.max(0, Math.min(1, item.value / (max || 1))) * (width - labelW - 70);
+    // A long name is shortened on the bar (whole in its tooltip and in the table).
+    const short = item.label.length > 22 ? `${item.label.slice(0, 21)}…` : item.label;
     svg.append(
-      s("text", { x: labelW - 8, y: y + 17, "text-anchor": "end", class: "label" }, item.label),
+      s("text", { x: labelW - 8, y: y + 17, "text-anchor": "end", class: "label" }, s("title", {}, item.label), short),
       s("rect", { x: labelW, y: y + 3, width: width - labelW - 70, height: rowH - 10, class: "track" }),
       s("rect", { x: labelW, y: y + 3, width: w, height: rowH - 10, class: "bar" }),
       s("text", { x: labelW + w + 6, y: y + 17, class: "value" }, `${formatNumber(item.value, 1)}${unit}`));

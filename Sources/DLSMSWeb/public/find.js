@@ -101,7 +101,8 @@ export async function render(root) {
       }
       last = { seats: found.seats, closed, reasons, window: w, branch: b };
       paintResults();
-      if (!quiet) say(message, "");
+      // Loaded: an old error (the server was unreachable) goes.
+      if (!quiet || message.classList.contains("error")) say(message, "");
       if (selected) {
         const seat = found.seats.find((s) => s.id === selected);
         // The panel is redrawn only when what it offers changed, so a refresh never takes the

@@ -150,6 +150,9 @@ async function seats(root) {
       return form;
     });
     await load();
+    // Back to the same seat on the redrawn map (or the button that added one).
+    const again = seat.id ? map.querySelector(`.seat[data-seat-id="${seat.id}"]`) : root.querySelector(".add-seat");
+    again?.focus();
   }
 
   branch.addEventListener("change", load);
@@ -157,7 +160,7 @@ async function seats(root) {
     h("div", { class: "row" }, field(t("field.branch"), branch)),
     h("p", { class: "aside" }, t("staff.seats_intro")),
     h("div", { class: "actions" },
-      h("button", { type: "button", onclick: () => editSeat({ branch: branch.value, area: "", has_power: false, has_monitor: false, accessible: false }) }, t("staff.add_seat")),
+      h("button", { type: "button", class: "add-seat", onclick: () => editSeat({ branch: branch.value, area: "", has_power: false, has_monitor: false, accessible: false }) }, t("staff.add_seat")),
       h("button", { type: "button", onclick: () => download("admin/catalog.csv", "catalog.csv").catch((e) => say(message, errorText(e), "error")) }, t("staff.export_catalog"))),
     importForm(message, async () => {
       forget("seats");
@@ -258,6 +261,7 @@ async function hoursCard(b, repaint) {
 async function closuresCard(b) {
   const message = messageArea();
   const listEl = h("div", {});
+  const heading = h("h2", { id: "closures-heading", tabindex: "-1" }, t("staff.closures"));
   const zoneName = b.time_zone || "UTC";
   const load = async () => {
     const closures = (await api("GET", `branches/${seg(b.branch)}/closures`)).closures;
@@ -274,6 +278,8 @@ async function closuresCard(b) {
           say(message, errorText(err), "error");
         }
         await load();
+        heading.focus(); // the row and its button are gone
+
       } }, t("action.remove")) },
     ], closures) : h("p", { class: "empty" }, t("staff.no_closures")));
   };
@@ -306,7 +312,7 @@ async function closuresCard(b) {
     await load();
   });
   await load();
-  return h("section", { class: "card", "aria-labelledby": "closures-heading" }, h("h2", { id: "closures-heading" }, t("staff.closures")), listEl, form, message);
+  return h("section", { class: "card", "aria-labelledby": "closures-heading" }, heading, listEl, form, message);
 }
 
 function codesCard(b) {
