@@ -121,6 +121,37 @@ let benchmarks: @Sendable () -> Void = {
     let memory = Benchmark.Configuration(
         metrics: [.peakMemoryResident, .wallClock, perReservation, heapPerReservation], maxDuration: .seconds(60),
         maxIterations: 1)
+    // A student's search of one area (100 seats) in a branch of 2,000 seats in 20 areas, with a
+    // one-hour window: the shards look up the area's seats instead of scanning the branch.
+    Benchmark(
+        "Search: one area of 100 seats in a branch of 2,000, 64 callers",
+        configuration: .init(
+            metrics: [.wallClock, .throughput, .cpuTotal], scalingFactor: .kilo, maxDuration: .seconds(20),
+            maxIterations: 5)
+    ) { benchmark in
+        let engine = SeatEngine(configuration: EngineConfiguration(rules: rules), clock: ManualClock(now))
+        let areas = (1...20).map { "Area \($0)" }
+        try await engine.define(branch: Branch(name: "Load Test Library", areas: areas))
+        for k in 0..<2_000 {
+            try await engine.define(
+                seat: Seat(
+                    id: SeatID(1_001 + k), branch: "Load Test Library", area: areas[k / 100], hasPower: k % 2 == 0,
+                    hasMonitor: k % 3 == 0))
+        }
+        let filter = SeatFilter(branch: "Load Test Library", area: "Area 7", availableOnly: true)
+        benchmark.startMeasurement()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<callers {
+                group.addTask {
+                    for _ in 0..<(1_000 / callers + 1) {
+                        blackHole(await engine.searchSeats(filter, start: now + 86_400, end: now + 90_000))
+                    }
+                }
+            }
+        }
+        benchmark.stopMeasurement()
+    }
+
     Benchmark("Memory: engine with 5,000 seats, empty", configuration: memory) { benchmark in
         let e = try await engine(seats: 5_000)
         blackHole(await e.stats())

@@ -27,7 +27,12 @@ extension SeatShard {
         views.reserveCapacity(seats.count)
         // By index, reading fields in place: copying a whole SeatState would retain its strings,
         // arrays and time zone for every seat.
-        let candidates: [Int] = filter.branch.map { byBranch[$0] ?? [] } ?? Array(seats.indices)
+        let candidates: [Int]
+        switch (filter.branch, filter.area) {
+        case (let branch?, let area?): candidates = byArea[branch]?[area] ?? []
+        case (let branch?, nil): candidates = byBranch[branch] ?? []
+        default: candidates = Array(seats.indices)
+        }
         // Whether each branch is open for the whole window: once per branch, not per seat.
         var open: [String: Bool] = [:]
         seats.withUnsafeBufferPointer { all in

@@ -132,8 +132,10 @@ actor SeatShard {
     }
 
     var positions: [SeatID: Int] = [:]
-    /// Seat positions by branch, in id order: a branch filter looks at its own seats only.
+    /// Seat positions by branch, and by branch and area, in id order: a search of a branch (or of
+    /// one of its areas) looks at those seats only, not at the whole shard.
     var byBranch: [String: [Int]] = [:]
+    var byArea: [String: [String: [Int]]] = [:]
     var seats: [SeatState] = []
     var slots = SlotStore()
     /// Slots of `HELD` reservations (seats held for waitlist offers), for the sweep's reconciling.
@@ -157,20 +159,31 @@ actor SeatShard {
     func define(seat: Seat, branch copy: BranchCopy) {
         let (branch, calendar) = newestCopy(copy)
         if let p = positions[seat.id] {
-            let moved = seats[p].seat.branch != seat.branch
+            let moved = seats[p].seat.branch != seat.branch || seats[p].seat.area != seat.area
             seats[p].seat = seat
             seats[p].set(branch: branch, calendar: calendar)
-            if moved { byBranch = Dictionary(grouping: seats.indices) { seats[$0].seat.branch } }
+            if moved { reindex() }
         } else if let last = seats.last, last.seat.id > seat.id {
             // Seats stay ordered by id, so that queries come out sorted.
             let i = seats.firstIndex { $0.seat.id > seat.id }!
             seats.insert(SeatState(seat: seat, branch: branch, calendar: calendar), at: i)
             for k in i..<seats.count { positions[seats[k].seat.id] = k }
-            byBranch = Dictionary(grouping: seats.indices) { seats[$0].seat.branch }
+            reindex()
         } else {
             positions[seat.id] = seats.count
             seats.append(SeatState(seat: seat, branch: branch, calendar: calendar))
             byBranch[seat.branch, default: []].append(seats.count - 1)
+            byArea[seat.branch, default: [:]][seat.area, default: []].append(seats.count - 1)
+        }
+    }
+
+    /// ``byBranch`` and ``byArea`` anew, after a seat moved or was inserted before others.
+    private func reindex() {
+        byBranch = [:]
+        byArea = [:]
+        for i in seats.indices {
+            byBranch[seats[i].seat.branch, default: []].append(i)
+            byArea[seats[i].seat.branch, default: [:]][seats[i].seat.area, default: []].append(i)
         }
     }
 

@@ -188,6 +188,53 @@ import Testing
         #expect(try await engine.reservation(id: kept.id, requester: Requester(userID: 9)).status == .confirmed)
     }
 
+    /// A search of one area looks up that area's seats (an index kept per shard); it must answer
+    /// exactly what a scan of the whole catalog would, also after seats move between areas and
+    /// branches and after a seat is inserted below others.
+    @Test func anAreaSearchAnswersWhatAScanWould() async throws {
+        let engine = SeatEngine(configuration: EngineConfiguration(shardCount: 3), clock: ManualClock(testNow))
+        _ = try await engine.register(studentID: "U1", name: "User 1", passwordHash: "")
+        try await engine.define(branch: Branch(name: "B", areas: ["A", "C", "D"]))
+        try await engine.define(branch: Branch(name: "E", areas: ["A"]))
+        for s in stride(from: 200, through: 2, by: -1) {  // descending: every define inserts below the others
+            try await engine.define(
+                seat: Seat(
+                    id: SeatID(s), branch: s % 7 == 0 ? "E" : "B", area: ["A", "C", "D"][s % 3], hasPower: s % 2 == 0,
+                    hasMonitor: false))
+        }
+        _ = try await engine.book(user: 1, seat: 9, start: testNow + hour, end: testNow + 2 * hour)
+        func check(_ when: String) async {
+            let all = await engine.searchSeats(
+                SeatFilter(availableOnly: false), start: testNow + hour, end: testNow + 2 * hour)
+            for (branch, area) in [("B", "A"), ("B", "C"), ("B", "D"), ("E", "A"), ("E", "C"), ("X", "A")] {
+                for power: Bool? in [nil, true] {
+                    let found = await engine.searchSeats(
+                        SeatFilter(branch: branch, area: area, hasPower: power, availableOnly: false),
+                        start: testNow + hour, end: testNow + 2 * hour)
+                    let expected = all.filter {
+                        $0.seat.branch == branch && $0.seat.area == area && (power == nil || $0.seat.hasPower == power)
+                    }
+                    #expect(found == expected, "\(when): \(branch)/\(area) power \(String(describing: power))")
+                }
+            }
+        }
+        await check("after the seats were defined")
+        // Seats move: to another area, to another branch, back.
+        for id in [9, 10, 14, 15] {
+            var seat = try #require(
+                await engine.searchSeats(SeatFilter(availableOnly: false)).first { $0.seat.id == SeatID(id) }?.seat)
+            seat.area = seat.area == "A" ? "C" : "A"
+            if id == 14 { seat.branch = "B" }
+            try await engine.define(seat: seat)
+        }
+        await check("after seats moved")
+        #expect(
+            await engine.searchSeats(
+                SeatFilter(branch: "B", area: "A", availableOnly: true), start: testNow + hour, end: testNow + 2 * hour
+            )
+            .contains { $0.seat.id == 9 } == false, "the booked seat is taken wherever it moved")
+    }
+
     @Test func aRefusedAppendStopsEveryWrite() async throws {
         let journal = RecordingJournal()
         let (engine, _) = try await makeEngine(journal: journal)
