@@ -18,10 +18,18 @@ struct PasswordChange: Decodable {
     var password: String?
 }
 
+/// The hot path's body: its keys are spelled out, so that it decodes without the decoder's
+/// snake-case conversion of every key (``Request/decodeJSON(_:snakeCase:)``).
 struct BookingBody: Decodable {
     var seatId: Int64?
     var startTime: String?
     var endTime: String?
+
+    enum CodingKeys: String, CodingKey {
+        case seatId = "seat_id"
+        case startTime = "start_time"
+        case endTime = "end_time"
+    }
 }
 
 struct WaitlistBody: Decodable {
@@ -210,7 +218,8 @@ struct HoursBody: Decodable {
 
 extension Request {
     /// The JSON body, at most 64 KiB; malformed JSON or wrong types are 400.
-    mutating func decodeJSON<T: Decodable>(_ type: T.Type) async throws -> T {
+    /// `snakeCase: false` for a type whose coding keys are already the JSON's names.
+    mutating func decodeJSON<T: Decodable>(_ type: T.Type, snakeCase convert: Bool = true) async throws -> T {
         let limit = Limits().bodyBytes
         // A body announced too large is refused before it is read (and before a client that sent
         // `Expect: 100-continue` sends it).
@@ -221,7 +230,7 @@ extension Request {
         guard buffer.readableBytes > 0 else { throw APIError.badRequest("a JSON body is required") }
         do {
             let decoder = JSONDecoder()
-            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            if convert { decoder.keyDecodingStrategy = .convertFromSnakeCase }
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let DecodingError.typeMismatch(_, c) {
             throw APIError.badRequest(
