@@ -147,3 +147,16 @@ export function table(caption, columns, rows) {
       h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c.title)))),
       h("tbody", {}, rows.map((r) => h("tr", {}, columns.map((c) => h("td", {}, c.cell(r))))))));
 }
+
+/// Runs `fn` whenever the page's data may have changed (a notification, a reconnected stream) and,
+/// with `everyMs`, on a timer; returns the cleanup that stops both.
+export function whenDataChanges(fn, everyMs) {
+  const timer = everyMs ? setInterval(fn, everyMs) : null;
+  window.addEventListener("dlsms:changed", fn);
+  window.addEventListener("dlsms:notification", fn);
+  return () => {
+    if (timer) clearInterval(timer);
+    window.removeEventListener("dlsms:changed", fn);
+    window.removeEventListener("dlsms:notification", fn);
+  };
+}

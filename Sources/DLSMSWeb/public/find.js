@@ -2,7 +2,7 @@
 // seat's day timeline; booking in two clicks (the seat, then Book); the waitlist when it is taken.
 // The map refreshes itself (every 15 s while the tab is visible, and on every notification).
 import { api, cached, query, seg, iso } from "./api.js";
-import { h, fill, field, check, messageArea, say } from "./dom.js";
+import { h, fill, field, check, messageArea, say, whenDataChanges } from "./dom.js";
 import { t, formatRange, zonedInstant, zonedDay, zonedTime, addDays } from "./i18n.js";
 import { seatMap, seatState, legend, timeline, withinHours } from "./seatmap.js";
 
@@ -234,12 +234,5 @@ export async function render(root) {
   const refresh = () => {
     if (document.visibilityState === "visible" && !document.querySelector("dialog[open]")) search({ quiet: true });
   };
-  const timer = setInterval(refresh, REFRESH_MS);
-  window.addEventListener("dlsms:changed", refresh);
-  window.addEventListener("dlsms:notification", refresh);
-  return () => {
-    clearInterval(timer);
-    window.removeEventListener("dlsms:changed", refresh);
-    window.removeEventListener("dlsms:notification", refresh);
-  };
+  return whenDataChanges(refresh, REFRESH_MS);
 }

@@ -2,7 +2,7 @@
 // the no-show deadline), check-out and cancel; my waitlist entries with their position, offers to
 // accept or decline, and leaving. Refreshed by every notification.
 import { api, cached, query } from "./api.js";
-import { h, fill, field, messageArea, say, confirmDialog, table } from "./dom.js";
+import { h, fill, field, messageArea, say, confirmDialog, table, whenDataChanges } from "./dom.js";
 import { t, formatRange, formatTime, formatCountdown, formatDateTime } from "./i18n.js";
 
 const HOLDING = new Set(["HELD", "CONFIRMED", "CHECKED_IN"]);
@@ -153,13 +153,10 @@ export async function render(root) {
     if (boundaries.some((b) => b > lastTick && b <= now)) load();
     lastTick = now;
   }, 1000);
-  const reload = () => load();
-  window.addEventListener("dlsms:notification", reload);
-  window.addEventListener("dlsms:changed", reload);
+  const stop = whenDataChanges(() => load());
   return () => {
     clearInterval(timer);
-    window.removeEventListener("dlsms:notification", reload);
-    window.removeEventListener("dlsms:changed", reload);
+    stop();
   };
 }
 

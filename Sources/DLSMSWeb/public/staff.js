@@ -24,6 +24,21 @@ export async function render(root, section = "reservations") {
   return pages[section](body);
 }
 
+/// A card of filter fields with its submit button and a CSV download of what it selects
+/// (`csv()` gives the path and the file name).
+function filterForm(fields, submitLabel, submit, csv, message) {
+  const form = h("form", { class: "card search", novalidate: true },
+    h("div", { class: "row" }, fields),
+    h("div", { class: "actions" },
+      h("button", { type: "submit", class: "primary" }, submitLabel),
+      h("button", { type: "button", onclick: () => download(...csv()).catch((e) => say(message, errorText(e), "error")) }, t("action.download_csv"))));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    submit();
+  });
+  return form;
+}
+
 // ---- all reservations
 
 async function reservations(root) {
@@ -61,16 +76,11 @@ async function reservations(root) {
       say(message, errorText(err), "error");
     }
   }
-  const form = h("form", { class: "card search", novalidate: true },
-    h("div", { class: "row" }, field(t("field.status"), status), field(t("field.seat_id"), seat), field(t("field.user_id"), user)),
-    h("div", { class: "actions" },
-      h("button", { type: "submit", class: "primary" }, t("action.filter")),
-      h("button", { type: "button", onclick: () => download(`admin/reservations.csv${query(filters())}`, "reservations.csv").catch((e) => say(message, errorText(e), "error")) }, t("action.download_csv"))));
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    offset = 0;
-    load();
-  });
+  const form = filterForm([field(t("field.status"), status), field(t("field.seat_id"), seat), field(t("field.user_id"), user)],
+    t("action.filter"), () => {
+      offset = 0;
+      load();
+    }, () => [`admin/reservations.csv${query(filters())}`, "reservations.csv"], message);
   fill(root, form, message, list);
   await load();
 }
@@ -371,15 +381,8 @@ async function stats(root) {
       say(message, errorText(err), "error");
     }
   }
-  const form = h("form", { class: "card search", novalidate: true },
-    h("div", { class: "row" }, field(t("field.branch"), branch), field(t("field.from_day"), from), field(t("field.to_day"), to)),
-    h("div", { class: "actions" },
-      h("button", { type: "submit", class: "primary" }, t("action.show")),
-      h("button", { type: "button", onclick: () => download(`admin/reports/utilisation${query({ ...params(), format: "csv" })}`, "utilisation.csv").catch((e) => say(message, errorText(e), "error")) }, t("action.download_csv"))));
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    load();
-  });
+  const form = filterForm([field(t("field.branch"), branch), field(t("field.from_day"), from), field(t("field.to_day"), to)],
+    t("action.show"), load, () => [`admin/reports/utilisation${query({ ...params(), format: "csv" })}`, "utilisation.csv"], message);
   fill(root, h("section", { "aria-labelledby": "now-heading" }, h("h2", { id: "now-heading" }, t("staff.now")), now),
     h("section", { "aria-labelledby": "report-heading" }, h("h2", { id: "report-heading" }, t("staff.report")), form, message, report));
   await load();
