@@ -18,9 +18,12 @@ struct PasswordChange: Decodable {
     var password: String?
 }
 
-/// The hot path's body: its keys are spelled out, so that it decodes without the decoder's
-/// snake-case conversion of every key (``Request/decodeJSON(_:snakeCase:)``).
-struct BookingBody: Decodable {
+/// A body whose coding keys are the JSON's own names: ``Request/decodeJSON(_:)`` decodes it
+/// without the decoder's snake-case conversion of every key (which the others rely on).
+protocol JSONNamedKeys: Decodable {}
+
+/// The hot path's body: its keys are spelled out (``JSONNamedKeys``).
+struct BookingBody: JSONNamedKeys {
     var seatId: Int64?
     var startTime: String?
     var endTime: String?
@@ -217,9 +220,19 @@ struct HoursBody: Decodable {
 }
 
 extension Request {
-    /// The JSON body, at most 64 KiB; malformed JSON or wrong types are 400.
-    /// `snakeCase: false` for a type whose coding keys are already the JSON's names.
-    mutating func decodeJSON<T: Decodable>(_ type: T.Type, snakeCase convert: Bool = true) async throws -> T {
+    /// The JSON body, at most 64 KiB; malformed JSON or wrong types are 400. Its snake_case keys
+    /// are converted to the type's camelCase names.
+    mutating func decodeJSON<T: Decodable>(_ type: T.Type) async throws -> T {
+        try await decodeJSON(type, convertingKeys: true)
+    }
+
+    /// The same for a type whose coding keys are the JSON's names: no key conversion (chosen at
+    /// compile time by the type, not per request).
+    mutating func decodeJSON<T: JSONNamedKeys>(_ type: T.Type) async throws -> T {
+        try await decodeJSON(type, convertingKeys: false)
+    }
+
+    private mutating func decodeJSON<T: Decodable>(_ type: T.Type, convertingKeys: Bool) async throws -> T {
         let limit = Limits().bodyBytes
         // A body announced too large is refused before it is read (and before a client that sent
         // `Expect: 100-continue` sends it).
@@ -230,7 +243,7 @@ extension Request {
         guard buffer.readableBytes > 0 else { throw APIError.badRequest("a JSON body is required") }
         do {
             let decoder = JSONDecoder()
-            if convert { decoder.keyDecodingStrategy = .convertFromSnakeCase }
+            if convertingKeys { decoder.keyDecodingStrategy = .convertFromSnakeCase }
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let DecodingError.typeMismatch(_, c) {
             throw APIError.badRequest(

@@ -11,7 +11,7 @@ func addReservationRoutes(to api: RouterGroup<APIContext>, service: DLSMSService
     api.post("/reservations") { request, context -> Response in
         let caller = try context.requireCaller()
         var request = request
-        let body = try await request.decodeJSON(BookingBody.self, snakeCase: false)
+        let body = try await request.decodeJSON(BookingBody.self)
         guard let seat = body.seatId else { throw APIError.badRequest("seat_id is required") }
         let start = try parseBodyTime(body.startTime, "start_time")
         let end = try parseBodyTime(body.endTime, "end_time")

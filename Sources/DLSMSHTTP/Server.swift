@@ -45,8 +45,9 @@ public struct ServerConfiguration: Sendable {
     public var backupDirectory: String?
     /// The address people reach the server at, for the URLs in seat codes (none: http://HOST:PORT).
     public var publicURL: String?
-    /// The web app served at `/` (`--web-dir`: from a directory instead of the binary).
-    public var web: WebApp = .embedded
+    /// The web app served at `/` when `--web-dir` gives one; nil: the files built into the binary
+    /// (gzipped only then, not also when a directory replaces them).
+    public var web: WebApp?
     /// Where webhooks may point, and their retry pace.
     public var webhooks = WebhookSettings()
 
@@ -187,7 +188,7 @@ public enum DLSMSServer {
         router.add(middleware: APIErrorMiddleware())
         router.add(middleware: ClientAddressMiddleware(proxies: service.configuration.trustedProxies))
         addRoutes(to: router, service: service)
-        addWebRoutes(to: router, web: service.configuration.web)
+        addWebRoutes(to: router, web: service.configuration.web ?? .embedded)
         return router
     }
 

@@ -17,7 +17,7 @@ import NIOCore
 /// - Every answer carries a strict Content-Security-Policy: scripts, styles and connections from
 ///   this origin only, no inline script or style, no framing.
 ///
-/// Every URL the page uses is relative, so the app also works behind a proxy's path prefix.
+/// Every URL the page uses is relative (none starts with `/`), for a proxy's path prefix.
 public struct WebApp: Sendable {
     public struct Asset: Sendable {
         let contentType: String

@@ -11,13 +11,10 @@ import Testing
 
 /// Private calendar feeds: `POST`/`DELETE /calendar/feed`, `GET /calendar/{token}.ics`.
 @Suite struct CalendarRouteTests {
-    static let checker = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("peer/ical_check.py").path
+    static let checker = peerScript("ical_check.py")
 
     /// The independent parser is there (CI installs it; elsewhere the test is skipped if not).
-    static let parserAvailable =
-        ProcessInfo.processInfo.environment["CI"] == "true"
-        || ((try? runProgram("/usr/bin/env", ["python3", "-c", "import icalendar"]).status) == 0)
+    static let parserAvailable = peerAvailable(pythonModule: "icalendar")
 
     @Test func aFeedListsTheStudentsReservationsAndIsRevocable() async throws {
         try await withService { client, _, _ in

@@ -9,14 +9,8 @@ import Testing
 /// after a terminator that ends on a byte boundary, which the standard does not, so its
 /// modules differ though both decode.)
 @Suite struct QRCodeTests {
-    static let peer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("peer").path
-    static let encoderAvailable =
-        ProcessInfo.processInfo.environment["CI"] == "true"
-        || ((try? runProgram("/usr/bin/env", ["python3", "-c", "import qrcode"]).status) == 0)
-    static let zbarAvailable =
-        ProcessInfo.processInfo.environment["CI"] == "true"
-        || FileManager.default.fileExists(atPath: "/usr/bin/zbarimg")
+    static let encoderAvailable = peerAvailable(pythonModule: "qrcode")
+    static let zbarAvailable = peerAvailable(programs: ["/usr/bin/zbarimg"])
 
     /// Thonky's worked example (version 1-M, "HELLO WORLD"): its 16 data codewords give these 10
     /// error correction codewords.
@@ -61,7 +55,7 @@ import Testing
                 let mine = try QRCode(bytes, mask: mask)
                 let hex = bytes.map { String(format: "%02x", $0) }.joined()
                 let theirs = try runProgram(
-                    "/usr/bin/env", ["python3", Self.peer + "/qr_matrix.py", hex, String(mine.version), String(mask)])
+                    "/usr/bin/env", ["python3", peerScript("qr_matrix.py"), hex, String(mine.version), String(mask)])
                 #expect(theirs.status == 0, "\(theirs.error)")
                 let rows = theirs.output.split(separator: "\n").map(String.init)
                 let drawn = (0..<mine.size).map { y in (0..<mine.size).map { mine[y, $0] ? "1" : "0" }.joined() }
@@ -79,20 +73,7 @@ import Testing
             "http://127.0.0.1:8080/checkin/AAAAF_gy7i9-x4KuRGOkmQ",
         ] {
             let q = try QRCode(Array(text.utf8))
-            // A PGM picture, 6 pixels a module, with the quiet zone.
-            let scale = 6
-            let side = (q.size + 8) * scale
-            var pixels = [UInt8](repeating: 255, count: side * side)
-            for y in 0..<q.size {
-                for x in 0..<q.size where q[y, x] {
-                    for dy in 0..<scale {
-                        for dx in 0..<scale { pixels[((y + 4) * scale + dy) * side + (x + 4) * scale + dx] = 0 }
-                    }
-                }
-            }
-            let file = dir + "/code.pgm"
-            try (Data("P5\n\(side) \(side)\n255\n".utf8) + Data(pixels)).write(to: URL(fileURLWithPath: file))
-            let decoded = try runProgram("/usr/bin/zbarimg", ["--raw", "-q", file])
+            let decoded = try zbarRead(q, in: dir)
             #expect(decoded.status == 0, "\(decoded.error)")
             #expect(decoded.output == text + "\n", "mask \(q.mask), version \(q.version)")
         }

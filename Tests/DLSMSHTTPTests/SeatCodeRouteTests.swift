@@ -11,10 +11,7 @@ import Testing
 
 /// Seat QR codes: making them, checking in with them, forging, rotating, presence-only branches.
 @Suite struct SeatCodeRouteTests {
-    static let zbarAvailable =
-        ProcessInfo.processInfo.environment["CI"] == "true"
-        || (FileManager.default.fileExists(atPath: "/usr/bin/zbarimg")
-            && FileManager.default.fileExists(atPath: "/usr/bin/rsvg-convert"))
+    static let zbarAvailable = peerAvailable(programs: ["/usr/bin/zbarimg", "/usr/bin/rsvg-convert"])
 
     func code(_ client: some TestClientProtocol, _ admin: String, seat: Int) async throws -> String {
         let r = try await client.call(.get, "/admin/seats/\(seat)/checkin-code", token: admin)
@@ -146,18 +143,7 @@ import Testing
             #expect(svg.text == q.svg(scale: 8, title: "Check-in code of seat 12"))
             let dir = temporaryDirectory()
             defer { cleanup(dir) }
-            let scale = 6
-            let side = (q.size + 8) * scale
-            var pixels = [UInt8](repeating: 255, count: side * side)
-            for y in 0..<q.size {
-                for x in 0..<q.size where q[y, x] {
-                    for dy in 0..<scale {
-                        for dx in 0..<scale { pixels[((y + 4) * scale + dy) * side + (x + 4) * scale + dx] = 0 }
-                    }
-                }
-            }
-            try (Data("P5\n\(side) \(side)\n255\n".utf8) + Data(pixels)).write(to: URL(fileURLWithPath: dir + "/q.pgm"))
-            let decoded = try runProgram("/usr/bin/zbarimg", ["--raw", "-q", dir + "/q.pgm"])
+            let decoded = try zbarRead(q, in: dir)
             #expect(decoded.output == url + "\n", "\(decoded.error)")
 
             let sheet = try await client.call(

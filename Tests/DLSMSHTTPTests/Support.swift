@@ -126,3 +126,40 @@ func signed(_ claims: RawClaims, secret: String = testSecret) async throws -> St
     await keys.add(hmac: HMACKey(from: Array(secret.utf8)), digestAlgorithm: .sha256)
     return try await keys.sign(claims)
 }
+
+/// `Tests/peer/<name>`: the scripts of the independent tools the tests check against.
+func peerScript(_ name: String) -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("peer").appendingPathComponent(name).path
+}
+
+/// Whether an independent tool is there: always under CI (which installs it, so a missing one
+/// fails), elsewhere only when the Python module imports and the programs exist, so that a
+/// developer's `swift test` skips what the machine lacks.
+func peerAvailable(pythonModule: String? = nil, programs: [String] = []) -> Bool {
+    if ProcessInfo.processInfo.environment["CI"] == "true" { return true }
+    if let module = pythonModule,
+        (try? runProgram("/usr/bin/env", ["python3", "-c", "import \(module)"]).status) != 0
+    {
+        return false
+    }
+    return programs.allSatisfy { FileManager.default.fileExists(atPath: $0) }
+}
+
+/// What zbar reads from `code` drawn as a picture (a PGM, 6 pixels a module, with the quiet zone),
+/// written in `dir`.
+func zbarRead(_ code: QRCode, in dir: String) throws -> (status: Int32, output: String, error: String, timedOut: Bool) {
+    let scale = 6
+    let side = (code.size + 8) * scale
+    var pixels = [UInt8](repeating: 255, count: side * side)
+    for y in 0..<code.size {
+        for x in 0..<code.size where code[y, x] {
+            for dy in 0..<scale {
+                for dx in 0..<scale { pixels[((y + 4) * scale + dy) * side + (x + 4) * scale + dx] = 0 }
+            }
+        }
+    }
+    let file = dir + "/code.pgm"
+    try (Data("P5\n\(side) \(side)\n255\n".utf8) + Data(pixels)).write(to: URL(fileURLWithPath: file))
+    return try runProgram("/usr/bin/zbarimg", ["--raw", "-q", file])
+}

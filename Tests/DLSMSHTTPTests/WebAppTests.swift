@@ -169,6 +169,6 @@ import Testing
         #expect(web.version != WebApp.embedded.version && web.assets.keys.sorted() == ["a.js"])
         #expect(String(buffer: web.index.plain) == "<p>\(web.version)</p>")
         let parsed = try ServerSettings.parse(arguments: ["--web-dir", dir], environment: [:])
-        #expect(parsed.configuration.web.version == web.version)
+        #expect(parsed.configuration.web?.version == web.version)
     }
 }

@@ -95,8 +95,7 @@ final class WebhookReceiver: Sendable {
 
 /// Webhooks for real: a server process, receivers on loopback, failures, kill -9.
 @Suite(.serialized) struct WebhookEndToEndTests {
-    static let checker = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("peer/webhook_verify.py").path
+    static let checker = peerScript("webhook_verify.py")
 
     func register(_ server: ServerProcess, _ admin: String, url: String, events: [String]? = nil) async throws
         -> [String: Any]

@@ -1,5 +1,5 @@
 // The page is a client of the public REST contract only: every call goes through `api`, with the
-// session's bearer token. URLs are relative, so the app also works behind a path prefix.
+// session's bearer token. URLs are relative (none starts with "/"), for a proxy's path prefix.
 import { t, has } from "./i18n.js";
 
 const KEY = "dlsms.session";
@@ -51,12 +51,11 @@ export const session = {
 
 /// Calls the API: JSON in and out; a non-2xx answer throws an ApiError with the contract's code.
 /// `text` sends a body as it is (CSV) with its own content type: `{ text, type }`.
-export async function api(method, path, body, { raw = false, accept, text, type } = {}) {
+export async function api(method, path, body, { raw = false, text, type } = {}) {
   const headers = {};
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (text !== undefined) headers["Content-Type"] = type;
-  if (accept) headers.Accept = accept;
   let response;
   try {
     const payload = text !== undefined ? text : body === undefined ? undefined : JSON.stringify(body);

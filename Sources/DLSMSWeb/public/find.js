@@ -185,7 +185,6 @@ export async function render(root) {
       say(message, t("find.booked", { label: seat.label, when: formatRange(new Date(r.start_time), new Date(r.end_time), b.time_zone) }), "ok");
       message.append(" ", h("a", { href: "#/mine" }, t("find.see_mine")));
       hideDetail();
-      message.focus?.();
       await search({ quiet: true });
     } catch (err) {
       // The map refreshes (the seat is probably taken now), then the refusal is shown in the

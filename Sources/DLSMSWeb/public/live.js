@@ -3,7 +3,7 @@
 // the stream is refused or closed for good, it is reopened with backoff from the last id seen
 // (kept for the tab, so a reload replays what it missed). Every notification shows a toast and is
 // announced to the open page (`dlsms:notification`), which refreshes what it shows.
-import { api, session, query, cached } from "./api.js";
+import { api, ApiError, session, query, cached } from "./api.js";
 import { h, fill, toast } from "./dom.js";
 import { t, formatRange, has } from "./i18n.js";
 
@@ -110,12 +110,10 @@ async function receive(type, event) {
   toast(text, { action, kind: type === "seat_offered" || type === "seat_available" ? "offer" : "info" });
 }
 
-async function acceptOffer(n) {
+/// Books from a toast: the outcome is another toast, and the open page reloads its data.
+async function bookFromToast(book) {
   try {
-    const mine = await api("GET", "waitlist/mine");
-    const entry = mine.waitlist.find((w) => w.status === "OFFERED" && w.offered_seat_id === n.seat_id);
-    if (!entry) throw Object.assign(new Error(t("error.offer_gone")), { describe: () => t("error.offer_gone") });
-    await api("POST", `waitlist/${entry.id}/accept`);
+    await book();
     toast(t("live.booked"), { kind: "ok" });
   } catch (err) {
     toast(err.describe ? err.describe() : String(err), { kind: "error" });
@@ -123,12 +121,18 @@ async function acceptOffer(n) {
   window.dispatchEvent(new CustomEvent("dlsms:changed"));
 }
 
-async function bookFreed(n) {
-  try {
-    await api("POST", "reservations", { seat_id: n.seat_id, start_time: n.start_time, end_time: n.end_time });
-    toast(t("live.booked"), { kind: "ok" });
-  } catch (err) {
-    toast(err.describe ? err.describe() : String(err), { kind: "error" });
-  }
-  window.dispatchEvent(new CustomEvent("dlsms:changed"));
+/// Accepts the offer the notification announced (the student's OFFERED entry for that seat).
+function acceptOffer(n) {
+  return bookFromToast(async () => {
+    const mine = await api("GET", "waitlist/mine");
+    const entry = mine.waitlist.find((w) => w.status === "OFFERED" && w.offered_seat_id === n.seat_id);
+    if (!entry) throw new ApiError(0, "offer_gone", "");
+    await api("POST", `waitlist/${entry.id}/accept`);
+  });
+}
+
+/// Books the freed window the notification announced (before offers existed).
+function bookFreed(n) {
+  return bookFromToast(() =>
+    api("POST", "reservations", { seat_id: n.seat_id, start_time: n.start_time, end_time: n.end_time }));
 }

@@ -1,9 +1,9 @@
 // The seat map (per area, a grid laid out by the seats' coordinates where they have them, else in
 // id order) and a seat's day timeline. A seat's state is told by text and shape as well as colour.
-import { h, fill } from "./dom.js";
+import { h } from "./dom.js";
 import { t, formatTime, zonedInstant, weekdayOf, addDays } from "./i18n.js";
 
-export const STATES = ["free", "taken", "maintenance", "closed"];
+const STATES = ["free", "taken", "maintenance", "closed"];
 
 /// The state of `seat` for a searched window: closed (a closure or opening hours), maintenance,
 /// taken, or free.
