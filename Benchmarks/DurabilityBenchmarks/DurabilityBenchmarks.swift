@@ -141,6 +141,7 @@ let benchmarks: @Sendable () -> Void = {
         precondition(loaded == header.counts.reservations)
         benchmark.measurement(bytesPerReservation, bytes.count / header.counts.reservations)
         benchmark.measurement(megabytesPerSecond, Int(Double(bytes.count) / 1e6 / seconds))
+        try? FileManager.default.removeItem(atPath: String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]))
     } setup: { () async throws -> String in
         let dir = freshDirectory("snapload")
         try PosixIO().makeDirectory(dir)
@@ -163,6 +164,7 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
         precondition(report.replayedRecords == 100_000 && report.reservations >= 1_000_000)
         await durable.close(finalSnapshot: false)
+        try? FileManager.default.removeItem(atPath: dir)
     } setup: { () async throws -> String in
         let dir = freshDirectory("recovery")
         let engine = try await millionEngine()

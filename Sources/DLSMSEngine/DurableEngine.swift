@@ -38,6 +38,8 @@ public struct OpenReport: Sendable {
     public var tornTail: String?
     public var reservations = 0
     public var seconds = 0.0
+    /// Of `seconds`: reading and checking the files (snapshot and WAL), before the engine is built.
+    public var readSeconds = 0.0
 }
 
 /// The figures of one snapshot.
@@ -123,6 +125,7 @@ public final class DurableEngine: Sendable {
             log(text)
             report.tornTail = text
         }
+        report.readSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         let wal = try WriteAheadLog(
             configuration: WALConfiguration(
                 directory: configuration.directory, fsync: configuration.fsync, segmentBytes: configuration.segmentBytes

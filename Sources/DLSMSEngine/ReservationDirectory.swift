@@ -8,6 +8,7 @@ final class ReservationDirectory: Sendable {
     private struct Table {
         var entries: [UInt64] = []  // index = id - base; 0 = no such reservation (here)
         var base: Int64 = 1  // the id of entries[0]
+        var live = 0  // entries that are not 0
 
         var next: Int64 { base + Int64(entries.count) }
 
@@ -26,15 +27,19 @@ final class ReservationDirectory: Sendable {
         }
     }
     private let table = Mutex(Table())
-    private let liveCount = Mutex(0)
+
+    @inline(__always) private static func unpack(_ v: UInt64) -> (seat: SeatID, slot: UInt32) {
+        let raw = v &- 1
+        return (SeatID(bitPattern: UInt32(truncatingIfNeeded: raw >> 32)), UInt32(truncatingIfNeeded: raw))
+    }
 
     @inline(__always) private static func pack(_ seat: SeatID, _ slot: UInt32) -> UInt64 {
         (UInt64(UInt32(bitPattern: seat)) << 32 | UInt64(slot)) &+ 1
     }
 
     func allocate(seat: SeatID, slot: UInt32) -> ReservationID {
-        liveCount.withLock { $0 += 1 }
-        return table.withLock { t in
+        table.withLock { t in
+            t.live += 1
             t.entries.append(Self.pack(seat, slot))
             return t.next - 1
         }
@@ -44,11 +49,24 @@ final class ReservationDirectory: Sendable {
     /// id below the compacted front was archived and is not brought back.
     func register(id: ReservationID, seat: SeatID, slot: UInt32) {
         precondition(id > 0, "reservation ids start at 1")
-        table.withLock { t in
-            if id >= t.next { t.entries.append(contentsOf: repeatElement(0, count: Int(id - t.next + 1))) }
-            guard let i = t.index(id) else { return }
-            if t.entries[i] == 0 { liveCount.withLock { $0 += 1 } }
-            t.entries[i] = Self.pack(seat, slot)
+        table.withLock { t in Self.register(&t, id: id, seat: seat, slot: slot) }
+    }
+
+    private static func register(_ t: inout Table, id: ReservationID, seat: SeatID, slot: UInt32) {
+        if id >= t.next { t.entries.append(contentsOf: repeatElement(0, count: Int(id - t.next + 1))) }
+        guard let i = t.index(id) else { return }
+        if t.entries[i] == 0 { t.live += 1 }
+        t.entries[i] = Self.pack(seat, slot)
+    }
+
+    /// Replay's step, in one lock: where `id` is, or — when it is not registered — nil, having
+    /// registered it at `seat` and `slot`.
+    func locateOrRegister(id: ReservationID, seat: SeatID, slot: UInt32) -> (seat: SeatID, slot: UInt32)? {
+        precondition(id > 0, "reservation ids start at 1")
+        return table.withLock { t in
+            if let i = t.index(id), t.entries[i] != 0 { return Self.unpack(t.entries[i]) }
+            Self.register(&t, id: id, seat: seat, slot: slot)
+            return nil
         }
     }
 
@@ -64,7 +82,7 @@ final class ReservationDirectory: Sendable {
         table.withLock { t in
             if let i = t.index(id), t.entries[i] != 0 {
                 t.entries[i] = 0
-                liveCount.withLock { $0 -= 1 }
+                t.live -= 1
             }
         }
     }
@@ -75,15 +93,12 @@ final class ReservationDirectory: Sendable {
     func locate(_ id: ReservationID) -> (seat: SeatID, slot: UInt32)? {
         table.withLock { t in
             guard let i = t.index(id) else { return nil }
-            let v = t.entries[i]
-            guard v != 0 else { return nil }
-            let raw = v &- 1
-            return (SeatID(bitPattern: UInt32(truncatingIfNeeded: raw >> 32)), UInt32(truncatingIfNeeded: raw))
+            return t.entries[i] == 0 ? nil : Self.unpack(t.entries[i])
         }
     }
 
     /// Reservations stored (every status), kept as a counter: no scan.
-    var count: Int { liveCount.withLock { $0 } }
+    var count: Int { table.withLock { $0.live } }
 
     var highestID: ReservationID { table.withLock { $0.next - 1 } }
 

@@ -217,8 +217,11 @@ extension SeatEngine {
 
     /// `true` when every seat index is sorted and overlap-free and agrees with the stored reservations.
     public func checkInvariants() async -> Bool {
-        for shard in shards where await !shard.checkInvariants() { return false }
-        return true
+        // The shards check in parallel (recovery waits for this).
+        await withTaskGroup(of: Bool.self) { group in
+            for shard in shards { group.addTask { await shard.checkInvariants() } }
+            return await group.allSatisfy { $0 }
+        }
     }
 
     /// Seats, stored reservations, and seat-holding reservations.

@@ -221,7 +221,7 @@ public final class SeatEngine: Sendable {
         offset: Int = 0
     ) async -> Page<Reservation> {
         let now = clock.now()
-        var ids = context.ledger.reservations(of: user).sorted(by: >)
+        var ids = Array(context.ledger.reservations(of: user).reversed())  // the ledger's are in increasing order
         let total = ids.count
         let unfiltered = status == nil && !upcomingOnly
         if unfiltered {  // newest first: only the page's reservations are read

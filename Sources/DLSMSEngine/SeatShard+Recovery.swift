@@ -14,7 +14,10 @@ extension SeatShard {
         guard let p = positions[r.seatID] else {
             preconditionFailure("reservation \(r.id) names seat \(r.seatID), which is not defined")
         }
-        if let (_, slot) = ctx.directory.locate(r.id), Int(slot) < slots.count, slots.id(at: Int(slot)) == r.id {
+        let next = UInt32(slots.nextSlot)
+        // One directory lock per record: a new reservation (the usual case) is registered at once.
+        let known = ctx.directory.locateOrRegister(id: r.id, seat: r.seatID, slot: next)
+        if let (_, slot) = known, Int(slot) < slots.count, slots.id(at: Int(slot)) == r.id {
             let old = slots[Int(slot)]
             guard r.status.stage > old.status.stage else { return }
             slots[Int(slot)] = r
@@ -28,11 +31,11 @@ extension SeatShard {
             place(r, seat: p, slot: slot)
             return
         }
-        let slot = UInt32(slots.nextSlot)
         slots.store(r)
-        if r.status == .held { heldSlots.insert(slot) }
-        ctx.directory.register(id: r.id, seat: r.seatID, slot: slot)
-        place(r, seat: p, slot: slot)
+        if r.status == .held { heldSlots.insert(next) }
+        // Known elsewhere (another shard's slot): it lives here now.
+        if known != nil { ctx.directory.register(id: r.id, seat: r.seatID, slot: next) }
+        place(r, seat: p, slot: next)
     }
 
     /// Puts a restored reservation in its seat's index (if it holds the seat) and in the ledger. A

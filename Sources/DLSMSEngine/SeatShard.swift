@@ -125,6 +125,16 @@ actor SeatShard {
             closures.isEmpty ? nil : closures.first { $0.overlaps(start, end) }
         }
 
+        /// Where a booking of `[start, end)` goes in the index, or why the seat cannot take it.
+        func insertionPoint(seat id: SeatID, start: Timestamp, end: Timestamp) throws(EngineError) -> Int {
+            guard !seat.retired else { throw .seatNotFound(id) }
+            guard permits(start: start, end: end) else { throw .outsideOpeningHours }
+            if let c = closure(overlapping: start, end) { throw .closed(reason: c.reason) }
+            guard !seat.inMaintenance else { throw .seatInMaintenance(id) }
+            guard let position = index.insertionPoint(start: start, end: end) else { throw .seatConflict }
+            return position
+        }
+
         /// Open (hours) and not closed (closures) for the whole of `[start, end)`.
         func bookable(start: Timestamp, end: Timestamp) -> Bool {
             permits(start: start, end: end) && closure(overlapping: start, end) == nil
@@ -289,11 +299,12 @@ actor SeatShard {
         throws(EngineError) -> (Reservation, JournalTicket)
     {
         try ctx.health.check()
-        guard let p = positions[seatID], !seats[p].seat.retired else { throw .seatNotFound(seatID) }
-        guard seats[p].permits(start: start, end: end) else { throw .outsideOpeningHours }
-        if let c = seats[p].closure(overlapping: start, end) { throw .closed(reason: c.reason) }
-        guard !seats[p].seat.inMaintenance else { throw .seatInMaintenance(seatID) }
-        guard let position = seats[p].index.insertionPoint(start: start, end: end) else { throw .seatConflict }
+        guard let p = positions[seatID] else { throw .seatNotFound(seatID) }
+        // Through the buffer: `seats[p].…` four times copied the seat's state (and retained its
+        // strings, branch and calendar) on every booking.
+        let position = try seats.withUnsafeBufferPointer { (s) throws(EngineError) in
+            try s[p].insertionPoint(seat: seatID, start: start, end: end)
+        }
         let slot = UInt32(slots.nextSlot)
         let directory = ctx.directory
         let id = try ctx.ledger.admit(user: user, start: start, end: end, now: now, rules: ctx.rules) {

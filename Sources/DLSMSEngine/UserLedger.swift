@@ -35,7 +35,11 @@ final class UserLedger: Sendable {
 
     struct Entry: Sendable {
         var holdings: [Holding] = []
-        var reservations: [ReservationID] = []
+        /// The student's reservation ids. Appended in any order (replay restores each shard's
+        /// reservations in turn, so one student's ids arrive interleaved); sorted and freed of
+        /// repeats when next read, so that a replay is an append per reservation, not an insert.
+        private var ids: [ReservationID] = []
+        private var idsSorted = true
         /// No holding ends before this: until `now` reaches it, nothing needs pruning (O(1) admission).
         var earliestEnd: Timestamp = .max
 
@@ -48,6 +52,37 @@ final class UserLedger: Sendable {
         mutating func add(_ h: Holding) {
             holdings.append(h)
             earliestEnd = min(earliestEnd, h.end)
+        }
+
+        /// Adds `id` unless it is there: an append in the usual case (ids grow), an unsorted
+        /// append otherwise, put in order by the next read.
+        mutating func insert(_ id: ReservationID) {
+            guard let last = ids.last else {
+                ids.append(id)
+                return
+            }
+            if last == id { return }
+            if last > id { idsSorted = false }
+            ids.append(id)
+        }
+
+        /// The ids in increasing order, each once.
+        mutating func reservations() -> [ReservationID] {
+            if !idsSorted {
+                ids.sort()
+                var kept = 0
+                for i in ids.indices where kept == 0 || ids[i] != ids[kept - 1] {
+                    ids[kept] = ids[i]
+                    kept += 1
+                }
+                ids.removeLast(ids.count - kept)
+                idsSorted = true
+            }
+            return ids
+        }
+
+        mutating func remove(_ id: ReservationID) {
+            ids.removeAll { $0 == id }
         }
     }
 
@@ -82,7 +117,7 @@ final class UserLedger: Sendable {
         if rules.maxUpcomingPerUser == .max && rules.maxConcurrentPerUser == nil {
             // No per-student limit to enforce: holdings are not tracked.
             let id = allocate()
-            insert(id, into: &entry.reservations)
+            entry.insert(id)
             return .success(id)
         }
         entry.prune(now: now)
@@ -95,7 +130,7 @@ final class UserLedger: Sendable {
         }
         let id = allocate()
         entry.add(Holding(start: start, end: end))
-        insert(id, into: &entry.reservations)
+        entry.insert(id)
         return .success(id)
     }
 
@@ -115,26 +150,11 @@ final class UserLedger: Sendable {
         }
     }
 
-    /// The list of ids stays sorted: ids mostly arrive in increasing order (an append), and a hold
-    /// that becomes the student's only when released or accepted is inserted in its place.
+    /// A hold that becomes the student's only when released or accepted, and a replayed
+    /// reservation, may arrive after higher ids: the entry puts them in order when next read.
     private static func restore(_ entry: inout Entry, id: ReservationID, holding: Holding?) {
-        insert(id, into: &entry.reservations)
+        entry.insert(id)
         if let holding { entry.add(holding) }
-    }
-
-    /// Adds `id` to a sorted list unless it is there: an append in the usual case.
-    static func insert(_ id: ReservationID, into list: inout [ReservationID]) {
-        if list.last.map({ $0 < id }) ?? true {
-            list.append(id)
-            return
-        }
-        var low = 0
-        var high = list.count
-        while low < high {
-            let mid = (low + high) / 2
-            if list[mid] < id { low = mid + 1 } else { high = mid }
-        }
-        if low == list.count || list[low] != id { list.insert(id, at: low) }
     }
 
     /// `true` when the student holds a seat (counted against the limits) for part of `[start, end)`.
@@ -148,8 +168,7 @@ final class UserLedger: Sendable {
     /// Drops the id of a reservation that moved to the archive.
     func forget(user: UserID, id: ReservationID) {
         stripe(user).users.withLock { users in
-            guard let i = users[user]?.reservations.firstIndex(of: id) else { return }
-            users[user]!.reservations.remove(at: i)
+            users[user]?.remove(id)
         }
     }
 
@@ -157,12 +176,20 @@ final class UserLedger: Sendable {
     func students(withMoreThan limit: Int) -> [(UserID, [ReservationID])] {
         stripes.flatMap { stripe in
             stripe.users.withLock { users in
-                users.compactMap { $0.value.reservations.count > limit ? ($0.key, $0.value.reservations) : nil }
+                var found: [(UserID, [ReservationID])] = []
+                // By index, mutating each entry in place (iterating `keys` would copy the table).
+                var i = users.startIndex
+                while i != users.endIndex {
+                    let ids = users.values[i].reservations()
+                    if ids.count > limit { found.append((users.keys[i], ids)) }
+                    users.formIndex(after: &i)
+                }
+                return found
             }
         }
     }
 
     func reservations(of user: UserID) -> [ReservationID] {
-        stripe(user).users.withLock { $0[user]?.reservations ?? [] }
+        stripe(user).users.withLock { $0[user]?.reservations() ?? [] }
     }
 }

@@ -143,7 +143,7 @@ public enum DLSMSServer {
                 "directory": "\(config.dataDirectory)", "seeded": "\(report.seeded)",
                 "snapshot": "\(report.snapshot ?? "none")",
                 "replayed": "\(report.replayedRecords)", "reservations": "\(report.reservations)",
-                "seconds": "\(report.seconds)",
+                "seconds": "\(report.seconds)", "read_seconds": "\(report.readSeconds)",
             ])
         if config.publicURL == nil && ["0.0.0.0", "::", "[::]"].contains(config.host) {
             logger.warning(

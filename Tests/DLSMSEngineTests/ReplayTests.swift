@@ -4,6 +4,33 @@ import DLSMSTestSupport
 import Testing
 
 @Suite struct ReplayTests {
+    /// Replay restores the shards in parallel, so one student's ids reach the ledger out of order,
+    /// and a later record of a reservation (its cancellation) names its id again: the student's
+    /// list still has each id once, newest first.
+    @Test func aStudentsListAfterReplayHasEachIdOnceNewestFirst() async throws {
+        let (engine, _) = try await makeBareEngine(seats: 12, users: 2)
+        func reservation(_ id: ReservationID, status: ReservationStatus = .confirmed) -> Reservation {
+            var r = Reservation(
+                id: id, seatID: SeatID(id), userID: 1, start: testNow + hour, end: testNow + 2 * hour, createdAt: testNow)
+            r.status = status
+            return r
+        }
+        let order: [ReservationID] = [5, 2, 9, 1, 12, 7]
+        await engine.apply(
+            batch: order.map { JournalRecord.reservationCreated(reservation($0)) } + [
+                .reservationChanged(reservation(9, status: .cancelled)),
+                .reservationChanged(reservation(2, status: .cancelled)),
+                .reservationCreated(reservation(3)),
+            ])
+        #expect(await engine.checkInvariants())
+        let mine = await engine.reservations(of: 1)
+        #expect(mine.total == 7)
+        #expect(mine.items.map(\.id) == [12, 9, 7, 5, 3, 2, 1])
+        #expect(mine.items.filter { $0.status == .cancelled }.map(\.id) == [9, 2])
+        let page = await engine.reservations(of: 1, limit: 2, offset: 1)
+        #expect(page.items.map(\.id) == [9, 7] && page.total == 7)
+    }
+
     /// Random operations, recorded by the journal, applied to a fresh engine: the same state.
     @Test func replayingTheJournalRebuildsTheSameState() async throws {
         let seed = testSeed("ReplayTests")
