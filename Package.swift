@@ -155,7 +155,10 @@ let package = Package(
         ),
         .testTarget(
             name: "DLSMSLoadTests",
-            dependencies: ["DLSMSLoad", "DLSMSTestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "DLSMSLoad", "DLSMSTestSupport", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

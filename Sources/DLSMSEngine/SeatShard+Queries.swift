@@ -25,8 +25,6 @@ extension SeatShard {
     func search(_ filter: SeatFilter, start: Timestamp, end: Timestamp, now: Timestamp) -> [SeatView] {
         var views: [SeatView] = []
         views.reserveCapacity(seats.count)
-        // By index, reading fields in place: copying a whole SeatState would retain its strings,
-        // arrays and time zone for every seat.
         let candidates: [Int]
         switch (filter.branch, filter.area) {
         case (let branch?, let area?): candidates = byArea[branch]?[area] ?? []
@@ -35,20 +33,18 @@ extension SeatShard {
         }
         // Whether each branch is open for the whole window: once per branch, not per seat.
         var open: [String: Bool] = [:]
-        seats.withUnsafeBufferPointer { all in
-            for i in candidates where !all[i].seat.retired && filter.matches(all[i].seat) {
-                var available = !all[i].seat.inMaintenance && all[i].index.isFree(start: start, end: end)
-                if available && !all[i].branch.openingHours.isAlwaysOpen {
-                    let name = all[i].seat.branch
-                    if open[name] == nil { open[name] = all[i].permits(start: start, end: end) }
-                    available = open[name]!
-                }
-                if available && all[i].closure(overlapping: start, end) != nil { available = false }
-                if filter.availableOnly && !available { continue }
-                views.append(
-                    SeatView(seat: all[i].seat, occupiedNow: all[i].index.entry(at: now) != nil, isAvailable: available)
-                )
+        for i in candidates {
+            let s = seats[i]
+            guard !s.seat.retired && filter.matches(s.seat) else { continue }
+            var available = !s.seat.inMaintenance && s.index.isFree(start: start, end: end)
+            if available && !s.branch.openingHours.isAlwaysOpen {
+                let name = s.seat.branch
+                if open[name] == nil { open[name] = s.permits(start: start, end: end) }
+                available = open[name]!
             }
+            if available && s.closure(overlapping: start, end) != nil { available = false }
+            if filter.availableOnly && !available { continue }
+            views.append(SeatView(seat: s.seat, occupiedNow: s.index.entry(at: now) != nil, isAvailable: available))
         }
         return views
     }

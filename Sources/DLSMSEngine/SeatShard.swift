@@ -94,7 +94,10 @@ final class EngineHealth: Sendable {
 /// undone: the engine stops accepting writes (``EngineHealth``), and recovery at the next start
 /// rebuilds the durable state.
 actor SeatShard {
-    struct SeatState {
+    /// A class, not a struct: a booking reads several of its fields and calls its checks, and
+    /// each such use of a struct held in an array copied it (a retain and release of each of its
+    /// strings, branch, calendar, closures and index); a class is one reference.
+    final class SeatState {
         var seat: Seat
         var branch: Branch
         /// The branch's calendar, made once (not on every booking).
@@ -111,7 +114,7 @@ actor SeatShard {
         }
 
         /// Sets the branch (and with it the calendar and the seat's closures).
-        mutating func set(branch: Branch, calendar: Calendar) {
+        func set(branch: Branch, calendar: Calendar) {
             self.branch = branch
             self.calendar = calendar
             closures = branch.closures.filter { $0.applies(to: seat.area) }
@@ -300,11 +303,7 @@ actor SeatShard {
     {
         try ctx.health.check()
         guard let p = positions[seatID] else { throw .seatNotFound(seatID) }
-        // Through the buffer: `seats[p].…` four times copied the seat's state (and retained its
-        // strings, branch and calendar) on every booking.
-        let position = try seats.withUnsafeBufferPointer { (s) throws(EngineError) in
-            try s[p].insertionPoint(seat: seatID, start: start, end: end)
-        }
+        let position = try seats[p].insertionPoint(seat: seatID, start: start, end: end)
         let slot = UInt32(slots.nextSlot)
         let directory = ctx.directory
         let id = try ctx.ledger.admit(user: user, start: start, end: end, now: now, rules: ctx.rules) {

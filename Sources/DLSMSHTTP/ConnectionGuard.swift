@@ -92,7 +92,13 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var overLimit = false
     private var answered = false
     private var streaming = false
-    private var deadline: Scheduled<Void>?
+    /// When the request in progress began (its head arrived); nil between requests.
+    private var headAt: NIODeadline?
+    /// At most one timer per connection, due when the request in progress must be whole. It is
+    /// not re-armed per request (a timer scheduled and cancelled on every request cost about 3% of
+    /// a booking's CPU): when it fires between requests it lapses, and when it fires during a
+    /// later request it moves to that request's deadline.
+    private var timer: Scheduled<Void>?
 
     init(counter: ConnectionCounter, requestTimeout: Duration, exempt: TrustedProxies) {
         slot = ConnectionSlot(counter: counter, exempt: exempt)
@@ -111,9 +117,21 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func release() {
-        deadline?.cancel()
-        deadline = nil
+        timer?.cancel()
+        timer = nil
+        headAt = nil
         slot.release()
+    }
+
+    private func arm(_ context: ChannelHandlerContext, at due: NIODeadline) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: due) {
+            let (handler, context) = bound.value
+            handler.timer = nil
+            guard let start = handler.headAt else { return }
+            let due = start + .init(handler.requestTimeout)
+            if due <= .now() { context.close(promise: nil) } else { handler.arm(context, at: due) }
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -121,12 +139,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         guard overLimit else {
             switch part {
             case .head:
-                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-                deadline?.cancel()
-                deadline = context.eventLoop.scheduleTask(in: .init(requestTimeout)) { bound.value.close(promise: nil) }
+                let now = NIODeadline.now()
+                headAt = now
+                if timer == nil { arm(context, at: now + .init(requestTimeout)) }
             case .end:
-                deadline?.cancel()
-                deadline = nil
+                headAt = nil
             case .body: break
             }
             context.fireChannelRead(data)

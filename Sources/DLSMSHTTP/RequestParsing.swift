@@ -20,7 +20,14 @@ struct PasswordChange: Decodable {
 
 /// A body whose coding keys are the JSON's own names: ``Request/decodeJSON(_:)`` decodes it
 /// without the decoder's snake-case conversion of every key (which the others rely on).
-protocol JSONNamedKeys: Decodable {}
+protocol JSONNamedKeys: Decodable {
+    /// The value of a body that ``FlatJSON`` reads, or nil to decode it with `JSONDecoder`.
+    static func flat(_ members: [(key: String, value: FlatJSON.Value)]) -> Self?
+}
+
+extension JSONNamedKeys {
+    static func flat(_ members: [(key: String, value: FlatJSON.Value)]) -> Self? { nil }
+}
 
 /// The hot path's body: its keys are spelled out (``JSONNamedKeys``).
 struct BookingBody: JSONNamedKeys {
@@ -32,6 +39,21 @@ struct BookingBody: JSONNamedKeys {
         case seatId = "seat_id"
         case startTime = "start_time"
         case endTime = "end_time"
+    }
+
+    /// Its three members when they have the types `Decodable` expects; an unknown key (which
+    /// `JSONDecoder` would skip whatever its value) is left to `JSONDecoder` too.
+    static func flat(_ members: [(key: String, value: FlatJSON.Value)]) -> BookingBody? {
+        var body = BookingBody()
+        for (key, value) in members {
+            switch (key, value) {
+            case ("seat_id", .integer(let v)): body.seatId = v
+            case ("start_time", .string(let v)): body.startTime = v
+            case ("end_time", .string(let v)): body.endTime = v
+            default: return nil
+            }
+        }
+        return body
     }
 }
 
@@ -229,10 +251,14 @@ extension Request {
     /// The same for a type whose coding keys are the JSON's names: no key conversion (chosen at
     /// compile time by the type, not per request).
     mutating func decodeJSON<T: JSONNamedKeys>(_ type: T.Type) async throws -> T {
-        try await decodeJSON(type, convertingKeys: false)
+        try await decodeJSON(type, convertingKeys: false) { buffer in
+            buffer.withUnsafeReadableBytes { FlatJSON.members($0) }.flatMap(T.flat)
+        }
     }
 
-    private mutating func decodeJSON<T: Decodable>(_ type: T.Type, convertingKeys: Bool) async throws -> T {
+    private mutating func decodeJSON<T: Decodable>(
+        _ type: T.Type, convertingKeys: Bool, fast: (ByteBuffer) -> T? = { _ in nil }
+    ) async throws -> T {
         let limit = Limits().bodyBytes
         // A body announced too large is refused before it is read (and before a client that sent
         // `Expect: 100-continue` sends it).
@@ -241,6 +267,7 @@ extension Request {
         }
         let buffer = try await collectBody(upTo: limit)
         guard buffer.readableBytes > 0 else { throw APIError.badRequest("a JSON body is required") }
+        if let value = fast(buffer) { return value }
         do {
             let decoder = JSONDecoder()
             if convertingKeys { decoder.keyDecodingStrategy = .convertFromSnakeCase }

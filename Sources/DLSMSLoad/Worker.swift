@@ -103,7 +103,7 @@ final class Worker: @unchecked Sendable {
             if roll < 65 {
                 return request(
                     "mine", intended, .GET, base + "/reservations/mine?upcoming_only=true&limit=20",
-                    token: students[s].token, json: nil
+                    token: students[s].token, json: nil, keepBody: false
                 ).map { _ in }
             }
             if roll < 85 { return book(s, base: base, intended: intended, now: false) }
@@ -129,9 +129,10 @@ final class Worker: @unchecked Sendable {
 
     /// Sends and records one request.
     private func request(
-        _ kind: String, _ intended: NIODeadline, _ method: HTTPMethod, _ url: String, token: String?, json: String?
+        _ kind: String, _ intended: NIODeadline, _ method: HTTPMethod, _ url: String, token: String?, json: String?,
+        keepBody: Bool = true
     ) -> EventLoopFuture<Sent> {
-        connection.request(method, url, token: token, json: json).assumeIsolated().map { sent in
+        connection.request(method, url, token: token, json: json, keepBody: keepBody).assumeIsolated().map { sent in
             self.recorder.record(kind, intended: intended, end: .now(), sent)
             return sent
         }.nonisolated()
@@ -160,7 +161,7 @@ final class Worker: @unchecked Sendable {
             base + "/seats?branch=" + LoadTest.encode(LoadTest.branch) + "&area=" + LoadTest.encode(area)
             + "&start_time=" + RFC3339.format(start) + "&end_time=" + RFC3339.format(end)
         if rng.next() % 3 == 0 { url += "&has_power=true" }
-        return request("search", intended, .GET, url, token: students[s].token, json: nil).map { _ in }
+        return request("search", intended, .GET, url, token: students[s].token, json: nil, keepBody: false).map { _ in }
     }
 
     private func slot(contended: Bool) -> (seat: Int64, start: Int64, end: Int64) {

@@ -11,7 +11,8 @@ import Testing
         let (engine, _) = try await makeBareEngine(seats: 12, users: 2)
         func reservation(_ id: ReservationID, status: ReservationStatus = .confirmed) -> Reservation {
             var r = Reservation(
-                id: id, seatID: SeatID(id), userID: 1, start: testNow + hour, end: testNow + 2 * hour, createdAt: testNow)
+                id: id, seatID: SeatID(id), userID: 1, start: testNow + hour, end: testNow + 2 * hour,
+                createdAt: testNow)
             r.status = status
             return r
         }

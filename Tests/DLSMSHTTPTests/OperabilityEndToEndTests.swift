@@ -127,6 +127,26 @@ import Testing
             closed = slow.closedByPeer(timeout: 0.5)
         }
         #expect(closed && Date().timeIntervalSince(started) < 8)
+        // The same for a later request on a connection kept alive, on its own deadline: its head
+        // completes a second after the first request (whose deadline armed the connection's
+        // timer), and it is cut off two seconds after its head, not after the first request's.
+        let kept = try #require(RawConnection(port: server.port))
+        kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(rawStatus(kept.readResponse(timeout: 10)) == 200)
+        kept.send("POST /auth/login HTTP/1.1\r\nHost: x\r\n")
+        for _ in 0..<2 {
+            kept.send("X-Pad: 1\r\n")
+            #expect(!kept.closedByPeer(timeout: 0.5))
+        }
+        kept.send("Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+        let second = Date()
+        closed = false
+        while !closed && Date().timeIntervalSince(second) < 10 {
+            kept.send(" ")
+            closed = kept.closedByPeer(timeout: 0.5)
+        }
+        let cut = Date().timeIntervalSince(second)
+        #expect(closed && cut >= 1.8 && cut < 8, "\(cut)")
         // Three connections from this address are all it gets; the fourth is told so.
         let held = (0..<3).compactMap { _ in RawConnection(port: server.port) }
         #expect(held.count == 3)
