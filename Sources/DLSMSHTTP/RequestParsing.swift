@@ -2,6 +2,7 @@ import DLSMSCore
 import DLSMSEngine
 import Foundation
 import Hummingbird
+import HummingbirdCore
 
 // MARK: - Request parsing
 
@@ -282,6 +283,27 @@ extension Request {
 
     func query(_ name: String) -> String? { uri.queryParameters.get(name) }
 
+    /// The query string parsed once, for a route that reads several parameters (each
+    /// `query(_:)` parses the whole query string again).
+    var queries: ParsedQuery { ParsedQuery(parameters: uri.queryParameters) }
+}
+
+extension ParsedQuery: QueryReading {
+    func query(_ name: String) -> String? { parameters.get(name) }
+}
+
+extension Request: QueryReading {}
+
+struct ParsedQuery {
+    let parameters: FlatDictionary<Substring, Substring>
+}
+
+/// The typed readers of query parameters, for a request or its query parsed once.
+protocol QueryReading {
+    func query(_ name: String) -> String?
+}
+
+extension QueryReading {
     func queryBool(_ name: String) throws(APIError) -> Bool? {
         guard let v = query(name) else { return nil }
         switch v.lowercased() {

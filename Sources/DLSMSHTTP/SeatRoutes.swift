@@ -18,11 +18,12 @@ func addSeatRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
     }
 
     api.get("/seats") { request, _ -> Response in
+        let q = request.queries
         let filter = SeatFilter(
-            branch: request.query("branch"), area: request.query("area"), hasPower: try request.queryBool("has_power"),
-            hasMonitor: try request.queryBool("has_monitor"), accessible: try request.queryBool("accessible"),
-            availableOnly: try request.queryBool("available_only") ?? true)
-        let window = try request.queryWindow()
+            branch: q.query("branch"), area: q.query("area"), hasPower: try q.queryBool("has_power"),
+            hasMonitor: try q.queryBool("has_monitor"), accessible: try q.queryBool("accessible"),
+            availableOnly: try q.queryBool("available_only") ?? true)
+        let window = try q.queryWindow()
         let seats = await engine.searchSeats(filter, start: window?.0, end: window?.1)
         return Render.response {
             $0.object {
