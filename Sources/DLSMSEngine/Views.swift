@@ -21,6 +21,12 @@ public struct SeatView: Sendable, Hashable {
     /// Bookable for the window asked about (free and not in maintenance).
     public var isAvailable: Bool
 
+    public init(seat: Seat, occupiedNow: Bool, isAvailable: Bool) {
+        self.seat = seat
+        self.occupiedNow = occupiedNow
+        self.isAvailable = isAvailable
+    }
+
     /// `AVAILABLE`, `OCCUPIED` or `MAINTENANCE`.
     public var statusName: String {
         seat.inMaintenance ? "MAINTENANCE" : occupiedNow ? "OCCUPIED" : "AVAILABLE"

@@ -193,6 +193,15 @@ public struct JSONWriter {
         object(body)
     }
 
+    /// Members of an object rendered before by another writer (its `bytes`, without braces).
+    mutating func members(_ rendered: [UInt8]) {
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
+        bytes.append(contentsOf: rendered)
+        needsComma = true
+    }
+
+    mutating func reserveCapacity(_ n: Int) { bytes.reserveCapacity(n) }
+
     /// A string element of an ``array(_:_:)`` (the array writes the separators).
     public mutating func value(_ s: String) {
         appendString(s)

@@ -56,18 +56,41 @@ enum Render {
     }
 
     static func seatFields(_ v: SeatView, _ w: inout JSONWriter) {
-        w.field("id", v.seat.id)
-        w.field("branch", v.seat.branch)
-        w.field("area", v.seat.area)
-        w.field("has_power", v.seat.hasPower)
-        w.field("has_monitor", v.seat.hasMonitor)
+        seatHead(v.seat, &w)
+        seatState(v, &w)
+        seatTail(v.seat, &w)
+    }
+
+    /// A seat's object from its cached members (``SeatFragments``): the bytes of ``seatFields``.
+    static func seat(_ v: SeatView, _ parts: SeatFragments.Entry, _ w: inout JSONWriter) {
+        w.object {
+            $0.members(parts.head)
+            seatState(v, &$0)
+            $0.members(parts.tail)
+        }
+    }
+
+    /// The members before the seat's state, which change only with the seat.
+    static func seatHead(_ seat: Seat, _ w: inout JSONWriter) {
+        w.field("id", seat.id)
+        w.field("branch", seat.branch)
+        w.field("area", seat.area)
+        w.field("has_power", seat.hasPower)
+        w.field("has_monitor", seat.hasMonitor)
+    }
+
+    /// What changes with time and bookings.
+    static func seatState(_ v: SeatView, _ w: inout JSONWriter) {
         w.field("status", v.statusName)
         w.field("is_available", v.isAvailable)
-        w.field("label", v.seat.displayLabel)
-        w.field("accessible", v.seat.accessible)
-        w.field("notes", v.seat.notes.isEmpty ? nil : v.seat.notes)
-        w.field("x", v.seat.x)
-        w.field("y", v.seat.y)
+    }
+
+    static func seatTail(_ seat: Seat, _ w: inout JSONWriter) {
+        w.field("label", seat.displayLabel)
+        w.field("accessible", seat.accessible)
+        w.field("notes", seat.notes.isEmpty ? nil : seat.notes)
+        w.field("x", seat.x)
+        w.field("y", seat.y)
     }
 
     static func busy(_ intervals: [BusyInterval], _ w: inout JSONWriter) {

@@ -18,6 +18,8 @@ public final class DLSMSService: Sendable {
     public let connections: ConnectionCounter
     /// File descriptors against the limit.
     public let resources = ResourceState()
+    /// Seats' JSON members, rendered once per version of each seat (searches).
+    let seatFragments = SeatFragments()
     /// Makes and checks the seats' QR codes.
     public let seatCodes: SeatCodes
 

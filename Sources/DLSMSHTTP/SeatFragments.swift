@@ -1,0 +1,42 @@
+import DLSMSCore
+import DLSMSEngine
+import Synchronization
+
+/// The members of each seat's JSON that change only when the seat itself does (all but its
+/// `status` and `is_available`), rendered once per version of the seat: a search answers with
+/// up to hundreds of seats, and rendering them was a fifth of its CPU. An entry is used only
+/// while the seat is equal to the one it was rendered from, so an edited seat is rendered again;
+/// there is one entry per seat id, so the cache is bounded by the catalog.
+final class SeatFragments: Sendable {
+    /// A class: copying a struct holding the seat retained each of its strings, which cost as
+    /// much as the rendering it saved.
+    final class Entry: Sendable {
+        let seat: Seat
+        let head: [UInt8]
+        let tail: [UInt8]
+
+        init(_ seat: Seat) {
+            self.seat = seat
+            var head = JSONWriter()
+            Render.seatHead(seat, &head)
+            var tail = JSONWriter()
+            Render.seatTail(seat, &tail)
+            self.head = head.bytes
+            self.tail = tail.bytes
+        }
+    }
+
+    private let entries = Mutex<[SeatID: Entry]>([:])
+
+    /// The entries of `views`' seats, in order (one lock for the lot).
+    func callAsFunction(_ views: [SeatView]) -> [Entry] {
+        entries.withLock { cache in
+            views.map { v in
+                if let e = cache[v.seat.id], e.seat == v.seat { return e }
+                let e = Entry(v.seat)
+                cache[v.seat.id] = e
+                return e
+            }
+        }
+    }
+}
