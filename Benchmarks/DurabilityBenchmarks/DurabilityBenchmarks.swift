@@ -15,8 +15,12 @@ let benchmarks: @Sendable () -> Void = {
         return r
     }()
 
+    func benchDirectory(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.path + "/dlsms-bench-\(getpid())-\(name)"
+    }
+
     func freshDirectory(_ name: String) -> String {
-        let path = FileManager.default.temporaryDirectory.path + "/dlsms-bench-\(getpid())-\(name)"
+        let path = benchDirectory(name)
         try? FileManager.default.removeItem(atPath: path)
         return path
     }
@@ -141,7 +145,6 @@ let benchmarks: @Sendable () -> Void = {
         precondition(loaded == header.counts.reservations)
         benchmark.measurement(bytesPerReservation, bytes.count / header.counts.reservations)
         benchmark.measurement(megabytesPerSecond, Int(Double(bytes.count) / 1e6 / seconds))
-        try? FileManager.default.removeItem(atPath: String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]))
     } setup: { () async throws -> String in
         let dir = freshDirectory("snapload")
         try PosixIO().makeDirectory(dir)
@@ -150,6 +153,9 @@ let benchmarks: @Sendable () -> Void = {
         let path = dir + "/" + SnapshotFile.name(coveredLSN: 1)
         try PosixIO().writeAtomically(path, bytes)
         return path
+    } teardown: {
+        // After the last iteration (each one opens the directory the setup made).
+        try? FileManager.default.removeItem(atPath: benchDirectory("snapload"))
     }
 
     // Open a data directory holding a snapshot of 1M reservations and 100,000 WAL records after it.
@@ -164,7 +170,6 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
         precondition(report.replayedRecords == 100_000 && report.reservations >= 1_000_000)
         await durable.close(finalSnapshot: false)
-        try? FileManager.default.removeItem(atPath: dir)
     } setup: { () async throws -> String in
         let dir = freshDirectory("recovery")
         let engine = try await millionEngine()
@@ -189,5 +194,8 @@ let benchmarks: @Sendable () -> Void = {
         try await last.wait()
         await wal.close()
         return dir
+    } teardown: {
+        // After the last iteration (each one opens the directory the setup made).
+        try? FileManager.default.removeItem(atPath: benchDirectory("recovery"))
     }
 }
