@@ -70,6 +70,7 @@ let package = Package(
             name: "DLSMSHTTP",
             dependencies: [
                 "DLSMSEngine",
+                "DLSMSNetwork",
                 "DLSMSProto",
                 "DLSMSWeb",
                 "CCrypt",
@@ -96,11 +97,16 @@ let package = Package(
         ),
         // Child processes read line by line with deadlines: the chaos mode's server and the tests'.
         .target(name: "DLSMSProcess", swiftSettings: swiftSettings),
+        // What the server and the load generator share over NIO: one connection's rolling request deadline.
+        .target(
+            name: "DLSMSNetwork", dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings),
         // `dlsms loadtest`: scenarios over HTTP, latency histograms, the consistency checker, chaos restarts.
         .target(
             name: "DLSMSLoad",
             dependencies: [
                 "DLSMSCore",
+                "DLSMSNetwork",
                 "DLSMSProcess",
                 "DLSMSProto",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),

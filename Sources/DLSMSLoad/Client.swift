@@ -1,4 +1,5 @@
 import DLSMSCore
+import DLSMSNetwork
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -183,11 +184,8 @@ final class RequestResponseHandler: ChannelDuplexHandler {
     typealias OutboundOut = HTTPClientRequestPart
 
     private var pending: EventLoopPromise<Reply>?
-    /// The deadline of the request in flight, and at most one timer per connection: not scheduled
-    /// and cancelled per request (that was a tenth of the generator's CPU per request); it lapses
-    /// when it fires between requests and moves to the deadline of a later one.
-    private var due: NIODeadline?
-    private var timer: Scheduled<Void>?
+    /// The request in flight's deadline (one timer per connection, not one per request).
+    private var deadline: RollingDeadline?
     private var status = 0
     private var keepBody = true
     private var body: ByteBuffer?
@@ -199,9 +197,15 @@ final class RequestResponseHandler: ChannelDuplexHandler {
         status = 0
         keepBody = request.keepBody
         body = nil
-        let due = NIODeadline.now() + request.timeout
-        self.due = due
-        if timer == nil { arm(context, at: due) }
+        if deadline == nil {
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            deadline = RollingDeadline(loop: context.eventLoop) {
+                let (handler, context) = bound.value
+                handler.complete(.failure(ConnectionError.timeout))
+                context.close(promise: nil)
+            }
+        }
+        deadline?.begin(due: .now() + request.timeout)
         context.write(wrapOutboundOut(.head(request.head)), promise: nil)
         if let b = request.body { context.write(wrapOutboundOut(.body(.byteBuffer(b))), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
@@ -222,24 +226,9 @@ final class RequestResponseHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         complete(.failure(ConnectionError.closed))
-        timer?.cancel()
-        timer = nil
+        deadline?.cancel()
+        deadline = nil
         context.fireChannelInactive()
-    }
-
-    private func arm(_ context: ChannelHandlerContext, at due: NIODeadline) {
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(deadline: due) {
-            let (handler, context) = bound.value
-            handler.timer = nil
-            guard let due = handler.due else { return }
-            if due <= .now() {
-                handler.complete(.failure(ConnectionError.timeout))
-                context.close(promise: nil)
-            } else {
-                handler.arm(context, at: due)
-            }
-        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -248,7 +237,7 @@ final class RequestResponseHandler: ChannelDuplexHandler {
     }
 
     private func complete(_ result: Result<Reply, any Error>) {
-        due = nil
+        deadline?.end()
         guard let promise = pending else { return }
         pending = nil
         promise.completeWith(result)
