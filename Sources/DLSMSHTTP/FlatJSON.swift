@@ -41,11 +41,13 @@ enum FlatJSON {
             let start = i
             var value: Int64 = 0
             while i < n, bytes[i] >= 0x30, bytes[i] <= 0x39 {
+                // Longer numbers go to JSONDecoder (before the 19th digit could overflow).
+                if i - start == 18 { return nil }
                 value = value * 10 + Int64(bytes[i] - 0x30)
                 i += 1
             }
             let digits = i - start
-            guard digits > 0, digits <= 18, !(digits > 1 && bytes[start] == 0x30) else { return nil }
+            guard digits > 0, !(digits > 1 && bytes[start] == 0x30) else { return nil }
             // A fraction or an exponent (or any other byte) goes to JSONDecoder.
             guard i == n || [0x20, 0x0A, 0x0D, 0x09, 0x2C, 0x7D].contains(bytes[i]) else { return nil }
             return negative ? -value : value

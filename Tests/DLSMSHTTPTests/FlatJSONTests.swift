@@ -30,6 +30,7 @@ import Testing
             #expect(same(fast(bytes), decoded(bytes)), "\(text)")
         }
         #expect(fast(Array(usual[0].utf8))?.seatId == 12)
+        #expect(fast(Array(#"{"seat_id":-999999999999999999}"#.utf8))?.seatId == -999_999_999_999_999_999)
         #expect(fast(Array(usual[0].utf8))?.endTime == "2026-11-27T11:00:00Z")
     }
 
@@ -42,6 +43,9 @@ import Testing
             #"{"seat_id":1,"seat_id":2}"#, #"{"seat":1}"#, #"{"seat_id":{"a":1}}"#, #"{"seat_id":null}"#,
             #"{"seat_id":1}x"#, #"{"seat_id":1,}"#, #"{"seat_id" 1}"#, "[1]", "", "{", #"{"seat_id":-}"#,
             #"{"seat_id":true}"#, "\u{FEFF}{}", #"{"start_time":"tab\there"}"#,
+            // 19 digits and more: beyond what the reader takes (and beyond Int64 from 9223372036854775808).
+            #"{"seat_id":9999999999999999999}"#, #"{"seat_id":-9223372036854775808}"#,
+            #"{"seat_id":1234567890123456789}"#, #"{"start_time":"x","z":99999999999999999999999}"#,
         ]
         for text in unusual { #expect(fast(Array(text.utf8)) == nil, "\(text)") }
     }
