@@ -200,7 +200,7 @@ public struct JSONWriter {
         needsComma = true
     }
 
-    mutating func reserveCapacity(_ n: Int) { bytes.reserveCapacity(n) }
+    package mutating func reserveCapacity(_ n: Int) { bytes.reserveCapacity(n) }
 
     /// A string element of an ``array(_:_:)`` (the array writes the separators).
     public mutating func value(_ s: String) {

@@ -3,14 +3,14 @@
 /// caller decodes those with `JSONDecoder` as before. It serves the booking body, the hot path,
 /// where `JSONDecoder` took about 5% of a booking's CPU; every answer it gives is the one
 /// `JSONDecoder` would give.
-enum FlatJSON {
-    enum Value: Equatable {
+package enum FlatJSON {
+    package enum Value: Equatable {
         case integer(Int64)
         case string(String)
     }
 
     /// The members of `bytes` in order, or nil when it is not such an object (or repeats a key).
-    static func members(_ bytes: UnsafeRawBufferPointer) -> [(key: String, value: Value)]? {
+    package static func members(_ bytes: UnsafeRawBufferPointer) -> [(key: String, value: Value)]? {
         var i = 0
         let n = bytes.count
         func skipSpace() {

@@ -3,7 +3,7 @@ import DLSMSEngine
 import Hummingbird
 
 /// The contract's JSON form of each resource.
-enum Render {
+package enum Render {
     static func user(_ u: User, _ w: inout JSONWriter) {
         w.object {
             $0.field("id", u.id)
@@ -55,14 +55,30 @@ enum Render {
         }
     }
 
-    static func seatFields(_ v: SeatView, _ w: inout JSONWriter) {
+    package static func seatFields(_ v: SeatView, _ w: inout JSONWriter) {
         seatHead(v.seat, &w)
         seatState(v, &w)
         seatTail(v.seat, &w)
     }
 
+    /// The answer of `GET /seats`: each seat from its cached members when `parts` is given (one
+    /// per seat, in order), else field by field; the bytes are the same.
+    package static func seatsAnswer(_ seats: [SeatView], parts: [SeatFragments.Entry]?) -> JSONWriter {
+        var w = JSONWriter()
+        w.reserveCapacity(parts.map(SeatFragments.answerSize) ?? 64 + seats.count * 260)
+        w.object {
+            if let parts {
+                $0.field("seats", array: seats.indices) { w, i in seat(seats[i], parts[i], &w) }
+            } else {
+                $0.field("seats", array: seats) { w, s in w.object { seatFields(s, &$0) } }
+            }
+            $0.field("count", seats.count)
+        }
+        return w
+    }
+
     /// A seat's object from its cached members (``SeatFragments``): the bytes of ``seatFields``.
-    static func seat(_ v: SeatView, _ parts: SeatFragments.Entry, _ w: inout JSONWriter) {
+    package static func seat(_ v: SeatView, _ parts: SeatFragments.Entry, _ w: inout JSONWriter) {
         w.object {
             $0.members(parts.head)
             seatState(v, &$0)
@@ -142,7 +158,11 @@ enum Render {
     static func response(_ status: HTTPResponse.Status = .ok, _ body: (inout JSONWriter) -> Void) -> Response {
         var w = JSONWriter()
         body(&w)
-        return Response(
+        return response(w, status: status)
+    }
+
+    static func response(_ w: JSONWriter, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
             status: status, headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
     }

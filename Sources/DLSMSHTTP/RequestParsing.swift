@@ -31,10 +31,10 @@ extension JSONNamedKeys {
 }
 
 /// The hot path's body: its keys are spelled out (``JSONNamedKeys``).
-struct BookingBody: JSONNamedKeys {
-    var seatId: Int64?
-    var startTime: String?
-    var endTime: String?
+package struct BookingBody: JSONNamedKeys {
+    package var seatId: Int64?
+    package var startTime: String?
+    package var endTime: String?
 
     enum CodingKeys: String, CodingKey {
         case seatId = "seat_id"
@@ -44,7 +44,7 @@ struct BookingBody: JSONNamedKeys {
 
     /// Its three members when they have the types `Decodable` expects; an unknown key (which
     /// `JSONDecoder` would skip whatever its value) is left to `JSONDecoder` too.
-    static func flat(_ members: [(key: String, value: FlatJSON.Value)]) -> BookingBody? {
+    package static func flat(_ members: [(key: String, value: FlatJSON.Value)]) -> BookingBody? {
         var body = BookingBody()
         for (key, value) in members {
             switch (key, value) {

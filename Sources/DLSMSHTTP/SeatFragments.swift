@@ -7,10 +7,10 @@ import Synchronization
 /// up to hundreds of seats, and rendering them was a fifth of its CPU. An entry is used only
 /// while the seat is equal to the one it was rendered from, so an edited seat is rendered again;
 /// there is one entry per seat id, so the cache is bounded by the catalog.
-final class SeatFragments: Sendable {
+package final class SeatFragments: Sendable {
     /// A class: copying a struct holding the seat retained each of its strings, which cost as
     /// much as the rendering it saved.
-    final class Entry: Sendable {
+    package final class Entry: Sendable {
         let seat: Seat
         let head: [UInt8]
         let tail: [UInt8]
@@ -28,8 +28,15 @@ final class SeatFragments: Sendable {
 
     private let entries = Mutex<[SeatID: Entry]>([:])
 
+    package init() {}
+
+    /// About the size of a search answer made of `parts`, to reserve it at once.
+    package static func answerSize(_ parts: [Entry]) -> Int {
+        parts.reduce(64) { $0 + $1.head.count + $1.tail.count + 48 }
+    }
+
     /// The entries of `views`' seats, in order (one lock for the lot).
-    func callAsFunction(_ views: [SeatView]) -> [Entry] {
+    package func callAsFunction(_ views: [SeatView]) -> [Entry] {
         entries.withLock { cache in
             views.map { v in
                 if let e = cache[v.seat.id], e.seat == v.seat { return e }

@@ -25,14 +25,7 @@ func addSeatRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
             availableOnly: try q.queryBool("available_only") ?? true)
         let window = try q.queryWindow()
         let seats = await engine.searchSeats(filter, start: window?.0, end: window?.1)
-        let parts = service.seatFragments(seats)
-        return Render.response {
-            $0.reserveCapacity(64 + parts.reduce(0) { $0 + $1.head.count + $1.tail.count + 48 })
-            $0.object {
-                $0.field("seats", array: zip(seats, parts)) { w, s in Render.seat(s.0, s.1, &w) }
-                $0.field("count", seats.count)
-            }
-        }
+        return Render.response(Render.seatsAnswer(seats, parts: service.seatFragments(seats)))
     }
 
     api.get("/seats/:id") { request, context -> Response in
