@@ -83,41 +83,34 @@ public final class Connection: @unchecked Sendable {
         let slash = rest.firstIndex(of: "/") ?? rest.endIndex
         let authority = String(rest[..<slash])
         let path = slash == rest.endIndex ? "/" : String(rest[slash...])
-        var headers = HTTPHeaders()
-        headers.add(name: "Host", value: authority)
-        if let token { headers.add(name: "Authorization", value: "Bearer " + token) }
-        var body: ByteBuffer?
+        // The request's bytes, written as they go on the wire (no header objects).
+        var head = "\(method.rawValue) \(path) HTTP/1.1\r\nHost: \(authority)\r\n"
+        if let token { head += "Authorization: Bearer \(token)\r\n" }
         if let json {
-            let buffer = ByteBuffer(string: json)
-            headers.add(name: "Content-Type", value: "application/json")
-            headers.add(name: "Content-Length", value: String(buffer.readableBytes))
-            body = buffer
-        } else if method == .POST || method == .PUT {
-            headers.add(name: "Content-Length", value: "0")
+            head += "Content-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n"
+            head += json
+        } else {
+            head += method == .POST || method == .PUT ? "Content-Length: 0\r\n\r\n" : "\r\n"
         }
-        let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
+        let bytes = ByteBuffer(string: head)
         if let channel, authority == self.authority, channel.isActive {
-            return write(head, body, keepBody: keepBody, on: channel)
+            return write(bytes, keepBody: keepBody, on: channel)
         }
         close()
         return connect(authority).assumeIsolated().flatMap { channel -> EventLoopFuture<Sent> in
             self.channel = channel
             self.authority = authority
-            return self.write(head, body, keepBody: keepBody, on: channel)
+            return self.write(bytes, keepBody: keepBody, on: channel)
         }.flatMapErrorThrowing { error -> Sent in
             // Nothing was sent: a definite failure.
             .notSent("\(error)".contains("refused") ? "connection refused" : "connect: \(error)")
         }.nonisolated()
     }
 
-    private func write(
-        _ head: HTTPRequestHead, _ body: ByteBuffer?, keepBody: Bool, on channel: any Channel
-    ) -> EventLoopFuture<Sent> {
+    private func write(_ bytes: ByteBuffer, keepBody: Bool, on channel: any Channel) -> EventLoopFuture<Sent> {
         let promise = loop.makePromise(of: Reply.self)
-        channel.writeAndFlush(
-            PendingRequest(head: head, body: body, promise: promise, timeout: timeout, keepBody: keepBody)
-        )
-        .whenFailure { promise.fail($0) }
+        channel.writeAndFlush(PendingRequest(bytes: bytes, promise: promise, timeout: timeout, keepBody: keepBody))
+            .whenFailure { promise.fail($0) }
         return promise.futureResult.assumeIsolated().map { reply -> Sent in
             .reply(status: reply.status, body: reply.body)
         }.flatMapErrorThrowing { error -> Sent in
@@ -148,7 +141,6 @@ public final class Connection: @unchecked Sendable {
             .connectTimeout(.seconds(2))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(RequestResponseHandler())
                 }
             }
@@ -167,34 +159,49 @@ enum ConnectionError: Error, Equatable {
     case badAddress(String)
 }
 
-/// A request with the promise of its answer and its deadline.
+/// A request (its bytes) with the promise of its answer and its deadline.
 struct PendingRequest: Sendable {
-    var head: HTTPRequestHead
-    var body: ByteBuffer?
+    var bytes: ByteBuffer
     var promise: EventLoopPromise<Reply>
     var timeout: TimeAmount
     var keepBody = true
 }
 
-/// Writes a request, collects its response and completes the promise; fails it if the connection
+/// Writes a request, reads its response and completes the promise; fails it if the connection
 /// closes or the deadline passes first (then the connection is closed: its state is unknown).
+///
+/// A minimal HTTP/1.1 response reader of its own, not NIO's HTTP codec: it reads the status
+/// line and the headers, then counts `Content-Length` bytes of body without parsing them (a
+/// search answer is 21 KB that the generator mostly does not read). It understands what
+/// `dlsms serve` sends: a status line, headers, and a body of `Content-Length` bytes (or none);
+/// anything else (chunked encoding, a body without a length, a malformed head) fails the request
+/// as a broken connection.
 final class RequestResponseHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPClientResponsePart
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = PendingRequest
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias OutboundOut = ByteBuffer
+
+    struct Malformed: Error, CustomStringConvertible {
+        var description: String
+    }
 
     private var pending: EventLoopPromise<Reply>?
     /// The request in flight's deadline (one timer per connection, not one per request).
     private var deadline: RollingDeadline?
-    private var status = 0
     private var keepBody = true
+    /// Bytes received and not yet consumed.
+    private var input: ByteBuffer?
+    /// Once the head is read: the status and the body bytes still to come.
+    private var status: Int?
+    private var remaining = 0
     private var body: ByteBuffer?
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
         complete(.failure(ConnectionError.closed))  // never two at once
         pending = request.promise
-        status = 0
+        status = nil
+        input = nil
         keepBody = request.keepBody
         body = nil
         if deadline == nil {
@@ -206,22 +213,106 @@ final class RequestResponseHandler: ChannelDuplexHandler {
             }
         }
         deadline?.begin(due: .now() + request.timeout)
-        context.write(wrapOutboundOut(.head(request.head)), promise: nil)
-        if let b = request.body { context.write(wrapOutboundOut(.body(.byteBuffer(b))), promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
+        context.writeAndFlush(wrapOutboundOut(request.bytes), promise: promise)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            status = Int(head.status.code)
-            if !(200..<300).contains(status) { keepBody = true }
-        case .body(var part):
-            guard keepBody else { return }
-            if body == nil { body = part } else { body!.writeBuffer(&part) }
-        case .end:
-            complete(.success(Reply(status: status, body: body ?? ByteBuffer())))
+        var bytes = unwrapInboundIn(data)
+        if input == nil { input = bytes } else { input!.writeBuffer(&bytes) }
+        do {
+            try consume()
+        } catch {
+            complete(.failure(error))
+            context.close(promise: nil)
         }
+    }
+
+    /// Reads the head when it is whole, then the body's bytes; completes the request at its end.
+    private func consume() throws {
+        guard var buffer = input else { return }
+        input = nil
+        defer { if buffer.readableBytes > 0 { input = buffer } }
+        if status == nil {
+            guard let (code, length) = try Self.head(&buffer) else { return }
+            status = code
+            remaining = length
+            if !(200..<300).contains(code) { keepBody = true }
+        }
+        let take = min(remaining, buffer.readableBytes)
+        if take > 0 {
+            var part = buffer.readSlice(length: take)!
+            if keepBody { if body == nil { body = part } else { body!.writeBuffer(&part) } }
+            remaining -= take
+        }
+        guard remaining == 0, let code = status else { return }
+        status = nil
+        complete(.success(Reply(status: code, body: body ?? ByteBuffer())))
+    }
+
+    /// The status and `Content-Length` of a whole head at the start of `buffer` (read past it),
+    /// or nil while it is incomplete.
+    static func head(_ buffer: inout ByteBuffer) throws(Malformed) -> (status: Int, length: Int)? {
+        // Byte by byte, without building strings: this runs once per response.
+        let found: Result<(status: Int, length: Int, size: Int)?, Malformed> = buffer.withUnsafeReadableBytes { b in
+            let n = b.count
+            var end = -1
+            var i = 3
+            while i < n {
+                if b[i] == 10 && b[i - 1] == 13 && b[i - 2] == 10 && b[i - 3] == 13 {
+                    end = i + 1
+                    break
+                }
+                i += 1
+            }
+            guard end > 0 else {
+                return n > 64 * 1024 ? .failure(Malformed(description: "a response head over 64 KiB")) : .success(nil)
+            }
+            // "HTTP/1.x NNN"
+            let prefix: [UInt8] = Array("HTTP/1.".utf8)
+            guard end >= 14, b[0..<7].elementsEqual(prefix), b[8] == 32,
+                (9...11).allSatisfy({ b[$0] >= 48 && b[$0] <= 57 }), b[12] == 32 || b[12] == 13
+            else { return .failure(Malformed(description: "a malformed status line")) }
+            let code = (Int(b[9]) - 48) * 100 + (Int(b[10]) - 48) * 10 + Int(b[11]) - 48
+            guard (100...599).contains(code) else { return .failure(Malformed(description: "status \(code)")) }
+            var length: Int?
+            var line = 0
+            while b[line] != 10 { line += 1 }
+            line += 1  // the first header line
+            func named(_ name: StaticString, at start: Int) -> Int? {
+                let count = name.utf8CodeUnitCount
+                guard start + count < end, b[start + count] == 58 else { return nil }
+                for k in 0..<count where b[start + k] | 0x20 != name.utf8Start[k] { return nil }
+                return start + count + 1
+            }
+            while line < end - 2 {
+                var stop = line
+                while b[stop] != 13 { stop += 1 }
+                if var v = named("content-length", at: line) {
+                    while b[v] == 32 || b[v] == 9 { v += 1 }
+                    var value = 0
+                    var digits = 0
+                    while v < stop, b[v] >= 48, b[v] <= 57, digits < 12 {
+                        value = value * 10 + Int(b[v]) - 48
+                        digits += 1
+                        v += 1
+                    }
+                    while v < stop && (b[v] == 32 || b[v] == 9) { v += 1 }
+                    guard digits > 0, v == stop else { return .failure(Malformed(description: "a bad content-length")) }
+                    length = value
+                } else if named("transfer-encoding", at: line) != nil {
+                    return .failure(Malformed(description: "transfer-encoding is not read"))
+                }
+                line = stop + 2
+            }
+            // No length: no body (204, 304, 1xx), or one this reader cannot delimit.
+            if length == nil && !(code == 204 || code == 304 || code < 200) {
+                return .failure(Malformed(description: "a \(code) answer without content-length"))
+            }
+            return .success((code, length ?? 0, end))
+        }
+        guard let head = try found.get() else { return nil }
+        buffer.moveReaderIndex(forwardBy: head.size)
+        return (head.status, head.length)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

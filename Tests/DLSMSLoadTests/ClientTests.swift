@@ -88,6 +88,31 @@ final class ScriptedHandler: ChannelInboundHandler {
         }
     }
 
+    /// The response head reader: whole heads only, the length whatever the header's case,
+    /// and what it cannot delimit refused rather than guessed.
+    @Test func theHeadReaderReadsWhatTheServerSendsAndRefusesTheRest() throws {
+        func head(_ text: String) throws -> (Int, Int, Int)? {
+            var buffer = ByteBuffer(string: text)
+            guard let (status, length) = try RequestResponseHandler.head(&buffer) else { return nil }
+            return (status, length, buffer.readableBytes)
+        }
+        #expect(try head("HTTP/1.1 200 OK\r\nContent-Len") == nil)
+        #expect(try head("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").map { [$0.0, $0.1, $0.2] } == [200, 2, 2])
+        #expect(
+            try head("HTTP/1.1 201 Created\r\nX: y\r\nCONTENT-LENGTH:  5 \r\n\r\n").map { [$0.0, $0.1] } == [201, 5])
+        #expect(try head("HTTP/1.1 204 No Content\r\n\r\n").map { [$0.0, $0.1] } == [204, 0])
+        for bad in [
+            "HTTP/1.1 200 OK\r\n\r\nbody", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", "SSH-2.0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        ] {
+            #expect(throws: RequestResponseHandler.Malformed.self, "\(bad)") { try head(bad) }
+        }
+        #expect(throws: RequestResponseHandler.Malformed.self) {
+            try head("HTTP/1.1 200 OK\r\n" + String(repeating: "X-Pad: 1\r\n", count: 8_000))
+        }
+    }
+
     /// Without `keepBody`, a 2xx answer's body is dropped (a search's is large and unread), an
     /// error's is kept for its code; with it, the whole body arrives.
     @Test func answersKeepTheirBodiesOnlyWhenAskedOrWhenTheyAreErrors() async throws {
