@@ -49,8 +49,8 @@ public struct LoadClient: Sendable {
     public func connection() -> Connection { Connection(loop: group.any(), timeout: timeout) }
 }
 
-/// One keep-alive HTTP/1.1 connection over SwiftNIO (the HTTP/1 codec and a request/response
-/// handler): far lighter per request than a general-purpose client, so that the load generator
+/// One keep-alive HTTP/1.1 connection over SwiftNIO (a request written as one buffer, and a
+/// minimal response reader): far lighter per request than a general-purpose client, so that the load generator
 /// leaves the CPU to the server it measures. It reconnects after an error or when the target's
 /// address changes (chaos mode). Its state belongs to its event loop: `request` is called there,
 /// and the async `send` hops there.
