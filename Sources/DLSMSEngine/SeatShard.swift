@@ -129,11 +129,11 @@ actor SeatShard {
         }
 
         /// Where a booking of `[start, end)` goes in the index, or why the seat cannot take it.
-        func insertionPoint(seat id: SeatID, start: Timestamp, end: Timestamp) throws(EngineError) -> Int {
-            guard !seat.retired else { throw .seatNotFound(id) }
+        func insertionPoint(start: Timestamp, end: Timestamp) throws(EngineError) -> Int {
+            guard !seat.retired else { throw .seatNotFound(seat.id) }
             guard permits(start: start, end: end) else { throw .outsideOpeningHours }
             if let c = closure(overlapping: start, end) { throw .closed(reason: c.reason) }
-            guard !seat.inMaintenance else { throw .seatInMaintenance(id) }
+            guard !seat.inMaintenance else { throw .seatInMaintenance(seat.id) }
             guard let position = index.insertionPoint(start: start, end: end) else { throw .seatConflict }
             return position
         }
@@ -303,7 +303,7 @@ actor SeatShard {
     {
         try ctx.health.check()
         guard let p = positions[seatID] else { throw .seatNotFound(seatID) }
-        let position = try seats[p].insertionPoint(seat: seatID, start: start, end: end)
+        let position = try seats[p].insertionPoint(start: start, end: end)
         let slot = UInt32(slots.nextSlot)
         let directory = ctx.directory
         let id = try ctx.ledger.admit(user: user, start: start, end: end, now: now, rules: ctx.rules) {

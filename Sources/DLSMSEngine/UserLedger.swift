@@ -57,12 +57,10 @@ final class UserLedger: Sendable {
         /// Adds `id` unless it is there: an append in the usual case (ids grow), an unsorted
         /// append otherwise, put in order by the next read.
         mutating func insert(_ id: ReservationID) {
-            guard let last = ids.last else {
-                ids.append(id)
-                return
+            if let last = ids.last {
+                if last == id { return }
+                if last > id { idsSorted = false }
             }
-            if last == id { return }
-            if last > id { idsSorted = false }
             ids.append(id)
         }
 
