@@ -37,6 +37,10 @@ public enum EngineError: Error, Sendable, Hashable {
     case limitReached(limit: Int)
     case duplicateUser
     case unavailable(String)
+    /// Replication: the write is durable on this node but may not be acknowledged (no standby
+    /// confirmed it in time, or this node is no longer the primary). Its outcome is unknown to
+    /// the writer; unlike a storage failure it does not stop later writes.
+    case notAcknowledged(String)
     /// The waitlist offer's hold ran out before it was accepted.
     case offerExpired
     /// The student already holds a seat for (part of) that window: no waitlist entry for it.
@@ -63,7 +67,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .seatConflict, .seatInMaintenance, .userOverlap, .limitReached, .duplicateUser, .offerExpired,
             .alreadyHolding, .duplicateBranch, .duplicateSeat, .hasReservations, .closed:
             return .conflict
-        case .unavailable: return .unavailable
+        case .unavailable, .notAcknowledged: return .unavailable
         }
     }
 
@@ -89,7 +93,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .userOverlap: return "user_overlap"
         case .limitReached: return "limit_reached"
         case .duplicateUser: return "duplicate_user"
-        case .unavailable: return "unavailable"
+        case .unavailable, .notAcknowledged: return "unavailable"
         case .offerExpired: return "offer_expired"
         case .alreadyHolding: return "already_holding"
         case .duplicateBranch: return "duplicate_branch"
@@ -128,7 +132,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .userOverlap: return "you already hold a reservation at that time"
         case .limitReached(let limit): return "limit of \(limit) reached"
         case .duplicateUser: return "that student id is already registered"
-        case .unavailable(let why): return why
+        case .unavailable(let why), .notAcknowledged(let why): return why
         case .offerExpired: return "the offer's hold has run out; the seat went to the next in line"
         case .alreadyHolding: return "you already hold a seat for that time"
         case .duplicateBranch(let name): return "a branch named '\(name)' already exists"

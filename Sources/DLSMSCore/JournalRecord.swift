@@ -11,6 +11,21 @@ public struct ArchivedReservation: Sendable, Hashable {
     }
 }
 
+/// A node became the primary of a replicated cluster: the epoch it leads in. Epochs only
+/// increase; the record is the first one the new primary writes.
+public struct EpochChange: Sendable, Hashable {
+    public var epoch: UInt64
+    /// The node's name (`--node-name`).
+    public var node: String
+    public var at: Timestamp
+
+    public init(epoch: UInt64, node: String, at: Timestamp) {
+        self.epoch = epoch
+        self.node = node
+        self.at = at
+    }
+}
+
 public struct IDFloor: Sendable, Hashable {
     public var reservation: ReservationID
     public var waitlistEntry: WaitlistEntryID
@@ -49,4 +64,6 @@ public enum JournalRecord: Sendable, Hashable {
     case webhookEndpoint(WebhookEndpoint)
     /// An event for the webhook outbox.
     case webhookEvent(WebhookEvent)
+    /// A new primary's epoch (replication): the state does not change, the log's history does.
+    case epoch(EpochChange)
 }

@@ -22,6 +22,7 @@ public enum RecordCodec {
         case reservationsArchived = 11
         case webhookEndpoint = 12
         case webhookEvent = 13
+        case epoch = 14
 
         public var name: String {
             switch self {
@@ -38,6 +39,7 @@ public enum RecordCodec {
             case .reservationsArchived: return "archived"
             case .webhookEndpoint: return "webhook"
             case .webhookEvent: return "event"
+            case .epoch: return "epoch"
             }
         }
     }
@@ -61,6 +63,7 @@ public enum RecordCodec {
         case .reservationsArchived: return .reservationsArchived
         case .webhookEndpoint: return .webhookEndpoint
         case .webhookEvent: return .webhookEvent
+        case .epoch: return .epoch
         }
     }
 
@@ -170,6 +173,10 @@ public enum RecordCodec {
             w.string(e.type)
             w.svarint(e.createdAt)
             w.string(e.payload)
+        case .epoch(let e):
+            w.svarint(Int64(bitPattern: e.epoch))
+            w.string(e.node)
+            w.svarint(e.at)
         case .idFloor(let f):
             w.svarint(f.reservation)
             w.svarint(f.waitlistEntry)
@@ -366,6 +373,12 @@ public enum RecordCodec {
             let payload = try r.string()
             guard id > 0 else { throw DecodingError("invalid webhook event") }
             return .webhookEvent(WebhookEvent(id: id, type: type, createdAt: created, payload: payload))
+        case .epoch:
+            let epoch = try r.svarint()
+            let node = try r.string()
+            let at = try r.svarint()
+            guard epoch > 0 else { throw DecodingError("bad epoch") }
+            return .epoch(EpochChange(epoch: UInt64(epoch), node: node, at: at))
         case .idFloor:
             let reservation = try r.svarint()
             let waitlist = try r.svarint()

@@ -95,6 +95,7 @@ public final class DurableEngine: Sendable {
         _ configuration: PersistenceConfiguration, engine engineConfiguration: EngineConfiguration = .init(),
         clock: any WallClock = SystemClock(), io: any StorageIO = PosixIO(),
         log: @escaping @Sendable (String) -> Void = { _ in },
+        replica: Bool = false,
         seed: @Sendable (SeatEngine) async throws -> Void = { _ in }
     ) async throws -> (DurableEngine, OpenReport) {
         let started = DispatchTime.now()
@@ -102,6 +103,11 @@ public final class DurableEngine: Sendable {
         try io.makeDirectory(configuration.directory)
         var state = try directory.recover()
         var report = OpenReport()
+        if state.snapshot == nil && state.records.isEmpty && replica {
+            throw StorageError(
+                "open a standby's data directory (it has no snapshot to follow from)", configuration.directory,
+                errno: ENOENT)
+        }
         if state.snapshot == nil && state.records.isEmpty {
             // First start: the seed is built in memory and written as one snapshot (covering LSN
             // 0) by an atomic rename, so a crash part-way through seeding leaves an empty
@@ -142,8 +148,9 @@ public final class DurableEngine: Sendable {
         // and every id below the next one to be handed out, found where the directory says.
         let consistent = await engine.checkInvariants()
         precondition(consistent, "recovered state breaks an invariant (overlapping reservations or ids)")
-        // A crash between a closure's record and its cancellations: finish them.
-        if let n = try? await engine.enforceClosures(), n > 0 {
+        // A crash between a closure's record and its cancellations: finish them (on a primary; a
+        // standby follows the primary's log, which does it).
+        if !replica, let n = try? await engine.enforceClosures(), n > 0 {
             log("closures: cancelled \(n) reservations and waitlist entries left inside closures")
         }
         report.reservations = engine.counts.reservations
@@ -177,7 +184,7 @@ public final class DurableEngine: Sendable {
         let captured = DispatchTime.now()
         // What the capture saw may include later records; write only once they are durable, so a
         // snapshot never holds a change the log could still refuse.
-        try await wal.waitDurable(wal.head.lsn)
+        try await wal.waitLocallyDurable(wal.head.lsn)
         let (bytes, header) = try SnapshotFile.encode(
             image, coveredLSN: covered, chainChecksum: chain, createdAt: engine.clock.now(),
             sizeHint: 64 + image.reservationCount * 24)

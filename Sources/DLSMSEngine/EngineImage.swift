@@ -13,6 +13,8 @@ public struct EngineImage: Sequence, Sendable {
     public var webhooks: [JournalRecord] = []
     /// The next ids (the last record of a snapshot).
     public var idFloor: IDFloor?
+    /// The epoch of the cluster's primary that wrote this state (replication), if any.
+    public var epoch: EpochChange?
 
     /// Stored reservations (live slots only).
     public var reservationCount: Int {
@@ -73,6 +75,11 @@ public struct EngineImage: Sequence, Sendable {
                     if index == 0, let floor = image.idFloor {
                         index += 1
                         return .idFloor(floor)
+                    }
+                case 8:
+                    if index == 0, let epoch = image.epoch {
+                        index += 1
+                        return .epoch(epoch)
                     }
                 default:
                     return nil

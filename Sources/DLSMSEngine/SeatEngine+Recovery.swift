@@ -78,6 +78,7 @@ extension SeatEngine {
             context.directory.raiseNext(to: f.reservation)
             context.waitlist.raiseNext(to: f.waitlistEntry)
             notifications.raiseNext(to: f.notification)
+        case .epoch(let e): context.epoch.withLock { if $0.map({ $0.epoch < e.epoch }) ?? true { $0 = e } }
         case .reservationsArchived(let list):
             for (s, part) in perShard(list, seat: \.seatID).enumerated() where !part.isEmpty {
                 await shards[s].forget(ids: part)
@@ -109,7 +110,7 @@ extension SeatEngine {
                 pendingCount += 1
                 if pendingCount >= 65_536 { await flush() }
             case .userCreated, .userChanged, .waitlistChanged, .notificationCreated, .idFloor, .webhookEndpoint,
-                .webhookEvent:
+                .webhookEvent, .epoch:
                 await apply(record)
             case .branchDefined, .seatDefined, .reservationsArchived:
                 await flush()
@@ -138,6 +139,7 @@ extension SeatEngine {
         image.idFloor = IDFloor(
             reservation: context.directory.nextID, waitlistEntry: context.waitlist.nextID,
             notification: notifications.nextID)
+        image.epoch = context.epoch.withLock { $0 }
         return image
     }
 

@@ -215,6 +215,20 @@ public final class SeatEngine: Sendable {
     /// The storage failure that stopped every write, if one did.
     public var writeFailure: EngineError? { context.health.failed }
 
+    /// A standby refuses every write with `error` (its state changes only by the primary's log,
+    /// through ``apply(_:)``); `nil` accepts writes again (promotion).
+    public func refuseWrites(_ error: EngineError?) { context.health.refuseWrites(error) }
+
+    /// The newest epoch record applied: the epoch of the primary whose log this state follows.
+    public var epoch: EpochChange? { context.epoch.withLock { $0 } }
+
+    /// Appends the record of a new epoch (replication: this node now leads it), also while writes
+    /// are refused (a standby being promoted); the caller waits for the log to make it durable.
+    public func begin(epoch: EpochChange) throws(EngineError) {
+        _ = try context.health.append(.epoch(epoch), to: context.journal)
+        context.epoch.withLock { $0 = epoch }
+    }
+
     /// A student's reservations, newest first. `upcomingOnly`: seat-holding and not yet ended.
     public func reservations(
         of user: UserID, status: ReservationStatus? = nil, upcomingOnly: Bool = false, limit: Int = 1_000,

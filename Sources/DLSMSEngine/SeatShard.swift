@@ -12,6 +12,14 @@ struct EngineContext: Sendable {
     let journal: any Journal
     let health = EngineHealth()
     let offers = OfferStatistics()
+    /// The epoch of the newest ``JournalRecord/epoch(_:)`` applied (replication).
+    let epoch = EpochState()
+}
+
+/// The newest epoch record applied, under a lock.
+final class EpochState: Sendable {
+    private let state = Mutex<EpochChange?>(nil)
+    func withLock<R: Sendable>(_ body: (inout EpochChange?) -> R) -> R { state.withLock { body(&$0) } }
 }
 
 /// Waitlist offers made, accepted, declined and expired, and the time from the seat freeing to
@@ -44,30 +52,46 @@ public final class OfferStatistics: Sendable {
 /// durable; if a journal write or sync fails, the memory holds a change that is not durable, and
 /// there is no undo: from then on every write is refused (503) and the memory is only read until
 /// the process restarts and recovery rebuilds the durable state.
+///
+/// A standby of a replicated cluster refuses writes too, without having failed: its state only
+/// changes by the primary's log (``refuseWrites(_:)``).
 final class EngineHealth: Sendable {
-    private let failure = Mutex<EngineError?>(nil)
-    /// Set once `failure` is: the check on every write reads this flag, not a lock shared by all
+    /// The failure, and the standby's refusal (not a failure: it is lifted on promotion).
+    private let state = Mutex<(failure: EngineError?, refusal: EngineError?)>((nil, nil))
+    /// Set while either is: the check on every write reads this flag, not a lock shared by all
     /// shards.
     private let stopped = Atomic<Bool>(false)
 
-    var failed: EngineError? { stopped.load(ordering: .acquiring) ? failure.withLock { $0 } : nil }
+    var failed: EngineError? { stopped.load(ordering: .acquiring) ? state.withLock { $0.failure } : nil }
 
-    /// Throws once the engine has stopped accepting writes.
+    /// Throws once the engine has stopped accepting writes, or while it refuses them.
     func check() throws(EngineError) {
         guard stopped.load(ordering: .acquiring) else { return }
-        if let f = failure.withLock({ $0 }) { throw f }
+        if let f = state.withLock({ $0.failure ?? $0.refusal }) { throw f }
     }
 
     func fail(_ error: EngineError) {
-        failure.withLock { if $0 == nil { $0 = error } }
-        stopped.store(true, ordering: .releasing)
+        state.withLock { s in
+            if s.failure == nil { s.failure = error }
+            stopped.store(true, ordering: .releasing)
+        }
     }
 
-    /// Waits until `ticket` is durable; a failure stops every later write.
+    /// Refuses every write with `error` (a standby), or accepts them again (`nil`).
+    func refuseWrites(_ error: EngineError?) {
+        state.withLock { s in
+            s.refusal = error
+            stopped.store(s.failure != nil || error != nil, ordering: .releasing)
+        }
+    }
+
+    /// Waits until `ticket` is durable; a failure stops every later write (a replication gate's
+    /// refusal to acknowledge does not: the record is durable here).
     func commit(_ ticket: JournalTicket) async throws(EngineError) {
         do {
             try await ticket.wait()
         } catch {
+            if case .notAcknowledged = error { throw error }
             fail(error)
             throw error
         }

@@ -5,6 +5,7 @@ import Hummingbird
 
 /// Assembles every controller: public routes first, then the ones behind the token check.
 func addRoutes(to router: Router<APIContext>, service: DLSMSService) {
+    addReplicationRoutes(to: router, service: service)
     addSystemRoutes(to: router, service: service)
     let api = router.group().add(middleware: AuthMiddleware(service: service))
     addAuthRoutes(public: router, api: api, service: service)

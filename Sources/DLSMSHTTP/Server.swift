@@ -63,6 +63,8 @@ public struct ServerConfiguration: Sendable {
     public var historyPerStudent = 200
     /// The gRPC front end (the original's `library.proto`): where it listens, or off.
     public var grpc = GRPCConfiguration()
+    /// Replication and failover (off by default).
+    public var replication = ReplicationConfiguration()
 
     public init() {}
 
@@ -98,6 +100,12 @@ public enum DLSMSServer {
                 "JWT_SECRET must be at least \(TokenService.minimumSecretBytes) bytes (it has \(configured.utf8.count))"
             )
         }
+        // A node of a cluster chooses its role first: a standby never seeds, it copies the
+        // primary's snapshot into an empty data directory.
+        let coordinator = config.replication.enabled ? try HACoordinator(config, logger: logger) : nil
+        let start = try await coordinator?.prepare()
+        var replica = false
+        if case .standby = start { replica = true }
         let (durable, report) = try await DurableEngine.open(
             PersistenceConfiguration(
                 directory: config.dataDirectory, fsync: config.fsync, snapshotInterval: config.snapshotInterval,
@@ -106,6 +114,7 @@ public enum DLSMSServer {
                 shardCount: config.shards, rules: config.rules, streamsPerUser: config.limits.streamsPerStudent,
                 streamQueue: config.limits.sseQueue), clock: clock, io: io,
             log: { logger.warning("\($0)") },
+            replica: replica,
             seed: { engine in
                 // The demo students share the original's password; each gets a hash of its own.
                 var studentHashes: [String]? = nil
@@ -154,9 +163,10 @@ public enum DLSMSServer {
         let tokens = await TokenService(
             secret: secret, lifetimeSeconds: Int64(config.jwtLifetimeHours) * 3_600,
             cacheLimit: config.limits.tokenCache)
+        if let coordinator, let start { try await coordinator.attach(durable, start: start) }
         let service = DLSMSService(
             durable: durable, tokens: tokens, hasher: hasher, metrics: ServiceMetrics(), configuration: config,
-            secret: secret)
+            secret: secret, coordinator: coordinator)
         if config.demoData {
             Task {
                 let open = await service.demoAccountsWithPublicPassword()
@@ -187,6 +197,9 @@ public enum DLSMSServer {
         router.add(middleware: RequestLogMiddleware(level: .debug))
         router.add(middleware: APIErrorMiddleware())
         router.add(middleware: ClientAddressMiddleware(proxies: service.configuration.trustedProxies))
+        if service.coordinator != nil {
+            router.add(middleware: ReplicationMiddleware(replication: service.replication))
+        }
         addRoutes(to: router, service: service)
         addWebRoutes(to: router, web: service.configuration.web ?? .embedded)
         return router
@@ -264,7 +277,7 @@ public enum DLSMSServer {
                 .init(
                     service: StorageWatchService(durable: service.durable),
                     failureTerminationBehavior: .gracefullyShutdownGroup),
-            ],
+            ] + (service.coordinator.map { [.init(service: ReplicationService(coordinator: $0))] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         group.maximumGracefulShutdownDuration = limits.shutdownTimeout

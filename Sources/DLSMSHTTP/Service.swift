@@ -22,14 +22,23 @@ public final class DLSMSService: Sendable {
     let seatFragments = SeatFragments()
     /// Makes and checks the seats' QR codes.
     public let seatCodes: SeatCodes
+    /// Replication: this node's role (``ReplicationState/Role/single`` without), and the node's
+    /// coordinator when it is part of a cluster.
+    public let replication: ReplicationState
+    let coordinator: HACoordinator?
+    /// The token secret (a standby copies its primary's with the snapshot).
+    let tokenSecret: [UInt8]
 
     public var engine: SeatEngine { durable.engine }
 
     /// `secret` keys the seat codes (the token secret; a random one when empty, for tests).
     public init(
         durable: DurableEngine, tokens: TokenService, hasher: PasswordHasher, metrics: ServiceMetrics,
-        configuration: ServerConfiguration, secret: [UInt8] = []
+        configuration: ServerConfiguration, secret: [UInt8] = [], coordinator: HACoordinator? = nil
     ) {
+        self.coordinator = coordinator
+        replication = coordinator?.state ?? ReplicationState(configuration: configuration.replication, role: .single)
+        tokenSecret = secret
         seatCodes = SeatCodes(secret: secret)
         self.durable = durable
         self.tokens = tokens

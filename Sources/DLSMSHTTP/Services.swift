@@ -21,6 +21,8 @@ struct SweeperService: Service {
 
     func run() async throws {
         for await _ in AsyncTimerSequence(interval: interval, clock: .continuous).cancelOnGracefulShutdown() {
+            // A standby's state changes only by its primary's log, sweeps and moves included.
+            guard service.replication.acceptsWrites else { continue }
             let report = await service.engine.sweep(now: service.engine.clock.now())
             service.metrics.swept(report)
             if !report.isEmpty {
@@ -38,6 +40,15 @@ struct SweeperService: Service {
                 logger.error("moving finished reservations to the archive failed", metadata: ["error": "\(error)"])
             }
         }
+    }
+}
+
+/// A node of a replicated cluster: its lease, its standbys, or its primary (``HACoordinator``).
+struct ReplicationService: Service {
+    let coordinator: HACoordinator
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await coordinator.run() }
     }
 }
 

@@ -65,6 +65,7 @@ public enum ServerSettings {
             }
         }
         try configuration.grpc.validate()
+        try configuration.replication.validate()
         if configuration.grpc.enabled, configuration.grpc.port != 0, configuration.grpc.port == configuration.port {
             throw ConfigurationError("--grpc-port (\(configuration.grpc.port)) must differ from --port")
         }
@@ -328,5 +329,79 @@ public enum ServerSettings {
             "shutdown-timeout", "SHUTDOWN_TIMEOUT", "20",
             "Seconds SIGTERM waits for streams and requests to drain before cancelling them (the final snapshot comes after)."
         ) { c, v in c.limits.shutdownTimeout = try seconds(v, 1...3_600) },
+        setting(
+            "replication", "DLSMS_REPLICATION", "off",
+            "off | async | sync: take part in a replicated cluster (README \"High availability\"). async acknowledges after the local sync; sync once a standby has the write durable too."
+        ) { c, v in
+            guard let mode = ReplicationConfiguration.Mode(rawValue: v) else {
+                throw ConfigurationError("must be off, async or sync, not '\(v)'")
+            }
+            c.replication.mode = mode
+        },
+        setting(
+            "replication-secret", "DLSMS_REPLICATION_SECRET", "none",
+            "Shared by every node of a cluster, 16 bytes or more: standbys present it to read the primary's log."
+        ) { c, v in
+            guard v.utf8.count >= ReplicationConfiguration.minimumSecretBytes, v.utf8.count <= 1_024 else {
+                throw ConfigurationError("must be 16 to 1024 bytes")
+            }
+            c.replication.secret = v
+        },
+        setting("node-name", "DLSMS_NODE_NAME", "the advertised URL", "This node's name in the cluster.") { c, v in
+            guard (1...128).contains(v.utf8.count), v.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+                throw ConfigurationError("must be 1 to 128 ASCII characters without spaces")
+            }
+            c.replication.nodeName = v
+        },
+        setting(
+            "advertise-url", "DLSMS_ADVERTISE_URL", "the public URL",
+            "Where the other nodes (and clients sent away from a standby) reach this node's HTTP port."
+        ) { c, v in c.replication.advertiseURL = try httpURL(v) },
+        setting(
+            "etcd", "DLSMS_ETCD", "none",
+            "etcd client URLs, comma-separated (e.g. http://127.0.0.1:2379): the primary holds a leased key there; failover is automatic. None: static roles (--primary, dlsms promote)."
+        ) { c, v in
+            c.replication.etcd = try v.split(separator: ",").map { try httpURL(String($0)) }
+            guard !c.replication.etcd.isEmpty else { throw ConfigurationError("must name at least one URL") }
+        },
+        setting("etcd-prefix", "DLSMS_ETCD_PREFIX", "/dlsms", "The cluster's keys in etcd start with this.") {
+            c, v in
+            guard v.hasPrefix("/"), (2...100).contains(v.utf8.count), !v.hasSuffix("/") else {
+                throw ConfigurationError("must start with / and not end with it, 2 to 100 bytes")
+            }
+            c.replication.etcdPrefix = v
+        },
+        setting("lease-seconds", "DLSMS_LEASE_SECONDS", "3", "The primary's lease in etcd (seconds).") { c, v in
+            c.replication.leaseSeconds = try integer(v, 2...60)
+        },
+        setting(
+            "primary", "DLSMS_PRIMARY", "none",
+            "Without etcd: follow the primary at this URL as a standby. Without it (and without etcd) this node is the primary."
+        ) { c, v in c.replication.primaryURL = try httpURL(v) },
+        setting(
+            "sync-timeout-ms", "DLSMS_SYNC_TIMEOUT_MS", "2000",
+            "sync: how long a write waits for a standby's confirmation before --sync-fallback refuse answers 503."
+        ) { c, v in c.replication.syncTimeout = .milliseconds(try integer(v, 10...600_000)) },
+        setting(
+            "sync-fallback", "DLSMS_SYNC_FALLBACK", "wait",
+            "sync, while no standby confirms: wait (writes wait for one) or refuse (new writes get 503 at once; waiting ones after --sync-timeout-ms). Never a silent switch to async."
+        ) { c, v in
+            guard let f = ReplicationConfiguration.SyncFallback(rawValue: v) else {
+                throw ConfigurationError("must be wait or refuse, not '\(v)'")
+            }
+            c.replication.syncFallback = f
+        },
+        setting(
+            "replication-max-lag", "DLSMS_REPLICATION_MAX_LAG", "2",
+            "Seconds a standby may be behind and still answer /healthz/standby with 200."
+        ) { c, v in c.replication.maxLag = try seconds(v, 1...3_600) },
     ]
+
+    static func httpURL(_ v: String) throws(ConfigurationError) -> String {
+        guard let url = URL(string: v), ["http", "https"].contains(url.scheme?.lowercased() ?? ""),
+            url.host?.isEmpty == false, url.query == nil, url.fragment == nil, v.utf8.count <= 200,
+            (1...65_535).contains(url.port ?? 80), url.user == nil
+        else { throw ConfigurationError("must be an http(s) URL without query, at most 200 bytes, not '\(v)'") }
+        return v.hasSuffix("/") ? String(v.dropLast()) : v
+    }
 }

@@ -162,6 +162,17 @@ public final class TokenService: Sendable {
     /// The secret from `JWT_SECRET`, or the one kept in the data directory, or a new random one
     /// written there with mode 0600. There is no built-in default secret; one shorter than
     /// ``minimumSecretBytes`` is refused.
+    /// Writes `secret` as the data directory's token secret (a standby copies its primary's).
+    static func storeSecret(_ secret: [UInt8], dataDirectory: String) throws {
+        let path = dataDirectory + "/jwt-secret"
+        try? FileManager.default.removeItem(atPath: path)
+        guard
+            FileManager.default.createFile(atPath: path, contents: Data(secret), attributes: [.posixPermissions: 0o600])
+        else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
+    }
+
     public static func loadSecret(configured: String?, dataDirectory: String) throws -> [UInt8] {
         if let configured, !configured.isEmpty {
             guard configured.utf8.count >= minimumSecretBytes else {

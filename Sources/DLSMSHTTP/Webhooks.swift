@@ -91,6 +91,8 @@ struct WebhookDeliveryService: Service {
                 var running: Set<Int64> = []
                 for await _ in AsyncTimerSequence(interval: .seconds(1), clock: .continuous).cancelOnGracefulShutdown()
                 {
+                    // A standby delivers nothing: its primary does.
+                    guard service.replication.acceptsWrites else { continue }
                     for (endpoint, _, _) in service.engine.webhooks.endpoints where !running.contains(endpoint.id) {
                         running.insert(endpoint.id)
                         group.addTask { await deliver(endpoint.id, client: client) }

@@ -79,6 +79,30 @@ public struct DataDirectory: Sendable {
         try io.list(path).compactMap { n in segmentFirstLSN(n).map { (n, $0) } }.sorted { $0.1 < $1.1 }
     }
 
+    /// What the segments hold after `lsn` (for a standby catching up): whole frames up to `durable`
+    /// and about `maxBytes`, with the checksum of the frame at `lsn` when a segment still has it.
+    /// `nil` when the segments no longer reach back to `lsn + 1` (a snapshot must be sent first).
+    public func frames(after lsn: UInt64, upTo durable: UInt64, maxBytes: Int) throws(StorageError) -> (
+        bytes: [UInt8], last: UInt64, checksumAtLSN: UInt32?
+    )? {
+        let segments = try segments()
+        guard let index = segments.lastIndex(where: { $0.firstLSN <= lsn + 1 }) else { return nil }
+        var out: [UInt8] = []
+        var last = lsn
+        var checksumAt: UInt32?
+        for segment in segments[index...] {
+            let scan = SegmentScan.scan(try io.read(file(segment.name)))
+            for frame in scan.frames where frame.lsn <= durable {
+                if frame.lsn == lsn { checksumAt = frame.checksum }
+                guard frame.lsn > lsn, frame.lsn == last + 1 else { continue }
+                out += frame.bytes
+                last = frame.lsn
+                if out.count >= maxBytes { return (out, last, checksumAt) }
+            }
+        }
+        return (out, last, checksumAt)
+    }
+
     public var isEmpty: Bool { ((try? snapshots().isEmpty) ?? true) && ((try? segments().isEmpty) ?? true) }
 
     /// Reads the newest valid snapshot and the WAL after it, checking every checksum and the chain.

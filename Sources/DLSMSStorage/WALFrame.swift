@@ -27,6 +27,21 @@ public struct WALFrame: Sendable, Hashable {
 
     public var size: Int { Self.headerSize + payload.count }
 
+    /// The frame as it is on disk.
+    public var bytes: [UInt8] {
+        var w = ByteWriter()
+        w.byte(Self.version)
+        w.byte(kind)
+        w.byte(0)
+        w.byte(0)
+        w.u32(UInt32(payload.count))
+        w.u64(lsn)
+        w.u64(UInt64(bitPattern: time))
+        w.u32(previousChecksum)
+        w.u32(checksum)
+        return w.bytes + payload
+    }
+
     /// Appends the frame of `record` to `out`, encoding straight into it (no buffer of its own: the
     /// WAL's hot path), and returns the frame's checksum.
     @discardableResult

@@ -72,6 +72,24 @@ public func segmentFirstLSN(_ name: String) -> UInt64? {
     return UInt64(name.dropFirst(4).dropLast(4))
 }
 
+/// Decides when a record, durable here, may be acknowledged to its writer: in a replicated
+/// cluster, once a standby has it too (`sync` mode) and while this node's lease as primary holds.
+/// Called once per waiter after the local sync; throwing refuses the acknowledgement.
+public protocol AcknowledgementGate: Sendable {
+    func acknowledge(_ lsn: UInt64) async throws(EngineError)
+}
+
+/// What ``WriteAheadLog/feedFrames(after:maxBytes:)`` found.
+public enum FeedRead: Sendable {
+    /// Whole frames, as they are on disk, from the one after the asked LSN; `last` is the LSN of
+    /// the last of them.
+    case frames([UInt8], last: UInt64)
+    /// Nothing durable after the asked LSN yet.
+    case caughtUp
+    /// The frame after the asked LSN has left the memory feed: read the segments.
+    case notInMemory
+}
+
 /// The write-ahead log: the engine's ``Journal`` on disk, with group commit.
 ///
 /// `append` (called inside a shard's actor turn) frames the record, chains its checksum to the
@@ -112,7 +130,19 @@ public final class WriteAheadLog: Journal, Sendable {
         var batches: UInt64 = 0
         var lastBatchRecords = 0
         var lastSyncNanoseconds: UInt64 = 0
+        /// Replication: what an acknowledgement waits for besides the local sync.
+        var gate: (any AcknowledgementGate)?
     }
+
+    /// The recent durable batches kept in memory for standbys, and who waits for more.
+    private struct Feed {
+        var keepBytes = 0
+        var batches: [(first: UInt64, last: UInt64, bytes: [UInt8])] = []
+        var bytes = 0
+        var listeners: [Int: AsyncStream<UInt64>.Continuation] = [:]
+        var nextListener = 0
+    }
+    private let feed = Mutex(Feed())
 
     /// Figures of the log for metrics and tests.
     public struct Statistics: Sendable {
@@ -178,8 +208,21 @@ public final class WriteAheadLog: Journal, Sendable {
         func wait() async throws(EngineError) { try await log.waitDurable(lsn) }
     }
 
-    /// Returns once every record up to `lsn` is durable under the policy; throws if the log failed.
+    /// Returns once every record up to `lsn` is durable under the policy and may be acknowledged
+    /// (the ``AcknowledgementGate``, if one is set, lets it); throws if the log failed or the gate
+    /// refuses.
     public func waitDurable(_ lsn: UInt64) async throws(EngineError) {
+        let gate: (any AcknowledgementGate)? = state.withLock { $0.gate }
+        try await waitLocallyDurable(lsn)
+        if let gate { try await gate.acknowledge(lsn) }
+    }
+
+    /// Sets what an acknowledgement waits for besides the local sync (replication), or none.
+    public func setGate(_ gate: (any AcknowledgementGate)?) { state.withLock { $0.gate = gate } }
+
+    /// Returns once every record up to `lsn` is durable here under the policy (whatever a
+    /// standby has); throws if the log failed.
+    public func waitLocallyDurable(_ lsn: UInt64) async throws(EngineError) {
         let ready: EngineError?? = state.withLock { s in
             if s.durableLSN >= lsn { return .some(nil) }
             if let f = s.failure { return .some(f) }
@@ -232,7 +275,7 @@ public final class WriteAheadLog: Journal, Sendable {
             s.closing = true
             return s.nextLSN - 1
         }
-        try? await waitDurable(lsn)
+        try? await waitLocallyDurable(lsn)
         state.withLock { $0.closing = true }
         wake.signal()
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
@@ -241,6 +284,7 @@ public final class WriteAheadLog: Journal, Sendable {
                 c.resume()
             }
         }
+        endFeed()
     }
 
     // MARK: The writer thread
@@ -313,6 +357,7 @@ public final class WriteAheadLog: Journal, Sendable {
                     }
                     let syncTime = synced ? DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds : 0
                     acknowledgedSize = segmentSize
+                    publish(batch.bytes, first: batch.firstLSN, last: batch.lastLSN)
                     complete(
                         upTo: batch.lastLSN, records: Int(batch.lastLSN - batch.firstLSN + 1), syncNanoseconds: syncTime
                     )
@@ -362,6 +407,113 @@ public final class WriteAheadLog: Journal, Sendable {
         for w in ready { w.continuation.resume(returning: nil) }
     }
 
+    // MARK: Replication
+
+    /// Keeps the last `bytes` of durable frames in memory for standbys (0: none, the default).
+    public func enableFeed(keepBytes: Int) { feed.withLock { $0.keepBytes = max(0, keepBytes) } }
+
+    /// A stream of the durable LSN, one element after each batch (the newest only, if the
+    /// reader lags); end it with ``unsubscribe(_:)``.
+    public func subscribe() -> (id: Int, stream: AsyncStream<UInt64>) {
+        let (stream, continuation) = AsyncStream.makeStream(of: UInt64.self, bufferingPolicy: .bufferingNewest(1))
+        let id = feed.withLock { f in
+            f.nextListener += 1
+            f.listeners[f.nextListener] = continuation
+            return f.nextListener
+        }
+        continuation.yield(statistics.durableLSN)
+        return (id, stream)
+    }
+
+    public func unsubscribe(_ id: Int) { feed.withLock { $0.listeners.removeValue(forKey: id) }?.finish() }
+
+    /// Ends every subscriber's stream (the log failed or closed).
+    private func endFeed() {
+        let listeners = feed.withLock { f in
+            defer { f.listeners = [:] }
+            return Array(f.listeners.values)
+        }
+        for l in listeners { l.finish() }
+    }
+
+    private func publish(_ bytes: [UInt8], first: UInt64, last: UInt64) {
+        let listeners: [AsyncStream<UInt64>.Continuation] = feed.withLock { f in
+            if f.keepBytes > 0 {
+                f.batches.append((first, last, bytes))
+                f.bytes += bytes.count
+                var drop = 0
+                while f.bytes > f.keepBytes && drop < f.batches.count - 1 {
+                    f.bytes -= f.batches[drop].bytes.count
+                    drop += 1
+                }
+                if drop > 0 { f.batches.removeFirst(drop) }
+            }
+            return Array(f.listeners.values)
+        }
+        for l in listeners { l.yield(last) }
+    }
+
+    /// Durable frames after `lsn` from the memory feed, up to about `maxBytes` (at least one frame).
+    public func feedFrames(after lsn: UInt64, maxBytes: Int) -> FeedRead {
+        let durable = statistics.durableLSN
+        if lsn >= durable { return .caughtUp }
+        return feed.withLock { f in
+            guard let firstKept = f.batches.first?.first, firstKept <= lsn + 1 else { return .notInMemory }
+            var out: [UInt8] = []
+            var last = lsn
+            var k = f.batches.firstIndex { $0.last > lsn } ?? f.batches.count
+            while k < f.batches.count && (out.isEmpty || out.count < maxBytes) {
+                let b = f.batches[k]
+                if b.first > lsn {
+                    out += b.bytes
+                    last = b.last
+                } else {
+                    b.bytes.withUnsafeBytes { raw in
+                        var offset = 0
+                        while offset + WALFrame.headerSize <= raw.count {
+                            let length = Int(
+                                UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)))
+                            let frameLSN = UInt64(
+                                littleEndian: raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
+                            if frameLSN > lsn {
+                                out += raw[offset...]
+                                last = b.last
+                                return
+                            }
+                            offset += WALFrame.headerSize + length
+                        }
+                    }
+                }
+                k += 1
+            }
+            return out.isEmpty ? .caughtUp : .frames(out, last: last)
+        }
+    }
+
+    /// Appends frames received from the primary byte for byte (their LSNs, times and hash chain):
+    /// a standby's copy of the primary's log, through the same group commit. The caller has
+    /// checked that they follow ``head``; `frameEnds` is the end offset of each frame in `bytes`.
+    public func appendReplicated(_ bytes: [UInt8], frameEnds: [Int], lastLSN: UInt64, lastChecksum: UInt32)
+        throws(EngineError)
+    {
+        let result: EngineError? = state.withLock { s in
+            if let failure = s.failure { return failure }
+            if s.closing { return .unavailable("the server is shutting down") }
+            guard s.nextLSN + UInt64(frameEnds.count) - 1 == lastLSN else {
+                return .unavailable("replicated frames do not follow the log")
+            }
+            let base = s.buffer.count
+            s.buffer += bytes
+            for end in frameEnds { s.frameEnds.append(base + end) }
+            s.nextLSN = lastLSN + 1
+            s.lastChecksum = lastChecksum
+            s.appendedBytes += UInt64(bytes.count)
+            return nil
+        }
+        if let result { throw result }
+        wake.signal()
+    }
+
     private func fail(detail: String) {
         let error = EngineError.unavailable(Self.failedMessage)
         let waiters: [Waiter] = state.withLock { s in
@@ -373,6 +525,7 @@ public final class WriteAheadLog: Journal, Sendable {
             return s.waiters
         }
         for w in waiters { w.continuation.resume(returning: error) }
+        endFeed()
         failureReport.withLock { $0 }?(detail)
     }
 }

@@ -452,7 +452,7 @@ struct ExportDocument: Encodable {
                         id: e.id, url: e.url, events: e.events, active: e.active, deliveredThrough: e.deliveredThrough,
                         createdAt: rfc3339(e.createdAt)))
             case .webhookEvent: webhookEventsPending += 1
-            case .idFloor, .reservationsArchived: break
+            case .idFloor, .reservationsArchived, .epoch: break
             }
         }
         reservations.sort { $0.id < $1.id }

@@ -1,0 +1,344 @@
+import AsyncHTTPClient
+import DLSMSCore
+import DLSMSEngine
+import DLSMSStorage
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// The exit status of a node that must start again to rejoin the cluster as a standby: it lost
+/// its lease as primary, or its log has a tail (or an age) the primary cannot continue. Its
+/// supervisor (systemd `Restart=always`, the failover test's) starts it again.
+public let rejoinExitStatus: Int32 = 75
+
+/// One node of a replicated cluster: chooses its role at start (etcd's leader key, or the static
+/// `--primary`), keeps the lease as primary, follows the primary's log as a standby, and takes
+/// over when the lease lapses. See README "High availability" for the failure model.
+public final class HACoordinator: Sendable {
+    let configuration: ReplicationConfiguration
+    let state: ReplicationState
+    let node: String
+    let advertiseURL: String
+    let dataDirectory: String
+    let logger: Logger
+    let etcd: EtcdClient?
+    let client: HTTPClient
+    private let durableBox = Mutex<DurableEngine?>(nil)
+    /// The lease this node holds as primary (etcd), and its leader key's value.
+    private let lease = Mutex<(id: Int64, value: [UInt8])?>(nil)
+    private let followerTask = Mutex<Task<Void, Never>?>(nil)
+
+    var durable: DurableEngine { durableBox.withLock { $0 }! }
+    var leaderKey: String { configuration.etcdPrefix + "/leader" }
+    var stateKey: String { configuration.etcdPrefix + "/state" }
+
+    init(_ server: ServerConfiguration, logger: Logger) throws(ConfigurationError) {
+        let c = server.replication
+        guard let secret = c.secret, secret.utf8.count >= ReplicationConfiguration.minimumSecretBytes else {
+            throw ConfigurationError(
+                "--replication \(c.mode.rawValue) needs --replication-secret (REPLICATION_SECRET) of at least \(ReplicationConfiguration.minimumSecretBytes) bytes, the same on every node"
+            )
+        }
+        _ = secret
+        configuration = c
+        advertiseURL = c.advertiseURL ?? server.publicBase
+        node = c.nodeName ?? advertiseURL
+        dataDirectory = server.dataDirectory
+        self.logger = logger
+        etcd = c.etcd.isEmpty ? nil : EtcdClient(endpoints: c.etcd)
+        state = ReplicationState(configuration: c, role: .standby)
+        client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(
+                redirectConfiguration: .disallow, timeout: .init(connect: .seconds(1), read: .seconds(30)),
+                connectionPool: .init(idleTimeout: .seconds(30))))
+    }
+
+    var authorization: String { "Bearer " + (configuration.secret ?? "") }
+
+    /// Whether `header` carries the replication secret (compared in constant time).
+    func authorized(_ header: String?) -> Bool {
+        guard let header else { return false }
+        let a = Array(header.utf8)
+        let b = Array(authorization.utf8)
+        guard a.count == b.count else { return false }
+        var diff: UInt8 = 0
+        for i in a.indices { diff |= a[i] ^ b[i] }
+        return diff == 0
+    }
+
+    // MARK: - Start
+
+    /// What the start decided.
+    enum Start {
+        case primary(epoch: UInt64)
+        case standby(primaryURL: String)
+    }
+
+    /// Decides this node's role before its data directory is opened; a standby with an empty data
+    /// directory first copies the primary's newest snapshot (and token secret) into it.
+    func prepare() async throws -> Start {
+        let start: Start
+        if let etcd {
+            start = try await electAtStart(etcd)
+        } else if let url = configuration.primaryURL {
+            start = .standby(primaryURL: url)
+        } else {
+            start = .primary(epoch: 0)
+        }
+        switch start {
+        case .primary(let epoch):
+            state.update {
+                $0.role = .primary
+                $0.epoch = epoch
+                $0.primaryURL = advertiseURL
+            }
+        case .standby(let url):
+            state.update {
+                $0.role = .standby
+                $0.primaryURL = url
+            }
+            if DataDirectory(path: dataDirectory).isEmpty { try await copySnapshot(from: url) }
+        }
+        return start
+    }
+
+    struct LeaderRecord: Codable {
+        var node: String
+        var url: String
+        var epoch: UInt64
+    }
+    struct ClusterRecord: Codable {
+        var epoch: UInt64
+        var primary: String
+        var sync: String?
+    }
+
+    private func electAtStart(_ etcd: EtcdClient) async throws -> Start {
+        var waited = false
+        while true {
+            do {
+                if let leader = try await etcd.get(leaderKey),
+                    let record = try? JSONDecoder().decode(LeaderRecord.self, from: Data(leader.value))
+                {
+                    if record.node != node { return .standby(primaryURL: record.url) }
+                    // This node's previous run still holds the key: wait for its lease to lapse.
+                    if !waited { logger.info("waiting for this node's previous lease to lapse") }
+                    waited = true
+                } else if let epoch = try await campaign(etcd, replicaLSN: nil) {
+                    return .primary(epoch: epoch)
+                }
+            } catch {
+                logger.warning("etcd unreachable at start; retrying", metadata: ["error": "\(error)"])
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+    }
+
+    /// Tries to take the leader key (when this node may): the new epoch if it did.
+    private func campaign(_ etcd: EtcdClient, replicaLSN: UInt64?) async throws -> UInt64? {
+        let current = try await etcd.get(stateKey)
+        let cluster = current.flatMap { try? JSONDecoder().decode(ClusterRecord.self, from: Data($0.value)) }
+        if configuration.mode == .sync, let cluster, cluster.primary != node, cluster.sync != node {
+            return nil  // only the last primary and its sync standby hold every acknowledged write
+        }
+        if cluster == nil, replicaLSN != nil, current != nil { return nil }
+        let epoch = (cluster?.epoch ?? 0) + 1
+        let leaseID = try await etcd.grant(ttl: configuration.leaseSeconds)
+        let sentAt = BootClock.now()
+        let leader = Array(try JSONEncoder().encode(LeaderRecord(node: node, url: advertiseURL, epoch: epoch)))
+        let next = Array(try JSONEncoder().encode(ClusterRecord(epoch: epoch, primary: node, sync: nil)))
+        let won = try await etcd.transaction(
+            if: [.absent(leaderKey), .modRevision(stateKey, current?.modRevision ?? 0)],
+            put: [(leaderKey, leader, leaseID), (stateKey, next, nil)])
+        guard won else {
+            try? await etcd.revoke(leaseID)
+            return nil
+        }
+        lease.withLock { $0 = (leaseID, leader) }
+        let margin = max(0.5, Double(configuration.leaseSeconds) / 4)
+        let fence = LeaseFence(validUntil: sentAt + Double(configuration.leaseSeconds) - margin, margin: margin)
+        state.fence.withLock { $0 = fence }
+        logger.notice("took the leader key", metadata: ["epoch": "\(epoch)", "node": "\(node)"])
+        return epoch
+    }
+
+    // MARK: - Becoming primary or standby
+
+    /// Connects the opened engine: a primary writes its epoch record and gates acknowledgements;
+    /// a standby refuses writes.
+    func attach(_ durable: DurableEngine, start: Start) async throws {
+        durableBox.withLock { $0 = durable }
+        durable.wal.enableFeed(keepBytes: configuration.feedBytes)
+        switch start {
+        case .primary(let epoch): try await becomePrimary(epoch: epoch)
+        case .standby(let url):
+            durable.engine.refuseWrites(notPrimaryError(url))
+            state.update { s in
+                s.appliedLSN = durable.wal.head.lsn
+                s.epoch = durable.engine.epoch?.epoch ?? 0
+            }
+        }
+    }
+
+    func notPrimaryError(_ url: String?) -> EngineError {
+        .unavailable("this node is a standby: send writes to the primary" + (url.map { " at \($0)" } ?? ""))
+    }
+
+    /// Writes the epoch record (static mode: one past the newest in the log), then takes writes.
+    private func becomePrimary(epoch given: UInt64) async throws {
+        let engine = durable.engine
+        let epoch = given > 0 ? given : (engine.epoch?.epoch ?? 0) + 1
+        try engine.begin(epoch: EpochChange(epoch: epoch, node: node, at: engine.clock.now()))
+        try await durable.wal.waitLocallyDurable(durable.wal.head.lsn)
+        durable.wal.setGate(PrimaryGate(replication: state, sync: configuration.mode == .sync))
+        state.update {
+            $0.role = .primary
+            $0.epoch = epoch
+            $0.primaryURL = advertiseURL
+        }
+        engine.refuseWrites(nil)
+        logger.notice(
+            "primary", metadata: ["epoch": "\(epoch)", "node": "\(node)", "mode": "\(configuration.mode.rawValue)"])
+    }
+
+    /// Leaves the cluster's writes for good: refuses every waiting and later acknowledgement and
+    /// exits, for the supervisor to start this node again as a standby.
+    func depose(_ reason: String) -> Never {
+        state.update { $0.role = .deposed }
+        state.fence.withLock { $0 }?.lose(reason)
+        state.standbys.close("this node is no longer the primary (\(reason)); the write's outcome is unknown")
+        durableBox.withLock { $0 }?.engine.refuseWrites(.unavailable("this node is no longer the primary"))
+        logger.critical("deposed: \(reason); exiting to rejoin as a standby")
+        exit(rejoinExitStatus)
+    }
+
+    // MARK: - Running
+
+    /// The node's loop until shutdown: the primary keeps its lease and names its sync standby;
+    /// a standby follows the primary and, with etcd, takes over when the lease lapses.
+    func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.maintenance() }
+            if let etcd {
+                group.addTask { await self.watchLeadership(etcd) }
+            }
+            if state.role == .standby { startFollowing() }
+            await group.next()
+            group.cancelAll()
+        }
+        followerTask.withLock { $0 }?.cancel()
+        if let (id, _) = lease.withLock({ $0 }), let etcd, state.role == .primary {
+            // A clean stop hands over at once instead of after the lease; nothing is acknowledged
+            // from here on, since a new primary may start as soon as the lease is gone.
+            let reason = "this node is stopping; the write's outcome is unknown"
+            state.update { $0.role = .deposed }
+            state.fence.withLock { $0 }?.lose(reason)
+            state.standbys.close(reason)
+            try? await etcd.revoke(id)
+        }
+        await etcd?.shutdown()
+        try? await client.shutdown()
+    }
+
+    private func startFollowing() {
+        followerTask.withLock { $0 = Task { await self.follow() } }
+    }
+
+    /// Every 100 ms: names a sync standby when none is (sync), refuses writes that waited too long
+    /// (`refuse`).
+    private func maintenance() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(100))
+            guard state.role == .primary else { continue }
+            if configuration.mode == .sync {
+                if configuration.syncFallback == .refuse {
+                    state.standbys.expire(
+                        olderThan: Double(configuration.syncTimeout.components.seconds)
+                            + Double(configuration.syncTimeout.components.attoseconds) / 1e18)
+                }
+                if state.standbys.designated == nil, let candidate = state.standbys.candidate(atLeast: 0) {
+                    await designate(candidate)
+                }
+            }
+        }
+    }
+
+    /// Names `standby` as the one whose confirmations acknowledge writes: in etcd first (so that
+    /// only a node with every acknowledged write can be elected), then here.
+    private func designate(_ standby: String) async {
+        if let etcd, let (_, leaderValue) = lease.withLock({ $0 }) {
+            let record = ClusterRecord(epoch: state.epoch, primary: node, sync: standby)
+            guard let bytes = try? JSONEncoder().encode(record),
+                (try? await etcd.transaction(if: [.value(leaderKey, leaderValue)], put: [(stateKey, Array(bytes), nil)]))
+                    == true
+            else { return }
+        }
+        state.standbys.designate(standby)
+        logger.info("sync standby", metadata: ["node": "\(standby)"])
+    }
+
+    /// With etcd: the primary renews its lease (and checks the key is still its own); a standby
+    /// watches the key, follows a new primary, and campaigns when the key is gone.
+    private func watchLeadership(_ etcd: EtcdClient) async {
+        let interval = Double(configuration.leaseSeconds) / 6
+        var lastRenewal = BootClock.now()
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(Int(interval * 1000)))
+            switch state.role {
+            case .primary:
+                guard let (id, value) = lease.withLock({ $0 }) else { continue }
+                let sent = BootClock.now()
+                do {
+                    let ttl = try await etcd.keepAlive(id)
+                    if ttl <= 0 { depose("the lease expired") }
+                    let leader = try await etcd.get(leaderKey)
+                    if leader?.value != value { depose("the leader key is no longer this node's") }
+                    state.fence.withLock { $0 }?.renewed(sentAt: sent, ttl: Double(ttl))
+                    lastRenewal = sent
+                } catch {
+                    logger.warning("lease renewal failed", metadata: ["error": "\(error)"])
+                    if BootClock.now() > lastRenewal + Double(configuration.leaseSeconds) {
+                        depose("etcd unreachable for longer than the lease")
+                    }
+                }
+            case .standby:
+                do {
+                    if let leader = try await etcd.get(leaderKey),
+                        let record = try? JSONDecoder().decode(LeaderRecord.self, from: Data(leader.value))
+                    {
+                        if record.node != node && state.primaryURL != record.url {
+                            logger.notice("following a new primary", metadata: ["url": "\(record.url)"])
+                            state.update { $0.primaryURL = record.url }
+                            followerTask.withLock { $0 }?.cancel()
+                            startFollowing()
+                        }
+                    } else if let epoch = try await campaign(etcd, replicaLSN: durable.wal.head.lsn) {
+                        lastRenewal = BootClock.now()
+                        await promote(epoch: epoch)
+                    }
+                } catch {
+                    logger.debug("etcd", metadata: ["error": "\(error)"])
+                }
+            case .single, .deposed: return
+            }
+        }
+    }
+
+    /// A standby takes over: stops following (what it applied is durable), then becomes primary.
+    func promote(epoch: UInt64) async {
+        let task = followerTask.withLock { t in
+            defer { t = nil }
+            return t
+        }
+        task?.cancel()
+        await task?.value
+        do {
+            try await durable.wal.waitLocallyDurable(durable.wal.head.lsn)
+            try await becomePrimary(epoch: epoch)
+        } catch {
+            depose("promotion failed: \(error)")
+        }
+    }
+}

@@ -1,0 +1,364 @@
+import DLSMSCore
+import DLSMSStorage
+import Foundation
+import Synchronization
+
+/// How a node takes part in a replicated cluster (`--replication`, see README "High availability").
+public struct ReplicationConfiguration: Sendable {
+    public enum Mode: String, Sendable {
+        /// One node, no replication (the default).
+        case off
+        /// Acknowledge after the local sync; standbys follow as fast as they can.
+        case async
+        /// Acknowledge once a standby has the write durable too (RPO 0).
+        case sync
+    }
+
+    /// What a `sync` primary does with writes while no standby confirms them.
+    public enum SyncFallback: String, Sendable {
+        /// Writes wait (new ones too) until a standby confirms them.
+        case wait
+        /// New writes are refused with 503 at once; a write already made waits at most
+        /// ``syncTimeout`` and then gets 503 (its outcome unknown to the writer).
+        case refuse
+    }
+
+    public var mode: Mode = .off
+    /// This node's name in the cluster (default: its advertised address).
+    public var nodeName: String?
+    /// Where the other nodes and the proxy reach this node (default: the public URL).
+    public var advertiseURL: String?
+    /// Shared by every node: standbys present it to read the primary's log.
+    public var secret: String?
+    /// etcd's client URLs; none: static roles (`--primary`, `dlsms promote`).
+    public var etcd: [String] = []
+    public var etcdPrefix = "/dlsms"
+    /// The leader key's lease (seconds).
+    public var leaseSeconds = 3
+    /// Static roles (no etcd): follow the primary at this URL; none: this node is the primary.
+    public var primaryURL: String?
+    public var syncTimeout: Duration = .seconds(2)
+    public var syncFallback: SyncFallback = .wait
+    /// `/healthz/standby` answers 200 while the standby is at most this far behind.
+    public var maxLag: Duration = .seconds(2)
+    /// Durable log kept in memory for standbys (older frames are read from the segments).
+    public var feedBytes = 32 << 20
+
+    public init() {}
+
+    public var enabled: Bool { mode != .off }
+
+    /// Settings that only make sense together.
+    func validate() throws(ConfigurationError) {
+        if mode == .off {
+            if !etcd.isEmpty || primaryURL != nil {
+                throw ConfigurationError("--etcd and --primary need --replication async or sync")
+            }
+            return
+        }
+        guard secret != nil else {
+            throw ConfigurationError(
+                "--replication \(mode.rawValue) needs --replication-secret (DLSMS_REPLICATION_SECRET), the same on every node"
+            )
+        }
+        if !etcd.isEmpty && primaryURL != nil {
+            throw ConfigurationError("--primary is for clusters without etcd; with --etcd the primary is elected")
+        }
+    }
+    public static let minimumSecretBytes = 16
+}
+
+/// Seconds on `CLOCK_BOOTTIME`: it never jumps with the wall clock and goes on counting while the
+/// process is stopped (SIGSTOP) or the machine suspended, so a lease checked against it cannot
+/// look younger than it is.
+enum BootClock {
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+/// This node's place in the cluster, for routes, middleware and health checks.
+public final class ReplicationState: Sendable {
+    public enum Role: String, Sendable {
+        /// Replication off: the one node.
+        case single
+        case primary
+        case standby
+        /// Was primary and lost its lease: acknowledges nothing, exits to rejoin as a standby.
+        case deposed
+    }
+
+    struct State {
+        var role: Role
+        var primaryURL: String?
+        var epoch: UInt64 = 0
+        /// Standby: the last LSN applied, the primary's durable LSN as last announced, and when
+        /// this standby last had everything announced.
+        var appliedLSN: UInt64 = 0
+        var primaryLSN: UInt64 = 0
+        var caughtUpAt = BootClock.now()
+        var connected = false
+    }
+
+    let configuration: ReplicationConfiguration
+    private let state: Mutex<State>
+    /// Set on a primary of a cluster with leases: whether it may acknowledge now.
+    let fence = Mutex<LeaseFence?>(nil)
+    /// Set on a primary: the standbys and their confirmations.
+    let standbys = StandbyTracker()
+
+    init(configuration: ReplicationConfiguration, role: Role) {
+        self.configuration = configuration
+        state = Mutex(State(role: role))
+    }
+
+    public var role: Role { state.withLock { $0.role } }
+    public var primaryURL: String? { state.withLock { $0.primaryURL } }
+    public var epoch: UInt64 { state.withLock { $0.epoch } }
+
+    func update(_ body: (inout State) -> Void) { state.withLock { body(&$0) } }
+    func read<R: Sendable>(_ body: (State) -> R) -> R { state.withLock { body($0) } }
+
+    /// Whether this node takes writes: the single node, or a primary whose lease holds.
+    public var acceptsWrites: Bool {
+        switch role {
+        case .single: return true
+        case .primary: return fence.withLock { $0 }?.holds ?? true
+        case .standby, .deposed: return false
+        }
+    }
+
+    /// A standby's lag: records behind the primary's last announcement, and seconds since it last
+    /// had everything announced (grows while the primary is silent or unreachable).
+    public var lag: (records: UInt64, seconds: Double) {
+        state.withLock { s in
+            let behind = s.primaryLSN > s.appliedLSN ? s.primaryLSN - s.appliedLSN : 0
+            return (behind, behind == 0 && s.connected ? 0 : max(0, BootClock.now() - s.caughtUpAt))
+        }
+    }
+}
+
+/// A time on the boot clock, shared between tasks.
+final class BootStamp: Sendable {
+    private let value = Mutex(BootClock.now())
+    func touch() { value.withLock { $0 = BootClock.now() } }
+    var age: Double { BootClock.now() - value.withLock { $0 } }
+}
+
+/// A primary's lease as far as it can know it: valid until the last renewal's send time plus the
+/// TTL, less a safety margin against clock drift. Acknowledgements wait while it is not known to
+/// hold, and are refused for good once it is lost.
+final class LeaseFence: Sendable {
+    private struct State {
+        var validUntil: Double
+        var lost: String?
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state: Mutex<State>
+    let margin: Double
+
+    init(validUntil: Double, margin: Double) {
+        state = Mutex(State(validUntil: validUntil))
+        self.margin = margin
+    }
+
+    var holds: Bool { state.withLock { $0.lost == nil && BootClock.now() < $0.validUntil } }
+    var lostReason: String? { state.withLock { $0.lost } }
+
+    /// A renewal sent at `sentAt` (boot clock) was granted `ttl` seconds.
+    func renewed(sentAt: Double, ttl: Double) {
+        let waiters: [CheckedContinuation<Void, Never>] = state.withLock { s in
+            guard s.lost == nil else { return [] }
+            s.validUntil = max(s.validUntil, sentAt + ttl - margin)
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume() }
+    }
+
+    func lose(_ reason: String) {
+        let waiters: [CheckedContinuation<Void, Never>] = state.withLock { s in
+            if s.lost == nil { s.lost = reason }
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume() }
+    }
+
+    /// Returns while the lease holds; waits for a renewal while it is in doubt; throws once lost.
+    func check() async throws(EngineError) {
+        while true {
+            let verdict: Bool? = state.withLock { s in
+                if s.lost != nil { return false }
+                return BootClock.now() < s.validUntil ? true : nil
+            }
+            switch verdict {
+            case true?: return
+            case false?: throw .notAcknowledged("this node is no longer the primary; the write's outcome is unknown")
+            case nil:
+                await withCheckedContinuation { c in
+                    let now: Bool = state.withLock { s in
+                        if s.lost != nil || BootClock.now() < s.validUntil { return true }
+                        s.waiters.append(c)
+                        return false
+                    }
+                    if now { c.resume() }
+                }
+            }
+        }
+    }
+}
+
+/// A primary's standbys: each one's confirmed (durable) LSN, which one counts for `sync`
+/// acknowledgements, and the writes waiting for it.
+final class StandbyTracker: Sendable {
+    struct Standby: Sendable {
+        var durableLSN: UInt64 = 0
+        var lastSeen = BootClock.now()
+        var streams = 0
+    }
+    private struct Waiter {
+        var lsn: UInt64
+        var since: Double
+        var continuation: CheckedContinuation<EngineError?, Never>
+    }
+    private struct State {
+        var standbys: [String: Standby] = [:]
+        /// The standby whose confirmations acknowledge writes (`sync`); in etcd mode it is named in
+        /// etcd before its confirmations count.
+        var designated: String?
+        var confirmedLSN: UInt64 = 0
+        var waiters: [Waiter] = []
+        var closed: String?
+    }
+    private let state = Mutex(State())
+
+    var snapshot: (standbys: [String: Standby], designated: String?) {
+        state.withLock { ($0.standbys, $0.designated) }
+    }
+    var designated: String? { state.withLock { $0.designated } }
+
+    func connected(_ node: String) {
+        state.withLock { s in
+            s.standbys[node, default: Standby()].streams += 1
+            s.standbys[node]?.lastSeen = BootClock.now()
+        }
+    }
+
+    /// A stream to `node` ended: if it was the designated standby, nobody confirms until another is.
+    func disconnected(_ node: String) {
+        state.withLock { s in
+            s.standbys[node]?.streams -= 1
+            if s.standbys[node]?.streams ?? 0 <= 0 {
+                s.standbys[node] = nil
+                if s.designated == node { s.designated = nil }
+            }
+        }
+    }
+
+    /// `node` has everything up to `lsn` durable.
+    func confirmed(_ node: String, lsn: UInt64) {
+        let ready: [Waiter] = state.withLock { s in
+            guard var standby = s.standbys[node] else { return [] }
+            standby.durableLSN = max(standby.durableLSN, lsn)
+            standby.lastSeen = BootClock.now()
+            s.standbys[node] = standby
+            guard s.designated == node else { return [] }
+            s.confirmedLSN = max(s.confirmedLSN, lsn)
+            return release(&s)
+        }
+        for w in ready { w.continuation.resume(returning: nil) }
+    }
+
+    /// `node` now counts (it has been named where a new leader will look, if anywhere).
+    func designate(_ node: String) {
+        let ready: [Waiter] = state.withLock { s in
+            guard let standby = s.standbys[node] else { return [] }
+            s.designated = node
+            s.confirmedLSN = standby.durableLSN
+            return release(&s)
+        }
+        for w in ready { w.continuation.resume(returning: nil) }
+    }
+
+    private func release(_ s: inout State) -> [Waiter] {
+        var ready: [Waiter] = []
+        let confirmed = s.confirmedLSN
+        s.waiters.removeAll { w in
+            if w.lsn <= confirmed {
+                ready.append(w)
+                return true
+            }
+            return false
+        }
+        return ready
+    }
+
+    /// A standby that has confirmed at least `lsn`, to designate (the most advanced one).
+    func candidate(atLeast lsn: UInt64) -> String? {
+        state.withLock { s in
+            s.standbys.filter { $0.value.durableLSN >= lsn }.max { $0.value.durableLSN < $1.value.durableLSN }?.key
+        }
+    }
+
+    /// Waits until the designated standby has confirmed `lsn`.
+    func wait(for lsn: UInt64) async throws(EngineError) {
+        let error: EngineError? = await withCheckedContinuation { c in
+            let now: EngineError?? = state.withLock { s in
+                if let closed = s.closed { return .some(.notAcknowledged(closed)) }
+                if s.designated != nil && s.confirmedLSN >= lsn { return .some(nil) }
+                s.waiters.append(Waiter(lsn: lsn, since: BootClock.now(), continuation: c))
+                return nil
+            }
+            if let now { c.resume(returning: now) }
+        }
+        if let error { throw error }
+    }
+
+    /// Refuses the writes that have waited longer than `timeout` seconds (fallback `refuse`).
+    func expire(olderThan timeout: Double) {
+        let now = BootClock.now()
+        let expired: [Waiter] = state.withLock { s in
+            var out: [Waiter] = []
+            s.waiters.removeAll { w in
+                if now - w.since >= timeout {
+                    out.append(w)
+                    return true
+                }
+                return false
+            }
+            return out
+        }
+        for w in expired {
+            w.continuation.resume(
+                returning: .notAcknowledged(
+                    "no standby confirmed the write in time; it is durable on the primary, but its outcome is unknown"))
+        }
+    }
+
+    /// Refuses every waiting and later write with `reason` (deposed).
+    func close(_ reason: String) {
+        let all: [Waiter] = state.withLock { s in
+            s.closed = reason
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in all { w.continuation.resume(returning: .notAcknowledged(reason)) }
+    }
+
+    var waiting: Int { state.withLock { $0.waiters.count } }
+}
+
+/// What a primary's acknowledgement waits for after the local sync: a standby's confirmation
+/// (`sync`), then the lease (with etcd). The lease is checked last, right before the answer.
+struct PrimaryGate: AcknowledgementGate {
+    let replication: ReplicationState
+    let sync: Bool
+
+    func acknowledge(_ lsn: UInt64) async throws(EngineError) {
+        if sync { try await replication.standbys.wait(for: lsn) }
+        if let fence = replication.fence.withLock({ $0 }) { try await fence.check() }
+    }
+}

@@ -1,0 +1,195 @@
+import DLSMSCore
+import DLSMSEngine
+import DLSMSStorage
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// On a node of a replicated cluster: a standby answers writes with 503 and the primary's address
+/// (`X-DLSMS-Primary`), and its reads with its lag (`X-DLSMS-Replication-Lag`, seconds, and
+/// `X-DLSMS-Replication-Lag-Records`); a `sync` primary with fallback `refuse` refuses new writes
+/// while no standby confirms them. The replication routes and health checks pass through.
+struct ReplicationMiddleware: RouterMiddleware {
+    typealias Context = APIContext
+    let replication: ReplicationState
+
+    static let primaryHeader = HTTPField.Name("X-DLSMS-Primary")!
+    static let lagHeader = HTTPField.Name("X-DLSMS-Replication-Lag")!
+    static let lagRecordsHeader = HTTPField.Name("X-DLSMS-Replication-Lag-Records")!
+
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response)
+        async throws -> Response
+    {
+        let path = request.uri.path
+        if path.hasPrefix("/replication/") || path.hasPrefix("/healthz") { return try await next(request, context) }
+        let reading = request.method == .get || request.method == .head || request.method == .options
+        switch replication.role {
+        case .single: return try await next(request, context)
+        case .primary:
+            if !reading, replication.configuration.mode == .sync, replication.configuration.syncFallback == .refuse,
+                replication.standbys.designated == nil
+            {
+                return APIError(
+                    .serviceUnavailable, "unavailable",
+                    "no standby confirms writes now (sync replication, fallback refuse); try again shortly",
+                    retryAfter: 1
+                ).response()
+            }
+            return try await next(request, context)
+        case .standby, .deposed:
+            guard reading else {
+                let primary = replication.primaryURL
+                var response = APIError(
+                    .serviceUnavailable, "not_primary",
+                    "this node is a standby: send writes to the primary" + (primary.map { " at \($0)" } ?? ""),
+                    retryAfter: 1
+                ).response()
+                if let primary, replication.role == .standby { response.headers[Self.primaryHeader] = primary }
+                return response
+            }
+            var response = try await next(request, context)
+            let lag = replication.lag
+            response.headers[Self.lagHeader] = String(format: "%.3f", lag.seconds)
+            response.headers[Self.lagRecordsHeader] = String(lag.records)
+            if let primary = replication.primaryURL { response.headers[Self.primaryHeader] = primary }
+            return response
+        }
+    }
+}
+
+func addReplicationRoutes(to router: Router<APIContext>, service: DLSMSService) {
+    let replication = service.replication
+
+    @Sendable func status(_ w: inout JSONWriter) {
+        let lag = replication.lag
+        w.field("role", replication.role.rawValue)
+        w.field("epoch", replication.epoch)
+        w.field("primary", replication.primaryURL)
+        w.field("durable_lsn", service.durable.wal.statistics.durableLSN)
+        if replication.role == .standby {
+            w.field("lag_seconds", number: String(format: "%.3f", lag.seconds))
+            w.field("lag_records", lag.records)
+        }
+        if let node = service.coordinator?.node { w.field("node", node) }
+    }
+
+    // 200 only on the node that takes writes now (the primary whose lease holds, or the one node).
+    router.get("/healthz/primary") { _, _ -> Response in
+        let ok = replication.acceptsWrites && service.engine.writeFailure == nil
+        return Render.response(ok ? .ok : .serviceUnavailable) { w in w.object { status(&$0) } }
+    }
+
+    // 200 only on a standby that is connected and at most --replication-max-lag behind.
+    router.get("/healthz/standby") { _, _ -> Response in
+        let lag = replication.lag
+        let limit = replication.configuration.maxLag
+        let ok =
+            replication.role == .standby
+            && lag.seconds <= Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
+        return Render.response(ok ? .ok : .serviceUnavailable) { w in w.object { status(&$0) } }
+    }
+
+    @Sendable func coordinator(_ request: Request) throws(APIError) -> HACoordinator {
+        guard let coordinator = service.coordinator else {
+            throw APIError(.notFound, "not_found", "replication is off on this node")
+        }
+        guard coordinator.authorized(request.headers[.authorization]) else {
+            throw APIError(.unauthorized, "unauthorized", "the replication secret is required")
+        }
+        return coordinator
+    }
+
+    @Sendable func primary(_ coordinator: HACoordinator) throws(APIError) {
+        guard replication.role == .primary else {
+            throw APIError(
+                .serviceUnavailable, "not_primary",
+                "this node is not the primary" + (replication.primaryURL.map { "; the primary is \($0)" } ?? ""),
+                retryAfter: 1)
+        }
+    }
+
+    router.get("/replication/wal") { request, context -> Response in
+        let ha = try coordinator(request)
+        try primary(ha)
+        let q = request.uri.queryParameters
+        guard let after = q.get("after").flatMap({ UInt64($0) }),
+            let checksum = q.get("checksum").flatMap({ UInt32($0) }),
+            let node = q.get("node"), !node.isEmpty, node.utf8.count <= 256
+        else {
+            throw APIError.badRequest(
+                "after (an LSN), checksum (of the record at it) and node (a name of up to 256 bytes) are required")
+        }
+        try ha.checkHistory(after: after, checksum: checksum)
+        let channel = context.channel
+        return Response(
+            status: .ok, headers: [.contentType: "application/x-dlsms-wal", .cacheControl: "no-cache"],
+            body: ResponseBody { writer in
+                try await ha.stream(to: &writer, after: after, node: node, channel: channel)
+                try await writer.finish(nil)
+            })
+    }
+
+    router.post("/replication/ack") { request, _ -> Response in
+        let ha = try coordinator(request)
+        try primary(ha)
+        struct Ack: Decodable {
+            var node: String
+            var lsn: UInt64
+        }
+        var request = request
+        let ack = try await request.decodeJSON(Ack.self)
+        ha.state.standbys.confirmed(ack.node, lsn: ack.lsn)
+        return Response(status: .noContent)
+    }
+
+    router.get("/replication/snapshot") { request, _ -> Response in
+        let ha = try coordinator(request)
+        try primary(ha)
+        let report = try await service.durable.snapshot()
+        let bytes = try PosixIO().read(service.durable.configuration.directory + "/" + report.name)
+        var headers: HTTPFields = [.contentType: "application/octet-stream"]
+        headers[HTTPField.Name("X-DLSMS-Snapshot-Name")!] = report.name
+        headers[HTTPField.Name("X-DLSMS-Token-Secret")!] = Data(service.tokenSecret).base64EncodedString()
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    router.get("/replication/status") { request, _ -> Response in
+        _ = try coordinator(request)
+        let standbys = replication.standbys.snapshot
+        return Render.response { w in
+            w.object {
+                status(&$0)
+                $0.field("sync_standby", standbys.designated)
+                $0.field("standbys", array: standbys.standbys.sorted(by: { $0.key < $1.key })) { a, standby in
+                    a.object {
+                        $0.field("node", standby.key)
+                        $0.field("durable_lsn", standby.value.durableLSN)
+                    }
+                }
+            }
+        }
+    }
+
+    // `dlsms promote`: the operator's decision, for clusters without etcd.
+    router.post("/replication/promote") { request, _ -> Response in
+        let ha = try coordinator(request)
+        guard ha.etcd == nil else {
+            throw APIError(
+                .conflict, "invalid_state", "this cluster elects its primary through etcd; promotion is automatic")
+        }
+        guard replication.role == .standby else {
+            throw APIError(.conflict, "invalid_state", "this node is the \(replication.role.rawValue), not a standby")
+        }
+        let force = request.uri.queryParameters.get("force") == "true"
+        let lag = replication.lag
+        if lag.seconds < 2 && !force {
+            throw APIError(
+                .conflict, "primary_alive",
+                "this standby heard from the primary \(String(format: "%.1f", lag.seconds)) s ago: stop the primary first (or force)"
+            )
+        }
+        await ha.promote(epoch: 0)
+        return Render.response { w in w.object { status(&$0) } }
+    }
+}
