@@ -342,3 +342,26 @@ public final class HACoordinator: Sendable {
         }
     }
 }
+
+/// `dlsms promote`: asks a standby of a cluster without etcd to become its primary.
+public enum PromoteRequest {
+    public struct Refused: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Sends the request; the standby's answer (its new status) when it promoted itself.
+    public static func send(to url: String, secret: String, force: Bool) async throws -> String {
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(
+                redirectConfiguration: .disallow, timeout: .init(connect: .seconds(3), read: .seconds(30))))
+        defer { _ = client.shutdown() }
+        var request = HTTPClientRequest(url: url + "/replication/promote" + (force ? "?force=true" : ""))
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer " + secret)
+        let response = try await client.execute(request, timeout: .seconds(30))
+        let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        guard response.status == .ok else { throw Refused(description: "\(response.status.code): \(body)") }
+        return body
+    }
+}

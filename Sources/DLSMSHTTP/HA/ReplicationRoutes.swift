@@ -6,7 +6,8 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// On a node of a replicated cluster: a standby answers writes with 503 and the primary's address
+/// On a node of a replicated cluster: a standby answers writes (anything but GET, HEAD, OPTIONS
+/// and signing in) with 503 and the primary's address
 /// (`X-DLSMS-Primary`), and its reads with its lag (`X-DLSMS-Replication-Lag`, seconds, and
 /// `X-DLSMS-Replication-Lag-Records`); a `sync` primary with fallback `refuse` refuses new writes
 /// while no standby confirms them. The replication routes and health checks pass through.
@@ -23,7 +24,10 @@ struct ReplicationMiddleware: RouterMiddleware {
     {
         let path = request.uri.path
         if path.hasPrefix("/replication/") || path.hasPrefix("/healthz") { return try await next(request, context) }
-        let reading = request.method == .get || request.method == .head || request.method == .options
+        // Signing in changes nothing stored (a token is signed with the cluster's shared secret).
+        let reading =
+            request.method == .get || request.method == .head || request.method == .options
+            || (request.method == .post && path == "/auth/login")
         switch replication.role {
         case .single: return try await next(request, context)
         case .primary:

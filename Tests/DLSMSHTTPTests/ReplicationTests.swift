@@ -1,0 +1,366 @@
+import DLSMSCore
+import DLSMSStorage
+import DLSMSTestSupport
+import Foundation
+import Testing
+
+@testable import DLSMSHTTP
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// The pieces of replication that need no processes: frame checks, the lease fence, the sync
+/// standby's confirmations.
+@Suite struct ReplicationUnitTests {
+    static func record(_ i: Int) -> JournalRecord {
+        .reservationCreated(
+            Reservation(
+                id: ReservationID(i), seatID: 1, userID: 1, start: 1_760_184_000 + Int64(i) * 3_600,
+                end: 1_760_184_000 + Int64(i) * 3_600 + 900, createdAt: 1_760_184_000))
+    }
+
+    /// Frames `first…last`, chained from `previous`.
+    static func frames(_ first: Int, _ last: Int, previous: UInt32) -> (bytes: [UInt8], last: UInt32) {
+        var out: [UInt8] = []
+        var chain = previous
+        for i in first...last {
+            chain = WALFrame.append(record(i), lsn: UInt64(i), time: 1, previousChecksum: chain, to: &out)
+        }
+        return (out, chain)
+    }
+
+    @Test func framesThatContinueTheLogAreAcceptedAndAnythingElseIsRefused() throws {
+        let head = Self.frames(1, 10, previous: 0)
+        let next = Self.frames(11, 20, previous: head.last)
+        let ok = try VerifiedFrames(next.bytes, expectLSN: 11, previous: head.last)
+        #expect(ok.records == (11...20).map(Self.record))
+        #expect(ok.lastLSN == 20 && ok.lastChecksum == next.last && ok.ends.last == next.bytes.count)
+
+        func refusal(_ bytes: [UInt8], expect: UInt64 = 11, previous: UInt32? = nil) -> String? {
+            do {
+                _ = try VerifiedFrames(bytes, expectLSN: expect, previous: previous ?? head.last)
+                return nil
+            } catch {
+                return error.description
+            }
+        }
+        // A gap: the standby expects LSN 11.
+        #expect(refusal(Self.frames(12, 20, previous: head.last).bytes)?.contains("expected LSN 11") == true)
+        // A history that is not the standby's: the chain breaks.
+        #expect(refusal(next.bytes, previous: head.last &+ 1)?.contains("hash chain") == true)
+        // Every single flipped byte is caught (CRC, header or chain).
+        for offset in stride(from: 0, to: next.bytes.count, by: 7) {
+            var damaged = next.bytes
+            damaged[offset] ^= 0x20
+            #expect(refusal(damaged) != nil, "a flipped byte at \(offset) was accepted")
+        }
+        // Cut short, or empty.
+        #expect(refusal(Array(next.bytes.dropLast(3)))?.contains("cut short") == true)
+        #expect(refusal([]) != nil)
+    }
+
+    @Test func theFenceHoldsUntilItsTimeWaitsWhileInDoubtAndRefusesOnceLost() async throws {
+        let now = BootClock.now()
+        let fence = LeaseFence(validUntil: now + 60, margin: 1)
+        #expect(fence.holds)
+        try await fence.check()
+
+        // In doubt: the last renewal is too old. A check waits until a renewal arrives.
+        let doubtful = LeaseFence(validUntil: now - 1, margin: 1)
+        #expect(!doubtful.holds)
+        let waiting = Task { try await doubtful.check() }
+        doubtful.renewed(sentAt: BootClock.now(), ttl: 3)  // granted 3 s from now, minus the margin
+        try await waiting.value
+        #expect(doubtful.holds)
+
+        // Lost: every check from now on, and one waiting, is refused.
+        let lost = LeaseFence(validUntil: now - 1, margin: 1)
+        let pending = Task { () -> EngineError? in
+            do throws(EngineError) {
+                try await lost.check()
+                return nil
+            } catch {
+                return error
+            }
+        }
+        lost.lose("the lease expired")
+        let error = await pending.value
+        guard case .notAcknowledged? = error else {
+            Issue.record("a waiting check was not refused: \(String(describing: error))")
+            return
+        }
+        lost.renewed(sentAt: BootClock.now(), ttl: 60)  // too late: a lost lease stays lost
+        #expect(!lost.holds)
+        await #expect(throws: EngineError.self) { try await lost.check() }
+    }
+
+    @Test func onlyTheDesignatedStandbysConfirmationsAcknowledge() async throws {
+        let tracker = StandbyTracker()
+        tracker.connected("a")
+        tracker.connected("b")
+        let write = Task { () -> EngineError? in
+            do throws(EngineError) {
+                try await tracker.wait(for: 5)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        while tracker.waiting == 0 { await Task.yield() }
+        tracker.confirmed("b", lsn: 9)  // b is not designated: it does not count
+        #expect(tracker.waiting == 1)
+        tracker.designate("a")
+        #expect(tracker.waiting == 1)  // a has confirmed nothing yet
+        tracker.confirmed("a", lsn: 4)
+        #expect(tracker.waiting == 1)
+        tracker.confirmed("a", lsn: 5)
+        #expect(await write.value == nil)
+        #expect(tracker.candidate(atLeast: 6) == "b")
+
+        // The designated standby goes away: writes wait, and `refuse` ends the wait.
+        tracker.disconnected("a")
+        #expect(tracker.designated == nil)
+        let orphan = Task { () -> EngineError? in
+            do throws(EngineError) {
+                try await tracker.wait(for: 6)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        while tracker.waiting == 0 { await Task.yield() }
+        tracker.expire(olderThan: 0)
+        guard case .notAcknowledged? = await orphan.value else {
+            Issue.record("a write without a standby was not refused")
+            return
+        }
+        tracker.close("deposed")
+        await #expect(throws: EngineError.self) { try await tracker.wait(for: 1) }
+    }
+}
+
+/// Clusters without etcd (static roles) run as processes: a standby's copy, its reads and
+/// refusals, restart and resume, a diverged log, `sync` acknowledgements and `dlsms promote`.
+/// (With etcd, failover under load is `Tests/ha/failover.py`, run by CI.)
+@Suite(.serialized) struct ReplicationEndToEndTests {
+    static let secret = "replication-test-secret-0123"
+
+    final class Node: Sendable {
+        let server: ServerProcess
+        let log: String
+        init(_ server: ServerProcess, log: String) {
+            self.server = server
+            self.log = log
+        }
+        var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+    }
+
+    func node(_ dir: String, primary: String? = nil, mode: String = "async", extra: [String] = []) async throws -> Node
+    {
+        let log = dir + ".log"
+        if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try handle.seekToEnd()
+        let server = try ServerProcess(
+            dataDirectory: dir,
+            extra: [
+                "--grpc", "false", "--replication", mode, "--replication-secret", Self.secret, "--load-test-seats",
+                "50",
+                "--log-level", "info", "--sync-timeout-ms", "500", "--max-upcoming", "1000",
+            ] + (primary.map { ["--primary", $0] } ?? []) + extra, standardError: handle)
+        try await server.waitUntilListening()
+        return Node(server, log: log)
+    }
+
+    /// A request with its headers.
+    func call(_ base: String, _ method: String, _ path: String, token: String? = nil, json: String? = nil)
+        async throws -> (status: Int, headers: [String: String], body: [String: Any])
+    {
+        var r = URLRequest(url: URL(string: base + path)!, timeoutInterval: 15)
+        r.httpMethod = method
+        if let token { r.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let json {
+            r.httpBody = Data(json.utf8)
+            r.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        let (data, response) = try await URLSession.shared.data(for: r)
+        let http = response as! HTTPURLResponse
+        var headers: [String: String] = [:]
+        for (k, v) in http.allHeaderFields { headers[String(describing: k).lowercased()] = String(describing: v) }
+        return (http.statusCode, headers, (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:])
+    }
+
+    /// Asks until `condition` holds, for at most `seconds` (replication is asynchronous).
+    func eventually(_ seconds: Double = 15, _ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
+    var tomorrow: Timestamp { (Int64(Date().timeIntervalSince1970) / 3_600 + 24) * 3_600 }
+
+    func book(_ base: String, token: String, seat: Int, hour: Int64 = 0) async throws -> (Int, Int64?) {
+        let start = tomorrow + hour * 3_600
+        let r = try await call(base, "POST", "/reservations", token: token, json: booking(seat, start, start + 3_600))
+        return (r.status, r.body["id"] as? Int64 ?? (r.body["id"] as? Int).map(Int64.init))
+    }
+
+    func present(_ base: String, _ id: Int64, token: String) async throws -> Bool {
+        try await call(base, "GET", "/reservations/\(id)", token: token).status == 200
+    }
+
+    @Test func aStandbyCopiesTheSnapshotFollowsServesReadsAndRefusesWrites() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let primary = try await node(dir + "/p")
+        let p = primary.server.base
+        let token = try await primary.server.login("S2021001")
+        let (status, first) = try await book(p, token: token, seat: 1_001)
+        #expect(status == 201)
+
+        let standby = try await node(dir + "/s", primary: p)
+        let s = standby.server.base
+        #expect(standby.logText.contains("copied the primary's snapshot"))
+        // Signing in works on a standby (it stores nothing).
+        _ = try await standby.server.login("S2021002")
+        // The primary's token works on the standby (it copied the token secret too).
+        #expect(try await eventually { try await present(s, first!, token: token) })
+        let read = try await call(s, "GET", "/reservations/\(first!)", token: token)
+        #expect(read.headers["x-dlsms-replication-lag"] != nil)
+        #expect(read.headers["x-dlsms-replication-lag-records"] != nil)
+        #expect(read.headers["x-dlsms-primary"] == p)
+        let write = try await call(
+            s, "POST", "/reservations", token: token, json: booking(1_002, tomorrow, tomorrow + 3_600))
+        #expect(write.status == 503 && write.body["code"] as? String == "not_primary")
+        #expect(write.headers["x-dlsms-primary"] == p)
+        #expect(try await call(s, "GET", "/healthz/primary").status == 503)
+        #expect(try await eventually { try await call(s, "GET", "/healthz/standby").status == 200 })
+        #expect(try await call(p, "GET", "/healthz/primary").status == 200)
+        #expect(try await call(p, "GET", "/healthz/standby").status == 503)
+        // The replication routes need the secret.
+        #expect(try await call(p, "GET", "/replication/snapshot").status == 401)
+        #expect(try await call(p, "GET", "/replication/wal?after=0&checksum=0&node=x").status == 401)
+
+        // kill -9 the standby; the primary goes on; the standby resumes from its own log.
+        standby.server.child.signal(SIGKILL)
+        _ = standby.server.child.wait(timeout: 10)
+        let (_, second) = try await book(p, token: token, seat: 1_003)
+        let again = try await node(dir + "/s", primary: p)
+        #expect(try await eventually { try await present(again.server.base, second!, token: token) })
+        #expect(try await present(again.server.base, first!, token: token))
+        let lines = again.logText.split(separator: "\n")
+        #expect(lines.filter { $0.contains("copied the primary's snapshot") }.count == 1, "copied a second time")
+        let resumed = lines.last { $0.contains("following the primary") } ?? ""
+        #expect(!resumed.contains("from_lsn=1 "), "\(resumed)")
+        _ = again.server.stop()
+        _ = primary.server.stop()
+    }
+
+    @Test func aStandbyWhoseLogDivergedSetsItAsideAndStartsAgainFromThePrimary() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let primary = try await node(dir + "/p")
+        let token = try await primary.server.login("S2021001")
+        let (_, id) = try await book(primary.server.base, token: token, seat: 1_001)
+        // Another primary with a history of its own.
+        let other = try await node(dir + "/o")
+        let otherToken = try await other.server.login("S2021002")
+        #expect(try await book(other.server.base, token: otherToken, seat: 1_010).0 == 201)
+        #expect(other.server.stop() == 0)
+
+        // Started as the first one's standby, it sets its log aside and exits for a restart.
+        let log = dir + "/o-as-standby.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let diverged = try ServerProcess(
+            dataDirectory: dir + "/o",
+            extra: [
+                "--grpc", "false", "--replication", "async", "--replication-secret", Self.secret, "--primary",
+                primary.server.base,
+            ], standardError: try FileHandle(forWritingTo: URL(fileURLWithPath: log)))
+        #expect(diverged.child.wait(timeout: 60) == rejoinExitStatus)
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir + "/o")
+        #expect(Set(names).isSubset(of: ["LOCK", "jwt-secret", "diverged"]), "\(names)")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: dir + "/o/diverged").contains { $0.hasPrefix("wal-") })
+
+        // Started again, it copies the primary's snapshot and follows.
+        let rejoined = try await node(dir + "/o", primary: primary.server.base)
+        #expect(try await eventually { try await present(rejoined.server.base, id!, token: token) })
+        _ = rejoined.server.stop()
+        _ = primary.server.stop()
+    }
+
+    @Test func syncAcknowledgesOnlyWhatAStandbyHasAndRefusesWithoutOne() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let primary = try await node(dir + "/p", mode: "sync", extra: ["--sync-fallback", "refuse"])
+        let p = primary.server.base
+        let token = try await primary.server.login("S2021001")
+        // No standby: refused at once, with the contract's 503.
+        let refused = try await call(
+            p, "POST", "/reservations", token: token, json: booking(1_001, tomorrow, tomorrow + 3_600))
+        #expect(refused.status == 503 && refused.body["code"] as? String == "unavailable")
+
+        let standby = try await node(dir + "/s", primary: p, mode: "sync")
+        let s = standby.server.base
+        var id: Int64?
+        #expect(
+            try await eventually {
+                let (status, booked) = try await book(p, token: token, seat: 1_002)
+                id = booked
+                return status == 201
+            })
+        // Acknowledged means the standby has it already: no waiting.
+        #expect(try await present(s, id!, token: token))
+        for hour in 1...5 {
+            let (status, next) = try await book(p, token: token, seat: 1_003, hour: Int64(hour))
+            #expect(status == 201)
+            #expect(try await present(s, try #require(next), token: token))
+        }
+
+        // The standby dies: new writes are refused again (never silently acknowledged alone).
+        standby.server.child.signal(SIGKILL)
+        _ = standby.server.child.wait(timeout: 10)
+        #expect(try await eventually { try await book(p, token: token, seat: 1_004).0 == 503 })
+        _ = primary.server.stop()
+    }
+
+    @Test func promoteIsRefusedWhileThePrimaryIsHeardAndTakesOverAfter() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let primary = try await node(dir + "/p")
+        let token = try await primary.server.login("S2021001")
+        let (_, id) = try await book(primary.server.base, token: token, seat: 1_001)
+        let standby = try await node(dir + "/s", primary: primary.server.base)
+        let s = standby.server.base
+        #expect(try await eventually { try await present(s, id!, token: token) })
+        let epoch = try await call(s, "GET", "/healthz/standby").body["epoch"] as? Int
+
+        let early = try runDLSMS(["promote", s, "--secret", Self.secret])
+        #expect(early.status != 0 && early.error.contains("primary_alive"), "\(early)")
+        let wrong = try runDLSMS(["promote", s, "--secret", "not-the-secret-at-all"])
+        #expect(wrong.status != 0 && wrong.error.contains("401"), "\(wrong)")
+
+        primary.server.child.signal(SIGKILL)
+        _ = primary.server.child.wait(timeout: 10)
+        var promoted = false
+        for _ in 0..<100 where !promoted {
+            promoted =
+                try runDLSMS(["promote", s], environment: ["DLSMS_REPLICATION_SECRET": Self.secret]).status == 0
+            if !promoted { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(promoted)
+        let status = try await call(s, "GET", "/healthz/primary")
+        #expect(status.status == 200)
+        #expect((status.body["epoch"] as? Int ?? 0) == (epoch ?? -1) + 1, "\(status.body)")
+        #expect(try await present(s, id!, token: token))
+        #expect(try await book(s, token: token, seat: 1_005).0 == 201)
+        let twice = try runDLSMS(["promote", s, "--secret", Self.secret])
+        #expect(twice.status != 0 && twice.error.contains("not a standby"), "\(twice)")
+        _ = standby.server.stop()
+    }
+}
