@@ -24,6 +24,10 @@ public final class ServiceMetrics: Sendable {
     private let offersAccepted: Gauge
     private let offersDeclined: Gauge
     private let offersExpired: Gauge
+    private let replicationPrimary: Gauge
+    private let replicationEpoch: Gauge
+    private let replicationLag: Gauge
+    private let replicationLagRecords: Gauge
     private let offerAcceptance: DurationHistogram
     private let buckets: [Duration] = [
         .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
@@ -66,6 +70,18 @@ public final class ServiceMetrics: Sendable {
                 "waitlist_offers_declined", "total", "Offers declined or left, or declined for a limit"))
         offersExpired = registry.makeGauge(
             descriptor: Self.name("waitlist_offers_expired", "total", "Holds that ran out and passed on"))
+        replicationPrimary = registry.makeGauge(
+            descriptor: Self.name(
+                "replication_primary", "",
+                "1 while this node takes writes (the one node, or the primary whose lease holds)"))
+        replicationEpoch = registry.makeGauge(
+            descriptor: Self.name("replication_epoch", "", "The epoch of the primary this node follows or is"))
+        replicationLag = registry.makeGauge(
+            descriptor: Self.name(
+                "replication_lag", "seconds", "A standby: seconds since it last had everything the primary announced"))
+        replicationLagRecords = registry.makeGauge(
+            descriptor: Self.name(
+                "replication_lag_records", "", "A standby: records behind the primary's last announcement"))
         offerAcceptance = registry.makeDurationHistogram(
             descriptor: Self.name(
                 "waitlist_offer_acceptance", "seconds", "From the seat freeing to the offer's acceptance"),
@@ -124,6 +140,12 @@ public final class ServiceMetrics: Sendable {
         offersAccepted.set(Double(offers.accepted))
         offersDeclined.set(Double(offers.declined))
         offersExpired.set(Double(offers.expired))
+        let replication = service.replication
+        replicationPrimary.set(Double(replication.acceptsWrites ? 1 : 0))
+        replicationEpoch.set(Double(replication.epoch))
+        let lag: (records: UInt64, seconds: Double) = replication.role == .standby ? replication.lag : (0, 0)
+        replicationLag.set(lag.seconds)
+        replicationLagRecords.set(Double(lag.records))
         var text = registry.emitToString()
         if let detail = service.durable.wal.failureDetail {
             // Why, for the operator (a comment, so that the exposition format stays valid).

@@ -116,11 +116,22 @@ import Testing
         #expect(tracker.waiting == 1)
         tracker.confirmed("a", lsn: 5)
         #expect(await write.value == nil)
-        #expect(tracker.candidate(atLeast: 6) == "b")
+        // The next sync standby must hold everything confirmed so far: a lagging one is not named.
+        tracker.connected("c")
+        tracker.confirmed("c", lsn: 4)
+        #expect(tracker.candidate() == "b")
+        tracker.disconnected("b")
+        #expect(tracker.candidate() == "a")  // c, at 4, is behind what a confirmed
+        tracker.designate("c")
+        #expect(tracker.designated == "a")
+        tracker.confirmed("c", lsn: 5)
+        tracker.connected("b")
+        tracker.confirmed("b", lsn: 9)
 
         // The designated standby goes away: writes wait, and `refuse` ends the wait.
         tracker.disconnected("a")
         #expect(tracker.designated == nil)
+        #expect(tracker.candidate() == "b")  // the most advanced of b (9) and c (5)
         let orphan = Task { () -> EngineError? in
             do throws(EngineError) {
                 try await tracker.wait(for: 6)
@@ -135,6 +146,11 @@ import Testing
             Issue.record("a write without a standby was not refused")
             return
         }
+        // A new primary's floor: what its log held when it took over.
+        tracker.raiseFloor(to: 20)
+        #expect(tracker.candidate() == nil)
+        tracker.confirmed("b", lsn: 20)
+        #expect(tracker.candidate() == "b")
         tracker.close("deposed")
         await #expect(throws: EngineError.self) { try await tracker.wait(for: 1) }
     }

@@ -192,6 +192,8 @@ public final class HACoordinator: Sendable {
         let epoch = given > 0 ? given : (engine.epoch?.epoch ?? 0) + 1
         try engine.begin(epoch: EpochChange(epoch: epoch, node: node, at: engine.clock.now()))
         try await durable.wal.waitLocallyDurable(durable.wal.head.lsn)
+        // Whatever this log holds may have been acknowledged: a sync standby must have all of it.
+        state.standbys.raiseFloor(to: durable.wal.head.lsn)
         durable.wal.setGate(PrimaryGate(replication: state, sync: configuration.mode == .sync))
         state.update {
             $0.role = .primary
@@ -229,14 +231,15 @@ public final class HACoordinator: Sendable {
             group.cancelAll()
         }
         followerTask.withLock { $0 }?.cancel()
-        if let (id, _) = lease.withLock({ $0 }), let etcd, state.role == .primary {
+        if state.role == .primary {
             // A clean stop hands over at once instead of after the lease; nothing is acknowledged
-            // from here on, since a new primary may start as soon as the lease is gone.
+            // from here on, since a new primary may start as soon as the lease is gone (and a
+            // `sync` write waiting for a standby must not hold the shutdown up).
             let reason = "this node is stopping; the write's outcome is unknown"
             state.update { $0.role = .deposed }
             state.fence.withLock { $0 }?.lose(reason)
             state.standbys.close(reason)
-            try? await etcd.revoke(id)
+            if let (id, _) = lease.withLock({ $0 }), let etcd { try? await etcd.revoke(id) }
         }
         await etcd?.shutdown()
         try? await client.shutdown()
@@ -258,7 +261,7 @@ public final class HACoordinator: Sendable {
                         olderThan: Double(configuration.syncTimeout.components.seconds)
                             + Double(configuration.syncTimeout.components.attoseconds) / 1e18)
                 }
-                if state.standbys.designated == nil, let candidate = state.standbys.candidate(atLeast: 0) {
+                if state.standbys.designated == nil, let candidate = state.standbys.candidate() {
                     await designate(candidate)
                 }
             }

@@ -275,7 +275,7 @@ final class StandbyTracker: Sendable {
     /// `node` now counts (it has been named where a new leader will look, if anywhere).
     func designate(_ node: String) {
         let ready: [Waiter] = state.withLock { s in
-            guard let standby = s.standbys[node] else { return [] }
+            guard let standby = s.standbys[node], standby.durableLSN >= s.confirmedLSN else { return [] }
             s.designated = node
             s.confirmedLSN = standby.durableLSN
             return release(&s)
@@ -296,12 +296,21 @@ final class StandbyTracker: Sendable {
         return ready
     }
 
-    /// A standby that has confirmed at least `lsn`, to designate (the most advanced one).
-    func candidate(atLeast lsn: UInt64) -> String? {
+    /// The standby to designate next (the most advanced one), once it has everything that may
+    /// have been acknowledged: what earlier sync standbys confirmed, and the floor.
+    func candidate() -> String? {
         state.withLock { s in
-            s.standbys.filter { $0.value.durableLSN >= lsn }.max { $0.value.durableLSN < $1.value.durableLSN }?.key
+            let needed = s.confirmedLSN
+            return s.standbys.filter { $0.value.durableLSN >= needed }.max {
+                $0.value.durableLSN < $1.value.durableLSN
+            }?
+            .key
         }
     }
+
+    /// Everything up to `lsn` may have been acknowledged before (by this node in an earlier epoch,
+    /// or by the primary it took over from): a sync standby must have it before it counts.
+    func raiseFloor(to lsn: UInt64) { state.withLock { $0.confirmedLSN = max($0.confirmedLSN, lsn) } }
 
     /// Waits until the designated standby has confirmed `lsn`.
     func wait(for lsn: UInt64) async throws(EngineError) {

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Failover test of a three-node DL-SMS cluster behind HAProxy (etcd 3.4 and haproxy installed):
+# sync mode, then async mode. Fails if the sync run fails; the async run's result is printed
+# (its lost count is expected to be non-zero at times) and fails only on its own hard checks.
+#
+#   Tests/ha/run.sh [path/to/dlsms] [more failover.py options, e.g. --duration 60 --keep]
+#
+# Reports go to $HA_REPORT_DIR (default .build/ha-reports).
+set -u
+cd "$(dirname "$0")/../.."
+binary=${1:-.build/debug/dlsms}
+[ $# -gt 0 ] && shift
+reports=${HA_REPORT_DIR:-.build/ha-reports}
+
+python3 Tests/ha/failover.py --binary "$binary" --mode sync --report-dir "$reports" "$@"
+sync_status=$?
+echo
+python3 Tests/ha/failover.py --binary "$binary" --mode async --report-dir "$reports" "$@"
+async_status=$?
+echo
+echo "failover tests: sync $( [ $sync_status -eq 0 ] && echo passed || echo FAILED ), async $( [ $async_status -eq 0 ] && echo passed || echo FAILED ) (reports in $reports)"
+if [ $sync_status -ne 0 ]; then exit 1; fi
+exit 0
