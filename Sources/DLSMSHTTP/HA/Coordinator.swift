@@ -48,11 +48,9 @@ public final class HACoordinator: Sendable {
         self.logger = logger
         etcd = c.etcd.isEmpty ? nil : EtcdClient(endpoints: c.etcd)
         state = ReplicationState(configuration: c, role: .standby)
-        client = HTTPClient(
-            eventLoopGroupProvider: .singleton,
-            configuration: .init(
-                redirectConfiguration: .disallow, timeout: .init(connect: .seconds(1), read: .seconds(30)),
-                connectionPool: .init(idleTimeout: .seconds(30))))
+        // The process-wide client (never shut down, so no path can leave one running); every
+        // request has its own deadline.
+        client = HTTPClient.shared
     }
 
     var authorization: String { "Bearer " + (configuration.secret ?? "") }
@@ -241,8 +239,6 @@ public final class HACoordinator: Sendable {
             state.standbys.close(reason)
             if let (id, _) = lease.withLock({ $0 }), let etcd { try? await etcd.revoke(id) }
         }
-        await etcd?.shutdown()
-        try? await client.shutdown()
     }
 
     private func startFollowing() {
@@ -354,11 +350,7 @@ public enum PromoteRequest {
 
     /// Sends the request; the standby's answer (its new status) when it promoted itself.
     public static func send(to url: String, secret: String, force: Bool) async throws -> String {
-        let client = HTTPClient(
-            eventLoopGroupProvider: .singleton,
-            configuration: .init(
-                redirectConfiguration: .disallow, timeout: .init(connect: .seconds(3), read: .seconds(30))))
-        defer { _ = client.shutdown() }
+        let client = HTTPClient.shared
         var request = HTTPClientRequest(url: url + "/replication/promote" + (force ? "?force=true" : ""))
         request.method = .POST
         request.headers.add(name: "Authorization", value: "Bearer " + secret)

@@ -22,18 +22,12 @@ struct EtcdClient: Sendable {
         var lease: Int64
     }
 
+    /// The process-wide client (never shut down); every call has its own deadline.
     init(endpoints: [String], timeout: TimeAmount = .milliseconds(800)) {
         self.endpoints = endpoints
         self.timeout = timeout
-        client = HTTPClient(
-            eventLoopGroupProvider: .singleton,
-            configuration: .init(
-                redirectConfiguration: .disallow,
-                timeout: .init(connect: timeout, read: timeout),
-                connectionPool: .init(idleTimeout: .seconds(30))))
+        client = HTTPClient.shared
     }
-
-    func shutdown() async { try? await client.shutdown() }
 
     private func call(_ path: String, _ body: [String: Any]) async throws -> [String: Any] {
         let data = try JSONSerialization.data(withJSONObject: body)
