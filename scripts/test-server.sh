@@ -38,3 +38,39 @@ bench_setup() {
     mkdir -p "$reports"
     swift build -c release --product dlsms >"$reports/build.log" 2>&1 || { cat "$reports/build.log"; exit 1; }
 }
+
+# `wrk_measure NAME [wrk arguments…]` (after bench_setup, in a loop setting $run, with $results a
+# file): runs wrk -t2 for $duration s over $connections connections and appends a line
+# "run name requests/s p50-ms p99-ms answers-other-than-2xx" to $results. Benchmarks/summary.py
+# turns those lines into medians, ranges and ratios.
+wrk_measure() {
+    local name=$1
+    shift
+    local out="$reports/wrk-$run-$name.txt"
+    wrk -t2 -c"$connections" -d"${duration}s" --latency "$@" >"$out"
+    python3 - "$name" "$run" "$out" >>"$results" <<'PY'
+import re, sys
+name, run = sys.argv[1], sys.argv[2]
+text = open(sys.argv[3]).read()
+def ms(v):
+    n, unit = re.match(r"([\d.]+)(us|ms|s)", v).groups()
+    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
+p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
+errors = sum(int(x) for x in re.findall(r"other (\d+)", text)) + sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", text))
+print(f"{run}\t{name}\t{rps:.0f}\t{p50:.2f}\t{p99:.2f}\t{errors}")
+PY
+}
+
+# `bench_students COUNT PREFIX` (after start_server): registers COUNT students on $base and
+# writes their tokens, one a line, to a new file $tokens (removed with the server).
+bench_students() {
+    tokens=$(mktemp)
+    cleanup="${cleanup:-} $tokens"
+    for i in $(seq 1 "$1"); do
+        curl -s -X POST "$base/auth/register" -H 'Content-Type: application/json' \
+            -d "{\"student_id\":\"$2$i\",\"password\":\"bench-password-$i\"}" \
+            | python3 -c 'import json,sys;print(json.load(sys.stdin)["token"])' >>"$tokens"
+    done
+}
