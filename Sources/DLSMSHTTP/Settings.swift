@@ -105,6 +105,17 @@ public enum ServerSettings {
         .seconds(try integer(text, range))
     }
 
+    /// One of the cases of `type`, by name.
+    static func choice<T: RawRepresentable<String> & CaseIterable>(_ text: String, _ type: T.Type)
+        throws(ConfigurationError) -> T
+    {
+        guard let value = T(rawValue: text) else {
+            throw ConfigurationError(
+                "must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text)'")
+        }
+        return value
+    }
+
     static func boolean(_ text: String) throws(ConfigurationError) -> Bool {
         switch text.lowercased() {
         case "true", "1", "yes", "on": return true
@@ -332,12 +343,7 @@ public enum ServerSettings {
         setting(
             "replication", "DLSMS_REPLICATION", "off",
             "off | async | sync: take part in a replicated cluster (README \"High availability\"). async acknowledges after the local sync; sync once a standby has the write durable too."
-        ) { c, v in
-            guard let mode = ReplicationConfiguration.Mode(rawValue: v) else {
-                throw ConfigurationError("must be off, async or sync, not '\(v)'")
-            }
-            c.replication.mode = mode
-        },
+        ) { c, v in c.replication.mode = try choice(v, ReplicationConfiguration.Mode.self) },
         setting(
             "replication-secret", "DLSMS_REPLICATION_SECRET", "none",
             "Shared by every node of a cluster, 16 bytes or more: standbys present it to read the primary's log."
@@ -385,12 +391,7 @@ public enum ServerSettings {
         setting(
             "sync-fallback", "DLSMS_SYNC_FALLBACK", "wait",
             "sync, while no standby confirms: wait (writes wait for one) or refuse (new writes get 503 at once; waiting ones after --sync-timeout-ms). Never a silent switch to async."
-        ) { c, v in
-            guard let f = ReplicationConfiguration.SyncFallback(rawValue: v) else {
-                throw ConfigurationError("must be wait or refuse, not '\(v)'")
-            }
-            c.replication.syncFallback = f
-        },
+        ) { c, v in c.replication.syncFallback = try choice(v, ReplicationConfiguration.SyncFallback.self) },
         setting(
             "replication-max-lag", "DLSMS_REPLICATION_MAX_LAG", "2",
             "Seconds a standby may be behind and still answer /healthz/standby with 200."

@@ -40,6 +40,43 @@ import Testing
         #expect(throws: ConfigurationError.self) { try parse([], ["LOG_LEVEL": "loud"]) }
     }
 
+    /// Replication settings that only make sense together are refused at start, not at failover.
+    @Test func replicationSettingsAreCheckedTogether() throws {
+        let secret = ["--replication-secret", "sixteen-bytes-or-more"]
+        let c = try parse(
+            [
+                "--replication", "sync", "--etcd", "http://127.0.0.1:2379,http://10.0.0.2:2379/", "--sync-fallback",
+                "refuse",
+            ]
+                + secret)
+        #expect(c.replication.mode == .sync && c.replication.syncFallback == .refuse)
+        #expect(c.replication.etcd == ["http://127.0.0.1:2379", "http://10.0.0.2:2379"])
+        let refused: [[String]] = [
+            ["--replication", "sync"],  // no secret
+            ["--replication", "async", "--replication-secret", "short"],
+            ["--etcd", "http://127.0.0.1:2379"],  // replication off
+            ["--primary", "http://127.0.0.1:8080"],
+            ["--replication", "async", "--etcd", "http://127.0.0.1:2379", "--primary", "http://127.0.0.1:8080"]
+                + secret,
+            ["--replication", "maybe"] + secret,
+            ["--replication", "async", "--etcd", "ftp://x"] + secret,
+            ["--replication", "async", "--etcd", ","] + secret,
+            ["--replication", "async", "--lease-seconds", "1"] + secret,
+            ["--replication", "async", "--etcd-prefix", "dlsms"] + secret,
+            ["--replication", "async", "--node-name", "two words"] + secret,
+            ["--replication", "sync", "--sync-fallback", "later"] + secret,
+            ["--replication", "sync", "--sync-timeout-ms", "0"] + secret,
+        ]
+        for arguments in refused {
+            #expect(throws: ConfigurationError.self, "\(arguments)") { try parse(arguments) }
+        }
+        do {
+            _ = try parse(["--replication", "maybe"] + secret)
+        } catch {
+            #expect("\(error)".contains("off, async, sync"), "\(error)")
+        }
+    }
+
     @Test func helpListsEverySetting() {
         let help = ServerSettings.helpText
         for s in ServerSettings.table {

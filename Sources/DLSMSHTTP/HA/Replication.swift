@@ -5,7 +5,7 @@ import Synchronization
 
 /// How a node takes part in a replicated cluster (`--replication`, see README "High availability").
 public struct ReplicationConfiguration: Sendable {
-    public enum Mode: String, Sendable {
+    public enum Mode: String, Sendable, CaseIterable {
         /// One node, no replication (the default).
         case off
         /// Acknowledge after the local sync; standbys follow as fast as they can.
@@ -15,7 +15,7 @@ public struct ReplicationConfiguration: Sendable {
     }
 
     /// What a `sync` primary does with writes while no standby confirms them.
-    public enum SyncFallback: String, Sendable {
+    public enum SyncFallback: String, Sendable, CaseIterable {
         /// Writes wait (new ones too) until a standby confirms them.
         case wait
         /// New writes are refused with 503 at once; a write already made waits at most
