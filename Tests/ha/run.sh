@@ -1,7 +1,8 @@
 #!/bin/sh
 # Failover test of a three-node DL-SMS cluster behind HAProxy (etcd 3.4 and haproxy installed):
-# sync mode, then async mode. Fails if the sync run fails; the async run's result is printed
-# (its lost count is expected to be non-zero at times) and fails only on its own hard checks.
+# sync mode, then async mode. Fails if either run fails its checks; the async run's count of lost
+# acknowledgements is printed, never a failure (async promises no more). Killed nodes come back
+# after 5 s, so that a standby, not the restarted primary, is usually elected.
 #
 #   Tests/ha/run.sh [path/to/dlsms] [more failover.py options, e.g. --duration 60 --keep]
 #
@@ -12,12 +13,12 @@ binary=${1:-.build/debug/dlsms}
 [ $# -gt 0 ] && shift
 reports=${HA_REPORT_DIR:-.build/ha-reports}
 
-python3 Tests/ha/failover.py --binary "$binary" --mode sync --report-dir "$reports" "$@"
+python3 Tests/ha/failover.py --binary "$binary" --mode sync --report-dir "$reports" --restart-delay 5 "$@"
 sync_status=$?
 echo
-python3 Tests/ha/failover.py --binary "$binary" --mode async --report-dir "$reports" "$@"
+python3 Tests/ha/failover.py --binary "$binary" --mode async --report-dir "$reports" --restart-delay 5 "$@"
 async_status=$?
 echo
 echo "failover tests: sync $( [ $sync_status -eq 0 ] && echo passed || echo FAILED ), async $( [ $async_status -eq 0 ] && echo passed || echo FAILED ) (reports in $reports)"
-if [ $sync_status -ne 0 ]; then exit 1; fi
+if [ $sync_status -ne 0 ] || [ $async_status -ne 0 ]; then exit 1; fi
 exit 0

@@ -281,10 +281,14 @@ public final class HACoordinator: Sendable {
     /// With etcd: the primary renews its lease (and checks the key is still its own); a standby
     /// watches the key, follows a new primary, and campaigns when the key is gone.
     private func watchLeadership(_ etcd: EtcdClient) async {
-        let interval = Double(configuration.leaseSeconds) / 6
         var lastRenewal = BootClock.now()
+        var election: Election?
         while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(Int(interval * 1000)))
+            // A primary renews every sixth of its lease; a standby looks for a missing leader
+            // at least every 200 ms (how soon a failover starts after the lease lapses).
+            let interval = Double(configuration.leaseSeconds) / 6
+            try? await Task.sleep(
+                for: .milliseconds(Int((state.role == .primary ? interval : min(interval, 0.2)) * 1000)))
             switch state.role {
             case .primary:
                 guard let (id, value) = lease.withLock({ $0 }) else { continue }
@@ -307,15 +311,23 @@ public final class HACoordinator: Sendable {
                     if let leader = try await etcd.get(leaderKey),
                         let record = try? JSONDecoder().decode(LeaderRecord.self, from: Data(leader.value))
                     {
+                        election = nil
                         if record.node != node && state.primaryURL != record.url {
                             logger.notice("following a new primary", metadata: ["url": "\(record.url)"])
                             state.update { $0.primaryURL = record.url }
                             followerTask.withLock { $0 }?.cancel()
                             startFollowing()
                         }
-                    } else if let epoch = try await campaign(etcd, replicaLSN: durable.wal.head.lsn) {
-                        lastRenewal = BootClock.now()
-                        await promote(epoch: epoch)
+                    } else {
+                        let started = election?.started ?? BootClock.now()
+                        if election == nil { election = Election(started: started) }
+                        guard try await mayCampaign(etcd, election: &election!) else { continue }
+                        if let epoch = try await campaign(etcd, replicaLSN: durable.wal.head.lsn) {
+                            if let lease = election?.lease { try? await etcd.revoke(lease) }
+                            election = nil
+                            lastRenewal = BootClock.now()
+                            await promote(epoch: epoch)
+                        }
                     }
                 } catch {
                     logger.debug("etcd", metadata: ["error": "\(error)"])
@@ -323,6 +335,39 @@ public final class HACoordinator: Sendable {
             case .single, .deposed: return
             }
         }
+    }
+
+    /// One election as a standby sees it: since when the leader key is missing, and the lease of
+    /// this node's candidacy (`async`).
+    struct Election {
+        var started: Double
+        var lease: Int64?
+    }
+
+    /// In `async` mode every standby may be elected, but the one with the most of the log should
+    /// be (what the others lack is lost): each publishes its last LSN under `<prefix>/candidates/`
+    /// and defers, for at most one second, to a candidate that has more (or as much and a smaller
+    /// name). In `sync` mode the eligible nodes hold every acknowledged write: no need to wait.
+    private func mayCampaign(_ etcd: EtcdClient, election: inout Election) async throws -> Bool {
+        guard configuration.mode == .async else { return true }
+        let mine = durable.wal.head.lsn
+        if election.lease == nil { election.lease = try await etcd.grant(ttl: configuration.leaseSeconds) }
+        let key = configuration.etcdPrefix + "/candidates/"
+        do {
+            try await etcd.put(key + node, Array(String(mine).utf8), lease: election.lease)
+        } catch {
+            election.lease = nil  // expired in a long election: the next round takes a new one
+            throw error
+        }
+        // The others need a round to publish theirs.
+        guard BootClock.now() - election.started >= 0.15 else { return false }
+        if BootClock.now() - election.started >= 1 { return true }
+        for (name, value) in try await etcd.list(prefix: key) {
+            let other = String(name.dropFirst(key.count))
+            guard other != node, let lsn = UInt64(String(decoding: value, as: UTF8.self)) else { continue }
+            if lsn > mine || (lsn == mine && other < node) { return false }
+        }
+        return true
     }
 
     /// A standby takes over: stops following (what it applied is durable), then becomes primary.

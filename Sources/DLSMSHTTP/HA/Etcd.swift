@@ -82,6 +82,25 @@ struct EtcdClient: Sendable {
             lease: Self.int(kv["lease"]))
     }
 
+    /// Every key under `prefix`, with its value.
+    func list(prefix: String) async throws -> [(key: String, value: [UInt8])] {
+        var end = Array(prefix.utf8)
+        end[end.count - 1] += 1  // the first key after every key with the prefix
+        let r = try await call("/v3/kv/range", ["key": Self.b64(prefix), "range_end": Self.b64(end)])
+        let kvs = r["kvs"] as? [[String: Any]] ?? []
+        return kvs.compactMap { kv in
+            guard let key = (kv["key"] as? String).flatMap({ Data(base64Encoded: $0) }) else { return nil }
+            let value = (kv["value"] as? String).flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) } ?? []
+            return (String(decoding: key, as: UTF8.self), value)
+        }
+    }
+
+    func put(_ key: String, _ value: [UInt8], lease: Int64?) async throws {
+        var body: [String: Any] = ["key": Self.b64(key), "value": Self.b64(value)]
+        if let lease { body["lease"] = String(lease) }
+        _ = try await call("/v3/kv/put", body)
+    }
+
     /// A comparison of a transaction.
     enum Compare {
         /// The key does not exist (its create revision is 0).
