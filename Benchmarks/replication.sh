@@ -45,8 +45,27 @@ for run in $(seq 1 "$runs"); do
             fi
             bench_students 16 "bench$run$mode"
             first=$(( ($(date +%s) / 900 + 4) * 900 ))
+            if [ "$mode" != single ]; then
+                # What an async failover could lose: how far the standby is behind the primary's
+                # durable log during the load (sampled every 100 ms from both nodes).
+                (
+                    while true; do
+                        p=$(curl -s -m 1 "$base/healthz/primary" | json_field durable_lsn 2>/dev/null || echo)
+                        s=$(curl -s -m 1 "127.0.0.1:$standby_port/healthz/standby" | json_field durable_lsn 2>/dev/null || echo)
+                        [ -n "$p" ] && [ -n "$s" ] && echo $((p - s))
+                        sleep 0.1
+                    done
+                ) >"$reports/lag-$run-$mode.txt" &
+                sampler=$!
+            fi
             BOOK_TOKENS=$tokens BOOK_BASE=$first BOOK_SEATS=2000 WRK_THREADS=2 \
                 wrk_measure "book-$mode" -s Benchmarks/wrk/book.lua "$base/reservations"
+            if [ "$mode" != single ]; then
+                kill $sampler
+                sort -n "$reports/lag-$run-$mode.txt" | awk -v r="$run" -v m="$mode" '{ v[NR] = $1 } END {
+                    printf "run %s %s: the standby behind the primary by %d records at the median, %d at the 99th percentile, %d at most (%d samples)\n",
+                        r, m, v[int(NR / 2) + 1], v[int(NR * 0.99) + 1], v[NR], NR }'
+            fi
             if [ "$mode" != single ]; then
                 primary_lsn=$(curl -s "$base/healthz/primary" | json_field durable_lsn)
                 for _ in $(seq 1 100); do
