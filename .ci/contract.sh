@@ -14,8 +14,10 @@ admin=$(login admin contract-admin)
 
 # positive_data_acceptance is left out on purpose: schema-valid requests that break a booking
 # rule (a start in the past, an illegal state change) are refused with 400 by design.
+# /healthz/standby answers 503 on purpose on a node that is not a standby (this one): a routing
+# check for proxies, which schemathesis would count as a server error.
 common=(--checks all --exclude-checks positive_data_acceptance --max-examples 15 --request-timeout 5 --seed 1
-    --exclude-path /notifications/stream)
+    --exclude-path /notifications/stream --exclude-path /healthz/standby)
 echo "-- as a student, every operation"
 $ST run "$base/openapi.yaml" -H "Authorization: Bearer $student" "${common[@]}"
 echo "-- as an admin, the admin operations"

@@ -62,6 +62,15 @@ public final class DurableEngine: Sendable {
     private let directory: DataDirectory
     private let snapshotState = Mutex<(lastBytes: UInt64, lastTime: Timestamp, lastName: String?)>((0, 0, nil))
     private let snapshotLock = SnapshotLock()
+    /// What a snapshot covers: the log's head, since every change is applied before it is
+    /// appended; a standby, which appends the primary's frames before it applies them, says
+    /// what it has applied instead.
+    private let coverage = Mutex<(@Sendable () -> (lsn: UInt64, checksum: UInt32))?>(nil)
+
+    /// Sets what snapshots cover (a standby's applied position), or the log's head (`nil`).
+    public func setSnapshotCoverage(_ covered: (@Sendable () -> (lsn: UInt64, checksum: UInt32))?) {
+        coverage.withLock { $0 = covered }
+    }
 
     /// Serialises snapshot writers.
     private actor SnapshotLock {
@@ -179,7 +188,7 @@ public final class DurableEngine: Sendable {
     private func writeSnapshot() async throws -> SnapshotReport {
         let started = DispatchTime.now()
         // Everything up to `covered` is in memory: each change is applied with its append.
-        let (covered, chain) = wal.head
+        let (covered, chain) = coverage.withLock { $0 }?() ?? wal.head
         let image = await engine.capture()
         let captured = DispatchTime.now()
         // What the capture saw may include later records; write only once they are durable, so a

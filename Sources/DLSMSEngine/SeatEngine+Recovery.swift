@@ -94,10 +94,16 @@ extension SeatEngine {
         var pendingCount = 0
         func flush() async {
             guard pendingCount > 0 else { return }
-            await withTaskGroup(of: Void.self) { group in
-                for (s, batch) in pending.enumerated() where !batch.isEmpty {
-                    let shard = shards[s]
-                    group.addTask { await shard.restore(batch) }
+            if pendingCount < 512 {
+                // A few records (a standby applying one message of its primary's log): one hop
+                // per shard is cheaper than a child task per shard.
+                for (s, batch) in pending.enumerated() where !batch.isEmpty { await shards[s].restore(batch) }
+            } else {
+                await withTaskGroup(of: Void.self) { group in
+                    for (s, batch) in pending.enumerated() where !batch.isEmpty {
+                        let shard = shards[s]
+                        group.addTask { await shard.restore(batch) }
+                    }
                 }
             }
             pending = [[Reservation]](repeating: [], count: shards.count)

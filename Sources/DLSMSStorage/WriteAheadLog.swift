@@ -72,9 +72,10 @@ public func segmentFirstLSN(_ name: String) -> UInt64? {
     return UInt64(name.dropFirst(4).dropLast(4))
 }
 
-/// Decides when a record, durable here, may be acknowledged to its writer: in a replicated
-/// cluster, once a standby has it too (`sync` mode) and while this node's lease as primary holds.
-/// Called once per waiter after the local sync; throwing refuses the acknowledgement.
+/// Decides when a record may be acknowledged to its writer: in a replicated cluster, once it is
+/// durable here (``WriteAheadLog/waitLocallyDurable(_:)``, which the gate must wait for), once a
+/// standby has it too (`sync` mode), and while this node's lease as primary holds. Called once
+/// per waiter; throwing refuses the acknowledgement.
 public protocol AcknowledgementGate: Sendable {
     func acknowledge(_ lsn: UInt64) async throws(EngineError)
 }
@@ -120,6 +121,9 @@ public final class WriteAheadLog: Journal, Sendable {
         var nextLSN: UInt64
         var lastChecksum: UInt32
         var durableLSN: UInt64
+        /// Written to the file, maybe not yet synced: what standbys may read (they sync it
+        /// themselves while this node does).
+        var writtenLSN: UInt64
         var waiters: [Waiter] = []
         var failure: EngineError?
         /// What failed, with the file (for the operator's log, never for clients).
@@ -164,7 +168,8 @@ public final class WriteAheadLog: Journal, Sendable {
         self.configuration = configuration
         self.io = io
         self.now = now
-        state = Mutex(State(nextLSN: nextLSN, lastChecksum: lastChecksum, durableLSN: nextLSN - 1))
+        state = Mutex(
+            State(nextLSN: nextLSN, lastChecksum: lastChecksum, durableLSN: nextLSN - 1, writtenLSN: nextLSN - 1))
         try io.makeDirectory(configuration.directory)
         let name = currentSegment ?? segmentName(firstLSN: nextLSN)
         let path = configuration.directory + "/" + name
@@ -212,9 +217,11 @@ public final class WriteAheadLog: Journal, Sendable {
     /// (the ``AcknowledgementGate``, if one is set, lets it); throws if the log failed or the gate
     /// refuses.
     public func waitDurable(_ lsn: UInt64) async throws(EngineError) {
-        let gate: (any AcknowledgementGate)? = state.withLock { $0.gate }
-        try await waitLocallyDurable(lsn)
-        if let gate { try await gate.acknowledge(lsn) }
+        if let gate = state.withLock({ $0.gate }) {
+            try await gate.acknowledge(lsn)
+        } else {
+            try await waitLocallyDurable(lsn)
+        }
     }
 
     /// Sets what an acknowledgement waits for besides the local sync (replication), or none.
@@ -338,6 +345,9 @@ public final class WriteAheadLog: Journal, Sendable {
                     }
                     try batch.bytes.withBytes { (raw) throws(StorageError) in try handle.write(raw) }
                     segmentSize += batch.bytes.count
+                    // Standbys may have the batch now: their sync runs while this one does.
+                    state.withLock { $0.writtenLSN = batch.lastLSN }
+                    publish(batch.bytes, first: batch.firstLSN, last: batch.lastLSN)
                     let started = DispatchTime.now()
                     var synced = false
                     switch policy {
@@ -357,7 +367,6 @@ public final class WriteAheadLog: Journal, Sendable {
                     }
                     let syncTime = synced ? DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds : 0
                     acknowledgedSize = segmentSize
-                    publish(batch.bytes, first: batch.firstLSN, last: batch.lastLSN)
                     complete(
                         upTo: batch.lastLSN, records: Int(batch.lastLSN - batch.firstLSN + 1), syncNanoseconds: syncTime
                     )
@@ -412,8 +421,8 @@ public final class WriteAheadLog: Journal, Sendable {
     /// Keeps the last `bytes` of durable frames in memory for standbys (0: none, the default).
     public func enableFeed(keepBytes: Int) { feed.withLock { $0.keepBytes = max(0, keepBytes) } }
 
-    /// A stream of the durable LSN, one element after each batch (the newest only, if the
-    /// reader lags); end it with ``unsubscribe(_:)``.
+    /// A stream of the written LSN, one element after each batch is written (the newest only, if
+    /// the reader lags); end it with ``unsubscribe(_:)``.
     public func subscribe() -> (id: Int, stream: AsyncStream<UInt64>) {
         let (stream, continuation) = AsyncStream.makeStream(of: UInt64.self, bufferingPolicy: .bufferingNewest(1))
         let id = feed.withLock { f in
@@ -421,7 +430,7 @@ public final class WriteAheadLog: Journal, Sendable {
             f.listeners[f.nextListener] = continuation
             return f.nextListener
         }
-        continuation.yield(statistics.durableLSN)
+        continuation.yield(writtenLSN)
         return (id, stream)
     }
 
@@ -453,10 +462,14 @@ public final class WriteAheadLog: Journal, Sendable {
         for l in listeners { l.yield(last) }
     }
 
-    /// Durable frames after `lsn` from the memory feed, up to about `maxBytes` (at least one frame).
+    /// The LSN of the last record written to the file (synced or not): a standby may have up to it.
+    public var writtenLSN: UInt64 { state.withLock { $0.writtenLSN } }
+
+    /// Written frames after `lsn` from the memory feed, up to about `maxBytes` (at least one
+    /// frame). They may not be synced here yet: a standby syncs them while this node does, and an
+    /// acknowledgement waits for both.
     public func feedFrames(after lsn: UInt64, maxBytes: Int) -> FeedRead {
-        let durable = statistics.durableLSN
-        if lsn >= durable { return .caughtUp }
+        if lsn >= writtenLSN { return .caughtUp }
         return feed.withLock { f in
             guard let firstKept = f.batches.first?.first, firstKept <= lsn + 1 else { return .notInMemory }
             var out: [UInt8] = []

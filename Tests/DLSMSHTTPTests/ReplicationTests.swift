@@ -272,7 +272,18 @@ import Testing
         #expect(lines.filter { $0.contains("copied the primary's snapshot") }.count == 1, "copied a second time")
         let resumed = lines.last { $0.contains("following the primary") } ?? ""
         #expect(!resumed.contains("from_lsn=1 "), "\(resumed)")
-        _ = again.server.stop()
+
+        // A clean stop writes the standby's final snapshot (covering what it applied); it starts
+        // again from it and follows on, with nothing set aside.
+        #expect(again.server.stop() == 0)
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir + "/s")
+        #expect(names.filter { $0.hasPrefix("snapshot-") }.count >= 2, "\(names)")
+        let (_, third) = try await book(p, token: token, seat: 1_004)
+        let thirdStart = try await node(dir + "/s", primary: p)
+        #expect(try await eventually { try await present(thirdStart.server.base, third!, token: token) })
+        #expect(try await present(thirdStart.server.base, second!, token: token))
+        #expect(!thirdStart.logText.contains("cannot continue"), "\(thirdStart.logText)")
+        _ = thirdStart.server.stop()
         _ = primary.server.stop()
     }
 

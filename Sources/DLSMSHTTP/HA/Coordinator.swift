@@ -28,6 +28,8 @@ public final class HACoordinator: Sendable {
     /// The lease this node holds as primary (etcd), and its leader key's value.
     private let lease = Mutex<(id: Int64, value: [UInt8])?>(nil)
     private let followerTask = Mutex<Task<Void, Never>?>(nil)
+    /// A standby's last applied record (LSN and checksum): what its snapshots cover.
+    let applied = Mutex<(lsn: UInt64, checksum: UInt32)>((0, 0))
 
     var durable: DurableEngine { durableBox.withLock { $0 }! }
     var leaderKey: String { configuration.etcdPrefix + "/leader" }
@@ -173,6 +175,8 @@ public final class HACoordinator: Sendable {
         case .primary(let epoch): try await becomePrimary(epoch: epoch)
         case .standby(let url):
             durable.engine.refuseWrites(notPrimaryError(url))
+            applied.withLock { $0 = durable.wal.head }
+            durable.setSnapshotCoverage { [self] in applied.withLock { $0 } }
             state.update { s in
                 s.appliedLSN = durable.wal.head.lsn
                 s.epoch = durable.engine.epoch?.epoch ?? 0
@@ -190,9 +194,10 @@ public final class HACoordinator: Sendable {
         let epoch = given > 0 ? given : (engine.epoch?.epoch ?? 0) + 1
         try engine.begin(epoch: EpochChange(epoch: epoch, node: node, at: engine.clock.now()))
         try await durable.wal.waitLocallyDurable(durable.wal.head.lsn)
+        durable.setSnapshotCoverage(nil)  // every record is applied now; from here on, before it is appended
         // Whatever this log holds may have been acknowledged: a sync standby must have all of it.
         state.standbys.raiseFloor(to: durable.wal.head.lsn)
-        durable.wal.setGate(PrimaryGate(replication: state, sync: configuration.mode == .sync))
+        durable.wal.setGate(PrimaryGate(replication: state, wal: durable.wal, sync: configuration.mode == .sync))
         state.update {
             $0.role = .primary
             $0.epoch = epoch

@@ -360,14 +360,18 @@ final class StandbyTracker: Sendable {
     var waiting: Int { state.withLock { $0.waiters.count } }
 }
 
-/// What a primary's acknowledgement waits for after the local sync: a standby's confirmation
-/// (`sync`), then the lease (with etcd). The lease is checked last, right before the answer.
+/// What a primary's acknowledgement waits for: a standby's confirmation (`sync`), the local
+/// sync, then the lease (with etcd), checked last, right before the answer. The standby's
+/// confirmation comes first because it nearly always arrives last (the standby syncs the frames
+/// after it receives them): one suspension per write instead of two.
 struct PrimaryGate: AcknowledgementGate {
     let replication: ReplicationState
+    let wal: WriteAheadLog
     let sync: Bool
 
     func acknowledge(_ lsn: UInt64) async throws(EngineError) {
         if sync { try await replication.standbys.wait(for: lsn) }
+        try await wal.waitLocallyDurable(lsn)
         if let fence = replication.fence.withLock({ $0 }) { try await fence.check() }
     }
 }

@@ -95,12 +95,12 @@ func addReplicationRoutes(to router: Router<APIContext>, service: DLSMSService) 
     }
 
     @Sendable func coordinator(_ request: Request) throws(APIError) -> HACoordinator {
+        let unauthorized = APIError(.unauthorized, "unauthorized", "the replication secret is required")
         guard let coordinator = service.coordinator else {
+            if request.headers[.authorization] == nil { throw unauthorized }
             throw APIError(.notFound, "not_found", "replication is off on this node")
         }
-        guard coordinator.authorized(request.headers[.authorization]) else {
-            throw APIError(.unauthorized, "unauthorized", "the replication secret is required")
-        }
+        guard coordinator.authorized(request.headers[.authorization]) else { throw unauthorized }
         return coordinator
     }
 

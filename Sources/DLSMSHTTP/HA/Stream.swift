@@ -104,10 +104,10 @@ extension HACoordinator {
     /// primary's (a tail the primary does not have) or the primary no longer has what follows.
     func checkHistory(after lsn: UInt64, checksum: UInt32) throws(APIError) {
         let wal = durable.wal
-        let durableLSN = wal.statistics.durableLSN
-        if lsn > durableLSN {
+        let writtenLSN = wal.writtenLSN
+        if lsn > writtenLSN {
             throw APIError(
-                .conflict, "diverged", "the standby's log goes past the primary's (LSN \(lsn) > \(durableLSN))")
+                .conflict, "diverged", "the standby's log goes past the primary's (LSN \(lsn) > \(writtenLSN))")
         }
         guard let ours = recordChecksum(at: lsn) else {
             throw APIError(
@@ -116,7 +116,7 @@ extension HACoordinator {
         guard ours == checksum else {
             throw APIError(.conflict, "diverged", "the standby's record at LSN \(lsn) is not the primary's")
         }
-        if lsn < durableLSN, case .unavailable = read(after: lsn, maxBytes: 1) {
+        if lsn < writtenLSN, case .unavailable = read(after: lsn, maxBytes: 1) {
             throw APIError(
                 .conflict, "snapshot_required", "the primary no longer keeps LSN \(lsn + 1); copy a snapshot first")
         }
@@ -154,7 +154,7 @@ extension HACoordinator {
         case unavailable
     }
 
-    /// Durable frames after `lsn`: from memory, else from the segments.
+    /// Written frames after `lsn`: from memory, else (durable ones) from the segments.
     func read(after lsn: UInt64, maxBytes: Int) -> Read {
         let wal = durable.wal
         switch wal.feedFrames(after: lsn, maxBytes: maxBytes) {
@@ -179,11 +179,11 @@ extension HACoordinator {
         state.standbys.connected(standby)
         defer { state.standbys.disconnected(standby) }
         let wal = durable.wal
-        let (id, durableLSNs) = wal.subscribe()
+        let (id, writtenLSNs) = wal.subscribe()
         defer { wal.unsubscribe(id) }
         let (wakes, sink) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let forward = Task {
-            for await _ in durableLSNs { sink.yield() }
+            for await _ in writtenLSNs { sink.yield() }
             sink.finish()
         }
         let beat = Task {
@@ -233,11 +233,31 @@ extension HACoordinator {
     /// Follows the primary until cancelled: reconnects after any break; a log the primary cannot
     /// continue moves the data aside and exits, to start again from the primary's snapshot.
     func follow() async {
+        // Appended frames are made durable by the log's group commit while the next messages are
+        // read and applied: one task waits for each newest appended LSN to be durable, and
+        // another confirms the newest durable one to the primary.
         let (acks, ackSink) = AsyncStream.makeStream(of: UInt64.self, bufferingPolicy: .bufferingNewest(1))
+        let (appended, appendSink) = AsyncStream.makeStream(of: UInt64.self, bufferingPolicy: .bufferingNewest(1))
         let acker = Task { await sendAcks(acks) }
+        let syncer = Task {
+            for await lsn in appended {
+                do {
+                    try await durable.wal.waitLocallyDurable(lsn)
+                } catch {
+                    return  // the log failed: the storage watch stops the process
+                }
+                state.update { s in
+                    s.appliedLSN = max(s.appliedLSN, lsn)
+                    if s.appliedLSN >= s.primaryLSN { s.caughtUpAt = BootClock.now() }
+                }
+                ackSink.yield(lsn)
+            }
+        }
         defer {
+            appendSink.finish()
             ackSink.finish()
             acker.cancel()
+            syncer.cancel()
         }
         var logged = false
         while !Task.isCancelled && state.role == .standby {
@@ -246,7 +266,7 @@ extension HACoordinator {
                 continue
             }
             do {
-                try await streamOnce(from: url, acks: ackSink)
+                try await streamOnce(from: url, acks: ackSink, appended: appendSink)
                 logged = false
             } catch let e as Diverged {
                 restartFromSnapshot("\(e)")
@@ -276,7 +296,9 @@ extension HACoordinator {
         exit(rejoinExitStatus)
     }
 
-    private func streamOnce(from url: String, acks: AsyncStream<UInt64>.Continuation) async throws {
+    private func streamOnce(
+        from url: String, acks: AsyncStream<UInt64>.Continuation, appended: AsyncStream<UInt64>.Continuation
+    ) async throws {
         let wal = durable.wal
         let head = wal.head
         var request = HTTPClientRequest(
@@ -308,7 +330,7 @@ extension HACoordinator {
                         pending.moveReaderIndex(forwardBy: ReplicationMessage.headerSize)
                         let payload = pending.readBytes(length: length)!
                         lastMessage.touch()
-                        try await self.handle(type: type, payload: payload, acks: acks)
+                        try await self.handle(type: type, payload: payload, appended: appended)
                     }
                     pending.discardReadBytes()
                 }
@@ -328,22 +350,21 @@ extension HACoordinator {
         }
     }
 
-    private func handle(type: UInt8, payload: [UInt8], acks: AsyncStream<UInt64>.Continuation) async throws {
+    private func handle(type: UInt8, payload: [UInt8], appended: AsyncStream<UInt64>.Continuation) async throws {
         switch type {
         case ReplicationMessage.frames:
             let wal = durable.wal
             let head = wal.head
             let frames = try VerifiedFrames(payload, expectLSN: head.lsn + 1, previous: head.checksum)
-            try await apply(frames.records)
+            // The log first, so that its sync runs while the records are applied (snapshots
+            // cover what is applied, `applied`, never more). The confirmation waits for both: what
+            // the primary acknowledges in `sync` mode is durable and readable here.
             try wal.appendReplicated(
                 frames.bytes, frameEnds: frames.ends, lastLSN: frames.lastLSN, lastChecksum: frames.lastChecksum)
-            try await wal.waitLocallyDurable(frames.lastLSN)
-            state.update { s in
-                s.appliedLSN = frames.lastLSN
-                if frames.lastLSN >= s.primaryLSN { s.caughtUpAt = BootClock.now() }
-                s.epoch = durable.engine.epoch?.epoch ?? s.epoch
-            }
-            acks.yield(frames.lastLSN)
+            try await apply(frames.records)
+            applied.withLock { $0 = (frames.lastLSN, frames.lastChecksum) }
+            state.update { s in s.epoch = durable.engine.epoch?.epoch ?? s.epoch }
+            appended.yield(frames.lastLSN)
         case ReplicationMessage.heartbeat:
             guard payload.count == 16 else { throw VerifiedFrames.Refused(description: "bad heartbeat") }
             let primaryLSN = payload.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
@@ -382,6 +403,9 @@ extension HACoordinator {
     /// Confirms the durable LSN to the primary, the newest only when several wait.
     private func sendAcks(_ acks: AsyncStream<UInt64>) async {
         for await lsn in acks {
+            // async: the primary waits for no confirmation (it only shows them in its status), so
+            // one every 100 ms is plenty; sync: each one releases writes, at once.
+            if configuration.mode == .async { try? await Task.sleep(for: .milliseconds(100)) }
             guard let url = state.primaryURL else { continue }
             var request = HTTPClientRequest(url: url + "/replication/ack")
             request.method = .POST
