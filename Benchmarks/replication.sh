@@ -47,15 +47,24 @@ for run in $(seq 1 "$runs"); do
             first=$(( ($(date +%s) / 900 + 4) * 900 ))
             if [ "$mode" != single ]; then
                 # What an async failover could lose: how far the standby is behind the primary's
-                # durable log during the load (sampled every 100 ms from both nodes).
-                (
-                    while true; do
-                        p=$(curl -s -m 1 "$base/healthz/primary" | json_field durable_lsn 2>/dev/null || echo)
-                        s=$(curl -s -m 1 "127.0.0.1:$standby_port/healthz/standby" | json_field durable_lsn 2>/dev/null || echo)
-                        [ -n "$p" ] && [ -n "$s" ] && echo $((p - s))
-                        sleep 0.1
-                    done
-                ) >"$reports/lag-$run-$mode.txt" &
+                # durable log during the load (both read at the same moment, every 100 ms).
+                python3 - "$base" "127.0.0.1:$standby_port" >"$reports/lag-$run-$mode.txt" <<'PY' &
+import json, sys, threading, time, urllib.request
+def lsn(url, path):
+    with urllib.request.urlopen("http://" + url.removeprefix("http://") + path, timeout=1) as r:
+        return json.load(r)["durable_lsn"]
+while True:
+    out = {}
+    threads = [threading.Thread(target=lambda k, u, p: out.__setitem__(k, lsn(u, p)), args=a)
+               for a in (("p", sys.argv[1], "/healthz/primary"), ("s", sys.argv[2], "/healthz/standby"))]
+    try:
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print(max(0, out["p"] - out["s"]), flush=True)
+    except Exception:
+        pass
+    time.sleep(0.1)
+PY
                 sampler=$!
             fi
             BOOK_TOKENS=$tokens BOOK_BASE=$first BOOK_SEATS=2000 WRK_THREADS=2 \

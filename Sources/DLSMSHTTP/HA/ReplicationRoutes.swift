@@ -143,7 +143,8 @@ func addReplicationRoutes(to router: Router<APIContext>, service: DLSMSService) 
         }
         var request = request
         let ack = try await request.decodeJSON(Ack.self)
-        ha.state.standbys.confirmed(ack.node, lsn: ack.lsn)
+        // A standby cannot hold more than this node has written: a larger LSN is not believed.
+        ha.state.standbys.confirmed(ack.node, lsn: min(ack.lsn, service.durable.wal.writtenLSN))
         return Response(status: .noContent)
     }
 
