@@ -70,7 +70,7 @@ import Testing
         let doubtful = LeaseFence(validUntil: now - 1, margin: 1)
         #expect(!doubtful.holds)
         let waiting = Task { try await doubtful.check() }
-        doubtful.renewed(sentAt: BootClock.now(), ttl: 3)  // granted 3 s from now, minus the margin
+        doubtful.renewed(sentAt: BootClock.now(), ttl: 3_600)  // granted an hour from now, less the margin
         try await waiting.value
         #expect(doubtful.holds)
 

@@ -97,6 +97,7 @@ let laterGoldenRecords: [JournalRecord] = [
             id: 1, url: "http://127.0.0.1:9099/hooks", secret: "s3cret-s3cret-s3cret",
             events: ["reservation.created", "closure.created"], deliveredThrough: 7, createdAt: 1_760_184_000)),
     .webhookEvent(WebhookEvent(id: 8, type: "reservation.created", createdAt: 1_760_184_000, payload: #"{"id":8}"#)),
+    .epoch(EpochChange(epoch: 4, node: "n2", at: 1_760_184_000)),
 ]
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
