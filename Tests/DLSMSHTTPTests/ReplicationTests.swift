@@ -97,8 +97,8 @@ import Testing
 
     @Test func onlyTheDesignatedStandbysConfirmationsAcknowledge() async throws {
         let tracker = StandbyTracker()
-        tracker.connected("a")
-        tracker.connected("b")
+        tracker.connected("a", instance: "a1")
+        tracker.connected("b", instance: "b1")
         let write = Task { () -> EngineError? in
             do throws(EngineError) {
                 try await tracker.wait(for: 5)
@@ -108,28 +108,28 @@ import Testing
             }
         }
         while tracker.waiting == 0 { await Task.yield() }
-        tracker.confirmed("b", lsn: 9)  // b is not designated: it does not count
+        tracker.confirmed("b", instance: "b1", lsn: 9)  // b is not designated: it does not count
         #expect(tracker.waiting == 1)
         tracker.designate("a")
         #expect(tracker.waiting == 1)  // a has confirmed nothing yet
-        tracker.confirmed("a", lsn: 4)
+        tracker.confirmed("a", instance: "a1", lsn: 4)
         #expect(tracker.waiting == 1)
-        tracker.confirmed("a", lsn: 5)
+        tracker.confirmed("a", instance: "a1", lsn: 5)
         #expect(await write.value == nil)
         // The next sync standby must hold everything confirmed so far: a lagging one is not named.
-        tracker.connected("c")
-        tracker.confirmed("c", lsn: 4)
+        tracker.connected("c", instance: "c1")
+        tracker.confirmed("c", instance: "c1", lsn: 4)
         #expect(tracker.candidate() == "b")
-        tracker.disconnected("b")
+        tracker.disconnected("b", instance: "b1")
         #expect(tracker.candidate() == "a")  // c, at 4, is behind what a confirmed
         tracker.designate("c")
         #expect(tracker.designated == "a")
-        tracker.confirmed("c", lsn: 5)
-        tracker.connected("b")
-        tracker.confirmed("b", lsn: 9)
+        tracker.confirmed("c", instance: "c1", lsn: 5)
+        tracker.connected("b", instance: "b1")
+        tracker.confirmed("b", instance: "b1", lsn: 9)
 
         // The designated standby goes away: writes wait, and `refuse` ends the wait.
-        tracker.disconnected("a")
+        tracker.disconnected("a", instance: "a1")
         #expect(tracker.designated == nil)
         #expect(tracker.candidate() == "b")  // the most advanced of b (9) and c (5)
         let orphan = Task { () -> EngineError? in
@@ -146,10 +146,21 @@ import Testing
             Issue.record("a write without a standby was not refused")
             return
         }
+        // Another run of "b" (a restart, or a second process under its name): what the first
+        // confirmed no longer counts, nor do its late confirmations, and it is not designated.
+        tracker.designate("b")
+        #expect(tracker.designated == "b")
+        tracker.connected("b", instance: "b2")
+        #expect(tracker.designated == nil)
+        tracker.confirmed("b", instance: "b1", lsn: 9)
+        #expect(tracker.candidate() == nil)  // b2 has confirmed nothing yet; c is behind what b1 confirmed
+        tracker.disconnected("b", instance: "b1")  // the old stream ending does not drop b2
+        tracker.confirmed("b", instance: "b2", lsn: 9)
+        #expect(tracker.candidate() == "b")
         // A new primary's floor: what its log held when it took over.
         tracker.raiseFloor(to: 20)
         #expect(tracker.candidate() == nil)
-        tracker.confirmed("b", lsn: 20)
+        tracker.confirmed("b", instance: "b2", lsn: 20)
         #expect(tracker.candidate() == "b")
         tracker.close("deposed")
         await #expect(throws: EngineError.self) { try await tracker.wait(for: 1) }
@@ -260,6 +271,16 @@ import Testing
         // The replication routes need the secret.
         #expect(try await call(p, "GET", "/replication/snapshot").status == 401)
         #expect(try await call(p, "GET", "/replication/wal?after=0&checksum=0&node=x").status == 401)
+        // A confirmation beyond what the primary wrote is refused (it used to be believed, and
+        // the largest LSNs crashed the status page).
+        let bogus = try await call(
+            p, "POST", "/replication/ack", token: Self.secret,
+            json: #"{"node":"x","instance":"y","lsn":18446744073709551615}"#)
+        #expect(bogus.status == 400)
+        let replicationStatus = try await call(p, "GET", "/replication/status", token: Self.secret)
+        #expect(
+            replicationStatus.status == 200 && (replicationStatus.body["standbys"] as? [Any])?.count == 1,
+            "\(replicationStatus.body)")
 
         // kill -9 the standby; the primary goes on; the standby resumes from its own log.
         standby.server.child.signal(SIGKILL)

@@ -20,6 +20,8 @@ public final class HACoordinator: Sendable {
     let state: ReplicationState
     let node: String
     let advertiseURL: String
+    /// This run of the node: a standby's confirmations count only from the run that streams.
+    let instance = UUID().uuidString
     let dataDirectory: String
     let logger: Logger
     let etcd: EtcdClient?
@@ -113,6 +115,20 @@ public final class HACoordinator: Sendable {
         var epoch: UInt64
         var primary: String
         var sync: String?
+        /// Where they are: a node is eligible under its name only at its own address (two
+        /// nodes started under one name by mistake are not taken for each other).
+        var primaryURL: String?
+        var syncURL: String?
+    }
+
+    /// Another node holds the leader key under this node's name: a configuration error, which a
+    /// restart does not mend (not exit 75).
+    func refuseDuplicateName(_ record: LeaderRecord) {
+        guard record.node == node, record.url != advertiseURL else { return }
+        logger.critical(
+            "another node, at \(record.url), leads under this node's name '\(node)': give each node its own --node-name"
+        )
+        exit(78)
     }
 
     private func electAtStart(_ etcd: EtcdClient) async throws -> Start {
@@ -122,6 +138,7 @@ public final class HACoordinator: Sendable {
                 if let leader = try await etcd.get(leaderKey),
                     let record = try? JSONDecoder().decode(LeaderRecord.self, from: Data(leader.value))
                 {
+                    refuseDuplicateName(record)
                     if record.node != node { return .standby(primaryURL: record.url) }
                     // This node's previous run still holds the key: wait for its lease to lapse.
                     if !waited { logger.info("waiting for this node's previous lease to lapse") }
@@ -140,15 +157,19 @@ public final class HACoordinator: Sendable {
     private func campaign(_ etcd: EtcdClient, replicaLSN: UInt64?) async throws -> UInt64? {
         let current = try await etcd.get(stateKey)
         let cluster = current.flatMap { try? JSONDecoder().decode(ClusterRecord.self, from: Data($0.value)) }
-        if configuration.mode == .sync, let cluster, cluster.primary != node, cluster.sync != node {
-            return nil  // only the last primary and its sync standby hold every acknowledged write
+        if configuration.mode == .sync, let cluster {
+            // Only the last primary and its sync standby hold every acknowledged write.
+            let primary = cluster.primary == node && (cluster.primaryURL ?? advertiseURL) == advertiseURL
+            let sync = cluster.sync == node && (cluster.syncURL ?? advertiseURL) == advertiseURL
+            if !primary && !sync { return nil }
         }
         if cluster == nil, replicaLSN != nil, current != nil { return nil }
         let epoch = (cluster?.epoch ?? 0) + 1
         let leaseID = try await etcd.grant(ttl: configuration.leaseSeconds)
         let sentAt = BootClock.now()
         let leader = Array(try JSONEncoder().encode(LeaderRecord(node: node, url: advertiseURL, epoch: epoch)))
-        let next = Array(try JSONEncoder().encode(ClusterRecord(epoch: epoch, primary: node, sync: nil)))
+        let next = Array(
+            try JSONEncoder().encode(ClusterRecord(epoch: epoch, primary: node, sync: nil, primaryURL: advertiseURL)))
         let won = try await etcd.transaction(
             if: [.absent(leaderKey), .modRevision(stateKey, current?.modRevision ?? 0)],
             put: [(leaderKey, leader, leaseID), (stateKey, next, nil)])
@@ -273,7 +294,9 @@ public final class HACoordinator: Sendable {
     /// only a node with every acknowledged write can be elected), then here.
     private func designate(_ standby: String) async {
         if let etcd, let (_, leaderValue) = lease.withLock({ $0 }) {
-            let record = ClusterRecord(epoch: state.epoch, primary: node, sync: standby)
+            let url = state.standbys.snapshot.standbys[standby]?.url
+            let record = ClusterRecord(
+                epoch: state.epoch, primary: node, sync: standby, primaryURL: advertiseURL, syncURL: url)
             guard let bytes = try? JSONEncoder().encode(record),
                 (try? await etcd.transaction(if: [.value(leaderKey, leaderValue)], put: [(stateKey, Array(bytes), nil)]))
                     == true
@@ -317,6 +340,7 @@ public final class HACoordinator: Sendable {
                         let record = try? JSONDecoder().decode(LeaderRecord.self, from: Data(leader.value))
                     {
                         election = nil
+                        refuseDuplicateName(record)
                         if record.node != node && state.primaryURL != record.url {
                             logger.notice("following a new primary", metadata: ["url": "\(record.url)"])
                             state.update { $0.primaryURL = record.url }

@@ -214,7 +214,11 @@ final class LeaseFence: Sendable {
 /// A primary's standbys: each one's confirmed (durable) LSN, which one counts for `sync`
 /// acknowledgements, and the writes waiting for it.
 final class StandbyTracker: Sendable {
+    /// One standby, by name; `instance` tells one run of it from the next (or from another
+    /// process started under the same name by mistake), `url` is where it can be reached.
     struct Standby: Sendable {
+        var instance: String
+        var url: String
         var durableLSN: UInt64 = 0
         var lastSeen = BootClock.now()
         var streams = 0
@@ -240,16 +244,24 @@ final class StandbyTracker: Sendable {
     }
     var designated: String? { state.withLock { $0.designated } }
 
-    func connected(_ node: String) {
+    /// A stream to `node` (run `instance`) opened. Another instance under the same name replaces
+    /// the one known: it starts from nothing confirmed, and is no longer the designated standby
+    /// (it must catch up and be named again).
+    func connected(_ node: String, instance: String, url: String = "") {
         state.withLock { s in
-            s.standbys[node, default: Standby()].streams += 1
+            if s.standbys[node]?.instance != instance {
+                s.standbys[node] = Standby(instance: instance, url: url)
+                if s.designated == node { s.designated = nil }
+            }
+            s.standbys[node]?.streams += 1
             s.standbys[node]?.lastSeen = BootClock.now()
         }
     }
 
     /// A stream to `node` ended: if it was the designated standby, nobody confirms until another is.
-    func disconnected(_ node: String) {
+    func disconnected(_ node: String, instance: String) {
         state.withLock { s in
+            guard s.standbys[node]?.instance == instance else { return }
             s.standbys[node]?.streams -= 1
             if s.standbys[node]?.streams ?? 0 <= 0 {
                 s.standbys[node] = nil
@@ -258,10 +270,11 @@ final class StandbyTracker: Sendable {
         }
     }
 
-    /// `node` has everything up to `lsn` durable.
-    func confirmed(_ node: String, lsn: UInt64) {
+    /// `node` (run `instance`) has everything up to `lsn` durable. A confirmation from another
+    /// instance than the one streaming under that name does not count.
+    func confirmed(_ node: String, instance: String, lsn: UInt64) {
         let ready: [Waiter] = state.withLock { s in
-            guard var standby = s.standbys[node] else { return [] }
+            guard var standby = s.standbys[node], standby.instance == instance else { return [] }
             standby.durableLSN = max(standby.durableLSN, lsn)
             standby.lastSeen = BootClock.now()
             s.standbys[node] = standby

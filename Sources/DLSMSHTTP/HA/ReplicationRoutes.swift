@@ -119,17 +119,22 @@ func addReplicationRoutes(to router: Router<APIContext>, service: DLSMSService) 
         let q = request.uri.queryParameters
         guard let after = q.get("after").flatMap({ UInt64($0) }),
             let checksum = q.get("checksum").flatMap({ UInt32($0) }),
-            let node = q.get("node"), !node.isEmpty, node.utf8.count <= 256
+            let node = q.get("node"), !node.isEmpty, node.utf8.count <= 256,
+            let instance = q.get("instance"), (1...64).contains(instance.utf8.count)
         else {
             throw APIError.badRequest(
-                "after (an LSN), checksum (of the record at it) and node (a name of up to 256 bytes) are required")
+                "after (an LSN), checksum (of the record at it), node (a name of up to 256 bytes) and instance (up to 64 bytes) are required"
+            )
         }
+        let url = q.get("url") ?? ""
+        guard url.utf8.count <= 256 else { throw APIError.badRequest("url: at most 256 bytes") }
         try ha.checkHistory(after: after, checksum: checksum)
         let channel = context.channel
         return Response(
             status: .ok, headers: [.contentType: "application/x-dlsms-wal", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
-                try await ha.stream(to: &writer, after: after, node: node, channel: channel)
+                try await ha.stream(
+                    to: &writer, after: after, node: node, instance: instance, url: url, channel: channel)
                 try await writer.finish(nil)
             })
     }
@@ -139,12 +144,17 @@ func addReplicationRoutes(to router: Router<APIContext>, service: DLSMSService) 
         try primary(ha)
         struct Ack: Decodable {
             var node: String
+            var instance: String
             var lsn: UInt64
         }
         var request = request
         let ack = try await request.decodeJSON(Ack.self)
-        // A standby cannot hold more than this node has written: a larger LSN is not believed.
-        ha.state.standbys.confirmed(ack.node, lsn: min(ack.lsn, service.durable.wal.writtenLSN))
+        // A standby cannot hold more than this node has written.
+        let written = service.durable.wal.writtenLSN
+        guard ack.lsn <= written else {
+            throw APIError.badRequest("lsn \(ack.lsn) is beyond what this primary has written (\(written))")
+        }
+        ha.state.standbys.confirmed(ack.node, instance: ack.instance, lsn: ack.lsn)
         return Response(status: .noContent)
     }
 

@@ -173,11 +173,12 @@ extension HACoordinator {
 
     /// Sends the log after `after` to one standby as it becomes durable, with heartbeats, until the
     /// standby goes away, this node stops being primary, or the log ends.
-    func stream(to writer: inout any ResponseBodyWriter, after: UInt64, node standby: String, channel: any Channel)
-        async throws
-    {
-        state.standbys.connected(standby)
-        defer { state.standbys.disconnected(standby) }
+    func stream(
+        to writer: inout any ResponseBodyWriter, after: UInt64, node standby: String, instance: String, url: String,
+        channel: any Channel
+    ) async throws {
+        state.standbys.connected(standby, instance: instance, url: url)
+        defer { state.standbys.disconnected(standby, instance: instance) }
         let wal = durable.wal
         let (id, writtenLSNs) = wal.subscribe()
         defer { wal.unsubscribe(id) }
@@ -301,15 +302,21 @@ extension HACoordinator {
     ) async throws {
         let wal = durable.wal
         let head = wal.head
+        func encoded(_ text: String) -> String {
+            text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        }
         var request = HTTPClientRequest(
-            url: url + "/replication/wal?after=\(head.lsn)&checksum=\(head.checksum)&node="
-                + (node.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+            url: url + "/replication/wal?after=\(head.lsn)&checksum=\(head.checksum)&node=\(encoded(node))"
+                + "&instance=\(instance)&url=\(encoded(advertiseURL))")
         request.headers.add(name: "Authorization", value: authorization)
-        let response = try await client.execute(request, timeout: .hours(24 * 365))
+        // The deadline covers the answer's head only (a live primary answers at once); the body
+        // is watched for silence below.
+        let response = try await client.execute(request, timeout: .seconds(3))
         guard response.status == .ok else {
             let body = try? await response.body.collect(upTo: 64 << 10)
             let text = body.map { String(buffer: $0) } ?? ""
             if response.status == .conflict { throw Diverged(description: text) }
+            if response.status == .unauthorized { logger.error("the primary refused the replication secret") }
             throw VerifiedFrames.Refused(description: "\(response.status.code) \(text)")
         }
         logger.info("following the primary", metadata: ["url": "\(url)", "from_lsn": "\(head.lsn)"])
@@ -412,7 +419,8 @@ extension HACoordinator {
             request.headers.add(name: "Authorization", value: authorization)
             request.headers.add(name: "Content-Type", value: "application/json")
             let name = String(data: try! JSONEncoder().encode(node), encoding: .utf8)!
-            request.body = .bytes(ByteBuffer(string: "{\"node\":\(name),\"lsn\":\(lsn)}"))
+            request.body = .bytes(
+                ByteBuffer(string: "{\"node\":\(name),\"instance\":\"\(instance)\",\"lsn\":\(lsn)}"))
             _ = try? await client.execute(request, timeout: .seconds(2)).body.collect(upTo: 1 << 16)
         }
     }
@@ -424,7 +432,13 @@ extension HACoordinator {
             do {
                 var request = HTTPClientRequest(url: url + "/replication/snapshot")
                 request.headers.add(name: "Authorization", value: authorization)
-                let response = try await client.execute(request, timeout: .seconds(600))
+                // The deadline covers the answer's head: the primary writes a fresh snapshot first.
+                let response = try await client.execute(request, timeout: .seconds(120))
+                if response.status == .unauthorized {
+                    throw ConfigurationError(
+                        "the primary at \(url) refused this node's --replication-secret: it must be the same on every node"
+                    )
+                }
                 guard response.status == .ok,
                     let name = response.headers.first(name: "X-DLSMS-Snapshot-Name"),
                     SnapshotFile.coveredLSN(ofName: name) != nil, !name.contains("/")
@@ -445,6 +459,8 @@ extension HACoordinator {
                 logger.notice(
                     "copied the primary's snapshot", metadata: ["snapshot": "\(name)", "bytes": "\(bytes.count)"])
                 return
+            } catch let e as ConfigurationError {
+                throw e
             } catch {
                 attempt += 1
                 if attempt % 20 == 1 {
