@@ -186,7 +186,7 @@ import Testing
     func node(_ dir: String, primary: String? = nil, mode: String = "async", extra: [String] = []) async throws -> Node
     {
         let log = dir + ".log"
-        if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         try handle.seekToEnd()
         let server = try ServerProcess(
@@ -322,7 +322,7 @@ import Testing
 
         // Started as the first one's standby, it sets its log aside and exits for a restart.
         let log = dir + "/o-as-standby.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let diverged = try ServerProcess(
             dataDirectory: dir + "/o",
             extra: [
