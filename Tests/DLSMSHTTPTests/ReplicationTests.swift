@@ -186,7 +186,9 @@ import Testing
     func node(_ dir: String, primary: String? = nil, mode: String = "async", extra: [String] = []) async throws -> Node
     {
         let log = dir + ".log"
-        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
+        if !FileManager.default.fileExists(atPath: log) {
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+        }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         try handle.seekToEnd()
         let server = try ServerProcess(
