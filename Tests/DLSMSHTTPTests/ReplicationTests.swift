@@ -95,6 +95,8 @@ import Testing
         await #expect(throws: EngineError.self) { try await lost.check() }
     }
 
+    func run(_ name: String, _ n: Int = 1) -> StandbyTracker.Run { .init(name: name, instance: "\(name)\(n)") }
+
     @Test func onlyTheDesignatedStandbysConfirmationsAcknowledge() async throws {
         let tracker = StandbyTracker()
         tracker.connected("a", instance: "a1")
@@ -110,7 +112,7 @@ import Testing
         while tracker.waiting == 0 { await Task.yield() }
         tracker.confirmed("b", instance: "b1", lsn: 9)  // b is not designated: it does not count
         #expect(tracker.waiting == 1)
-        tracker.designate("a")
+        tracker.designate(run("a"))
         #expect(tracker.waiting == 1)  // a has confirmed nothing yet
         tracker.confirmed("a", instance: "a1", lsn: 4)
         #expect(tracker.waiting == 1)
@@ -119,11 +121,11 @@ import Testing
         // The next sync standby must hold everything confirmed so far: a lagging one is not named.
         tracker.connected("c", instance: "c1")
         tracker.confirmed("c", instance: "c1", lsn: 4)
-        #expect(tracker.candidate() == "b")
+        #expect(tracker.candidate() == run("b"))
         tracker.disconnected("b", instance: "b1")
-        #expect(tracker.candidate() == "a")  // c, at 4, is behind what a confirmed
-        tracker.designate("c")
-        #expect(tracker.designated == "a")
+        #expect(tracker.candidate() == run("a"))  // c, at 4, is behind what a confirmed
+        tracker.designate(run("c"))
+        #expect(tracker.designated == run("a"))
         tracker.confirmed("c", instance: "c1", lsn: 5)
         tracker.connected("b", instance: "b1")
         tracker.confirmed("b", instance: "b1", lsn: 9)
@@ -131,7 +133,7 @@ import Testing
         // The designated standby goes away: writes wait, and `refuse` ends the wait.
         tracker.disconnected("a", instance: "a1")
         #expect(tracker.designated == nil)
-        #expect(tracker.candidate() == "b")  // the most advanced of b (9) and c (5)
+        #expect(tracker.candidate() == run("b"))  // the most advanced of b (9) and c (5)
         let orphan = Task { () -> EngineError? in
             do throws(EngineError) {
                 try await tracker.wait(for: 6)
@@ -146,22 +148,27 @@ import Testing
             Issue.record("a write without a standby was not refused")
             return
         }
-        // Another run of "b" (a restart, or a second process under its name): what the first
-        // confirmed no longer counts, nor do its late confirmations, and it is not designated.
-        tracker.designate("b")
-        #expect(tracker.designated == "b")
+        // A second run under "b" (a restart, or a second process given its name by mistake): the
+        // runs are told apart. The second neither takes the first's place nor, when its stream
+        // ends, takes the first's designation with it.
+        tracker.designate(run("b"))
+        #expect(tracker.designated == run("b"))
+        #expect(tracker.connected("b", instance: "b2"))  // reported: another run streams under "b"
+        #expect(tracker.designated == run("b"))
+        tracker.disconnected("b", instance: "b2")
+        #expect(tracker.designated == run("b"))
+        // The first run goes: the second is the next candidate once it has caught up.
         tracker.connected("b", instance: "b2")
+        tracker.disconnected("b", instance: "b1")
         #expect(tracker.designated == nil)
-        tracker.confirmed("b", instance: "b1", lsn: 9)
         #expect(tracker.candidate() == nil)  // b2 has confirmed nothing yet; c is behind what b1 confirmed
-        tracker.disconnected("b", instance: "b1")  // the old stream ending does not drop b2
         tracker.confirmed("b", instance: "b2", lsn: 9)
-        #expect(tracker.candidate() == "b")
+        #expect(tracker.candidate() == run("b", 2))
         // A new primary's floor: what its log held when it took over.
         tracker.raiseFloor(to: 20)
         #expect(tracker.candidate() == nil)
         tracker.confirmed("b", instance: "b2", lsn: 20)
-        #expect(tracker.candidate() == "b")
+        #expect(tracker.candidate() == run("b", 2))
         tracker.close("deposed")
         await #expect(throws: EngineError.self) { try await tracker.wait(for: 1) }
     }

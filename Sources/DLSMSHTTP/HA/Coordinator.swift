@@ -292,18 +292,18 @@ public final class HACoordinator: Sendable {
 
     /// Names `standby` as the one whose confirmations acknowledge writes: in etcd first (so that
     /// only a node with every acknowledged write can be elected), then here.
-    private func designate(_ standby: String) async {
+    private func designate(_ standby: StandbyTracker.Run) async {
         if let etcd, let (_, leaderValue) = lease.withLock({ $0 }) {
             let url = state.standbys.snapshot.standbys[standby]?.url
             let record = ClusterRecord(
-                epoch: state.epoch, primary: node, sync: standby, primaryURL: advertiseURL, syncURL: url)
+                epoch: state.epoch, primary: node, sync: standby.name, primaryURL: advertiseURL, syncURL: url)
             guard let bytes = try? JSONEncoder().encode(record),
                 (try? await etcd.transaction(if: [.value(leaderKey, leaderValue)], put: [(stateKey, Array(bytes), nil)]))
                     == true
             else { return }
         }
         state.standbys.designate(standby)
-        logger.info("sync standby", metadata: ["node": "\(standby)"])
+        logger.info("sync standby", metadata: ["node": "\(standby.name)", "instance": "\(standby.instance)"])
     }
 
     /// With etcd: the primary renews its lease (and checks the key is still its own); a standby

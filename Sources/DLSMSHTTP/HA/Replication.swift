@@ -214,10 +214,14 @@ final class LeaseFence: Sendable {
 /// A primary's standbys: each one's confirmed (durable) LSN, which one counts for `sync`
 /// acknowledgements, and the writes waiting for it.
 final class StandbyTracker: Sendable {
-    /// One standby, by name; `instance` tells one run of it from the next (or from another
-    /// process started under the same name by mistake), `url` is where it can be reached.
-    struct Standby: Sendable {
+    /// One run of a standby: its name and the random id of its run (a restart, or a second
+    /// process started under the same name by mistake, is another run, known apart).
+    struct Run: Hashable, Sendable {
+        var name: String
         var instance: String
+    }
+    struct Standby: Sendable {
+        /// Where the standby can be reached (its advertised URL).
         var url: String
         var durableLSN: UInt64 = 0
         var lastSeen = BootClock.now()
@@ -229,67 +233,64 @@ final class StandbyTracker: Sendable {
         var continuation: CheckedContinuation<EngineError?, Never>
     }
     private struct State {
-        var standbys: [String: Standby] = [:]
+        var standbys: [Run: Standby] = [:]
         /// The standby whose confirmations acknowledge writes (`sync`); in etcd mode it is named in
         /// etcd before its confirmations count.
-        var designated: String?
+        var designated: Run?
         var confirmedLSN: UInt64 = 0
         var waiters: [Waiter] = []
         var closed: String?
     }
     private let state = Mutex(State())
 
-    var snapshot: (standbys: [String: Standby], designated: String?) {
+    var snapshot: (standbys: [Run: Standby], designated: Run?) {
         state.withLock { ($0.standbys, $0.designated) }
     }
-    var designated: String? { state.withLock { $0.designated } }
+    var designated: Run? { state.withLock { $0.designated } }
 
-    /// A stream to `node` (run `instance`) opened. Another instance under the same name replaces
-    /// the one known: it starts from nothing confirmed, and is no longer the designated standby
-    /// (it must catch up and be named again).
-    func connected(_ node: String, instance: String, url: String = "") {
+    /// A stream to a run of `node` opened; whether another run already streams under that name.
+    @discardableResult
+    func connected(_ node: String, instance: String, url: String = "") -> Bool {
         state.withLock { s in
-            if s.standbys[node]?.instance != instance {
-                s.standbys[node] = Standby(instance: instance, url: url)
-                if s.designated == node { s.designated = nil }
-            }
-            s.standbys[node]?.streams += 1
-            s.standbys[node]?.lastSeen = BootClock.now()
+            let run = Run(name: node, instance: instance)
+            s.standbys[run, default: Standby(url: url)].streams += 1
+            s.standbys[run]?.lastSeen = BootClock.now()
+            return s.standbys.keys.contains { $0.name == node && $0.instance != instance }
         }
     }
 
-    /// A stream to `node` ended: if it was the designated standby, nobody confirms until another is.
+    /// A stream to a run ended: if it was the designated standby, nobody confirms until another is.
     func disconnected(_ node: String, instance: String) {
         state.withLock { s in
-            guard s.standbys[node]?.instance == instance else { return }
-            s.standbys[node]?.streams -= 1
-            if s.standbys[node]?.streams ?? 0 <= 0 {
-                s.standbys[node] = nil
-                if s.designated == node { s.designated = nil }
+            let run = Run(name: node, instance: instance)
+            s.standbys[run]?.streams -= 1
+            if s.standbys[run]?.streams ?? 0 <= 0 {
+                s.standbys[run] = nil
+                if s.designated == run { s.designated = nil }
             }
         }
     }
 
-    /// `node` (run `instance`) has everything up to `lsn` durable. A confirmation from another
-    /// instance than the one streaming under that name does not count.
+    /// A run of `node` has everything up to `lsn` durable. Only a run that streams counts.
     func confirmed(_ node: String, instance: String, lsn: UInt64) {
         let ready: [Waiter] = state.withLock { s in
-            guard var standby = s.standbys[node], standby.instance == instance else { return [] }
+            let run = Run(name: node, instance: instance)
+            guard var standby = s.standbys[run] else { return [] }
             standby.durableLSN = max(standby.durableLSN, lsn)
             standby.lastSeen = BootClock.now()
-            s.standbys[node] = standby
-            guard s.designated == node else { return [] }
+            s.standbys[run] = standby
+            guard s.designated == run else { return [] }
             s.confirmedLSN = max(s.confirmedLSN, lsn)
             return release(&s)
         }
         for w in ready { w.continuation.resume(returning: nil) }
     }
 
-    /// `node` now counts (it has been named where a new leader will look, if anywhere).
-    func designate(_ node: String) {
+    /// `run` now counts (it has been named where a new leader will look, if anywhere).
+    func designate(_ run: Run) {
         let ready: [Waiter] = state.withLock { s in
-            guard let standby = s.standbys[node], standby.durableLSN >= s.confirmedLSN else { return [] }
-            s.designated = node
+            guard let standby = s.standbys[run], standby.durableLSN >= s.confirmedLSN else { return [] }
+            s.designated = run
             s.confirmedLSN = standby.durableLSN
             return release(&s)
         }
@@ -311,7 +312,7 @@ final class StandbyTracker: Sendable {
 
     /// The standby to designate next (the most advanced one), once it has everything that may
     /// have been acknowledged: what earlier sync standbys confirmed, and the floor.
-    func candidate() -> String? {
+    func candidate() -> Run? {
         state.withLock { s in
             let needed = s.confirmedLSN
             return s.standbys.filter { $0.value.durableLSN >= needed }.max {

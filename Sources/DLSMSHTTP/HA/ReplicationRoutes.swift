@@ -175,10 +175,15 @@ func addReplicationRoutes(to router: Router<APIContext>, service: DLSMSService) 
         return Render.response { w in
             w.object {
                 status(&$0)
-                $0.field("sync_standby", standbys.designated)
-                $0.field("standbys", array: standbys.standbys.sorted(by: { $0.key < $1.key })) { a, standby in
+                $0.field("sync_standby", standbys.designated?.name)
+                let sorted = standbys.standbys.sorted {
+                    ($0.key.name, $0.key.instance) < ($1.key.name, $1.key.instance)
+                }
+                $0.field("standbys", array: sorted) { a, standby in
                     a.object {
-                        $0.field("node", standby.key)
+                        $0.field("node", standby.key.name)
+                        $0.field("instance", standby.key.instance)
+                        $0.field("url", standby.value.url)
                         $0.field("durable_lsn", standby.value.durableLSN)
                     }
                 }

@@ -177,7 +177,11 @@ extension HACoordinator {
         to writer: inout any ResponseBodyWriter, after: UInt64, node standby: String, instance: String, url: String,
         channel: any Channel
     ) async throws {
-        state.standbys.connected(standby, instance: instance, url: url)
+        if state.standbys.connected(standby, instance: instance, url: url) {
+            logger.warning(
+                "two runs of a standby stream under one name: give each node its own --node-name (or one restarted)",
+                metadata: ["node": "\(standby)", "url": "\(url)"])
+        }
         defer { state.standbys.disconnected(standby, instance: instance) }
         let wal = durable.wal
         let (id, writtenLSNs) = wal.subscribe()
@@ -430,6 +434,10 @@ extension HACoordinator {
         var attempt = 0
         while true {
             do {
+                // Is the primary there at all? A short deadline, so that a dead one is reported at once
+                // (the client retries a refused connection until the deadline).
+                _ = try await client.execute(HTTPClientRequest(url: url + "/healthz"), timeout: .seconds(3))
+                    .body.collect(upTo: 1 << 16)
                 var request = HTTPClientRequest(url: url + "/replication/snapshot")
                 request.headers.add(name: "Authorization", value: authorization)
                 // The deadline covers the answer's head: the primary writes a fresh snapshot first.
