@@ -217,11 +217,17 @@ public final class WriteAheadLog: Journal, Sendable {
     /// (the ``AcknowledgementGate``, if one is set, lets it); throws if the log failed or the gate
     /// refuses.
     public func waitDurable(_ lsn: UInt64) async throws(EngineError) {
-        if let gate = state.withLock({ $0.gate }) {
-            try await gate.acknowledge(lsn)
-        } else {
-            try await waitLocallyDurable(lsn)
+        // One lock on the hot path: the gate, or (without one) whether the record is durable.
+        let (gate, ready): ((any AcknowledgementGate)?, EngineError??) = state.withLock { s in
+            if let gate = s.gate { return (gate, nil) }
+            return (nil, Self.readiness(s, lsn))
         }
+        if let gate { return try await gate.acknowledge(lsn) }
+        if let ready {
+            if let error = ready { throw error }
+            return
+        }
+        try await suspendUntilDurable(lsn)
     }
 
     /// Sets what an acknowledgement waits for besides the local sync (replication), or none.
@@ -230,19 +236,25 @@ public final class WriteAheadLog: Journal, Sendable {
     /// Returns once every record up to `lsn` is durable here under the policy (whatever a
     /// standby has); throws if the log failed.
     public func waitLocallyDurable(_ lsn: UInt64) async throws(EngineError) {
-        let ready: EngineError?? = state.withLock { s in
-            if s.durableLSN >= lsn { return .some(nil) }
-            if let f = s.failure { return .some(f) }
-            return nil
-        }
-        if let ready {
+        if let ready = state.withLock({ Self.readiness($0, lsn) }) {
             if let error = ready { throw error }
             return
         }
+        try await suspendUntilDurable(lsn)
+    }
+
+    /// `nil` while `lsn` is not yet durable and the log works; otherwise `.some(nil)` (durable) or
+    /// `.some(failure)`.
+    private static func readiness(_ s: State, _ lsn: UInt64) -> EngineError?? {
+        if s.durableLSN >= lsn { return .some(nil) }
+        if let f = s.failure { return .some(f) }
+        return nil
+    }
+
+    private func suspendUntilDurable(_ lsn: UInt64) async throws(EngineError) {
         let error: EngineError? = await withCheckedContinuation { continuation in
             let immediate: EngineError?? = state.withLock { s in
-                if s.durableLSN >= lsn { return .some(nil) }
-                if let f = s.failure { return .some(f) }
+                if let ready = Self.readiness(s, lsn) { return ready }
                 s.waiters.append(Waiter(lsn: lsn, continuation: continuation))
                 return nil
             }

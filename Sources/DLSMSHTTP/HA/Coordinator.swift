@@ -39,12 +39,11 @@ public final class HACoordinator: Sendable {
 
     init(_ server: ServerConfiguration, logger: Logger) throws(ConfigurationError) {
         let c = server.replication
-        guard let secret = c.secret, secret.utf8.count >= ReplicationConfiguration.minimumSecretBytes else {
+        guard (c.secret?.utf8.count ?? 0) >= ReplicationConfiguration.minimumSecretBytes else {
             throw ConfigurationError(
                 "--replication \(c.mode.rawValue) needs --replication-secret (REPLICATION_SECRET) of at least \(ReplicationConfiguration.minimumSecretBytes) bytes, the same on every node"
             )
         }
-        _ = secret
         configuration = c
         advertiseURL = c.advertiseURL ?? server.publicBase
         node = c.nodeName ?? advertiseURL
@@ -62,12 +61,7 @@ public final class HACoordinator: Sendable {
     /// Whether `header` carries the replication secret (compared in constant time).
     func authorized(_ header: String?) -> Bool {
         guard let header else { return false }
-        let a = Array(header.utf8)
-        let b = Array(authorization.utf8)
-        guard a.count == b.count else { return false }
-        var diff: UInt8 = 0
-        for i in a.indices { diff |= a[i] ^ b[i] }
-        return diff == 0
+        return Bcrypt.constantTimeEquals(Array(header.utf8), Array(authorization.utf8))
     }
 
     // MARK: - Start
@@ -89,14 +83,8 @@ public final class HACoordinator: Sendable {
         } else {
             start = .primary(epoch: 0)
         }
-        switch start {
-        case .primary(let epoch):
-            state.update {
-                $0.role = .primary
-                $0.epoch = epoch
-                $0.primaryURL = advertiseURL
-            }
-        case .standby(let url):
+        // A primary's role is set once its epoch record is written (`attach`).
+        if case .standby(let url) = start {
             state.update {
                 $0.role = .standby
                 $0.primaryURL = url
@@ -143,7 +131,7 @@ public final class HACoordinator: Sendable {
                     // This node's previous run still holds the key: wait for its lease to lapse.
                     if !waited { logger.info("waiting for this node's previous lease to lapse") }
                     waited = true
-                } else if let epoch = try await campaign(etcd, replicaLSN: nil) {
+                } else if let epoch = try await campaign(etcd, asStandby: false) {
                     return .primary(epoch: epoch)
                 }
             } catch {
@@ -154,7 +142,7 @@ public final class HACoordinator: Sendable {
     }
 
     /// Tries to take the leader key (when this node may): the new epoch if it did.
-    private func campaign(_ etcd: EtcdClient, replicaLSN: UInt64?) async throws -> UInt64? {
+    private func campaign(_ etcd: EtcdClient, asStandby: Bool) async throws -> UInt64? {
         let current = try await etcd.get(stateKey)
         let cluster = current.flatMap { try? JSONDecoder().decode(ClusterRecord.self, from: Data($0.value)) }
         if configuration.mode == .sync, let cluster {
@@ -163,7 +151,8 @@ public final class HACoordinator: Sendable {
             let sync = cluster.sync == node && (cluster.syncURL ?? advertiseURL) == advertiseURL
             if !primary && !sync { return nil }
         }
-        if cluster == nil, replicaLSN != nil, current != nil { return nil }
+        // A cluster record this node cannot read: a standby leaves it to a node that can.
+        if cluster == nil, asStandby, current != nil { return nil }
         let epoch = (cluster?.epoch ?? 0) + 1
         let leaseID = try await etcd.grant(ttl: configuration.leaseSeconds)
         let sentAt = BootClock.now()
@@ -205,9 +194,7 @@ public final class HACoordinator: Sendable {
         }
     }
 
-    func notPrimaryError(_ url: String?) -> EngineError {
-        .unavailable("this node is a standby: send writes to the primary" + (url.map { " at \($0)" } ?? ""))
-    }
+    func notPrimaryError(_ url: String?) -> EngineError { .unavailable(ReplicationState.standbyMessage(primary: url)) }
 
     /// Writes the epoch record (static mode: one past the newest in the log), then takes writes.
     private func becomePrimary(epoch given: UInt64) async throws {
@@ -279,9 +266,7 @@ public final class HACoordinator: Sendable {
             guard state.role == .primary else { continue }
             if configuration.mode == .sync {
                 if configuration.syncFallback == .refuse {
-                    state.standbys.expire(
-                        olderThan: Double(configuration.syncTimeout.components.seconds)
-                            + Double(configuration.syncTimeout.components.attoseconds) / 1e18)
+                    state.standbys.expire(olderThan: configuration.syncTimeout / .seconds(1))
                 }
                 if state.standbys.designated == nil, let candidate = state.standbys.candidate() {
                     await designate(candidate)
@@ -348,10 +333,9 @@ public final class HACoordinator: Sendable {
                             startFollowing()
                         }
                     } else {
-                        let started = election?.started ?? BootClock.now()
-                        if election == nil { election = Election(started: started) }
+                        if election == nil { election = Election(started: BootClock.now()) }
                         guard try await mayCampaign(etcd, election: &election!) else { continue }
-                        if let epoch = try await campaign(etcd, replicaLSN: durable.wal.head.lsn) {
+                        if let epoch = try await campaign(etcd, asStandby: true) {
                             if let lease = election?.lease { try? await etcd.revoke(lease) }
                             election = nil
                             lastRenewal = BootClock.now()
@@ -408,7 +392,7 @@ public final class HACoordinator: Sendable {
         task?.cancel()
         await task?.value
         do {
-            try await durable.wal.waitLocallyDurable(durable.wal.head.lsn)
+            // Its epoch record comes after everything followed: waiting for it waits for all.
             try await becomePrimary(epoch: epoch)
         } catch {
             depose("promotion failed: \(error)")

@@ -94,8 +94,8 @@ public final class ReplicationState: Sendable {
         var role: Role
         var primaryURL: String?
         var epoch: UInt64 = 0
-        /// Standby: the last LSN applied, the primary's durable LSN as last announced, and when
-        /// this standby last had everything announced.
+        /// Standby: the last LSN both applied and durable here, the primary's durable LSN as last
+        /// announced, and when this standby last had everything announced.
         var appliedLSN: UInt64 = 0
         var primaryLSN: UInt64 = 0
         var caughtUpAt = BootClock.now()
@@ -119,7 +119,11 @@ public final class ReplicationState: Sendable {
     public var epoch: UInt64 { state.withLock { $0.epoch } }
 
     func update(_ body: (inout State) -> Void) { state.withLock { body(&$0) } }
-    func read<R: Sendable>(_ body: (State) -> R) -> R { state.withLock { body($0) } }
+
+    /// What a standby answers a write with.
+    static func standbyMessage(primary: String?) -> String {
+        "this node is a standby: send writes to the primary" + (primary.map { " at \($0)" } ?? "")
+    }
 
     /// Whether this node takes writes: the single node, or a primary whose lease holds.
     public var acceptsWrites: Bool {
@@ -165,7 +169,6 @@ final class LeaseFence: Sendable {
     }
 
     var holds: Bool { state.withLock { $0.lost == nil && BootClock.now() < $0.validUntil } }
-    var lostReason: String? { state.withLock { $0.lost } }
 
     /// A renewal sent at `sentAt` (boot clock) was granted `ttl` seconds.
     func renewed(sentAt: Double, ttl: Double) {
@@ -224,7 +227,6 @@ final class StandbyTracker: Sendable {
         /// Where the standby can be reached (its advertised URL).
         var url: String
         var durableLSN: UInt64 = 0
-        var lastSeen = BootClock.now()
         var streams = 0
     }
     private struct Waiter {
@@ -254,7 +256,6 @@ final class StandbyTracker: Sendable {
         state.withLock { s in
             let run = Run(name: node, instance: instance)
             s.standbys[run, default: Standby(url: url)].streams += 1
-            s.standbys[run]?.lastSeen = BootClock.now()
             return s.standbys.keys.contains { $0.name == node && $0.instance != instance }
         }
     }
@@ -277,7 +278,6 @@ final class StandbyTracker: Sendable {
             let run = Run(name: node, instance: instance)
             guard var standby = s.standbys[run] else { return [] }
             standby.durableLSN = max(standby.durableLSN, lsn)
-            standby.lastSeen = BootClock.now()
             s.standbys[run] = standby
             guard s.designated == run else { return [] }
             s.confirmedLSN = max(s.confirmedLSN, lsn)

@@ -45,9 +45,7 @@ struct ReplicationMiddleware: RouterMiddleware {
             guard reading else {
                 let primary = replication.primaryURL
                 var response = APIError(
-                    .serviceUnavailable, "not_primary",
-                    "this node is a standby: send writes to the primary" + (primary.map { " at \($0)" } ?? ""),
-                    retryAfter: 1
+                    .serviceUnavailable, "not_primary", ReplicationState.standbyMessage(primary: primary), retryAfter: 1
                 ).response()
                 if let primary, replication.role == .standby { response.headers[Self.primaryHeader] = primary }
                 return response
@@ -86,11 +84,8 @@ func addReplicationRoutes(to router: Router<APIContext>, service: DLSMSService) 
 
     // 200 only on a standby that is connected and at most --replication-max-lag behind.
     router.get("/healthz/standby") { _, _ -> Response in
-        let lag = replication.lag
-        let limit = replication.configuration.maxLag
         let ok =
-            replication.role == .standby
-            && lag.seconds <= Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
+            replication.role == .standby && replication.lag.seconds <= replication.configuration.maxLag / .seconds(1)
         return Render.response(ok ? .ok : .serviceUnavailable) { w in w.object { status(&$0) } }
     }
 
@@ -104,7 +99,7 @@ func addReplicationRoutes(to router: Router<APIContext>, service: DLSMSService) 
         return coordinator
     }
 
-    @Sendable func primary(_ coordinator: HACoordinator) throws(APIError) {
+    @Sendable func requirePrimary() throws(APIError) {
         guard replication.role == .primary else {
             throw APIError(
                 .serviceUnavailable, "not_primary",
@@ -115,7 +110,7 @@ func addReplicationRoutes(to router: Router<APIContext>, service: DLSMSService) 
 
     router.get("/replication/wal") { request, context -> Response in
         let ha = try coordinator(request)
-        try primary(ha)
+        try requirePrimary()
         let q = request.uri.queryParameters
         guard let after = q.get("after").flatMap({ UInt64($0) }),
             let checksum = q.get("checksum").flatMap({ UInt32($0) }),
@@ -141,7 +136,7 @@ func addReplicationRoutes(to router: Router<APIContext>, service: DLSMSService) 
 
     router.post("/replication/ack") { request, _ -> Response in
         let ha = try coordinator(request)
-        try primary(ha)
+        try requirePrimary()
         struct Ack: Decodable {
             var node: String
             var instance: String
@@ -159,8 +154,8 @@ func addReplicationRoutes(to router: Router<APIContext>, service: DLSMSService) 
     }
 
     router.get("/replication/snapshot") { request, _ -> Response in
-        let ha = try coordinator(request)
-        try primary(ha)
+        _ = try coordinator(request)
+        try requirePrimary()
         let report = try await service.durable.snapshot()
         let bytes = try PosixIO().read(service.durable.configuration.directory + "/" + report.name)
         var headers: HTTPFields = [.contentType: "application/octet-stream"]

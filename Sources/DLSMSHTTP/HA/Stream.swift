@@ -12,7 +12,7 @@ import Synchronization
 ///
 /// - type 1, frames: whole WAL frames exactly as the primary's segments hold them, consecutive,
 ///   from the one after the standby's last;
-/// - type 2, heartbeat (every 250 ms while idle): the primary's durable LSN and its epoch, 8 bytes
+/// - type 2, heartbeat (at least every 250 ms): the primary's durable LSN and its epoch, 8 bytes
 ///   each.
 ///
 /// The standby confirms what it has made durable with `POST /replication/ack`.
@@ -171,7 +171,7 @@ extension HACoordinator {
         }
     }
 
-    /// Sends the log after `after` to one standby as it becomes durable, with heartbeats, until the
+    /// Sends the log after `after` to one standby as it is written, with heartbeats, until the
     /// standby goes away, this node stops being primary, or the log ends.
     func stream(
         to writer: inout any ResponseBodyWriter, after: UInt64, node standby: String, instance: String, url: String,
@@ -324,7 +324,8 @@ extension HACoordinator {
             throw VerifiedFrames.Refused(description: "\(response.status.code) \(text)")
         }
         logger.info("following the primary", metadata: ["url": "\(url)", "from_lsn": "\(head.lsn)"])
-        acks.yield(head.lsn)
+        // What is durable here already (frames appended before a break may still be syncing).
+        acks.yield(wal.statistics.durableLSN)
         let lastMessage = BootStamp()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -413,6 +414,7 @@ extension HACoordinator {
 
     /// Confirms the durable LSN to the primary, the newest only when several wait.
     private func sendAcks(_ acks: AsyncStream<UInt64>) async {
+        let name = String(decoding: (try? JSONEncoder().encode(node)) ?? Data("\"\"".utf8), as: UTF8.self)
         for await lsn in acks {
             // async: the primary waits for no confirmation (it only shows them in its status), so
             // one every 100 ms is plenty; sync: each one releases writes, at once.
@@ -422,7 +424,6 @@ extension HACoordinator {
             request.method = .POST
             request.headers.add(name: "Authorization", value: authorization)
             request.headers.add(name: "Content-Type", value: "application/json")
-            let name = String(data: try! JSONEncoder().encode(node), encoding: .utf8)!
             request.body = .bytes(
                 ByteBuffer(string: "{\"node\":\(name),\"instance\":\"\(instance)\",\"lsn\":\(lsn)}"))
             _ = try? await client.execute(request, timeout: .seconds(2)).body.collect(upTo: 1 << 16)
