@@ -65,34 +65,103 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The REST service: routes, auth (bcrypt, JWT), SSE, sweeper, metrics.
+        // The application layer both doors call: accounts and tokens (bcrypt, JWT), the attempt
+        // limiters, booking with its metrics, seat codes, webhook delivery, the JSON vocabulary
+        // (`Render`), and its own error type (`AppError`), which each door maps once.
         .target(
-            name: "DLSMSHTTP",
+            name: "DLSMSApp",
             dependencies: [
+                "DLSMSCore",
+                "DLSMSStorage",
                 "DLSMSEngine",
-                "DLSMSNetwork",
-                "DLSMSProto",
-                "DLSMSWeb",
                 "CCrypt",
-                "CZlib",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The REST door: controllers, request parsing, responses, SSE, the connection guard, the web app.
+        .target(
+            name: "DLSMSHTTP",
+            dependencies: [
+                "DLSMSCore",
+                "DLSMSStorage",
+                "DLSMSEngine",
+                "DLSMSApp",
+                "DLSMSNetwork",
+                "DLSMSWeb",
+                "CZlib",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             resources: [.copy("openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
+        // The gRPC door: the original's `library.proto` services over the application layer.
+        .target(
+            name: "DLSMSGRPC",
+            dependencies: [
+                "DLSMSCore",
+                "DLSMSEngine",
+                "DLSMSApp",
+                "DLSMSProto",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Replication: the primary's WAL stream, the standby's follower, etcd leadership and the
+        // acknowledgement gate (Storage's protocol).
+        .target(
+            name: "DLSMSReplication",
+            dependencies: [
+                "DLSMSCore",
+                "DLSMSStorage",
+                "DLSMSEngine",
+                "DLSMSApp",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Assembly: the settings table, the server's configuration, the background services and
+        // the service group that runs both doors.
+        .target(
+            name: "DLSMSAssembly",
+            dependencies: [
+                "DLSMSCore",
+                "DLSMSStorage",
+                "DLSMSEngine",
+                "DLSMSApp",
+                "DLSMSHTTP",
+                "DLSMSGRPC",
+                "DLSMSReplication",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Child processes read line by line with deadlines: the chaos mode's server and the tests'.
@@ -123,7 +192,9 @@ let package = Package(
             dependencies: [
                 "DLSMSEngine",
                 "DLSMSStorage",
-                "DLSMSHTTP",
+                "DLSMSApp",
+                "DLSMSReplication",
+                "DLSMSAssembly",
                 "DLSMSLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -132,7 +203,8 @@ let package = Package(
         .testTarget(name: "DLSMSCoreTests", dependencies: ["DLSMSCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "DLSMSEngineTests",
-            dependencies: ["DLSMSEngine", "DLSMSTestSupport"],
+            // DLSMSApp for the webhook payloads the server renders (the engine makes the events).
+            dependencies: ["DLSMSEngine", "DLSMSApp", "DLSMSTestSupport"],
             swiftSettings: swiftSettings
         ),
         // Child processes with deadlines, for the tests that run `dlsms` for real.
@@ -142,7 +214,11 @@ let package = Package(
         .testTarget(
             name: "DLSMSHTTPTests",
             dependencies: [
+                "DLSMSApp",
                 "DLSMSHTTP",
+                "DLSMSGRPC",
+                "DLSMSReplication",
+                "DLSMSAssembly",
                 "DLSMSTestSupport",
                 "DLSMSProto",
                 "DLSMSWeb",
@@ -208,6 +284,7 @@ if Context.environment["DLSMS_BENCHMARKS"] != nil {
         .executableTarget(
             name: "HTTPBenchmarks",
             dependencies: [
+                "DLSMSApp",
                 "DLSMSHTTP",
                 .product(name: "Benchmark", package: "benchmark"),
             ],

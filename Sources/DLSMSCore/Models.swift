@@ -273,7 +273,7 @@ public struct Seat: Sendable, Hashable {
     public var displayLabel: String { label.isEmpty ? String(id) : label }
 
     /// Whether anything beyond the original's fields is set (the record then carries them).
-    var hasDetails: Bool { !label.isEmpty || accessible || !notes.isEmpty || x != nil || y != nil || retired }
+    package var hasDetails: Bool { !label.isEmpty || accessible || !notes.isEmpty || x != nil || y != nil || retired }
 }
 
 public enum Role: UInt8, Sendable, Hashable, CaseIterable {

@@ -9,10 +9,15 @@ public struct EngineConfiguration: Sendable {
     /// Live notification streams per student, and notifications queued per stream.
     public var streamsPerUser: Int
     public var streamQueue: Int
+    /// Renders webhook payloads; nil: the engine makes no webhook events (tools that only read
+    /// or repair a data directory).
+    public var webhookPayload: WebhookPayloadRenderer?
 
     public init(
-        shardCount: Int? = nil, rules: BookingRules = .default, streamsPerUser: Int = 8, streamQueue: Int = 1_000
+        shardCount: Int? = nil, rules: BookingRules = .default, streamsPerUser: Int = 8, streamQueue: Int = 1_000,
+        webhookPayload: WebhookPayloadRenderer? = nil
     ) {
+        self.webhookPayload = webhookPayload
         self.shardCount = max(1, shardCount ?? ProcessInfo.processInfo.activeProcessorCount)
         self.rules = rules
         self.streamsPerUser = streamsPerUser
@@ -85,7 +90,7 @@ public final class SeatEngine: Sendable {
         let notifications = NotificationHub(
             streamsPerUser: configuration.streamsPerUser, queuePerStream: configuration.streamQueue)
         self.notifications = notifications
-        let outbox = WebhookOutbox(clock: clock)
+        let outbox = WebhookOutbox(clock: clock, render: configuration.webhookPayload)
         webhooks = outbox
         let context = EngineContext(
             rules: configuration.rules, directory: ReservationDirectory(), ledger: UserLedger(), waitlist: Waitlist(),

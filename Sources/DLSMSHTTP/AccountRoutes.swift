@@ -1,3 +1,4 @@
+import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
 import Hummingbird
@@ -5,7 +6,7 @@ import Hummingbird
 /// `/admin/users…`: accounts that staff control. Every change is a journal record; disabling an
 /// account, resetting its password and revoking its sessions all raise its token generation, so
 /// its outstanding tokens stop working at once.
-func addAccountRoutes(api: RouterGroup<APIContext>, service: DLSMSService) {
+package func addAccountRoutes(api: RouterGroup<APIContext>, service: LibraryService) {
     let engine = service.engine
 
     api.get("/admin/users") { request, context -> Response in
@@ -33,7 +34,7 @@ func addAccountRoutes(api: RouterGroup<APIContext>, service: DLSMSService) {
             throw APIError.badRequest("student_id and password are required")
         }
         try BookingRules.validateStudentID(studentID)
-        try validateNewPassword(password, rules: engine.rules)
+        try LibraryService.validateNewPassword(password, rules: engine.rules)
         let role: Role
         switch body.role ?? "student" {
         case "student": role = .student
@@ -68,7 +69,7 @@ func addAccountRoutes(api: RouterGroup<APIContext>, service: DLSMSService) {
         guard let password = try await request.decodeJSON(PasswordChange.self).password else {
             throw APIError.badRequest("password is required")
         }
-        try validateNewPassword(password, rules: engine.rules)
+        try LibraryService.validateNewPassword(password, rules: engine.rules)
         let hash = try await service.hasher.hash(password, client: context.clientAddress)
         let user = try await engine.updateUser(id: id) {
             $0.passwordHash = hash

@@ -1,3 +1,4 @@
+import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
 import Foundation
@@ -5,7 +6,7 @@ import Hummingbird
 import NIOCore
 
 /// `/admin/…` for the catalog and figures: seat maintenance, branch statistics, online backup.
-func addAdminRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
+package func addAdminRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
     let engine = service.engine
     let clock = engine.clock
 

@@ -1,3 +1,4 @@
+import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
 import Hummingbird
@@ -10,20 +11,19 @@ import Hummingbird
 /// - registration reserves one under the client address (10 an hour), and a duplicate student id
 ///   is only found after the hash, so it answers no faster than a real registration;
 /// - the hash queue gives each client address a small share (``PasswordHasher``).
-func addAuthRoutes(public router: Router<APIContext>, api: RouterGroup<APIContext>, service: DLSMSService) {
+package func addAuthRoutes(public router: Router<APIContext>, api: RouterGroup<APIContext>, service: LibraryService) {
     let engine = service.engine
 
     router.post("/auth/register") { request, context -> Response in
-        guard service.configuration.selfRegistration else { throw APIError.registrationClosed }
+        guard service.configuration.selfRegistration else { throw AppError.registrationClosed }
         var request = request
         let body = try await request.decodeJSON(Credentials.self)
         guard let studentID = body.studentId, let password = body.password else {
             throw APIError.badRequest("student_id and password are required")
         }
         guard body.role == nil else { throw APIError.badRequest("role cannot be chosen at registration") }
-        let user = try await registerStudent(
-            studentID: studentID, password: password, name: body.name, client: context.clientAddress,
-            service: service)
+        let user = try await service.register(
+            studentID: studentID, password: password, name: body.name, client: context.clientAddress)
         return try await loginResponse(user, status: .created, service: service)
     }
 
@@ -33,8 +33,7 @@ func addAuthRoutes(public router: Router<APIContext>, api: RouterGroup<APIContex
         guard let studentID = body.studentId, let password = body.password else {
             throw APIError.badRequest("student_id and password are required")
         }
-        let user = try await checkPassword(
-            password, studentID: studentID, client: context.clientAddress, service: service)
+        let user = try await service.checkPassword(password, studentID: studentID, client: context.clientAddress)
         return try await loginResponse(user, status: .ok, service: service)
     }
 
@@ -53,9 +52,8 @@ func addAuthRoutes(public router: Router<APIContext>, api: RouterGroup<APIContex
         guard let current = body.currentPassword, let new = body.newPassword else {
             throw APIError.badRequest("current_password and new_password are required")
         }
-        try validateNewPassword(new, rules: engine.rules)
-        _ = try await checkPassword(
-            current, studentID: caller.studentID, client: context.clientAddress, service: service)
+        try LibraryService.validateNewPassword(new, rules: engine.rules)
+        _ = try await service.checkPassword(current, studentID: caller.studentID, client: context.clientAddress)
         let hash = try await service.hasher.hash(new, client: context.clientAddress)
         let user = try await engine.updateUser(id: caller.userID) {
             $0.passwordHash = hash
@@ -65,82 +63,9 @@ func addAuthRoutes(public router: Router<APIContext>, api: RouterGroup<APIContex
     }
 }
 
-/// A new student account (self-registration, REST and gRPC): the rules of the id, name and
-/// password first, then the per-address limit, then the hash; a duplicate id is only found after
-/// the hash, so it answers no faster than a real registration.
-func registerStudent(studentID: String, password: String, name: String?, client: String, service: DLSMSService)
-    async throws -> User
+package func loginResponse(_ user: User, status: HTTPResponse.Status, service: LibraryService) async throws -> Response
 {
-    guard service.configuration.selfRegistration else { throw APIError.registrationClosed }
-    let engine = service.engine
-    try BookingRules.validateStudentID(studentID)
-    try validateNewPassword(password, rules: engine.rules)
-    let name = name ?? studentID
-    try BookingRules.validateName(name)
-    let now = engine.clock.now()
-    let key = "reg:" + client
-    if let wait = service.registrationLimiter.reserve(
-        [(key, service.configuration.limits.registrationsPerAddressPerHour)], now: now)
-    {
-        throw APIError(
-            .tooManyRequests, "rate_limited", "too many registrations from this address; try again later",
-            retryAfter: wait)
-    }
-    let hash: String
-    do {
-        hash = try await service.hasher.hash(password, client: client)
-    } catch {
-        service.registrationLimiter.release(key, now: now)
-        throw error
-    }
-    return try await engine.register(studentID: studentID, name: name, passwordHash: hash)
-}
-
-/// The account whose password this is, under the login limits; 401 (the same answer for an
-/// unknown student, a wrong password and a disabled account) or 429.
-func checkPassword(_ password: String, studentID: String, client: String, service: DLSMSService)
-    async throws -> User
-{
-    let limiter = service.loginLimiter
-    let limits = service.configuration.limits
-    let now = service.engine.clock.now()
-    let addressKey = "ip:" + client
-    var keys = [(key: addressKey, limit: limits.loginFailuresPerAddress)]
-    // Only a student id that could exist gets a key: the table is not for arbitrary strings.
-    let validID = (try? BookingRules.validateStudentID(studentID)) != nil
-    let idKey = "id:" + studentID
-    if validID { keys.insert((idKey, limits.loginFailuresPerStudent), at: 0) }
-    let suspect = limiter.count(addressKey, now: now) > 0
-    if let wait = limiter.reserve(keys, now: now) {
-        throw APIError(.tooManyRequests, "rate_limited", "too many failed logins; try again later", retryAfter: wait)
-    }
-    let user = validID ? service.engine.user(studentID: studentID) : nil
-    let matches: Bool
-    do {
-        matches = try await service.hasher.verify(
-            password, hash: user?.passwordHash, client: client, suspect: suspect)
-    } catch {
-        for (key, _) in keys { limiter.release(key, now: now) }  // not evaluated: not a failure
-        throw error
-    }
-    // A failure keeps its reserved attempts: they are the failure count.
-    guard matches, let user, !user.disabled else {
-        throw APIError(.unauthorized, "unauthorized", "invalid student id or password")
-    }
-    limiter.reset(idKey)
-    limiter.release(addressKey, now: now)
-    return user
-}
-
-func validateNewPassword(_ password: String, rules: BookingRules) throws(APIError) {
-    guard password.count >= rules.minPasswordLength else { throw APIError(EngineError.weakPassword) }
-    guard password.utf8.count <= 72, !password.utf8.contains(0) else {
-        throw APIError.badRequest("the password must be at most 72 bytes, without NUL")
-    }
-}
-
-func loginResponse(_ user: User, status: HTTPResponse.Status, service: DLSMSService) async throws -> Response {
-    let (token, expires) = try await service.tokens.issue(for: user, now: service.engine.clock.now())
+    let (token, expires) = try await service.issueToken(for: user)
     return Render.response(status) {
         $0.object {
             $0.field("token", token)

@@ -1,4 +1,5 @@
 import Crypto
+import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
 import Foundation
@@ -12,31 +13,25 @@ import NIOCore
 /// A token is 28 random-looking bytes in base64url: the account id (4 bytes) and 24 random
 /// bytes. The account stores only the token's SHA-256 (durable, in its `userChanged` record), so
 /// a snapshot does not reveal feeds; a new token replaces the old one, and revoking forgets it.
-enum CalendarFeed {
-    static let tokenBytes = 28
+package enum CalendarFeed {
+    package static let tokenBytes = 28
     /// Events: reservations that ended at most this long ago, and every later one.
-    static let recent: Timestamp = 30 * 86_400
-    static let maxEvents = 500
+    package static let recent: Timestamp = 30 * 86_400
+    package static let maxEvents = 500
 
-    static func newToken(for user: UserID) -> (token: String, hash: [UInt8]) {
+    package static func newToken(for user: UserID) -> (token: String, hash: [UInt8]) {
         let bytes = Base64URL.bytes(UInt32(bitPattern: user)) + Base64URL.random(tokenBytes - 4)
         return (Base64URL.encode(bytes), Array(SHA256.hash(data: bytes)))
     }
 
     /// The account a token names and the token's hash; `nil` for anything that is not a token.
-    static func parse(_ token: String) -> (UserID, [UInt8])? {
+    package static func parse(_ token: String) -> (UserID, [UInt8])? {
         guard let bytes = Base64URL.decode(token, count: tokenBytes) else { return nil }
         return (UserID(bitPattern: Base64URL.uint32(bytes)), Array(SHA256.hash(data: bytes)))
     }
 
-    /// Equal hashes, compared in constant time.
-    static func same(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count, !a.isEmpty else { return false }
-        return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
-    }
-
     /// One event per reservation, with its seat (`nil` when unknown).
-    static func render(_ reservations: [(Reservation, Seat?)], name: String) -> String {
+    package static func render(_ reservations: [(Reservation, Seat?)], name: String) -> String {
         var out = ICalendar()
         out.line("BEGIN:VCALENDAR")
         out.line("VERSION:2.0")
@@ -68,13 +63,13 @@ enum CalendarFeed {
 
 /// RFC 5545 content lines: CRLF, folded at 75 octets (never inside a UTF-8 sequence), TEXT
 /// values escaped.
-struct ICalendar {
+package struct ICalendar {
     private(set) var text = ""
 
     /// Folds by code points (never inside a UTF-8 sequence, as the RFC asks; a line may split a
     /// character made of several code points, which unfolding joins again), each line taking at
     /// least one code point.
-    mutating func line(_ content: String) {
+    package mutating func line(_ content: String) {
         var octets = 0
         var line = ""
         for scalar in content.unicodeScalars {
@@ -90,10 +85,10 @@ struct ICalendar {
         text += line + "\r\n"
     }
 
-    mutating func property(_ name: String, text value: String) { line("\(name):\(Self.escape(value))") }
+    package mutating func property(_ name: String, text value: String) { line("\(name):\(Self.escape(value))") }
 
     /// By code points: a comma followed by a combining mark is still escaped.
-    static func escape(_ s: String) -> String {
+    package static func escape(_ s: String) -> String {
         var out = ""
         var lastWasCR = false
         for scalar in s.unicodeScalars {
@@ -114,13 +109,14 @@ struct ICalendar {
     }
 
     /// `20261201T090000Z`.
-    static func utc(_ t: Timestamp) -> String {
+    package static func utc(_ t: Timestamp) -> String {
         let s = RFC3339.format(t)  // 2026-12-01T09:00:00Z
         return s.replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
     }
 }
 
-func addCalendarRoutes(public router: Router<APIContext>, api: RouterGroup<APIContext>, service: DLSMSService) {
+package func addCalendarRoutes(public router: Router<APIContext>, api: RouterGroup<APIContext>, service: LibraryService)
+{
     let engine = service.engine
 
     api.post("/calendar/feed") { _, context -> Response in
@@ -145,7 +141,8 @@ func addCalendarRoutes(public router: Router<APIContext>, api: RouterGroup<APICo
     @Sendable func feed(_ request: Request, _ context: APIContext, head: Bool) async throws -> Response {
         let file = context.parameters.get("file") ?? ""
         guard file.hasSuffix(".ics"), let (id, hash) = CalendarFeed.parse(String(file.dropLast(4))),
-            let user = engine.user(id: id), !user.disabled, CalendarFeed.same(user.calendarFeed, hash)
+            let user = engine.user(id: id), !user.disabled, !user.calendarFeed.isEmpty,
+            Bcrypt.constantTimeEquals(user.calendarFeed, hash)
         else { throw APIError(.notFound, "not_found", "no such calendar feed") }
         let now = engine.clock.now()
         let mine = await engine.reservations(of: id, limit: CalendarFeed.maxEvents).items.filter {

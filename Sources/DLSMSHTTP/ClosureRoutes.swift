@@ -1,3 +1,4 @@
+import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
 import Foundation
@@ -5,7 +6,7 @@ import Hummingbird
 
 /// `GET /branches/{name}/closures` (every signed-in caller) and `/admin/branches/{name}/closures…`
 /// (declare, change, remove).
-func addClosureRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
+package func addClosureRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
     let engine = service.engine
 
     api.get("/branches/:name/closures") { request, context -> Response in
@@ -81,34 +82,22 @@ func addClosureRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
 
 /// `POST` and `PATCH /admin/branches/{name}/closures…`: `{"area": "Floor 2", "start_time": …,
 /// "end_time": …, "reason": "exam"}` (no `area`: the whole branch).
-struct ClosureBody: Decodable {
-    var area: String?
-    var startTime: String?
-    var endTime: String?
-    var reason: String?
+package struct ClosureBody: Decodable {
+    package var area: String?
+    package var startTime: String?
+    package var endTime: String?
+    package var reason: String?
 }
 
 extension APIContext {
     /// The branch named in the path (percent-decoded); 404 when there is none.
-    func branchName() throws(APIError) -> String {
+    package func branchName() throws(APIError) -> String {
         guard let raw = parameters.get("name") else { throw APIError(.notFound, "not_found", "no such branch") }
         return raw.removingPercentEncoding ?? raw
     }
 
-    func closureID() throws(APIError) -> Int64 {
+    package func closureID() throws(APIError) -> Int64 {
         guard let id = try pathID("closure id") else { throw APIError(.notFound, "not_found", "closure not found") }
         return id
-    }
-}
-
-extension Render {
-    static func closure(_ c: Closure, _ w: inout JSONWriter) { w.object { closureFields(c, &$0) } }
-
-    static func closureFields(_ c: Closure, _ w: inout JSONWriter) {
-        w.field("id", c.id)
-        w.field("area", c.area.isEmpty ? nil : c.area)
-        w.time("start_time", c.start)
-        w.time("end_time", c.end)
-        w.field("reason", c.reason)
     }
 }

@@ -1,10 +1,11 @@
+import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
 import Foundation
 import Hummingbird
 
 /// `/notifications` and the event stream.
-func addNotificationRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
+package func addNotificationRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
     let engine = service.engine
 
     api.get("/notifications") { request, context -> Response in

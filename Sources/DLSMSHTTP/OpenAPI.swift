@@ -1,8 +1,9 @@
+import DLSMSApp
 import Foundation
 
 /// The contract as OpenAPI 3.1 (`Sources/DLSMSHTTP/openapi.yaml`), served at `/openapi.yaml`.
-enum OpenAPI {
-    static let document: String = {
+package enum OpenAPI {
+    package static let document: String = {
         guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml"),
             let text = try? String(contentsOf: url, encoding: .utf8)
         else { return "openapi: 3.1.0\ninfo: {title: DL-SMS, version: '1'}\npaths: {}\n" }
@@ -10,7 +11,7 @@ enum OpenAPI {
     }()
 
     /// Each path of the document (segments; `{…}` matches any one segment) with its methods.
-    static let routes: [(segments: [Substring], methods: [String])] = {
+    package static let routes: [(segments: [Substring], methods: [String])] = {
         var routes: [(segments: [Substring], methods: [String])] = []
         var inPaths = false
         for line in document.split(separator: "\n", omittingEmptySubsequences: false) {
@@ -32,7 +33,7 @@ enum OpenAPI {
     }()
 
     /// The methods the document allows on `path`, or `nil` if no path of it matches.
-    static func methods(for path: String) -> [String]? {
+    package static func methods(for path: String) -> [String]? {
         let segments = path.split(separator: "/")
         return routes.first { route in
             route.segments.count == segments.count

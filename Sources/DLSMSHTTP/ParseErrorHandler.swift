@@ -1,3 +1,4 @@
+import DLSMSApp
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
@@ -12,11 +13,13 @@ import NIOHTTPTypes
 ///   answers right after that response ends.
 /// - Inside a request's body (a bad chunk size, a body shorter than its `Content-Length`), the
 ///   error goes on to the route that is reading the body, and ``APIErrorMiddleware`` answers it.
-final class ParseErrorHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+package final class ParseErrorHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    package typealias InboundIn = HTTPRequestPart
+    package typealias InboundOut = HTTPRequestPart
+    package typealias OutboundIn = HTTPResponsePart
+    package typealias OutboundOut = HTTPResponsePart
+
+    package init() {}
 
     /// Requests whose head has arrived and whose response has not ended.
     private var open = 0
@@ -26,7 +29,7 @@ final class ParseErrorHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var pending: HTTPParserError?
     private var answered = false
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:
             open += 1
@@ -37,7 +40,7 @@ final class ParseErrorHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelRead(data)
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+    package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         guard case .end = unwrapOutboundIn(data) else {
             context.write(data, promise: promise)
             return
@@ -50,7 +53,7 @@ final class ParseErrorHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard let parseError = error as? HTTPParserError, !answered else {
             context.fireErrorCaught(error)
             return

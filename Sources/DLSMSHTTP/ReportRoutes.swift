@@ -1,3 +1,4 @@
+import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
 import Foundation
@@ -5,7 +6,7 @@ import Hummingbird
 import NIOCore
 
 /// `/admin/reports/utilisation` (JSON or CSV) and `/admin/reservations.csv` (streamed).
-func addReportRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
+package func addReportRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
     let engine = service.engine
 
     api.get("/admin/reports/utilisation") { request, context -> Response in
@@ -89,9 +90,9 @@ func addReportRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
     }
 }
 
-enum Report {
+package enum Report {
     /// `format=csv`, or an `Accept` that asks for `text/csv` (and not JSON first).
-    static func wantsCSV(_ request: Request) throws(APIError) -> Bool {
+    package static func wantsCSV(_ request: Request) throws(APIError) -> Bool {
         switch request.query("format") {
         case "csv"?: return true
         case "json"?: return false
@@ -104,19 +105,19 @@ enum Report {
 
     /// A text cell of a report: quoted per RFC 4180, and one that a spreadsheet would take for a
     /// formula (it starts with =, +, -, @) is prefixed with an apostrophe (CSV injection).
-    static func cell(_ text: String) -> String {
+    package static func cell(_ text: String) -> String {
         guard let first = text.first, "=+-@\t\r".contains(first) else { return CatalogCSV.quoted(text) }
         return CatalogCSV.quoted("'" + text)
     }
 
     /// Seconds as hours with two decimals ("1.25").
-    static func hours(_ seconds: Int64) -> String {
+    package static func hours(_ seconds: Int64) -> String {
         let hundredths = (seconds * 100 + 1_800) / 3_600
         let cents = hundredths % 100
         return "\(hundredths / 100).\(cents < 10 ? "0" : "")\(cents)"
     }
 
-    static func figures(_ f: UtilisationFigures, _ w: inout JSONWriter) {
+    package static func figures(_ f: UtilisationFigures, _ w: inout JSONWriter) {
         w.field("booked_hours", number: hours(f.bookedSeconds))
         w.field("occupied_hours", number: hours(f.occupiedSeconds))
         w.field("booked_seconds", f.bookedSeconds)
@@ -125,7 +126,7 @@ enum Report {
         w.field("cancellations", f.cancellations)
     }
 
-    static func csv(_ text: String, filename: String) -> Response {
+    package static func csv(_ text: String, filename: String) -> Response {
         Response(
             status: .ok,
             headers: [
@@ -138,9 +139,9 @@ enum Report {
 
 extension ReservationFilter {
     /// The filters of `GET /reservations`: `status`, `seat_id`, `user_id`.
-    init(_ request: Request) throws(APIError) {
+    package init(_ request: Request) throws(APIError) {
         self.init(
-            status: try parseStatus(request.query("status")),
+            status: try APIError.mapping { () throws(AppError) in try parseStatus(request.query("status")) },
             seatID: try request.queryInt("seat_id", range: Int64(Int32.min)...Int64(Int32.max)).map { SeatID($0) },
             userID: try request.queryInt("user_id", range: Int64(Int32.min)...Int64(Int32.max)).map { UserID($0) })
     }

@@ -1,13 +1,14 @@
+import DLSMSApp
 import Hummingbird
 import Logging
 
 /// One log line per request at `level`, with method, path and query, where the value of any
 /// `token` parameter (the SSE stream's `?token=`) is replaced by `<redacted>`. Headers are never
 /// logged, so neither is the `Authorization` header.
-struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
-    let level: Logger.Level
+package struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
+    package let level: Logger.Level
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+    package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
         if context.logger.logLevel <= level {
@@ -22,7 +23,7 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     /// `a=1&token=secret&b=2` → `a=1&token=<redacted>&b=2`.
-    static func redacted(_ query: String?) -> String {
+    package static func redacted(_ query: String?) -> String {
         guard let query, !query.isEmpty else { return "" }
         return query.split(separator: "&", omittingEmptySubsequences: false).map { pair -> String in
             let name = pair.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""

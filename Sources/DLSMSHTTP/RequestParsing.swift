@@ -1,3 +1,4 @@
+import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
 import Foundation
@@ -6,28 +7,28 @@ import HummingbirdCore
 
 // MARK: - Request parsing
 
-struct Credentials: Decodable {
-    var studentId: String?
-    var password: String?
-    var name: String?
-    var role: String?
+package struct Credentials: Decodable {
+    package var studentId: String?
+    package var password: String?
+    package var name: String?
+    package var role: String?
 }
 
-struct PasswordChange: Decodable {
-    var currentPassword: String?
-    var newPassword: String?
-    var password: String?
+package struct PasswordChange: Decodable {
+    package var currentPassword: String?
+    package var newPassword: String?
+    package var password: String?
 }
 
 /// A body whose coding keys are the JSON's own names: ``Request/decodeJSON(_:)`` decodes it
 /// without the decoder's snake-case conversion of every key (which the others rely on).
-protocol JSONNamedKeys: Decodable {
+package protocol JSONNamedKeys: Decodable {
     /// The value of a body that ``FlatJSON`` reads, or nil to decode it with `JSONDecoder`.
     static func flat(_ members: [(key: String, value: FlatJSON.Value)]) -> Self?
 }
 
 extension JSONNamedKeys {
-    static func flat(_ members: [(key: String, value: FlatJSON.Value)]) -> Self? { nil }
+    package static func flat(_ members: [(key: String, value: FlatJSON.Value)]) -> Self? { nil }
 }
 
 /// The hot path's body: its keys are spelled out (``JSONNamedKeys``).
@@ -36,7 +37,7 @@ package struct BookingBody: JSONNamedKeys {
     package var startTime: String?
     package var endTime: String?
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case seatId = "seat_id"
         case startTime = "start_time"
         case endTime = "end_time"
@@ -58,25 +59,25 @@ package struct BookingBody: JSONNamedKeys {
     }
 }
 
-struct WaitlistBody: Decodable {
-    var seatId: Int64?
-    var branch: String?
-    var desiredTime: String?
-    var endTime: String?
+package struct WaitlistBody: Decodable {
+    package var seatId: Int64?
+    package var branch: String?
+    package var desiredTime: String?
+    package var endTime: String?
 }
 
-struct MaintenanceBody: Decodable {
-    var maintenance: Bool?
+package struct MaintenanceBody: Decodable {
+    package var maintenance: Bool?
 }
 
 /// `POST /admin/branches`: a new branch, its areas, time zone and hours (defaults: none, UTC, always open).
-struct BranchBody: Decodable {
-    var name: String?
-    var areas: [String]?
-    var timeZone: String?
-    var hours: HoursBody.Hours?
+package struct BranchBody: Decodable {
+    package var name: String?
+    package var areas: [String]?
+    package var timeZone: String?
+    package var hours: HoursBody.Hours?
 
-    func branch() throws(APIError) -> Branch {
+    package func branch() throws(APIError) -> Branch {
         guard let name else { throw APIError.badRequest("name is required") }
         try checked { () throws(EngineError) in try Branch.validateName(name) }
         let areas = areas ?? []
@@ -92,26 +93,26 @@ struct BranchBody: Decodable {
 
 /// `POST /admin/seats` and `PATCH /admin/seats/{id}`: every field but `branch` may change; a
 /// creation needs `branch` and `area`.
-struct SeatBody: Decodable {
-    var id: Int64?
-    var branch: String?
-    var area: String?
-    var label: String?
-    var hasPower: Bool?
-    var hasMonitor: Bool?
-    var accessible: Bool?
-    var notes: String?
-    var x: Int64?
-    var y: Int64?
+package struct SeatBody: Decodable {
+    package var id: Int64?
+    package var branch: String?
+    package var area: String?
+    package var label: String?
+    package var hasPower: Bool?
+    package var hasMonitor: Bool?
+    package var accessible: Bool?
+    package var notes: String?
+    package var x: Int64?
+    package var y: Int64?
     /// `"x": null` clears the position (a missing key keeps it).
-    var clearsX = false
-    var clearsY = false
+    package var clearsX = false
+    package var clearsY = false
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case id, branch, area, label, hasPower, hasMonitor, accessible, notes, x, y
     }
 
-    init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         id = try c.decodeIfPresent(Int64.self, forKey: .id)
         branch = try c.decodeIfPresent(String.self, forKey: .branch)
@@ -128,7 +129,7 @@ struct SeatBody: Decodable {
     }
 
     /// Checks every given field; the map position is 0…10000 on each axis.
-    func validate() throws(APIError) {
+    package func validate() throws(APIError) {
         try checked { () throws(EngineError) in
             if let area { try Seat.validateArea(area) }
             if let label { try BookingRules.validateText(label, field: "label", maxBytes: 64, identifier: true) }
@@ -140,7 +141,7 @@ struct SeatBody: Decodable {
     }
 
     /// The given fields applied to `seat`.
-    func apply(to seat: inout Seat) {
+    package func apply(to seat: inout Seat) {
         if let area { seat.area = area }
         if let label { seat.label = label }
         if let hasPower { seat.hasPower = hasPower }
@@ -153,18 +154,18 @@ struct SeatBody: Decodable {
 }
 
 /// An engine refusal of a request's value as the contract's 400.
-func checked(_ body: () throws(EngineError) -> Void) throws(APIError) {
+package func checked(_ body: () throws(EngineError) -> Void) throws(APIError) {
     do { try body() } catch { throw APIError(error) }
 }
 
 /// `PUT /admin/branches/{name}/hours`: `{"time_zone": "Europe/Berlin", "hours": {"monday":
 /// ["08:00-12:00", "13:00-22:00"], …, "sunday": []}}`, or `"hours": "always"`.
-struct HoursBody: Decodable {
-    enum Hours: Decodable {
+package struct HoursBody: Decodable {
+    package enum Hours: Decodable {
         case always
         case weekly([String: [String]])
 
-        init(from decoder: any Decoder) throws {
+        package init(from decoder: any Decoder) throws {
             let c = try decoder.singleValueContainer()
             if let text = try? c.decode(String.self) {
                 guard text == "always" else {
@@ -176,11 +177,11 @@ struct HoursBody: Decodable {
             }
         }
     }
-    var timeZone: String?
-    var hours: Hours?
+    package var timeZone: String?
+    package var hours: Hours?
 
     /// An IANA time zone identifier (or UTC), as given.
-    static func zone(_ zone: String) throws(APIError) -> String {
+    package static func zone(_ zone: String) throws(APIError) -> String {
         // A name of the platform's time zone database (tzdata): "Europe/Berlin", "Etc/UTC",
         // "EST5EDT"; not an offset such as "GMT+5" or "+02:00".
         let looksLikeOffset =
@@ -201,7 +202,7 @@ struct HoursBody: Decodable {
     }
 
     /// The opening hours it describes; every weekday must be named (an empty list: closed).
-    func openingHours() throws(APIError) -> OpeningHours {
+    package func openingHours() throws(APIError) -> OpeningHours {
         switch hours {
         case nil: throw APIError.badRequest("hours is required: \"always\", or a list of \"HH:MM-HH:MM\" per weekday")
         case .always?: return .alwaysOpen
@@ -225,7 +226,7 @@ struct HoursBody: Decodable {
     }
 
     /// "08:00-12:00" (24:00 allowed as an end).
-    static func period(_ text: String, day: String) throws(APIError) -> OpeningPeriod {
+    package static func period(_ text: String, day: String) throws(APIError) -> OpeningPeriod {
         func minute(_ part: Substring) -> Int? {
             let hm = part.split(separator: ":", omittingEmptySubsequences: false)
             guard hm.count == 2, hm[0].count == 2, hm[1].count == 2, let h = Int(hm[0]), let m = Int(hm[1]),
@@ -245,13 +246,13 @@ struct HoursBody: Decodable {
 extension Request {
     /// The JSON body, at most 64 KiB; malformed JSON or wrong types are 400. Its snake_case keys
     /// are converted to the type's camelCase names.
-    mutating func decodeJSON<T: Decodable>(_ type: T.Type) async throws -> T {
+    package mutating func decodeJSON<T: Decodable>(_ type: T.Type) async throws -> T {
         try await decodeJSON(type, convertingKeys: true)
     }
 
     /// The same for a type whose coding keys are the JSON's names: no key conversion (chosen at
     /// compile time by the type, not per request).
-    mutating func decodeJSON<T: JSONNamedKeys>(_ type: T.Type) async throws -> T {
+    package mutating func decodeJSON<T: JSONNamedKeys>(_ type: T.Type) async throws -> T {
         try await decodeJSON(type, convertingKeys: false) { buffer in
             buffer.withUnsafeReadableBytes { FlatJSON.members($0) }.flatMap(T.flat)
         }
@@ -281,30 +282,30 @@ extension Request {
         }
     }
 
-    func query(_ name: String) -> String? { uri.queryParameters.get(name) }
+    package func query(_ name: String) -> String? { uri.queryParameters.get(name) }
 
     /// The query string parsed once, for a route that reads several parameters (each
     /// `query(_:)` parses the whole query string again).
-    var queries: ParsedQuery { ParsedQuery(parameters: uri.queryParameters) }
+    package var queries: ParsedQuery { ParsedQuery(parameters: uri.queryParameters) }
 }
 
 extension ParsedQuery: QueryReading {
-    func query(_ name: String) -> String? { parameters.get(name) }
+    package func query(_ name: String) -> String? { parameters.get(name) }
 }
 
 extension Request: QueryReading {}
 
-struct ParsedQuery {
-    let parameters: FlatDictionary<Substring, Substring>
+package struct ParsedQuery {
+    package let parameters: FlatDictionary<Substring, Substring>
 }
 
 /// The typed readers of query parameters, for a request or its query parsed once.
-protocol QueryReading {
+package protocol QueryReading {
     func query(_ name: String) -> String?
 }
 
 extension QueryReading {
-    func queryBool(_ name: String) throws(APIError) -> Bool? {
+    package func queryBool(_ name: String) throws(APIError) -> Bool? {
         guard let v = query(name) else { return nil }
         switch v.lowercased() {
         case "true", "1", "yes": return true
@@ -313,7 +314,7 @@ extension QueryReading {
         }
     }
 
-    func queryInt(_ name: String, range: ClosedRange<Int64>) throws(APIError) -> Int64? {
+    package func queryInt(_ name: String, range: ClosedRange<Int64>) throws(APIError) -> Int64? {
         guard let v = query(name) else { return nil }
         guard let n = Int64(v), range.contains(n) else {
             throw APIError.badRequest("\(name) must be an integer in \(range.lowerBound)…\(range.upperBound)")
@@ -321,31 +322,22 @@ extension QueryReading {
         return n
     }
 
-    func queryTime(_ name: String) throws(APIError) -> Timestamp? {
+    package func queryTime(_ name: String) throws(APIError) -> Timestamp? {
         guard let v = query(name) else { return nil }
         guard let t = RFC3339.parse(v) else { throw APIError.badRequest("\(name) is not an RFC 3339 time: \(v)") }
         return t
     }
 
     /// `start_time` + `end_time` (both or neither).
-    func queryWindow() throws(APIError) -> (Timestamp, Timestamp)? {
-        try window(try queryTime("start_time"), try queryTime("end_time"))
-    }
-}
-
-/// A search window: both ends (end after start) or neither.
-func window(_ start: Timestamp?, _ end: Timestamp?) throws(APIError) -> (Timestamp, Timestamp)? {
-    switch (start, end) {
-    case (nil, nil): return nil
-    case (let s?, let e?):
-        guard e > s else { throw APIError(EngineError.invalidTimeRange) }
-        return (s, e)
-    default: throw APIError.badRequest("give both start_time and end_time, or neither")
+    package func queryWindow() throws(APIError) -> (Timestamp, Timestamp)? {
+        let start = try queryTime("start_time")
+        let end = try queryTime("end_time")
+        return try APIError.mapping { () throws(AppError) in try window(start, end) }
     }
 }
 
 /// `studentId` → `student_id`: a field named as the client sent it.
-func snakeCase(_ name: String) -> String {
+package func snakeCase(_ name: String) -> String {
     var out = ""
     for ch in name {
         if ch.isUppercase {
@@ -357,7 +349,7 @@ func snakeCase(_ name: String) -> String {
     return out
 }
 
-func parseBodyTime(_ value: String?, _ name: String) throws(APIError) -> Timestamp {
+package func parseBodyTime(_ value: String?, _ name: String) throws(APIError) -> Timestamp {
     guard let value else { throw APIError.badRequest("\(name) is required") }
     guard let t = RFC3339.parse(value) else { throw APIError.badRequest("\(name) is not an RFC 3339 time: \(value)") }
     return t
@@ -365,7 +357,7 @@ func parseBodyTime(_ value: String?, _ name: String) throws(APIError) -> Timesta
 
 extension APIContext {
     /// An id from the path: not an integer → 400; an integer that cannot be an id → 404.
-    func pathID(_ kind: String = "id") throws(APIError) -> Int64? {
+    package func pathID(_ kind: String = "id") throws(APIError) -> Int64? {
         guard let text = parameters.get("id") else { throw APIError.badRequest("missing \(kind)") }
         guard text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-") }), !text.isEmpty else {
             throw APIError.badRequest("\(kind) must be an integer")
@@ -374,7 +366,7 @@ extension APIContext {
         return n
     }
 
-    func seatID() throws(APIError) -> SeatID {
+    package func seatID() throws(APIError) -> SeatID {
         guard let n = try pathID("seat id"), let id = SeatID(exactly: n) else {
             throw APIError(.notFound, "not_found", "seat not found")
         }

@@ -1,10 +1,11 @@
+import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
 import Foundation
 import Hummingbird
 
 /// `/reservations…`: booking, listings, check-in, checkout, cancel.
-func addReservationRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
+package func addReservationRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
     let engine = service.engine
     let pages = service.configuration.limits
 
@@ -15,16 +16,14 @@ func addReservationRoutes(to api: RouterGroup<APIContext>, service: DLSMSService
         guard let seat = body.seatId else { throw APIError.badRequest("seat_id is required") }
         let start = try parseBodyTime(body.startTime, "start_time")
         let end = try parseBodyTime(body.endTime, "end_time")
-        do {
-            let r = try await engine.book(
-                user: caller.userID, seat: SeatID(exactly: seat) ?? -1, start: start, end: end)
-            service.metrics.booked()
-            return Render.response(.created) { Render.reservation(r, &$0) }
-        } catch let e as EngineError {
-            if e == .seatConflict { service.metrics.conflicted() }
-            if case .seatNotFound = e { throw APIError(.notFound, "not_found", "seat \(seat) not found") }
-            throw e
+        let r: Reservation
+        do throws(EngineError) {
+            r = try await service.book(user: caller.userID, seat: SeatID(exactly: seat) ?? -1, start: start, end: end)
+        } catch {
+            if case .seatNotFound = error { throw APIError(.notFound, "not_found", "seat \(seat) not found") }
+            throw error
         }
+        return Render.response(.created) { Render.reservation(r, &$0) }
     }
 
     api.get("/reservations/mine") { request, context -> Response in

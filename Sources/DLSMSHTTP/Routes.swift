@@ -1,11 +1,29 @@
+import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
 import Foundation
 import Hummingbird
 
+/// The REST door's router: its middleware and every controller.
+public enum RESTRouter {
+    /// `clustered`: this node is part of a replicated cluster (a standby refuses writes).
+    public static func make(_ service: LibraryService, web: WebApp, clustered: Bool) -> Router<APIContext> {
+        let router = Router(context: APIContext.self)
+        router.add(middleware: RequestMetricsMiddleware(metrics: service.metrics))
+        // One line per request at debug level, tokens redacted; every log line of a request
+        // carries hb.request.id.
+        router.add(middleware: RequestLogMiddleware(level: .debug))
+        router.add(middleware: APIErrorMiddleware())
+        router.add(middleware: ClientAddressMiddleware(proxies: service.configuration.trustedProxies))
+        if clustered { router.add(middleware: StandbyMiddleware(replication: service.replication)) }
+        addRoutes(to: router, service: service)
+        addWebRoutes(to: router, web: web)
+        return router
+    }
+}
+
 /// Assembles every controller: public routes first, then the ones behind the token check.
-func addRoutes(to router: Router<APIContext>, service: DLSMSService) {
-    addReplicationRoutes(to: router, service: service)
+package func addRoutes(to router: Router<APIContext>, service: LibraryService) {
     addSystemRoutes(to: router, service: service)
     let api = router.group().add(middleware: AuthMiddleware(service: service))
     addAuthRoutes(public: router, api: api, service: service)
@@ -22,15 +40,7 @@ func addRoutes(to router: Router<APIContext>, service: DLSMSService) {
     addWebhookRoutes(to: api, service: service)
 }
 
-func parseStatus(_ text: String?) throws(APIError) -> ReservationStatus? {
-    guard let text else { return nil }
-    guard let s = ReservationStatus(name: text.uppercased()) else {
-        throw APIError.badRequest("unknown status \(text); one of CONFIRMED, CHECKED_IN, COMPLETED, CANCELLED, NO_SHOW")
-    }
-    return s
-}
-
-func reservationPage(_ page: Page<Reservation>) -> Response {
+package func reservationPage(_ page: Page<Reservation>) -> Response {
     Render.response {
         $0.object {
             $0.field("reservations", array: page.items) { w, r in Render.reservation(r, &w) }

@@ -1,47 +1,12 @@
 import Crypto
+import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
 import Foundation
 import Hummingbird
 import NIOCore
 
-/// The seats' check-in codes. A code is 16 bytes in base64url (22 characters): the seat id and
-/// the first 12 bytes of an HMAC-SHA256, over the seat id and its branch's code generation, with
-/// a key derived from the server's token secret. So codes cannot be guessed or forged, one seat's
-/// code is no other's, and raising the branch's generation (rotation) voids every printed code
-/// of the branch. Changing the token secret voids them all.
-public struct SeatCodes: Sendable {
-    let key: SymmetricKey
-    static let macBytes = 12
-
-    init(secret: [UInt8]) {
-        let base = secret.isEmpty ? SymmetricKey(size: .bits256) : SymmetricKey(data: secret)
-        key = SymmetricKey(
-            data: Array(HMAC<SHA256>.authenticationCode(for: Array("dl-sms seat codes v1".utf8), using: base)))
-    }
-
-    func mac(seat: SeatID, generation: UInt32) -> [UInt8] {
-        let message = Base64URL.bytes(UInt32(bitPattern: seat)) + Base64URL.bytes(generation)
-        return Array(HMAC<SHA256>.authenticationCode(for: message, using: key).prefix(Self.macBytes))
-    }
-
-    func code(seat: SeatID, generation: UInt32) -> String {
-        Base64URL.encode(Base64URL.bytes(UInt32(bitPattern: seat)) + mac(seat: seat, generation: generation))
-    }
-
-    /// The seat a code names, if it is a well-formed code (not yet checked against the seat).
-    static func seat(in code: String) -> (SeatID, [UInt8])? {
-        guard let bytes = Base64URL.decode(code, count: 4 + macBytes) else { return nil }
-        return (SeatID(bitPattern: Base64URL.uint32(bytes)), Array(bytes[4...]))
-    }
-
-    /// `true` when `code` is the current code of its seat.
-    func verify(_ mac: [UInt8], seat: SeatID, generation: UInt32) -> Bool {
-        CalendarFeed.same(mac, self.mac(seat: seat, generation: generation))
-    }
-}
-
-func addSeatCodeRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
+package func addSeatCodeRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
     let engine = service.engine
     let codes = service.seatCodes
     let base = service.configuration.publicBase
@@ -135,11 +100,11 @@ func addSeatCodeRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
     }
 }
 
-struct PresenceBody: Decodable {
-    var presenceRequired: Bool?
+package struct PresenceBody: Decodable {
+    package var presenceRequired: Bool?
 }
 
-func svgResponse(_ svg: String, filename: String) -> Response {
+package func svgResponse(_ svg: String, filename: String) -> Response {
     Response(
         status: .ok,
         headers: [
@@ -151,10 +116,10 @@ func svgResponse(_ svg: String, filename: String) -> Response {
 
 /// A printable page of seat codes: A4 proportions in millimetres, four codes to a row, each with
 /// its label underneath; as many rows as needed (the page grows).
-enum SeatCodeSheet {
-    static let maxSeats = 400
+package enum SeatCodeSheet {
+    package static let maxSeats = 400
 
-    static func render(_ cells: [(label: String, code: QRCode)], title: String) -> String {
+    package static func render(_ cells: [(label: String, code: QRCode)], title: String) -> String {
         let columns = 4
         let cell = 48  // mm
         let margin = 9

@@ -1,10 +1,11 @@
+import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
 import Foundation
 import Hummingbird
 
 /// `/branches`, `/seats`, `/seats/{id}`, `/seats/{id}/availability`.
-func addSeatRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
+package func addSeatRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
     let engine = service.engine
     let clock = engine.clock
 

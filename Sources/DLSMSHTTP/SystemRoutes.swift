@@ -1,10 +1,11 @@
+import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
 import Foundation
 import Hummingbird
 
 /// Unauthenticated operations routes: `/healthz`, `/openapi.yaml`, `/metrics`.
-func addSystemRoutes(to router: Router<APIContext>, service: DLSMSService) {
+package func addSystemRoutes(to router: Router<APIContext>, service: LibraryService) {
     let engine = service.engine
 
     router.get("/healthz") { _, _ -> Response in

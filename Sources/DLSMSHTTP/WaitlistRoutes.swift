@@ -1,10 +1,11 @@
+import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
 import Foundation
 import Hummingbird
 
 /// `/waitlist…`: join, list, leave.
-func addWaitlistRoutes(to api: RouterGroup<APIContext>, service: DLSMSService) {
+package func addWaitlistRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
     let engine = service.engine
 
     api.post("/waitlist") { request, context -> Response in

@@ -1,5 +1,6 @@
 import CZlib
 import Crypto
+import DLSMSApp
 import DLSMSWeb
 import Foundation
 import HTTPTypes
@@ -28,10 +29,10 @@ public struct WebApp: Sendable {
 
     /// A hash of every file: the path segment that makes the files' URLs change with any edit.
     public let version: String
-    let index: Asset
-    let assets: [String: Asset]
+    package let index: Asset
+    package let assets: [String: Asset]
 
-    static let securityHeaders: HTTPFields = [
+    package static let securityHeaders: HTTPFields = [
         .init("Content-Security-Policy")!:
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
         .init("X-Content-Type-Options")!: "nosniff",
@@ -86,7 +87,7 @@ public struct WebApp: Sendable {
         self.assets = assets
     }
 
-    static func asset(name: String, bytes: [UInt8]) -> Asset {
+    package static func asset(name: String, bytes: [UInt8]) -> Asset {
         let type: String
         switch name.split(separator: ".").last ?? "" {
         case "html": type = "text/html; charset=utf-8"
@@ -105,7 +106,7 @@ public struct WebApp: Sendable {
     }
 
     /// The answer for one file: gzipped when the client takes gzip, 304 when it has this version.
-    func response(_ asset: Asset, request: Request, immutable: Bool) -> Response {
+    package func response(_ asset: Asset, request: Request, immutable: Bool) -> Response {
         var headers = Self.securityHeaders
         headers[.contentType] = asset.contentType
         headers[.cacheControl] = immutable ? "public, max-age=31536000, immutable" : "no-cache"
@@ -128,7 +129,7 @@ public struct WebApp: Sendable {
     }
 
     /// Whether an `Accept-Encoding` list takes gzip (`gzip` or `*`, with no `q=0`).
-    static func acceptsGzip(_ header: String?) -> Bool {
+    package static func acceptsGzip(_ header: String?) -> Bool {
         guard let header else { return false }
         var gzip: Bool?
         var star: Bool?
@@ -146,7 +147,7 @@ public struct WebApp: Sendable {
     }
 
     /// gzip (RFC 1952) of `bytes` at the best compression, or nil if zlib fails.
-    static func gzip(_ bytes: [UInt8]) -> [UInt8]? {
+    package static func gzip(_ bytes: [UInt8]) -> [UInt8]? {
         var stream = z_stream()
         // windowBits 15 + 16: a gzip header and trailer instead of zlib's.
         guard
@@ -160,7 +161,7 @@ public struct WebApp: Sendable {
     }
 
     /// The bytes a gzip stream holds (at most `capacity` of them), or nil if it is not one.
-    static func gunzip(_ bytes: [UInt8], capacity: Int = 1 << 24) -> [UInt8]? {
+    package static func gunzip(_ bytes: [UInt8], capacity: Int = 1 << 24) -> [UInt8]? {
         var stream = z_stream()
         guard inflateInit2_(&stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             return nil
@@ -191,7 +192,7 @@ public struct WebApp: Sendable {
 
 /// `GET /`, `GET /app/{version}/{file}` and `GET /checkin/{code}` (see ``WebApp``).
 /// `HEAD` answers as `GET` without the body.
-func addWebRoutes(to router: Router<APIContext>, web: WebApp) {
+package func addWebRoutes(to router: Router<APIContext>, web: WebApp) {
     let page: @Sendable (Request, APIContext) async throws -> Response = { request, _ in
         web.response(web.index, request: request, immutable: false)
     }

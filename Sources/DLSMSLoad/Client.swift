@@ -343,7 +343,18 @@ enum JSON {
     }
 
     /// A JSON string literal (with quotes) for `text`.
-    static func quote(_ text: String) -> String { jsonQuoted(text) }
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20: out += "\\u" + String(format: "%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
 
     static func int(_ value: Any?) -> Int64? {
         if let n = value as? NSNumber { return n.int64Value }

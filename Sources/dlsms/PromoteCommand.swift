@@ -1,5 +1,7 @@
 import ArgumentParser
-import DLSMSHTTP
+import DLSMSApp
+import DLSMSAssembly
+import DLSMSReplication
 import Foundation
 
 /// `dlsms promote`: the operator's failover for a cluster without etcd.

@@ -1,6 +1,8 @@
 import ArgumentParser
+import DLSMSApp
+import DLSMSAssembly
 import DLSMSCore
-import DLSMSHTTP
+import DLSMSReplication
 import DLSMSStorage
 import Foundation
 import Logging

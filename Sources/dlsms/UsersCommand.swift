@@ -1,7 +1,9 @@
 import ArgumentParser
+import DLSMSApp
+import DLSMSAssembly
 import DLSMSCore
 import DLSMSEngine
-import DLSMSHTTP
+import DLSMSReplication
 import DLSMSStorage
 import Foundation
 

@@ -1,4 +1,5 @@
 import DLSMSCore
+import DLSMSStorage
 import DLSMSTestSupport
 import Synchronization
 import Testing

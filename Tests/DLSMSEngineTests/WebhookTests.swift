@@ -1,3 +1,4 @@
+import DLSMSApp
 import DLSMSCore
 import DLSMSTestSupport
 import Foundation
@@ -13,7 +14,9 @@ import Testing
         rules.maxUpcomingPerUser = 100
         let clock = ManualClock(testNow)
         let engine = SeatEngine(
-            configuration: EngineConfiguration(shardCount: 2, rules: rules), clock: clock, journal: journal)
+            configuration: EngineConfiguration(shardCount: 2, rules: rules, webhookPayload: Render.webhookPayload),
+            clock: clock,
+            journal: journal)
         try await engine.define(branch: Branch(name: "Lib", areas: ["Quiet"]))
         for s in 1...4 {
             try await engine.define(

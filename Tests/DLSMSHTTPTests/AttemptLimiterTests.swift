@@ -11,7 +11,11 @@ import JWTKit
 import Synchronization
 import Testing
 
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
 @testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 @Suite struct AttemptLimiterTests {
     @Test func concurrentReservationsCountAtOnce() async {

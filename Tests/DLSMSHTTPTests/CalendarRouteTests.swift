@@ -7,7 +7,11 @@ import HummingbirdTesting
 import Logging
 import Testing
 
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
 @testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 /// Private calendar feeds: `POST`/`DELETE /calendar/feed`, `GET /calendar/{token}.ics`.
 @Suite struct CalendarRouteTests {
@@ -75,8 +79,8 @@ import Testing
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
         let config = testConfiguration(dir)
-        func start() async throws -> DLSMSService {
-            try await DLSMSServer.makeService(
+        func start() async throws -> ServerNode {
+            try await DLSMSServer.makeNode(
                 config, clock: ManualClock(t0), logger: Logger(label: "test"), announce: { _ in })
         }
         var service = try await start()

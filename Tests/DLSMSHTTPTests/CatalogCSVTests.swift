@@ -6,7 +6,11 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
 @testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 /// The catalog as CSV: the sample library in `docs/`, line-numbered errors that change nothing,
 /// and an export that imports back to the same catalog.

@@ -7,7 +7,11 @@ import HummingbirdTesting
 import Logging
 import Testing
 
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
 @testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 /// `PUT /admin/branches/{name}/hours`: a branch's time zone and weekly hours, evaluated in local
 /// time, durable.
@@ -109,7 +113,7 @@ import Testing
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
         let config = testConfiguration(dir)
-        var service = try await DLSMSServer.makeService(
+        var service = try await DLSMSServer.makeNode(
             config, clock: ManualClock(t0), logger: Logger(label: "test"), announce: { _ in })
         try await Application(router: DLSMSServer.makeRouter(service)).test(.router) { client in
             let admin = try await client.login("admin", "admin-password")
@@ -118,14 +122,14 @@ import Testing
             #expect(set.status == .ok)
         }
         await service.durable.close(finalSnapshot: false)  // recovery replays the WAL
-        service = try await DLSMSServer.makeService(
+        service = try await DLSMSServer.makeNode(
             config, clock: ManualClock(t0), logger: Logger(label: "test"), announce: { _ in })
         let science = service.engine.branch(named: "Science Library")
         #expect(science?.timeZone == "Europe/Berlin")
         #expect(science?.openingHours.periods(weekday: 5) == [OpeningPeriod(open: 600, close: 960)])
         #expect(science?.openingHours.periods(weekday: 6) == [])
         await service.durable.close(finalSnapshot: true)
-        service = try await DLSMSServer.makeService(
+        service = try await DLSMSServer.makeNode(
             config, clock: ManualClock(t0), logger: Logger(label: "test"), announce: { _ in })
         #expect(service.engine.branch(named: "Science Library")?.openingHours.periods(weekday: 0).count == 2)
         await service.durable.close(finalSnapshot: false)

@@ -7,7 +7,11 @@ import HummingbirdTesting
 import Logging
 import Testing
 
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
 @testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 /// `/branches/{name}/closures` and `/admin/branches/{name}/closures…`.
 @Suite struct ClosureRouteTests {

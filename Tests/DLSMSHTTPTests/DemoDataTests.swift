@@ -11,7 +11,11 @@ import JWTKit
 import Synchronization
 import Testing
 
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
 @testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 @Suite struct DemoDataTests {
     @Test func onlyTheSeedsOwnAccountsAreDemoAccounts() async throws {
@@ -42,13 +46,13 @@ import Testing
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
         var config = testConfiguration(dir)
-        let first = try await DLSMSServer.makeService(
+        let first = try await DLSMSServer.makeNode(
             config, clock: ManualClock(t0), logger: .init(label: "test"), announce: { _ in })
-        #expect(await first.demoAccountsWithPublicPassword().count == 10)
+        #expect(await first.service.demoAccountsWithPublicPassword().count == 10)
         await first.durable.close()
         config.demoData = false
         await #expect(throws: ConfigurationError.self) {
-            _ = try await DLSMSServer.makeService(
+            _ = try await DLSMSServer.makeNode(
                 config, clock: ManualClock(t0), logger: .init(label: "test"), announce: { _ in })
         }
     }

@@ -3,7 +3,11 @@ import DLSMSTestSupport
 import Foundation
 import Testing
 
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
 @testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 @Suite struct FlatJSONTests {
     /// What `JSONDecoder` makes of a booking body (nil: it refuses it).

@@ -11,7 +11,11 @@ import Logging
 import Synchronization
 import Testing
 
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
 @testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 /// The stubs of every service over one loopback connection, and the tokens of the seed accounts.
 struct GRPCStubs: Sendable {
@@ -58,7 +62,7 @@ struct GRPCStubs: Sendable {
 func withGRPC(
     _ configure: Configure = Configure { _ in },
     io: any StorageIO = PosixIO(),
-    _ body: @escaping @Sendable (GRPCStubs, DLSMSService, ManualClock) async throws -> Void
+    _ body: @escaping @Sendable (GRPCStubs, LibraryService, ManualClock) async throws -> Void
 ) async throws {
     let dir = temporaryDirectory()
     defer { cleanup(dir) }
@@ -66,9 +70,11 @@ func withGRPC(
     config.grpc.port = 0
     configure.apply(&config)
     let clock = ManualClock(t0)
-    let service = try await DLSMSServer.makeService(
-        config, clock: clock, io: io, logger: Logger(label: "test"), announce: { _ in })
-    let door = GRPCFrontEndService(service: service, logger: Logger(label: "test"), announce: { _ in })
+    let service = try await DLSMSServer.makeNode(
+        config, clock: clock, io: io, logger: Logger(label: "test"), announce: { _ in }
+    ).service
+    let door = GRPCFrontEndService(
+        service: service, grpc: config.grpc, logger: Logger(label: "test"), announce: { _ in })
     try await withThrowingDiscardingTaskGroup { group in
         group.addTask { try await door.server.serve() }
         let port = try #require(try await door.server.transport.listeningAddress.ipv4?.port)

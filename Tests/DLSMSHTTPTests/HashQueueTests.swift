@@ -11,7 +11,11 @@ import JWTKit
 import Synchronization
 import Testing
 
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
 @testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 @Suite struct HashQueueTests {
     /// A hasher whose work waits on a gate, so that the queue's state can be observed.
@@ -39,7 +43,7 @@ import Testing
             _ = try await hasher.run(client: "A", suspect: false, work)
             Issue.record("a fourth hash from one client was admitted")
         } catch {
-            #expect(error.status == .tooManyRequests && error.retryAfter == 1)
+            #expect(error.kind == .rateLimited && error.retryAfter == 1)
         }
         let b = Task { try await hasher.run(client: "B", suspect: false, work) }
         while hasher.inFlight(client: "B") < 1 { await Task.yield() }
@@ -63,7 +67,7 @@ import Testing
             _ = try await hasher.run(client: "s4", suspect: true, work)
             Issue.record("a suspect client got a reserved place")
         } catch {
-            #expect(error.status == .serviceUnavailable)
+            #expect(error.kind == .unavailable)
         }
         tasks.append(Task { try await hasher.run(client: "clean", suspect: false, work) })
         while hasher.inFlight(client: "clean") < 1 { await Task.yield() }

@@ -1,6 +1,11 @@
-import DLSMSHTTP
 import Foundation
 import Testing
+
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
+@testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 @Suite struct JSONWriterTests {
     @Test func escapesAndRoundTrips() throws {

@@ -1,5 +1,10 @@
-import DLSMSHTTP
 import Testing
+
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
+@testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 @Suite struct PasswordTests {
     /// A hash made by Python's bcrypt 5.0 (`bcrypt.hashpw(b"password123", bcrypt.gensalt(12))`), as the

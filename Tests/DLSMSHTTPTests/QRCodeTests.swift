@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import DLSMSCore
+@testable import DLSMSHTTP
 
 /// The QR encoder against published vectors, an independent encoder (python-qrcode, module by
 /// module, every mask) and a decoder (zbar). (segno was tried first: it adds a zero codeword

@@ -4,7 +4,11 @@ import DLSMSTestSupport
 import Foundation
 import Testing
 
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
 @testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking

@@ -7,7 +7,11 @@ import HummingbirdTesting
 import Logging
 import Testing
 
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
 @testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 /// `GET /admin/reports/utilisation` (JSON, CSV) and `GET /admin/reservations.csv`, cross-checked
 /// against `GET /reservations`.

@@ -7,7 +7,11 @@ import HummingbirdTesting
 import Logging
 import Testing
 
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
 @testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 /// Seat QR codes: making them, checking in with them, forging, rotating, presence-only branches.
 @Suite struct SeatCodeRouteTests {

@@ -1,7 +1,12 @@
 import DLSMSCore
-import DLSMSHTTP
 import Foundation
 import Testing
+
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
+@testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 @Suite struct SettingsTests {
     func parse(_ arguments: [String], _ environment: [String: String] = [:]) throws -> ServerConfiguration {
@@ -86,13 +91,13 @@ import Testing
         #expect(Set(ServerSettings.table.map(\.environment)).count == ServerSettings.table.count)
     }
 
-    /// The README's settings table is the operator's reference: it must name every setting.
-    @Test func theReadmeListsEverySetting() throws {
+    /// The settings table of docs/configuration.md is the operator's reference: it must name every setting.
+    @Test func theConfigurationDocListsEverySetting() throws {
         let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("README.md")
+            .deletingLastPathComponent().appendingPathComponent("docs/configuration.md")
         let text = try String(contentsOf: readme, encoding: .utf8)
         for s in ServerSettings.table {
-            #expect(text.contains("| `--\(s.flag)` | `\(s.environment)` |"), "README lacks --\(s.flag)")
+            #expect(text.contains("| `--\(s.flag)` | `\(s.environment)` |"), "docs/configuration.md lacks --\(s.flag)")
         }
     }
 }

@@ -9,7 +9,11 @@ import Logging
 import ServiceLifecycle
 import Testing
 
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
 @testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 @Suite struct StorageFailureTests {
     /// A dying disk: writes are refused with a message that names no path, /healthz answers 503,
@@ -18,7 +22,7 @@ import Testing
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
         let io = FaultyIO()
-        let service = try await DLSMSServer.makeService(
+        let service = try await DLSMSServer.makeNode(
             testConfiguration(dir), clock: ManualClock(t0), io: io, logger: Logger(label: "test"), announce: { _ in })
         let app = Application(router: DLSMSServer.makeRouter(service))
         try await app.test(.router) { client in

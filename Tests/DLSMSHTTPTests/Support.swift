@@ -13,7 +13,11 @@ import NIOCore
 import Synchronization
 import Testing
 
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
 @testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 /// 2025-10-11T12:00:00Z.
 let t0: Timestamp = 1_760_184_000
@@ -36,18 +40,18 @@ struct Configure {
 /// A seeded service on a manual clock, tested through the router (no sockets).
 func withService(
     _ configure: Configure = Configure { _ in },
-    _ body: @escaping @Sendable (any TestClientProtocol, DLSMSService, ManualClock) async throws -> Void
+    _ body: @escaping @Sendable (any TestClientProtocol, LibraryService, ManualClock) async throws -> Void
 ) async throws {
     let dir = temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     var config = testConfiguration(dir)
     configure.apply(&config)
     let clock = ManualClock(t0)
-    let service = try await DLSMSServer.makeService(
+    let node = try await DLSMSServer.makeNode(
         config, clock: clock, logger: Logger(label: "test"), announce: { _ in })
-    let app = Application(router: DLSMSServer.makeRouter(service))
-    try await app.test(.router) { client in try await body(client, service, clock) }
-    await service.durable.close(finalSnapshot: false)
+    let app = Application(router: DLSMSServer.makeRouter(node))
+    try await app.test(.router) { client in try await body(client, node.service, clock) }
+    await node.durable.close(finalSnapshot: false)
 }
 
 struct Reply {

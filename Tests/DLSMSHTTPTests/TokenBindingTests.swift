@@ -11,7 +11,11 @@ import JWTKit
 import Synchronization
 import Testing
 
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
 @testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 @Suite struct TokenBindingTests {
     @Test func aTokenMustStillDescribeItsAccount() async throws {
@@ -146,7 +150,7 @@ import Testing
         for round in 0..<2 {
             var config = testConfiguration(dir)
             config.demoData = true
-            let service = try await DLSMSServer.makeService(
+            let service = try await DLSMSServer.makeNode(
                 config, clock: ManualClock(t0), logger: .init(label: "test"), announce: { _ in })
             if round == 0 {
                 try await service.engine.updateUser(id: 2) {

@@ -1,10 +1,15 @@
 import DLSMSCore
 import DLSMSEngine
-import DLSMSHTTP
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Testing
+
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
+@testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 @Suite struct WaitlistRouteTests {
     @Test func joinListLeaveAndNotification() async throws {

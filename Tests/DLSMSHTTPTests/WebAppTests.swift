@@ -7,7 +7,11 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
 @testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 /// The web app's delivery: the files built in, their strings, headers, gzip, caching, the QR
 /// redirect and the rules the page reads. The app itself is tested in a browser

@@ -10,7 +10,11 @@ import ServiceLifecycle
 import Synchronization
 import Testing
 
+@testable import DLSMSApp
+@testable import DLSMSAssembly
+@testable import DLSMSGRPC
 @testable import DLSMSHTTP
+@testable import DLSMSReplication
 
 /// A webhook receiver on loopback: records what it is sent, and answers 503 to the first
 /// `failFirst` requests (or to all, while `down`).
@@ -254,8 +258,9 @@ final class WebhookReceiver: Sendable {
         config.webhooks.allowedHosts = ["127.0.0.1"]
         config.webhooks.backoffMilliseconds = 1
         let clock = ManualClock(t0)
-        let service = try await DLSMSServer.makeService(
-            config, clock: clock, logger: Logger(label: "test"), announce: { _ in })
+        let service = try await DLSMSServer.makeNode(
+            config, clock: clock, logger: Logger(label: "test"), announce: { _ in }
+        ).service
         let engine = service.engine
         let hook = try await engine.registerWebhook(url: receiver.url, secret: "s", events: ["reservation.created"])
         _ = try await engine.book(user: 6, seat: 40, start: t0 + 3_600, end: t0 + 7_200)

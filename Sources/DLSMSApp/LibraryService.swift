@@ -1,0 +1,84 @@
+import DLSMSCore
+import DLSMSEngine
+import Foundation
+
+/// The application layer: what REST and gRPC call. It holds the engine and what surrounds each
+/// operation in either door (tokens, the password-hash queue, the attempt limiters, the metrics,
+/// the node's replication status), and the operations both doors share (``LibraryService`` in
+/// Accounts.swift and Bookings.swift).
+public final class LibraryService: Sendable {
+    public let durable: DurableEngine
+    public let tokens: TokenService
+    public let hasher: PasswordHasher
+    /// Failed logins per student id and per client address, in one-minute windows.
+    public let loginLimiter: AttemptLimiter
+    /// Registrations per client address, in one-hour windows.
+    public let registrationLimiter: AttemptLimiter
+    public let metrics: ServiceMetrics
+    public let configuration: AppConfiguration
+    /// Open HTTP connections, against the cap.
+    public let connections: ConnectionCounter
+    /// File descriptors against the limit.
+    public let resources = ResourceState()
+    /// Seats' JSON members, rendered once per version of each seat (searches).
+    package let seatFragments = SeatFragments()
+    /// Makes and checks the seats' QR codes.
+    public let seatCodes: SeatCodes
+    /// This node's place in a replicated cluster (``SingleNode`` without replication).
+    public let replication: any ReplicationStatus
+    /// The token secret (a standby copies its primary's with the snapshot).
+    package let tokenSecret: [UInt8]
+
+    public var engine: SeatEngine { durable.engine }
+
+    /// `secret` keys the seat codes (the token secret; a random one when empty, for tests).
+    public init(
+        durable: DurableEngine, tokens: TokenService, hasher: PasswordHasher, metrics: ServiceMetrics,
+        configuration: AppConfiguration, secret: [UInt8] = [], replication: any ReplicationStatus = SingleNode()
+    ) {
+        self.replication = replication
+        tokenSecret = secret
+        seatCodes = SeatCodes(secret: secret)
+        self.durable = durable
+        self.tokens = tokens
+        self.hasher = hasher
+        self.metrics = metrics
+        self.configuration = configuration
+        connections = ConnectionCounter(
+            limit: configuration.limits.connections, perAddress: configuration.limits.connectionsPerAddress)
+        loginLimiter = AttemptLimiter(window: 60, capacity: configuration.limits.limiterCapacity)
+        registrationLimiter = AttemptLimiter(window: 3_600, capacity: configuration.limits.limiterCapacity)
+    }
+
+    /// The caller a bearer token names, if the token verifies and still describes the stored
+    /// account (same student id and role, enabled, current token generation): REST and gRPC alike.
+    public func caller(token: String) async -> Caller? {
+        guard let caller = await tokens.verify(token, now: engine.clock.now()),
+            let user = engine.user(id: caller.userID), caller.matches(user)
+        else { return nil }
+        return caller
+    }
+
+    /// The demo students that are enabled and still have the public password. Only the seed's
+    /// own accounts count: a data directory seeded with demo data has the admin right after them
+    /// (id 11) and each student under the seed's id; an account someone registered later under a
+    /// demo student id (in a directory without demo data) is not one.
+    public func demoAccountsWithPublicPassword() async -> [String] {
+        let demoSeeded = engine.user(studentID: SeedData.adminStudentID)?.id == UserID(SeedData.studentNames.count + 1)
+        guard demoSeeded else { return [] }
+        return await withTaskGroup(of: String?.self) { group in
+            for i in SeedData.studentNames.indices {
+                guard let user = engine.user(id: UserID(i + 1)), user.studentID == SeedData.studentID(i + 1),
+                    !user.disabled
+                else { continue }
+                group.addTask {
+                    let open = (try? await self.hasher.verify(SeedData.password, hash: user.passwordHash)) ?? false
+                    return open ? user.studentID : nil
+                }
+            }
+            var open: [String] = []
+            for await id in group { if let id { open.append(id) } }
+            return open.sorted()
+        }
+    }
+}

@@ -1,0 +1,207 @@
+import DLSMSCore
+import DLSMSEngine
+
+/// The contract's JSON form of each resource.
+package enum Render {
+    package static func user(_ u: User, _ w: inout JSONWriter) {
+        w.object {
+            $0.field("id", u.id)
+            $0.field("student_id", u.studentID)
+            $0.field("name", u.name)
+            $0.field("role", u.role.name)
+            $0.time("created_at", u.createdAt)
+            $0.field("disabled", u.disabled)
+        }
+    }
+
+    package static func reservation(_ r: Reservation, _ w: inout JSONWriter) { w.object { reservationFields(r, &$0) } }
+
+    package static func reservationFields(_ r: Reservation, _ w: inout JSONWriter) {
+        w.field("id", r.id)
+        w.field("seat_id", r.seatID)
+        w.field("user_id", r.userID)
+        w.time("start_time", r.start)
+        w.time("end_time", r.end)
+        w.field("status", r.status.name)
+        w.time("created_at", r.createdAt)
+        w.time("checked_in_at", r.checkedInAt)
+    }
+
+    /// A branch with its figures, time zone and opening hours (`open_hours` as text, as in the
+    /// original; `opening_hours` per weekday, local times).
+    package static func branch(_ b: BranchSummary, _ w: inout JSONWriter) {
+        w.object {
+            $0.field("branch", b.branch.name)
+            $0.field("total_seats", b.totalSeats)
+            $0.field("power_seats", b.powerSeats)
+            $0.field("monitor_seats", b.monitorSeats)
+            $0.field("available_seats", b.availableSeats)
+            $0.field("areas", array: b.branch.areas) { $0.value($1) }
+            $0.field("open_hours", b.branch.openingHours.description)
+            $0.field("time_zone", b.branch.timeZone)
+            $0.field("presence_required", b.branch.presenceCheckIn)
+            let hours = b.branch.openingHours
+            $0.field(
+                "opening_hours",
+                object: { w in
+                    let days: [StaticString] = [
+                        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+                    ]
+                    for (d, name) in days.enumerated() {
+                        w.field(name, array: hours.periods(weekday: d)) { $0.value($1.description) }
+                    }
+                })
+        }
+    }
+
+    package static func seatFields(_ v: SeatView, _ w: inout JSONWriter) {
+        seatHead(v.seat, &w)
+        seatState(v, &w)
+        seatTail(v.seat, &w)
+    }
+
+    /// The answer of `GET /seats`: each seat from its cached members when `parts` is given (one
+    /// per seat, in order), else field by field; the bytes are the same.
+    package static func seatsAnswer(_ seats: [SeatView], parts: [SeatFragments.Entry]?) -> JSONWriter {
+        var w = JSONWriter()
+        w.reserveCapacity(parts.map(SeatFragments.answerSize) ?? 64 + seats.count * 260)
+        w.object {
+            if let parts {
+                $0.field("seats", array: seats.indices) { w, i in seat(seats[i], parts[i], &w) }
+            } else {
+                $0.field("seats", array: seats) { w, s in w.object { seatFields(s, &$0) } }
+            }
+            $0.field("count", seats.count)
+        }
+        return w
+    }
+
+    /// A seat's object from its cached members (``SeatFragments``): the bytes of ``seatFields``.
+    package static func seat(_ v: SeatView, _ parts: SeatFragments.Entry, _ w: inout JSONWriter) {
+        w.object {
+            $0.members(parts.head)
+            seatState(v, &$0)
+            $0.members(parts.tail)
+        }
+    }
+
+    /// The members before the seat's state, which change only with the seat.
+    package static func seatHead(_ seat: Seat, _ w: inout JSONWriter) {
+        w.field("id", seat.id)
+        w.field("branch", seat.branch)
+        w.field("area", seat.area)
+        w.field("has_power", seat.hasPower)
+        w.field("has_monitor", seat.hasMonitor)
+    }
+
+    /// What changes with time and bookings.
+    package static func seatState(_ v: SeatView, _ w: inout JSONWriter) {
+        w.field("status", v.statusName)
+        w.field("is_available", v.isAvailable)
+    }
+
+    package static func seatTail(_ seat: Seat, _ w: inout JSONWriter) {
+        w.field("label", seat.displayLabel)
+        w.field("accessible", seat.accessible)
+        w.field("notes", seat.notes.isEmpty ? nil : seat.notes)
+        w.field("x", seat.x)
+        w.field("y", seat.y)
+    }
+
+    package static func busy(_ intervals: [BusyInterval], _ w: inout JSONWriter) {
+        w.field("busy", array: intervals) { w, b in
+            w.object {
+                $0.time("start_time", b.start)
+                $0.time("end_time", b.end)
+            }
+        }
+    }
+
+    package static func waitlist(_ e: WaitlistEntry, position: Int?, _ w: inout JSONWriter) {
+        w.object {
+            $0.field("id", e.id)
+            $0.field("user_id", e.userID)
+            switch e.target {
+            case .seat(let s):
+                $0.field("seat_id", s)
+                $0.field("branch", nil as String?)
+            case .branch(let b):
+                $0.field("seat_id", nil as Int32?)
+                $0.field("branch", b)
+            }
+            $0.time("desired_time", e.desiredTime)
+            $0.time("end_time", e.endTime)
+            $0.field("status", e.status.name)
+            $0.field("position", position)
+            $0.time("notified_at", e.notifiedAt)
+            $0.time("created_at", e.createdAt)
+            $0.field("offered_seat_id", e.offer?.seatID)
+            $0.field("offer_reservation_id", e.offer?.reservationID)
+            $0.time("offer_expires_at", e.status == .offered ? e.offer?.expiresAt : nil)
+        }
+    }
+
+    package static func notification(_ n: UserNotification, _ w: inout JSONWriter) {
+        w.object {
+            $0.field("id", n.id)
+            $0.field("user_id", n.userID)
+            $0.field("type", n.kind.name)
+            $0.field("message", n.message)
+            $0.field("seat_id", n.seatID)
+            $0.time("start_time", n.start)
+            $0.time("end_time", n.end)
+            $0.time("created_at", n.createdAt)
+        }
+    }
+
+    package static func closure(_ c: Closure, _ w: inout JSONWriter) { w.object { closureFields(c, &$0) } }
+
+    package static func closureFields(_ c: Closure, _ w: inout JSONWriter) {
+        w.field("id", c.id)
+        w.field("area", c.area.isEmpty ? nil : c.area)
+        w.time("start_time", c.start)
+        w.time("end_time", c.end)
+        w.field("reason", c.reason)
+    }
+
+    /// A webhook event's body: `{"id", "type", "created_at", "data": {…}}`.
+    public static func webhookPayload(_ notice: WebhookNotice) -> String {
+        var w = JSONWriter()
+        w.object {
+            $0.field("id", notice.id)
+            $0.field("type", notice.type)
+            $0.time("created_at", notice.createdAt)
+            $0.field(
+                "data",
+                object: { data in
+                    switch notice.subject {
+                    case .reservation(let r):
+                        data.field("reservation", object: { reservationFields(r, &$0) })
+                    case .waitlistEntry(let e):
+                        data.field("waitlist_entry", object: { webhookWaitlistFields(e, &$0) })
+                    case .closure(let branch, let c):
+                        data.field("branch", branch)
+                        data.field("closure", object: { closureFields(c, &$0) })
+                    }
+                })
+        }
+        return w.text
+    }
+
+    static func webhookWaitlistFields(_ e: WaitlistEntry, _ w: inout JSONWriter) {
+        w.field("id", e.id)
+        w.field("user_id", e.userID)
+        switch e.target {
+        case .seat(let id):
+            w.field("seat_id", id)
+            w.field("branch", nil as String?)
+        case .branch(let b):
+            w.field("seat_id", nil as Int64?)
+            w.field("branch", b)
+        }
+        w.time("desired_time", e.desiredTime)
+        w.time("end_time", e.endTime)
+        w.field("status", e.status.name)
+        w.field("offered_seat_id", e.offer?.seatID)
+    }
+}

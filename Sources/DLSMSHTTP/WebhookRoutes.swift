@@ -1,0 +1,80 @@
+import DLSMSApp
+import DLSMSCore
+import DLSMSEngine
+import Foundation
+import Hummingbird
+
+package struct WebhookBody: Decodable {
+    package var url: String?
+    package var secret: String?
+    package var events: [String]?
+}
+
+package func addWebhookRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
+    let engine = service.engine
+    let settings = service.configuration.webhooks
+
+    @Sendable func render(_ e: WebhookEndpoint, _ status: WebhookOutbox.Status, pending: Int, secret: Bool)
+        -> (inout JSONWriter) -> Void
+    {
+        { w in
+            w.object {
+                $0.field("id", e.id)
+                $0.field("url", e.url)
+                $0.field("events", array: e.events) { $0.value($1) }
+                if secret { $0.field("secret", e.secret) }
+                $0.time("created_at", e.createdAt)
+                $0.field("delivered_through", e.deliveredThrough)
+                $0.field("pending", pending)
+                $0.field("delivered", status.delivered)
+                $0.field("given_up", status.givenUp)
+                $0.field("attempts", status.attempts)
+                $0.time("last_attempt_at", status.lastAttemptAt)
+                $0.field("last_response", status.lastResponse)
+                $0.field("last_error", status.lastError)
+                $0.time("next_attempt_at", status.nextAttemptAt)
+            }
+        }
+    }
+
+    api.post("/admin/webhooks") { request, context -> Response in
+        _ = try context.requireAdmin()
+        var request = request
+        let body = try await request.decodeJSON(WebhookBody.self)
+        guard let url = body.url else { throw APIError.badRequest("url is required") }
+        let checked = try settings.check(url)
+        let events = body.events ?? WebhookEvent.types
+        guard !events.isEmpty, Set(events).count == events.count, events.allSatisfy(WebhookEvent.types.contains) else {
+            throw APIError.badRequest("events: some of \(WebhookEvent.types.joined(separator: ", ")), each once")
+        }
+        var secret = body.secret ?? ""
+        if body.secret == nil { secret = Base64URL.encode(Base64URL.random(24)) }
+        guard secret.utf8.count >= 16, secret.utf8.count <= 200 else {
+            throw APIError.badRequest("secret: 16 to 200 bytes (leave it out for a random one)")
+        }
+        let endpoint = try await engine.registerWebhook(url: checked, secret: secret, events: events)
+        return Render.response(.created, render(endpoint, .init(), pending: 0, secret: true))
+    }
+
+    api.get("/admin/webhooks") { _, context -> Response in
+        _ = try context.requireAdmin()
+        let all = engine.webhooks.endpoints
+        return Render.response {
+            $0.object {
+                $0.field("webhooks", array: all) { w, e in
+                    render(e.endpoint, e.status, pending: e.pending, secret: false)(&w)
+                }
+                $0.field("dropped_events", engine.webhooks.droppedEvents)
+            }
+        }
+    }
+
+    api.delete("/admin/webhooks/:id") { _, context -> Response in
+        _ = try context.requireAdmin()
+        guard let id = try context.pathID("webhook id") else {
+            throw APIError(.notFound, "not_found", "webhook not found")
+        }
+        let removed = try await engine.removeWebhook(id: id)
+        return Render.response(.ok, render(removed, .init(), pending: 0, secret: false))
+    }
+}

@@ -1,0 +1,594 @@
+import DLSMSCore
+
+/// The binary form of a ``JournalRecord``: the payload of a WAL record and the unit of a snapshot.
+///
+/// Compact on purpose (a snapshot holds millions of reservations): integers are LEB128 varints,
+/// signed ones zigzag-encoded, and a reservation's end and creation time are stored as deltas
+/// from its start. Strings are a varint byte count and UTF-8. Every payload starts with a kind byte.
+/// Format version 1; the golden vectors in the tests pin the bytes.
+public enum RecordCodec {
+    public static let formatVersion: UInt8 = 1
+
+    public enum Kind: UInt8, Sendable, CaseIterable {
+        case branchDefined = 1
+        case seatDefined = 2
+        case userCreated = 3
+        case reservationCreated = 4
+        case reservationChanged = 5
+        case waitlistChanged = 6
+        case notificationCreated = 7
+        case userChanged = 8
+        case idFloor = 9
+        /// A waitlist entry with its offer (`waitlistChanged` plus the offer's fields).
+        case waitlistOffer = 10
+        case reservationsArchived = 11
+        case webhookEndpoint = 12
+        case webhookEvent = 13
+        case epoch = 14
+
+        public var name: String {
+            switch self {
+            case .branchDefined: return "branch"
+            case .seatDefined: return "seat"
+            case .userCreated: return "user"
+            case .reservationCreated: return "reservation+"
+            case .reservationChanged: return "reservation~"
+            case .waitlistChanged: return "waitlist"
+            case .notificationCreated: return "notification"
+            case .userChanged: return "user~"
+            case .idFloor: return "ids"
+            case .waitlistOffer: return "waitlist+offer"
+            case .reservationsArchived: return "archived"
+            case .webhookEndpoint: return "webhook"
+            case .webhookEvent: return "event"
+            case .epoch: return "epoch"
+            }
+        }
+    }
+
+    public struct DecodingError: Error, Hashable, Sendable {
+        public var reason: String
+        public init(_ reason: String) { self.reason = reason }
+    }
+
+    public static func kind(of record: JournalRecord) -> Kind {
+        switch record {
+        case .branchDefined: return .branchDefined
+        case .seatDefined: return .seatDefined
+        case .userCreated: return .userCreated
+        case .reservationCreated: return .reservationCreated
+        case .reservationChanged: return .reservationChanged
+        case .waitlistChanged(let e): return e.offer == nil ? .waitlistChanged : .waitlistOffer
+        case .notificationCreated: return .notificationCreated
+        case .userChanged: return .userChanged
+        case .idFloor: return .idFloor
+        case .reservationsArchived: return .reservationsArchived
+        case .webhookEndpoint: return .webhookEndpoint
+        case .webhookEvent: return .webhookEvent
+        case .epoch: return .epoch
+        }
+    }
+
+    public static func encode(_ record: JournalRecord) -> [UInt8] {
+        var w = ByteWriter()
+        encode(record, into: &w)
+        return w.bytes
+    }
+
+    public static func encode(_ record: JournalRecord, into w: inout ByteWriter) {
+        w.byte(kind(of: record).rawValue)
+        switch record {
+        case .branchDefined(let b):
+            w.string(b.name)
+            w.uvarint(UInt64(b.areas.count))
+            for a in b.areas { w.string(a) }
+            w.string(b.timeZone)
+            // Bit 7 of the hours byte: the branch's closure serial and closures follow the hours; a
+            // branch that never had a closure encodes as before.
+            let closuresFlag: UInt8 = b.closureSerial == 0 ? 0 : 0x80
+            // Bit 6: the check-in settings follow (presence flag, seat code generation).
+            let checkIn = b.presenceCheckIn || b.seatCodeGeneration != 0
+            let hoursFlags = closuresFlag | (checkIn ? 0x40 : 0)
+            switch b.openingHours {
+            case .alwaysOpen: w.byte(0 | hoursFlags)
+            case .daily(let open, let close):
+                w.byte(1 | hoursFlags)
+                w.uvarint(UInt64(open))
+                w.uvarint(UInt64(close))
+            case .weekly(let days):
+                w.byte(2 | hoursFlags)
+                for periods in days {
+                    w.uvarint(UInt64(periods.count))
+                    for p in periods {
+                        w.uvarint(UInt64(p.open))
+                        w.uvarint(UInt64(p.close))
+                    }
+                }
+            }
+            if closuresFlag != 0 {
+                w.svarint(b.closureSerial)
+                w.uvarint(UInt64(b.closures.count))
+                for c in b.closures {
+                    w.svarint(c.id)
+                    w.string(c.area)
+                    w.svarint(c.start)
+                    w.svarint(c.end - c.start)
+                    w.string(c.reason)
+                }
+            }
+            if checkIn {
+                w.byte(b.presenceCheckIn ? 1 : 0)
+                w.uvarint(UInt64(b.seatCodeGeneration))
+            }
+        case .seatDefined(let s):
+            w.svarint(Int64(s.id))
+            w.string(s.branch)
+            w.string(s.area)
+            // Bit 3: the seat's details follow (label, notes, map position, accessible); a seat
+            // without them encodes as before.
+            w.byte((s.hasPower ? 1 : 0) | (s.hasMonitor ? 2 : 0) | (s.inMaintenance ? 4 : 0) | (s.hasDetails ? 8 : 0))
+            if s.hasDetails {
+                w.string(s.label)
+                w.string(s.notes)
+                w.byte((s.accessible ? 1 : 0) | (s.retired ? 2 : 0))
+                for c in [s.x, s.y] {
+                    if let c {
+                        w.byte(1)
+                        w.svarint(Int64(c))
+                    } else {
+                        w.byte(0)
+                    }
+                }
+            }
+        case .userCreated(let u), .userChanged(let u):
+            w.svarint(Int64(u.id))
+            w.string(u.studentID)
+            w.string(u.name)
+            w.byte(u.role.rawValue)
+            w.string(u.passwordHash)
+            w.svarint(u.createdAt)
+            if case .userChanged = record {
+                // Bit 1: the calendar feed's hash follows the generation.
+                let feed = u.calendarFeed.count == User.calendarFeedBytes
+                w.byte((u.disabled ? 1 : 0) | (feed ? 2 : 0))
+                w.svarint(Int64(u.tokenGeneration))
+                if feed { w.bytes(u.calendarFeed) }
+            }
+        case .reservationsArchived(let list):
+            w.uvarint(UInt64(list.count))
+            for a in list {
+                w.svarint(a.id)
+                w.svarint(Int64(a.seatID))
+                w.svarint(Int64(a.userID))
+            }
+        case .webhookEndpoint(let e):
+            w.svarint(e.id)
+            w.string(e.url)
+            w.string(e.secret)
+            w.uvarint(UInt64(e.events.count))
+            for t in e.events { w.string(t) }
+            w.byte(e.active ? 1 : 0)
+            w.svarint(e.deliveredThrough)
+            w.svarint(e.createdAt)
+        case .webhookEvent(let e):
+            w.svarint(e.id)
+            w.string(e.type)
+            w.svarint(e.createdAt)
+            w.string(e.payload)
+        case .epoch(let e):
+            w.svarint(Int64(bitPattern: e.epoch))
+            w.string(e.node)
+            w.svarint(e.at)
+        case .idFloor(let f):
+            w.svarint(f.reservation)
+            w.svarint(f.waitlistEntry)
+            w.svarint(f.notification)
+        case .reservationCreated(let r), .reservationChanged(let r):
+            w.svarint(r.id)
+            w.svarint(Int64(r.seatID))
+            w.svarint(Int64(r.userID))
+            w.svarint(r.start)
+            w.svarint(r.end - r.start)
+            w.svarint(r.createdAt - r.start)
+            w.byte(r.status.rawValue | (r.checkedInAt == nil ? 0 : 0x80))
+            if let t = r.checkedInAt { w.svarint(t - r.start) }
+        case .waitlistChanged(let e):
+            w.svarint(e.id)
+            w.svarint(Int64(e.userID))
+            switch e.target {
+            case .seat(let s):
+                w.byte(0)
+                w.svarint(Int64(s))
+            case .branch(let b):
+                w.byte(1)
+                w.string(b)
+            }
+            w.svarint(e.desiredTime)
+            w.svarint(e.endTime - e.desiredTime)
+            w.byte(e.status.rawValue | (e.notifiedAt == nil ? 0 : 0x80))
+            if let t = e.notifiedAt { w.svarint(t - e.desiredTime) }
+            w.svarint(e.createdAt - e.desiredTime)
+            if let o = e.offer {
+                w.svarint(Int64(o.seatID))
+                w.svarint(o.reservationID)
+                w.svarint(o.expiresAt - e.desiredTime)
+                w.svarint(o.madeAt - e.desiredTime)
+            }
+        case .notificationCreated(let n):
+            w.svarint(n.id)
+            w.svarint(Int64(n.userID))
+            w.byte(n.kind.rawValue)
+            w.string(n.message)
+            w.byte((n.seatID == nil ? 0 : 1) | (n.start == nil ? 0 : 2) | (n.end == nil ? 0 : 4))
+            if let s = n.seatID { w.svarint(Int64(s)) }
+            if let t = n.start { w.svarint(t) }
+            if let t = n.end { w.svarint(t) }
+            w.svarint(n.createdAt)
+        }
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(DecodingError) -> JournalRecord {
+        let result: Result<JournalRecord, DecodingError> = bytes.withUnsafeBytes { raw in
+            var r = ByteReader(raw)
+            do throws(DecodingError) {
+                let record = try decode(from: &r)
+                return r.isAtEnd ? .success(record) : .failure(DecodingError("\(r.remaining) trailing bytes"))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    public static func decode(from r: inout ByteReader) throws(DecodingError) -> JournalRecord {
+        guard let kind = Kind(rawValue: try r.byte()) else { throw DecodingError("unknown record kind") }
+        switch kind {
+        case .branchDefined:
+            let name = try r.string()
+            let n = try r.count(limit: 1_000)
+            var areas: [String] = []
+            for _ in 0..<n { areas.append(try r.string()) }
+            let tz = try r.string()
+            let hours: OpeningHours
+            let hoursByte = try r.byte()
+            switch hoursByte & 0x3F {
+            case 0: hours = .alwaysOpen
+            case 1:
+                let open = try r.count(limit: 1_440)
+                let close = try r.count(limit: 1_440)
+                guard open < close else { throw DecodingError("opening hours out of order") }
+                hours = .daily(openMinute: open, closeMinute: close)
+            case 2:
+                var days: [[OpeningPeriod]] = []
+                for _ in 0..<7 {
+                    let n = try r.count(limit: OpeningHours.maxPeriodsPerDay)
+                    var periods: [OpeningPeriod] = []
+                    for _ in 0..<n {
+                        periods.append(OpeningPeriod(open: try r.count(limit: 1_440), close: try r.count(limit: 1_440)))
+                    }
+                    days.append(periods)
+                }
+                do {
+                    hours = try OpeningHours.weekly(validating: days)
+                } catch {
+                    throw DecodingError("weekly opening hours out of order")
+                }
+            default: throw DecodingError("unknown opening hours")
+            }
+            var closures: [Closure] = []
+            var serial: Int64 = 0
+            if hoursByte & 0x80 != 0 {
+                serial = try r.svarint()
+                let n = try r.count(limit: Closure.maxPerBranch)
+                for _ in 0..<n {
+                    let id = try r.svarint()
+                    let area = try r.string()
+                    let start = try r.svarint()
+                    let end = try r.add(start, try r.svarint())
+                    let reason = try r.string()
+                    guard id > 0, id <= serial, end > start else { throw DecodingError("invalid closure") }
+                    closures.append(Closure(id: id, area: area, start: start, end: end, reason: reason))
+                }
+            }
+            guard hoursByte & 0x80 == 0 || serial > 0 else { throw DecodingError("invalid closure serial") }
+            var branch = Branch(
+                name: name, areas: areas, timeZone: tz, openingHours: hours, closures: closures, closureSerial: serial)
+            if hoursByte & 0x40 != 0 {
+                let flags = try r.byte()
+                guard flags < 2 else { throw DecodingError("unknown check-in flags") }
+                branch.presenceCheckIn = flags == 1
+                guard let generation = UInt32(exactly: try r.uvarint()) else {
+                    throw DecodingError("bad seat code generation")
+                }
+                branch.seatCodeGeneration = generation
+            }
+            return .branchDefined(branch)
+        case .seatDefined:
+            let id = try r.int32()
+            let branch = try r.string()
+            let area = try r.string()
+            let flags = try r.byte()
+            guard flags < 16 else { throw DecodingError("unknown seat flags") }
+            var seat = Seat(
+                id: id, branch: branch, area: area, hasPower: flags & 1 != 0, hasMonitor: flags & 2 != 0,
+                inMaintenance: flags & 4 != 0)
+            if flags & 8 != 0 {
+                seat.label = try r.string()
+                seat.notes = try r.string()
+                let details = try r.byte()
+                guard details < 4 else { throw DecodingError("unknown seat detail flags") }
+                seat.accessible = details & 1 != 0
+                seat.retired = details & 2 != 0
+                var coordinates: [Int32?] = []
+                for _ in 0..<2 { coordinates.append(try r.byte() == 0 ? nil : try r.int32()) }
+                (seat.x, seat.y) = (coordinates[0], coordinates[1])
+            }
+            return .seatDefined(seat)
+        case .userCreated, .userChanged:
+            let id = try r.int32()
+            let sid = try r.string()
+            let name = try r.string()
+            guard let role = Role(rawValue: try r.byte()) else { throw DecodingError("unknown role") }
+            let hash = try r.string()
+            let created = try r.svarint()
+            var user = User(id: id, studentID: sid, name: name, role: role, passwordHash: hash, createdAt: created)
+            guard kind == .userChanged else { return .userCreated(user) }
+            let flags = try r.byte()
+            guard flags < 4 else { throw DecodingError("bad disabled flag") }
+            user.disabled = flags & 1 != 0
+            guard let generation = UInt32(exactly: try r.svarint()) else { throw DecodingError("bad token generation") }
+            user.tokenGeneration = generation
+            if flags & 2 != 0 { user.calendarFeed = Array(try r.bytes(User.calendarFeedBytes)) }
+            return .userChanged(user)
+        case .reservationsArchived:
+            let count = try r.uvarint()
+            guard count <= 1_000_000 else { throw DecodingError("bad archived count") }
+            var list: [ArchivedReservation] = []
+            for _ in 0..<count {
+                let id = try r.svarint()
+                let seat = try r.int32()
+                let user = try r.int32()
+                guard id > 0 else { throw DecodingError("bad archived reservation") }
+                list.append(ArchivedReservation(id: id, seatID: seat, userID: user))
+            }
+            return .reservationsArchived(list)
+        case .webhookEndpoint:
+            let id = try r.svarint()
+            let url = try r.string()
+            let secret = try r.string()
+            let n = try r.count(limit: WebhookEvent.types.count)
+            var events: [String] = []
+            for _ in 0..<n { events.append(try r.string()) }
+            let flag = try r.byte()
+            guard flag < 2 else { throw DecodingError("bad webhook flag") }
+            let through = try r.svarint()
+            let created = try r.svarint()
+            guard id > 0, through >= 0 else { throw DecodingError("invalid webhook endpoint") }
+            return .webhookEndpoint(
+                WebhookEndpoint(
+                    id: id, url: url, secret: secret, events: events, active: flag == 1, deliveredThrough: through,
+                    createdAt: created))
+        case .webhookEvent:
+            let id = try r.svarint()
+            let type = try r.string()
+            let created = try r.svarint()
+            let payload = try r.string()
+            guard id > 0 else { throw DecodingError("invalid webhook event") }
+            return .webhookEvent(WebhookEvent(id: id, type: type, createdAt: created, payload: payload))
+        case .epoch:
+            let epoch = try r.svarint()
+            let node = try r.string()
+            let at = try r.svarint()
+            guard epoch > 0 else { throw DecodingError("bad epoch") }
+            return .epoch(EpochChange(epoch: UInt64(epoch), node: node, at: at))
+        case .idFloor:
+            let reservation = try r.svarint()
+            let waitlist = try r.svarint()
+            let notification = try r.svarint()
+            guard reservation > 0, waitlist > 0, notification > 0 else { throw DecodingError("bad id floor") }
+            return .idFloor(IDFloor(reservation: reservation, waitlistEntry: waitlist, notification: notification))
+        case .reservationCreated, .reservationChanged:
+            let id = try r.svarint()
+            let seat = try r.int32()
+            let user = try r.int32()
+            let start = try r.svarint()
+            let end = try r.add(start, try r.svarint())
+            let created = try r.add(start, try r.svarint())
+            let flags = try r.byte()
+            guard let status = ReservationStatus(rawValue: flags & 0x7F) else { throw DecodingError("unknown status") }
+            let checkedIn = flags & 0x80 != 0 ? try r.add(start, try r.svarint()) : nil
+            // The engine stores end, creation and check-in as 32-bit offsets from the start.
+            guard id > 0, end >= start, end - start <= Int64(UInt32.max), Int32(exactly: created - start) != nil,
+                checkedIn.map({ $0 - start > Int64(Int32.min) && $0 - start <= Int64(Int32.max) }) ?? true
+            else { throw DecodingError("invalid reservation") }
+            let res = Reservation(
+                id: id, seatID: seat, userID: user, start: start, end: end, status: status, createdAt: created,
+                checkedInAt: checkedIn)
+            return kind == .reservationCreated ? .reservationCreated(res) : .reservationChanged(res)
+        case .waitlistChanged, .waitlistOffer:
+            let id = try r.svarint()
+            let user = try r.int32()
+            let target: WaitTarget
+            switch try r.byte() {
+            case 0: target = .seat(try r.int32())
+            case 1: target = .branch(try r.string())
+            default: throw DecodingError("unknown waitlist target")
+            }
+            let desired = try r.svarint()
+            let end = try r.add(desired, try r.svarint())
+            let flags = try r.byte()
+            guard let status = WaitlistStatus(rawValue: flags & 0x7F) else {
+                throw DecodingError("unknown waitlist status")
+            }
+            let notified = flags & 0x80 != 0 ? try r.add(desired, try r.svarint()) : nil
+            let created = try r.add(desired, try r.svarint())
+            guard id > 0 else { throw DecodingError("invalid waitlist entry") }
+            var offer: WaitlistOffer?
+            if kind == .waitlistOffer {
+                let seat = try r.int32()
+                let reservation = try r.svarint()
+                let expires = try r.add(desired, try r.svarint())
+                let made = try r.add(desired, try r.svarint())
+                guard reservation > 0 else { throw DecodingError("invalid waitlist offer") }
+                offer = WaitlistOffer(seatID: seat, reservationID: reservation, expiresAt: expires, madeAt: made)
+            }
+            return .waitlistChanged(
+                WaitlistEntry(
+                    id: id, userID: user, target: target, desiredTime: desired, endTime: end, status: status,
+                    notifiedAt: notified, createdAt: created, offer: offer))
+        case .notificationCreated:
+            let id = try r.svarint()
+            let user = try r.int32()
+            guard let kind = NotificationKind(rawValue: try r.byte()) else {
+                throw DecodingError("unknown notification kind")
+            }
+            let message = try r.string()
+            let flags = try r.byte()
+            guard flags < 8 else { throw DecodingError("unknown notification flags") }
+            let seat = flags & 1 != 0 ? try r.int32() : nil
+            let start = flags & 2 != 0 ? try r.svarint() : nil
+            let end = flags & 4 != 0 ? try r.svarint() : nil
+            let created = try r.svarint()
+            guard id > 0 else { throw DecodingError("invalid notification") }
+            return .notificationCreated(
+                UserNotification(
+                    id: id, userID: user, kind: kind, message: message, seatID: seat, start: start, end: end,
+                    createdAt: created))
+        }
+    }
+}
+
+/// Appends little-endian integers, varints and strings to a byte array.
+public struct ByteWriter: Sendable {
+    public var bytes: [UInt8] = []
+
+    public init(capacity: Int = 64) { bytes.reserveCapacity(capacity) }
+
+    /// Continues writing at the end of `bytes` (move the array in, and the caller's copy out, to
+    /// avoid copying it).
+    public init(reusing bytes: [UInt8]) { self.bytes = bytes }
+
+    @inlinable public mutating func byte(_ b: UInt8) { bytes.append(b) }
+
+    /// Raw bytes, no length (the reader knows it).
+    public mutating func bytes(_ b: [UInt8]) { bytes.append(contentsOf: b) }
+
+    @inlinable public mutating func uvarint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        bytes.append(UInt8(v))
+    }
+
+    @inlinable public mutating func svarint(_ value: Int64) {
+        uvarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+
+    public mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { utf8 in
+            uvarint(UInt64(utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
+    }
+
+    @inlinable public mutating func u32(_ v: UInt32) {
+        withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    @inlinable public mutating func u64(_ v: UInt64) {
+        withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+}
+
+/// Reads what ``ByteWriter`` writes, with bounds checks: malformed input is an error, never a crash.
+public struct ByteReader {
+    public let buffer: UnsafeRawBufferPointer
+    public private(set) var offset = 0
+
+    public init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+
+    public var isAtEnd: Bool { offset >= buffer.count }
+    public var remaining: Int { buffer.count - offset }
+
+    public mutating func byte() throws(RecordCodec.DecodingError) -> UInt8 {
+        guard offset < buffer.count else { throw .init("truncated") }
+        defer { offset += 1 }
+        return buffer[offset]
+    }
+
+    public mutating func uvarint() throws(RecordCodec.DecodingError) -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let b = try byte()
+            if shift == 63 && b > 1 { throw .init("varint overflow") }
+            result |= UInt64(b & 0x7F) << shift
+            if b < 0x80 { return result }
+            shift += 7
+            if shift > 63 { throw .init("varint overflow") }
+        }
+    }
+
+    public mutating func svarint() throws(RecordCodec.DecodingError) -> Int64 {
+        let u = try uvarint()
+        return Int64(bitPattern: (u >> 1) ^ (0 &- (u & 1)))
+    }
+
+    public mutating func int32() throws(RecordCodec.DecodingError) -> Int32 {
+        let v = try svarint()
+        guard let i = Int32(exactly: v) else { throw .init("value out of range") }
+        return i
+    }
+
+    public mutating func count(limit: Int) throws(RecordCodec.DecodingError) -> Int {
+        let v = try uvarint()
+        guard v <= UInt64(limit) else { throw .init("count out of range") }
+        return Int(v)
+    }
+
+    public func add(_ a: Int64, _ b: Int64) throws(RecordCodec.DecodingError) -> Int64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        guard !overflow else { throw .init("time out of range") }
+        return sum
+    }
+
+    public mutating func string() throws(RecordCodec.DecodingError) -> String {
+        let n = try count(limit: 1 << 20)
+        guard n <= remaining else { throw .init("truncated string") }
+        defer { offset += n }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + n)]), as: UTF8.self)
+    }
+
+    public mutating func bytes(_ n: Int) throws(RecordCodec.DecodingError) -> UnsafeRawBufferPointer {
+        guard n >= 0, n <= remaining else { throw .init("truncated") }
+        defer { offset += n }
+        return UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + n)])
+    }
+
+    public mutating func u32() throws(RecordCodec.DecodingError) -> UInt32 {
+        let b = try bytes(4)
+        return UInt32(b[0]) | UInt32(b[1]) << 8 | UInt32(b[2]) << 16 | UInt32(b[3]) << 24
+    }
+
+    public mutating func u64() throws(RecordCodec.DecodingError) -> UInt64 {
+        UInt64(try u32()) | UInt64(try u32()) << 32
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// `withUnsafeBytes` that keeps the body's typed error.
+    @inlinable
+    public func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let result: Result<R, E> = withUnsafeBytes { raw in
+            do throws(E) {
+                return .success(try body(raw))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+}
