@@ -288,14 +288,14 @@ struct SnapshotCommand: AsyncParsableCommand {
 
 /// The JSON of `dlsms snapshot export`.
 struct ExportDocument: Encodable {
-    struct B: Encodable {
+    struct BranchRow: Encodable {
         var name: String
         var areas: [String]
         var timeZone: String
         var openHours: String
-        var closures: [C]
+        var closures: [ClosureRow]
     }
-    struct C: Encodable {
+    struct ClosureRow: Encodable {
         var id: Int64
         /// `nil`: the whole branch.
         var area: String?
@@ -319,7 +319,7 @@ struct ExportDocument: Encodable {
             try c.encode(reason, forKey: .reason)
         }
     }
-    struct S: Encodable {
+    struct SeatRow: Encodable {
         var id: Int32
         var branch: String
         var area: String
@@ -333,7 +333,7 @@ struct ExportDocument: Encodable {
         var y: Int32?
         var retired: Bool
     }
-    struct U: Encodable {
+    struct UserRow: Encodable {
         var id: Int32
         var studentID: String
         var name: String
@@ -342,7 +342,7 @@ struct ExportDocument: Encodable {
         var disabled: Bool
         var tokenGeneration: UInt32
     }
-    struct R: Encodable {
+    struct ReservationRow: Encodable {
         var id: Int64
         var seatID: Int32
         var userID: Int32
@@ -353,7 +353,7 @@ struct ExportDocument: Encodable {
         var checkedInAt: String?
         var archived = false
     }
-    struct W: Encodable {
+    struct WaitlistRow: Encodable {
         var id: Int64
         var userID: Int32
         var seatID: Int32?
@@ -367,7 +367,7 @@ struct ExportDocument: Encodable {
         var offerReservationID: Int64?
         var offerExpiresAt: String?
     }
-    struct H: Encodable {
+    struct WebhookRow: Encodable {
         var id: Int64
         var url: String
         var events: [String]
@@ -375,7 +375,7 @@ struct ExportDocument: Encodable {
         var deliveredThrough: Int64
         var createdAt: String
     }
-    struct N: Encodable {
+    struct NotificationRow: Encodable {
         var id: Int64
         var userID: Int32
         var type: String
@@ -385,14 +385,14 @@ struct ExportDocument: Encodable {
     }
 
     var lastLSN: UInt64
-    var branches: [B] = []
-    var seats: [S] = []
-    var users: [U] = []
-    var reservations: [R] = []
-    var waitlist: [W] = []
-    var notifications: [N] = []
+    var branches: [BranchRow] = []
+    var seats: [SeatRow] = []
+    var users: [UserRow] = []
+    var reservations: [ReservationRow] = []
+    var waitlist: [WaitlistRow] = []
+    var notifications: [NotificationRow] = []
     /// Webhook endpoints (without their secrets) and the events still owed to them.
-    var webhooks: [H] = []
+    var webhooks: [WebhookRow] = []
     var webhookEventsPending = 0
 
     init(image: EngineImage, lastLSN: UInt64) {
@@ -401,27 +401,27 @@ struct ExportDocument: Encodable {
             switch record {
             case .branchDefined(let b):
                 branches.append(
-                    B(
+                    BranchRow(
                         name: b.name, areas: b.areas, timeZone: b.timeZone, openHours: b.openingHours.description,
                         closures: b.closures.map {
-                            C(
+                            ClosureRow(
                                 id: $0.id, area: $0.area.isEmpty ? nil : $0.area, startTime: rfc3339($0.start),
                                 endTime: rfc3339($0.end), reason: $0.reason)
                         }))
             case .seatDefined(let s):
                 seats.append(
-                    S(
+                    SeatRow(
                         id: s.id, branch: s.branch, area: s.area, hasPower: s.hasPower, hasMonitor: s.hasMonitor,
                         maintenance: s.inMaintenance, label: s.displayLabel, accessible: s.accessible,
                         notes: s.notes.isEmpty ? nil : s.notes, x: s.x, y: s.y, retired: s.retired))
             case .userCreated(let u), .userChanged(let u):
                 users.append(
-                    U(
+                    UserRow(
                         id: u.id, studentID: u.studentID, name: u.name, role: u.role.name,
                         createdAt: rfc3339(u.createdAt), disabled: u.disabled, tokenGeneration: u.tokenGeneration))
             case .reservationCreated(let r), .reservationChanged(let r):
                 reservations.append(
-                    R(
+                    ReservationRow(
                         id: r.id, seatID: r.seatID, userID: r.userID, startTime: rfc3339(r.start),
                         endTime: rfc3339(r.end),
                         status: r.status.name, createdAt: rfc3339(r.createdAt),
@@ -434,7 +434,7 @@ struct ExportDocument: Encodable {
                 case .branch(let b): branch = b
                 }
                 waitlist.append(
-                    W(
+                    WaitlistRow(
                         id: e.id, userID: e.userID, seatID: seat, branch: branch,
                         desiredTime: rfc3339(e.desiredTime),
                         endTime: rfc3339(e.endTime), status: e.status.name, notifiedAt: e.notifiedAt.map(rfc3339),
@@ -443,12 +443,12 @@ struct ExportDocument: Encodable {
                         offerExpiresAt: e.offer.map { rfc3339($0.expiresAt) }))
             case .notificationCreated(let n):
                 notifications.append(
-                    N(
+                    NotificationRow(
                         id: n.id, userID: n.userID, type: n.kind.name, message: n.message, seatID: n.seatID,
                         createdAt: rfc3339(n.createdAt)))
             case .webhookEndpoint(let e):
                 webhooks.append(
-                    H(
+                    WebhookRow(
                         id: e.id, url: e.url, events: e.events, active: e.active, deliveredThrough: e.deliveredThrough,
                         createdAt: rfc3339(e.createdAt)))
             case .webhookEvent: webhookEventsPending += 1
@@ -463,7 +463,7 @@ struct ExportDocument: Encodable {
         let present = Set(reservations.map(\.id))
         for r in archived where !present.contains(r.id) {
             reservations.append(
-                R(
+                ReservationRow(
                     id: r.id, seatID: r.seatID, userID: r.userID, startTime: rfc3339(r.start), endTime: rfc3339(r.end),
                     status: r.status.name, createdAt: rfc3339(r.createdAt), checkedInAt: r.checkedInAt.map(rfc3339),
                     archived: true))
