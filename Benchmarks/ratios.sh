@@ -10,9 +10,11 @@
 # each printed as requests/s, its ratio of the ceiling, p50 and p99; after all runs, the median and
 # the range of each. Non-201 bookings and non-200 searches are counted and must be 0.
 # Usage: bash Benchmarks/ratios.sh [runs, default 3] [seconds per measurement, default 15] [connections, default 64]
+# DLSMS_BIN=path/to/dlsms measures another build (default .build/release/dlsms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
+bin=${DLSMS_BIN:-.build/release/dlsms}
 source scripts/test-server.sh
 bench_setup "${2:-15}" "${3:-64}"
 results="$reports/ratios.tsv"
@@ -20,7 +22,7 @@ results="$reports/ratios.tsv"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); ${duration} s per measurement, $connections connections, wrk -t2; server and wrk share the cores"
 for run in $(seq 1 "$runs"); do
     (
-        start_server .build/release/dlsms --fsync always --bcrypt-cost 4 --admin-password bench-admin --grpc false \
+        start_server "$bin" --fsync always --bcrypt-cost 4 --admin-password bench-admin --grpc false \
             --load-test-seats 2000 --max-upcoming 100000000 --registrations-per-hour 100000000 --hashes-per-client 100000
         bench_students 16 "bench$run"
         # The first slot: a whole hour from now, on a quarter hour.
@@ -36,7 +38,7 @@ for run in $(seq 1 "$runs"); do
     )
     (
         # The seed seats alone: a server with the default data, measured against its own ceiling.
-        start_server .build/release/dlsms --fsync always --bcrypt-cost 4 --admin-password bench-admin --grpc false \
+        start_server "$bin" --fsync always --bcrypt-cost 4 --admin-password bench-admin --grpc false \
             --registrations-per-hour 100000000 --hashes-per-client 100000
         token=$(curl -s -X POST "$base/auth/register" -H 'Content-Type: application/json' \
             -d "{\"student_id\":\"seed$run\",\"password\":\"bench-password-1\"}" \

@@ -29,13 +29,15 @@ print(json.load(r)["token"])' "$base" "$1" "$2"
 }
 
 # Benchmarks: `bench_setup [seconds per run, default 15] [connections, default 64]` sets $duration,
-# $connections and $reports (REPORTS, or a new temporary directory) and builds the release binary.
+# $connections and $reports (REPORTS, or a new temporary directory) and builds the release binary
+# (unless DLSMS_BIN names one to measure).
 bench_setup() {
     duration=${1:-15}
     connections=${2:-64}
     command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
     reports=${REPORTS:-$(mktemp -d)}
     mkdir -p "$reports"
+    [ -n "${DLSMS_BIN:-}" ] && return
     swift build -c release --product dlsms >"$reports/build.log" 2>&1 || { cat "$reports/build.log"; exit 1; }
 }
 

@@ -284,8 +284,8 @@ import Testing
         // The replication routes need the secret.
         #expect(try await call(p, "GET", "/replication/snapshot").status == 401)
         #expect(try await call(p, "GET", "/replication/wal?after=0&checksum=0&node=x").status == 401)
-        // A confirmation beyond what the primary wrote is refused (it used to be believed, and
-        // the largest LSNs crashed the status page).
+        // A confirmation beyond what the primary wrote is refused: believed, it would release
+        // writes no standby holds, and the largest LSNs would crash the status page.
         let bogus = try await call(
             p, "POST", "/replication/ack", token: Self.secret,
             json: #"{"node":"x","instance":"y","lsn":18446744073709551615}"#)
