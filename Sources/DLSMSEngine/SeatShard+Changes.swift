@@ -223,35 +223,9 @@ extension SeatShard {
         var batch = Batch()
         var outcome = outcome
         var refusal: EngineError?
-        if outcome == .accept && now >= offer.expiresAt {
-            outcome = .expire
-            refusal = .offerExpired
-        }
-        if outcome == .accept, let p = positions[hold.seatID], seats[p].seat.inMaintenance {
-            outcome = .decline  // the seat went out of service while held
-            refusal = .seatInMaintenance(hold.seatID)
-        }
-        if outcome == .accept, let p = positions[hold.seatID],
-            let c = seats[p].closure(overlapping: hold.start, hold.end)
-        {
-            outcome = .decline  // a closure came while held
-            refusal = .closed(reason: c.reason)
-        }
-        if outcome == .accept,
-            ctx.ledger.holds(user: hold.userID, overlapping: hold.start, hold.end, now: now)
-        {
-            outcome = .decline  // the student booked that window elsewhere meanwhile
-            refusal = .alreadyHolding
-        }
-        if outcome == .accept {
-            do {
-                _ = try ctx.ledger.admit(
-                    user: hold.userID, start: hold.start, end: hold.end, now: now, rules: ctx.rules,
-                    allocate: { hold.id })
-            } catch {
-                outcome = .decline  // a limit: the student cannot take it, and the next in line can
-                refusal = error
-            }
+        if outcome == .accept, let (instead, reason) = acceptanceRefusal(hold, offer: offer, now: now) {
+            outcome = instead
+            refusal = reason
         }
         let status: WaitlistStatus =
             switch outcome {
@@ -288,6 +262,31 @@ extension SeatShard {
             batch.refusal = refusal
         }
         return (next, outcome == .accept ? moved : nil, batch)
+    }
+
+    /// Why the student cannot accept `hold` now, with what the acceptance becomes instead; nil
+    /// when they can, and then the ledger holds it for them under their limits.
+    private func acceptanceRefusal(
+        _ hold: Reservation, offer: WaitlistOffer, now: Timestamp
+    ) -> (OfferOutcome, EngineError)? {
+        if now >= offer.expiresAt { return (.expire, .offerExpired) }
+        if let p = positions[hold.seatID], seats[p].seat.inMaintenance {
+            return (.decline, .seatInMaintenance(hold.seatID))  // the seat went out of service while held
+        }
+        if let p = positions[hold.seatID], let c = seats[p].closure(overlapping: hold.start, hold.end) {
+            return (.decline, .closed(reason: c.reason))  // a closure came while held
+        }
+        if ctx.ledger.holds(user: hold.userID, overlapping: hold.start, hold.end, now: now) {
+            return (.decline, .alreadyHolding)  // the student booked that window elsewhere meanwhile
+        }
+        do {
+            _ = try ctx.ledger.admit(
+                user: hold.userID, start: hold.start, end: hold.end, now: now, rules: ctx.rules,
+                allocate: { hold.id })
+        } catch {
+            return (.decline, error)  // a limit: the student cannot take it, and the next in line can
+        }
+        return nil
     }
 
     func notify(

@@ -8,7 +8,12 @@ import Hummingbird
 /// its outstanding tokens stop working at once.
 package func addAccountRoutes(api: RouterGroup<APIContext>, service: LibraryService) {
     let engine = service.engine
+    addUserListRoutes(api: api, service: service, engine: engine)
+    addUserRoutes(api: api, service: service, engine: engine)
+}
 
+/// The list of accounts, and a new one.
+private func addUserListRoutes(api: RouterGroup<APIContext>, service: LibraryService, engine: SeatEngine) {
     api.get("/admin/users") { request, context -> Response in
         _ = try context.requireAdmin()
         let pages = service.configuration.limits
@@ -47,24 +52,20 @@ package func addAccountRoutes(api: RouterGroup<APIContext>, service: LibraryServ
         let user = try await engine.register(studentID: studentID, name: name, passwordHash: hash, role: role)
         return Render.response(.created) { Render.user(user, &$0) }
     }
+}
 
-    @Sendable func userID(_ context: APIContext) throws(APIError) -> UserID {
-        guard let n = try context.pathID("user id"), let id = UserID(exactly: n), engine.user(id: id) != nil else {
-            throw APIError(.notFound, "not_found", "user not found")
-        }
-        return id
-    }
-
+/// `/admin/users/:id…`: one account, its password, and what disables or revokes it.
+private func addUserRoutes(api: RouterGroup<APIContext>, service: LibraryService, engine: SeatEngine) {
     api.get("/admin/users/:id") { _, context -> Response in
         _ = try context.requireAdmin()
-        let id = try userID(context)
+        let id = try userID(context, engine: engine)
         guard let user = engine.user(id: id) else { throw APIError(.notFound, "not_found", "user not found") }
         return Render.response { Render.user(user, &$0) }
     }
 
     api.post("/admin/users/:id/password") { request, context -> Response in
         _ = try context.requireAdmin()
-        let id = try userID(context)
+        let id = try userID(context, engine: engine)
         var request = request
         guard let password = try await request.decodeJSON(PasswordChange.self).password else {
             throw APIError.badRequest("password is required")
@@ -78,23 +79,37 @@ package func addAccountRoutes(api: RouterGroup<APIContext>, service: LibraryServ
         return Render.response { Render.user(user, &$0) }
     }
 
-    func change(_ path: RouterPath, _ body: @escaping @Sendable (inout User) -> Void, selfAllowed: Bool) {
-        api.post(path) { _, context -> Response in
-            let caller = try context.requireAdmin()
-            let id = try userID(context)
-            guard selfAllowed || id != caller.userID else {
-                throw APIError(.conflict, "invalid_state", "an admin cannot disable their own account")
-            }
-            let user = try await engine.updateUser(id: id, body)
-            return Render.response { Render.user(user, &$0) }
-        }
-    }
-    change(
-        "/admin/users/:id/disable",
+    addUserChange(
+        "/admin/users/:id/disable", api: api, engine: engine,
         {
             $0.disabled = true
             $0.tokenGeneration &+= 1
         }, selfAllowed: false)
-    change("/admin/users/:id/enable", { $0.disabled = false }, selfAllowed: true)
-    change("/admin/users/:id/revoke-sessions", { $0.tokenGeneration &+= 1 }, selfAllowed: true)
+    addUserChange("/admin/users/:id/enable", api: api, engine: engine, { $0.disabled = false }, selfAllowed: true)
+    addUserChange(
+        "/admin/users/:id/revoke-sessions", api: api, engine: engine, { $0.tokenGeneration &+= 1 }, selfAllowed: true)
+}
+
+/// A route that changes an account by `body`; `selfAllowed: false` refuses it on the caller's own.
+private func addUserChange(
+    _ path: RouterPath, api: RouterGroup<APIContext>, engine: SeatEngine,
+    _ body: @escaping @Sendable (inout User) -> Void, selfAllowed: Bool
+) {
+    api.post(path) { _, context -> Response in
+        let caller = try context.requireAdmin()
+        let id = try userID(context, engine: engine)
+        guard selfAllowed || id != caller.userID else {
+            throw APIError(.conflict, "invalid_state", "an admin cannot disable their own account")
+        }
+        let user = try await engine.updateUser(id: id, body)
+        return Render.response { Render.user(user, &$0) }
+    }
+}
+
+/// The `:id` of the path, an existing account's.
+private func userID(_ context: APIContext, engine: SeatEngine) throws(APIError) -> UserID {
+    guard let n = try context.pathID("user id"), let id = UserID(exactly: n), engine.user(id: id) != nil else {
+        throw APIError(.notFound, "not_found", "user not found")
+    }
+    return id
 }

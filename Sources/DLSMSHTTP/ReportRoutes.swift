@@ -23,43 +23,8 @@ package func addReportRoutes(to api: RouterGroup<APIContext>, service: LibrarySe
         let csv = try Report.wantsCSV(request)
         let report = try await engine.utilisation(
             UtilisationQuery(branch: request.query("branch"), from: from, to: to, granularity: granularity))
-        if csv {
-            var text = "branch,area,bucket_start,booked_hours,occupied_hours,no_shows,cancellations\r\n"
-            for r in report.rows {
-                let f = r.figures
-                text +=
-                    [
-                        Report.cell(r.branch), Report.cell(r.area), RFC3339.format(r.bucketStart),
-                        Report.hours(f.bookedSeconds), Report.hours(f.occupiedSeconds), String(f.noShows),
-                        String(f.cancellations),
-                    ].joined(separator: ",") + "\r\n"
-            }
-            return Report.csv(text, filename: "utilisation.csv")
-        }
-        return Render.response {
-            $0.object {
-                $0.time("from", from)
-                $0.time("to", to)
-                $0.field("granularity", granularity.rawValue)
-                $0.field("buckets", array: report.rows) { w, r in
-                    w.object {
-                        $0.field("branch", r.branch)
-                        $0.field("area", r.area)
-                        $0.time("bucket_start", r.bucketStart)
-                        Report.figures(r.figures, &$0)
-                    }
-                }
-                $0.field("heatmap", array: report.heatmap) { w, c in
-                    w.object {
-                        $0.field("branch", c.branch)
-                        $0.field("weekday", OpeningHours.weekdayNames[c.weekday])
-                        $0.field("hour", c.hour)
-                        $0.field("booked_hours", number: Report.hours(c.bookedSeconds))
-                        $0.field("booked_seconds", c.bookedSeconds)
-                    }
-                }
-            }
-        }
+        if csv { return utilisationCSV(report) }
+        return utilisationJSON(report, from: from, to: to, granularity: granularity)
     }
 
     // Every reservation in memory matching the filters of GET /reservations, streamed as CSV.
@@ -87,6 +52,51 @@ package func addReportRoutes(to api: RouterGroup<APIContext>, service: LibrarySe
                 .contentDisposition: "attachment; filename=\"reservations.csv\"",
             ],
             body: body)
+    }
+}
+
+/// The utilisation report as CSV: its rows (the heatmap is in the JSON only).
+private func utilisationCSV(_ report: UtilisationReport) -> Response {
+    var text = "branch,area,bucket_start,booked_hours,occupied_hours,no_shows,cancellations\r\n"
+    for r in report.rows {
+        let f = r.figures
+        text +=
+            [
+                Report.cell(r.branch), Report.cell(r.area), RFC3339.format(r.bucketStart),
+                Report.hours(f.bookedSeconds), Report.hours(f.occupiedSeconds), String(f.noShows),
+                String(f.cancellations),
+            ].joined(separator: ",") + "\r\n"
+    }
+    return Report.csv(text, filename: "utilisation.csv")
+}
+
+/// The utilisation report as JSON: the buckets and the heatmap.
+private func utilisationJSON(
+    _ report: UtilisationReport, from: Timestamp, to: Timestamp, granularity: UtilisationQuery.Granularity
+) -> Response {
+    Render.response {
+        $0.object {
+            $0.time("from", from)
+            $0.time("to", to)
+            $0.field("granularity", granularity.rawValue)
+            $0.field("buckets", array: report.rows) { w, r in
+                w.object {
+                    $0.field("branch", r.branch)
+                    $0.field("area", r.area)
+                    $0.time("bucket_start", r.bucketStart)
+                    Report.figures(r.figures, &$0)
+                }
+            }
+            $0.field("heatmap", array: report.heatmap) { w, c in
+                w.object {
+                    $0.field("branch", c.branch)
+                    $0.field("weekday", OpeningHours.weekdayNames[c.weekday])
+                    $0.field("hour", c.hour)
+                    $0.field("booked_hours", number: Report.hours(c.bookedSeconds))
+                    $0.field("booked_seconds", c.bookedSeconds)
+                }
+            }
+        }
     }
 }
 

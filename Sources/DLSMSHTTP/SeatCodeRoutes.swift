@@ -6,11 +6,20 @@ import Foundation
 import Hummingbird
 import NIOCore
 
+/// Seats' check-in codes: showing and printing them, a branch's check-in settings, and scanning one.
 package func addSeatCodeRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
     let engine = service.engine
     let codes = service.seatCodes
     let base = service.configuration.publicBase
+    addSeatCodeDisplayRoutes(to: api, engine: engine, codes: codes, base: base)
+    addCheckInSettingRoutes(to: api, engine: engine)
+    addSeatCodeScanRoute(to: api, engine: engine, codes: codes)
+}
 
+/// A seat's code as JSON and as a QR code, and a printable sheet of an area's codes.
+private func addSeatCodeDisplayRoutes(
+    to api: RouterGroup<APIContext>, engine: SeatEngine, codes: SeatCodes, base: String
+) {
     @Sendable func subject(_ context: APIContext) async throws -> (Seat, String) {
         let id = try context.seatID()
         guard let (seat, generation) = await engine.seatCodeSubject(id) else { throw EngineError.seatNotFound(id) }
@@ -61,7 +70,10 @@ package func addSeatCodeRoutes(to api: RouterGroup<APIContext>, service: Library
         return svgResponse(
             SeatCodeSheet.render(cells, title: "\(name) · \(area): seat check-in codes"), filename: "qr-sheet.svg")
     }
+}
 
+/// A branch's check-in settings: new codes for its seats, and whether check-in needs presence.
+private func addCheckInSettingRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine) {
     api.post("/admin/branches/:name/seat-codes/rotate") { _, context -> Response in
         _ = try context.requireAdmin()
         let branch = try await engine.rotateSeatCodes(branch: try context.branchName())
@@ -87,7 +99,9 @@ package func addSeatCodeRoutes(to api: RouterGroup<APIContext>, service: Library
             }
         }
     }
+}
 
+private func addSeatCodeScanRoute(to api: RouterGroup<APIContext>, engine: SeatEngine, codes: SeatCodes) {
     // Scanning a seat's code while signed in: checks the caller in to their reservation there.
     api.post("/checkin/:code") { _, context -> Response in
         let caller = try context.requireCaller()

@@ -35,68 +35,86 @@ package func notificationStream(request: Request, context: APIContext, caller: C
     let limits = service.configuration.limits
     let channel = context.channel
     let body = ResponseBody { writer in
-        enum Event: Sendable {
-            case notification(UserNotification)
-            case heartbeat
-            /// The hub ended the subscription: shutdown, a newer stream, or a reader too slow.
-            case ended
-        }
-        let (events, sink) = AsyncStream.makeStream(
-            of: Event.self, bufferingPolicy: .bufferingOldest(limits.sseQueue + 2))
-        let forward = Task {
-            for await n in live {
-                if case .dropped = sink.yield(.notification(n)) { break }
-            }
-            sink.yield(.ended)
-            sink.finish()
-        }
-        let beat = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: limits.sseHeartbeat)
-                sink.yield(.heartbeat)
-            }
-        }
-        channel.closeFuture.whenComplete { _ in sink.finish() }  // the client went away
-        defer {
-            forward.cancel()
-            beat.cancel()
-        }
-        /// A write that a stalled reader holds longer than the timeout closes the connection,
-        /// which fails the write.
-        func send(_ text: String) async throws {
-            let timer = channel.eventLoop.scheduleTask(in: .init(limits.sseWriteTimeout)) {
-                channel.close(promise: nil)
-            }
-            defer { timer.cancel() }
-            try await writer.write(ByteBuffer(string: text))
-        }
-        var sent = lastSeen
-        func frame(_ n: UserNotification) -> String {
-            var w = JSONWriter()
-            Render.notification(n, &w)
-            return "event: \(n.kind.name)\nid: \(n.id)\ndata: \(w.text)\n\n"
-        }
-        try await send(": connected\nretry: 2000\n\n")
-        for n in hub.list(user: caller.userID, since: lastSeen) {
-            try await send(frame(n))
-            sent = n.id
-        }
-        loop: for await event in events {
-            switch event {
-            case .notification(let n) where n.id > sent:
-                try await send(frame(n))
-                sent = n.id
-            case .notification: continue
-            case .heartbeat: try await send(": heartbeat\n\n")
-            case .ended:
-                try await send(": stream closed by the server; reconnect with Last-Event-ID\n\n")
-                break loop
-            }
-        }
-        try await writer.finish(nil)
+        let (events, feeders) = streamEvents(live, limits: limits, channel: channel)
+        defer { for task in feeders { task.cancel() } }
+        try await writeStream(
+            events, to: &writer, hub: hub, user: caller.userID, after: lastSeen, limits: limits, channel: channel)
     }
     return Response(
         status: .ok,
         headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no"],
         body: body)
+}
+
+/// What a stream forwards.
+private enum StreamEvent: Sendable {
+    case notification(UserNotification)
+    case heartbeat
+    /// The hub ended the subscription: shutdown, a newer stream, or a reader too slow.
+    case ended
+}
+
+/// The live notifications and a heartbeat every ``Limits/sseHeartbeat`` as one stream, which
+/// ends when the client goes away; the two tasks feed it until they are cancelled.
+private func streamEvents(_ live: AsyncStream<UserNotification>, limits: Limits, channel: any Channel) -> (
+    AsyncStream<StreamEvent>, [Task<Void, Never>]
+) {
+    let (events, sink) = AsyncStream.makeStream(
+        of: StreamEvent.self, bufferingPolicy: .bufferingOldest(limits.sseQueue + 2))
+    let forward = Task {
+        for await n in live {
+            if case .dropped = sink.yield(.notification(n)) { break }
+        }
+        sink.yield(.ended)
+        sink.finish()
+    }
+    let beat = Task {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: limits.sseHeartbeat)
+            sink.yield(.heartbeat)
+        }
+    }
+    channel.closeFuture.whenComplete { _ in sink.finish() }  // the client went away
+    return (events, [forward, beat])
+}
+
+/// Writes the stream: a greeting, what the user missed after `lastSeen`, then the live events
+/// (skipping any id already sent) until the hub ends the subscription or the client goes away.
+private func writeStream(
+    _ events: AsyncStream<StreamEvent>, to writer: inout any ResponseBodyWriter, hub: NotificationHub, user: UserID,
+    after lastSeen: NotificationID, limits: Limits, channel: any Channel
+) async throws {
+    /// A write that a stalled reader holds longer than the timeout closes the connection,
+    /// which fails the write.
+    func send(_ text: String) async throws {
+        let timer = channel.eventLoop.scheduleTask(in: .init(limits.sseWriteTimeout)) {
+            channel.close(promise: nil)
+        }
+        defer { timer.cancel() }
+        try await writer.write(ByteBuffer(string: text))
+    }
+    var sent = lastSeen
+    func frame(_ n: UserNotification) -> String {
+        var w = JSONWriter()
+        Render.notification(n, &w)
+        return "event: \(n.kind.name)\nid: \(n.id)\ndata: \(w.text)\n\n"
+    }
+    try await send(": connected\nretry: 2000\n\n")
+    for n in hub.list(user: user, since: lastSeen) {
+        try await send(frame(n))
+        sent = n.id
+    }
+    loop: for await event in events {
+        switch event {
+        case .notification(let n) where n.id > sent:
+            try await send(frame(n))
+            sent = n.id
+        case .notification: continue
+        case .heartbeat: try await send(": heartbeat\n\n")
+        case .ended:
+            try await send(": stream closed by the server; reconnect with Last-Event-ID\n\n")
+            break loop
+        }
+    }
+    try await writer.finish(nil)
 }

@@ -95,34 +95,49 @@ public enum Checker {
     public static func check(history: [Operation], final: [FinalReservation], students: Set<Int64>) -> Verdict {
         var verdict = Verdict()
         verdict.reservationsRead = final.count
-        let byID = Dictionary(final.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let requests = Requests(history, counting: &verdict)
+        checkLost(requests, final: final, into: &verdict)
+        checkPhantoms(requests, final: final, students: students, into: &verdict)
+        checkStates(requests, final: final, students: students, into: &verdict)
+        checkOverlaps(final, into: &verdict)
+        return verdict
+    }
 
+    /// What the clients asked for, by outcome.
+    private struct Requests {
         var acknowledged: [Int64: BookingKey] = [:]
         var unknownByKey: [BookingKey: Int] = [:]
         var cancels: [Int64: Outcome] = [:]
         var checkIns: [Int64: Outcome] = [:]
-        for operation in history {
-            switch operation {
-            case .book(let key, .ok, let id?):
-                verdict.acknowledgedBookings += 1
-                acknowledged[id] = key
-            case .book(let key, .ok, nil), .book(let key, .unknown, _):
-                // An acknowledgement without a readable id is as good as unknown.
-                verdict.unknownBookings += 1
-                unknownByKey[key, default: 0] += 1
-            case .book(_, .failed, _):
-                verdict.refusedBookings += 1
-            case .cancel(let id, let outcome):
-                if outcome == .ok { verdict.acknowledgedCancels += 1 }
-                cancels[id] = strongest(cancels[id], outcome)
-            case .checkIn(let id, let outcome):
-                if outcome == .ok { verdict.acknowledgedCheckIns += 1 }
-                checkIns[id] = strongest(checkIns[id], outcome)
+
+        /// Sorts the history, and counts its requests into `verdict`.
+        init(_ history: [Operation], counting verdict: inout Verdict) {
+            for operation in history {
+                switch operation {
+                case .book(let key, .ok, let id?):
+                    verdict.acknowledgedBookings += 1
+                    acknowledged[id] = key
+                case .book(let key, .ok, nil), .book(let key, .unknown, _):
+                    // An acknowledgement without a readable id is as good as unknown.
+                    verdict.unknownBookings += 1
+                    unknownByKey[key, default: 0] += 1
+                case .book(_, .failed, _):
+                    verdict.refusedBookings += 1
+                case .cancel(let id, let outcome):
+                    if outcome == .ok { verdict.acknowledgedCancels += 1 }
+                    cancels[id] = Checker.strongest(cancels[id], outcome)
+                case .checkIn(let id, let outcome):
+                    if outcome == .ok { verdict.acknowledgedCheckIns += 1 }
+                    checkIns[id] = Checker.strongest(checkIns[id], outcome)
+                }
             }
         }
+    }
 
-        // Lost and changed acknowledged bookings.
-        for (id, key) in acknowledged.sorted(by: { $0.key < $1.key }) {
+    /// Lost and changed acknowledged bookings.
+    private static func checkLost(_ requests: Requests, final: [FinalReservation], into verdict: inout Verdict) {
+        let byID = Dictionary(final.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for (id, key) in requests.acknowledged.sorted(by: { $0.key < $1.key }) {
             guard let found = byID[id] else {
                 verdict.lost += 1
                 verdict.violation("lost: acknowledged reservation \(id) (\(describe(key))) is missing")
@@ -133,11 +148,15 @@ public enum Checker {
                 verdict.violation("lost: reservation \(id) was booked as \(describe(key)), now \(describe(found.key))")
             }
         }
+    }
 
-        // Phantoms: this run's reservations that no acknowledged or unknown booking accounts for.
-        var unclaimed = unknownByKey
-        for r in final.sorted(by: { $0.id < $1.id }) where students.contains(r.key.userID) && acknowledged[r.id] == nil
-        {
+    /// Phantoms: this run's reservations that no acknowledged or unknown booking accounts for.
+    private static func checkPhantoms(
+        _ requests: Requests, final: [FinalReservation], students: Set<Int64>, into verdict: inout Verdict
+    ) {
+        var unclaimed = requests.unknownByKey
+        for r in final.sorted(by: { $0.id < $1.id })
+        where students.contains(r.key.userID) && requests.acknowledged[r.id] == nil {
             if let n = unclaimed[r.key], n > 0 {
                 unclaimed[r.key] = n - 1
                 verdict.unknownApplied += 1
@@ -146,11 +165,15 @@ public enum Checker {
                 verdict.violation("phantom: reservation \(r.id) (\(describe(r.key))) was never acknowledged")
             }
         }
+    }
 
-        // States: acknowledged transitions are reflected; no transition happened without a request.
+    /// States: acknowledged transitions are reflected; no transition happened without a request.
+    private static func checkStates(
+        _ requests: Requests, final: [FinalReservation], students: Set<Int64>, into verdict: inout Verdict
+    ) {
         for r in final.sorted(by: { $0.id < $1.id }) where students.contains(r.key.userID) {
-            let cancel = cancels[r.id]
-            let checkIn = checkIns[r.id]
+            let cancel = requests.cancels[r.id]
+            let checkIn = requests.checkIns[r.id]
             var problem: String?
             switch r.status {
             case "CANCELLED":
@@ -169,8 +192,10 @@ public enum Checker {
                 verdict.violation("state: reservation \(r.id) \(problem)")
             }
         }
+    }
 
-        // Overlaps among every seat-holding reservation, whoever made it.
+    /// Overlaps among every seat-holding reservation, whoever made it.
+    private static func checkOverlaps(_ final: [FinalReservation], into verdict: inout Verdict) {
         var bySeat: [Int64: [FinalReservation]] = [:]
         for r in final where r.heldTheSeat { bySeat[r.key.seatID, default: []].append(r) }
         for (seat, held) in bySeat.sorted(by: { $0.key < $1.key }) {
@@ -186,7 +211,6 @@ public enum Checker {
                 if r.key.end > latest.key.end { latest = r }
             }
         }
-        return verdict
     }
 
     /// The most informative of two outcomes of the same request on one reservation: an

@@ -195,9 +195,44 @@ public enum LoadTest {
         let recorder = Recorder(origin: origin)
         let shared = Shared()
         var rng = SplitMix64(seed: config.seed)
+        let workers = makeWorkers(
+            config, fixture: fixture, client: client, target: target, recorder: recorder, shared: shared,
+            origin: origin, rng: &rng)
+        let chaosSeed = rng.next()
+        let progress = reportProgress(config, recorder: recorder, shared: shared, origin: origin)
+        let grpcSeed = rng.next()
+        let history = await drive(
+            workers, config: config, fixture: fixture, grpcSeed: grpcSeed, chaosSeed: chaosSeed, supervisor,
+            target: target, recorder: recorder, shared: shared, origin: origin)
+        let seconds = Double((NIODeadline.now() - origin).nanoseconds) / 1e9
+        progress.cancel()
+        var results = recorder.results(seconds: seconds)
+        results.clientCpuSeconds = processCPUSeconds() - cpuAtStart
+        if let failure = shared.failure.withLock({ $0 }) { throw failure }
 
-        // Each connection owns the students with its index modulo the connection count, and runs
-        // on one event loop with its socket: no thread hop between a request and the next.
+        var report = LoadReport(
+            scenario: config.scenario, startedAt: RFC3339.format(startedAt), url: base,
+            connections: config.connections, durationSeconds: config.chaos == nil ? config.duration : nil,
+            students: config.students, seed: config.seed, rate: config.rate, contention: config.contention,
+            machine: Machine.current(), chaos: config.chaos == nil ? nil : shared.events.withLock { $0 },
+            results: results, check: nil)
+        if config.check && config.scenario.writes {
+            let connection = client.connection()
+            defer { connection.close() }
+            let final = try await readFinalState(client: connection, base: await target.current(), fixture: fixture)
+            report.check = Checker.check(
+                history: history, final: final, students: Set(fixture.students.map(\.userID)))
+        }
+        return report
+    }
+
+    /// One worker per connection. Each connection owns the students with its index modulo the
+    /// connection count, and runs on one event loop with its socket: no thread hop between a
+    /// request and the next.
+    static func makeWorkers(
+        _ config: LoadTestConfiguration, fixture: Fixture, client: LoadClient, target: Target, recorder: Recorder,
+        shared: Shared, origin: NIODeadline, rng: inout SplitMix64
+    ) -> [Worker] {
         var workers: [Worker] = []
         for w in 0..<(config.grpc == nil ? config.connections : 0) {
             let own = stride(from: w, to: fixture.students.count, by: config.connections).map { fixture.students[$0] }
@@ -207,8 +242,14 @@ public enum LoadTest {
                     connection: client.connection(), target: target, recorder: recorder, shared: shared,
                     origin: origin))
         }
-        let chaosSeed = rng.next()
-        let progress = Task {
+        return workers
+    }
+
+    /// Hands the progress line to `config.progress` once a second until the load stops.
+    static func reportProgress(
+        _ config: LoadTestConfiguration, recorder: Recorder, shared: Shared, origin: NIODeadline
+    ) -> Task<Void, Never> {
+        Task {
             var tick = 1
             while !shared.stop.load(ordering: .acquiring) {
                 do { try await sleep(until: origin + .seconds(Int64(tick))) } catch { return }
@@ -221,8 +262,15 @@ public enum LoadTest {
                 tick += 1
             }
         }
-        let grpcSeed = rng.next()
-        let history = await withTaskGroup(of: [Operation].self) { group in
+    }
+
+    /// Runs the workers (or the gRPC streams) and, beside them, the clock or the chaos that stops
+    /// the load; every write the clients made, with its outcome.
+    static func drive(
+        _ workers: [Worker], config: LoadTestConfiguration, fixture: Fixture, grpcSeed: UInt64, chaosSeed: UInt64,
+        _ supervisor: ServerSupervisor?, target: Target, recorder: Recorder, shared: Shared, origin: NIODeadline
+    ) async -> [Operation] {
+        await withTaskGroup(of: [Operation].self) { group in
             for worker in workers {
                 group.addTask { await worker.run() }
             }
@@ -254,26 +302,6 @@ public enum LoadTest {
             for await part in group { all += part }
             return all
         }
-        let seconds = Double((NIODeadline.now() - origin).nanoseconds) / 1e9
-        progress.cancel()
-        var results = recorder.results(seconds: seconds)
-        results.clientCpuSeconds = processCPUSeconds() - cpuAtStart
-        if let failure = shared.failure.withLock({ $0 }) { throw failure }
-
-        var report = LoadReport(
-            scenario: config.scenario, startedAt: RFC3339.format(startedAt), url: base,
-            connections: config.connections, durationSeconds: config.chaos == nil ? config.duration : nil,
-            students: config.students, seed: config.seed, rate: config.rate, contention: config.contention,
-            machine: Machine.current(), chaos: config.chaos == nil ? nil : shared.events.withLock { $0 },
-            results: results, check: nil)
-        if config.check && config.scenario.writes {
-            let connection = client.connection()
-            defer { connection.close() }
-            let final = try await readFinalState(client: connection, base: await target.current(), fixture: fixture)
-            report.check = Checker.check(
-                history: history, final: final, students: Set(fixture.students.map(\.userID)))
-        }
-        return report
     }
 
     /// Kills and restarts the server `cycles` times at random moments while the load runs.

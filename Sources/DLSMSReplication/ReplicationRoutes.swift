@@ -17,7 +17,19 @@ public protocol ReplicationRequestContext: RequestContext {
 package func addReplicationRoutes<Context: ReplicationRequestContext>(
     to router: Router<Context>, service: LibraryService, replication: ReplicationState, coordinator: HACoordinator?
 ) {
-    @Sendable func status(_ w: inout JSONWriter) {
+    let local = ReplicationNode(service: service, replication: replication, coordinator: coordinator)
+    addHealthRoutes(to: router, local)
+    addLogShippingRoutes(to: router, local)
+    addControlRoutes(to: router, local)
+}
+
+/// What the replication routes answer from, and the checks they share.
+private struct ReplicationNode: Sendable {
+    let service: LibraryService
+    let replication: ReplicationState
+    let coordinator: HACoordinator?
+
+    func status(_ w: inout JSONWriter) {
         let lag = replication.lag
         w.field("role", replication.role.rawValue)
         w.field("epoch", replication.epoch)
@@ -30,20 +42,7 @@ package func addReplicationRoutes<Context: ReplicationRequestContext>(
         if let node = coordinator?.node { w.field("node", node) }
     }
 
-    // 200 only on the node that takes writes now (the primary whose lease holds, or the one node).
-    router.get("/healthz/primary") { _, _ -> Response in
-        let ok = replication.acceptsWrites && service.engine.writeFailure == nil
-        return replicationJSON(ok ? .ok : .serviceUnavailable) { w in w.object { status(&$0) } }
-    }
-
-    // 200 only on a standby that is connected and at most --replication-max-lag behind.
-    router.get("/healthz/standby") { _, _ -> Response in
-        let ok =
-            replication.role == .standby && replication.lag.seconds <= replication.configuration.maxLag / .seconds(1)
-        return replicationJSON(ok ? .ok : .serviceUnavailable) { w in w.object { status(&$0) } }
-    }
-
-    @Sendable func authorizedCoordinator(_ request: Request) throws(AppError) -> HACoordinator {
+    func authorizedCoordinator(_ request: Request) throws(AppError) -> HACoordinator {
         let unauthorized = AppError(.unauthorized, "unauthorized", "the replication secret is required")
         guard let coordinator else {
             if request.headers[.authorization] == nil { throw unauthorized }
@@ -53,7 +52,7 @@ package func addReplicationRoutes<Context: ReplicationRequestContext>(
         return coordinator
     }
 
-    @Sendable func requirePrimary() throws(AppError) {
+    func requirePrimary() throws(AppError) {
         guard replication.role == .primary else {
             throw AppError(
                 .unavailable, "not_primary",
@@ -61,10 +60,32 @@ package func addReplicationRoutes<Context: ReplicationRequestContext>(
                 retryAfter: 1)
         }
     }
+}
 
+/// `/healthz/primary` and `/healthz/standby`, which routing uses.
+private func addHealthRoutes<Context: ReplicationRequestContext>(to router: Router<Context>, _ local: ReplicationNode) {
+    // 200 only on the node that takes writes now (the primary whose lease holds, or the one node).
+    router.get("/healthz/primary") { _, _ -> Response in
+        let ok = local.replication.acceptsWrites && local.service.engine.writeFailure == nil
+        return replicationJSON(ok ? .ok : .serviceUnavailable) { w in w.object { local.status(&$0) } }
+    }
+
+    // 200 only on a standby that is connected and at most --replication-max-lag behind.
+    router.get("/healthz/standby") { _, _ -> Response in
+        let ok =
+            local.replication.role == .standby
+            && local.replication.lag.seconds <= local.replication.configuration.maxLag / .seconds(1)
+        return replicationJSON(ok ? .ok : .serviceUnavailable) { w in w.object { local.status(&$0) } }
+    }
+}
+
+/// What a standby fetches from the primary: the WAL stream, its acknowledgements, a snapshot.
+private func addLogShippingRoutes<Context: ReplicationRequestContext>(
+    to router: Router<Context>, _ local: ReplicationNode
+) {
     router.get("/replication/wal") { request, context -> Response in
-        let ha = try authorizedCoordinator(request)
-        try requirePrimary()
+        let ha = try local.authorizedCoordinator(request)
+        try local.requirePrimary()
         let q = request.uri.queryParameters
         guard let after = q.get("after").flatMap({ UInt64($0) }),
             let checksum = q.get("checksum").flatMap({ UInt32($0) }),
@@ -89,11 +110,11 @@ package func addReplicationRoutes<Context: ReplicationRequestContext>(
     }
 
     router.post("/replication/ack") { request, _ -> Response in
-        let ha = try authorizedCoordinator(request)
-        try requirePrimary()
+        let ha = try local.authorizedCoordinator(request)
+        try local.requirePrimary()
         let ack = try JSONDecoder().decode(StandbyAck.self, from: try await request.body.collect(upTo: 4_096))
         // A standby cannot hold more than this node has written.
-        let written = service.durable.wal.writtenLSN
+        let written = local.service.durable.wal.writtenLSN
         guard ack.lsn <= written else {
             throw AppError.badRequest("lsn \(ack.lsn) is beyond what this primary has written (\(written))")
         }
@@ -102,22 +123,26 @@ package func addReplicationRoutes<Context: ReplicationRequestContext>(
     }
 
     router.get("/replication/snapshot") { request, _ -> Response in
-        _ = try authorizedCoordinator(request)
-        try requirePrimary()
-        let report = try await service.durable.snapshot()
-        let bytes = try PosixIO().read(service.durable.configuration.directory + "/" + report.name)
+        _ = try local.authorizedCoordinator(request)
+        try local.requirePrimary()
+        let report = try await local.service.durable.snapshot()
+        let bytes = try PosixIO().read(local.service.durable.configuration.directory + "/" + report.name)
         var headers: HTTPFields = [.contentType: "application/octet-stream"]
         headers[HTTPField.Name("X-DLSMS-Snapshot-Name")!] = report.name
-        headers[HTTPField.Name("X-DLSMS-Token-Secret")!] = Data(service.tokenSecret).base64EncodedString()
+        headers[HTTPField.Name("X-DLSMS-Token-Secret")!] = Data(local.service.tokenSecret).base64EncodedString()
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
+}
 
+/// The operator's view and decision: `/replication/status` and `/replication/promote`.
+private func addControlRoutes<Context: ReplicationRequestContext>(to router: Router<Context>, _ local: ReplicationNode)
+{
     router.get("/replication/status") { request, _ -> Response in
-        _ = try authorizedCoordinator(request)
-        let standbys = replication.standbys.snapshot
+        _ = try local.authorizedCoordinator(request)
+        let standbys = local.replication.standbys.snapshot
         return replicationJSON { w in
             w.object {
-                status(&$0)
+                local.status(&$0)
                 $0.field("sync_standby", standbys.designated?.name)
                 let sorted = standbys.standbys.sorted {
                     ($0.key.name, $0.key.instance) < ($1.key.name, $1.key.instance)
@@ -136,16 +161,17 @@ package func addReplicationRoutes<Context: ReplicationRequestContext>(
 
     // `dlsms promote`: the operator's decision, for clusters without etcd.
     router.post("/replication/promote") { request, _ -> Response in
-        let ha = try authorizedCoordinator(request)
+        let ha = try local.authorizedCoordinator(request)
         guard ha.etcd == nil else {
             throw AppError(
                 .conflict, "invalid_state", "this cluster elects its primary through etcd; promotion is automatic")
         }
-        guard replication.role == .standby else {
-            throw AppError(.conflict, "invalid_state", "this node is the \(replication.role.rawValue), not a standby")
+        guard local.replication.role == .standby else {
+            throw AppError(
+                .conflict, "invalid_state", "this node is the \(local.replication.role.rawValue), not a standby")
         }
         let force = request.uri.queryParameters.get("force") == "true"
-        let lag = replication.lag
+        let lag = local.replication.lag
         if lag.seconds < 2 && !force {
             throw AppError(
                 .conflict, "primary_alive",
@@ -153,7 +179,7 @@ package func addReplicationRoutes<Context: ReplicationRequestContext>(
             )
         }
         await ha.promote(epoch: 0)
-        return replicationJSON { w in w.object { status(&$0) } }
+        return replicationJSON { w in w.object { local.status(&$0) } }
     }
 }
 

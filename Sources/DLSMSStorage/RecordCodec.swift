@@ -78,103 +78,13 @@ public enum RecordCodec {
     public static func encode(_ record: JournalRecord, into w: inout ByteWriter) {
         w.byte(kind(of: record).rawValue)
         switch record {
-        case .branchDefined(let b):
-            w.string(b.name)
-            w.uvarint(UInt64(b.areas.count))
-            for a in b.areas { w.string(a) }
-            w.string(b.timeZone)
-            // Bit 7 of the hours byte: the branch's closure serial and closures follow the hours; a
-            // branch that never had a closure encodes as before.
-            let closuresFlag: UInt8 = b.closureSerial == 0 ? 0 : 0x80
-            // Bit 6: the check-in settings follow (presence flag, seat code generation).
-            let checkIn = b.presenceCheckIn || b.seatCodeGeneration != 0
-            let hoursFlags = closuresFlag | (checkIn ? 0x40 : 0)
-            switch b.openingHours {
-            case .alwaysOpen: w.byte(0 | hoursFlags)
-            case .daily(let open, let close):
-                w.byte(1 | hoursFlags)
-                w.uvarint(UInt64(open))
-                w.uvarint(UInt64(close))
-            case .weekly(let days):
-                w.byte(2 | hoursFlags)
-                for periods in days {
-                    w.uvarint(UInt64(periods.count))
-                    for p in periods {
-                        w.uvarint(UInt64(p.open))
-                        w.uvarint(UInt64(p.close))
-                    }
-                }
-            }
-            if closuresFlag != 0 {
-                w.svarint(b.closureSerial)
-                w.uvarint(UInt64(b.closures.count))
-                for c in b.closures {
-                    w.svarint(c.id)
-                    w.string(c.area)
-                    w.svarint(c.start)
-                    w.svarint(c.end - c.start)
-                    w.string(c.reason)
-                }
-            }
-            if checkIn {
-                w.byte(b.presenceCheckIn ? 1 : 0)
-                w.uvarint(UInt64(b.seatCodeGeneration))
-            }
-        case .seatDefined(let s):
-            w.svarint(Int64(s.id))
-            w.string(s.branch)
-            w.string(s.area)
-            // Bit 3: the seat's details follow (label, notes, map position, accessible); a seat
-            // without them encodes as before.
-            w.byte((s.hasPower ? 1 : 0) | (s.hasMonitor ? 2 : 0) | (s.inMaintenance ? 4 : 0) | (s.hasDetails ? 8 : 0))
-            if s.hasDetails {
-                w.string(s.label)
-                w.string(s.notes)
-                w.byte((s.accessible ? 1 : 0) | (s.retired ? 2 : 0))
-                for c in [s.x, s.y] {
-                    if let c {
-                        w.byte(1)
-                        w.svarint(Int64(c))
-                    } else {
-                        w.byte(0)
-                    }
-                }
-            }
-        case .userCreated(let u), .userChanged(let u):
-            w.svarint(Int64(u.id))
-            w.string(u.studentID)
-            w.string(u.name)
-            w.byte(u.role.rawValue)
-            w.string(u.passwordHash)
-            w.svarint(u.createdAt)
-            if case .userChanged = record {
-                // Bit 1: the calendar feed's hash follows the generation.
-                let feed = u.calendarFeed.count == User.calendarFeedBytes
-                w.byte((u.disabled ? 1 : 0) | (feed ? 2 : 0))
-                w.svarint(Int64(u.tokenGeneration))
-                if feed { w.bytes(u.calendarFeed) }
-            }
-        case .reservationsArchived(let list):
-            w.uvarint(UInt64(list.count))
-            for a in list {
-                w.svarint(a.id)
-                w.svarint(Int64(a.seatID))
-                w.svarint(Int64(a.userID))
-            }
-        case .webhookEndpoint(let e):
-            w.svarint(e.id)
-            w.string(e.url)
-            w.string(e.secret)
-            w.uvarint(UInt64(e.events.count))
-            for t in e.events { w.string(t) }
-            w.byte(e.active ? 1 : 0)
-            w.svarint(e.deliveredThrough)
-            w.svarint(e.createdAt)
-        case .webhookEvent(let e):
-            w.svarint(e.id)
-            w.string(e.type)
-            w.svarint(e.createdAt)
-            w.string(e.payload)
+        case .branchDefined(let b): encode(branch: b, into: &w)
+        case .seatDefined(let s): encode(seat: s, into: &w)
+        case .userCreated(let u): encode(user: u, changed: false, into: &w)
+        case .userChanged(let u): encode(user: u, changed: true, into: &w)
+        case .reservationsArchived(let list): encode(archived: list, into: &w)
+        case .webhookEndpoint(let e): encode(endpoint: e, into: &w)
+        case .webhookEvent(let e): encode(event: e, into: &w)
         case .epoch(let e):
             w.svarint(Int64(bitPattern: e.epoch))
             w.string(e.node)
@@ -183,47 +93,9 @@ public enum RecordCodec {
             w.svarint(f.reservation)
             w.svarint(f.waitlistEntry)
             w.svarint(f.notification)
-        case .reservationCreated(let r), .reservationChanged(let r):
-            w.svarint(r.id)
-            w.svarint(Int64(r.seatID))
-            w.svarint(Int64(r.userID))
-            w.svarint(r.start)
-            w.svarint(r.end - r.start)
-            w.svarint(r.createdAt - r.start)
-            w.byte(r.status.rawValue | (r.checkedInAt == nil ? 0 : 0x80))
-            if let t = r.checkedInAt { w.svarint(t - r.start) }
-        case .waitlistChanged(let e):
-            w.svarint(e.id)
-            w.svarint(Int64(e.userID))
-            switch e.target {
-            case .seat(let s):
-                w.byte(0)
-                w.svarint(Int64(s))
-            case .branch(let b):
-                w.byte(1)
-                w.string(b)
-            }
-            w.svarint(e.desiredTime)
-            w.svarint(e.endTime - e.desiredTime)
-            w.byte(e.status.rawValue | (e.notifiedAt == nil ? 0 : 0x80))
-            if let t = e.notifiedAt { w.svarint(t - e.desiredTime) }
-            w.svarint(e.createdAt - e.desiredTime)
-            if let o = e.offer {
-                w.svarint(Int64(o.seatID))
-                w.svarint(o.reservationID)
-                w.svarint(o.expiresAt - e.desiredTime)
-                w.svarint(o.madeAt - e.desiredTime)
-            }
-        case .notificationCreated(let n):
-            w.svarint(n.id)
-            w.svarint(Int64(n.userID))
-            w.byte(n.kind.rawValue)
-            w.string(n.message)
-            w.byte((n.seatID == nil ? 0 : 1) | (n.start == nil ? 0 : 2) | (n.end == nil ? 0 : 4))
-            if let s = n.seatID { w.svarint(Int64(s)) }
-            if let t = n.start { w.svarint(t) }
-            if let t = n.end { w.svarint(t) }
-            w.svarint(n.createdAt)
+        case .reservationCreated(let r), .reservationChanged(let r): encode(reservation: r, into: &w)
+        case .waitlistChanged(let e): encode(waitlistEntry: e, into: &w)
+        case .notificationCreated(let n): encode(notification: n, into: &w)
         }
     }
 
@@ -243,138 +115,13 @@ public enum RecordCodec {
     public static func decode(from r: inout ByteReader) throws(DecodingError) -> JournalRecord {
         guard let kind = Kind(rawValue: try r.byte()) else { throw DecodingError("unknown record kind") }
         switch kind {
-        case .branchDefined:
-            let name = try r.string()
-            let n = try r.count(limit: 1_000)
-            var areas: [String] = []
-            for _ in 0..<n { areas.append(try r.string()) }
-            let tz = try r.string()
-            let hours: OpeningHours
-            let hoursByte = try r.byte()
-            switch hoursByte & 0x3F {
-            case 0: hours = .alwaysOpen
-            case 1:
-                let open = try r.count(limit: 1_440)
-                let close = try r.count(limit: 1_440)
-                guard open < close else { throw DecodingError("opening hours out of order") }
-                hours = .daily(openMinute: open, closeMinute: close)
-            case 2:
-                var days: [[OpeningPeriod]] = []
-                for _ in 0..<7 {
-                    let n = try r.count(limit: OpeningHours.maxPeriodsPerDay)
-                    var periods: [OpeningPeriod] = []
-                    for _ in 0..<n {
-                        periods.append(OpeningPeriod(open: try r.count(limit: 1_440), close: try r.count(limit: 1_440)))
-                    }
-                    days.append(periods)
-                }
-                do {
-                    hours = try OpeningHours.weekly(validating: days)
-                } catch {
-                    throw DecodingError("weekly opening hours out of order")
-                }
-            default: throw DecodingError("unknown opening hours")
-            }
-            var closures: [Closure] = []
-            var serial: Int64 = 0
-            if hoursByte & 0x80 != 0 {
-                serial = try r.svarint()
-                let n = try r.count(limit: Closure.maxPerBranch)
-                for _ in 0..<n {
-                    let id = try r.svarint()
-                    let area = try r.string()
-                    let start = try r.svarint()
-                    let end = try r.add(start, try r.svarint())
-                    let reason = try r.string()
-                    guard id > 0, id <= serial, end > start else { throw DecodingError("invalid closure") }
-                    closures.append(Closure(id: id, area: area, start: start, end: end, reason: reason))
-                }
-            }
-            guard hoursByte & 0x80 == 0 || serial > 0 else { throw DecodingError("invalid closure serial") }
-            var branch = Branch(
-                name: name, areas: areas, timeZone: tz, openingHours: hours, closures: closures, closureSerial: serial)
-            if hoursByte & 0x40 != 0 {
-                let flags = try r.byte()
-                guard flags < 2 else { throw DecodingError("unknown check-in flags") }
-                branch.presenceCheckIn = flags == 1
-                guard let generation = UInt32(exactly: try r.uvarint()) else {
-                    throw DecodingError("bad seat code generation")
-                }
-                branch.seatCodeGeneration = generation
-            }
-            return .branchDefined(branch)
-        case .seatDefined:
-            let id = try r.int32()
-            let branch = try r.string()
-            let area = try r.string()
-            let flags = try r.byte()
-            guard flags < 16 else { throw DecodingError("unknown seat flags") }
-            var seat = Seat(
-                id: id, branch: branch, area: area, hasPower: flags & 1 != 0, hasMonitor: flags & 2 != 0,
-                inMaintenance: flags & 4 != 0)
-            if flags & 8 != 0 {
-                seat.label = try r.string()
-                seat.notes = try r.string()
-                let details = try r.byte()
-                guard details < 4 else { throw DecodingError("unknown seat detail flags") }
-                seat.accessible = details & 1 != 0
-                seat.retired = details & 2 != 0
-                var coordinates: [Int32?] = []
-                for _ in 0..<2 { coordinates.append(try r.byte() == 0 ? nil : try r.int32()) }
-                (seat.x, seat.y) = (coordinates[0], coordinates[1])
-            }
-            return .seatDefined(seat)
-        case .userCreated, .userChanged:
-            let id = try r.int32()
-            let sid = try r.string()
-            let name = try r.string()
-            guard let role = Role(rawValue: try r.byte()) else { throw DecodingError("unknown role") }
-            let hash = try r.string()
-            let created = try r.svarint()
-            var user = User(id: id, studentID: sid, name: name, role: role, passwordHash: hash, createdAt: created)
-            guard kind == .userChanged else { return .userCreated(user) }
-            let flags = try r.byte()
-            guard flags < 4 else { throw DecodingError("bad disabled flag") }
-            user.disabled = flags & 1 != 0
-            guard let generation = UInt32(exactly: try r.svarint()) else { throw DecodingError("bad token generation") }
-            user.tokenGeneration = generation
-            if flags & 2 != 0 { user.calendarFeed = Array(try r.bytes(User.calendarFeedBytes)) }
-            return .userChanged(user)
-        case .reservationsArchived:
-            let count = try r.uvarint()
-            guard count <= 1_000_000 else { throw DecodingError("bad archived count") }
-            var list: [ArchivedReservation] = []
-            for _ in 0..<count {
-                let id = try r.svarint()
-                let seat = try r.int32()
-                let user = try r.int32()
-                guard id > 0 else { throw DecodingError("bad archived reservation") }
-                list.append(ArchivedReservation(id: id, seatID: seat, userID: user))
-            }
-            return .reservationsArchived(list)
-        case .webhookEndpoint:
-            let id = try r.svarint()
-            let url = try r.string()
-            let secret = try r.string()
-            let n = try r.count(limit: WebhookEvent.types.count)
-            var events: [String] = []
-            for _ in 0..<n { events.append(try r.string()) }
-            let flag = try r.byte()
-            guard flag < 2 else { throw DecodingError("bad webhook flag") }
-            let through = try r.svarint()
-            let created = try r.svarint()
-            guard id > 0, through >= 0 else { throw DecodingError("invalid webhook endpoint") }
-            return .webhookEndpoint(
-                WebhookEndpoint(
-                    id: id, url: url, secret: secret, events: events, active: flag == 1, deliveredThrough: through,
-                    createdAt: created))
-        case .webhookEvent:
-            let id = try r.svarint()
-            let type = try r.string()
-            let created = try r.svarint()
-            let payload = try r.string()
-            guard id > 0 else { throw DecodingError("invalid webhook event") }
-            return .webhookEvent(WebhookEvent(id: id, type: type, createdAt: created, payload: payload))
+        case .branchDefined: return .branchDefined(try decodeBranch(from: &r))
+        case .seatDefined: return .seatDefined(try decodeSeat(from: &r))
+        case .userCreated: return .userCreated(try decodeUser(changed: false, from: &r))
+        case .userChanged: return .userChanged(try decodeUser(changed: true, from: &r))
+        case .reservationsArchived: return .reservationsArchived(try decodeArchived(from: &r))
+        case .webhookEndpoint: return .webhookEndpoint(try decodeEndpoint(from: &r))
+        case .webhookEvent: return .webhookEvent(try decodeEvent(from: &r))
         case .epoch:
             let epoch = try r.svarint()
             let node = try r.string()
@@ -387,74 +134,407 @@ public enum RecordCodec {
             let notification = try r.svarint()
             guard reservation > 0, waitlist > 0, notification > 0 else { throw DecodingError("bad id floor") }
             return .idFloor(IDFloor(reservation: reservation, waitlistEntry: waitlist, notification: notification))
-        case .reservationCreated, .reservationChanged:
+        case .reservationCreated: return .reservationCreated(try decodeReservation(from: &r))
+        case .reservationChanged: return .reservationChanged(try decodeReservation(from: &r))
+        case .waitlistChanged: return .waitlistChanged(try decodeWaitlistEntry(withOffer: false, from: &r))
+        case .waitlistOffer: return .waitlistChanged(try decodeWaitlistEntry(withOffer: true, from: &r))
+        case .notificationCreated: return .notificationCreated(try decodeNotification(from: &r))
+        }
+    }
+}
+
+// The fields of each kind of record, after the kind byte.
+extension RecordCodec {
+    // MARK: Catalog: branches and seats
+
+    private static func encode(branch b: Branch, into w: inout ByteWriter) {
+        w.string(b.name)
+        w.uvarint(UInt64(b.areas.count))
+        for a in b.areas { w.string(a) }
+        w.string(b.timeZone)
+        // Bit 7 of the hours byte: the branch's closure serial and closures follow the hours; a
+        // branch that never had a closure encodes as before.
+        let closuresFlag: UInt8 = b.closureSerial == 0 ? 0 : 0x80
+        // Bit 6: the check-in settings follow (presence flag, seat code generation).
+        let checkIn = b.presenceCheckIn || b.seatCodeGeneration != 0
+        encode(hours: b.openingHours, flags: closuresFlag | (checkIn ? 0x40 : 0), into: &w)
+        if closuresFlag != 0 {
+            w.svarint(b.closureSerial)
+            w.uvarint(UInt64(b.closures.count))
+            for c in b.closures {
+                w.svarint(c.id)
+                w.string(c.area)
+                w.svarint(c.start)
+                w.svarint(c.end - c.start)
+                w.string(c.reason)
+            }
+        }
+        if checkIn {
+            w.byte(b.presenceCheckIn ? 1 : 0)
+            w.uvarint(UInt64(b.seatCodeGeneration))
+        }
+    }
+
+    /// The hours byte (the form in bits 0–5, `flags` above them), then the hours.
+    private static func encode(hours: OpeningHours, flags: UInt8, into w: inout ByteWriter) {
+        switch hours {
+        case .alwaysOpen: w.byte(0 | flags)
+        case .daily(let open, let close):
+            w.byte(1 | flags)
+            w.uvarint(UInt64(open))
+            w.uvarint(UInt64(close))
+        case .weekly(let days):
+            w.byte(2 | flags)
+            for periods in days {
+                w.uvarint(UInt64(periods.count))
+                for p in periods {
+                    w.uvarint(UInt64(p.open))
+                    w.uvarint(UInt64(p.close))
+                }
+            }
+        }
+    }
+
+    private static func encode(seat s: Seat, into w: inout ByteWriter) {
+        w.svarint(Int64(s.id))
+        w.string(s.branch)
+        w.string(s.area)
+        // Bit 3: the seat's details follow (label, notes, map position, accessible); a seat
+        // without them encodes as before.
+        w.byte((s.hasPower ? 1 : 0) | (s.hasMonitor ? 2 : 0) | (s.inMaintenance ? 4 : 0) | (s.hasDetails ? 8 : 0))
+        if s.hasDetails {
+            w.string(s.label)
+            w.string(s.notes)
+            w.byte((s.accessible ? 1 : 0) | (s.retired ? 2 : 0))
+            for c in [s.x, s.y] {
+                if let c {
+                    w.byte(1)
+                    w.svarint(Int64(c))
+                } else {
+                    w.byte(0)
+                }
+            }
+        }
+    }
+
+    private static func decodeBranch(from r: inout ByteReader) throws(DecodingError) -> Branch {
+        let name = try r.string()
+        let n = try r.count(limit: 1_000)
+        var areas: [String] = []
+        for _ in 0..<n { areas.append(try r.string()) }
+        let tz = try r.string()
+        let hoursByte = try r.byte()
+        let hours = try decodeHours(form: hoursByte & 0x3F, from: &r)
+        var closures: [Closure] = []
+        var serial: Int64 = 0
+        if hoursByte & 0x80 != 0 {
+            serial = try r.svarint()
+            let n = try r.count(limit: Closure.maxPerBranch)
+            for _ in 0..<n {
+                let id = try r.svarint()
+                let area = try r.string()
+                let start = try r.svarint()
+                let end = try r.add(start, try r.svarint())
+                let reason = try r.string()
+                guard id > 0, id <= serial, end > start else { throw DecodingError("invalid closure") }
+                closures.append(Closure(id: id, area: area, start: start, end: end, reason: reason))
+            }
+        }
+        guard hoursByte & 0x80 == 0 || serial > 0 else { throw DecodingError("invalid closure serial") }
+        var branch = Branch(
+            name: name, areas: areas, timeZone: tz, openingHours: hours, closures: closures, closureSerial: serial)
+        if hoursByte & 0x40 != 0 {
+            let flags = try r.byte()
+            guard flags < 2 else { throw DecodingError("unknown check-in flags") }
+            branch.presenceCheckIn = flags == 1
+            guard let generation = UInt32(exactly: try r.uvarint()) else {
+                throw DecodingError("bad seat code generation")
+            }
+            branch.seatCodeGeneration = generation
+        }
+        return branch
+    }
+
+    /// The hours of the form in bits 0–5 of the hours byte.
+    private static func decodeHours(form: UInt8, from r: inout ByteReader) throws(DecodingError) -> OpeningHours {
+        switch form {
+        case 0: return .alwaysOpen
+        case 1:
+            let open = try r.count(limit: 1_440)
+            let close = try r.count(limit: 1_440)
+            guard open < close else { throw DecodingError("opening hours out of order") }
+            return .daily(openMinute: open, closeMinute: close)
+        case 2:
+            var days: [[OpeningPeriod]] = []
+            for _ in 0..<7 {
+                let n = try r.count(limit: OpeningHours.maxPeriodsPerDay)
+                var periods: [OpeningPeriod] = []
+                for _ in 0..<n {
+                    periods.append(OpeningPeriod(open: try r.count(limit: 1_440), close: try r.count(limit: 1_440)))
+                }
+                days.append(periods)
+            }
+            do {
+                return try OpeningHours.weekly(validating: days)
+            } catch {
+                throw DecodingError("weekly opening hours out of order")
+            }
+        default: throw DecodingError("unknown opening hours")
+        }
+    }
+
+    private static func decodeSeat(from r: inout ByteReader) throws(DecodingError) -> Seat {
+        let id = try r.int32()
+        let branch = try r.string()
+        let area = try r.string()
+        let flags = try r.byte()
+        guard flags < 16 else { throw DecodingError("unknown seat flags") }
+        var seat = Seat(
+            id: id, branch: branch, area: area, hasPower: flags & 1 != 0, hasMonitor: flags & 2 != 0,
+            inMaintenance: flags & 4 != 0)
+        if flags & 8 != 0 {
+            seat.label = try r.string()
+            seat.notes = try r.string()
+            let details = try r.byte()
+            guard details < 4 else { throw DecodingError("unknown seat detail flags") }
+            seat.accessible = details & 1 != 0
+            seat.retired = details & 2 != 0
+            var coordinates: [Int32?] = []
+            for _ in 0..<2 { coordinates.append(try r.byte() == 0 ? nil : try r.int32()) }
+            (seat.x, seat.y) = (coordinates[0], coordinates[1])
+        }
+        return seat
+    }
+
+    // MARK: Accounts
+
+    /// A user; `changed` (a `userChanged` record) adds the flags, the token generation and the
+    /// calendar feed's hash.
+    private static func encode(user u: User, changed: Bool, into w: inout ByteWriter) {
+        w.svarint(Int64(u.id))
+        w.string(u.studentID)
+        w.string(u.name)
+        w.byte(u.role.rawValue)
+        w.string(u.passwordHash)
+        w.svarint(u.createdAt)
+        if changed {
+            // Bit 1: the calendar feed's hash follows the generation.
+            let feed = u.calendarFeed.count == User.calendarFeedBytes
+            w.byte((u.disabled ? 1 : 0) | (feed ? 2 : 0))
+            w.svarint(Int64(u.tokenGeneration))
+            if feed { w.bytes(u.calendarFeed) }
+        }
+    }
+
+    private static func decodeUser(changed: Bool, from r: inout ByteReader) throws(DecodingError) -> User {
+        let id = try r.int32()
+        let sid = try r.string()
+        let name = try r.string()
+        guard let role = Role(rawValue: try r.byte()) else { throw DecodingError("unknown role") }
+        let hash = try r.string()
+        let created = try r.svarint()
+        var user = User(id: id, studentID: sid, name: name, role: role, passwordHash: hash, createdAt: created)
+        guard changed else { return user }
+        let flags = try r.byte()
+        guard flags < 4 else { throw DecodingError("bad disabled flag") }
+        user.disabled = flags & 1 != 0
+        guard let generation = UInt32(exactly: try r.svarint()) else { throw DecodingError("bad token generation") }
+        user.tokenGeneration = generation
+        if flags & 2 != 0 { user.calendarFeed = Array(try r.bytes(User.calendarFeedBytes)) }
+        return user
+    }
+
+    // MARK: Reservations
+
+    private static func encode(reservation r: Reservation, into w: inout ByteWriter) {
+        w.svarint(r.id)
+        w.svarint(Int64(r.seatID))
+        w.svarint(Int64(r.userID))
+        w.svarint(r.start)
+        w.svarint(r.end - r.start)
+        w.svarint(r.createdAt - r.start)
+        w.byte(r.status.rawValue | (r.checkedInAt == nil ? 0 : 0x80))
+        if let t = r.checkedInAt { w.svarint(t - r.start) }
+    }
+
+    private static func encode(archived list: [ArchivedReservation], into w: inout ByteWriter) {
+        w.uvarint(UInt64(list.count))
+        for a in list {
+            w.svarint(a.id)
+            w.svarint(Int64(a.seatID))
+            w.svarint(Int64(a.userID))
+        }
+    }
+
+    private static func decodeReservation(from r: inout ByteReader) throws(DecodingError) -> Reservation {
+        let id = try r.svarint()
+        let seat = try r.int32()
+        let user = try r.int32()
+        let start = try r.svarint()
+        let end = try r.add(start, try r.svarint())
+        let created = try r.add(start, try r.svarint())
+        let flags = try r.byte()
+        guard let status = ReservationStatus(rawValue: flags & 0x7F) else { throw DecodingError("unknown status") }
+        let checkedIn = flags & 0x80 != 0 ? try r.add(start, try r.svarint()) : nil
+        // The engine stores end, creation and check-in as 32-bit offsets from the start.
+        guard id > 0, end >= start, end - start <= Int64(UInt32.max), Int32(exactly: created - start) != nil,
+            checkedIn.map({ $0 - start > Int64(Int32.min) && $0 - start <= Int64(Int32.max) }) ?? true
+        else { throw DecodingError("invalid reservation") }
+        return Reservation(
+            id: id, seatID: seat, userID: user, start: start, end: end, status: status, createdAt: created,
+            checkedInAt: checkedIn)
+    }
+
+    private static func decodeArchived(from r: inout ByteReader) throws(DecodingError) -> [ArchivedReservation] {
+        let count = try r.uvarint()
+        guard count <= 1_000_000 else { throw DecodingError("bad archived count") }
+        var list: [ArchivedReservation] = []
+        for _ in 0..<count {
             let id = try r.svarint()
             let seat = try r.int32()
             let user = try r.int32()
-            let start = try r.svarint()
-            let end = try r.add(start, try r.svarint())
-            let created = try r.add(start, try r.svarint())
-            let flags = try r.byte()
-            guard let status = ReservationStatus(rawValue: flags & 0x7F) else { throw DecodingError("unknown status") }
-            let checkedIn = flags & 0x80 != 0 ? try r.add(start, try r.svarint()) : nil
-            // The engine stores end, creation and check-in as 32-bit offsets from the start.
-            guard id > 0, end >= start, end - start <= Int64(UInt32.max), Int32(exactly: created - start) != nil,
-                checkedIn.map({ $0 - start > Int64(Int32.min) && $0 - start <= Int64(Int32.max) }) ?? true
-            else { throw DecodingError("invalid reservation") }
-            let res = Reservation(
-                id: id, seatID: seat, userID: user, start: start, end: end, status: status, createdAt: created,
-                checkedInAt: checkedIn)
-            return kind == .reservationCreated ? .reservationCreated(res) : .reservationChanged(res)
-        case .waitlistChanged, .waitlistOffer:
-            let id = try r.svarint()
-            let user = try r.int32()
-            let target: WaitTarget
-            switch try r.byte() {
-            case 0: target = .seat(try r.int32())
-            case 1: target = .branch(try r.string())
-            default: throw DecodingError("unknown waitlist target")
-            }
-            let desired = try r.svarint()
-            let end = try r.add(desired, try r.svarint())
-            let flags = try r.byte()
-            guard let status = WaitlistStatus(rawValue: flags & 0x7F) else {
-                throw DecodingError("unknown waitlist status")
-            }
-            let notified = flags & 0x80 != 0 ? try r.add(desired, try r.svarint()) : nil
-            let created = try r.add(desired, try r.svarint())
-            guard id > 0 else { throw DecodingError("invalid waitlist entry") }
-            var offer: WaitlistOffer?
-            if kind == .waitlistOffer {
-                let seat = try r.int32()
-                let reservation = try r.svarint()
-                let expires = try r.add(desired, try r.svarint())
-                let made = try r.add(desired, try r.svarint())
-                guard reservation > 0 else { throw DecodingError("invalid waitlist offer") }
-                offer = WaitlistOffer(seatID: seat, reservationID: reservation, expiresAt: expires, madeAt: made)
-            }
-            return .waitlistChanged(
-                WaitlistEntry(
-                    id: id, userID: user, target: target, desiredTime: desired, endTime: end, status: status,
-                    notifiedAt: notified, createdAt: created, offer: offer))
-        case .notificationCreated:
-            let id = try r.svarint()
-            let user = try r.int32()
-            guard let kind = NotificationKind(rawValue: try r.byte()) else {
-                throw DecodingError("unknown notification kind")
-            }
-            let message = try r.string()
-            let flags = try r.byte()
-            guard flags < 8 else { throw DecodingError("unknown notification flags") }
-            let seat = flags & 1 != 0 ? try r.int32() : nil
-            let start = flags & 2 != 0 ? try r.svarint() : nil
-            let end = flags & 4 != 0 ? try r.svarint() : nil
-            let created = try r.svarint()
-            guard id > 0 else { throw DecodingError("invalid notification") }
-            return .notificationCreated(
-                UserNotification(
-                    id: id, userID: user, kind: kind, message: message, seatID: seat, start: start, end: end,
-                    createdAt: created))
+            guard id > 0 else { throw DecodingError("bad archived reservation") }
+            list.append(ArchivedReservation(id: id, seatID: seat, userID: user))
         }
+        return list
+    }
+
+    // MARK: Waitlist and notifications
+
+    /// An entry; one with an offer (a `waitlistOffer` record) adds the offer's fields.
+    private static func encode(waitlistEntry e: WaitlistEntry, into w: inout ByteWriter) {
+        w.svarint(e.id)
+        w.svarint(Int64(e.userID))
+        switch e.target {
+        case .seat(let s):
+            w.byte(0)
+            w.svarint(Int64(s))
+        case .branch(let b):
+            w.byte(1)
+            w.string(b)
+        }
+        w.svarint(e.desiredTime)
+        w.svarint(e.endTime - e.desiredTime)
+        w.byte(e.status.rawValue | (e.notifiedAt == nil ? 0 : 0x80))
+        if let t = e.notifiedAt { w.svarint(t - e.desiredTime) }
+        w.svarint(e.createdAt - e.desiredTime)
+        if let o = e.offer {
+            w.svarint(Int64(o.seatID))
+            w.svarint(o.reservationID)
+            w.svarint(o.expiresAt - e.desiredTime)
+            w.svarint(o.madeAt - e.desiredTime)
+        }
+    }
+
+    private static func encode(notification n: UserNotification, into w: inout ByteWriter) {
+        w.svarint(n.id)
+        w.svarint(Int64(n.userID))
+        w.byte(n.kind.rawValue)
+        w.string(n.message)
+        w.byte((n.seatID == nil ? 0 : 1) | (n.start == nil ? 0 : 2) | (n.end == nil ? 0 : 4))
+        if let s = n.seatID { w.svarint(Int64(s)) }
+        if let t = n.start { w.svarint(t) }
+        if let t = n.end { w.svarint(t) }
+        w.svarint(n.createdAt)
+    }
+
+    private static func decodeWaitlistEntry(
+        withOffer: Bool, from r: inout ByteReader
+    ) throws(DecodingError) -> WaitlistEntry {
+        let id = try r.svarint()
+        let user = try r.int32()
+        let target: WaitTarget
+        switch try r.byte() {
+        case 0: target = .seat(try r.int32())
+        case 1: target = .branch(try r.string())
+        default: throw DecodingError("unknown waitlist target")
+        }
+        let desired = try r.svarint()
+        let end = try r.add(desired, try r.svarint())
+        let flags = try r.byte()
+        guard let status = WaitlistStatus(rawValue: flags & 0x7F) else {
+            throw DecodingError("unknown waitlist status")
+        }
+        let notified = flags & 0x80 != 0 ? try r.add(desired, try r.svarint()) : nil
+        let created = try r.add(desired, try r.svarint())
+        guard id > 0 else { throw DecodingError("invalid waitlist entry") }
+        var offer: WaitlistOffer?
+        if withOffer {
+            let seat = try r.int32()
+            let reservation = try r.svarint()
+            let expires = try r.add(desired, try r.svarint())
+            let made = try r.add(desired, try r.svarint())
+            guard reservation > 0 else { throw DecodingError("invalid waitlist offer") }
+            offer = WaitlistOffer(seatID: seat, reservationID: reservation, expiresAt: expires, madeAt: made)
+        }
+        return WaitlistEntry(
+            id: id, userID: user, target: target, desiredTime: desired, endTime: end, status: status,
+            notifiedAt: notified, createdAt: created, offer: offer)
+    }
+
+    private static func decodeNotification(from r: inout ByteReader) throws(DecodingError) -> UserNotification {
+        let id = try r.svarint()
+        let user = try r.int32()
+        guard let kind = NotificationKind(rawValue: try r.byte()) else {
+            throw DecodingError("unknown notification kind")
+        }
+        let message = try r.string()
+        let flags = try r.byte()
+        guard flags < 8 else { throw DecodingError("unknown notification flags") }
+        let seat = flags & 1 != 0 ? try r.int32() : nil
+        let start = flags & 2 != 0 ? try r.svarint() : nil
+        let end = flags & 4 != 0 ? try r.svarint() : nil
+        let created = try r.svarint()
+        guard id > 0 else { throw DecodingError("invalid notification") }
+        return UserNotification(
+            id: id, userID: user, kind: kind, message: message, seatID: seat, start: start, end: end,
+            createdAt: created)
+    }
+
+    // MARK: Webhooks
+
+    private static func encode(endpoint e: WebhookEndpoint, into w: inout ByteWriter) {
+        w.svarint(e.id)
+        w.string(e.url)
+        w.string(e.secret)
+        w.uvarint(UInt64(e.events.count))
+        for t in e.events { w.string(t) }
+        w.byte(e.active ? 1 : 0)
+        w.svarint(e.deliveredThrough)
+        w.svarint(e.createdAt)
+    }
+
+    private static func encode(event e: WebhookEvent, into w: inout ByteWriter) {
+        w.svarint(e.id)
+        w.string(e.type)
+        w.svarint(e.createdAt)
+        w.string(e.payload)
+    }
+
+    private static func decodeEndpoint(from r: inout ByteReader) throws(DecodingError) -> WebhookEndpoint {
+        let id = try r.svarint()
+        let url = try r.string()
+        let secret = try r.string()
+        let n = try r.count(limit: WebhookEvent.types.count)
+        var events: [String] = []
+        for _ in 0..<n { events.append(try r.string()) }
+        let flag = try r.byte()
+        guard flag < 2 else { throw DecodingError("bad webhook flag") }
+        let through = try r.svarint()
+        let created = try r.svarint()
+        guard id > 0, through >= 0 else { throw DecodingError("invalid webhook endpoint") }
+        return WebhookEndpoint(
+            id: id, url: url, secret: secret, events: events, active: flag == 1, deliveredThrough: through,
+            createdAt: created)
+    }
+
+    private static func decodeEvent(from r: inout ByteReader) throws(DecodingError) -> WebhookEvent {
+        let id = try r.svarint()
+        let type = try r.string()
+        let created = try r.svarint()
+        let payload = try r.string()
+        guard id > 0 else { throw DecodingError("invalid webhook event") }
+        return WebhookEvent(id: id, type: type, createdAt: created, payload: payload)
     }
 }
 

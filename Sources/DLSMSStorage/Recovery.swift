@@ -116,23 +116,7 @@ public struct DataDirectory: Sendable {
     {
         var state = RecoveredState()
         do {
-            for (name, covered) in try snapshots() {
-                if case .lsn(let n) = stop, covered > n { continue }
-                do throws(SnapshotError) {
-                    let bytes: [UInt8]
-                    do { bytes = try io.read(file(name)) } catch { throw SnapshotError.damaged("\(error)") }
-                    let (header, records) = try SnapshotFile.decode(bytes)
-                    if case .time(let t) = stop, header.createdAt > t { continue }
-                    state.snapshotName = name
-                    state.snapshot = header
-                    state.snapshotRecords = records
-                    state.lastLSN = header.coveredLSN
-                    state.lastChecksum = header.chainChecksum
-                    break
-                } catch {
-                    state.damagedSnapshots.append((name, error.description))
-                }
-            }
+            try readSnapshot(until: stop, into: &state)
             let segments = try segments()
             // Segments that may hold records after the snapshot: from the last one starting at or before it.
             let startIndex = segments.lastIndex { $0.firstLSN <= state.lastLSN + 1 } ?? 0
@@ -147,31 +131,7 @@ public struct DataDirectory: Sendable {
                             after: state.lastLSN, nextFound: first.lsn, file: segment.name)
                     }
                 }
-                for (k, frame) in scan.frames.enumerated() where frame.lsn > state.lastLSN {
-                    if case .lsn(let n) = stop, frame.lsn > n { break }
-                    if case .time(let t) = stop, frame.time > t { break }
-                    if frame.lsn != state.lastLSN + 1 {
-                        throw RecoveryError.missingRecords(
-                            after: state.lastLSN, nextFound: frame.lsn, file: segment.name)
-                    }
-                    if expectChain && frame.previousChecksum != state.lastChecksum {
-                        let offset = scan.frames[..<k].reduce(0) { $0 + $1.size }
-                        throw RecoveryError.corruption(
-                            file: segment.name, offset: offset, reason: "hash chain broken at LSN \(frame.lsn)")
-                    }
-                    expectChain = true
-                    let record: JournalRecord
-                    do {
-                        record = try frame.record()
-                    } catch {
-                        let offset = scan.frames[..<k].reduce(0) { $0 + $1.size }
-                        throw RecoveryError.undecodable(file: segment.name, offset: offset, reason: error.reason)
-                    }
-                    state.records.append(
-                        LoggedRecord(lsn: frame.lsn, time: frame.time, checksum: frame.checksum, record: record))
-                    state.lastLSN = frame.lsn
-                    state.lastChecksum = frame.checksum
-                }
+                try readFrames(of: scan, in: segment.name, until: stop, expectChain: &expectChain, into: &state)
                 if let problem = scan.problem {
                     let laterValid = segments[(i + 1)...].contains { s in
                         guard let b = try? io.read(file(s.name)) else { return false }
@@ -195,5 +155,59 @@ public struct DataDirectory: Sendable {
             throw .storage(StorageError("recover", path, errno: 0))
         }
         return state
+    }
+
+    /// The newest snapshot that is valid and not past `stop`, into `state` (with the damaged ones
+    /// skipped for it).
+    private func readSnapshot(until stop: StopPoint?, into state: inout RecoveredState) throws(StorageError) {
+        for (name, covered) in try snapshots() {
+            if case .lsn(let n) = stop, covered > n { continue }
+            do throws(SnapshotError) {
+                let bytes: [UInt8]
+                do { bytes = try io.read(file(name)) } catch { throw SnapshotError.damaged("\(error)") }
+                let (header, records) = try SnapshotFile.decode(bytes)
+                if case .time(let t) = stop, header.createdAt > t { continue }
+                state.snapshotName = name
+                state.snapshot = header
+                state.snapshotRecords = records
+                state.lastLSN = header.coveredLSN
+                state.lastChecksum = header.chainChecksum
+                break
+            } catch {
+                state.damagedSnapshots.append((name, error.description))
+            }
+        }
+    }
+
+    /// The records of one segment after `state.lastLSN`, up to `stop`, into `state`: each must
+    /// follow the one before it, chain to its checksum (once `expectChain`) and decode.
+    private func readFrames(
+        of scan: SegmentScan, in segment: String, until stop: StopPoint?, expectChain: inout Bool,
+        into state: inout RecoveredState
+    ) throws(RecoveryError) {
+        for (k, frame) in scan.frames.enumerated() where frame.lsn > state.lastLSN {
+            if case .lsn(let n) = stop, frame.lsn > n { break }
+            if case .time(let t) = stop, frame.time > t { break }
+            if frame.lsn != state.lastLSN + 1 {
+                throw RecoveryError.missingRecords(after: state.lastLSN, nextFound: frame.lsn, file: segment)
+            }
+            if expectChain && frame.previousChecksum != state.lastChecksum {
+                let offset = scan.frames[..<k].reduce(0) { $0 + $1.size }
+                throw RecoveryError.corruption(
+                    file: segment, offset: offset, reason: "hash chain broken at LSN \(frame.lsn)")
+            }
+            expectChain = true
+            let record: JournalRecord
+            do {
+                record = try frame.record()
+            } catch {
+                let offset = scan.frames[..<k].reduce(0) { $0 + $1.size }
+                throw RecoveryError.undecodable(file: segment, offset: offset, reason: error.reason)
+            }
+            state.records.append(
+                LoggedRecord(lsn: frame.lsn, time: frame.time, checksum: frame.checksum, record: record))
+            state.lastLSN = frame.lsn
+            state.lastChecksum = frame.checksum
+        }
     }
 }

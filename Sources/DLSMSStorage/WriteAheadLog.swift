@@ -308,17 +308,32 @@ public final class WriteAheadLog: Journal, Sendable {
 
     // MARK: The writer thread
 
-    private func writerLoop(handle initial: any AppendHandle, size initialSize: Int) {
-        var handle = initial
-        var segmentSize = initialSize
-        // The segment's size when its content was last acknowledged: a failed batch is cut back
-        // to it, so that records refused to their writers do not come back at recovery.
-        var acknowledgedSize = initialSize
+    /// The writer thread's segment: the open file, its size, and what of it is acknowledged and
+    /// synced.
+    private struct Segment {
+        var handle: any AppendHandle
+        var size: Int
+        /// The size when its content was last acknowledged: a failed batch is cut back to it, so
+        /// that records refused to their writers do not come back at recovery.
+        var acknowledgedSize: Int
         var unsynced = false
         var lastSync = DispatchTime.now()
+    }
+
+    /// Queued frames taken off the buffer to be written together.
+    private struct Batch {
+        var bytes: [UInt8]
+        var firstLSN: UInt64
+        var lastLSN: UInt64
+        /// The log was closing when the batch was taken.
+        var closing: Bool
+    }
+
+    private func writerLoop(handle initial: any AppendHandle, size initialSize: Int) {
+        var segment = Segment(handle: initial, size: initialSize, acknowledgedSize: initialSize)
         let policy = configuration.fsync
         defer {
-            handle.close()
+            segment.handle.close()
             stopped.signal()
         }
         while true {
@@ -326,76 +341,23 @@ public final class WriteAheadLog: Journal, Sendable {
             case .interval(let ms): _ = wake.wait(timeout: .now() + .milliseconds(max(1, ms)))
             default: wake.wait()
             }
-            while true {
-                // Take one batch.
-                let batch: (bytes: [UInt8], firstLSN: UInt64, lastLSN: UInt64, closing: Bool)? = state.withLock { s in
-                    guard !s.frameEnds.isEmpty, s.failure == nil else { return nil }
-                    var count = min(s.frameEnds.count, configuration.maxBatchRecords)
-                    while count > 1 && s.frameEnds[count - 1] > configuration.maxBatchBytes { count -= 1 }
-                    let end = s.frameEnds[count - 1]
-                    let bytes = Array(s.buffer[..<end])
-                    s.buffer.removeFirst(end)
-                    s.frameEnds.removeFirst(count)
-                    for i in s.frameEnds.indices { s.frameEnds[i] -= end }
-                    let last = s.nextLSN - 1 - UInt64(s.frameEnds.count)
-                    return (bytes, last - UInt64(count) + 1, last, s.closing)
-                }
-                guard let batch else { break }
+            while let batch = takeBatch() {
                 do throws(StorageError) {
-                    if segmentSize >= configuration.segmentBytes {
-                        // The next segment is opened before the current one is closed: if the open
-                        // fails, `handle` is still the open current segment (cut back and closed
-                        // once, below), never a closed descriptor closed a second time.
-                        try handle.sync()
-                        let next = try io.openForAppend(
-                            configuration.directory + "/" + segmentName(firstLSN: batch.firstLSN))
-                        handle.close()
-                        handle = next
-                        segmentSize = 0
-                        acknowledgedSize = 0
-                        try io.syncDirectory(configuration.directory)
-                    }
-                    try batch.bytes.withBytes { (raw) throws(StorageError) in try handle.write(raw) }
-                    segmentSize += batch.bytes.count
-                    // Standbys may have the batch now: their sync runs while this one does.
-                    state.withLock { $0.writtenLSN = batch.lastLSN }
-                    publish(batch.bytes, first: batch.firstLSN, last: batch.lastLSN)
-                    let started = DispatchTime.now()
-                    var synced = false
-                    switch policy {
-                    case .always:
-                        try handle.sync()
-                        synced = true
-                    case .interval(let ms):
-                        unsynced = true
-                        if started.uptimeNanoseconds - lastSync.uptimeNanoseconds >= UInt64(ms) * 1_000_000 {
-                            try handle.sync()
-                            lastSync = started
-                            unsynced = false
-                        }
-                    case .none:
-                        unsynced = !batch.closing
-                        if batch.closing { try handle.sync() }
-                    }
-                    let syncTime = synced ? DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds : 0
-                    acknowledgedSize = segmentSize
-                    complete(
-                        upTo: batch.lastLSN, records: Int(batch.lastLSN - batch.firstLSN + 1), syncNanoseconds: syncTime
-                    )
+                    try commit(batch, to: &segment, policy: policy)
                 } catch {
                     // Best effort: if the cut fails too, recovery may find the refused records.
-                    try? handle.truncate(to: acknowledgedSize)
+                    try? segment.handle.truncate(to: segment.acknowledgedSize)
                     fail(detail: "\(error)")
                     return
                 }
             }
-            if unsynced, case .interval(let ms) = policy,
-                DispatchTime.now().uptimeNanoseconds - lastSync.uptimeNanoseconds >= UInt64(ms) * 1_000_000
+            if segment.unsynced, case .interval(let ms) = policy,
+                DispatchTime.now().uptimeNanoseconds - segment.lastSync.uptimeNanoseconds >= UInt64(ms) * 1_000_000
             {
                 do {
-                    try handle.sync()
-                    lastSync = .now()
-                    unsynced = false
+                    try segment.handle.sync()
+                    segment.lastSync = .now()
+                    segment.unsynced = false
                 } catch {
                     fail(detail: "\(error)")
                     return
@@ -403,10 +365,71 @@ public final class WriteAheadLog: Journal, Sendable {
             }
             let done = state.withLock { $0.closing && $0.frameEnds.isEmpty }
             if done {
-                if unsynced { try? handle.sync() }
+                if segment.unsynced { try? segment.handle.sync() }
                 return
             }
         }
+    }
+
+    /// Takes the next batch off the buffer: up to the batch limits, at least one frame; nil when
+    /// nothing is queued or the log has failed.
+    private func takeBatch() -> Batch? {
+        state.withLock { s in
+            guard !s.frameEnds.isEmpty, s.failure == nil else { return nil }
+            var count = min(s.frameEnds.count, configuration.maxBatchRecords)
+            while count > 1 && s.frameEnds[count - 1] > configuration.maxBatchBytes { count -= 1 }
+            let end = s.frameEnds[count - 1]
+            let bytes = Array(s.buffer[..<end])
+            s.buffer.removeFirst(end)
+            s.frameEnds.removeFirst(count)
+            for i in s.frameEnds.indices { s.frameEnds[i] -= end }
+            let last = s.nextLSN - 1 - UInt64(s.frameEnds.count)
+            return Batch(bytes: bytes, firstLSN: last - UInt64(count) + 1, lastLSN: last, closing: s.closing)
+        }
+    }
+
+    /// Writes `batch` (in a new segment if this one is full), hands it to standbys, syncs it as the
+    /// policy says, and releases its waiters. A throw leaves `segment` as far as it got, for the
+    /// caller to cut back.
+    private func commit(_ batch: Batch, to segment: inout Segment, policy: FsyncPolicy) throws(StorageError) {
+        if segment.size >= configuration.segmentBytes {
+            // The next segment is opened before the current one is closed: if the open fails,
+            // `handle` is still the open current segment (cut back and closed once, by the
+            // caller), never a closed descriptor closed a second time.
+            try segment.handle.sync()
+            let next = try io.openForAppend(configuration.directory + "/" + segmentName(firstLSN: batch.firstLSN))
+            segment.handle.close()
+            segment.handle = next
+            segment.size = 0
+            segment.acknowledgedSize = 0
+            try io.syncDirectory(configuration.directory)
+        }
+        let handle = segment.handle
+        try batch.bytes.withBytes { (raw) throws(StorageError) in try handle.write(raw) }
+        segment.size += batch.bytes.count
+        // Standbys may have the batch now: their sync runs while this one does.
+        state.withLock { $0.writtenLSN = batch.lastLSN }
+        publish(batch.bytes, first: batch.firstLSN, last: batch.lastLSN)
+        let started = DispatchTime.now()
+        var synced = false
+        switch policy {
+        case .always:
+            try handle.sync()
+            synced = true
+        case .interval(let ms):
+            segment.unsynced = true
+            if started.uptimeNanoseconds - segment.lastSync.uptimeNanoseconds >= UInt64(ms) * 1_000_000 {
+                try handle.sync()
+                segment.lastSync = started
+                segment.unsynced = false
+            }
+        case .none:
+            segment.unsynced = !batch.closing
+            if batch.closing { try handle.sync() }
+        }
+        let syncTime = synced ? DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds : 0
+        segment.acknowledgedSize = segment.size
+        complete(upTo: batch.lastLSN, records: Int(batch.lastLSN - batch.firstLSN + 1), syncNanoseconds: syncTime)
     }
 
     private func complete(upTo lsn: UInt64, records: Int, syncNanoseconds: UInt64) {
