@@ -27,42 +27,14 @@ public enum ServerSettings {
         public var logLevel: Logger.Level
     }
 
-    /// Reads `arguments` (`--flag value` or `--flag=value`) and then `environment` for what the
-    /// flags left unset; every value is checked the same way.
+    /// Reads the settings: `arguments` (`--flag value` or `--flag=value`), then `environment`,
+    /// then the YAML file named by `--config` (or `DLSMS_CONFIG`) for what the others left unset;
+    /// every value is checked the same way wherever it comes from.
     public static func parse(arguments: [String], environment: [String: String]) throws(ConfigurationError) -> Parsed {
-        var fromFlags: [String: String] = [:]
-        var i = 0
-        while i < arguments.count {
-            let argument = arguments[i]
-            guard argument.hasPrefix("--") else { throw ConfigurationError("unexpected argument '\(argument)'") }
-            var name = String(argument.dropFirst(2))
-            var value: String?
-            if let eq = name.firstIndex(of: "=") {
-                value = String(name[name.index(after: eq)...])
-                name = String(name[..<eq])
-            }
-            guard table.contains(where: { $0.flag == name }) || name == "log-level" else {
-                throw ConfigurationError("unknown option '--\(name)' (see dlsms serve --help)")
-            }
-            if value == nil {
-                i += 1
-                guard i < arguments.count else { throw ConfigurationError("--\(name) needs a value") }
-                value = arguments[i]
-            }
-            fromFlags[name] = value
-            i += 1
-        }
+        let sources = try SettingsSources(arguments: try checkShape(arguments), environment: environment)
         var configuration = ServerConfiguration()
         for setting in table {
-            let text: String
-            let source: String
-            if let v = fromFlags[setting.flag] {
-                (text, source) = (v, "--\(setting.flag)")
-            } else if let v = environment[setting.environment] {
-                (text, source) = (v, setting.environment)
-            } else {
-                continue
-            }
+            guard let (text, source) = sources.text(of: setting) else { continue }
             do {
                 try setting.apply(&configuration, text)
             } catch {
@@ -74,24 +46,86 @@ public enum ServerSettings {
         if configuration.grpc.enabled, configuration.grpc.port != 0, configuration.grpc.port == configuration.port {
             throw ConfigurationError("--grpc-port (\(configuration.grpc.port)) must differ from --port")
         }
-        let levelText = fromFlags["log-level"] ?? environment["LOG_LEVEL"] ?? "info"
+        let (levelText, levelSource) = sources.text(of: logLevel) ?? ("info", "default")
         guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
             throw ConfigurationError(
-                "\(fromFlags["log-level"] != nil ? "--log-level" : "LOG_LEVEL"): must be one of trace, debug, info, notice, warning, error, critical"
-            )
+                "\(levelSource): must be one of trace, debug, info, notice, warning, error, critical")
         }
         return Parsed(configuration: configuration, logLevel: level)
     }
 
+    /// Only flags of the table (and `--config`, `--log-level`), each with a value: what the
+    /// command-line provider would otherwise take silently (a stray word, a misspelt flag). A flag
+    /// given twice counts once, its last value (a script adds to a command line); the arguments
+    /// come back in `--flag=value` form.
+    static func checkShape(_ arguments: [String]) throws(ConfigurationError) -> [String] {
+        let known = Set((table + [logLevel, config]).map(\.flag))
+        var values: [(name: String, value: String)] = []
+        var i = 0
+        while i < arguments.count {
+            let argument = arguments[i]
+            guard argument.hasPrefix("--") else { throw ConfigurationError("unexpected argument '\(argument)'") }
+            let body = argument.dropFirst(2)
+            let name = String(body.prefix { $0 != "=" })
+            guard known.contains(name) else {
+                throw ConfigurationError("unknown option '--\(name)' (see dlsms serve --help)")
+            }
+            var value = String(body.dropFirst(name.count + 1))
+            if !body.contains("=") {
+                i += 1
+                guard i < arguments.count, !arguments[i].hasPrefix("--") else {
+                    throw ConfigurationError("--\(name) needs a value")
+                }
+                value = arguments[i]
+            }
+            values.removeAll { $0.name == name }
+            values.append((name, value))
+            i += 1
+        }
+        return values.map { "--\($0.name)=\($0.value)" }
+    }
+
     /// The settings as `--help` lists them.
     public static var helpText: String {
-        var lines = ["Settings (a flag wins over its environment variable):"]
-        for s in table + [logLevel] {
+        var lines = ["Settings (a flag wins over its environment variable, which wins over the --config file):"]
+        for s in [config] + table + [logLevel] {
             lines.append("  --\(s.flag) [\(s.environment)] (default: \(s.defaultText))")
             lines.append("      \(s.help)")
         }
         return lines.joined(separator: "\n")
     }
+
+    /// The settings as docs/configuration.md shows them (`dlsms settings --format markdown`).
+    public static var markdownTable: String {
+        var lines = ["| flag | environment | default | what |", "| --- | --- | --- | --- |"]
+        for s in [config] + table + [logLevel] {
+            let cells = [s.defaultText, s.help].map { $0.replacingOccurrences(of: "|", with: "\\|") }
+            lines.append("| `--\(s.flag)` | `\(s.environment)` | \(cells[0]) | \(cells[1]) |")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A configuration file with every setting, commented out at its default
+    /// (`deploy/dlsms.example.yaml`, `dlsms settings --format yaml`).
+    public static var sampleFile: String {
+        var lines = [
+            "# dlsms serve --config /etc/dlsms/dlsms.yaml: every setting by its flag's name (without --).",
+            "# A flag wins over its environment variable, which wins over this file; each value is checked",
+            "# as the flag's is. Generated by `dlsms settings --format yaml` from the settings table.",
+        ]
+        for s in table + [logLevel] {
+            lines.append("")
+            lines.append("# \(s.help) (\(s.environment))")
+            lines.append("# \(s.flag): \(s.defaultText)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `--config`: the YAML file of settings; read before the others are applied.
+    package static let config = Setting(
+        flag: "config", environment: "DLSMS_CONFIG", defaultText: "none",
+        help: "A YAML file of settings, named as the flags without --; flags and the environment win over it.",
+        apply: { _, _ in })
 
     package static let logLevel = Setting(
         flag: "log-level", environment: "LOG_LEVEL", defaultText: "info",
@@ -347,7 +381,7 @@ public enum ServerSettings {
         ) { c, v in c.limits.shutdownTimeout = try seconds(v, 1...3_600) },
         setting(
             "replication", "DLSMS_REPLICATION", "off",
-            "off | async | sync: take part in a replicated cluster (README \"High availability\"). async acknowledges after the local sync; sync once a standby has the write durable too."
+            "off | async | sync: take part in a replicated cluster (docs/high-availability.md). async acknowledges after the local sync; sync once a standby has the write durable too."
         ) { c, v in c.replication.mode = try choice(v, ReplicationConfiguration.Mode.self) },
         setting(
             "replication-secret", "DLSMS_REPLICATION_SECRET", "none",

@@ -1,4 +1,5 @@
 import DLSMSCore
+import DLSMSTestSupport
 import Foundation
 import Testing
 
@@ -19,9 +20,13 @@ import Testing
         #expect(c.limits.idleTimeout == Limits().idleTimeout && c.host == "127.0.0.1")
         let parsed = try ServerSettings.parse(arguments: [], environment: ["LOG_LEVEL": "debug"])
         #expect(parsed.logLevel == .debug)
+        // A flag given twice: its last value.
+        let twice = try ServerSettings.parse(
+            arguments: ["--log-level", "warning", "--port", "1", "--log-level=info", "--port", "2"], environment: [:])
+        #expect(twice.logLevel == .info && twice.configuration.port == 2)
     }
 
-    /// The environment goes through the same bounds as the flags: `SSE_HEARTBEAT=0` used to spin.
+    /// The environment goes through the same bounds as the flags: `SSE_HEARTBEAT=0` would spin the heartbeat loop.
     @Test func theEnvironmentIsValidatedLikeFlags() throws {
         let bad: [(String, String)] = [
             ("SSE_HEARTBEAT", "0"), ("SWEEP_INTERVAL", "-5"), ("DLSMS_PORT", "70000"), ("BCRYPT_COST", "3"),
@@ -91,13 +96,78 @@ import Testing
         #expect(Set(ServerSettings.table.map(\.environment)).count == ServerSettings.table.count)
     }
 
-    /// The settings table of docs/configuration.md is the operator's reference: it must name every setting.
-    @Test func theConfigurationDocListsEverySetting() throws {
-        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("docs/configuration.md")
-        let text = try String(contentsOf: readme, encoding: .utf8)
+    static let top = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// docs/configuration.md shows the table as the code has it (`dlsms settings --format markdown`).
+    @Test func theConfigurationDocHasTheTable() throws {
+        let doc = try String(contentsOf: Self.top.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        #expect(doc.contains(ServerSettings.markdownTable), "regenerate it with dlsms settings --format markdown")
         for s in ServerSettings.table {
-            #expect(text.contains("| `--\(s.flag)` | `\(s.environment)` |"), "docs/configuration.md lacks --\(s.flag)")
+            #expect(doc.contains("| `--\(s.flag)` | `\(s.environment)` |"), "docs/configuration.md lacks --\(s.flag)")
         }
+    }
+
+    /// deploy/dlsms.example.yaml is the table as a file (`dlsms settings --format yaml`), and is
+    /// itself a valid configuration file: every setting commented out, so the defaults.
+    @Test func theSampleFileIsTheTable() throws {
+        let path = Self.top.appendingPathComponent("deploy/dlsms.example.yaml").path
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == ServerSettings.sampleFile)
+        let c = try parse(["--config", path])
+        #expect(c.port == ServerConfiguration().port && c.dataDirectory == ServerConfiguration().dataDirectory)
+    }
+
+    func writeFile(_ text: String) throws -> String {
+        let path = temporaryDirectory() + ".yaml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Precedence: flag > environment > file > default, whatever the setting.
+    @Test func aFileSetsWhatFlagsAndTheEnvironmentLeaveUnset() throws {
+        let path = try writeFile(
+            """
+            host: 0.0.0.0
+            port: 9000
+            grace-minutes: 20
+            sweep-interval: 30
+            trusted-proxies: [10.0.0.1, 10.0.0.2]
+            log-level: debug
+            """)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let parsed = try ServerSettings.parse(
+            arguments: ["--config", path, "--port", "9100"], environment: ["GRACE_MINUTES": "25"])
+        let c = parsed.configuration
+        #expect(c.port == 9100 && c.graceMinutes == 25 && c.host == "0.0.0.0" && c.sweepInterval == .seconds(30))
+        #expect(c.trustedProxies == (try TrustedProxies(parsing: "10.0.0.1,10.0.0.2")))
+        #expect(parsed.logLevel == .debug && c.bcryptCost == ServerConfiguration().bcryptCost)
+        // The file named by the environment instead of a flag.
+        #expect(try parse([], ["DLSMS_CONFIG": path]).port == 9000)
+    }
+
+    /// A value from the file goes through the same parser and bounds as the flag, and the error
+    /// names the file and the setting.
+    @Test func theFileIsValidatedLikeFlags() throws {
+        let cases: [(String, String)] = [
+            ("port: 70000", "port: must be an integer in 0…65535"),
+            ("sse-heartbeat: 0", "sse-heartbeat: must be"),
+            ("fsync: sometimes", "fsync: must be always"),
+            ("porrt: 8080", "unknown setting 'porrt'"),
+            ("- port\n- 8080", "must be a mapping"),
+            ("port: [1, 2", "is not valid YAML"),
+            ("log-level: loud", "log-level: must be one of"),
+        ]
+        for (text, message) in cases {
+            let path = try writeFile(text)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            do {
+                _ = try ServerSettings.parse(arguments: ["--config", path], environment: [:])
+                Issue.record("\(text) was accepted")
+            } catch {
+                #expect("\(error)".contains(message) && "\(error)".contains(path), "\(text): \(error)")
+            }
+        }
+        #expect(throws: ConfigurationError.self) { try parse(["--config", "/nonexistent/dlsms.yaml"]) }
+        #expect(throws: ConfigurationError.self) { try parse(["--config"]) }
     }
 }

@@ -82,7 +82,7 @@ final class ScriptedHandler: ChannelInboundHandler {
                 let hung = await connection.send(.GET, base + "/hang")
                 let waited = ContinuousClock.now - started
                 #expect(hung.description == "no answer: timeout")
-                #expect(waited >= .milliseconds(390) && waited < .seconds(5), "\(waited)")
+                #expect(waited >= .milliseconds(390) && waited < .seconds(30), "\(waited)")  // a loaded machine is slow, not stuck
             }
             #expect(text(await connection.send(.GET, base + "/ok")) == "ok")
         }
