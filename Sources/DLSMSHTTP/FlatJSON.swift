@@ -1,6 +1,6 @@
 /// A reader for the simplest JSON objects only — one level, keys and string values of plain
 /// ASCII without escapes, integer values — that gives up (nil) on anything else, so that the
-/// caller decodes those with `JSONDecoder` as before. It serves the booking body, the hot path,
+/// caller decodes those with `JSONDecoder`. It serves the booking body, the hot path,
 /// where `JSONDecoder` took about 5% of a booking's CPU; every answer it gives is the one
 /// `JSONDecoder` would give.
 package enum FlatJSON {

@@ -153,7 +153,8 @@ extension RecordCodec {
         for a in b.areas { w.string(a) }
         w.string(b.timeZone)
         // Bit 7 of the hours byte: the branch's closure serial and closures follow the hours; a
-        // branch that never had a closure encodes as before.
+        // branch that never had a closure leaves it clear, so its bytes are those of the first
+        // format version and old logs and snapshots decode unchanged.
         let closuresFlag: UInt8 = b.closureSerial == 0 ? 0 : 0x80
         // Bit 6: the check-in settings follow (presence flag, seat code generation).
         let checkIn = b.presenceCheckIn || b.seatCodeGeneration != 0
@@ -200,7 +201,7 @@ extension RecordCodec {
         w.string(s.branch)
         w.string(s.area)
         // Bit 3: the seat's details follow (label, notes, map position, accessible); a seat
-        // without them encodes as before.
+        // without them leaves it clear, in the bytes of the first format version.
         w.byte((s.hasPower ? 1 : 0) | (s.hasMonitor ? 2 : 0) | (s.inMaintenance ? 4 : 0) | (s.hasDetails ? 8 : 0))
         if s.hasDetails {
             w.string(s.label)

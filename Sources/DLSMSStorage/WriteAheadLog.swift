@@ -190,8 +190,15 @@ public final class WriteAheadLog: Journal, Sendable {
             if s.closing { return .failure(.unavailable("the server is shutting down")) }
             let lsn = s.nextLSN
             let before = s.buffer.count
-            s.lastChecksum = WALFrame.append(
-                record, lsn: lsn, time: time, previousChecksum: s.lastChecksum, to: &s.buffer)
+            let previous = s.lastChecksum
+            s.lastChecksum = WALFrame.append(record, lsn: lsn, time: time, previousChecksum: previous, to: &s.buffer)
+            // A frame recovery could not read back must never be acknowledged.
+            precondition(
+                s.buffer.count - before - WALFrame.headerSize <= WALFrame.maxPayload,
+                "WAL: the record at LSN \(lsn) is larger than a frame may be")
+            assert(
+                Self.readsBack(s.buffer, at: before, record: record, lsn: lsn, previous: previous),
+                "WAL: the frame at LSN \(lsn) does not decode to the record written")
             s.frameEnds.append(s.buffer.count)
             s.nextLSN += 1
             s.appendedBytes += UInt64(s.buffer.count - before)
@@ -408,7 +415,13 @@ public final class WriteAheadLog: Journal, Sendable {
         try batch.bytes.withBytes { (raw) throws(StorageError) in try handle.write(raw) }
         segment.size += batch.bytes.count
         // Standbys may have the batch now: their sync runs while this one does.
-        state.withLock { $0.writtenLSN = batch.lastLSN }
+        state.withLock { s in
+            // Batches leave the buffer in LSN order, each right after the one before.
+            precondition(
+                batch.firstLSN == s.writtenLSN + 1 && batch.lastLSN >= batch.firstLSN,
+                "WAL: batch \(batch.firstLSN)…\(batch.lastLSN) does not follow LSN \(s.writtenLSN)")
+            s.writtenLSN = batch.lastLSN
+        }
         publish(batch.bytes, first: batch.firstLSN, last: batch.lastLSN)
         let started = DispatchTime.now()
         var synced = false
@@ -544,12 +557,19 @@ public final class WriteAheadLog: Journal, Sendable {
     public func appendReplicated(_ bytes: [UInt8], frameEnds: [Int], lastLSN: UInt64, lastChecksum: UInt32)
         throws(EngineError)
     {
+        // Whole frames, in order: the caller verified them, and a cut frame would poison the log.
+        precondition(
+            frameEnds.last == bytes.count && zip(frameEnds, frameEnds.dropFirst()).allSatisfy { $0 < $1 },
+            "WAL: replicated frames must end in order at the end of their bytes")
         let result: EngineError? = state.withLock { s in
             if let failure = s.failure { return failure }
             if s.closing { return .unavailable("the server is shutting down") }
             guard s.nextLSN + UInt64(frameEnds.count) - 1 == lastLSN else {
                 return .unavailable("replicated frames do not follow the log")
             }
+            assert(
+                Self.consecutive(bytes, frameEnds: frameEnds, from: s.nextLSN, previous: s.lastChecksum),
+                "WAL: replicated frames must carry consecutive LSNs and an unbroken hash chain")
             let base = s.buffer.count
             s.buffer += bytes
             for end in frameEnds { s.frameEnds.append(base + end) }
@@ -560,6 +580,31 @@ public final class WriteAheadLog: Journal, Sendable {
         }
         if let result { throw result }
         wake.signal()
+    }
+
+    /// Whether the frame at `offset` parses back to `record` with its LSN and hash chain (debug
+    /// builds check every append with it).
+    static func readsBack(_ buffer: [UInt8], at offset: Int, record: JournalRecord, lsn: UInt64, previous: UInt32)
+        -> Bool
+    {
+        buffer.withUnsafeBytes { raw in
+            guard case .frame(let frame) = WALFrame.parse(raw, at: offset) else { return false }
+            return frame.lsn == lsn && frame.previousChecksum == previous && (try? frame.record()) == record
+        }
+    }
+
+    /// Whether the frames of `bytes` carry the LSNs from `lsn` on, each chained to the one before.
+    static func consecutive(_ bytes: [UInt8], frameEnds: [Int], from lsn: UInt64, previous: UInt32) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            var (start, expected, chain) = (0, lsn, previous)
+            for end in frameEnds {
+                guard case .frame(let frame) = WALFrame.parse(raw, at: start), frame.lsn == expected,
+                    frame.previousChecksum == chain, start + WALFrame.headerSize + frame.payload.count == end
+                else { return false }
+                (start, expected, chain) = (end, expected + 1, frame.checksum)
+            }
+            return true
+        }
     }
 
     private func fail(detail: String) {
