@@ -217,6 +217,18 @@ let package = Package(
         .target(
             name: "DLSMSTestSupport", dependencies: ["DLSMSProcess", "DLSMSStorage"], path: "Tests/DLSMSTestSupport",
             swiftSettings: swiftSettings),
+        // The application layer's own parts: tokens, passwords and the hash queue, JSON, proxies.
+        .testTarget(
+            name: "DLSMSAppTests",
+            dependencies: [
+                "DLSMSApp",
+                "DLSMSTestSupport",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The server through its doors: REST through the router or a real process, gRPC, replication.
         .testTarget(
             name: "DLSMSHTTPTests",
             dependencies: [

@@ -4,18 +4,11 @@ import DLSMSEngine
 import DLSMSTestSupport
 import Dispatch
 import Foundation
-import HTTPTypes
-import Hummingbird
-import HummingbirdTesting
 import JWTKit
 import Synchronization
 import Testing
 
 @testable import DLSMSApp
-@testable import DLSMSAssembly
-@testable import DLSMSGRPC
-@testable import DLSMSHTTP
-@testable import DLSMSReplication
 
 @Suite struct TokenFormTests {
     @Test func onlyCanonicalBase64URLIsAccepted() {
@@ -34,12 +27,8 @@ import Testing
         #expect(throws: ConfigurationError.self) {
             _ = try TokenService.loadSecret(configured: "short", dataDirectory: "/nonexistent")
         }
-        #expect((try? TokenService.loadSecret(configured: testSecret, dataDirectory: "/nonexistent")) != nil)
-    }
-
-    @Test func queryTokensAreNeverLogged() {
-        #expect(RequestLogMiddleware<APIContext>.redacted("token=abc.def.ghi") == "token=<redacted>")
-        #expect(RequestLogMiddleware<APIContext>.redacted("a=1&TOKEN=x&b=2") == "a=1&TOKEN=<redacted>&b=2")
-        #expect(RequestLogMiddleware<APIContext>.redacted("last_event_id=4") == "last_event_id=4")
+        #expect(
+            (try? TokenService.loadSecret(
+                configured: "test-secret-test-secret-test-secret-0123", dataDirectory: "/nonexistent")) != nil)
     }
 }

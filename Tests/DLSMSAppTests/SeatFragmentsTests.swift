@@ -4,10 +4,6 @@ import DLSMSTestSupport
 import Testing
 
 @testable import DLSMSApp
-@testable import DLSMSAssembly
-@testable import DLSMSGRPC
-@testable import DLSMSHTTP
-@testable import DLSMSReplication
 
 @Suite struct SeatFragmentsTests {
     func plain(_ v: SeatView) -> [UInt8] {

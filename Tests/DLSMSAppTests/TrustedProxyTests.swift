@@ -5,17 +5,11 @@ import DLSMSTestSupport
 import Dispatch
 import Foundation
 import HTTPTypes
-import Hummingbird
-import HummingbirdTesting
 import JWTKit
 import Synchronization
 import Testing
 
 @testable import DLSMSApp
-@testable import DLSMSAssembly
-@testable import DLSMSGRPC
-@testable import DLSMSHTTP
-@testable import DLSMSReplication
 
 @Suite struct TrustedProxyTests {
     @Test func parsesAddressesAndRanges() throws {

@@ -1,10 +1,6 @@
 import Testing
 
 @testable import DLSMSApp
-@testable import DLSMSAssembly
-@testable import DLSMSGRPC
-@testable import DLSMSHTTP
-@testable import DLSMSReplication
 
 @Suite struct PasswordTests {
     /// A hash made by Python's bcrypt 5.0 (`bcrypt.hashpw(b"password123", bcrypt.gensalt(12))`), as the

@@ -2,10 +2,6 @@ import Foundation
 import Testing
 
 @testable import DLSMSApp
-@testable import DLSMSAssembly
-@testable import DLSMSGRPC
-@testable import DLSMSHTTP
-@testable import DLSMSReplication
 
 @Suite struct JSONWriterTests {
     @Test func escapesAndRoundTrips() throws {

@@ -4,18 +4,11 @@ import DLSMSEngine
 import DLSMSTestSupport
 import Dispatch
 import Foundation
-import HTTPTypes
-import Hummingbird
-import HummingbirdTesting
 import JWTKit
 import Synchronization
 import Testing
 
 @testable import DLSMSApp
-@testable import DLSMSAssembly
-@testable import DLSMSGRPC
-@testable import DLSMSHTTP
-@testable import DLSMSReplication
 
 @Suite struct HashQueueTests {
     /// A hasher whose work waits on a gate, so that the queue's state can be observed.
