@@ -1,4 +1,5 @@
 import Benchmark
+import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
 import DLSMSHTTP
