@@ -247,6 +247,7 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            exclude: ["original-seed-seats.csv"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

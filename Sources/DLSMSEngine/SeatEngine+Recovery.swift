@@ -38,7 +38,7 @@ extension SeatEngine {
                 var r = Reservation(
                     id: ReservationID(i + 1), seatID: s.seatID, userID: UserID(s.userIndex), start: now + s.startOffset,
                     end: now + s.endOffset, status: s.status, createdAt: now + min(0, s.startOffset) - Seconds.day)
-                if s.status == .checkedIn || s.status == .completed { r.checkedInAt = r.start }
+                r.checkedInAt = s.checkedInOffset.map { now + $0 }
                 records.append(.reservationCreated(r))
             }
             for (i, w) in SeedData.waitlist.enumerated() {

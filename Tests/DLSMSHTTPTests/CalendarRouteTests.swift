@@ -44,7 +44,7 @@ import Testing
             #expect(feed.text.contains(uid))
             #expect(feed.text.contains("UID:reservation-\(dropped.json["id"] as? Int ?? 0)@dl-sms"))
             #expect(feed.text.contains("STATUS:CANCELLED"))
-            #expect(feed.text.contains(#"LOCATION:Engineering Library\, Engineering Commons\, seat 40"#))
+            #expect(feed.text.contains(#"LOCATION:Engineering Library\, Computer Lab\, seat 40"#))
             // Only this student's reservations.
             let mine = try await client.call(.get, "/reservations/mine?limit=100", token: student)
             let count = (mine.json["reservations"] as? [Any])?.count ?? -1
@@ -203,7 +203,7 @@ import Testing
             let first = try #require(byUID["reservation-\(ids[0])@dl-sms"])
             #expect(first["status"] as? String == "CONFIRMED")
             #expect(first["start"] as? String == iso(t0 + 3_600) && first["end"] as? String == iso(t0 + 7_200))
-            #expect(first["location"] as? String == "Engineering Library, Engineering Commons, seat 43")
+            #expect(first["location"] as? String == "Engineering Library, Computer Lab, seat 43")
             #expect(byUID["reservation-\(ids[1])@dl-sms"]?["status"] as? String == "CANCELLED")
 
             // Escaping and folding of awkward text, through the same parser.

@@ -23,7 +23,7 @@ import Testing
         let (s1, seats) = try await server.request("GET", "/seats?available_only=true", token: token)
         #expect(s1 == 200 && (seats["count"] as? Int ?? 0) >= 45)
         let (_, power) = try await server.request("GET", "/seats?branch=Main%20Library&has_power=true", token: token)
-        #expect(power["count"] as? Int == 20)
+        #expect(power["count"] as? Int == 19)
         let (_, monitor) = try await server.request("GET", "/seats?has_monitor=true&available_only=false", token: token)
         #expect(monitor["count"] as? Int == 21)
         let (_, area) = try await server.request(

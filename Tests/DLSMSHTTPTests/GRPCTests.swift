@@ -527,7 +527,7 @@ func naive(_ t: Timestamp) -> String { String(RFC3339.format(t).dropLast()) }
 
             let detail = try await g.reservations.getReservation(.with { $0.reservationID = r.id }, metadata: token)
             #expect(detail.reservation.branch == "Main Library" && detail.reservation.area == "Silent Study Zone")
-            #expect(detail.reservation.studentID == "S2021005" && detail.reservation.userName == "Eve Davis")
+            #expect(detail.reservation.studentID == "S2021005" && detail.reservation.userName == "Eve Adams")
             #expect(detail.reservation.id == r.id && detail.reservation.status == "CONFIRMED")
             let other = try await g.token("S2021006")
             let foreign = await status {

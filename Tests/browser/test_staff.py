@@ -70,7 +70,7 @@ def test_a_closure_and_opening_hours(server, browser):
     sign_in(d, server, "admin", "admin-password")
     d.find_element(By.LINK_TEXT, "Libraries").click()
     d.find_element(By.CSS_SELECTOR, "select option[value='Science Library']").click()
-    wait(d, "button", "Codes of Science Reading Room")  # the Science Library's cards, not the first library's
+    wait(d, "button", "Codes of Research Zone")  # the Science Library's cards, not the first library's
     wait(d, "input[maxlength='200']").send_keys("Fire drill")
     d.find_element(By.XPATH, "//button[normalize-space()='Declare closure']").click()
     wait(d, ".message.ok", "Closure declared")
