@@ -282,21 +282,39 @@ extension Request {
         }
     }
 
-    package func query(_ name: String) -> String? { uri.queryParameters.get(name) }
+    package func query(_ name: String) -> String? { queries.query(name) }
 
     /// The query string parsed once, for a route that reads several parameters (each
     /// `query(_:)` parses the whole query string again).
-    package var queries: ParsedQuery { ParsedQuery(parameters: uri.queryParameters) }
+    package var queries: ParsedQuery { ParsedQuery(uri.query ?? "") }
 }
 
 extension ParsedQuery: QueryReading {
-    package func query(_ name: String) -> String? { parameters.get(name) }
+    package func query(_ name: String) -> String? { parameters.first { $0.name == name }?.value }
 }
 
 extension Request: QueryReading {}
 
+/// A query string as HTML forms, browsers' `URLSearchParams`, Python's `requests` and the
+/// original's Flask write it (application/x-www-form-urlencoded): `+` is a space, `%2B` a plus,
+/// `%XX` a byte of UTF-8. A name given twice counts with its first value; a malformed escape is
+/// kept as it was sent (and then refused by whatever reads the value).
 package struct ParsedQuery {
-    package let parameters: FlatDictionary<Substring, Substring>
+    package let parameters: [(name: String, value: String)]
+
+    package init(_ query: String) {
+        parameters = query.split(separator: "&", omittingEmptySubsequences: true).map { pair in
+            let eq = pair.firstIndex(of: "=") ?? pair.endIndex
+            let value = eq < pair.endIndex ? pair[pair.index(after: eq)...] : ""
+            return (Self.decode(pair[..<eq]), Self.decode(value))
+        }
+    }
+
+    static func decode(_ text: Substring) -> String {
+        let spaced = text.contains("+") ? text.replacingOccurrences(of: "+", with: " ") : String(text)
+        guard spaced.contains("%") else { return spaced }
+        return spaced.removingPercentEncoding ?? spaced
+    }
 }
 
 /// The typed readers of query parameters, for a request or its query parsed once.
@@ -324,7 +342,11 @@ extension QueryReading {
 
     package func queryTime(_ name: String) throws(APIError) -> Timestamp? {
         guard let v = query(name) else { return nil }
-        guard let t = RFC3339.parse(v) else { throw APIError.badRequest("\(name) is not an RFC 3339 time: \(v)") }
+        guard let t = RFC3339.parse(v) else {
+            // A raw `+01:00` offset arrives as a space: say how to send it.
+            let hint = v.contains(" ") ? " (in a query string `+` is a space: write an offset's + as %2B, or use Z)" : ""
+            throw APIError.badRequest("\(name) is not an RFC 3339 time: \(v)\(hint)")
+        }
         return t
     }
 
