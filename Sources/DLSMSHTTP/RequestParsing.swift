@@ -344,7 +344,8 @@ extension QueryReading {
         guard let v = query(name) else { return nil }
         guard let t = RFC3339.parse(v) else {
             // A raw `+01:00` offset arrives as a space: say how to send it.
-            let hint = v.contains(" ") ? " (in a query string `+` is a space: write an offset's + as %2B, or use Z)" : ""
+            let hint =
+                v.contains(" ") ? " (in a query string `+` is a space: write an offset's + as %2B, or use Z)" : ""
             throw APIError.badRequest("\(name) is not an RFC 3339 time: \(v)\(hint)")
         }
         return t
