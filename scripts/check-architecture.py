@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """The architecture checks of .ci/run, read from the sources:
 
-1. imports: each module imports only what scripts/allowed-imports.txt allows it (the layering of
-   docs/design.md); an import of another of our modules that is not listed fails;
+1. imports: each module of Sources/ (and the benchmarks) imports only what
+   scripts/allowed-imports.txt allows it (the layering of docs/design.md); an import of another of
+   our modules that is not listed fails, whatever its attributes or access level, several on a
+   line too; imports in comments and string literals do not count;
 2. names: no two Swift files of the same name, no type with a one-letter name;
 3. size: no hand-written function or initializer of Sources/ or Benchmarks/ longer than
    --max-lines (80) with everything it encloses (a route function with its handlers), generated
    code (Sources/DLSMSProto) excepted.
 
 `--self-test` shows that the import check fails: it copies the tree's allowed-imports table,
-writes a module that imports what it may not (DLSMSGRPC importing DLSMSHTTP) into a temporary
-tree, and exits 0 only if the check finds it.
+writes a GRPC file that imports seven modules it may not, in every form (and one it may, and
+three in comments and strings), into a temporary tree, and exits 0 only if the check finds
+exactly the seven.
 
 Exit status 1 with one line per finding; 0 and a summary otherwise.
 Usage: python3 scripts/check-architecture.py [--root DIR] [--max-lines N]
@@ -46,19 +49,44 @@ def read_allowed(path):
     return allowed
 
 
+IMPORT = re.compile(r"^(?:@[\w]+(?:\([^)]*\))?\s+)*(?:(?:public|package|internal|private|fileprivate)\s+)?"
+                    r"import\s+(?:(?:typealias|struct|class|enum|protocol|let|var|func)\s+)?(\w+)")
+
+
+def imports(path):
+    """(line number, module) of every import statement, outside comments and string literals;
+    attributes (`@testable`, `@preconcurrency`, `@_spi(…)`, `@_implementationOnly`), access levels
+    and several statements on one line included."""
+    found, in_block, in_multiline = [], False, False
+    for n, raw in enumerate(open(path, encoding="utf-8"), 1):
+        if raw.count('"""') % 2 == 1:
+            in_multiline = not in_multiline
+            continue
+        if in_multiline:
+            continue
+        text, in_block = strip_strings(raw, in_block)
+        for statement in text.split(";"):
+            m = IMPORT.match(statement.strip())
+            if m:
+                found.append((n, m.group(1)))
+    return found
+
+
 def check_imports(root, allowed):
     problems = []
-    for path in swift_files(root, "Sources"):
-        module = module_of(root, path)
-        if module == "DLSMSProto":
-            continue
-        if module not in allowed:
-            problems.append(f"{path}: module {module} is not in scripts/allowed-imports.txt")
-            continue
-        for n, line in enumerate(open(path, encoding="utf-8"), 1):
-            m = re.match(r"^\s*(?:@testable\s+|@_exported\s+)?import\s+(?:\w+\s+)?(\w+)", line)
-            if m and OURS.match(m.group(1)) and m.group(1) != module and m.group(1) not in allowed[module]:
-                problems.append(f"{path}:{n}: {module} may not import {m.group(1)} (scripts/allowed-imports.txt)")
+    for top in ("Sources", "Benchmarks"):
+        for path in swift_files(root, top):
+            module = module_of(root, path)
+            if top == "Benchmarks":
+                module = "Benchmarks"
+            if module == "DLSMSProto":
+                continue
+            if module not in allowed:
+                problems.append(f"{path}: module {module} is not in scripts/allowed-imports.txt")
+                continue
+            for n, imported in imports(path):
+                if OURS.match(imported) and imported != module and imported not in allowed[module]:
+                    problems.append(f"{path}:{n}: {module} may not import {imported} (scripts/allowed-imports.txt)")
     return problems
 
 
@@ -143,6 +171,40 @@ def check_sizes(root, max_lines):
     return problems
 
 
+WRONG = """import DLSMSApp
+@preconcurrency import DLSMSHTTP
+internal import DLSMSReplication
+public import DLSMSAssembly
+import Foundation; import DLSMSLoad
+@_implementationOnly import DLSMSWeb
+@_spi(Testing) import DLSMSNetwork
+@testable @preconcurrency import DLSMSProcess
+/* import DLSMSHTTP */ // import DLSMSHTTP
+let text = "import DLSMSHTTP"
+let more = \"\"\"
+import DLSMSHTTP
+\"\"\"
+"""
+
+
+WRONG = (
+    "import DLSMSApp\n"
+    "@preconcurrency import DLSMSHTTP\n"
+    "internal import DLSMSReplication\n"
+    "public import DLSMSAssembly\n"
+    "import Foundation; import DLSMSLoad\n"
+    "@_implementationOnly import DLSMSWeb\n"
+    "@_spi(Testing) import DLSMSNetwork\n"
+    "@testable @preconcurrency import DLSMSProcess\n"
+    "/* import DLSMSHTTP */ // import DLSMSHTTP\n"
+    'let text = "import DLSMSHTTP"\n'
+    'let more = """\n'
+    "import DLSMSHTTP\n"
+    '"""\n'
+)
+WRONG_FOUND = ["DLSMSHTTP", "DLSMSReplication", "DLSMSAssembly", "DLSMSLoad", "DLSMSWeb", "DLSMSNetwork", "DLSMSProcess"]
+
+
 def self_test(root):
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
@@ -153,12 +215,14 @@ def self_test(root):
         with open(os.path.join(tmp, "scripts", "allowed-imports.txt"), "w", encoding="utf-8") as f:
             f.write(table)
         with open(os.path.join(tmp, "Sources", "DLSMSGRPC", "Wrong.swift"), "w", encoding="utf-8") as f:
-            f.write("import DLSMSApp\nimport DLSMSHTTP\n")
+            f.write(WRONG)
         found = check_imports(tmp, read_allowed(os.path.join(tmp, "scripts", "allowed-imports.txt")))
-    if len(found) == 1 and "DLSMSGRPC may not import DLSMSHTTP" in found[0]:
-        print("architecture check self-test: a deliberately wrong import is found: " + found[0].split(": ", 1)[1])
+    names = [f.split(" may not import ", 1)[1].split(" ")[0] for f in found if " may not import " in f]
+    if names == WRONG_FOUND and len(found) == len(WRONG_FOUND):
+        print(f"architecture check self-test: the {len(names)} deliberately wrong imports of a GRPC file are found "
+              "(attributes, access levels, two on a line), none in a comment or a string")
         return 0
-    print(f"architecture check self-test FAILED: expected one finding, got {found}", file=sys.stderr)
+    print(f"architecture check self-test FAILED: expected {WRONG_FOUND}, got {found}", file=sys.stderr)
     return 1
 
 

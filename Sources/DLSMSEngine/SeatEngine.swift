@@ -9,8 +9,9 @@ public struct EngineConfiguration: Sendable {
     /// Live notification streams per student, and notifications queued per stream.
     public var streamsPerUser: Int
     public var streamQueue: Int
-    /// Renders webhook payloads; nil: the engine makes no webhook events (tools that only read
-    /// or repair a data directory).
+    /// Renders webhook payloads; nil: the engine makes no webhook events. Everything that changes
+    /// a data directory (the server, `dlsms users`, `dlsms stress`) passes the application
+    /// layer's `Render.webhookPayload`; tools that only read or rewrite what is there need none.
     public var webhookPayload: WebhookPayloadRenderer?
 
     public init(

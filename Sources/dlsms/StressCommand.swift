@@ -1,4 +1,5 @@
 import ArgumentParser
+import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
 import DLSMSStorage
@@ -49,7 +50,7 @@ struct Stress: AsyncParsableCommand {
         let (durable, report) = try await DurableEngine.open(
             PersistenceConfiguration(
                 directory: options.dataDir, fsync: fsync, snapshotInterval: .seconds(snapshotEvery)),
-            engine: EngineConfiguration(rules: rules),
+            engine: EngineConfiguration(rules: rules, webhookPayload: Render.webhookPayload),
             log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) },
             seed: { engine in
                 try await engine.define(branch: Branch(name: "Stress", areas: ["A"]))

@@ -18,7 +18,8 @@ func withDataDirectory<T>(_ path: String, _ body: (SeatEngine) async throws -> T
         throw fail("\(path) holds no data (start `dlsms serve --data-dir \(path)` once to create it)")
     }
     let (durable, _) = try await DurableEngine.open(
-        PersistenceConfiguration(directory: path), log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+        PersistenceConfiguration(directory: path), engine: EngineConfiguration(webhookPayload: Render.webhookPayload),
+        log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
     do {
         let result = try await body(durable.engine)
         if let problem = await durable.close() { throw fail("the change is in the WAL, but \(problem)") }

@@ -24,6 +24,8 @@ import Testing
         let twice = try ServerSettings.parse(
             arguments: ["--log-level", "warning", "--port", "1", "--log-level=info", "--port", "2"], environment: [:])
         #expect(twice.logLevel == .info && twice.configuration.port == 2)
+        // A value may start with -- (a password).
+        #expect(try parse(["--admin-password", "--dash-pw-123"]).adminPassword == "--dash-pw-123")
     }
 
     /// The environment goes through the same bounds as the flags: `SSE_HEARTBEAT=0` would spin the heartbeat loop.
@@ -115,6 +117,23 @@ import Testing
         #expect(try String(contentsOfFile: path, encoding: .utf8) == ServerSettings.sampleFile)
         let c = try parse(["--config", path])
         #expect(c.port == ServerConfiguration().port && c.dataDirectory == ServerConfiguration().dataDirectory)
+        // Every `# name: value` line uncommented is the default itself; the others have no value.
+        let sample = try String(contentsOfFile: path, encoding: .utf8)
+        let uncommented = sample.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("# "), line.dropFirst(2).contains(": "), !line.hasPrefix("# dlsms"),
+                let name = line.dropFirst(2).split(separator: ":").first,
+                ServerSettings.table.contains(where: { $0.flag == name }) || name == "log-level"
+            else { return nil }
+            return String(line.dropFirst(2))
+        }
+        #expect(uncommented.count > 30)
+        let file = try writeFile(uncommented.joined(separator: "\n"))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let d = try parse(["--config", file])
+        let defaults = ServerConfiguration()
+        #expect(d.port == defaults.port && d.host == defaults.host && d.bcryptCost == defaults.bcryptCost)
+        #expect(d.jwtSecret == nil && d.adminPassword == nil && d.backupDirectory == nil && d.publicURL == nil)
+        #expect(d.webhooks.allowedHosts.isEmpty && d.limits == defaults.limits)
     }
 
     func writeFile(_ text: String) throws -> String {
@@ -146,7 +165,7 @@ import Testing
     }
 
     /// A value from the file goes through the same parser and bounds as the flag, and the error
-    /// names the file and the setting.
+    /// names the file and the setting; nothing in the file is ignored, and no secret is quoted.
     @Test func theFileIsValidatedLikeFlags() throws {
         let cases: [(String, String)] = [
             ("port: 70000", "port: must be an integer in 0…65535"),
@@ -154,8 +173,17 @@ import Testing
             ("fsync: sometimes", "fsync: must be always"),
             ("porrt: 8080", "unknown setting 'porrt'"),
             ("- port\n- 8080", "must be a mapping"),
-            ("port: [1, 2", "is not valid YAML"),
+            ("port: [1, 2", "is not valid YAML (line"),
             ("log-level: loud", "log-level: must be one of"),
+            ("port: {a: 1}", "port: must be a single value"),
+            ("port: [8080]", "port: takes one value, not a list"),
+            ("trusted-proxies: [[10.0.0.1]]", "trusted-proxies: must be a single value"),
+            ("backup-dir: ~", "backup-dir: has no value"),
+            ("backup-dir: null", "backup-dir: has no value"),
+            ("admin-password: >\n  hunter2hunter2\n", "admin-password: must be one line"),
+            ("jwt-secret: TOPSECRET-0123456789-0123456789\njwt-secret: TOPSECRET-0123456789-0123456789", "twice"),
+            ("a: &a [1, 2]\nb: &b [*a, *a]\nport: [*b, *b]", "unknown setting 'a'"),
+            ("port: [*b, *b]\n", "is not valid YAML"),
         ]
         for (text, message) in cases {
             let path = try writeFile(text)
@@ -165,8 +193,16 @@ import Testing
                 Issue.record("\(text) was accepted")
             } catch {
                 #expect("\(error)".contains(message) && "\(error)".contains(path), "\(text): \(error)")
+                #expect(!"\(error)".contains("TOPSECRET") && !"\(error)".contains("hunter2"), "\(error)")
             }
         }
+        // Not a regular file: a directory, a device, a pipe (read once, never waited on).
+        for path in [temporaryDirectory(), "/dev/zero", "/dev/stdin"] {
+            #expect(throws: ConfigurationError.self, "\(path)") { try parse(["--config", path]) }
+        }
+        // The environment names the file; an empty --config switches it off.
+        #expect(throws: ConfigurationError.self) { try parse([], ["DLSMS_CONFIG": "/nonexistent/dlsms.yaml"]) }
+        #expect(try parse(["--config="], ["DLSMS_CONFIG": "/nonexistent/dlsms.yaml"]).port == 8080)
         #expect(throws: ConfigurationError.self) { try parse(["--config", "/nonexistent/dlsms.yaml"]) }
         #expect(throws: ConfigurationError.self) { try parse(["--config"]) }
     }
