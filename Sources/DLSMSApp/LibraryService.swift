@@ -4,8 +4,8 @@ import Foundation
 
 /// The application layer: what REST and gRPC call. It holds the engine and what surrounds each
 /// operation in either door (tokens, the password-hash queue, the attempt limiters, the metrics,
-/// the node's replication status), and the operations both doors share (``LibraryService`` in
-/// Accounts.swift and Bookings.swift).
+/// the node's replication status), and the operations both doors share (in Accounts.swift and
+/// Bookings.swift).
 public final class LibraryService: Sendable {
     public let durable: DurableEngine
     public let tokens: TokenService
