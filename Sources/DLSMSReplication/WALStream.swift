@@ -415,7 +415,6 @@ extension HACoordinator {
 
     /// Confirms the durable LSN to the primary, the newest only when several wait.
     private func sendAcks(_ acks: AsyncStream<UInt64>) async {
-        let name = String(decoding: (try? JSONEncoder().encode(node)) ?? Data("\"\"".utf8), as: UTF8.self)
         for await lsn in acks {
             // async: the primary waits for no confirmation (it only shows them in its status), so
             // one every 100 ms is plenty; sync: each one releases writes, at once.
@@ -425,8 +424,13 @@ extension HACoordinator {
             request.method = .POST
             request.headers.add(name: "Authorization", value: authorization)
             request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(
-                ByteBuffer(string: "{\"node\":\(name),\"instance\":\"\(instance)\",\"lsn\":\(lsn)}"))
+            var body = JSONWriter()
+            body.object {
+                $0.field("node", node)
+                $0.field("instance", instance)
+                $0.field("lsn", lsn)
+            }
+            request.body = .bytes(ByteBuffer(bytes: body.bytes))
             _ = try? await client.execute(request, timeout: .seconds(2)).body.collect(upTo: 1 << 16)
         }
     }
