@@ -25,7 +25,6 @@ public struct AppError: Error, Sendable, Hashable {
     public init(_ e: EngineError) { self.init(e.kind, e.code, e.message) }
 
     public static func badRequest(_ message: String) -> AppError { AppError(.badRequest, "bad_request", message) }
-    public static func notFound(_ message: String) -> AppError { AppError(.notFound, "not_found", message) }
     public static let unauthorized = AppError(.unauthorized, "unauthorized", "a valid bearer token is required")
     public static let forbidden = AppError(.forbidden, "forbidden", "admins only")
     public static let registrationClosed = AppError(

@@ -24,7 +24,7 @@ public final class LibraryService: Sendable {
     package let seatFragments = SeatFragments()
     /// Makes and checks the seats' QR codes.
     public let seatCodes: SeatCodes
-    /// This node's place in a replicated cluster (``SingleNode`` without replication).
+    /// This node's place in a replicated cluster (the single node's when replication is off).
     public let replication: any ReplicationStatus
     /// The token secret (a standby copies its primary's with the snapshot).
     package let tokenSecret: [UInt8]
@@ -34,7 +34,7 @@ public final class LibraryService: Sendable {
     /// `secret` keys the seat codes (the token secret; a random one when empty, for tests).
     public init(
         durable: DurableEngine, tokens: TokenService, hasher: PasswordHasher, metrics: ServiceMetrics,
-        configuration: AppConfiguration, secret: [UInt8] = [], replication: any ReplicationStatus = SingleNode()
+        configuration: AppConfiguration, secret: [UInt8] = [], replication: any ReplicationStatus
     ) {
         self.replication = replication
         tokenSecret = secret

@@ -27,14 +27,3 @@ public enum ReplicationRole: String, Sendable {
         "this node is a standby: send writes to the primary" + (primary.map { " at \($0)" } ?? "")
     }
 }
-
-/// Replication off: the one node, which takes every write.
-public final class SingleNode: ReplicationStatus {
-    public init() {}
-    public var role: ReplicationRole { .single }
-    public var acceptsWrites: Bool { true }
-    public var epoch: UInt64 { 0 }
-    public var primaryURL: String? { nil }
-    public var lag: (records: UInt64, seconds: Double) { (0, 0) }
-    public var refusesNewWrites: Bool { false }
-}

@@ -41,7 +41,7 @@ import Testing
     @Test func theAccountsAndSamplesAreTheOriginals() async throws {
         #expect(SeedData.studentNames.count == 10)
         #expect(SeedData.studentNames[4] == "Eve Adams" && SeedData.studentNames[6] == "Grace Hopper")
-        try await withService { client, service, clock in
+        try await withService { client, _, _ in
             let admin = try await client.login("admin", "admin-password")
             let users = try await client.call(.get, "/admin/users?limit=100", token: admin)
             for (i, name) in SeedData.studentNames.enumerated() {
@@ -57,7 +57,6 @@ import Testing
                 "1:5:COMPLETED", "2:10:COMPLETED", "3:20:NO_SHOW",
             ]
             #expect(seen == expected)
-            _ = (service, clock)
         }
     }
 }
