@@ -43,8 +43,6 @@ public enum EngineError: Error, Sendable, Hashable {
     case notAcknowledged(String)
     /// The waitlist offer's hold ran out before it was accepted.
     case offerExpired
-    /// The student already holds a seat for (part of) that window: no waitlist entry for it.
-    case alreadyHolding
     case duplicateBranch(String)
     case duplicateSeat(SeatID)
     /// Seats still have upcoming reservations: retiring them needs the reservations cancelled.
@@ -65,7 +63,7 @@ public enum EngineError: Error, Sendable, Hashable {
             .closureNotFound, .webhookNotFound:
             return .notFound
         case .seatConflict, .seatInMaintenance, .userOverlap, .limitReached, .duplicateUser, .offerExpired,
-            .alreadyHolding, .duplicateBranch, .duplicateSeat, .hasReservations, .closed:
+            .duplicateBranch, .duplicateSeat, .hasReservations, .closed:
             return .conflict
         case .unavailable, .notAcknowledged: return .unavailable
         }
@@ -95,7 +93,6 @@ public enum EngineError: Error, Sendable, Hashable {
         case .duplicateUser: return "duplicate_user"
         case .unavailable, .notAcknowledged: return "unavailable"
         case .offerExpired: return "offer_expired"
-        case .alreadyHolding: return "already_holding"
         case .duplicateBranch: return "duplicate_branch"
         case .duplicateSeat: return "duplicate_seat"
         case .hasReservations: return "has_reservations"
@@ -134,7 +131,6 @@ public enum EngineError: Error, Sendable, Hashable {
         case .duplicateUser: return "that student id is already registered"
         case .unavailable(let why), .notAcknowledged(let why): return why
         case .offerExpired: return "the offer's hold has run out; the seat went to the next in line"
-        case .alreadyHolding: return "you already hold a seat for that time"
         case .duplicateBranch(let name): return "a branch named '\(name)' already exists"
         case .duplicateSeat(let id): return "seat \(id) already exists"
         case .closed(let reason): return "closed for that time: \(reason)"

@@ -31,12 +31,9 @@ extension SeatEngine {
                 throw .closed(reason: c.reason)
             }
         }
+        // Whatever the student holds, they may wait (a wish to move to another seat); an offer is
+        // made only where the seat is free for the window, and accepting it applies the limits.
         try context.health.check()
-        if context.ledger.holds(user: user, overlapping: desired, end, now: now)
-            || context.waitlist.hasOffer(user: user, overlapping: desired, end)
-        {
-            throw .alreadyHolding
-        }
         let joined = try context.waitlist.join(
             user: user, target: target, desired: desired, end: end, now: now, limit: rules.maxWaitingPerUser,
             journal: context.journal)

@@ -147,9 +147,7 @@ extension SeatShard {
             isFree: { index.isFree(start: $0, end: $1) && state.bookable(start: $0, end: $1) },
             hold: { entry in
                 let expires = min(now + rules.offerHold, rules.noShowDeadline(start: entry.desiredTime))
-                // A student who already holds a seat for (part of) the window is not offered another.
                 guard expires > now,
-                    !ctx.ledger.holds(user: entry.userID, overlapping: entry.desiredTime, entry.endTime, now: now),
                     let position = seats[p].index.insertionPoint(start: entry.desiredTime, end: entry.endTime)
                 else { return nil }
                 let slot = UInt32(slots.nextSlot)
@@ -275,9 +273,6 @@ extension SeatShard {
         }
         if let p = positions[hold.seatID], let c = seats[p].closure(overlapping: hold.start, hold.end) {
             return (.decline, .closed(reason: c.reason))  // a closure came while held
-        }
-        if ctx.ledger.holds(user: hold.userID, overlapping: hold.start, hold.end, now: now) {
-            return (.decline, .alreadyHolding)  // the student booked that window elsewhere meanwhile
         }
         do {
             _ = try ctx.ledger.admit(

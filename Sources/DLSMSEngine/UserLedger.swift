@@ -155,14 +155,6 @@ final class UserLedger: Sendable {
         if let holding { entry.add(holding) }
     }
 
-    /// `true` when the student holds a seat (counted against the limits) for part of `[start, end)`.
-    /// Holdings are tracked only while a per-student limit is on.
-    func holds(user: UserID, overlapping start: Timestamp, _ end: Timestamp, now: Timestamp) -> Bool {
-        stripe(user).users.withLock { users in
-            users[user]?.holdings.contains { $0.start < end && start < $0.end && $0.end > now } ?? false
-        }
-    }
-
     /// Drops the id of a reservation that moved to the archive.
     func forget(user: UserID, id: ReservationID) {
         stripe(user).users.withLock { users in

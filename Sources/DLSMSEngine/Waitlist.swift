@@ -187,16 +187,6 @@ final class Waitlist: Sendable {
         }
     }
 
-    /// `true` when the student has a live offer for part of `[start, end)`.
-    func hasOffer(user: UserID, overlapping start: Timestamp, _ end: Timestamp) -> Bool {
-        state.withLock { s in
-            (s.byUser[user] ?? []).contains { id in
-                guard s.offered.contains(id), let e = s.entries[id] else { return false }
-                return e.desiredTime < end && start < e.endTime
-            }
-        }
-    }
-
     /// `OFFERED` entries whose hold ran out by `now`: (entry, seat of the hold).
     func offersExpired(at now: Timestamp) -> [(WaitlistEntryID, SeatID)] {
         state.withLock { s in

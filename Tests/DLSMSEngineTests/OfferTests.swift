@@ -108,7 +108,7 @@ import Testing
         #expect(engine.waitlistEntry(second.id)?.entry.status == .offered)
     }
 
-    @Test func aStudentHoldsOneLiveOfferAndCannotWaitForAWindowTheyHold() async throws {
+    @Test func aStudentHoldsOneLiveOfferAndMayWaitForAnotherSeatInAWindowTheyHold() async throws {
         let (engine, _) = try await makeBareEngine(seats: 2, users: 3)
         let a = try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour)
         let b = try await engine.book(user: 1, seat: 2, start: testNow + 3 * hour, end: testNow + 4 * hour)
@@ -120,15 +120,24 @@ import Testing
         #expect(engine.waitlistEntry(w1.id)?.entry.status == .offered)
         #expect(engine.waitlistEntry(w2.id)?.entry.status == .waiting)  // user 2 already has an offer
         #expect(engine.waitlistEntry(w3.id)?.entry.status == .offered)
-        // User 1 holds [5h, 6h) now: no waitlist entry for (part of) it.
-        _ = try await engine.book(user: 1, seat: 1, start: testNow + 5 * hour, end: testNow + 6 * hour)
-        #expect(
-            await refusal {
-                try await engine.joinWaitlist(user: 1, target: .seat(2), desired: testNow + 5 * hour + 30 * minute)
-            } == .alreadyHolding)
+        // User 1 holds seat 1 for [5h, 6h): they may wait for seat 2 then (a wish to move), and even
+        // for the seat they hold (as the original's clients do); their own seat is never offered to them.
+        let held = try await engine.book(user: 1, seat: 1, start: testNow + 5 * hour, end: testNow + 6 * hour)
+        let move = try await engine.joinWaitlist(user: 1, target: .seat(2), desired: testNow + 5 * hour).entry
+        let own = try await engine.joinWaitlist(user: 1, target: .seat(1), desired: testNow + 5 * hour).entry
+        #expect(move.status == .waiting && own.status == .waiting)
+        #expect(engine.waitlistEntry(own.id)?.position == 1)
         // Leaving an offered entry releases the hold to the next in line.
         _ = try await engine.leaveWaitlist(id: w3.id, requester: Requester(userID: 3))
         #expect(engine.waitlistEntry(w3.id)?.entry.status == .cancelled)
+        // Seat 2's [5h, 6h) is free: the sweep offers the wish to move, taken under the limits, and
+        // the seat held elsewhere stays theirs (waiting is not moving).
+        _ = await engine.sweep(now: testNow)
+        #expect(engine.waitlistEntry(move.id)?.entry.status == .offered)
+        let moved = try await engine.acceptOffer(id: move.id, requester: Requester(userID: 1)).reservation
+        #expect(moved.seatID == 2 && moved.status == .confirmed)
+        #expect(try await engine.reservation(id: held.id, requester: Requester(userID: 1)).status == .confirmed)
+        #expect(engine.waitlistEntry(own.id)?.entry.status == .waiting)
     }
 
     @Test func aSeatBackFromMaintenanceIsOffered() async throws {
@@ -169,20 +178,25 @@ import Testing
         #expect(engine.waitlistEntry(w3.id)?.entry.status == .offered)
     }
 
-    @Test func offersRespectWhatTheStudentAlreadyHolds() async throws {
-        let (engine, _) = try await makeBareEngine(seats: 3, users: 4)
+    @Test func anOfferToAStudentHoldingAnotherSeatThenAppliesTheLimits() async throws {
+        var rules = BookingRules.default
+        rules.maxConcurrentPerUser = 1
+        let (engine, _) = try await makeBareEngine(seats: 3, users: 4, rules: rules)
         let r = try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour)
         let w = try await engine.joinWaitlist(user: 2, target: .seat(1), desired: testNow + hour).entry
         let next = try await engine.joinWaitlist(user: 3, target: .seat(1), desired: testNow + hour).entry
-        // User 2 books the same hour elsewhere: the freed seat goes to user 3 instead.
+        // User 2 books the same hour elsewhere: still first in line, offered the freed seat, and
+        // refused on accepting it (one seat at a time), which passes it on to user 3.
         _ = try await engine.book(user: 2, seat: 2, start: testNow + hour, end: testNow + 2 * hour)
         _ = try await engine.cancel(id: r.id, requester: Requester(userID: 1))
-        #expect(engine.waitlistEntry(w.id)?.entry.status == .waiting)
+        #expect(engine.waitlistEntry(w.id)?.entry.status == .offered)
+        #expect(engine.waitlistEntry(next.id)?.entry.status == .waiting)
+        #expect(await refusal { try await engine.acceptOffer(id: w.id, requester: Requester(userID: 2)) } == .userOverlap)
+        #expect(engine.waitlistEntry(w.id)?.entry.status == .declined)
         #expect(engine.waitlistEntry(next.id)?.entry.status == .offered)
-        // With a live offer for that hour, user 3 cannot queue for it again elsewhere.
-        #expect(
-            await refusal { try await engine.joinWaitlist(user: 3, target: .seat(3), desired: testNow + hour) }
-                == .alreadyHolding)
+        // With a live offer for that hour, user 3 may still queue elsewhere, but is offered nothing more.
+        let elsewhere = try await engine.joinWaitlist(user: 3, target: .seat(3), desired: testNow + hour).entry
+        #expect(elsewhere.status == .waiting)
         // The held seat goes out of service: accepting is refused and passes it on.
         _ = try await engine.setMaintenance(seat: 1, true)
         #expect(

@@ -61,7 +61,7 @@ import Testing
         // Every refusal code the server sends has words.
         for code in [
             "seat_conflict", "limit_reached", "outside_opening_hours", "closed", "in_the_past", "checkin_window",
-            "presence_required", "offer_expired", "already_holding", "seat_in_maintenance", "weak_password",
+            "presence_required", "offer_expired", "user_overlap", "seat_in_maintenance", "weak_password",
             "rate_limited", "unavailable", "unauthorized",
         ] {
             #expect(keys.contains("error.\(code)"), "error.\(code)")

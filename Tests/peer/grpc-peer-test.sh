@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Peer test: the original DL-SMS gRPC client (../shared/seed/original/grpc/client_test.py),
-# unchanged, against `dlsms serve` in the compatibility mode (--grpc-trust-user-id) on a free
-# loopback port with a new data directory. Needs Python's grpcio and grpcio-tools (stubs are
-# generated from proto/library.proto into a temporary directory).
+# unchanged, against `dlsms serve` on its defaults (demo data) in the compatibility mode
+# (--grpc-trust-user-id) on a free loopback port with a new data directory. Needs Python's grpcio
+# and grpcio-tools (stubs are generated from proto/library.proto into a temporary directory).
 #   Tests/peer/grpc-peer-test.sh [BINARY]     (default .build/debug/dlsms)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,18 +23,9 @@ cleanup="$stubs"
 python3 -m grpc_tools.protoc -I proto --python_out="$stubs" --grpc_python_out="$stubs" library.proto
 
 source scripts/test-server.sh
-# A library without the demo data: the client's student registers first (over gRPC), so no demo
-# reservation of S2021001 overlaps the waitlist window the client asks for in its step 10.
-start_server "$binary" --grpc-trust-user-id true --demo-data false --bcrypt-cost 4 --admin-password peer-test-admin
+# A default start: the demo data (seed.sql's seats, users and sample reservations: S2021001 holds
+# seat 1 for the window the client waits for in its step 10), the compatibility switch on (and a
+# low bcrypt cost, an admin password: neither changes what the client sees).
+start_server "$binary" --grpc-trust-user-id true --bcrypt-cost 4 --admin-password peer-test-admin
 [ -n "$grpc_port" ] || { cat "$server_log" >&2; echo "gRPC did not start" >&2; exit 1; }
-
-python3 - "$stubs" "127.0.0.1:$grpc_port" <<'PY'
-import sys
-sys.path.insert(0, sys.argv[1])
-import grpc, library_pb2, library_pb2_grpc
-with grpc.insecure_channel(sys.argv[2]) as channel:
-    r = library_pb2_grpc.AuthServiceStub(channel).Register(
-        library_pb2.RegisterRequest(student_id="S2021001", password="password123", name="Alice Johnson"))
-    print(f"registered S2021001 as user {r.user_id}")
-PY
 python3 Tests/peer/grpc_original_client.py "$client" "$stubs" "127.0.0.1:$grpc_port"

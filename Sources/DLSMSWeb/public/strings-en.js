@@ -281,7 +281,6 @@ export default {
   "error.duplicate_user": "That student ID already has an account.",
   "error.closed": "The library is closed then: {detail}",
   "error.seat_in_maintenance": "This seat is out of service for maintenance.",
-  "error.already_holding": "You already hold a seat for that time.",
   "error.offer_expired": "The hold ran out; the seat went to the next in line.",
   "error.outside_opening_hours": "The library is not open for the whole of that time.",
   "error.in_the_past": "That time has passed. Choose a later one.",
