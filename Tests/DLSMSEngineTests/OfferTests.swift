@@ -191,7 +191,8 @@ import Testing
         _ = try await engine.cancel(id: r.id, requester: Requester(userID: 1))
         #expect(engine.waitlistEntry(w.id)?.entry.status == .offered)
         #expect(engine.waitlistEntry(next.id)?.entry.status == .waiting)
-        #expect(await refusal { try await engine.acceptOffer(id: w.id, requester: Requester(userID: 2)) } == .userOverlap)
+        #expect(
+            await refusal { try await engine.acceptOffer(id: w.id, requester: Requester(userID: 2)) } == .userOverlap)
         #expect(engine.waitlistEntry(w.id)?.entry.status == .declined)
         #expect(engine.waitlistEntry(next.id)?.entry.status == .offered)
         // With a live offer for that hour, user 3 may still queue elsewhere, but is offered nothing more.
