@@ -81,17 +81,17 @@ extension DLSMSServer {
         let limits = config.limits
         return Application(
             router: makeRouter(node),
-            server: .http1(
+            server: .rest(
                 configuration: .init(
                     additionalChannelHandlers: [
-                        ParseErrorHandler(),
                         ConnectionGuard(
                             counter: node.service.connections, requestTimeout: limits.requestTimeout,
                             exempt: config.trustedProxies),
                     ],
                     idleTimeout: .init(limits.idleTimeout),
                     httpDecoderConfiguration: .init(
-                        maxHeaderFieldSize: limits.headerBytes, maxHeaderListSize: limits.headerBytes))),
+                        maxHeaderFieldSize: limits.headerBytes, maxHeaderListSize: limits.headerBytes)),
+                uploadLimit: RESTRouter.uploadLimit(path:)),
             configuration: .init(
                 address: .hostname(config.host, port: config.port), serverName: "dlsms",
                 availableConnectionsDelegate: .maximum(acceptBudget, logger: logger)),

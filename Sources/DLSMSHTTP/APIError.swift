@@ -49,12 +49,17 @@ public struct APIError: Error, Sendable {
     package func response() -> Response {
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
         if let retryAfter { headers[.retryAfter] = String(max(1, retryAfter)) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: jsonBody)))
+    }
+
+    /// `{"error": …, "code": …}`.
+    package var jsonBody: [UInt8] {
         var w = JSONWriter()
         w.object {
             $0.field("error", message)
             $0.field("code", code)
         }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+        return w.bytes
     }
 }
 
@@ -82,7 +87,8 @@ package struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                         .methodNotAllowed, "method_not_allowed", "\(request.method) is not allowed here"
                     )
                     .response()
-                    response.headers[.allow] = allowed.joined(separator: ", ")
+                    response.headers[.allow] = (allowed.contains("GET") ? allowed + ["HEAD"] : allowed)
+                        .joined(separator: ", ")
                     return response
                 }
                 return APIError(.notFound, "not_found", "no such route: \(request.method) \(request.uri.path)")

@@ -138,7 +138,7 @@ package func addCalendarRoutes(public router: Router<APIContext>, api: RouterGro
         return Render.response { $0.object { $0.field("revoked", had) } }
     }
 
-    @Sendable func feed(_ request: Request, _ context: APIContext, head: Bool) async throws -> Response {
+    @Sendable func feed(_ request: Request, _ context: APIContext) async throws -> Response {
         let file = context.parameters.get("file") ?? ""
         guard file.hasSuffix(".ics"), let (id, hash) = CalendarFeed.parse(String(file.dropLast(4))),
             let user = engine.user(id: id), !user.disabled, !user.calendarFeed.isEmpty,
@@ -160,11 +160,9 @@ package func addCalendarRoutes(public router: Router<APIContext>, api: RouterGro
         }
         if wanted.contains(etag) || wanted.contains("*") { return Response(status: .notModified, headers: headers) }
         headers[.contentType] = "text/calendar; charset=utf-8"
-        headers[.contentLength] = String(body.utf8.count)
         return Response(
-            status: .ok, headers: headers, body: head ? .init() : .init(byteBuffer: ByteBuffer(string: body)))
+            status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
-    router.get("/calendar/:file") { request, context in try await feed(request, context, head: false) }
-    router.head("/calendar/:file") { request, context in try await feed(request, context, head: true) }
+    router.get("/calendar/:file") { request, context in try await feed(request, context) }
 }

@@ -21,4 +21,8 @@ package func addNotificationRoutes(to api: RouterGroup<APIContext>, service: Lib
         let caller = try context.requireCaller()
         return try notificationStream(request: request, context: context, caller: caller, service: service)
     }
+    api.head("/notifications/stream") { request, context -> Response in
+        let caller = try context.requireCaller()
+        return try notificationStream(request: request, context: context, caller: caller, service: service, head: true)
+    }
 }

@@ -8,7 +8,10 @@ import Hummingbird
 public enum RESTRouter {
     /// `clustered`: this node is part of a replicated cluster (a standby refuses writes).
     public static func make(_ service: LibraryService, web: WebApp, clustered: Bool) -> Router<APIContext> {
-        let router = Router(context: APIContext.self)
+        // HEAD on every GET route: the GET's status and headers, no body (an event stream's HEAD
+        // is its own: it must not subscribe).
+        let router = Router(context: APIContext.self, options: .autoGenerateHeadEndpoints)
+        router.add(middleware: HeadLengthMiddleware())
         router.add(middleware: RequestMetricsMiddleware(metrics: service.metrics))
         // One line per request at debug level, tokens redacted; every log line of a request
         // carries hb.request.id.
@@ -19,6 +22,20 @@ public enum RESTRouter {
         addRoutes(to: router, service: service)
         addWebRoutes(to: router, web: web)
         return router
+    }
+}
+
+/// A HEAD answered by its GET route keeps the length the GET's body would have had (Hummingbird
+/// drops the body, and with it a length not already in the headers).
+struct HeadLengthMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        var response = try await next(request, context)
+        if request.method == .head, response.headers[.contentLength] == nil, let length = response.body.contentLength {
+            response.headers[.contentLength] = String(length)
+        }
+        return response
     }
 }
 

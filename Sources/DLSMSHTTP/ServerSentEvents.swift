@@ -17,9 +17,9 @@ import NIOCore
 /// - when the reader falls ``Limits/sseQueue`` notifications behind, or a write takes longer than
 ///   ``Limits/sseWriteTimeout`` (the connection is closed);
 /// - at once when the client goes away (``ConnectionGuard`` closes a half-closed stream).
-package func notificationStream(request: Request, context: APIContext, caller: Caller, service: LibraryService) throws
-    -> Response
-{
+package func notificationStream(
+    request: Request, context: APIContext, caller: Caller, service: LibraryService, head: Bool = false
+) throws -> Response {
     let hub = service.engine.notifications
     let lastHeader = request.headers[.init("Last-Event-ID")!] ?? request.query("last_event_id")
     // Without Last-Event-ID the stream carries what is created from now on (the contract): its
@@ -29,6 +29,10 @@ package func notificationStream(request: Request, context: APIContext, caller: C
     guard let lastSeen = lastHeader.map({ NotificationID($0) }) ?? newest else {
         throw APIError.badRequest("Last-Event-ID must be a notification id")
     }
+    let headers: HTTPFields = [
+        .contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no",
+    ]
+    if head { return Response(status: .ok, headers: headers) }  // a HEAD does not take the stream
     guard let live = hub.subscribe(user: caller.userID) else {
         throw APIError(.serviceUnavailable, "unavailable", "the server is shutting down; reconnect", retryAfter: 2)
     }
@@ -40,10 +44,7 @@ package func notificationStream(request: Request, context: APIContext, caller: C
         try await writeStream(
             events, to: &writer, hub: hub, user: caller.userID, after: lastSeen, limits: limits, channel: channel)
     }
-    return Response(
-        status: .ok,
-        headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no"],
-        body: body)
+    return Response(status: .ok, headers: headers, body: body)
 }
 
 /// What a stream forwards.

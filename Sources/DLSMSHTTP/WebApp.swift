@@ -205,19 +205,8 @@ package func addWebRoutes(to router: Router<APIContext>, web: WebApp) {
         // A page of another build (before an upgrade) gets today's file, but not cached for good.
         return web.response(asset, request: request, immutable: version == web.version)
     }
-    let headOf:
-        @Sendable (@escaping @Sendable (Request, APIContext) async throws -> Response) ->
-            @Sendable (Request, APIContext) async throws -> Response = { get in
-                { request, context in
-                    var response = try await get(request, context)
-                    response.body = .init()
-                    return response
-                }
-            }
     router.get("/", use: page)
-    router.head("/", use: headOf(page))
     router.get("/app/:version/:file", use: file)
-    router.head("/app/:version/:file", use: headOf(file))
     router.get("/checkin/:code") { _, context -> Response in
         let code = context.parameters.get("code") ?? ""
         guard !code.isEmpty, code.utf8.count <= 64,
