@@ -86,7 +86,7 @@ extension DLSMSServer {
                     additionalChannelHandlers: [
                         ConnectionGuard(
                             counter: node.service.connections, requestTimeout: limits.requestTimeout,
-                            exempt: config.trustedProxies),
+                            exempt: config.trustedProxies)
                     ],
                     idleTimeout: .init(limits.idleTimeout),
                     httpDecoderConfiguration: .init(
