@@ -147,7 +147,10 @@ extension SeatShard {
             isFree: { index.isFree(start: $0, end: $1) && state.bookable(start: $0, end: $1) },
             hold: { entry in
                 let expires = min(now + rules.offerHold, rules.noShowDeadline(start: entry.desiredTime))
+                // Offered only to a student whose limits let them take it (else they keep waiting).
                 guard expires > now,
+                    ctx.ledger.admits(
+                        user: entry.userID, start: entry.desiredTime, end: entry.endTime, now: now, rules: rules),
                     let position = seats[p].index.insertionPoint(start: entry.desiredTime, end: entry.endTime)
                 else { return nil }
                 let slot = UInt32(slots.nextSlot)

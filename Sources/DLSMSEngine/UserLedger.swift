@@ -119,17 +119,33 @@ final class UserLedger: Sendable {
             return .success(id)
         }
         entry.prune(now: now)
-        if entry.holdings.count >= rules.maxUpcomingPerUser {
-            return .failure(.limitReached(limit: rules.maxUpcomingPerUser))
-        }
-        if let concurrent = rules.maxConcurrentPerUser {
-            let overlapping = entry.holdings.reduce(0) { $0 + ($1.start < end && start < $1.end ? 1 : 0) }
-            if overlapping >= concurrent { return .failure(.userOverlap) }
-        }
+        if let refusal = refusal(entry.holdings, start: start, end: end, rules: rules) { return .failure(refusal) }
         let id = allocate()
         entry.add(Holding(start: start, end: end))
         entry.insert(id)
         return .success(id)
+    }
+
+    /// What the per-student limits say to `[start, end)` for holdings that have not ended.
+    private static func refusal(
+        _ holdings: some Collection<Holding>, start: Timestamp, end: Timestamp, rules: BookingRules
+    ) -> EngineError? {
+        if holdings.count >= rules.maxUpcomingPerUser { return .limitReached(limit: rules.maxUpcomingPerUser) }
+        if let concurrent = rules.maxConcurrentPerUser {
+            let overlapping = holdings.reduce(0) { $0 + ($1.start < end && start < $1.end ? 1 : 0) }
+            if overlapping >= concurrent { return .userOverlap }
+        }
+        return nil
+    }
+
+    /// Whether the limits would let the student take `[start, end)` now (nothing is recorded):
+    /// a waitlist offer goes only to a student who can accept it.
+    func admits(user: UserID, start: Timestamp, end: Timestamp, now: Timestamp, rules: BookingRules) -> Bool {
+        if rules.maxUpcomingPerUser == .max && rules.maxConcurrentPerUser == nil { return true }
+        return stripe(user).users.withLock { users in
+            guard let holdings = users[user]?.holdings else { return true }
+            return Self.refusal(holdings.lazy.filter { $0.end > now }, start: start, end: end, rules: rules) == nil
+        }
     }
 
     /// Gives back the slot of a holding `[start, end)` (one of them, if the student holds several

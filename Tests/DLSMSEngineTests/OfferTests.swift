@@ -99,8 +99,9 @@ import Testing
         var rules = BookingRules.default
         rules.maxUpcomingPerUser = 1
         let (engine, _, r, first, second) = try await queue(rules: rules)
-        _ = try await engine.book(user: 2, seat: 2, start: testNow + 5 * hour, end: testNow + 6 * hour)  // at the limit
         _ = try await engine.cancel(id: r.id, requester: Requester(userID: 1))
+        #expect(engine.waitlistEntry(first.id)?.entry.status == .offered)
+        _ = try await engine.book(user: 2, seat: 2, start: testNow + 5 * hour, end: testNow + 6 * hour)  // at the limit
         #expect(
             await refusal { try await engine.acceptOffer(id: first.id, requester: Requester(userID: 2)) }
                 == .limitReached(limit: 1))
@@ -178,32 +179,37 @@ import Testing
         #expect(engine.waitlistEntry(w3.id)?.entry.status == .offered)
     }
 
-    @Test func anOfferToAStudentHoldingAnotherSeatThenAppliesTheLimits() async throws {
+    @Test func offersGoToStudentsWhoseLimitsLetThemTakeItAndAcceptingAppliesThem() async throws {
         var rules = BookingRules.default
         rules.maxConcurrentPerUser = 1
-        let (engine, _) = try await makeBareEngine(seats: 3, users: 4, rules: rules)
+        let (engine, _) = try await makeBareEngine(seats: 3, users: 5, rules: rules)
         let r = try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour)
         let w = try await engine.joinWaitlist(user: 2, target: .seat(1), desired: testNow + hour).entry
         let next = try await engine.joinWaitlist(user: 3, target: .seat(1), desired: testNow + hour).entry
-        // User 2 books the same hour elsewhere: still first in line, offered the freed seat, and
-        // refused on accepting it (one seat at a time), which passes it on to user 3.
+        let last = try await engine.joinWaitlist(user: 4, target: .seat(1), desired: testNow + hour).entry
+        // User 2 books the same hour elsewhere (one seat at a time): the freed seat is not held for
+        // them, who could not take it; user 3 is offered it, and user 2 keeps waiting.
         _ = try await engine.book(user: 2, seat: 2, start: testNow + hour, end: testNow + 2 * hour)
         _ = try await engine.cancel(id: r.id, requester: Requester(userID: 1))
-        #expect(engine.waitlistEntry(w.id)?.entry.status == .offered)
-        #expect(engine.waitlistEntry(next.id)?.entry.status == .waiting)
-        #expect(
-            await refusal { try await engine.acceptOffer(id: w.id, requester: Requester(userID: 2)) } == .userOverlap)
-        #expect(engine.waitlistEntry(w.id)?.entry.status == .declined)
+        #expect(engine.waitlistEntry(w.id)?.entry.status == .waiting)
         #expect(engine.waitlistEntry(next.id)?.entry.status == .offered)
-        // With a live offer for that hour, user 3 may still queue elsewhere, but is offered nothing more.
-        let elsewhere = try await engine.joinWaitlist(user: 3, target: .seat(3), desired: testNow + hour).entry
+        // User 3 books that hour elsewhere while offered: accepting is refused under the limit, and
+        // the seat goes on to user 4.
+        _ = try await engine.book(user: 3, seat: 3, start: testNow + hour, end: testNow + 2 * hour)
+        #expect(
+            await refusal { try await engine.acceptOffer(id: next.id, requester: Requester(userID: 3)) }
+                == .userOverlap)
+        #expect(engine.waitlistEntry(next.id)?.entry.status == .declined)
+        #expect(engine.waitlistEntry(last.id)?.entry.status == .offered)
+        // With a live offer for that hour, user 4 may still queue elsewhere, but is offered nothing more.
+        let elsewhere = try await engine.joinWaitlist(user: 4, target: .seat(3), desired: testNow + hour).entry
         #expect(elsewhere.status == .waiting)
         // The held seat goes out of service: accepting is refused and passes it on.
         _ = try await engine.setMaintenance(seat: 1, true)
         #expect(
-            await refusal { try await engine.acceptOffer(id: next.id, requester: Requester(userID: 3)) }
+            await refusal { try await engine.acceptOffer(id: last.id, requester: Requester(userID: 4)) }
                 == .seatInMaintenance(1))
-        #expect(engine.waitlistEntry(next.id)?.entry.status == .declined)
+        #expect(engine.waitlistEntry(last.id)?.entry.status == .declined)
     }
 
     /// A hold and its offer are two records: a cut between them (crash, point-in-time restore)
