@@ -87,7 +87,8 @@ package struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                         .methodNotAllowed, "method_not_allowed", "\(request.method) is not allowed here"
                     )
                     .response()
-                    response.headers[.allow] = (allowed.contains("GET") && !allowed.contains("HEAD") ? allowed + ["HEAD"] : allowed)
+                    response.headers[.allow] =
+                        (allowed.contains("GET") && !allowed.contains("HEAD") ? allowed + ["HEAD"] : allowed)
                         .joined(separator: ", ")
                     return response
                 }

@@ -21,6 +21,8 @@ package final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandl
     private var slot: ConnectionSlot
     private let requestTimeout: Duration
     private var overLimit = false
+    /// This connection is over the cap: each request on it is answered 503.
+    package var refusesConnection: Bool { overLimit }
     private var answered = false
     private var streaming = false
     /// The request in progress must be whole by its head's arrival plus the request timeout.

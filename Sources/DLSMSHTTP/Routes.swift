@@ -25,15 +25,20 @@ public enum RESTRouter {
     }
 }
 
-/// A HEAD answered by its GET route keeps the length the GET's body would have had (Hummingbird
-/// drops the body, and with it a length not already in the headers).
+/// A HEAD answered by its GET route announces what the GET would: the length of its body, or
+/// for a streamed one `Transfer-Encoding: chunked` (Hummingbird drops the body, and with it a
+/// length not already in the headers; ``HTTP1Gate`` drops the length it then adds).
 struct HeadLengthMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
         var response = try await next(request, context)
-        if request.method == .head, response.headers[.contentLength] == nil, let length = response.body.contentLength {
-            response.headers[.contentLength] = String(length)
+        if request.method == .head, response.headers[.contentLength] == nil {
+            if let length = response.body.contentLength {
+                response.headers[.contentLength] = String(length)
+            } else {
+                response.headers[.transferEncoding] = "chunked"
+            }
         }
         return response
     }

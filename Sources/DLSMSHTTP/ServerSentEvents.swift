@@ -32,7 +32,11 @@ package func notificationStream(
     let headers: HTTPFields = [
         .contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no",
     ]
-    if head { return Response(status: .ok, headers: headers) }  // a HEAD does not take the stream
+    if head {  // a HEAD does not take the stream
+        var streamed = headers
+        streamed[.transferEncoding] = "chunked"
+        return Response(status: .ok, headers: streamed)
+    }
     guard let live = hub.subscribe(user: caller.userID) else {
         throw APIError(.serviceUnavailable, "unavailable", "the server is shutting down; reconnect", retryAfter: 2)
     }

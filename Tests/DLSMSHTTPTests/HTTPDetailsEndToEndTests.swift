@@ -36,8 +36,8 @@ import Testing
         }
     }
 
-    func started(_ dir: String) async throws -> ServerProcess {
-        let server = try ServerProcess(dataDirectory: dir, extra: ["--jwt-secret", testSecret])
+    func started(_ dir: String, _ extra: [String] = []) async throws -> ServerProcess {
+        let server = try ServerProcess(dataDirectory: dir, extra: ["--jwt-secret", testSecret] + extra)
         try await server.waitUntilListening()
         return server
     }
@@ -76,6 +76,11 @@ import Testing
                 headHeaders[volatile] = nil
             }
             #expect(headHeaders == getHeaders, "HEAD \(path)")
+            if get.headers["transfer-encoding"] == "chunked" {
+                // A streamed GET: its HEAD announces the same, and no length.
+                #expect(head.headers["content-length"] == nil, "HEAD \(path): \(head.headers)")
+                #expect(head.headers["transfer-encoding"] == "chunked", "HEAD \(path): \(head.headers)")
+            }
             if let length = get.headers["content-length"], path != "/metrics", path != "/healthz",
                 !path.hasPrefix("/replication")
             {
@@ -97,6 +102,7 @@ import Testing
                 "HEAD /notifications/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(student)\r\n"
                     + "Connection: close\r\n\r\n")
             #expect(head.status == 200 && head.headers["content-type"] == "text/event-stream" && head.body.isEmpty)
+            #expect(head.headers["content-length"] == nil, "\(head.headers)")
         }
         // S2021001 holds seat 1 in an hour (the demo data): a closure cancels it and tells them.
         let start = Date().addingTimeInterval(1800).formatted(.iso8601)
@@ -161,9 +167,10 @@ import Testing
                 + "Content-Length: 10000000\r\nExpect: 100-continue\r\n\r\n")
         #expect(big.status == 413 && big.body.contains(#""code":"payload_too_large""#), "\(big)")
         // The catalog import takes larger bodies: 5 MiB is announced within its limit.
+        let admin = try await server.login("admin", "admin-password")
         let csv = try #require(RawConnection(port: server.port))
         csv.send(
-            "POST /admin/catalog.csv HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+            "POST /admin/catalog.csv HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(admin)\r\nContent-Type: text/csv\r\n"
                 + "Content-Length: 5000000\r\nExpect: 100-continue\r\n\r\n")
         #expect(csv.read(until: "\r\n\r\n", timeout: 10).hasPrefix("HTTP/1.1 100 Continue"), "\(csv.text)")
 
@@ -172,17 +179,57 @@ import Testing
             server, "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 200-ok\r\n\r\n{}")
         #expect(other.status == 417 && other.body.contains(#""code":"expectation_failed""#), "\(other)")
 
-        // A route that answers without reading (no token): the body sent after 100 is skipped and
-        // the next request on the connection is answered.
+        // No credentials on a route that needs them: the 401 comes first, with no 100 (and no 413
+        // for an announced body over the limit); the connection serves the next request.
         let unread = try #require(RawConnection(port: server.port))
         unread.send(
-            "POST /reservations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+            "POST /reservations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 900000\r\n"
                 + "Expect: 100-continue\r\n\r\n")
-        #expect(unread.read(until: "100 Continue\r\n\r\n", timeout: 10).contains("100 Continue"))
-        unread.send("{}")
-        #expect(unread.read(until: #""code":"unauthorized""#, timeout: 10).contains("401"), "\(unread.text)")
-        unread.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(unread.read(until: #""status":"healthy""#, timeout: 10).contains("healthy"), "\(unread.text)")
+        let denied = unread.read(until: #""code":"unauthorized""#, timeout: 10)
+        #expect(denied.hasPrefix("HTTP/1.1 401") && !denied.contains("100 Continue"), "\(denied)")
+
+        // The catalog import's limit holds on every spelling of its path; a length beyond 64 bits
+        // is over every limit.
+        for path in ["/admin/catalog.csv/", "//admin/catalog.csv", "http://x/admin/catalog.csv"] {
+            let c = try #require(RawConnection(port: server.port))
+            c.send(
+                "POST \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(admin)\r\nContent-Type: text/csv\r\n"
+                    + "Content-Length: 100000\r\nExpect: 100-continue\r\n\r\n")
+            #expect(c.read(until: "\r\n\r\n", timeout: 10).hasPrefix("HTTP/1.1 100 Continue"), "\(path): \(c.text)")
+        }
+        let huge = exchange(
+            server,
+            "POST /reservations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(admin)\r\n"
+                + "Content-Length: 18446744073709551615\r\nExpect: 100-continue\r\n\r\n")
+        #expect(huge.status == 413, "\(huge)")
+
+        // Pipelined behind a request still being answered: the 100 comes after that answer and
+        // before the login's own, never later.
+        let piped = try #require(RawConnection(port: server.port))
+        piped.send(
+            "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + head + body
+                + "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(piped.closedByPeer(timeout: 10))
+        let statuses = piped.text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(3) }
+        #expect(statuses == ["200", "100", "200", "200"], "\(piped.text)")
+    }
+
+    @Test func noContinueOnAConnectionOverTheCap() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let server = try await started(dir, ["--max-connections", "2"])
+        defer { #expect(server.stop() == 0) }
+        let held = try (0..<2).map { _ in try #require(RawConnection(port: server.port)) }
+        for c in held {
+            c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            _ = c.readResponse(timeout: 10)
+        }
+        let over = exchange(
+            server,
+            "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+                + "Expect: 100-continue\r\n\r\n")
+        #expect(over.status == 503 && over.version == "HTTP/1.1", "\(over)")
+        _ = held
     }
 
     @Test func framingAndHostAndUnknownMethodsGetTheContractsErrors() async throws {
@@ -201,6 +248,14 @@ import Testing
             ("CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n", 501, "not_implemented"),
             ("CONNECT /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 501, "not_implemented"),
             ("BREW /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 501, "not_implemented"),
+            ("GET /healthz HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "bad_request"),
+            ("GET /healthz HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, "bad_request"),
+            ("GET /healthz HTTP/1.1\r\nHost: a:8o\r\n\r\n", 400, "bad_request"),
+            // An empty Transfer-Encoding: refused, and what would be its body is never a request.
+            (
+                "POST /auth/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n\r\nGET /healthz?smuggled HTTP/1.1\r\n"
+                    + "Host: x\r\n\r\n", 400, "bad_request"
+            ),
         ]
         for (request, status, code) in cases {
             let c = try #require(RawConnection(port: server.port))
@@ -212,7 +267,26 @@ import Testing
             #expect(answer.headers["content-length"] == String(answer.body.utf8.count), "\(line)")
             #expect(answer.headers["content-type"] == "application/json; charset=utf-8", "\(line)")
             #expect(c.closedByPeer(timeout: 10), "\(line): the connection closes")
+            #expect(answer.headers["date"]?.hasSuffix(" GMT") == true, "\(line): \(answer.headers)")
+            #expect(
+                !c.text.contains("smuggled") && c.text.components(separatedBy: "\r\nDate: ").count == 2, "\(c.text)")
         }
+        // Hosts as RFC 3986 writes them.
+        for host in ["", "example.org", "127.0.0.1:8080", "[::1]:8080", "xn--bcher-kva.example"] {
+            #expect(HTTP1Gate.isValidHost(host), "\(host)")
+        }
+        // A refusal to an HTTP/1.0 request is HTTP/1.0; to a HEAD, it has no body.
+        let old = exchange(server, "GET /healthz HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n")
+        #expect(old.status == 400 && old.version == "HTTP/1.0", "\(old)")
+        let headRefused = try #require(RawConnection(port: server.port))
+        headRefused.send("HEAD /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+        #expect(headRefused.closedByPeer(timeout: 10))
+        #expect(Answer(headRefused.text).status == 400 && Answer(headRefused.text).body.isEmpty, "\(headRefused.text)")
+        // A bad chunk in a body the route never read: one answer, then the connection closes.
+        let unreadBody = try #require(RawConnection(port: server.port))
+        unreadBody.send("GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n")
+        #expect(unreadBody.closedByPeer(timeout: 10))
+        #expect(unreadBody.text.components(separatedBy: "\r\nDate: ").count == 2, "\(unreadBody.text)")
         // HTTP/1.0 needs no Host.
         #expect(exchange(server, "GET /healthz HTTP/1.0\r\n\r\n").status == 200)
         // A method the router has no route for: 405 with what is allowed.
