@@ -310,10 +310,38 @@ package struct ParsedQuery {
         }
     }
 
+    /// `+` is a space and `%XX` a byte; text whose escapes are malformed or decode to bytes that
+    /// are not UTF-8 keeps its escapes (only `+` decoded). Byte by byte: Foundation's string
+    /// search cost a search request more than its query was worth.
     static func decode(_ text: Substring) -> String {
-        let spaced = text.contains("+") ? text.replacingOccurrences(of: "+", with: " ") : String(text)
-        guard spaced.contains("%") else { return spaced }
-        return spaced.removingPercentEncoding ?? spaced
+        let utf8 = text.utf8
+        guard utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") }) else { return String(text) }
+        let spaced = utf8.map { $0 == UInt8(ascii: "+") ? UInt8(ascii: " ") : $0 }
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(spaced.count)
+        var k = 0
+        while k < spaced.count {
+            guard spaced[k] == UInt8(ascii: "%") else {
+                decoded.append(spaced[k])
+                k += 1
+                continue
+            }
+            guard k + 2 < spaced.count, let h = hexValue(spaced[k + 1]), let l = hexValue(spaced[k + 2]) else {
+                return String(decoding: spaced, as: UTF8.self)  // a malformed escape: kept as it is
+            }
+            decoded.append(h << 4 | l)
+            k += 3
+        }
+        return String(validating: decoded, as: UTF8.self) ?? String(decoding: spaced, as: UTF8.self)
+    }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }
 

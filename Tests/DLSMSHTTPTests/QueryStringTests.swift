@@ -18,6 +18,20 @@ import Testing
         #expect(ParsedQuery("").parameters.isEmpty && ParsedQuery("&&").parameters.isEmpty)
     }
 
+    @Test func escapesDecodeToUTF8OrStayAsSent() {
+        let cases: [(String, String)] = [
+            ("a+b%2Bc", "a b+c"), ("%E2%82%AC+%e2%82%ac", "€ €"), ("100%", "100%"), ("%4", "%4"), ("%zz+1", "%zz 1"),
+            ("%FF", "%FF"), ("%C3%28", "%C3%28"), ("caf%C3%A9", "café"), ("plain", "plain"), ("%25", "%"),
+        ]
+        for (raw, expected) in cases {
+            #expect(ParsedQuery.decode(Substring(raw)) == expected, "\(raw)")
+            // Foundation's reading, where it has one, agrees.
+            if let foundation = raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding {
+                #expect(foundation == expected, "\(raw)")
+            }
+        }
+    }
+
     @Test func branchesWithSpacesAreFoundInSearchesAndReports() async throws {
         try await withService { client, _, _ in
             let student = try await client.login("S2021001")
