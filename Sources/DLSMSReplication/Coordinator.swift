@@ -72,7 +72,8 @@ public final class HACoordinator: Sendable {
     /// What the start decided.
     package enum Start {
         case primary(epoch: UInt64)
-        case standby(primaryURL: String)
+        /// `nil`: no primary now; the node joins the election as a running standby does.
+        case standby(primaryURL: String?)
     }
 
     /// Decides this node's role before its data directory is opened; a standby with an empty data
@@ -92,7 +93,7 @@ public final class HACoordinator: Sendable {
                 $0.role = .standby
                 $0.primaryURL = url
             }
-            if DataDirectory(path: dataDirectory).isEmpty { try await copySnapshot(from: url) }
+            if let url, DataDirectory(path: dataDirectory).isEmpty { try await copySnapshot(from: url) }
         }
         return start
     }
@@ -134,8 +135,14 @@ public final class HACoordinator: Sendable {
                     // This node's previous run still holds the key: wait for its lease to lapse.
                     if !waited { logger.info("waiting for this node's previous lease to lapse") }
                     waited = true
+                } else if try await etcd.get(stateKey) != nil {
+                    // A cluster with a history and no leader: this node's log may be behind
+                    // another's. It opens its data as a standby and defers to the most advanced
+                    // candidate exactly as a running standby does (`mayCampaign`).
+                    logger.notice("no primary: joining the election as a standby")
+                    return .standby(primaryURL: nil)
                 } else if let epoch = try await campaign(etcd, asStandby: false) {
-                    return .primary(epoch: epoch)
+                    return .primary(epoch: epoch)  // a new cluster: no node has a log yet
                 }
             } catch {
                 logger.warning("etcd unreachable at start; retrying", metadata: ["error": "\(error)"])
@@ -318,7 +325,10 @@ public final class HACoordinator: Sendable {
                     if leader?.value != value { depose("the leader key is no longer this node's") }
                     state.fence.withLock { $0 }?.renewed(sentAt: sent, ttl: Double(ttl))
                     lastRenewal = sent
+                } catch is CancellationError {
+                    return  // stopping
                 } catch {
+                    if Task.isCancelled { return }
                     logger.warning("lease renewal failed", metadata: ["error": "\(error)"])
                     if BootClock.now() > lastRenewal + Double(configuration.leaseSeconds) {
                         depose("etcd unreachable for longer than the lease")

@@ -31,7 +31,7 @@ private struct ReplicationNode: Sendable {
 
     func status(_ w: inout JSONWriter) {
         let lag = replication.lag
-        w.field("role", replication.role.rawValue)
+        w.field("role", replication.reportedRole.rawValue)
         w.field("epoch", replication.epoch)
         w.field("primary", replication.primaryURL)
         w.field("durable_lsn", service.durable.wal.statistics.durableLSN)

@@ -119,6 +119,13 @@ public final class ReplicationState: ReplicationStatus {
             && standbys.designated == nil
     }
 
+    /// The role as this node tells others: a primary whose lease no longer holds is `deposed`
+    /// (it acknowledges nothing and exits once it notices), not `primary`.
+    public var reportedRole: Role {
+        let role = self.role
+        return role == .primary && !acceptsWrites ? .deposed : role
+    }
+
     /// Whether this node takes writes: the single node, or a primary whose lease holds.
     public var acceptsWrites: Bool {
         switch role {
