@@ -2,11 +2,12 @@
 # The issue-15 figures in one go: for each run a new release server (fsync always, the load-test
 # configuration) on a free loopback port, then wrk -t2 against
 #   1. GET /healthz                                   (the ceiling),
-#   2. POST /reservations, every request a distinct free slot (Benchmarks/wrk/book.lua),
-#   3. GET /seats for one area of 100 seats with a one-hour window (Benchmarks/wrk/search.lua),
+#   2. GET /seats for one area of 100 seats with a one-hour window (Benchmarks/wrk/search.lua),
+#      before any booking: every answer has the 100 seats (21 KB), checked and printed,
+#   3. POST /reservations, every request a distinct free slot (Benchmarks/wrk/book.lua),
 # then, on a second server with the default data (the 50 seed seats, no load-test seats),
 #   4. GET /healthz again (that server's ceiling) and
-#   5. GET /seats for all 50 seed seats with a one-hour window,
+#   5. GET /seats for all 50 seed seats with a one-hour window (every answer 50 seats, checked),
 # each printed as requests/s, its ratio of the ceiling, p50 and p99; after all runs, the median and
 # the range of each. Non-201 bookings and non-200 searches are counted and must be 0.
 # Usage: bash Benchmarks/ratios.sh [runs, default 3] [seconds per measurement, default 15] [connections, default 64]
@@ -30,11 +31,13 @@ for run in $(seq 1 "$runs"); do
         day=$(date -u -d "@$(( first + 86400 ))" +%Y-%m-%dT%H:00:00Z)
         day_end=$(date -u -d "@$(( first + 86400 + 3600 ))" +%Y-%m-%dT%H:00:00Z)
         wrk_measure healthz "$base/healthz"
-        BOOK_TOKENS=$tokens BOOK_BASE=$first BOOK_SEATS=2000 WRK_THREADS=2 \
-            wrk_measure book -s Benchmarks/wrk/book.lua "$base/reservations"
-        SEARCH_TOKEN=$(head -1 "$tokens") \
+        # The search first, on seats no booking has touched: every answer is the area's 100 seats
+        # (checked: a run whose answers differ is refused).
+        SEARCH_TOKEN=$(head -1 "$tokens") WRK_EXPECT_SEATS=100 \
             SEARCH_PATH="/seats?branch=Load%20Test%20Library&area=Load%20Test%20Area%207&start_time=$day&end_time=$day_end" \
             wrk_measure search -s Benchmarks/wrk/search.lua "$base/seats"
+        BOOK_TOKENS=$tokens BOOK_BASE=$first BOOK_SEATS=2000 WRK_THREADS=2 \
+            wrk_measure book -s Benchmarks/wrk/book.lua "$base/reservations"
     )
     (
         # The seed seats alone: a server with the default data, measured against its own ceiling.
@@ -47,7 +50,7 @@ for run in $(seq 1 "$runs"); do
         day=$(date -u -d "@$(( first + 86400 ))" +%Y-%m-%dT%H:00:00Z)
         day_end=$(date -u -d "@$(( first + 86400 + 3600 ))" +%Y-%m-%dT%H:00:00Z)
         wrk_measure healthz-seed "$base/healthz"
-        SEARCH_TOKEN=$token SEARCH_PATH="/seats?start_time=$day&end_time=$day_end" \
+        SEARCH_TOKEN=$token WRK_EXPECT_SEATS=50 SEARCH_PATH="/seats?start_time=$day&end_time=$day_end" \
             wrk_measure search-seed -s Benchmarks/wrk/search.lua "$base/seats"
     )
     awk -v r="$run" '$1 == r' "$results"

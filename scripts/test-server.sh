@@ -51,7 +51,7 @@ wrk_measure() {
     local out="$reports/wrk-$run-$name.txt"
     wrk -t2 -c"$connections" -d"${duration}s" --latency "$@" >"$out"
     python3 - "$name" "$run" "$out" >>"$results" <<'PY'
-import re, sys
+import os, re, sys
 name, run = sys.argv[1], sys.argv[2]
 text = open(sys.argv[3]).read()
 def ms(v):
@@ -62,6 +62,14 @@ p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
 p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
 errors = sum(int(x) for x in re.findall(r"other (\d+)", text)) + sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", text))
 print(f"{run}\t{name}\t{rps:.0f}\t{p50:.2f}\t{p99:.2f}\t{errors}")
+# A search figure counts only answers of the seats it names (WRK_EXPECT_SEATS): say what they were.
+answers = re.search(r"answers seats (-?\d+)\.\.(-?\d+) bytes (-?\d+)\.\.(-?\d+)", text)
+if answers:
+    low, high, small, big = map(int, answers.groups())
+    print(f"  {name}: every 200 answered {low}..{high} seats in {small}..{big} bytes; {errors} other answers", file=sys.stderr)
+    expected = os.environ.get("WRK_EXPECT_SEATS")
+    if expected and (low != int(expected) or high != int(expected) or errors):
+        sys.exit(f"{name}: refused, the answers were not the {expected} seats the figure names")
 PY
 }
 
