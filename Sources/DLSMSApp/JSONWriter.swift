@@ -91,14 +91,19 @@ public struct JSONWriter {
         object(body)
     }
 
-    /// Members of an object rendered before by another writer (its `bytes`, without braces).
-    package mutating func members(_ rendered: [UInt8]) {
-        if needsComma { bytes.append(UInt8(ascii: ",")) }
+    package mutating func reserveCapacity(_ n: Int) { bytes.reserveCapacity(n) }
+
+    /// Bytes the caller has made valid JSON in place (separators included); the next member or
+    /// element is preceded by a comma.
+    package mutating func verbatim(_ rendered: [UInt8]) {
         bytes.append(contentsOf: rendered)
         needsComma = true
     }
 
-    package mutating func reserveCapacity(_ n: Int) { bytes.reserveCapacity(n) }
+    package mutating func verbatim(_ s: StaticString) {
+        raw(s)
+        needsComma = true
+    }
 
     /// A string element of an ``array(_:_:)`` (the array writes the separators).
     public mutating func value(_ s: String) {

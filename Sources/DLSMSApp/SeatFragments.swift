@@ -12,8 +12,10 @@ package final class SeatFragments: Sendable {
     /// much as the rendering it saved.
     package final class Entry: Sendable {
         let seat: Seat
-        let head: [UInt8]
-        let tail: [UInt8]
+        /// `{` and the members before the state, up to the opening quote of `status`'s value.
+        let opening: [UInt8]
+        /// From the comma after `is_available`'s value to the closing brace.
+        let closing: [UInt8]
 
         init(_ seat: Seat) {
             self.seat = seat
@@ -21,8 +23,8 @@ package final class SeatFragments: Sendable {
             Render.seatHead(seat, &head)
             var tail = JSONWriter()
             Render.seatTail(seat, &tail)
-            self.head = head.bytes
-            self.tail = tail.bytes
+            opening = [UInt8(ascii: "{")] + head.bytes + Array(#","status":""#.utf8)
+            closing = [UInt8(ascii: ",")] + tail.bytes + [UInt8(ascii: "}")]
         }
     }
 
@@ -32,7 +34,7 @@ package final class SeatFragments: Sendable {
 
     /// About the size of a search answer made of `parts`, to reserve it at once.
     package static func answerSize(_ parts: [Entry]) -> Int {
-        parts.reduce(64) { $0 + $1.head.count + $1.tail.count + 48 }
+        parts.reduce(64) { $0 + $1.opening.count + $1.closing.count + 40 }
     }
 
     /// The entries of `views`' seats, in order (one lock for the lot).

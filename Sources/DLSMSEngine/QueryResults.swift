@@ -28,7 +28,10 @@ public struct SeatView: Sendable, Hashable {
     }
 
     /// `AVAILABLE`, `OCCUPIED` or `MAINTENANCE`.
-    public var statusName: String {
+    public var statusName: String { statusLiteral.description }
+
+    /// ``statusName`` as a literal (no string is made).
+    public var statusLiteral: StaticString {
         seat.inMaintenance ? "MAINTENANCE" : occupiedNow ? "OCCUPIED" : "AVAILABLE"
     }
 }
