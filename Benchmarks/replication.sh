@@ -10,6 +10,8 @@
 # write path). After each replicated measurement the standby must reach the primary's LSN. Prints
 # the median and range of each figure and the ratios of the single node's throughput.
 # Usage: bash Benchmarks/replication.sh [runs, default 3] [seconds per measurement, default 15] [connections, default 64]
+# Pinned (a standby on a core of its own): SERVER_CPUS=0 WRK_CPUS=0 STANDBY_CPUS=1 bash Benchmarks/replication.sh
+# puts every primary (and the single node) and wrk on CPU 0 and the standby on CPU 1 (taskset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -17,6 +19,7 @@ source scripts/test-server.sh
 bench_setup "${2:-15}" "${3:-64}"
 results="$reports/replication.tsv"
 : >"$results"
+[ -n "${SERVER_CPUS:-}" ] && echo "pinned: servers on CPU $SERVER_CPUS, wrk on CPU ${WRK_CPUS:-any}, standbys on CPU ${STANDBY_CPUS:-any}"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); ${duration} s per measurement, $connections connections, wrk -t2; primary, standby and wrk share the cores and the disk"
 common=(--fsync always --bcrypt-cost 4 --admin-password bench-admin --grpc false --load-test-seats 2000
     --max-upcoming 100000000 --registrations-per-hour 100000000 --hashes-per-client 100000)
@@ -31,7 +34,8 @@ for run in $(seq 1 "$runs"); do
                 start_server .build/release/dlsms "${common[@]}" --replication "$mode" --replication-secret "$secret"
                 standby_data=$(mktemp -d)
                 standby_log=$(mktemp)
-                .build/release/dlsms serve --port 0 --data-dir "$standby_data" --log-level warning --grpc false \
+                ${STANDBY_CPUS:+taskset -c "$STANDBY_CPUS"} .build/release/dlsms serve --port 0 --data-dir "$standby_data" \
+                    --log-level warning --grpc false \
                     --replication "$mode" --replication-secret "$secret" --primary "$base" >"$standby_log" 2>&1 &
                 standby=$!
                 cleanup="$standby_data $standby_log"

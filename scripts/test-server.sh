@@ -7,7 +7,9 @@ start_server() {
     shift
     server_data=$(mktemp -d)
     server_log=$(mktemp)
-    "$binary" serve --port 0 --grpc-port 0 --data-dir "$server_data" --log-level warning "$@" >"$server_log" 2>&1 &
+    # SERVER_CPUS (e.g. 0): the server runs on those CPUs only (taskset), for pinned measurements.
+    ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} "$binary" serve --port 0 --grpc-port 0 --data-dir "$server_data" \
+        --log-level warning "$@" >"$server_log" 2>&1 &
     server=$!
     trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$server_data" "$server_log" ${cleanup:-}' EXIT
     port=""
@@ -49,7 +51,7 @@ wrk_measure() {
     local name=$1
     shift
     local out="$reports/wrk-$run-$name.txt"
-    wrk -t2 -c"$connections" -d"${duration}s" --latency "$@" >"$out"
+    ${WRK_CPUS:+taskset -c "$WRK_CPUS"} wrk -t2 -c"$connections" -d"${duration}s" --latency "$@" >"$out"
     python3 - "$name" "$run" "$out" >>"$results" <<'PY'
 import os, re, sys
 name, run = sys.argv[1], sys.argv[2]
