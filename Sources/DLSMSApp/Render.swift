@@ -67,7 +67,10 @@ package enum Render {
         w.reserveCapacity(parts.map(SeatFragments.answerSize) ?? 64 + seats.count * 260)
         w.object {
             if let parts {
-                $0.field("seats", array: seats.indices) { w, i in seat(seats[i], parts[i], &w) }
+                // The view's state read in place: copying each view retained its seat's strings.
+                $0.field("seats", array: seats.indices) { w, i in
+                    seat(status: seats[i].statusLiteral, available: seats[i].isAvailable, parts[i], &w)
+                }
             } else {
                 $0.field("seats", array: seats) { w, s in w.object { seatFields(s, &$0) } }
             }
@@ -79,9 +82,15 @@ package enum Render {
     /// A seat's object from its cached members (``SeatFragments``): the bytes of ``seatFields``,
     /// in five appends (the search answer's hundreds of seats were a tenth of its CPU).
     package static func seat(_ v: SeatView, _ parts: SeatFragments.Entry, _ w: inout JSONWriter) {
+        seat(status: v.statusLiteral, available: v.isAvailable, parts, &w)
+    }
+
+    static func seat(
+        status: StaticString, available: Bool, _ parts: SeatFragments.Entry, _ w: inout JSONWriter
+    ) {
         w.verbatim(parts.opening)
-        w.verbatim(v.statusLiteral)
-        w.verbatim(v.isAvailable ? #"","is_available":true"# : #"","is_available":false"#)
+        w.verbatim(status)
+        w.verbatim(available ? #"","is_available":true"# : #"","is_available":false"#)
         w.verbatim(parts.closing)
     }
 
