@@ -126,7 +126,9 @@ package final class HTTP1Gate: ChannelDuplexHandler, RemovableChannelHandler {
             let request = waiting.removeFirst()
             if continueOwed == request.sequence { continueOwed = nil }  // the answer came first
             closeAfterResponse =
-                !request.keepAlive || head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
+                !request.keepAlive
+                || (head.headers.contains(name: "connection")
+                    && head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" })
             if request.isHead && head.headers.contains(name: "transfer-encoding") {
                 head.headers.remove(name: "content-length")  // the GET is streamed: no length to announce
             }
@@ -190,15 +192,32 @@ package final class HTTP1Gate: ChannelDuplexHandler, RemovableChannelHandler {
         if head.method == .CONNECT {
             return APIError(.notImplemented, "not_implemented", "CONNECT is not supported: this server is not a proxy")
         }
-        let hosts = head.headers["host"]
-        if hosts.count > 1 || (hosts.isEmpty && Self.isHTTP11(head.version)) {
-            return APIError.badRequest(
-                hosts.isEmpty ? "an HTTP/1.1 request needs a Host header" : "a request has at most one Host header")
+        // One pass over the fields (this runs for every request).
+        var hosts = 0
+        var host: String?
+        var framed = false
+        var expects = false
+        var credentials = false
+        for (name, value) in head.headers {
+            if Self.named(name, "host") {
+                hosts += 1
+                host = value
+            } else if Self.named(name, "transfer-encoding") {
+                framed = true
+            } else if Self.named(name, "expect") {
+                expects = true
+            } else if Self.named(name, "authorization") {
+                credentials = true
+            }
         }
-        if let host = hosts.first, !Self.isValidHost(host) {
+        if hosts > 1 || (hosts == 0 && Self.isHTTP11(head.version)) {
+            return APIError.badRequest(
+                hosts == 0 ? "an HTTP/1.1 request needs a Host header" : "a request has at most one Host header")
+        }
+        if let host, !Self.isValidHost(host) {
             return APIError.badRequest("the Host header is not a host name or address with an optional port")
         }
-        if head.headers.contains(name: "transfer-encoding") {
+        if framed {
             let codings = head.headers[canonicalForm: "transfer-encoding"].map { $0.lowercased() }
             if codings.isEmpty {
                 return APIError.badRequest("Transfer-Encoding is empty: send chunked or leave it out")
@@ -210,16 +229,15 @@ package final class HTTP1Gate: ChannelDuplexHandler, RemovableChannelHandler {
                     "the transfer coding '\(other.prefix(40))' is not supported; send the body as it is or chunked")
             }
         }
-        let expectations = head.headers[canonicalForm: "expect"].map { $0.lowercased() }
-        guard head.headers.contains(name: "expect"), Self.isHTTP11(head.version) else { return nil }  // 1.0 ignores it
-        guard expectations == ["100-continue"] else {
+        guard expects, Self.isHTTP11(head.version) else { return nil }  // HTTP/1.0 ignores Expect
+        guard head.headers[canonicalForm: "expect"].map({ $0.lowercased() }) == ["100-continue"] else {
             return APIError(.expectationFailed, "expectation_failed", "only 'Expect: 100-continue' is understood")
         }
         head.headers.remove(name: "expect")
         let path = Self.path(of: head.uri)
         // Without credentials, a route other than signing in answers 401 without reading: that
         // answer comes first, with no invitation to send the body.
-        guard head.headers.contains(name: "authorization") || Self.publicBodyPaths.contains(path) else { return nil }
+        guard credentials || Self.publicBodyPaths.contains(path) else { return nil }
         let limit = uploadLimit(path)
         if let announced = head.headers.first(name: "content-length")?.trimmingCharacters(in: .whitespaces),
             !announced.isEmpty, announced.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
@@ -230,6 +248,14 @@ package final class HTTP1Gate: ChannelDuplexHandler, RemovableChannelHandler {
         }
         expectsContinue = true
         return nil
+    }
+
+    /// Whether the field `name` is `lowercase` (ASCII, any case).
+    private static func named(_ name: String, _ lowercase: StaticString) -> Bool {
+        guard name.utf8.count == lowercase.utf8CodeUnitCount else { return false }
+        return lowercase.withUTF8Buffer { expected in
+            zip(name.utf8, expected).allSatisfy { a, b in a | 0x20 == b || (a == b) }
+        }
     }
 
     private static func refusal(of parseError: HTTPParserError) -> APIError {
@@ -248,26 +274,44 @@ package final class HTTP1Gate: ChannelDuplexHandler, RemovableChannelHandler {
     /// `uri-host [":" port]` (RFC 9112 §3.2, RFC 3986 §3.2.2): a name, an IPv4 address or a
     /// bracketed IPv6 literal, and digits after the colon. Empty is allowed (RFC 9112 §3.2).
     static func isValidHost(_ host: String) -> Bool {
-        var text = Substring(host)
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { return false }
-            let literal = text[text.index(after: text.startIndex)..<close]
-            guard !literal.isEmpty, literal.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
-                return false
-            }
-            text = text[text.index(after: close)...]
-            guard text.isEmpty || text.first == ":" else { return false }
+        var bytes = Substring(host).utf8[...]
+        if bytes.first == UInt8(ascii: "[") {
+            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return false }
+            let literal = bytes[bytes.index(after: bytes.startIndex)..<close]
+            guard !literal.isEmpty,
+                literal.allSatisfy({ Self.isHex($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
+            else { return false }
+            bytes = bytes[bytes.index(after: close)...]
+            guard bytes.isEmpty || bytes.first == UInt8(ascii: ":") else { return false }
         } else {
-            let name = text.prefix { $0 != ":" }
-            let allowed = Set("-._~%!$&'()*+,;=")
-            guard name.allSatisfy({ ($0.isASCII && ($0.isLetter || $0.isNumber)) || allowed.contains($0) }) else {
-                return false
-            }
-            text = text[name.endIndex...]
+            let name = bytes.prefix { $0 != UInt8(ascii: ":") }
+            guard name.allSatisfy(Self.isNameByte) else { return false }
+            bytes = bytes[name.endIndex...]
         }
-        guard !text.isEmpty else { return true }
-        let port = text.dropFirst()  // after the colon
-        return port.count <= 5 && port.allSatisfy { $0.isASCII && $0.isNumber }
+        guard !bytes.isEmpty else { return true }
+        let port = bytes.dropFirst()  // after the colon
+        return port.count <= 5 && port.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+    }
+
+    private static func isHex(_ b: UInt8) -> Bool {
+        (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
+            || (b | 0x20 >= UInt8(ascii: "a") && b | 0x20 <= UInt8(ascii: "f"))
+    }
+
+    /// reg-name: unreserved, pct-encoded, sub-delims (RFC 3986 §3.2.2).
+    private static func isNameByte(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"),
+            UInt8(ascii: "!"),
+            UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),
+            UInt8(ascii: "*"),
+            UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="):
+            true
+        default: false
+        }
     }
 
     /// The request target's path as the router reads it: no scheme and authority (absolute
