@@ -80,7 +80,9 @@ public enum CatalogCSV {
         // SwiftCSV pads short rows to the longest one: only non-empty extra fields are an error.
         let used = (fields.lastIndex { !$0.isEmpty } ?? -1) + 1
         guard used <= header.count else { throw .badRequest("\(used) fields; a row has \(header.count)") }
-        func field(_ i: Int) -> String { i < fields.count ? fields[i].trimmingCharacters(in: .whitespaces) : "" }
+        func field(_ i: Int) -> String {
+            i < fields.count ? unneutralised(fields[i].trimmingCharacters(in: .whitespaces)) : ""
+        }
         let branch = field(0)
         try Branch.validateName(branch)
         try Seat.validateArea(field(1))
@@ -185,9 +187,28 @@ public enum CatalogCSV {
                 s.branch, s.area, s.displayLabel, String(s.hasPower), String(s.hasMonitor), String(s.accessible),
                 s.x.map(String.init) ?? "", s.y.map(String.init) ?? "",
             ]
-            out += fields.map(quoted).joined(separator: ",") + "\r\n"
+            out += fields.map(cell).joined(separator: ",") + "\r\n"
         }
         return out
+    }
+
+    /// A cell of every CSV this service writes (the catalog, reservations, reports): quoted per
+    /// RFC 4180, and text a spreadsheet would take for a formula (it starts with `=`, `+`, `-`,
+    /// `@`, a tab or a carriage return) prefixed with an apostrophe (OWASP, CSV injection).
+    public static func cell(_ text: String) -> String {
+        guard let first = text.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else {
+            return quoted(text)
+        }
+        return quoted("'" + text)
+    }
+
+    /// A cell as the import reads it: the apostrophe ``cell(_:)`` put before a formula's first
+    /// character is taken off again, so that an exported catalog imports as it was.
+    static func unneutralised(_ text: String) -> String {
+        guard text.hasPrefix("'"), let second = text.unicodeScalars.dropFirst().first,
+            "=+-@\t\r".unicodeScalars.contains(second)
+        else { return text }
+        return String(text.dropFirst())
     }
 
     /// A field as RFC 4180 writes it: quoted when it holds a comma, a quote or a line break.

@@ -62,7 +62,7 @@ private func utilisationCSV(_ report: UtilisationReport) -> Response {
         let f = r.figures
         text +=
             [
-                Report.cell(r.branch), Report.cell(r.area), RFC3339.format(r.bucketStart),
+                CatalogCSV.cell(r.branch), CatalogCSV.cell(r.area), RFC3339.format(r.bucketStart),
                 Report.hours(f.bookedSeconds), Report.hours(f.occupiedSeconds), String(f.noShows),
                 String(f.cancellations),
             ].joined(separator: ",") + "\r\n"
@@ -111,13 +111,6 @@ package enum Report {
             return accept.contains("text/csv") && !accept.hasPrefix("application/json")
         default: throw APIError.badRequest("format must be json or csv")
         }
-    }
-
-    /// A text cell of a report: quoted per RFC 4180, and one that a spreadsheet would take for a
-    /// formula (it starts with =, +, -, @) is prefixed with an apostrophe (CSV injection).
-    package static func cell(_ text: String) -> String {
-        guard let first = text.first, "=+-@\t\r".contains(first) else { return CatalogCSV.quoted(text) }
-        return CatalogCSV.quoted("'" + text)
     }
 
     /// Seconds as hours with two decimals ("1.25").

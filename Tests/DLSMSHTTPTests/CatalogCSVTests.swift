@@ -108,4 +108,41 @@ import Testing
             #expect(await CatalogCSV.export(service.engine) == before)
         }
     }
+
+    /// Labels a spreadsheet would run as formulas leave every CSV neutralised (an apostrophe
+    /// first), and an exported catalog imports back as it was.
+    @Test func formulasAreNeutralisedAndRoundTrip() async throws {
+        let labels = [#"=HYPERLINK("http://x","y")"#, "+cmd|' /C calc'!A0", "-1+2", "@SUM(A1)", "plain-1"]
+        try await withService(Configure { $0.demoData = false }) { client, service, _ in
+            let admin = try await client.login("admin", "admin-password")
+            var csv = CatalogCSV.header.joined(separator: ",") + "\r\n"
+            for label in labels {
+                csv += ["=Lab", "Hall", label, "true", "false", "false", "", ""].map(CatalogCSV.quoted).joined(
+                    separator: ",")
+                csv += "\r\n"
+            }
+            let upload = try await client.execute(
+                uri: "/admin/catalog.csv", method: .post, headers: [.authorization: "Bearer \(admin)"],
+                body: ByteBuffer(string: csv))
+            #expect(upload.status == .ok, "\(String(buffer: upload.body))")
+            let exported = await CatalogCSV.export(service.engine)
+            // (The seed catalog's 50 seats come first.)
+            let lines = exported.components(separatedBy: "\r\n").filter { $0.contains(",Hall,") }
+            #expect(lines.count == labels.count)
+            for line in lines {
+                // Every cell that starts like a formula starts with the apostrophe instead.
+                #expect(line.hasPrefix("'=Lab,Hall,"), "\(line)")
+                let label = line.dropFirst("'=Lab,Hall,".count)
+                #expect(!["=", "+", "-", "@"].contains(label.first.map(String.init) ?? ""), "\(line)")
+            }
+            // Imported again: the same seats, nothing new, the labels as they were.
+            let again = try await client.execute(
+                uri: "/admin/catalog.csv", method: .post, headers: [.authorization: "Bearer \(admin)"],
+                body: ByteBuffer(string: exported))
+            let reply = Reply(status: again.status, headers: again.headers, text: String(buffer: again.body))
+            let rows = try CatalogCSV.parse(exported)
+            #expect(reply.json["seats_created"] as? Int == 0 && reply.json["seats_updated"] as? Int == rows.count)
+            #expect(Set(rows.filter { $0.branch == "=Lab" }.map(\.label)) == Set(labels))
+        }
+    }
 }
