@@ -64,10 +64,15 @@ public struct BookingRules: Sendable, Hashable {
         try validateText(name, field: "name", maxBytes: 200)
     }
 
-    /// Text people see (a name, a label, notes): at most `maxBytes`, no control characters and
-    /// no bidirectional overrides.
+    /// Text people see (a name, a label, notes, a reason) — one rule for all of it: at most
+    /// `maxBytes`; no control characters (C0, DEL, C1), no bidirectional overrides, isolates or
+    /// marks, and no invisible characters (zero-width space, word joiner and invisible operators,
+    /// soft hyphen, byte order mark, line and paragraph separators, Mongolian vowel separator),
+    /// so that it cannot forge lines, reorder text where it is shown, or look like other text.
+    /// Zero-width joiner and non-joiner stay allowed in free text (Persian and Indic names, emoji
+    /// sequences need them).
     /// `identifier`: a name things are found by (a branch, an area, a seat label): no leading or
-    /// trailing spaces, and no invisible characters that would make two names look alike.
+    /// trailing spaces, and no joiners either.
     public static func validateText(
         _ text: String, field: String, maxBytes: Int, required: Bool = false, identifier: Bool = false
     ) throws(EngineError) {
@@ -76,18 +81,19 @@ public struct BookingRules: Sendable, Hashable {
             guard text == text.trimmingCharacters(in: .whitespacesAndNewlines) else {
                 throw .badRequest("\(field) must not start or end with spaces")
             }
-            if text.unicodeScalars.contains(where: {
-                (0x200B...0x200F).contains($0.value) || $0.value == 0x2028 || $0.value == 0x2029 || $0.value == 0xFEFF
-                    || $0.value == 0x00AD
-            }) {
-                throw .badRequest("\(field) must not contain invisible characters")
-            }
         }
         guard text.utf8.count <= maxBytes else { throw .badRequest("\(field) is longer than \(maxBytes) bytes") }
         for u in text.unicodeScalars {
             let v = u.value
-            if v < 0x20 || (0x7F...0x9F).contains(v) || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v) {
+            if v < 0x20 || (0x7F...0x9F).contains(v) || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v)
+                || v == 0x200E || v == 0x200F || v == 0x061C
+            {
                 throw .badRequest("\(field) must not contain control or text-direction characters")
+            }
+            if v == 0x200B || v == 0x00AD || v == 0xFEFF || v == 0x2028 || v == 0x2029 || v == 0x180E
+                || (0x2060...0x2064).contains(v) || (identifier && (v == 0x200C || v == 0x200D))
+            {
+                throw .badRequest("\(field) must not contain invisible characters")
             }
         }
     }
