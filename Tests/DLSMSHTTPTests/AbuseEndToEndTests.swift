@@ -140,11 +140,17 @@ import Testing
         request.timeoutInterval = 1
         _ = try? await URLSession.shared.data(for: request)  // ends when the stream goes quiet
         #expect(try await server.request("GET", "/auth/me?token=\(token)", token: token).0 == 200)
+        // A calendar feed's path is its credential: fetched, and never logged.
+        let (made, feed) = try await server.request("POST", "/calendar/feed", token: token)
+        let feedPath = try #require(feed["url"] as? String, "\(made) \(feed)")
+        #expect(try await server.request("GET", feedPath).0 == 200)
+        let secret = String(feedPath.dropFirst("/calendar/".count).prefix { $0 != "." })
         #expect(server.stop() == 0)
         try log.close()
         let text = try String(contentsOfFile: logPath, encoding: .utf8)
         #expect(text.contains("token=<redacted>"))
         #expect(!text.contains(token) && !text.contains(String(token.split(separator: ".")[2])))
+        #expect(text.contains("/calendar/<redacted>") && !text.contains(secret), "the feed's secret was logged")
     }
 
     @Test func staffControlAccountsOfflineAndDemoDataCanBeRefused() async throws {
