@@ -355,7 +355,7 @@ package final class HTTP1Gate: ChannelDuplexHandler, RemovableChannelHandler {
         let body = refusal.error.jsonBody
         let version = refusal.version.major == 1 && refusal.version.minor == 0 ? "HTTP/1.0" : "HTTP/1.1"
         var text = "\(version) \(refusal.error.status.code) \(refusal.error.status.reasonPhrase)\r\n"
-        text += "Date: \(Self.httpDate(Date()))\r\nServer: dlsms\r\n"
+        text += "Date: \(Self.httpDate(Date()))\r\nServer: dlsms\r\nX-Content-Type-Options: nosniff\r\n"
         text += "Content-Type: application/json; charset=utf-8\r\nContent-Length: \(body.count)\r\n"
         text += "Connection: close\r\n\r\n"
         var buffer = context.channel.allocator.buffer(capacity: text.utf8.count + body.count)

@@ -2,6 +2,7 @@ import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// The REST door's router: its middleware and every controller.
@@ -12,6 +13,7 @@ public enum RESTRouter {
         // is its own: it must not subscribe).
         let router = Router(context: APIContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: HeadLengthMiddleware())
+        router.add(middleware: NoSniffMiddleware())
         router.add(middleware: RequestMetricsMiddleware(metrics: service.metrics))
         // One line per request at debug level, tokens redacted; every log line of a request
         // carries hb.request.id.
@@ -42,6 +44,20 @@ struct HeadLengthMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         return response
     }
+}
+
+/// `X-Content-Type-Options: nosniff` on every answer (JSON, CSV, iCalendar, SVG, the web app):
+/// a browser never runs an answer as another type than the one it is labelled with.
+struct NoSniffMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        var response = try await next(request, context)
+        response.headers[Self.field] = "nosniff"
+        return response
+    }
+
+    private static var field: HTTPField.Name { HTTPField.Name("X-Content-Type-Options")! }
 }
 
 /// Assembles every controller: public routes first, then the ones behind the token check.

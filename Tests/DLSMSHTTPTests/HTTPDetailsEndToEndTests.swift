@@ -66,6 +66,7 @@ import Testing
             let get = exchange(server, "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(auth)Connection: close\r\n\r\n")
             let head = exchange(server, "HEAD \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(auth)Connection: close\r\n\r\n")
             #expect(get.status != 0 && get.status != 405, "GET \(path): \(get.status)")
+            #expect(get.headers["x-content-type-options"] == "nosniff", "GET \(path): \(get.headers)")
             #expect(head.status == get.status, "HEAD \(path): \(head.status), GET \(get.status)")
             #expect(head.body.isEmpty, "HEAD \(path) has a body: \(head.body.prefix(80))")
             var getHeaders = get.headers
@@ -266,6 +267,7 @@ import Testing
             #expect(answer.body.contains(#""code":"\#(code)""#), "\(line): \(answer.body)")
             #expect(answer.headers["content-length"] == String(answer.body.utf8.count), "\(line)")
             #expect(answer.headers["content-type"] == "application/json; charset=utf-8", "\(line)")
+            #expect(answer.headers["x-content-type-options"] == "nosniff", "\(line)")
             #expect(c.closedByPeer(timeout: 10), "\(line): the connection closes")
             #expect(answer.headers["date"]?.hasSuffix(" GMT") == true, "\(line): \(answer.headers)")
             #expect(
