@@ -1060,31 +1060,46 @@ class Run:
             "async_losses": getattr(self, "async_losses", None),
             "directory": c.tmp if c.keep else None,
         }
-        if self.args.report_dir:
-            os.makedirs(self.args.report_dir, exist_ok=True)
-            path = os.path.join(self.args.report_dir, f"failover-{self.args.mode}.json")
-            with open(path, "w") as f:
-                json.dump(doc, f, indent=2, sort_keys=True)
-            if os.path.exists(self.load_report_path):
-                shutil.copy(self.load_report_path, os.path.join(self.args.report_dir, f"loadtest-{self.args.mode}.json"))
-            if not passed:
-                logs = os.path.join(self.args.report_dir, f"failover-{self.args.mode}-logs")
-                os.makedirs(logs, exist_ok=True)
-                for name in os.listdir(c.tmp):
-                    if name.endswith((".log", ".out", ".err")):
-                        shutil.copy(os.path.join(c.tmp, name), logs)
-                print(f"logs copied to {logs}")
-            print(f"report: {path}")
-        if passed:
-            print(f"PASSED: {self.args.mode} failover test ({len(self.checks)} checks)")
-        else:
-            print(f"FAILED: {self.args.mode} failover test:")
-            for f in failed:
-                print("  - " + f)
-            for node in c.nodes:
-                print(f"--- last lines of {node.name}.log ---")
-                print(node.tail(15))
+        extra = {}
+        if os.path.exists(self.load_report_path):
+            extra[f"loadtest-{self.args.mode}.json"] = self.load_report_path
+        report(self.args.report_dir, f"failover-{self.args.mode}", doc, passed, c, extra)
+        verdict_lines(f"{self.args.mode} failover test", f"{len(self.checks)} checks", passed, failed, c)
         return passed
+
+
+def report(report_dir, name, doc, passed, cluster, extra=None):
+    """Writes `doc` to REPORT_DIR/NAME.json (and the files `extra` maps a name to), and on a
+    failure copies the nodes' logs to REPORT_DIR/NAME-logs."""
+    if not report_dir:
+        return
+    os.makedirs(report_dir, exist_ok=True)
+    path = os.path.join(report_dir, f"{name}.json")
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=2, sort_keys=True)
+    for target, source in (extra or {}).items():
+        shutil.copy(source, os.path.join(report_dir, target))
+    if not passed:
+        logs = os.path.join(report_dir, f"{name}-logs")
+        os.makedirs(logs, exist_ok=True)
+        for entry in os.listdir(cluster.tmp):
+            if entry.endswith((".log", ".out", ".err")):
+                shutil.copy(os.path.join(cluster.tmp, entry), logs)
+        print(f"logs copied to {logs}")
+    print(f"report: {path}")
+
+
+def verdict_lines(title, detail, passed, failed, cluster):
+    """PASSED or FAILED with what failed and the last lines of each node's log."""
+    if passed:
+        print(f"PASSED: {title} ({detail})")
+        return
+    print(f"FAILED: {title}:")
+    for f in failed:
+        print("  - " + f)
+    for node in cluster.nodes:
+        print(f"--- last lines of {node.name}.log ---")
+        print(node.tail(15))
 
 
 def tail_file(path, lines=15):
@@ -1113,18 +1128,24 @@ def main():
             parser.error(f"{tool} is not installed (Debian packages etcd-server and haproxy)")
 
     run = Run(args)
-    cluster = run.cluster
+    run_to_the_end(run, run.cluster, args.duration + 120)
+
+
+def run_to_the_end(test, cluster, limit):
+    """Runs `test` (its run() and summary(error)) with `cluster`: an overall timeout of `limit`
+    seconds, signals turned into a clean stop, everything stopped and removed whatever happens;
+    exits 0 when the summary says every check passed, 1 otherwise."""
 
     def watchdog():
-        say(f"FAILED: overall timeout of {args.duration + 120:.0f} s reached; stopping everything")
+        say(f"FAILED: overall timeout of {limit:.0f} s reached; stopping everything")
         try:
-            run.summary("overall timeout reached")
+            test.summary("overall timeout reached")
         finally:
             cluster.cleanup()
             cluster.remove()
             os._exit(1)
 
-    timer = threading.Timer(args.duration + 120, watchdog)
+    timer = threading.Timer(limit, watchdog)
     timer.daemon = True
     timer.start()
 
@@ -1137,7 +1158,7 @@ def main():
         signal.signal(sig, on_signal)
     error = None
     try:
-        run.run()
+        test.run()
     except KeyboardInterrupt:
         error = "interrupted"
         say("interrupted; stopping everything")
@@ -1151,7 +1172,7 @@ def main():
         timer.cancel()
         cluster.cleanup()
     try:
-        passed = run.summary(error)
+        passed = test.summary(error)
     finally:
         cluster.remove()
     sys.exit(0 if passed else 1)

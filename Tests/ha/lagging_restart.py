@@ -44,12 +44,11 @@ import signal
 import sys
 import threading
 import time
-import traceback
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import failover as ha  # noqa: E402  (the harness this one builds on)
-from failover import HOST, HarnessFailure, call, now, say, wait_until  # noqa: E402
+from failover import HarnessFailure, call, now, say, wait_until  # noqa: E402
 
 DECISION_LINE = b"no primary: joining the election as a standby"
 TOOK_KEY_LINE = b"took the leader key"
@@ -533,28 +532,8 @@ class LaggingRestart:
                "checks": [{"ok": ok, "check": t} for ok, t in self.checks], "failures": failed,
                "exits": {n.name: n.exits for n in c.nodes}, "starts": {n.name: n.starts for n in c.nodes},
                "runtime_seconds": round(now(), 1), "directory": c.tmp if c.keep else None}
-        if self.args.report_dir:
-            os.makedirs(self.args.report_dir, exist_ok=True)
-            path = os.path.join(self.args.report_dir, "lagging-restart.json")
-            with open(path, "w") as f:
-                json.dump(doc, f, indent=2, sort_keys=True)
-            if not passed:
-                logs = os.path.join(self.args.report_dir, "lagging-restart-logs")
-                os.makedirs(logs, exist_ok=True)
-                for name in os.listdir(c.tmp):
-                    if name.endswith((".log", ".out", ".err")):
-                        shutil.copy(os.path.join(c.tmp, name), logs)
-                print(f"logs copied to {logs}")
-            print(f"report: {path}")
-        if passed:
-            print(f"PASSED: lagging-restart test ({len(self.checks)} checks, {now():.0f} s)")
-        else:
-            print("FAILED: lagging-restart test:")
-            for f in failed:
-                print("  - " + f)
-            for node in c.nodes:
-                print(f"--- last lines of {node.name}.log ---")
-                print(node.tail(15))
+        ha.report(self.args.report_dir, "lagging-restart", doc, passed, c)
+        ha.verdict_lines("lagging-restart test", f"{len(self.checks)} checks, {now():.0f} s", passed, failed, c)
         return passed
 
 
@@ -575,49 +554,7 @@ def main():
         parser.error("etcd is not installed (Debian package etcd-server)")
 
     test = LaggingRestart(args)
-    cluster = test.cluster
-    limit = 60 + 30 * args.rounds
-
-    def watchdog():
-        say(f"FAILED: overall timeout of {limit} s reached; stopping everything")
-        try:
-            test.summary("overall timeout reached")
-        finally:
-            cluster.cleanup()
-            cluster.remove()
-            os._exit(1)
-
-    timer = threading.Timer(limit, watchdog)
-    timer.daemon = True
-    timer.start()
-
-    def on_signal(signum, frame):
-        if cluster.stopping.is_set():
-            return
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    error = None
-    try:
-        test.run()
-    except KeyboardInterrupt:
-        error = "interrupted"
-        say("interrupted; stopping everything")
-    except HarnessFailure as failure:
-        error = f"harness: {failure}"
-        say(f"FAILED: {failure}")
-    except Exception:  # noqa: BLE001 - report anything and still clean up
-        error = "harness error:\n" + traceback.format_exc()
-        say(error)
-    finally:
-        timer.cancel()
-        cluster.cleanup()
-    try:
-        passed = test.summary(error)
-    finally:
-        cluster.remove()
-    sys.exit(0 if passed else 1)
+    ha.run_to_the_end(test, test.cluster, 60 + 30 * args.rounds)
 
 
 if __name__ == "__main__":
