@@ -80,7 +80,7 @@ package enum Render {
     }
 
     /// A seat's object from its cached members (``SeatFragments``): the bytes of ``seatFields``,
-    /// in five appends (the search answer's hundreds of seats were a tenth of its CPU).
+    /// in four appends (the search answer's hundreds of seats were a tenth of its CPU).
     package static func seat(_ v: SeatView, _ parts: SeatFragments.Entry, _ w: inout JSONWriter) {
         seat(status: v.statusLiteral, available: v.isAvailable, parts, &w)
     }

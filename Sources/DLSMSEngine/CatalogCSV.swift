@@ -192,11 +192,14 @@ public enum CatalogCSV {
         return out
     }
 
-    /// A cell of every CSV this service writes (the catalog, reservations, reports): quoted per
-    /// RFC 4180, and text a spreadsheet would take for a formula (it starts with `=`, `+`, `-`,
-    /// `@`, a tab or a carriage return) prefixed with an apostrophe (OWASP, CSV injection).
+    /// What a cell a spreadsheet would take for a formula starts with (OWASP, CSV injection).
+    static let formulaLeads: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\t", "\r"]
+
+    /// A text cell of every CSV this service writes (the catalog, the reports; the reservations
+    /// export has none): quoted per RFC 4180, and one starting like a formula (``formulaLeads``)
+    /// prefixed with an apostrophe.
     public static func cell(_ text: String) -> String {
-        guard let first = text.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else {
+        guard let first = text.unicodeScalars.first, formulaLeads.contains(first) else {
             return quoted(text)
         }
         return quoted("'" + text)
@@ -205,8 +208,7 @@ public enum CatalogCSV {
     /// A cell as the import reads it: the apostrophe ``cell(_:)`` put before a formula's first
     /// character is taken off again, so that an exported catalog imports as it was.
     static func unneutralised(_ text: String) -> String {
-        guard text.hasPrefix("'"), let second = text.unicodeScalars.dropFirst().first,
-            "=+-@\t\r".unicodeScalars.contains(second)
+        guard text.hasPrefix("'"), let second = text.unicodeScalars.dropFirst().first, formulaLeads.contains(second)
         else { return text }
         return String(text.dropFirst())
     }

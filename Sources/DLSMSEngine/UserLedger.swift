@@ -112,7 +112,7 @@ final class UserLedger: Sendable {
         _ entry: inout Entry, start: Timestamp, end: Timestamp, now: Timestamp, rules: BookingRules,
         allocate: () -> ReservationID
     ) -> Result<ReservationID, EngineError> {
-        if rules.maxUpcomingPerUser == .max && rules.maxConcurrentPerUser == nil {
+        if !Self.limited(rules) {
             // No per-student limit to enforce: holdings are not tracked.
             let id = allocate()
             entry.insert(id)
@@ -124,6 +124,11 @@ final class UserLedger: Sendable {
         entry.add(Holding(start: start, end: end))
         entry.insert(id)
         return .success(id)
+    }
+
+    /// Whether `rules` limit what one student holds (else holdings are not tracked).
+    private static func limited(_ rules: BookingRules) -> Bool {
+        rules.maxUpcomingPerUser != .max || rules.maxConcurrentPerUser != nil
     }
 
     /// What the per-student limits say to `[start, end)` for holdings that have not ended.
@@ -141,7 +146,7 @@ final class UserLedger: Sendable {
     /// Whether the limits would let the student take `[start, end)` now (nothing is recorded):
     /// a waitlist offer goes only to a student who can accept it.
     func admits(user: UserID, start: Timestamp, end: Timestamp, now: Timestamp, rules: BookingRules) -> Bool {
-        if rules.maxUpcomingPerUser == .max && rules.maxConcurrentPerUser == nil { return true }
+        guard Self.limited(rules) else { return true }
         return stripe(user).users.withLock { users in
             guard let holdings = users[user]?.holdings else { return true }
             return Self.refusal(holdings.lazy.filter { $0.end > now }, start: start, end: end, rules: rules) == nil

@@ -132,7 +132,8 @@ package final class HTTP1Gate: ChannelDuplexHandler, RemovableChannelHandler {
             if request.isHead && head.headers.contains(name: "transfer-encoding") {
                 head.headers.remove(name: "content-length")  // the GET is streamed: no length to announce
             }
-            if request.version.major == 1 && request.version.minor == 0 {
+            let http10 = Self.isHTTP10(request.version)
+            if http10 {
                 head.version = .http1_0
                 // An HTTP/1.0 client reads a body without a length up to the connection's end.
                 if !head.headers.contains(name: "content-length") { closeAfterResponse = true }
@@ -140,7 +141,7 @@ package final class HTTP1Gate: ChannelDuplexHandler, RemovableChannelHandler {
             }
             if closeAfterResponse {
                 head.headers.replaceOrAdd(name: "connection", value: "close")
-            } else if request.version.minor == 0 {
+            } else if http10 {
                 head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
             }
             context.write(wrapOutboundOut(.head(head)), promise: promise)
@@ -267,6 +268,8 @@ package final class HTTP1Gate: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    private static func isHTTP10(_ version: HTTPVersion) -> Bool { version.major == 1 && version.minor == 0 }
+
     private static func isHTTP11(_ version: HTTPVersion) -> Bool {
         version.major > 1 || (version.major == 1 && version.minor >= 1)
     }
@@ -353,7 +356,7 @@ package final class HTTP1Gate: ChannelDuplexHandler, RemovableChannelHandler {
     /// past NIO's response encoder, which frames an answer to `CONNECT` as a tunnel's (no body).
     private func answer(_ refusal: Refusal, context: ChannelHandlerContext) {
         let body = refusal.error.jsonBody
-        let version = refusal.version.major == 1 && refusal.version.minor == 0 ? "HTTP/1.0" : "HTTP/1.1"
+        let version = Self.isHTTP10(refusal.version) ? "HTTP/1.0" : "HTTP/1.1"
         var text = "\(version) \(refusal.error.status.code) \(refusal.error.status.reasonPhrase)\r\n"
         text += "Date: \(Self.httpDate(Date()))\r\nServer: dlsms\r\nX-Content-Type-Options: nosniff\r\n"
         text += "Content-Type: application/json; charset=utf-8\r\nContent-Length: \(body.count)\r\n"

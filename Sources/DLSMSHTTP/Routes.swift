@@ -46,8 +46,9 @@ struct HeadLengthMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// `X-Content-Type-Options: nosniff` on every answer (JSON, CSV, iCalendar, SVG, the web app):
-/// a browser never runs an answer as another type than the one it is labelled with.
+/// `X-Content-Type-Options: nosniff` on every answer (JSON, CSV, iCalendar, SVG, the web app,
+/// which sets its other security headers itself): a browser never runs an answer as another type
+/// than the one it is labelled with.
 struct NoSniffMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response

@@ -32,10 +32,8 @@ package func notificationStream(
     let headers: HTTPFields = [
         .contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no",
     ]
-    if head {  // a HEAD does not take the stream
-        var streamed = headers
-        streamed[.transferEncoding] = "chunked"
-        return Response(status: .ok, headers: streamed)
+    if head {  // a HEAD does not take the stream; its body, of no length, is never written
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in try await writer.finish(nil) })
     }
     guard let live = hub.subscribe(user: caller.userID) else {
         throw APIError(.serviceUnavailable, "unavailable", "the server is shutting down; reconnect", retryAfter: 2)

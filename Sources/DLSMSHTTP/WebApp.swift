@@ -35,7 +35,6 @@ public struct WebApp: Sendable {
     package static let securityHeaders: HTTPFields = [
         .init("Content-Security-Policy")!:
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        .init("X-Content-Type-Options")!: "nosniff",
         .init("Referrer-Policy")!: "no-referrer",
         .init("X-Frame-Options")!: "DENY",
     ]
