@@ -62,7 +62,18 @@ package enum Render {
 
     /// The answer of `GET /seats`: each seat from its cached members when `parts` is given (one
     /// per seat, in order), else field by field; the bytes are the same.
-    package static func seatsAnswer(_ seats: [SeatView], parts: [SeatFragments.Entry]?) -> JSONWriter {
+    /// A page of a seat search: its seats, `count` (on the page), `total` (matching in all) and
+    /// `next_cursor` (`null` on the last page).
+    package static func seatsAnswer(_ page: SeatPage, parts: [SeatFragments.Entry]?) -> JSONWriter {
+        seatsAnswer(page.seats, parts: parts) {
+            $0.field("total", page.total)
+            $0.field("next_cursor", page.next.map(String.init))
+        }
+    }
+
+    package static func seatsAnswer(
+        _ seats: [SeatView], parts: [SeatFragments.Entry]?, more: (inout JSONWriter) -> Void = { _ in }
+    ) -> JSONWriter {
         var w = JSONWriter()
         w.reserveCapacity(parts.map(SeatFragments.answerSize) ?? 64 + seats.count * 260)
         w.object {
@@ -75,6 +86,7 @@ package enum Render {
                 $0.field("seats", array: seats) { w, s in w.object { seatFields(s, &$0) } }
             }
             $0.field("count", seats.count)
+            more(&$0)
         }
         return w
     }

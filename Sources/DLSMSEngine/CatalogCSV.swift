@@ -139,6 +139,9 @@ public enum CatalogCSV {
 
     // MARK: - Applying
 
+    /// New seats recorded per turn of the shards.
+    static let batch = 4_096
+
     public static func apply(_ rows: [Row], to engine: SeatEngine) async throws(EngineError) -> Outcome {
         var outcome = Outcome()
         for name in Set(rows.map(\.branch)) where engine.branch(named: name) == nil {
@@ -153,6 +156,7 @@ public enum CatalogCSV {
         for view in await engine.searchSeats(SeatFilter(availableOnly: false)) {
             existing[view.seat.branch + "\u{0}" + view.seat.displayLabel] = view.seat.id
         }
+        var created: [Seat] = []
         for row in rows {
             if let id = existing[row.branch + "\u{0}" + row.label] {
                 _ = try await engine.update(seat: id) { seat in
@@ -166,12 +170,19 @@ public enum CatalogCSV {
                 }
                 outcome.seatsUpdated += 1
             } else {
-                _ = try await engine.create(
-                    seat: Seat(
+                created.append(
+                    Seat(
                         id: 0, branch: row.branch, area: row.area, hasPower: row.hasPower, hasMonitor: row.hasMonitor,
                         label: row.label, accessible: row.accessible, x: row.x, y: row.y))
-                outcome.seatsCreated += 1
             }
+        }
+        // New seats in batches: one turn of each shard and one wait for durability per batch.
+        var next = created.startIndex
+        while next < created.endIndex {
+            let batch = created[next..<min(next + Self.batch, created.endIndex)]
+            _ = try await engine.create(seats: Array(batch))
+            outcome.seatsCreated += batch.count
+            next = batch.endIndex
         }
         return outcome
     }

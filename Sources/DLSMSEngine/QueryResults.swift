@@ -43,11 +43,14 @@ public struct SeatFilter: Sendable, Hashable {
     public var hasMonitor: Bool?
     public var accessible: Bool?
     public var availableOnly: Bool
+    /// Only these seats (when set).
+    public var ids: Set<SeatID>?
 
     public init(
         branch: String? = nil, area: String? = nil, hasPower: Bool? = nil, hasMonitor: Bool? = nil,
-        accessible: Bool? = nil, availableOnly: Bool = false
+        accessible: Bool? = nil, availableOnly: Bool = false, ids: Set<SeatID>? = nil
     ) {
+        self.ids = ids
         self.branch = branch
         self.area = area
         self.hasPower = hasPower
@@ -57,7 +60,8 @@ public struct SeatFilter: Sendable, Hashable {
     }
 
     func matches(_ seat: Seat) -> Bool {
-        (branch == nil || seat.branch == branch) && (area == nil || seat.area == area)
+        (ids == nil || ids!.contains(seat.id)) && (branch == nil || seat.branch == branch)
+            && (area == nil || seat.area == area)
             && (hasPower == nil || seat.hasPower == hasPower) && (hasMonitor == nil || seat.hasMonitor == hasMonitor)
             && (accessible == nil || seat.accessible == accessible)
     }
@@ -153,4 +157,35 @@ public struct BookingRequest: Sendable, Hashable {
         self.start = start
         self.end = end
     }
+}
+
+/// Which page of a seat search: at most `limit` seats, after the seat `after` (a cursor: the last
+/// seat of the page before), skipping `offset` more.
+public struct SeatPageRequest: Sendable, Hashable {
+    public var limit: Int
+    public var offset: Int
+    public var after: SeatID?
+
+    public init(limit: Int, offset: Int = 0, after: SeatID? = nil) {
+        self.limit = max(0, limit)
+        self.offset = max(0, offset)
+        self.after = after
+    }
+}
+
+/// A page of a seat search: its seats (seat id order), how many match in all, and the cursor of
+/// the next page (`nil` on the last).
+public struct SeatPage: Sendable {
+    public var seats: [SeatView]
+    public var total: Int
+    public var next: SeatID?
+}
+
+/// One shard's part of a ``SeatPage``.
+struct SeatPagePart: Sendable {
+    var views: [SeatView] = []
+    /// Matching seats, all of them.
+    var matched = 0
+    /// Matching seats after the cursor.
+    var afterCursor = 0
 }

@@ -124,37 +124,86 @@ extension SeatEngine {
     /// A new seat (`id` 0: one above the highest); its area is added to its branch if new.
     /// `duplicate_seat` when the id is taken.
     public func create(seat: Seat) async throws(EngineError) -> Seat {
+        try await create(seats: [seat])[0]
+    }
+
+    /// New seats (`id` 0: the next above the highest), their areas added to their branches if new:
+    /// the ids are taken in one pass under the catalog lock, each shard records its seats in one
+    /// turn, and durability is waited for once per shard — so a catalog import's time grows with
+    /// its number of seats, not faster. All the ids or none: `duplicate_seat` when one is taken.
+    public func create(seats wanted: [Seat]) async throws(EngineError) -> [Seat] {
         try context.health.check()
-        guard catalog.withLock({ $0.branch(named: seat.branch) }) != nil else { throw .branchNotFound(seat.branch) }
-        var seat = seat
-        let reserved: Result<SeatID, EngineError> = catalog.withLock { c in
-            var id = seat.id
-            if id == 0 {
-                let highest = c.seatBranch.keys.max() ?? 0
-                if highest < SeatID.max {
-                    id = max(1, highest + 1)
-                } else {  // the top id was given by hand: the first gap
-                    var candidate: SeatID = 1
-                    for taken in c.seatBranch.keys.sorted() where taken >= candidate {
-                        guard taken == candidate else { break }
-                        candidate += 1
-                    }
-                    id = candidate
-                }
+        var areas: [String: [String]] = [:]
+        for seat in wanted where !(areas[seat.branch]?.contains(seat.area) ?? false) {
+            guard catalog.withLock({ $0.branch(named: seat.branch) }) != nil else {
+                throw .branchNotFound(seat.branch)
             }
-            guard c.seatBranch[id] == nil else { return .failure(.duplicateSeat(id)) }
-            c.seatBranch[id] = seat.branch  // taken from now on
-            return .success(id)
+            areas[seat.branch, default: []].append(seat.area)
         }
-        seat.id = try reserved.get()
+        let reserved: Result<[Seat], EngineError> = catalog.withLock { c in
+            var seats = wanted
+            var highest = c.seatBranch.keys.max() ?? 0
+            for k in seats.indices {
+                var id = seats[k].id
+                if id == 0 {
+                    if highest < SeatID.max {
+                        id = max(1, highest + 1)
+                    } else {  // the top id was given by hand: the first gap
+                        var candidate: SeatID = 1
+                        for taken in c.seatBranch.keys.sorted() where taken >= candidate {
+                            guard taken == candidate else { break }
+                            candidate += 1
+                        }
+                        id = candidate
+                    }
+                }
+                guard c.seatBranch[id] == nil else {
+                    for taken in seats[..<k] { c.seatBranch.removeValue(forKey: taken.id) }
+                    return .failure(.duplicateSeat(id))
+                }
+                c.seatBranch[id] = seats[k].branch  // taken from now on
+                highest = max(highest, id)
+                seats[k].id = id
+            }
+            return .success(seats)
+        }
+        let seats = try reserved.get()
         do {
-            try await addArea(seat.area, to: seat.branch)
-            try await define(seat: seat)
+            for (branch, names) in areas {
+                for area in names { try await addArea(area, to: branch) }
+            }
+            try await define(seats: seats)
         } catch {
-            catalog.withLock { _ = $0.seatBranch.removeValue(forKey: seat.id) }
+            catalog.withLock { c in for seat in seats { c.seatBranch.removeValue(forKey: seat.id) } }
             throw error
         }
-        return seat
+        return seats
+    }
+
+    /// Records and adds seats whose ids are taken: one turn of each shard, then one wait for
+    /// durability per shard.
+    private func define(seats: [Seat]) async throws(EngineError) {
+        var copies: [String: BranchCopy] = [:]
+        for name in Set(seats.map(\.branch)) {
+            guard let copy = catalog.withLock({ $0.copy(named: name) }) else { throw .branchNotFound(name) }
+            copies[name] = copy
+        }
+        var parts = [[Seat]](repeating: [], count: shards.count)
+        for seat in seats { parts[shardIndex(seat.id)].append(seat) }
+        let journal = context.journal
+        let branches = copies
+        let outcomes = await fanOut(parts) { shard, part in
+            part.isEmpty ? [] : [await shard.define(seats: part, branches: branches, journal: journal)]
+        }
+        catalog.withLock { c in
+            for seat in seats {
+                c.seatBranch[seat.id] = seat.branch
+                if seat.retired { c.retired.insert(seat.id) } else { c.retired.remove(seat.id) }
+            }
+        }
+        for outcome in outcomes {
+            if let ticket = try outcome.get() { try await context.health.commit(ticket) }
+        }
     }
 
     /// Changes a seat's description (not its id or branch) in one turn of its shard, so that a
@@ -290,22 +339,56 @@ extension SeatEngine {
         return Self.merge(parts)
     }
 
-    /// Merges lists each sorted by seat id into one sorted list.
-    static func merge(_ parts: [[SeatView]]) -> [SeatView] {
+    /// A page of the seats matching `filter`, by id: the shards count every match but hand over
+    /// at most a page each, so an answer's time and memory are bounded by the page, not by the
+    /// catalog. An offset is first turned into a cursor from the matching ids alone.
+    public func searchSeats(
+        _ filter: SeatFilter, start: Timestamp? = nil, end: Timestamp? = nil, page: SeatPageRequest
+    ) async -> SeatPage {
+        let now = clock.now()
+        let a = start ?? now
+        let b = end ?? (now + 1)
+        var after = page.after ?? 0
+        if page.offset > 0 {
+            let skip = page.offset
+            let from = after
+            let ids = await fanOut(shards.map { _ in () }) { shard, _ in
+                [await shard.matchingIDs(filter, start: a, end: b, after: from, limit: skip)]
+            }
+            let merged = Self.merge(ids, limit: skip) { $0 }
+            after = merged.count < skip ? SeatID.max : merged[skip - 1]
+        }
+        let cursor = after
+        let limit = page.limit
+        let parts = await fanOut(shards.map { _ in () }) { shard, _ in
+            [await shard.searchPage(filter, start: a, end: b, now: now, after: cursor, limit: limit)]
+        }
+        let seats = Self.merge(parts.map(\.views), limit: limit) { $0.seat.id }
+        let remaining = parts.reduce(0) { $0 + $1.afterCursor }
+        return SeatPage(
+            seats: seats, total: parts.reduce(0) { $0 + $1.matched },
+            next: remaining > seats.count ? seats.last?.seat.id : nil)
+    }
+
+    /// Merges lists each sorted by seat id into one sorted list (its first `limit` elements).
+    static func merge(_ parts: [[SeatView]]) -> [SeatView] { merge(parts, limit: .max) { $0.seat.id } }
+
+    static func merge<T>(_ parts: [[T]], limit: Int, id: (T) -> SeatID) -> [T] {
         let nonEmpty = parts.filter { !$0.isEmpty }
-        if nonEmpty.count <= 1 { return nonEmpty.first ?? [] }
+        if nonEmpty.count <= 1 { return Array((nonEmpty.first ?? []).prefix(limit)) }
         var heads = [Int](repeating: 0, count: nonEmpty.count)
-        var out: [SeatView] = []
-        out.reserveCapacity(nonEmpty.reduce(0) { $0 + $1.count })
-        while true {
+        var out: [T] = []
+        out.reserveCapacity(min(limit, nonEmpty.reduce(0) { $0 + $1.count }))
+        while out.count < limit {
             var best = -1
             for (k, part) in nonEmpty.enumerated() where heads[k] < part.count {
-                if best < 0 || part[heads[k]].seat.id < nonEmpty[best][heads[best]].seat.id { best = k }
+                if best < 0 || id(part[heads[k]]) < id(nonEmpty[best][heads[best]]) { best = k }
             }
-            guard best >= 0 else { return out }
+            guard best >= 0 else { break }
             out.append(nonEmpty[best][heads[best]])
             heads[best] += 1
         }
+        return out
     }
 
     /// One seat, with the busy intervals overlapping `[start, end)`.

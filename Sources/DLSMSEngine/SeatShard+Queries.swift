@@ -25,11 +25,54 @@ extension SeatShard {
     func search(_ filter: SeatFilter, start: Timestamp, end: Timestamp, now: Timestamp) -> [SeatView] {
         var views: [SeatView] = []
         views.reserveCapacity(seats.count)
+        forEachMatch(filter, start: start, end: end) { s, available in
+            views.append(SeatView(seat: s.seat, occupiedNow: s.index.entry(at: now) != nil, isAvailable: available))
+        }
+        return views
+    }
+
+    /// This shard's part of a page: how many seats match in all, how many after the cursor, and the
+    /// views of the first `limit` of those (seat id order).
+    func searchPage(
+        _ filter: SeatFilter, start: Timestamp, end: Timestamp, now: Timestamp, after: SeatID, limit: Int
+    ) -> SeatPagePart {
+        var part = SeatPagePart()
+        part.views.reserveCapacity(Swift.min(limit, seats.count))
+        forEachMatch(filter, start: start, end: end) { s, available in
+            part.matched += 1
+            guard s.seat.id > after else { return }
+            part.afterCursor += 1
+            if part.views.count < limit {
+                part.views.append(
+                    SeatView(seat: s.seat, occupiedNow: s.index.entry(at: now) != nil, isAvailable: available))
+            }
+        }
+        return part
+    }
+
+    /// The ids of the first `limit` matching seats after `after` (an offset turned into a cursor).
+    func matchingIDs(_ filter: SeatFilter, start: Timestamp, end: Timestamp, after: SeatID, limit: Int) -> [SeatID] {
+        var ids: [SeatID] = []
+        forEachMatch(filter, start: start, end: end) { s, _ in
+            if s.seat.id > after && ids.count < limit { ids.append(s.seat.id) }
+        }
+        return ids
+    }
+
+    /// Calls `body` with each seat matching `filter` (in seat id order) and whether it is bookable
+    /// for `[start, end)`.
+    private func forEachMatch(
+        _ filter: SeatFilter, start: Timestamp, end: Timestamp, _ body: (SeatState, Bool) -> Void
+    ) {
         let candidates: [Int]
-        switch (filter.branch, filter.area) {
-        case (let branch?, let area?): candidates = byArea[branch]?[area] ?? []
-        case (let branch?, nil): candidates = byBranch[branch] ?? []
-        default: candidates = Array(seats.indices)
+        if let wanted = filter.ids {
+            candidates = wanted.compactMap { positions[$0] }.sorted { seats[$0].seat.id < seats[$1].seat.id }
+        } else {
+            switch (filter.branch, filter.area) {
+            case (let branch?, let area?): candidates = byArea[branch]?[area] ?? []
+            case (let branch?, nil): candidates = byBranch[branch] ?? []
+            default: candidates = Array(seats.indices)
+            }
         }
         // Whether each branch is open for the whole window: once per branch, not per seat.
         var open: [String: Bool] = [:]
@@ -44,9 +87,8 @@ extension SeatShard {
             }
             if available && s.closure(overlapping: start, end) != nil { available = false }
             if filter.availableOnly && !available { continue }
-            views.append(SeatView(seat: s.seat, occupiedNow: s.index.entry(at: now) != nil, isAvailable: available))
+            body(s, available)
         }
-        return views
     }
 
     func detail(seat id: SeatID, start: Timestamp, end: Timestamp, now: Timestamp) throws(EngineError) -> (

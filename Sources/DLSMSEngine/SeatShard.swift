@@ -192,6 +192,23 @@ actor SeatShard {
         return ticket
     }
 
+    /// Records and adds seats in one turn; the ticket of the last record (`nil`: none).
+    func define(seats: [Seat], branches: [String: BranchCopy], journal: any Journal) -> Result<
+        JournalTicket?, EngineError
+    > {
+        var last: JournalTicket?
+        for seat in seats {
+            guard let branch = branches[seat.branch] else { return .failure(.branchNotFound(seat.branch)) }
+            do {
+                last = try journal.append(.seatDefined(seat))
+            } catch {
+                return .failure(error)
+            }
+            define(seat: seat, branch: branch)
+        }
+        return .success(last)
+    }
+
     /// Adds a seat, or updates its description (maintenance) keeping its reservations.
     func define(seat: Seat, branch copy: BranchCopy) {
         let (branch, calendar) = newestCopy(copy)

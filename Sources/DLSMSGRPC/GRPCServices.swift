@@ -190,24 +190,52 @@ package struct AuthServiceHandler: Library_AuthService.SimpleServiceProtocol {
 package struct SeatServiceHandler: Library_SeatService.SimpleServiceProtocol {
     package let a: GRPCAdapter
 
+    /// The original's message has no paging: a page (``Limits/seatPageSize`` seats, seat id
+    /// order) is asked for with the request metadata `dlsms-limit`, `dlsms-offset` and
+    /// `dlsms-cursor`, and the answer's metadata carries `dlsms-total` and, unless it is the last
+    /// page, `dlsms-next-cursor`. The original's `count` stays the number of seats in the answer.
+    package func getSeats(request: ServerRequest<Library_GetSeatsRequest>, context: ServerContext) async throws
+        -> ServerResponse<Library_GetSeatsResponse>
+    {
+        try await a.call {
+            let message = request.message
+            let filter = SeatFilter(
+                branch: message.branch.isEmpty ? nil : message.branch, area: message.area.isEmpty ? nil : message.area,
+                hasPower: message.hasHasPower_p ? message.hasPower_p : nil,
+                hasMonitor: message.hasHasMonitor_p ? message.hasMonitor_p : nil,
+                availableOnly: message.availableOnly)
+            let span = try window(
+                try GRPCMapping.time(message.startTime, "start_time"), try GRPCMapping.time(message.endTime, "end_time")
+            )
+            let most = a.service.configuration.limits.seatPageSize
+            func number(_ key: String, _ range: ClosedRange<Int>) throws(RPCError) -> Int? {
+                guard let text = request.metadata[stringValues: key].first(where: { _ in true }) else { return nil }
+                guard let n = Int(text), range.contains(n) else {
+                    throw GRPCMapping.refusal(
+                        .invalidArgument, "\(key) must be an integer in \(range.lowerBound)…\(range.upperBound)")
+                }
+                return n
+            }
+            let page = await a.engine.searchSeats(
+                filter, start: span?.0, end: span?.1,
+                page: SeatPageRequest(
+                    limit: try number("dlsms-limit", 1...most) ?? most,
+                    offset: try number("dlsms-offset", 0...Int(Int32.max)) ?? 0,
+                    after: try number("dlsms-cursor", 0...Int(Int32.max)).map { SeatID($0) }))
+            var metadata: Metadata = ["dlsms-total": "\(page.total)"]
+            if let next = page.next { metadata.addString("\(next)", forKey: "dlsms-next-cursor") }
+            return ServerResponse(
+                message: .with {
+                    $0.seats = page.seats.map(a.seat)
+                    $0.count = Int32(clamping: page.seats.count)
+                }, metadata: metadata)
+        }
+    }
+
     package func getSeats(request: Library_GetSeatsRequest, context: ServerContext) async throws
         -> Library_GetSeatsResponse
     {
-        try await a.call {
-            let filter = SeatFilter(
-                branch: request.branch.isEmpty ? nil : request.branch, area: request.area.isEmpty ? nil : request.area,
-                hasPower: request.hasHasPower_p ? request.hasPower_p : nil,
-                hasMonitor: request.hasHasMonitor_p ? request.hasMonitor_p : nil,
-                availableOnly: request.availableOnly)
-            let span = try window(
-                try GRPCMapping.time(request.startTime, "start_time"), try GRPCMapping.time(request.endTime, "end_time")
-            )
-            let seats = await a.engine.searchSeats(filter, start: span?.0, end: span?.1)
-            return .with {
-                $0.seats = seats.map(a.seat)
-                $0.count = Int32(clamping: seats.count)
-            }
-        }
+        try await getSeats(request: ServerRequest(metadata: [:], message: request), context: context).message
     }
 
     package func getSeat(request: Library_GetSeatRequest, context: ServerContext) async throws

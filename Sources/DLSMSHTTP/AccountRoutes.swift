@@ -17,9 +17,7 @@ private func addUserListRoutes(api: RouterGroup<APIContext>, service: LibrarySer
     api.get("/admin/users") { request, context -> Response in
         _ = try context.requireAdmin()
         let pages = service.configuration.limits
-        let limit = Int(
-            try request.queryInt("limit", range: 1...Int64(pages.adminPageSize)) ?? Int64(pages.pageSize))
-        let offset = Int(try request.queryInt("offset", range: 0...Int64(Int32.max)) ?? 0)
+        let (limit, offset) = try request.queryPage(max: pages.adminPageSize, default: pages.pageSize)
         let all = engine.allUsers
         let page = all.dropFirst(offset).prefix(limit)
         return Render.response {

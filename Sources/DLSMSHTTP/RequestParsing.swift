@@ -370,6 +370,37 @@ extension QueryReading {
         return n
     }
 
+    /// `limit` (1…`max`, default `fallback`) and `offset` (0…2³¹−1) of a paged listing.
+    package func queryPage(max: Int, default fallback: Int) throws(APIError) -> (limit: Int, offset: Int) {
+        let limit = try queryInt("limit", range: 1...Int64(max)) ?? Int64(Swift.min(fallback, max))
+        let offset = try queryInt("offset", range: 0...Int64(Int32.max)) ?? 0
+        return (Int(limit), Int(offset))
+    }
+
+    /// `cursor`: the `next_cursor` of the page before (a seat listing's).
+    package func querySeatCursor() throws(APIError) -> SeatID? {
+        guard let v = query("cursor") else { return nil }
+        guard let id = SeatID(v), id >= 0 else {
+            throw APIError.badRequest("cursor must be the next_cursor of a page before: \(v)")
+        }
+        return id
+    }
+
+    /// `ids=1,2,3`: only these seats, at most `max` of them.
+    package func querySeatIDs(max: Int) throws(APIError) -> Set<SeatID>? {
+        guard let v = query("ids") else { return nil }
+        let parts = v.split(separator: ",", omittingEmptySubsequences: false)
+        guard parts.count <= max else { throw APIError.badRequest("ids: at most \(max) seat ids") }
+        var ids = Set<SeatID>()
+        for part in parts {
+            guard let id = SeatID(part), id > 0 else {
+                throw APIError.badRequest("ids must be seat ids separated by commas: \(part)")
+            }
+            ids.insert(id)
+        }
+        return ids
+    }
+
     package func queryTime(_ name: String) throws(APIError) -> Timestamp? {
         guard let v = query(name) else { return nil }
         guard let t = RFC3339.parse(v) else {

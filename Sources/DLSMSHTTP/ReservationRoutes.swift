@@ -29,20 +29,18 @@ package func addReservationRoutes(to api: RouterGroup<APIContext>, service: Libr
     api.get("/reservations/mine") { request, context -> Response in
         let caller = try context.requireCaller()
         let status = try parseStatus(request.query("status"))
+        let (limit, offset) = try request.queryPage(max: pages.pageSize, default: pages.pageSize)
         let page = await engine.reservations(
             of: caller.userID, status: status, upcomingOnly: try request.queryBool("upcoming_only") ?? false,
-            limit: Int(try request.queryInt("limit", range: 1...Int64(pages.pageSize)) ?? Int64(pages.pageSize)),
-            offset: Int(try request.queryInt("offset", range: 0...Int64(Int32.max)) ?? 0))
+            limit: limit, offset: offset)
         return reservationPage(page)
     }
 
     api.get("/reservations") { request, context -> Response in
         _ = try context.requireAdmin()
         let filter = try ReservationFilter(request)
-        let page = await engine.allReservations(
-            matching: filter,
-            limit: Int(try request.queryInt("limit", range: 1...Int64(pages.adminPageSize)) ?? Int64(pages.pageSize)),
-            offset: Int(try request.queryInt("offset", range: 0...Int64(Int32.max)) ?? 0))
+        let (limit, offset) = try request.queryPage(max: pages.adminPageSize, default: pages.pageSize)
+        let page = await engine.allReservations(matching: filter, limit: limit, offset: offset)
         return reservationPage(page)
     }
 

@@ -18,15 +18,19 @@ package func addSeatRoutes(to api: RouterGroup<APIContext>, service: LibraryServ
         }
     }
 
+    let pageSize = service.configuration.limits.seatPageSize
     api.get("/seats") { request, _ -> Response in
         let q = request.queries
         let filter = SeatFilter(
             branch: q.query("branch"), area: q.query("area"), hasPower: try q.queryBool("has_power"),
             hasMonitor: try q.queryBool("has_monitor"), accessible: try q.queryBool("accessible"),
-            availableOnly: try q.queryBool("available_only") ?? true)
+            availableOnly: try q.queryBool("available_only") ?? true, ids: try q.querySeatIDs(max: pageSize))
         let window = try q.queryWindow()
-        let seats = await engine.searchSeats(filter, start: window?.0, end: window?.1)
-        return Render.response(Render.seatsAnswer(seats, parts: service.seatFragments(seats)))
+        let (limit, offset) = try q.queryPage(max: pageSize, default: pageSize)
+        let page = await engine.searchSeats(
+            filter, start: window?.0, end: window?.1,
+            page: SeatPageRequest(limit: limit, offset: offset, after: try q.querySeatCursor()))
+        return Render.response(Render.seatsAnswer(page, parts: service.seatFragments(page.seats)))
     }
 
     api.get("/seats/:id") { request, context -> Response in
