@@ -67,8 +67,8 @@ public struct Limits: Sendable, Hashable {
     /// Page size of a student's own listings, and of the admin listings.
     public var pageSize = 1_000
     public var adminPageSize = 10_000
-    /// Seats in one page of a seat search (`GET /seats`, gRPC `GetSeats`): the default and the
-    /// maximum (about 200 kB of JSON).
+    /// Seats in one page of a seat search (`GET /seats`, gRPC `GetSeats`), and branches in one
+    /// page of `GET /branches`: the default and the maximum (about 200 kB of JSON).
     public var seatPageSize = 1_000
 
     public init() {}

@@ -9,16 +9,20 @@ package func addSeatRoutes(to api: RouterGroup<APIContext>, service: LibraryServ
     let engine = service.engine
     let clock = engine.clock
 
-    api.get("/branches") { _, _ -> Response in
+    let pageSize = service.configuration.limits.seatPageSize
+    api.get("/branches") { request, _ -> Response in
+        let (limit, offset) = try request.queryPage(max: pageSize, default: pageSize)
         let branches = await engine.branches()
+        let page = branches.dropFirst(offset).prefix(limit)
         return Render.response {
             $0.object {
-                $0.field("branches", array: branches) { w, b in Render.branch(b, &w) }
+                $0.field("branches", array: page) { w, b in Render.branch(b, &w) }
+                $0.field("count", page.count)
+                $0.field("total", branches.count)
             }
         }
     }
 
-    let pageSize = service.configuration.limits.seatPageSize
     api.get("/seats") { request, _ -> Response in
         let q = request.queries
         let filter = SeatFilter(

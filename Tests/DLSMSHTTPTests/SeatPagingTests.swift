@@ -103,6 +103,22 @@ private func + (a: Metadata, b: [String: String]) -> Metadata {
         }
     }
 
+    @Test func branchesArePagedToo() async throws {
+        try await withService { client, _, _ in
+            let token = try await client.login("S2021003")
+            let page = try await client.call(.get, "/branches?limit=2&offset=1", token: token)
+            let names = (page.json["branches"] as? [[String: Any]] ?? []).compactMap { $0["branch"] as? String }
+            #expect(names == ["Science Library", "Engineering Library"])
+            #expect(page.json["count"] as? Int == 2 && page.json["total"] as? Int == 3)
+            let all = try await client.call(.get, "/branches", token: token)
+            #expect(all.json["count"] as? Int == 3 && all.json["total"] as? Int == 3)
+            for bad in ["limit=0", "limit=1001", "offset=-2"] {
+                let r = try await client.call(.get, "/branches?\(bad)", token: token)
+                #expect(r.status == .badRequest && r.json["code"] as? String == "bad_request", "\(bad): \(r.text)")
+            }
+        }
+    }
+
     @Test func grpcPagesThroughMetadata() async throws {
         try await withGRPC { g, _, _ in
             let token = try await g.token("S2021004")

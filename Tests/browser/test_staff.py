@@ -69,7 +69,7 @@ def test_a_closure_and_opening_hours(server, browser):
     d = browser
     sign_in(d, server, "admin", "admin-password")
     d.find_element(By.LINK_TEXT, "Libraries").click()
-    d.find_element(By.CSS_SELECTOR, "select option[value='Science Library']").click()
+    wait(d, "select option[value='Science Library']", visible=False).click()  # once the page has its libraries
     wait(d, "button", "Codes of Research Zone")  # the Science Library's cards, not the first library's
     wait(d, "input[maxlength='200']").send_keys("Fire drill")
     d.find_element(By.XPATH, "//button[normalize-space()='Declare closure']").click()

@@ -119,6 +119,28 @@ export function cached(path, maxAgeMs = 60000) {
   promise.catch(() => cache.delete(path));
   return promise;
 }
+/// The seats with these ids (a Map by id), as `GET /seats?ids=` answers them: the catalog may be
+/// far larger than a page, so the app asks for the seats it shows, a page at a time, and keeps
+/// each for a minute (`forget("seats")` drops them).
+export async function seatsByID(ids) {
+  const wanted = [...new Set(ids.filter((id) => Number.isInteger(id) && id > 0))];
+  const out = new Map();
+  const missing = [];
+  for (const id of wanted) {
+    const hit = cache.get(`seats#${id}`);
+    if (hit && Date.now() - hit.at < 60000) out.set(id, hit.seat);
+    else missing.push(id);
+  }
+  for (let i = 0; i < missing.length; i += 1000) {
+    const part = missing.slice(i, i + 1000);
+    const page = await api("GET", `seats${query({ available_only: false, ids: part.join(","), limit: 1000 })}`);
+    for (const seat of page.seats) {
+      cache.set(`seats#${seat.id}`, { at: Date.now(), seat, promise: Promise.resolve(seat) });
+      out.set(seat.id, seat);
+    }
+  }
+  return out;
+}
 export function forget(prefix = "") {
   for (const k of [...cache.keys()]) if (k.startsWith(prefix)) cache.delete(k);
 }

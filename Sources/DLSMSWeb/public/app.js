@@ -1,6 +1,6 @@
 // The app shell: sign-in, the header, hash routes (#/find, #/mine, #/checkin/<code>, #/staff/…),
 // focus and title on every page change, and the live notification stream.
-import { api, session, cached, forget } from "./api.js";
+import { api, session, cached, forget, seatsByID } from "./api.js";
 import { h, fill, field, messageArea, say } from "./dom.js";
 import { t, loadLanguage } from "./i18n.js";
 import { startLive, stopLive, liveIndicator } from "./live.js";
@@ -181,8 +181,7 @@ function renderCheckIn(root, code) {
   say(message, t("status.working"));
   api("POST", `checkin/${encodeURIComponent(code)}`)
     .then(async (r) => {
-      const seats = await cached("seats?available_only=false");
-      const seat = seats.seats.find((s) => s.id === r.seat_id);
+      const seat = (await seatsByID([r.seat_id])).get(r.seat_id);
       say(message, t("checkin.done", { seat: seat?.label ?? r.seat_id }), "ok");
     })
     .catch((err) => say(message, err.describe(), "error"));

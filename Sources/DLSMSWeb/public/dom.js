@@ -160,3 +160,14 @@ export function whenDataChanges(fn, everyMs) {
     window.removeEventListener("dlsms:notification", fn);
   };
 }
+
+/// Previous / next for a paged list: "{from}–{to} of {total}" between the buttons; `go(offset)`
+/// loads another page.
+export function pager({ offset, size, count, total, label, go }) {
+  if (offset === 0 && count >= total) return null;
+  const last = Math.min(offset + count, total);
+  return h("nav", { class: "pager", "aria-label": label },
+    h("button", { type: "button", disabled: offset === 0, onclick: () => go(Math.max(0, offset - size)) }, t("action.previous")),
+    h("span", { "aria-live": "polite" }, t("pager.range", { from: total ? offset + 1 : 0, to: last, total })),
+    h("button", { type: "button", disabled: last >= total, onclick: () => go(offset + size) }, t("action.next")));
+}

@@ -2,11 +2,13 @@
 // seat's day timeline; booking in two clicks (the seat, then Book); the waitlist when it is taken.
 // The map refreshes itself (every 15 s while the tab is visible, and on every notification).
 import { api, cached, query, seg, iso } from "./api.js";
-import { h, fill, field, check, messageArea, say, whenDataChanges } from "./dom.js";
+import { h, fill, field, check, messageArea, say, whenDataChanges, pager } from "./dom.js";
 import { t, formatRange, zonedInstant, zonedDay, zonedTime, addDays } from "./i18n.js";
 import { seatMap, seatState, legend, timeline, withinHours } from "./seatmap.js";
 
 const REFRESH_MS = 15000;
+/// Seats on one page of the map (a library may have thousands).
+const PAGE_SIZE = 500;
 
 /// The next quarter hour in `zone`, as "YYYY-MM-DD" and "HH:MM".
 function nextQuarter(zone) {
@@ -42,6 +44,7 @@ export async function render(root) {
   let shownState = null;
   let detailMessage = null;
   let last = null;
+  let offset = 0;
 
   const branch = () => branches.find((b) => b.branch === branchSelect.value) || branches[0];
   const zone = () => branch()?.time_zone || "UTC";
@@ -70,7 +73,9 @@ export async function render(root) {
     return { start, end: zonedInstant(endDay, to.value, zone()) };
   };
 
-  async function search({ quiet = false } = {}) {
+  /// A new search starts at the first page; a refresh (quiet) or the pager keeps its page.
+  async function search({ quiet = false, keepPage = quiet } = {}) {
+    if (!keepPage) offset = 0;
     const w = windowOf();
     if (!w) return say(message, t("find.need_window"), "error");
     sessionStorage.setItem("dlsms.find", JSON.stringify({
@@ -83,6 +88,7 @@ export async function render(root) {
         api("GET", `seats${query({
           branch: b.branch, area: areaSelect.value, has_power: power.checked || "", has_monitor: monitor.checked || "",
           accessible: accessible.checked || "", available_only: false, start_time: iso(w.start), end_time: iso(w.end),
+          limit: PAGE_SIZE, offset,
         })}`),
         api("GET", `branches/${seg(b.branch)}/closures`),
       ]);
@@ -99,7 +105,7 @@ export async function render(root) {
         closed = true;
         reasons.push(t("find.outside_hours"));
       }
-      last = { seats: found.seats, closed, reasons, window: w, branch: b };
+      last = { seats: found.seats, total: found.total, closed, reasons, window: w, branch: b };
       paintResults();
       // Loaded: an old error (the server was unreachable) goes.
       if (!quiet || message.classList.contains("error")) say(message, "");
@@ -116,7 +122,7 @@ export async function render(root) {
   }
 
   function paintResults() {
-    const { seats, closed, reasons, window: w, branch: b } = last;
+    const { seats, total, closed, reasons, window: w, branch: b } = last;
     // A refresh keeps the keyboard where it was: on the same seat.
     const focusedSeat = document.activeElement?.closest?.(".seat-map .seat")?.dataset.seatId;
     const free = seats.filter((s) => seatState(s, closed) === "free").length;
@@ -126,6 +132,14 @@ export async function render(root) {
       reasons.length ? h("p", { class: "notice" }, t("find.closed_because", { reasons: reasons.join("; ") })) : null,
       legend(),
       seatMap(seats, { stateOf: (s) => seatState(s, closed), onSelect: (s) => showDetail(s, { focus: true }), selected }),
+      pager({
+        offset, size: PAGE_SIZE, count: seats.length, total, label: t("pager.seats"),
+        go: (next) => {
+          offset = next;
+          hideDetail();
+          search({ keepPage: true });
+        },
+      }),
       h("div", { class: "actions" },
         h("button", { type: "button", onclick: () => joinWaitlist({ branch: b.branch }) }, t("find.wait_any", { branch: b.branch }))));
     if (focusedSeat) results.querySelector(`.seat[data-seat-id="${focusedSeat}"]`)?.focus();

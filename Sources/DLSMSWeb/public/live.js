@@ -3,7 +3,7 @@
 // the stream is refused or closed for good, it is reopened with backoff from the last id seen
 // (kept for the tab, so a reload replays what it missed). Every notification shows a toast and is
 // announced to the open page (`dlsms:notification`), which refreshes what it shows.
-import { api, ApiError, session, query, cached } from "./api.js";
+import { api, ApiError, session, query, cached, seatsByID } from "./api.js";
 import { h, fill, toast } from "./dom.js";
 import { t, formatRange, has } from "./i18n.js";
 
@@ -92,8 +92,8 @@ async function receive(type, event) {
   let seat = n.seat_id;
   let zone = "UTC";
   try {
-    const [seats, branches] = await Promise.all([cached("seats?available_only=false"), cached("branches")]);
-    const s = seats.seats.find((x) => x.id === n.seat_id);
+    const [seats, branches] = await Promise.all([seatsByID([n.seat_id]), cached("branches")]);
+    const s = seats.get(n.seat_id);
     if (s) {
       seat = s.label;
       zone = branches.branches.find((b) => b.branch === s.branch)?.time_zone || "UTC";

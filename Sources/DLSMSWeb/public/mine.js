@@ -1,7 +1,7 @@
 // My reservations (upcoming and past) with check-in (only inside its window, with a countdown to
 // the no-show deadline), check-out and cancel; my waitlist entries with their position, offers to
 // accept or decline, and leaving. Refreshed by every notification.
-import { api, cached, query } from "./api.js";
+import { api, cached, query, seatsByID } from "./api.js";
 import { h, fill, field, messageArea, say, confirmDialog, table, whenDataChanges } from "./dom.js";
 import { t, formatRange, formatTime, formatCountdown, formatDateTime } from "./i18n.js";
 
@@ -27,15 +27,14 @@ export async function render(root) {
 
   async function load() {
     try {
-      const [r, w, catalog, branches, rs] = await Promise.all([
+      const [r, w, branches, rs] = await Promise.all([
         api("GET", `reservations/mine${query({ limit: 200 })}`),
         api("GET", "waitlist/mine"),
-        cached("seats?available_only=false"),
         cached("branches", 30000),
         cached("rules", 300000),
       ]);
       rules = rs;
-      seats = new Map(catalog.seats.map((s) => [s.id, s]));
+      seats = await seatsByID([...r.reservations.map((x) => x.seat_id), ...w.waitlist.map((x) => x.seat_id)]);
       zones = new Map(branches.branches.map((b) => [b.branch, b.time_zone]));
       paint(r.reservations, w.waitlist);
     } catch (err) {

@@ -1,8 +1,8 @@
 // The staff pages (admin role): all reservations with filters and paging; the seat map with
 // maintenance, seat details and map positions; each branch's opening hours, closures, check-in
 // at the seat and QR codes; statistics and reports drawn as charts, with CSV downloads.
-import { api, cached, forget, query, seg, iso, download } from "./api.js";
-import { h, fill, field, check, messageArea, say, dialog, confirmDialog, table } from "./dom.js";
+import { api, cached, forget, query, seg, iso, download, seatsByID } from "./api.js";
+import { h, fill, field, check, messageArea, say, dialog, confirmDialog, table, pager } from "./dom.js";
 import { t, formatRange, formatDateTime, zonedDay, zonedInstant, addDays } from "./i18n.js";
 import { seatMap, legend } from "./seatmap.js";
 import { barChart, columnChart, heatmap } from "./charts.js";
@@ -50,28 +50,27 @@ async function reservations(root) {
   const pageSize = 25;
   let offset = 0;
   const filters = () => ({ status: status.value, seat_id: seat.value, user_id: user.value });
-  const [catalog, users] = await Promise.all([cached("seats?available_only=false"), api("GET", "admin/users?limit=10000").catch(() => ({ users: [] }))]);
-  const seats = new Map(catalog.seats.map((s) => [s.id, s]));
+  const users = await api("GET", "admin/users?limit=10000").catch(() => ({ users: [] }));
   const students = new Map(users.users.map((u) => [u.id, u]));
 
   async function load() {
     say(message, t("status.loading"));
     try {
       const page = await api("GET", `reservations${query({ ...filters(), limit: pageSize, offset })}`);
+      const seats = await seatsByID(page.reservations.map((r) => r.seat_id));
       say(message, "");
-      const last = Math.min(offset + page.count, page.total);
       fill(list,
-        table(t("staff.reservations_caption", { from: page.total ? offset + 1 : 0, to: last, total: page.total }), [
+        table(t("staff.reservations_caption", { from: page.total ? offset + 1 : 0, to: Math.min(offset + page.count, page.total), total: page.total }), [
           { title: t("column.id"), cell: (r) => r.id },
           { title: t("column.seat"), cell: (r) => `${seats.get(r.seat_id)?.label ?? r.seat_id} (${seats.get(r.seat_id)?.branch ?? "?"})` },
           { title: t("column.student"), cell: (r) => students.get(r.user_id)?.student_id ?? r.user_id },
           { title: t("column.when"), cell: (r) => formatRange(new Date(r.start_time), new Date(r.end_time), "UTC") },
           { title: t("column.status"), cell: (r) => h("span", { class: `badge status-${r.status.toLowerCase()}` }, t(`status.${r.status}`)) },
         ], page.reservations),
-        h("div", { class: "pager" },
-          h("button", { type: "button", disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - pageSize); load(); } }, t("action.previous")),
-          h("span", {}, t("staff.page", { page: Math.floor(offset / pageSize) + 1, pages: Math.max(1, Math.ceil(page.total / pageSize)) })),
-          h("button", { type: "button", disabled: last >= page.total, onclick: () => { offset += pageSize; load(); } }, t("action.next"))));
+        pager({
+          offset, size: pageSize, count: page.count, total: page.total, label: t("pager.reservations"),
+          go: (next) => { offset = next; load(); },
+        }));
     } catch (err) {
       say(message, errorText(err), "error");
     }
@@ -92,13 +91,19 @@ async function seats(root) {
   const branch = h("select", {}, branchList.map((b) => h("option", { value: b.branch }, b.branch)));
   const message = messageArea();
   const map = h("div", {});
+  // A branch's seats a page at a time: a large branch's map would be too long to use at once.
+  const pageSize = 500;
+  let offset = 0;
 
   async function load() {
     try {
-      const found = await api("GET", `seats${query({ branch: branch.value, available_only: false })}`);
+      const found = await api("GET", `seats${query({ branch: branch.value, available_only: false, limit: pageSize, offset })}`);
       fill(map, legend(), seatMap(found.seats, {
         stateOf: (s) => (s.status === "MAINTENANCE" ? "maintenance" : s.status === "OCCUPIED" ? "taken" : "free"),
         onSelect: (s) => editSeat(s),
+      }), pager({
+        offset, size: pageSize, count: found.count, total: found.total, label: t("pager.seats"),
+        go: (next) => { offset = next; load(); },
       }));
     } catch (err) {
       say(message, errorText(err), "error");
@@ -165,7 +170,10 @@ async function seats(root) {
     again?.focus();
   }
 
-  branch.addEventListener("change", load);
+  branch.addEventListener("change", () => {
+    offset = 0;
+    load();
+  });
   fill(root, h("div", { class: "card search" },
     h("div", { class: "row" }, field(t("field.branch"), branch)),
     h("p", { class: "aside" }, t("staff.seats_intro")),

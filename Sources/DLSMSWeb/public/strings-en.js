@@ -40,6 +40,9 @@ export default {
   "action.download_csv": "Download CSV",
   "action.previous": "Previous",
   "action.next": "Next",
+  "pager.range": "{from}–{to} of {total}",
+  "pager.seats": "Pages of seats",
+  "pager.reservations": "Pages of reservations",
   "action.show": "Show",
 
   "status.loading": "Loading…",
@@ -214,7 +217,6 @@ export default {
   "staff.stats": "Statistics",
   "staff.any_status": "Any status",
   "staff.reservations_caption": "Reservations {from}–{to} of {total} (times in UTC)",
-  "staff.page": "Page {page} of {pages}",
   "staff.seats_intro": "Choose a seat to edit it, put it under maintenance or print its code. Map positions (x, y) place seats on the grid.",
   "staff.add_seat": "Add a seat",
   "staff.new_seat": "New seat",
