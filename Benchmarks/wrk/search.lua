@@ -1,4 +1,5 @@
--- wrk: a student's seat search (SEARCH_PATH) with a bearer token (SEARCH_TOKEN). Counts answers
+-- wrk: a student's seat search (SEARCH_PATH) with a bearer token (SEARCH_TOKEN), or any listing
+-- answering "count" and "total" (e.g. /reservations/mine: then "seats" are its items). Counts answers
 -- other than 200 and reads every 200's seat count and size: done() prints
 -- "other N" and "answers seats MIN..MAX bytes MIN..MAX", which the scripts check against the
 -- seats the figure names (a search answering fewer seats measures something else).
@@ -24,8 +25,9 @@ function response(status, headers, body)
     other = other + 1
     return
   end
-  -- The count closes the answer: read the tail only (a scan of every body would load wrk, not the server).
-  local seats = tonumber(string.match(string.sub(body, -24), '"count":(%d+)}$') or "-1")
+  -- The count is in the answer's tail (after the list; then "total" and, for seats, "next_cursor"):
+  -- read the tail only (a scan of every body would load wrk, not the server).
+  local seats = tonumber(string.match(string.sub(body, -80), '"count":(%d+),"total"') or "-1")
   local bytes = string.len(body)
   if min_seats < 0 or seats < min_seats then min_seats = seats end
   if seats > max_seats then max_seats = seats end

@@ -64,9 +64,15 @@ public struct Limits: Sendable, Hashable {
 
     // MARK: Listings
 
-    /// Page size of a student's own listings, and of the admin listings.
+    /// Page size of a student's own listings (default and maximum), and the default of the admin
+    /// listings.
     public var pageSize = 1_000
+    /// The largest `limit` an admin listing accepts (as it always has).
     public var adminPageSize = 10_000
+    /// The most items an admin listing's page holds: a larger `limit` is served as this many, so
+    /// every answer stays under 1 MB (a reservation is about 200 bytes of JSON, an account about
+    /// 130); clients page by `count` and `total`.
+    public var adminPageServed = 2_000
     /// Seats in one page of a seat search (`GET /seats`, gRPC `GetSeats`), and branches in one
     /// page of `GET /branches`: the default and the maximum (about 200 kB of JSON).
     public var seatPageSize = 1_000

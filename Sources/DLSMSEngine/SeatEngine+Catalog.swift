@@ -66,13 +66,20 @@ extension SeatEngine {
 
     /// Adds `area` to the branch if it is new.
     func addArea(_ area: String, to name: String) async throws(EngineError) {
+        try await addAreas([area], to: name)
+    }
+
+    /// Adds the areas a branch does not have yet, in one change of the branch (a change copies the
+    /// branch to each of its seats: one per area made a large import quadratic).
+    func addAreas(_ areas: [String], to name: String) async throws(EngineError) {
         _ = try await changeCatalog { c throws(EngineError) in
             guard var b = c.branch(named: name) else { throw .branchNotFound(name) }
-            guard !b.areas.contains(area) else { return nil }
-            guard b.areas.count < Branch.maxAreas else {
+            let missing = areas.filter { !b.areas.contains($0) }
+            guard !missing.isEmpty else { return nil }
+            guard b.areas.count + missing.count <= Branch.maxAreas else {
                 throw .badRequest("\(name) has \(Branch.maxAreas) areas already: put the seat in one of them")
             }
-            b.areas.append(area)
+            b.areas += missing
             return b
         }
     }
@@ -169,9 +176,7 @@ extension SeatEngine {
         }
         let seats = try reserved.get()
         do {
-            for (branch, names) in areas {
-                for area in names { try await addArea(area, to: branch) }
-            }
+            for (branch, names) in areas { try await addAreas(names, to: branch) }
             try await define(seats: seats)
         } catch {
             catalog.withLock { c in for seat in seats { c.seatBranch.removeValue(forKey: seat.id) } }

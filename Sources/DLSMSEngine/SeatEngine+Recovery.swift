@@ -253,4 +253,8 @@ extension SeatEngine {
     /// Every waitlist entry (admin, export).
     public var allWaitlistEntries: [WaitlistEntry] { context.waitlist.all }
     public var allUsers: [User] { users.all }
+    /// A page of the accounts by id, and how many there are.
+    public func users(offset: Int, limit: Int) -> (users: [User], total: Int) {
+        users.page(offset: max(0, offset), limit: max(0, limit))
+    }
 }

@@ -86,5 +86,28 @@ final class UserDirectory: Sendable {
 
     var all: [User] { state.withLock { $0.users.filter { !$0.studentID.isEmpty } } }
 
+    /// A page of the accounts by id, and how many there are: a copy of the page only, whatever the
+    /// number of accounts.
+    func page(offset: Int, limit: Int) -> (users: [User], total: Int) {
+        state.withLock { s in
+            let total = s.byStudentID.count
+            if s.users.count == total {  // no gaps (the usual case): the page is a slice
+                let from = min(offset, total)
+                return (Array(s.users[from..<min(total, from + limit)]), total)
+            }
+            var page: [User] = []
+            var skipped = 0
+            for u in s.users where !u.studentID.isEmpty {
+                if skipped < offset {
+                    skipped += 1
+                } else {
+                    page.append(u)
+                    if page.count == limit { break }
+                }
+            }
+            return (page, total)
+        }
+    }
+
     var count: Int { state.withLock { $0.byStudentID.count } }
 }

@@ -17,14 +17,20 @@ private func addUserListRoutes(api: RouterGroup<APIContext>, service: LibrarySer
     api.get("/admin/users") { request, context -> Response in
         _ = try context.requireAdmin()
         let pages = service.configuration.limits
-        let (limit, offset) = try request.queryPage(max: pages.adminPageSize, default: pages.pageSize)
-        let all = engine.allUsers
-        let page = all.dropFirst(offset).prefix(limit)
+        let (limit, offset) = try request.queryPage(
+            max: pages.adminPageSize, default: pages.pageSize, served: pages.adminPageServed)
+        let page: (users: [User], total: Int)
+        if let ids = try request.queryIDs(max: pages.adminPageServed) {
+            let found = ids.sorted().compactMap { engine.user(id: UserID($0)) }
+            page = (Array(found.dropFirst(offset).prefix(limit)), found.count)
+        } else {
+            page = engine.users(offset: offset, limit: limit)
+        }
         return Render.response {
             $0.object {
-                $0.field("users", array: page) { w, u in Render.user(u, &w) }
-                $0.field("count", page.count)
-                $0.field("total", all.count)
+                $0.field("users", array: page.users) { w, u in Render.user(u, &w) }
+                $0.field("count", page.users.count)
+                $0.field("total", page.total)
             }
         }
     }

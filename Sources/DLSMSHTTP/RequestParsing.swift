@@ -370,11 +370,14 @@ extension QueryReading {
         return n
     }
 
-    /// `limit` (1…`max`, default `fallback`) and `offset` (0…2³¹−1) of a paged listing.
-    package func queryPage(max: Int, default fallback: Int) throws(APIError) -> (limit: Int, offset: Int) {
+    /// `limit` (1…`max`, default `fallback`, served as at most `served`) and `offset` (0…2³¹−1)
+    /// of a paged listing.
+    package func queryPage(max: Int, default fallback: Int, served: Int = .max) throws(APIError) -> (
+        limit: Int, offset: Int
+    ) {
         let limit = try queryInt("limit", range: 1...Int64(max)) ?? Int64(Swift.min(fallback, max))
         let offset = try queryInt("offset", range: 0...Int64(Int32.max)) ?? 0
-        return (Int(limit), Int(offset))
+        return (Swift.min(Int(limit), served), Int(offset))
     }
 
     /// `cursor`: the `next_cursor` of the page before (a seat listing's).
@@ -388,13 +391,24 @@ extension QueryReading {
 
     /// `ids=1,2,3`: only these seats, at most `max` of them.
     package func querySeatIDs(max: Int) throws(APIError) -> Set<SeatID>? {
+        guard let ids = try queryIDs(max: max) else { return nil }
+        var seats = Set<SeatID>()
+        for id in ids {
+            guard let seat = SeatID(exactly: id) else { throw APIError.badRequest("ids: no seat has the id \(id)") }
+            seats.insert(seat)
+        }
+        return seats
+    }
+
+    /// `ids=1,2,3`: only these (positive ids), at most `max` of them.
+    package func queryIDs(max: Int) throws(APIError) -> Set<Int64>? {
         guard let v = query("ids") else { return nil }
         let parts = v.split(separator: ",", omittingEmptySubsequences: false)
-        guard parts.count <= max else { throw APIError.badRequest("ids: at most \(max) seat ids") }
-        var ids = Set<SeatID>()
+        guard parts.count <= max else { throw APIError.badRequest("ids: at most \(max) ids") }
+        var ids = Set<Int64>()
         for part in parts {
-            guard let id = SeatID(part), id > 0 else {
-                throw APIError.badRequest("ids must be seat ids separated by commas: \(part)")
+            guard let id = Int64(part), id > 0 else {
+                throw APIError.badRequest("ids must be ids separated by commas: \(part)")
             }
             ids.insert(id)
         }

@@ -39,7 +39,8 @@ package func addReservationRoutes(to api: RouterGroup<APIContext>, service: Libr
     api.get("/reservations") { request, context -> Response in
         _ = try context.requireAdmin()
         let filter = try ReservationFilter(request)
-        let (limit, offset) = try request.queryPage(max: pages.adminPageSize, default: pages.pageSize)
+        let (limit, offset) = try request.queryPage(
+            max: pages.adminPageSize, default: pages.pageSize, served: pages.adminPageServed)
         let page = await engine.allReservations(matching: filter, limit: limit, offset: offset)
         return reservationPage(page)
     }

@@ -376,9 +376,18 @@ public enum LoadTest {
                 "the server has no '\(branch)': start it with --load-test-seats N (and --bcrypt-cost 4 --max-upcoming 100000000 --registrations-per-hour 100000000 --hashes-per-client 100000 for a quick preparation from one address and no per-student limit)"
             )
         }
-        let seatList = try await getJSON(
-            base + "/seats?branch=" + encode(branch) + "&available_only=false", token: token, client: connection)
-        let seats = ((seatList["seats"] as? [[String: Any]]) ?? []).compactMap { JSON.int($0["id"]) }.sorted()
+        // Every seat of the branch, a page at a time.
+        var seats: [Int64] = []
+        var cursor = ""
+        for _ in 0..<10_000 {
+            let page = try await getJSON(
+                base + "/seats?branch=" + encode(branch) + "&available_only=false" + cursor, token: token,
+                client: connection)
+            seats += ((page["seats"] as? [[String: Any]]) ?? []).compactMap { JSON.int($0["id"]) }
+            guard let next = page["next_cursor"] as? String else { break }
+            cursor = "&cursor=" + encode(next)
+        }
+        seats.sort()
         guard !seats.isEmpty else { throw LoadTestError.preparation("'\(branch)' has no seats") }
         let now = Int64(Date().timeIntervalSince1970)
         return Fixture(
@@ -430,7 +439,7 @@ public enum LoadTest {
     static func readFinalState(client: Connection, base: String, fixture: Fixture) async throws -> [FinalReservation] {
         guard let token = fixture.adminToken else { throw LoadTestError.finalRead("no admin token") }
         var all: [FinalReservation] = []
-        let limit = 10_000
+        let limit = 2_000  // the most a page of the admin listing holds
         while true {
             let url = base + "/reservations?limit=\(limit)&offset=\(all.count)"
             let sent = await client.send(.GET, url, token: token)

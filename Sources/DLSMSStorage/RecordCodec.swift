@@ -545,10 +545,6 @@ public struct ByteWriter: Sendable {
 
     public init(capacity: Int = 64) { bytes.reserveCapacity(capacity) }
 
-    /// Continues writing at the end of `bytes` (move the array in, and the caller's copy out, to
-    /// avoid copying it).
-    public init(reusing bytes: [UInt8]) { self.bytes = bytes }
-
     @inlinable public mutating func byte(_ b: UInt8) { bytes.append(b) }
 
     /// Raw bytes, no length (the reader knows it).

@@ -49,8 +49,10 @@ public struct WALFrame: Sendable, Hashable {
         _ record: JournalRecord, lsn: UInt64, time: Int64, previousChecksum: UInt32, to out: inout [UInt8]
     ) -> UInt32 {
         let start = out.count
-        var w = ByteWriter(reusing: out)
-        out = []
+        // The buffer moves into the writer and back (swaps, never a copy: a copy per frame made
+        // appending n frames cost n² bytes of copying).
+        var w = ByteWriter(capacity: 0)
+        swap(&w.bytes, &out)
         w.byte(version)
         w.byte(RecordCodec.kind(of: record).rawValue)
         w.byte(0)
@@ -61,7 +63,7 @@ public struct WALFrame: Sendable, Hashable {
         w.u32(previousChecksum)
         w.u32(0)  // checksum, filled in below
         RecordCodec.encode(record, into: &w)
-        out = w.bytes
+        swap(&w.bytes, &out)
         let length = UInt32(out.count - start - headerSize)
         return out.withUnsafeMutableBytes { raw in
             raw.storeBytes(of: length.littleEndian, toByteOffset: start + 4, as: UInt32.self)

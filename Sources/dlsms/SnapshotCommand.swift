@@ -24,7 +24,9 @@ struct SnapshotCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "snapshot",
         abstract: "Inspect, verify, restore, export, repair and compact a data directory (offline).",
-        subcommands: [List.self, Inspect.self, Verify.self, Restore.self, Export.self, Repair.self, Compact.self])
+        subcommands: [
+            List.self, Inspect.self, Verify.self, Restore.self, Export.self, Repair.self, Compact.self, Synthesize.self,
+        ])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -119,6 +119,21 @@ private func + (a: Metadata, b: [String: String]) -> Metadata {
         }
     }
 
+    @Test func adminPagesHoldAtMostTheServedSize() async throws {
+        try await withService(Configure { $0.app.limits.adminPageServed = 3 }) { client, _, _ in
+            let admin = try await client.login("admin", "admin-password")
+            // A limit up to the accepted maximum is fine, and served as the page size: a client
+            // pages by count and total.
+            for path in ["/admin/users?limit=10000", "/reservations?limit=10000"] {
+                let page = try await client.call(.get, path, token: admin)
+                #expect(page.status == .ok && page.json["count"] as? Int == 3, "\(path): \(page.text)")
+                #expect((page.json["total"] as? Int ?? 0) > 3)
+            }
+            let users = try await client.call(.get, "/admin/users?limit=2&offset=9", token: admin)
+            #expect(users.json["count"] as? Int == 2)
+        }
+    }
+
     @Test func grpcPagesThroughMetadata() async throws {
         try await withGRPC { g, _, _ in
             let token = try await g.token("S2021004")

@@ -141,6 +141,15 @@ import Testing
             _ = try await client.login("S2030001", "second-password")
             let list = try await client.call(.get, "/admin/users?limit=2&offset=10", token: admin)
             #expect(list.json["total"] as? Int == 12 && list.json["count"] as? Int == 2)
+            let ids = { (r: Reply) in (r.json["users"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int } }
+            #expect(ids(list) == [11, 12])
+            // By id, in id order, whatever the order asked; an id nobody has is left out.
+            let picked = try await client.call(.get, "/admin/users?ids=9,2,400,2", token: admin)
+            #expect(ids(picked) == [2, 9] && picked.json["total"] as? Int == 2)
+            for bad in ["ids=a", "ids=0", "ids=", "limit=10001", "limit=0", "offset=-1"] {
+                #expect(
+                    try await client.call(.get, "/admin/users?\(bad)", token: admin).status == .badRequest, "\(bad)")
+            }
         }
     }
 

@@ -50,14 +50,18 @@ async function reservations(root) {
   const pageSize = 25;
   let offset = 0;
   const filters = () => ({ status: status.value, seat_id: seat.value, user_id: user.value });
-  const users = await api("GET", "admin/users?limit=10000").catch(() => ({ users: [] }));
-  const students = new Map(users.users.map((u) => [u.id, u]));
 
   async function load() {
     say(message, t("status.loading"));
     try {
       const page = await api("GET", `reservations${query({ ...filters(), limit: pageSize, offset })}`);
-      const seats = await seatsByID(page.reservations.map((r) => r.seat_id));
+      // The page's seats and students, by id (a consortium has far more than a page of either).
+      const userIDs = [...new Set(page.reservations.map((r) => r.user_id))];
+      const [seats, users] = await Promise.all([
+        seatsByID(page.reservations.map((r) => r.seat_id)),
+        userIDs.length ? api("GET", `admin/users${query({ ids: userIDs.join(","), limit: userIDs.length })}`).catch(() => ({ users: [] })) : { users: [] },
+      ]);
+      const students = new Map(users.users.map((u) => [u.id, u]));
       say(message, "");
       fill(list,
         table(t("staff.reservations_caption", { from: page.total ? offset + 1 : 0, to: Math.min(offset + page.count, page.total), total: page.total }), [
