@@ -24,6 +24,8 @@ public final class LibraryService: Sendable {
     package let seatFragments = SeatFragments()
     /// Makes and checks the seats' QR codes.
     public let seatCodes: SeatCodes
+    /// Seat searches (REST and gRPC) pass through it.
+    public let searches: ConcurrencyGate
     /// This node's place in a replicated cluster (the single node's when replication is off).
     public let replication: any ReplicationStatus
     /// The token secret (a standby copies its primary's with the snapshot).
@@ -39,6 +41,7 @@ public final class LibraryService: Sendable {
         self.replication = replication
         tokenSecret = secret
         seatCodes = SeatCodes(secret: secret)
+        searches = ConcurrencyGate(width: configuration.limits.searchesAtOnce)
         self.durable = durable
         self.tokens = tokens
         self.hasher = hasher

@@ -1,5 +1,6 @@
 import DLSMSCore
 import DLSMSEngine
+import Foundation
 
 /// Every bound and timeout of the service, in one place. Each has a default here; those an
 /// operator may change are settings (``ServerSettings``), and the README lists them all.
@@ -76,6 +77,8 @@ public struct Limits: Sendable, Hashable {
     /// Seats in one page of a seat search (`GET /seats`, gRPC `GetSeats`), and branches in one
     /// page of `GET /branches`: the default and the maximum (about 200 kB of JSON).
     public var seatPageSize = 1_000
+    /// Seat searches computed at once (``ConcurrencyGate``); the others wait in line.
+    public var searchesAtOnce = max(2, ProcessInfo.processInfo.activeProcessorCount)
 
     public init() {}
 }

@@ -216,12 +216,14 @@ package struct SeatServiceHandler: Library_SeatService.SimpleServiceProtocol {
                 }
                 return n
             }
-            let page = await a.engine.searchSeats(
-                filter, start: span?.0, end: span?.1,
-                page: SeatPageRequest(
-                    limit: try number("dlsms-limit", 1...most) ?? most,
-                    offset: try number("dlsms-offset", 0...Int(Int32.max)) ?? 0,
-                    after: try number("dlsms-cursor", 0...Int(Int32.max)).map { SeatID($0) }))
+            let wanted = SeatPageRequest(
+                limit: try number("dlsms-limit", 1...most) ?? most,
+                offset: try number("dlsms-offset", 0...Int(Int32.max)) ?? 0,
+                after: try number("dlsms-cursor", 0...Int(Int32.max)).map { SeatID($0) })
+            let engine = a.engine
+            let page = await a.service.searches.run {
+                await engine.searchSeats(filter, start: span?.0, end: span?.1, page: wanted)
+            }
             var metadata: Metadata = ["dlsms-total": "\(page.total)"]
             if let next = page.next { metadata.addString("\(next)", forKey: "dlsms-next-cursor") }
             return ServerResponse(

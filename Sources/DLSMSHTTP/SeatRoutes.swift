@@ -31,10 +31,11 @@ package func addSeatRoutes(to api: RouterGroup<APIContext>, service: LibraryServ
             availableOnly: try q.queryBool("available_only") ?? true, ids: try q.querySeatIDs(max: pageSize))
         let window = try q.queryWindow()
         let (limit, offset) = try q.queryPage(max: pageSize, default: pageSize)
-        let page = await engine.searchSeats(
-            filter, start: window?.0, end: window?.1,
-            page: SeatPageRequest(limit: limit, offset: offset, after: try q.querySeatCursor()))
-        return Render.response(Render.seatsAnswer(page, parts: service.seatFragments(page.seats)))
+        let request = SeatPageRequest(limit: limit, offset: offset, after: try q.querySeatCursor())
+        return await service.searches.run {
+            let page = await engine.searchSeats(filter, start: window?.0, end: window?.1, page: request)
+            return Render.response(Render.seatsAnswer(page, parts: service.seatFragments(page.seats)))
+        }
     }
 
     api.get("/seats/:id") { request, context -> Response in
