@@ -62,6 +62,35 @@ public struct WALFrame: Sendable, Hashable {
         w.u32(0)  // checksum, filled in below
         RecordCodec.encode(record, into: &w)
         out = w.bytes
+        return seal(&out, at: start)
+    }
+
+    /// Appends a frame of `kind` whose payload is `payload` as it is (the spool's records, which
+    /// are no journal records), and returns the frame's checksum.
+    @discardableResult
+    public static func append(
+        kind: UInt8, payload: [UInt8], lsn: UInt64, time: Int64, previousChecksum: UInt32, to out: inout [UInt8]
+    ) -> UInt32 {
+        let start = out.count
+        var w = ByteWriter(reusing: out)
+        out = []
+        w.byte(version)
+        w.byte(kind)
+        w.byte(0)
+        w.byte(0)
+        w.u32(0)  // length, filled in below
+        w.u64(lsn)
+        w.u64(UInt64(bitPattern: time))
+        w.u32(previousChecksum)
+        w.u32(0)  // checksum, filled in below
+        w.bytes(payload)
+        out = w.bytes
+        return seal(&out, at: start)
+    }
+
+    /// Fills in the length and the CRC-32C of the frame that starts at `start` and runs to the end
+    /// of `out`; returns the checksum.
+    private static func seal(_ out: inout [UInt8], at start: Int) -> UInt32 {
         let length = UInt32(out.count - start - headerSize)
         return out.withUnsafeMutableBytes { raw in
             raw.storeBytes(of: length.littleEndian, toByteOffset: start + 4, as: UInt32.self)
