@@ -252,42 +252,10 @@ public final class Spool: Sendable {
             segments.append(Segment(first: first, size: size))
         }
         let keep = keepThrough.map { max($0, saved?.considered ?? 0) }
-        // The newest record: from the last segment with one, cutting a torn tail and what lies
-        // beyond `keep` (a segment left empty by that is removed, and the one before read).
-        var newest: ScannedFrame?
-        var chain: UInt32 = 0
-        while let last = segments.last {
-            let path = directory + "/" + segmentName(first: last.first)
-            let bytes = try io.read(path)
-            report.bytesRead += bytes.count
-            var frames = scan(bytes).frames
-            var end = frames.last.map { $0.offset + $0.size } ?? 0
-            report.tornBytes += bytes.count - end
-            // A write that failed and could not be cut back may have left frames after the saved
-            // end, with keys the state file already counts as considered (dropped): never records.
-            if let saved, saved.end.segment == last.first,
-                let cut = frames.firstIndex(where: { $0.offset >= saved.end.offset && $0.key <= saved.considered })
-            {
-                report.cutRecords += frames.count - cut
-                end = frames[cut].offset
-                frames.removeSubrange(cut...)
-            }
-            if let keep, let cut = frames.firstIndex(where: { $0.key > keep }) {
-                report.cutRecords += frames.count - cut
-                end = frames[cut].offset
-                frames.removeSubrange(cut...)
-            }
-            if frames.isEmpty && segments.count > 1 {
-                if !readOnly { try io.remove(path) }
-                segments.removeLast()
-                continue
-            }
-            if end < bytes.count && !readOnly { try io.truncate(path, to: end) }
-            segments[segments.count - 1].size = end
-            newest = frames.last
-            chain = frames.last?.checksum ?? 0
-            break
-        }
+        let newest = try readNewest(
+            directory: directory, io: io, segments: &segments, saved: saved, keep: keep, readOnly: readOnly,
+            report: &report)
+        let chain = newest?.checksum ?? 0
         var nextSeq = newest.map { $0.seq + 1 } ?? segments.last?.first ?? max(saved?.end.seq ?? 1, 1)
         if segments.isEmpty { nextSeq = max(nextSeq, saved?.cursor.seq ?? 1) }
         // The cursor: the saved one, or the start of the oldest segment left (segments are deleted
@@ -322,6 +290,46 @@ public final class Spool: Sendable {
                 storedBytes: stored),
             report
         )
+    }
+
+    /// The newest record of a spool's segments, from the last one that has one: a torn tail is
+    /// cut, and so are frames beyond `keep` and leftovers of a write that could not be undone (a
+    /// segment left empty by that is removed, and the one before it read).
+    private static func readNewest(
+        directory: String, io: any StorageIO, segments: inout [Segment], saved: SpoolCheckpoint?, keep: UInt64?,
+        readOnly: Bool, report: inout SpoolOpenReport
+    ) throws(StorageError) -> ScannedFrame? {
+        while let last = segments.last {
+            let path = directory + "/" + segmentName(first: last.first)
+            let bytes = try io.read(path)
+            report.bytesRead += bytes.count
+            var frames = scan(bytes).frames
+            var end = frames.last.map { $0.offset + $0.size } ?? 0
+            report.tornBytes += bytes.count - end
+            // A write that failed and could not be cut back may have left frames after the saved
+            // end, with keys the state file already counts as considered (dropped): never records.
+            if let saved, saved.end.segment == last.first,
+                let cut = frames.firstIndex(where: { $0.offset >= saved.end.offset && $0.key <= saved.considered })
+            {
+                report.cutRecords += frames.count - cut
+                end = frames[cut].offset
+                frames.removeSubrange(cut...)
+            }
+            if let keep, let cut = frames.firstIndex(where: { $0.key > keep }) {
+                report.cutRecords += frames.count - cut
+                end = frames[cut].offset
+                frames.removeSubrange(cut...)
+            }
+            if frames.isEmpty && segments.count > 1 {
+                if !readOnly { try io.remove(path) }
+                segments.removeLast()
+                continue
+            }
+            if end < bytes.count && !readOnly { try io.truncate(path, to: end) }
+            segments[segments.count - 1].size = end
+            return frames.last
+        }
+        return nil
     }
 
     /// A spool that could not be opened: it drops (and counts) every offer, reports `reason`, and
