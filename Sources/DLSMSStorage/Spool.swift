@@ -332,6 +332,21 @@ public final class Spool: Sendable {
         return nil
     }
 
+    /// Reads every segment (the offline `dlsms snapshot verify`, never a start): the records, and
+    /// the bytes of each segment that are no valid record (a torn tail of the last one included).
+    public static func verify(directory: String, io: any StorageIO) throws(StorageError) -> (
+        records: Int, damaged: [(segment: String, bytes: Int)]
+    ) {
+        var records = 0
+        var damaged: [(String, Int)] = []
+        for name in try io.list(directory) where segmentFirst(name) != nil {
+            let (frames, skipped) = scan(try io.read(directory + "/" + name))
+            records += frames.count
+            if skipped > 0 { damaged.append((name, skipped)) }
+        }
+        return (records, damaged)
+    }
+
     /// A spool that could not be opened: it drops (and counts) every offer, reports `reason`, and
     /// leaves the files in `directory` as they are.
     public static func unavailable(directory: String, io: any StorageIO, limits: SpoolLimits, reason: String) -> Spool {

@@ -152,7 +152,6 @@ import Testing
             standardError: try FileHandle(forWritingTo: URL(fileURLWithPath: log)))
         try await server.waitUntilListening()
         let restart = Date().timeIntervalSince(started)
-        defer { _ = server.stop() }
         let admin2 = try await server.login("admin", "admin-password")
         let again = try await webhooks(server, admin2)
         #expect(again["pending"] as? Int == bound && again["dropped"] as? Int == made - bound, "\(again)")
@@ -175,5 +174,18 @@ import Testing
         #expect(last["pending"] as? Int == bound && last["dropped"] as? Int == made + more - bound, "\(last)")
         series = try await metrics(server)
         #expect(series["dlsms_webhook_dropped_total{endpoint=\"\(id)\"}"] == Double(made + more - bound))
+
+        // The offline tools read the spool as it is after the final snapshot.
+        #expect(server.stop() == 0)
+        let verify = try runDLSMS(["snapshot", "verify", "--data-dir", dir + "/data"])
+        #expect(
+            verify.status == 0 && verify.output.contains("ok       webhook queue \(id): \(bound) records"), "\(verify)")
+        let export = try runDLSMS(["snapshot", "export", "--data-dir", dir + "/data"])
+        let document = try JSONSerialization.jsonObject(with: Data(export.output.utf8)) as? [String: Any]
+        let row = (document?["webhooks"] as? [[String: Any]])?.first
+        #expect(
+            row?["pending"] as? Int == bound && row?["dropped"] as? Int == made + more - bound,
+            "\(String(describing: row))")
+        #expect(document?["webhook_events_pending"] as? Int == bound)
     }
 }
