@@ -284,6 +284,8 @@ public final class WebhookOutbox: Sendable {
         let root = dataDirectory + "/" + Self.directory
         try io.makeDirectory(dataDirectory + "/outbox")
         try io.makeDirectory(root)
+        try io.syncDirectory(dataDirectory + "/outbox")
+        try io.syncDirectory(dataDirectory)
         var report = AttachReport()
         let limits = self.limits
         var opened: [Int64: Spool] = [:]

@@ -677,6 +677,11 @@ public final class Spool: Sendable {
             }
             guard !state.withLock({ $0.removed }) else { return }
             try io.writeAtomically(directory + "/" + Self.stateName, Self.encodeState(checkpoint))
+            // The spool's own directory entry (a new spool's), with its segments' names: the rename
+            // above synced the directory itself.
+            if let slash = directory.lastIndex(of: "/"), slash != directory.startIndex {
+                try io.syncDirectory(String(directory[..<slash]))
+            }
         } catch {
             state.withLock { $0.unsynced.formUnion(checkpoint.unsynced) }
             throw error
