@@ -63,6 +63,14 @@ import Testing
         #expect(records.contains { if case .idFloor(let f) = $0 { f.webhookEvent == 41 } else { false } })
         let segments = try FileManager.default.contentsOfDirectory(atPath: spoolDirectory(dir, hook.id))
         #expect(segments.contains(Spool.stateName) && segments.contains { $0.hasSuffix(".spool") })
+        // They hold who booked what: readable by the server's account only, like the rest.
+        for path in [dir + "/outbox", dir + "/" + WebhookOutbox.directory, spoolDirectory(dir, hook.id)]
+            + segments.map({ spoolDirectory(dir, hook.id) + "/" + $0 })
+        {
+            let mode = (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?
+                .intValue
+            #expect(mode.map { $0 & 0o077 == 0 } == true, "\(path): \(String(mode ?? 0, radix: 8))")
+        }
         await durable.close()
 
         let (reopened, report) = try await open(dir, clock: clock)
