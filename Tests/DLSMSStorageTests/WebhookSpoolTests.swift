@@ -192,6 +192,39 @@ import Testing
         await reopened.close()
     }
 
+    /// A data directory of a version that kept the backlog in snapshots: its first start moves
+    /// the events owed into the endpoint's queue (within its bound), and ids go on after them.
+    @Test func anOlderSnapshotsBacklogMovesIntoTheQueue() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let old = SeatEngine(configuration: EngineConfiguration(shardCount: 1), clock: ManualClock(t0))
+        try await seedSmall(old)
+        var image = await old.capture()
+        image.webhooks =
+            [
+                .webhookEndpoint(
+                    WebhookEndpoint(
+                        id: 1, url: "http://127.0.0.1:1/", secret: "s", events: WebhookEvent.types,
+                        deliveredThrough: 2, createdAt: t0))
+            ]
+            + (3...9).map {
+                .webhookEvent(
+                    WebhookEvent(id: $0, type: "reservation.created", createdAt: t0, payload: #"{"id":\#($0)}"#))
+            }
+        image.idFloor?.webhookEvent = 0  // an older version wrote no event floor
+        let (bytes, _) = try SnapshotFile.encode(image, coveredLSN: 0, chainChecksum: 0, createdAt: t0)
+        try PosixIO().writeAtomically(dir + "/" + SnapshotFile.name(coveredLSN: 0), bytes)
+        let (durable, _) = try await open(dir, queue: SpoolLimits(maxRecords: 5), clock: ManualClock(t0))
+        let q = try queue(durable.engine)
+        #expect(q.pending == 5 && q.spool.dropped == 2 && q.endpoint.deliveredThrough == 2)
+        let (_, first) = try #require(await durable.engine.webhooks.next(for: 1))
+        #expect(first.id == 3 && first.payload == #"{"id":3}"#)
+        try await durable.engine.webhookDone(endpoint: 1, event: first, delivered: true)
+        try await book(durable.engine, 0..<1)
+        #expect(try queue(durable.engine).spool.considered == 10)
+        await durable.close()
+    }
+
     /// Removing an endpoint deletes its spool; a backup carries the others' events.
     @Test func removalDeletesTheSpoolAndABackupCarriesTheRest() async throws {
         let dir = temporaryDirectory()
