@@ -81,7 +81,10 @@ package func addWebhookRoutes(to api: RouterGroup<APIContext>, service: LibraryS
         guard let id = try context.pathID("webhook id") else {
             throw APIError(.notFound, "not_found", "webhook not found")
         }
+        // Its last counts: nothing is pending once its queue is deleted, what it dropped stays said.
+        var last = SpoolFigures()
+        last.dropped = engine.webhooks.endpoints.first { $0.endpoint.id == id }?.spool.dropped ?? 0
         let removed = try await engine.removeWebhook(id: id)
-        return Render.response(.ok, render(removed, .init(), queue: SpoolFigures(), secret: false))
+        return Render.response(.ok, render(removed, .init(), queue: last, secret: false))
     }
 }

@@ -187,5 +187,18 @@ import Testing
             row?["pending"] as? Int == bound && row?["dropped"] as? Int == made + more - bound,
             "\(String(describing: row))")
         #expect(document?["webhook_events_pending"] as? Int == bound)
+
+        // Once more after a clean stop; then removing the endpoint answers its last counts and
+        // deletes its queue and its series.
+        server = try ServerProcess(dataDirectory: dir + "/data", extra: args)
+        try await server.waitUntilListening()
+        defer { _ = server.stop() }
+        let admin3 = try await server.login("admin", "admin-password")
+        let third = try await webhooks(server, admin3)
+        #expect(third["pending"] as? Int == bound && third["dropped"] as? Int == made + more - bound, "\(third)")
+        let (removed, gone) = try await server.request("DELETE", "/admin/webhooks/\(id)", token: admin3)
+        #expect(removed == 200 && gone["pending"] as? Int == 0 && gone["dropped"] as? Int == made + more - bound)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/data/outbox/webhooks/\(id)"))
+        #expect(try await metrics(server).keys.filter { $0.hasPrefix("dlsms_webhook") }.isEmpty)
     }
 }
