@@ -122,6 +122,11 @@ public struct SpoolCheckpoint: Sendable, Hashable {
 /// whichever is later: every key up to ``SpoolFigures/considered`` is accounted for (kept or
 /// counted), and the caller offers again what its log holds after it.
 ///
+/// **Durability of the cursor.** ``consume(through:)`` moves the cursor in memory; ``sync(_:)``
+/// writes it. The webhook outbox journals every delivery in the WAL and moves the cursor again at
+/// replay; a consumer without a log of its own (a mail outbox) syncs after it consumes, or
+/// accepts sending again what it consumed since the last sync (at least once).
+///
 /// The type is thread-safe; its owner serialises offers with the order of its keys.
 public final class Spool: Sendable {
     public static let frameKind: UInt8 = 0x80
