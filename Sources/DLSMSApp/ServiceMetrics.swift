@@ -97,6 +97,50 @@ public final class ServiceMetrics: Sendable {
         completions.increment(by: Int64(report.completed.count))
     }
 
+    /// Each webhook endpoint's series (label `endpoint`, its id), made when it is first seen and
+    /// removed with it: pending events and bytes, delivered, given up and dropped events, and
+    /// whether its queue can be written.
+    private let webhookSeries = Mutex<[Int64: [Gauge]]>([:])
+    static let webhookNames: [(metric: String, unit: String, help: String)] = [
+        ("webhook_pending", "events", "Events waiting on disk for the webhook endpoint"),
+        ("webhook_pending", "bytes", "Bytes on disk of the events waiting for the webhook endpoint"),
+        ("webhook_delivered", "total", "Events the webhook endpoint accepted"),
+        ("webhook_given_up", "total", "Events given up on after 25 hours of retries"),
+        (
+            "webhook_dropped", "total",
+            "Events not kept for the webhook endpoint: its queue was full or could not be written"
+        ),
+        (
+            "webhook_queue_failed", "",
+            "1 while the webhook endpoint's queue cannot be written (its new events are dropped)"
+        ),
+    ]
+
+    func setWebhookSeries(_ queues: [WebhookOutbox.Queue]) {
+        webhookSeries.withLock { series in
+            let live = Set(queues.map(\.endpoint.id))
+            for (id, gauges) in series where !live.contains(id) {
+                for gauge in gauges { registry.unregisterGauge(gauge) }
+                series[id] = nil
+            }
+            for queue in queues {
+                let id = queue.endpoint.id
+                let gauges =
+                    series[id]
+                    ?? Self.webhookNames.map {
+                        registry.makeGauge(
+                            descriptor: Self.name($0.metric, $0.unit, $0.help), labels: [("endpoint", String(id))])
+                    }
+                series[id] = gauges
+                let values: [Int64] = [
+                    Int64(queue.spool.pending), Int64(queue.spool.pendingBytes), queue.endpoint.delivered,
+                    queue.endpoint.givenUp, queue.spool.dropped, queue.spool.failure == nil ? 0 : 1,
+                ]
+                for (gauge, value) in zip(gauges, values) { gauge.set(Double(value)) }
+            }
+        }
+    }
+
     /// Request counters and latency histograms, made once per label set (making one is costly).
     private let perRoute = Mutex<[String: (Counter, DurationHistogram)]>([:])
 
@@ -145,6 +189,7 @@ public final class ServiceMetrics: Sendable {
         let lag: (records: UInt64, seconds: Double) = replication.role == .standby ? replication.lag : (0, 0)
         replicationLag.set(lag.seconds)
         replicationLagRecords.set(Double(lag.records))
+        setWebhookSeries(service.engine.webhooks.endpoints)
         var text = registry.emitToString()
         if let detail = service.durable.wal.failureDetail {
             // Why, for the operator (a comment, so that the exposition format stays valid).

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Crypto
 import DLSMSCore
 import DLSMSEngine
+import DLSMSStorage
 import Foundation
 import Logging
 import NIOCore
@@ -27,8 +28,15 @@ public struct WebhookSettings: Sendable, Hashable {
     public var backoffMilliseconds = 1_000
     /// How long one delivery attempt may take.
     public var timeoutSeconds = 10
+    /// Events kept on disk per endpoint at most, and their size in MiB: beyond either, new events
+    /// are dropped (and counted).
+    public var queueEvents = 100_000
+    public var queueMegabytes = 64
 
     public init() {}
+
+    /// The bound of each endpoint's spool.
+    public var queueLimits: SpoolLimits { SpoolLimits(maxRecords: queueEvents, maxBytes: queueMegabytes << 20) }
 
     /// Checks an endpoint URL: http(s), an allowed host, a port in 1–65535, no credentials, no
     /// percent-encoded host, at most 500 bytes.
@@ -93,13 +101,17 @@ package struct WebhookDeliveryService: Service {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 var running: Set<Int64> = []
+                var failures: [Int64: String] = [:]
                 for await _ in AsyncTimerSequence(interval: .seconds(1), clock: .continuous).cancelOnGracefulShutdown()
                 {
+                    let queues = service.engine.webhooks.endpoints
+                    reportQueueFailures(queues, known: &failures)
                     // A standby delivers nothing: its primary does.
                     guard service.replication.acceptsWrites else { continue }
-                    for (endpoint, _, _) in service.engine.webhooks.endpoints where !running.contains(endpoint.id) {
-                        running.insert(endpoint.id)
-                        group.addTask { await deliver(endpoint.id, client: client) }
+                    for queue in queues where !running.contains(queue.endpoint.id) {
+                        let id = queue.endpoint.id
+                        running.insert(id)
+                        group.addTask { await deliver(id, client: client) }
                     }
                 }
                 group.cancelAll()
@@ -109,6 +121,22 @@ package struct WebhookDeliveryService: Service {
             service.engine.webhooks.wakeAll()
         }
         try? await client.shutdown()
+    }
+
+    /// Logs an endpoint's spool that cannot be written (a full disk: its new events are dropped and
+    /// counted) when that starts, and when it ends.
+    func reportQueueFailures(_ queues: [WebhookOutbox.Queue], known: inout [Int64: String]) {
+        for queue in queues {
+            let id = queue.endpoint.id
+            if let failure = queue.spool.failure, known[id] == nil {
+                logger.error(
+                    "webhook queue cannot be written: new events are dropped and counted",
+                    metadata: ["endpoint": "\(id)", "error": "\(failure)"])
+            } else if queue.spool.failure == nil, known[id] != nil {
+                logger.notice("webhook queue written again", metadata: ["endpoint": "\(id)"])
+            }
+            known[id] = queue.spool.failure
+        }
     }
 
     /// Sends `endpoint`'s events until it is removed or the server stops.

@@ -82,7 +82,8 @@ public enum DLSMSServer {
                 snapshotAfterBytes: config.snapshotAfterBytes),
             engine: EngineConfiguration(
                 shardCount: config.shards, rules: config.rules, streamsPerUser: config.limits.streamsPerStudent,
-                streamQueue: config.limits.sseQueue, webhookPayload: Render.webhookPayload), clock: clock, io: io,
+                streamQueue: config.limits.sseQueue, webhookPayload: Render.webhookPayload,
+                webhookQueue: config.webhooks.queueLimits), clock: clock, io: io,
             log: { logger.warning("\($0)") },
             replica: replica,
             seed: { engine in try await seed(engine, config, hasher: hasher, announce: announce) })
@@ -96,6 +97,7 @@ public enum DLSMSServer {
                 "snapshot": "\(report.snapshot ?? "none")",
                 "replayed": "\(report.replayedRecords)", "reservations": "\(report.reservations)",
                 "seconds": "\(report.seconds)", "read_seconds": "\(report.readSeconds)",
+                "webhook_queues": "\(report.outboxSpools)", "webhook_queue_bytes_read": "\(report.outboxBytesRead)",
             ])
         return durable
     }

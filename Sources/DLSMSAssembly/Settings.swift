@@ -333,6 +333,14 @@ public enum ServerSettings {
             "First webhook retry delay in milliseconds; it doubles (with jitter) up to an hour, for 25 hours."
         ) { c, v in c.webhooks.backoffMilliseconds = try integer(v, 1...600_000) },
         setting(
+            "webhook-queue-events", "WEBHOOK_QUEUE_EVENTS", "100000",
+            "Webhook events kept on disk per endpoint; beyond it (or --webhook-queue-mb) new events are dropped and counted."
+        ) { c, v in c.webhooks.queueEvents = try integer(v, 1...10_000_000) },
+        setting(
+            "webhook-queue-mb", "WEBHOOK_QUEUE_MB", "64",
+            "MiB of webhook events kept on disk per endpoint; beyond it new events are dropped and counted."
+        ) { c, v in c.webhooks.queueMegabytes = try integer(v, 1...65_536) },
+        setting(
             "backup-dir", "DLSMS_BACKUP_DIR", "none (POST /admin/backup is off)",
             "Directory where POST /admin/backup writes consistent online backups."
         ) { c, v in

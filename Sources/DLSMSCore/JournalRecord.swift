@@ -30,11 +30,18 @@ public struct IDFloor: Sendable, Hashable {
     public var reservation: ReservationID
     public var waitlistEntry: WaitlistEntryID
     public var notification: NotificationID
+    /// The id the next webhook event gets at least (0: not recorded). Snapshots no longer carry
+    /// the events still owed (they are in the outbox's spools), so this keeps their ids.
+    public var webhookEvent: Int64
 
-    public init(reservation: ReservationID, waitlistEntry: WaitlistEntryID, notification: NotificationID) {
+    public init(
+        reservation: ReservationID, waitlistEntry: WaitlistEntryID, notification: NotificationID,
+        webhookEvent: Int64 = 0
+    ) {
         self.reservation = reservation
         self.waitlistEntry = waitlistEntry
         self.notification = notification
+        self.webhookEvent = webhookEvent
     }
 }
 
@@ -55,8 +62,9 @@ public enum JournalRecord: Sendable, Hashable {
     case reservationChanged(Reservation)
     case waitlistChanged(WaitlistEntry)
     case notificationCreated(UserNotification)
-    /// The ids the next reservation, waitlist entry and notification get at least. A snapshot
-    /// starts with it, because the holders of the highest ids may have left memory (archive).
+    /// The ids the next reservation, waitlist entry, notification and webhook event get at least.
+    /// A snapshot ends with it, because the holders of the highest ids may have left memory
+    /// (archive, or the outbox's spools).
     case idFloor(IDFloor)
     /// Reservations that moved to the archive file and left memory (replay drops them again).
     case reservationsArchived([ArchivedReservation])

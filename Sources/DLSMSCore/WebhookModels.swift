@@ -36,10 +36,13 @@ public struct WebhookEndpoint: Sendable, Hashable {
     /// Every event up to this id has been delivered, or given up on.
     public var deliveredThrough: Int64
     public var createdAt: Timestamp
+    /// Events delivered, and given up on, since the endpoint was registered (moved with the cursor).
+    public var delivered: Int64
+    public var givenUp: Int64
 
     public init(
         id: Int64, url: String, secret: String, events: [String], active: Bool = true, deliveredThrough: Int64,
-        createdAt: Timestamp
+        createdAt: Timestamp, delivered: Int64 = 0, givenUp: Int64 = 0
     ) {
         self.id = id
         self.url = url
@@ -48,5 +51,7 @@ public struct WebhookEndpoint: Sendable, Hashable {
         self.active = active
         self.deliveredThrough = deliveredThrough
         self.createdAt = createdAt
+        self.delivered = delivered
+        self.givenUp = givenUp
     }
 }

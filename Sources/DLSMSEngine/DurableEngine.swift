@@ -40,6 +40,10 @@ public struct OpenReport: Sendable {
     public var seconds = 0.0
     /// Of `seconds`: reading and checking the files (snapshot and WAL), before the engine is built.
     public var readSeconds = 0.0
+    /// Webhook spools opened, and the bytes of their segments read to open them (each one's last
+    /// segment at most: the backlog is not read).
+    public var outboxSpools = 0
+    public var outboxBytesRead = 0
 }
 
 /// The figures of one snapshot.
@@ -149,8 +153,18 @@ public final class DurableEngine: Sendable {
             now: { clock.now() })
         let engine = SeatEngine(configuration: engineConfiguration, clock: clock, journal: wal)
         let durable = DurableEngine(engine: engine, wal: wal, configuration: configuration, directory: directory)
+        // The webhook spools, before replay: each reads its last segment only, and cuts events
+        // the recovered files do not hold durably.
+        let floor = max(
+            WebhookOutbox.durableEventFloor(state.snapshotRecords),
+            WebhookOutbox.durableEventFloor(state.records.lazy.map(\.record)))
+        let outbox = try engine.webhooks.attach(dataDirectory: configuration.directory, io: io, keepThrough: floor)
+        for line in outbox.lines { log(line) }
+        report.outboxSpools = outbox.spools
+        report.outboxBytesRead = outbox.bytesRead
         await engine.apply(batch: state.snapshotRecords)
         await engine.apply(batch: state.records.lazy.map(\.record))
+        engine.webhooks.finishRecovery()
         report.snapshot = state.snapshotName
         report.replayedRecords = state.records.count
         // Invariants that stay checked in release builds: no overlap of seat-holding reservations,
@@ -189,11 +203,15 @@ public final class DurableEngine: Sendable {
         let started = DispatchTime.now()
         // Everything up to `covered` is in memory: each change is applied with its append.
         let (covered, chain) = coverage.withLock { $0 }?() ?? wal.head
+        // The webhook spools: where they are now (every event up to the covered LSN included),
+        // made durable below before this snapshot lets the log before it go.
+        let outbox = engine.webhooks.checkpoint()
         let image = await engine.capture()
         let captured = DispatchTime.now()
         // What the capture saw may include later records; write only once they are durable, so a
         // snapshot never holds a change the log could still refuse.
         try await wal.waitLocallyDurable(wal.head.lsn)
+        try engine.webhooks.sync(outbox)
         let (bytes, header) = try SnapshotFile.encode(
             image, coveredLSN: covered, chainChecksum: chain, createdAt: engine.clock.now(),
             sizeHint: 64 + image.reservationCount * 24)
@@ -264,16 +282,22 @@ public final class DurableEngine: Sendable {
         }
         let report = try await snapshot()
         let partial = destination + ".partial"
-        func removePartial() {
-            for name in (try? io.list(partial)) ?? [] { try? io.remove(partial + "/" + name) }
-            rmdir(partial)
-        }
+        func removePartial() { try? FileManager.default.removeItem(atPath: partial) }
         removePartial()
         do {
             try io.makeDirectory(partial)
             for name in [report.name, ArchiveFile.name, "jwt-secret"] {
                 guard let bytes = try? io.read(directory.file(name)) else { continue }  // no archive yet: fine
                 try io.writeAtomically(partial + "/" + name, bytes)
+            }
+            // The webhook events still owed, as the spools hold them now.
+            try await exportOutbox { path, bytes in
+                var made = partial
+                for part in path.split(separator: "/").dropLast() {
+                    made += "/" + part
+                    try io.makeDirectory(made)
+                }
+                try io.writeAtomically(partial + "/" + path, bytes)
             }
             guard rename(partial, destination) == 0 else { throw StorageError("rename", destination, errno: errno) }
         } catch {
@@ -283,6 +307,16 @@ public final class DurableEngine: Sendable {
         let parent = (destination as NSString).deletingLastPathComponent
         try io.syncDirectory(parent.isEmpty ? "." : parent)
         return report
+    }
+
+    /// The files of the webhook spools as they are now, as paths relative to the data directory
+    /// (a backup, or a new standby's copy): every event in them is durable in the log, so a
+    /// directory made from them and a snapshot taken before is consistent (replay skips what
+    /// the spools already considered).
+    public func exportOutbox(_ visit: (String, [UInt8]) async throws -> Void) async throws {
+        let checkpoint = engine.webhooks.checkpoint()
+        try await wal.waitLocallyDurable(wal.head.lsn)
+        try await engine.webhooks.export(checkpoint, visit)
     }
 
     /// Moves finished reservations past the retention (or beyond each student's history cap) from

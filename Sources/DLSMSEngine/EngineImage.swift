@@ -9,7 +9,7 @@ public struct EngineImage: Sequence, Sendable {
     var parts: [SlotStore] = []
     public var waitlist: [WaitlistEntry] = []
     public var notifications: [UserNotification] = []
-    /// Webhook endpoints and the events still owed to them.
+    /// Webhook endpoints (the events owed to them are in their spools, not in the image).
     public var webhooks: [JournalRecord] = []
     /// The next ids (the last record of a snapshot).
     public var idFloor: IDFloor?

@@ -75,6 +75,7 @@ extension SeatEngine {
         case .waitlistChanged(let e): context.waitlist.replay(e)
         case .notificationCreated(let n): notifications.restore(n)
         case .idFloor(let f):
+            webhooks.restore(record)
             context.directory.raiseNext(to: f.reservation)
             context.waitlist.raiseNext(to: f.waitlistEntry)
             notifications.raiseNext(to: f.notification)
@@ -144,7 +145,7 @@ extension SeatEngine {
         image.webhooks = webhooks.image
         image.idFloor = IDFloor(
             reservation: context.directory.nextID, waitlistEntry: context.waitlist.nextID,
-            notification: notifications.nextID)
+            notification: notifications.nextID, webhookEvent: webhooks.nextEventID)
         image.epoch = context.epoch.withLock { $0 }
         return image
     }

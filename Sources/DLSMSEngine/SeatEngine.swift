@@ -1,4 +1,5 @@
 import DLSMSCore
+import DLSMSStorage
 import Foundation
 import Synchronization
 
@@ -13,12 +14,15 @@ public struct EngineConfiguration: Sendable {
     /// a data directory (the server, `dlsms users`, `dlsms stress`) passes the application
     /// layer's `Render.webhookPayload`; tools that only read or rewrite what is there need none.
     public var webhookPayload: WebhookPayloadRenderer?
+    /// The bound of each webhook endpoint's spool, in events and bytes.
+    public var webhookQueue: SpoolLimits
 
     public init(
         shardCount: Int? = nil, rules: BookingRules = .default, streamsPerUser: Int = 8, streamQueue: Int = 1_000,
-        webhookPayload: WebhookPayloadRenderer? = nil
+        webhookPayload: WebhookPayloadRenderer? = nil, webhookQueue: SpoolLimits = .init()
     ) {
         self.webhookPayload = webhookPayload
+        self.webhookQueue = webhookQueue
         self.shardCount = max(1, shardCount ?? ProcessInfo.processInfo.activeProcessorCount)
         self.rules = rules
         self.streamsPerUser = streamsPerUser
@@ -91,7 +95,8 @@ public final class SeatEngine: Sendable {
         let notifications = NotificationHub(
             streamsPerUser: configuration.streamsPerUser, queuePerStream: configuration.streamQueue)
         self.notifications = notifications
-        let outbox = WebhookOutbox(clock: clock, render: configuration.webhookPayload)
+        let outbox = WebhookOutbox(
+            clock: clock, render: configuration.webhookPayload, limits: configuration.webhookQueue)
         webhooks = outbox
         let context = EngineContext(
             rules: configuration.rules, directory: ReservationDirectory(), ledger: UserLedger(), waitlist: Waitlist(),

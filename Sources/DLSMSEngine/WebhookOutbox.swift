@@ -1,4 +1,5 @@
 import DLSMSCore
+import DLSMSStorage
 import Foundation
 import Synchronization
 
@@ -20,26 +21,39 @@ public struct WebhookNotice: Sendable, Hashable {
 /// The body of a webhook event, `{"id", "type", "created_at", "data": {…}}`, from its notice.
 public typealias WebhookPayloadRenderer = @Sendable (WebhookNotice) -> String
 
-/// The webhook outbox: registered endpoints, the events waiting for them, and each endpoint's
-/// delivery state.
+/// The webhook outbox: registered endpoints, the events waiting for them (on disk, one ``Spool``
+/// per endpoint), and each endpoint's delivery state.
 ///
 /// Events are made by ``EventTap`` from the journal records of the changes they report, and
 /// appended to the journal right after them, under the outbox's lock (so event ids follow the
-/// journal's order). An event is durable when its change is: a crash loses none. Each endpoint
-/// takes the events it subscribes to one at a time in id order (so in order per reservation), and
-/// its cursor (``WebhookEndpoint/deliveredThrough``) moves by a journal record once an event is
-/// delivered, or given up on after ``WebhookOutbox/retryFor``. After a crash, an event whose
-/// delivery was not yet recorded is sent again (at least once; receivers deduplicate by event id).
+/// journal's order). An event is durable when its change is: a crash loses none. Under the same
+/// lock each event goes to the spool of every active endpoint that subscribes to it, or is dropped
+/// there and counted, once the endpoint holds ``SpoolLimits/maxRecords`` events or
+/// ``SpoolLimits/maxBytes`` bytes; memory holds each spool's cursor and counters, never its events.
+/// Each endpoint takes its events one at a time in id order (so in order per reservation), each
+/// only once its journal record is durable, and its cursor (``WebhookEndpoint/deliveredThrough``)
+/// moves by a journal record once an event is delivered, or given up on after
+/// ``WebhookOutbox/retryFor``. After a crash, an event whose delivery was not yet recorded is sent
+/// again (at least once; receivers deduplicate by event id).
+///
+/// **The journal stays the truth.** A spool is synced and its state file written at every snapshot
+/// (``checkpoint()``, ``sync(_:)``), before the snapshot lets the log before it go; between
+/// snapshots, replay of the log offers every event again, and a spool takes only those above the
+/// highest id it had considered, so its drop count is exact across a crash. At start
+/// (``attach(dataDirectory:io:keepThrough:)``) each spool reads its last segment only, and cuts
+/// events the recovered log does not hold (written before their record was durable). Appending to
+/// the spools in the journal's order makes a standby, which replays the same records, keep the
+/// same events and drop the same ones.
 public final class WebhookOutbox: Sendable {
     /// An event is retried until this long after it was made.
     public static let retryFor: Timestamp = 25 * 3_600
-    /// Events owed to one endpoint kept in memory at most (the oldest are dropped beyond it,
-    /// counted): a dead endpoint costs bounded memory, and nobody else anything.
-    public static let maxQueued = 100_000
     public static let maxEndpoints = 20
+    /// The spools, under the data directory: one directory per endpoint id.
+    public static let directory = "outbox/webhooks"
 
     /// What the sender reports and the staff see, per endpoint.
     public struct Status: Sendable, Hashable {
+        /// Events delivered, and given up on, ever (the endpoint's journaled counters).
         public var delivered = 0
         public var givenUp = 0
         /// Of the event being sent now.
@@ -52,42 +66,25 @@ public final class WebhookOutbox: Sendable {
         public init() {}
     }
 
-    /// An event owed, with the ticket of its journal record (sent only once durable).
-    struct Owed {
-        var event: WebhookEvent
-        var ticket: JournalTicket
+    /// An active endpoint as the staff and the metrics see it.
+    public struct Queue: Sendable {
+        public var endpoint: WebhookEndpoint
+        public var status: Status
+        /// Its spool: pending events and bytes, dropped events, a write failure.
+        public var spool: SpoolFigures
+        public var pending: Int { spool.pending }
     }
 
-    /// One endpoint's events, oldest first: `items[head...]` are owed.
-    struct Queue {
-        var items: [Owed] = []
-        var head = 0
-        var count: Int { items.count - head }
-        var first: Owed? { head < items.count ? items[head] : nil }
-
-        mutating func append(_ o: Owed) {
-            items.append(o)
-            if count > WebhookOutbox.maxQueued { head += 1 }
-            compact()
-        }
-
-        /// Drops the events up to `id` (delivered or given up).
-        mutating func drop(through id: Int64) {
-            while head < items.count && items[head].event.id <= id { head += 1 }
-            compact()
-        }
-
-        mutating func compact() {
-            if head > 1_024 && head * 2 > items.count {
-                items.removeFirst(head)
-                head = 0
-            }
-        }
+    /// Where the spools are: a data directory's, or memory (an engine without one).
+    struct Store: Sendable {
+        var io: any StorageIO
+        var root: String
+        func path(_ endpoint: Int64) -> String { root + "/" + String(endpoint) }
     }
 
     struct State {
         var endpoints: [Int64: WebhookEndpoint] = [:]
-        var queues: [Int64: Queue] = [:]
+        var spools: [Int64: Spool] = [:]
         var status: [Int64: Status] = [:]
         var nextEventID: Int64 = 1
         var nextEndpointID: Int64 = 1
@@ -96,21 +93,36 @@ public final class WebhookOutbox: Sendable {
         /// Reservations that are seats held for waitlist offers (no events of their own).
         var holds: Set<ReservationID> = []
         var waiters: [Int64: [CheckedContinuation<Void, Never>]] = [:]
-        var dropped = 0
         /// The event types some active endpoint takes (kept by ``put(_:flag:)``).
         var subscribed: Set<String> = []
+        var store: Store
+        let limits: SpoolLimits
+        /// The newest event made here, with its journal ticket: a sender waits for it before it
+        /// sends an event not yet known to be durable.
+        var newest: (id: Int64, ticket: JournalTicket) = (0, .durable)
+        /// Events up to this id are durable (replayed, or waited for).
+        var durableThrough: Int64 = 0
 
-        /// Queues an event for the active endpoints that subscribe to it (and have not passed it).
-        mutating func store(_ e: WebhookEvent, ticket: JournalTicket) {
+        init(store: Store, limits: SpoolLimits) {
+            self.store = store
+            self.limits = limits
+        }
+
+        /// Offers an event to the spools of the active endpoints that subscribe to it (and have
+        /// not passed it); a spool ignores an event it considered before (replay).
+        mutating func store(_ e: WebhookEvent, ticket: JournalTicket?) {
             nextEventID = max(nextEventID, e.id + 1)
+            if let ticket {
+                newest = (e.id, ticket)
+            } else {
+                durableThrough = max(durableThrough, e.id)
+            }
+            var payload: [UInt8]?
             for (id, endpoint) in endpoints
             where endpoint.active && endpoint.events.contains(e.type) && e.id > endpoint.deliveredThrough {
-                // In place: a copy of the queue would copy every event it holds.
-                if let last = queues[id]?.items.last, last.event.id >= e.id { continue }  // replayed twice
-                let before = queues[id]?.head ?? 0
-                queues[id, default: Queue()].append(Owed(event: e, ticket: ticket))
-                dropped += (queues[id]?.head ?? 0) - before
-                wake(id)
+                guard let spool = spools[id] else { continue }
+                if payload == nil { payload = RecordCodec.encode(.webhookEvent(e)) }
+                if spool.offer(key: UInt64(e.id), payload: payload!, time: e.createdAt) == .appended { wake(id) }
             }
         }
 
@@ -119,9 +131,15 @@ public final class WebhookOutbox: Sendable {
             nextEndpointID = max(nextEndpointID, e.id + 1)
             nextEventID = max(nextEventID, e.deliveredThrough + 1)
             if e.active {
-                queues[e.id, default: Queue()].drop(through: e.deliveredThrough)
+                let spool =
+                    spools[e.id]
+                    ?? Spool.create(
+                        directory: store.path(e.id), io: store.io, limits: limits, after: UInt64(e.deliveredThrough))
+                spools[e.id] = spool
+                spool.consume(through: UInt64(e.deliveredThrough))
             } else {
-                queues[e.id] = nil
+                spools.removeValue(forKey: e.id)?.remove()
+                status[e.id] = nil
                 wake(e.id)
             }
             subscribed = Set(endpoints.values.filter(\.active).flatMap(\.events))
@@ -139,17 +157,21 @@ public final class WebhookOutbox: Sendable {
         }
     }
 
-    let state = Mutex(State())
+    let state: Mutex<State>
     let clock: any WallClock
     /// Renders an event's payload (the application layer's JSON); without one, no events are made.
     let render: WebhookPayloadRenderer?
     /// Whether any active endpoint exists: the booking path looks only at this flag otherwise.
     let subscribers = Atomic<Bool>(false)
 
-    init(clock: any WallClock, render: WebhookPayloadRenderer?) {
+    init(clock: any WallClock, render: WebhookPayloadRenderer?, limits: SpoolLimits) {
         self.clock = clock
         self.render = render
+        state = Mutex(State(store: Store(io: MemoryIO(), root: "/memory/" + Self.directory), limits: limits))
     }
+
+    /// The bounds of each endpoint's spool.
+    public var limits: SpoolLimits { state.withLock { $0.limits } }
 
     // MARK: - Events from journal records
 
@@ -211,13 +233,14 @@ public final class WebhookOutbox: Sendable {
         }
     }
 
-    // MARK: - Replay and capture
+    // MARK: - Replay, recovery and capture
 
     func restore(_ record: JournalRecord) {
         state.withLock { s in
             switch record {
             case .webhookEndpoint(let e): s.put(e, flag: subscribers)
-            case .webhookEvent(let e): s.store(e, ticket: .durable)
+            case .webhookEvent(let e): s.store(e, ticket: nil)
+            case .idFloor(let f): s.nextEventID = max(s.nextEventID, f.webhookEvent)
             case .branchDefined(let b): s.closureSerials[b.name] = max(s.closureSerials[b.name] ?? 0, b.closureSerial)
             case .reservationCreated(let r) where r.status == .held: s.holds.insert(r.id)
             case .reservationChanged(let r):
@@ -227,13 +250,125 @@ public final class WebhookOutbox: Sendable {
         }
     }
 
-    /// Endpoints, then the events still owed to any of them (for a snapshot).
-    var image: [JournalRecord] {
+    /// The highest event id that a recovered snapshot and log hold (durably): what a spool may
+    /// keep at start; events after it were written before their record was durable.
+    public static func durableEventFloor(_ records: some Sequence<JournalRecord>) -> Int64 {
+        var floor: Int64 = 0
+        for record in records {
+            switch record {
+            case .webhookEvent(let e): floor = max(floor, e.id)
+            case .webhookEndpoint(let e): floor = max(floor, e.deliveredThrough)
+            case .idFloor(let f): floor = max(floor, f.webhookEvent - 1)
+            default: break
+            }
+        }
+        return floor
+    }
+
+    /// What opening the spools did (for the log and the open report).
+    public struct AttachReport: Sendable {
+        public var spools = 0
+        /// Bytes of spool segments read: at most the last segment of each (not the backlog).
+        public var bytesRead = 0
+        public var lines: [String] = []
+    }
+
+    /// Keeps the spools in `<dataDirectory>/outbox/webhooks` from now on, opening those there;
+    /// called before replay. Each spool reads its last segment only, and cuts events above
+    /// `keepThrough` (``durableEventFloor(_:)`` of what recovery read). A spool that cannot be
+    /// opened is reported and left on disk untouched; its endpoint's events are dropped (counted)
+    /// until a restart opens it.
+    public func attach(dataDirectory: String, io: any StorageIO, keepThrough: Int64) throws(StorageError)
+        -> AttachReport
+    {
+        let root = dataDirectory + "/" + Self.directory
+        try io.makeDirectory(dataDirectory + "/outbox")
+        try io.makeDirectory(root)
+        try io.syncDirectory(dataDirectory + "/outbox")
+        try io.syncDirectory(dataDirectory)
+        var report = AttachReport()
+        let limits = self.limits
+        var opened: [Int64: Spool] = [:]
+        for name in try io.list(root) {
+            guard let id = Int64(name), id > 0 else { continue }
+            let path = root + "/" + name
+            do throws(StorageError) {
+                let (spool, r) = try Spool.open(
+                    directory: path, io: io, limits: limits, keepThrough: UInt64(max(0, keepThrough)))
+                opened[id] = spool
+                report.spools += 1
+                report.bytesRead += r.bytesRead
+                if r.tornBytes > 0 {
+                    report.lines.append("webhook queue \(id): cut a torn record (\(r.tornBytes) bytes)")
+                }
+                if r.cutRecords > 0 {
+                    report.lines.append(
+                        "webhook queue \(id): cut \(r.cutRecords) events written before their journal record was durable"
+                    )
+                }
+            } catch {
+                opened[id] = Spool.unavailable(directory: path, io: io, limits: limits, reason: "\(error)")
+                report.lines.append(
+                    "webhook queue \(id) cannot be opened (\(error)); its events are dropped and counted")
+            }
+        }
         state.withLock { s in
-            var events: [Int64: WebhookEvent] = [:]
-            for q in s.queues.values { for o in q.items[q.head...] { events[o.event.id] = o.event } }
-            return s.endpoints.values.sorted { $0.id < $1.id }.map { JournalRecord.webhookEndpoint($0) }
-                + events.values.sorted { $0.id < $1.id }.map { .webhookEvent($0) }
+            precondition(s.endpoints.isEmpty, "the outbox's spools are attached before replay")
+            s.store = Store(io: io, root: root)
+            s.spools = opened
+        }
+        return report
+    }
+
+    /// After replay: removes the spools of endpoints that are gone (or whose registration never
+    /// became durable), and continues event ids after every id a spool considered.
+    public func finishRecovery() {
+        state.withLock { s in
+            for (id, spool) in s.spools where s.endpoints[id]?.active != true {
+                spool.remove()
+                s.spools[id] = nil
+            }
+            for spool in s.spools.values {
+                s.nextEventID = max(s.nextEventID, Int64(clamping: spool.figures.considered) + 1)
+            }
+            s.durableThrough = max(s.durableThrough, s.nextEventID - 1)
+        }
+    }
+
+    /// Endpoints (a snapshot's part): the events they are owed are in their spools.
+    var image: [JournalRecord] {
+        state.withLock { s in s.endpoints.values.sorted { $0.id < $1.id }.map { JournalRecord.webhookEndpoint($0) } }
+    }
+
+    /// The id the next event gets at least (a snapshot's id floor).
+    var nextEventID: Int64 { state.withLock { $0.nextEventID } }
+
+    // MARK: - Durability of the spools
+
+    /// Where every spool is, its buffer written (taken before a snapshot's image).
+    public struct Checkpoint: Sendable {
+        public var spools: [(endpoint: Int64, spool: Spool, checkpoint: SpoolCheckpoint)]
+    }
+
+    public func checkpoint() -> Checkpoint {
+        state.withLock { s in
+            Checkpoint(spools: s.spools.sorted { $0.key < $1.key }.map { ($0.key, $0.value, $0.value.checkpoint()) })
+        }
+    }
+
+    /// Makes a checkpoint durable (segments synced, state files written); call it once the journal
+    /// is durable up to the checkpoint.
+    public func sync(_ checkpoint: Checkpoint) throws(StorageError) {
+        for part in checkpoint.spools { try part.spool.sync(part.checkpoint) }
+    }
+
+    /// The files of a copy of every spool as of `checkpoint`, as paths relative to the data
+    /// directory (a backup, a new standby): call it once the journal is durable up to it.
+    public func export(_ checkpoint: Checkpoint, _ visit: (String, [UInt8]) async throws -> Void) async throws {
+        for part in checkpoint.spools {
+            try await part.spool.export(at: part.checkpoint) { name, bytes in
+                try await visit(Self.directory + "/" + String(part.endpoint) + "/" + name, bytes)
+            }
         }
     }
 
@@ -277,44 +412,62 @@ public final class WebhookOutbox: Sendable {
         }
     }
 
-    public var endpoints: [(endpoint: WebhookEndpoint, status: Status, pending: Int)] {
+    /// The active endpoints, by id, with their delivery state and spools.
+    public var endpoints: [Queue] {
         state.withLock { s in
             s.endpoints.values.filter(\.active).sorted { $0.id < $1.id }.map { e in
-                (e, s.status[e.id] ?? Status(), s.queues[e.id]?.count ?? 0)
+                var status = s.status[e.id] ?? Status()
+                status.delivered = Int(e.delivered)
+                status.givenUp = Int(e.givenUp)
+                return Queue(endpoint: e, status: status, spool: s.spools[e.id]?.figures ?? SpoolFigures())
             }
         }
     }
 
-    public var droppedEvents: Int { state.withLock { $0.dropped } }
+    /// Events dropped by the active endpoints' spools, ever.
+    public var droppedEvents: Int64 { endpoints.reduce(0) { $0 + $1.spool.dropped } }
 
     // MARK: - Delivery
 
-    /// The next event `endpoint` is owed, once its record is durable, waiting for one; `nil` once
-    /// the endpoint is removed or the task is cancelled (cancel, then ``wakeAll()``).
+    /// The next event `endpoint` is owed, read from its spool, once its record is durable,
+    /// waiting for one; `nil` once the endpoint is removed or the task is cancelled (cancel, then
+    /// ``wakeAll()``).
     public func next(for endpoint: Int64) async -> (WebhookEndpoint, WebhookEvent)? {
         while !Task.isCancelled {
             enum Step {
-                case deliver(WebhookEndpoint, Owed)
+                case read(WebhookEndpoint, Spool, newest: (id: Int64, ticket: JournalTicket), durable: Int64)
                 case gone
                 case wait
             }
             let step: Step = state.withLock { s in
-                guard let e = s.endpoints[endpoint], e.active else { return .gone }
-                if let owed = s.queues[endpoint]?.first { return .deliver(e, owed) }
-                return .wait
+                guard let e = s.endpoints[endpoint], e.active, let spool = s.spools[endpoint] else { return .gone }
+                return spool.figures.pending > 0 ? .read(e, spool, newest: s.newest, durable: s.durableThrough) : .wait
             }
             switch step {
-            case .deliver(let e, let owed):
-                // Never send an event whose record could still be lost (its id would be reused).
-                guard (try? await owed.ticket.wait()) != nil else { return nil }
-                return (e, owed.event)
+            case .read(let e, let spool, let newest, let durable):
+                // Read outside the lock (a cold page must not stall bookings).
+                guard let record = spool.peek() else { continue }
+                guard case .webhookEvent(let event)? = try? RecordCodec.decode(record.payload),
+                    UInt64(event.id) == record.key
+                else {
+                    spool.discard(through: record.key)  // a valid checksum over bytes that are no event
+                    continue
+                }
+                if event.id > durable {
+                    // Never send an event whose record could still be lost (its id would be reused);
+                    // the newest event's ticket covers every earlier one.
+                    guard (try? await newest.ticket.wait()) != nil else { return nil }
+                    state.withLock { $0.durableThrough = max($0.durableThrough, newest.id) }
+                }
+                return (e, event)
             case .gone: return nil
             case .wait:
                 guard !Task.isCancelled else { return nil }
                 await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                     state.withLock { s in
                         // Something may have arrived between the look and the wait.
-                        if s.endpoints[endpoint]?.active != true || s.queues[endpoint]?.first != nil || Task.isCancelled
+                        if s.endpoints[endpoint]?.active != true || (s.spools[endpoint]?.figures.pending ?? 0) > 0
+                            || Task.isCancelled
                         {
                             c.resume()
                         } else {
@@ -334,7 +487,6 @@ public final class WebhookOutbox: Sendable {
     func done(endpoint: Int64, delivered: Bool) {
         state.withLock { s in
             var st = s.status[endpoint] ?? Status()
-            if delivered { st.delivered += 1 } else { st.givenUp += 1 }
             st.attempts = 0
             st.nextAttemptAt = nil
             st.lastAttemptAt = clock.now()
@@ -372,6 +524,7 @@ extension SeatEngine {
         return endpoint
     }
 
+    /// Removes an endpoint: its sender stops and its spool is deleted.
     public func removeWebhook(id: Int64) async throws(EngineError) -> WebhookEndpoint {
         try context.health.check()
         let (endpoint, ticket) = try webhooks.change(id, journal: context.journal) { $0.active = false }
@@ -379,11 +532,14 @@ extension SeatEngine {
         return endpoint
     }
 
-    /// Records that `event` reached `endpoint` (or was given up on): the cursor moves past it.
+    /// Records that `event` reached `endpoint` (or was given up on): the cursor moves past it, and
+    /// the endpoint's delivered (or given-up) count by one.
     public func webhookDone(endpoint: Int64, event: WebhookEvent, delivered: Bool) async throws(EngineError) {
         try context.health.check()
         let (_, ticket) = try webhooks.change(endpoint, journal: context.journal) { e in
-            e.deliveredThrough = max(e.deliveredThrough, event.id)
+            guard event.id > e.deliveredThrough else { return }
+            e.deliveredThrough = event.id
+            if delivered { e.delivered += 1 } else { e.givenUp += 1 }
         }
         webhooks.done(endpoint: endpoint, delivered: delivered)
         try await context.health.commit(ticket)

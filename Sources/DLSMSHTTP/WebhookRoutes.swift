@@ -1,6 +1,7 @@
 import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
+import DLSMSStorage
 import Foundation
 import Hummingbird
 
@@ -14,7 +15,7 @@ package func addWebhookRoutes(to api: RouterGroup<APIContext>, service: LibraryS
     let engine = service.engine
     let settings = service.configuration.webhooks
 
-    @Sendable func render(_ e: WebhookEndpoint, _ status: WebhookOutbox.Status, pending: Int, secret: Bool)
+    @Sendable func render(_ e: WebhookEndpoint, _ status: WebhookOutbox.Status, queue: SpoolFigures, secret: Bool)
         -> (inout JSONWriter) -> Void
     {
         { w in
@@ -25,9 +26,12 @@ package func addWebhookRoutes(to api: RouterGroup<APIContext>, service: LibraryS
                 if secret { $0.field("secret", e.secret) }
                 $0.time("created_at", e.createdAt)
                 $0.field("delivered_through", e.deliveredThrough)
-                $0.field("pending", pending)
-                $0.field("delivered", status.delivered)
-                $0.field("given_up", status.givenUp)
+                $0.field("pending", queue.pending)
+                $0.field("pending_bytes", queue.pendingBytes)
+                $0.field("delivered", e.delivered)
+                $0.field("given_up", e.givenUp)
+                $0.field("dropped", queue.dropped)
+                $0.field("queue_error", queue.failure)
                 $0.field("attempts", status.attempts)
                 $0.time("last_attempt_at", status.lastAttemptAt)
                 $0.field("last_response", status.lastResponse)
@@ -53,18 +57,21 @@ package func addWebhookRoutes(to api: RouterGroup<APIContext>, service: LibraryS
             throw APIError.badRequest("secret: 16 to 200 bytes (leave it out for a random one)")
         }
         let endpoint = try await engine.registerWebhook(url: checked, secret: secret, events: events)
-        return Render.response(.created, render(endpoint, .init(), pending: 0, secret: true))
+        return Render.response(.created, render(endpoint, .init(), queue: SpoolFigures(), secret: true))
     }
 
     api.get("/admin/webhooks") { _, context -> Response in
         _ = try context.requireAdmin()
         let all = engine.webhooks.endpoints
+        let limits = engine.webhooks.limits
         return Render.response {
             $0.object {
                 $0.field("webhooks", array: all) { w, e in
-                    render(e.endpoint, e.status, pending: e.pending, secret: false)(&w)
+                    render(e.endpoint, e.status, queue: e.spool, secret: false)(&w)
                 }
-                $0.field("dropped_events", engine.webhooks.droppedEvents)
+                $0.field("dropped_events", all.reduce(0) { $0 + $1.spool.dropped })
+                $0.field("max_pending", limits.maxRecords)
+                $0.field("max_pending_bytes", limits.maxBytes)
             }
         }
     }
@@ -74,7 +81,10 @@ package func addWebhookRoutes(to api: RouterGroup<APIContext>, service: LibraryS
         guard let id = try context.pathID("webhook id") else {
             throw APIError(.notFound, "not_found", "webhook not found")
         }
+        // Its last counts: nothing is pending once its queue is deleted, what it dropped stays said.
+        var last = SpoolFigures()
+        last.dropped = engine.webhooks.endpoints.first { $0.endpoint.id == id }?.spool.dropped ?? 0
         let removed = try await engine.removeWebhook(id: id)
-        return Render.response(.ok, render(removed, .init(), pending: 0, secret: false))
+        return Render.response(.ok, render(removed, .init(), queue: last, secret: false))
     }
 }

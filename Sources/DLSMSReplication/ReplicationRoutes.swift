@@ -79,7 +79,8 @@ private func addHealthRoutes<Context: ReplicationRequestContext>(to router: Rout
     }
 }
 
-/// What a standby fetches from the primary: the WAL stream, its acknowledgements, a snapshot.
+/// What a standby fetches from the primary: the WAL stream, its acknowledgements, a snapshot, and
+/// the webhook spools (a new standby's copy of the events still owed).
 private func addLogShippingRoutes<Context: ReplicationRequestContext>(
     to router: Router<Context>, _ local: ReplicationNode
 ) {
@@ -131,6 +132,23 @@ private func addLogShippingRoutes<Context: ReplicationRequestContext>(
         headers[HTTPField.Name("X-DLSMS-Snapshot-Name")!] = report.name
         headers[HTTPField.Name("X-DLSMS-Token-Secret")!] = Data(local.service.tokenSecret).base64EncodedString()
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    // A new standby's copy of the webhook spools, taken after its snapshot: every event in it is
+    // durable here, and the standby's replay skips what the spools considered (OutboxCopy).
+    router.get("/replication/outbox") { request, _ -> Response in
+        _ = try local.authorizedCoordinator(request)
+        try local.requirePrimary()
+        let durable = local.service.durable
+        return Response(
+            status: .ok, headers: [.contentType: "application/octet-stream", .cacheControl: "no-cache"],
+            body: ResponseBody { writer in
+                try await durable.exportOutbox { path, bytes in
+                    try await writer.write(OutboxCopy.entry(path: path, bytes: bytes))
+                }
+                try await writer.write(OutboxCopy.end)
+                try await writer.finish(nil)
+            })
     }
 }
 

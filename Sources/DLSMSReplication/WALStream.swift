@@ -435,6 +435,45 @@ extension HACoordinator {
         }
     }
 
+    /// Copies the primary's webhook spools into this data directory (replacing any there).
+    private func copyOutbox(from url: String) async throws {
+        try? FileManager.default.removeItem(atPath: dataDirectory + "/outbox")
+        var request = HTTPClientRequest(url: url + "/replication/outbox")
+        request.headers.add(name: "Authorization", value: authorization)
+        let response = try await client.execute(request, timeout: .seconds(120))
+        if response.status == .notFound {
+            logger.warning("the primary sends no webhook spools (an older version): its pending events are not copied")
+            return
+        }
+        guard response.status == .ok else {
+            throw VerifiedFrames.Refused(description: "the primary sent no webhook spools (\(response.status.code))")
+        }
+        let io = PosixIO()
+        var files = 0
+        func write(_ path: String, _ bytes: [UInt8]) throws {
+            var made = dataDirectory
+            for part in path.split(separator: "/").dropLast() {
+                made += "/" + part
+                try io.makeDirectory(made)
+            }
+            try io.writeAtomically(dataDirectory + "/" + path, bytes)
+            files += 1
+        }
+        var pending = ByteBuffer()
+        var ended = false
+        for try await chunk in response.body {
+            var chunk = chunk
+            pending.writeBuffer(&chunk)
+            if try OutboxCopy.take(&pending, write) {
+                ended = true
+                break
+            }
+            pending.discardReadBytes()
+        }
+        guard ended else { throw VerifiedFrames.Refused(description: "the webhook spools' copy ended early") }
+        logger.notice("copied the primary's webhook spools", metadata: ["files": "\(files)"])
+    }
+
     /// Copies the primary's newest snapshot and token secret into this (empty) data directory.
     package func copySnapshot(from url: String) async throws {
         var attempt = 0
@@ -464,6 +503,9 @@ extension HACoordinator {
                 _ = try SnapshotFile.decode(bytes)  // verified before it is written
                 let io = PosixIO()
                 try io.makeDirectory(dataDirectory)
+                // The webhook spools, copied after the snapshot was taken (so they hold every event
+                // it covers) and written before it (a directory without a snapshot is copied again).
+                try await copyOutbox(from: url)
                 if let secret = response.headers.first(name: "X-DLSMS-Token-Secret"),
                     let data = Data(base64Encoded: secret), !data.isEmpty
                 {

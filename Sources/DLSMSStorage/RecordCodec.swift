@@ -93,6 +93,9 @@ public enum RecordCodec {
             w.svarint(f.reservation)
             w.svarint(f.waitlistEntry)
             w.svarint(f.notification)
+            // The webhook event floor follows when there is one (the record's length delimits it),
+            // so a floor without one has the bytes of the first format version.
+            if f.webhookEvent > 0 { w.svarint(f.webhookEvent) }
         case .reservationCreated(let r), .reservationChanged(let r): encode(reservation: r, into: &w)
         case .waitlistChanged(let e): encode(waitlistEntry: e, into: &w)
         case .notificationCreated(let n): encode(notification: n, into: &w)
@@ -132,8 +135,13 @@ public enum RecordCodec {
             let reservation = try r.svarint()
             let waitlist = try r.svarint()
             let notification = try r.svarint()
-            guard reservation > 0, waitlist > 0, notification > 0 else { throw DecodingError("bad id floor") }
-            return .idFloor(IDFloor(reservation: reservation, waitlistEntry: waitlist, notification: notification))
+            let event = r.isAtEnd ? 0 : try r.svarint()
+            guard reservation > 0, waitlist > 0, notification > 0, event >= 0 else {
+                throw DecodingError("bad id floor")
+            }
+            return .idFloor(
+                IDFloor(
+                    reservation: reservation, waitlistEntry: waitlist, notification: notification, webhookEvent: event))
         case .reservationCreated: return .reservationCreated(try decodeReservation(from: &r))
         case .reservationChanged: return .reservationChanged(try decodeReservation(from: &r))
         case .waitlistChanged: return .waitlistChanged(try decodeWaitlistEntry(withOffer: false, from: &r))
@@ -500,9 +508,16 @@ extension RecordCodec {
         w.string(e.secret)
         w.uvarint(UInt64(e.events.count))
         for t in e.events { w.string(t) }
-        w.byte(e.active ? 1 : 0)
+        // Bit 1 of the flag: the delivered and given-up counts follow; an endpoint without any
+        // leaves it clear, in the bytes of the first format version.
+        let counted = e.delivered != 0 || e.givenUp != 0
+        w.byte((e.active ? 1 : 0) | (counted ? 2 : 0))
         w.svarint(e.deliveredThrough)
         w.svarint(e.createdAt)
+        if counted {
+            w.svarint(e.delivered)
+            w.svarint(e.givenUp)
+        }
     }
 
     private static func encode(event e: WebhookEvent, into w: inout ByteWriter) {
@@ -520,13 +535,17 @@ extension RecordCodec {
         var events: [String] = []
         for _ in 0..<n { events.append(try r.string()) }
         let flag = try r.byte()
-        guard flag < 2 else { throw DecodingError("bad webhook flag") }
+        guard flag < 4 else { throw DecodingError("bad webhook flag") }
         let through = try r.svarint()
         let created = try r.svarint()
-        guard id > 0, through >= 0 else { throw DecodingError("invalid webhook endpoint") }
+        let delivered = flag & 2 != 0 ? try r.svarint() : 0
+        let givenUp = flag & 2 != 0 ? try r.svarint() : 0
+        guard id > 0, through >= 0, delivered >= 0, givenUp >= 0 else {
+            throw DecodingError("invalid webhook endpoint")
+        }
         return WebhookEndpoint(
-            id: id, url: url, secret: secret, events: events, active: flag == 1, deliveredThrough: through,
-            createdAt: created)
+            id: id, url: url, secret: secret, events: events, active: flag & 1 == 1, deliveredThrough: through,
+            createdAt: created, delivered: delivered, givenUp: givenUp)
     }
 
     private static func decodeEvent(from r: inout ByteReader) throws(DecodingError) -> WebhookEvent {

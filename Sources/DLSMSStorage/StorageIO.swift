@@ -48,6 +48,24 @@ public protocol StorageIO: Sendable {
     func syncDirectory(_ directory: String) throws(StorageError)
     func makeDirectory(_ path: String) throws(StorageError)
     func fileSize(_ path: String) throws(StorageError) -> Int
+    /// At most `count` bytes of a file from `offset` (fewer at its end).
+    func read(_ path: String, offset: Int, count: Int) throws(StorageError) -> [UInt8]
+    /// Makes what was written to a file durable (`fdatasync`), by its path.
+    func syncFile(_ path: String) throws(StorageError)
+    /// Removes an empty directory.
+    func removeDirectory(_ path: String) throws(StorageError)
+}
+
+extension StorageIO {
+    public func read(_ path: String, offset: Int, count: Int) throws(StorageError) -> [UInt8] {
+        let bytes = try read(path)
+        guard offset < bytes.count, count > 0 else { return [] }
+        return Array(bytes[offset..<min(bytes.count, offset + count)])
+    }
+
+    public func syncFile(_ path: String) throws(StorageError) { try PosixIO().syncFile(path) }
+
+    public func removeDirectory(_ path: String) throws(StorageError) { try PosixIO().removeDirectory(path) }
 }
 
 /// The real thing: POSIX calls.
@@ -116,6 +134,40 @@ public struct PosixIO: StorageIO {
         }
         if failure != 0 { throw StorageError("read", path, errno: failure) }
         return done == size ? bytes : Array(bytes[..<done])
+    }
+
+    public func read(_ path: String, offset: Int, count: Int) throws(StorageError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StorageError("open", path, errno: errno) }
+        defer { _ = close(fd) }
+        guard count > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        let failure: Int32 = bytes.withUnsafeMutableBytes { buf in
+            while done < count {
+                let n = pread(fd, buf.baseAddress! + done, count - done, off_t(offset + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                if n == 0 { break }
+                done += n
+            }
+            return 0
+        }
+        if failure != 0 { throw StorageError("read", path, errno: failure) }
+        return done == count ? bytes : Array(bytes[..<done])
+    }
+
+    public func syncFile(_ path: String) throws(StorageError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StorageError("open", path, errno: errno) }
+        defer { _ = close(fd) }
+        if fdatasync(fd) != 0 { throw StorageError("fdatasync", path, errno: errno) }
+    }
+
+    public func removeDirectory(_ path: String) throws(StorageError) {
+        if rmdir(path) != 0 && errno != ENOENT { throw StorageError("rmdir", path, errno: errno) }
     }
 
     public func writeAtomically(_ path: String, _ bytes: [UInt8]) throws(StorageError) {

@@ -48,13 +48,33 @@ public struct WALFrame: Sendable, Hashable {
     public static func append(
         _ record: JournalRecord, lsn: UInt64, time: Int64, previousChecksum: UInt32, to out: inout [UInt8]
     ) -> UInt32 {
+        append(
+            kind: RecordCodec.kind(of: record).rawValue, lsn: lsn, time: time, previousChecksum: previousChecksum,
+            to: &out
+        ) { RecordCodec.encode(record, into: &$0) }
+    }
+
+    /// Appends a frame of `kind` whose payload is `payload` as it is (the spool's records, which
+    /// are no journal records), and returns the frame's checksum.
+    @discardableResult
+    public static func append(
+        kind: UInt8, payload: [UInt8], lsn: UInt64, time: Int64, previousChecksum: UInt32, to out: inout [UInt8]
+    ) -> UInt32 {
+        append(kind: kind, lsn: lsn, time: time, previousChecksum: previousChecksum, to: &out) { $0.bytes(payload) }
+    }
+
+    /// Appends a frame whose payload `body` writes, then fills in its length and CRC-32C.
+    private static func append(
+        kind: UInt8, lsn: UInt64, time: Int64, previousChecksum: UInt32, to out: inout [UInt8],
+        _ body: (inout ByteWriter) -> Void
+    ) -> UInt32 {
         let start = out.count
         // The buffer moves into the writer and back (swaps, never a copy: a copy per frame made
         // appending n frames cost n² bytes of copying).
         var w = ByteWriter(capacity: 0)
         swap(&w.bytes, &out)
         w.byte(version)
-        w.byte(RecordCodec.kind(of: record).rawValue)
+        w.byte(kind)
         w.byte(0)
         w.byte(0)
         w.u32(0)  // length, filled in below
@@ -62,7 +82,7 @@ public struct WALFrame: Sendable, Hashable {
         w.u64(UInt64(bitPattern: time))
         w.u32(previousChecksum)
         w.u32(0)  // checksum, filled in below
-        RecordCodec.encode(record, into: &w)
+        body(&w)
         swap(&w.bytes, &out)
         let length = UInt32(out.count - start - headerSize)
         return out.withUnsafeMutableBytes { raw in

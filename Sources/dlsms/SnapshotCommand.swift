@@ -58,6 +58,16 @@ struct SnapshotCommand: AsyncParsableCommand {
                 let problem = scan.problem.map { "  PROBLEM at offset \($0.offset): \($0.reason)" } ?? ""
                 print("  \(s.name)  \(range)  \(bytes.count) bytes\(times)\(problem)")
             }
+            let queues = webhookQueues(dir)
+            if !queues.isEmpty { print("webhook queues (\(WebhookOutbox.directory)/, by endpoint id):") }
+            for (id, path) in queues {
+                guard let (f, report) = Spool.inspect(directory: path, io: dir.io) else { continue }
+                let torn =
+                    report.tornBytes > 0 ? "  a torn tail of \(report.tornBytes) bytes (cut at the next start)" : ""
+                print(
+                    "  \(id)  \(f.pending) events pending (\(f.pendingBytes) bytes) in \(f.segments) segments, "
+                        + "\(f.dropped) dropped, ids up to \(f.considered) considered\(torn)")
+            }
         }
     }
 
@@ -99,6 +109,19 @@ struct SnapshotCommand: AsyncParsableCommand {
                 let c = perBranch[b]!
                 print("  \(b): \(c.seats) seats, \(c.reservations) reservations (\(c.holding) holding a seat)")
             }
+            let endpoints = records.compactMap { if case .webhookEndpoint(let e) = $0 { e } else { nil } }
+            let owed = records.filter { if case .webhookEvent = $0 { true } else { false } }.count
+            let floor = records.lazy.compactMap { if case .idFloor(let f) = $0 { f.webhookEvent } else { nil } }.first
+            if !endpoints.isEmpty || owed > 0 {
+                let active = endpoints.filter(\.active).count
+                var line = "webhooks:      \(endpoints.count) endpoints (\(active) active)"
+                if let floor, floor > 0 { line += ", next event id \(floor)" }
+                line +=
+                    owed > 0
+                    ? ", \(owed) events owed (a snapshot of an older version)"
+                    : "; the events owed are in \(WebhookOutbox.directory)/ (dlsms snapshot list)"
+                print(line)
+            }
         }
     }
 
@@ -117,6 +140,24 @@ struct SnapshotCommand: AsyncParsableCommand {
                 } catch {
                     problems += 1
                     print("DAMAGED  \(s.name): \(error)")
+                }
+            }
+            for (id, path) in webhookQueues(dir) {
+                do {
+                    let (records, damaged) = try Spool.verify(directory: path, io: dir.io)
+                    if damaged.isEmpty {
+                        print("ok       webhook queue \(id): \(records) records")
+                    }
+                    for d in damaged {
+                        problems += 1
+                        print(
+                            "DAMAGED  webhook queue \(id): \(d.bytes) bytes of \(d.segment) are no valid record "
+                                + "(a torn tail is cut at the next start; a damaged record is skipped and counted as dropped)"
+                        )
+                    }
+                } catch {
+                    problems += 1
+                    print("DAMAGED  webhook queue \(id): \(error)")
                 }
             }
             do {
@@ -190,6 +231,14 @@ struct SnapshotCommand: AsyncParsableCommand {
                     Data("warning: \(archive.skippedBytes) damaged bytes skipped in \(ArchiveFile.name)\n".utf8))
             }
             out.add(archived: archive.reservations)
+            for (i, row) in out.webhooks.enumerated() where row.active {
+                let path = dir.file(WebhookOutbox.directory + "/" + String(row.id))
+                guard let (f, _) = Spool.inspect(directory: path, io: dir.io) else { continue }
+                out.webhooks[i].pending = f.pending
+                out.webhooks[i].pendingBytes = f.pendingBytes
+                out.webhooks[i].dropped = f.dropped
+            }
+            out.webhookEventsPending += out.webhooks.reduce(0) { $0 + $1.pending }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -288,6 +337,13 @@ struct SnapshotCommand: AsyncParsableCommand {
     }
 }
 
+/// The webhook spools of a data directory, by endpoint id.
+func webhookQueues(_ dir: DataDirectory) -> [(id: Int64, path: String)] {
+    let root = dir.file(WebhookOutbox.directory)
+    return ((try? dir.io.list(root)) ?? []).compactMap { name in Int64(name).map { ($0, root + "/" + name) } }
+        .sorted { $0.id < $1.id }
+}
+
 /// The JSON of `dlsms snapshot export`.
 struct ExportDocument: Encodable {
     struct BranchRow: Encodable {
@@ -376,6 +432,12 @@ struct ExportDocument: Encodable {
         var active: Bool
         var deliveredThrough: Int64
         var createdAt: String
+        var delivered: Int64
+        var givenUp: Int64
+        /// From the endpoint's spool, as its files hold it.
+        var pending = 0
+        var pendingBytes = 0
+        var dropped: Int64 = 0
     }
     struct NotificationRow: Encodable {
         var id: Int64
@@ -393,7 +455,8 @@ struct ExportDocument: Encodable {
     var reservations: [ReservationRow] = []
     var waitlist: [WaitlistRow] = []
     var notifications: [NotificationRow] = []
-    /// Webhook endpoints (without their secrets) and the events still owed to them.
+    /// Webhook endpoints (without their secrets), each with its spool's figures, and the events
+    /// still owed to them (in their spools).
     var webhooks: [WebhookRow] = []
     var webhookEventsPending = 0
 
@@ -452,7 +515,7 @@ struct ExportDocument: Encodable {
                 webhooks.append(
                     WebhookRow(
                         id: e.id, url: e.url, events: e.events, active: e.active, deliveredThrough: e.deliveredThrough,
-                        createdAt: rfc3339(e.createdAt)))
+                        createdAt: rfc3339(e.createdAt), delivered: e.delivered, givenUp: e.givenUp))
             case .webhookEvent: webhookEventsPending += 1
             case .idFloor, .reservationsArchived, .epoch: break
             }

@@ -1,5 +1,6 @@
 import DLSMSApp
 import DLSMSCore
+import DLSMSStorage
 import DLSMSTestSupport
 import Foundation
 import Testing
@@ -9,12 +10,14 @@ import Testing
 /// The webhook outbox: events made from journal records, right after them; per-endpoint cursors;
 /// replay and snapshot images.
 @Suite struct WebhookTests {
-    func makeLibrary(journal: RecordingJournal) async throws -> (SeatEngine, ManualClock) {
+    func makeLibrary(journal: RecordingJournal, queue: SpoolLimits = .init()) async throws -> (SeatEngine, ManualClock)
+    {
         var rules = BookingRules.default
         rules.maxUpcomingPerUser = 100
         let clock = ManualClock(testNow)
         let engine = SeatEngine(
-            configuration: EngineConfiguration(shardCount: 2, rules: rules, webhookPayload: Render.webhookPayload),
+            configuration: EngineConfiguration(
+                shardCount: 2, rules: rules, webhookPayload: Render.webhookPayload, webhookQueue: queue),
             clock: clock,
             journal: journal)
         try await engine.define(branch: Branch(name: "Lib", areas: ["Quiet"]))
@@ -91,9 +94,10 @@ import Testing
         return pending > 0 ? await engine.webhooks.next(for: id) : nil
     }
 
-    /// Replay of the journal, and a snapshot image, give the same endpoints, cursors and owed
-    /// events; an event delivered before is not owed again, one not yet recorded as delivered is.
-    @Test func replayAndImagesKeepWhatIsOwed() async throws {
+    /// Replay of the journal gives the same endpoints, cursors and owed events (an event delivered
+    /// before is not owed again, one not yet recorded as delivered is); a snapshot image carries
+    /// the endpoints and the next event id, never the events owed (they are in the spools).
+    @Test func replayKeepsWhatIsOwedAndImagesCarryNoEvents() async throws {
         let journal = RecordingJournal()
         let (engine, _) = try await makeLibrary(journal: journal)
         let hook = try await engine.registerWebhook(url: "http://x/", secret: "s", events: ["reservation.created"])
@@ -105,17 +109,54 @@ import Testing
 
         let replayed = SeatEngine(configuration: EngineConfiguration(shardCount: 2), clock: ManualClock(testNow))
         await replayed.apply(batch: journal.records)
+        let state = try #require(replayed.webhooks.endpoints.first)
+        #expect(state.endpoint.deliveredThrough == first.id && state.pending == 2 && state.endpoint.delivered == 1)
+        let (_, next) = try #require(await nextIfAny(replayed, hook.id))
+        #expect(next.id == first.id + 1)
+
+        let image = await engine.capture()
+        #expect(!image.contains { if case .webhookEvent = $0 { true } else { false } })
+        #expect(image.idFloor?.webhookEvent == 4)
         let fromImage = SeatEngine(configuration: EngineConfiguration(shardCount: 3), clock: ManualClock(testNow))
-        await fromImage.apply(batch: await engine.capture())
+        await fromImage.apply(batch: image)
+        #expect(fromImage.webhooks.endpoints.first?.endpoint.deliveredThrough == first.id)
         for copy in [replayed, fromImage] {
-            let state = try #require(copy.webhooks.endpoints.first)
-            #expect(state.endpoint.deliveredThrough == first.id && state.pending == 2)
-            let (_, next) = try #require(await nextIfAny(copy, hook.id))
-            #expect(next.id == first.id + 1)
             // New events continue the ids.
             let more = try await copy.registerWebhook(url: "http://y/", secret: "s", events: ["reservation.created"])
-            #expect(more.deliveredThrough >= 3)
+            #expect(more.deliveredThrough == 3)
         }
+    }
+
+    /// A full queue drops new events and counts each one; delivering makes room again, and the
+    /// oldest events stay queued in order.
+    @Test func aFullQueueDropsNewEventsAndCountsEachOne() async throws {
+        let journal = RecordingJournal()
+        let (engine, _) = try await makeLibrary(journal: journal, queue: SpoolLimits(maxRecords: 5))
+        let hook = try await engine.registerWebhook(url: "http://x/", secret: "s", events: ["reservation.created"])
+        for k in 0..<12 {
+            let start = testNow + Int64(k + 1) * hour
+            _ = try await engine.book(user: UserID(k % 4 + 1), seat: SeatID(k % 4 + 1), start: start, end: start + hour)
+        }
+        var queue = try #require(engine.webhooks.endpoints.first)
+        #expect(queue.pending == 5 && queue.spool.dropped == 7 && engine.webhooks.droppedEvents == 7)
+        for _ in 0..<2 {
+            let (_, e) = try #require(await nextIfAny(engine, hook.id))
+            try await engine.webhookDone(endpoint: hook.id, event: e, delivered: true)
+        }
+        for k in 12..<16 {
+            let start = testNow + Int64(k + 1) * hour
+            _ = try await engine.book(user: UserID(k % 4 + 1), seat: SeatID(k % 4 + 1), start: start, end: start + hour)
+        }
+        queue = try #require(engine.webhooks.endpoints.first)
+        #expect(queue.pending == 5 && queue.spool.dropped == 9 && queue.endpoint.delivered == 2)
+        var owed: [Int64] = []
+        while let (_, e) = await nextIfAny(engine, hook.id) {
+            owed.append(e.id)
+            try await engine.webhookDone(endpoint: hook.id, event: e, delivered: false)
+        }
+        #expect(owed == [3, 4, 5, 13, 14])
+        queue = try #require(engine.webhooks.endpoints.first)
+        #expect(queue.endpoint.givenUp == 5 && queue.endpoint.delivered == 2 && queue.pending == 0)
     }
 
     /// Each endpoint has its own queue: one that takes only closures, or one that never answers,

@@ -390,6 +390,64 @@ import Testing
         _ = primary.server.stop()
     }
 
+    /// The webhook backlog lives in spools, not in snapshots: a new standby copies them with the
+    /// snapshot, follows the primary's events and drops (the same ones), and once promoted sends
+    /// exactly what the primary had not delivered.
+    @Test func aNewStandbyCopiesTheWebhookBacklogAndSendsItOncePromoted() async throws {
+        let receiver = WebhookReceiver()
+        try await receiver.start()
+        defer { receiver.stop() }
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let hooks = ["--webhook-hosts", "127.0.0.1", "--webhook-backoff-ms", "20", "--webhook-queue-events", "6"]
+        let primary = try await node(dir + "/p", extra: hooks)
+        let p = primary.server.base
+        let admin = try await primary.server.login("admin", "admin-password")
+        let registered = try await call(
+            p, "POST", "/admin/webhooks", token: admin,
+            json: #"{"url": "\#(receiver.url)", "events": ["reservation.created"]}"#)
+        #expect(registered.status == 201)
+        let token = try await primary.server.login("S2021001")
+        for seat in 1_001...1_002 { #expect(try await book(p, token: token, seat: seat).0 == 201) }
+        #expect(try await receiver.wait { $0.count == 2 })
+        receiver.down.withLock { $0 = true }
+        for seat in 1_003...1_012 { #expect(try await book(p, token: token, seat: seat).0 == 201) }
+        func queue(_ base: String) async throws -> [String: Any] {
+            let body = try await call(base, "GET", "/admin/webhooks", token: admin).body
+            return (body["webhooks"] as? [[String: Any]])?.first ?? [:]
+        }
+        #expect(try await eventually { try await queue(p)["delivered"] as? Int == 2 })
+        var q = try await queue(p)
+        #expect(q["pending"] as? Int == 6 && q["dropped"] as? Int == 4, "\(q)")
+
+        // A new standby: the snapshot and the spools, then the log.
+        let standby = try await node(dir + "/s", primary: p, extra: hooks)
+        let s = standby.server.base
+        #expect(standby.logText.contains("copied the primary's webhook spools"))
+        #expect(try await book(p, token: token, seat: 1_013).0 == 201)
+        #expect(
+            try await eventually {
+                let q = try await queue(s)
+                return q["pending"] as? Int == 6 && q["dropped"] as? Int == 5 && q["delivered"] as? Int == 2
+            })
+        q = try await queue(p)
+        #expect(q["pending"] as? Int == 6 && q["dropped"] as? Int == 5, "\(q)")
+
+        // The primary goes; the promoted standby sends events 3…8, once each, and nothing else.
+        primary.server.child.signal(SIGKILL)
+        _ = primary.server.child.wait(timeout: 10)
+        receiver.down.withLock { $0 = false }
+        var promoted = false
+        for _ in 0..<100 where !promoted {
+            promoted = try runDLSMS(["promote", s, "--secret", Self.secret, "--force"]).status == 0
+            if !promoted { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(promoted)
+        #expect(try await receiver.wait { $0.count >= 8 })
+        #expect(receiver.accepted.map(\.id) == [1, 2, 3, 4, 5, 6, 7, 8])
+        _ = standby.server.stop()
+    }
+
     @Test func promoteIsRefusedWhileThePrimaryIsHeardAndTakesOverAfter() async throws {
         let dir = temporaryDirectory()
         defer { cleanup(dir) }

@@ -34,6 +34,8 @@ import Testing
         // kind 14 (epoch), epoch 4 (zigzag 8), node "n2", time 1_760_184_000
         "0e08026e32809bd28e0d",
     ]
+    static let spoolFrame =
+        "01800000130000000100000000000000c046ea6800000000000000003c0819a908000000000000000300000000000000010203"
     static let frame = "010400000e0000000700000000000000c046ea6800000000efbeadde5a06c50d04541402c08bd38e0dc070bf7000"
     static let snapshot =
         "444c534d534e4150010000007000000063000000000000007856341200000000c046ea68000000000200000000000000010000000000000001000000000000000200000000000000020000000000000002000000000000001f0100000000000009010000000000001eb8e650bd1353e404224d186c401f0100000000000084ee000000f71937010c4d61696e204c696272617279021153696c656e74205374756479205a6f6e651047726f75701100f91503555443001b01054e69676874000d4575726f70652f4265726c696e01e003a80a22021455000e5400f42e052a03020853323032313030310d416c696365204a6f686e736f6e000a24326224313224616263809bd28e0d0e04541402c08bd38e0dc070bf700010050f00f100a038bf7082870e12060e0c0002e0c31200aa81ff4adfa8011b061010d800014000f20ba03800bf702407060c000e5365617420312069732066726565073f00f00480fcd38e0de0f8d28e0d08070804010178000a00000000e41ec1df"
@@ -72,6 +74,46 @@ import Testing
         #expect(Array(fresh[0..<96]) == Array(unhex(Self.snapshot)[0..<96]))
         #expect(freshHeader.contentSize == header.contentSize)
         #expect(try SnapshotFile.decode(fresh).records == goldenRecords)
+    }
+
+    /// Fields added for the outbox on disk (issue 28) follow the old bytes only when set: a record
+    /// without them keeps the bytes of the first format version (the vectors above).
+    @Test func theOutboxFieldsArePinned() throws {
+        let floor = JournalRecord.idFloor(
+            IDFloor(reservation: 43, waitlistEntry: 9, notification: 5, webhookEvent: 100))
+        #expect(hex(RecordCodec.encode(floor)) == "0956120ac801")
+        #expect(try RecordCodec.decode(unhex("0956120ac801")) == floor)
+        #expect(
+            try RecordCodec.decode(unhex("0956120a"))
+                == .idFloor(IDFloor(reservation: 43, waitlistEntry: 9, notification: 5, webhookEvent: 0)))
+        let endpoint = JournalRecord.webhookEndpoint(
+            WebhookEndpoint(
+                id: 1, url: "http://127.0.0.1:9099/hooks", secret: "s3cret-s3cret-s3cret",
+                events: ["reservation.created", "closure.created"], deliveredThrough: 7, createdAt: 1_760_184_000,
+                delivered: 5, givenUp: 2))
+        let pinned = String(Self.laterRecords[10].dropLast(14)) + "030e809bd28e0d0a04"
+        #expect(hex(RecordCodec.encode(endpoint)) == pinned)
+        #expect(try RecordCodec.decode(unhex(pinned)) == endpoint)
+        #expect(try RecordCodec.decode(unhex("0956120a8001")) != floor)  // a floor of 64, not 100
+    }
+
+    /// A spool record is a WAL frame of kind 0x80: the sequence number in the LSN field, then the
+    /// key, the count dropped before it and the caller's bytes.
+    @Test func spoolFrameIsPinned() throws {
+        var bytes: [UInt8] = []
+        var payload = ByteWriter()
+        payload.u64(8)
+        payload.u64(3)
+        payload.bytes([1, 2, 3])
+        let crc = WALFrame.append(
+            kind: Spool.frameKind, payload: payload.bytes, lsn: 1, time: 1_760_184_000, previousChecksum: 0,
+            to: &bytes)
+        #expect(hex(bytes) == Self.spoolFrame)
+        guard case .frame(let f) = bytes.withUnsafeBytes({ WALFrame.parse($0, at: 0) }) else {
+            Issue.record("the spool frame does not parse")
+            return
+        }
+        #expect(f.kind == 0x80 && f.lsn == 1 && f.checksum == crc && f.payload == payload.bytes)
     }
 
     @Test func crc32cKnownAnswer() {

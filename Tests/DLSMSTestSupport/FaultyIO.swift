@@ -55,4 +55,12 @@ public final class FaultyIO: StorageIO {
     public func syncDirectory(_ directory: String) throws(StorageError) { try real.syncDirectory(directory) }
     public func makeDirectory(_ path: String) throws(StorageError) { try real.makeDirectory(path) }
     public func fileSize(_ path: String) throws(StorageError) -> Int { try real.fileSize(path) }
+    public func read(_ path: String, offset: Int, count: Int) throws(StorageError) -> [UInt8] {
+        try real.read(path, offset: offset, count: count)
+    }
+    public func syncFile(_ path: String) throws(StorageError) {
+        if isFailing { throw StorageError("fdatasync", path, errno: EIO) }
+        try real.syncFile(path)
+    }
+    public func removeDirectory(_ path: String) throws(StorageError) { try real.removeDirectory(path) }
 }
