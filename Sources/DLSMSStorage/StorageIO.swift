@@ -117,29 +117,18 @@ public struct PosixIO: StorageIO {
         defer { _ = close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw StorageError("stat", path, errno: errno) }
-        let size = Int(st.st_size)
-        var bytes = [UInt8](repeating: 0, count: size)
-        var done = 0
-        let failure: Int32 = bytes.withUnsafeMutableBytes { buf in
-            while done < size {
-                let n = Glibc.read(fd, buf.baseAddress! + done, size - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                if n == 0 { break }
-                done += n
-            }
-            return 0
-        }
-        if failure != 0 { throw StorageError("read", path, errno: failure) }
-        return done == size ? bytes : Array(bytes[..<done])
+        return try Self.read(fd, path, offset: 0, count: Int(st.st_size))
     }
 
     public func read(_ path: String, offset: Int, count: Int) throws(StorageError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StorageError("open", path, errno: errno) }
         defer { _ = close(fd) }
+        return try Self.read(fd, path, offset: offset, count: count)
+    }
+
+    /// Up to `count` bytes from `offset` (fewer at the end of the file).
+    private static func read(_ fd: Int32, _ path: String, offset: Int, count: Int) throws(StorageError) -> [UInt8] {
         guard count > 0 else { return [] }
         var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
