@@ -26,6 +26,8 @@ public final class LibraryService: Sendable {
     public let seatCodes: SeatCodes
     /// Seat searches (REST and gRPC) pass through it.
     public let searches: ConcurrencyGate
+    /// Catalog imports, one at a time.
+    public let catalogImports = ConcurrencyGate(width: 1, queue: 16)
     /// This node's place in a replicated cluster (the single node's when replication is off).
     public let replication: any ReplicationStatus
     /// The token secret (a standby copies its primary's with the snapshot).

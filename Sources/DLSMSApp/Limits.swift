@@ -77,6 +77,9 @@ public struct Limits: Sendable, Hashable {
     /// Seats in one page of a seat search (`GET /seats`, gRPC `GetSeats`), and branches in one
     /// page of `GET /branches`: the default and the maximum (about 200 kB of JSON).
     public var seatPageSize = 1_000
+    /// The most bytes a page of a listing holds: a page with long, escape-heavy names ends
+    /// earlier than its `limit` (its `next_cursor` or `total` says there is more).
+    public var answerBytes = 1_000_000
     /// Seat searches computed at once (``ConcurrencyGate``); the others wait in line.
     public var searchesAtOnce = max(2, ProcessInfo.processInfo.activeProcessorCount)
 

@@ -62,6 +62,21 @@ package enum Render {
 
     /// The answer of `GET /seats`: each seat from its cached members when `parts` is given (one
     /// per seat, in order), else field by field; the bytes are the same.
+    /// How many of `items`, from the first, fit in an answer of `budget` bytes as `render` writes
+    /// them (at least one): a page of long, escape-heavy names ends before its `limit`.
+    package static func fitting<C: Collection>(
+        _ items: C, budget: Int, _ render: (C.Element, inout JSONWriter) -> Void
+    ) -> Int {
+        var size = 128
+        for (i, item) in items.enumerated() {
+            var scratch = JSONWriter()
+            render(item, &scratch)
+            size += scratch.bytes.count + 1
+            if size > budget { return max(1, i) }
+        }
+        return items.count
+    }
+
     /// A page of a seat search: its seats, `count` (on the page), `total` (matching in all) and
     /// `next_cursor` (`null` on the last page).
     package static func seatsAnswer(_ page: SeatPage, parts: [SeatFragments.Entry]?) -> JSONWriter {

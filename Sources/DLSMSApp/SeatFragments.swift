@@ -37,6 +37,16 @@ package final class SeatFragments: Sendable {
         parts.reduce(64) { $0 + $1.opening.count + $1.closing.count + 40 }
     }
 
+    /// How many of `parts`, from the first, fit in an answer of `budget` bytes (at least one).
+    package static func fitting(_ parts: [Entry], budget: Int) -> Int {
+        var size = 128
+        for (i, p) in parts.enumerated() {
+            size += p.opening.count + p.closing.count + 40
+            if size > budget { return max(1, i) }
+        }
+        return parts.count
+    }
+
     /// The entries of `views`' seats, in order (one lock for the lot).
     package func callAsFunction(_ views: [SeatView]) -> [Entry] {
         entries.withLock { cache in

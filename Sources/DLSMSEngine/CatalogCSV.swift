@@ -144,6 +144,16 @@ public enum CatalogCSV {
 
     public static func apply(_ rows: [Row], to engine: SeatEngine) async throws(EngineError) -> Outcome {
         var outcome = Outcome()
+        // Every branch's areas within bounds once the rows are in, checked before anything is
+        // applied (the rows are applied in batches: a refusal part-way would leave some in).
+        var areas: [String: Set<String>] = [:]
+        for row in rows { areas[row.branch, default: []].insert(row.area) }
+        for (name, wanted) in areas {
+            let existing = engine.branch(named: name)?.areas ?? []
+            if existing.count + wanted.subtracting(existing).count > Branch.maxAreas {
+                throw .badRequest("\(name) would have more than \(Branch.maxAreas) areas: put its seats in fewer")
+            }
+        }
         for name in Set(rows.map(\.branch)) where engine.branch(named: name) == nil {
             do {
                 try await engine.create(branch: Branch(name: name, areas: []))

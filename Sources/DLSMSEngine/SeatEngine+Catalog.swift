@@ -150,18 +150,15 @@ extension SeatEngine {
         let reserved: Result<[Seat], EngineError> = catalog.withLock { c in
             var seats = wanted
             var highest = c.seatBranch.keys.max() ?? 0
+            var gap: SeatID = 1  // the top id was given by hand: gaps from the bottom, in one pass
             for k in seats.indices {
                 var id = seats[k].id
                 if id == 0 {
                     if highest < SeatID.max {
                         id = max(1, highest + 1)
-                    } else {  // the top id was given by hand: the first gap
-                        var candidate: SeatID = 1
-                        for taken in c.seatBranch.keys.sorted() where taken >= candidate {
-                            guard taken == candidate else { break }
-                            candidate += 1
-                        }
-                        id = candidate
+                    } else {
+                        while gap < SeatID.max && c.seatBranch[gap] != nil { gap += 1 }
+                        id = gap
                     }
                 }
                 guard c.seatBranch[id] == nil else {

@@ -79,6 +79,9 @@ package struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return APIError(e).response()
         } catch let e as EngineError {
             return APIError(e).response()
+        } catch is CancellationError {
+            // The request's task was cancelled (its client went away while it waited): no bug.
+            return APIError(.serviceUnavailable, "unavailable", "the request was cancelled").response()
         } catch let e as HTTPError {
             switch e.status {
             case .notFound:

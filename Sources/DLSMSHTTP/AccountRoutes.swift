@@ -21,15 +21,17 @@ private func addUserListRoutes(api: RouterGroup<APIContext>, service: LibrarySer
             max: pages.adminPageSize, default: pages.pageSize, served: pages.adminPageServed)
         let page: (users: [User], total: Int)
         if let ids = try request.queryIDs(max: pages.adminPageServed) {
-            let found = ids.sorted().compactMap { engine.user(id: UserID($0)) }
+            let found = ids.sorted().compactMap { UserID(exactly: $0).flatMap(engine.user(id:)) }
             page = (Array(found.dropFirst(offset).prefix(limit)), found.count)
         } else {
             page = engine.users(offset: offset, limit: limit)
         }
+        let fit = Render.fitting(page.users, budget: pages.answerBytes) { u, w in Render.user(u, &w) }
+        let users = page.users.prefix(fit)
         return Render.response {
             $0.object {
-                $0.field("users", array: page.users) { w, u in Render.user(u, &w) }
-                $0.field("count", page.users.count)
+                $0.field("users", array: users) { w, u in Render.user(u, &w) }
+                $0.field("count", users.count)
                 $0.field("total", page.total)
             }
         }

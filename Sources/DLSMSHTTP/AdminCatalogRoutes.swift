@@ -6,7 +6,7 @@ import Hummingbird
 import NIOCore
 
 /// The catalog: new branches and seats, one by one or as CSV.
-func addCatalogRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine) {
+func addCatalogRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine, imports: ConcurrencyGate) {
     api.post("/admin/branches") { request, context -> Response in
         _ = try context.requireAdmin()
         var request = request
@@ -56,7 +56,9 @@ func addCatalogRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine) {
         } catch {
             throw APIError.badRequest(error.description)
         }
-        let outcome = try await CatalogCSV.apply(rows, to: engine)
+        // One import at a time: each reads the catalog's labels before it creates seats, so two at
+        // once would both create the same new seats.
+        let outcome = try await imports.run { try await CatalogCSV.apply(rows, to: engine) }
         return Render.response {
             $0.object {
                 $0.field("rows", rows.count)

@@ -9,7 +9,7 @@ import NIOCore
 package func addAdminRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
     let engine = service.engine
     addServiceHoursRoutes(to: api, engine: engine)
-    addCatalogRoutes(to: api, engine: engine)
+    addCatalogRoutes(to: api, engine: engine, imports: service.catalogImports)
     addCatalogChangeRoutes(to: api, engine: engine)
     addFigureAndBackupRoutes(to: api, service: service, engine: engine)
 }

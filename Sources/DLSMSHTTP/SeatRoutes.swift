@@ -10,10 +10,12 @@ package func addSeatRoutes(to api: RouterGroup<APIContext>, service: LibraryServ
     let clock = engine.clock
 
     let pageSize = service.configuration.limits.seatPageSize
+    let budget = service.configuration.limits.answerBytes
     api.get("/branches") { request, _ -> Response in
         let (limit, offset) = try request.queryPage(max: pageSize, default: pageSize)
         let branches = await engine.branches()
-        let page = branches.dropFirst(offset).prefix(limit)
+        var page = branches.dropFirst(offset).prefix(limit)
+        page = page.prefix(Render.fitting(page, budget: budget) { b, w in Render.branch(b, &w) })
         return Render.response {
             $0.object {
                 $0.field("branches", array: page) { w, b in Render.branch(b, &w) }
@@ -32,9 +34,16 @@ package func addSeatRoutes(to api: RouterGroup<APIContext>, service: LibraryServ
         let window = try q.queryWindow()
         let (limit, offset) = try q.queryPage(max: pageSize, default: pageSize)
         let request = SeatPageRequest(limit: limit, offset: offset, after: try q.querySeatCursor())
-        return await service.searches.run {
-            let page = await engine.searchSeats(filter, start: window?.0, end: window?.1, page: request)
-            return Render.response(Render.seatsAnswer(page, parts: service.seatFragments(page.seats)))
+        return try await service.searches.run {
+            var page = await engine.searchSeats(filter, start: window?.0, end: window?.1, page: request)
+            var parts = service.seatFragments(page.seats)
+            let fit = SeatFragments.fitting(parts, budget: budget)
+            if fit < parts.count {  // long names: the page ends early, the cursor goes on from there
+                page.seats.removeLast(parts.count - fit)
+                parts.removeLast(parts.count - fit)
+                page.next = page.seats.last?.seat.id
+            }
+            return Render.response(Render.seatsAnswer(page, parts: parts))
         }
     }
 

@@ -261,7 +261,7 @@ public final class Spool: Sendable {
             directory: directory, io: io, segments: &segments, saved: saved, keep: keep, readOnly: readOnly,
             report: &report)
         let chain = newest?.checksum ?? 0
-        var nextSeq = newest.map { $0.seq + 1 } ?? segments.last?.first ?? max(saved?.end.seq ?? 1, 1)
+        var nextSeq = newest.map { $0.seq &+ 1 } ?? segments.last?.first ?? max(saved?.end.seq ?? 1, 1)
         if segments.isEmpty { nextSeq = max(nextSeq, saved?.cursor.seq ?? 1) }
         // The cursor: the saved one, or the start of the oldest segment left (segments are deleted
         // only once consumed), never past the end.
@@ -547,7 +547,7 @@ public final class Spool: Sendable {
         if let f = Self.frame(in: bytes, at: 0), f.frame.seq >= position.seq {
             let at = SpoolPosition(segment: segment.first, offset: position.offset, seq: f.frame.seq)
             let next = SpoolPosition(
-                segment: segment.first, offset: position.offset + f.frame.size, seq: f.frame.seq + 1)
+                segment: segment.first, offset: position.offset + f.frame.size, seq: f.frame.seq &+ 1)
             return .record(f.record, at: at, next: next)
         }
         // Damaged: the next valid frame of this segment, else the next segment.

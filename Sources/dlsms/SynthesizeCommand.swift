@@ -39,8 +39,11 @@ struct Synthesize: AsyncParsableCommand {
             throw ValidationError("--seats: at least one per area, at most 10,000,000")
         }
         guard (1...50_000_000).contains(students) else { throw ValidationError("--students 1…50,000,000") }
-        guard reservations >= students, reservations <= 1_000_000_000 else {
-            throw ValidationError("--reservations: at least one per student, at most 1,000,000,000")
+        guard reservations >= students, reservations / students <= 100, reservations <= 1_000_000_000 else {
+            throw ValidationError("--reservations: at least one and at most 100 per student, at most 1,000,000,000")
+        }
+        guard adminPassword.utf8.count >= 8, studentPassword.utf8.count >= 8 else {
+            throw ValidationError("--admin-password and --student-password: at least 8 characters")
         }
         // Upcoming bookings: one per student, 12 an hour apart per seat and day, within 12 days.
         guard (students + seats - 1) / seats <= 144 else {

@@ -29,7 +29,7 @@ import Testing
             await withTaskGroup(of: Void.self) { group in
                 for release in releases {
                     group.addTask {
-                        await gate.run {
+                        try? await gate.run {
                             inside.enter(nil)
                             for await _ in release.stream { break }
                             inside.leave()
@@ -43,7 +43,7 @@ import Testing
             await withTaskGroup(of: Void.self) { group in
                 for i in 0..<20 {
                     group.addTask {
-                        await gate.run {
+                        try? await gate.run {
                             inside.enter(i)
                             await Task.yield()
                             inside.leave()
@@ -65,6 +65,33 @@ import Testing
         let (most, order, load) = await Self.crowd(width: 3)
         #expect(most == 3 && order.sorted() == Array(0..<20))
         #expect(load.running == 0 && load.waiting == 0)
+    }
+
+    /// Beyond the line's length the gate refuses at once (503); a task cancelled while it waits
+    /// leaves the line and does not run.
+    @Test func aFullLineRefusesAndACancelledWaiterLeaves() async throws {
+        let gate = ConcurrencyGate(width: 1, queue: 1)
+        let release = AsyncStream<Void>.makeStream()
+        let holder = Task { try await gate.run { for await _ in release.stream { break } } }
+        while gate.load.running < 1 { await Task.yield() }
+        let ran = Inside()
+        let waiter = Task { try await gate.run { ran.enter(1) } }
+        while gate.load.waiting < 1 { await Task.yield() }
+        do {
+            try await gate.run { ran.enter(2) }
+            Issue.record("a full line admitted a task")
+        } catch let e as AppError {
+            #expect(e.code == "unavailable" && e.retryAfter == 1)
+        }
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        #expect(gate.load.waiting == 0)
+        release.continuation.finish()
+        try await holder.value
+        #expect(ran.state.withLock { $0.order }.isEmpty && gate.load.running == 0)
+        // The place is free again.
+        try await gate.run { ran.enter(3) }
+        #expect(ran.state.withLock { $0.order } == [3])
     }
 
     @Test func waitersGoInTheOrderTheyCame() async {

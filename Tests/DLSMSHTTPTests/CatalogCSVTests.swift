@@ -57,6 +57,44 @@ import Testing
         #expect(throws: CatalogCSV.Problems.self) { try CatalogCSV.parse("") }
     }
 
+    /// More than a branch's areas, or two imports at once: nothing half-applied, no seat twice.
+    @Test func importsAreWholeAndOneAtATime() async throws {
+        try await withService(Configure { $0.demoData = false }) { client, service, _ in
+            let admin = try await client.login("admin", "admin-password")
+            let header = "branch,area,seat_label,has_power,has_monitor,accessible,x,y\r\n"
+            // 4,096 seats in 100 areas (a whole batch), then 101 more areas: 201 in all.
+            var tooMany = header
+            for i in 0..<4_096 { tooMany += "Areas Branch,A\(i % 100),L-\(i),true,false,false,,\r\n" }
+            for i in 0..<101 { tooMany += "Areas Branch,B\(i),M-\(i),true,false,false,,\r\n" }
+            let refused = try await client.execute(
+                uri: "/admin/catalog.csv", method: .post,
+                headers: [.authorization: "Bearer \(admin)", .contentType: "text/csv"],
+                body: ByteBuffer(string: tooMany))
+            #expect(refused.status == .badRequest, "\(String(buffer: refused.body))")
+            #expect(service.engine.branch(named: "Areas Branch") == nil)
+            // The same new rows twice at once: created once.
+            var rows = header
+            for i in 0..<5_000 { rows += "Race Branch,Hall,R-\(i),false,false,false,,\r\n" }
+            let body = rows
+            let outcomes = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<2 {
+                    group.addTask {
+                        let r = try await client.execute(
+                            uri: "/admin/catalog.csv", method: .post,
+                            headers: [.authorization: "Bearer \(admin)", .contentType: "text/csv"],
+                            body: ByteBuffer(string: body))
+                        let reply = Reply(status: r.status, headers: r.headers, text: String(buffer: r.body))
+                        return reply.json["seats_created"] as? Int ?? -1
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(outcomes.sorted() == [0, 5_000])
+            let seats = await service.engine.searchSeats(SeatFilter(branch: "Race Branch"))
+            #expect(seats.count == 5_000 && Set(seats.map(\.seat.label)).count == 5_000)
+        }
+    }
+
     @Test func uploadDownloadAndRoundTrip() async throws {
         try await withService(Configure { $0.demoData = false }) { client, service, _ in
             let admin = try await client.login("admin", "admin-password")

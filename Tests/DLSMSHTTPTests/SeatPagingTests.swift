@@ -134,6 +134,36 @@ private func + (a: Metadata, b: [String: String]) -> Metadata {
         }
     }
 
+    /// A page ends before its limit when its answer would pass the byte bound; the cursor (or
+    /// count and total) carries on from there.
+    @Test func pagesStayWithinTheirBytes() async throws {
+        try await withService(Configure { $0.app.limits.answerBytes = 1_000 }) { client, _, _ in
+            let admin = try await client.login("admin", "admin-password")
+            var seen: [Int] = []
+            var cursor = ""
+            for _ in 0..<60 {
+                let page = try await client.call(.get, "/seats?available_only=false\(cursor)", token: admin)
+                #expect(page.text.utf8.count <= 1_000 && page.json["total"] as? Int == 50)
+                let ids = Self.ids(page.json)
+                #expect(!ids.isEmpty && ids.count < 50)
+                seen += ids
+                guard let next = page.json["next_cursor"] as? String else { break }
+                cursor = "&cursor=" + next
+            }
+            #expect(seen == Array(1...50))
+            let users = try await client.call(.get, "/admin/users?limit=100", token: admin)
+            #expect(users.text.utf8.count <= 1_000 && (users.json["count"] as? Int ?? 0) < 11)
+            #expect(users.json["total"] as? Int == 11)
+            let branches = try await client.call(.get, "/branches", token: admin)
+            let listed = (branches.json["branches"] as? [Any] ?? []).count  // at least one, however long
+            #expect(listed >= 1 && listed < 3 && branches.json["count"] as? Int == listed)
+            #expect(branches.json["total"] as? Int == 3)
+            // An id beyond any account's is simply not found.
+            let none = try await client.call(.get, "/admin/users?ids=2147483648,9223372036854775807", token: admin)
+            #expect(none.status == .ok && none.json["total"] as? Int == 0)
+        }
+    }
+
     @Test func grpcPagesThroughMetadata() async throws {
         try await withGRPC { g, _, _ in
             let token = try await g.token("S2021004")
