@@ -97,6 +97,13 @@ def test_a_closure_and_opening_hours(server, browser):
     branch = [b for b in server.api("GET", "branches", token=admin, expect=200)[1]["branches"] if b["branch"] == "Science Library"][0]
     assert branch["opening_hours"]["sunday"] == ["10:00-18:00"]
     assert branch["opening_hours"]["monday"] == ["00:00-24:00"]
+    # And open all day again, so that the other tests find the library open whatever the time.
+    sunday.clear()
+    sunday.send_keys("00:00-24:00")
+    d.find_element(By.XPATH, "//button[normalize-space()='Save opening hours']").click()
+    wait_until(d, lambda: [b for b in server.api("GET", "branches", token=admin, expect=200)[1]["branches"]
+                           if b["branch"] == "Science Library"][0]["opening_hours"]["sunday"] == ["00:00-24:00"],
+               "the hours were not put back")
 
 
 def test_statistics_are_drawn(server, browser):
