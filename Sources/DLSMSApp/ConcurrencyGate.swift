@@ -18,10 +18,13 @@ public final class ConcurrencyGate: Sendable {
     private let state = Mutex(State())
     public let width: Int
     public let queue: Int
+    /// What passes through, for the refusal ("searches").
+    public let what: String
 
-    public init(width: Int, queue: Int = 256) {
+    public init(width: Int, queue: Int = 256, what: String = "requests") {
         self.width = max(1, width)
         self.queue = max(0, queue)
+        self.what = what
     }
 
     /// Runs `body` once admitted; `AppError` 503 `unavailable` when the line is full,
@@ -56,7 +59,7 @@ public final class ConcurrencyGate: Sendable {
         switch admission {
         case .now: return
         case .full:
-            throw AppError(.unavailable, "unavailable", "too many searches at once; try again", retryAfter: 1)
+            throw AppError(.unavailable, "unavailable", "too many \(what) at once; try again", retryAfter: 1)
         case .wait(let id):
             let admitted = await withTaskCancellationHandler {
                 await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in

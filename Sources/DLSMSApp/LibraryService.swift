@@ -27,7 +27,7 @@ public final class LibraryService: Sendable {
     /// Seat searches (REST and gRPC) pass through it.
     public let searches: ConcurrencyGate
     /// Catalog imports, one at a time.
-    public let catalogImports = ConcurrencyGate(width: 1, queue: 16)
+    public let catalogImports = ConcurrencyGate(width: 1, queue: 16, what: "catalog imports")
     /// This node's place in a replicated cluster (the single node's when replication is off).
     public let replication: any ReplicationStatus
     /// The token secret (a standby copies its primary's with the snapshot).
@@ -43,7 +43,7 @@ public final class LibraryService: Sendable {
         self.replication = replication
         tokenSecret = secret
         seatCodes = SeatCodes(secret: secret)
-        searches = ConcurrencyGate(width: configuration.limits.searchesAtOnce)
+        searches = ConcurrencyGate(width: configuration.limits.searchesAtOnce, what: "seat searches")
         self.durable = durable
         self.tokens = tokens
         self.hasher = hasher
