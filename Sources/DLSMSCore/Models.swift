@@ -283,6 +283,24 @@ public enum Role: UInt8, Sendable, Hashable, CaseIterable {
     public var name: String { self == .admin ? "admin" : "student" }
 }
 
+/// Where an account's identity comes from. Accounts of a source other than `local` have no
+/// password here: the source vouches for them at each sign-in.
+public enum AccountSource: UInt8, Sendable, Hashable, CaseIterable {
+    case local = 0
+    case oidc = 1
+    case ldap = 2
+    case proxy = 3
+
+    public var name: String {
+        switch self {
+        case .local: "local"
+        case .oidc: "oidc"
+        case .ldap: "ldap"
+        case .proxy: "sso_proxy"
+        }
+    }
+}
+
 public struct User: Sendable, Hashable {
     public var id: UserID
     public var studentID: String
@@ -302,6 +320,19 @@ public struct User: Sendable, Hashable {
 
     public static let calendarFeedBytes = 32
 
+    /// Where the identity comes from (`local`: a password of ours).
+    public var source: AccountSource = .local
+    /// The email the identity source gave (empty: none).
+    public var email: String = ""
+    /// Group memberships, as the identity source gave them at the last sign-in (sorted, unique).
+    public var groups: [String] = []
+
+    /// The most groups an account keeps (a directory may list hundreds; the rest are dropped).
+    public static let maxGroups = 256
+    /// The longest group name kept, in bytes; the longest email.
+    public static let maxGroupBytes = 256
+    public static let maxEmailBytes = 254
+
     public init(
         id: UserID, studentID: String, name: String, role: Role, passwordHash: String, createdAt: Timestamp,
         disabled: Bool = false, tokenGeneration: UInt32 = 0
@@ -318,7 +349,10 @@ public struct User: Sendable, Hashable {
 
     /// `true` for an account as it was created: enabled, generation 0 (a `userCreated` record
     /// describes it whole).
-    public var isAsCreated: Bool { !disabled && tokenGeneration == 0 && calendarFeed.isEmpty }
+    public var isAsCreated: Bool {
+        !disabled && tokenGeneration == 0 && calendarFeed.isEmpty && source == .local && email.isEmpty
+            && groups.isEmpty
+    }
 }
 
 /// A booking of one seat for the half-open interval `[start, end)`.

@@ -327,11 +327,19 @@ extension RecordCodec {
         w.string(u.passwordHash)
         w.svarint(u.createdAt)
         if changed {
-            // Bit 1: the calendar feed's hash follows the generation.
+            // Bit 1: the calendar feed's hash follows the generation. Bit 2: the identity's
+            // source, email and groups follow (accounts of a campus identity source).
             let feed = u.calendarFeed.count == User.calendarFeedBytes
-            w.byte((u.disabled ? 1 : 0) | (feed ? 2 : 0))
+            let identity = u.source != .local || !u.email.isEmpty || !u.groups.isEmpty
+            w.byte((u.disabled ? 1 : 0) | (feed ? 2 : 0) | (identity ? 4 : 0))
             w.svarint(Int64(u.tokenGeneration))
             if feed { w.bytes(u.calendarFeed) }
+            if identity {
+                w.byte(u.source.rawValue)
+                w.string(u.email)
+                w.svarint(Int64(u.groups.count))
+                for g in u.groups { w.string(g) }
+            }
         }
     }
 
@@ -345,11 +353,21 @@ extension RecordCodec {
         var user = User(id: id, studentID: sid, name: name, role: role, passwordHash: hash, createdAt: created)
         guard changed else { return user }
         let flags = try r.byte()
-        guard flags < 4 else { throw DecodingError("bad disabled flag") }
+        guard flags < 8 else { throw DecodingError("bad disabled flag") }
         user.disabled = flags & 1 != 0
         guard let generation = UInt32(exactly: try r.svarint()) else { throw DecodingError("bad token generation") }
         user.tokenGeneration = generation
         if flags & 2 != 0 { user.calendarFeed = Array(try r.bytes(User.calendarFeedBytes)) }
+        if flags & 4 != 0 {
+            guard let source = AccountSource(rawValue: try r.byte()) else {
+                throw DecodingError("unknown account source")
+            }
+            user.source = source
+            user.email = try r.string()
+            let count = try r.svarint()
+            guard count >= 0, count <= User.maxGroups else { throw DecodingError("bad group count") }
+            user.groups = try (0..<count).map { _ throws(DecodingError) in try r.string() }
+        }
         return user
     }
 
