@@ -118,11 +118,11 @@ class Provider:
             response = session.get(location, allow_redirects=False, timeout=30)
         raise CheckFailed("too many redirects at the provider")
 
-    def authorize(self, session, *, pkce_challenge, state, nonce, scope=SCOPE):
+    def authorize(self, session, *, pkce_challenge, state, nonce, scope=SCOPE, redirect_uri=None):
         params = {
             "response_type": "code",
             "client_id": CLIENT_ID,
-            "redirect_uri": self.redirect_uri,
+            "redirect_uri": redirect_uri or self.redirect_uri,
             "scope": scope,
             "state": state,
             "nonce": nonce,
@@ -247,6 +247,14 @@ def check_refusals(op):
         callback, page = op.post_login(session, page, *STUDENT[:2])
     got_code = callback is not None and "code" in dict(urllib.parse.parse_qsl(urllib.parse.urlparse(callback).query))
     check(not got_code, "an authorization request without a PKCE challenge gives no code")
+    # Redirect URIs that are not exactly the registered one: never a redirect there (the provider only
+    # redirects to itself or to the registered URI, which follow_to_callback checks), never a code.
+    for other in (op.redirect_uri + "x", op.redirect_uri + "?next=/", op.redirect_uri.replace("/auth/", "/evil/")):
+        session = requests.Session()
+        callback, page = op.authorize(session, pkce_challenge=pkce_pair()[1], state="r", nonce="r", redirect_uri=other)
+        if callback is None and login_form(page.text) is not None:
+            callback, page = op.post_login(session, page, *STUDENT[:2])
+        check(callback is None, f"an unregistered redirect_uri {other} gets no redirect and no code")
     # A wrong password: the login form again, no code.
     _, query, sent = op.login(STUDENT[0], "wrong-password")
     check(query is None and login_form(sent["page"].text) is not None, "a wrong password gives the login form again, no code")

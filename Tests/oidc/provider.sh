@@ -55,18 +55,36 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$dir" ] || die "--dir is required"
 
+# Whether a process group still has a live member (zombies do not count: once our start shell has exited,
+# its children are reaped by PID 1 whenever that gets round to it).
+group_alive() {
+    local pgid="$1" f line rest
+    for f in /proc/[0-9]*/stat; do
+        { read -r line <"$f"; } 2>/dev/null || continue
+        rest="${line##*) }"
+        # shellcheck disable=SC2086
+        set -- $rest
+        if [ "${3:-}" = "$pgid" ] && [ "$1" != "Z" ] && [ "$1" != "X" ]; then
+            return 0
+        fi
+    done
+    return 1
+}
+
 # Sends TERM to a process group (every process was started as a group leader with setsid), then KILL
 # if it is still there after a short deadline.
 stop_group() {
     local pgid="$1"
     [ -n "$pgid" ] || return 0
-    kill -0 -- "-$pgid" 2>/dev/null || return 0
+    group_alive "$pgid" || return 0
     kill -TERM -- "-$pgid" 2>/dev/null || true
     local deadline=$((SECONDS + 5))
-    while kill -0 -- "-$pgid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+    while group_alive "$pgid" && [ $SECONDS -lt $deadline ]; do
         sleep 0.1
     done
-    kill -KILL -- "-$pgid" 2>/dev/null || true
+    if group_alive "$pgid"; then
+        kill -KILL -- "-$pgid" 2>/dev/null || true
+    fi
 }
 
 do_stop() {
