@@ -215,7 +215,7 @@ def check_user_flow(op, user, password, group, auth):
     check(query is not None and "code" in query, f"{user}: the provider redirects to the redirect URI with a code")
     check(query.get("state") == sent["state"], f"{user}: state is echoed on the redirect")
     response = op.token(query["code"], sent["verifier"], auth=auth)
-    check(response.status_code == 200, f"{user}: the code is exchanged with client_secret_{auth} ({response.status_code} {response.text[:200] if response.status_code != 200 else ''})")
+    check(response.status_code == 200, f"{user}: the code is exchanged with client_secret_{auth} ({response.status_code}{'' if response.status_code == 200 else ' ' + response.text[:200]})")
     tokens = response.json()
     check("id_token" in tokens and "access_token" in tokens, f"{user}: the token answer has id_token and access_token")
     claims = op.verify_id_token(tokens["id_token"], sent["nonce"])

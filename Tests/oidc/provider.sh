@@ -348,7 +348,7 @@ PY
         fi
         local pgid
         for pgid in $(sed -n 's/^\(fcgi\|nginx\)_pgid=//p' "$dir/state"); do
-            if ! kill -0 "$pgid" 2>/dev/null; then
+            if ! group_alive "$pgid"; then
                 echo "provider.sh: a provider process exited during start; logs in $dir/logs:" >&2
                 tail -n 20 "$dir"/logs/*.log >&2 || true
                 do_stop
