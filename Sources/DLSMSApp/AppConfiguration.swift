@@ -37,6 +37,8 @@ public struct AppConfiguration: Sendable {
     public var trustedProxies = TrustedProxies()
     /// Every bound and timeout.
     public var limits = Limits()
+    /// Campus sign-in: which sources, and who is staff.
+    public var identity = IdentitySettings()
     /// Where `POST /admin/backup` writes backups (none: backups over HTTP are off).
     public var backupDirectory: String?
     /// The address people reach the server at, for the URLs in seat codes (none: http://HOST:PORT).

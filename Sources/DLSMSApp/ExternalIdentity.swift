@@ -29,3 +29,9 @@ extension AppError {
         AppError(.unavailable, "identity_provider_unavailable", "the campus sign-in is unavailable: \(detail)")
     }
 }
+
+/// A directory that checks a campus password (LDAP / Active Directory): the identity, `nil` for
+/// a wrong password or an unknown user, or `identity_provider_unavailable`.
+public protocol PasswordDirectory: Sendable {
+    func authenticate(username: String, password: String) async throws -> ExternalIdentity?
+}

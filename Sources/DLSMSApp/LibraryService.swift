@@ -30,6 +30,12 @@ public final class LibraryService: Sendable {
     public let catalogImports = ConcurrencyGate(width: 1, queue: 16, what: "catalog imports")
     /// This node's place in a replicated cluster (the single node's when replication is off).
     public let replication: any ReplicationStatus
+    /// Browser sign-ins (OpenID Connect, SSO proxy) on their way to the web app.
+    public let handoff = SignInHandoff()
+    /// The OpenID Connect relying party (nil: OpenID Connect is off).
+    public let oidc: OIDCRelyingParty?
+    /// The directory that checks campus passwords (LDAP; nil: none).
+    public let directory: (any PasswordDirectory)?
     /// The token secret (a standby copies its primary's with the snapshot).
     package let tokenSecret: [UInt8]
 
@@ -38,9 +44,12 @@ public final class LibraryService: Sendable {
     /// `secret` keys the seat codes (the token secret; a random one when empty, for tests).
     public init(
         durable: DurableEngine, tokens: TokenService, hasher: PasswordHasher, metrics: ServiceMetrics,
-        configuration: AppConfiguration, secret: [UInt8] = [], replication: any ReplicationStatus
+        configuration: AppConfiguration, secret: [UInt8] = [], replication: any ReplicationStatus,
+        directory: (any PasswordDirectory)? = nil
     ) {
         self.replication = replication
+        self.directory = directory
+        oidc = configuration.identity.oidc.map { OIDCRelyingParty(settings: $0) }
         tokenSecret = secret
         seatCodes = SeatCodes(secret: secret)
         searches = ConcurrencyGate(width: configuration.limits.searchesAtOnce, what: "seat searches")
@@ -59,7 +68,7 @@ public final class LibraryService: Sendable {
     /// account (same student id and role, enabled, current token generation): REST and gRPC alike.
     public func caller(token: String) async -> Caller? {
         guard let caller = await tokens.verify(token, now: engine.clock.now()),
-            let user = engine.user(id: caller.userID), caller.matches(user)
+            let user = engine.user(id: caller.userID), caller.matches(user), !isSignedOut(token)
         else { return nil }
         return caller
     }

@@ -31,6 +31,8 @@ public struct Caller: Sendable, Hashable {
     public var isAdmin: Bool
     /// The account's token generation when the token was issued.
     public var generation: UInt32
+    /// When the token expires.
+    public var expiresAt: Timestamp = 0
 
     /// `true` when the stored account still is what the token says: same student id and role,
     /// enabled, and no password change or "revoke sessions" since the token was issued.
@@ -87,7 +89,7 @@ public final class TokenService: Sendable {
         guard now < exp, iat <= now + 300 else { return nil }
         let caller = Caller(
             userID: id, studentID: claims.studentID, isAdmin: claims.role == Role.admin.name,
-            generation: claims.gen ?? 0)
+            generation: claims.gen ?? 0, expiresAt: exp)
         cache.withLock { c in
             if c.count >= cacheLimit { c.removeAll(keepingCapacity: true) }
             c[token] = (caller, exp)

@@ -42,6 +42,7 @@ public enum ServerSettings {
             }
         }
         try configuration.grpc.validate()
+        try validateIdentity(configuration.app)
         try configuration.replication.validate()
         if configuration.grpc.enabled, configuration.grpc.port != 0, configuration.grpc.port == configuration.port {
             throw ConfigurationError("--grpc-port (\(configuration.grpc.port)) must differ from --port")
@@ -181,7 +182,9 @@ public enum ServerSettings {
     package static let billion = 1_000_000_000
 
     /// Every setting but the log level.
-    public static let table: [Setting] = [
+    public static let table: [Setting] = general + identityTable
+
+    private static let general: [Setting] = [
         setting("host", "DLSMS_HOST", "127.0.0.1", "Address to listen on.") { c, v in
             guard !v.isEmpty, v.utf8.count <= 255 else { throw ConfigurationError("must be a host name or address") }
             c.host = v

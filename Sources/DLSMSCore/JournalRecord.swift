@@ -74,4 +74,24 @@ public enum JournalRecord: Sendable, Hashable {
     case webhookEvent(WebhookEvent)
     /// A new primary's epoch (replication): the state does not change, the log's history does.
     case epoch(EpochChange)
+    /// One session token signed out: refused from now until it would have expired.
+    case sessionRevoked(SessionRevocation)
+}
+
+/// A signed-out token: the first ``digestBytes`` bytes of the SHA-256 of its text, whose account
+/// it was, and when it would have expired (after which the entry is dropped: the token is refused
+/// for its expiry anyway).
+public struct SessionRevocation: Sendable, Hashable {
+    public var userID: UserID
+    public var digest: [UInt8]
+    public var expiresAt: Timestamp
+
+    public static let digestBytes = 16
+
+    public init(userID: UserID, digest: [UInt8], expiresAt: Timestamp) {
+        precondition(digest.count == Self.digestBytes, "a revocation names a token by 16 bytes of its SHA-256")
+        self.userID = userID
+        self.digest = digest
+        self.expiresAt = expiresAt
+    }
 }

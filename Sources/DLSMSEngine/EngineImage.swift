@@ -15,6 +15,8 @@ public struct EngineImage: Sequence, Sendable {
     public var idFloor: IDFloor?
     /// The epoch of the cluster's primary that wrote this state (replication), if any.
     public var epoch: EpochChange?
+    /// Signed-out tokens that have not expired yet.
+    public var revocations: [SessionRevocation] = []
 
     /// Stored reservations (live slots only).
     public var reservationCount: Int {
@@ -80,6 +82,11 @@ public struct EngineImage: Sequence, Sendable {
                     if index == 0, let epoch = image.epoch {
                         index += 1
                         return .epoch(epoch)
+                    }
+                case 9:
+                    if index < image.revocations.count {
+                        defer { index += 1 }
+                        return .sessionRevoked(image.revocations[index])
                     }
                 default:
                     return nil

@@ -79,6 +79,7 @@ extension SeatEngine {
             context.directory.raiseNext(to: f.reservation)
             context.waitlist.raiseNext(to: f.waitlistEntry)
             notifications.raiseNext(to: f.notification)
+        case .sessionRevoked(let s): revocations.restore(s)
         case .epoch(let e): context.epoch.withLock { if $0.map({ $0.epoch < e.epoch }) ?? true { $0 = e } }
         case .reservationsArchived(let list):
             for (s, part) in perShard(list, seat: \.seatID).enumerated() where !part.isEmpty {
@@ -117,7 +118,7 @@ extension SeatEngine {
                 pendingCount += 1
                 if pendingCount >= 65_536 { await flush() }
             case .userCreated, .userChanged, .waitlistChanged, .notificationCreated, .idFloor, .webhookEndpoint,
-                .webhookEvent, .epoch:
+                .webhookEvent, .epoch, .sessionRevoked:
                 await apply(record)
             case .branchDefined, .seatDefined, .reservationsArchived:
                 await flush()
@@ -147,6 +148,7 @@ extension SeatEngine {
             reservation: context.directory.nextID, waitlistEntry: context.waitlist.nextID,
             notification: notifications.nextID, webhookEvent: webhooks.nextEventID)
         image.epoch = context.epoch.withLock { $0 }
+        image.revocations = revocations.live(now: clock.now())
         return image
     }
 

@@ -50,6 +50,7 @@ public final class SeatEngine: Sendable {
     let shards: [SeatShard]
     let context: EngineContext
     let users = UserDirectory()
+    let revocations = SessionRevocations()
     let catalog = Mutex(Catalog())
     /// Webhook endpoints and the events owed to them.
     public let webhooks: WebhookOutbox

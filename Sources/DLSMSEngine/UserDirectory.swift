@@ -13,15 +13,19 @@ final class UserDirectory: Sendable {
     /// Creates an account with the next id and appends its record under the same lock (so a
     /// snapshot never sees the account without its record); `duplicateUser` if the id is taken.
     func create(
-        studentID: String, name: String, role: Role, passwordHash: String, now: Timestamp, journal: any Journal
+        studentID: String, name: String, role: Role, passwordHash: String, now: Timestamp, journal: any Journal,
+        details: (inout User) -> Void = { _ in }
     ) throws(EngineError) -> (User, JournalTicket) {
         let result: Result<(User, JournalTicket), EngineError> = state.withLock { s in
             guard s.byStudentID[studentID] == nil else { return .failure(.duplicateUser) }
-            let user = User(
+            var user = User(
                 id: UserID(s.users.count + 1), studentID: studentID, name: name, role: role,
                 passwordHash: passwordHash, createdAt: now)
+            details(&user)
+            precondition(
+                user.id == UserID(s.users.count + 1) && user.studentID == studentID, "an account keeps its ids")
             do throws(EngineError) {
-                let ticket = try journal.append(.userCreated(user))
+                let ticket = try journal.append(user.isAsCreated ? .userCreated(user) : .userChanged(user))
                 s.users.append(user)
                 s.byStudentID[studentID] = user.id
                 return .success((user, ticket))

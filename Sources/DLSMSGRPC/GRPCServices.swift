@@ -137,8 +137,9 @@ package struct AuthServiceHandler: Library_AuthService.SimpleServiceProtocol {
 
     package func login(request: Library_LoginRequest, context: ServerContext) async throws -> Library_LoginResponse {
         try await a.call {
-            let user = try await a.service.checkPassword(
-                request.password, studentID: request.studentID, client: GRPCMapping.clientAddress(context.remotePeer))
+            let user = try await a.service.signIn(
+                studentID: request.studentID, password: request.password,
+                client: GRPCMapping.clientAddress(context.remotePeer))
             return try await answer(user)
         }
     }

@@ -7,6 +7,8 @@ import NIOCore
 public struct APIContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var caller: Caller?
+    /// The token the caller presented (sign-out revokes it).
+    public var token: String?
     /// The socket's peer address.
     public let peerAddress: String
     /// The client's IP address (for rate limits): the peer, or the address a trusted proxy
@@ -71,6 +73,7 @@ package struct AuthMiddleware: RouterMiddleware {
         guard let token, let caller = await service.caller(token: token) else { throw APIError.unauthorized }
         var context = context
         context.caller = caller
+        context.token = token
         return try await next(request, context)
     }
 }

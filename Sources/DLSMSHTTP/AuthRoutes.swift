@@ -15,7 +15,9 @@ package func addAuthRoutes(public router: Router<APIContext>, api: RouterGroup<A
     let engine = service.engine
 
     router.post("/auth/register") { request, context -> Response in
-        guard service.configuration.selfRegistration else { throw AppError.registrationClosed }
+        guard service.configuration.selfRegistration, service.configuration.identity.local == .all else {
+            throw AppError.registrationClosed
+        }
         var request = request
         let body = try await request.decodeJSON(Credentials.self)
         guard let studentID = body.studentId, let password = body.password else {
@@ -33,7 +35,7 @@ package func addAuthRoutes(public router: Router<APIContext>, api: RouterGroup<A
         guard let studentID = body.studentId, let password = body.password else {
             throw APIError.badRequest("student_id and password are required")
         }
-        let user = try await service.checkPassword(password, studentID: studentID, client: context.clientAddress)
+        let user = try await service.signIn(studentID: studentID, password: password, client: context.clientAddress)
         return try await loginResponse(user, status: .ok, service: service)
     }
 
@@ -53,6 +55,10 @@ package func addAuthRoutes(public router: Router<APIContext>, api: RouterGroup<A
             throw APIError.badRequest("current_password and new_password are required")
         }
         try LibraryService.validateNewPassword(new, rules: engine.rules)
+        guard engine.user(id: caller.userID)?.source ?? .local == .local else {
+            throw APIError(
+                .conflict, "no_local_password", "this account signs in through the campus; change the password there")
+        }
         _ = try await service.checkPassword(current, studentID: caller.studentID, client: context.clientAddress)
         let hash = try await service.hasher.hash(new, client: context.clientAddress)
         let user = try await engine.updateUser(id: caller.userID) {

@@ -54,7 +54,7 @@ package final class HTTP1Gate: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Request paths that read a body without credentials.
-    private static let publicBodyPaths: Set<String> = ["/auth/login", "/auth/register"]
+    private static let publicBodyPaths: Set<String> = ["/auth/login", "/auth/register", "/auth/handoff"]
 
     /// The most a route reads of a body at `path`; an announced body over it is refused at once.
     private let uploadLimit: (String) -> Int

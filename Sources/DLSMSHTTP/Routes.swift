@@ -66,6 +66,7 @@ package func addRoutes(to router: Router<APIContext>, service: LibraryService) {
     addSystemRoutes(to: router, service: service)
     let api = router.group().add(middleware: AuthMiddleware(service: service))
     addAuthRoutes(public: router, api: api, service: service)
+    addIdentityRoutes(public: router, api: api, service: service)
     addAccountRoutes(api: api, service: service)
     addSeatRoutes(to: api, service: service)
     addReservationRoutes(to: api, service: service)

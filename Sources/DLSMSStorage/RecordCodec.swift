@@ -25,6 +25,7 @@ public enum RecordCodec {
         case webhookEndpoint = 12
         case webhookEvent = 13
         case epoch = 14
+        case sessionRevoked = 15
 
         public var name: String {
             switch self {
@@ -42,6 +43,7 @@ public enum RecordCodec {
             case .webhookEndpoint: return "webhook"
             case .webhookEvent: return "event"
             case .epoch: return "epoch"
+            case .sessionRevoked: return "revoked"
             }
         }
     }
@@ -66,6 +68,7 @@ public enum RecordCodec {
         case .webhookEndpoint: return .webhookEndpoint
         case .webhookEvent: return .webhookEvent
         case .epoch: return .epoch
+        case .sessionRevoked: return .sessionRevoked
         }
     }
 
@@ -85,6 +88,10 @@ public enum RecordCodec {
         case .reservationsArchived(let list): encode(archived: list, into: &w)
         case .webhookEndpoint(let e): encode(endpoint: e, into: &w)
         case .webhookEvent(let e): encode(event: e, into: &w)
+        case .sessionRevoked(let s):
+            w.svarint(Int64(s.userID))
+            w.bytes(s.digest)
+            w.svarint(s.expiresAt)
         case .epoch(let e):
             w.svarint(Int64(bitPattern: e.epoch))
             w.string(e.node)
@@ -125,6 +132,12 @@ public enum RecordCodec {
         case .reservationsArchived: return .reservationsArchived(try decodeArchived(from: &r))
         case .webhookEndpoint: return .webhookEndpoint(try decodeEndpoint(from: &r))
         case .webhookEvent: return .webhookEvent(try decodeEvent(from: &r))
+        case .sessionRevoked:
+            let user = try r.int32()
+            let digest = Array(try r.bytes(SessionRevocation.digestBytes))
+            let expires = try r.svarint()
+            guard user > 0 else { throw DecodingError("bad revoked session") }
+            return .sessionRevoked(SessionRevocation(userID: user, digest: digest, expiresAt: expires))
         case .epoch:
             let epoch = try r.svarint()
             let node = try r.string()

@@ -42,7 +42,7 @@ public struct SnapshotHeader: Sendable, Hashable {
             case .reservationCreated, .reservationChanged: reservations += 1
             case .waitlistChanged: waitlist += 1
             case .notificationCreated: notifications += 1
-            case .idFloor, .reservationsArchived, .webhookEndpoint, .webhookEvent, .epoch: break
+            case .idFloor, .reservationsArchived, .webhookEndpoint, .webhookEvent, .epoch, .sessionRevoked: break
             }
         }
 

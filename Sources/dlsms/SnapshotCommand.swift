@@ -517,7 +517,7 @@ struct ExportDocument: Encodable {
                         id: e.id, url: e.url, events: e.events, active: e.active, deliveredThrough: e.deliveredThrough,
                         createdAt: rfc3339(e.createdAt), delivered: e.delivered, givenUp: e.givenUp))
             case .webhookEvent: webhookEventsPending += 1
-            case .idFloor, .reservationsArchived, .epoch: break
+            case .idFloor, .reservationsArchived, .epoch, .sessionRevoked: break
             }
         }
         reservations.sort { $0.id < $1.id }

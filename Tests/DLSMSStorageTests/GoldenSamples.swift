@@ -98,6 +98,17 @@ let laterGoldenRecords: [JournalRecord] = [
             events: ["reservation.created", "closure.created"], deliveredThrough: 7, createdAt: 1_760_184_000)),
     .webhookEvent(WebhookEvent(id: 8, type: "reservation.created", createdAt: 1_760_184_000, payload: #"{"id":8}"#)),
     .epoch(EpochChange(epoch: 4, node: "n2", at: 1_760_184_000)),
+    .sessionRevoked(SessionRevocation(userID: 2, digest: Array(0..<16), expiresAt: 1_760_184_000)),
+    .userChanged(
+        {
+            var u = User(
+                id: 3, studentID: "dwho", name: "Doctor Who", role: .admin, passwordHash: "",
+                createdAt: 1_760_000_000)
+            u.source = .oidc
+            u.email = "dwho@badwolf.org"
+            u.groups = ["library-staff", "students"]
+            return u
+        }()),
 ]
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
