@@ -11,6 +11,10 @@ package enum Render {
             $0.field("role", u.role.name)
             $0.time("created_at", u.createdAt)
             $0.field("disabled", u.disabled)
+            // Where the identity comes from (local, oidc, ldap, sso_proxy), and what it said.
+            $0.field("source", u.source.name)
+            if !u.email.isEmpty { $0.field("email", u.email) }
+            $0.field("groups", array: u.groups) { w, g in w.value(g) }
         }
     }
 
