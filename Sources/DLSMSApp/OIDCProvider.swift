@@ -33,6 +33,19 @@ actor OIDCProviderCache {
 
     static let maxDocumentBytes = 256 * 1024
 
+    /// One client for every provider call of the process (never shut down: it lives as long as
+    /// the process). It does not retry a refused connection until the deadline, as the shared
+    /// client does: a provider that is down is reported at once. No redirects: the provider's
+    /// endpoints are the ones its discovery document names.
+    private static let client = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: {
+            var c = HTTPClient.Configuration(
+                redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(30)))
+            c.connectionPool.retryConnectionEstablishment = false
+            return c
+        }())
+
     init(settings: OIDCSettings) { self.settings = settings }
 
     func metadata() async throws -> Metadata {
@@ -152,7 +165,7 @@ actor OIDCProviderCache {
         let body: ByteBuffer
         let status: HTTPResponseStatus
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: timeout)
+            let response = try await Self.client.execute(request, timeout: timeout)
             status = response.status
             body = try await response.body.collect(upTo: Self.maxDocumentBytes)
         } catch let e as AppError {

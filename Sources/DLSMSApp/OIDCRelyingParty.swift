@@ -79,7 +79,15 @@ public final class OIDCRelyingParty: Sendable {
         var nonce: String
         var verifier: String
         var expires: Timestamp
+        /// The SHA-256 of the browser's binding cookie: the callback must come from the browser
+        /// that started the sign-in (else an attacker's callback signs a victim in as the attacker).
+        var browser: [UInt8]
     }
+
+    /// The last ID token of each account signed in here (the `id_token_hint` of the provider's
+    /// sign-out, which then returns without asking); at most ``hintCapacity``.
+    private let hints = Mutex<[UserID: String]>([:])
+    static let hintCapacity = 10_000
 
     /// Sign-ins started and not finished, at most (each lives ``pendingLifetime`` seconds).
     static let pendingCapacity = 10_000
@@ -90,34 +98,55 @@ public final class OIDCRelyingParty: Sendable {
         provider = OIDCProviderCache(settings: settings)
     }
 
-    /// The provider's address that starts a sign-in (the browser goes there).
-    public func start(now: Timestamp) async throws -> String {
+    /// The provider's address that starts a sign-in (the browser goes there), and the value of
+    /// the cookie that binds the sign-in to this browser (``bindingCookie``).
+    public func start(now: Timestamp) async throws -> (url: String, binding: String) {
         let metadata = try await provider.metadata()
         let state = Base64URL.encode(Base64URL.random(32))
         let nonce = Base64URL.encode(Base64URL.random(32))
         let verifier = Base64URL.encode(Base64URL.random(48))
-        let challenge = Base64URL.encode(Array(SHA256.hash(data: Array(verifier.utf8))))
+        let challenge = Base64URL.encode(Self.digest(verifier))
+        let binding = Base64URL.encode(Base64URL.random(32))
         let stored = pending.withLock { p -> Bool in
             if p.count >= Self.pendingCapacity { p = p.filter { $0.value.expires > now } }
             guard p.count < Self.pendingCapacity else { return false }
-            p[state] = Pending(nonce: nonce, verifier: verifier, expires: now + Self.pendingLifetime)
+            p[state] = Pending(
+                nonce: nonce, verifier: verifier, expires: now + Self.pendingLifetime, browser: Self.digest(binding))
             return true
         }
         guard stored else {
             throw AppError(.unavailable, "busy", "too many sign-ins under way; try again in a minute", retryAfter: 60)
         }
-        return metadata.authorizationEndpoint + (metadata.authorizationEndpoint.contains("?") ? "&" : "?")
+        let url =
+            metadata.authorizationEndpoint + (metadata.authorizationEndpoint.contains("?") ? "&" : "?")
             + FormEncoding.encode([
                 ("response_type", "code"), ("client_id", settings.clientID), ("redirect_uri", settings.redirectURI),
                 ("scope", settings.scopes), ("state", state), ("nonce", nonce), ("code_challenge", challenge),
                 ("code_challenge_method", "S256"),
             ])
+        return (url, binding)
+    }
+
+    /// The name of the cookie that binds a sign-in to the browser that started it.
+    public static let bindingCookie = "dlsms_oidc"
+
+    static func digest(_ text: String) -> [UInt8] { Array(SHA256.hash(data: Array(text.utf8))) }
+
+    /// Remembers the ID token of an account's sign-in, for the provider's sign-out.
+    public func remember(idToken: String, for user: UserID) {
+        hints.withLock { h in
+            if h.count >= Self.hintCapacity { h.removeAll(keepingCapacity: true) }
+            h[user] = idToken
+        }
     }
 
     /// The identity of a finished sign-in: the callback's `code` and `state`. A `state` this node
     /// did not issue, or already used, is refused before the provider is asked anything.
-    public func finish(code: String, state: String, now: Timestamp) async throws -> ExternalIdentity {
-        guard state.utf8.count <= 128, let p = pending.withLock({ $0.removeValue(forKey: state) }), p.expires > now
+    public func finish(code: String, state: String, browser: String?, now: Timestamp) async throws -> (
+        identity: ExternalIdentity, idToken: String
+    ) {
+        guard state.utf8.count <= 128, let p = pending.withLock({ $0.removeValue(forKey: state) }), p.expires > now,
+            let browser, Bcrypt.constantTimeEquals(Self.digest(browser), p.browser)
         else {
             throw AppError(.badRequest, "invalid_state", "this sign-in is unknown, used or expired; start again")
         }
@@ -133,13 +162,14 @@ public final class OIDCRelyingParty: Sendable {
             }
             for (k, v) in extra where claims[k] == nil { claims[k] = v }
         }
-        return try identity(from: claims)
+        return (try identity(from: claims), tokens.idToken)
     }
 
     /// Where the browser signs out at the provider too (RP-initiated logout), if it offers it.
-    public func endSessionURL() async -> String? {
+    public func endSessionURL(for user: UserID) async -> String? {
         guard let metadata = try? await provider.metadata(), let end = metadata.endSessionEndpoint else { return nil }
         var query = [("client_id", settings.clientID)]
+        if let hint = hints.withLock({ $0.removeValue(forKey: user) }) { query.append(("id_token_hint", hint)) }
         if let back = settings.postLogoutRedirectURI { query.append(("post_logout_redirect_uri", back)) }
         return end + (end.contains("?") ? "&" : "?") + FormEncoding.encode(query)
     }

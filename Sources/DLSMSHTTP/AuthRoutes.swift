@@ -72,7 +72,7 @@ package func addAuthRoutes(public router: Router<APIContext>, api: RouterGroup<A
 package func loginResponse(_ user: User, status: HTTPResponse.Status, service: LibraryService) async throws -> Response
 {
     let (token, expires) = try await service.issueToken(for: user)
-    return Render.response(status) {
+    var response = Render.response(status) {
         $0.object {
             $0.field("token", token)
             $0.field("token_type", "Bearer")
@@ -83,4 +83,6 @@ package func loginResponse(_ user: User, status: HTTPResponse.Status, service: L
             $0.field("role", user.role.name)
         }
     }
+    response.headers[.cacheControl] = "no-store"  // a token: never kept by a cache
+    return response
 }

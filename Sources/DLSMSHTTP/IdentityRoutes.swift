@@ -49,7 +49,7 @@ package func addIdentityRoutes(public router: Router<APIContext>, api: RouterGro
             let user = service.engine.user(id: id), !user.disabled
         else {
             throw APIError(
-                .unauthorized, "unauthorized", "this sign-in code is unknown, used or expired; sign in again")
+                .unauthorized, "invalid_handoff", "this sign-in code is unknown, used or expired; sign in again")
         }
         return try await loginResponse(user, status: .ok, service: service)
     }
@@ -58,7 +58,7 @@ package func addIdentityRoutes(public router: Router<APIContext>, api: RouterGro
         guard let token = context.token else { throw APIError.unauthorized }
         try await service.signOut(token: token, caller: caller)
         let source = service.engine.user(id: caller.userID)?.source
-        let endSession = source == .oidc ? await service.oidc?.endSessionURL() : nil
+        let endSession = source == .oidc ? await service.oidc?.endSessionURL(for: caller.userID) : nil
         return Render.response {
             $0.object {
                 $0.field("signed_out", true)
@@ -76,12 +76,19 @@ private func addOIDCRoutes(_ router: Router<APIContext>, service: LibraryService
         return oidc
     }
     router.get("/auth/oidc/start") { _, _ -> Response in
-        let url = try await provider().start(now: service.engine.clock.now())
-        return Render.response { $0.object { $0.field("authorization_url", url) } }
+        let oidc = try provider()
+        let (url, binding) = try await oidc.start(now: service.engine.clock.now())
+        var response = Render.response { $0.object { $0.field("authorization_url", url) } }
+        response.headers[.setCookie] = bindingCookie(binding, oidc.settings)
+        response.headers[.cacheControl] = "no-store"
+        return response
     }
     router.get("/auth/oidc/login") { _, _ -> Response in
-        let url = try await provider().start(now: service.engine.clock.now())
-        return Response(status: .seeOther, headers: [.location: url, .cacheControl: "no-store"])
+        let oidc = try provider()
+        let (url, binding) = try await oidc.start(now: service.engine.clock.now())
+        return Response(
+            status: .seeOther,
+            headers: [.location: url, .cacheControl: "no-store", .setCookie: bindingCookie(binding, oidc.settings)])
     }
     router.get("/auth/oidc/callback") { request, context -> Response in
         let oidc = try provider()
@@ -91,10 +98,14 @@ private func addOIDCRoutes(_ router: Router<APIContext>, service: LibraryService
             if let error = query.get("error") {
                 throw AppError(.unauthorized, "provider_refused", "the campus sign-in answered: \(error.prefix(100))")
             }
-            let identity = try await oidc.finish(
-                code: query.get("code") ?? "", state: query.get("state") ?? "", now: service.engine.clock.now())
+            let (identity, idToken) = try await oidc.finish(
+                code: query.get("code") ?? "", state: query.get("state") ?? "",
+                browser: cookie(OIDCRelyingParty.bindingCookie, in: request), now: service.engine.clock.now())
             let user = try await service.account(for: identity)
-            return try handoffRedirect(to: app, user: user, service: service)
+            oidc.remember(idToken: idToken, for: user.id)
+            var response = try handoffRedirect(to: app, user: user, service: service)
+            response.headers[.setCookie] = bindingCookie("", oidc.settings, maxAge: 0)
+            return response
         } catch let error as AppError {
             context.logger.notice("OpenID Connect sign-in refused: \(error.code): \(error.message)")
             return Response(
@@ -126,6 +137,29 @@ private func ssoIdentity(_ request: Request, context: APIContext, service: Libra
     return ExternalIdentity(
         source: .proxy, studentID: user, name: header(proxy.nameHeader), email: header(proxy.emailHeader),
         groups: header(proxy.groupsHeader).map(SSOProxySettings.groups) ?? [])
+}
+
+/// The cookie that binds an OpenID Connect sign-in to the browser that started it: HttpOnly,
+/// SameSite=Lax (sent on the provider's redirect back, a top-level navigation), only to the
+/// callback's path, for as long as a sign-in may take; Secure when the server is reached by https.
+private func bindingCookie(_ value: String, _ settings: OIDCSettings, maxAge: Int64 = 600) -> String {
+    let path = URL(string: settings.redirectURI)?.path ?? "/auth/oidc/callback"
+    let secure = settings.redirectURI.hasPrefix("https:") ? "; Secure" : ""
+    return
+        "\(OIDCRelyingParty.bindingCookie)=\(value); Path=\(path); Max-Age=\(maxAge); HttpOnly; SameSite=Lax\(secure)"
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+private func cookie(_ name: String, in request: Request) -> String? {
+    for header in request.headers[values: .cookie] {
+        for pair in header.split(separator: ";") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            if kv.count == 2, kv[0].trimmingCharacters(in: .whitespaces) == name {
+                return kv[1].trimmingCharacters(in: .whitespaces)
+            }
+        }
+    }
+    return nil
 }
 
 /// A redirect to the web app with a one-time code for `user`'s token.
