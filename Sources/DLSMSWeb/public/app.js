@@ -127,6 +127,7 @@ function show(titleKey, build, ...args) {
 }
 
 async function route() {
+  if (/^#(handoff|signin_error)=/.test(location.hash)) return arrive(takeArrival());
   const hash = location.hash;
   if (hash && !hash.startsWith("#/")) return; // an in-page anchor
   let parts;
@@ -269,6 +270,15 @@ function passwordSignIn(options, afterCampus) {
   ].filter(Boolean);
 }
 
+/// Back from the campus sign-in (the address is clean already): a code to finish with, or why not.
+function arrive({ handoff, error }) {
+  if (handoff) return finishCampusSignIn(handoff);
+  afterSignIn = takeWhereTo() || afterSignIn;
+  if (session.token) toast(campusErrorText(error, {}), { kind: "error" });
+  else signInNotice = (options) => campusErrorText(error, options);
+  return route();
+}
+
 /// Finishes a campus sign-in: the one-time code becomes a session, exactly as a password does.
 async function finishCampusSignIn(code) {
   document.title = `${t("page.signing_in")} – ${t("app.name")}`;
@@ -277,10 +287,10 @@ async function finishCampusSignIn(code) {
   const whereTo = takeWhereTo();
   try {
     const login = await api("POST", "auth/handoff", { code });
-    afterSignIn = whereTo;
+    afterSignIn = whereTo || afterSignIn;
     signedIn(login);
   } catch (err) {
-    afterSignIn = whereTo;
+    afterSignIn = whereTo || afterSignIn;
     const why = err.status === 401 ? "handoff_expired" : err.code === "network" ? "network" : err.code;
     if (session.token) {
       toast(campusErrorText(why, {}), { kind: "error" });
@@ -374,14 +384,9 @@ async function boot() {
       go("#/login");
     }
   });
-  if (arrival?.handoff) return finishCampusSignIn(arrival.handoff);
-  if (arrival) {
-    afterSignIn = takeWhereTo();
-    if (session.token) toast(campusErrorText(arrival.error, {}), { kind: "error" });
-    else signInNotice = (options) => campusErrorText(arrival.error, options);
-  }
   if (session.token) startLive();
-  route();
+  if (arrival) arrive(arrival);
+  else route();
 }
 
 boot();
