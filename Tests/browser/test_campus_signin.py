@@ -156,10 +156,28 @@ def test_a_staff_member_signs_in_on_campus_and_sees_each_accounts_source(campus,
 
 
 def next_hours(hours):
+    """An hour from the next quarter hour `hours` hours from now."""
     start = time.time() + hours * 3600
-    start -= start % 900
+    start += 900 - start % 900
     fmt = "%Y-%m-%dT%H:%M:%SZ"
     return {"start_time": time.strftime(fmt, time.gmtime(start)), "end_time": time.strftime(fmt, time.gmtime(start + 3600))}
+
+
+def test_a_seat_code_scanned_before_a_campus_sign_in_checks_in_after_it(campus, browsers):
+    """The QR code's link survives the trip to the provider and back."""
+    student = browsers()
+    token = campus_sign_in(student, campus, "dwho")
+    _, booked = campus.api("POST", "reservations", {"seat_id": 41, **next_hours(0)}, token=token, expect=201)
+    admin = campus.login("admin", "admin-password")
+    _, code = campus.api("GET", "admin/seats/41/checkin-code", token=admin, expect=200)
+    phone = browsers()  # another browser: no session here, none at the provider
+    phone.get(campus.base + code["url"].split("/", 3)[3])
+    wait(phone, "main .campus button", f"Sign in with {NAME}").click()
+    wait(phone, "input#userfield").send_keys("dwho")
+    phone.find_element(By.CSS_SELECTOR, "input#passwordfield").send_keys("dwho")
+    phone.find_element(By.CSS_SELECTOR, "#lform button[type=submit]").click()
+    wait(phone, ".message.ok", "You are checked in at seat")
+    assert campus.api("GET", f"reservations/{booked['id']}", token=token, expect=200)[1]["status"] == "CHECKED_IN"
 
 
 def test_a_provider_that_is_down_is_said_at_once_and_staff_still_sign_in(browser):
