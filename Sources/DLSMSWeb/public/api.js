@@ -50,8 +50,8 @@ export const session = {
 };
 
 /// Calls the API: JSON in and out; a non-2xx answer throws an ApiError with the contract's code.
-/// `text` sends a body as it is (CSV) with its own content type: `{ text, type }`.
-export async function api(method, path, body, { raw = false, text, type } = {}) {
+/// `text` sends a body as it is (CSV) with its own content type: `{ text, type }`; `signal` aborts.
+export async function api(method, path, body, { raw = false, text, type, signal } = {}) {
   const headers = {};
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -59,7 +59,7 @@ export async function api(method, path, body, { raw = false, text, type } = {}) 
   let response;
   try {
     const payload = text !== undefined ? text : body === undefined ? undefined : JSON.stringify(body);
-    response = await fetch(path, { method, headers, body: payload });
+    response = await fetch(path, { method, headers, body: payload, signal });
   } catch {
     throw new ApiError(0, "network", t("error.network"));
   }
@@ -70,7 +70,9 @@ export async function api(method, path, body, { raw = false, text, type } = {}) 
     } catch {
       // not the contract's JSON (a proxy's page): the status says enough
     }
-    if (response.status === 401 && session.token && !path.startsWith("auth/login")) {
+    // A 401 means the session ended, except where it answers for another credential (a password,
+    // a one-time sign-in code) or for the sign-out itself.
+    if (response.status === 401 && session.token && !/^auth\/(login|handoff|logout)/.test(path)) {
       session.clear();
       window.dispatchEvent(new CustomEvent("dlsms:signed-out", { detail: { expired: true } }));
     }

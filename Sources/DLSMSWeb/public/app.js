@@ -1,9 +1,43 @@
-// The app shell: sign-in, the header, hash routes (#/find, #/mine, #/checkin/<code>, #/staff/…),
-// focus and title on every page change, and the live notification stream.
+// The app shell: sign-in (a password, or the campus sign-in through the server), the header, hash
+// routes (#/find, #/mine, #/checkin/<code>, #/staff/…), focus and title on every page change, and
+// the live notification stream.
 import { api, session, cached, forget, seatsByID } from "./api.js";
-import { h, fill, field, messageArea, say } from "./dom.js";
-import { t, loadLanguage } from "./i18n.js";
+import { h, fill, field, messageArea, say, toast } from "./dom.js";
+import { t, has, loadLanguage } from "./i18n.js";
 import { startLive, stopLive, liveIndicator } from "./live.js";
+
+// The campus sign-in comes back to the app as #handoff=<one-time code> or #signin_error=<code>.
+// Both leave the address at once (before anything else runs): a sign-in code must not stay in the
+// history, a bookmark or a shared screenshot.
+const arrival = takeArrival();
+function takeArrival() {
+  if (!/^#(handoff|signin_error)=/.test(location.hash)) return null;
+  const params = new URLSearchParams(location.hash.slice(1));
+  history.replaceState(history.state, "", location.pathname + location.search);
+  return { handoff: params.get("handoff"), error: params.get("signin_error") };
+}
+// Where a campus sign-in goes back to (a QR code's check-in, say): the browser leaves the app for
+// the provider, so this tab's sessionStorage keeps it meanwhile.
+const WHERE_TO = "dlsms.after_sign_in";
+function rememberWhereTo() {
+  try {
+    if (afterSignIn) sessionStorage.setItem(WHERE_TO, afterSignIn);
+    else sessionStorage.removeItem(WHERE_TO);
+  } catch {
+    // storage turned off: the app's start page it is
+  }
+}
+function takeWhereTo() {
+  try {
+    const where = sessionStorage.getItem(WHERE_TO);
+    sessionStorage.removeItem(WHERE_TO);
+    return where && where.startsWith("#/") && !where.startsWith("#/login") ? where : null;
+  } catch {
+    return null;
+  }
+}
+/// A message for the next sign-in page (a failed campus sign-in): given the sign-in options.
+let signInNotice = null;
 
 const main = document.getElementById("main");
 const pages = {
@@ -44,11 +78,29 @@ function renderHeader() {
   }
 }
 
-function signOut() {
+/// Signs out at the server first (the token is refused from then on; a failure or a slow server
+/// does not keep anyone signed in here), then here; a campus account may also end its session at
+/// the provider, whose page the server names.
+async function signOut(e) {
+  if (e?.currentTarget) e.currentTarget.disabled = true;
   stopLive();
+  let answer = null;
+  if (session.token) {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), 5000);
+    try {
+      answer = await api("POST", "auth/logout", undefined, { signal: abort.signal });
+    } catch {
+      // signed out in this browser all the same
+    }
+    clearTimeout(timer);
+  }
   session.clear();
   forget();
+  afterSignIn = null;
   go("#/login");
+  const provider = answer?.end_session_url;
+  if (typeof provider === "string" && /^https?:\/\//i.test(provider)) location.assign(provider);
 }
 
 /// Shows a page: title, heading focus (screen readers hear where they are), the header's state.
@@ -75,6 +127,7 @@ function show(titleKey, build, ...args) {
 }
 
 async function route() {
+  if (/^#(handoff|signin_error)=/.test(location.hash)) return arrive(takeArrival());
   const hash = location.hash;
   if (hash && !hash.startsWith("#/")) return; // an in-page anchor
   let parts;
@@ -105,34 +158,147 @@ async function route() {
   show(page.title, module.render, ...args);
 }
 
-function renderSignIn(root) {
-  const id = h("input", { name: "student_id", autocomplete: "username", required: true, autofocus: true });
+/// How this server signs people in (`GET auth/providers`); a server without that answer has
+/// passwords only.
+async function signInOptions() {
+  const plain = { local: "all", registration: null, ldap: false, oidc: null, sso: null };
+  try {
+    return { ...plain, ...(await cached("auth/providers", 60000)) };
+  } catch {
+    return plain;
+  }
+}
+
+/// A failed campus sign-in in words (codes of #signin_error and of the server's refusals).
+function campusErrorText(code, options) {
+  const known = /^[a-z_]{1,40}$/.test(code || "") && has(`signin_error.${code}`);
+  let text = t(known ? `signin_error.${code}` : "signin_error.unknown");
+  if (code === "identity_provider_unavailable" && (options.local !== "off" || options.ldap)) {
+    text += ` ${t(options.local === "staff" && !options.ldap ? "sign_in.staff_still" : "sign_in.password_still")}`;
+  }
+  return text;
+}
+
+async function renderSignIn(root) {
+  const notice = messageArea();
+  const card = h("section", { class: "card narrow", "aria-labelledby": "sign-in-heading" },
+    h("h1", { id: "sign-in-heading" }, t("page.sign_in")),
+    h("p", { class: "aside" }, t("sign_in.intro")),
+    notice);
+  fill(root, card);
+  const options = await signInOptions();
+  if (signInNotice) {
+    say(notice, signInNotice(options), "error");
+    signInNotice = null;
+  }
+  const campus = [];
+  if (options.oidc) campus.push(oidcButton(options, notice));
+  if (options.sso) {
+    campus.push(h("a", { class: "button primary", href: "auth/sso", onclick: rememberWhereTo }, t("sign_in.with", { name: options.sso.name })));
+  }
+  if (campus.length) card.append(h("div", { class: "campus" }, campus));
+  const withPassword = options.local !== "off" || options.ldap;
+  if (withPassword) card.append(...passwordSignIn(options, campus.length > 0));
+  if (!withPassword && !campus.length) card.append(h("p", {}, t("sign_in.none")));
+  if (withPassword && options.local === "all") {
+    const registration = h("p", { class: "aside" });
+    card.append(registration);
+    const open = options.registration ?? cached("rules").then((rules) => rules.self_registration);
+    Promise.resolve(open).then((yes) => {
+      if (yes) fill(registration, t("sign_in.no_account"), " ", h("a", { href: "#/register" }, t("sign_in.register")));
+    }).catch(() => {});
+  }
+}
+
+/// "Sign in with <provider>": the server gives the provider's address (state, nonce and PKCE are
+/// its business); a provider that is down is said at once, with what still works.
+function oidcButton(options, notice) {
+  let busy = false;
+  const button = h("button", { type: "button", class: "primary" }, t("sign_in.with", { name: options.oidc.name }));
+  button.addEventListener("click", async () => {
+    if (busy) return;
+    busy = true;
+    button.setAttribute("aria-busy", "true");
+    say(notice, t("sign_in.campus_going"));
+    try {
+      const { authorization_url: url } = await api("GET", "auth/oidc/start");
+      if (typeof url !== "string" || !/^https?:\/\//i.test(url)) throw new Error("no provider address");
+      rememberWhereTo();
+      location.assign(url);
+    } catch (err) {
+      const code = err.status === 503 || err.code === "network" ? "identity_provider_unavailable" : err.code;
+      say(notice, campusErrorText(code, options), "error");
+      busy = false;
+      button.removeAttribute("aria-busy");
+    }
+  });
+  return button;
+}
+
+/// The password form: DL-SMS's own accounts, and the campus directory's (LDAP) when it is on.
+function passwordSignIn(options, afterCampus) {
+  const campusPassword = options.ldap;
+  const staffOnly = options.local === "staff" && !campusPassword;
+  const id = h("input", { name: "student_id", autocomplete: "username", required: true, autofocus: !afterCampus });
   const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
   const message = messageArea();
-  const registration = h("p", { class: "aside" });
-  cached("rules").then((rules) => {
-    if (rules.self_registration) fill(registration, t("sign_in.no_account"), " ", h("a", { href: "#/register" }, t("sign_in.register")));
-  }).catch(() => {});
-  const form = h("form", { class: "card narrow", novalidate: true },
-    h("h1", {}, t("page.sign_in")),
-    h("p", { class: "aside" }, t("sign_in.intro")),
-    field(t("field.student_id"), id),
-    field(t("field.password"), password),
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("action.sign_in"))),
-    message, registration);
+  const hint = campusPassword && options.local !== "off"
+    ? t(options.local === "staff" ? "sign_in.staff_password_too" : "sign_in.local_password_too") : null;
+  const heading = staffOnly ? t("sign_in.staff") : afterCampus ? t(campusPassword ? "sign_in.or_campus_password" : "sign_in.or_password") : null;
+  const form = h("form", { class: "password-sign-in", novalidate: true, "aria-labelledby": heading ? "password-heading" : null },
+    field(t(campusPassword ? "field.campus_user" : "field.student_id"), id),
+    field(t(campusPassword ? "field.campus_password" : "field.password"), password, hint),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: campusPassword || !afterCampus ? "primary" : "" }, t("action.sign_in"))),
+    message);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    if (!id.value.trim() || !password.value) return say(message, t("sign_in.missing"), "error");
+    if (!id.value.trim() || !password.value) return say(message, t(campusPassword ? "sign_in.missing_campus" : "sign_in.missing"), "error");
     say(message, t("status.working"));
     try {
       const login = await api("POST", "auth/login", { student_id: id.value.trim(), password: password.value });
       signedIn(login);
     } catch (err) {
-      say(message, err.describe ? err.describe() : String(err), "error");
+      const text = err.code === "unauthorized" && campusPassword ? t("sign_in.wrong_campus") : err.describe ? err.describe() : String(err);
+      say(message, text, "error");
       password.select();
     }
   });
-  fill(root, form);
+  return [
+    heading ? h("h2", { class: "or", id: "password-heading" }, heading) : null,
+    staffOnly ? h("p", { class: "aside" }, t("sign_in.staff_note")) : null,
+    form,
+  ].filter(Boolean);
+}
+
+/// Back from the campus sign-in (the address is clean already): a code to finish with, or why not.
+function arrive({ handoff, error }) {
+  if (handoff) return finishCampusSignIn(handoff);
+  afterSignIn = takeWhereTo() || afterSignIn;
+  if (session.token) toast(campusErrorText(error, {}), { kind: "error" });
+  else signInNotice = (options) => campusErrorText(error, options);
+  return route();
+}
+
+/// Finishes a campus sign-in: the one-time code becomes a session, exactly as a password does.
+async function finishCampusSignIn(code) {
+  document.title = `${t("page.signing_in")} – ${t("app.name")}`;
+  fill(main, h("section", { class: "card narrow" }, h("h1", {}, t("page.signing_in")),
+    h("p", { class: "loading", role: "status" }, t("status.working"))));
+  const whereTo = takeWhereTo();
+  try {
+    const login = await api("POST", "auth/handoff", { code });
+    afterSignIn = whereTo || afterSignIn;
+    signedIn(login);
+  } catch (err) {
+    afterSignIn = whereTo || afterSignIn;
+    const why = err.status === 401 ? "handoff_expired" : err.code === "network" ? "network" : err.code;
+    if (session.token) {
+      toast(campusErrorText(why, {}), { kind: "error" });
+    } else {
+      signInNotice = (options) => campusErrorText(why, options);
+    }
+    route();
+  }
 }
 
 function renderRegister(root) {
@@ -219,7 +385,8 @@ async function boot() {
     }
   });
   if (session.token) startLive();
-  route();
+  if (arrival) arrive(arrival);
+  else route();
 }
 
 boot();

@@ -3,7 +3,7 @@
 // at the seat and QR codes; statistics and reports drawn as charts, with CSV downloads.
 import { api, cached, forget, query, seg, iso, download, seatsByID } from "./api.js";
 import { h, fill, field, check, messageArea, say, dialog, confirmDialog, table, pager } from "./dom.js";
-import { t, formatRange, formatDateTime, zonedDay, zonedInstant, addDays } from "./i18n.js";
+import { t, has, formatRange, formatDateTime, zonedDay, zonedInstant, addDays } from "./i18n.js";
 import { seatMap, legend } from "./seatmap.js";
 import { barChart, columnChart, heatmap } from "./charts.js";
 
@@ -67,7 +67,7 @@ async function reservations(root) {
         table(t("staff.reservations_caption", { from: page.total ? offset + 1 : 0, to: Math.min(offset + page.count, page.total), total: page.total }), [
           { title: t("column.id"), cell: (r) => r.id },
           { title: t("column.seat"), cell: (r) => `${seats.get(r.seat_id)?.label ?? r.seat_id} (${seats.get(r.seat_id)?.branch ?? "?"})` },
-          { title: t("column.student"), cell: (r) => students.get(r.user_id)?.student_id ?? r.user_id },
+          { title: t("column.student"), cell: (r) => account(students.get(r.user_id), r.user_id) },
           { title: t("column.when"), cell: (r) => formatRange(new Date(r.start_time), new Date(r.end_time), "UTC") },
           { title: t("column.status"), cell: (r) => h("span", { class: `badge status-${r.status.toLowerCase()}` }, t(`status.${r.status}`)) },
         ], page.reservations),
@@ -86,6 +86,14 @@ async function reservations(root) {
     }, () => [`admin/reservations.csv${query(filters())}`, "reservations.csv"], message);
   fill(root, form, message, list);
   await load();
+}
+
+/// An account in a list: its student id, and where it signs in (a DL-SMS password or a campus
+/// identity), from the admin listing's `source`.
+function account(user, id) {
+  if (!user) return String(id);
+  const source = user.source && `source.${user.source}`;
+  return [user.student_id, source ? h("span", { class: "source" }, has(source) ? t(source) : user.source) : null];
 }
 
 // ---- seats: the map, maintenance, details and positions
