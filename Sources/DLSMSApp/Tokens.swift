@@ -5,7 +5,9 @@ import JWTKit
 import Synchronization
 
 /// The claims of a DL-SMS token: `sub` (user id), `student_id`, `role`, `gen` (the account's
-/// token generation; absent in tokens of earlier versions, which means 0), `iat`, `exp`.
+/// token generation; absent in tokens of earlier versions, which means 0), `iat`, `exp`, and
+/// `jti` (random: two sign-ins in the same second get different tokens, so signing one out
+/// leaves the other; absent in tokens of earlier versions).
 package struct TokenClaims: JWTPayload, Equatable {
     package var sub: SubjectClaim
     package var studentID: String
@@ -13,9 +15,10 @@ package struct TokenClaims: JWTPayload, Equatable {
     package var gen: UInt32?
     package var iat: IssuedAtClaim
     package var exp: ExpirationClaim
+    package var jti: String?
 
     package enum CodingKeys: String, CodingKey {
-        case sub, role, iat, exp, gen
+        case sub, role, iat, exp, gen, jti
         case studentID = "student_id"
     }
 
@@ -69,7 +72,8 @@ public final class TokenService: Sendable {
         let claims = TokenClaims(
             sub: SubjectClaim(value: String(user.id)), studentID: user.studentID, role: user.role.name,
             gen: user.tokenGeneration, iat: IssuedAtClaim(value: Date(timeIntervalSince1970: TimeInterval(now))),
-            exp: ExpirationClaim(value: Date(timeIntervalSince1970: TimeInterval(exp))))
+            exp: ExpirationClaim(value: Date(timeIntervalSince1970: TimeInterval(exp))),
+            jti: Base64URL.encode(Base64URL.random(12)))
         return (try await keys.sign(claims), exp)
     }
 

@@ -321,6 +321,33 @@ import Testing
         _ = primary.server.stop()
     }
 
+    /// Sign-out is a replicated record: a token signed out on the primary, before or after the
+    /// standby copied the snapshot, is refused on the standby; another token of the account is not.
+    @Test func aTokenSignedOutOnThePrimaryIsRefusedOnTheStandby() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let primary = try await node(dir + "/p")
+        let p = primary.server.base
+        let early = try await primary.server.login("S2021001")
+        let late = try await primary.server.login("S2021001")
+        let kept = try await primary.server.login("S2021001")
+        #expect(try await call(p, "POST", "/auth/logout", token: early).status == 200)
+        #expect(try await call(p, "GET", "/auth/me", token: early).status == 401)
+        let standby = try await node(dir + "/s", primary: p)
+        let s = standby.server.base
+        #expect(try await eventually { try await call(s, "GET", "/auth/me", token: kept).status == 200 })
+        #expect(try await call(s, "GET", "/auth/me", token: early).status == 401)
+        #expect(try await call(s, "GET", "/auth/me", token: late).status == 200)
+        #expect(try await call(p, "POST", "/auth/logout", token: late).status == 200)
+        #expect(try await eventually { try await call(s, "GET", "/auth/me", token: late).status == 401 })
+        #expect(try await call(s, "GET", "/auth/me", token: kept).status == 200)
+        // A standby does not sign out (a write): it says where the primary is.
+        let refused = try await call(s, "POST", "/auth/logout", token: kept)
+        #expect(refused.status == 503 && refused.body["code"] as? String == "not_primary")
+        _ = standby.server.stop()
+        _ = primary.server.stop()
+    }
+
     @Test func aStandbyWhoseLogDivergedSetsItAsideAndStartsAgainFromThePrimary() async throws {
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
