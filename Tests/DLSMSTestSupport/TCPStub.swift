@@ -14,26 +14,33 @@ public final class TCPStub: Sendable {
 
     public let port: Int
     private let listener: Int32
-    private let open = Mutex<[Int32]>([])
+    private let serving: Bool
+    private let state = Mutex((stopped: false, open: [Int32]()))
 
     public init(_ behaviour: Behaviour) throws {
         (listener, port) = try listeningSocket()
-        if case .silent = behaviour { return }
+        if case .silent = behaviour {
+            serving = false
+            return
+        }
+        serving = true
         let thread = Thread { [self] in serve(behaviour) }
         thread.start()
     }
 
     public var url: String { "ldap://127.0.0.1:\(port)" }
 
+    /// Accepts until ``stop()`` shuts the listener down, then closes it.
     private func serve(_ behaviour: Behaviour) {
         while true {
             let fd = accept(listener, nil, nil)
             if fd < 0 {
                 if errno == EINTR { continue }
-                return  // shut down
+                close(listener)
+                return
             }
             switch behaviour {
-            case .silent: open.withLock { $0.append(fd) }
+            case .silent: keep(fd)
             case .reset:
                 var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
                 setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
@@ -42,19 +49,31 @@ public final class TCPStub: Sendable {
                 var buffer = [UInt8](repeating: 0, count: 4_096)
                 _ = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                open.withLock { $0.append(fd) }
+                keep(fd)
             }
         }
     }
 
-    /// Closes the listener and every connection it kept.
+    /// Keeps a connection open until ``stop()`` (closed at once if that has come).
+    private func keep(_ fd: Int32) {
+        let stopped = state.withLock { s in
+            if !s.stopped { s.open.append(fd) }
+            return s.stopped
+        }
+        if stopped { close(fd) }
+    }
+
+    /// Closes the listener (which resets the connections still waiting in its queue) and every
+    /// connection it kept; again does nothing.
     public func stop() {
+        let (first, open) = state.withLock { s in
+            defer { s = (true, []) }
+            return (!s.stopped, s.open)
+        }
+        guard first else { return }
         shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
-        for fd in open.withLock({ s in
-            defer { s = [] }
-            return s
-        }) { close(fd) }
+        if !serving { close(listener) }  // otherwise the serving thread closes it
+        for fd in open { close(fd) }
     }
 }
 
