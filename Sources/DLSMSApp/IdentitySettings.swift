@@ -21,8 +21,23 @@ public struct IdentitySettings: Sendable {
     public var oidc: OIDCSettings?
     /// A trusted SSO proxy (SAML through Shibboleth SP or mod_auth_mellon, CAS): nil: off.
     public var proxy: SSOProxySettings?
+    /// LDAP / Active Directory passwords (nil: off).
+    public var ldap: LDAPSettings?
 
     public init() {}
+
+    /// What the settings say before they are put together: a source's own settings count only
+    /// once the one that turns it on is given (`--oidc-issuer`, `--ldap-url`, `--sso-proxy true`).
+    package struct Drafts: Sendable {
+        package var oidc = OIDCSettings(issuer: "", clientID: "", clientSecret: "", redirectURI: "")
+        package var ldap = LDAPSettings(url: "", baseDN: "", userFilter: "(uid={username})")
+        package var proxy = SSOProxySettings()
+        package var proxyOn = false
+
+        package init() {}
+    }
+
+    package var drafts = Drafts()
 
     /// Whether a local password may sign this account in.
     public func allowsLocalPassword(for user: User) -> Bool {
@@ -78,3 +93,5 @@ extension ExternalIdentity {
         return Array(Set(cleaned).sorted().prefix(User.maxGroups))
     }
 }
+
+extension LDAPDirectory: PasswordDirectory {}

@@ -66,7 +66,8 @@ public enum DLSMSServer {
         let replication = coordinator?.state ?? ReplicationState(configuration: config.replication, role: .single)
         let service = LibraryService(
             durable: durable, tokens: tokens, hasher: hasher, metrics: ServiceMetrics(), configuration: config.app,
-            secret: secret, replication: replication)
+            secret: secret, replication: replication,
+            directory: try config.identity.ldap.map { try LDAPDirectory(settings: $0, logger: logger) })
         try await checkDemoAccounts(service, demoData: config.demoData, logger: logger)
         return ServerNode(service: service, replication: replication, coordinator: coordinator, configuration: config)
     }

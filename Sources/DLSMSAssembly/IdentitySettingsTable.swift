@@ -4,7 +4,7 @@ import Foundation
 /// The settings of campus sign-in (OpenID Connect, LDAP, a trusted SSO proxy) and of local
 /// passwords: flags and environment, checked like every other setting.
 extension ServerSettings {
-    static let identityTable: [Setting] = localAndProxy + oidcTable
+    static let identityTable: [Setting] = localAndProxy + oidcTable + ldapTable
 
     private static let localAndProxy: [Setting] = [
         setting(
@@ -18,7 +18,7 @@ extension ServerSettings {
         setting(
             "sso-proxy", "SSO_PROXY", "false",
             "Sign-in through a trusted SSO proxy (SAML, CAS) at GET /auth/sso: its user headers count only from --trusted-proxies."
-        ) { c, v in c.identity.proxy = try boolean(v) ? (c.identity.proxy ?? SSOProxySettings()) : nil },
+        ) { c, v in c.identity.drafts.proxyOn = try boolean(v) },
         proxySetting("sso-user-header", "SSO_USER_HEADER", "X-Remote-User", "The header with the user's student id.") {
             $0.userHeader = try headerName($1)
         },
@@ -87,12 +87,98 @@ extension ServerSettings {
         ) { $0.keyRefreshSeconds = Int64(try integer($1, 1...86_400)) },
     ]
 
-    /// The sign-in settings together: an OpenID Connect setting without the others, an SSO proxy
-    /// without trusted proxies, or no way left to sign in are refused at start.
-    static func validateIdentity(_ c: AppConfiguration) throws(ConfigurationError) {
-        if let oidc = c.identity.oidc, let problem = oidc.problem() { throw ConfigurationError(problem) }
-        if c.identity.proxy != nil, c.trustedProxies.isEmpty {
-            throw ConfigurationError("--sso-proxy needs --trusted-proxies: only the proxy may say who signed in")
+    private static let ldapTable: [Setting] = [
+        ldapSetting(
+            "ldap-url", "LDAP_URL", "none",
+            "LDAP: ldaps://host or ldap://host (with --ldap-starttls), several space-separated (turns it on)."
+        ) { $0.url = $1 },
+        ldapSetting("ldap-starttls", "LDAP_STARTTLS", "false", "LDAP: StartTLS on an ldap:// url.") {
+            $0.startTLS = try boolean($1)
+        },
+        ldapSetting(
+            "ldap-ca-file", "LDAP_CA_FILE", "none",
+            "LDAP: the PEM CAs that may sign the server's certificate (none: the system's)."
+        ) {
+            $0.caFile = $1
+        },
+        ldapSetting(
+            "ldap-allow-plain", "LDAP_ALLOW_PLAIN", "false",
+            "LDAP: allow plain ldap:// without TLS (passwords in clear; for loopback tests)."
+        ) { $0.allowPlain = try boolean($1) },
+        ldapSetting(
+            "ldap-bind-dn", "LDAP_BIND_DN", "none",
+            "LDAP: the service account that searches for users (none: anonymous)."
+        ) {
+            $0.bindDN = $1
+        },
+        ldapSetting(
+            "ldap-bind-password", "LDAP_BIND_PASSWORD", "none",
+            "LDAP: the service account's password (prefer the environment to a flag)."
+        ) { $0.bindPassword = $1 },
+        ldapSetting("ldap-base-dn", "LDAP_BASE_DN", "none", "LDAP: where users are searched.") { $0.baseDN = $1 },
+        ldapSetting(
+            "ldap-user-filter", "LDAP_USER_FILTER", "(uid={username})",
+            "LDAP: the user search; {username} is the typed name, escaped (RFC 4515)."
+        ) { $0.userFilter = $1 },
+        ldapSetting(
+            "ldap-student-id-attribute", "LDAP_STUDENT_ID_ATTRIBUTE", "uid",
+            "LDAP: the attribute that is the student id."
+        ) { $0.studentIDAttribute = $1 },
+        ldapSetting("ldap-name-attribute", "LDAP_NAME_ATTRIBUTE", "cn", "LDAP: the attribute of the name.") {
+            $0.nameAttribute = $1
+        },
+        ldapSetting("ldap-email-attribute", "LDAP_EMAIL_ATTRIBUTE", "mail", "LDAP: the attribute of the email.") {
+            $0.emailAttribute = $1
+        },
+        ldapSetting(
+            "ldap-group-attribute", "LDAP_GROUP_ATTRIBUTE", "memberOf",
+            "LDAP: the user's attribute of group DNs ('none': use the group search)."
+        ) { $0.groupAttribute = $1 == "none" ? nil : $1 },
+        ldapSetting("ldap-group-search-base", "LDAP_GROUP_SEARCH_BASE", "none", "LDAP: where groups are searched.") {
+            $0.groupSearchBase = $1
+        },
+        ldapSetting(
+            "ldap-group-search-filter", "LDAP_GROUP_SEARCH_FILTER", "none",
+            "LDAP: the group search, e.g. (member={dn}) or (memberUid={username})."
+        ) { $0.groupSearchFilter = $1 },
+        ldapSetting("ldap-group-name-attribute", "LDAP_GROUP_NAME_ATTRIBUTE", "cn", "LDAP: a found group's name.") {
+            $0.groupNameAttribute = $1
+        },
+        ldapSetting(
+            "ldap-timeout-seconds", "LDAP_TIMEOUT_SECONDS", "5", "LDAP: connect, TLS and each operation, at most."
+        ) {
+            $0.timeoutSeconds = try integer($1, 1...60)
+        },
+        ldapSetting(
+            "ldap-max-concurrent", "LDAP_MAX_CONCURRENT", "4", "LDAP: directory calls at once (each on a thread)."
+        ) { $0.maxConcurrent = try integer($1, 1...64) },
+    ]
+
+    /// The sign-in settings put together: a source is on when the setting that turns it on is
+    /// given; its other settings without it, an OpenID Connect or LDAP configuration that cannot
+    /// work, or an SSO proxy without trusted proxies stop the start.
+    static func finishIdentity(_ c: inout AppConfiguration) throws(ConfigurationError) {
+        let d = c.identity.drafts
+        let defaults = IdentitySettings.Drafts()
+        if !d.oidc.issuer.isEmpty {
+            if let problem = d.oidc.problem() { throw ConfigurationError(problem) }
+            c.identity.oidc = d.oidc
+        } else if d.oidc != defaults.oidc {
+            throw ConfigurationError("the --oidc-* settings need --oidc-issuer")
+        }
+        if !d.ldap.url.isEmpty {
+            try d.ldap.validate()
+            c.identity.ldap = d.ldap
+        } else if d.ldap != defaults.ldap {
+            throw ConfigurationError("the --ldap-* settings need --ldap-url")
+        }
+        if d.proxyOn {
+            guard !c.trustedProxies.isEmpty else {
+                throw ConfigurationError("--sso-proxy needs --trusted-proxies: only the proxy may say who signed in")
+            }
+            c.identity.proxy = d.proxy
+        } else if d.proxy != defaults.proxy {
+            throw ConfigurationError("the --sso-* settings need --sso-proxy true")
         }
     }
 
@@ -100,24 +186,21 @@ extension ServerSettings {
         _ flag: String, _ environment: String, _ defaultText: String, _ help: String,
         _ apply: @escaping @Sendable (inout OIDCSettings, String) throws -> Void
     ) -> Setting {
-        setting(flag, environment, defaultText, help) { c, v in
-            var oidc = c.identity.oidc ?? OIDCSettings(issuer: "", clientID: "", clientSecret: "", redirectURI: "")
-            try apply(&oidc, v)
-            c.identity.oidc = oidc
-        }
+        setting(flag, environment, defaultText, help) { c, v in try apply(&c.identity.drafts.oidc, v) }
+    }
+
+    private static func ldapSetting(
+        _ flag: String, _ environment: String, _ defaultText: String, _ help: String,
+        _ apply: @escaping @Sendable (inout LDAPSettings, String) throws -> Void
+    ) -> Setting {
+        setting(flag, environment, defaultText, help) { c, v in try apply(&c.identity.drafts.ldap, v) }
     }
 
     private static func proxySetting(
         _ flag: String, _ environment: String, _ defaultText: String, _ help: String,
         _ apply: @escaping @Sendable (inout SSOProxySettings, String) throws -> Void
     ) -> Setting {
-        setting(flag, environment, defaultText, help) { c, v in
-            guard var proxy = c.identity.proxy else {
-                throw ConfigurationError("needs --sso-proxy true")
-            }
-            try apply(&proxy, v)
-            c.identity.proxy = proxy
-        }
+        setting(flag, environment, defaultText, help) { c, v in try apply(&c.identity.drafts.proxy, v) }
     }
 
     private static func groupName(_ v: String) throws(ConfigurationError) -> String {

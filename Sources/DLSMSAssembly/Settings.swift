@@ -42,7 +42,7 @@ public enum ServerSettings {
             }
         }
         try configuration.grpc.validate()
-        try validateIdentity(configuration.app)
+        try finishIdentity(&configuration.app)
         try configuration.replication.validate()
         if configuration.grpc.enabled, configuration.grpc.port != 0, configuration.grpc.port == configuration.port {
             throw ConfigurationError("--grpc-port (\(configuration.grpc.port)) must differ from --port")
