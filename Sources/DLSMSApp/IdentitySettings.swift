@@ -86,7 +86,9 @@ extension ExternalIdentity {
     }
 
     public var accountGroups: [String] {
-        let cleaned = groups.map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+        // Only ASCII blanks are trimmed: a group named "library-staff" followed by a no-break or
+        // zero-width space is another group, never the staff group.
+        let cleaned = groups.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " \t")) }.filter {
             !$0.isEmpty && $0.utf8.count <= User.maxGroupBytes
                 && !$0.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
         }

@@ -64,8 +64,12 @@ extension LibraryService {
         wanted.groups = groups
         if settings.staffGroup != nil { wanted.role = staff ? .admin : .student }
         guard wanted != existing else { return existing }
+        let becomesCampus = existing.source != identity.source
         return try await engine.updateUser(id: existing.id) { user in
             guard !user.disabled else { return }
+            // An account that changes hands (a local account adopted, another source) ends every
+            // token issued before: whoever held the local account's sessions holds nothing now.
+            if becomesCampus { user.tokenGeneration &+= 1 }
             user.source = wanted.source
             user.passwordHash = ""
             user.name = wanted.name
@@ -80,7 +84,12 @@ extension LibraryService {
     public func signOut(token: String, caller: Caller) async throws {
         let digest = Array(SHA256.hash(data: Array(token.utf8)).prefix(SessionRevocation.digestBytes))
         let revocation = SessionRevocation(userID: caller.userID, digest: digest, expiresAt: caller.expiresAt)
-        if try await engine.revokeSession(revocation) { return }
+        if try await engine.revokeSession(revocation) {
+            // A live stream opened with this token ends too (streams are the account's, not the
+            // token's: the account's other sessions reconnect with their own tokens).
+            engine.notifications.finishStreams(of: caller.userID)
+            return
+        }
         _ = try await engine.updateUser(id: caller.userID) { $0.tokenGeneration &+= 1 }
     }
 
@@ -96,25 +105,31 @@ extension LibraryService {
 /// exchanges it once, within ``lifetime`` seconds, for a token (`POST /auth/handoff`).
 public final class SignInHandoff: Sendable {
     public static let lifetime: Timestamp = 120
-    private let codes = Mutex<[String: (user: UserID, expires: Timestamp)]>([:])
+    private let codes = Mutex<[String: (user: UserID, expires: Timestamp, browser: [UInt8])]>([:])
     private let capacity: Int
 
     public init(capacity: Int = 10_000) { self.capacity = capacity }
 
-    /// A new code for `user`; `nil` when too many are waiting (a flood of sign-ins not redeemed).
-    public func issue(for user: UserID, now: Timestamp) -> String? {
+    /// A new code for `user`, redeemable only with `browser` (the value of the browser's binding
+    /// cookie: a code carried to another browser signs nobody in there); `nil` when too many are
+    /// waiting (a flood of sign-ins not redeemed).
+    public func issue(for user: UserID, browser: String, now: Timestamp) -> String? {
         let code = Base64URL.encode(Base64URL.random(32))
+        let bound = OIDCRelyingParty.digest(browser)
         return codes.withLock { c in
             if c.count >= capacity { c = c.filter { $0.value.expires > now } }
             guard c.count < capacity else { return nil }
-            c[code] = (user, now + Self.lifetime)
+            c[code] = (user, now + Self.lifetime, bound)
             return code
         }
     }
 
-    /// The account a code was issued for, once; `nil` for an unknown, used or expired code.
-    public func redeem(_ code: String, now: Timestamp) -> UserID? {
-        guard code.utf8.count <= 128, let entry = codes.withLock({ $0.removeValue(forKey: code) }) else { return nil }
+    /// The account a code was issued for, once, from the browser it was issued to; `nil` for an
+    /// unknown, used or expired code, or another browser (the code is spent either way).
+    public func redeem(_ code: String, browser: String?, now: Timestamp) -> UserID? {
+        guard code.utf8.count <= 128, let entry = codes.withLock({ $0.removeValue(forKey: code) }),
+            let browser, Bcrypt.constantTimeEquals(OIDCRelyingParty.digest(browser), entry.browser)
+        else { return nil }
         return entry.expires > now ? entry.user : nil
     }
 }

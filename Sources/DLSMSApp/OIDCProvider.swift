@@ -52,15 +52,25 @@ actor OIDCProviderCache {
         if let m = cached, m.fetched.duration(to: .now) < .seconds(3_600) { return m }
         let url = settings.issuer.hasSuffix("/") ? settings.issuer : settings.issuer + "/"
         let doc = try await json(get: url + ".well-known/openid-configuration")
-        guard doc["issuer"] as? String == settings.issuer, let auth = doc["authorization_endpoint"] as? String,
-            let token = doc["token_endpoint"] as? String, let jwks = doc["jwks_uri"] as? String
+        guard doc["issuer"] as? String == settings.issuer, let auth = endpoint(doc["authorization_endpoint"]),
+            let token = endpoint(doc["token_endpoint"]), let jwks = endpoint(doc["jwks_uri"])
         else { throw AppError.identityProviderUnavailable("the discovery document is not this issuer's") }
         let m = Metadata(
             authorizationEndpoint: auth, tokenEndpoint: token, jwksURI: jwks,
-            userinfoEndpoint: doc["userinfo_endpoint"] as? String,
-            endSessionEndpoint: doc["end_session_endpoint"] as? String, fetched: .now)
+            userinfoEndpoint: endpoint(doc["userinfo_endpoint"]),
+            endSessionEndpoint: endpoint(doc["end_session_endpoint"]), fetched: .now)
         cached = m
         return m
+    }
+
+    /// An endpoint of the discovery document: an absolute URL of the issuer's scheme (https, or
+    /// http where the issuer is http on loopback), at most 2 kB; anything else counts as absent.
+    private func endpoint(_ value: Any?) -> String? {
+        guard let text = value as? String, text.utf8.count <= 2_048, let url = URL(string: text),
+            let host = url.host, !host.isEmpty, url.fragment == nil,
+            url.scheme == "https" || (url.scheme == "http" && settings.issuer.hasPrefix("http:"))
+        else { return nil }
+        return text
     }
 
     /// The authorization code exchanged for tokens (with the PKCE verifier and the client's secret).
@@ -161,15 +171,24 @@ actor OIDCProviderCache {
     /// One bounded call: the whole exchange within the timeout, the body within
     /// ``maxDocumentBytes``, a JSON object.
     private func send(_ request: HTTPClientRequest) async throws -> (HTTPResponseStatus, [String: Any]) {
-        let timeout = TimeAmount.seconds(settings.timeoutSeconds)
-        let body: ByteBuffer
-        let status: HTTPResponseStatus
+        let seconds = settings.timeoutSeconds
+        let (status, body): (HTTPResponseStatus, ByteBuffer)
         do {
-            let response = try await Self.client.execute(request, timeout: timeout)
-            status = response.status
-            body = try await response.body.collect(upTo: Self.maxDocumentBytes)
-        } catch let e as AppError {
-            throw e
+            // The deadline covers the whole exchange, the body too: a provider that sends its
+            // answer a byte at a time is cut off like one that does not answer.
+            (status, body) = try await withThrowingTaskGroup(of: (HTTPResponseStatus, ByteBuffer)?.self) { group in
+                group.addTask {
+                    let response = try await Self.client.execute(request, timeout: .seconds(seconds))
+                    return (response.status, try await response.body.collect(upTo: Self.maxDocumentBytes))
+                }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(seconds))
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let answer = first else { throw CancellationError() }
+                return answer
+            }
         } catch {
             throw AppError.identityProviderUnavailable("the provider did not answer in time or at all")
         }

@@ -72,10 +72,30 @@ public struct OIDCSettings: Sendable, Hashable {
 /// and its claims checked (`iss`, `aud`, `azp`, `exp`, `iat`, `nonce`).
 public final class OIDCRelyingParty: Sendable {
     public let settings: OIDCSettings
-    private let pending = Mutex<[String: Pending]>([:])
+    private let pending = Mutex(PendingSignIns())
     private let provider: OIDCProviderCache
 
+    /// Sign-ins started, by `state`, and how many each client address has started.
+    struct PendingSignIns {
+        var byState: [String: Pending] = [:]
+        var perClient: [String: Int] = [:]
+
+        mutating func dropExpired(now: Timestamp) {
+            byState = byState.filter { $0.value.expires > now }
+            perClient = [:]
+            for p in byState.values { perClient[p.client, default: 0] += 1 }
+        }
+
+        mutating func remove(_ state: String) -> Pending? {
+            guard let p = byState.removeValue(forKey: state) else { return nil }
+            perClient[p.client, default: 1] -= 1
+            if perClient[p.client] == 0 { perClient[p.client] = nil }
+            return p
+        }
+    }
+
     struct Pending {
+        var client: String
         var nonce: String
         var verifier: String
         var expires: Timestamp
@@ -91,6 +111,8 @@ public final class OIDCRelyingParty: Sendable {
 
     /// Sign-ins started and not finished, at most (each lives ``pendingLifetime`` seconds).
     static let pendingCapacity = 10_000
+    /// … and per client address (one address cannot fill the table and lock everyone out).
+    static let pendingPerClient = 50
     static let pendingLifetime: Timestamp = 600
 
     public init(settings: OIDCSettings) {
@@ -100,23 +122,32 @@ public final class OIDCRelyingParty: Sendable {
 
     /// The provider's address that starts a sign-in (the browser goes there), and the value of
     /// the cookie that binds the sign-in to this browser (``bindingCookie``).
-    public func start(now: Timestamp) async throws -> (url: String, binding: String) {
+    public func start(now: Timestamp, client: String) async throws -> (url: String, binding: String) {
         let metadata = try await provider.metadata()
         let state = Base64URL.encode(Base64URL.random(32))
         let nonce = Base64URL.encode(Base64URL.random(32))
         let verifier = Base64URL.encode(Base64URL.random(48))
         let challenge = Base64URL.encode(Self.digest(verifier))
         let binding = Base64URL.encode(Base64URL.random(32))
-        let stored = pending.withLock { p -> Bool in
-            if p.count >= Self.pendingCapacity { p = p.filter { $0.value.expires > now } }
-            guard p.count < Self.pendingCapacity else { return false }
-            p[state] = Pending(
-                nonce: nonce, verifier: verifier, expires: now + Self.pendingLifetime, browser: Self.digest(binding))
-            return true
+        let refusal = pending.withLock { p -> AppError? in
+            if p.byState.count >= Self.pendingCapacity || p.perClient[client, default: 0] >= Self.pendingPerClient {
+                p.dropExpired(now: now)
+            }
+            guard p.perClient[client, default: 0] < Self.pendingPerClient else {
+                return AppError(
+                    .rateLimited, "rate_limited", "too many sign-ins started from this address; try again later",
+                    retryAfter: Self.pendingLifetime)
+            }
+            guard p.byState.count < Self.pendingCapacity else {
+                return AppError(.unavailable, "busy", "too many sign-ins under way; try again later", retryAfter: 60)
+            }
+            p.byState[state] = Pending(
+                client: client, nonce: nonce, verifier: verifier, expires: now + Self.pendingLifetime,
+                browser: Self.digest(binding))
+            p.perClient[client, default: 0] += 1
+            return nil
         }
-        guard stored else {
-            throw AppError(.unavailable, "busy", "too many sign-ins under way; try again in a minute", retryAfter: 60)
-        }
+        if let refusal { throw refusal }
         let url =
             metadata.authorizationEndpoint + (metadata.authorizationEndpoint.contains("?") ? "&" : "?")
             + FormEncoding.encode([
@@ -145,7 +176,7 @@ public final class OIDCRelyingParty: Sendable {
     public func finish(code: String, state: String, browser: String?, now: Timestamp) async throws -> (
         identity: ExternalIdentity, idToken: String
     ) {
-        guard state.utf8.count <= 128, let p = pending.withLock({ $0.removeValue(forKey: state) }), p.expires > now,
+        guard state.utf8.count <= 128, let p = pending.withLock({ $0.remove(state) }), p.expires > now,
             let browser, Bcrypt.constantTimeEquals(Self.digest(browser), p.browser)
         else {
             throw AppError(.badRequest, "invalid_state", "this sign-in is unknown, used or expired; start again")

@@ -55,9 +55,17 @@ package func addAuthRoutes(public router: Router<APIContext>, api: RouterGroup<A
             throw APIError.badRequest("current_password and new_password are required")
         }
         try LibraryService.validateNewPassword(new, rules: engine.rules)
-        guard engine.user(id: caller.userID)?.source ?? .local == .local else {
+        guard let account = engine.user(id: caller.userID) else { throw APIError.unauthorized }
+        guard account.source == .local else {
             throw APIError(
                 .conflict, "no_local_password", "this account signs in through the campus; change the password there")
+        }
+        // Where local passwords no longer sign this account in, changing one would hand out a
+        // new token all the same: refused like the sign-in.
+        guard service.configuration.identity.allowsLocalPassword(for: account) else {
+            throw APIError(
+                .forbidden, "local_sign_in_disabled", "sign in with your campus account; DL-SMS passwords are for staff"
+            )
         }
         _ = try await service.checkPassword(current, studentID: caller.studentID, client: context.clientAddress)
         let hash = try await service.hasher.hash(new, client: context.clientAddress)

@@ -40,18 +40,29 @@ package func addIdentityRoutes(public router: Router<APIContext>, api: RouterGro
     addOIDCRoutes(router, service: service)
     router.get("/auth/sso") { request, context -> Response in
         let user = try await service.account(for: try ssoIdentity(request, context: context, service: service))
-        return try handoffRedirect(to: "../", user: user, service: service)
+        // The code is bound to this browser by a new cookie (set with the redirect).
+        let browser = Base64URL.encode(Base64URL.random(32))
+        let app = request.uri.path.hasSuffix("/") ? "../../" : "../"
+        var response = try handoffRedirect(to: app, user: user, browser: browser, service: service)
+        response.headers[.setCookie] = bindingCookie(
+            browser, secure: service.configuration.publicURL?.hasPrefix("https:") == true)
+        return response
     }
     router.post("/auth/handoff") { request, _ -> Response in
         var request = request
         let body = try await request.decodeJSON(Handoff.self)
-        guard let code = body.code, let id = service.handoff.redeem(code, now: service.engine.clock.now()),
+        let browser = cookie(OIDCRelyingParty.bindingCookie, in: request)
+        guard let code = body.code,
+            let id = service.handoff.redeem(code, browser: browser, now: service.engine.clock.now()),
             let user = service.engine.user(id: id), !user.disabled
         else {
             throw APIError(
-                .unauthorized, "invalid_handoff", "this sign-in code is unknown, used or expired; sign in again")
+                .unauthorized, "invalid_handoff",
+                "this sign-in code is unknown, used, expired or from another browser; sign in again")
         }
-        return try await loginResponse(user, status: .ok, service: service)
+        var response = try await loginResponse(user, status: .ok, service: service)
+        response.headers[.setCookie] = bindingCookie("", secure: false, maxAge: 0)
+        return response
     }
     api.post("/auth/logout") { _, context -> Response in
         let caller = try context.requireCaller()
@@ -75,20 +86,19 @@ private func addOIDCRoutes(_ router: Router<APIContext>, service: LibraryService
         }
         return oidc
     }
-    router.get("/auth/oidc/start") { _, _ -> Response in
+    router.get("/auth/oidc/start") { _, context -> Response in
         let oidc = try provider()
-        let (url, binding) = try await oidc.start(now: service.engine.clock.now())
+        let (url, binding) = try await oidc.start(now: service.engine.clock.now(), client: context.clientAddress)
         var response = Render.response { $0.object { $0.field("authorization_url", url) } }
-        response.headers[.setCookie] = bindingCookie(binding, oidc.settings)
+        response.headers[.setCookie] = bindingCookie(binding, secure: oidc.settings.redirectURI.hasPrefix("https:"))
         response.headers[.cacheControl] = "no-store"
         return response
     }
-    router.get("/auth/oidc/login") { _, _ -> Response in
+    router.get("/auth/oidc/login") { _, context -> Response in
         let oidc = try provider()
-        let (url, binding) = try await oidc.start(now: service.engine.clock.now())
-        return Response(
-            status: .seeOther,
-            headers: [.location: url, .cacheControl: "no-store", .setCookie: bindingCookie(binding, oidc.settings)])
+        let (url, binding) = try await oidc.start(now: service.engine.clock.now(), client: context.clientAddress)
+        let cookie = bindingCookie(binding, secure: oidc.settings.redirectURI.hasPrefix("https:"))
+        return Response(status: .seeOther, headers: [.location: url, .cacheControl: "no-store", .setCookie: cookie])
     }
     router.get("/auth/oidc/callback") { request, context -> Response in
         let oidc = try provider()
@@ -98,14 +108,14 @@ private func addOIDCRoutes(_ router: Router<APIContext>, service: LibraryService
             if let error = query.get("error") {
                 throw AppError(.unauthorized, "provider_refused", "the campus sign-in answered: \(error.prefix(100))")
             }
+            let browser = cookie(OIDCRelyingParty.bindingCookie, in: request)
             let (identity, idToken) = try await oidc.finish(
-                code: query.get("code") ?? "", state: query.get("state") ?? "",
-                browser: cookie(OIDCRelyingParty.bindingCookie, in: request), now: service.engine.clock.now())
+                code: query.get("code") ?? "", state: query.get("state") ?? "", browser: browser,
+                now: service.engine.clock.now())
             let user = try await service.account(for: identity)
             oidc.remember(idToken: idToken, for: user.id)
-            var response = try handoffRedirect(to: app, user: user, service: service)
-            response.headers[.setCookie] = bindingCookie("", oidc.settings, maxAge: 0)
-            return response
+            // The same browser (its cookie checked by finish) redeems the code.
+            return try handoffRedirect(to: app, user: user, browser: browser ?? "", service: service)
         } catch let error as AppError {
             context.logger.notice("OpenID Connect sign-in refused: \(error.code): \(error.message)")
             return Response(
@@ -121,7 +131,9 @@ private func ssoIdentity(_ request: Request, context: APIContext, service: Libra
         throw APIError(.notFound, "not_found", "SSO proxy sign-in is not configured on this server")
     }
     func header(_ name: String) -> String? {
-        HTTPField.Name(name).flatMap { request.headers[$0] }.map { $0.trimmingCharacters(in: .whitespaces) }
+        HTTPField.Name(name).flatMap { request.headers[$0] }.map {
+            $0.trimmingCharacters(in: CharacterSet(charactersIn: " \t"))  // ASCII blanks only
+        }
     }
     let user = header(proxy.userHeader)
     guard service.configuration.trustedProxies.trusts(context.peerAddress) else {
@@ -139,14 +151,13 @@ private func ssoIdentity(_ request: Request, context: APIContext, service: Libra
         groups: header(proxy.groupsHeader).map(SSOProxySettings.groups) ?? [])
 }
 
-/// The cookie that binds an OpenID Connect sign-in to the browser that started it: HttpOnly,
-/// SameSite=Lax (sent on the provider's redirect back, a top-level navigation), only to the
-/// callback's path, for as long as a sign-in may take; Secure when the server is reached by https.
-private func bindingCookie(_ value: String, _ settings: OIDCSettings, maxAge: Int64 = 600) -> String {
-    let path = URL(string: settings.redirectURI)?.path ?? "/auth/oidc/callback"
-    let secure = settings.redirectURI.hasPrefix("https:") ? "; Secure" : ""
-    return
-        "\(OIDCRelyingParty.bindingCookie)=\(value); Path=\(path); Max-Age=\(maxAge); HttpOnly; SameSite=Lax\(secure)"
+/// The cookie that binds a browser sign-in (OpenID Connect from its start, the SSO proxy from its
+/// redirect) to the browser, up to the exchange of its one-time code: HttpOnly, SameSite=Lax (sent
+/// on the provider's redirect back, a top-level navigation), for as long as a sign-in may take;
+/// Secure when the server is reached by https.
+private func bindingCookie(_ value: String, secure: Bool, maxAge: Int64 = 600) -> String {
+    "\(OIDCRelyingParty.bindingCookie)=\(value); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Lax"
+        + (secure ? "; Secure" : "")
 }
 
 /// A cookie's value from the request's `Cookie` headers.
@@ -163,8 +174,8 @@ private func cookie(_ name: String, in request: Request) -> String? {
 }
 
 /// A redirect to the web app with a one-time code for `user`'s token.
-private func handoffRedirect(to app: String, user: User, service: LibraryService) throws -> Response {
-    guard let code = service.handoff.issue(for: user.id, now: service.engine.clock.now()) else {
+private func handoffRedirect(to app: String, user: User, browser: String, service: LibraryService) throws -> Response {
+    guard let code = service.handoff.issue(for: user.id, browser: browser, now: service.engine.clock.now()) else {
         throw APIError(
             .serviceUnavailable, "busy", "too many sign-ins under way; try again in a minute", retryAfter: 60)
     }

@@ -175,7 +175,16 @@ func withNode(
         // Once students may no longer use their DL-SMS password, the campus identity adopts it;
         // a staff account with a password never.
         try await withService(Configure { $0.identity.local = .staff }) { client, service, _ in
+            // A token of the local account from before (someone who registered the student's
+            // campus id ahead of them) ends when the campus identity takes the account over.
+            let before = try await service.issueToken(for: service.engine.user(studentID: "S2021001")!).token
+            #expect(try await client.call(.get, "/auth/me", token: before).status == .ok)
+            let renew = try await client.call(
+                .post, "/auth/password", token: before,
+                json: #"{"current_password":"password123","new_password":"another-long-one"}"#)
+            #expect(renew.status == .forbidden && renew.code == "local_sign_in_disabled")
             let adopted = try await service.account(for: identity("S2021001"))
+            #expect(try await client.call(.get, "/auth/me", token: before).status == .unauthorized)
             #expect(adopted.source == .ldap && adopted.passwordHash.isEmpty && adopted.id == 1)
             #expect(await code { _ = try await service.account(for: identity("admin")) } == "account_conflict")
             _ = try await client.login("admin", "admin-password")
@@ -207,7 +216,7 @@ func withNode(
     @Test func theProxysHeadersSignInAndAHandoffCodeWorksOnce() async throws {
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
-        try await withNode(dir, proxied("127.0.0.1"), mode: .live) { client, _ in
+        try await withNode(dir, proxied("127.0.0.1"), mode: .live) { client, service in
             let r = try await client.call(
                 .get, "/auth/sso",
                 headers: [
@@ -218,16 +227,44 @@ func withNode(
             let location = r.headers[.location] ?? ""
             #expect(location.hasPrefix("../#handoff="))
             let code = String(location.dropFirst("../#handoff=".count))
-            let signedIn = try await client.call(.post, "/auth/handoff", json: #"{"code":"\#(code)"}"#)
+            // The code is bound to the browser the redirect went to, by its cookie.
+            let setCookie = r.headers[.setCookie] ?? ""
+            #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Lax"))
+            let browser: HTTPFields = [.cookie: String(setCookie.prefix { $0 != ";" })]
+            let elsewhere = try await client.call(.post, "/auth/handoff", json: #"{"code":"\#(code)"}"#)
+            #expect(elsewhere.status == .unauthorized && elsewhere.code == "invalid_handoff")
+            // Tried from another browser, the code is spent: a new sign-in, then its own browser.
+            let r2 = try await client.call(
+                .get, "/auth/sso",
+                headers: [
+                    HTTPField.Name("X-Remote-User")!: "rose", HTTPField.Name("X-Remote-Name")!: "Rose Tyler",
+                    HTTPField.Name("X-Remote-Groups")!: "students;library-staff",
+                ])
+            let code2 = String((r2.headers[.location] ?? "").dropFirst("../#handoff=".count))
+            let cookie2: HTTPFields = [.cookie: String((r2.headers[.setCookie] ?? "").prefix { $0 != ";" })]
+            #expect(cookie2 != browser)
+            let signedIn = try await client.call(
+                .post, "/auth/handoff", json: #"{"code":"\#(code2)"}"#, headers: cookie2)
             #expect(signedIn.status == .ok && signedIn.json["role"] as? String == "admin")
             #expect(signedIn.headers[.cacheControl] == "no-store")
-            let again = try await client.call(.post, "/auth/handoff", json: #"{"code":"\#(code)"}"#)
+            let again = try await client.call(
+                .post, "/auth/handoff", json: #"{"code":"\#(code2)"}"#, headers: cookie2)
             #expect(again.status == .unauthorized && again.code == "invalid_handoff")
             let token = signedIn.json["token"] as? String ?? ""
             let me = try await client.call(.get, "/auth/me", token: token)
             #expect(me.json["source"] as? String == "sso_proxy" && me.json["name"] as? String == "Rose Tyler")
             // No user header: nobody signed in.
             #expect(try await client.call(.get, "/auth/sso").status == .unauthorized)
+            // A staff group name with a no-break or zero-width space is another group.
+            for lookalike in ["library-staff\u{A0}", "library-staff\u{200B}", "\u{3000}library-staff"] {
+                let r = try await client.call(
+                    .get, "/auth/sso",
+                    headers: [
+                        HTTPField.Name("X-Remote-User")!: "mallory", HTTPField.Name("X-Remote-Groups")!: lookalike,
+                    ])
+                #expect(r.status == .seeOther)
+                #expect(service.engine.user(studentID: "mallory")?.role == .student)
+            }
         }
     }
 
@@ -271,5 +308,33 @@ func withNode(
         #expect(parse(full + ["--oidc-issuer", "http://idp.example.edu"]) != nil)  // http off loopback
         #expect(parse(full + ["--oidc-scopes", "profile"]) != nil)  // without openid
         #expect(parse(["--sso-proxy", "true", "--trusted-proxies", "10.0.0.1", "--sso-user-header", "X-User"]) == nil)
+    }
+}
+
+/// A live notification stream opened with a token ends when that token signs out, and the token
+/// cannot open another; a stream of another token of the account reconnects.
+@Suite(.serialized) struct SignOutStreamTests {
+    @Test func aStreamEndsAtSignOutAndItsTokenCannotReopenIt() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let server = try ServerProcess(dataDirectory: dir, extra: ["--sse-heartbeat", "1"])
+        try await server.waitUntilListening()
+        defer { _ = server.stop() }
+        let leaving = try await server.login("S2021010")
+        let staying = try await server.login("S2021010")
+        let stream = try #require(
+            RawConnection.eventStream(port: server.port, path: "/notifications/stream?token=\(leaving)"))
+        #expect(stream.waitFor(": connected", timeout: 5))
+        let (status, _) = try await server.request("POST", "/auth/logout", token: leaving)
+        #expect(status == 200)
+        #expect(stream.waitFor("stream closed by the server", timeout: 10))
+        let again = rawExchange(
+            port: server.port,
+            Array("GET /notifications/stream?token=\(leaving) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
+        #expect(rawStatus(again) == 401)
+        let other = try #require(
+            RawConnection.eventStream(port: server.port, path: "/notifications/stream?token=\(staying)"))
+        #expect(other.waitFor(": connected", timeout: 5))
+        other.shutdownBoth()
     }
 }

@@ -18,6 +18,8 @@ final class CraftingProvider: Sendable {
     let port = Mutex(0)
     let keyFetches = Mutex(0)
     let nextToken = Mutex("")
+    /// The token endpoint answers 200 and then a byte every 300 ms, forever.
+    let drip = Mutex(false)
     private let task = Mutex<Task<Void, any Error>?>(nil)
 
     var issuer: String { "http://127.0.0.1:\(port.withLock { $0 })" }
@@ -39,7 +41,18 @@ final class CraftingProvider: Sendable {
             )
         }
         router.post("/token") { _, _ -> Response in
-            Self.json(#"{"id_token":"\#(self.nextToken.withLock { $0 })","access_token":"at","token_type":"Bearer"}"#)
+            guard self.drip.withLock({ $0 }) else {
+                return Self.json(
+                    #"{"id_token":"\#(self.nextToken.withLock { $0 })","access_token":"at","token_type":"Bearer"}"#)
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: ResponseBody { writer in
+                    while true {
+                        try await writer.write(ByteBuffer(string: " "))
+                        try await Task.sleep(for: .milliseconds(300))
+                    }
+                })
         }
         let started = Mutex<CheckedContinuation<Void, Never>?>(nil)
         let app = Application(
@@ -103,7 +116,7 @@ struct CraftedClaims: JWTPayload {
 
     /// A sign-in started at the relying party, its `state` and `nonce` read from the address.
     func begin(_ rp: OIDCRelyingParty) async throws -> (state: String, nonce: String, browser: String) {
-        let (url, browser) = try await rp.start(now: now)
+        let (url, browser) = try await rp.start(now: now, client: "127.0.0.1")
         let items = URLComponents(string: url)?.queryItems ?? []
         let value = { (name: String) in items.first { $0.name == name }?.value ?? "" }
         #expect(value("code_challenge_method") == "S256" && value("code_challenge").count == 43)
@@ -246,7 +259,7 @@ struct CraftedClaims: JWTPayload {
         settings.timeoutSeconds = 2
         let rp = OIDCRelyingParty(settings: settings)
         let started = ContinuousClock.now
-        #expect(await refusal { _ = try await rp.start(now: now) } == "identity_provider_unavailable")
+        #expect(await refusal { _ = try await rp.start(now: now, client: "x") } == "identity_provider_unavailable")
         #expect(started.duration(to: .now) < .seconds(10))
         // Settings that cannot work are refused at start.
         for bad in [
@@ -256,6 +269,37 @@ struct CraftedClaims: JWTPayload {
             OIDCSettings(issuer: settings.issuer, clientID: "a", clientSecret: "b", redirectURI: "http://x/elsewhere"),
         ] {
             #expect(bad.problem() != nil)
+        }
+    }
+
+    /// A provider that answers its token endpoint a byte at a time: cut off at the timeout (the
+    /// deadline covers the body), not waited for.
+    @Test func aProviderThatDripsItsAnswerIsCutOffAtTheTimeout() async throws {
+        let provider = CraftingProvider()
+        try await provider.start()
+        defer { provider.stop() }
+        var settings = OIDCSettings(
+            issuer: provider.issuer, clientID: "dlsms", clientSecret: "secret",
+            redirectURI: "http://127.0.0.1:1/auth/oidc/callback")
+        settings.timeoutSeconds = 2
+        let rp = OIDCRelyingParty(settings: settings)
+        let (state, _, browser) = try await begin(rp)
+        provider.drip.withLock { $0 = true }
+        let started = ContinuousClock.now
+        let code = await refusal { _ = try await rp.finish(code: "c", state: state, browser: browser, now: now) }
+        #expect(code == "identity_provider_unavailable")
+        #expect(started.duration(to: .now) < .seconds(8), "\(started.duration(to: .now))")
+    }
+
+    /// One address cannot fill the table of sign-ins under way: beyond its share it is refused
+    /// (429), and others still start.
+    @Test func oneAddressCannotLockEveryoneOut() async throws {
+        try await withProvider { _, rp in
+            for _ in 0..<OIDCRelyingParty.pendingPerClient { _ = try await rp.start(now: now, client: "10.0.0.66") }
+            #expect(await refusal { _ = try await rp.start(now: now, client: "10.0.0.66") } == "rate_limited")
+            _ = try await rp.start(now: now, client: "10.0.0.67")
+            // Its sign-ins expire, and it may start again.
+            _ = try await rp.start(now: now + OIDCRelyingParty.pendingLifetime + 1, client: "10.0.0.66")
         }
     }
 }

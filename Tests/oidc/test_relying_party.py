@@ -200,8 +200,9 @@ def callback(server, browser, url):
     return m.group(1), m.group(2)
 
 
-def handoff(server, code):
-    return server.post("auth/handoff", {"code": code})
+def handoff(server, code, browser):
+    """`POST /auth/handoff` from `browser` (the code is bound to the browser that signed in, by its cookie)."""
+    return browser.post(server.url("auth/handoff"), json={"code": code}, timeout=30)
 
 
 def sign_in(server, user, browser=None):
@@ -211,7 +212,7 @@ def sign_in(server, user, browser=None):
     back = at_provider(server, browser, url, user)
     kind, code = callback(server, browser, back)
     assert kind == "handoff", (kind, code)
-    r = handoff(server, code)
+    r = handoff(server, code, browser)
     assert r.status_code == 200, (r.status_code, r.text)
     return r.json()["token"], r.json(), back
 
@@ -288,11 +289,24 @@ def test_a_handoff_code_works_once(rp):
     url, _ = start(rp, browser)
     kind, code = callback(rp, browser, at_provider(rp, browser, url, "dwho"))
     assert kind == "handoff"
-    assert handoff(rp, code).status_code == 200
-    second = handoff(rp, code)
+    assert handoff(rp, code, browser).status_code == 200
+    second = handoff(rp, code, browser)
     assert second.status_code == 401, second.text
     assert "token" not in second.text
-    assert handoff(rp, "not-" + code).status_code == 401
+    assert handoff(rp, "not-" + code, browser).status_code == 401
+
+
+def test_a_handoff_code_carried_to_another_browser_signs_nobody_in(rp):
+    """Login CSRF: an attacker signs in as themselves and sends the victim `…/#handoff=CODE`; the
+    victim's browser does not have the attacker's binding cookie, so the code is refused (and spent)."""
+    attacker = requests.Session()
+    url, _ = start(rp, attacker)
+    kind, code = callback(rp, attacker, at_provider(rp, attacker, url, "msmith"))
+    assert kind == "handoff"
+    victim = requests.Session()
+    r = handoff(rp, code, victim)
+    assert r.status_code == 401 and r.json()["code"] == "invalid_handoff", r.text
+    assert handoff(rp, code, attacker).status_code == 401  # spent
 
 
 # ---- sign-out
