@@ -122,17 +122,6 @@ func withNode(
         ExternalIdentity(source: .ldap, studentID: id, name: name, email: "ada@example.edu", groups: groups)
     }
 
-    func code(_ body: () async throws -> Void) async -> String? {
-        do {
-            try await body()
-            return nil
-        } catch let e as AppError {
-            return e.code
-        } catch {
-            return "\(error)"
-        }
-    }
-
     @Test func anIdentityGetsAnAccountRefreshedAtEachSignIn() async throws {
         try await withService(Configure { $0.identity.staffGroup = "library-staff" }) { client, service, _ in
             let first = try await service.account(for: identity("ada", groups: ["students", "b", "students", " a "]))
@@ -155,15 +144,16 @@ func withNode(
             #expect(change.status == .conflict && change.code == "no_local_password")
             // DL-SMS's disable wins over the provider.
             _ = try await service.engine.updateUser(id: first.id) { $0.disabled = true }
-            #expect(await code { _ = try await service.account(for: identity("ada")) } == "account_disabled")
+            #expect(await refusal { _ = try await service.account(for: identity("ada")) } == "account_disabled")
         }
     }
 
     @Test func anIdentityNeverTakesOverALocalPasswordAccountItMayStillUse() async throws {
         try await withService { _, service, _ in
-            #expect(await code { _ = try await service.account(for: identity("S2021001")) } == "account_conflict")
-            #expect(await code { _ = try await service.account(for: identity("admin")) } == "account_conflict")
-            #expect(await code { _ = try await service.account(for: identity("not valid!")) } == "identity_not_usable")
+            #expect(await refusal { _ = try await service.account(for: identity("S2021001")) } == "account_conflict")
+            #expect(await refusal { _ = try await service.account(for: identity("admin")) } == "account_conflict")
+            #expect(
+                await refusal { _ = try await service.account(for: identity("not valid!")) } == "identity_not_usable")
             // Garbage in the optional parts is dropped, not stored.
             let odd = try await service.account(
                 for: ExternalIdentity(
@@ -186,7 +176,7 @@ func withNode(
             let adopted = try await service.account(for: identity("S2021001"))
             #expect(try await client.call(.get, "/auth/me", token: before).status == .unauthorized)
             #expect(adopted.source == .ldap && adopted.passwordHash.isEmpty && adopted.id == 1)
-            #expect(await code { _ = try await service.account(for: identity("admin")) } == "account_conflict")
+            #expect(await refusal { _ = try await service.account(for: identity("admin")) } == "account_conflict")
             _ = try await client.login("admin", "admin-password")
         }
     }

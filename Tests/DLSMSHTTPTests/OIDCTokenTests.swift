@@ -54,17 +54,9 @@ final class CraftingProvider: Sendable {
                     }
                 })
         }
-        let started = Mutex<CheckedContinuation<Void, Never>?>(nil)
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                self.port.withLock { $0 = channel.localAddress?.port ?? 0 }
-                started.withLock { $0?.resume() }
-            })
-        await withCheckedContinuation { c in
-            started.withLock { $0 = c }
-            task.withLock { $0 = Task { try await app.runService() } }
-        }
+        let (port, task) = await serveOnLoopback(router)
+        self.port.withLock { $0 = port }
+        self.task.withLock { $0 = task }
     }
 
     func stop() { task.withLock { $0?.cancel() } }
@@ -97,7 +89,9 @@ struct CraftedClaims: JWTPayload {
 @Suite(.serialized) struct OIDCTokenTests {
     let now: Timestamp = 1_760_184_000
 
-    func withProvider(_ body: (CraftingProvider, OIDCRelyingParty) async throws -> Void) async throws {
+    func withProvider(
+        timeout: Int64 = 5, _ body: (CraftingProvider, OIDCRelyingParty) async throws -> Void
+    ) async throws {
         let provider = CraftingProvider()
         try await provider.start()
         defer { provider.stop() }
@@ -105,7 +99,7 @@ struct CraftedClaims: JWTPayload {
             issuer: provider.issuer, clientID: "dlsms", clientSecret: "secret",
             redirectURI: "http://127.0.0.1:1/auth/oidc/callback")
         settings.keyRefreshSeconds = 3_600
-        settings.timeoutSeconds = 5
+        settings.timeoutSeconds = timeout
         #expect(settings.problem() == nil)
         try await body(provider, OIDCRelyingParty(settings: settings))
     }
@@ -121,17 +115,6 @@ struct CraftedClaims: JWTPayload {
         let value = { (name: String) in items.first { $0.name == name }?.value ?? "" }
         #expect(value("code_challenge_method") == "S256" && value("code_challenge").count == 43)
         return (value("state"), value("nonce"), browser)
-    }
-
-    func refusal(_ body: () async throws -> Void) async -> String? {
-        do {
-            try await body()
-            return nil
-        } catch let e as AppError {
-            return e.code
-        } catch {
-            return "\(error)"
-        }
     }
 
     @Test func aGoodTokenSignsInOnceAndEveryForgeryIsRefused() async throws {
@@ -275,20 +258,14 @@ struct CraftedClaims: JWTPayload {
     /// A provider that answers its token endpoint a byte at a time: cut off at the timeout (the
     /// deadline covers the body), not waited for.
     @Test func aProviderThatDripsItsAnswerIsCutOffAtTheTimeout() async throws {
-        let provider = CraftingProvider()
-        try await provider.start()
-        defer { provider.stop() }
-        var settings = OIDCSettings(
-            issuer: provider.issuer, clientID: "dlsms", clientSecret: "secret",
-            redirectURI: "http://127.0.0.1:1/auth/oidc/callback")
-        settings.timeoutSeconds = 2
-        let rp = OIDCRelyingParty(settings: settings)
-        let (state, _, browser) = try await begin(rp)
-        provider.drip.withLock { $0 = true }
-        let started = ContinuousClock.now
-        let code = await refusal { _ = try await rp.finish(code: "c", state: state, browser: browser, now: now) }
-        #expect(code == "identity_provider_unavailable")
-        #expect(started.duration(to: .now) < .seconds(8), "\(started.duration(to: .now))")
+        try await withProvider(timeout: 2) { provider, rp in
+            let (state, _, browser) = try await begin(rp)
+            provider.drip.withLock { $0 = true }
+            let started = ContinuousClock.now
+            let code = await refusal { _ = try await rp.finish(code: "c", state: state, browser: browser, now: now) }
+            #expect(code == "identity_provider_unavailable")
+            #expect(started.duration(to: .now) < .seconds(8), "\(started.duration(to: .now))")
+        }
     }
 
     /// One address cannot fill the table of sign-ins under way: beyond its share it is refused

@@ -167,3 +167,33 @@ func zbarRead(_ code: QRCode, in dir: String) throws -> (status: Int32, output: 
     try (Data("P5\n\(side) \(side)\n255\n".utf8) + Data(pixels)).write(to: URL(fileURLWithPath: file))
     return try runProgram("/usr/bin/zbarimg", ["--raw", "-q", file])
 }
+
+/// The code of the application-layer refusal `body` ends with (`nil`: it did not refuse).
+func refusal(_ body: () async throws -> Void) async -> String? {
+    do {
+        try await body()
+        return nil
+    } catch let e as AppError {
+        return e.code
+    } catch {
+        return "\(error)"
+    }
+}
+
+/// Serves `router` on a free loopback port until the returned task is cancelled; returns the port.
+func serveOnLoopback(_ router: Router<BasicRequestContext>) async -> (port: Int, task: Task<Void, any Error>) {
+    let port = Mutex(0)
+    let started = Mutex<CheckedContinuation<Void, Never>?>(nil)
+    let app = Application(
+        router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in
+            port.withLock { $0 = channel.localAddress?.port ?? 0 }
+            started.withLock { $0?.resume() }
+        })
+    let task = Mutex<Task<Void, any Error>?>(nil)
+    await withCheckedContinuation { c in
+        started.withLock { $0 = c }
+        task.withLock { $0 = Task { try await app.runService() } }
+    }
+    return (port.withLock { $0 }, task.withLock { $0! })
+}

@@ -56,17 +56,9 @@ final class WebhookReceiver: Sendable {
             }
             return Response(status: fail ? .serviceUnavailable : .noContent)
         }
-        let started = Mutex<CheckedContinuation<Void, Never>?>(nil)
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                self.port.withLock { $0 = channel.localAddress?.port ?? 0 }
-                started.withLock { $0?.resume() }
-            })
-        await withCheckedContinuation { c in
-            started.withLock { $0 = c }
-            task.withLock { $0 = Task { try await app.runService() } }
-        }
+        let (port, task) = await serveOnLoopback(router)
+        self.port.withLock { $0 = port }
+        self.task.withLock { $0 = task }
     }
 
     func stop() { task.withLock { $0?.cancel() } }
