@@ -50,11 +50,16 @@ extension LibraryService {
         if existing.disabled {
             throw AppError(.forbidden, "account_disabled", "this account is disabled; ask the library staff")
         }
-        let adopting = existing.source == .local && !existing.passwordHash.isEmpty
-        if adopting && (existing.role == .admin || settings.allowsLocalPassword(for: existing)) {
+        // A local staff account is never taken over (with or without a password); a local
+        // student's only once its password no longer signs it in.
+        let local = existing.source == .local
+        if local
+            && (existing.role == .admin
+                || !existing.passwordHash.isEmpty && settings.allowsLocalPassword(for: existing))
+        {
             throw AppError(
                 .conflict, "account_conflict",
-                "an account with this student id signs in with a DL-SMS password; the library staff can convert it")
+                "an account with this student id signs in with a DL-SMS password; ask the library staff")
         }
         var wanted = existing
         wanted.source = identity.source
