@@ -87,8 +87,8 @@ extension LibraryService {
     /// Signs one token out on every node (a replicated revocation entry); when the account
     /// already has the most signed-out tokens kept for it, all its sessions end instead.
     public func signOut(token: String, caller: Caller) async throws {
-        let digest = Array(SHA256.hash(data: Array(token.utf8)).prefix(SessionRevocation.digestBytes))
-        let revocation = SessionRevocation(userID: caller.userID, digest: digest, expiresAt: caller.expiresAt)
+        let revocation = SessionRevocation(
+            userID: caller.userID, digest: Self.revocationDigest(token), expiresAt: caller.expiresAt)
         if try await engine.revokeSession(revocation) {
             // A live stream opened with this token ends too (streams are the account's, not the
             // token's: the account's other sessions reconnect with their own tokens).
@@ -101,7 +101,12 @@ extension LibraryService {
     /// Whether a verified token was signed out.
     func isSignedOut(_ token: String) -> Bool {
         guard engine.hasRevokedSessions else { return false }
-        return engine.isRevoked(Array(SHA256.hash(data: Array(token.utf8)).prefix(SessionRevocation.digestBytes)))
+        return engine.isRevoked(Self.revocationDigest(token))
+    }
+
+    /// How a revocation names a token: the first bytes of the SHA-256 of its text.
+    private static func revocationDigest(_ token: String) -> [UInt8] {
+        Array(SHA256.hash(data: Array(token.utf8)).prefix(SessionRevocation.digestBytes))
     }
 }
 

@@ -28,8 +28,6 @@ actor OIDCProviderCache {
     private var cached: Metadata?
     private var keys: [String: JWTKeyCollection] = [:]
     private var keysFetched: ContinuousClock.Instant?
-    /// How many times the keys were fetched (tests check that an unknown-`kid` flood is bounded).
-    private(set) var keyFetches = 0
 
     static let maxDocumentBytes = 256 * 1024
 
@@ -125,7 +123,6 @@ actor OIDCProviderCache {
 
     private func fetchKeys() async throws {
         keysFetched = .now
-        keyFetches += 1
         let m = try await metadata()
         let doc = try await json(get: m.jwksURI)
         guard let list = doc["keys"] as? [[String: Any]] else {

@@ -86,18 +86,21 @@ private func addOIDCRoutes(_ router: Router<APIContext>, service: LibraryService
         }
         return oidc
     }
-    router.get("/auth/oidc/start") { _, context -> Response in
+    /// A new sign-in: the provider's address, and the cookie that binds it to this browser.
+    @Sendable func begin(_ context: APIContext) async throws -> (url: String, cookie: String) {
         let oidc = try provider()
         let (url, binding) = try await oidc.start(now: service.engine.clock.now(), client: context.clientAddress)
+        return (url, bindingCookie(binding, secure: oidc.settings.redirectURI.hasPrefix("https:")))
+    }
+    router.get("/auth/oidc/start") { _, context -> Response in
+        let (url, cookie) = try await begin(context)
         var response = Render.response { $0.object { $0.field("authorization_url", url) } }
-        response.headers[.setCookie] = bindingCookie(binding, secure: oidc.settings.redirectURI.hasPrefix("https:"))
+        response.headers[.setCookie] = cookie
         response.headers[.cacheControl] = "no-store"
         return response
     }
     router.get("/auth/oidc/login") { _, context -> Response in
-        let oidc = try provider()
-        let (url, binding) = try await oidc.start(now: service.engine.clock.now(), client: context.clientAddress)
-        let cookie = bindingCookie(binding, secure: oidc.settings.redirectURI.hasPrefix("https:"))
+        let (url, cookie) = try await begin(context)
         return Response(status: .seeOther, headers: [.location: url, .cacheControl: "no-store", .setCookie: cookie])
     }
     router.get("/auth/oidc/callback") { request, context -> Response in
