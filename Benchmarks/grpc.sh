@@ -13,7 +13,7 @@ bench_setup "$@"
 fresh_server() {
     if [ -n "${server:-}" ]; then kill "$server"; wait "$server" 2>/dev/null || true; rm -rf "$server_data" "$server_log"; fi
     start_server .build/release/dlsms --fsync always --bcrypt-cost 4 --admin-password bench-admin \
-        --load-test-seats 2000 --max-upcoming 100000000 --registrations-per-hour 100000000 --hashes-per-client 100000
+        --load-test-seats 2000 --max-upcoming 100000000 --booking-attempts-per-second 0 --registrations-per-hour 100000000 --hashes-per-client 100000
 }
 cpu() { awk '{print $14 + $15}' "/proc/$server/stat"; }  # user + system clock ticks
 fresh_server

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 source scripts/test-server.sh
 bench_setup "$@"
 start_server .build/release/dlsms --fsync always --bcrypt-cost 4 --admin-password bench-admin \
-    --load-test-seats 2000 --max-upcoming 100000000 --registrations-per-hour 100000000 --hashes-per-client 100000
+    --load-test-seats 2000 --max-upcoming 100000000 --booking-attempts-per-second 0 --registrations-per-hour 100000000 --hashes-per-client 100000
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); ${duration} s per run, $connections connections; server, wrk and loadtest share the cores"
 ceiling=$(wrk -t2 -c"$connections" -d"${duration}s" "$base/healthz" | awk '/Requests\/sec/ {print $2}')

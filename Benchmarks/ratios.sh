@@ -24,7 +24,7 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}
 for run in $(seq 1 "$runs"); do
     (
         start_server "$bin" --fsync always --bcrypt-cost 4 --admin-password bench-admin --grpc false \
-            --load-test-seats 2000 --max-upcoming 100000000 --registrations-per-hour 100000000 --hashes-per-client 100000
+            --load-test-seats 2000 --max-upcoming 100000000 --booking-attempts-per-second 0 --registrations-per-hour 100000000 --hashes-per-client 100000
         bench_students 16 "bench$run"
         # The first slot: a whole hour from now, on a quarter hour.
         first=$(( ($(date +%s) / 900 + 4) * 900 ))

@@ -22,7 +22,7 @@ results="$reports/replication.tsv"
 [ -n "${SERVER_CPUS:-}" ] && echo "pinned: servers on CPU $SERVER_CPUS, wrk on CPU ${WRK_CPUS:-any}, standbys on CPU ${STANDBY_CPUS:-any}"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); ${duration} s per measurement, $connections connections, wrk -t2; primary, standby and wrk share the cores and the disk"
 common=(--fsync always --bcrypt-cost 4 --admin-password bench-admin --grpc false --load-test-seats 2000
-    --max-upcoming 100000000 --registrations-per-hour 100000000 --hashes-per-client 100000)
+    --max-upcoming 100000000 --booking-attempts-per-second 0 --registrations-per-hour 100000000 --hashes-per-client 100000)
 secret=bench-replication-secret
 json_field() { python3 -c 'import json,sys;print(json.load(sys.stdin).get(sys.argv[1]))' "$1"; }
 for run in $(seq 1 "$runs"); do

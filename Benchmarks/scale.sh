@@ -72,7 +72,7 @@ echo "== 3. a server on it"
 log="$work/server.log"
 t0=$(now)
 ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} "$bin" serve --port 0 --grpc false --data-dir "$big" --fsync always \
-    --bcrypt-cost 4 --max-upcoming 100000000 --registrations-per-hour 100000000 --hashes-per-client 100000 \
+    --bcrypt-cost 4 --max-upcoming 100000000 --booking-attempts-per-second 0 --registrations-per-hour 100000000 --hashes-per-client 100000 \
     --log-level warning >"$log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$big" "$work"' EXIT
@@ -158,7 +158,7 @@ trap 'rm -rf "$big" "$work"' EXIT
 # The small data set, measured the same way: the booking ratio to compare with.
 (
     start_server "$bin" --fsync always --bcrypt-cost 4 --admin-password bench-admin --grpc false \
-        --load-test-seats 2000 --max-upcoming 100000000 --registrations-per-hour 100000000 --hashes-per-client 100000
+        --load-test-seats 2000 --max-upcoming 100000000 --booking-attempts-per-second 0 --registrations-per-hour 100000000 --hashes-per-client 100000
     bench_students 16 small
     first=$(( ($(date +%s) / 86400 + 3) * 86400 ))
     wrk_measure healthz-small "$base/healthz"

@@ -56,6 +56,9 @@ public struct AppConfiguration: Sendable {
     public var retentionDays = 90
     /// Finished reservations kept in memory per student (older ones move to the archive).
     public var historyPerStudent = 200
+    /// Booking attempts per student and second (0: no bound), and at once (``BookingThrottle``).
+    public var bookingAttemptsPerSecond = 5
+    public var bookingAttemptBurst = 10
 
     public init() {}
 

@@ -14,6 +14,10 @@ public struct AppError: Error, Sendable, Hashable {
     public var message: String
     /// Seconds until a retry may succeed (rate limits, a standby).
     public var retryAfter: Int64?
+    /// The engine's refusal this one is, for the fields it carries (``EngineError/details``).
+    public var cause: EngineError?
+
+    public var details: [ErrorDetail] { cause?.details ?? [] }
 
     public init(_ kind: Kind, _ code: String, _ message: String, retryAfter: Int64? = nil) {
         self.kind = kind
@@ -22,7 +26,10 @@ public struct AppError: Error, Sendable, Hashable {
         self.retryAfter = retryAfter
     }
 
-    public init(_ e: EngineError) { self.init(e.kind, e.code, e.message) }
+    public init(_ e: EngineError) {
+        self.init(e.kind, e.code, e.message)
+        cause = e
+    }
 
     public static func badRequest(_ message: String) -> AppError { AppError(.badRequest, "bad_request", message) }
     public static let unauthorized = AppError(.unauthorized, "unauthorized", "a valid bearer token is required")

@@ -54,6 +54,15 @@ public struct JSONWriter {
         needsComma = true
     }
 
+    /// An integer member whose name is known only at run time (a table of rules).
+    package mutating func field(name k: String, _ v: Int) {
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
+        appendString(k)
+        bytes.append(UInt8(ascii: ":"))
+        appendInteger(Int64(v))
+        needsComma = true
+    }
+
     /// A number given as text people read (e.g. "12.50"); the caller guarantees the form.
     package mutating func field(_ k: StaticString, number text: String) {
         key(k)

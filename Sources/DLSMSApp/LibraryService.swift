@@ -14,6 +14,8 @@ public final class LibraryService: Sendable {
     public let loginLimiter: AttemptLimiter
     /// Registrations per client address, in one-hour windows.
     public let registrationLimiter: AttemptLimiter
+    /// Booking attempts per student (fair access when seats are released).
+    public let bookingThrottle: BookingThrottle
     public let metrics: ServiceMetrics
     public let configuration: AppConfiguration
     /// Open HTTP connections, against the cap.
@@ -45,7 +47,8 @@ public final class LibraryService: Sendable {
     public init(
         durable: DurableEngine, tokens: TokenService, hasher: PasswordHasher, metrics: ServiceMetrics,
         configuration: AppConfiguration, secret: [UInt8] = [], replication: any ReplicationStatus,
-        directory: (any PasswordDirectory)? = nil
+        directory: (any PasswordDirectory)? = nil,
+        throttleClock: @escaping @Sendable () -> Int64 = { BookingThrottle.monotonicNanoseconds() }
     ) {
         self.replication = replication
         self.directory = directory
@@ -62,6 +65,9 @@ public final class LibraryService: Sendable {
             limit: configuration.limits.connections, perAddress: configuration.limits.connectionsPerAddress)
         loginLimiter = AttemptLimiter(window: 60, capacity: configuration.limits.limiterCapacity)
         registrationLimiter = AttemptLimiter(window: 3_600, capacity: configuration.limits.limiterCapacity)
+        bookingThrottle = BookingThrottle(
+            rate: Double(configuration.bookingAttemptsPerSecond), burst: configuration.bookingAttemptBurst,
+            clock: throttleClock)
     }
 
     /// The caller a bearer token names, if the token verifies and still describes the stored

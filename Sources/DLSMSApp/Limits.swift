@@ -10,7 +10,10 @@ public struct Limits: Sendable, Hashable {
     // MARK: Requests and connections
 
     /// Request bodies; larger ones are 413.
-    public var bodyBytes = 64 * 1024
+    public var bodyBytes = Limits.defaultBodyBytes
+    /// The body bound every JSON route reads with (made once: a `Limits()` per request read the
+    /// processor count from cgroup files, a tenth of the CPU of a booking storm).
+    public static let defaultBodyBytes = 64 * 1024
     /// A header line, and all headers together (and so the URL); larger ones are 431.
     public var headerBytes = 80 * 1024
     /// Open connections; a request on a connection beyond them is answered 503 and the connection

@@ -44,6 +44,16 @@ package enum Render {
             $0.field("open_hours", b.branch.openingHours.description)
             $0.field("time_zone", b.branch.timeZone)
             $0.field("presence_required", b.branch.presenceCheckIn)
+            if let release = b.branch.release {
+                $0.field(
+                    "release",
+                    object: {
+                        $0.field("days_before", release.daysBefore)
+                        $0.field("time", release.time)
+                    })
+            } else {
+                $0.field("release", nil as String?)
+            }
             let hours = b.branch.openingHours
             $0.field(
                 "opening_hours",
@@ -83,15 +93,18 @@ package enum Render {
 
     /// A page of a seat search: its seats, `count` (on the page), `total` (matching in all) and
     /// `next_cursor` (`null` on the last page).
-    package static func seatsAnswer(_ page: SeatPage, parts: [SeatFragments.Entry]?) -> JSONWriter {
-        seatsAnswer(page.seats, parts: parts) {
+    package static func seatsAnswer(
+        _ page: SeatPage, parts: [SeatFragments.Entry]?, access: [SeatAccess?]? = nil
+    ) -> JSONWriter {
+        seatsAnswer(page.seats, parts: parts, access: access) {
             $0.field("total", page.total)
             $0.field("next_cursor", page.next.map(String.init))
         }
     }
 
     package static func seatsAnswer(
-        _ seats: [SeatView], parts: [SeatFragments.Entry]?, more: (inout JSONWriter) -> Void = { _ in }
+        _ seats: [SeatView], parts: [SeatFragments.Entry]?, access: [SeatAccess?]? = nil,
+        more: (inout JSONWriter) -> Void = { _ in }
     ) -> JSONWriter {
         var w = JSONWriter()
         w.reserveCapacity(parts.map(SeatFragments.answerSize) ?? 64 + seats.count * 260)
@@ -99,15 +112,50 @@ package enum Render {
             if let parts {
                 // The view's state read in place: copying each view retained its seat's strings.
                 $0.field("seats", array: seats.indices) { w, i in
-                    seat(status: seats[i].statusLiteral, available: seats[i].isAvailable, parts[i], &w)
+                    if let a = access?[i] {
+                        var one = JSONWriter()
+                        seat(status: seats[i].statusLiteral, available: seats[i].isAvailable, parts[i], &one)
+                        w.verbatim(Array(one.bytes.dropLast()))  // its closing brace: the access fields go before it
+                        a.append(to: &w)
+                    } else {
+                        seat(status: seats[i].statusLiteral, available: seats[i].isAvailable, parts[i], &w)
+                    }
                 }
             } else {
-                $0.field("seats", array: seats) { w, s in w.object { seatFields(s, &$0) } }
+                $0.field("seats", array: seats.indices) { w, i in
+                    w.object {
+                        seatFields(seats[i], &$0)
+                        if let a = access?[i] {
+                            $0.field("restricted_to", array: a.restrictedTo) { $0.value($1) }
+                            $0.field("allowed", a.allowed)
+                        }
+                    }
+                }
             }
             $0.field("count", seats.count)
             more(&$0)
         }
         return w
+    }
+
+    /// A seat policies reserve for some groups: those groups, and whether the caller may book it.
+    package struct SeatAccess: Sendable {
+        package var restrictedTo: [String]
+        package var allowed: Bool
+        package init(restrictedTo: [String], allowed: Bool) {
+            self.restrictedTo = restrictedTo
+            self.allowed = allowed
+        }
+
+        /// `,"restricted_to":[…],"allowed":…}`: the end of a seat object whose closing brace was left off.
+        func append(to w: inout JSONWriter) {
+            var fields = JSONWriter()
+            fields.object {
+                $0.field("restricted_to", array: restrictedTo) { $0.value($1) }
+                $0.field("allowed", allowed)
+            }
+            w.verbatim([UInt8(ascii: ",")] + fields.bytes.dropFirst())
+        }
     }
 
     /// A seat's object from its cached members (``SeatFragments``): the bytes of ``seatFields``,

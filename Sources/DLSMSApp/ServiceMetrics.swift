@@ -8,6 +8,7 @@ public final class ServiceMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     private let bookings: Counter
     private let conflicts: Counter
+    private let throttledAttempts: Counter
     private let noShows: Counter
     private let completions: Counter
     private let walSync: Gauge
@@ -42,6 +43,9 @@ public final class ServiceMetrics: Sendable {
         bookings = registry.makeCounter(descriptor: Self.name("bookings", "total", "Acknowledged bookings"))
         conflicts = registry.makeCounter(
             descriptor: Self.name("booking_conflicts", "total", "Bookings refused for a seat conflict"))
+        throttledAttempts = registry.makeCounter(
+            descriptor: Self.name(
+                "booking_attempts_throttled", "total", "Booking attempts refused by the per-student bound (429)"))
         noShows = registry.makeCounter(
             descriptor: Self.name("no_shows", "total", "Reservations the sweeper marked NO_SHOW"))
         completions = registry.makeCounter(descriptor: Self.name("completions", "total", "Stays the sweeper completed"))
@@ -92,6 +96,7 @@ public final class ServiceMetrics: Sendable {
     package func booked() { bookings.increment() }
     package func offerAccepted(afterSeconds seconds: Int64) { offerAcceptance.record(.seconds(max(0, seconds))) }
     package func conflicted() { conflicts.increment() }
+    package func throttled() { throttledAttempts.increment() }
     package func swept(_ report: SweepReport) {
         noShows.increment(by: Int64(report.noShows.count))
         completions.increment(by: Int64(report.completed.count))

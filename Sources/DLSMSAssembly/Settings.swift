@@ -257,6 +257,14 @@ public enum ServerSettings {
             c.maxWaitingPerUser = try integer(v, 1...10_000)
         },
         setting(
+            "booking-attempts-per-second", "BOOKING_ATTEMPTS_PER_SECOND", "5",
+            "Booking attempts per student and second (a token bucket; 0: no bound). Beyond: 429 rate_limited."
+        ) { c, v in c.bookingAttemptsPerSecond = try integer(v, 0...1_000) },
+        setting(
+            "booking-attempt-burst", "BOOKING_ATTEMPT_BURST", "10",
+            "Booking attempts a student may make at once before the per-second bound applies."
+        ) { c, v in c.bookingAttemptBurst = try integer(v, 1...10_000) },
+        setting(
             "waitlist-hold-minutes", "WAITLIST_HOLD_MINUTES", "10",
             "Minutes a freed seat is held for the first in line (never beyond the window's start plus the grace)."
         ) { c, v in c.offerHoldMinutes = try integer(v, 1...1_440) },

@@ -1,5 +1,26 @@
 import Foundation
 
+/// A cap on booked time in one local period `[from, to)` (a day, a week).
+public struct HoursCap: Sendable, Hashable {
+    public var from: Timestamp
+    public var to: Timestamp
+    /// Seconds.
+    public var limit: Int64
+    /// `hours_per_day` or `hours_per_week`.
+    public var rule: String
+    public var hours: Int { Int(limit / Seconds.hour) }
+
+    public init(from: Timestamp, to: Timestamp, limit: Int64, rule: String) {
+        self.from = from
+        self.to = to
+        self.limit = limit
+        self.rule = rule
+    }
+
+    /// Seconds of `[start, end)` inside the period.
+    public func overlap(_ start: Timestamp, _ end: Timestamp) -> Int64 { max(0, min(end, to) - max(start, from)) }
+}
+
 /// The booking rules, one configuration value with the contract's defaults. All durations are seconds.
 public struct BookingRules: Sendable, Hashable {
     public var minDuration: Int64 = 15 * Seconds.minute
@@ -28,10 +49,23 @@ public struct BookingRules: Sendable, Hashable {
     public var finishedWaitlistPerUser: Int = 20
     /// Minimum password length for new accounts.
     public var minPasswordLength: Int = 8
+    /// Booked seconds per student on one local day and in one local week (Monday to Sunday), in
+    /// the booked seat's time zone; nil: no cap. Set by group policies (none by default).
+    public var maxPerDay: Int64? = nil
+    public var maxPerWeek: Int64? = nil
 
     public init() {}
 
     public static let `default` = BookingRules()
+
+    /// The window rules of `a` and `b` together, the more generous of each (staff overriding a
+    /// student's policy still keep the server's own bounds as a floor).
+    public static func lenient(_ a: BookingRules, _ b: BookingRules) -> BookingRules {
+        var r = a
+        r.maxDuration = max(a.maxDuration, b.maxDuration)
+        r.maxAdvance = max(a.maxAdvance, b.maxAdvance)
+        return r
+    }
 
     /// Validates a window `[start, end)` asked for at `now`, in the contract's order of time errors.
     /// `openingHours` and `zone` are the branch's; pass `nil` hours to skip that check (unknown seat).
@@ -47,6 +81,30 @@ public struct BookingRules: Sendable, Hashable {
         if let hours = openingHours, !hours.permits(start: start, end: end, zone: zone) {
             throw .outsideOpeningHours
         }
+    }
+
+    /// The local days and weeks `[start, end)` touches, each with its cap (``maxPerDay``,
+    /// ``maxPerWeek``), in `calendar`'s time zone; weeks run Monday to Sunday.
+    public func hourCaps(start: Timestamp, end: Timestamp, calendar: Calendar) -> [HoursCap] {
+        var caps: [HoursCap] = []
+        func periods(_ component: Calendar.Component, limit: Int64, rule: String) {
+            var cal = calendar
+            cal.firstWeekday = 2
+            var t = start
+            while t < end, caps.count < 64 {
+                guard let p = cal.dateInterval(of: component, for: Date(timeIntervalSince1970: TimeInterval(t))) else {
+                    return
+                }
+                let from = Timestamp(p.start.timeIntervalSince1970)
+                let to = Timestamp(p.end.timeIntervalSince1970)
+                guard to > t else { return }
+                caps.append(HoursCap(from: from, to: to, limit: limit, rule: rule))
+                t = to
+            }
+        }
+        if let day = maxPerDay { periods(.day, limit: day, rule: "hours_per_day") }
+        if let week = maxPerWeek { periods(.weekOfYear, limit: week, rule: "hours_per_week") }
+        return caps
     }
 
     /// The check-in window of a reservation starting at `start`: `[opens, closes)`.

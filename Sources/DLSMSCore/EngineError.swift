@@ -51,6 +51,14 @@ public enum EngineError: Error, Sendable, Hashable {
     case closed(reason: String)
     /// The branch takes check-in only at the seat (its QR code).
     case presenceRequired
+    /// The seat is reserved for other groups; the groups that may book it.
+    case notAllowedForGroup(groups: [String])
+    /// The branch's release time for that day has not come yet.
+    case notOpenYet(opensAt: Timestamp)
+    /// The student's booking rights are suspended (strikes) until then, for those reasons.
+    case suspended(until: Timestamp, reasons: [String])
+    /// Booked hours per local day or week (`rule`: `hours_per_day`, `hours_per_week`).
+    case hoursLimit(rule: String, hours: Int)
 
     public var kind: ErrorKind {
         switch self {
@@ -58,12 +66,12 @@ public enum EngineError: Error, Sendable, Hashable {
             .weakPassword, .invalidState, .checkinWindow:
             return .badRequest
         case .unauthorized: return .unauthorized
-        case .forbidden, .presenceRequired: return .forbidden
+        case .forbidden, .presenceRequired, .notAllowedForGroup: return .forbidden
         case .seatNotFound, .reservationNotFound, .waitlistEntryNotFound, .userNotFound, .branchNotFound,
             .closureNotFound, .webhookNotFound:
             return .notFound
         case .seatConflict, .seatInMaintenance, .userOverlap, .limitReached, .duplicateUser, .offerExpired,
-            .duplicateBranch, .duplicateSeat, .hasReservations, .closed:
+            .duplicateBranch, .duplicateSeat, .hasReservations, .closed, .notOpenYet, .suspended, .hoursLimit:
             return .conflict
         case .unavailable, .notAcknowledged: return .unavailable
         }
@@ -98,6 +106,10 @@ public enum EngineError: Error, Sendable, Hashable {
         case .hasReservations: return "has_reservations"
         case .closed: return "closed"
         case .presenceRequired: return "presence_required"
+        case .notAllowedForGroup: return "not_allowed_for_group"
+        case .notOpenYet: return "not_open_yet"
+        case .suspended: return "suspended"
+        case .hoursLimit: return "limit_reached"
         }
     }
 
@@ -135,6 +147,15 @@ public enum EngineError: Error, Sendable, Hashable {
         case .duplicateSeat(let id): return "seat \(id) already exists"
         case .closed(let reason): return "closed for that time: \(reason)"
         case .presenceRequired: return "this branch takes check-in only at the seat: scan the seat's QR code"
+        case .notAllowedForGroup(let groups):
+            return groups.isEmpty
+                ? "this seat is reserved for other groups"
+                : "this seat is reserved for \(groups.joined(separator: ", ")) only"
+        case .notOpenYet(let at): return "seats for that day open at \(RFC3339.format(at))"
+        case .suspended(let until, let reasons):
+            return "booking is suspended until \(RFC3339.format(until)) (\(reasons.joined(separator: "; ")))"
+        case .hoursLimit(let rule, let hours):
+            return "limit of \(hours) booked hours \(rule == "hours_per_day" ? "per day" : "per week") reached"
         case .hasReservations(let n):
             return
                 "\(n) upcoming reservation\(n == 1 ? "" : "s") hold\(n == 1 ? "s" : "") it; retire with cancel_reservations=true to cancel \(n == 1 ? "it" : "them") (each holder is notified)"
@@ -142,7 +163,27 @@ public enum EngineError: Error, Sendable, Hashable {
     }
 }
 
+/// A field a refusal carries besides `error` and `code` (`opens_at`, `until`, `reasons`, …).
+public enum ErrorDetail: Sendable {
+    case time(StaticString, Timestamp)
+    case integer(StaticString, Int)
+    case text(StaticString, String)
+    case list(StaticString, [String])
+}
+
 extension EngineError {
+    /// The fields this refusal carries besides its message and code.
+    public var details: [ErrorDetail] {
+        switch self {
+        case .notAllowedForGroup(let groups): return [.list("groups", groups)]
+        case .notOpenYet(let at): return [.time("opens_at", at)]
+        case .suspended(let until, let reasons): return [.time("until", until), .list("reasons", reasons)]
+        case .hoursLimit(let rule, let hours): return [.text("rule", rule), .integer("limit", hours)]
+        case .limitReached(let limit): return [.text("rule", "upcoming"), .integer("limit", limit)]
+        default: return []
+        }
+    }
+
     public init(_ t: InvalidTransition) {
         self = .invalidState("cannot \(t.transition.name) a reservation that is \(t.from.name)")
     }

@@ -76,6 +76,14 @@ public enum JournalRecord: Sendable, Hashable {
     case epoch(EpochChange)
     /// One session token signed out: refused from now until it would have expired.
     case sessionRevoked(SessionRevocation)
+    /// A group's policy set (or removed: ``GroupPolicy/removed``).
+    case groupPolicy(GroupPolicy)
+    /// The groups staff gave one student (the whole list).
+    case groupMembership(GroupMembership)
+    /// A strike recorded, or its new state (removed by staff).
+    case strike(Strike)
+    /// Staff lifted a student's suspension.
+    case suspensionLifted(SuspensionLift)
 }
 
 /// A signed-out token: the first ``digestBytes`` bytes of the SHA-256 of its text, whose account

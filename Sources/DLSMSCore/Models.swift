@@ -161,6 +161,8 @@ public struct Branch: Sendable, Hashable {
     public var presenceCheckIn = false
     /// Raising it invalidates every printed seat code of the branch (codes are made from it).
     public var seatCodeGeneration: UInt32 = 0
+    /// When seats for a day open for booking (nil: as soon as `max_days_ahead` allows).
+    public var release: ReleaseRule? = nil
 
     public init(
         name: String, areas: [String], timeZone: String = "UTC", openingHours: OpeningHours = .alwaysOpen,
@@ -503,6 +505,12 @@ public enum NotificationKind: UInt8, Sendable, Hashable, CaseIterable {
     case staffMessage = 5
     /// The library cancelled the reservation (its seat was retired, or a closure).
     case reservationCancelled = 6
+    /// A no-show or a late cancel was counted against the student.
+    case strikeRecorded = 7
+    /// Strikes suspended the student's booking rights.
+    case suspended = 8
+    /// Staff booked a seat on the student's behalf.
+    case bookedByStaff = 9
 
     public var name: String {
         switch self {
@@ -513,6 +521,9 @@ public enum NotificationKind: UInt8, Sendable, Hashable, CaseIterable {
         case .offerExpired: return "offer_expired"
         case .staffMessage: return "staff_message"
         case .reservationCancelled: return "reservation_cancelled"
+        case .strikeRecorded: return "strike_recorded"
+        case .suspended: return "suspended"
+        case .bookedByStaff: return "booked_by_staff"
         }
     }
 }

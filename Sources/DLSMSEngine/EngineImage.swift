@@ -17,6 +17,8 @@ public struct EngineImage: Sequence, Sendable {
     public var epoch: EpochChange?
     /// Signed-out tokens that have not expired yet.
     public var revocations: [SessionRevocation] = []
+    /// Group policies, staff-given groups, strikes and suspension lifts.
+    public var policies: [JournalRecord] = []
 
     /// Stored reservations (live slots only).
     public var reservationCount: Int {
@@ -87,6 +89,11 @@ public struct EngineImage: Sequence, Sendable {
                     if index < image.revocations.count {
                         defer { index += 1 }
                         return .sessionRevoked(image.revocations[index])
+                    }
+                case 10:
+                    if index < image.policies.count {
+                        defer { index += 1 }
+                        return image.policies[index]
                     }
                 default:
                     return nil

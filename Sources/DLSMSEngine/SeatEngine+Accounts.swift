@@ -36,6 +36,7 @@ extension SeatEngine {
             }
         }
         try await context.health.commit(ticket)
+        if new.groups != old.groups { context.policies.forget(user: id) }
         if new.disabled || new.tokenGeneration != old.tokenGeneration {
             notifications.finishStreams(of: id)  // their tokens no longer work: neither do their streams
         }

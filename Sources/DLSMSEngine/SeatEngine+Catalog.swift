@@ -87,7 +87,7 @@ extension SeatEngine {
     /// One change of a branch, decided and recorded under the catalog lock (so that concurrent
     /// changes never undo each other); `body` returns the branch's new state, or `nil` for no
     /// change. Its seats then get the new copy.
-    private func changeCatalog(_ body: (Catalog) throws(EngineError) -> Branch?) async throws(EngineError) -> Branch? {
+    func changeCatalog(_ body: (Catalog) throws(EngineError) -> Branch?) async throws(EngineError) -> Branch? {
         guard let (copy, seats) = try await recordCatalog(body) else { return nil }
         await propagate(copy, to: seats)
         return copy.branch

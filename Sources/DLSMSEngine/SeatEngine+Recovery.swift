@@ -70,7 +70,9 @@ extension SeatEngine {
                 preconditionFailure("seat \(s.id) names branch '\(s.branch)', which is not defined")
             }
             await apply(seat: s, branch: b)
-        case .userCreated(let u), .userChanged(let u): users.restore(u)
+        case .userCreated(let u), .userChanged(let u):
+            users.restore(u)
+            context.policies.forget(user: u.id)
         case .reservationCreated(let r), .reservationChanged(let r): await shard(for: r.seatID).restore(r)
         case .waitlistChanged(let e): context.waitlist.replay(e)
         case .notificationCreated(let n): notifications.restore(n)
@@ -80,6 +82,7 @@ extension SeatEngine {
             context.waitlist.raiseNext(to: f.waitlistEntry)
             notifications.raiseNext(to: f.notification)
         case .sessionRevoked(let s): revocations.restore(s)
+        case .groupPolicy, .groupMembership, .strike, .suspensionLifted: context.policies.restore(record)
         case .epoch(let e): context.epoch.withLock { if $0.map({ $0.epoch < e.epoch }) ?? true { $0 = e } }
         case .reservationsArchived(let list):
             for (s, part) in perShard(list, seat: \.seatID).enumerated() where !part.isEmpty {
@@ -118,7 +121,7 @@ extension SeatEngine {
                 pendingCount += 1
                 if pendingCount >= 65_536 { await flush() }
             case .userCreated, .userChanged, .waitlistChanged, .notificationCreated, .idFloor, .webhookEndpoint,
-                .webhookEvent, .epoch, .sessionRevoked:
+                .webhookEvent, .epoch, .sessionRevoked, .groupPolicy, .groupMembership, .strike, .suspensionLifted:
                 await apply(record)
             case .branchDefined, .seatDefined, .reservationsArchived:
                 await flush()
@@ -149,6 +152,7 @@ extension SeatEngine {
             notification: notifications.nextID, webhookEvent: webhooks.nextEventID)
         image.epoch = context.epoch.withLock { $0 }
         image.revocations = revocations.live(now: clock.now())
+        image.policies = context.policies.image
         return image
     }
 

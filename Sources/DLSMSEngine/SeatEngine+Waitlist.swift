@@ -13,6 +13,8 @@ extension SeatEngine {
         let now = clock.now()
         let end = end ?? desired + Seconds.hour
         let hours: OpeningHours?
+        let mine = context.policies.effective(for: user)
+        let rules = mine.rules
         switch target {
         case .seat(let id):
             let branch = catalog.withLock { c in c.liveBranch(ofSeat: id).flatMap { c.branch(named: $0) } }
@@ -20,6 +22,10 @@ extension SeatEngine {
                 start: desired, end: end, now: now, openingHours: branch?.openingHours, zone: branch?.zone ?? .utc)
             guard let branch, let seat = await shard(for: id).seat(id) else { throw .seatNotFound(id) }
             if let c = branch.closure(area: seat.area, overlapping: desired, end) { throw .closed(reason: c.reason) }
+            let restrictions = context.policies.restrictions
+            if !restrictions.isEmpty && !mine.mayBook(seat, restrictions: restrictions) {
+                throw .notAllowedForGroup(groups: restrictions.groups(for: seat) ?? [])
+            }
         case .branch(let name):
             let branch = catalog.withLock { $0.branch(named: name) }
             hours = branch?.openingHours
@@ -34,6 +40,7 @@ extension SeatEngine {
         // Whatever the student holds, they may wait (a wish to move to another seat); an offer is
         // made only where the seat is free for the window, and accepting it applies the limits.
         try context.health.check()
+        try context.policies.checkNotSuspended(user, now: now)
         let joined = try context.waitlist.join(
             user: user, target: target, desired: desired, end: end, now: now, limit: rules.maxWaitingPerUser,
             journal: context.journal)

@@ -7,6 +7,8 @@ public struct EngineConfiguration: Sendable {
     /// Number of shard actors. Default: the number of active processors.
     public var shardCount: Int
     public var rules: BookingRules
+    /// How strikes suspend, before group policies.
+    public var strikes = StrikeRules()
     /// Live notification streams per student, and notifications queued per stream.
     public var streamsPerUser: Int
     public var streamQueue: Int
@@ -49,7 +51,7 @@ public final class SeatEngine: Sendable {
 
     let shards: [SeatShard]
     let context: EngineContext
-    let users = UserDirectory()
+    let users: UserDirectory
     let revocations = SessionRevocations()
     let catalog = Mutex(Catalog())
     /// Webhook endpoints and the events owed to them.
@@ -99,8 +101,12 @@ public final class SeatEngine: Sendable {
         let outbox = WebhookOutbox(
             clock: clock, render: configuration.webhookPayload, limits: configuration.webhookQueue)
         webhooks = outbox
+        let users = UserDirectory()
+        self.users = users
         let context = EngineContext(
-            rules: configuration.rules, directory: ReservationDirectory(), ledger: UserLedger(), waitlist: Waitlist(),
+            rules: configuration.rules,
+            policies: PolicyBook(base: configuration.rules, strikes: configuration.strikes, users: users),
+            directory: ReservationDirectory(), ledger: UserLedger(), waitlist: Waitlist(),
             notifications: notifications, journal: EventTap(inner: journal, outbox: outbox))
         self.context = context
         shards = (0..<configuration.shardCount).map { _ in SeatShard(context: context) }
@@ -121,15 +127,22 @@ public final class SeatEngine: Sendable {
 
     /// Books `[start, end)` on a seat for a student. Errors in the contract's order: time rules
     /// (400), unknown seat (404), then conflicts and limits (409).
-    public func book(user: UserID, seat: SeatID, start: Timestamp, end: Timestamp) async throws(EngineError)
-        -> Reservation
+    ///
+    /// The student's group policy applies (limits, places, release time, suspension) unless
+    /// `override` (staff booking on their behalf, past the policy).
+    public func book(user: UserID, seat: SeatID, start: Timestamp, end: Timestamp, override: Bool = false)
+        async throws(EngineError) -> Reservation
     {
         let now = clock.now()
-        try rules.validateWindow(start: start, end: end, now: now, openingHours: nil)
+        let effective = context.policies.effective(for: user)
+        try (override ? BookingRules.lenient(rules, effective.rules) : effective.rules).validateWindow(
+            start: start, end: end, now: now, openingHours: nil)
+        if !override { try context.policies.checkNotSuspended(user, now: now) }
         let shard = shard(for: seat)
         let placed: (Reservation, JournalTicket)
         do {
-            placed = try await shard.place(user: user, seat: seat, start: start, end: end, now: now)
+            placed = try await shard.place(
+                user: user, seat: seat, start: start, end: end, now: now, rules: effective, override: override)
         } catch {
             try await refusing(error)
         }
@@ -145,7 +158,9 @@ public final class SeatEngine: Sendable {
         var perShard = [[Int]](repeating: [], count: shards.count)
         for (i, q) in requests.enumerated() {
             do throws(EngineError) {
-                try rules.validateWindow(start: q.start, end: q.end, now: now, openingHours: nil)
+                try context.policies.effective(for: q.userID).rules.validateWindow(
+                    start: q.start, end: q.end, now: now, openingHours: nil)
+                try context.policies.checkNotSuspended(q.userID, now: now)
                 perShard[shardIndex(q.seatID)].append(i)
             } catch {
                 results[i] = .failure(error)

@@ -32,7 +32,7 @@ extension SeatShard {
             {
                 throw .presenceRequired
             }
-            let window = ctx.rules.checkInWindow(start: r.start)
+            let window = ctx.policies.effective(for: r.userID).rules.checkInWindow(start: r.start)
             guard now >= window.opens && now < window.closes else {
                 throw .checkinWindow(opens: window.opens, closes: window.closes)
             }
@@ -50,6 +50,15 @@ extension SeatShard {
         }
         var batch = Batch()
         change(slot: slot, from: r, to: next, by: transition, now: now, into: &batch)
+        if case .cancel = transition, !requester.isAdmin, r.status == .confirmed {
+            let late = ctx.policies.effective(for: r.userID).strikes.lateCancel
+            if late > 0 && now > r.start - late { strike(r, reason: .lateCancel, now: now, into: &batch) }
+        } else if case .cancel = transition, requester.isAdmin, requester.userID != r.userID {
+            notify(
+                user: r.userID, kind: .reservationCancelled,
+                message: "Reservation \(r.id) on seat \(r.seatID) was cancelled by the library staff.",
+                seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
+        }
         return (next, batch)
     }
 
@@ -103,7 +112,10 @@ extension SeatShard {
         if next.status == .held { heldSlots.insert(slot) } else { heldSlots.remove(slot) }
         if r.status.holdsSeat && !next.status.holdsSeat {
             seats[p].index.remove(start: r.start)
-            if r.status.countsTowardLimits { ctx.ledger.release(user: r.userID, start: r.start, end: r.end) }
+            if r.status.countsTowardLimits {
+                ctx.ledger.release(
+                    user: r.userID, start: r.start, end: r.end, usedUntil: next.status == .completed ? next.end : nil)
+            }
         }
         batch.append(.reservationChanged(next), journal: ctx.journal)
         switch transition {
@@ -113,6 +125,7 @@ extension SeatShard {
                 message:
                     "Reservation \(r.id) on seat \(r.seatID) was released: nobody checked in within the grace period.",
                 seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
+            strike(r, reason: .noShow, now: now, into: &batch)
         case .complete:
             notify(
                 user: r.userID, kind: .reservationCompleted,
@@ -146,11 +159,17 @@ extension SeatShard {
             earliest: now - rules.pastTolerance, journal: ctx.journal,
             isFree: { index.isFree(start: $0, end: $1) && state.bookable(start: $0, end: $1) },
             hold: { entry in
-                let expires = min(now + rules.offerHold, rules.noShowDeadline(start: entry.desiredTime))
-                // Offered only to a student whose limits let them take it (else they keep waiting).
+                let mine = ctx.policies.effective(for: entry.userID)
+                let expires = min(now + rules.offerHold, mine.rules.noShowDeadline(start: entry.desiredTime))
+                // Offered only to a student whose limits, group and standing let them take it (else
+                // they keep waiting).
                 guard expires > now,
+                    (try? checkPolicy(seat: p, start: entry.desiredTime, now: now, rules: mine)) != nil,
+                    ctx.policies.suspension(of: entry.userID, now: now) == nil,
                     ctx.ledger.admits(
-                        user: entry.userID, start: entry.desiredTime, end: entry.endTime, now: now, rules: rules),
+                        user: entry.userID, start: entry.desiredTime, end: entry.endTime, now: now, rules: mine.rules,
+                        caps: mine.rules.hourCaps(
+                            start: entry.desiredTime, end: entry.endTime, calendar: state.calendar)),
                     let position = seats[p].index.insertionPoint(start: entry.desiredTime, end: entry.endTime)
                 else { return nil }
                 let slot = UInt32(slots.nextSlot)
@@ -278,13 +297,40 @@ extension SeatShard {
             return (.decline, .closed(reason: c.reason))  // a closure came while held
         }
         do {
+            let mine = ctx.policies.effective(for: hold.userID)
+            try ctx.policies.checkNotSuspended(hold.userID, now: now)
+            let calendar = positions[hold.seatID].map { seats[$0].calendar } ?? OpeningHours.calendar(.utc)
             _ = try ctx.ledger.admit(
-                user: hold.userID, start: hold.start, end: hold.end, now: now, rules: ctx.rules,
+                user: hold.userID, start: hold.start, end: hold.end, now: now, rules: mine.rules,
+                caps: mine.rules.hourCaps(start: hold.start, end: hold.end, calendar: calendar),
                 allocate: { hold.id })
         } catch {
             return (.decline, error)  // a limit: the student cannot take it, and the next in line can
         }
         return nil
+    }
+
+    /// Records a strike against the holder of `r`, with its notifications (and the suspension's,
+    /// when this strike begins one).
+    func strike(_ r: Reservation, reason: Strike.Reason, now: Timestamp, into batch: inout Batch) {
+        guard batch.failure == nil else { return }
+        let recorded = ctx.policies.recordStrike(
+            user: r.userID, reason: reason, reservation: r, now: now, journal: ctx.journal)
+        batch.note(recorded.map(\.1))
+        guard case .success(let (strike, _, suspension)) = recorded else { return }
+        let rules = ctx.policies.effective(for: r.userID).strikes
+        notify(
+            user: r.userID, kind: .strikeRecorded,
+            message:
+                "A strike was recorded (\(strike.description)). It counts until \(RFC3339.format(strike.at + rules.window)); \(rules.threshold) within \(rules.window / Seconds.day) days suspend booking for \(rules.suspension / Seconds.day) days.",
+            seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
+        if let suspension {
+            notify(
+                user: r.userID, kind: .suspended,
+                message:
+                    "Booking is suspended until \(RFC3339.format(suspension.until)): \(suspension.strikes.map(\.description).joined(separator: "; ")).",
+                seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
+        }
     }
 
     func notify(
@@ -310,7 +356,9 @@ extension SeatShard {
             // Entries are ordered by start and by end, so the due ones are a prefix.
             for e in seats[p].index.prefix(startingAtOrBefore: now) {
                 let r = slots[Int(e.handle)]
-                if r.status == .confirmed && now >= ctx.rules.noShowDeadline(start: r.start) {
+                if r.status == .confirmed
+                    && now >= ctx.policies.effective(for: r.userID).rules.noShowDeadline(start: r.start)
+                {
                     due.append((e.handle, r, .noShow(at: now)))
                 } else if r.status == .checkedIn && now >= r.end {
                     due.append((e.handle, r, .complete(at: now)))
@@ -473,7 +521,7 @@ extension SeatShard {
     /// checked in already, for its error); `nil` when the student holds none on this seat.
     func reservationToCheckIn(seat: SeatID, user: UserID, now: Timestamp) -> (ReservationID, UInt32)? {
         guard let p = positions[seat] else { return nil }
-        let rules = ctx.rules
+        let rules = ctx.policies.effective(for: user).rules
         let held = seats[p].index.busy(start: now - rules.grace, end: now + rules.checkInOpensBefore + 1)
             .map { ($0.handle, slots[Int($0.handle)]) }.filter { $0.1.userID == user }
         let open = held.first { _, r in

@@ -48,7 +48,8 @@ extension SeatShard {
         if r.status != .held {
             ctx.ledger.restore(
                 user: r.userID, id: r.id,
-                holding: r.status.countsTowardLimits ? .init(start: r.start, end: r.end) : nil)
+                holding: r.status.countsTowardLimits ? .init(start: r.start, end: r.end) : nil,
+                used: r.status == .completed ? .init(start: r.start, end: r.end) : nil)
         }
     }
 

@@ -5,6 +5,8 @@ import Synchronization
 /// What every shard shares with the engine.
 struct EngineContext: Sendable {
     let rules: BookingRules
+    /// Group policies, staff-given groups, strikes: each student's effective rules.
+    let policies: PolicyBook
     let directory: ReservationDirectory
     let ledger: UserLedger
     let waitlist: Waitlist
@@ -129,6 +131,8 @@ actor SeatShard {
         /// The branch's closures that close this seat (its area's and the whole branch's).
         var closures: [Closure] = []
         var index = IntervalIndex()
+        /// The branch's release instant for the local day last asked about: `[dayStart, dayEnd)` opens at `opens`.
+        var release: (dayStart: Timestamp, dayEnd: Timestamp, opens: Timestamp)?
 
         init(seat: Seat, branch: Branch, calendar: Calendar) {
             self.seat = seat
@@ -141,6 +145,7 @@ actor SeatShard {
         func set(branch: Branch, calendar: Calendar) {
             self.branch = branch
             self.calendar = calendar
+            release = nil
             closures = branch.closures.filter { $0.applies(to: seat.area) }
         }
 
@@ -160,6 +165,18 @@ actor SeatShard {
             guard !seat.inMaintenance else { throw .seatInMaintenance(seat.id) }
             guard let position = index.insertionPoint(start: start, end: end) else { throw .seatConflict }
             return position
+        }
+
+        /// The instant bookings starting at `start` open (the branch's release rule), or nil.
+        func opening(forStart start: Timestamp) -> Timestamp? {
+            guard let rule = branch.release else { return nil }
+            if let r = release, start >= r.dayStart && start < r.dayEnd { return r.opens }
+            let day = calendar.dateInterval(of: .day, for: Date(timeIntervalSince1970: TimeInterval(start)))
+            let opens = rule.opening(forStart: start, calendar: calendar)
+            if let day {
+                release = (Timestamp(day.start.timeIntervalSince1970), Timestamp(day.end.timeIntervalSince1970), opens)
+            }
+            return opens
         }
 
         /// Open (hours) and not closed (closures) for the whole of `[start, end)`.
@@ -317,7 +334,9 @@ actor SeatShard {
         var refused = false
         for q in requests {
             do {
-                let (r, ticket) = try place(user: q.userID, seat: q.seatID, start: q.start, end: q.end, now: now)
+                let (r, ticket) = try place(
+                    user: q.userID, seat: q.seatID, start: q.start, end: q.end, now: now,
+                    rules: ctx.policies.effective(for: q.userID))
                 results.append(.success(r))
                 last = ticket
             } catch {
@@ -339,15 +358,26 @@ actor SeatShard {
     /// Validates and places a booking in the index and the ledger, and appends its record. The
     /// caller waits for the ticket outside the actor (so the shard is not re-entered just to
     /// return).
-    func place(user: UserID, seat seatID: SeatID, start: Timestamp, end: Timestamp, now: Timestamp)
-        throws(EngineError) -> (Reservation, JournalTicket)
-    {
+    ///
+    /// `override`: staff booking on a student's behalf past the student's policy (places, release
+    /// time, limits); the booking still counts towards the student's limits afterwards.
+    func place(
+        user: UserID, seat seatID: SeatID, start: Timestamp, end: Timestamp, now: Timestamp, rules: EffectiveRules,
+        override: Bool = false
+    ) throws(EngineError) -> (Reservation, JournalTicket) {
         try ctx.health.check()
         guard let p = positions[seatID] else { throw .seatNotFound(seatID) }
+        if !override {
+            try checkPolicy(seat: p, start: start, now: now, rules: rules)
+        }
         let position = try seats[p].insertionPoint(start: start, end: end)
         let slot = UInt32(slots.nextSlot)
         let directory = ctx.directory
-        let id = try ctx.ledger.admit(user: user, start: start, end: end, now: now, rules: ctx.rules) {
+        let limits = override ? Self.unlimited(rules.rules) : rules.rules
+        let caps =
+            limits.maxPerDay == nil && limits.maxPerWeek == nil
+            ? [] : limits.hourCaps(start: start, end: end, calendar: seats[p].calendar)
+        let id = try ctx.ledger.admit(user: user, start: start, end: end, now: now, rules: limits, caps: caps) {
             directory.allocate(seat: seatID, slot: slot)
         }
         // Cannot conflict: the shard has not suspended since the check (the precondition checks it).
@@ -355,6 +385,27 @@ actor SeatShard {
         let r = Reservation(id: id, seatID: seatID, userID: user, start: start, end: end, createdAt: now)
         slots.store(r)
         return (r, try ctx.health.append(.reservationCreated(r), to: ctx.journal))
+    }
+
+    /// The student's group may book the seat, and the branch's release time for that day has come.
+    func checkPolicy(seat p: Int, start: Timestamp, now: Timestamp, rules: EffectiveRules) throws(EngineError) {
+        if !rules.exempt {
+            let restrictions = ctx.policies.restrictions
+            if !restrictions.isEmpty && !rules.mayBook(seats[p].seat, restrictions: restrictions) {
+                throw .notAllowedForGroup(groups: restrictions.groups(for: seats[p].seat) ?? [])
+            }
+        }
+        if let opens = seats[p].opening(forStart: start), now < opens { throw .notOpenYet(opensAt: opens) }
+    }
+
+    /// `rules` without the per-student limits (staff override), still tracking holdings.
+    static func unlimited(_ rules: BookingRules) -> BookingRules {
+        var r = rules
+        r.maxUpcomingPerUser = .max - 1
+        r.maxConcurrentPerUser = nil
+        r.maxPerDay = nil
+        r.maxPerWeek = nil
+        return r
     }
 
 }

@@ -35,6 +35,9 @@ final class UserLedger: Sendable {
 
     struct Entry: Sendable {
         var holdings: [Holding] = []
+        /// Stays that ended (completed, checked out) in the last ``usedKept``: they count towards
+        /// the hours per day and week, not towards the upcoming limit.
+        var used: [Holding] = []
         /// The student's reservation ids. Appended in any order (replay restores each shard's
         /// reservations in turn, so one student's ids arrive interleaved); sorted and freed of
         /// repeats when next read, so that a replay is an append per reservation, not an insert.
@@ -44,6 +47,9 @@ final class UserLedger: Sendable {
         var earliestEnd: Timestamp = .max
 
         mutating func prune(now: Timestamp) {
+            if !used.isEmpty, used[0].end < now - UserLedger.usedKept {
+                used.removeAll { $0.end < now - UserLedger.usedKept }
+            }
             guard now >= earliestEnd else { return }
             holdings.removeAll { $0.end <= now }
             earliestEnd = holdings.reduce(Timestamp.max) { min($0, $1.end) }
@@ -90,6 +96,9 @@ final class UserLedger: Sendable {
 
     private let stripes: [Stripe] = (0..<64).map { _ in Stripe() }
 
+    /// How long a finished stay keeps counting towards the hours per day and week (a week and a day).
+    static let usedKept: Int64 = 8 * Seconds.day
+
     @inline(__always) private func stripe(_ user: UserID) -> Stripe {
         stripes[Int(UInt32(bitPattern: user) & 63)]
     }
@@ -97,22 +106,23 @@ final class UserLedger: Sendable {
     /// Checks the per-student limits for `[start, end)` at `now` and, if they allow it, calls
     /// `allocate` for the id and records the holding and the id, all under the student's lock.
     func admit(
-        user: UserID, start: Timestamp, end: Timestamp, now: Timestamp, rules: BookingRules,
+        user: UserID, start: Timestamp, end: Timestamp, now: Timestamp, rules: BookingRules, caps: [HoursCap] = [],
         allocate: () -> ReservationID
     ) throws(EngineError) -> ReservationID {
         let result: Result<ReservationID, EngineError> = stripe(user).users.withLock { users in
             // Mutated in place (no copy of the entry's arrays).
             Self.admit(
-                &users[user, default: Entry()], start: start, end: end, now: now, rules: rules, allocate: allocate)
+                &users[user, default: Entry()], start: start, end: end, now: now, rules: rules, caps: caps,
+                allocate: allocate)
         }
         return try result.get()
     }
 
     private static func admit(
-        _ entry: inout Entry, start: Timestamp, end: Timestamp, now: Timestamp, rules: BookingRules,
+        _ entry: inout Entry, start: Timestamp, end: Timestamp, now: Timestamp, rules: BookingRules, caps: [HoursCap],
         allocate: () -> ReservationID
     ) -> Result<ReservationID, EngineError> {
-        if !Self.limited(rules) {
+        if !Self.limited(rules) && caps.isEmpty {
             // No per-student limit to enforce: holdings are not tracked.
             let id = allocate()
             entry.insert(id)
@@ -120,6 +130,12 @@ final class UserLedger: Sendable {
         }
         entry.prune(now: now)
         if let refusal = refusal(entry.holdings, start: start, end: end, rules: rules) { return .failure(refusal) }
+        for cap in caps {
+            let booked = (entry.holdings + entry.used).reduce(0) { $0 + cap.overlap($1.start, $1.end) }
+            if booked + cap.overlap(start, end) > cap.limit {
+                return .failure(.hoursLimit(rule: cap.rule, hours: cap.hours))
+            }
+        }
         let id = allocate()
         entry.add(Holding(start: start, end: end))
         entry.insert(id)
@@ -128,7 +144,8 @@ final class UserLedger: Sendable {
 
     /// Whether `rules` limit what one student holds (else holdings are not tracked).
     private static func limited(_ rules: BookingRules) -> Bool {
-        rules.maxUpcomingPerUser != .max || rules.maxConcurrentPerUser != nil
+        rules.maxUpcomingPerUser != .max || rules.maxConcurrentPerUser != nil || rules.maxPerDay != nil
+            || rules.maxPerWeek != nil
     }
 
     /// What the per-student limits say to `[start, end)` for holdings that have not ended.
@@ -145,35 +162,48 @@ final class UserLedger: Sendable {
 
     /// Whether the limits would let the student take `[start, end)` now (nothing is recorded):
     /// a waitlist offer goes only to a student who can accept it.
-    func admits(user: UserID, start: Timestamp, end: Timestamp, now: Timestamp, rules: BookingRules) -> Bool {
-        guard Self.limited(rules) else { return true }
+    func admits(
+        user: UserID, start: Timestamp, end: Timestamp, now: Timestamp, rules: BookingRules, caps: [HoursCap] = []
+    ) -> Bool {
+        guard Self.limited(rules) || !caps.isEmpty else { return true }
         return stripe(user).users.withLock { users in
-            guard let holdings = users[user]?.holdings else { return true }
-            return Self.refusal(holdings.lazy.filter { $0.end > now }, start: start, end: end, rules: rules) == nil
+            guard let entry = users[user] else { return true }
+            let live = entry.holdings.filter { $0.end > now }
+            if Self.refusal(live, start: start, end: end, rules: rules) != nil { return false }
+            return caps.allSatisfy { cap in
+                (live + entry.used).reduce(0) { $0 + cap.overlap($1.start, $1.end) } + cap.overlap(start, end)
+                    <= cap.limit
+            }
         }
     }
 
     /// Gives back the slot of a holding `[start, end)` (one of them, if the student holds several
-    /// identical intervals on different seats: they count the same).
-    func release(user: UserID, start: Timestamp, end: Timestamp) {
+    /// identical intervals on different seats: they count the same). `usedUntil`: the stay ended
+    /// then (completed, checked out), and `[start, usedUntil)` keeps counting towards the hours.
+    func release(user: UserID, start: Timestamp, end: Timestamp, usedUntil: Timestamp? = nil) {
         stripe(user).users.withLock { users in
             guard let i = users[user]?.holdings.firstIndex(of: Holding(start: start, end: end)) else { return }
             users[user]!.holdings.remove(at: i)
+            if let until = usedUntil, min(until, end) > start {
+                users[user]!.used.append(Holding(start: start, end: min(until, end)))
+            }
         }
     }
 
-    /// Records an existing reservation (replay, seed) without checking limits.
-    func restore(user: UserID, id: ReservationID, holding: Holding?) {
+    /// Records an existing reservation (replay, seed) without checking limits; `used`: a finished
+    /// stay that counts towards the hours.
+    func restore(user: UserID, id: ReservationID, holding: Holding?, used: Holding? = nil) {
         stripe(user).users.withLock { users in
-            Self.restore(&users[user, default: Entry()], id: id, holding: holding)
+            Self.restore(&users[user, default: Entry()], id: id, holding: holding, used: used)
         }
     }
 
     /// A hold that becomes the student's only when released or accepted, and a replayed
     /// reservation, may arrive after higher ids: the entry puts them in order when next read.
-    private static func restore(_ entry: inout Entry, id: ReservationID, holding: Holding?) {
+    private static func restore(_ entry: inout Entry, id: ReservationID, holding: Holding?, used: Holding?) {
         entry.insert(id)
         if let holding { entry.add(holding) }
+        if let used, used.end > used.start { entry.used.append(used) }
     }
 
     /// Drops the id of a reservation that moved to the archive.

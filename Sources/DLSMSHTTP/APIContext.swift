@@ -25,7 +25,7 @@ public struct APIContext: RequestContext {
     }
 
     /// Bodies over 64 KiB are refused with 413.
-    public var maxUploadSize: Int { Limits().bodyBytes }
+    public var maxUploadSize: Int { Limits.defaultBodyBytes }
 
     package func requireCaller() throws(APIError) -> Caller {
         guard let caller else { throw APIError.unauthorized }

@@ -11,6 +11,8 @@ public struct APIError: Error, Sendable {
     public var code: String
     public var message: String
     public var retryAfter: Int64?
+    /// Fields besides `error` and `code` (``EngineError/details``).
+    public var details: [ErrorDetail] = []
 
     public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, retryAfter: Int64? = nil) {
         self.status = status
@@ -35,6 +37,7 @@ public struct APIError: Error, Sendable {
         case .unavailable: status = .serviceUnavailable
         }
         self.init(status, e.code, e.message, retryAfter: e.retryAfter)
+        details = e.details
     }
 
     /// Runs an application-layer call where only `APIError` may be thrown.
@@ -58,6 +61,14 @@ public struct APIError: Error, Sendable {
         w.object {
             $0.field("error", message)
             $0.field("code", code)
+            for d in details {
+                switch d {
+                case .time(let k, let t): $0.time(k, t)
+                case .integer(let k, let v): $0.field(k, v)
+                case .text(let k, let v): $0.field(k, v)
+                case .list(let k, let v): $0.field(k, array: v) { $0.value($1) }
+                }
+            }
         }
         return w.bytes
     }

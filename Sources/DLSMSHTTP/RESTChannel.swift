@@ -57,6 +57,6 @@ extension HTTPServerBuilder {
 extension RESTRouter {
     /// The most a route reads of a request body at `path`: the catalog import's CSV, or a JSON body.
     public static func uploadLimit(path: String) -> Int {
-        path == "/admin/catalog.csv" ? CatalogCSV.maxUploadBytes : Limits().bodyBytes
+        path == "/admin/catalog.csv" ? CatalogCSV.maxUploadBytes : Limits.defaultBodyBytes
     }
 }

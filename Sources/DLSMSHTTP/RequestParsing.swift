@@ -36,11 +36,16 @@ package struct BookingBody: JSONNamedKeys {
     package var seatId: Int64?
     package var startTime: String?
     package var endTime: String?
+    /// Staff only: the student booked for, and whether their policy is overridden.
+    package var userId: Int64?
+    package var override: Bool?
 
     package enum CodingKeys: String, CodingKey {
         case seatId = "seat_id"
         case startTime = "start_time"
         case endTime = "end_time"
+        case userId = "user_id"
+        case override
     }
 
     /// Its three members when they have the types `Decodable` expects; an unknown key (which
@@ -261,7 +266,7 @@ extension Request {
     private mutating func decodeJSON<T: Decodable>(
         _ type: T.Type, convertingKeys: Bool, fast: (ByteBuffer) -> T? = { _ in nil }
     ) async throws -> T {
-        let limit = Limits().bodyBytes
+        let limit = Limits.defaultBodyBytes
         // A body announced too large is refused before it is read (and before a client that sent
         // `Expect: 100-continue` sends it).
         if let length = headers[.contentLength].flatMap(Int.init), length > limit {
@@ -274,7 +279,10 @@ extension Request {
             let decoder = JSONDecoder()
             if convertingKeys { decoder.keyDecodingStrategy = .convertFromSnakeCase }
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let e as APIError {
+            throw e  // the body's own check (an unknown key)
         } catch let DecodingError.typeMismatch(_, c) {
+            guard !c.codingPath.isEmpty else { throw APIError.badRequest("the body must be a JSON object") }
             throw APIError.badRequest(
                 "wrong type for '\(c.codingPath.map { snakeCase($0.stringValue) }.joined(separator: "."))'")
         } catch {

@@ -16,10 +16,29 @@ package func addReservationRoutes(to api: RouterGroup<APIContext>, service: Libr
         guard let seat = body.seatId else { throw APIError.badRequest("seat_id is required") }
         let start = try parseBodyTime(body.startTime, "start_time")
         let end = try parseBodyTime(body.endTime, "end_time")
+        // Staff book on a student's behalf with `user_id` (and `override` past their policy).
+        var user = caller.userID
+        var staff: UserID?
+        if let target = body.userId, target != Int64(caller.userID) {
+            guard caller.isAdmin else { throw APIError(.forbidden, "forbidden", "only staff book for another student") }
+            guard let id = UserID(exactly: target), id > 0 else {
+                throw APIError(.notFound, "not_found", "user \(target) not found")
+            }
+            user = id
+            staff = caller.userID
+        } else if body.override == true {
+            throw APIError.badRequest("override goes with user_id: staff booking on a student's behalf")
+        }
+        try APIError.mapping { () throws(AppError) in try service.bookingAttempt(caller.userID) }
         let r: Reservation
         do throws(EngineError) {
-            r = try await service.book(user: caller.userID, seat: SeatID(exactly: seat) ?? -1, start: start, end: end)
+            r = try await service.book(
+                user: user, seat: SeatID(exactly: seat) ?? -1, start: start, end: end, staff: staff,
+                override: body.override ?? false)
         } catch {
+            if case .userNotFound = error, let target = body.userId {
+                throw APIError(.notFound, "not_found", "user \(target) not found")
+            }
             if case .seatNotFound = error { throw APIError(.notFound, "not_found", "seat \(seat) not found") }
             throw error
         }

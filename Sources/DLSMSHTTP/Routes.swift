@@ -78,6 +78,7 @@ package func addRoutes(to router: Router<APIContext>, service: LibraryService) {
     addCalendarRoutes(public: router, api: api, service: service)
     addSeatCodeRoutes(to: api, service: service)
     addWebhookRoutes(to: api, service: service)
+    addPolicyRoutes(to: api, service: service)
 }
 
 package func reservationPage(_ page: Page<Reservation>) -> Response {

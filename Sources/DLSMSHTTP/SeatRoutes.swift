@@ -4,6 +4,19 @@ import DLSMSEngine
 import Foundation
 import Hummingbird
 
+/// Seats policies reserve for some groups: which groups, and whether `caller` may book each
+/// (nil when no policy restricts any place).
+func seatAccess(_ seats: [SeatView], caller: UserID, engine: SeatEngine) -> [Render.SeatAccess?]? {
+    let restrictions = engine.placeRestrictions
+    guard !restrictions.isEmpty else { return nil }
+    let mine = engine.effectiveRules(for: caller)
+    return seats.map { v in
+        restrictions.groups(for: v.seat).map {
+            Render.SeatAccess(restrictedTo: $0, allowed: mine.mayBook(v.seat, restrictions: restrictions))
+        }
+    }
+}
+
 /// `/branches`, `/seats`, `/seats/{id}`, `/seats/{id}/availability`.
 package func addSeatRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
     let engine = service.engine
@@ -25,7 +38,8 @@ package func addSeatRoutes(to api: RouterGroup<APIContext>, service: LibraryServ
         }
     }
 
-    api.get("/seats") { request, _ -> Response in
+    api.get("/seats") { request, context -> Response in
+        let caller = try context.requireCaller()
         let q = request.queries
         let filter = SeatFilter(
             branch: q.query("branch"), area: q.query("area"), hasPower: try q.queryBool("has_power"),
@@ -43,7 +57,8 @@ package func addSeatRoutes(to api: RouterGroup<APIContext>, service: LibraryServ
                 parts.removeLast(parts.count - fit)
                 page.next = page.seats.last?.seat.id
             }
-            return Render.response(Render.seatsAnswer(page, parts: parts))
+            let access = seatAccess(page.seats, caller: caller.userID, engine: engine)
+            return Render.response(Render.seatsAnswer(page, parts: parts, access: access))
         }
     }
 

@@ -27,26 +27,7 @@ package func addSystemRoutes(to router: Router<APIContext>, service: LibraryServ
         }
     }
 
-    // The booking rules in force, for clients that explain them before a refusal does (the web
-    // app's check-in countdown, its time pickers, its sign-up form).
-    let rules = service.configuration.rules
-    let selfRegistration = service.configuration.selfRegistration
-    router.get("/rules") { _, _ -> Response in
-        Render.response {
-            $0.object {
-                $0.field("min_duration_minutes", Int(rules.minDuration / Seconds.minute))
-                $0.field("max_duration_minutes", Int(rules.maxDuration / Seconds.minute))
-                $0.field("max_days_ahead", Int(rules.maxAdvance / Seconds.day))
-                $0.field("past_tolerance_minutes", Int(rules.pastTolerance / Seconds.minute))
-                $0.field("max_upcoming_per_student", rules.maxUpcomingPerUser)
-                $0.field("checkin_opens_minutes", Int(rules.checkInOpensBefore / Seconds.minute))
-                $0.field("grace_minutes", Int(rules.grace / Seconds.minute))
-                $0.field("waitlist_hold_minutes", Int(rules.offerHold / Seconds.minute))
-                $0.field("min_password_length", rules.minPasswordLength)
-                $0.field("self_registration", selfRegistration)
-            }
-        }
-    }
+    addRulesRoute(to: router, service: service)
 
     router.get("/openapi.yaml") { _, _ -> Response in
         Response(
@@ -59,4 +40,75 @@ package func addSystemRoutes(to router: Router<APIContext>, service: LibraryServ
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(string: service.metrics.render(service))))
     }
+}
+
+/// `GET /rules`: the booking rules in force, for clients that explain them before a refusal does
+/// (the web app's check-in countdown, its time pickers, its sign-up form). With a token: the
+/// caller's own rules (their groups' policies), strikes and suspension; `?branch=` adds the
+/// branch's release rule, and with `start_time` the instant a booking starting then opens.
+private func addRulesRoute(to router: Router<APIContext>, service: LibraryService) {
+    let engine = service.engine
+    let rules = service.configuration.rules
+    let selfRegistration = service.configuration.selfRegistration
+    router.get("/rules") { request, _ -> Response in
+        var caller: Caller?
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer",
+                let known = await service.caller(token: String(parts[1]))
+            else { throw APIError.unauthorized }
+            caller = known
+        }
+        let q = request.queries
+        var branch: Branch?
+        if let name = q.query("branch") {
+            guard let b = engine.branch(named: name) else {
+                throw APIError(.notFound, "not_found", "branch '\(name.prefix(100))' not found")
+            }
+            branch = b
+        }
+        let start = try q.queryTime("start_time")
+        let now = engine.clock.now()
+        let mine = caller.map { engine.effectiveRules(for: $0.userID) }
+        return Render.response {
+            $0.object {
+                $0.time("server_time", now)
+                $0.field("min_duration_minutes", Int(rules.minDuration / Seconds.minute))
+                $0.field("past_tolerance_minutes", Int(rules.pastTolerance / Seconds.minute))
+                $0.field("checkin_opens_minutes", Int(rules.checkInOpensBefore / Seconds.minute))
+                $0.field("waitlist_hold_minutes", Int(rules.offerHold / Seconds.minute))
+                $0.field("min_password_length", rules.minPasswordLength)
+                $0.field("self_registration", selfRegistration)
+                if let mine, let caller {
+                    PolicyJSON.effective(mine, &$0)
+                    let window = mine.strikes.window
+                    $0.field(
+                        "strikes",
+                        engine.strikes(of: caller.userID).filter { $0.removed == nil && $0.at + window > now }.count)
+                    PolicyJSON.suspension(engine.suspension(of: caller.userID), lift: nil, &$0)
+                } else {
+                    $0.field("max_duration_minutes", Int(rules.maxDuration / Seconds.minute))
+                    $0.field("max_days_ahead", Int(rules.maxAdvance / Seconds.day))
+                    $0.field("max_upcoming_per_student", rules.maxUpcomingPerUser)
+                    $0.field("grace_minutes", Int(rules.grace / Seconds.minute))
+                }
+                if let branch {
+                    if let release = branch.release {
+                        $0.field(
+                            "release",
+                            object: {
+                                $0.field("branch", branch.name)
+                                $0.field("days_before", release.daysBefore)
+                                $0.field("time", release.time)
+                                $0.field("time_zone", branch.timeZone)
+                                if let start { $0.time("opens_at", engine.opening(branch: branch, start: start)) }
+                            })
+                    } else {
+                        $0.field("release", nil as String?)
+                    }
+                }
+            }
+        }
+    }
+
 }

@@ -52,6 +52,7 @@ package func addWaitlistRoutes(to api: RouterGroup<APIContext>, service: Library
         guard let id = try context.pathID("waitlist entry id") else {
             throw APIError(.notFound, "not_found", "waitlist entry not found")
         }
+        try APIError.mapping { () throws(AppError) in try service.bookingAttempt(caller.userID) }
         let accepted = try await engine.acceptOffer(id: id, requester: caller.requester)
         service.metrics.offerAccepted(afterSeconds: accepted.secondsSinceFreed)
         return Render.response(.created) { Render.reservation(accepted.reservation, &$0) }

@@ -166,7 +166,8 @@ public enum LoadTest {
                     binary: chaos.binary,
                     arguments: [
                         "--data-dir", chaos.dataDirectory, "--fsync", "always", "--bcrypt-cost", "4",
-                        "--max-upcoming", "100000000", "--registrations-per-hour", "100000000",
+                        "--max-upcoming", "100000000", "--booking-attempts-per-second", "0",
+                        "--registrations-per-hour", "100000000",
                         "--hashes-per-client", "100000", "--load-test-seats", String(chaos.seats),
                         "--admin-password", password, "--snapshot-interval", "2", "--log-level", "warning",
                     ] + chaos.serverArguments,
@@ -373,7 +374,7 @@ public enum LoadTest {
             let areas = ours["areas"] as? [String], !areas.isEmpty
         else {
             throw LoadTestError.preparation(
-                "the server has no '\(branch)': start it with --load-test-seats N (and --bcrypt-cost 4 --max-upcoming 100000000 --registrations-per-hour 100000000 --hashes-per-client 100000 for a quick preparation from one address and no per-student limit)"
+                "the server has no '\(branch)': start it with --load-test-seats N (and --bcrypt-cost 4 --max-upcoming 100000000 --booking-attempts-per-second 0 --registrations-per-hour 100000000 --hashes-per-client 100000 for a quick preparation from one address and no per-student limit)"
             )
         }
         // Every seat of the branch, a page at a time.

@@ -26,6 +26,10 @@ public enum RecordCodec {
         case webhookEvent = 13
         case epoch = 14
         case sessionRevoked = 15
+        case groupPolicy = 16
+        case groupMembership = 17
+        case strike = 18
+        case suspensionLifted = 19
 
         public var name: String {
             switch self {
@@ -44,6 +48,10 @@ public enum RecordCodec {
             case .webhookEvent: return "event"
             case .epoch: return "epoch"
             case .sessionRevoked: return "revoked"
+            case .groupPolicy: return "policy"
+            case .groupMembership: return "groups"
+            case .strike: return "strike"
+            case .suspensionLifted: return "lift"
             }
         }
     }
@@ -69,6 +77,10 @@ public enum RecordCodec {
         case .webhookEvent: return .webhookEvent
         case .epoch: return .epoch
         case .sessionRevoked: return .sessionRevoked
+        case .groupPolicy: return .groupPolicy
+        case .groupMembership: return .groupMembership
+        case .strike: return .strike
+        case .suspensionLifted: return .suspensionLifted
         }
     }
 
@@ -88,6 +100,17 @@ public enum RecordCodec {
         case .reservationsArchived(let list): encode(archived: list, into: &w)
         case .webhookEndpoint(let e): encode(endpoint: e, into: &w)
         case .webhookEvent(let e): encode(event: e, into: &w)
+        case .groupPolicy(let p): encode(policy: p, into: &w)
+        case .groupMembership(let m):
+            w.svarint(Int64(m.userID))
+            w.uvarint(UInt64(m.groups.count))
+            for g in m.groups { w.string(g) }
+        case .strike(let s): encode(strike: s, into: &w)
+        case .suspensionLifted(let l):
+            w.svarint(Int64(l.userID))
+            w.svarint(l.at)
+            w.svarint(Int64(l.by))
+            w.string(l.reason)
         case .sessionRevoked(let s):
             w.svarint(Int64(s.userID))
             w.bytes(s.digest)
@@ -132,6 +155,22 @@ public enum RecordCodec {
         case .reservationsArchived: return .reservationsArchived(try decodeArchived(from: &r))
         case .webhookEndpoint: return .webhookEndpoint(try decodeEndpoint(from: &r))
         case .webhookEvent: return .webhookEvent(try decodeEvent(from: &r))
+        case .groupPolicy: return .groupPolicy(try decodePolicy(from: &r))
+        case .groupMembership:
+            let user = try r.int32()
+            let n = try r.count(limit: GroupPolicy.maxAssignedGroups)
+            var groups: [String] = []
+            for _ in 0..<n { groups.append(try r.string()) }
+            guard user > 0 else { throw DecodingError("bad membership") }
+            return .groupMembership(GroupMembership(userID: user, groups: groups))
+        case .strike: return .strike(try decodeStrike(from: &r))
+        case .suspensionLifted:
+            let user = try r.int32()
+            let at = try r.svarint()
+            let by = try r.int32()
+            let reason = try r.string()
+            guard user > 0 else { throw DecodingError("bad suspension lift") }
+            return .suspensionLifted(SuspensionLift(userID: user, at: at, by: by, reason: reason))
         case .sessionRevoked:
             let user = try r.int32()
             let digest = Array(try r.bytes(SessionRevocation.digestBytes))
@@ -166,6 +205,76 @@ public enum RecordCodec {
 
 // The fields of each kind of record, after the kind byte.
 extension RecordCodec {
+    // MARK: Rules per group
+
+    /// The group, a flags byte (1: exempt, 2: removed), a bitmap of the integer rules present (in
+    /// ``GroupPolicy/integerRules`` order) and their values, the places, the features.
+    private static func encode(policy p: GroupPolicy, into w: inout ByteWriter) {
+        w.string(p.group)
+        w.byte((p.exempt ? 1 : 0) | (p.removed ? 2 : 0))
+        var present: UInt64 = 0
+        for (i, rule) in GroupPolicy.integerRules.enumerated() where p[keyPath: rule.path] != nil {
+            present |= 1 << UInt64(i)
+        }
+        w.uvarint(present)
+        for rule in GroupPolicy.integerRules { if let v = p[keyPath: rule.path] { w.svarint(Int64(v)) } }
+        w.uvarint(UInt64(p.places.count))
+        for place in p.places { w.string(place) }
+        w.uvarint(UInt64(p.features.count))
+        for feature in p.features { w.string(feature) }
+    }
+
+    private static func decodePolicy(from r: inout ByteReader) throws(DecodingError) -> GroupPolicy {
+        var p = GroupPolicy(group: try r.string())
+        let flags = try r.byte()
+        guard flags < 4 else { throw DecodingError("unknown policy flags") }
+        p.exempt = flags & 1 != 0
+        p.removed = flags & 2 != 0
+        let present = try r.uvarint()
+        guard present >> UInt64(GroupPolicy.integerRules.count) == 0 else { throw DecodingError("unknown policy rule") }
+        for (i, rule) in GroupPolicy.integerRules.enumerated() where present & (1 << UInt64(i)) != 0 {
+            let v = try r.svarint()
+            guard rule.range.contains(Int(clamping: v)) else { throw DecodingError("policy rule out of range") }
+            p[keyPath: rule.path] = Int(v)
+        }
+        for _ in 0..<(try r.count(limit: GroupPolicy.maxPlaces)) { p.places.append(try r.string()) }
+        for _ in 0..<(try r.count(limit: GroupPolicy.maxPlaces)) { p.features.append(try r.string()) }
+        return p
+    }
+
+    private static func encode(strike s: Strike, into w: inout ByteWriter) {
+        w.svarint(s.id)
+        w.svarint(Int64(s.userID))
+        w.byte(s.reason.rawValue | (s.removed != nil ? 0x80 : 0))
+        w.svarint(s.reservationID)
+        w.svarint(Int64(s.seatID))
+        w.svarint(s.start)
+        w.svarint(s.at)
+        if let removed = s.removed {
+            w.svarint(removed.at)
+            w.svarint(Int64(removed.by))
+            w.string(removed.reason)
+        }
+    }
+
+    private static func decodeStrike(from r: inout ByteReader) throws(DecodingError) -> Strike {
+        let id = try r.svarint()
+        let user = try r.int32()
+        let flags = try r.byte()
+        guard let reason = Strike.Reason(rawValue: flags & 0x7F) else { throw DecodingError("unknown strike reason") }
+        let reservation = try r.svarint()
+        let seat = try r.int32()
+        let start = try r.svarint()
+        let at = try r.svarint()
+        guard id > 0, user > 0 else { throw DecodingError("bad strike") }
+        var strike = Strike(
+            id: id, userID: user, reason: reason, reservationID: reservation, seatID: seat, start: start, at: at)
+        if flags & 0x80 != 0 {
+            strike.removed = Strike.Removal(at: try r.svarint(), by: try r.int32(), reason: try r.string())
+        }
+        return strike
+    }
+
     // MARK: Catalog: branches and seats
 
     private static func encode(branch b: Branch, into w: inout ByteWriter) {
@@ -177,8 +286,9 @@ extension RecordCodec {
         // branch that never had a closure leaves it clear, so its bytes are those of the first
         // format version and old logs and snapshots decode unchanged.
         let closuresFlag: UInt8 = b.closureSerial == 0 ? 0 : 0x80
-        // Bit 6: the check-in settings follow (presence flag, seat code generation).
-        let checkIn = b.presenceCheckIn || b.seatCodeGeneration != 0
+        // Bit 6: the check-in settings follow (presence flag, seat code generation), and with bit 1
+        // of their flags byte the release rule (days before, minute of the day).
+        let checkIn = b.presenceCheckIn || b.seatCodeGeneration != 0 || b.release != nil
         encode(hours: b.openingHours, flags: closuresFlag | (checkIn ? 0x40 : 0), into: &w)
         if closuresFlag != 0 {
             w.svarint(b.closureSerial)
@@ -192,8 +302,12 @@ extension RecordCodec {
             }
         }
         if checkIn {
-            w.byte(b.presenceCheckIn ? 1 : 0)
+            w.byte((b.presenceCheckIn ? 1 : 0) | (b.release != nil ? 2 : 0))
             w.uvarint(UInt64(b.seatCodeGeneration))
+            if let release = b.release {
+                w.uvarint(UInt64(release.daysBefore))
+                w.uvarint(UInt64(release.minute))
+            }
         }
     }
 
@@ -267,12 +381,20 @@ extension RecordCodec {
             name: name, areas: areas, timeZone: tz, openingHours: hours, closures: closures, closureSerial: serial)
         if hoursByte & 0x40 != 0 {
             let flags = try r.byte()
-            guard flags < 2 else { throw DecodingError("unknown check-in flags") }
-            branch.presenceCheckIn = flags == 1
+            guard flags < 4 else { throw DecodingError("unknown check-in flags") }
+            branch.presenceCheckIn = flags & 1 != 0
             guard let generation = UInt32(exactly: try r.uvarint()) else {
                 throw DecodingError("bad seat code generation")
             }
             branch.seatCodeGeneration = generation
+            if flags & 2 != 0 {
+                let days = try r.uvarint()
+                let minute = try r.uvarint()
+                guard days <= UInt64(ReleaseRule.maxDaysBefore), minute < 1_440 else {
+                    throw DecodingError("bad release rule")
+                }
+                branch.release = ReleaseRule(daysBefore: Int(days), minute: Int(minute))
+            }
         }
         return branch
     }

@@ -42,7 +42,10 @@ public struct SnapshotHeader: Sendable, Hashable {
             case .reservationCreated, .reservationChanged: reservations += 1
             case .waitlistChanged: waitlist += 1
             case .notificationCreated: notifications += 1
-            case .idFloor, .reservationsArchived, .webhookEndpoint, .webhookEvent, .epoch, .sessionRevoked: break
+            case .idFloor, .reservationsArchived, .webhookEndpoint, .webhookEvent, .epoch, .sessionRevoked,
+                .groupPolicy, .groupMembership, .strike,
+                .suspensionLifted:
+                break
             }
         }
 

@@ -352,6 +352,36 @@ struct ExportDocument: Encodable {
         var timeZone: String
         var openHours: String
         var closures: [ClosureRow]
+        /// "days_before 1 at 07:00", or nil.
+        var release: String? = nil
+    }
+    struct PolicyRow: Encodable {
+        var group: String
+        var exempt: Bool
+        var rules: [String: Int]
+        var places: [String]
+        var features: [String]
+    }
+    struct MembershipRow: Encodable {
+        var userID: Int32
+        var groups: [String]
+    }
+    struct StrikeRow: Encodable {
+        var id: Int64
+        var userID: Int32
+        var reason: String
+        var reservationID: Int64
+        var seatID: Int32
+        var at: String
+        var removedAt: String?
+        var removedBy: Int32?
+        var removalReason: String?
+    }
+    struct LiftRow: Encodable {
+        var userID: Int32
+        var at: String
+        var by: Int32
+        var reason: String
     }
     struct ClosureRow: Encodable {
         var id: Int64
@@ -459,6 +489,11 @@ struct ExportDocument: Encodable {
     /// still owed to them (in their spools).
     var webhooks: [WebhookRow] = []
     var webhookEventsPending = 0
+    /// Rules per group: policies, staff-given groups, strikes, suspension lifts.
+    var policies: [PolicyRow] = []
+    var memberships: [MembershipRow] = []
+    var strikes: [StrikeRow] = []
+    var suspensionLifts: [LiftRow] = []
 
     init(image: EngineImage, lastLSN: UInt64) {
         self.lastLSN = lastLSN
@@ -472,7 +507,8 @@ struct ExportDocument: Encodable {
                             ClosureRow(
                                 id: $0.id, area: $0.area.isEmpty ? nil : $0.area, startTime: rfc3339($0.start),
                                 endTime: rfc3339($0.end), reason: $0.reason)
-                        }))
+                        },
+                        release: b.release.map { "\($0.daysBefore) days before at \($0.time)" }))
             case .seatDefined(let s):
                 seats.append(
                     SeatRow(
@@ -517,7 +553,22 @@ struct ExportDocument: Encodable {
                         id: e.id, url: e.url, events: e.events, active: e.active, deliveredThrough: e.deliveredThrough,
                         createdAt: rfc3339(e.createdAt), delivered: e.delivered, givenUp: e.givenUp))
             case .webhookEvent: webhookEventsPending += 1
-            case .idFloor, .reservationsArchived, .epoch, .sessionRevoked: break
+            case .groupPolicy(let p):
+                var rules: [String: Int] = [:]
+                for rule in GroupPolicy.integerRules { if let v = p[keyPath: rule.path] { rules[rule.name] = v } }
+                policies.append(
+                    PolicyRow(group: p.group, exempt: p.exempt, rules: rules, places: p.places, features: p.features))
+            case .groupMembership(let m): memberships.append(MembershipRow(userID: m.userID, groups: m.groups))
+            case .strike(let s):
+                strikes.append(
+                    StrikeRow(
+                        id: s.id, userID: s.userID, reason: s.reason.name, reservationID: s.reservationID,
+                        seatID: s.seatID, at: rfc3339(s.at), removedAt: s.removed.map { rfc3339($0.at) },
+                        removedBy: s.removed?.by, removalReason: s.removed?.reason))
+            case .suspensionLifted(let l):
+                suspensionLifts.append(LiftRow(userID: l.userID, at: rfc3339(l.at), by: l.by, reason: l.reason))
+            case .idFloor, .reservationsArchived, .epoch, .sessionRevoked:
+                break
             }
         }
         reservations.sort { $0.id < $1.id }

@@ -55,7 +55,8 @@ import Testing
         #expect(second.completed.map(\.id) == [present.id] && second.completed[0].status == .completed)
         #expect(await engine.sweep(now: testNow + 2 * hour).isEmpty)  // applied once only
         let kinds = engine.notifications.list(user: 1).map(\.kind) + engine.notifications.list(user: 2).map(\.kind)
-        #expect(kinds == [.reservationNoShow, .reservationCompleted])
+        // The no-show is a strike too (rules per group).
+        #expect(kinds == [.reservationNoShow, .strikeRecorded, .reservationCompleted])
         #expect(await engine.checkInvariants())
     }
 }

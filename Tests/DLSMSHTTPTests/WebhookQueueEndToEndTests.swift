@@ -94,7 +94,8 @@ import Testing
         let bound = 12_000
         let args = [
             "--webhook-hosts", "127.0.0.1", "--webhook-queue-events", String(bound), "--load-test-seats", "50",
-            "--max-upcoming", "1000000", "--history-per-student", "20", "--sweep-interval", "1",
+            "--max-upcoming", "1000000", "--history-per-student", "20", "--booking-attempts-per-second", "0",
+            "--sweep-interval", "1",
             "--snapshot-interval", "86400", "--log-level", "info",
         ]
         var server = try ServerProcess(

@@ -22,7 +22,8 @@ import Testing
         let server = try ServerProcess(
             dataDirectory: dir + "/data",
             extra: [
-                "--load-test-seats", "300", "--max-upcoming", "100000000", "--registrations-per-hour", "100000000",
+                "--load-test-seats", "300", "--max-upcoming", "100000000", "--booking-attempts-per-second", "0",
+                "--registrations-per-hour", "100000000",
                 "--hashes-per-client", "100000",
             ])
         try await server.waitUntilListening()

@@ -109,6 +109,39 @@ let laterGoldenRecords: [JournalRecord] = [
             u.groups = ["library-staff", "students"]
             return u
         }()),
+    // Rules per group (kinds 16–19) and a branch with a release rule.
+    .groupPolicy(
+        {
+            var p = GroupPolicy(group: "pg")
+            p.maxUpcoming = 5
+            p.maxHoursPerDay = 6
+            p.lateCancelMinutes = 0
+            p.places = ["Main Library/Research Area"]
+            p.features = ["monitor"]
+            return p
+        }()),
+    .groupPolicy(
+        {
+            var p = GroupPolicy(group: "staff")
+            p.exempt = true
+            p.removed = true
+            return p
+        }()),
+    .groupMembership(GroupMembership(userID: 2, groups: ["pg", "night"])),
+    .strike(
+        Strike(
+            id: 1, userID: 2, reason: .noShow, reservationID: 43, seatID: 12, start: 1_760_184_000, at: 1_760_184_900)),
+    .strike(
+        Strike(
+            id: 2, userID: 2, reason: .lateCancel, reservationID: 44, seatID: 12, start: 1_760_184_000,
+            at: 1_760_183_000, removed: Strike.Removal(at: 1_760_190_000, by: 1, reason: "ill"))),
+    .suspensionLifted(SuspensionLift(userID: 2, at: 1_760_190_000, by: 1, reason: "spoke")),
+    .branchDefined(
+        {
+            var b = Branch(name: "Law", areas: [], timeZone: "Europe/Berlin")
+            b.release = ReleaseRule(daysBefore: 1, minute: 420)
+            return b
+        }()),
 ]
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }

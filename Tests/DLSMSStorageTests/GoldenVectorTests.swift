@@ -37,6 +37,21 @@ import Testing
         "0f04000102030405060708090a0b0c0d0e0f809bd28e0d",
         // an account of a campus identity: flags bit 2, then source (oidc), email, 2 groups
         "0806046477686f0a446f63746f722057686f010080e0bb8e0d040001106477686f40626164776f6c662e6f7267040d6c6962726172792d73746166660873747564656e7473",
+        // kind 16: group "pg", flags 0, rules present (bits 0, 1, 10: upcoming 5, hours a day 6,
+        // late cancel 0), one place, one feature
+        "100270670083080a0c00011a4d61696e204c6962726172792f5265736561726368204172656101076d6f6e69746f72",
+        // a removed policy (flags: exempt, removed), nothing else
+        "1005737461666603000000",
+        // kind 17: user 2's staff-given groups, sorted
+        "110402056e69676874027067",
+        // kind 18: strike 1 of user 2, a no-show of reservation 43 on seat 12; strike 2, a late
+        // cancel (bit 7: removed, then when, by whom, why)
+        "120204015618809bd28e0d88a9d28e0d",
+        "120404825818809bd28e0db08bd28e0de0f8d28e0d0203696c6c",
+        // kind 19: a suspension lifted
+        "1304e0f8d28e0d020573706f6b65",
+        // a branch with a release rule: hours byte bit 6, flags bit 1, days before 1, minute 420
+        "01034c6177000d4575726f70652f4265726c696e40020001a403",
     ]
     static let spoolFrame =
         "01800000130000000100000000000000c046ea6800000000000000003c0819a908000000000000000300000000000000010203"

@@ -221,7 +221,7 @@ class Node:
             "--admin-password", ADMIN_PASSWORD,
             "--load-test-seats", "1000",
             "--bcrypt-cost", "4",
-            "--max-upcoming", "100000000",
+            "--max-upcoming", "100000000", "--booking-attempts-per-second", "0",
             "--registrations-per-hour", "100000000",
             "--hashes-per-client", "100000",
             "--lease-seconds", str(LEASE_SECONDS),

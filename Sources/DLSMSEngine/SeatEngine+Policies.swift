@@ -1,0 +1,185 @@
+import DLSMSCore
+import Foundation
+import SwiftCSV
+
+/// Rules per group: policies, staff-given groups, strikes and suspensions, release times, and
+/// bookings staff make on a student's behalf (see `docs/rules-per-group.md`).
+extension SeatEngine {
+    // MARK: - Reading
+
+    /// The rules of `user` now, after their groups' policies.
+    public func effectiveRules(for user: UserID) -> EffectiveRules { context.policies.effective(for: user) }
+
+    /// The places and features policies restrict.
+    public var placeRestrictions: PlaceRestrictions { context.policies.restrictions }
+
+    public var groupPolicies: [GroupPolicy] { context.policies.policies }
+
+    public func groupPolicy(_ group: String) -> GroupPolicy? { context.policies.policy(group) }
+
+    /// Every group a policy or a staff-given membership names, with its staff-given member count.
+    public func groupSummaries() -> [(name: String, members: Int)] { context.policies.groups() }
+
+    /// Students staff gave `group`, by id.
+    public func members(of group: String) -> [UserID] { context.policies.members(of: group) }
+
+    public func assignedGroups(of user: UserID) -> [String] { context.policies.assignedGroups(of: user) }
+
+    /// A student's strikes, newest first.
+    public func strikes(of user: UserID) -> [Strike] { context.policies.strikes(of: user).reversed() }
+
+    public func suspension(of user: UserID) -> Suspension? {
+        context.policies.suspension(of: user, now: clock.now())
+    }
+
+    public func suspensionLift(of user: UserID) -> SuspensionLift? { context.policies.lift(of: user) }
+
+    // MARK: - Changes
+
+    /// Sets a group's policy (the whole policy).
+    public func setPolicy(_ policy: GroupPolicy) async throws(EngineError) -> GroupPolicy {
+        try policy.validate()
+        var p = policy
+        p.removed = false
+        p.places = Array(Set(p.places)).sorted()
+        p.features = Array(Set(p.features)).sorted()
+        try context.health.check()
+        let ticket = try context.policies.put(p, journal: context.journal)
+        try await context.health.commit(ticket)
+        return p
+    }
+
+    /// Removes a group's policy; false when it had none.
+    public func removePolicy(group: String) async throws(EngineError) -> Bool {
+        try GroupPolicy.validateGroupName(group)
+        guard context.policies.policy(group) != nil else { return false }
+        var p = GroupPolicy(group: group)
+        p.removed = true
+        try context.health.check()
+        try await context.health.commit(try context.policies.put(p, journal: context.journal))
+        return true
+    }
+
+    /// Replaces the groups staff gave a student.
+    public func setGroups(user: UserID, groups: [String]) async throws(EngineError) -> [String] {
+        guard users.user(id: user) != nil else { throw .userNotFound }
+        for g in groups { try GroupPolicy.validateGroupName(g) }
+        let membership = GroupMembership(userID: user, groups: groups)
+        guard membership.groups.count <= GroupPolicy.maxAssignedGroups else {
+            throw .badRequest("a student has at most \(GroupPolicy.maxAssignedGroups) groups")
+        }
+        try context.health.check()
+        try await context.health.commit(try context.policies.assign(membership, journal: context.journal))
+        return membership.groups
+    }
+
+    /// Adds the memberships of a CSV file of `student_id,group` lines (a header line of those
+    /// names is skipped): every line is checked first, and nothing is added if any is wrong.
+    /// Answers the memberships added (those a student had already do not count).
+    public func importMemberships(csv text: String) async throws(EngineError) -> Int {
+        let csv: EnumeratedCSV
+        do {
+            csv = try EnumeratedCSV(string: text, delimiter: .comma, loadColumns: false)
+        } catch {
+            throw .badRequest("not a CSV file: \(error)")
+        }
+        // The first line is a header when it names the columns; else it is data (line 1).
+        let header = csv.header.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        var lines = csv.rows.enumerated().map { (line: $0.offset + 2, fields: $0.element) }
+        if header != ["student_id", "group"] { lines.insert((1, csv.header), at: 0) }
+        guard lines.count <= 100_000 else { throw .badRequest("at most 100000 lines") }
+        var additions: [UserID: [String]] = [:]
+        var problems: [String] = []
+        for (line, row) in lines {
+            let fields = row.map { $0.trimmingCharacters(in: .whitespaces) }
+            if fields.allSatisfy(\.isEmpty) { continue }
+            guard fields.count == 2, !fields[1].isEmpty else {
+                problems.append("line \(line): two fields expected (student_id,group)")
+                continue
+            }
+            guard let user = users.user(studentID: fields[0]) else {
+                problems.append("line \(line): no student '\(fields[0].prefix(64))'")
+                continue
+            }
+            do throws(EngineError) {
+                try GroupPolicy.validateGroupName(fields[1])
+            } catch {
+                problems.append("line \(line): \(error.message)")
+                continue
+            }
+            additions[user.id, default: []].append(fields[1])
+        }
+        guard problems.isEmpty else {
+            throw .badRequest(problems.prefix(20).joined(separator: "; ") + (problems.count > 20 ? "; …" : ""))
+        }
+        let before = additions.keys.reduce(0) { $0 + context.policies.assignedGroups(of: $1).count }
+        try context.health.check()
+        try await context.health.commit(try context.policies.add(additions, journal: context.journal))
+        let after = additions.keys.reduce(0) { $0 + context.policies.assignedGroups(of: $1).count }
+        return after - before
+    }
+
+    /// Removes a strike (staff, with a reason).
+    public func removeStrike(id: Int64, by staff: UserID, reason: String) async throws(EngineError) -> Strike {
+        try BookingRules.validateText(reason, field: "reason", maxBytes: 200, required: true)
+        try context.health.check()
+        let (strike, ticket) = try context.policies.removeStrike(
+            id: id, removal: Strike.Removal(at: clock.now(), by: staff, reason: reason), journal: context.journal)
+        try await context.health.commit(ticket)
+        return strike
+    }
+
+    /// Lifts a student's suspension (staff, with a reason): the strikes so far no longer suspend.
+    public func liftSuspension(user: UserID, by staff: UserID, reason: String) async throws(EngineError)
+        -> SuspensionLift
+    {
+        try BookingRules.validateText(reason, field: "reason", maxBytes: 200, required: true)
+        guard users.user(id: user) != nil else { throw .userNotFound }
+        guard suspension(of: user) != nil else { throw .invalidState("the student is not suspended") }
+        let lift = SuspensionLift(userID: user, at: clock.now(), by: staff, reason: reason)
+        try context.health.check()
+        try await context.health.commit(try context.policies.lift(lift, journal: context.journal))
+        return lift
+    }
+
+    /// Sets (or, with nil, removes) a branch's release rule.
+    public func setRelease(branch name: String, rule: ReleaseRule?) async throws(EngineError) -> Branch {
+        try rule?.validate()
+        let changed = try await changeCatalog { c throws(EngineError) in
+            guard var b = c.branch(named: name) else { throw .branchNotFound(name) }
+            b.release = rule
+            return b
+        }
+        guard let changed else { throw .branchNotFound(name) }
+        return changed
+    }
+
+    /// The instant bookings of `branch` starting at `start` open, if the branch has a release rule.
+    public func opening(branch: Branch, start: Timestamp) -> Timestamp? {
+        branch.release?.opening(forStart: start, calendar: OpeningHours.calendar(branch.zone))
+    }
+
+    /// Staff book for a student: the student's policy applies unless `override`; the student
+    /// hears of it (`booked_by_staff`).
+    public func book(
+        onBehalfOf student: UserID, by staff: UserID, seat: SeatID, start: Timestamp, end: Timestamp, override: Bool
+    ) async throws(EngineError) -> Reservation {
+        guard let user = users.user(id: student) else { throw .userNotFound }
+        guard user.role == .student else { throw .badRequest("user_id must be a student's account") }
+        let r = try await book(user: student, seat: seat, start: start, end: end, override: override)
+        let created = notifications.create(
+            user: student, kind: .bookedByStaff,
+            message:
+                "The library staff booked seat \(seat) for you from \(RFC3339.format(start)) to \(RFC3339.format(end)) (reservation \(r.id)).",
+            seat: seat, start: start, end: end, now: clock.now(), journal: context.journal)
+        switch created {
+        case .success(let (n, ticket)):
+            try await context.health.commit(ticket)
+            notifications.publish(n.id)
+        case .failure(let e):
+            context.health.fail(e)
+            throw e
+        }
+        return r
+    }
+}
