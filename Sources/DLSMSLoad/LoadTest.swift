@@ -183,7 +183,10 @@ public enum LoadTest {
                 // checker holds the students to them); it needs a connection per student.
                 let scenarioArguments =
                     config.scenario == .release
-                    ? ["--max-connections", String(max(4_096, config.connections + 1_024))]
+                    ? [
+                        "--max-connections", String(max(4_096, config.connections + 1_024)),
+                        "--connections-per-address", String(max(256, config.connections + 1_024)),
+                    ]
                     : ["--max-upcoming", "100000000", "--load-test-seats", String(chaos.seats)]
                 let s = ServerSupervisor(
                     binary: chaos.binary,

@@ -200,6 +200,12 @@ final class StormWorker: @unchecked Sendable {
         }
     }
 
+    /// `Retry-After` (at least a second), and up to a quarter of a second more at random, so that
+    /// the students sent away together do not all come back in the same millisecond.
+    private func backOff(_ now: NIODeadline, _ retryAfter: Int?) -> NIODeadline {
+        now + .seconds(Int64(max(1, retryAfter ?? 1))) + .milliseconds(Int64(rng.next() % 250))
+    }
+
     private func settle(_ s: Int, _ outcome: StudentOutcome) {
         guard students[s].outcome == nil else { return }
         students[s].outcome = outcome
@@ -258,10 +264,14 @@ final class StormWorker: @unchecked Sendable {
                     }
                 }
                 self.history.append(.book(key, sent.outcome, reservationID: id))
-                let kind =
-                    (200..<300).contains(status)
-                    ? StormCounts.ok
-                    : code == "seat_conflict" ? StormCounts.conflict : status == 429 ? StormCounts.limited : StormCounts.other
+                var kind = StormCounts.other
+                if (200..<300).contains(status) {
+                    kind = StormCounts.ok
+                } else if code == "seat_conflict" {
+                    kind = StormCounts.conflict
+                } else if status == 429 {
+                    kind = StormCounts.limited
+                }
                 self.note("book", sent, began: began, kind)
                 self.bookAnswered(s, sent: sent, status: status, code: code, retryAfter: retryAfter)
             }.nonisolated()
@@ -279,7 +289,7 @@ final class StormWorker: @unchecked Sendable {
         case .reply where status == 429:
             // The bucket refills: wait as told, then try the same seat again.
             counts.rateLimited += 1
-            later(s, now + .seconds(Int64(max(1, retryAfter ?? 1))))
+            later(s, backOff(now, retryAfter))
         case .reply where status == 409 && code == "not_open_yet":
             counts.notOpenYet += 1
             later(s, max(storm.instant, now + .milliseconds(5)))
@@ -289,7 +299,7 @@ final class StormWorker: @unchecked Sendable {
             requeue(s)
         case .reply where status == 503:
             counts.unavailable += 1
-            later(s, now + .milliseconds(50))
+            later(s, backOff(now, retryAfter))
         case .reply where status >= 500:
             students[s].checkMine = true
             later(s, now + .milliseconds(50))
@@ -315,7 +325,7 @@ final class StormWorker: @unchecked Sendable {
         counts.searches += 1
         return connection.exchange(.GET, url, token: students[s].student.token, json: nil).assumeIsolated().map {
             answer in
-            let sent = answer.sent
+            let (sent, retryAfter) = answer
             let now = NIODeadline.now()
             switch sent {
             case .reply(200, let body):
@@ -336,8 +346,9 @@ final class StormWorker: @unchecked Sendable {
             case .reply(let status, let body):
                 self.note("search", sent, began: began, StormCounts.other)
                 if status == 503 || status == 429 {
+                    // Searches past the server's queue are shed with `Retry-After`.
                     self.counts.unavailable += 1
-                    self.later(s, now + .milliseconds(50))
+                    self.later(s, self.backOff(now, retryAfter))
                 } else {
                     let code = JSON.errorCode(status: status, body: body)
                     self.counts.unexpected["\(status) \(code)", default: 0] += 1
@@ -497,7 +508,8 @@ enum ReleaseStorm {
         let storm = Storm(branch: branch, seats: seats, windows: windows, releaseAt: releaseAt, instant: instant)
         var probe: String?
         if config.release.releaseRule {
-            probe = try await setReleaseRule(storm, token: adminToken, student: students[0], client: connection, base: base)
+            probe = try await setReleaseRule(
+                storm, token: adminToken, student: students[0], client: connection, base: base)
         }
 
         let recorder = Recorder(origin: instant)
@@ -664,7 +676,9 @@ enum ReleaseStorm {
             for t in 0..<min(64, workers.count) {
                 group.addTask {
                     var sent: [Sent] = []
-                    for i in stride(from: t, to: workers.count, by: 64) { sent.append(await workers[i].warmUp(base: base)) }
+                    for i in stride(from: t, to: workers.count, by: 64) {
+                        sent.append(await workers[i].warmUp(base: base))
+                    }
                     return sent
                 }
             }
@@ -756,8 +770,9 @@ enum ReleaseStorm {
         let unsettled = students.filter { $0.outcome == nil }.count
         let settleSeconds = unsettled == 0 ? last.map { Double(($0 - storm.instant).nanoseconds) / 1e9 } : nil
         // The timeline, in 50 ms bins.
-        let settledMs = students.compactMap { s in s.settledAt.map { Int(($0 - storm.instant).nanoseconds / 1_000_000) } }
-            .sorted()
+        let settledMs = students.compactMap { s in
+            s.settledAt.map { Int(($0 - storm.instant).nanoseconds / 1_000_000) }
+        }.sorted()
         let lastMs = max(counts.events.map { Int($0.ms) }.max() ?? 0, settledMs.last ?? 0)
         var bins = (0...max(0, lastMs) / 50).map {
             ReleaseBin(fromMs: $0 * 50, requests: 0, ok: 0, conflicts: 0, rateLimited: 0, settled: 0)
@@ -835,7 +850,8 @@ enum ReleaseStorm {
                 for w in storm.windows where !booked.contains([seat, w.start]) {
                     release.freeWhileRefused += 1
                     if problems.count < 20 {
-                        problems.append("seat \(seat) was free for \(RFC3339.format(w.start)) while a student was told no")
+                        problems.append(
+                            "seat \(seat) was free for \(RFC3339.format(w.start)) while a student was told no")
                     }
                 }
             }

@@ -19,10 +19,10 @@ struct LoadTestCommand: AsyncParsableCommand {
             The release storm (--scenario release) makes its own branch of --seats seats (500) through the \
             catalog routes, gives it a release rule at the next whole minute at least --lead seconds away, and \
             at that instant every one of --students students (5000), each on a connection of its own by default \
-            (the server needs --max-connections above that), tries three favourite seats, then searches, until \
+            (the server needs --max-connections and --connections-per-address above that), tries three favourite seats, then searches, until \
             each has a seat or a final no; it keeps the server's per-student limits:
               dlsms serve --bcrypt-cost 4 --registrations-per-hour 100000000 --hashes-per-client 100000 \
-                --max-connections 8192 --admin-password ADMIN
+                --max-connections 8192 --connections-per-address 8192 --admin-password ADMIN
               dlsms loadtest --scenario release --admin-password ADMIN
             With --chaos the load generator starts the server itself (same configuration, fsync always) on a \
             data directory and kill -9s and restarts it at random moments. The writing scenarios (book, mixed) \
@@ -66,7 +66,8 @@ struct LoadTestCommand: AsyncParsableCommand {
     var minUptime = 0.5
     @Option(name: .customLong("max-uptime"), help: "--chaos: most seconds between a restart and the next kill.")
     var maxUptime = 2.0
-    @Option(help: "--chaos: seats of the server's load-test branch (default 1000); release: of the storm's branch (500).")
+    @Option(
+        help: "--chaos: seats of the server's load-test branch (default 1000); release: of the storm's branch (500).")
     var seats: Int?
     @Option(help: "release: least seconds from the end of preparation to the release instant (a whole minute).")
     var lead = 20.0
