@@ -96,7 +96,7 @@ def main():
         out.append(f'<text x="{lx + 14}" y="{legend_y}" font-size="11">{label}</text>')
         lx += 110
     out.append(f'<line x1="{lx}" y1="{legend_y - 4}" x2="{lx + 20}" y2="{legend_y - 4}" stroke="#1c7ed6" stroke-width="2"/>')
-    out.append(f'<text x="{lx + 24}" y="{legend_y}" font-size="11">students settled (right axis); answers per 50 ms (left)</text>')
+    out.append(f'<text x="{lx + 24}" y="{legend_y}" font-size="11">students settled (right axis)</text>')
     out.append("</svg>")
     with open(args.output, "w") as f:
         f.write("\n".join(out) + "\n")
