@@ -71,12 +71,30 @@ public final class Connection: @unchecked Sendable {
             ?? .unknown("event loop shut down")
     }
 
+    /// `send` with a body of another type (`text/csv`).
+    public func send(_ method: HTTPMethod, _ url: String, token: String?, body: String, contentType: String) async
+        -> Sent
+    {
+        (try? await loop.flatSubmit {
+            self.exchange(method, url, token: token, json: body, contentType: contentType).map(\.sent)
+        }.get()) ?? .unknown("event loop shut down")
+    }
+
     /// `send` for code already on the connection's loop; the future completes there.
     /// `keepBody: false`: a 2xx answer's body is dropped as it arrives (a search's answer is large
     /// and the load generator does not read it); other answers keep theirs for the error code.
     func request(
         _ method: HTTPMethod, _ url: String, token: String?, json: String?, keepBody: Bool = true
     ) -> EventLoopFuture<Sent> {
+        exchange(method, url, token: token, json: json, keepBody: keepBody).map(\.sent)
+    }
+
+    /// `request`, with the answer's `Retry-After` (whole seconds) when it has one; `contentType`
+    /// labels the body (`json`, which need not be JSON then).
+    func exchange(
+        _ method: HTTPMethod, _ url: String, token: String?, json: String?, keepBody: Bool = true,
+        contentType: String = "application/json"
+    ) -> EventLoopFuture<(sent: Sent, retryAfter: Int?)> {
         loop.preconditionInEventLoop()
         var rest = Substring(url)
         if rest.hasPrefix("http://") { rest = rest.dropFirst(7) }
@@ -87,7 +105,7 @@ public final class Connection: @unchecked Sendable {
         var head = "\(method.rawValue) \(path) HTTP/1.1\r\nHost: \(authority)\r\n"
         if let token { head += "Authorization: Bearer \(token)\r\n" }
         if let json {
-            head += "Content-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n"
+            head += "Content-Type: \(contentType)\r\nContent-Length: \(json.utf8.count)\r\n\r\n"
             head += json
         } else {
             head += method == .POST || method == .PUT ? "Content-Length: 0\r\n\r\n" : "\r\n"
@@ -97,28 +115,31 @@ public final class Connection: @unchecked Sendable {
             return write(bytes, keepBody: keepBody, on: channel)
         }
         close()
-        return connect(authority).assumeIsolated().flatMap { channel -> EventLoopFuture<Sent> in
+        return connect(authority).assumeIsolated().flatMap {
+            channel -> EventLoopFuture<(sent: Sent, retryAfter: Int?)> in
             self.channel = channel
             self.authority = authority
             return self.write(bytes, keepBody: keepBody, on: channel)
-        }.flatMapErrorThrowing { error -> Sent in
+        }.flatMapErrorThrowing { error -> (sent: Sent, retryAfter: Int?) in
             // Nothing was sent: a definite failure.
-            .notSent("\(error)".contains("refused") ? "connection refused" : "connect: \(error)")
+            (.notSent("\(error)".contains("refused") ? "connection refused" : "connect: \(error)"), nil)
         }.nonisolated()
     }
 
-    private func write(_ bytes: ByteBuffer, keepBody: Bool, on channel: any Channel) -> EventLoopFuture<Sent> {
+    private func write(_ bytes: ByteBuffer, keepBody: Bool, on channel: any Channel)
+        -> EventLoopFuture<(sent: Sent, retryAfter: Int?)>
+    {
         let promise = loop.makePromise(of: Reply.self)
         channel.writeAndFlush(PendingRequest(bytes: bytes, promise: promise, timeout: timeout, keepBody: keepBody))
             .whenFailure { promise.fail($0) }
-        return promise.futureResult.assumeIsolated().map { reply -> Sent in
-            .reply(status: reply.status, body: reply.body)
-        }.flatMapErrorThrowing { error -> Sent in
+        return promise.futureResult.assumeIsolated().map { reply -> (sent: Sent, retryAfter: Int?) in
+            (.reply(status: reply.status, body: reply.body), reply.retryAfter)
+        }.flatMapErrorThrowing { error -> (sent: Sent, retryAfter: Int?) in
             self.close()
-            if let e = error as? ConnectionError, e == .timeout { return .unknown("timeout") }
-            if error is ConnectionError { return .unknown("connection closed") }
-            if let io = error as? IOError, io.errnoCode == ECONNRESET { return .unknown("connection reset") }
-            return .unknown("\(error)")
+            if let e = error as? ConnectionError, e == .timeout { return (.unknown("timeout"), nil) }
+            if error is ConnectionError { return (.unknown("connection closed"), nil) }
+            if let io = error as? IOError, io.errnoCode == ECONNRESET { return (.unknown("connection reset"), nil) }
+            return (.unknown("\(error)"), nil)
         }.nonisolated()
     }
 
@@ -151,6 +172,8 @@ public final class Connection: @unchecked Sendable {
 struct Reply: Sendable {
     var status: Int
     var body: ByteBuffer
+    /// The `Retry-After` header's whole seconds, when the answer has one.
+    var retryAfter: Int?
 }
 
 enum ConnectionError: Error, Equatable {
@@ -194,6 +217,7 @@ final class RequestResponseHandler: ChannelDuplexHandler {
     /// Once the head is read: the status and the body bytes still to come.
     private var status: Int?
     private var remaining = 0
+    private var retryAfter: Int?
     private var body: ByteBuffer?
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -233,9 +257,10 @@ final class RequestResponseHandler: ChannelDuplexHandler {
         input = nil
         defer { if buffer.readableBytes > 0 { input = buffer } }
         if status == nil {
-            guard let (code, length) = try Self.head(&buffer) else { return }
+            guard let (code, length, retry) = try Self.head(&buffer) else { return }
             status = code
             remaining = length
+            retryAfter = retry
             if !(200..<300).contains(code) { keepBody = true }
         }
         let take = min(remaining, buffer.readableBytes)
@@ -246,14 +271,15 @@ final class RequestResponseHandler: ChannelDuplexHandler {
         }
         guard remaining == 0, let code = status else { return }
         status = nil
-        complete(.success(Reply(status: code, body: body ?? ByteBuffer())))
+        complete(.success(Reply(status: code, body: body ?? ByteBuffer(), retryAfter: retryAfter)))
     }
 
-    /// The status and `Content-Length` of a whole head at the start of `buffer` (read past it),
-    /// or nil while it is incomplete.
-    static func head(_ buffer: inout ByteBuffer) throws(Malformed) -> (status: Int, length: Int)? {
+    /// The status, `Content-Length` and `Retry-After` (whole seconds) of a whole head at the start
+    /// of `buffer` (read past it), or nil while it is incomplete.
+    static func head(_ buffer: inout ByteBuffer) throws(Malformed) -> (status: Int, length: Int, retryAfter: Int?)? {
         // Byte by byte, without building strings: this runs once per response.
-        let found: Result<(status: Int, length: Int, size: Int)?, Malformed> = buffer.withUnsafeReadableBytes { b in
+        typealias Head = (status: Int, length: Int, retryAfter: Int?, size: Int)
+        let found: Result<Head?, Malformed> = buffer.withUnsafeReadableBytes { b in
             let n = b.count
             var end = -1
             var i = 3
@@ -275,6 +301,7 @@ final class RequestResponseHandler: ChannelDuplexHandler {
             let code = (Int(b[9]) - 48) * 100 + (Int(b[10]) - 48) * 10 + Int(b[11]) - 48
             guard (100...599).contains(code) else { return .failure(Malformed(description: "status \(code)")) }
             var length: Int?
+            var retryAfter: Int?
             var line = 0
             while b[line] != 10 { line += 1 }
             line += 1  // the first header line
@@ -299,6 +326,17 @@ final class RequestResponseHandler: ChannelDuplexHandler {
                     while v < stop && (b[v] == 32 || b[v] == 9) { v += 1 }
                     guard digits > 0, v == stop else { return .failure(Malformed(description: "a bad content-length")) }
                     length = value
+                } else if var v = named("retry-after", at: line) {
+                    // Whole seconds; an HTTP date is left unread.
+                    while b[v] == 32 || b[v] == 9 { v += 1 }
+                    var value = 0
+                    var digits = 0
+                    while v < stop, b[v] >= 48, b[v] <= 57, digits < 9 {
+                        value = value * 10 + Int(b[v]) - 48
+                        digits += 1
+                        v += 1
+                    }
+                    if digits > 0 { retryAfter = value }
                 } else if named("transfer-encoding", at: line) != nil {
                     return .failure(Malformed(description: "transfer-encoding is not read"))
                 }
@@ -308,11 +346,11 @@ final class RequestResponseHandler: ChannelDuplexHandler {
             if length == nil && !(code == 204 || code == 304 || code < 200) {
                 return .failure(Malformed(description: "a \(code) answer without content-length"))
             }
-            return .success((code, length ?? 0, end))
+            return .success((code, length ?? 0, retryAfter, end))
         }
         guard let head = try found.get() else { return nil }
         buffer.moveReaderIndex(forwardBy: head.size)
-        return (head.status, head.length)
+        return (head.status, head.length, head.retryAfter)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

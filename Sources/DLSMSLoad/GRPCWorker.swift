@@ -36,7 +36,7 @@ struct GRPCWorker: Sendable {
             let s = next % students.count
             next += 1
             switch config.scenario {
-            case .book:
+            case .book, .release:  // validation keeps the release storm off gRPC
                 let (seat, start, end) = Slots.slot(fixture, config, &rng, contended: true)
                 let key = BookingKey(userID: students[s].userID, seatID: seat, start: start, end: end)
                 let request = Library_CreateReservationRequest.with {

@@ -14,9 +14,12 @@ public enum Scenario: String, CaseIterable, Sendable, Codable {
     case login
     /// Seat searches with a time window in one area.
     case search
+    /// The release storm: every student at the instant a branch's seats open, until each has a
+    /// seat or a final no (see `ReleaseStorm`).
+    case release
 
     /// Scenarios that write, so that the checker has something to check.
-    public var writes: Bool { self == .book || self == .mixed }
+    public var writes: Bool { self == .book || self == .mixed || self == .release }
 }
 
 /// `--chaos`: the load generator runs the server itself and kills it.
@@ -56,6 +59,8 @@ public struct LoadTestConfiguration: Sendable {
     /// Seconds before a request's outcome is declared unknown.
     public var timeout = 10.0
     public var chaos: ChaosConfiguration?
+    /// `release`: the storm's branch and instant.
+    public var release = ReleaseConfiguration()
     /// `book` and `search` over the gRPC door at this `HOST:PORT` instead of REST.
     public var grpc: String?
     /// HTTP/2 connections the gRPC streams share (default: one per 16 streams, at most 4).
@@ -100,6 +105,14 @@ public struct LoadTestConfiguration: Sendable {
                 throw .invalid("--grpc-connections must be 1…--connections")
             }
         }
+        if scenario == .release {
+            guard rate == nil else { throw .invalid("--rate does not apply to the release storm (it fires at once)") }
+            guard (1...100_000).contains(release.seats) else { throw .invalid("--seats must be 1…100000") }
+            guard release.lead >= 1, release.lead <= 3_600 else { throw .invalid("--lead must be 1…3600 seconds") }
+            guard adminPassword != nil || chaos != nil else {
+                throw .invalid("the release storm makes its branch as admin: pass --admin-password")
+            }
+        }
         if let chaos {
             guard chaos.cycles >= 1 else { throw .invalid("--cycles must be at least 1") }
             guard chaos.uptime.lowerBound > 0 else { throw .invalid("--min-uptime must be positive") }
@@ -113,6 +126,9 @@ public enum LoadTestError: Error, CustomStringConvertible {
     case serverDidNotStart(binary: String, status: Int32)
     case preparation(String)
     case finalRead(String)
+    /// The run's answers were refusals of the run itself (unauthorised, nothing acknowledged, …):
+    /// a benchmark of nothing.
+    case degenerate(String)
 
     public var description: String {
         switch self {
@@ -122,6 +138,7 @@ public enum LoadTestError: Error, CustomStringConvertible {
                 "\(binary) serve did not start listening (exit status \(status)); see server.log in the data directory"
         case .preparation(let text): return "preparing the run: \(text)"
         case .finalRead(let text): return "reading the final state: \(text)"
+        case .degenerate(let text): return "a degenerate run, refused: \(text)"
         }
     }
 }
@@ -162,20 +179,34 @@ public enum LoadTest {
                 adminPassword = password
                 try FileManager.default.createDirectory(
                     atPath: chaos.dataDirectory, withIntermediateDirectories: true)
+                // The release storm makes its own branch and keeps the per-student limits (the
+                // checker holds the students to them); it needs a connection per student.
+                let scenarioArguments =
+                    config.scenario == .release
+                    ? [
+                        "--max-connections", String(max(4_096, config.connections + 1_024)),
+                        "--connections-per-address", String(max(256, config.connections + 1_024)),
+                    ]
+                    : [
+                        "--max-upcoming", "100000000", "--booking-attempts-per-second", "0", "--load-test-seats",
+                        String(chaos.seats),
+                    ]
                 let s = ServerSupervisor(
                     binary: chaos.binary,
                     arguments: [
                         "--data-dir", chaos.dataDirectory, "--fsync", "always", "--bcrypt-cost", "4",
-                        "--max-upcoming", "100000000", "--booking-attempts-per-second", "0",
-                        "--registrations-per-hour", "100000000",
-                        "--hashes-per-client", "100000", "--load-test-seats", String(chaos.seats),
+                        "--registrations-per-hour", "100000000", "--hashes-per-client", "100000",
                         "--admin-password", password, "--snapshot-interval", "2", "--log-level", "warning",
-                    ] + chaos.serverArguments,
+                    ] + scenarioArguments + chaos.serverArguments,
                     logPath: chaos.dataDirectory + "/server.log")
                 supervisor = s
                 base = try await s.start()
             }
-            let report = try await run(config, client: client, base: base, adminPassword: adminPassword, supervisor)
+            let report =
+                config.scenario == .release
+                ? try await ReleaseStorm.run(
+                    config, client: client, base: base, adminPassword: adminPassword, supervisor)
+                : try await run(config, client: client, base: base, adminPassword: adminPassword, supervisor)
             supervisor?.stop()
             return report
         } catch {
@@ -342,24 +373,7 @@ public enum LoadTest {
     static func prepare(
         _ config: LoadTestConfiguration, client: LoadClient, base: String, adminPassword: String?
     ) async throws -> Fixture {
-        let tag = String(UInt64.random(in: 0...UInt64.max) % 2_176_782_336, radix: 36)  // up to 6 characters
-        let parallel = min(config.connections, 32)
-        let students = try await withThrowingTaskGroup(of: [(Int, Student)].self) { group in
-            for t in 0..<parallel {
-                group.addTask {
-                    let connection = client.connection()
-                    defer { connection.close() }
-                    var mine: [(Int, Student)] = []
-                    for i in stride(from: t, to: config.students, by: parallel) {
-                        mine.append((i, try await registerOrLogin("lt\(tag)-\(i)", client: connection, base: base)))
-                    }
-                    return mine
-                }
-            }
-            var all: [(Int, Student)] = []
-            for try await part in group { all += part }
-            return all.sorted { $0.0 < $1.0 }.map(\.1)
-        }
+        let students = try await registerStudents(config, client: client, base: base)
         let connection = client.connection()
         defer { connection.close() }
         var adminToken: String?
@@ -393,6 +407,30 @@ public enum LoadTest {
         let now = Int64(Date().timeIntervalSince1970)
         return Fixture(
             students: students, seats: seats, areas: areas, adminToken: adminToken, today: now - now % 86_400)
+    }
+
+    /// Registers `config.students` new students (`lt<tag>-<i>`) through the API, 32 at a time.
+    static func registerStudents(_ config: LoadTestConfiguration, client: LoadClient, base: String) async throws
+        -> [Student]
+    {
+        let tag = String(UInt64.random(in: 0...UInt64.max) % 2_176_782_336, radix: 36)  // up to 6 characters
+        let parallel = min(config.connections, 32)
+        return try await withThrowingTaskGroup(of: [(Int, Student)].self) { group in
+            for t in 0..<parallel {
+                group.addTask {
+                    let connection = client.connection()
+                    defer { connection.close() }
+                    var mine: [(Int, Student)] = []
+                    for i in stride(from: t, to: config.students, by: parallel) {
+                        mine.append((i, try await registerOrLogin("lt\(tag)-\(i)", client: connection, base: base)))
+                    }
+                    return mine
+                }
+            }
+            var all: [(Int, Student)] = []
+            for try await part in group { all += part }
+            return all.sorted { $0.0 < $1.0 }.map(\.1)
+        }
     }
 
     static func registerOrLogin(_ studentID: String, client: Connection, base: String) async throws -> Student {

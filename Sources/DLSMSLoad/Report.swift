@@ -39,9 +39,11 @@ public struct LoadReport: Sendable, Codable, Equatable {
     public var results: LoadResults
     /// The checker's verdict (writing scenarios).
     public var check: Verdict?
+    /// The release storm's figures and its own checks.
+    public var release: ReleaseResults? = nil
 
-    /// `true` unless the checker found a violation.
-    public var passed: Bool { check?.passed ?? true }
+    /// `true` unless the checker (or the release storm's own checks) found a violation.
+    public var passed: Bool { (check?.passed ?? true) && (release?.passed ?? true) }
 
     public func json() throws -> Data {
         let encoder = JSONEncoder()
@@ -103,6 +105,7 @@ public struct LoadReport: Sendable, Codable, Equatable {
                     + "lost \(c.lost), phantom \(c.phantom), overlaps \(c.overlaps), wrong state \(c.wrongState)")
             for v in c.violations { lines.append("  " + v) }
         }
+        if let release { lines += ReleaseStorm.summary(release, results: r) }
         return lines.joined(separator: "\n")
     }
 }

@@ -88,7 +88,7 @@ final class Worker: @unchecked Sendable {
     /// One request for student `s`.
     private func step(_ s: Int, base: String, intended: NIODeadline) -> EventLoopFuture<Void> {
         switch config.scenario {
-        case .book:
+        case .book, .release:  // the release storm has workers of its own (StormWorker)
             return book(s, base: base, intended: intended, now: false)
         case .search:
             return search(s, base: base, intended: intended)

@@ -16,22 +16,33 @@ struct LoadTestCommand: AsyncParsableCommand {
               dlsms serve --load-test-seats 2000 --bcrypt-cost 4 --max-upcoming 100000000 \
                 --registrations-per-hour 100000000 --hashes-per-client 100000 --admin-password ADMIN
               dlsms loadtest --scenario book --admin-password ADMIN --duration 30
+            The release storm (--scenario release) makes its own branch of --seats seats (500) through the \
+            catalog routes, gives it a release rule at the next whole minute at least --lead seconds away, and \
+            at that instant every one of --students students (5000), each on a connection of its own by default \
+            (the server needs --max-connections and --connections-per-address above that), tries three favourite seats, then searches, until \
+            each has a seat or a final no; it keeps the server's per-student limits:
+              dlsms serve --bcrypt-cost 4 --registrations-per-hour 100000000 --hashes-per-client 100000 \
+                --max-connections 8192 --connections-per-address 8192 --admin-password ADMIN
+              dlsms loadtest --scenario release --admin-password ADMIN
             With --chaos the load generator starts the server itself (same configuration, fsync always) on a \
             data directory and kill -9s and restarts it at random moments. The writing scenarios (book, mixed) \
             end with the checker; the exit status is 1 when it finds a violation.
             """)
 
     @Option(help: "Base URL of the server (ignored with --chaos).") var url = "http://127.0.0.1:8080"
-    @Option(help: "book | mixed | login | search") var scenario = Scenario.book
+    @Option(help: "book | mixed | login | search | release") var scenario = Scenario.book
     @Option(help: "book and search over gRPC at HOST:PORT (e.g. 127.0.0.1:9090); preparation and the check use --url.")
     var grpc: String?
     @Option(
         name: .customLong("grpc-connections"),
         help: "--grpc: HTTP/2 connections the streams share (default: one per 16, at most 4).")
     var grpcConnections: Int?
-    @Option(help: "Concurrent connections, one request in flight on each.") var connections = 32
-    @Option(help: "Seconds of load (without --chaos).") var duration = 10.0
-    @Option(help: "Students to register and drive (at least --connections).") var students = 1_000
+    @Option(help: "Concurrent connections, one request in flight on each (default 32; release: one per student).")
+    var connections: Int?
+    @Option(help: "Seconds of load (without --chaos; release: the most the storm may last, default 60).")
+    var duration: Double?
+    @Option(help: "Students to register and drive (at least --connections; default 1000, release 5000).")
+    var students: Int?
     @Option(help: "Seed of the random choices (default: random, printed).") var seed: UInt64?
     @Option(help: "Open loop: requests per second, latency from the intended send time (default: closed loop).")
     var rate: Double?
@@ -55,7 +66,15 @@ struct LoadTestCommand: AsyncParsableCommand {
     var minUptime = 0.5
     @Option(name: .customLong("max-uptime"), help: "--chaos: most seconds between a restart and the next kill.")
     var maxUptime = 2.0
-    @Option(help: "--chaos: seats of the server's load-test branch.") var seats = 1_000
+    @Option(
+        help: "--chaos: seats of the server's load-test branch (default 1000); release: of the storm's branch (500).")
+    var seats: Int?
+    @Option(help: "release: least seconds from the end of preparation to the release instant (a whole minute).")
+    var lead = 20.0
+    @Flag(
+        name: .customLong("no-release-rule"),
+        help: "release: fire at an instant the client chooses, without the server's release rule.")
+    var noReleaseRule = false
     @Option(
         name: .customLong("server-arg"), parsing: .unconditionalSingleValue,
         help: "--chaos: one more `dlsms serve` argument (repeatable), e.g. --server-arg=--shards=4.")
@@ -68,9 +87,13 @@ struct LoadTestCommand: AsyncParsableCommand {
         config.scenario = scenario
         config.grpc = grpc
         config.grpcConnections = grpcConnections
-        config.connections = connections
-        config.duration = duration
-        config.students = students
+        let release = scenario == .release
+        config.students = students ?? (release ? 5_000 : 1_000)
+        config.connections = connections ?? (release ? config.students : 32)
+        config.duration = duration ?? (release ? 60 : 10)
+        config.release.seats = seats ?? 500
+        config.release.lead = lead
+        config.release.releaseRule = !noReleaseRule
         config.seed = seed
         config.rate = rate
         config.contention = contention
@@ -86,7 +109,7 @@ struct LoadTestCommand: AsyncParsableCommand {
                     ?? NSTemporaryDirectory() + "dlsms-chaos-\(ProcessInfo.processInfo.processIdentifier)")
             c.cycles = cycles
             c.uptime = minUptime...maxUptime
-            c.seats = seats
+            c.seats = seats ?? 1_000
             c.serverArguments = serverArguments
             config.chaos = c
         }
@@ -110,7 +133,7 @@ struct LoadTestCommand: AsyncParsableCommand {
         var config = try configuration(seed: seed ?? UInt64.random(in: 1...UInt64(UInt32.max)))
         config.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         FileHandle.standardError.write(
-            Data("loadtest: \(scenario.rawValue), seed \(config.seed); preparing \(students) students\n".utf8))
+            Data("loadtest: \(scenario.rawValue), seed \(config.seed); preparing \(config.students) students\n".utf8))
         let result = try await LoadTest.run(config)
         print(result.summary)
         if let report {

@@ -94,7 +94,7 @@ final class ScriptedHandler: ChannelInboundHandler {
     @Test func theHeadReaderReadsWhatTheServerSendsAndRefusesTheRest() throws {
         func head(_ text: String) throws -> (Int, Int, Int)? {
             var buffer = ByteBuffer(string: text)
-            guard let (status, length) = try RequestResponseHandler.head(&buffer) else { return nil }
+            guard let (status, length, _) = try RequestResponseHandler.head(&buffer) else { return nil }
             return (status, length, buffer.readableBytes)
         }
         #expect(try head("HTTP/1.1 200 OK\r\nContent-Len") == nil)
@@ -102,6 +102,9 @@ final class ScriptedHandler: ChannelInboundHandler {
         #expect(
             try head("HTTP/1.1 201 Created\r\nX: y\r\nCONTENT-LENGTH:  5 \r\n\r\n").map { [$0.0, $0.1] } == [201, 5])
         #expect(try head("HTTP/1.1 204 No Content\r\n\r\n").map { [$0.0, $0.1] } == [204, 0])
+        var limited = ByteBuffer(
+            string: "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n")
+        #expect(try RequestResponseHandler.head(&limited)?.retryAfter == 2)
         for bad in [
             "HTTP/1.1 200 OK\r\n\r\nbody", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
             "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", "SSH-2.0\r\n\r\n",
