@@ -25,8 +25,8 @@ export class ApiError extends Error {
     }
     if (this.code === "not_open_yet") return t("error.not_open_yet", { when: when(b.opens_at) });
     if (this.code === "rate_limited" && this.retryAfter) return t("error.rate_limited_after", { seconds: this.retryAfter });
-    if (this.code === "limit_reached" && typeof b.rule === "string" && has(`limit.${b.rule}`)) {
-      return t("error.limit_reached_rule", { rule: t(`limit.${b.rule}`, { limit: b.limit ?? "?" }) });
+    if (this.code === "limit_reached" && typeof b.rule === "string" && has(`limit_rule.${b.rule}`)) {
+      return t("error.limit_reached_rule", { rule: t(`limit_rule.${b.rule}`, { limit: b.limit ?? "?" }) });
     }
     const key = `error.${this.code}`;
     if (has(key)) return t(key, { detail: this.message });

@@ -81,7 +81,7 @@ function lookupForm(message, found, idPrefix) {
 export async function groups(root) {
   const message = messageArea();
   const listEl = h("div", {});
-  const heading = h("h2", { id: "groups-heading", tabindex: "-1" }, t("staff.groups"));
+  const heading = h("h2", { id: "groups-heading", tabindex: "-1" }, t("groups.policies"));
 
   async function load() {
     const all = (await api("GET", "admin/groups")).groups || [];
@@ -134,7 +134,7 @@ export async function groups(root) {
 function policyForm(name, policy, close) {
   const inner = messageArea();
   const groupName = h("input", { name: "group", value: name ?? "", maxlength: 64, required: true, readonly: name !== null, autocomplete: "off" });
-  const exempt = h("input", { name: "exempt", checked: policy.exempt === true });
+  const exempt = h("input", { name: "exempt", checked: policy.exempt === true, autofocus: name !== null });
   const numbers = new Map();
   const numberField = ([key, min, max]) => {
     const input = h("input", { type: "number", name: key, min, max, step: 1, inputmode: "numeric", value: policy[key] ?? "" });
@@ -270,7 +270,7 @@ export async function strikes(root) {
       heading,
       inner,
       h("h3", {}, t("rules.suspension")),
-      suspensionPart(s.suspension),
+      suspensionPart(s.suspension, user.student_id),
       suspended ? h("div", { class: "actions" }, h("button", {
         type: "button", class: "danger", onclick: () => withReason(t("strikes.lift_title", { student: user.student_id }), t("strikes.lift"),
           (reason) => api("POST", `admin/users/${user.id}/suspension/lift`, { reason }), t("strikes.lifted_done")),

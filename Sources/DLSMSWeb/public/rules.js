@@ -71,16 +71,18 @@ export async function render(root) {
 }
 
 /// A suspension: in force (until when, and why), lifted, or none.
-export function suspensionPart(s) {
+/// `student` names whom (staff's view); without it the text speaks to the student.
+export function suspensionPart(s, student) {
   const active = s && !s.lifted && Date.parse(s.until) > Date.now();
   if (active) {
-    return h("div", { class: "suspension", role: "status" },
-      h("p", { class: "message error" }, t("rules.suspended", { until: when(s.until) })),
+    const text = student ? t("strikes.suspended", { student, until: when(s.until) }) : t("rules.suspended", { until: when(s.until) });
+    return h("div", { class: "suspension" },
+      h("p", { class: "suspended" }, text),
       Array.isArray(s.reasons) && s.reasons.length
         ? [h("p", {}, t("rules.suspended_because")), h("ul", { class: "reasons" }, s.reasons.map((r) => h("li", {}, r)))] : null);
   }
   return h("div", { class: "suspension" },
-    h("p", {}, t("rules.not_suspended")),
+    h("p", {}, student ? t("strikes.not_suspended", { student }) : t("rules.not_suspended")),
     s?.lifted ? h("p", { class: "aside" }, t("rules.lifted", { at: when(s.lifted.at), reason: s.lifted.reason })) : null);
 }
 
