@@ -276,6 +276,9 @@ export default {
   "notify.reservation_no_show": "You did not check in at seat {seat} ({when}); the reservation lapsed.",
   "notify.reservation_completed": "Your stay at seat {seat} has ended.",
   "notify.reservation_cancelled": "The library cancelled your reservation of seat {seat} ({when}).",
+  "notify.strike_recorded": "A strike was recorded: seat {seat} ({when}).",
+  "notify.suspended": "Your booking rights are suspended until {until}.",
+  "notify.booked_by_staff": "The library booked seat {seat} for you ({when}).",
 
   "column.id": "No.",
   "column.seat": "Seat",
