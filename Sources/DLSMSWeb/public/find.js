@@ -89,6 +89,8 @@ export async function render(root) {
     }));
     if (!quiet) say(message, t("status.loading"));
     const b = branch();
+    // The release rule is read alongside the seats (a failure there is no reason to show none).
+    const releasing = releaseOf(b, w);
     try {
       const [found, closures] = await Promise.all([
         api("GET", `seats${query({
@@ -111,7 +113,7 @@ export async function render(root) {
         closed = true;
         reasons.push(t("find.outside_hours"));
       }
-      await releaseOf(b, w);
+      await releasing;
       last = { seats: found.seats, total: found.total, closed, reasons, window: w, branch: b };
       paintResults();
       // Loaded: an old error (the server was unreachable) goes.
@@ -163,7 +165,7 @@ export async function render(root) {
   function tick() {
     const open = isOpen();
     for (const el of root.querySelectorAll(".release-countdown")) {
-      if (open) fill(el.closest(".release"), t("release.open_now"));
+      if (open) fill(el.closest(".release"), h("p", { role: "status" }, t("release.open_now")));
       else el.textContent = formatCountdown(opensAt - serverClock.now());
     }
     const book = detail.querySelector("button.book");
@@ -180,9 +182,9 @@ export async function render(root) {
     if (isOpen()) return null;
     const z = b.time_zone || "UTC";
     const at = new Date(opensAt);
-    return h("div", { class: "release", role: "status" },
+    return h("div", { class: "release" },
       h("p", {}, t("release.notice", { day: formatDate(w.start, z), time: `${formatDate(at, z)} ${formatTime(at, z)}`, zone: z })),
-      h("p", {}, t("release.opens_in"), " ", h("strong", { class: "countdown release-countdown", "aria-live": "off" }, formatCountdown(opensAt - serverClock.now()))));
+      h("p", {}, t("release.opens_in"), " ", h("strong", { class: "countdown release-countdown" }, formatCountdown(opensAt - serverClock.now()))));
   }
 
   function paintResults() {
