@@ -272,12 +272,12 @@ export async function strikes(root) {
       h("h3", {}, t("rules.suspension")),
       suspensionPart(s.suspension, user.student_id),
       suspended ? h("div", { class: "actions" }, h("button", {
-        type: "button", class: "danger", onclick: () => withReason(t("strikes.lift_title", { student: user.student_id }), t("strikes.lift"),
+        type: "button", class: "danger", onclick: () => withReason(t("strikes.lift_title", { student: user.student_id }), t("strikes.lift_do"),
           (reason) => api("POST", `admin/users/${user.id}/suspension/lift`, { reason }), t("strikes.lifted_done")),
       }, t("strikes.lift"))) : null,
       h("h3", {}, t("rules.strikes")),
       s.strikes?.length ? strikeTable(s.strikes, t("strikes.caption", { student: user.student_id }), (k) => (k.removed ? "" : h("button", {
-        type: "button", onclick: () => withReason(t("strikes.remove_title", { id: k.id }), t("strikes.remove"),
+        type: "button", onclick: () => withReason(t("strikes.remove_title", { id: k.id }), t("strikes.remove_do"),
           (reason) => api("DELETE", `admin/strikes/${k.id}`, { reason }), t("strikes.removed_done", { id: k.id })),
       }, t("strikes.remove"), h("span", { class: "visually-hidden" }, ` ${k.id}`))))
         : h("p", { class: "empty" }, t("strikes.none", { student: user.student_id }))));

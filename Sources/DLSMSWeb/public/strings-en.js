@@ -442,6 +442,8 @@ export default {
   "strikes.suspended": "{student} is suspended until {until}.",
   "strikes.not_suspended": "{student} is not suspended.",
   "strikes.lift": "Lift suspension…",
+  "strikes.lift_do": "Lift suspension",
+  "strikes.remove_do": "Remove strike",
   "strikes.lift_title": "Lift the suspension of {student}?",
   "strikes.lifted_done": "Suspension lifted.",
   "strikes.seat_reservation": "seat {seat}, reservation {reservation}",
