@@ -87,7 +87,7 @@ export async function groups(root) {
     const all = (await api("GET", "admin/groups")).groups || [];
     const nameOf = (g) => g.group ?? g.name;
     fill(listEl, all.length ? table(t("groups.caption"), [
-      { title: t("groups.column_group"), cell: (g) => nameOf(g) },
+      { title: t("groups.column_group"), cell: (g) => h("span", { class: "group-name" }, nameOf(g)) },
       { title: t("groups.column_policy"), cell: (g) => summary(g.policy) },
       { title: t("groups.column_members"), cell: (g) => String(g.members ?? g.member_count ?? g.staff_members ?? 0) },
       {
