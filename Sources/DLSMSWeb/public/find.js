@@ -138,7 +138,8 @@ export async function render(root) {
     }
     try {
       const r = await timed(`rules${query({ branch: b.branch, start_time: iso(w.start) })}`);
-      const at = r.release && r.opens_at ? Date.parse(r.opens_at) : NaN;
+      const opens = r.release?.opens_at ?? r.opens_at;
+      const at = r.release && opens ? Date.parse(opens) : NaN;
       setOpensAt(Number.isNaN(at) ? null : at);
     } catch {
       // The rules could not be read: the server still refuses a booking too early, in words.

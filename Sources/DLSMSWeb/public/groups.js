@@ -220,8 +220,8 @@ function studentGroupsCard(done) {
   const area = h("div", {});
   const show = async (user) => {
     const g = await api("GET", `admin/users/${user.id}/groups`);
-    const given = g.staff_groups ?? g.groups ?? [];
-    const identity = g.identity_groups ?? [];
+    const given = g.assigned ?? g.staff_groups ?? [];
+    const identity = g.identity ?? g.identity_groups ?? [];
     const input = h("input", { name: "staff-groups", class: "wide", value: given.join(", "), autocomplete: "off" });
     const inner = messageArea();
     const rules = g.rules || g.effective || null;
@@ -230,7 +230,7 @@ function studentGroupsCard(done) {
       h("p", {}, t("groups.identity", { groups: identity.length ? identity.join(", ") : t("rules.none") })),
       field(t("groups.given"), input, t("groups.given_hint")),
       h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("groups.save_groups"))),
-      rules ? h("p", { class: "aside effective" }, t("groups.effective", { rules: summary(rules) })) : null,
+      rules ? h("p", { class: "aside effective" }, t("groups.effective", { rules: summary({ ...rules, max_upcoming: rules.max_upcoming_per_student }) })) : null,
       inner);
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
@@ -270,7 +270,7 @@ export async function strikes(root) {
       heading,
       inner,
       h("h3", {}, t("rules.suspension")),
-      suspensionPart(s.suspension, user.student_id),
+      suspensionPart(s.suspension, user.student_id, s.last_lift),
       suspended ? h("div", { class: "actions" }, h("button", {
         type: "button", class: "danger", onclick: () => withReason(t("strikes.lift_title", { student: user.student_id }), t("strikes.lift_do"),
           (reason) => api("POST", `admin/users/${user.id}/suspension/lift`, { reason }), t("strikes.lifted_done")),

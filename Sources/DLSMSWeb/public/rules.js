@@ -38,6 +38,7 @@ export async function render(root) {
     };
     const list = (items) => (Array.isArray(items) && items.length ? items.join(", ") : t("rules.none"));
     const suspension = mine ? mine.suspension : rules.suspension;
+    const lastLift = mine?.last_lift ?? null;
     const strikes = mine?.strikes ?? [];
     fill(body,
       h("section", { class: "card", "aria-labelledby": "groups-heading" },
@@ -55,7 +56,7 @@ export async function render(root) {
           h("dt", {}, t("rules.features")), h("dd", {}, list((rules.features || []).map((f) => t(`feature.${f}`)))))),
       h("section", { class: "card", "aria-labelledby": "suspension-heading" },
         h("h2", { id: "suspension-heading" }, t("rules.suspension")),
-        suspensionPart(suspension)),
+        suspensionPart(suspension, null, lastLift)),
       h("section", { class: "card", "aria-labelledby": "strikes-heading" },
         h("h2", { id: "strikes-heading" }, t("rules.strikes")),
         h("p", {}, t("rules.strikes_intro", {
@@ -71,8 +72,10 @@ export async function render(root) {
 }
 
 /// A suspension: in force (until when, and why), lifted, or none.
-/// `student` names whom (staff's view); without it the text speaks to the student.
-export function suspensionPart(s, student) {
+/// `student` names whom (staff's view); without it the text speaks to the student. `lastLift`
+/// (`{at, by, reason}`): the last suspension staff lifted.
+export function suspensionPart(s, student, lastLift = null) {
+  const lift = s?.lifted ?? lastLift;
   const active = s && !s.lifted && Date.parse(s.until) > Date.now();
   if (active) {
     const text = student ? t("strikes.suspended", { student, until: when(s.until) }) : t("rules.suspended", { until: when(s.until) });
@@ -83,7 +86,7 @@ export function suspensionPart(s, student) {
   }
   return h("div", { class: "suspension" },
     h("p", {}, student ? t("strikes.not_suspended", { student }) : t("rules.not_suspended")),
-    s?.lifted ? h("p", { class: "aside" }, t("rules.lifted", { at: when(s.lifted.at), reason: s.lifted.reason })) : null);
+    lift ? h("p", { class: "aside" }, t("rules.lifted", { at: when(lift.at), reason: lift.reason })) : null);
 }
 
 /// Strikes as a table; `action(strike)` adds a last column (staff's Remove).
