@@ -108,6 +108,8 @@ async function signOut(e) {
 function show(titleKey, build, ...args) {
   if (cleanup) cleanup();
   cleanup = null;
+  // A dialog of the page left (the Back button while it was open) goes with it.
+  for (const d of document.querySelectorAll("dialog[open]")) d.close();
   document.title = `${t(titleKey)} – ${t("app.name")}`;
   renderHeader();
   fill(main);
