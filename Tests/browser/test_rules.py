@@ -211,7 +211,7 @@ def test_a_strike_and_a_suspension_seen_and_undone(rules_server, browsers):
     try:
         # A booking that started a minute ago, with no grace: a no-show at the next sweep.
         start = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) - datetime.timedelta(minutes=1)
-        _, r = server.api("POST", "reservations", {"seat_id": 30, "start_time": start.strftime(FMT),
+        _, r = server.api("POST", "reservations", {"seat_id": 40, "start_time": start.strftime(FMT),
                                                    "end_time": (start + datetime.timedelta(hours=1)).strftime(FMT)}, token=token, expect=201)
         from conftest import sign_in
         s = browsers()
@@ -223,7 +223,7 @@ def test_a_strike_and_a_suspension_seen_and_undone(rules_server, browsers):
         assert_accessible(s, "my rules, suspended")
         shot(s, "suspended")
         # Booking now: the refusal in words, with the end.
-        status, answer = server.api("POST", "reservations", {"seat_id": 31, "start_time": (start + datetime.timedelta(hours=3)).strftime(FMT),
+        status, answer = server.api("POST", "reservations", {"seat_id": 41, "start_time": (start + datetime.timedelta(hours=3)).strftime(FMT),
                                                              "end_time": (start + datetime.timedelta(hours=4)).strftime(FMT)}, token=token)
         assert (status, answer["code"]) == (409, "suspended"), answer
 
