@@ -221,7 +221,7 @@ export default {
   "rules.none": "none",
   "rules.no_limit": "no limit",
   "rules.strikes": "Strikes",
-  "rules.strikes_intro": "A missed check-in (no-show) is a strike{late}. {k} strikes within {m} days suspend booking for {s} days. A strike counts for {m} days.",
+  "rules.strikes_intro": "A missed check-in (no-show) is a strike{late}. Reaching {k} within {m} days suspends booking for {s} days; each strike counts for {m} days.",
   "rules.strikes_late": ", and so is a cancel less than {n} minutes before the start",
   "rules.strikes_count": "Strikes counting now: {n} of {k}.",
   "rules.strikes_caption": "Your strikes, newest first",
