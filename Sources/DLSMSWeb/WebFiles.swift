@@ -13,8 +13,10 @@ public enum WebFiles {
         ("find.js", PackageResources.find_js),
         ("seatmap.js", PackageResources.seatmap_js),
         ("mine.js", PackageResources.mine_js),
+        ("rules.js", PackageResources.rules_js),
         ("live.js", PackageResources.live_js),
         ("staff.js", PackageResources.staff_js),
+        ("groups.js", PackageResources.groups_js),
         ("charts.js", PackageResources.charts_js),
         ("icon.svg", PackageResources.icon_svg),
     ]

@@ -50,11 +50,22 @@ import Testing
                 "ACCEPTED",
                 "DECLINED", "EXPIRED", "NOTIFIED",
             ].map { "status.\($0)" }
-            + ["free", "taken", "maintenance", "closed"].flatMap {
+            + ["free", "taken", "maintenance", "closed", "restricted"].flatMap {
                 ["state.\($0)", "mark.\($0)", "detail.state_\($0)"]
             }
             + ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"].map { "weekday.\($0)" }
-            + ["reservations", "seats", "branches", "stats"].map { "staff.\($0)" }
+            + ["reservations", "seats", "branches", "groups", "strikes", "stats"].map { "staff.\($0)" }
+            + [
+                "max_upcoming_per_student", "max_hours_per_day", "max_hours_per_week", "max_duration_minutes",
+                "max_days_ahead", "grace_minutes", "max_waitlist",
+            ].map { "limit.\($0)" }
+            + [
+                "max_upcoming", "max_hours_per_day", "max_hours_per_week", "max_duration_minutes", "max_days_ahead",
+                "grace_minutes", "max_waitlist", "strike_threshold", "strike_window_days", "suspension_days",
+                "late_cancel_minutes",
+            ].map { "policy.\($0)" }
+            + ["no_show", "late_cancel"].map { "strike.\($0)" }
+            + ["hours_per_day", "hours_per_week"].map { "limit_rule.\($0)" }
             + ["on", "off", "connecting"].map { "live.\($0)" }
         let missing = used.union(dynamic).subtracting(keys).sorted()
         #expect(missing.isEmpty, "missing from strings-en.js: \(missing)")
@@ -62,7 +73,7 @@ import Testing
         for code in [
             "seat_conflict", "limit_reached", "outside_opening_hours", "closed", "in_the_past", "checkin_window",
             "presence_required", "offer_expired", "user_overlap", "seat_in_maintenance", "weak_password",
-            "rate_limited", "unavailable", "unauthorized",
+            "rate_limited", "unavailable", "unauthorized", "not_allowed_for_group", "not_open_yet", "suspended",
         ] {
             #expect(keys.contains("error.\(code)"), "error.\(code)")
         }

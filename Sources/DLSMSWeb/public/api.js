@@ -1,22 +1,65 @@
 // The page is a client of the public REST contract only: every call goes through `api`, with the
 // session's bearer token. URLs are relative (none starts with "/"), for a proxy's path prefix.
-import { t, has } from "./i18n.js";
+import { t, has, formatDateTime } from "./i18n.js";
 
 const KEY = "dlsms.session";
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, body = null, retryAfter = null) {
     super(message);
     this.status = status;
     this.code = code;
+    /// The whole refusal (`opens_at`, `until`, `reasons`, `rule`, `limit`, …).
+    this.body = body || {};
+    /// Seconds from a 429's Retry-After, when it has one.
+    this.retryAfter = retryAfter;
   }
 
   /// The refusal in words: the table's text for the code, with the server's detail when it adds one.
   describe() {
+    const b = this.body;
+    const when = (v) => (typeof v === "string" && !Number.isNaN(Date.parse(v)) ? formatDateTime(new Date(v), localZone()) : "?");
+    if (this.code === "suspended") {
+      const reasons = Array.isArray(b.reasons) && b.reasons.length ? ` ${t("error.suspended_reasons", { reasons: b.reasons.join("; ") })}` : "";
+      return t("error.suspended", { until: when(b.until) }) + reasons;
+    }
+    if (this.code === "not_open_yet") return t("error.not_open_yet", { when: when(b.opens_at) });
+    if (this.code === "rate_limited" && this.retryAfter) return t("error.rate_limited_after", { seconds: this.retryAfter });
+    if (this.code === "limit_reached" && typeof b.rule === "string" && has(`limit_rule.${b.rule}`)) {
+      return t("error.limit_reached_rule", { rule: t(`limit_rule.${b.rule}`, { limit: b.limit ?? "?" }) });
+    }
     const key = `error.${this.code}`;
     if (has(key)) return t(key, { detail: this.message });
     return this.message || t("error.unknown");
   }
+}
+
+/// The browser's own time zone (a suspension's end has no library to take one from).
+export const localZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+
+/// The server's clock as seen from here: `offset` ms to add to Date.now(). Measured from an
+/// answer's `server_time` against the moment the answer arrived, so it is never ahead of the
+/// server (an instant counted on it is reached at the server no later than here).
+export const serverClock = {
+  offset: 0,
+  measured: false,
+  /// `sentAt` and `arrivedAt` are Date.now() around the request.
+  measure(serverTime, arrivedAt) {
+    const at = Date.parse(serverTime);
+    if (Number.isNaN(at)) return;
+    this.offset = at - arrivedAt;
+    this.measured = true;
+  },
+  now() {
+    return Date.now() + this.offset;
+  },
+};
+
+/// `GET path` for an answer that carries `server_time`; the server clock is measured from it.
+export async function timed(path) {
+  const answer = await api("GET", path);
+  serverClock.measure(answer?.server_time, Date.now());
+  return answer;
 }
 
 /// The signed-in user and token; survives a reload (localStorage), ends with `signOut` or a 401.
@@ -76,7 +119,9 @@ export async function api(method, path, body, { raw = false, text, type, signal 
       session.clear();
       window.dispatchEvent(new CustomEvent("dlsms:signed-out", { detail: { expired: true } }));
     }
-    throw new ApiError(response.status, error?.code ?? `http_${response.status}`, error?.error ?? response.statusText);
+    const retry = Number.parseInt(response.headers.get("Retry-After") || "", 10);
+    throw new ApiError(response.status, error?.code ?? `http_${response.status}`, error?.error ?? response.statusText, error,
+      Number.isFinite(retry) ? retry : null);
   }
   if (raw) return response;
   return response.status === 204 ? null : response.json();

@@ -1,5 +1,5 @@
 // The app shell: sign-in (a password, or the campus sign-in through the server), the header, hash
-// routes (#/find, #/mine, #/checkin/<code>, #/staff/…), focus and title on every page change, and
+// routes (#/find, #/mine, #/rules, #/checkin/<code>, #/staff/…), focus and title on every page change, and
 // the live notification stream.
 import { api, session, cached, forget, seatsByID } from "./api.js";
 import { h, fill, field, messageArea, say, toast } from "./dom.js";
@@ -43,6 +43,7 @@ const main = document.getElementById("main");
 const pages = {
   find: { module: () => import("./find.js"), title: "nav.find" },
   mine: { module: () => import("./mine.js"), title: "nav.mine" },
+  rules: { module: () => import("./rules.js"), title: "page.rules" },
   staff: { module: () => import("./staff.js"), title: "nav.staff", admin: true },
 };
 let cleanup = null;
@@ -61,7 +62,7 @@ function renderHeader() {
   const current = location.hash.slice(2).split("/")[0];
   const links = [];
   if (session.token) {
-    links.push(["#/find", t("nav.find"), "find"], ["#/mine", t("nav.mine"), "mine"]);
+    links.push(["#/find", t("nav.find"), "find"], ["#/mine", t("nav.mine"), "mine"], ["#/rules", t("nav.rules"), "rules"]);
     if (session.isAdmin) links.push(["#/staff/reservations", t("nav.staff"), "staff"]);
   }
   fill(document.getElementById("nav"),
@@ -107,6 +108,8 @@ async function signOut(e) {
 function show(titleKey, build, ...args) {
   if (cleanup) cleanup();
   cleanup = null;
+  // A dialog of the page left (the Back button while it was open) goes with it.
+  for (const d of document.querySelectorAll("dialog[open]")) d.close();
   document.title = `${t(titleKey)} – ${t("app.name")}`;
   renderHeader();
   fill(main);

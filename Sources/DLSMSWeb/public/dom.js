@@ -63,11 +63,12 @@ export function say(el, text, kind = "ok") {
 /// A modal dialog: `build(close)` returns its body; resolves with what `close` was given.
 /// Focus moves into it, Tab stays inside (the rest of the page is inert), Escape closes it, and
 /// focus goes back where it was.
-export function dialog(title, build) {
+/// `wide` makes room for a long form.
+export function dialog(title, build, { wide = false } = {}) {
   return new Promise((resolve) => {
     const before = document.activeElement;
     const titleId = `d${++fieldCounter}`;
-    const d = h("dialog", { class: "dialog", "aria-labelledby": titleId });
+    const d = h("dialog", { class: wide ? "dialog wide" : "dialog", "aria-labelledby": titleId });
     let result;
     const close = (value) => {
       result = value;

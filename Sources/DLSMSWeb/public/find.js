@@ -1,10 +1,13 @@
 // Find a seat: branch, area, day and window, feature filters; the seat map for that window; a
 // seat's day timeline; booking in two clicks (the seat, then Book); the waitlist when it is taken.
 // The map refreshes itself (every 15 s while the tab is visible, and on every notification).
-import { api, cached, query, seg, iso } from "./api.js";
+// A library with a release time: before the chosen day opens, a countdown on the server's clock
+// (GET /rules?branch=…&start_time=… gives `opens_at` and `server_time`), and Book is enabled at
+// that instant. Seats kept for other groups are shown as such and cannot be booked.
+import { api, cached, query, seg, iso, timed, serverClock } from "./api.js";
 import { h, fill, field, check, messageArea, say, whenDataChanges, pager } from "./dom.js";
-import { t, formatRange, zonedInstant, zonedDay, zonedTime, addDays } from "./i18n.js";
-import { seatMap, seatState, legend, timeline, withinHours } from "./seatmap.js";
+import { t, formatRange, formatDate, formatTime, formatCountdown, zonedInstant, zonedDay, zonedTime, addDays } from "./i18n.js";
+import { seatMap, seatState, restrictedText, legend, timeline, withinHours } from "./seatmap.js";
 
 const REFRESH_MS = 15000;
 /// Seats on one page of the map (a library may have thousands).
@@ -45,6 +48,9 @@ export async function render(root) {
   let detailMessage = null;
   let last = null;
   let offset = 0;
+  /// When booking for the searched window opens (ms, server clock), or null: open.
+  let opensAt = null;
+  let openTimer = null;
 
   const branch = () => branches.find((b) => b.branch === branchSelect.value) || branches[0];
   const zone = () => branch()?.time_zone || "UTC";
@@ -83,6 +89,8 @@ export async function render(root) {
     }));
     if (!quiet) say(message, t("status.loading"));
     const b = branch();
+    // The release rule is read alongside the seats (a failure there is no reason to show none).
+    const releasing = releaseOf(b, w);
     try {
       const [found, closures] = await Promise.all([
         api("GET", `seats${query({
@@ -105,6 +113,7 @@ export async function render(root) {
         closed = true;
         reasons.push(t("find.outside_hours"));
       }
+      await releasing;
       last = { seats: found.seats, total: found.total, closed, reasons, window: w, branch: b };
       paintResults();
       // Loaded: an old error (the server was unreachable) goes.
@@ -121,6 +130,64 @@ export async function render(root) {
     }
   }
 
+  /// The release rule's opening for the window (a library without a release rule is not asked).
+  async function releaseOf(b, w) {
+    if (b.release === null) {
+      setOpensAt(null);
+      return;
+    }
+    try {
+      const r = await timed(`rules${query({ branch: b.branch, start_time: iso(w.start) })}`);
+      const opens = r.release?.opens_at ?? r.opens_at;
+      const at = r.release && opens ? Date.parse(opens) : NaN;
+      setOpensAt(Number.isNaN(at) ? null : at);
+    } catch {
+      // The rules could not be read: the server still refuses a booking too early, in words.
+    }
+  }
+
+  const isOpen = () => opensAt === null || serverClock.now() >= opensAt;
+
+  /// Book is enabled at the opening instant itself (a timer to it, not only the 1 s tick).
+  function setOpensAt(at) {
+    opensAt = at;
+    clearTimeout(openTimer);
+    openTimer = null;
+    // (setTimeout takes at most 2^31 - 1 ms: a far opening is waited for in steps.)
+    const check = () => {
+      const left = opensAt - serverClock.now();
+      if (left > 0) openTimer = setTimeout(check, Math.min(left, 86400000));
+      else tick();
+    };
+    if (at !== null && !isOpen()) check();
+  }
+
+  /// The countdowns and the Book button, as the server's clock goes on.
+  function tick() {
+    const open = isOpen();
+    for (const el of root.querySelectorAll(".release-countdown")) {
+      if (open) fill(el.closest(".release"), h("p", { role: "status" }, t("release.open_now")));
+      else el.textContent = formatCountdown(opensAt - serverClock.now());
+    }
+    const book = detail.querySelector("button.book");
+    if (book) {
+      book.disabled = !(open && book.dataset.state === "free");
+      const wait = detail.querySelector(".opens-in");
+      if (wait) wait.hidden = open;
+      const left = detail.querySelector(".opens-in .release-wait");
+      if (left && !open) left.textContent = formatCountdown(opensAt - serverClock.now());
+    }
+  }
+
+  function releaseNotice(w, b) {
+    if (isOpen()) return null;
+    const z = b.time_zone || "UTC";
+    const at = new Date(opensAt);
+    return h("div", { class: "release" },
+      h("p", {}, t("release.notice", { day: formatDate(w.start, z), time: `${formatDate(at, z)} ${formatTime(at, z)}`, zone: z })),
+      h("p", {}, t("release.opens_in"), " ", h("strong", { class: "countdown release-countdown" }, formatCountdown(opensAt - serverClock.now()))));
+  }
+
   function paintResults() {
     const { seats, total, closed, reasons, window: w, branch: b } = last;
     // A refresh keeps the keyboard where it was: on the same seat.
@@ -130,6 +197,7 @@ export async function render(root) {
       h("h2", { id: "results-heading" }, t("find.results", { when: formatRange(w.start, w.end, b.time_zone) })),
       h("p", { class: "summary" }, t("find.summary", { free, total: seats.length })),
       reasons.length ? h("p", { class: "notice" }, t("find.closed_because", { reasons: reasons.join("; ") })) : null,
+      releaseNotice(w, b),
       legend(),
       seatMap(seats, { stateOf: (s) => seatState(s, closed), onSelect: (s) => showDetail(s, { focus: true }), selected }),
       pager({
@@ -163,14 +231,20 @@ export async function render(root) {
     const dates = [...new Set([iso(dayStart).slice(0, 10), iso(dayEnd).slice(0, 10)])];
     detailMessage = messageArea();
     const title = h("h2", { id: "detail-heading", tabindex: "-1" }, t("detail.title", { label: seat.label }));
-    const book = h("button", { type: "button", class: "primary", disabled: state !== "free", onclick: () => doBook(seat, detailMessage) },
-      t("detail.book", { label: seat.label, when: formatRange(w.start, w.end, z) }));
+    const book = h("button", {
+      type: "button", class: "primary book", disabled: state !== "free" || !isOpen(), dataset: { state },
+      onclick: () => doBook(seat, detailMessage),
+    }, t("detail.book", { label: seat.label, when: formatRange(w.start, w.end, z) }));
+    const groups = Array.isArray(seat.restricted_to) ? seat.restricted_to.join(", ") : "";
     fill(detail, title,
       h("p", { class: "features" }, `${seat.branch} · ${seat.area}`, " · ",
         [seat.has_power ? t("feature.power") : null, seat.has_monitor ? t("feature.monitor") : null, seat.accessible ? t("feature.accessible") : null]
           .filter(Boolean).join(", ") || t("feature.none")),
       seat.notes ? h("p", { class: "notes" }, seat.notes) : null,
-      h("p", { class: `state-line state-${state}` }, t(`detail.state_${state}`)),
+      h("p", { class: `state-line state-${state}` }, state === "restricted" ? t("detail.state_restricted", { groups: groups || "?" }) : t(`detail.state_${state}`)),
+      state !== "restricted" && groups ? h("p", { class: "aside" }, t("detail.restricted_yours", { groups })) : null,
+      state === "free" ? h("p", { class: "opens-in", hidden: isOpen() },
+        t("release.opens_in"), " ", h("strong", { class: "countdown release-wait" }, isOpen() ? "" : formatCountdown(opensAt - serverClock.now()))) : null,
       h("div", { class: "timeline-slot" }, h("p", { class: "loading" }, t("status.loading"))),
       h("div", { class: "actions" }, book,
         state === "taken" ? h("button", { type: "button", onclick: () => joinWaitlist({ seat_id: seat.id }, detailMessage) }, t("detail.wait_seat")) : null),
@@ -201,8 +275,9 @@ export async function render(root) {
       hideDetail();
       await search({ quiet: true });
     } catch (err) {
-      // The map refreshes (the seat is probably taken now), then the refusal is shown in the
-      // seat's panel, redrawn or not.
+      // The map refreshes (the seat is probably taken now, or the day not open yet: the countdown
+      // comes back), then the refusal is shown in the seat's panel, redrawn or not.
+      if (err.code === "not_open_yet" && err.body?.opens_at) setOpensAt(Date.parse(err.body.opens_at));
       await search({ quiet: true });
       say(detailMessage || where, err.describe ? err.describe() : String(err), "error");
     }
@@ -247,5 +322,11 @@ export async function render(root) {
   const refresh = () => {
     if (document.visibilityState === "visible" && !document.querySelector("dialog[open]")) search({ quiet: true });
   };
-  return whenDataChanges(refresh, REFRESH_MS);
+  const stop = whenDataChanges(refresh, REFRESH_MS);
+  const ticker = setInterval(tick, 1000);
+  return () => {
+    stop();
+    clearInterval(ticker);
+    clearTimeout(openTimer);
+  };
 }

@@ -3,13 +3,13 @@
 // the stream is refused or closed for good, it is reopened with backoff from the last id seen
 // (kept for the tab, so a reload replays what it missed). Every notification shows a toast and is
 // announced to the open page (`dlsms:notification`), which refreshes what it shows.
-import { api, ApiError, session, query, cached, seatsByID } from "./api.js";
+import { api, ApiError, session, query, cached, seatsByID, localZone } from "./api.js";
 import { h, fill, toast } from "./dom.js";
-import { t, formatRange, has } from "./i18n.js";
+import { t, formatRange, formatDateTime, has } from "./i18n.js";
 
 const TYPES = [
   "seat_offered", "seat_available", "offer_expired", "reservation_no_show", "reservation_completed",
-  "reservation_cancelled", "staff_message",
+  "reservation_cancelled", "staff_message", "strike_recorded", "suspended", "booked_by_staff",
 ];
 const LAST_PREFIX = "dlsms.lastEventId.";
 const lastKey = () => LAST_PREFIX + (session.user?.id ?? "");
@@ -103,11 +103,13 @@ async function receive(type, event) {
   }
   const when = n.start_time && n.end_time ? formatRange(new Date(n.start_time), new Date(n.end_time), zone) : "";
   const key = `notify.${type}`;
-  const text = has(key) && type !== "staff_message" ? t(key, { seat, when }) : n.message;
+  const until = n.until ? formatDateTime(new Date(n.until), zone === "UTC" ? localZone() : zone) : "?";
+  const text = has(key) && type !== "staff_message" ? t(key, { seat, when, until }) : n.message;
   let action;
   if (type === "seat_offered") action = { label: t("action.book_it"), run: () => acceptOffer(n) };
   if (type === "seat_available" && n.start_time && n.end_time) action = { label: t("action.book_it"), run: () => bookFreed(n) };
-  toast(text, { action, kind: type === "seat_offered" || type === "seat_available" ? "offer" : "info" });
+  if (type === "strike_recorded" || type === "suspended") action = { label: t("nav.rules"), run: () => { location.hash = "#/rules"; } };
+  toast(text, { action, kind: type === "seat_offered" || type === "seat_available" ? "offer" : type === "suspended" ? "error" : "info" });
 }
 
 /// Books from a toast: the outcome is another toast, and the open page reloads its data.

@@ -3,14 +3,21 @@
 import { h } from "./dom.js";
 import { t, formatTime, zonedInstant, weekdayOf, addDays } from "./i18n.js";
 
-const STATES = ["free", "taken", "maintenance", "closed"];
+const STATES = ["free", "taken", "maintenance", "closed", "restricted"];
 
 /// The state of `seat` for a searched window: closed (a closure or opening hours), maintenance,
-/// taken, or free.
+/// restricted (kept for groups the caller is not in), taken, or free.
 export function seatState(seat, closedAreas) {
   if (closedAreas === true || (closedAreas && closedAreas.has(seat.area))) return "closed";
   if (seat.status === "MAINTENANCE") return "maintenance";
+  if (seat.allowed === false) return "restricted";
   return seat.is_available ? "free" : "taken";
+}
+
+/// "postgraduate only": the groups a restricted seat is kept for, in words.
+export function restrictedText(seat) {
+  const groups = Array.isArray(seat.restricted_to) ? seat.restricted_to : [];
+  return groups.length ? t("map.only", { groups: groups.join(", ") }) : t("state.restricted");
 }
 
 function icon(name) {
@@ -61,16 +68,17 @@ export function seatMap(seats, { stateOf, onSelect, selected }) {
         seat.has_monitor ? t("feature.monitor") : null,
         seat.accessible ? t("feature.accessible") : null,
       ].filter(Boolean);
+      const stateText = state === "restricted" ? restrictedText(seat) : t(`state.${state}`);
       const button = h("button", {
         type: "button",
         class: `seat seat-${state}`,
         dataset: { seatId: seat.id, state },
         "aria-pressed": selected === seat.id ? "true" : "false",
-        "aria-label": t("map.seat_label", { label: seat.label, state: t(`state.${state}`), features: features.join(", ") || t("feature.none") }),
+        "aria-label": t("map.seat_label", { label: seat.label, state: stateText, features: features.join(", ") || t("feature.none") }),
         onclick: () => onSelect(seat, button),
       },
         h("span", { class: "seat-name" }, seat.label),
-        h("span", { class: "seat-state" }, h("span", { class: "mark", "aria-hidden": "true" }, t(`mark.${state}`)), t(`state.${state}`)),
+        h("span", { class: "seat-state" }, h("span", { class: "mark", "aria-hidden": "true" }, t(`mark.${state}`)), stateText),
         h("span", { class: "seat-icons" },
           seat.has_power ? icon("power") : null, seat.has_monitor ? icon("monitor") : null,
           seat.accessible ? icon("accessible") : null));

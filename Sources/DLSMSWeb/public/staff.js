@@ -1,13 +1,15 @@
 // The staff pages (admin role): all reservations with filters and paging; the seat map with
 // maintenance, seat details and map positions; each branch's opening hours, closures, check-in
-// at the seat and QR codes; statistics and reports drawn as charts, with CSV downloads.
+// at the seat, QR codes and release time; groups with their policies and strikes (groups.js);
+// statistics and reports drawn as charts, with CSV downloads.
 import { api, cached, forget, query, seg, iso, download, seatsByID } from "./api.js";
 import { h, fill, field, check, messageArea, say, dialog, confirmDialog, table, pager } from "./dom.js";
 import { t, has, formatRange, formatDateTime, zonedDay, zonedInstant, addDays } from "./i18n.js";
 import { seatMap, legend } from "./seatmap.js";
 import { barChart, columnChart, heatmap } from "./charts.js";
+import { groups, strikes } from "./groups.js";
 
-const SECTIONS = ["reservations", "seats", "branches", "stats"];
+const SECTIONS = ["reservations", "seats", "branches", "groups", "strikes", "stats"];
 const WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
 const STATUSES = ["HELD", "CONFIRMED", "CHECKED_IN", "COMPLETED", "CANCELLED", "NO_SHOW"];
 const errorText = (err) => (err.describe ? err.describe() : String(err));
@@ -20,7 +22,7 @@ export async function render(root, section = "reservations") {
     h("nav", { class: "subnav", "aria-label": t("staff.sections") },
       h("ul", {}, SECTIONS.map((s) => h("li", {}, h("a", { href: `#/staff/${s}`, "aria-current": s === section ? "page" : false }, t(`staff.${s}`)))))),
     body);
-  const pages = { reservations, seats, branches, stats };
+  const pages = { reservations, seats, branches, groups, strikes, stats };
   return pages[section](body);
 }
 
@@ -242,7 +244,7 @@ async function branches(root) {
   const area = h("div", {});
   const paint = async () => {
     const b = (await api("GET", "branches")).branches.find((x) => x.branch === select.value);
-    fill(area, await hoursCard(b, paint), await closuresCard(b), codesCard(b, paint));
+    fill(area, await hoursCard(b, paint), releaseCard(b, paint), await closuresCard(b), codesCard(b, paint));
   };
   select.addEventListener("change", paint);
   fill(root, h("div", { class: "card search" }, h("div", { class: "row" }, field(t("field.branch"), select))), area);
@@ -286,6 +288,65 @@ async function hoursCard(b, repaint) {
     }
   });
   return h("div", {}, form, h("div", { class: "card" }, h("h2", {}, t("staff.checkin")), check(t("staff.presence"), presence), presenceMessage));
+}
+
+/// The release time: none, or "seats for day D open at HH:MM on day D − k" (library time).
+export function releaseText(release) {
+  if (!release || release.days_before === null || release.days_before === undefined) return null;
+  const k = release.days_before;
+  const days = k === 0 ? t("release.same_day") : k === 1 ? t("release.day") : t("release.days", { n: k });
+  return t("release.rule", { time: release.time, days });
+}
+
+function releaseCard(b, repaint) {
+  const message = messageArea();
+  const current = b.release && b.release.days_before !== null && b.release.days_before !== undefined ? b.release : null;
+  const none = h("input", { type: "radio", name: "release-mode", value: "none", checked: !current });
+  const at = h("input", { type: "radio", name: "release-mode", value: "at", checked: !!current });
+  const days = h("input", { type: "number", name: "release-days", min: 0, max: 365, step: 1, inputmode: "numeric", value: current ? current.days_before : 1 });
+  const time = h("input", { type: "time", name: "release-time", step: 60, value: current ? current.time : "07:00" });
+  const radio = (input, label) => {
+    input.id = `release-${input.value}`;
+    return h("div", { class: "check" }, input, h("label", { for: input.id }, label));
+  };
+  const sync = () => {
+    days.disabled = none.checked;
+    time.disabled = none.checked;
+  };
+  none.addEventListener("change", sync);
+  at.addEventListener("change", sync);
+  sync();
+  const now = h("p", { class: "release-current" }, current ? t("release.current", { rule: releaseText(current) }) : t("release.current_none"));
+  const form = h("form", { class: "card", novalidate: true, "aria-labelledby": "release-heading" },
+    h("h2", { id: "release-heading" }, t("release.title")),
+    h("p", { class: "aside" }, t("release.intro")),
+    now,
+    h("fieldset", {}, h("legend", { class: "visually-hidden" }, t("release.title")),
+      radio(none, t("release.none")), radio(at, t("release.at"))),
+    h("div", { class: "row" }, field(t("release.days_before"), days, t("release.days_before_hint")), field(t("release.time"), time, b.time_zone)),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("release.save"))),
+    message);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    let body = { days_before: null };
+    if (at.checked) {
+      const k = Number(days.value);
+      if (!Number.isInteger(k) || k < 0 || k > 365 || !/^\d\d:\d\d$/.test(time.value)) {
+        return say(message, t("groups.bad_number", { field: t("release.days_before"), min: 0, max: 365 }), "error");
+      }
+      body = { days_before: k, time: time.value };
+    }
+    try {
+      const saved = await api("PUT", `admin/branches/${seg(b.branch)}/release`, body);
+      forget("branches");
+      const rule = saved?.release ?? (body.days_before === null ? null : body);
+      fill(now, rule && rule.days_before !== null ? t("release.current", { rule: releaseText(rule) }) : t("release.current_none"));
+      say(message, body.days_before === null ? t("release.removed") : t("release.saved"), "ok");
+    } catch (err) {
+      say(message, errorText(err), "error");
+    }
+  });
+  return form;
 }
 
 async function closuresCard(b) {
