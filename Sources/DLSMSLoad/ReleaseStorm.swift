@@ -695,7 +695,11 @@ enum ReleaseStorm {
             }
         }
         guard case .reply(_, let body) = answers[0], let rules = JSON.object(body) else { return nil }
-        let opensAt = rules["opens_at"] as? String
+        let opensAt = (rules["release"] as? [String: Any])?["opens_at"] as? String
+        if releaseRule, opensAt == nil {
+            throw LoadTestError.preparation(
+                "the server does not announce the release (GET /rules?branch=…: release.opens_at)")
+        }
         if releaseRule, let opensAt, RFC3339.parse(opensAt) != storm.releaseAt {
             throw LoadTestError.preparation(
                 "the server opens the first window at \(opensAt), not at \(RFC3339.format(storm.releaseAt))")

@@ -221,7 +221,8 @@ import Testing
         let child = try ChildProcess(
             "/bin/sh",
             [
-                "-c", #"ulimit -n 64 && exec "$0" serve --port 0 --data-dir "$1" --bcrypt-cost 4 --log-level info"#,
+                "-c",
+                #"ulimit -n 64 && exec "$0" serve --port 0 --grpc-port 0 --data-dir "$1" --bcrypt-cost 4 --log-level info"#,
                 try dlsmsExecutable(), dir + "/data",
             ], standardError: log)
         defer {

@@ -68,7 +68,8 @@ import Testing
             #expect(listedGroups.first { $0["group"] as? String == "pg" }?["members"] as? Int == 1)
             let found = try await client.call(.get, "/admin/users?student_id=S2021004", token: admin)
             #expect((found.json["users"] as? [[String: Any]])?.map { $0["student_id"] as? String } == ["S2021004"])
-            #expect(try await client.call(.get, "/admin/users?student_id=NOBODY", token: admin).json["total"] as? Int == 0)
+            #expect(
+                try await client.call(.get, "/admin/users?student_id=NOBODY", token: admin).json["total"] as? Int == 0)
             let one = try await client.call(.get, "/admin/groups/pg", token: admin)
             #expect((one.json["members"] as? [[String: Any]])?.first?["student_id"] as? String == "S2021004")
             #expect(try await client.call(.get, "/admin/groups/pg", token: student).status == .forbidden)

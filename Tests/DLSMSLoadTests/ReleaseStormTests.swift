@@ -1,3 +1,4 @@
+import DLSMSCore
 import DLSMSTestSupport
 import Foundation
 import NIOCore
@@ -96,16 +97,6 @@ import Testing
         return (status, report, await output.value + "\n" + errors)
     }
 
-    /// Whether the server has release times (its contract lists the release route): until it does,
-    /// the storms fire at an instant of their own (`--no-release-rule`) and check everything else.
-    func releaseRuleArguments(_ base: String) async -> [String] {
-        let sent = await LoadClient(timeoutSeconds: 10).connection().send(.GET, base + "/openapi.yaml")
-        guard case .reply(200, let body) = sent, String(buffer: body).contains("/release") else {
-            return ["--no-release-rule"]
-        }
-        return []
-    }
-
     /// The storm's own invariants and the checker's, for a storm with more students than seat-windows.
     func expectSettled(_ report: LoadReport?, students: Int, seats: Int, output: String) throws {
         let r = try #require(report, "\(output)")
@@ -130,19 +121,19 @@ import Testing
                 "--connections-per-address", "8192",
             ])
         try await server.waitUntilListening()
-        let rule = await releaseRuleArguments(server.base)
         let (status, report, output) = try await loadtest(
             [
                 "--url", server.base, "--students", "200", "--seats", "20", "--lead", "3", "--admin-password",
                 "admin-password", "--seed", "21",
-            ] + rule, in: dir)
+            ], in: dir)
         #expect(server.stop() == 0)
         #expect(status == 0, "\(output)")
         try expectSettled(report, students: 200, seats: 20, output: output)
         let release = try #require(report?.release)
-        // The rule held a booking back before the instant, and nothing after it.
-        #expect(release.releaseRule == rule.isEmpty)
-        if rule.isEmpty { #expect(release.probeBeforeInstant == "409 not_open_yet") }
+        // The server's release rule held a booking back before the instant, and nothing after it.
+        #expect(release.releaseRule)
+        #expect(release.probeBeforeInstant == "409 not_open_yet")
+        #expect(release.opensAt.flatMap(RFC3339.parse) == RFC3339.parse(release.releaseAt))
         #expect(release.notOpenYet == 0)
         #expect(report?.results.unknown == 0)
     }
@@ -150,19 +141,14 @@ import Testing
     @Test func aStormWithAKillInTheMiddleLosesNothingAndStillSettles() async throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        // The same binary as the chaos server's: does it have release times?
-        let probe = try ServerProcess(dataDirectory: dir + "/probe")
-        try await probe.waitUntilListening()
-        let rule = await releaseRuleArguments(probe.base)
-        #expect(probe.stop() == 0)
         let (status, report, output) = try await loadtest(
             [
                 "--chaos", "--server-binary", try dlsmsExecutable(), "--data-dir", dir + "/data", "--cycles", "1",
-                "--min-uptime", "0.02", "--max-uptime", "0.1", "--students", "600", "--seats", "40", "--lead", "3",
+                "--min-uptime", "0.02", "--max-uptime", "0.1", "--students", "300", "--seats", "20", "--lead", "3",
                 "--seed", "22",
-            ] + rule, in: dir)
+            ], in: dir)
         #expect(status == 0, "\(output)")
-        try expectSettled(report, students: 600, seats: 40, output: output)
+        try expectSettled(report, students: 300, seats: 20, output: output)
         // The kill came in the middle of the storm, not after it.
         let kill = try #require(report?.chaos?.first)
         #expect(kill.killedAt < (report?.release?.settleSeconds ?? 0), "\(kill)")
