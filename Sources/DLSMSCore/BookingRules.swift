@@ -108,12 +108,16 @@ public struct BookingRules: Sendable, Hashable {
     }
 
     /// The check-in window of a reservation starting at `start`: `[opens, closes)`.
-    public func checkInWindow(start: Timestamp) -> (opens: Timestamp, closes: Timestamp) {
-        (start - checkInOpensBefore, start + grace)
+    /// A reservation made after its start (a start may lie `pastTolerance` back) keeps the whole
+    /// grace period from the moment it was made: nobody is a no-show before they could check in.
+    public func checkInWindow(start: Timestamp, createdAt: Timestamp = .min) -> (opens: Timestamp, closes: Timestamp) {
+        (start - checkInOpensBefore, noShowDeadline(start: start, createdAt: createdAt))
     }
 
     /// The moment a `CONFIRMED` reservation starting at `start` becomes a no-show.
-    public func noShowDeadline(start: Timestamp) -> Timestamp { start + grace }
+    public func noShowDeadline(start: Timestamp, createdAt: Timestamp = .min) -> Timestamp {
+        max(start, createdAt) + grace
+    }
 
     /// A student id: 1–64 characters of letters, digits, `-`, `_` and `.`.
     /// A name people see: at most 200 bytes, no control characters (C0, DEL, C1) and no

@@ -80,8 +80,9 @@ public struct GroupPolicy: Sendable, Hashable {
                 (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 32 || c == 45 || c == 95
                     || c == 46 || c == 58 || c == 61 || c == 44
             }
-        guard ok else {
-            throw .badRequest("a group name is 1-64 letters, digits, spaces, '-', '_', '.', ':', '=' or ','")
+        guard ok, !name.allSatisfy({ $0 == "." }) else {
+            throw .badRequest(
+                "a group name is 1-64 letters, digits, spaces, '-', '_', '.', ':', '=' or ',' (not dots alone)")
         }
     }
 }

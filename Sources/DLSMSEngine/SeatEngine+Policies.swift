@@ -1,4 +1,5 @@
 import DLSMSCore
+import Dispatch
 import Foundation
 import SwiftCSV
 
@@ -36,9 +37,20 @@ extension SeatEngine {
 
     // MARK: - Changes
 
+    /// The largest membership CSV (100,000 lines of a student id and a group fit easily).
+    public static let maxMembershipImportBytes = 4 << 20
+
     /// Sets a group's policy (the whole policy).
     public func setPolicy(_ policy: GroupPolicy) async throws(EngineError) -> GroupPolicy {
         try policy.validate()
+        // Each place names a branch, or an area of one, that the catalog has.
+        for place in policy.places {
+            let parts = place.split(separator: "/", maxSplits: 1).map(String.init)
+            guard let branch = self.branch(named: parts[0]), parts.count == 1 || branch.areas.contains(parts[1])
+            else {
+                throw .badRequest("unknown place '\(place.prefix(201))': a branch, or branch/area, of the catalog")
+            }
+        }
         var p = policy
         p.removed = false
         p.places = Array(Set(p.places)).sorted()
@@ -77,12 +89,22 @@ extension SeatEngine {
     /// names is skipped): every line is checked first, and nothing is added if any is wrong.
     /// Answers the memberships added (those a student had already do not count).
     public func importMemberships(csv text: String) async throws(EngineError) -> Int {
-        let csv: EnumeratedCSV
-        do {
-            csv = try EnumeratedCSV(string: text, delimiter: .comma, loadColumns: false)
-        } catch {
-            throw .badRequest("not a CSV file: \(error)")
+        guard text.utf8.count <= Self.maxMembershipImportBytes else {
+            throw .badRequest("the file is larger than \(Self.maxMembershipImportBytes >> 20) MiB")
         }
+        // Parsed on a thread of Dispatch's, not of Swift's small cooperative pool: a large file
+        // takes a second or more, and the pool serves every request (a health check too).
+        let parsed: Result<EnumeratedCSV, EngineError> = await withCheckedContinuation { done in
+            DispatchQueue.global().async {
+                do {
+                    done.resume(
+                        returning: .success(try EnumeratedCSV(string: text, delimiter: .comma, loadColumns: false)))
+                } catch {
+                    done.resume(returning: .failure(.badRequest("not a CSV file: \(error)")))
+                }
+            }
+        }
+        let csv = try parsed.get()
         // The first line is a header when it names the columns; else it is data (line 1).
         let header = csv.header.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         var lines = csv.rows.enumerated().map { (line: $0.offset + 2, fields: $0.element) }
@@ -92,7 +114,7 @@ extension SeatEngine {
         var problems: [String] = []
         for (line, row) in lines {
             let fields = row.map { $0.trimmingCharacters(in: .whitespaces) }
-            if fields.allSatisfy(\.isEmpty) { continue }
+            if fields.count <= 1 && fields.allSatisfy(\.isEmpty) { continue }  // a blank line
             guard fields.count == 2, !fields[1].isEmpty else {
                 problems.append("line \(line): two fields expected (student_id,group)")
                 continue

@@ -32,7 +32,8 @@ extension SeatShard {
             {
                 throw .presenceRequired
             }
-            let window = ctx.policies.effective(for: r.userID).rules.checkInWindow(start: r.start)
+            let window = ctx.policies.effective(for: r.userID).rules.checkInWindow(
+                start: r.start, createdAt: r.createdAt)
             guard now >= window.opens && now < window.closes else {
                 throw .checkinWindow(opens: window.opens, closes: window.closes)
             }
@@ -357,7 +358,9 @@ extension SeatShard {
             for e in seats[p].index.prefix(startingAtOrBefore: now) {
                 let r = slots[Int(e.handle)]
                 if r.status == .confirmed
-                    && now >= ctx.policies.effective(for: r.userID).rules.noShowDeadline(start: r.start)
+                    && now
+                        >= ctx.policies.effective(for: r.userID).rules.noShowDeadline(
+                            start: r.start, createdAt: r.createdAt)
                 {
                     due.append((e.handle, r, .noShow(at: now)))
                 } else if r.status == .checkedIn && now >= r.end {
@@ -525,7 +528,7 @@ extension SeatShard {
         let held = seats[p].index.busy(start: now - rules.grace, end: now + rules.checkInOpensBefore + 1)
             .map { ($0.handle, slots[Int($0.handle)]) }.filter { $0.1.userID == user }
         let open = held.first { _, r in
-            let w = rules.checkInWindow(start: r.start)
+            let w = rules.checkInWindow(start: r.start, createdAt: r.createdAt)
             return r.status == .confirmed && now >= w.opens && now < w.closes
         }
         let later = seats[p].index.busy(start: now, end: .max).lazy.map { ($0.handle, self.slots[Int($0.handle)]) }

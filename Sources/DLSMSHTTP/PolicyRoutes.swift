@@ -91,9 +91,9 @@ private func addGroupRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine)
 private func addMembershipRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine) {
     api.post("/admin/groups/import") { request, context -> Response in
         _ = try context.requireAdmin()
-        let limit = 8 << 20
+        let limit = SeatEngine.maxMembershipImportBytes
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
-            throw APIError(.contentTooLarge, "payload_too_large", "the file is larger than 8 MiB")
+            throw APIError(.contentTooLarge, "payload_too_large", "the file is larger than \(limit >> 20) MiB")
         }
         var request = request
         let buffer = try await request.collectBody(upTo: limit)
@@ -351,10 +351,28 @@ package struct ReasonBody: Decodable {
     package var reason: String?
 }
 
-/// `{"days_before": 1, "time": "07:00"}`; `{"days_before": null}` removes the rule.
-package struct ReleaseBody: Decodable {
-    package var daysBefore: Int?
-    package var time: String?
+/// `{"days_before": 1, "time": "07:00"}`; `{"days_before": null}` removes the rule. Any other key,
+/// or a body without `days_before`, is refused (a misspelt key must not remove the rule).
+package struct ReleaseBody: JSONNamedKeys {
+    var daysBefore: Int?
+    var time: String?
+
+    package init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: PolicyBody.Key.self)
+        var sawDays = false
+        for key in c.allKeys {
+            switch key.stringValue {
+            case "days_before":
+                sawDays = true
+                daysBefore = try c.decodeIfPresent(Int.self, forKey: key)
+            case "time": time = try c.decodeIfPresent(String.self, forKey: key)
+            default: throw APIError.badRequest("unknown key '\(key.stringValue.prefix(64))': days_before and time")
+            }
+        }
+        guard sawDays else {
+            throw APIError.badRequest("days_before is required (null removes the release rule)")
+        }
+    }
 
     func rule() throws(APIError) -> ReleaseRule? {
         guard let days = daysBefore else {
@@ -363,7 +381,7 @@ package struct ReleaseBody: Decodable {
         }
         guard let time else { throw APIError.badRequest("time (HH:MM, the branch's local time) is required") }
         let parts = time.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isASCII) }),
+        guard parts.count == 2, parts.allSatisfy({ $0.count == 2 && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }),
             let h = Int(parts[0]), let m = Int(parts[1]), (0..<24).contains(h), (0..<60).contains(m)
         else { throw APIError.badRequest("time must be HH:MM (00:00 to 23:59): \(time.prefix(32))") }
         let rule = ReleaseRule(daysBefore: days, minute: h * 60 + m)

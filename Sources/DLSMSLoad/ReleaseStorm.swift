@@ -498,14 +498,8 @@ enum ReleaseStorm {
         let students = try await LoadTest.registerStudents(config, client: client, base: base)
         let limits = try await readLimits(token: students[0].token, client: connection, base: base)
 
-        // The instant: at least `lead` from now; a whole minute when the server's rule sets it.
-        let now = Date().timeIntervalSince1970
-        var releaseAt = Int64((now + config.release.lead).rounded(.up))
-        if config.release.releaseRule { releaseAt = (releaseAt + 59) / 60 * 60 }
-        let day = releaseAt - releaseAt % 86_400 + 86_400
-        let windows = [8, 12, 16].map { Storm.Window(start: day + Int64($0) * 3_600, end: day + Int64($0 + 4) * 3_600) }
-        let instant = NIODeadline.now() + .nanoseconds(Int64((Double(releaseAt) - now) * 1e9))
-        let storm = Storm(branch: branch, seats: seats, windows: windows, releaseAt: releaseAt, instant: instant)
+        let (storm, day) = schedule(config, branch: branch, seats: seats)
+        let (releaseAt, instant) = (storm.releaseAt, storm.instant)
         var probe: String?
         if config.release.releaseRule {
             probe = try await setReleaseRule(
@@ -569,6 +563,18 @@ enum ReleaseStorm {
     }
 
     // MARK: Preparation
+
+    /// The instant: at least `lead` from now, a whole minute when the server's rule sets it; the
+    /// three windows of the next day.
+    static func schedule(_ config: LoadTestConfiguration, branch: String, seats: [Int64]) -> (Storm, day: Int64) {
+        let now = Date().timeIntervalSince1970
+        var releaseAt = Int64((now + config.release.lead).rounded(.up))
+        if config.release.releaseRule { releaseAt = (releaseAt + 59) / 60 * 60 }
+        let day = releaseAt - releaseAt % 86_400 + 86_400
+        let windows = [8, 12, 16].map { Storm.Window(start: day + Int64($0) * 3_600, end: day + Int64($0 + 4) * 3_600) }
+        let instant = NIODeadline.now() + .nanoseconds(Int64((Double(releaseAt) - now) * 1e9))
+        return (Storm(branch: branch, seats: seats, windows: windows, releaseAt: releaseAt, instant: instant), day)
+    }
 
     /// A new branch (UTC, open around the clock) with `seats` seats, made through the catalog import.
     static func makeBranch(_ config: LoadTestConfiguration, token: String, client: Connection, base: String)

@@ -352,8 +352,12 @@ struct ExportDocument: Encodable {
         var timeZone: String
         var openHours: String
         var closures: [ClosureRow]
-        /// "days_before 1 at 07:00", or nil.
-        var release: String? = nil
+        /// The release rule, or nil.
+        var release: ReleaseRow? = nil
+    }
+    struct ReleaseRow: Encodable {
+        var daysBefore: Int
+        var time: String
     }
     struct PolicyRow: Encodable {
         var group: String
@@ -508,7 +512,7 @@ struct ExportDocument: Encodable {
                                 id: $0.id, area: $0.area.isEmpty ? nil : $0.area, startTime: rfc3339($0.start),
                                 endTime: rfc3339($0.end), reason: $0.reason)
                         },
-                        release: b.release.map { "\($0.daysBefore) days before at \($0.time)" }))
+                        release: b.release.map { ReleaseRow(daysBefore: $0.daysBefore, time: $0.time) }))
             case .seatDefined(let s):
                 seats.append(
                     SeatRow(

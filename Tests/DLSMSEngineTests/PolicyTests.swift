@@ -272,6 +272,22 @@ import Testing
         _ = try await engine.book(user: 1, seat: 2, start: clock.now() + 3 * hour, end: clock.now() + 4 * hour)
     }
 
+    /// A booking made after its start (the past tolerance) has the whole grace from when it was
+    /// made: not a no-show, and no strike, before the student could check in.
+    @Test func aLateBookingHasTheWholeGraceFromWhenItWasMade() async throws {
+        let (engine, clock) = try await makeBareEngine(seats: 2, users: 1)
+        var d = GroupPolicy(group: "default")
+        d.graceMinutes = 1
+        _ = try await engine.setPolicy(d)
+        let r = try await engine.book(user: 1, seat: 1, start: testNow - 2 * minute, end: testNow + hour)
+        clock.advance(by: 59)
+        #expect(await engine.sweep(now: clock.now()).noShows.isEmpty)
+        #expect(engine.strikes(of: 1).isEmpty)
+        clock.advance(by: 1)
+        #expect(await engine.sweep(now: clock.now()).noShows.map(\.id) == [r.id])
+        #expect(engine.strikes(of: 1).count == 1)
+    }
+
     @Test func suspensionEndsByItselfAndALiftForgivesEarlierStrikes() async throws {
         let (engine, clock) = try await makeBareEngine(seats: 4, users: 2)
         var d = GroupPolicy(group: "default")

@@ -91,6 +91,15 @@ import Testing
             }
             let badName = try await client.call(.put, "/admin/groups/a%22b/policy", token: admin, json: "{}")
             #expect(badName.status == .badRequest, "\(badName.text)")
+            #expect(
+                try await client.call(.put, "/admin/groups/%2E%2E/policy", token: admin, json: "{}").status
+                    == .badRequest)
+            let nowhere = try await client.call(
+                .put, "/admin/groups/pg/policy", token: admin, json: #"{"places": ["Main Library/Nope"]}"#)
+            #expect(
+                nowhere.status == .badRequest && (nowhere.json["error"] as? String)?.contains("unknown place") == true)
+            let commas = try await client.call(.post, "/admin/groups/import", token: admin, json: ",\n")
+            #expect(commas.status == .badRequest, "\(commas.text)")
             #expect(try await client.call(.delete, "/admin/groups/none/policy", token: admin).status == .notFound)
             let tooMany = (0..<65).map { "\"g\($0)\"" }.joined(separator: ",")
             let r = try await client.call(

@@ -59,7 +59,9 @@ export async function render(root) {
     const end = new Date(r.end_time);
     const zone = zoneOf(r.seat_id);
     const opens = start.getTime() - rules.checkin_opens_minutes * 60000;
-    const deadline = start.getTime() + rules.grace_minutes * 60000;
+    // Made after its start: the grace runs from the booking (as the server counts it).
+    const made = r.created_at ? new Date(r.created_at).getTime() : 0;
+    const deadline = Math.max(start.getTime(), made) + rules.grace_minutes * 60000;
     const title = t("mine.seat", { label: seatName(r.seat_id) });
     const actions = h("div", { class: "actions" });
     const info = h("p", { class: "info" });
