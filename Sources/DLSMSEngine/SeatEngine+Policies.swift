@@ -131,6 +131,9 @@ extension SeatEngine {
             }
             additions[user.id, default: []].append(fields[1])
         }
+        guard !additions.isEmpty || !problems.isEmpty else {
+            throw .badRequest("the file has no student_id,group line")
+        }
         guard problems.isEmpty else {
             throw .badRequest(problems.prefix(20).joined(separator: "; ") + (problems.count > 20 ? "; …" : ""))
         }

@@ -96,3 +96,26 @@ final class ServerSupervisor: @unchecked Sendable {
         return status
     }
 }
+
+extension ServerSupervisor {
+    /// One chaos cycle: the target goes down, the server is killed -9 and started again on its
+    /// data directory, and the target comes back at its new address. The event (when, counted from
+    /// `origin`, and for how long), or the failure to start again — then the target points at a
+    /// dead address, so that waiting requests fail fast.
+    func killAndRestart(target: Target, origin: NIODeadline) async -> Result<ChaosEvent, any Error> {
+        target.down()
+        let killed = NIODeadline.now()
+        kill9()
+        do {
+            let base = try await start()
+            let event = ChaosEvent(
+                killedAt: Double((killed - origin).nanoseconds) / 1e9,
+                downSeconds: Double((NIODeadline.now() - killed).nanoseconds) / 1e9)
+            target.up(base)
+            return .success(event)
+        } catch {
+            target.up("http://127.0.0.1:1")
+            return .failure(error)
+        }
+    }
+}

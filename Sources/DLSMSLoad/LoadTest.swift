@@ -346,23 +346,11 @@ public enum LoadTest {
             let uptime = Double.random(in: chaos.uptime, using: &rng)
             try? await Task.sleep(for: .seconds(uptime))
             if cycle == chaos.cycles { shared.stop.store(true, ordering: .releasing) }
-            target.down()
-            let killed = NIODeadline.now()
-            supervisor.kill9()
-            do {
-                let base = try await supervisor.start()
-                shared.events.withLock {
-                    $0.append(
-                        ChaosEvent(
-                            killedAt: Double((killed - origin).nanoseconds) / 1e9,
-                            downSeconds: Double((NIODeadline.now() - killed).nanoseconds) / 1e9))
-                }
-                target.up(base)
-            } catch {
+            switch await supervisor.killAndRestart(target: target, origin: origin) {
+            case .success(let event): shared.events.withLock { $0.append(event) }
+            case .failure(let error):
                 shared.failure.withLock { $0 = error }
-                shared.stop.store(true, ordering: .releasing)
-                // Release the waiting workers; their requests fail fast on the dead address.
-                target.up("http://127.0.0.1:1")
+                shared.stop.store(true, ordering: .releasing)  // the workers' requests fail fast now
                 return
             }
         }

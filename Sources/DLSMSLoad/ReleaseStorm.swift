@@ -721,21 +721,10 @@ enum ReleaseStorm {
         let origin = NIODeadline.now()
         for _ in 1...chaos.cycles {
             try? await Task.sleep(for: .seconds(Double.random(in: chaos.uptime, using: &rng)))
-            target.down()
-            let killed = NIODeadline.now()
-            supervisor.kill9()
-            do {
-                let base = try await supervisor.start()
-                shared.events.withLock {
-                    $0.append(
-                        ChaosEvent(
-                            killedAt: Double((killed - origin).nanoseconds) / 1e9,
-                            downSeconds: Double((NIODeadline.now() - killed).nanoseconds) / 1e9))
-                }
-                target.up(base)
-            } catch {
+            switch await supervisor.killAndRestart(target: target, origin: origin) {
+            case .success(let event): shared.events.withLock { $0.append(event) }
+            case .failure(let error):
                 shared.failure.withLock { $0 = error }
-                target.up("http://127.0.0.1:1")
                 return
             }
         }

@@ -90,7 +90,7 @@ struct CraftedClaims: JWTPayload {
     let now: Timestamp = 1_760_184_000
 
     func withProvider(
-        timeout: Int64 = 5, _ body: (CraftingProvider, OIDCRelyingParty) async throws -> Void
+        timeout: Int64 = 20, _ body: (CraftingProvider, OIDCRelyingParty) async throws -> Void
     ) async throws {
         let provider = CraftingProvider()
         try await provider.start()

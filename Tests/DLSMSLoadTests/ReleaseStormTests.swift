@@ -123,12 +123,12 @@ import Testing
         try await server.waitUntilListening()
         let (status, report, output) = try await loadtest(
             [
-                "--url", server.base, "--students", "200", "--seats", "20", "--lead", "3", "--admin-password",
+                "--url", server.base, "--students", "120", "--seats", "12", "--lead", "3", "--admin-password",
                 "admin-password", "--seed", "21",
             ], in: dir)
         #expect(server.stop() == 0)
         #expect(status == 0, "\(output)")
-        try expectSettled(report, students: 200, seats: 20, output: output)
+        try expectSettled(report, students: 120, seats: 12, output: output)
         let release = try #require(report?.release)
         // The server's release rule held a booking back before the instant, and nothing after it.
         #expect(release.releaseRule)
@@ -144,11 +144,11 @@ import Testing
         let (status, report, output) = try await loadtest(
             [
                 "--chaos", "--server-binary", try dlsmsExecutable(), "--data-dir", dir + "/data", "--cycles", "1",
-                "--min-uptime", "0.02", "--max-uptime", "0.1", "--students", "300", "--seats", "20", "--lead", "3",
+                "--min-uptime", "0.02", "--max-uptime", "0.1", "--students", "150", "--seats", "10", "--lead", "3",
                 "--seed", "22",
             ], in: dir)
         #expect(status == 0, "\(output)")
-        try expectSettled(report, students: 300, seats: 20, output: output)
+        try expectSettled(report, students: 150, seats: 10, output: output)
         // The kill came in the middle of the storm, not after it.
         let kill = try #require(report?.chaos?.first)
         #expect(kill.killedAt < (report?.release?.settleSeconds ?? 0), "\(kill)")

@@ -172,3 +172,26 @@ export function pager({ offset, size, count, total, label, go }) {
     h("span", { "aria-live": "polite" }, t("pager.range", { from: total ? offset + 1 : 0, to: last, total })),
     h("button", { type: "button", disabled: last >= total, onclick: () => go(offset + size) }, t("action.next")));
 }
+
+/// A form that sends a chosen CSV file as text: `send(text)` posts it and answers the words of
+/// success (the server checks every line and names each wrong one); `after()` runs on success.
+export function csvUploadForm({ label, hint, name, maxBytes, message, send, after }) {
+  const file = h("input", { type: "file", accept: ".csv,text/csv", name });
+  const form = h("form", { class: "row end", novalidate: true },
+    field(label, file, hint),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, t("staff.import"))));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const chosen = file.files?.[0];
+    if (!chosen) return say(message, t("staff.import_choose"), "error");
+    if (chosen.size > maxBytes) return say(message, t("error.payload_too_large"), "error");
+    say(message, t("status.working"));
+    try {
+      say(message, await send(await chosen.text()), "ok");
+      await after();
+    } catch (err) {
+      say(message, err.describe ? err.describe() : String(err), "error");
+    }
+  });
+  return form;
+}

@@ -3,7 +3,7 @@
 // imported from a CSV of student_id,group lines; a student's staff-given groups; a student's
 // strikes and suspension, with a strike removed or a suspension lifted for a reason.
 import { api, query, seg } from "./api.js";
-import { h, fill, field, check, messageArea, say, dialog, confirmDialog, table } from "./dom.js";
+import { h, fill, field, check, messageArea, say, dialog, confirmDialog, table, csvUploadForm } from "./dom.js";
 import { t, has } from "./i18n.js";
 import { strikeTable, suspensionPart } from "./rules.js";
 
@@ -192,23 +192,13 @@ function policyForm(name, policy, close) {
 /// Memberships from a CSV file of student_id,group lines (all or none).
 function importCard(done) {
   const message = messageArea();
-  const file = h("input", { type: "file", accept: ".csv,text/csv", name: "groups-csv" });
-  const form = h("form", { class: "row end", novalidate: true },
-    field(t("groups.import_file"), file, t("groups.import_hint")),
-    h("div", { class: "actions" }, h("button", { type: "submit" }, t("staff.import"))));
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const chosen = file.files?.[0];
-    if (!chosen) return say(message, t("staff.import_choose"), "error");
-    if (chosen.size > 8 * 1024 * 1024) return say(message, t("error.payload_too_large"), "error");
-    say(message, t("status.working"));
-    try {
-      const r = await api("POST", "admin/groups/import", undefined, { text: await chosen.text(), type: "text/csv" });
-      say(message, t("groups.imported", { n: r.added ?? 0 }), "ok");
-      await done();
-    } catch (err) {
-      say(message, errorText(err), "error");
-    }
+  const form = csvUploadForm({
+    label: t("groups.import_file"), hint: t("groups.import_hint"), name: "groups-csv", maxBytes: 4 * 1024 * 1024,
+    message, after: done,
+    send: async (text) => {
+      const r = await api("POST", "admin/groups/import", undefined, { text, type: "text/csv" });
+      return t("groups.imported", { n: r.added ?? 0 });
+    },
   });
   return h("section", { class: "card", "aria-labelledby": "import-heading" },
     h("h2", { id: "import-heading" }, t("groups.import")), form, message);

@@ -3,7 +3,7 @@
 // at the seat, QR codes and release time; groups with their policies and strikes (groups.js);
 // statistics and reports drawn as charts, with CSV downloads.
 import { api, cached, forget, query, seg, iso, download, seatsByID } from "./api.js";
-import { h, fill, field, check, messageArea, say, dialog, confirmDialog, table, pager } from "./dom.js";
+import { h, fill, field, check, messageArea, say, dialog, confirmDialog, table, pager, csvUploadForm } from "./dom.js";
 import { t, has, formatRange, formatDateTime, zonedDay, zonedInstant, addDays } from "./i18n.js";
 import { seatMap, legend } from "./seatmap.js";
 import { barChart, columnChart, heatmap } from "./charts.js";
@@ -205,25 +205,14 @@ async function seats(root) {
 
 /// Import seats from a CSV file (all rows or none; the server names each wrong line).
 function importForm(message, done) {
-  const file = h("input", { type: "file", accept: ".csv,text/csv" });
-  const form = h("form", { class: "row end", novalidate: true },
-    field(t("staff.import_file"), file, t("staff.import_hint")),
-    h("div", { class: "actions" }, h("button", { type: "submit" }, t("staff.import"))));
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const chosen = file.files?.[0];
-    if (!chosen) return say(message, t("staff.import_choose"), "error");
-    if (chosen.size > 8 * 1024 * 1024) return say(message, t("error.payload_too_large"), "error");
-    say(message, t("status.working"));
-    try {
-      const r = await api("POST", "admin/catalog.csv", undefined, { text: await chosen.text(), type: "text/csv" });
-      say(message, t("staff.imported", { rows: r.rows, created: r.seats_created, updated: r.seats_updated }), "ok");
-      await done();
-    } catch (err) {
-      say(message, errorText(err), "error");
-    }
+  return csvUploadForm({
+    label: t("staff.import_file"), hint: t("staff.import_hint"), name: "catalog-csv", maxBytes: 8 * 1024 * 1024,
+    message, after: done,
+    send: async (text) => {
+      const r = await api("POST", "admin/catalog.csv", undefined, { text, type: "text/csv" });
+      return t("staff.imported", { rows: r.rows, created: r.seats_created, updated: r.seats_updated });
+    },
   });
-  return form;
 }
 
 async function showQr(seat, where, message) {
