@@ -109,8 +109,22 @@ export function openPeriods(branch, day) {
 
 /// Whether [start, end) lies inside one open period of the branch.
 export function withinHours(branch, start, end, day) {
-  return openPeriods(branch, day).some((p) => p.start <= start && end <= p.end)
-    || openPeriods(branch, addDays(day, -1)).some((p) => p.start <= start && end <= p.end);
+  // The periods of the day before, the day and the day after, joined where one ends as the next
+  // begins (open around the clock is 00:00-24:00 each day: a window across midnight is open, as
+  // the server says).
+  const periods = [addDays(day, -1), day, addDays(day, 1)]
+    .flatMap((d) => openPeriods(branch, d))
+    .sort((a, b) => a.start - b.start);
+  const joined = [];
+  for (const p of periods) {
+    const last = joined[joined.length - 1];
+    if (last && p.start <= last.end) {
+      if (p.end > last.end) last.end = p.end;
+    } else {
+      joined.push({ start: p.start, end: p.end });
+    }
+  }
+  return joined.some((p) => p.start <= start && end <= p.end);
 }
 
 /// A seat's local day: opening hours, busy intervals and the chosen window on one bar, with the
