@@ -1,5 +1,4 @@
 import DLSMSCore
-import Dispatch
 import Synchronization
 
 /// Booking attempts per student: a token bucket of `burst` tokens refilled at `rate` per second.
@@ -26,11 +25,8 @@ public final class BookingThrottle: Sendable {
         let table = Mutex<[UserID: Bucket]>([:])
     }
 
-    /// `rate` 0: no bound.
-    public init(
-        rate: Double, burst: Int, capacity: Int = 200_000,
-        clock: @escaping @Sendable () -> Int64 = { BookingThrottle.monotonicNanoseconds() }
-    ) {
+    /// `rate` 0: no bound. `clock`: monotonic nanoseconds (``WallClock/nanoseconds()``).
+    public init(rate: Double, burst: Int, capacity: Int = 200_000, clock: @escaping @Sendable () -> Int64) {
         precondition(rate >= 0 && burst >= 1 && capacity >= 16)
         self.rate = rate
         self.burst = Double(burst)
@@ -38,8 +34,6 @@ public final class BookingThrottle: Sendable {
         stripes = (0..<16).map { _ in Stripe() }
         perStripe = capacity / 16
     }
-
-    public static func monotonicNanoseconds() -> Int64 { Int64(DispatchTime.now().uptimeNanoseconds) }
 
     /// Takes one attempt of `user`: nil when allowed, else the whole seconds (≥ 1) to wait.
     public func attempt(_ user: UserID) -> Int64? {

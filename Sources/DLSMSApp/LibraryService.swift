@@ -47,8 +47,7 @@ public final class LibraryService: Sendable {
     public init(
         durable: DurableEngine, tokens: TokenService, hasher: PasswordHasher, metrics: ServiceMetrics,
         configuration: AppConfiguration, secret: [UInt8] = [], replication: any ReplicationStatus,
-        directory: (any PasswordDirectory)? = nil,
-        throttleClock: @escaping @Sendable () -> Int64 = { BookingThrottle.monotonicNanoseconds() }
+        directory: (any PasswordDirectory)? = nil
     ) {
         self.replication = replication
         self.directory = directory
@@ -67,7 +66,7 @@ public final class LibraryService: Sendable {
         registrationLimiter = AttemptLimiter(window: 3_600, capacity: configuration.limits.limiterCapacity)
         bookingThrottle = BookingThrottle(
             rate: Double(configuration.bookingAttemptsPerSecond), burst: configuration.bookingAttemptBurst,
-            clock: throttleClock)
+            clock: { [clock = durable.engine.clock] in clock.nanoseconds() })
     }
 
     /// The caller a bearer token names, if the token verifies and still describes the stored

@@ -25,14 +25,6 @@ public struct ServerNode: Sendable {
 
 public enum DLSMSServer {
     /// Opens (or creates and seeds) the data directory and builds the node.
-    /// The booking bound's clock: a test's manual clock (whole seconds), else real time.
-    static func throttleClock(_ clock: any WallClock) -> @Sendable () -> Int64 {
-        if let manual = clock as? ManualClock {
-            return { manual.now() &* 1_000_000_000 }
-        }
-        return { BookingThrottle.monotonicNanoseconds() }
-    }
-
     public static func makeNode(
         _ config: ServerConfiguration, clock: any WallClock = SystemClock(), io: any StorageIO = PosixIO(),
         logger: Logger,
@@ -75,10 +67,7 @@ public enum DLSMSServer {
         let service = LibraryService(
             durable: durable, tokens: tokens, hasher: hasher, metrics: ServiceMetrics(), configuration: config.app,
             secret: secret, replication: replication,
-            directory: try config.identity.ldap.map { try LDAPDirectory(settings: $0, logger: logger) },
-            // A test's manual clock drives the booking bound too (whole seconds); real time counts
-            // nanoseconds.
-            throttleClock: throttleClock(clock))
+            directory: try config.identity.ldap.map { try LDAPDirectory(settings: $0, logger: logger) })
         try await checkDemoAccounts(service, demoData: config.demoData, logger: logger)
         return ServerNode(service: service, replication: replication, coordinator: coordinator, configuration: config)
     }

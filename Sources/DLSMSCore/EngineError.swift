@@ -31,6 +31,7 @@ public enum EngineError: Error, Sendable, Hashable {
     case branchNotFound(String)
     case closureNotFound(Int64)
     case webhookNotFound(Int64)
+    case strikeNotFound(Int64)
     case seatConflict
     case seatInMaintenance(SeatID)
     case userOverlap
@@ -68,7 +69,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .unauthorized: return .unauthorized
         case .forbidden, .presenceRequired, .notAllowedForGroup: return .forbidden
         case .seatNotFound, .reservationNotFound, .waitlistEntryNotFound, .userNotFound, .branchNotFound,
-            .closureNotFound, .webhookNotFound:
+            .closureNotFound, .webhookNotFound, .strikeNotFound:
             return .notFound
         case .seatConflict, .seatInMaintenance, .userOverlap, .limitReached, .duplicateUser, .offerExpired,
             .duplicateBranch, .duplicateSeat, .hasReservations, .closed, .notOpenYet, .suspended, .hoursLimit:
@@ -92,7 +93,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .unauthorized: return "unauthorized"
         case .forbidden: return "forbidden"
         case .seatNotFound, .reservationNotFound, .waitlistEntryNotFound, .userNotFound, .branchNotFound,
-            .closureNotFound, .webhookNotFound:
+            .closureNotFound, .webhookNotFound, .strikeNotFound:
             return "not_found"
         case .seatConflict: return "seat_conflict"
         case .seatInMaintenance: return "seat_in_maintenance"
@@ -136,6 +137,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .branchNotFound(let name): return "branch '\(name)' not found"
         case .closureNotFound(let id): return "closure \(id) not found"
         case .webhookNotFound(let id): return "webhook \(id) not found"
+        case .strikeNotFound(let id): return "strike \(id) not found"
         case .seatConflict: return "the seat is already reserved for part of that time"
         case .seatInMaintenance(let id): return "seat \(id) is out of service"
         case .userOverlap: return "you already hold a reservation at that time"

@@ -173,7 +173,7 @@ final class PolicyBook: Sendable {
     ) {
         try state.withLock { s throws(EngineError) in
             guard let user = s.strikeOwner[id], var strike = s.strikes[user]?.first(where: { $0.id == id }) else {
-                throw .badRequest("strike \(id) not found")
+                throw .strikeNotFound(id)
             }
             guard strike.removed == nil else { throw .invalidState("strike \(id) was removed already") }
             strike.removed = removal

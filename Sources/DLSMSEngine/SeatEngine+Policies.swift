@@ -29,6 +29,13 @@ extension SeatEngine {
     /// A student's strikes, newest first.
     public func strikes(of user: UserID) -> [Strike] { context.policies.strikes(of: user).reversed() }
 
+    /// Strikes of `user` that count now: not removed, and younger than the student's strike window.
+    public func liveStrikeCount(of user: UserID) -> Int {
+        let now = clock.now()
+        let window = effectiveRules(for: user).strikes.window
+        return context.policies.strikes(of: user).filter { $0.removed == nil && $0.at + window > now }.count
+    }
+
     public func suspension(of user: UserID) -> Suspension? {
         context.policies.suspension(of: user, now: clock.now())
     }

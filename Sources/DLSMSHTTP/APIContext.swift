@@ -64,9 +64,8 @@ package struct AuthMiddleware: RouterMiddleware {
         -> Response
     {
         var token: String?
-        if let header = request.headers[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { token = String(parts[1]) }
+        if request.headers[.authorization] != nil {
+            token = bearerToken(request)
         } else if request.uri.path == "/notifications/stream" {
             token = request.uri.queryParameters.get("token")
         }
@@ -76,4 +75,11 @@ package struct AuthMiddleware: RouterMiddleware {
         context.token = token
         return try await next(request, context)
     }
+}
+
+/// The token of an `Authorization: Bearer …` header, or nil (no header, another scheme).
+package func bearerToken(_ request: Request) -> String? {
+    guard let header = request.headers[.authorization] else { return nil }
+    let parts = header.split(separator: " ", maxSplits: 1)
+    return parts.count == 2 && parts[0].lowercased() == "bearer" ? String(parts[1]) : nil
 }

@@ -158,15 +158,7 @@ private func addStrikeRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine
         }
         var request = request
         let reason = try await request.decodeJSON(ReasonBody.self).reason ?? ""
-        let strike: Strike
-        do throws(EngineError) {
-            strike = try await engine.removeStrike(id: id, by: staff.userID, reason: reason)
-        } catch {
-            if case .badRequest(let why) = error, why.hasSuffix("not found") {
-                throw APIError(.notFound, "not_found", why)
-            }
-            throw error
-        }
+        let strike = try await engine.removeStrike(id: id, by: staff.userID, reason: reason)
         return Render.response { w in PolicyJSON.strike(strike, engine: engine, &w) }
     }
 
@@ -287,14 +279,12 @@ package enum PolicyJSON {
 
     static func strikesAnswer(_ user: User, engine: SeatEngine) -> Response {
         let strikes = engine.strikes(of: user.id)
-        let now = engine.clock.now()
-        let window = engine.effectiveRules(for: user.id).strikes.window
         return Render.response {
             $0.object {
                 $0.field("user_id", user.id)
                 $0.field("student_id", user.studentID)
                 $0.field("strikes", array: strikes) { w, s in strike(s, engine: engine, &w) }
-                $0.field("live", strikes.filter { $0.removed == nil && $0.at + window > now }.count)
+                $0.field("live", engine.liveStrikeCount(of: user.id))
                 suspension(engine.suspension(of: user.id), lift: engine.suspensionLift(of: user.id), &$0)
             }
         }

@@ -52,11 +52,11 @@ private func addRulesRoute(to router: Router<APIContext>, service: LibraryServic
     let selfRegistration = service.configuration.selfRegistration
     router.get("/rules") { request, _ -> Response in
         var caller: Caller?
-        if let header = request.headers[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "bearer",
-                let known = await service.caller(token: String(parts[1]))
-            else { throw APIError.unauthorized }
+        if request.headers[.authorization] != nil {
+            // A token is optional here; one that is given must be valid.
+            guard let token = bearerToken(request), let known = await service.caller(token: token) else {
+                throw APIError.unauthorized
+            }
             caller = known
         }
         let q = request.queries
@@ -81,10 +81,7 @@ private func addRulesRoute(to router: Router<APIContext>, service: LibraryServic
                 $0.field("self_registration", selfRegistration)
                 if let mine, let caller {
                     PolicyJSON.effective(mine, &$0)
-                    let window = mine.strikes.window
-                    $0.field(
-                        "strikes",
-                        engine.strikes(of: caller.userID).filter { $0.removed == nil && $0.at + window > now }.count)
+                    $0.field("strikes", engine.liveStrikeCount(of: caller.userID))
                     PolicyJSON.suspension(engine.suspension(of: caller.userID), lift: nil, &$0)
                 } else {
                     $0.field("max_duration_minutes", Int(rules.maxDuration / Seconds.minute))
