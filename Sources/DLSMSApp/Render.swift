@@ -29,6 +29,14 @@ package enum Render {
         w.field("status", r.status.name)
         w.time("created_at", r.createdAt)
         w.time("checked_in_at", r.checkedInAt)
+        guard !r.extras.isEmpty else { return }
+        // Only the fields a reservation has (most have none of them).
+        let e = r.extras
+        if let t = e.awayUntil { w.time("away_until", t) }
+        if e.awayCount > 0 { w.field("away_count", e.awayCount) }
+        if let s = e.seriesID { w.field("series_id", s) }
+        if let g = e.groupID { w.field("group_id", g) }
+        if let m = e.movedFrom { w.field("moved_from", m) }
     }
 
     /// A branch with its figures, time zone and opening hours (`open_hours` as text, as in the

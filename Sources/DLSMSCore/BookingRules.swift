@@ -53,6 +53,10 @@ public struct BookingRules: Sendable, Hashable {
     /// the booked seat's time zone; nil: no cap. Set by group policies (none by default).
     public var maxPerDay: Int64? = nil
     public var maxPerWeek: Int64? = nil
+    /// A checked-in student may step away (the seat stays theirs) for this long…
+    public var awayLimit: Int64 = 30 * Seconds.minute
+    /// …this many times during one stay (0: never).
+    public var awayTimes: Int = 3
 
     public init() {}
 

@@ -60,6 +60,8 @@ public enum EngineError: Error, Sendable, Hashable {
     case suspended(until: Timestamp, reasons: [String])
     /// Booked hours per local day or week (`rule`: `hours_per_day`, `hours_per_week`).
     case hoursLimit(rule: String, hours: Int)
+    /// The student has stepped away as often as a stay allows.
+    case awayLimit(times: Int)
 
     public var kind: ErrorKind {
         switch self {
@@ -72,7 +74,8 @@ public enum EngineError: Error, Sendable, Hashable {
             .closureNotFound, .webhookNotFound, .strikeNotFound:
             return .notFound
         case .seatConflict, .seatInMaintenance, .userOverlap, .limitReached, .duplicateUser, .offerExpired,
-            .duplicateBranch, .duplicateSeat, .hasReservations, .closed, .notOpenYet, .suspended, .hoursLimit:
+            .duplicateBranch, .duplicateSeat, .hasReservations, .closed, .notOpenYet, .suspended, .hoursLimit,
+            .awayLimit:
             return .conflict
         case .unavailable, .notAcknowledged: return .unavailable
         }
@@ -110,7 +113,7 @@ public enum EngineError: Error, Sendable, Hashable {
         case .notAllowedForGroup: return "not_allowed_for_group"
         case .notOpenYet: return "not_open_yet"
         case .suspended: return "suspended"
-        case .hoursLimit: return "limit_reached"
+        case .hoursLimit, .awayLimit: return "limit_reached"
         }
     }
 
@@ -158,6 +161,8 @@ public enum EngineError: Error, Sendable, Hashable {
             return "booking is suspended until \(RFC3339.format(until)) (\(reasons.joined(separator: "; ")))"
         case .hoursLimit(let rule, let hours):
             return "limit of \(hours) booked hours \(rule == "hours_per_day" ? "per day" : "per week") reached"
+        case .awayLimit(let times):
+            return "a stay may step away at most \(times) time\(times == 1 ? "" : "s")"
         case .hasReservations(let n):
             return
                 "\(n) upcoming reservation\(n == 1 ? "" : "s") hold\(n == 1 ? "s" : "") it; retire with cancel_reservations=true to cancel \(n == 1 ? "it" : "them") (each holder is notified)"
@@ -182,6 +187,7 @@ extension EngineError {
         case .suspended(let until, let reasons): return [.time("until", until), .list("reasons", reasons)]
         case .hoursLimit(let rule, let hours): return [.text("rule", rule), .integer("limit", hours)]
         case .limitReached(let limit): return [.text("rule", "upcoming"), .integer("limit", limit)]
+        case .awayLimit(let times): return [.text("rule", "away_times"), .integer("limit", times)]
         default: return []
         }
     }

@@ -26,6 +26,10 @@ public struct GroupPolicy: Sendable, Hashable {
     public var strikeWindowDays: Int?
     public var suspensionDays: Int?
     public var lateCancelMinutes: Int?
+    /// Stepping away: how long, how many times a stay, and whether running out is a strike (1).
+    public var awayMinutes: Int?
+    public var awayTimes: Int?
+    public var awayStrike: Int?
     /// The record that removes the group's policy.
     public var removed = false
 
@@ -47,6 +51,9 @@ public struct GroupPolicy: Sendable, Hashable {
             ("strike_window_days", \.strikeWindowDays, 1...365),
             ("suspension_days", \.suspensionDays, 1...365),
             ("late_cancel_minutes", \.lateCancelMinutes, 0...1_440),
+            ("away_minutes", \.awayMinutes, 5...240),
+            ("away_times", \.awayTimes, 0...20),
+            ("away_strike", \.awayStrike, 0...1),
         ]
     }
 
@@ -103,6 +110,8 @@ public struct StrikeRules: Sendable, Hashable {
     public var window: Int64 = 30 * Seconds.day
     public var suspension: Int64 = 7 * Seconds.day
     public var lateCancel: Int64 = 0
+    /// A step away that runs out (the student did not come back) is a strike.
+    public var awayStrike = false
     public init() {}
 }
 
@@ -174,6 +183,9 @@ public struct EffectiveRules: Sendable, Hashable {
         r.maxAdvance = more(r.maxAdvance, p.maxDaysAhead.map { Int64($0) * Seconds.day })
         r.grace = more(r.grace, p.graceMinutes.map { Int64($0) * Seconds.minute })
         r.maxWaitingPerUser = more(r.maxWaitingPerUser, p.maxWaitlist)
+        r.awayLimit = more(r.awayLimit, p.awayMinutes.map { Int64($0) * Seconds.minute })
+        r.awayTimes = more(r.awayTimes, p.awayTimes)
+        if let strike = p.awayStrike { s.awayStrike = replacing ? strike == 1 : s.awayStrike && strike == 1 }
         s.threshold = more(s.threshold, p.strikeThreshold)
         s.window = less(s.window, p.strikeWindowDays.map { Int64($0) * Seconds.day })
         s.suspension = less(s.suspension, p.suspensionDays.map { Int64($0) * Seconds.day })

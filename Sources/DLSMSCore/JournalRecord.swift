@@ -84,6 +84,10 @@ public enum JournalRecord: Sendable, Hashable {
     case strike(Strike)
     /// Staff lifted a student's suspension.
     case suspensionLifted(SuspensionLift)
+    /// Reservation records that take effect together or not at all (a move: the old seat freed
+    /// and the new one taken; seats booked together): one WAL record, so a crash keeps all or
+    /// none. Holds only ``reservationCreated(_:)`` and ``reservationChanged(_:)`` records.
+    case together([JournalRecord])
 }
 
 /// A signed-out token: the first ``digestBytes`` bytes of the SHA-256 of its text, whose account

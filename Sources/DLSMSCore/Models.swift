@@ -369,10 +369,13 @@ public struct Reservation: Sendable, Hashable {
     public var createdAt: Timestamp
     public var checkedInAt: Timestamp?
     public var status: ReservationStatus
+    /// What most reservations do not have: a step away, a series, a group (``ReservationExtras``).
+    public var extras: ReservationExtras
 
     public init(
         id: ReservationID, seatID: SeatID, userID: UserID, start: Timestamp, end: Timestamp,
-        status: ReservationStatus = .confirmed, createdAt: Timestamp, checkedInAt: Timestamp? = nil
+        status: ReservationStatus = .confirmed, createdAt: Timestamp, checkedInAt: Timestamp? = nil,
+        extras: ReservationExtras = .none
     ) {
         self.id = id
         self.seatID = seatID
@@ -382,7 +385,38 @@ public struct Reservation: Sendable, Hashable {
         self.createdAt = createdAt
         self.checkedInAt = checkedInAt
         self.status = status
+        self.extras = extras
     }
+}
+
+/// The parts of a reservation that only some have. Stored beside the compact slot of a shard
+/// (most reservations have none) and in the record behind a flag bit (older records have none).
+public struct ReservationExtras: Sendable, Hashable {
+    /// The student stepped away (checked in): the seat stays theirs until then.
+    public var awayUntil: Timestamp?
+    /// How many times the student has stepped away during this stay.
+    public var awayCount: Int
+    /// The weekly series this reservation is an instance of: the id of its first instance.
+    public var seriesID: ReservationID?
+    /// The seats-together booking this reservation is part of: the id of its first reservation.
+    public var groupID: ReservationID?
+    /// The reservation this one was moved from (its seat was changed for the rest of the window).
+    public var movedFrom: ReservationID?
+
+    public init(
+        awayUntil: Timestamp? = nil, awayCount: Int = 0, seriesID: ReservationID? = nil,
+        groupID: ReservationID? = nil, movedFrom: ReservationID? = nil
+    ) {
+        self.awayUntil = awayUntil
+        self.awayCount = awayCount
+        self.seriesID = seriesID
+        self.groupID = groupID
+        self.movedFrom = movedFrom
+    }
+
+    public static let none = ReservationExtras()
+
+    public var isEmpty: Bool { self == .none }
 }
 
 /// The life of a waitlist entry (checked in one place, ``WaitlistEntry/move(to:)``):
@@ -511,6 +545,12 @@ public enum NotificationKind: UInt8, Sendable, Hashable, CaseIterable {
     case suspended = 8
     /// Staff booked a seat on the student's behalf.
     case bookedByStaff = 9
+    /// The reservation moved to another seat (by the student, or by staff on their behalf).
+    case reservationMoved = 10
+    /// A fellow student booked seats together, this one for the student.
+    case bookedTogether = 11
+    /// A step away ran out: the stay ended and the seat was freed.
+    case awayEnded = 12
 
     public var name: String {
         switch self {
@@ -524,6 +564,9 @@ public enum NotificationKind: UInt8, Sendable, Hashable, CaseIterable {
         case .strikeRecorded: return "strike_recorded"
         case .suspended: return "suspended"
         case .bookedByStaff: return "booked_by_staff"
+        case .reservationMoved: return "reservation_moved"
+        case .bookedTogether: return "booked_together"
+        case .awayEnded: return "away_ended"
         }
     }
 }

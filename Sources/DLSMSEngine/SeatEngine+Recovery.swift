@@ -74,6 +74,7 @@ extension SeatEngine {
             users.restore(u)
             context.policies.forget(user: u.id)
         case .reservationCreated(let r), .reservationChanged(let r): await shard(for: r.seatID).restore(r)
+        case .together(let parts): for part in parts { await apply(part) }
         case .waitlistChanged(let e): context.waitlist.replay(e)
         case .notificationCreated(let n): notifications.restore(n)
         case .idFloor(let f):
@@ -120,6 +121,12 @@ extension SeatEngine {
                 pending[shardIndex(r.seatID)].append(r)
                 pendingCount += 1
                 if pendingCount >= 65_536 { await flush() }
+            case .together(let parts):
+                for part in parts {
+                    if case .reservationCreated(let r) = part { pending[shardIndex(r.seatID)].append(r) }
+                    if case .reservationChanged(let r) = part { pending[shardIndex(r.seatID)].append(r) }
+                }
+                pendingCount += parts.count
             case .userCreated, .userChanged, .waitlistChanged, .notificationCreated, .idFloor, .webhookEndpoint,
                 .webhookEvent, .epoch, .sessionRevoked, .groupPolicy, .groupMembership, .strike, .suspensionLifted:
                 await apply(record)

@@ -130,9 +130,12 @@ public final class SeatEngine: Sendable {
     ///
     /// The student's group policy applies (limits, places, release time, suspension) unless
     /// `override` (staff booking on their behalf, past the policy).
-    public func book(user: UserID, seat: SeatID, start: Timestamp, end: Timestamp, override: Bool = false)
-        async throws(EngineError) -> Reservation
-    {
+    ///
+    /// `series`: the instance of a weekly series (its mark, or `.first`: this one starts it).
+    public func book(
+        user: UserID, seat: SeatID, start: Timestamp, end: Timestamp, override: Bool = false,
+        series: SeriesMark? = nil
+    ) async throws(EngineError) -> Reservation {
         let now = clock.now()
         let effective = context.policies.effective(for: user)
         try (override ? BookingRules.lenient(rules, effective.rules) : effective.rules).validateWindow(
@@ -142,7 +145,8 @@ public final class SeatEngine: Sendable {
         let placed: (Reservation, JournalTicket)
         do {
             placed = try await shard.place(
-                user: user, seat: seat, start: start, end: end, now: now, rules: effective, override: override)
+                user: user, seat: seat, start: start, end: end, now: now, rules: effective, override: override,
+                series: series)
         } catch {
             try await refusing(error)
         }
@@ -198,6 +202,9 @@ public final class SeatEngine: Sendable {
     /// check-in window is open now.
     public func checkIn(atSeat seat: SeatID, user: UserID) async throws(EngineError) -> Reservation {
         guard catalog.withLock({ $0.liveBranch(ofSeat: seat) }) != nil else { throw .seatNotFound(seat) }
+        if let (id, _) = await shard(for: seat).awayStay(seat: seat, user: user, now: clock.now()) {
+            return try await comeBack(id: id, requester: Requester(userID: user))  // back from stepping away
+        }
         guard let (id, _) = await shard(for: seat).reservationToCheckIn(seat: seat, user: user, now: clock.now())
         else {
             throw .invalidState("you hold no reservation on seat \(seat) to check in to now")

@@ -104,21 +104,24 @@ extension SeatShard {
 
     /// Applies a status change to the slot, the index and the ledger, appends its record, and —
     /// when seat time is freed — notifies the first waitlist entry that the freed time now serves.
+    ///
+    /// `recorded`: the caller appended the record already (a move records both seats in one);
+    /// the ledger is then the caller's too.
     func change(
         slot: UInt32, from r: Reservation, to next: Reservation, by transition: ReservationTransition, now: Timestamp,
-        into batch: inout Batch
+        into batch: inout Batch, recorded: Bool = false
     ) {
         guard let p = positions[r.seatID] else { return }
         slots[Int(slot)] = next
         if next.status == .held { heldSlots.insert(slot) } else { heldSlots.remove(slot) }
         if r.status.holdsSeat && !next.status.holdsSeat {
             seats[p].index.remove(start: r.start)
-            if r.status.countsTowardLimits {
+            if r.status.countsTowardLimits && !recorded {
                 ctx.ledger.release(
                     user: r.userID, start: r.start, end: r.end, usedUntil: next.status == .completed ? next.end : nil)
             }
         }
-        batch.append(.reservationChanged(next), journal: ctx.journal)
+        if !recorded { batch.append(.reservationChanged(next), journal: ctx.journal) }
         switch transition {
         case .noShow:
             notify(
@@ -351,6 +354,10 @@ extension SeatShard {
     /// Applies every transition due at `now`: `CONFIRMED` past start + grace → `NO_SHOW`,
     /// `CHECKED_IN` past its end → `COMPLETED`.
     func sweep(now: Timestamp) -> (SweepReport, Batch) {
+        var batch = Batch()
+        var report = SweepReport()
+        // Stays whose student stepped away and did not come back end first (at the away limit).
+        report.completed = endOverdueAways(now: now, into: &batch)
         var due: [(UInt32, Reservation, ReservationTransition)] = []
         var closedBy: [UInt32: (Closure, String)] = [:]
         for p in seats.indices {
@@ -371,8 +378,6 @@ extension SeatShard {
                 }
             }
         }
-        var batch = Batch()
-        var report = SweepReport()
         for (slot, r, t) in due {
             guard let next = try? r.applying(t) else { continue }
             change(slot: slot, from: r, to: next, by: t, now: now, into: &batch)

@@ -7,9 +7,11 @@ extension SeatShard {
 
     /// Stores a recorded reservation (created or changed) as it is, without rules.
     ///
-    /// Idempotent, and never moves a reservation backwards: a record whose status is not further
-    /// along than the stored one is already reflected and is skipped. So replaying the log from any
-    /// point before the state (a snapshot taken while writes flowed) gives the same result.
+    /// Idempotent, and never moves a reservation backwards: a record whose status is behind the
+    /// stored one is already reflected and is skipped. So replaying the log from any point before
+    /// the state (a snapshot taken while writes flowed) gives the same result. A record of the
+    /// same stage that differs (an extension, a step away and back) is applied: the log's later
+    /// record of a stage is the newer one, and its last one is what the snapshot holds.
     func restore(_ r: Reservation) {
         guard let p = positions[r.seatID] else {
             preconditionFailure("reservation \(r.id) names seat \(r.seatID), which is not defined")
@@ -19,7 +21,9 @@ extension SeatShard {
         let known = ctx.directory.locateOrRegister(id: r.id, seat: r.seatID, slot: next)
         if let (_, slot) = known, Int(slot) < slots.count, slots.id(at: Int(slot)) == r.id {
             let old = slots[Int(slot)]
-            guard r.status.stage > old.status.stage else { return }
+            guard r.status.stage > old.status.stage || (r.status.stage == old.status.stage && r != old) else {
+                return
+            }
             slots[Int(slot)] = r
             if r.status == .held { heldSlots.insert(slot) } else { heldSlots.remove(slot) }
             if old.status.holdsSeat {

@@ -363,7 +363,7 @@ actor SeatShard {
     /// time, limits); the booking still counts towards the student's limits afterwards.
     func place(
         user: UserID, seat seatID: SeatID, start: Timestamp, end: Timestamp, now: Timestamp, rules: EffectiveRules,
-        override: Bool = false
+        override: Bool = false, series: SeriesMark? = nil
     ) throws(EngineError) -> (Reservation, JournalTicket) {
         try ctx.health.check()
         guard let p = positions[seatID] else { throw .seatNotFound(seatID) }
@@ -382,7 +382,12 @@ actor SeatShard {
         }
         // Cannot conflict: the shard has not suspended since the check (the precondition checks it).
         seats[p].index.insert(start: start, end: end, handle: slot, at: position)
-        let r = Reservation(id: id, seatID: seatID, userID: user, start: start, end: end, createdAt: now)
+        var r = Reservation(id: id, seatID: seatID, userID: user, start: start, end: end, createdAt: now)
+        switch series {
+        case .first?: r.extras.seriesID = id
+        case .of(let first)?: r.extras.seriesID = first
+        case nil: break
+        }
         slots.store(r)
         return (r, try ctx.health.append(.reservationCreated(r), to: ctx.journal))
     }

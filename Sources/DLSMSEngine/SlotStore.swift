@@ -38,13 +38,30 @@ struct StoredReservation: Sendable {
 struct SlotStore: RandomAccessCollection, Sendable {
     private var items: [StoredReservation] = []
     private var free: [Int] = []
+    /// The extras of the few slots that have any (away, series, group, moved), by slot.
+    private var extras: [Int: ReservationExtras] = [:]
 
     var startIndex: Int { 0 }
     var endIndex: Int { items.count }
 
     subscript(i: Int) -> Reservation {
-        get { items[i].reservation }
-        set { items[i] = StoredReservation(newValue) }
+        get {
+            var r = items[i].reservation
+            if !extras.isEmpty, let e = extras[i] { r.extras = e }
+            return r
+        }
+        set {
+            items[i] = StoredReservation(newValue)
+            setExtras(newValue.extras, at: i)
+        }
+    }
+
+    private mutating func setExtras(_ e: ReservationExtras, at i: Int) {
+        if e.isEmpty {
+            if !extras.isEmpty { extras[i] = nil }
+        } else {
+            extras[i] = e
+        }
     }
 
     /// The id at a slot (0 for a dead slot) without building the whole value.
@@ -55,16 +72,21 @@ struct SlotStore: RandomAccessCollection, Sendable {
 
     /// Stores `r` in ``nextSlot``.
     mutating func store(_ r: Reservation) {
-        if let slot = free.popLast() {
+        let slot: Int
+        if let reused = free.popLast() {
+            slot = reused
             items[slot] = StoredReservation(r)
         } else {
+            slot = items.count
             items.append(StoredReservation(r))
         }
+        setExtras(r.extras, at: slot)
     }
 
     /// Frees a slot for reuse.
     mutating func kill(_ i: Int) {
         items[i].id = 0
+        if !extras.isEmpty { extras[i] = nil }
         free.append(i)
     }
 

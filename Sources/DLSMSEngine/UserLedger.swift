@@ -142,6 +142,51 @@ final class UserLedger: Sendable {
         return .success(id)
     }
 
+    /// Replaces the holding `old` by `[start, end)` in one step under the student's lock (an
+    /// extension; a move, which also takes a new id from `allocate`): the limits are checked as if
+    /// `old` were gone, so a move never counts twice against the upcoming limit. Nothing changes
+    /// when the limits refuse.
+    func replace(
+        user: UserID, old: Holding, start: Timestamp, end: Timestamp, now: Timestamp, rules: BookingRules,
+        caps: [HoursCap] = [], used: Holding? = nil, allocate: (() -> ReservationID)? = nil
+    ) throws(EngineError) -> ReservationID? {
+        let result: Result<ReservationID?, EngineError> = stripe(user).users.withLock { users in
+            let outcome = Self.replace(
+                &users[user, default: Entry()], old: old, start: start, end: end, now: now, rules: rules, caps: caps,
+                allocate: allocate)
+            // The part of the old stay that was used keeps counting towards the hours.
+            if case .success = outcome, let used, used.end > used.start { users[user]?.used.append(used) }
+            return outcome
+        }
+        return try result.get()
+    }
+
+    private static func replace(
+        _ entry: inout Entry, old: Holding, start: Timestamp, end: Timestamp, now: Timestamp, rules: BookingRules,
+        caps: [HoursCap], allocate: (() -> ReservationID)?
+    ) -> Result<ReservationID?, EngineError> {
+        let tracked = limited(rules) || !caps.isEmpty
+        if tracked {
+            entry.prune(now: now)
+            var holdings = entry.holdings
+            if let i = holdings.firstIndex(of: old) { holdings.remove(at: i) }
+            if let refusal = refusal(holdings, start: start, end: end, rules: rules) { return .failure(refusal) }
+            for cap in caps {
+                let booked = (holdings + entry.used).reduce(0) { $0 + cap.overlap($1.start, $1.end) }
+                if booked + cap.overlap(start, end) > cap.limit {
+                    return .failure(.hoursLimit(rule: cap.rule, hours: cap.hours))
+                }
+            }
+        }
+        let id = allocate?()
+        if tracked || entry.holdings.contains(old) {
+            if let i = entry.holdings.firstIndex(of: old) { entry.holdings.remove(at: i) }
+            entry.add(Holding(start: start, end: end))
+        }
+        if let id { entry.insert(id) }
+        return .success(id)
+    }
+
     /// Whether `rules` limit what one student holds (else holdings are not tracked).
     private static func limited(_ rules: BookingRules) -> Bool {
         rules.maxUpcomingPerUser != .max || rules.maxConcurrentPerUser != nil || rules.maxPerDay != nil

@@ -236,6 +236,10 @@ public final class WebhookOutbox: Sendable {
     // MARK: - Replay, recovery and capture
 
     func restore(_ record: JournalRecord) {
+        if case .together(let parts) = record {
+            for part in parts { restore(part) }
+            return
+        }
         state.withLock { s in
             switch record {
             case .webhookEndpoint(let e): s.put(e, flag: subscribers)
@@ -553,6 +557,14 @@ struct EventTap: Journal {
 
     func append(_ record: JournalRecord) throws(EngineError) -> JournalTicket {
         let ticket = try inner.append(record)
+        guard case .together(let parts) = record else { return try tap(record, after: ticket) }
+        var last = ticket
+        for part in parts { last = try tap(part, after: last) }
+        return last
+    }
+
+    /// The webhook events of an appended record, appended after it.
+    private func tap(_ record: JournalRecord, after ticket: JournalTicket) throws(EngineError) -> JournalTicket {
         switch record {
         case .branchDefined:  // always: the closures seen decide what is new later
             return try outbox.tap(record, journal: inner, after: ticket)

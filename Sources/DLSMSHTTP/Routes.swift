@@ -70,6 +70,7 @@ package func addRoutes(to router: Router<APIContext>, service: LibraryService) {
     addAccountRoutes(api: api, service: service)
     addSeatRoutes(to: api, service: service)
     addReservationRoutes(to: api, service: service)
+    addStayRoutes(to: api, service: service)
     addWaitlistRoutes(to: api, service: service)
     addNotificationRoutes(to: api, service: service)
     addAdminRoutes(to: api, service: service)

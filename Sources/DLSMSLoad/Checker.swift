@@ -28,6 +28,12 @@ public enum Operation: Sendable, Equatable {
     case book(BookingKey, Outcome, reservationID: Int64?)
     case cancel(reservationID: Int64, Outcome)
     case checkIn(reservationID: Int64, Outcome)
+    /// An extension of a reservation to `end`.
+    case extend(reservationID: Int64, end: Int64, Outcome)
+    /// A move of a reservation to `seatID`; `newID` the id of the new reservation (only for `.ok`).
+    case move(reservationID: Int64, seatID: Int64, Outcome, newID: Int64?)
+    /// Seats booked together; `ids` in the order of `keys` (only for `.ok`).
+    case group([BookingKey], Outcome, ids: [Int64]?)
 }
 
 /// A reservation as the server reports it at the end of a run (admin `GET /reservations`).
@@ -35,11 +41,16 @@ public struct FinalReservation: Sendable, Equatable {
     public var id: Int64
     public var key: BookingKey
     public var status: String
+    /// The reservation this one was moved from, and the group it was booked with.
+    public var movedFrom: Int64?
+    public var groupID: Int64?
 
-    public init(id: Int64, key: BookingKey, status: String) {
+    public init(id: Int64, key: BookingKey, status: String, movedFrom: Int64? = nil, groupID: Int64? = nil) {
         self.id = id
         self.key = key
         self.status = status
+        self.movedFrom = movedFrom
+        self.groupID = groupID
     }
 
     /// Statuses whose window the seat was (or is) held for; `COMPLETED` keeps the used window, and
@@ -68,10 +79,16 @@ public struct Verdict: Sendable, Codable, Equatable {
     /// Reservations whose status contradicts an acknowledged cancel or check-in, or that changed
     /// state without any request that could have changed it.
     public var wrongState = 0
+    /// Groups of which some but not all reservations exist, and moves that left both seats or
+    /// neither.
+    public var partial = 0
+    public var acknowledgedGroups = 0
+    public var acknowledgedMoves = 0
+    public var acknowledgedExtensions = 0
     /// The first violations, described for a person.
     public var violations: [String] = []
 
-    public var passed: Bool { lost == 0 && phantom == 0 && overlaps == 0 && wrongState == 0 }
+    public var passed: Bool { lost == 0 && phantom == 0 && overlaps == 0 && wrongState == 0 && partial == 0 }
 
     public init() {}
 
@@ -100,7 +117,37 @@ public enum Checker {
         checkPhantoms(requests, final: final, students: students, into: &verdict)
         checkStates(requests, final: final, students: students, into: &verdict)
         checkOverlaps(final, into: &verdict)
+        checkWholeness(requests, final: final, into: &verdict)
         return verdict
+    }
+
+    /// Groups whole or absent; every move left exactly one of its two seats held.
+    private static func checkWholeness(_ requests: Requests, final: [FinalReservation], into verdict: inout Verdict) {
+        let byID = Dictionary(final.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let successors = Dictionary(grouping: final.filter { $0.movedFrom != nil }, by: { $0.movedFrom! })
+        for (old, outcome) in requests.moves.sorted(by: { $0.key < $1.key }) {
+            guard let r = byID[old] else { continue }
+            let next = successors[old] ?? []
+            let stayed = r.status == "CONFIRMED" || r.status == "CHECKED_IN"
+            if next.count > 1 || stayed == !next.isEmpty || (outcome == .ok && next.isEmpty) {
+                verdict.partial += 1
+                verdict.violation(
+                    "move: reservation \(old) is \(r.status) with \(next.count) reservation(s) moved from it (\(outcome))"
+                )
+            }
+        }
+        for keys in requests.unknownGroups {
+            let present = keys.filter { key in final.contains { $0.key == key && $0.groupID != nil } }.count
+            if present != 0 && present != keys.count {
+                verdict.partial += 1
+                verdict.violation("group: \(present) of \(keys.count) seats booked (\(keys.map(describe)))")
+            }
+        }
+        for (group, members) in Dictionary(grouping: final.filter { $0.groupID != nil }, by: { $0.groupID! })
+        where requests.groupSizes[group].map({ $0 != members.count }) ?? false {
+            verdict.partial += 1
+            verdict.violation("group \(group): \(members.count) of \(requests.groupSizes[group]!) reservations")
+        }
     }
 
     /// What the clients asked for, by outcome.
@@ -109,6 +156,17 @@ public enum Checker {
         var unknownByKey: [BookingKey: Int] = [:]
         var cancels: [Int64: Outcome] = [:]
         var checkIns: [Int64: Outcome] = [:]
+        /// The end each reservation was extended to (acknowledged), and ends it may have (unknown).
+        var extendedTo: [Int64: Int64] = [:]
+        var mayEnd: [Int64: Set<Int64>] = [:]
+        /// Moves by the reservation moved, with the strongest outcome; new reservations they made.
+        var moves: [Int64: Outcome] = [:]
+        var movedTo: [Int64: Int64] = [:]
+        /// Unknown moves' targets, by the reservation moved.
+        var unknownMoveTargets: [Int64: Set<Int64>] = [:]
+        var unknownGroups: [[BookingKey]] = []
+        /// Acknowledged groups' sizes, by group id (their lowest reservation id).
+        var groupSizes: [Int64: Int] = [:]
 
         /// Sorts the history, and counts its requests into `verdict`.
         init(_ history: [Operation], counting verdict: inout Verdict) {
@@ -129,6 +187,29 @@ public enum Checker {
                 case .checkIn(let id, let outcome):
                     if outcome == .ok { verdict.acknowledgedCheckIns += 1 }
                     checkIns[id] = Checker.strongest(checkIns[id], outcome)
+                case .extend(let id, let end, let outcome):
+                    if outcome == .ok {
+                        verdict.acknowledgedExtensions += 1
+                        extendedTo[id] = max(extendedTo[id] ?? end, end)
+                    }
+                    if outcome != .failed { mayEnd[id, default: []].insert(end) }
+                case .move(let id, let seat, let outcome, let newID):
+                    moves[id] = Checker.strongest(moves[id], outcome)
+                    if outcome == .ok, let newID {
+                        verdict.acknowledgedMoves += 1
+                        movedTo[id] = newID
+                    } else if outcome != .failed {
+                        unknownMoveTargets[id, default: []].insert(seat)
+                    }
+                case .group(let keys, .ok, let ids?) where ids.count == keys.count:
+                    verdict.acknowledgedGroups += 1
+                    for (key, id) in zip(keys, ids) { acknowledged[id] = key }
+                    if let first = ids.min() { groupSizes[first] = ids.count }
+                case .group(let keys, .failed, _):
+                    verdict.refusedBookings += keys.count
+                case .group(let keys, _, _):
+                    verdict.unknownBookings += keys.count
+                    unknownGroups.append(keys)
                 }
             }
         }
@@ -143,7 +224,16 @@ public enum Checker {
                 verdict.violation("lost: acknowledged reservation \(id) (\(describe(key))) is missing")
                 continue
             }
-            if found.key != key {
+            var expected = key
+            if let end = requests.extendedTo[id] { expected.end = end }
+            let ends = requests.mayEnd[id] ?? []
+            let movedAway = requests.moves[id].map { $0 != .failed } ?? false
+            let sameButEnd =
+                found.key.userID == key.userID && found.key.seatID == key.seatID && found.key.start == key.start
+            let explained =
+                found.key == expected || (sameButEnd && (ends.contains(found.key.end) || found.key.end == key.end))
+                || (sameButEnd && movedAway && found.status != "CONFIRMED")
+            if !explained {
                 verdict.lost += 1
                 verdict.violation("lost: reservation \(id) was booked as \(describe(key)), now \(describe(found.key))")
             }
@@ -155,8 +245,15 @@ public enum Checker {
         _ requests: Requests, final: [FinalReservation], students: Set<Int64>, into verdict: inout Verdict
     ) {
         var unclaimed = requests.unknownByKey
+        for g in requests.unknownGroups { for key in g { unclaimed[key, default: 0] += 1 } }
+        let movedIDs = Set(requests.movedTo.values)
         for r in final.sorted(by: { $0.id < $1.id })
         where students.contains(r.key.userID) && requests.acknowledged[r.id] == nil {
+            if movedIDs.contains(r.id) { continue }
+            if let from = r.movedFrom, requests.unknownMoveTargets[from]?.contains(r.key.seatID) == true {
+                verdict.unknownApplied += 1
+                continue
+            }
             if let n = unclaimed[r.key], n > 0 {
                 unclaimed[r.key] = n - 1
                 verdict.unknownApplied += 1
@@ -177,7 +274,10 @@ public enum Checker {
             var problem: String?
             switch r.status {
             case "CANCELLED":
-                if cancel == nil || cancel == .failed { problem = "is CANCELLED but no cancel could have done it" }
+                let moved = requests.moves[r.id].map { $0 != .failed } ?? false
+                if (cancel == nil || cancel == .failed) && !moved {
+                    problem = "is CANCELLED but no cancel or move could have done it"
+                }
             case "CHECKED_IN", "COMPLETED":
                 if cancel == .ok { problem = "is \(r.status) after an acknowledged cancel" }
                 if checkIn == nil || checkIn == .failed {

@@ -65,7 +65,7 @@ struct GRPCWorker: Sendable {
                     Int64(try await seats.getSeats(request, metadata: metadata[s]).count)
                 }
                 recorder.record("search", intended: intended, end: .now(), sent)
-            case .mixed, .login:
+            case .mixed, .login, .extend, .move, .group:
                 return history  // refused by validation
             }
         }

@@ -17,9 +17,15 @@ public enum Scenario: String, CaseIterable, Sendable, Codable {
     /// The release storm: every student at the instant a branch's seats open, until each has a
     /// seat or a final no (see `ReleaseStorm`).
     case release
+    /// Half single bookings, half extensions of the student's own bookings by 30 minutes.
+    case extend
+    /// Half single bookings, half moves of the student's own bookings to a random seat.
+    case move
+    /// Half single bookings, half bookings of three seats together for three students.
+    case group
 
     /// Scenarios that write, so that the checker has something to check.
-    public var writes: Bool { self == .book || self == .mixed || self == .release }
+    public var writes: Bool { self != .login && self != .search }
 }
 
 /// `--chaos`: the load generator runs the server itself and kills it.
@@ -150,6 +156,8 @@ struct Student: Sendable {
     var token: String
     /// Acknowledged `CONFIRMED` reservations this run may still cancel or check in.
     var held: [(id: Int64, now: Bool)] = []
+    /// Acknowledged reservations this run may still extend or move, with their ends.
+    var windows: [(id: Int64, end: Int64)] = []
 }
 
 /// What preparation found on the server.
@@ -252,10 +260,28 @@ public enum LoadTest {
             let connection = client.connection()
             defer { connection.close() }
             let final = try await readFinalState(client: connection, base: await target.current(), fixture: fixture)
-            report.check = Checker.check(
-                history: history, final: final, students: Set(fixture.students.map(\.userID)))
+            let verdict = Checker.check(history: history, final: final, students: Set(fixture.students.map(\.userID)))
+            report.check = verdict
+            try refuseDegenerate(config.scenario, verdict)
         }
         return report
+    }
+
+    /// A run of the extend, move or group scenario measures its operation only if the operation
+    /// happened: none acknowledged (all refused, unauthorised, or never sent) refuses the run.
+    static func refuseDegenerate(_ scenario: Scenario, _ v: Verdict) throws {
+        let done: Int? =
+            switch scenario {
+            case .extend: v.acknowledgedExtensions
+            case .move: v.acknowledgedMoves
+            case .group: v.acknowledgedGroups
+            default: nil
+            }
+        if let done, done == 0 || v.acknowledgedBookings == 0 {
+            throw LoadTestError.degenerate(
+                "no \(scenario.rawValue) acknowledged (\(done)) or no single booking (\(v.acknowledgedBookings)): nothing to measure"
+            )
+        }
     }
 
     /// One worker per connection. Each connection owns the students with its index modulo the
@@ -480,7 +506,8 @@ public enum LoadTest {
                 else { throw LoadTestError.finalRead("a reservation without its fields: \(r)") }
                 all.append(
                     FinalReservation(
-                        id: id, key: BookingKey(userID: user, seatID: seat, start: start, end: end), status: status))
+                        id: id, key: BookingKey(userID: user, seatID: seat, start: start, end: end), status: status,
+                        movedFrom: JSON.int(r["moved_from"]), groupID: JSON.int(r["group_id"])))
             }
             if page.isEmpty || all.count >= total { break }
         }

@@ -102,7 +102,9 @@ public struct LoadReport: Sendable, Codable, Equatable {
                     + "bookings: \(c.acknowledgedBookings) acknowledged, \(c.refusedBookings) refused, "
                     + "\(c.unknownBookings) unknown (\(c.unknownApplied) took effect); "
                     + "\(c.acknowledgedCancels) cancels and \(c.acknowledgedCheckIns) check-ins acknowledged; "
-                    + "lost \(c.lost), phantom \(c.phantom), overlaps \(c.overlaps), wrong state \(c.wrongState)")
+                    + "\(c.acknowledgedExtensions) extensions, \(c.acknowledgedMoves) moves and \(c.acknowledgedGroups) groups acknowledged; "
+                    + "lost \(c.lost), phantom \(c.phantom), overlaps \(c.overlaps), wrong state \(c.wrongState), partial \(c.partial)"
+            )
             for v in c.violations { lines.append("  " + v) }
         }
         if let release { lines += ReleaseStorm.summary(release, results: r) }

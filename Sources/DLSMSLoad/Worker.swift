@@ -90,6 +90,8 @@ final class Worker: @unchecked Sendable {
         switch config.scenario {
         case .book, .release:  // the release storm has workers of its own (StormWorker)
             return book(s, base: base, intended: intended, now: false)
+        case .extend, .move, .group:
+            return stay(s, base: base, intended: intended)
         case .search:
             return search(s, base: base, intended: intended)
         case .login:
@@ -138,6 +140,68 @@ final class Worker: @unchecked Sendable {
         }.nonisolated()
     }
 
+    /// The extend, move and group scenarios: half single bookings (the baseline their figures are
+    /// ratios of), half the scenario's own operation.
+    private func stay(_ s: Int, base: String, intended: NIODeadline) -> EventLoopFuture<Void> {
+        if rng.next() % 2 == 0 { return book(s, base: base, intended: intended, now: false) }
+        let token = students[s].token
+        switch config.scenario {
+        case .group:
+            return group(s, base: base, intended: intended)
+        case .extend where !students[s].windows.isEmpty:
+            let i = Int(rng.next() % UInt64(students[s].windows.count))
+            let (id, end) = students[s].windows[i]
+            let body = "{\"end_time\":\"\(RFC3339.format(end + 1_800))\"}"
+            return request("extend", intended, .POST, base + "/reservations/\(id)/extend", token: token, json: body)
+                .assumeIsolated().map { sent in
+                    self.history.append(.extend(reservationID: id, end: end + 1_800, sent.outcome))
+                    if sent.outcome == .ok, let j = self.students[s].windows.firstIndex(where: { $0.id == id }) {
+                        self.students[s].windows[j].end = end + 1_800
+                    }
+                }.nonisolated()
+        case .move where !students[s].windows.isEmpty:
+            let i = Int(rng.next() % UInt64(students[s].windows.count))
+            let (id, end) = students[s].windows.remove(at: i)
+            let seat = fixture.seats[Int(rng.next() % UInt64(fixture.seats.count))]
+            return request(
+                "move", intended, .POST, base + "/reservations/\(id)/move", token: token, json: "{\"seat_id\":\(seat)}"
+            ).assumeIsolated().map { sent in
+                var newID: Int64?
+                if case .reply(let status, let reply) = sent, (200..<300).contains(status) {
+                    newID = JSON.object(reply).flatMap {
+                        ($0["reservation"] as? [String: Any]).flatMap { JSON.int($0["id"]) }
+                    }
+                }
+                self.history.append(.move(reservationID: id, seatID: seat, sent.outcome, newID: newID))
+                if let newID { self.students[s].windows.append((newID, end)) }
+            }.nonisolated()
+        default:
+            return book(s, base: base, intended: intended, now: false)
+        }
+    }
+
+    /// Three seats of one window together, for this student and the next two.
+    private func group(_ s: Int, base: String, intended: NIODeadline) -> EventLoopFuture<Void> {
+        let (first, start, end) = slot(contended: false)
+        var seats = [first]
+        while seats.count < 3 && fixture.seats.count >= 3 {
+            let seat = fixture.seats[Int(rng.next() % UInt64(fixture.seats.count))]
+            if !seats.contains(seat) { seats.append(seat) }
+        }
+        let members = (0..<seats.count).map { students[(s + $0) % students.count] }
+        let keys = zip(seats, members).map { BookingKey(userID: $1.userID, seatID: $0, start: start, end: end) }
+        let body =
+            "{\"seat_ids\":[\(seats.map(String.init).joined(separator: ","))],\"start_time\":\"\(RFC3339.format(start))\",\"end_time\":\"\(RFC3339.format(end))\",\"members\":[\(members.map { JSON.quote($0.studentID) }.joined(separator: ","))]}"
+        return request("group", intended, .POST, base + "/reservations/group", token: students[s].token, json: body)
+            .assumeIsolated().map { sent in
+                var ids: [Int64]?
+                if case .reply(let status, let reply) = sent, (200..<300).contains(status) {
+                    ids = (JSON.object(reply)?["reservations"] as? [[String: Any]])?.compactMap { JSON.int($0["id"]) }
+                }
+                self.history.append(.group(keys, sent.outcome, ids: ids))
+            }.nonisolated()
+    }
+
     private func book(_ s: Int, base: String, intended: NIODeadline, now: Bool) -> EventLoopFuture<Void> {
         let (seat, start, end) = now ? nowSlot() : slot(contended: true)
         let body =
@@ -151,6 +215,9 @@ final class Worker: @unchecked Sendable {
                 }
                 self.history.append(.book(key, sent.outcome, reservationID: id))
                 if let id, self.config.scenario == .mixed { self.students[s].held.append((id, now)) }
+                if let id, self.config.scenario == .extend || self.config.scenario == .move {
+                    self.students[s].windows.append((id, end))
+                }
             }.nonisolated()
     }
 

@@ -30,6 +30,7 @@ public enum RecordCodec {
         case groupMembership = 17
         case strike = 18
         case suspensionLifted = 19
+        case together = 20
 
         public var name: String {
             switch self {
@@ -52,6 +53,7 @@ public enum RecordCodec {
             case .groupMembership: return "groups"
             case .strike: return "strike"
             case .suspensionLifted: return "lift"
+            case .together: return "together"
             }
         }
     }
@@ -81,6 +83,7 @@ public enum RecordCodec {
         case .groupMembership: return .groupMembership
         case .strike: return .strike
         case .suspensionLifted: return .suspensionLifted
+        case .together: return .together
         }
     }
 
@@ -127,6 +130,14 @@ public enum RecordCodec {
             // so a floor without one has the bytes of the first format version.
             if f.webhookEvent > 0 { w.svarint(f.webhookEvent) }
         case .reservationCreated(let r), .reservationChanged(let r): encode(reservation: r, into: &w)
+        case .together(let parts):
+            // Each part length-prefixed (a record is delimited by its length, not by itself).
+            w.uvarint(UInt64(parts.count))
+            for part in parts {
+                let bytes = encode(part)
+                w.uvarint(UInt64(bytes.count))
+                w.bytes(bytes)
+            }
         case .waitlistChanged(let e): encode(waitlistEntry: e, into: &w)
         case .notificationCreated(let n): encode(notification: n, into: &w)
         }
@@ -195,6 +206,7 @@ public enum RecordCodec {
                 IDFloor(
                     reservation: reservation, waitlistEntry: waitlist, notification: notification, webhookEvent: event))
         case .reservationCreated: return .reservationCreated(try decodeReservation(from: &r))
+        case .together: return .together(try decodeTogether(from: &r))
         case .reservationChanged: return .reservationChanged(try decodeReservation(from: &r))
         case .waitlistChanged: return .waitlistChanged(try decodeWaitlistEntry(withOffer: false, from: &r))
         case .waitlistOffer: return .waitlistChanged(try decodeWaitlistEntry(withOffer: true, from: &r))
@@ -515,8 +527,56 @@ extension RecordCodec {
         w.svarint(r.start)
         w.svarint(r.end - r.start)
         w.svarint(r.createdAt - r.start)
-        w.byte(r.status.rawValue | (r.checkedInAt == nil ? 0 : 0x80))
+        w.byte(r.status.rawValue | (r.checkedInAt == nil ? 0 : 0x80) | (r.extras.isEmpty ? 0 : 0x40))
         if let t = r.checkedInAt { w.svarint(t - r.start) }
+        if !r.extras.isEmpty { encode(extras: r.extras, start: r.start, into: &w) }
+    }
+
+    /// A reservation's extras, after the flags bit 0x40 of its status byte (a reservation without
+    /// any has the bytes of the first format version): a byte of which fields follow.
+    private static func encode(extras e: ReservationExtras, start: Timestamp, into w: inout ByteWriter) {
+        let fields: UInt8 =
+            (e.awayUntil == nil ? 0 : 1) | (e.awayCount == 0 ? 0 : 2) | (e.seriesID == nil ? 0 : 4)
+            | (e.groupID == nil ? 0 : 8) | (e.movedFrom == nil ? 0 : 16)
+        w.byte(fields)
+        if let t = e.awayUntil { w.svarint(t - start) }
+        if e.awayCount != 0 { w.uvarint(UInt64(e.awayCount)) }
+        if let s = e.seriesID { w.svarint(s) }
+        if let g = e.groupID { w.svarint(g) }
+        if let m = e.movedFrom { w.svarint(m) }
+    }
+
+    private static func decodeExtras(start: Timestamp, from r: inout ByteReader) throws(DecodingError)
+        -> ReservationExtras
+    {
+        let fields = try r.byte()
+        guard fields & ~0x1F == 0 else { throw DecodingError("unknown reservation extras") }
+        var e = ReservationExtras()
+        if fields & 1 != 0 { e.awayUntil = try r.add(start, try r.svarint()) }
+        if fields & 2 != 0 { e.awayCount = try r.count(limit: 1_000) }
+        if fields & 4 != 0 { e.seriesID = try r.svarint() }
+        if fields & 8 != 0 { e.groupID = try r.svarint() }
+        if fields & 16 != 0 { e.movedFrom = try r.svarint() }
+        guard !e.isEmpty else { throw DecodingError("empty reservation extras") }
+        return e
+    }
+
+    /// The parts of a ``JournalRecord/together(_:)`` record: reservation records only.
+    private static func decodeTogether(from r: inout ByteReader) throws(DecodingError) -> [JournalRecord] {
+        let count = try r.count(limit: 1_000)
+        guard count > 0 else { throw DecodingError("empty together record") }
+        var parts: [JournalRecord] = []
+        for _ in 0..<count {
+            let n = try r.count(limit: 1 << 16)
+            var sub = ByteReader(try r.bytes(n))
+            let part = try decode(from: &sub)
+            guard sub.isAtEnd else { throw DecodingError("trailing bytes in a together record") }
+            switch part {
+            case .reservationCreated, .reservationChanged: parts.append(part)
+            default: throw DecodingError("a together record holds reservations only")
+            }
+        }
+        return parts
     }
 
     private static func encode(archived list: [ArchivedReservation], into w: inout ByteWriter) {
@@ -536,15 +596,16 @@ extension RecordCodec {
         let end = try r.add(start, try r.svarint())
         let created = try r.add(start, try r.svarint())
         let flags = try r.byte()
-        guard let status = ReservationStatus(rawValue: flags & 0x7F) else { throw DecodingError("unknown status") }
+        guard let status = ReservationStatus(rawValue: flags & 0x3F) else { throw DecodingError("unknown status") }
         let checkedIn = flags & 0x80 != 0 ? try r.add(start, try r.svarint()) : nil
+        let extras = flags & 0x40 != 0 ? try decodeExtras(start: start, from: &r) : .none
         // The engine stores end, creation and check-in as 32-bit offsets from the start.
         guard id > 0, end >= start, end - start <= Int64(UInt32.max), Int32(exactly: created - start) != nil,
             checkedIn.map({ $0 - start > Int64(Int32.min) && $0 - start <= Int64(Int32.max) }) ?? true
         else { throw DecodingError("invalid reservation") }
         return Reservation(
             id: id, seatID: seat, userID: user, start: start, end: end, status: status, createdAt: created,
-            checkedInAt: checkedIn)
+            checkedInAt: checkedIn, extras: extras)
     }
 
     private static func decodeArchived(from r: inout ByteReader) throws(DecodingError) -> [ArchivedReservation] {

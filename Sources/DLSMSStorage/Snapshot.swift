@@ -42,6 +42,7 @@ public struct SnapshotHeader: Sendable, Hashable {
             case .reservationCreated, .reservationChanged: reservations += 1
             case .waitlistChanged: waitlist += 1
             case .notificationCreated: notifications += 1
+            case .together(let parts): for part in parts { count(part) }
             case .idFloor, .reservationsArchived, .webhookEndpoint, .webhookEvent, .epoch, .sessionRevoked,
                 .groupPolicy, .groupMembership, .strike,
                 .suspensionLifted:

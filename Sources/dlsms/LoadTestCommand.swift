@@ -25,12 +25,12 @@ struct LoadTestCommand: AsyncParsableCommand {
                 --max-connections 8192 --connections-per-address 8192 --admin-password ADMIN
               dlsms loadtest --scenario release --admin-password ADMIN
             With --chaos the load generator starts the server itself (same configuration, fsync always) on a \
-            data directory and kill -9s and restarts it at random moments. The writing scenarios (book, mixed) \
+            data directory and kill -9s and restarts it at random moments. The writing scenarios (book, mixed, extend, move, group) \
             end with the checker; the exit status is 1 when it finds a violation.
             """)
 
     @Option(help: "Base URL of the server (ignored with --chaos).") var url = "http://127.0.0.1:8080"
-    @Option(help: "book | mixed | login | search | release") var scenario = Scenario.book
+    @Option(help: "book | mixed | login | search | release | extend | move | group") var scenario = Scenario.book
     @Option(help: "book and search over gRPC at HOST:PORT (e.g. 127.0.0.1:9090); preparation and the check use --url.")
     var grpc: String?
     @Option(

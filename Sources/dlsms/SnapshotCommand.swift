@@ -571,8 +571,8 @@ struct ExportDocument: Encodable {
                         removedBy: s.removed?.by, removalReason: s.removed?.reason))
             case .suspensionLifted(let l):
                 suspensionLifts.append(LiftRow(userID: l.userID, at: rfc3339(l.at), by: l.by, reason: l.reason))
-            case .idFloor, .reservationsArchived, .epoch, .sessionRevoked:
-                break
+            case .idFloor, .reservationsArchived, .epoch, .sessionRevoked, .together:
+                break  // a snapshot's image holds reservations one by one, never together
             }
         }
         reservations.sort { $0.id < $1.id }
