@@ -2,6 +2,8 @@
 PyPI, against a real `dlsms serve` on a free loopback port with a temporary data directory.
 
 Run: `bash Tests/browser/run.sh` (builds nothing: it uses .build/debug/dlsms, or $DLSMS_BINARY).
+With $DLSMS_WEB_DIR set, every server serves the web app from that directory (`--web-dir`) instead
+of the copy built into the binary: the app's files can be tested without rebuilding.
 """
 
 import json
@@ -26,6 +28,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BINARY = os.environ.get("DLSMS_BINARY", str(ROOT / ".build" / "debug" / "dlsms"))
+WEB_DIR = os.environ.get("DLSMS_WEB_DIR")
 ADMIN_PASSWORD = "admin-password"
 WAIT = 15  # seconds an explicit wait may take before the test fails
 
@@ -38,7 +41,7 @@ class Server:
         environment = dict(os.environ, ADMIN_PASSWORD=ADMIN_PASSWORD, **(env or {}))
         self.proc = subprocess.Popen(
             [BINARY, "serve", "--port", "0", "--grpc", "false", "--data-dir", self.data,
-             "--bcrypt-cost", "4", "--log-level", "warning", *args],
+             "--bcrypt-cost", "4", "--log-level", "warning", *(["--web-dir", WEB_DIR] if WEB_DIR else []), *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment)
         self.output = []
         ready = threading.Event()

@@ -3,6 +3,8 @@
 # axe-core (inside axe-selenium-python) from PyPI, pytest; against the debug build
 # (.build/debug/dlsms, or $DLSMS_BINARY) on free loopback ports with temporary data directories.
 #   bash Tests/browser/run.sh [pytest arguments]
+# DLSMS_WEB_DIR=$PWD/Sources/DLSMSWeb/public bash Tests/browser/run.sh   the app's files as they are
+#   on disk (--web-dir), not the binary's built-in copy: no rebuild after editing them.
 # SCREENSHOT_DIR=docs/screenshots bash Tests/browser/run.sh -k screenshots   renews the README's pictures.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
