@@ -1,9 +1,11 @@
 // My reservations (upcoming and past) with check-in (only inside its window, with a countdown to
-// the no-show deadline), check-out and cancel; my waitlist entries with their position, offers to
-// accept or decline, and leaving. Refreshed by every notification.
-import { api, cached, query, seatsByID } from "./api.js";
-import { h, fill, field, messageArea, say, confirmDialog, table, whenDataChanges } from "./dom.js";
-import { t, formatRange, formatTime, formatCountdown, formatDateTime } from "./i18n.js";
+// the no-show deadline), check-out and cancel; extend (a later end), step away and back (a
+// countdown to `away_until`); a weekly series' date cancelled alone or the series from it on;
+// "booked together" and "moved" said on the card; my waitlist entries with their position, offers
+// to accept or decline, and leaving. Refreshed by every notification.
+import { api, cached, query, seatsByID, iso } from "./api.js";
+import { h, fill, field, messageArea, say, dialog, confirmDialog, table, whenDataChanges } from "./dom.js";
+import { t, formatRange, formatTime, formatCountdown, formatDateTime, zonedDay, zonedInstant, addDays } from "./i18n.js";
 
 const HOLDING = new Set(["HELD", "CONFIRMED", "CHECKED_IN"]);
 
@@ -42,15 +44,67 @@ export async function render(root) {
     }
   }
 
-  async function act(promise, done) {
+  /// Runs `promise`, then says `done` (a text, or a function of the answer); a refusal in words
+  /// (`context` names the operation, for the refusals that mean something else there).
+  async function act(promise, done, context) {
     say(message, t("status.working"));
     try {
-      await promise();
-      say(message, done, "ok");
+      const answer = await promise();
+      say(message, typeof done === "function" ? done(answer) : done, "ok");
     } catch (err) {
-      say(message, err.describe ? err.describe() : String(err), "error");
+      say(message, refusal(err, context), "error");
     }
     await load();
+  }
+
+  /// A later end: +30 min, +1 hour, or a time of the student's choice (library time); the server's
+  /// refusal is said in the dialog, which stays open for another try.
+  async function extendDialog(r) {
+    const zone = zoneOf(r.seat_id);
+    const start = new Date(r.start_time);
+    const end = new Date(r.end_time);
+    const label = seatName(r.seat_id);
+    const done = await dialog(t("extend.title", { label }), (close) => {
+      const note = messageArea();
+      const time = h("input", { type: "time", name: "new_end", step: 900, required: true });
+      time.value = formatTime(new Date(end.getTime() + 3600000), zone);
+      let busy = false;
+      const send = async (newEnd) => {
+        if (busy) return;
+        busy = true;
+        say(note, t("status.working"));
+        try {
+          close(await api("POST", `reservations/${r.id}/extend`, { end_time: iso(newEnd) }));
+        } catch (err) {
+          say(note, refusal(err, "extend"), "error");
+        }
+        busy = false;
+      };
+      const quick = (minutes, key) => {
+        const at = new Date(end.getTime() + minutes * 60000);
+        return h("button", { type: "button", class: "extend-quick", onclick: () => send(at) }, t(key, { time: formatTime(at, zone) }));
+      };
+      const form = h("form", { class: "extend-form", novalidate: true },
+        h("p", {}, t("extend.now", { when: formatRange(start, end, zone) })),
+        h("div", { class: "actions" }, quick(30, "extend.plus_30"), quick(60, "extend.plus_60")),
+        h("div", { class: "row end" },
+          field(t("extend.new_end"), time, t("extend.new_end_hint", { zone })),
+          h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("extend.do")))),
+        note);
+      form.addEventListener("submit", (e) => {
+        e.preventDefault();
+        if (!time.value) return say(note, t("extend.need_time"), "error");
+        // A time at or before the current end is on the next day (a stay across midnight).
+        let at = zonedInstant(zonedDay(end, zone), time.value, zone);
+        if (at <= end) at = zonedInstant(addDays(zonedDay(end, zone), 1), time.value, zone);
+        send(at);
+      });
+      return form;
+    });
+    if (done) {
+      say(message, t("extend.done", { label, time: formatTime(new Date(done.end_time), zone) }), "ok");
+      await load();
+    }
   }
 
   function reservationCard(r) {
@@ -65,6 +119,7 @@ export async function render(root) {
     const title = t("mine.seat", { label: seatName(r.seat_id) });
     const actions = h("div", { class: "actions" });
     const info = h("p", { class: "info" });
+    const extend = h("button", { type: "button", onclick: () => extendDialog(r) }, t("action.extend"));
     if (r.status === "CONFIRMED") {
       const open = opens <= now && now < deadline;
       boundaries.push(opens, deadline);
@@ -77,20 +132,51 @@ export async function render(root) {
       } else if (now < opens) {
         info.append(t("mine.checkin_opens", { time: formatDateTime(new Date(opens), zone) }));
       }
+      actions.append(extend);
       actions.append(h("button", {
         type: "button",
         onclick: async () => {
-          if (await confirmDialog(t("mine.cancel_title"), t("mine.cancel_text", { label: seatName(r.seat_id), when: formatRange(start, end, zone) }), t("action.cancel_reservation"))) {
+          if (await confirmDialog(t(r.series_id ? "series.cancel_date_title" : "mine.cancel_title"), t("mine.cancel_text", { label: seatName(r.seat_id), when: formatRange(start, end, zone) }), t("action.cancel_reservation"))) {
             await act(() => api("DELETE", `reservations/${r.id}`), t("mine.cancelled_done"));
           }
         },
-      }, t("action.cancel")));
+      }, t(r.series_id ? "series.cancel_date" : "action.cancel")));
+      if (r.series_id) {
+        actions.append(h("button", {
+          type: "button", class: "danger",
+          onclick: async () => {
+            if (await confirmDialog(t("series.cancel_from_title"), t("series.cancel_from_text", { label: seatName(r.seat_id), when: formatDateTime(start, zone) }), t("series.cancel_from_do"))) {
+              await act(() => api("DELETE", `reservations/series/${r.series_id}${query({ from: r.start_time })}`),
+                (answer) => t("series.cancelled_from", { n: answer?.cancelled ?? 0 }));
+            }
+          },
+        }, t("series.cancel_from")));
+      }
     } else if (r.status === "CHECKED_IN") {
       info.append(t("mine.checked_in_at", { time: formatTime(new Date(r.checked_in_at), zone) }));
+      const awayUntil = r.away_until ? Date.parse(r.away_until) : NaN;
+      if (awayUntil > now) {
+        // Away: the seat stays the student's until then; coming back ends it.
+        boundaries.push(awayUntil);
+        info.append(" ", h("span", { class: "away" }, t("away.until", { time: formatTime(new Date(awayUntil), zone) }), " ",
+          t("away.left"), " ", h("strong", { class: "countdown", dataset: { deadline: awayUntil } }, formatCountdown(awayUntil - now))));
+        actions.append(h("button", {
+          type: "button", class: "primary",
+          onclick: () => act(() => api("POST", `reservations/${r.id}/back`), t("away.back_done", { label: seatName(r.seat_id) }), "away"),
+        }, t("action.back")));
+      }
       actions.append(h("button", {
-        type: "button", class: "primary",
+        type: "button", class: awayUntil > now ? "" : "primary",
         onclick: () => act(() => api("POST", `reservations/${r.id}/checkout`), t("mine.checked_out_done")),
       }, t("action.check_out")));
+      if (!(awayUntil > now)) {
+        actions.append(h("button", {
+          type: "button",
+          onclick: () => act(() => api("POST", `reservations/${r.id}/away`),
+            (answer) => t("away.done", { time: answer?.away_until ? formatTime(new Date(answer.away_until), zone) : "?" }), "away"),
+        }, t("action.step_away")));
+      }
+      actions.append(extend);
     } else if (r.status === "HELD") {
       info.append(t("mine.held"));
     }
@@ -98,7 +184,10 @@ export async function render(root) {
       h("h3", {}, title),
       h("p", { class: "when" }, formatRange(start, end, zone)),
       h("p", { class: "where" }, where(r.seat_id)),
-      h("p", {}, h("span", { class: `badge status-${r.status.toLowerCase()}` }, t(`status.${r.status}`))),
+      h("p", { class: "tags" }, h("span", { class: `badge status-${r.status.toLowerCase()}` }, t(`status.${r.status}`)),
+        r.series_id ? h("span", { class: "badge tag" }, t("mine.tag_series")) : null,
+        r.group_id ? h("span", { class: "badge tag" }, t("mine.tag_together")) : null,
+        r.moved_from ? h("span", { class: "badge tag" }, t("mine.tag_moved")) : null),
       info, actions);
   }
 
@@ -159,6 +248,15 @@ export async function render(root) {
     clearInterval(timer);
     stop();
   };
+}
+
+/// A refusal in words; where an operation gives a code another meaning than a booking, its own.
+function refusal(err, context) {
+  if (context === "away" && err.code === "limit_reached") {
+    return err.body?.limit === 0 ? t("away.off") : t("away.limit", { limit: err.body?.limit ?? "?" });
+  }
+  if (context === "extend" && err.code === "seat_conflict") return t("extend.conflict");
+  return err.describe ? err.describe() : String(err);
 }
 
 /// The private calendar feed: created (or replaced) and revoked here; only shown once, as the
