@@ -4,14 +4,24 @@
 // A library with a release time: before the chosen day opens, a countdown on the server's clock
 // (GET /rules?branch=…&start_time=… gives `opens_at` and `server_time`), and Book is enabled at
 // that instant. Seats kept for other groups are shown as such and cannot be booked.
-import { api, cached, query, seg, iso, timed, serverClock } from "./api.js";
-import { h, fill, field, check, messageArea, say, whenDataChanges, pager } from "./dom.js";
-import { t, formatRange, formatDate, formatTime, formatCountdown, zonedInstant, zonedDay, zonedTime, addDays } from "./i18n.js";
+// The seat over the day: a free seat's panel offers to move the student's upcoming reservation
+// there and to repeat the window weekly (a series, with each date's outcome); "Seats together"
+// finds N free seats next to each other for the window and books them for N students at once.
+import { api, cached, query, seg, iso, timed, serverClock, session, seatsByID } from "./api.js";
+import { h, fill, field, check, messageArea, say, dialog, whenDataChanges, pager } from "./dom.js";
+import { t, has, formatRange, formatDate, formatTime, formatCountdown, zonedInstant, zonedDay, zonedTime, addDays, weekdayOf } from "./i18n.js";
 import { seatMap, seatState, restrictedText, legend, timeline, withinHours } from "./seatmap.js";
 
 const REFRESH_MS = 15000;
 /// Seats on one page of the map (a library may have thousands).
 const PAGE_SIZE = 500;
+/// The API's weekday codes of a weekly series, Monday first, with the names they stand for.
+const WEEKDAYS = [["MO", "monday"], ["TU", "tuesday"], ["WE", "wednesday"], ["TH", "thursday"], ["FR", "friday"], ["SA", "saturday"], ["SU", "sunday"]];
+
+/// A refusal in words (`code`, `error` as the server gave them).
+function reason(code, error) {
+  return has(`error.${code}`) ? t(`error.${code}`, { detail: error || "" }) : error || t("error.unknown");
+}
 
 /// The next quarter hour in `zone`, as "YYYY-MM-DD" and "HH:MM".
 function nextQuarter(zone) {
@@ -51,6 +61,10 @@ export async function render(root) {
   /// When booking for the searched window opens (ms, server clock), or null: open.
   let opensAt = null;
   let openTimer = null;
+  /// The student's upcoming reservations (CONFIRMED or CHECKED_IN, not ended), which a free seat's
+  /// panel offers to move there, with their seats.
+  let movable = [];
+  let movableSeats = new Map();
 
   const branch = () => branches.find((b) => b.branch === branchSelect.value) || branches[0];
   const zone = () => branch()?.time_zone || "UTC";
@@ -91,6 +105,7 @@ export async function render(root) {
     const b = branch();
     // The release rule is read alongside the seats (a failure there is no reason to show none).
     const releasing = releaseOf(b, w);
+    const mine = loadMovable();
     try {
       const [found, closures] = await Promise.all([
         api("GET", `seats${query({
@@ -114,6 +129,7 @@ export async function render(root) {
         reasons.push(t("find.outside_hours"));
       }
       await releasing;
+      await mine;
       last = { seats: found.seats, total: found.total, closed, reasons, window: w, branch: b };
       paintResults();
       // Loaded: an old error (the server was unreachable) goes.
@@ -128,6 +144,26 @@ export async function render(root) {
     } catch (err) {
       say(message, err.describe ? err.describe() : String(err), "error");
     }
+  }
+
+  /// The student's reservations that can move (a failure there only hides the offer).
+  async function loadMovable() {
+    try {
+      const r = await api("GET", `reservations/mine${query({ upcoming_only: true, limit: 200 })}`);
+      const now = Date.now();
+      movable = r.reservations.filter((x) => (x.status === "CONFIRMED" || x.status === "CHECKED_IN") && Date.parse(x.end_time) > now)
+        .sort((a, b) => Date.parse(a.start_time) - Date.parse(b.start_time));
+      movableSeats = await seatsByID(movable.map((x) => x.seat_id));
+    } catch {
+      movable = [];
+    }
+  }
+
+  /// "Seat 15, Mon 7 Dec, 10:00–12:00": one of the student's reservations.
+  function reservationText(r) {
+    const s = movableSeats.get(r.seat_id);
+    const z = branches.find((x) => x.branch === s?.branch)?.time_zone || "UTC";
+    return t("move.reservation", { label: s?.label ?? r.seat_id, when: formatRange(new Date(r.start_time), new Date(r.end_time), z) });
   }
 
   /// The release rule's opening for the window (a library without a release rule is not asked).
@@ -247,7 +283,9 @@ export async function render(root) {
         t("release.opens_in"), " ", h("strong", { class: "countdown release-wait" }, isOpen() ? "" : formatCountdown(opensAt - serverClock.now()))) : null,
       h("div", { class: "timeline-slot" }, h("p", { class: "loading" }, t("status.loading"))),
       h("div", { class: "actions" }, book,
-        state === "taken" ? h("button", { type: "button", onclick: () => joinWaitlist({ seat_id: seat.id }, detailMessage) }, t("detail.wait_seat")) : null),
+        state === "taken" ? h("button", { type: "button", onclick: () => joinWaitlist({ seat_id: seat.id }, detailMessage) }, t("detail.wait_seat")) : null,
+        state === "free" ? moveButton(seat) : null),
+      state === "free" ? seriesForm(seat) : null,
       detailMessage);
     detail.hidden = false;
     if (focus) {
@@ -280,6 +318,112 @@ export async function render(root) {
       if (err.code === "not_open_yet" && err.body?.opens_at) setOpensAt(Date.parse(err.body.opens_at));
       await search({ quiet: true });
       say(detailMessage || where, err.describe ? err.describe() : String(err), "error");
+    }
+  }
+
+  /// "Move my reservation here" (naming it when there is one; else the student chooses).
+  function moveButton(seat) {
+    const candidates = movable.filter((r) => r.seat_id !== seat.id);
+    if (!candidates.length) return null;
+    return h("button", { type: "button", class: "move", onclick: () => doMove(seat, candidates) },
+      candidates.length === 1 ? t("move.one", { what: reservationText(candidates[0]) }) : t("move.here"));
+  }
+
+  /// Which of several reservations moves (resolves with it, or undefined when closed).
+  function chooseReservation(seat, candidates) {
+    return dialog(t("move.choose_title", { label: seat.label }), (close) => {
+      const form = h("form", { class: "move-choice", novalidate: true },
+        h("fieldset", {}, h("legend", {}, t("move.choose")),
+          candidates.map((r, i) => {
+            const input = h("input", { type: "radio", name: "move-reservation", id: `move-${r.id}`, value: String(r.id), checked: i === 0 });
+            return h("div", { class: "check" }, input, h("label", { for: input.id }, reservationText(r)));
+          })),
+        h("div", { class: "actions" },
+          h("button", { type: "submit", class: "primary" }, t("move.do", { label: seat.label })),
+          h("button", { type: "button", onclick: () => close(undefined) }, t("action.keep"))));
+      form.addEventListener("submit", (e) => {
+        e.preventDefault();
+        const chosen = form.querySelector("input[name=move-reservation]:checked");
+        close(candidates.find((r) => String(r.id) === chosen?.value));
+      });
+      return form;
+    });
+  }
+
+  async function doMove(seat, candidates) {
+    const from = candidates.length === 1 ? candidates[0] : await chooseReservation(seat, candidates);
+    if (!from) return;
+    const where = detailMessage;
+    say(where, t("status.working"));
+    try {
+      const moved = await api("POST", `reservations/${from.id}/move`, { seat_id: seat.id });
+      const r = moved.reservation;
+      const z = last.branch.time_zone || "UTC";
+      say(message, t("move.done", { label: seat.label, when: formatRange(new Date(r.start_time), new Date(r.end_time), z) }), "ok");
+      message.append(" ", h("a", { href: "#/mine" }, t("find.see_mine")));
+      hideDetail();
+      await search({ quiet: true });
+    } catch (err) {
+      await search({ quiet: true });
+      say(detailMessage || where, err.code === "seat_conflict" ? t("move.conflict") : err.describe ? err.describe() : String(err), "error");
+    }
+  }
+
+  /// "Repeat weekly": the searched window on the chosen weekdays until a date (at the same local
+  /// time), each date booked or refused with its reason; all or nothing if asked.
+  function seriesForm(seat) {
+    const { window: w } = last;
+    const z = last.branch.time_zone || "UTC";
+    const firstDay = zonedDay(w.start, z);
+    const lastDay = addDays(zonedDay(new Date(), z), rules.max_days_ahead);
+    const weekday = weekdayOf(firstDay);
+    const boxes = WEEKDAYS.map(([code, name]) => [code, h("input", { name: "series-weekday", value: code, checked: name === weekday })]);
+    const until = h("input", { type: "date", name: "series-until", required: true, min: firstDay, max: lastDay });
+    until.value = [addDays(firstDay, 21), lastDay].sort()[0];
+    const all = h("input", { name: "series-all" });
+    const form = h("form", { class: "series-form", novalidate: true },
+      h("p", { class: "aside" }, t("series.intro", { start: formatTime(w.start, z), end: formatTime(w.end, z) })),
+      h("fieldset", { class: "row weekdays" }, h("legend", {}, t("series.weekdays")),
+        boxes.map(([code, input], i) => check(t(`weekday_short.${WEEKDAYS[i][1]}`), input))),
+      field(t("series.until"), until, t("series.until_hint", { day: formatDate(zonedInstant(lastDay, "12:00", z), z) })),
+      check(t("series.all_or_nothing"), all),
+      h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("series.do"))));
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const weekdays = boxes.filter(([, input]) => input.checked).map(([code]) => code);
+      if (!weekdays.length) return say(detailMessage, t("series.need_weekday"), "error");
+      if (!until.value) return say(detailMessage, t("series.need_until"), "error");
+      doSeries(seat, { weekdays, until: until.value, all_or_nothing: all.checked });
+    });
+    return h("details", { class: "series" }, h("summary", {}, t("series.repeat")), form);
+  }
+
+  /// Each date of a series' answer: booked, or refused with its reason.
+  function seriesOutcome(instances, z) {
+    return h("ul", { class: "series-dates" }, instances.map((i) => {
+      const when = formatRange(new Date(i.start_time), new Date(i.end_time), z);
+      return h("li", { class: `series-${i.status}` }, i.status === "booked"
+        ? t("series.date_booked", { when })
+        : t("series.date_refused", { when, reason: i.code === "seat_conflict" ? t("series.taken") : reason(i.code, i.error) }));
+    }));
+  }
+
+  async function doSeries(seat, choice) {
+    const { window: w, branch: b } = last;
+    const z = b.time_zone || "UTC";
+    say(detailMessage, t("status.working"));
+    try {
+      const r = await api("POST", "reservations/series", { seat_id: seat.id, start_time: iso(w.start), end_time: iso(w.end), ...choice });
+      say(message, [t("series.result", { label: seat.label, booked: r.booked, refused: r.refused }), seriesOutcome(r.instances, z),
+        h("a", { href: "#/mine" }, t("find.see_mine"))], "ok");
+      hideDetail();
+      message.tabIndex = -1;
+      message.focus();
+      await search({ quiet: true });
+    } catch (err) {
+      await search({ quiet: true });
+      const dates = Array.isArray(err.body?.instances) ? err.body.instances : null;
+      say(detailMessage, dates ? [t("series.none_booked"), seriesOutcome(dates, z)] : err.describe ? err.describe() : String(err), "error");
     }
   }
 
@@ -316,7 +460,81 @@ export async function render(root) {
   });
   for (const el of [areaSelect, power, monitor, accessible]) el.addEventListener("change", () => search());
 
-  fill(body, form, message, h("div", { class: "find-layout" }, results, detail));
+  /// "Seats together": N free seats next to each other for the searched library, area and window;
+  /// each option with one student per seat (the caller first) and Book together (all or none).
+  function togetherSection() {
+    const count = h("input", { type: "number", name: "together_count", min: 2, max: 20, step: 1, required: true, inputmode: "numeric" });
+    count.value = "2";
+    const note = messageArea();
+    const options = h("div", { class: "together-options" });
+    const find = h("form", { class: "row end", novalidate: true },
+      field(t("together.count"), count, t("together.count_hint")),
+      h("div", { class: "actions" }, h("button", { type: "submit" }, t("together.find"))));
+    find.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const n = Number(count.value);
+      if (!Number.isInteger(n) || n < 2 || n > 20) return say(note, t("together.bad_count"), "error");
+      const w = windowOf();
+      if (!w) return say(note, t("find.need_window"), "error");
+      const b = branch();
+      say(note, t("status.loading"));
+      fill(options);
+      try {
+        const r = await api("GET", `seats/together${query({
+          branch: b.branch, area: areaSelect.value, count: n, start_time: iso(w.start), end_time: iso(w.end),
+        })}`);
+        const when = formatRange(w.start, w.end, b.time_zone || "UTC");
+        if (!r.options.length) return say(note, t("together.none", { n, when }), "error");
+        say(note, t("together.found", { count: r.options.length, n, when }));
+        fill(options, h("ul", { class: "cards" }, r.options.map((o, i) => togetherOption(o, i, w, b, note, options))));
+      } catch (err) {
+        say(note, err.describe ? err.describe() : String(err), "error");
+      }
+    });
+    return h("details", { class: "card together" },
+      h("summary", {}, t("together.title")),
+      h("p", { class: "aside" }, t("together.intro")),
+      find, note, options);
+  }
+
+  function togetherOption(option, index, w, b, note, options) {
+    const labels = option.seats.map((s) => s.label);
+    const inputs = option.seats.map((s, i) => {
+      const input = h("input", { name: `together-member-${index}-${i}`, autocomplete: "off", spellcheck: "false" });
+      if (i === 0) input.value = session.user?.student_id || "";
+      return input;
+    });
+    const own = messageArea();
+    const book = h("button", { type: "submit", class: "primary" }, t("together.book", { labels: labels.join(", ") }));
+    const form = h("form", { class: "card together-option", novalidate: true, "aria-labelledby": `together-${index}` },
+      h("h3", { id: `together-${index}` }, t("together.option", { labels: labels.join(", "), area: option.area })),
+      h("fieldset", {}, h("legend", {}, t("together.members")),
+        option.seats.map((s, i) => field(t("together.member", { label: s.label }), inputs[i]))),
+      h("div", { class: "actions" }, book),
+      own);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const members = inputs.map((x) => x.value.trim());
+      if (members.some((m) => !m)) return say(own, t("together.need_members"), "error");
+      say(own, t("status.working"));
+      try {
+        const r = await api("POST", "reservations/group", { seat_ids: option.seat_ids, start_time: iso(w.start), end_time: iso(w.end), members });
+        fill(options);
+        say(note, t("together.booked", { labels: labels.join(", "), when: formatRange(w.start, w.end, b.time_zone || "UTC"), n: r.reservations.length }), "ok");
+        note.append(" ", h("a", { href: "#/mine" }, t("find.see_mine")));
+        note.tabIndex = -1;
+        note.focus();
+        await search({ quiet: true });
+      } catch (err) {
+        const text = err.code === "not_found" ? t("together.unknown_member", { detail: err.message })
+          : err.code === "seat_conflict" ? t("together.conflict") : err.describe ? err.describe() : String(err);
+        say(own, text, "error");
+      }
+    });
+    return h("li", {}, form);
+  }
+
+  fill(body, form, togetherSection(), message, h("div", { class: "find-layout" }, results, detail));
   await search();
 
   const refresh = () => {

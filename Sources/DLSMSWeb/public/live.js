@@ -10,6 +10,7 @@ import { t, formatRange, formatDateTime, has } from "./i18n.js";
 const TYPES = [
   "seat_offered", "seat_available", "offer_expired", "reservation_no_show", "reservation_completed",
   "reservation_cancelled", "staff_message", "strike_recorded", "suspended", "booked_by_staff",
+  "booked_together", "away_ended",
 ];
 const LAST_PREFIX = "dlsms.lastEventId.";
 const lastKey = () => LAST_PREFIX + (session.user?.id ?? "");
