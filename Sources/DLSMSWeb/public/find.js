@@ -321,9 +321,12 @@ export async function render(root) {
     }
   }
 
-  /// "Move my reservation here" (naming it when there is one; else the student chooses).
+  /// "Move my reservation here" (naming it when there is one; else the student chooses, those
+  /// that overlap the searched window first).
   function moveButton(seat) {
-    const candidates = movable.filter((r) => r.seat_id !== seat.id);
+    const { start, end } = last.window;
+    const overlaps = (r) => Date.parse(r.start_time) < end.getTime() && start.getTime() < Date.parse(r.end_time);
+    const candidates = movable.filter((r) => r.seat_id !== seat.id).sort((a, b) => overlaps(b) - overlaps(a));
     if (!candidates.length) return null;
     return h("button", { type: "button", class: "move", onclick: () => doMove(seat, candidates) },
       candidates.length === 1 ? t("move.one", { what: reservationText(candidates[0]) }) : t("move.here"));
@@ -467,7 +470,7 @@ export async function render(root) {
     count.value = "2";
     const note = messageArea();
     const options = h("div", { class: "together-options" });
-    const find = h("form", { class: "row end", novalidate: true },
+    const find = h("form", { class: "row together-find", novalidate: true },
       field(t("together.count"), count, t("together.count_hint")),
       h("div", { class: "actions" }, h("button", { type: "submit" }, t("together.find"))));
     find.addEventListener("submit", async (e) => {
