@@ -5,7 +5,7 @@
 // to accept or decline, and leaving. Refreshed by every notification.
 import { api, cached, query, seatsByID, iso } from "./api.js";
 import { h, fill, field, messageArea, say, dialog, confirmDialog, table, whenDataChanges } from "./dom.js";
-import { t, formatRange, formatTime, formatCountdown, formatDateTime, zonedDay, zonedInstant, addDays } from "./i18n.js";
+import { t, formatRange, formatTime, formatCountdown, formatDateTime, zonedDay, zonedTime, zonedInstant, addDays } from "./i18n.js";
 
 const HOLDING = new Set(["HELD", "CONFIRMED", "CHECKED_IN"]);
 
@@ -67,7 +67,7 @@ export async function render(root) {
     const done = await dialog(t("extend.title", { label }), (close) => {
       const note = messageArea();
       const time = h("input", { type: "time", name: "new_end", step: 900, required: true });
-      time.value = formatTime(new Date(end.getTime() + 3600000), zone);
+      time.value = zonedTime(new Date(end.getTime() + 3600000), zone);
       let busy = false;
       const send = async (newEnd) => {
         if (busy) return;
