@@ -122,11 +122,15 @@ package enum Render {
                 $0.field("seats", array: seats.indices) { w, i in
                     if let a = access?[i] {
                         var one = JSONWriter()
-                        seat(status: seats[i].statusLiteral, available: seats[i].isAvailable, parts[i], &one)
+                        seat(
+                            status: seats[i].statusLiteral, available: seats[i].isAvailable, away: seats[i].awayNow,
+                            parts[i], &one)
                         w.verbatim(Array(one.bytes.dropLast()))  // its closing brace: the access fields go before it
                         a.append(to: &w)
                     } else {
-                        seat(status: seats[i].statusLiteral, available: seats[i].isAvailable, parts[i], &w)
+                        seat(
+                            status: seats[i].statusLiteral, available: seats[i].isAvailable, away: seats[i].awayNow,
+                            parts[i], &w)
                     }
                 }
             } else {
@@ -169,15 +173,16 @@ package enum Render {
     /// A seat's object from its cached members (``SeatFragments``): the bytes of ``seatFields``,
     /// in four appends (the search answer's hundreds of seats were a tenth of its CPU).
     package static func seat(_ v: SeatView, _ parts: SeatFragments.Entry, _ w: inout JSONWriter) {
-        seat(status: v.statusLiteral, available: v.isAvailable, parts, &w)
+        seat(status: v.statusLiteral, available: v.isAvailable, away: v.awayNow, parts, &w)
     }
 
     static func seat(
-        status: StaticString, available: Bool, _ parts: SeatFragments.Entry, _ w: inout JSONWriter
+        status: StaticString, available: Bool, away: Bool, _ parts: SeatFragments.Entry, _ w: inout JSONWriter
     ) {
         w.verbatim(parts.opening)
         w.verbatim(status)
         w.verbatim(available ? #"","is_available":true"# : #"","is_available":false"#)
+        if away { w.verbatim(#","away":true"#) }
         w.verbatim(parts.closing)
     }
 
@@ -194,6 +199,7 @@ package enum Render {
     package static func seatState(_ v: SeatView, _ w: inout JSONWriter) {
         w.field("status", v.statusName)
         w.field("is_available", v.isAvailable)
+        if v.awayNow { w.field("away", true) }  // only then: the holder stepped away
     }
 
     package static func seatTail(_ seat: Seat, _ w: inout JSONWriter) {

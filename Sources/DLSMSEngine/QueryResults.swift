@@ -20,11 +20,14 @@ public struct SeatView: Sendable, Hashable {
     public var occupiedNow: Bool
     /// Bookable for the window asked about (free and not in maintenance).
     public var isAvailable: Bool
+    /// Its holder now stepped away (the seat stays theirs).
+    public var awayNow: Bool
 
-    public init(seat: Seat, occupiedNow: Bool, isAvailable: Bool) {
+    public init(seat: Seat, occupiedNow: Bool, isAvailable: Bool, awayNow: Bool = false) {
         self.seat = seat
         self.occupiedNow = occupiedNow
         self.isAvailable = isAvailable
+        self.awayNow = awayNow
     }
 
     /// `AVAILABLE`, `OCCUPIED` or `MAINTENANCE`.

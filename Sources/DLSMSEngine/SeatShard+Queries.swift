@@ -22,11 +22,20 @@ extension SeatShard {
         slots.filter { $0.id != 0 && filter.matches($0) }
     }
 
+    /// A seat as a query sees it now: occupied, and whether its holder stepped away.
+    func view(_ s: SeatState, now: Timestamp, available: Bool) -> SeatView {
+        guard let e = s.index.entry(at: now) else {
+            return SeatView(seat: s.seat, occupiedNow: false, isAvailable: available)
+        }
+        let away = slots[Int(e.handle)].extras.awayUntil.map { $0 > now } ?? false
+        return SeatView(seat: s.seat, occupiedNow: true, isAvailable: available, awayNow: away)
+    }
+
     func search(_ filter: SeatFilter, start: Timestamp, end: Timestamp, now: Timestamp) -> [SeatView] {
         var views: [SeatView] = []
         views.reserveCapacity(seats.count)
         forEachMatch(filter, start: start, end: end) { s, available in
-            views.append(SeatView(seat: s.seat, occupiedNow: s.index.entry(at: now) != nil, isAvailable: available))
+            views.append(view(s, now: now, available: available))
         }
         return views
     }
@@ -43,8 +52,7 @@ extension SeatShard {
             guard s.seat.id > after else { return }
             part.afterCursor += 1
             if part.views.count < limit {
-                part.views.append(
-                    SeatView(seat: s.seat, occupiedNow: s.index.entry(at: now) != nil, isAvailable: available))
+                part.views.append(view(s, now: now, available: available))
             }
         }
         return part
@@ -97,10 +105,9 @@ extension SeatShard {
         guard let p = positions[id], !seats[p].seat.retired else { throw .seatNotFound(id) }
         let s = seats[p]
         let busy = s.index.busy(start: start, end: end).map { BusyInterval(start: $0.start, end: $0.end) }
-        let view = SeatView(
-            seat: s.seat, occupiedNow: s.index.entry(at: now) != nil,
-            isAvailable: !s.seat.inMaintenance && busy.isEmpty && s.closure(overlapping: start, end) == nil)
-        return (view, busy)
+        let seen = view(
+            s, now: now, available: !s.seat.inMaintenance && busy.isEmpty && s.closure(overlapping: start, end) == nil)
+        return (seen, busy)
     }
 
     /// Per branch: total, power, monitor and free-now seat counts (a closed branch has none free).

@@ -225,6 +225,9 @@ package enum PolicyJSON {
         w.field("strike_window_days", Int(s.window / Seconds.day))
         w.field("suspension_days", Int(s.suspension / Seconds.day))
         w.field("late_cancel_minutes", Int(s.lateCancel / Seconds.minute))
+        w.field("away_minutes", Int(r.awayLimit / Seconds.minute))
+        w.field("away_times", r.awayTimes)
+        w.field("away_strike", s.awayStrike)
     }
 
     static func strike(_ s: Strike, engine: SeatEngine, _ w: inout JSONWriter) {

@@ -52,8 +52,10 @@ package func addStayRoutes(to api: RouterGroup<APIContext>, service: LibraryServ
         use: change(MoveBody.self, attempt: true) { id, body, caller in
             guard let seat = body?.seatId else { throw APIError.badRequest("seat_id is required") }
             let override = try staffOverride(body?.override, caller)
-            let moved = try await engine.move(
-                id: id, to: SeatID(exactly: seat) ?? -1, requester: caller.requester, override: override)
+            guard let target = SeatID(exactly: seat) else {
+                throw APIError(.notFound, "not_found", "seat \(seat) not found")
+            }
+            let moved = try await engine.move(id: id, to: target, requester: caller.requester, override: override)
             return Render.response {
                 $0.object {
                     $0.field("reservation", object: { Render.reservationFields(moved.new, &$0) })
@@ -93,8 +95,11 @@ private func addSeriesRoutes(to api: RouterGroup<APIContext>, service: LibrarySe
             days.insert(d + 1)
         }
         try APIError.mapping { () throws(AppError) in try service.bookingAttempt(caller.userID) }
+        guard let seatID = SeatID(exactly: seat) else {
+            throw APIError(.notFound, "not_found", "seat \(seat) not found")
+        }
         let q = SeriesRequest(
-            seatID: SeatID(exactly: seat) ?? -1, start: start, end: end, weekdays: days, until: until,
+            seatID: seatID, start: start, end: end, weekdays: days, until: until,
             allOrNothing: body.allOrNothing ?? false)
         let instances = try await engine.bookSeries(user: caller.userID, q)
         let booked = instances.filter { (try? $0.outcome.get()) != nil }
@@ -174,9 +179,10 @@ private func addTogetherRoutes(to api: RouterGroup<APIContext>, service: Library
         let members = try groupMembers(body.members, seats: seats.count, caller: caller, engine: engine)
         let override = try staffOverride(body.override, caller)
         try APIError.mapping { () throws(AppError) in try service.bookingAttempt(caller.userID) }
-        let items = zip(seats, members).map {
-            TogetherItem(seatID: SeatID(exactly: $0) ?? -1, userID: $1, start: start, end: end)
+        if let wide = seats.first(where: { SeatID(exactly: $0) == nil }) {
+            throw APIError(.notFound, "not_found", "seat \(wide) not found")
         }
+        let items = zip(seats, members).map { TogetherItem(seatID: SeatID($0), userID: $1, start: start, end: end) }
         let who = engine.user(id: caller.userID)?.studentID ?? "a fellow student"
         let made = try await engine.bookTogether(
             items, override: override,

@@ -86,6 +86,17 @@ public struct LoadReport: Sendable, Codable, Equatable {
         for (name, op) in r.operations.sorted(by: { $0.key < $1.key }) where r.operations.count > 1 {
             lines.append("  \(name): \(op.requests) requests, \(op.errors) errors; " + latency(op.latencyMs))
         }
+        if [.extend, .move, .group].contains(scenario), let op = r.operations[scenario.rawValue],
+            let book = r.operations["book"], op.latencyMs.mean > 0, book.latencyMs.mean > 0
+        {
+            // Each connection alternates at random between the two, one request at a time: at this
+            // concurrency either alone would run at connections ÷ its mean latency.
+            let alone = { (ms: Double) in Double(connections) * 1_000 / ms }
+            lines.append(
+                "\(scenario.rawValue) against single bookings in this run: \(f(alone(op.latencyMs.mean), 0))/s against "
+                    + "\(f(alone(book.latencyMs.mean), 0))/s (connections ÷ mean latency), ratio "
+                    + "\(f(book.latencyMs.mean / op.latencyMs.mean))")
+        }
         lines.append("status: " + counts(r.statusCounts))
         lines.append("error codes: " + counts(r.errorCodes))
         lines.append("no answer: \(r.notSent) not sent (refused connection), \(r.unknown) unknown (timeout, reset)")

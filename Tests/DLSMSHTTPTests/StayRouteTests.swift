@@ -56,6 +56,13 @@ import Testing
             _ = try await client.call(.post, "/reservations/\(id)/checkin", token: token)
             let away = try await client.call(.post, "/reservations/\(id)/away", token: token)
             #expect(away.status == .ok && away.json["away_until"] as? String == RFC3339.format(t0 + 30 * 60))
+            // The map says the seat's holder is away now (the seat stays taken); others have no such field.
+            let seats = try await client.call(.get, "/seats?branch=Main%20Library&available_only=false", token: other)
+            let listed = (seats.json["seats"] as? [[String: Any]]) ?? []
+            #expect(listed.first { $0["id"] as? Int == 10 }?["away"] as? Bool == true)
+            #expect(listed.filter { $0["away"] != nil }.count == 1)
+            let one = try await client.call(.get, "/seats/10", token: other)
+            #expect(one.json["away"] as? Bool == true && one.json["status"] as? String == "OCCUPIED")
             let back = try await client.call(.post, "/reservations/\(id)/back", token: token)
             #expect(back.status == .ok && back.json["away_until"] == nil && back.json["away_count"] as? Int == 1)
             // Move the stay under way to seat 11: the old one completes now, the new one is checked in.

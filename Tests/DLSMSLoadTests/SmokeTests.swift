@@ -99,6 +99,50 @@ import Testing
         #expect(check.acknowledgedBookings > 0)
     }
 
+    /// Extensions, moves and groups against a running server: the checker (wholeness included)
+    /// passes, and each scenario's operation was acknowledged (else the run is refused).
+    @Test(arguments: ["extend", "move", "group"]) func theSeatOverTheDayPassesTheChecker(_ scenario: String)
+        async throws
+    {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try await loadTestServer(dir)
+        let (status, report) = try await loadtest(
+            [
+                "--url", server.base, "--scenario", scenario, "--duration", "2", "--connections", "8", "--students",
+                "40", "--admin-password", "admin-password", "--seed", "17",
+            ], in: dir)
+        #expect(server.stop() == 0)
+        #expect(status == 0)
+        let r = try #require(report)
+        let check = try #require(r.check)
+        #expect(check.passed, "\(check.violations)")
+        let done = [
+            "extend": check.acknowledgedExtensions, "move": check.acknowledgedMoves, "group": check.acknowledgedGroups,
+        ][scenario]
+        #expect((done ?? 0) > 0 && check.acknowledgedBookings > 0)
+        #expect((r.results.operations[scenario]?.requests ?? 0) > 0, "\(r.results.operations.keys)")
+    }
+
+    /// kill -9 while groups are booked and reservations moved: after each recovery the checker
+    /// finds no partial group and no move that left both seats or neither.
+    @Test(arguments: ["group", "move"]) func chaosLeavesNoPartialGroupOrMove(_ scenario: String) async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (status, report) = try await loadtest(
+            [
+                "--chaos", "--server-binary", try dlsmsExecutable(), "--data-dir", dir + "/data", "--cycles", "3",
+                "--min-uptime", "0.3", "--max-uptime", "1", "--scenario", scenario, "--connections", "8", "--students",
+                "40", "--seats", "200", "--seed", "19",
+            ], in: dir)
+        #expect(status == 0)
+        let r = try #require(report)
+        #expect(r.chaos?.count == 3)
+        let check = try #require(r.check)
+        #expect(check.passed && check.partial == 0, "\(check.violations)")
+        #expect(check.acknowledgedGroups + check.acknowledgedMoves > 0)
+    }
+
     @Test func badArgumentsAreRefusedWithAUsageError() async throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -50,7 +50,7 @@ import Testing
             }
             return .userChanged(user)
         case 3, 4:
-            let r = Reservation(
+            var r = Reservation(
                 id: Int64.random(in: 1 ... .max, using: &rng), seatID: Int32.random(in: .min ... .max, using: &rng),
                 userID: Int32.random(in: .min ... .max, using: &rng),
                 start: t, end: t + Int64.random(in: 0...Int64(UInt32.max), using: &rng),
@@ -58,7 +58,24 @@ import Testing
                 createdAt: t + Int64(Int32.random(in: .min ... .max, using: &rng)),
                 checkedInAt: Bool.random(using: &rng)
                     ? t + Int64(Int32.random(in: (.min + 1) ... .max, using: &rng)) : nil)
-            return Bool.random(using: &rng) ? .reservationCreated(r) : .reservationChanged(r)
+            if Int.random(in: 0..<3, using: &rng) == 0 {
+                func maybe(_ v: Int64) -> Int64? { Bool.random(using: &rng) ? v : nil }
+                r.extras = ReservationExtras(
+                    awayUntil: maybe(t + Int64.random(in: 0...100_000, using: &rng)),
+                    awayCount: Bool.random(using: &rng) ? Int.random(in: 1...20, using: &rng) : 0,
+                    seriesID: maybe(Int64.random(in: 1 ... .max, using: &rng)),
+                    groupID: maybe(Int64.random(in: 1 ... .max, using: &rng)),
+                    movedFrom: maybe(Int64.random(in: 1 ... .max, using: &rng)))
+            }
+            let record: JournalRecord = Bool.random(using: &rng) ? .reservationCreated(r) : .reservationChanged(r)
+            // Sometimes a move: this change and a created one, together.
+            if Int.random(in: 0..<4, using: &rng) == 0 {
+                var other = r
+                other.id = r.id &+ 1 == 0 ? 1 : max(1, r.id &+ 1)
+                other.extras.movedFrom = r.id
+                return .together([.reservationChanged(r), .reservationCreated(other)])
+            }
+            return record
         case 5:
             return .waitlistChanged(
                 WaitlistEntry(

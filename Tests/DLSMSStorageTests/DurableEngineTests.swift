@@ -44,7 +44,7 @@ import Testing
         for step in 0..<800 {
             let user = UserID.random(in: 1...10, using: &rng)
             let me = Requester(userID: user)
-            switch Int.random(in: 0..<12, using: &rng) {
+            switch Int.random(in: 0..<16, using: &rng) {
             case 0..<5:
                 let start = clock.now() + Int64.random(in: 0...40, using: &rng) * 900
                 _ = try? await engine.book(
@@ -78,6 +78,31 @@ import Testing
                 }()
                 _ = try await (snap, writes)
                 snapshots += 1
+            case 12:
+                if let r = await engine.reservations(of: user).items.randomElement(using: &rng) {
+                    _ = try? await engine.extend(id: r.id, to: r.end + 900, requester: me)
+                }
+            case 13:
+                if let r = await engine.reservations(of: user).items.randomElement(using: &rng) {
+                    _ = try? await engine.move(id: r.id, to: SeatID.random(in: 1...20, using: &rng), requester: me)
+                }
+            case 14:
+                if let r = await engine.reservations(of: user).items.first(where: { $0.status == .checkedIn }) {
+                    if r.extras.awayUntil == nil {
+                        _ = try? await engine.stepAway(id: r.id, requester: me)
+                    } else {
+                        _ = try? await engine.comeBack(id: r.id, requester: me)
+                    }
+                }
+            case 15:
+                let start = clock.now() + Int64.random(in: 0...40, using: &rng) * 900
+                let first = SeatID.random(in: 1...19, using: &rng)
+                let other = user % 10 + 1
+                _ = try? await engine.bookTogether(
+                    [
+                        TogetherItem(seatID: first, userID: user, start: start, end: start + 1_800),
+                        TogetherItem(seatID: first + 1, userID: other, start: start, end: start + 1_800),
+                    ], extras: { ReservationExtras(groupID: $0) })
             default:
                 clock.advance(by: 5 * 60)
                 _ = await engine.sweep(now: clock.now())
@@ -99,6 +124,32 @@ import Testing
         let next = try await reopened.engine.book(
             user: fresh.id, seat: 1, start: clock.now() + 30 * 86_400 / 3, end: clock.now() + 30 * 86_400 / 3 + 900)
         #expect(next.id > (before.reservations.map(\.id).max() ?? 0))
+        await reopened.close()
+    }
+
+    /// A student who stepped away when the server stopped, and was not back: the first sweep after
+    /// the restart ends the stay at the moment the away time ran out.
+    @Test func aStepAwayRunsOutAcrossARestart() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let clock = ManualClock(t0)
+        let config = PersistenceConfiguration(directory: dir)
+        let (durable, _) = try await DurableEngine.open(
+            config, engine: .init(shardCount: 2), clock: clock, seed: { try await seedSmall($0) })
+        let me = Requester(userID: 1)
+        let r = try await durable.engine.book(user: 1, seat: 3, start: t0, end: t0 + 3 * 3_600)
+        _ = try await durable.engine.checkIn(id: r.id, requester: me)
+        let away = try await durable.engine.stepAway(id: r.id, requester: me)
+        await durable.close(finalSnapshot: false)  // the away state is in the WAL only
+        clock.advance(by: 45 * 60)
+        let (reopened, _) = try await DurableEngine.open(config, engine: .init(shardCount: 3), clock: clock)
+        #expect(
+            try await reopened.engine.reservation(id: r.id, requester: me).extras.awayUntil == away.extras.awayUntil)
+        _ = await reopened.engine.sweep(now: clock.now())
+        let ended = try await reopened.engine.reservation(id: r.id, requester: me)
+        #expect(ended.status == .completed && ended.end == t0 + 30 * 60)
+        #expect(reopened.engine.notifications.list(user: 1).contains { $0.kind == .awayEnded })
+        _ = try await reopened.engine.book(user: 2, seat: 3, start: t0 + 3_600, end: t0 + 7_200)  // freed
         await reopened.close()
     }
 

@@ -142,6 +142,25 @@ let laterGoldenRecords: [JournalRecord] = [
             b.release = ReleaseRule(daysBefore: 1, minute: 420)
             return b
         }()),
+    // The seat over the day: a checked-in reservation away until 30 minutes after its start,
+    // twice, of series 40, group 41, moved from 39 (status byte bits 7 and 6, then the extras);
+    // and a move as one together record (kind 20): the old one cancelled, the new one created.
+    .reservationChanged(
+        Reservation(
+            id: 42, seatID: 10, userID: 1, start: 1_760_187_600, end: 1_760_194_800, status: .checkedIn,
+            createdAt: 1_760_184_000, checkedInAt: 1_760_187_000,
+            extras: ReservationExtras(awayUntil: 1_760_189_400, awayCount: 2, seriesID: 40, groupID: 41, movedFrom: 39))
+    ),
+    .together([
+        .reservationChanged(
+            Reservation(
+                id: 43, seatID: 10, userID: 1, start: 1_760_187_600, end: 1_760_191_200, status: .cancelled,
+                createdAt: 1_760_184_000)),
+        .reservationCreated(
+            Reservation(
+                id: 44, seatID: 11, userID: 1, start: 1_760_187_600, end: 1_760_191_200, createdAt: 1_760_185_000,
+                extras: ReservationExtras(movedFrom: 43))),
+    ]),
 ]
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }

@@ -52,6 +52,12 @@ import Testing
         "1304e0f8d28e0d020573706f6b65",
         // a branch with a release rule: hours byte bit 6, flags bit 1, days before 1, minute 420
         "01034c6177000d4575726f70652f4265726c696e40020001a403",
+        // a reservation with extras: status byte c1 (checked in, bit 7 check-in time, bit 6 extras),
+        // fields 1f, away +1800 s, twice, series 40, group 41, moved from 39
+        "05541402a0d3d28e0dc0709f38c1af091f901c0250524e",
+        // kind 20 (together): 2 parts, each length-prefixed: reservation 43 cancelled, 44 created
+        // (status 40: confirmed with extras, fields 10: moved from 43)
+        "14020e05561402a0d3d28e0da0389f38031004581602a0d3d28e0da038cf28401056",
     ]
     static let spoolFrame =
         "01800000130000000100000000000000c046ea6800000000000000003c0819a908000000000000000300000000000000010203"

@@ -14,8 +14,10 @@ const NUMBERS = {
   limits: [
     ["max_upcoming", 1, 1000], ["max_hours_per_day", 1, 24], ["max_hours_per_week", 1, 168],
     ["max_duration_minutes", 15, 1440], ["max_days_ahead", 1, 365], ["grace_minutes", 1, 240], ["max_waitlist", 1, 1000],
+    ["away_minutes", 5, 240], ["away_times", 0, 20],
   ],
-  strikes: [["strike_threshold", 1, 100], ["strike_window_days", 1, 365], ["suspension_days", 1, 365], ["late_cancel_minutes", 0, 1440]],
+  strikes: [["strike_threshold", 1, 100], ["strike_window_days", 1, 365], ["suspension_days", 1, 365], ["late_cancel_minutes", 0, 1440],
+    ["away_strike", 0, 1]],
 };
 const FEATURES = ["power", "monitor"];
 const GROUP_NAME = /^(?! )[A-Za-z0-9\-_.:=, ]{1,64}(?<! )$/;

@@ -68,7 +68,9 @@ export function seatMap(seats, { stateOf, onSelect, selected }) {
         seat.has_monitor ? t("feature.monitor") : null,
         seat.accessible ? t("feature.accessible") : null,
       ].filter(Boolean);
-      const stateText = state === "restricted" ? restrictedText(seat) : t(`state.${state}`);
+      // A holder who stepped away keeps the seat: said beside its state ("away now").
+      const away = seat.away === true && state === "taken";
+      const stateText = (state === "restricted" ? restrictedText(seat) : t(`state.${state}`)) + (away ? ` · ${t("state.away_now")}` : "");
       const button = h("button", {
         type: "button",
         class: `seat seat-${state}`,
