@@ -4,10 +4,10 @@
 // A library with a release time: before the chosen day opens, a countdown on the server's clock
 // (GET /rules?branch=…&start_time=… gives `opens_at` and `server_time`), and Book is enabled at
 // that instant. Seats kept for other groups are shown as such and cannot be booked.
-import { api, cached, query, seg, iso, timed, serverClock } from "./api.js";
+import { api, cached, query, iso, timed, serverClock } from "./api.js";
 import { h, fill, field, check, messageArea, say, whenDataChanges, pager } from "./dom.js";
 import { t, formatRange, formatDate, formatTime, formatCountdown, zonedInstant, zonedDay, zonedTime, addDays } from "./i18n.js";
-import { seatMap, seatState, restrictedText, legend, timeline, withinHours } from "./seatmap.js";
+import { seatMap, seatState, legend, timeline, windowView } from "./seatmap.js";
 
 const REFRESH_MS = 15000;
 /// Seats on one page of the map (a library may have thousands).
@@ -92,38 +92,21 @@ export async function render(root) {
     // The release rule is read alongside the seats (a failure there is no reason to show none).
     const releasing = releaseOf(b, w);
     try {
-      const [found, closures] = await Promise.all([
-        api("GET", `seats${query({
-          branch: b.branch, area: areaSelect.value, has_power: power.checked || "", has_monitor: monitor.checked || "",
-          accessible: accessible.checked || "", available_only: false, start_time: iso(w.start), end_time: iso(w.end),
-          limit: PAGE_SIZE, offset,
-        })}`),
-        api("GET", `branches/${seg(b.branch)}/closures`),
-      ]);
-      let closed = new Set();
-      const reasons = [];
-      for (const c of closures.closures) {
-        if (new Date(c.start_time) < w.end && w.start < new Date(c.end_time)) {
-          reasons.push(c.reason);
-          if (c.area === null) closed = true;
-          else if (closed !== true) closed.add(c.area);
-        }
-      }
-      if (!withinHours(b, w.start, w.end, day.value)) {
-        closed = true;
-        reasons.push(t("find.outside_hours"));
-      }
+      const view = await windowView(b, w, day.value, {
+        area: areaSelect.value, has_power: power.checked || "", has_monitor: monitor.checked || "",
+        accessible: accessible.checked || "", limit: PAGE_SIZE, offset,
+      });
       await releasing;
-      last = { seats: found.seats, total: found.total, closed, reasons, window: w, branch: b };
+      last = { ...view, window: w, branch: b };
       paintResults();
       // Loaded: an old error (the server was unreachable) goes.
       if (!quiet || message.classList.contains("error")) say(message, "");
       if (selected) {
-        const seat = found.seats.find((s) => s.id === selected);
+        const seat = view.seats.find((s) => s.id === selected);
         // The panel is redrawn only when what it offers changed, so a refresh never takes the
         // focus from its buttons.
         if (!seat) hideDetail();
-        else if (!quiet || seatState(seat, closed) !== shownState) showDetail(seat, { focus: false });
+        else if (!quiet || seatState(seat, view) !== shownState) showDetail(seat, { focus: false });
       }
     } catch (err) {
       say(message, err.describe ? err.describe() : String(err), "error");
@@ -189,17 +172,17 @@ export async function render(root) {
   }
 
   function paintResults() {
-    const { seats, total, closed, reasons, window: w, branch: b } = last;
+    const { seats, total, reasons, window: w, branch: b } = last;
     // A refresh keeps the keyboard where it was: on the same seat.
     const focusedSeat = document.activeElement?.closest?.(".seat-map .seat")?.dataset.seatId;
-    const free = seats.filter((s) => seatState(s, closed) === "free").length;
+    const free = seats.filter((s) => seatState(s, last) === "free").length;
     fill(results,
       h("h2", { id: "results-heading" }, t("find.results", { when: formatRange(w.start, w.end, b.time_zone) })),
       h("p", { class: "summary" }, t("find.summary", { free, total: seats.length })),
       reasons.length ? h("p", { class: "notice" }, t("find.closed_because", { reasons: reasons.join("; ") })) : null,
       releaseNotice(w, b),
       legend(),
-      seatMap(seats, { stateOf: (s) => seatState(s, closed), onSelect: (s) => showDetail(s, { focus: true }), selected }),
+      seatMap(seats, { stateOf: (s) => seatState(s, last), onSelect: (s) => showDetail(s, { focus: true }), selected }),
       pager({
         offset, size: PAGE_SIZE, count: seats.length, total, label: t("pager.seats"),
         go: (next) => {
@@ -222,8 +205,8 @@ export async function render(root) {
   async function showDetail(seat, { focus }) {
     selected = seat.id;
     for (const el of results.querySelectorAll(".seat")) el.setAttribute("aria-pressed", String(Number(el.dataset.seatId) === seat.id));
-    const { closed, window: w, branch: b } = last;
-    const state = seatState(seat, closed);
+    const { window: w, branch: b } = last;
+    const state = seatState(seat, last);
     shownState = state;
     const z = b.time_zone || "UTC";
     const dayStart = zonedInstant(day.value, "00:00", z);
