@@ -34,8 +34,14 @@ def states(d):
     return {s.find_element(By.CSS_SELECTOR, ".seat-name").text: s.get_attribute("data-state") for s in seats}
 
 
+def go(d, page):
+    """A staff page by its link, once it is drawn (not the page before it)."""
+    d.find_element(By.LINK_TEXT, page).click()
+    wait(d, "main h1", page)
+
+
 def staff_map(d, library):
-    d.find_element(By.LINK_TEXT, "Seats and map").click()
+    go(d, "Seats and map")
     wait(d, f"select option[value='{library}']", visible=False).click()
     wait(d, ".summary", "as students see them")
     wait_until(d, lambda: len(states(d)) == 3, "the staff map does not show the library's three seats")
@@ -77,7 +83,7 @@ def test_a_librarian_sets_up_a_library_and_sees_what_students_see(server, browse
 
     # A new library: its name, a time zone from the IANA list, hours (none yet: closed every
     # day) and a first area.
-    d.find_element(By.LINK_TEXT, "Libraries").click()
+    go(d, "Libraries")
     wait(d, "summary", "New library").click()
     form = wait(d, "form.new-library")
     field(d, "Name", form).send_keys(library)
@@ -107,7 +113,7 @@ def test_a_librarian_sets_up_a_library_and_sees_what_students_see(server, browse
     assert created["time_zone"] == ZONE and created["areas"] == ["Reading Room"], created
 
     # Seats: two in the first area, one in a new area.
-    d.find_element(By.LINK_TEXT, "Seats and map").click()
+    go(d, "Seats and map")
     wait(d, f"select option[value='{library}']", visible=False).click()
     wait(d, "p.empty")
     for label, area_name in [("H-1", "Reading Room"), ("H-2", "Reading Room"), ("Q-1", "Quiet Room")]:
@@ -130,7 +136,7 @@ def test_a_librarian_sets_up_a_library_and_sees_what_students_see(server, browse
 
     # Open around the clock from now on, in another zone (the closures' times follow it at
     # once); the student books H-2 in two clicks.
-    d.find_element(By.LINK_TEXT, "Libraries").click()
+    go(d, "Libraries")
     wait(d, f"select[name=library] option[value='{library}']", visible=False).click()
     wait(d, "button", "Codes of Quiet Room")
     for day in ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]:
@@ -156,8 +162,9 @@ def test_a_librarian_sets_up_a_library_and_sees_what_students_see(server, browse
 
     # A sheet of QR codes: the page warns that the codes point at a loopback address, asks, and
     # prints only when told to.
-    d.find_element(By.LINK_TEXT, "Libraries").click()
+    go(d, "Libraries")
     wait(d, f"select[name=library] option[value='{library}']", visible=False).click()
+    wait(d, "button", "Codes of Quiet Room")  # this library's cards, not the first one's
     warning = wait(d, ".loopback-warning")
     assert "127.0.0.1" in warning.text and "--public-url" in warning.text, warning.text
     d.save_screenshot(f"{SHOTS}/librarian-libraries.png")
@@ -194,7 +201,7 @@ def test_a_librarian_sets_up_a_library_and_sees_what_students_see(server, browse
     wait(s, ".notice", "Flooded basement")
 
     # The reservations of one student, by the id the table shows.
-    d.find_element(By.LINK_TEXT, "All reservations").click()
+    go(d, "All reservations")
     student = field(d, "Student ID")
     for who in [sid, "S2021001"]:
         student.clear()

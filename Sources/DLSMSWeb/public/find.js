@@ -79,8 +79,10 @@ export async function render(root) {
     return { start, end: zonedInstant(endDay, to.value, zone()) };
   };
 
+  let searching = 0;
   /// A new search starts at the first page; a refresh (quiet) or the pager keeps its page.
   async function search({ quiet = false, keepPage = quiet } = {}) {
+    const mine = ++searching;
     if (!keepPage) offset = 0;
     const w = windowOf();
     if (!w) return say(message, t("find.need_window"), "error");
@@ -97,6 +99,7 @@ export async function render(root) {
         accessible: accessible.checked || "", limit: PAGE_SIZE, offset,
       });
       await releasing;
+      if (mine !== searching) return; // a newer search draws
       last = { ...view, window: w, branch: b };
       paintResults();
       // Loaded: an old error (the server was unreachable) goes.

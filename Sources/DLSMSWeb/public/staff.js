@@ -122,7 +122,9 @@ async function seats(root) {
   const pageSize = 500;
   let offset = 0;
 
+  let loading = 0;
   async function load() {
+    const mine = ++loading;
     try {
       // The states students see for the next hour (from the next quarter hour), by the same code.
       const b = branchList.find((x) => x.branch === branch.value) || branchList[0];
@@ -130,6 +132,7 @@ async function seats(root) {
       const start = new Date(Math.ceil(Date.now() / 900000) * 900000);
       const w = { start, end: new Date(start.getTime() + 3600000) };
       const found = await windowView(b, w, zonedDay(start, zone), { limit: pageSize, offset });
+      if (mine !== loading) return; // another library was chosen meanwhile
       fill(map, legend(),
         h("p", { class: "summary" }, t("staff.map_window", { when: formatRange(w.start, w.end, zone) })),
         found.reasons.length ? h("p", { class: "notice" }, t("find.closed_because", { reasons: found.reasons.join("; ") })) : null,
@@ -263,7 +266,10 @@ async function branches(root) {
     fill(select, list.map((b) => h("option", { value: b.branch }, b.branch)));
     if (chosen) select.value = chosen;
   };
+  // Only the newest paint draws (a library chosen while the previous one loads wins).
+  let painting = 0;
   const paint = async () => {
+    const mine = ++painting;
     const b = (await api("GET", "branches")).branches.find((x) => x.branch === select.value);
     if (!b) return fill(area);
     let closures = await closuresCard(b);
@@ -274,7 +280,8 @@ async function branches(root) {
       closures.replaceWith(next);
       closures = next;
     };
-    fill(area, await hoursCard(b, zoneSaved), releaseCard(b, paint), closures, await codesCard(b));
+    const cards = [await hoursCard(b, zoneSaved), releaseCard(b, paint), closures, await codesCard(b)];
+    if (mine === painting) fill(area, ...cards);
   };
   select.addEventListener("change", paint);
   await menu();
