@@ -121,7 +121,7 @@ def run(name, entry, binary):
                 os.killpg(proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        print(output, end="")
+        print(output, end="" if output.endswith("\n") or not output else "\n")
         if proc.returncode != 0:
             logs = "".join(f"\n{log}:\n{log.read_text()}" for log in pathlib.Path(work).glob("*.log"))
             return f"{name}: failed (exit {proc.returncode}){logs}"
