@@ -39,16 +39,18 @@ private func addSeatCodeDisplayRoutes(
         }
     }
 
-    api.get("/admin/seats/:id/qr.svg") { _, context -> Response in
+    api.get("/admin/seats/:id/qr.svg") { request, context -> Response in
         _ = try context.requireAdmin()
+        try refuseLoopback(base, request)
         let (seat, url) = try await subject(context)
         let svg = try QRCode(Array(url.utf8)).svg(scale: 8, title: "Check-in code of seat \(seat.displayLabel)")
         return svgResponse(svg, filename: "seat-\(seat.id).svg")
     }
 
     // A printable sheet of an area: every seat's code with its label, four to a row.
-    api.get("/admin/branches/:name/areas/:area/qr-sheet.svg") { _, context -> Response in
+    api.get("/admin/branches/:name/areas/:area/qr-sheet.svg") { request, context -> Response in
         _ = try context.requireAdmin()
+        try refuseLoopback(base, request)
         let name = try context.branchName()
         let rawArea = context.parameters.get("area") ?? ""
         let area = rawArea.removingPercentEncoding ?? rawArea
@@ -70,6 +72,23 @@ private func addSeatCodeDisplayRoutes(
         return svgResponse(
             SeatCodeSheet.render(cells, title: "\(name) · \(area): seat check-in codes"), filename: "qr-sheet.svg")
     }
+}
+
+/// Codes that point at this machine only (no `--public-url`, a loopback address) are printed only
+/// when the caller confirms it with `?loopback=true`: no phone can open them (409 `loopback_url`).
+private func refuseLoopback(_ base: String, _ request: Request) throws {
+    guard isLoopback(base), try request.queryBool("loopback") != true else { return }
+    throw APIError(
+        .conflict, "loopback_url",
+        "the codes would point at \(base), which only this machine can open: start the server with --public-url set to the address phones reach, or confirm with loopback=true"
+    )
+}
+
+/// Whether a base URL's host is a loopback address (`localhost`, `127.0.0.0/8`, `::1`).
+package func isLoopback(_ base: String) -> Bool {
+    guard let host = URLComponents(string: base)?.host?.lowercased() else { return false }
+    let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+    return bare == "localhost" || bare.hasPrefix("127.") || bare == "::1"
 }
 
 /// A branch's check-in settings: new codes for its seats, and whether check-in needs presence.

@@ -18,7 +18,8 @@ public final class DataDirectoryLock: Sendable {
     public let path: String
     private let descriptor: Int32
 
-    /// Takes the lock, creating the directory if needed; throws at once if another process has it.
+    /// Takes the lock, creating the directory if needed and making it its owner's only (0700);
+    /// throws at once if another process has it.
     public init(directory: String) throws(Unavailable) {
         path = directory + "/LOCK"
         guard (try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)) != nil
@@ -40,6 +41,17 @@ public final class DataDirectoryLock: Sendable {
                 description:
                     "the data directory \(directory) is in use by process \(holder.map(String.init) ?? "?") (\(path) is locked)",
                 holder: holder)
+        }
+        // Only the server's user reads the data (accounts, tokens' secrets, reservations): a
+        // directory made by an earlier version, or by hand, is tightened to 0700 on every open.
+        var status = stat()
+        if stat(directory, &status) == 0, status.st_mode & 0o077 != 0, chmod(directory, 0o700) != 0 {
+            let code = errno
+            close(fd)
+            throw Unavailable(
+                description:
+                    "\(directory) is readable by others and cannot be made its owner's only (\(String(cString: strerror(code)))): chmod 700 it, or run as its owner",
+                holder: nil)
         }
         let pid = Array("\(getpid())\n".utf8)
         _ = ftruncate(fd, 0)

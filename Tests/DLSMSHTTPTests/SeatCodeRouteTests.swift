@@ -97,6 +97,32 @@ import Testing
         }
     }
 
+    @Test func codesForALoopbackAddressArePrintedOnlyWhenConfirmed() async throws {
+        let sheet = "/admin/branches/Main%20Library/areas/Group%20Study%20Zone/qr-sheet.svg"
+        try await withService { client, _, _ in
+            // No --public-url: the codes would point at 127.0.0.1, which no phone can open.
+            let admin = try await client.login("admin", "admin-password")
+            for path in [sheet, "/admin/seats/12/qr.svg", sheet + "?loopback=false"] {
+                let refused = try await client.call(.get, path, token: admin)
+                #expect(refused.status == .conflict && refused.code == "loopback_url", "\(path): \(refused.text)")
+                #expect(refused.text.contains("--public-url"))
+            }
+            #expect(try await client.call(.get, sheet + "?loopback=maybe", token: admin).status == .badRequest)
+            #expect(try await client.call(.get, sheet + "?loopback=true", token: admin).status == .ok)
+            // The code itself (JSON) is not a print: it says where it points.
+            #expect(try await client.call(.get, "/admin/seats/12/checkin-code", token: admin).status == .ok)
+        }
+        try await withService(Configure { $0.publicURL = "https://seats.example.edu" }) { client, _, _ in
+            let admin = try await client.login("admin", "admin-password")
+            let printed = try await client.call(.get, sheet, token: admin)
+            #expect(printed.status == .ok, "\(printed.text)")
+            #expect(try await client.call(.get, "/admin/seats/12/qr.svg", token: admin).status == .ok)
+        }
+        #expect(
+            isLoopback("http://127.0.0.1:8080") && isLoopback("http://localhost:80") && isLoopback("http://[::1]:8080"))
+        #expect(!isLoopback("https://seats.example.edu") && !isLoopback("http://10.0.0.5:8080"))
+    }
+
     @Test func aPresenceBranchRefusesThePlainCheckInForStudents() async throws {
         try await withService { client, _, _ in
             let admin = try await client.login("admin", "admin-password")
@@ -139,7 +165,7 @@ import Testing
         try await withService { client, _, _ in
             let admin = try await client.login("admin", "admin-password")
             let url = try await code(client, admin, seat: 12)
-            let svg = try await client.call(.get, "/admin/seats/12/qr.svg", token: admin)
+            let svg = try await client.call(.get, "/admin/seats/12/qr.svg?loopback=true", token: admin)
             #expect(svg.status == .ok && svg.headers[.contentType] == "image/svg+xml")
             #expect(svg.text.contains("<title>Check-in code of seat 12</title>"))
             // Decode the code the server drew: the same modules, rasterised, read by zbar.
@@ -151,7 +177,8 @@ import Testing
             #expect(decoded.output == url + "\n", "\(decoded.error)")
 
             let sheet = try await client.call(
-                .get, "/admin/branches/Main%20Library/areas/Group%20Study%20Zone/qr-sheet.svg", token: admin)
+                .get, "/admin/branches/Main%20Library/areas/Group%20Study%20Zone/qr-sheet.svg?loopback=true",
+                token: admin)
             #expect(sheet.status == .ok && sheet.headers[.contentType] == "image/svg+xml")
             #expect(sheet.text.components(separatedBy: "<svg ").count - 1 == 1 + 10)  // the page and 10 seats
             for seat in 16...25 { #expect(sheet.text.contains(">\(seat)</text>")) }
@@ -178,8 +205,10 @@ import Testing
             #expect(scanned == expected)
             #expect(sheet.text.contains(#"width="210mm""#))
             #expect(
-                try await client.call(.get, "/admin/branches/Main%20Library/areas/Attic/qr-sheet.svg", token: admin)
-                    .status == .notFound)
+                try await client.call(
+                    .get, "/admin/branches/Main%20Library/areas/Attic/qr-sheet.svg?loopback=true", token: admin
+                )
+                .status == .notFound)
         }
     }
 }

@@ -142,12 +142,23 @@ func peerScript(_ name: String) -> String {
 /// developer's `swift test` skips what the machine lacks.
 func peerAvailable(pythonModule: String? = nil, programs: [String] = []) -> Bool {
     if ProcessInfo.processInfo.environment["CI"] == "true" { return true }
+    var missing: [String] = []
     if let module = pythonModule,
         (try? runProgram("/usr/bin/env", ["python3", "-c", "import \(module)"]).status) != 0
     {
-        return false
+        missing.append("Python's \(module)")
     }
-    return programs.allSatisfy { FileManager.default.fileExists(atPath: $0) }
+    missing += programs.filter { !FileManager.default.fileExists(atPath: $0) }
+    // A skip is said, with its reason, beside the summary (docs/testing.md lists what the
+    // whole suite needs).
+    if !missing.isEmpty { skipNote("\(missing.joined(separator: ", ")) not installed here") }
+    return missing.isEmpty
+}
+
+/// Prints that tests are skipped and why (standard error, so that it is seen in any summary).
+func skipNote(_ reason: String) {
+    FileHandle.standardError.write(
+        Data("SKIPPED: tests that need \(reason) (docs/testing.md: what the suite needs)\n".utf8))
 }
 
 /// What zbar reads from `code` drawn as a picture (a PGM, 6 pixels a module, with the quiet zone),

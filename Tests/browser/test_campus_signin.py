@@ -141,8 +141,8 @@ def test_a_staff_member_signs_in_on_campus_and_sees_each_accounts_source(campus,
     assert campus.api("GET", "auth/me", token=token, expect=200)[1]["role"] == "admin"
     wait(staff, "h1", "All reservations")
     wait(staff, "#nav a", "Staff")
-    user = staff.find_element(By.ID, staff.find_element(By.XPATH, "//label[normalize-space()='User number']").get_attribute("for"))
-    user.send_keys(str(me["id"]))
+    user = staff.find_element(By.ID, staff.find_element(By.XPATH, "//label[normalize-space()='Student ID']").get_attribute("for"))
+    user.send_keys(me["student_id"])
     staff.find_element(By.XPATH, "//button[normalize-space()='Filter']").click()
     row = wait(staff, "table tbody tr", "msmith")
     assert row.find_element(By.CSS_SELECTOR, "td").text == str(booked["id"]) and "campus (OIDC)" in row.text, row.text

@@ -112,13 +112,25 @@ def test_statistics_are_drawn(server, browser):
     d.find_element(By.LINK_TEXT, "Statistics").click()
     wait(d, "figure.chart svg")
     captions = [c.text for c in d.find_elements(By.CSS_SELECTOR, "figure.chart figcaption")]
-    assert captions[:2] == ["Seats occupied now, per library (%)", "No-show rate per library (%)"]
+    assert captions[:2] == ["Seats occupied now, per library (%)", "No-show rate per library, of all ended reservations (%)"]
+    # Now and the no-shows so far under headings of their own.
+    headings = [h.text for h in d.find_elements(By.CSS_SELECTOR, "main h2")]
+    assert headings.index("Now") < headings.index("No-shows so far") < headings.index("Utilisation report"), headings
+    # The day chart's axis steps evenly by a round number.
+    ticks = [t.text for t in d.find_elements(By.CSS_SELECTOR, "svg.columns text.axis[text-anchor='end']")]
+    values = [float(t.replace(",", "")) for t in ticks]
+    steps = {round(b - a, 6) for a, b in zip(values, values[1:])}
+    assert len(steps) == 1 and float(f"{steps.pop():.0e}") in (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500), ticks
     assert len(captions) == 4
-    # One bar per library, and the numbers behind them as a table.
+    # One bar per library (other tests may have added some after the seeded three), and the
+    # numbers behind them as a table.
+    admin = server.login("admin", "admin-password")
+    libraries = [b["branch"] for b in server.api("GET", "branches", token=admin, expect=200)[1]["branches"]]
     first = d.find_elements(By.CSS_SELECTOR, "figure.chart")[0]
-    assert len(first.find_elements(By.CSS_SELECTOR, "svg rect.bar")) == 3
+    assert len(first.find_elements(By.CSS_SELECTOR, "svg rect.bar")) == len(libraries)
     rows = [r.get_attribute("textContent") for r in first.find_elements(By.CSS_SELECTOR, "details table tbody tr")]
-    assert [r.split("%")[0].rstrip("0123456789.") for r in rows] == ["Main Library", "Science Library", "Engineering Library"]
+    names = [r.split("%")[0].rstrip("0123456789.") for r in rows]
+    assert names[:3] == ["Main Library", "Science Library", "Engineering Library"] and len(names) == len(libraries), names
 
 
 def test_catalog_import_from_a_file(server, browser, tmp_path):
@@ -144,4 +156,25 @@ def test_catalog_import_from_a_file(server, browser, tmp_path):
     upload.send_keys(str(good))
     d.find_element(By.XPATH, "//button[normalize-space()='Import']").click()
     wait(d, ".message.ok", "seats added: 1")
+    wait(d, ".message.ok", "New libraries: 1")
+    # The library menu lists it at once.
+    wait(d, "select option[value='Music Library']", visible=False)
     assert "Music Library" in [b["branch"] for b in server.api("GET", "branches", token=admin, expect=200)[1]["branches"]]
+
+
+def test_on_a_phone_the_reservations_table_keeps_ids_and_statuses_whole(server, browsers):
+    d = browsers(360, 800)
+    sign_in(d, server, "admin", "admin-password")
+    wait(d, "table tbody tr")
+    # A word broken across lines has more than one box; each id and status must have one.
+    broken = d.execute_script("""
+        const boxes = (node) => { const r = document.createRange(); r.selectNodeContents(node); return r.getClientRects().length; };
+        const out = [];
+        for (const row of document.querySelectorAll("table tbody tr")) {
+          const id = row.children[2].firstChild;
+          const status = row.children[4].querySelector(".badge");
+          if (id && boxes(id) > 1) out.push(id.textContent);
+          if (status && boxes(status) > 1) out.push(status.textContent);
+        }
+        return out;""")
+    assert broken == [], broken

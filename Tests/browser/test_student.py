@@ -45,9 +45,10 @@ def test_find_a_powered_seat_book_it_see_it_and_check_in(server, browser):
     mine = server.api("GET", "reservations/mine?upcoming_only=true", token=token, expect=200)[1]["reservations"]
     booked = [r for r in mine if str(r["seat_id"]) == label and r["status"] == "CONFIRMED"]
     assert len(booked) == 1, mine
-    # The map refreshed: that seat is taken now.
-    wait_until(d, lambda: d.find_element(By.CSS_SELECTOR, f".seat[data-seat-id='{label}']").get_attribute("data-state") == "taken",
-               "the booked seat is not shown as taken")
+    # The map refreshed: that seat is the student's own now, in words too.
+    wait_until(d, lambda: d.find_element(By.CSS_SELECTOR, f".seat[data-seat-id='{label}']").get_attribute("data-state") == "yours",
+               "the booked seat is not shown as yours")
+    assert d.find_element(By.CSS_SELECTOR, f".seat[data-seat-id='{label}'] .seat-state").text.endswith("Yours")
     d.find_element(By.LINK_TEXT, "My reservations").click()
     card = wait(d, f"li.reservation[data-reservation-id='{booked[0]['id']}']")
     assert f"Seat {label}" in card.text and "Confirmed" in card.text
@@ -242,3 +243,22 @@ def test_pages_say_when_the_server_is_gone(browser):
     for page in ["#/staff/seats", "#/staff/branches", "#/staff/stats", "#/find", "#/mine"]:
         d.execute_script("location.hash = arguments[0]", page)
         wait(d, ".message.error", "The server cannot be reached")
+
+
+def test_the_find_form_forgets_its_filters_at_sign_out(server, browser):
+    """A shared PC: the next person does not inherit the last one's ticked features."""
+    d = browser
+    first = server.new_student("First Person")
+    second = server.new_student("Second Person")
+    sign_in(d, server, *first)
+    power = wait(d, "input[name=has_power]", visible=False)
+    d.find_element(By.CSS_SELECTOR, f"label[for='{power.get_attribute('id')}']").click()
+    wait_until(d, lambda: d.find_element(By.CSS_SELECTOR, "input[name=has_power]").is_selected(), "power is not ticked")
+    # The search remembers it for this person (a reload keeps it).
+    wait_until(d, lambda: "\"power\":true" in (d.execute_script("return sessionStorage.getItem('dlsms.find')") or ""),
+               "the search was not remembered")
+    d.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+    wait(d, "input[name=student_id]")
+    sign_in(d, server, *second)
+    wait(d, "h1", "Find a seat")
+    assert not wait(d, "input[name=has_power]", visible=False).is_selected()

@@ -3,6 +3,8 @@
 import { t, has, formatDateTime } from "./i18n.js";
 
 const KEY = "dlsms.session";
+/// The find page's last search (library, area, features), kept for this tab's session only.
+export const FIND_KEY = "dlsms.find";
 
 export class ApiError extends Error {
   constructor(status, code, message, body = null, retryAfter = null) {
@@ -29,9 +31,18 @@ export class ApiError extends Error {
       return t("error.limit_reached_rule", { rule: t(`limit_rule.${b.rule}`, { limit: b.limit ?? "?" }) });
     }
     const key = `error.${this.code}`;
-    if (has(key)) return t(key, { detail: this.message });
+    if (has(key)) return t(key, { detail: plainWords(this.message) });
     return this.message || t("error.unknown");
   }
+}
+
+/// A server's detail with its API field names in words ("time_zone: …" → "Time zone: …").
+export function plainWords(detail) {
+  return String(detail ?? "").replace(/\b[a-z]+(?:_[a-z]+)+\b/g, (name) => {
+    if (has(`field.${name}`)) return t(`field.${name}`);
+    const words = name.replace(/_/g, " ");
+    return words;
+  });
 }
 
 /// The browser's own time zone (a suspension's end has no library to take one from).
@@ -77,12 +88,15 @@ export const session = {
     }
   },
   save(login) {
+    // A new sign-in starts from a fresh search (a shared PC: not the last person's filters).
+    sessionStorage.removeItem(FIND_KEY);
     this.token = login.token;
     this.expires_at = login.expires_at;
     this.user = { id: login.user_id, student_id: login.student_id, name: login.name, role: login.role };
     localStorage.setItem(KEY, JSON.stringify({ token: this.token, expires_at: this.expires_at, user: this.user }));
   },
   clear() {
+    sessionStorage.removeItem(FIND_KEY);
     this.token = null;
     this.user = null;
     localStorage.removeItem(KEY);

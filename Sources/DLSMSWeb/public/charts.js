@@ -47,20 +47,31 @@ export function barChart(title, items, { max = 100, unit = "%" } = {}) {
   return figure(title, svg, dataTable([t("column.name"), t("column.value")], items.map((i) => [i.label, `${formatNumber(i.value, 1)}${unit}`])));
 }
 
+/// The smallest of 1, 2 or 5 times a power of ten that is at least `rough` (at least 0.5).
+export function roundStep(rough) {
+  if (!(rough > 0.5)) return 0.5;
+  const power = 10 ** Math.floor(Math.log10(rough));
+  return [1, 2, 5, 10].map((m) => m * power).find((v) => v >= rough - 1e-9);
+}
+
 /// Columns per day, two series side by side (e.g. booked and occupied hours).
 export function columnChart(title, days, series) {
   const width = 560;
   const height = 220;
   const left = 40;
   const bottom = 40;
-  const max = Math.max(1, ...days.flatMap((d) => series.map((x) => d[x.key])));
+  const highest = Math.max(0, ...days.flatMap((d) => series.map((x) => d[x.key])));
+  // The axis in round steps (1, 2 or 5 times a power of ten), at most five of them.
+  const step = roundStep(highest / 4);
+  const lines = Math.max(1, Math.ceil(highest / step));
+  const max = step * lines;
   const slot = (width - left - 10) / Math.max(1, days.length);
   const bar = Math.max(2, (slot - 6) / series.length);
   const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "columns" });
-  for (let i = 0; i <= 4; i++) {
-    const y = height - bottom - ((height - bottom - 10) * i) / 4;
+  for (let i = 0; i <= lines; i++) {
+    const y = height - bottom - ((height - bottom - 10) * i) / lines;
     svg.append(s("line", { x1: left, x2: width - 5, y1: y, y2: y, class: "grid" }),
-      s("text", { x: left - 4, y: y + 4, "text-anchor": "end", class: "axis" }, formatNumber((max * i) / 4, 1)));
+      s("text", { x: left - 4, y: y + 4, "text-anchor": "end", class: "axis" }, formatNumber(step * i, step < 1 ? 1 : 0)));
   }
   days.forEach((d, i) => {
     series.forEach((x, j) => {

@@ -10,7 +10,7 @@
 import { api, cached, query, seg, iso, timed, serverClock, session, seatsByID } from "./api.js";
 import { h, fill, field, check, messageArea, say, dialog, whenDataChanges, pager } from "./dom.js";
 import { t, has, formatRange, formatDate, formatTime, formatCountdown, zonedInstant, zonedDay, zonedTime, addDays, weekdayOf } from "./i18n.js";
-import { seatMap, seatState, restrictedText, legend, timeline, withinHours } from "./seatmap.js";
+import { seatMap, seatState, restrictedText, legend, timeline, windowView } from "./seatmap.js";
 
 const REFRESH_MS = 15000;
 /// Seats on one page of the map (a library may have thousands).
@@ -93,8 +93,10 @@ export async function render(root) {
     return { start, end: zonedInstant(endDay, to.value, zone()) };
   };
 
+  let searching = 0;
   /// A new search starts at the first page; a refresh (quiet) or the pager keeps its page.
   async function search({ quiet = false, keepPage = quiet } = {}) {
+    const mine = ++searching;
     if (!keepPage) offset = 0;
     const w = windowOf();
     if (!w) return say(message, t("find.need_window"), "error");
@@ -105,41 +107,25 @@ export async function render(root) {
     const b = branch();
     // The release rule is read alongside the seats (a failure there is no reason to show none).
     const releasing = releaseOf(b, w);
-    const mine = loadMovable();
+    const movable = loadMovable();
     try {
-      const [found, closures] = await Promise.all([
-        api("GET", `seats${query({
-          branch: b.branch, area: areaSelect.value, has_power: power.checked || "", has_monitor: monitor.checked || "",
-          accessible: accessible.checked || "", available_only: false, start_time: iso(w.start), end_time: iso(w.end),
-          limit: PAGE_SIZE, offset,
-        })}`),
-        api("GET", `branches/${seg(b.branch)}/closures`),
-      ]);
-      let closed = new Set();
-      const reasons = [];
-      for (const c of closures.closures) {
-        if (new Date(c.start_time) < w.end && w.start < new Date(c.end_time)) {
-          reasons.push(c.reason);
-          if (c.area === null) closed = true;
-          else if (closed !== true) closed.add(c.area);
-        }
-      }
-      if (!withinHours(b, w.start, w.end, day.value)) {
-        closed = true;
-        reasons.push(t("find.outside_hours"));
-      }
+      const view = await windowView(b, w, day.value, {
+        area: areaSelect.value, has_power: power.checked || "", has_monitor: monitor.checked || "",
+        accessible: accessible.checked || "", limit: PAGE_SIZE, offset,
+      });
       await releasing;
-      await mine;
-      last = { seats: found.seats, total: found.total, closed, reasons, window: w, branch: b };
+      await movable;
+      if (mine !== searching) return; // a newer search draws
+      last = { ...view, window: w, branch: b };
       paintResults();
       // Loaded: an old error (the server was unreachable) goes.
       if (!quiet || message.classList.contains("error")) say(message, "");
       if (selected) {
-        const seat = found.seats.find((s) => s.id === selected);
+        const seat = view.seats.find((s) => s.id === selected);
         // The panel is redrawn only when what it offers changed, so a refresh never takes the
         // focus from its buttons.
         if (!seat) hideDetail();
-        else if (!quiet || seatState(seat, closed) !== shownState) showDetail(seat, { focus: false });
+        else if (!quiet || seatState(seat, view) !== shownState) showDetail(seat, { focus: false });
       }
     } catch (err) {
       say(message, err.describe ? err.describe() : String(err), "error");
@@ -225,17 +211,17 @@ export async function render(root) {
   }
 
   function paintResults() {
-    const { seats, total, closed, reasons, window: w, branch: b } = last;
+    const { seats, total, reasons, window: w, branch: b } = last;
     // A refresh keeps the keyboard where it was: on the same seat.
     const focusedSeat = document.activeElement?.closest?.(".seat-map .seat")?.dataset.seatId;
-    const free = seats.filter((s) => seatState(s, closed) === "free").length;
+    const free = seats.filter((s) => seatState(s, last) === "free").length;
     fill(results,
       h("h2", { id: "results-heading" }, t("find.results", { when: formatRange(w.start, w.end, b.time_zone) })),
       h("p", { class: "summary" }, t("find.summary", { free, total: seats.length })),
       reasons.length ? h("p", { class: "notice" }, t("find.closed_because", { reasons: reasons.join("; ") })) : null,
       releaseNotice(w, b),
       legend(),
-      seatMap(seats, { stateOf: (s) => seatState(s, closed), onSelect: (s) => showDetail(s, { focus: true }), selected }),
+      seatMap(seats, { stateOf: (s) => seatState(s, last), onSelect: (s) => showDetail(s, { focus: true }), selected }),
       pager({
         offset, size: PAGE_SIZE, count: seats.length, total, label: t("pager.seats"),
         go: (next) => {
@@ -258,8 +244,8 @@ export async function render(root) {
   async function showDetail(seat, { focus }) {
     selected = seat.id;
     for (const el of results.querySelectorAll(".seat")) el.setAttribute("aria-pressed", String(Number(el.dataset.seatId) === seat.id));
-    const { closed, window: w, branch: b } = last;
-    const state = seatState(seat, closed);
+    const { window: w, branch: b } = last;
+    const state = seatState(seat, last);
     shownState = state;
     const z = b.time_zone || "UTC";
     const dayStart = zonedInstant(day.value, "00:00", z);

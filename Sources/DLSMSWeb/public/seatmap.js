@@ -1,17 +1,51 @@
 // The seat map (per area, a grid laid out by the seats' coordinates where they have them, else in
 // id order) and a seat's day timeline. A seat's state is told by text and shape as well as colour.
 import { h } from "./dom.js";
+import { api, query, seg, iso } from "./api.js";
 import { t, formatTime, zonedInstant, weekdayOf, addDays } from "./i18n.js";
 
-const STATES = ["free", "taken", "maintenance", "closed", "restricted"];
+const STATES = ["free", "yours", "taken", "maintenance", "closed", "restricted"];
+/// A reservation that holds its seat for its holder.
+const HOLDING = new Set(["HELD", "CONFIRMED", "CHECKED_IN"]);
 
 /// The state of `seat` for a searched window: closed (a closure or opening hours), maintenance,
-/// restricted (kept for groups the caller is not in), taken, or free.
-export function seatState(seat, closedAreas) {
-  if (closedAreas === true || (closedAreas && closedAreas.has(seat.area))) return "closed";
+/// yours (the caller holds it then), restricted (kept for groups the caller is not in), taken, or
+/// free. `view` is what `windowView` answers: `closed` (true, or a Set of areas) and `mine` (the
+/// seat ids the caller holds in the window).
+export function seatState(seat, view) {
+  const closed = view?.closed;
+  if (closed === true || (closed && closed.has(seat.area))) return "closed";
   if (seat.status === "MAINTENANCE") return "maintenance";
+  if (view?.mine?.has(seat.id)) return "yours";
   if (seat.allowed === false) return "restricted";
   return seat.is_available ? "free" : "taken";
+}
+
+/// What a seat map shows for the window `w` (`day`: its local day) of branch `b`, computed the
+/// same way for students and staff: the seats with their availability then (`params`: the
+/// search's other filters), the closures and opening hours that close it, and the caller's own
+/// reservations in it.
+export async function windowView(b, w, day, params = {}) {
+  const [found, closures, mine] = await Promise.all([
+    api("GET", `seats${query({ ...params, branch: b.branch, available_only: false, start_time: iso(w.start), end_time: iso(w.end) })}`),
+    api("GET", `branches/${seg(b.branch)}/closures`),
+    api("GET", "reservations/mine?upcoming_only=true").catch(() => ({ reservations: [] })),
+  ]);
+  let closed = new Set();
+  const reasons = [];
+  for (const c of closures.closures) {
+    if (new Date(c.start_time) < w.end && w.start < new Date(c.end_time)) {
+      reasons.push(c.reason);
+      if (c.area === null) closed = true;
+      else if (closed !== true) closed.add(c.area);
+    }
+  }
+  if (!withinHours(b, w.start, w.end, day)) {
+    closed = true;
+    reasons.push(t("find.outside_hours"));
+  }
+  const held = mine.reservations.filter((r) => HOLDING.has(r.status) && new Date(r.start_time) < w.end && w.start < new Date(r.end_time));
+  return { seats: found.seats, total: found.total, count: found.count, closed, reasons, mine: new Set(held.map((r) => r.seat_id)) };
 }
 
 /// "postgraduate only": the groups a restricted seat is kept for, in words.

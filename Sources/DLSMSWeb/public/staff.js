@@ -5,7 +5,7 @@
 import { api, cached, forget, query, seg, iso, download, seatsByID } from "./api.js";
 import { h, fill, field, check, messageArea, say, dialog, confirmDialog, table, pager, csvUploadForm } from "./dom.js";
 import { t, has, formatRange, formatDateTime, zonedDay, zonedInstant, addDays } from "./i18n.js";
-import { seatMap, legend } from "./seatmap.js";
+import { seatMap, seatState, legend, windowView } from "./seatmap.js";
 import { barChart, columnChart, heatmap } from "./charts.js";
 import { groups, strikes } from "./groups.js";
 
@@ -13,6 +13,8 @@ const SECTIONS = ["reservations", "seats", "branches", "groups", "strikes", "sta
 const WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
 const STATUSES = ["HELD", "CONFIRMED", "CHECKED_IN", "COMPLETED", "CANCELLED", "NO_SHOW"];
 const errorText = (err) => (err.describe ? err.describe() : String(err));
+/// A status as staff read it (a held seat is held for its student, not for the reader).
+const statusText = (s) => t(has(`staff_status.${s}`) ? `staff_status.${s}` : `status.${s}`);
 
 export async function render(root, section = "reservations") {
   if (!SECTIONS.includes(section)) section = "reservations";
@@ -33,7 +35,7 @@ function filterForm(fields, submitLabel, submit, csv, message) {
     h("div", { class: "row" }, fields),
     h("div", { class: "actions" },
       h("button", { type: "submit", class: "primary" }, submitLabel),
-      h("button", { type: "button", onclick: () => download(...csv()).catch((e) => say(message, errorText(e), "error")) }, t("action.download_csv"))));
+      h("button", { type: "button", onclick: () => Promise.resolve(csv()).then((c) => download(...c)).catch((e) => say(message, errorText(e), "error")) }, t("action.download_csv"))));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     submit();
@@ -44,19 +46,21 @@ function filterForm(fields, submitLabel, submit, csv, message) {
 // ---- all reservations
 
 async function reservations(root) {
-  const status = h("select", {}, h("option", { value: "" }, t("staff.any_status")), STATUSES.map((s) => h("option", { value: s }, t(`status.${s}`))));
+  const status = h("select", {}, h("option", { value: "" }, t("staff.any_status")), STATUSES.map((s) => h("option", { value: s }, statusText(s))));
   const seat = h("input", { type: "number", min: 1, inputmode: "numeric" });
-  const user = h("input", { type: "number", min: 1, inputmode: "numeric" });
+  const user = h("input", { name: "student", maxlength: 64, autocomplete: "off", spellcheck: "false" });
   const message = messageArea();
   const list = h("div", {});
   const pageSize = 25;
   let offset = 0;
-  const filters = () => ({ status: status.value, seat_id: seat.value, user_id: user.value });
+  /// The filters as the API takes them: the student id the table shows (`S2021001`) is looked up
+  /// to the account's number.
+  const filters = async () => ({ status: status.value, seat_id: seat.value, user_id: await accountNumber(user.value.trim()) });
 
   async function load() {
     say(message, t("status.loading"));
     try {
-      const page = await api("GET", `reservations${query({ ...filters(), limit: pageSize, offset })}`);
+      const page = await api("GET", `reservations${query({ ...(await filters()), limit: pageSize, offset })}`);
       // The page's seats and students, by id (a consortium has far more than a page of either).
       const userIDs = [...new Set(page.reservations.map((r) => r.user_id))];
       const [seats, users] = await Promise.all([
@@ -71,7 +75,7 @@ async function reservations(root) {
           { title: t("column.seat"), cell: (r) => `${seats.get(r.seat_id)?.label ?? r.seat_id} (${seats.get(r.seat_id)?.branch ?? "?"})` },
           { title: t("column.student"), cell: (r) => account(students.get(r.user_id), r.user_id) },
           { title: t("column.when"), cell: (r) => formatRange(new Date(r.start_time), new Date(r.end_time), "UTC") },
-          { title: t("column.status"), cell: (r) => h("span", { class: `badge status-${r.status.toLowerCase()}` }, t(`status.${r.status}`)) },
+          { title: t("column.status"), cell: (r) => h("span", { class: `badge status-${r.status.toLowerCase()}` }, statusText(r.status)) },
         ], page.reservations),
         pager({
           offset, size: pageSize, count: page.count, total: page.total, label: t("pager.reservations"),
@@ -81,13 +85,22 @@ async function reservations(root) {
       say(message, errorText(err), "error");
     }
   }
-  const form = filterForm([field(t("field.status"), status), field(t("field.seat_id"), seat), field(t("field.user_id"), user)],
+  const form = filterForm([field(t("field.status"), status), field(t("field.seat_id"), seat), field(t("field.student_id"), user, t("staff.student_hint"))],
     t("action.filter"), () => {
       offset = 0;
       load();
-    }, () => [`admin/reservations.csv${query(filters())}`, "reservations.csv"], message);
+    }, async () => [`admin/reservations.csv${query(await filters())}`, "reservations.csv"], message);
   fill(root, form, message, list);
   await load();
+}
+
+/// The account number of the student id people see (`S2021001`); "" for none. An id with no
+/// account is refused in words.
+async function accountNumber(studentID) {
+  if (!studentID) return "";
+  const found = await api("GET", `admin/users${query({ student_id: studentID, limit: 1 })}`);
+  if (found.users.length) return found.users[0].id;
+  throw new Error(t("staff.no_such_student", { id: studentID }));
 }
 
 /// An account in a list: its student id, and where it signs in (a DL-SMS password or a campus
@@ -101,7 +114,7 @@ function account(user, id) {
 // ---- seats: the map, maintenance, details and positions
 
 async function seats(root) {
-  const branchList = (await cached("branches", 30000)).branches;
+  let branchList = (await cached("branches", 30000)).branches;
   const branch = h("select", {}, branchList.map((b) => h("option", { value: b.branch }, b.branch)));
   const message = messageArea();
   const map = h("div", {});
@@ -109,13 +122,24 @@ async function seats(root) {
   const pageSize = 500;
   let offset = 0;
 
+  let loading = 0;
   async function load() {
+    const mine = ++loading;
     try {
-      const found = await api("GET", `seats${query({ branch: branch.value, available_only: false, limit: pageSize, offset })}`);
-      fill(map, legend(), seatMap(found.seats, {
-        stateOf: (s) => (s.status === "MAINTENANCE" ? "maintenance" : s.status === "OCCUPIED" ? "taken" : "free"),
-        onSelect: (s) => editSeat(s),
-      }), pager({
+      // The states students see for the next hour (from the next quarter hour), by the same code.
+      const b = branchList.find((x) => x.branch === branch.value) || branchList[0];
+      const zone = b?.time_zone || "UTC";
+      const start = new Date(Math.ceil(Date.now() / 900000) * 900000);
+      const w = { start, end: new Date(start.getTime() + 3600000) };
+      const found = await windowView(b, w, zonedDay(start, zone), { limit: pageSize, offset });
+      if (mine !== loading) return; // another library was chosen meanwhile
+      fill(map, legend(),
+        h("p", { class: "summary" }, t("staff.map_window", { when: formatRange(w.start, w.end, zone) })),
+        found.reasons.length ? h("p", { class: "notice" }, t("find.closed_because", { reasons: found.reasons.join("; ") })) : null,
+        seatMap(found.seats, {
+          stateOf: (s) => seatState(s, found),
+          onSelect: (s) => editSeat(s),
+        }), pager({
         offset, size: pageSize, count: found.count, total: found.total, label: t("pager.seats"),
         go: (next) => { offset = next; load(); },
       }));
@@ -142,7 +166,7 @@ async function seats(root) {
     await dialog(isNew ? t("staff.new_seat") : t("staff.edit_seat", { label: seat.label }), (close) => {
       const form = h("form", { novalidate: true },
         field(t("field.label"), label), field(t("field.area"), area), areas,
-        h("fieldset", { class: "row filters" }, h("legend", {}, t("find.features")),
+        h("fieldset", { class: "row filters" }, h("legend", {}, t("staff.seat_features")),
           check(t("feature.power"), power), check(t("feature.monitor"), monitor), check(t("feature.accessible"), accessible)),
         field(t("field.notes"), notes),
         h("div", { class: "row" }, field(t("field.x"), x, t("staff.position_hint")), field(t("field.y"), y)),
@@ -197,6 +221,11 @@ async function seats(root) {
     importForm(message, async () => {
       forget("seats");
       forget("branches");
+      // A library the file named is in the menu at once.
+      const chosen = branch.value;
+      branchList = (await cached("branches", 30000)).branches;
+      fill(branch, branchList.map((b) => h("option", { value: b.branch }, b.branch)));
+      if (branchList.some((b) => b.branch === chosen)) branch.value = chosen;
       await load();
     })),
   message, map);
@@ -210,14 +239,16 @@ function importForm(message, done) {
     message, after: done,
     send: async (text) => {
       const r = await api("POST", "admin/catalog.csv", undefined, { text, type: "text/csv" });
-      return t("staff.imported", { rows: r.rows, created: r.seats_created, updated: r.seats_updated });
+      const libraries = r.branches_created ? ` ${t("staff.imported_libraries", { n: r.branches_created })}` : "";
+      return t("staff.imported", { rows: r.rows, created: r.seats_created, updated: r.seats_updated }) + libraries;
     },
   });
 }
 
 async function showQr(seat, where, message) {
   try {
-    const response = await api("GET", `admin/seats/${seat.id}/qr.svg`, undefined, { raw: true });
+    // On the screen only: a loopback address is warned about on the Libraries page.
+    const response = await api("GET", `admin/seats/${seat.id}/qr.svg?loopback=true`, undefined, { raw: true });
     const url = URL.createObjectURL(await response.blob());
     fill(where, h("img", { src: url, alt: t("staff.qr_alt", { label: seat.label }), width: 180, height: 180 }));
   } catch (err) {
@@ -228,40 +259,123 @@ async function showQr(seat, where, message) {
 // ---- branches: hours, check-in at the seat, QR sheets, closures
 
 async function branches(root) {
-  const list = (await api("GET", "branches")).branches;
-  const select = h("select", {}, list.map((b) => h("option", { value: b.branch }, b.branch)));
+  const select = h("select", { name: "library" });
   const area = h("div", {});
+  const menu = async (chosen) => {
+    const list = (await api("GET", "branches")).branches;
+    fill(select, list.map((b) => h("option", { value: b.branch }, b.branch)));
+    if (chosen) select.value = chosen;
+  };
+  // Only the newest paint draws (a library chosen while the previous one loads wins).
+  let painting = 0;
   const paint = async () => {
+    const mine = ++painting;
     const b = (await api("GET", "branches")).branches.find((x) => x.branch === select.value);
-    fill(area, await hoursCard(b, paint), releaseCard(b, paint), await closuresCard(b), codesCard(b, paint));
+    if (!b) return fill(area);
+    let closures = await closuresCard(b);
+    // A new time zone reaches the closures' times and hint at once.
+    const zoneSaved = async (zone) => {
+      b.time_zone = zone;
+      const next = await closuresCard(b);
+      closures.replaceWith(next);
+      closures = next;
+    };
+    const cards = [await hoursCard(b, zoneSaved), releaseCard(b, paint), closures, await codesCard(b)];
+    if (mine === painting) fill(area, ...cards);
   };
   select.addEventListener("change", paint);
-  fill(root, h("div", { class: "card search" }, h("div", { class: "row" }, field(t("field.branch"), select))), area);
+  await menu();
+  fill(root, h("div", { class: "card search" }, h("div", { class: "row" }, field(t("field.branch"), select))),
+    area,
+    newLibraryCard(async (name) => {
+      forget("branches");
+      await menu(name);
+      await paint();
+    }));
   await paint();
 }
 
-async function hoursCard(b, repaint) {
+/// The IANA time zones, for a searchable list (typing filters it).
+function zoneList(id) {
+  const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
+  if (!zones.includes("UTC")) zones.unshift("UTC");
+  return h("datalist", { id }, zones.map((z) => h("option", { value: z })));
+}
+
+/// A time zone field: typed or chosen from the IANA list; `valid()` says whether the browser
+/// knows it (the list has each zone's canonical name; an alias such as Asia/Kolkata counts too).
+function zoneField(value, id) {
+  const list = zoneList(`${id}-list`);
+  const input = h("input", { value, required: true, list: list.id, name: id, autocomplete: "off", spellcheck: "false" });
+  const valid = () => {
+    try {
+      return input.value.trim() !== "" && !!new Intl.DateTimeFormat("en", { timeZone: input.value.trim() });
+    } catch {
+      return false;
+    }
+  };
+  return { input, list, valid };
+}
+
+/// Opening hours as one field per weekday ("08:00-12:00, 13:00-22:00"; empty: closed).
+const hoursFields = (hours) => WEEKDAYS.map((d) => h("input", { name: `hours-${d}`, value: (hours?.[d] || []).join(", "), placeholder: t("staff.hours_placeholder") }));
+const hoursOf = (fields) => Object.fromEntries(WEEKDAYS.map((d, i) => [d, fields[i].value.split(",").map((p) => p.trim()).filter(Boolean)]));
+
+/// A new library: its name, time zone, weekly hours and first area (POST /admin/branches).
+function newLibraryCard(created) {
   const message = messageArea();
-  const zone = h("input", { value: b.time_zone, required: true });
-  const days = WEEKDAYS.map((d) => h("input", { value: (b.opening_hours?.[d] || []).join(", "), placeholder: t("staff.hours_placeholder") }));
+  const name = h("input", { name: "new-library-name", maxlength: 100, required: true });
+  const zone = zoneField(localZoneName(), "new-library-zone");
+  const firstArea = h("input", { name: "new-library-area", maxlength: 100, required: true, value: t("staff.first_area_default") });
+  const weekdays = ["08:00-22:00"];
+  const days = hoursFields(Object.fromEntries(WEEKDAYS.map((d, i) => [d, i < 5 ? weekdays : i === 5 ? ["10:00-18:00"] : []])));
+  const form = h("form", { class: "new-library", novalidate: true },
+    h("div", { class: "row" }, field(t("field.library_name"), name), field(t("field.first_area"), firstArea),
+      field(t("field.time_zone"), zone.input, t("staff.zone_hint")), zone.list),
+    h("div", { class: "hours-grid" }, WEEKDAYS.map((d, i) => field(t(`weekday.${d}`), days[i]))),
+    h("p", { class: "aside" }, t("staff.hours_hint")),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("action.create_library"))),
+    message);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const library = name.value.trim();
+    if (!library || !firstArea.value.trim()) return say(message, t("staff.library_needs"), "error");
+    if (!zone.valid()) return say(message, t("staff.zone_unknown", { zone: zone.input.value }), "error");
+    try {
+      await api("POST", "admin/branches", { name: library, areas: [firstArea.value.trim()], time_zone: zone.input.value.trim(), hours: hoursOf(days) });
+      say(message, t("staff.library_created", { name: library }), "ok");
+      name.value = "";
+      await created(library);
+    } catch (err) {
+      say(message, errorText(err), "error");
+    }
+  });
+  return h("details", { class: "card" }, h("summary", {}, h("h2", {}, t("staff.new_library"))), form);
+}
+
+const localZoneName = () => Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+
+async function hoursCard(b, zoneSaved) {
+  const message = messageArea();
+  const zoneInput = zoneField(b.time_zone, "time-zone");
+  const zone = zoneInput.input;
+  const days = hoursFields(b.opening_hours);
   const presence = h("input", { checked: b.presence_required });
   const form = h("form", { class: "card", novalidate: true },
     h("h2", {}, t("staff.hours")),
-    field(t("field.time_zone"), zone, t("staff.zone_hint")),
+    field(t("field.time_zone"), zone, t("staff.zone_hint")), zoneInput.list,
     h("div", { class: "hours-grid" }, WEEKDAYS.map((d, i) => field(t(`weekday.${d}`), days[i]))),
     h("p", { class: "aside" }, t("staff.hours_hint")),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("action.save_hours"))),
     message);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const hours = {};
-    WEEKDAYS.forEach((d, i) => {
-      hours[d] = days[i].value.split(",").map((p) => p.trim()).filter(Boolean);
-    });
+    if (!zoneInput.valid()) return say(message, t("staff.zone_unknown", { zone: zone.value }), "error");
     try {
-      await api("PUT", `admin/branches/${seg(b.branch)}/hours`, { time_zone: zone.value.trim(), hours });
+      await api("PUT", `admin/branches/${seg(b.branch)}/hours`, { time_zone: zone.value.trim(), hours: hoursOf(days) });
       forget("branches");
       say(message, t("staff.hours_saved"), "ok");
+      if (zone.value.trim() !== b.time_zone) await zoneSaved(zone.value.trim());
     } catch (err) {
       say(message, errorText(err), "error");
     }
@@ -395,12 +509,43 @@ async function closuresCard(b) {
   return h("section", { class: "card", "aria-labelledby": "closures-heading" }, heading, listEl, form, message);
 }
 
-function codesCard(b) {
+/// The address the seats' codes of `b` point at (from one seat's code), or null (no seats).
+async function codeBase(b) {
+  try {
+    const one = await api("GET", `seats${query({ branch: b.branch, available_only: false, limit: 1 })}`);
+    if (!one.seats.length) return null;
+    const code = await api("GET", `admin/seats/${one.seats[0].id}/checkin-code`);
+    return new URL(code.url).origin;
+  } catch {
+    return null;
+  }
+}
+
+/// Whether a URL's host is this machine only (no phone can open it).
+export const isLoopback = (origin) => /^https?:\/\/(localhost|127\.[\d.]+|\[::1\])(:\d+)?$/i.test(origin || "");
+
+/// A sheet of an area's codes; a loopback address needs the librarian's confirmation first (the
+/// server refuses it otherwise, 409 loopback_url).
+async function printSheet(b, a, base, message) {
+  const path = `admin/branches/${seg(b.branch)}/areas/${seg(a)}/qr-sheet.svg`;
+  const name = `${b.branch} - ${a} - codes.svg`;
+  try {
+    if (!isLoopback(base)) return await download(path, name);
+  } catch (err) {
+    if (err.code !== "loopback_url") return say(message, errorText(err), "error");
+  }
+  if (!(await confirmDialog(t("staff.loopback_title"), t("staff.loopback_text", { url: base || "127.0.0.1" }), t("staff.print_anyway")))) return;
+  await download(`${path}?loopback=true`, name).catch((e) => say(message, errorText(e), "error"));
+}
+
+async function codesCard(b) {
   const message = messageArea();
-  return h("section", { class: "card" }, h("h2", {}, t("staff.codes")),
+  const base = await codeBase(b);
+  return h("section", { class: "card codes" }, h("h2", {}, t("staff.codes")),
     h("p", { class: "aside" }, t("staff.codes_intro")),
+    isLoopback(base) ? h("p", { class: "notice loopback-warning" }, t("staff.loopback_warning", { url: base })) : null,
     h("div", { class: "actions" },
-      b.areas.map((a) => h("button", { type: "button", onclick: () => download(`admin/branches/${seg(b.branch)}/areas/${seg(a)}/qr-sheet.svg`, `${b.branch} - ${a} - codes.svg`).catch((e) => say(message, errorText(e), "error")) }, t("staff.download_sheet", { area: a }))),
+      b.areas.map((a) => h("button", { type: "button", onclick: () => printSheet(b, a, base, message) }, t("staff.download_sheet", { area: a }))),
       h("button", { type: "button", class: "danger", onclick: async () => {
         if (!(await confirmDialog(t("staff.rotate"), t("staff.rotate_text", { branch: b.branch }), t("staff.rotate")))) return;
         try {
@@ -418,6 +563,7 @@ function codesCard(b) {
 async function stats(root) {
   const message = messageArea();
   const now = h("div", { class: "charts" });
+  const noShows = h("div", { class: "charts" });
   const report = h("div", { class: "charts" });
   const today = zonedDay(new Date(), "UTC");
   const from = h("input", { type: "date", value: addDays(today, -7) });
@@ -429,9 +575,8 @@ async function stats(root) {
   async function load() {
     try {
       const [s, r] = await Promise.all([api("GET", "admin/stats"), api("GET", `admin/reports/utilisation${query(params())}`)]);
-      fill(now,
-        barChart(t("staff.chart_utilisation"), s.branches.map((b) => ({ label: b.branch, value: b.utilisation_now }))),
-        barChart(t("staff.chart_no_shows"), s.branches.map((b) => ({ label: b.branch, value: b.no_show_rate_percent }))));
+      fill(now, barChart(t("staff.chart_utilisation"), s.branches.map((b) => ({ label: b.branch, value: b.utilisation_now }))));
+      fill(noShows, barChart(t("staff.chart_no_shows"), s.branches.map((b) => ({ label: b.branch, value: b.no_show_rate_percent }))));
       const days = [];
       for (let d = from.value; d < to.value && days.length < 400; d = addDays(d, 1)) days.push({ day: d, label: d.slice(5), booked: 0, occupied: 0 });
       for (const bucket of r.buckets) {
@@ -454,6 +599,7 @@ async function stats(root) {
   const form = filterForm([field(t("field.branch"), branch), field(t("field.from_day"), from), field(t("field.to_day"), to)],
     t("action.show"), load, () => [`admin/reports/utilisation${query({ ...params(), format: "csv" })}`, "utilisation.csv"], message);
   fill(root, h("section", { "aria-labelledby": "now-heading" }, h("h2", { id: "now-heading" }, t("staff.now")), now),
+    h("section", { "aria-labelledby": "no-shows-heading" }, h("h2", { id: "no-shows-heading" }, t("staff.no_shows")), noShows),
     h("section", { "aria-labelledby": "report-heading" }, h("h2", { id: "report-heading" }, t("staff.report")), form, message, report));
   await load();
 }
