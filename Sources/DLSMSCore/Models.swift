@@ -369,8 +369,13 @@ public struct Reservation: Sendable, Hashable {
     public var createdAt: Timestamp
     public var checkedInAt: Timestamp?
     public var status: ReservationStatus
-    /// What most reservations do not have: a step away, a series, a group (``ReservationExtras``).
-    public var extras: ReservationExtras
+    /// What most reservations do not have: a step away, a series, a group (``ReservationExtras``),
+    /// behind one reference (nil for most), so that a reservation stays 64 bytes.
+    private var box: ExtrasBox?
+    public var extras: ReservationExtras {
+        get { box?.value ?? .none }
+        set { box = newValue.isEmpty ? nil : ExtrasBox(newValue) }
+    }
 
     public init(
         id: ReservationID, seatID: SeatID, userID: UserID, start: Timestamp, end: Timestamp,
@@ -385,8 +390,16 @@ public struct Reservation: Sendable, Hashable {
         self.createdAt = createdAt
         self.checkedInAt = checkedInAt
         self.status = status
-        self.extras = extras
+        self.box = extras.isEmpty ? nil : ExtrasBox(extras)
     }
+}
+
+/// A reservation's extras behind a reference; equal and hashed by value.
+final class ExtrasBox: Sendable, Hashable {
+    let value: ReservationExtras
+    init(_ value: ReservationExtras) { self.value = value }
+    static func == (a: ExtrasBox, b: ExtrasBox) -> Bool { a.value == b.value }
+    func hash(into hasher: inout Hasher) { hasher.combine(value) }
 }
 
 /// The parts of a reservation that only some have. Stored beside the compact slot of a shard

@@ -337,6 +337,21 @@ extension SeatShard {
         }
     }
 
+    /// The library ends a reservation (its seat retired, a closure): a confirmed one is cancelled,
+    /// a checked-in stay ends now; the holder is told "… was cancelled by the library: `why`".
+    func cancelByLibrary(
+        slot: UInt32, _ r: Reservation, label: String, why: String, now: Timestamp, into batch: inout Batch
+    ) -> Reservation? {
+        let transition: ReservationTransition = r.status == .checkedIn ? .checkout(at: now) : .cancel(at: now)
+        guard let next = try? r.applying(transition) else { return nil }
+        change(slot: slot, from: r, to: next, by: transition, now: now, into: &batch)
+        notify(
+            user: r.userID, kind: .reservationCancelled,
+            message: "Reservation \(r.id) on seat \(label) was cancelled by the library: \(why)", seat: r.seatID,
+            start: r.start, end: r.end, now: now, into: &batch)
+        return next
+    }
+
     func notify(
         user: UserID, kind: NotificationKind, message: String, seat: SeatID, start: Timestamp, end: Timestamp,
         now: Timestamp, into batch: inout Batch
@@ -508,14 +523,10 @@ extension SeatShard {
                 }
                 continue
             }
-            let transition: ReservationTransition = r.status == .checkedIn ? .checkout(at: now) : .cancel(at: now)
-            guard let next = try? r.applying(transition) else { continue }
-            change(slot: slot, from: r, to: next, by: transition, now: now, into: &batch)
-            notify(
-                user: r.userID, kind: .reservationCancelled,
-                message:
-                    "Reservation \(r.id) on seat \(label) was cancelled by the library: closed \(RFC3339.format(c.start)) to \(RFC3339.format(c.end)): \(c.reason)",
-                seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
+            let why = "closed \(RFC3339.format(c.start)) to \(RFC3339.format(c.end)): \(c.reason)"
+            guard let next = cancelByLibrary(slot: slot, r, label: label, why: why, now: now, into: &batch) else {
+                continue
+            }
             cancelled.append(next)
         }
     }

@@ -179,15 +179,9 @@ extension SeatShard {
         let state = seats[p]
         if state.seat.retired || state.seat.inMaintenance || state.closure(overlapping: max(now, r.start), r.end) != nil
         {
-            let transition: ReservationTransition = r.status == .checkedIn ? .checkout(at: now) : .cancel(at: now)
-            if let next = try? r.applying(transition) {
-                change(slot: slot, from: r, to: next, by: transition, now: now, into: &batch)
-                notify(
-                    user: r.userID, kind: .reservationCancelled,
-                    message:
-                        "Reservation \(r.id) on seat \(state.seat.displayLabel) was cancelled by the library: the seat is no longer available then.",
-                    seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
-            }
+            _ = cancelByLibrary(
+                slot: slot, r, label: state.seat.displayLabel, why: "the seat is no longer available then.", now: now,
+                into: &batch)
         }
         return batch
     }

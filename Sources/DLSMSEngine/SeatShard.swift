@@ -283,14 +283,10 @@ actor SeatShard {
         define(seat: seat, branch: branch)
         var cancelled: [Reservation] = []
         for (slot, r) in upcoming {
-            let transition: ReservationTransition = r.status == .checkedIn ? .checkout(at: now) : .cancel(at: now)
-            guard let next = try? r.applying(transition) else { continue }
-            change(slot: slot, from: r, to: next, by: transition, now: now, into: &batch)
-            notify(
-                user: r.userID, kind: .reservationCancelled,
-                message: "Reservation \(r.id) on seat \(seat.displayLabel) was cancelled by the library: \(reason)",
-                seat: r.seatID, start: r.start, end: r.end, now: now, into: &batch)
-            cancelled.append(next)
+            if let next = cancelByLibrary(slot: slot, r, label: seat.displayLabel, why: reason, now: now, into: &batch)
+            {
+                cancelled.append(next)
+            }
         }
         return (cancelled, batch)
     }
