@@ -318,21 +318,25 @@ extension SeatEngine {
             throw .badRequest("weekdays must name at least one day: MO, TU, WE, TH, FR, SA, SU")
         }
         guard q.until >= q.start else { throw .badRequest("until must not be before start_time") }
+        guard q.until - q.start <= 366 * Seconds.day else {
+            throw .badRequest("a series spans at most a year: until must be within 366 days of start_time")
+        }
         let calendar = OpeningHours.calendar(branch.zone)
         let first = Date(timeIntervalSince1970: TimeInterval(q.start))
-        let firstEnd = Date(timeIntervalSince1970: TimeInterval(q.end))
+        let length = q.end - q.start
         let lastDay = calendar.startOfDay(for: Date(timeIntervalSince1970: TimeInterval(q.until)))
         var windows: [(String, Timestamp, Timestamp)] = []
         for k in 0...(7 * 53) {
-            guard let s = calendar.date(byAdding: .day, value: k, to: first),
-                let e = calendar.date(byAdding: .day, value: k, to: firstEnd)
-            else { break }
+            // The start keeps its local time (a time the clocks skip moves past the gap); the
+            // length stays, so a window across the change is as long as the first.
+            guard let s = calendar.date(byAdding: .day, value: k, to: first) else { break }
             if calendar.startOfDay(for: s) > lastDay { break }
             let weekday = (calendar.component(.weekday, from: s) + 5) % 7 + 1  // Foundation: 1 Sunday
             guard q.weekdays.contains(weekday) else { continue }
             let d = calendar.dateComponents([.year, .month, .day], from: s)
             let date = String(format: "%04d-%02d-%02d", d.year ?? 0, d.month ?? 0, d.day ?? 0)
-            windows.append((date, Timestamp(s.timeIntervalSince1970), Timestamp(e.timeIntervalSince1970)))
+            let start = Timestamp(s.timeIntervalSince1970)
+            windows.append((date, start, start + length))
             guard windows.count <= SeriesRequest.maxInstances else {
                 throw .badRequest(
                     "a series has at most \(SeriesRequest.maxInstances) instances: choose an earlier until")
@@ -349,6 +353,13 @@ extension SeatEngine {
     {
         let windows = try seriesWindows(q)
         guard !windows.isEmpty else { throw .badRequest("no day between start_time and until is one of the weekdays") }
+        // A window no date could have (too short, too long) is the request's fault: 400, not 409.
+        let rules =
+            override
+            ? BookingRules.lenient(self.rules, effectiveRules(for: user).rules) : effectiveRules(for: user).rules
+        let length = q.end - q.start
+        if length < rules.minDuration { throw .tooShort(minimumSeconds: rules.minDuration) }
+        if length > rules.maxDuration { throw .tooLong(maximumSeconds: rules.maxDuration) }
         if q.allOrNothing {
             let items = windows.map { TogetherItem(seatID: q.seatID, userID: user, start: $0.start, end: $0.end) }
             let made = try await bookTogether(items, override: override) { ReservationExtras(seriesID: $0) }

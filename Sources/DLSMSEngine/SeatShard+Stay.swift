@@ -44,6 +44,12 @@ extension SeatShard {
         slots[Int(slot)] = next
         var batch = Batch()
         batch.append(.reservationChanged(next), journal: ctx.journal)
+        if requester.userID != r.userID {
+            notify(
+                user: r.userID, kind: .bookedByStaff,
+                message: "The library staff extended reservation \(id) on seat \(r.seatID) to \(RFC3339.format(end)).",
+                seat: r.seatID, start: r.start, end: end, now: now, into: &batch)
+        }
         return (next, batch)
     }
 
@@ -86,8 +92,13 @@ extension SeatShard {
     ) {
         try ctx.health.check()
         let r = try reservation(id: id, slot: slot, requester: requester)
-        guard r.status == .checkedIn, r.extras.awayUntil != nil else {
+        guard r.status == .checkedIn, let until = r.extras.awayUntil else {
             throw .invalidState("reservation \(id) is not away (it is \(r.status.name))")
+        }
+        // Too late: the stay ended when the away time ran out (the sweep records it).
+        guard now < until else {
+            throw .invalidState(
+                "the away time of reservation \(id) ran out at \(RFC3339.format(until)): the stay has ended")
         }
         var next = r
         next.extras.awayUntil = nil
@@ -225,8 +236,11 @@ extension SeatShard {
         } catch {
             throw EngineError(error)
         }
-        var extras = ReservationExtras(seriesID: r.extras.seriesID, groupID: r.extras.groupID, movedFrom: r.id)
-        extras.awayCount = r.extras.awayCount
+        // A checked-in stay moves with its step away (the timer goes on: moving is no way out of it).
+        let away = r.status == .checkedIn ? r.extras.awayUntil : nil
+        let extras = ReservationExtras(
+            awayUntil: away, awayCount: r.extras.awayCount, seriesID: r.extras.seriesID, groupID: r.extras.groupID,
+            movedFrom: r.id)
         let new = Reservation(
             id: newID, seatID: target.seat, userID: r.userID, start: target.start, end: target.end,
             status: r.status == .checkedIn ? .checkedIn : .confirmed, createdAt: now,

@@ -94,6 +94,16 @@ private func addSeriesRoutes(to api: RouterGroup<APIContext>, service: LibrarySe
             }
             days.insert(d + 1)
         }
+        // Staff book a series for a student with `user_id` (and `override`), as a single booking.
+        var user = caller.userID
+        if let target = body.userId, target != Int64(caller.userID) {
+            guard caller.isAdmin else { throw APIError(.forbidden, "forbidden", "only staff book for another student") }
+            guard let id = UserID(exactly: target), id > 0, engine.user(id: id) != nil else {
+                throw APIError(.notFound, "not_found", "user \(target) not found")
+            }
+            user = id
+        }
+        let override = try staffOverride(body.override, caller)
         try APIError.mapping { () throws(AppError) in try service.bookingAttempt(caller.userID) }
         guard let seatID = SeatID(exactly: seat) else {
             throw APIError(.notFound, "not_found", "seat \(seat) not found")
@@ -101,7 +111,7 @@ private func addSeriesRoutes(to api: RouterGroup<APIContext>, service: LibrarySe
         let q = SeriesRequest(
             seatID: seatID, start: start, end: end, weekdays: days, until: until,
             allOrNothing: body.allOrNothing ?? false)
-        let instances = try await engine.bookSeries(user: caller.userID, q)
+        let instances = try await engine.bookSeries(user: user, q, override: override)
         let booked = instances.filter { (try? $0.outcome.get()) != nil }
         let seriesID = booked.compactMap { try? $0.outcome.get().extras.seriesID }.first
         // None booked: the contract's error (409 `nothing_booked`), with every date's reason.
@@ -210,9 +220,12 @@ private func addTogetherRoutes(to api: RouterGroup<APIContext>, service: Library
         guard let window = try request.queries.queryWindow() else {
             throw APIError.badRequest("start_time and end_time are required")
         }
-        let options = try await engine.seatsTogether(
-            branch: branch, area: request.query("area"), count: count, start: window.0, end: window.1,
-            user: caller.userID)
+        // A search like GET /seats: through the same gate (503 when too many run at once).
+        let area = request.query("area")
+        let options = try await service.searches.run {
+            try await engine.seatsTogether(
+                branch: branch, area: area, count: count, start: window.0, end: window.1, user: caller.userID)
+        }
         return Render.response {
             $0.object {
                 $0.field("count", count)
@@ -247,7 +260,7 @@ private func groupMembers(_ ids: [String]?, seats: Int, caller: Caller, engine: 
     }
     var users: [UserID] = []
     for id in ids {
-        guard let u = engine.user(studentID: id), !u.disabled else {
+        guard let u = engine.user(studentID: id), !u.disabled, u.role == .student || caller.isAdmin else {
             throw APIError(.notFound, "not_found", "student '\(id.prefix(64))' not found")
         }
         users.append(u.id)
@@ -273,6 +286,8 @@ package struct MoveBody: Decodable, Sendable {
 
 package struct SeriesBody: Decodable, Sendable {
     package var seatId: Int64?
+    package var userId: Int64?
+    package var override: Bool?
     package var startTime: String?
     package var endTime: String?
     package var weekdays: [String]?

@@ -11,7 +11,10 @@ struct DataDirOption: ParsableArguments {
 
 /// The data directory's lock, or a failure naming the process that holds it.
 func lockDataDirectory(_ path: String) throws -> DataDirectoryLock {
-    do { return try DataDirectoryLock(directory: path) } catch { throw fail("\(error)") }
+    let lock: DataDirectoryLock
+    do { lock = try DataDirectoryLock(directory: path) } catch { throw fail("\(error)") }
+    if let note = lock.notTightened { FileHandle.standardError.write(Data("warning: \(note)\n".utf8)) }
+    return lock
 }
 
 func fail(_ message: String) -> ExitCode {

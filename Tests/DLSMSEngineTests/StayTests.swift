@@ -96,6 +96,47 @@ import Testing
         _ = clock
     }
 
+    /// Moving does not end a step away, and coming back late is refused (the stay has ended).
+    @Test func awayMovesWithTheStayAndALateReturnIsRefused() async throws {
+        let (engine, clock) = try await makeBareEngine(seats: 4, users: 1, shards: 4)
+        let r = try await engine.book(user: 1, seat: 1, start: testNow, end: testNow + 3 * hour)
+        _ = try await engine.checkIn(id: r.id, requester: me)
+        let away = try await engine.stepAway(id: r.id, requester: me)
+        let moved = try await engine.move(id: r.id, to: 2, requester: me)
+        #expect(moved.new.extras.awayUntil == away.extras.awayUntil && moved.new.extras.awayCount == 1)
+        clock.set(testNow + 31 * minute)
+        #expect(await refusal { try await engine.comeBack(id: moved.new.id, requester: me) }?.kind == .badRequest)
+        _ = await engine.sweep(now: clock.now())
+        let ended = try await engine.reservation(id: moved.new.id, requester: me)
+        #expect(ended.status == .completed && ended.end == testNow + 30 * minute)
+    }
+
+    @Test func seatsTogetherAreFoundQuicklyAmongThousandsAndAtTheMapsEdges() {
+        // A 4 x 4 block: the tightest set of 4 is a 2 x 2 square (spread 2), the first at seats 1, 2, 5, 6.
+        var block: [Seat] = []
+        for i in 0..<16 {
+            block.append(
+                Seat(
+                    id: SeatID(i + 1), branch: "B", area: "A", hasPower: false, hasMonitor: false, x: Int32(i % 4),
+                    y: Int32(i / 4)))
+        }
+        let best: [[Seat]] = SeatNeighbourhood.groups(of: block, count: 4, limit: 5)
+        let firstIDs: [SeatID] = best.first?.map { (s: Seat) in s.id } ?? []
+        #expect(best.count == 5 && firstIDs == [1, 2, 5, 6])
+        // 6,000 seats, some at the extremes of the coordinates: bounded work, no overflow.
+        var rng = SplitMix64(seed: 7)
+        var many: [Seat] = []
+        let extremes: [Int32] = [Int32.min, Int32.max]
+        for i in 1...6_000 {
+            let x: Int32? = i % 3 == 0 ? nil : (i % 3 == 1 ? extremes[i % 2] : Int32(truncatingIfNeeded: rng.next()))
+            let y: Int32? = i % 5 == 0 ? nil : Int32(truncatingIfNeeded: rng.next())
+            many.append(Seat(id: SeatID(i), branch: "B", area: "Hall", hasPower: false, hasMonitor: false, x: x, y: y))
+        }
+        let sets: [[Seat]] = SeatNeighbourhood.groups(of: many, count: 20, limit: 5)
+        #expect(sets.count == 5)
+        for set in sets { #expect(Set(set.map { (s: Seat) in s.id }).count == 20) }
+    }
+
     @Test func moveSwapsSeatsAcrossShardsInOneStep() async throws {
         let (engine, clock) = try await makeBareEngine(seats: 8, users: 2, shards: 4)
         // Three upcoming (the limit): a move replaces one, so it is not refused for the limit.
@@ -186,6 +227,13 @@ import Testing
         let booked = out.compactMap { try? $0.outcome.get() }
         #expect(booked.count == 2 && Set(booked.compactMap(\.extras.seriesID)) == [booked[0].id])
         // All or nothing: refused as a whole while the blocker holds one date.
+        // A window no date could have is a 400, not a 409 with every date refused; a year at most.
+        var long = q
+        long.end = long.start + 5 * hour
+        #expect(await refusal { try await engine.bookSeries(user: 1, long) } == .tooLong(maximumSeconds: 4 * hour))
+        var far = q
+        far.until = far.start + 400 * Seconds.day
+        #expect(await refusal { try await engine.bookSeries(user: 1, far) }?.kind == .badRequest)
         var whole = q
         whole.start = first + 21 * Seconds.day + hour
         whole.end = whole.start + 2 * hour

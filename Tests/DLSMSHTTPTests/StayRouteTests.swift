@@ -151,6 +151,17 @@ import Testing
                 let e = try await client.call(.post, "/reservations/group", token: token, json: bad)
                 #expect(e.status == .badRequest, "\(bad): \(e.text)")
             }
+            // A student cannot override, nor book for staff accounts.
+            let overriding = try await client.call(
+                .post, "/reservations/series", token: token,
+                json: String(body.dropLast()) + #","override":true}"#)
+            #expect(overriding.status == .forbidden, "\(overriding.text)")
+            let withStaff = try await client.call(
+                .post, "/reservations/group", token: token,
+                json:
+                    #"{"seat_ids":[1,2],"start_time":"\#(RFC3339.format(start))","end_time":"\#(RFC3339.format(start + 3_600))","members":["S2021003","admin"]}"#
+            )
+            #expect(withStaff.status == .notFound)
             let nobody = try await client.call(
                 .post, "/reservations/group", token: token,
                 json:

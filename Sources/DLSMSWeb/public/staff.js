@@ -82,6 +82,8 @@ async function reservations(root) {
           go: (next) => { offset = next; load(); },
         }));
     } catch (err) {
+      // The old results would read as the answer to the new filter.
+      fill(list);
       say(message, errorText(err), "error");
     }
   }
@@ -100,7 +102,7 @@ async function accountNumber(studentID) {
   if (!studentID) return "";
   const found = await api("GET", `admin/users${query({ student_id: studentID, limit: 1 })}`);
   if (found.users.length) return found.users[0].id;
-  throw new Error(t("staff.no_such_student", { id: studentID }));
+  throw new Error(t("staff.no_such_student", { id: studentID.length > 40 ? `${studentID.slice(0, 40)}…` : studentID }));
 }
 
 /// An account in a list: its student id, and where it signs in (a DL-SMS password or a campus
