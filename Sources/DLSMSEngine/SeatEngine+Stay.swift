@@ -50,15 +50,10 @@ extension SeatEngine {
         async throws(EngineError) -> Reservation
     {
         let (shard, slot) = try locate(id)
-        let done: (Reservation, SeatShard.Batch)
-        do {
-            done = try await shard.extend(
+        return try await committing { () async throws(EngineError) in
+            try await shard.extend(
                 id: id, slot: slot, requester: requester, to: end, now: clock.now(), override: override)
-        } catch {
-            try await refusing(error)
         }
-        try await done.1.commit(hub: notifications, health: context.health)
-        return done.0
     }
 
     /// A checked-in student steps away for at most their policy's away time.
@@ -115,17 +110,15 @@ extension SeatEngine {
         let start = max(r.start, now)
         let target = shard(for: seat)
         let placed: UInt32
+        let calendar: Calendar
         do {
-            placed = try await target.placeholder(
+            (placed, calendar) = try await target.placeholder(
                 seat: seat, user: r.userID, start: start, end: r.end, now: now, rules: effective, override: override)
         } catch {
             try await refusing(error)
         }
         let limits = override ? SeatShard.unlimited(effective.rules) : effective.rules
-        let calendar = await target.calendar(of: seat) ?? OpeningHours.calendar(.utc)
-        let caps =
-            limits.maxPerDay == nil && limits.maxPerWeek == nil
-            ? [] : limits.hourCaps(start: start, end: r.end, calendar: calendar)
+        let caps = limits.hourCaps(start: start, end: r.end, calendar: calendar)
         let moved: (old: Reservation, new: Reservation, batch: SeatShard.Batch)
         do {
             moved = try await source.moveOut(
@@ -133,8 +126,8 @@ extension SeatEngine {
                 to: MoveTarget(seat: seat, start: start, end: r.end, slot: placed, caps: caps), now: now, limits: limits
             )
         } catch {
-            await giveBack(
-                [(target, placed, TogetherItem(seatID: seat, userID: r.userID, start: start, end: r.end))], now)
+            let item = TogetherItem(seatID: seat, userID: r.userID, start: start, end: r.end)
+            await giveBack([Placed(shard: target, slot: placed, item: item, calendar: calendar)], now)
             try await refusing(error)
         }
         let byStaff = requester.userID != r.userID
@@ -151,10 +144,19 @@ extension SeatEngine {
         return (moved.old, moved.new)
     }
 
+    /// A placeholder in a seat's shard, for `item`; the seat's calendar (for the hours caps).
+    struct Placed: Sendable {
+        var shard: SeatShard
+        var slot: UInt32
+        var item: TogetherItem
+        var calendar: Calendar
+    }
+
     /// Gives back placeholders (a booking across shards that did not happen).
-    func giveBack(_ placed: [(SeatShard, UInt32, TogetherItem)], _ now: Timestamp) async {
-        for (shard, slot, item) in placed.reversed() {
-            let batch = await shard.abandon(slot: slot, seat: item.seatID, start: item.start, end: item.end, now: now)
+    func giveBack(_ placed: [Placed], _ now: Timestamp) async {
+        for p in placed.reversed() {
+            let batch = await p.shard.abandon(
+                slot: p.slot, seat: p.item.seatID, start: p.item.start, end: p.item.end, now: now)
             try? await batch.commit(hub: notifications, health: context.health)
         }
     }
@@ -187,15 +189,15 @@ extension SeatEngine {
         }
         // 1. Placeholders in seat-id order (then start).
         let order = items.indices.sorted { (items[$0].seatID, items[$0].start) < (items[$1].seatID, items[$1].start) }
-        var placed: [(SeatShard, UInt32, TogetherItem)] = []
+        var placed: [Placed] = []
         for i in order {
             let item = items[i]
             let shard = shard(for: item.seatID)
             do {
-                let slot = try await shard.placeholder(
+                let (slot, calendar) = try await shard.placeholder(
                     seat: item.seatID, user: item.userID, start: item.start, end: item.end, now: now,
                     rules: context.policies.effective(for: item.userID), override: override)
-                placed.append((shard, slot, item))
+                placed.append(Placed(shard: shard, slot: slot, item: item, calendar: calendar))
             } catch {
                 await giveBack(placed, now)
                 try await refusing(error)
@@ -204,7 +206,7 @@ extension SeatEngine {
         // 2. The decision: every student's limits, the ids, one record.
         let ids: [ReservationID]
         do {
-            ids = try await admitTogether(placed, now: now, override: override)
+            ids = try admitTogether(placed, now: now, override: override)
         } catch {
             await giveBack(placed, now)
             try await refusing(error)
@@ -212,46 +214,44 @@ extension SeatEngine {
         let mark = extras(ids.min() ?? 0)
         let made = zip(placed, ids).map { p, id in
             Reservation(
-                id: id, seatID: p.2.seatID, userID: p.2.userID, start: p.2.start, end: p.2.end, createdAt: now,
-                extras: mark)
+                id: id, seatID: p.item.seatID, userID: p.item.userID, start: p.item.start, end: p.item.end,
+                createdAt: now, extras: mark)
         }
         let ticket = try context.health.append(.together(made.map { .reservationCreated($0) }), to: context.journal)
         // 3. Settling.
         var batches: [SeatShard.Batch] = []
         for (p, r) in zip(placed, made) {
-            batches.append(await p.0.settle(slot: p.1, as: r, now: now, notice: notice?(r)))
+            batches.append(await p.shard.settle(slot: p.slot, as: r, now: now, notice: notice?(r)))
         }
         try await context.health.commit(ticket)
         for b in batches { try await b.commit(hub: notifications, health: context.health) }
-        let byPlace = Dictionary(
-            made.map { (TogetherItem(seatID: $0.seatID, userID: $0.userID, start: $0.start, end: $0.end), $0) },
-            uniquingKeysWith: { a, _ in a })
-        return items.compactMap { byPlace[$0] }
+        // Placed in `order`: back in the order of `items`.
+        var results = made
+        for (k, i) in order.enumerated() { results[i] = made[k] }
+        return results
     }
 
     /// Admits each placed item against its student's limits (in placing order), allocating its id;
     /// a refusal undoes the admissions made.
-    private func admitTogether(_ placed: [(SeatShard, UInt32, TogetherItem)], now: Timestamp, override: Bool)
-        async throws(EngineError) -> [ReservationID]
+    private func admitTogether(_ placed: [Placed], now: Timestamp, override: Bool) throws(EngineError)
+        -> [ReservationID]
     {
         var ids: [ReservationID] = []
         let directory = context.directory
-        for (shard, slot, item) in placed {
+        for p in placed {
+            let item = p.item
             let effective = context.policies.effective(for: item.userID)
             let limits = override ? SeatShard.unlimited(effective.rules) : effective.rules
-            let calendar = await shard.calendar(of: item.seatID) ?? OpeningHours.calendar(.utc)
-            let caps =
-                limits.maxPerDay == nil && limits.maxPerWeek == nil
-                ? [] : limits.hourCaps(start: item.start, end: item.end, calendar: calendar)
             do {
                 ids.append(
                     try context.ledger.admit(
-                        user: item.userID, start: item.start, end: item.end, now: now, rules: limits, caps: caps
-                    ) { directory.allocate(seat: item.seatID, slot: slot) })
+                        user: item.userID, start: item.start, end: item.end, now: now, rules: limits,
+                        caps: limits.hourCaps(start: item.start, end: item.end, calendar: p.calendar)
+                    ) { directory.allocate(seat: item.seatID, slot: p.slot) })
             } catch {
                 for (p, id) in zip(placed, ids) {
-                    context.ledger.release(user: p.2.userID, start: p.2.start, end: p.2.end)
-                    context.ledger.forget(user: p.2.userID, id: id)
+                    context.ledger.release(user: p.item.userID, start: p.item.start, end: p.item.end)
+                    context.ledger.forget(user: p.item.userID, id: id)
                     directory.remove(id: id)
                 }
                 throw error
@@ -354,9 +354,8 @@ extension SeatEngine {
         let windows = try seriesWindows(q)
         guard !windows.isEmpty else { throw .badRequest("no day between start_time and until is one of the weekdays") }
         // A window no date could have (too short, too long) is the request's fault: 400, not 409.
-        let rules =
-            override
-            ? BookingRules.lenient(self.rules, effectiveRules(for: user).rules) : effectiveRules(for: user).rules
+        let own = effectiveRules(for: user).rules
+        let rules = override ? BookingRules.lenient(self.rules, own) : own
         let length = q.end - q.start
         if length < rules.minDuration { throw .tooShort(minimumSeconds: rules.minDuration) }
         if length > rules.maxDuration { throw .tooLong(maximumSeconds: rules.maxDuration) }

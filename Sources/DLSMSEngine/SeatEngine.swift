@@ -226,14 +226,9 @@ public final class SeatEngine: Sendable {
         -> Reservation
     {
         let (shard, slot) = try locate(id)
-        let performed: (Reservation, SeatShard.Batch)
-        do {
-            performed = try await shard.perform(action, id: id, slot: slot, requester: requester, now: clock.now())
-        } catch {
-            try await refusing(error)
+        return try await committing { () async throws(EngineError) in
+            try await shard.perform(action, id: id, slot: slot, requester: requester, now: clock.now())
         }
-        try await performed.1.commit(hub: notifications, health: context.health)
-        return performed.0
     }
 
     /// Throws `error`, a refusal that may cite state (a conflict, a limit, a status), once

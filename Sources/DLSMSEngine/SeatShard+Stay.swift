@@ -36,7 +36,7 @@ extension SeatShard {
         let limits = override ? Self.unlimited(rules) : rules
         _ = try ctx.ledger.replace(
             user: r.userID, old: .init(start: r.start, end: r.end), start: r.start, end: end, now: now, rules: limits,
-            caps: caps(limits, start: r.start, end: end, seat: p))
+            caps: limits.hourCaps(start: r.start, end: end, calendar: state.calendar))
         var next = r
         next.end = end
         state.index.remove(start: r.start)
@@ -51,12 +51,6 @@ extension SeatShard {
                 seat: r.seatID, start: r.start, end: end, now: now, into: &batch)
         }
         return (next, batch)
-    }
-
-    /// The hours-per-day and per-week caps `rules` put on `[start, end)` on the seat at `p`.
-    func caps(_ rules: BookingRules, start: Timestamp, end: Timestamp, seat p: Int) -> [HoursCap] {
-        rules.maxPerDay == nil && rules.maxPerWeek == nil
-            ? [] : rules.hourCaps(start: start, end: end, calendar: seats[p].calendar)
     }
 
     // MARK: - Step away
@@ -156,11 +150,12 @@ extension SeatShard {
     /// then a placeholder in the seat's index. Nothing is recorded and no id exists yet: the
     /// placeholder's slot holds id 0, so lists and the sweep pass it by, while the index keeps
     /// everyone else off that time. ``settle(slot:as:now:)`` turns it into the reservation, or
-    /// ``abandon(slot:seat:start:now:)`` gives it back.
+    /// ``abandon(slot:seat:start:now:)`` gives it back. The seat's calendar comes with the slot
+    /// (for the hours caps, which are counted outside this shard).
     func placeholder(
         seat seatID: SeatID, user: UserID, start: Timestamp, end: Timestamp, now: Timestamp, rules: EffectiveRules,
         override: Bool
-    ) throws(EngineError) -> UInt32 {
+    ) throws(EngineError) -> (slot: UInt32, calendar: Calendar) {
         try ctx.health.check()
         guard let p = positions[seatID] else { throw .seatNotFound(seatID) }
         if !override { try checkPolicy(seat: p, start: start, now: now, rules: rules) }
@@ -169,11 +164,8 @@ extension SeatShard {
         seats[p].index.insert(start: start, end: end, handle: slot, at: position)
         slots.store(
             Reservation(id: 0, seatID: seatID, userID: user, start: start, end: end, status: .held, createdAt: now))
-        return slot
+        return (slot, seats[p].calendar)
     }
-
-    /// The seat's calendar (hours caps of a booking placed from another shard).
-    func calendar(of seat: SeatID) -> Calendar? { positions[seat].map { seats[$0].calendar } }
 
     /// The placeholder at `slot` becomes `r` (recorded already, by the step that decided it).
     /// A catalog change that came in between (the seat retired or out of service, a closure)

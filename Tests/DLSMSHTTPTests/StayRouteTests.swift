@@ -132,7 +132,7 @@ import Testing
             let notMine = try await client.call(.post, "/reservations/group", token: outsider, json: group)
             #expect(notMine.status == .forbidden)
             let member = try await client.login("S2021004")
-            let (_, list) = (0, try await client.call(.get, "/notifications", token: member))
+            let list = try await client.call(.get, "/notifications", token: member)
             #expect(list.text.contains("booked_together"))
             for (query, status) in [
                 ("branch=Main%20Library&count=1&\(window)", HTTPResponse.Status.badRequest),
