@@ -28,6 +28,8 @@ public final class LibraryService: Sendable {
     public let seatCodes: SeatCodes
     /// Seat searches (REST and gRPC) pass through it.
     public let searches: ConcurrencyGate
+    /// Identical seat searches waiting at the same time, computed once (``Coalescer``).
+    let seatSearches = Coalescer<SeatSearchKey, SeatPage>()
     /// Catalog imports, one at a time.
     public let catalogImports = ConcurrencyGate(width: 1, queue: 16, what: "catalog imports")
     /// This node's place in a replicated cluster (the single node's when replication is off).
@@ -100,4 +102,23 @@ public final class LibraryService: Sendable {
             return open.sorted()
         }
     }
+
+    /// A page of a seat search, through the search gate; identical searches that wait at the
+    /// same time are computed once (a release instant's crowd asks the same question).
+    public func searchSeats(
+        _ filter: SeatFilter, start: Timestamp?, end: Timestamp?, page: SeatPageRequest
+    ) async throws -> SeatPage {
+        let key = SeatSearchKey(filter: filter, start: start, end: end, page: page)
+        return try await seatSearches.value(for: key, through: searches) { [engine] in
+            await engine.searchSeats(filter, start: start, end: end, page: page)
+        }
+    }
+}
+
+/// What makes two seat searches the same question.
+struct SeatSearchKey: Hashable, Sendable {
+    var filter: SeatFilter
+    var start: Timestamp?
+    var end: Timestamp?
+    var page: SeatPageRequest
 }

@@ -221,10 +221,7 @@ package struct SeatServiceHandler: Library_SeatService.SimpleServiceProtocol {
                 limit: try number("dlsms-limit", 1...most) ?? most,
                 offset: try number("dlsms-offset", 0...Int(Int32.max)) ?? 0,
                 after: try number("dlsms-cursor", 0...Int(Int32.max)).map { SeatID($0) })
-            let engine = a.engine
-            let page = try await a.service.searches.run {
-                await engine.searchSeats(filter, start: span?.0, end: span?.1, page: wanted)
-            }
+            let page = try await a.service.searchSeats(filter, start: span?.0, end: span?.1, page: wanted)
             var metadata: Metadata = ["dlsms-total": "\(page.total)"]
             if let next = page.next { metadata.addString("\(next)", forKey: "dlsms-next-cursor") }
             return ServerResponse(

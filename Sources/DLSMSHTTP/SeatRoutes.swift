@@ -48,18 +48,16 @@ package func addSeatRoutes(to api: RouterGroup<APIContext>, service: LibraryServ
         let window = try q.queryWindow()
         let (limit, offset) = try q.queryPage(max: pageSize, default: pageSize)
         let request = SeatPageRequest(limit: limit, offset: offset, after: try q.querySeatCursor())
-        return try await service.searches.run {
-            var page = await engine.searchSeats(filter, start: window?.0, end: window?.1, page: request)
-            var parts = service.seatFragments(page.seats)
-            let fit = SeatFragments.fitting(parts, budget: budget)
-            if fit < parts.count {  // long names: the page ends early, the cursor goes on from there
-                page.seats.removeLast(parts.count - fit)
-                parts.removeLast(parts.count - fit)
-                page.next = page.seats.last?.seat.id
-            }
-            let access = seatAccess(page.seats, caller: caller.userID, engine: engine)
-            return Render.response(Render.seatsAnswer(page, parts: parts, access: access))
+        var page = try await service.searchSeats(filter, start: window?.0, end: window?.1, page: request)
+        var parts = service.seatFragments(page.seats)
+        let fit = SeatFragments.fitting(parts, budget: budget)
+        if fit < parts.count {  // long names: the page ends early, the cursor goes on from there
+            page.seats.removeLast(parts.count - fit)
+            parts.removeLast(parts.count - fit)
+            page.next = page.seats.last?.seat.id
         }
+        let access = seatAccess(page.seats, caller: caller.userID, engine: engine)
+        return Render.response(Render.seatsAnswer(page, parts: parts, access: access))
     }
 
     api.get("/seats/:id") { request, context -> Response in

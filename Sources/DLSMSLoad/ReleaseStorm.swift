@@ -115,8 +115,8 @@ final class StormWorker: @unchecked Sendable {
     var counts = StormCounts()
     private var ready: [Int] = []
     private var readyHead = 0
-    /// Per window, the free seats the last search counted: the next search starts at a random
-    /// offset below it, so that the connection's students do not all try the same first seats.
+    /// Per window, the free seats the last search counted: the next search asks a random page
+    /// below it, so that the connection's students do not all try the same first seats.
     private var knownFree: [Int]
     private var active: Int
     private var busy = false
@@ -316,7 +316,10 @@ final class StormWorker: @unchecked Sendable {
 
     private func search(_ s: Int, window w: Int, base: String) -> EventLoopFuture<Void> {
         let window = storm.windows[w]
-        let offset = knownFree[w] > Storm.searchLimit ? Int(rng.next() % UInt64(knownFree[w] - Storm.searchLimit)) : 0
+        // A page of the free seats at random, as a student pages through the list; pages, not any
+        // offset, so that the students asking the same page at once get one answer computed.
+        let pages = UInt64(max(1, (knownFree[w] + Storm.searchLimit - 1) / Storm.searchLimit))
+        let offset = Int(rng.next() % pages) * Storm.searchLimit
         let url =
             base + "/seats?branch=" + LoadTest.encode(storm.branch) + "&start_time=" + RFC3339.format(window.start)
             + "&end_time=" + RFC3339.format(window.end) + "&available_only=true&limit=\(Storm.searchLimit)"

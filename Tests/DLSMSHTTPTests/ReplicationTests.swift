@@ -348,6 +348,61 @@ import Testing
         _ = primary.server.stop()
     }
 
+    /// Rules per group reach a standby as records: a group's policy, a student's staff-given
+    /// groups, a late cancel's strike and the suspension it causes, and the suspension's lift.
+    @Test func policiesStrikesAndSuspensionsReachAStandby() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let primary = try await node(dir + "/p")
+        let p = primary.server.base
+        let standby = try await node(dir + "/s", primary: p)
+        let s = standby.server.base
+        let admin = try await primary.server.login("admin", "admin-password")
+        let student = try await primary.server.login("S2021003")
+        // A cancel less than a day before the start is a strike, and one strike suspends.
+        let policy = try await call(
+            p, "PUT", "/admin/groups/default/policy", token: admin,
+            json: #"{"late_cancel_minutes": 1440, "strike_threshold": 1, "suspension_days": 2}"#)
+        #expect(policy.status == 200, "\(policy.body)")
+        let (status, id) = try await book(p, token: student, seat: 1_010)
+        #expect(status == 201)
+        #expect(try await call(p, "DELETE", "/reservations/\(id!)", token: student).status == 200)
+        let strikes = try await call(p, "GET", "/me/strikes", token: student).body
+        let strike = try #require((strikes["strikes"] as? [[String: Any]])?.first, "\(strikes)")
+        let user = try #require(strike["user_id"] as? Int)
+        #expect(strike["reason"] as? String == "late_cancel" && strikes["suspension"] is [String: Any], "\(strikes)")
+        let groups = try await call(
+            p, "PUT", "/admin/users/\(user)/groups", token: admin, json: #"{"groups": ["night-owls"]}"#)
+        #expect(groups.status == 200, "\(groups.body)")
+
+        // On the standby: the strike, the suspension, the group and the policy's rule.
+        #expect(
+            try await eventually {
+                let mine = try await call(s, "GET", "/me/strikes", token: student).body
+                return (mine["strikes"] as? [Any])?.count == 1 && mine["suspension"] is [String: Any]
+            })
+        #expect(
+            try await eventually {
+                let g = try await call(s, "GET", "/admin/users/\(user)/groups", token: admin).body
+                return (g["assigned"] as? [String]) == ["night-owls"]
+            })
+        let rules = try await call(s, "GET", "/rules", token: student).body
+        #expect(rules["late_cancel_minutes"] as? Int == 1440 && rules["strike_threshold"] as? Int == 1, "\(rules)")
+        #expect((rules["groups"] as? [String])?.contains("night-owls") == true, "\(rules)")
+        // A suspended student's booking is refused by the primary; the standby sends writes there.
+        let refused = try await book(p, token: student, seat: 1_011, hour: 2)
+        #expect(refused.0 == 409)
+        let lift = try await call(
+            p, "POST", "/admin/users/\(user)/suspension/lift", token: admin, json: #"{"reason": "a mistake"}"#)
+        #expect(lift.status == 200, "\(lift.body)")
+        #expect(
+            try await eventually {
+                try await call(s, "GET", "/me/strikes", token: student).body["suspension"] is NSNull
+            })
+        _ = standby.server.stop()
+        _ = primary.server.stop()
+    }
+
     @Test func aStandbyWhoseLogDivergedSetsItAsideAndStartsAgainFromThePrimary() async throws {
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
