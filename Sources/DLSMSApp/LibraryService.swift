@@ -30,6 +30,8 @@ public final class LibraryService: Sendable {
     public let searches: ConcurrencyGate
     /// Identical seat searches waiting at the same time, computed once (``Coalescer``).
     let seatSearches = Coalescer<SeatSearchKey, SeatPage>()
+    /// Students' data exports (each reads the archive file), one at a time.
+    public let exports = ConcurrencyGate(width: 1, queue: 64, what: "data exports")
     /// Catalog imports, one at a time.
     public let catalogImports = ConcurrencyGate(width: 1, queue: 16, what: "catalog imports")
     /// This node's place in a replicated cluster (the single node's when replication is off).

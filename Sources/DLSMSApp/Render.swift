@@ -3,19 +3,19 @@ import DLSMSEngine
 
 /// The contract's JSON form of each resource.
 package enum Render {
-    package static func user(_ u: User, _ w: inout JSONWriter) {
-        w.object {
-            $0.field("id", u.id)
-            $0.field("student_id", u.studentID)
-            $0.field("name", u.name)
-            $0.field("role", u.role.name)
-            $0.time("created_at", u.createdAt)
-            $0.field("disabled", u.disabled)
-            // Where the identity comes from (local, oidc, ldap, sso_proxy), and what it said.
-            $0.field("source", u.source.name)
-            if !u.email.isEmpty { $0.field("email", u.email) }
-            $0.field("groups", array: u.groups) { w, g in w.value(g) }
-        }
+    package static func user(_ u: User, _ w: inout JSONWriter) { w.object { userFields(u, &$0) } }
+
+    package static func userFields(_ u: User, _ w: inout JSONWriter) {
+        w.field("id", u.id)
+        w.field("student_id", u.studentID)
+        w.field("name", u.name)
+        w.field("role", u.role.name)
+        w.time("created_at", u.createdAt)
+        w.field("disabled", u.disabled)
+        // Where the identity comes from (local, oidc, ldap, sso_proxy), and what it said.
+        w.field("source", u.source.name)
+        if !u.email.isEmpty { w.field("email", u.email) }
+        w.field("groups", array: u.groups) { w, g in w.value(g) }
     }
 
     package static func reservation(_ r: Reservation, _ w: inout JSONWriter) { w.object { reservationFields(r, &$0) } }

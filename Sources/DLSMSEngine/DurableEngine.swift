@@ -340,6 +340,14 @@ public final class DurableEngine: Sendable {
         }
     }
 
+    /// One student's reservations in `archive.log` (finished ones that left memory), oldest
+    /// first. Reads the whole file: for a student's export, not for a hot path.
+    public func archivedReservations(of user: UserID) throws -> [Reservation] {
+        try ArchiveFile.read(directory: configuration.directory, io: directory.io).reservations.filter {
+            $0.userID == user
+        }
+    }
+
     /// Takes a snapshot if one is due (by time or WAL growth) and the log works; `nil` otherwise.
     public func snapshotIfDue() async throws -> SnapshotReport? {
         guard snapshotDue(), wal.failure == nil else { return nil }

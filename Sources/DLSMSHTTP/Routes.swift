@@ -80,6 +80,7 @@ package func addRoutes(to router: Router<APIContext>, service: LibraryService) {
     addSeatCodeRoutes(to: api, service: service)
     addWebhookRoutes(to: api, service: service)
     addPolicyRoutes(to: api, service: service)
+    addPrivacyRoutes(to: api, service: service)
 }
 
 package func reservationPage(_ page: Page<Reservation>) -> Response {
