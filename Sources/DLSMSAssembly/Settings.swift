@@ -278,8 +278,8 @@ public enum ServerSettings {
         ) { c, v in c.historyPerStudent = try integer(v, 1...1_000_000) },
         setting(
             "load-test-seats", "LOAD_TEST_SEATS", "0",
-            "Load tests only: a new data directory also gets a branch with this many seats, ids 1001…"
-        ) { c, v in c.loadTestSeats = try integer(v, 0...million) },
+            "Load tests only: a new data directory also gets a branch with this many seats, ids 1001… (at most 100000: areas of 100 seats, and a branch holds at most 1000 areas in the snapshot format)"
+        ) { c, v in c.loadTestSeats = try integer(v, 0...100_000) },
         setting(
             "demo-data", "DEMO_DATA", "true",
             "A new data directory gets the demo students (public password), reservations and waitlist; false: the catalog and admin only, and a start refuses demo accounts that still have the public password."

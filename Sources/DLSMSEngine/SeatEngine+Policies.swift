@@ -52,7 +52,8 @@ extension SeatEngine {
         try policy.validate()
         // Each place names a branch, or an area of one, that the catalog has.
         for place in policy.places {
-            let parts = place.split(separator: "/", maxSplits: 1).map(String.init)
+            // Empty parts kept: "Branch/" names no area, and is refused, not taken for the branch.
+            let parts = place.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard let branch = self.branch(named: parts[0]), parts.count == 1 || branch.areas.contains(parts[1])
             else {
                 throw .badRequest("unknown place '\(place.prefix(201))': a branch, or branch/area, of the catalog")
@@ -99,13 +100,21 @@ extension SeatEngine {
         guard text.utf8.count <= Self.maxMembershipImportBytes else {
             throw .badRequest("the file is larger than \(Self.maxMembershipImportBytes >> 20) MiB")
         }
+        // A blank line is skipped wherever it is (inside the file the CSV reader would pad it to the
+        // header's two fields, which is a line of empty fields); the others keep their numbers.
+        // ("\r\n" is one Character in Swift: a split on "\n" alone would not see it.)
+        let nonBlank = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+            .enumerated().filter { !$0.element.allSatisfy(\.isWhitespace) }
+        let numbers = nonBlank.map { $0.offset + 1 }
+        let kept = nonBlank.map(\.element).joined(separator: "\n")
+        func number(_ row: Int) -> Int { row < numbers.count ? numbers[row] : row + 1 }
         // Parsed on a thread of Dispatch's, not of Swift's small cooperative pool: a large file
         // takes a second or more, and the pool serves every request (a health check too).
         let parsed: Result<EnumeratedCSV, EngineError> = await withCheckedContinuation { done in
             DispatchQueue.global().async {
                 do {
                     done.resume(
-                        returning: .success(try EnumeratedCSV(string: text, delimiter: .comma, loadColumns: false)))
+                        returning: .success(try EnumeratedCSV(string: kept, delimiter: .comma, loadColumns: false)))
                 } catch {
                     done.resume(returning: .failure(.badRequest("not a CSV file: \(error)")))
                 }
@@ -114,8 +123,8 @@ extension SeatEngine {
         let csv = try parsed.get()
         // The first line is a header when it names the columns; else it is data (line 1).
         let header = csv.header.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        var lines = csv.rows.enumerated().map { (line: $0.offset + 2, fields: $0.element) }
-        if header != ["student_id", "group"] { lines.insert((1, csv.header), at: 0) }
+        var lines = csv.rows.enumerated().map { (line: number($0.offset + 1), fields: $0.element) }
+        if header != ["student_id", "group"] { lines.insert((number(0), csv.header), at: 0) }
         guard lines.count <= 100_000 else { throw .badRequest("at most 100000 lines") }
         var additions: [UserID: [String]] = [:]
         var problems: [String] = []

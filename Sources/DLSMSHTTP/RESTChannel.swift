@@ -55,8 +55,14 @@ extension HTTPServerBuilder {
 }
 
 extension RESTRouter {
-    /// The most a route reads of a request body at `path`: the catalog import's CSV, or a JSON body.
+    /// The most a route reads of a request body at `path`: the catalog import's CSV, the group
+    /// membership import's CSV, or a JSON body. (A client that sends `Expect: 100-continue` is
+    /// told 413 before it sends a body above this.)
     public static func uploadLimit(path: String) -> Int {
-        path == "/admin/catalog.csv" ? CatalogCSV.maxUploadBytes : Limits.defaultBodyBytes
+        switch path {
+        case "/admin/catalog.csv": CatalogCSV.maxUploadBytes
+        case "/admin/groups/import": SeatEngine.maxMembershipImportBytes
+        default: Limits.defaultBodyBytes
+        }
     }
 }

@@ -29,7 +29,8 @@ package func addReservationRoutes(to api: RouterGroup<APIContext>, service: Libr
         } else if body.override == true {
             throw APIError.badRequest("override goes with user_id: staff booking on a student's behalf")
         }
-        try APIError.mapping { () throws(AppError) in try service.bookingAttempt(caller.userID) }
+        // The student's attempts (staff booking on their behalf count as theirs).
+        try APIError.mapping { () throws(AppError) in try service.bookingAttempt(user) }
         let r: Reservation
         do throws(EngineError) {
             r = try await service.book(

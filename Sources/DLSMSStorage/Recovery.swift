@@ -8,6 +8,9 @@ public enum RecoveryError: Error, Sendable, CustomStringConvertible {
     case missingRecords(after: UInt64, nextFound: UInt64, file: String)
     case storage(StorageError)
     case undecodable(file: String, offset: Int, reason: String)
+    /// Snapshots are there but none is valid: what the oldest one held (the seed data, what came
+    /// before the oldest log segment) is not in the log.
+    case noValidSnapshot(damaged: [String])
 
     public var description: String {
         switch self {
@@ -21,6 +24,10 @@ public enum RecoveryError: Error, Sendable, CustomStringConvertible {
         case .storage(let e): return "storage: \(e)"
         case .undecodable(let file, let offset, let reason):
             return "WAL record in \(file) at offset \(offset) has a valid checksum but cannot be decoded (\(reason))"
+        case .noValidSnapshot(let damaged):
+            return "every snapshot is damaged (\(damaged.joined(separator: ", "))): starting from the log alone "
+                + "would lose what they held. Restore a backup (`dlsms snapshot restore`), or move the damaged "
+                + "snapshots out of the data directory to start from the log alone, knowingly."
         }
     }
 }
@@ -107,7 +114,8 @@ public struct DataDirectory: Sendable {
 
     /// Reads the newest valid snapshot and the WAL after it, checking every checksum and the chain.
     ///
-    /// - A damaged newest snapshot is skipped (reported in `damagedSnapshots`) for an older one.
+    /// - A damaged newest snapshot is skipped (reported in `damagedSnapshots`) for an older one;
+    ///   when none is valid, recovery refuses (``RecoveryError/noValidSnapshot(damaged:)``).
     /// - An invalid last record with nothing valid after it is a torn write: it is cut off when
     ///   `repairTornTail` is set (and reported either way).
     /// - An invalid record followed by valid ones, or a gap in the LSNs, is corruption: an error.
@@ -117,6 +125,9 @@ public struct DataDirectory: Sendable {
         var state = RecoveredState()
         do {
             try readSnapshot(until: stop, into: &state)
+            if state.snapshot == nil && !state.damagedSnapshots.isEmpty {
+                throw RecoveryError.noValidSnapshot(damaged: state.damagedSnapshots.map(\.name))
+            }
             let segments = try segments()
             // Segments that may hold records after the snapshot: from the last one starting at or before it.
             let startIndex = segments.lastIndex { $0.firstLSN <= state.lastLSN + 1 } ?? 0

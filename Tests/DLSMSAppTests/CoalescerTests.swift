@@ -118,4 +118,24 @@ import Testing
         for t in rest { #expect(try await t.value == 7) }
         #expect(coalescer.computed == 1 && gate.load.running == 0)
     }
+
+    /// When every member of a waiting group has gone (clients that sent a search and closed the
+    /// connection), the group leaves the gate's line: no place held, nothing computed.
+    @Test func aGroupWhoseMembersAllWentLeavesTheLine() async throws {
+        let (gate, release, holder) = await Self.heldGate()
+        let coalescer = Coalescer<String, Int>()
+        let members = (0..<3).map { _ in Task { try await coalescer.value(for: "k", through: gate) { 1 } } }
+        while coalescer.waiters(for: "k") < 3 || gate.load.waiting < 1 { await Task.yield() }
+        for m in members { m.cancel() }
+        for m in members { await #expect(throws: CancellationError.self) { try await m.value } }
+        while gate.load.waiting > 0 { await Task.yield() }
+        #expect(coalescer.waiters(for: "k") == 0)
+        // A new question for the same key is a new group, computed once the gate frees.
+        let later = Task { try await coalescer.value(for: "k", through: gate) { 2 } }
+        while gate.load.waiting < 1 { await Task.yield() }
+        release.finish()
+        try await holder.value
+        #expect(try await later.value == 2)
+        #expect(coalescer.computed == 1)
+    }
 }

@@ -168,11 +168,11 @@ import Testing
                 + "Content-Length: 10000000\r\nExpect: 100-continue\r\n\r\n")
         #expect(big.status == 413 && big.body.contains(#""code":"payload_too_large""#), "\(big)")
         // The catalog import takes larger bodies: 5 MiB is announced within its limit, on every
-        // spelling of its path.
+        // spelling of its path; the group membership import, up to 4 MiB.
         let admin = try await server.login("admin", "admin-password")
         for (path, length) in [
             ("/admin/catalog.csv", 5_000_000), ("/admin/catalog.csv/", 100_000), ("//admin/catalog.csv", 100_000),
-            ("http://x/admin/catalog.csv", 100_000),
+            ("http://x/admin/catalog.csv", 100_000), ("/admin/groups/import", 3_000_000),
         ] {
             let c = try #require(RawConnection(port: server.port))
             c.send(

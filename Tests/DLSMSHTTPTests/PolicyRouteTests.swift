@@ -98,6 +98,11 @@ import Testing
                 .put, "/admin/groups/pg/policy", token: admin, json: #"{"places": ["Main Library/Nope"]}"#)
             #expect(
                 nowhere.status == .badRequest && (nowhere.json["error"] as? String)?.contains("unknown place") == true)
+            for typo in ["Main Library/", "/Group Study Zone", "Main Library//"] {
+                let r = try await client.call(
+                    .put, "/admin/groups/pg/policy", token: admin, json: #"{"places": ["\#(typo)"]}"#)
+                #expect(r.status == .badRequest && r.text.contains("unknown place"), "\(typo): \(r.text)")
+            }
             let commas = try await client.call(.post, "/admin/groups/import", token: admin, json: ",\n")
             #expect(commas.status == .badRequest, "\(commas.text)")
             #expect(try await client.call(.delete, "/admin/groups/none/policy", token: admin).status == .notFound)
@@ -116,9 +121,14 @@ import Testing
             let why = bad.json["error"] as? String ?? ""
             #expect(why.contains("line 3") && why.contains("line 4"), "\(why)")
             #expect(try await client.call(.get, "/admin/groups", token: admin).json["count"] as? Int == 0)
+            // Blank lines are skipped wherever they are, and the lines after them keep their numbers.
+            let blanks = try await client.call(
+                .post, "/admin/groups/import", token: admin, json: "student_id,group\n\nS2021001,pg\n \r\n\nNOBODY,pg\n"
+            )
+            #expect(blanks.status == .badRequest && blanks.text.contains("line 6"), "\(blanks.text)")
             let good = try await client.call(
                 .post, "/admin/groups/import", token: admin,
-                json: "student_id,group\nS2021001,pg\nS2021002,pg\nS2021001,pg\n")
+                json: "student_id,group\nS2021001,pg\n\nS2021002,pg\r\n\r\nS2021001,pg\n")
             #expect(good.status == .ok && good.json["added"] as? Int == 2, "\(good.text)")
         }
     }
@@ -240,7 +250,7 @@ import Testing
     /// The 11th booking attempt of one student in the same instant is 429 with Retry-After,
     /// whatever the outcome of the first ten; a second later, five more.
     @Test func bookingAttemptsPerStudentAreBounded() async throws {
-        try await withService { client, _, clock in
+        try await withService { client, service, clock in
             let student = try await client.login("S2021010")
             var statuses: [Int] = []
             for i in 0..<11 {
@@ -257,6 +267,28 @@ import Testing
             #expect(
                 try await client.call(.post, "/reservations", token: other, json: booking(40, t0 + 3_600, t0 + 7_200))
                     .status != .tooManyRequests)
+            // Staff booking on a student's behalf count against that student's bound, not staff's.
+            let admin = try await client.login("admin", "admin-password")
+            let exhausted = try #require(service.engine.user(studentID: "S2021010")?.id)
+            let onBehalf = try await client.call(
+                .post, "/reservations", token: admin,
+                json:
+                    #"{"seat_id": 42, "start_time": "\#(iso(t0 + 3_600))", "end_time": "\#(iso(t0 + 7_200))", "user_id": \#(exhausted)}"#
+            )
+            #expect(onBehalf.status == .tooManyRequests, "\(onBehalf.text)")
+            let helped = try #require(service.engine.user(studentID: "S2021008")?.id)
+            for k in 0..<10 {
+                let start = t0 + Int64(k + 2) * 3_600
+                let r = try await client.call(
+                    .post, "/reservations", token: admin,
+                    json:
+                        #"{"seat_id": 43, "start_time": "\#(iso(start))", "end_time": "\#(iso(start + 1_800))", "user_id": \#(helped), "override": true}"#
+                )
+                #expect(r.status == .created, "\(k): \(r.text)")
+            }
+            let own = try await client.call(
+                .post, "/reservations", token: admin, json: booking(44, t0 + 3_600, t0 + 7_200))
+            #expect(own.status != .tooManyRequests, "\(own.text)")
             clock.advance(by: 1)
             let after = try await client.call(
                 .post, "/reservations", token: student, json: booking(41, t0 + 3_600, t0 + 7_200))

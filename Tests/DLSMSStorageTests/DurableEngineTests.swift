@@ -199,6 +199,33 @@ import Testing
         await reopened.close(finalSnapshot: false)
     }
 
+    /// The only snapshot damaged (the seed's, at LSN 0): the seed data is in no log record, so
+    /// the server must not start from the log alone — it would serve an empty library (and let
+    /// anyone register the admin's student id).
+    @Test func everySnapshotDamagedRefusesToStart() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let clock = ManualClock(t0)
+        let config = PersistenceConfiguration(directory: dir, keepSnapshots: 3)
+        let (durable, _) = try await DurableEngine.open(config, clock: clock, seed: { try await seedSmall($0) })
+        _ = try await durable.engine.book(user: 1, seat: 1, start: t0 + 3_600, end: t0 + 7_200)
+        await durable.close(finalSnapshot: false)
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("snapshot-") }
+        #expect(names.count == 1)
+        var bytes = try PosixIO().read(dir + "/" + names[0])
+        bytes[bytes.count / 2] ^= 0xFF
+        try PosixIO().writeAtomically(dir + "/" + names[0], bytes)
+        do {
+            let (opened, _) = try await DurableEngine.open(config, clock: clock)
+            await opened.close(finalSnapshot: false)
+            Issue.record("opened with every snapshot damaged")
+        } catch {
+            #expect("\(error)".contains("every snapshot is damaged") && "\(error)".contains(names[0]), "\(error)")
+        }
+        // The data directory is as it was: nothing was written over it.
+        #expect(try PosixIO().read(dir + "/" + names[0]) == bytes)
+    }
+
     @Test func aFailedRolloverFailsTheLogAndClosesEachSegmentOnce() async throws {
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
