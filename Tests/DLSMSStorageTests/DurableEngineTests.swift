@@ -175,22 +175,37 @@ import Testing
         await durable.close(finalSnapshot: false)
     }
 
+    /// Flips a byte in the middle of `path`; answers the damaged bytes.
+    @discardableResult
+    static func damage(_ path: String) throws -> [UInt8] {
+        var bytes = try PosixIO().read(path)
+        bytes[bytes.count / 2] ^= 0xFF
+        try PosixIO().writeAtomically(path, bytes)
+        return bytes
+    }
+
+    /// A new data directory with the small seed and one booking of user 1.
+    static func seededWithABooking(_ dir: String, clock: ManualClock) async throws -> (
+        DurableEngine, PersistenceConfiguration
+    ) {
+        let config = PersistenceConfiguration(directory: dir, keepSnapshots: 3)
+        let (durable, _) = try await DurableEngine.open(config, clock: clock, seed: { try await seedSmall($0) })
+        _ = try await durable.engine.book(user: 1, seat: 1, start: t0 + 3_600, end: t0 + 7_200)
+        return (durable, config)
+    }
+
     @Test func aDamagedNewestSnapshotFallsBackToAnOlderOneLoudly() async throws {
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
         let clock = ManualClock(t0)
-        let config = PersistenceConfiguration(directory: dir, keepSnapshots: 3)
-        let (durable, _) = try await DurableEngine.open(config, clock: clock, seed: { try await seedSmall($0) })
-        _ = try await durable.engine.book(user: 1, seat: 1, start: t0 + 3_600, end: t0 + 7_200)
+        let (durable, config) = try await Self.seededWithABooking(dir, clock: clock)
         try await durable.snapshot()
         _ = try await durable.engine.book(user: 2, seat: 2, start: t0 + 3_600, end: t0 + 7_200)
         let newest = try await durable.snapshot()
         _ = try await durable.engine.book(user: 3, seat: 3, start: t0 + 3_600, end: t0 + 7_200)
         let before = await Observed(durable.engine)
         await durable.close(finalSnapshot: false)
-        var bytes = try PosixIO().read(dir + "/" + newest.name)
-        bytes[bytes.count / 2] ^= 0xFF
-        try PosixIO().writeAtomically(dir + "/" + newest.name, bytes)
+        try Self.damage(dir + "/" + newest.name)
         let lines = LogLines()
         let (reopened, report) = try await DurableEngine.open(config, clock: clock, log: { lines.add($0) })
         #expect(report.damagedSnapshots == [newest.name])
@@ -206,15 +221,11 @@ import Testing
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
         let clock = ManualClock(t0)
-        let config = PersistenceConfiguration(directory: dir, keepSnapshots: 3)
-        let (durable, _) = try await DurableEngine.open(config, clock: clock, seed: { try await seedSmall($0) })
-        _ = try await durable.engine.book(user: 1, seat: 1, start: t0 + 3_600, end: t0 + 7_200)
+        let (durable, config) = try await Self.seededWithABooking(dir, clock: clock)
         await durable.close(finalSnapshot: false)
         let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("snapshot-") }
         #expect(names.count == 1)
-        var bytes = try PosixIO().read(dir + "/" + names[0])
-        bytes[bytes.count / 2] ^= 0xFF
-        try PosixIO().writeAtomically(dir + "/" + names[0], bytes)
+        let bytes = try Self.damage(dir + "/" + names[0])
         do {
             let (opened, _) = try await DurableEngine.open(config, clock: clock)
             await opened.close(finalSnapshot: false)
