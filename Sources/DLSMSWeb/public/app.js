@@ -1,5 +1,5 @@
 // The app shell: sign-in (a password, or the campus sign-in through the server), the header, hash
-// routes (#/find, #/mine, #/rules, #/checkin/<code>, #/staff/…), focus and title on every page change, and
+// routes (#/find, #/mine, #/rules, #/my-data, #/checkin/<code>, #/staff/…), focus and title on every page change, and
 // the live notification stream.
 import { api, session, cached, forget, seatsByID } from "./api.js";
 import { h, fill, field, messageArea, say, toast } from "./dom.js";
@@ -44,6 +44,8 @@ const pages = {
   find: { module: () => import("./find.js"), title: "nav.find" },
   mine: { module: () => import("./mine.js"), title: "nav.mine" },
   rules: { module: () => import("./rules.js"), title: "page.rules" },
+  // In rules.js (a student's own page like My rules): a new file would need its line in WebFiles.swift.
+  "my-data": { module: () => import("./rules.js"), title: "page.my_data", render: "renderMyData" },
   staff: { module: () => import("./staff.js"), title: "nav.staff", admin: true },
 };
 let cleanup = null;
@@ -62,7 +64,8 @@ function renderHeader() {
   const current = location.hash.slice(2).split("/")[0];
   const links = [];
   if (session.token) {
-    links.push(["#/find", t("nav.find"), "find"], ["#/mine", t("nav.mine"), "mine"], ["#/rules", t("nav.rules"), "rules"]);
+    links.push(["#/find", t("nav.find"), "find"], ["#/mine", t("nav.mine"), "mine"], ["#/rules", t("nav.rules"), "rules"],
+      ["#/my-data", t("nav.my_data"), "my-data"]);
     if (session.isAdmin) links.push(["#/staff/reservations", t("nav.staff"), "staff"]);
   }
   fill(document.getElementById("nav"),
@@ -158,7 +161,7 @@ async function route() {
     return show(page.title, (root) => fill(root, h("h1", {}, t(page.title)),
       h("p", { class: "message error", role: "alert" }, t("error.network"))));
   }
-  show(page.title, module.render, ...args);
+  show(page.title, module[page.render || "render"], ...args);
 }
 
 /// How this server signs people in (`GET auth/providers`); a server without that answer has
