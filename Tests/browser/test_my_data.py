@@ -7,7 +7,6 @@ test_accessibility.py."""
 import json
 import os
 import pathlib
-import tempfile
 
 from selenium.webdriver.common.keys import Keys
 
@@ -25,12 +24,12 @@ def count(d, field):
     return d.find_element(By.CSS_SELECTOR, f"dd[data-field='{field}']").text
 
 
-def test_a_student_sees_their_data_and_downloads_it(server, browsers):
+def test_a_student_sees_their_data_and_downloads_it(server, browsers, tmp_path):
     sid, password = server.new_student("Dana Data")
     token = server.login(sid, password)
     account = server.api("GET", "auth/me", token=token, expect=200)[1]
     d = browsers()
-    downloads = tempfile.mkdtemp(prefix="dlsms-downloads-")
+    downloads = str(tmp_path)
     d.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
 
     # A booking, in the app.
