@@ -44,8 +44,7 @@ const pages = {
   find: { module: () => import("./find.js"), title: "nav.find" },
   mine: { module: () => import("./mine.js"), title: "nav.mine" },
   rules: { module: () => import("./rules.js"), title: "page.rules" },
-  // In rules.js (a student's own page like My rules): a new file would need its line in WebFiles.swift.
-  "my-data": { module: () => import("./rules.js"), title: "page.my_data", render: "renderMyData" },
+  "my-data": { module: () => import("./mydata.js"), title: "page.my_data" },
   staff: { module: () => import("./staff.js"), title: "nav.staff", admin: true },
 };
 let cleanup = null;
@@ -161,7 +160,7 @@ async function route() {
     return show(page.title, (root) => fill(root, h("h1", {}, t(page.title)),
       h("p", { class: "message error", role: "alert" }, t("error.network"))));
   }
-  show(page.title, module[page.render || "render"], ...args);
+  show(page.title, module.render, ...args);
 }
 
 /// How this server signs people in (`GET auth/providers`); a server without that answer has

@@ -1,11 +1,9 @@
 // My rules: the caller's effective booking rules (`GET /rules` with the token: their groups, each
 // limit as the most generous of their groups, restricted places and features they may book, the
 // strike rules), their strikes (`GET /me/strikes`) and a suspension with its end and reasons.
-// My data (`renderMyData`): what DL-SMS keeps about the caller, counted from `GET /me/export`, and
-// that export as a file.
-import { api, timed, localZone, download, session } from "./api.js";
+import { api, timed, localZone } from "./api.js";
 import { h, fill, messageArea, say, table, whenDataChanges } from "./dom.js";
-import { t, has, formatDateTime, formatNumber } from "./i18n.js";
+import { t, formatDateTime } from "./i18n.js";
 
 /// The limits shown, in the order a student thinks of them (`GET /rules`'s fields).
 const LIMITS = [
@@ -71,74 +69,6 @@ export async function render(root) {
 
   await load();
   return whenDataChanges(() => load());
-}
-
-/// My data: what is kept (docs/privacy.md, in short), the caller's account and how many of each
-/// kind of record the export holds, and *Download my data*: the export (`GET me/export`, with the
-/// token) saved as `dlsms-export-<account id>.json`, the name the server gives it.
-export async function renderMyData(root) {
-  const message = messageArea();
-  const body = h("div", {}, h("p", { class: "loading" }, t("status.loading")));
-  const saved = messageArea();
-  let busy = false;
-  const button = h("button", { type: "button", class: "primary" }, t("my_data.download_action"));
-  button.addEventListener("click", async () => {
-    if (busy) return;
-    busy = true;
-    button.setAttribute("aria-busy", "true");
-    say(saved, t("status.working"));
-    const name = `dlsms-export-${session.user?.id ?? "me"}.json`;
-    try {
-      await download("me/export", name);
-      say(saved, t("my_data.saved", { name }), "ok");
-    } catch (err) {
-      say(saved, err.describe ? err.describe() : t("error.unknown"), "error");
-    } finally {
-      busy = false;
-      button.removeAttribute("aria-busy");
-    }
-  });
-  fill(root,
-    h("h1", {}, t("page.my_data")),
-    h("p", { class: "aside" }, t("my_data.intro")),
-    h("section", { class: "card", "aria-labelledby": "kept-heading" },
-      h("h2", { id: "kept-heading" }, t("my_data.kept")),
-      h("ul", { class: "kept" },
-        [t("my_data.kept_account"), t("my_data.kept_reservations"), t("my_data.kept_notifications"), t("my_data.kept_strikes")]
-          .map((text) => h("li", {}, text)))),
-    message,
-    body,
-    h("section", { class: "card", "aria-labelledby": "download-heading" },
-      h("h2", { id: "download-heading" }, t("my_data.download")),
-      h("p", {}, t("my_data.download_text")),
-      h("div", { class: "actions" }, button),
-      saved));
-
-  let data;
-  try {
-    data = await api("GET", "me/export");
-  } catch (err) {
-    fill(body);
-    say(message, err.describe ? err.describe() : t("error.unknown"), "error");
-    return;
-  }
-  const account = data.account || {};
-  const count = (v) => formatNumber(Array.isArray(v) ? v.length : 0);
-  const source = has(`source.${account.source}`) ? t(`source.${account.source}`) : account.source ?? "?";
-  fill(body,
-    h("section", { class: "card", "aria-labelledby": "yours-heading" },
-      h("h2", { id: "yours-heading" }, t("my_data.yours")),
-      h("dl", { class: "facts my-data" },
-        h("dt", {}, t("field.student_id")), h("dd", { dataset: { field: "student_id" } }, account.student_id ?? "?"),
-        h("dt", {}, t("my_data.name")), h("dd", { dataset: { field: "name" } }, account.name || "–"),
-        h("dt", {}, t("my_data.source")), h("dd", { dataset: { field: "source" } }, source),
-        [
-          ["reservations", t("my_data.reservations"), data.reservations],
-          ["archived", t("my_data.archived"), data.archived_reservations],
-          ["waitlist", t("my_data.waitlist"), data.waitlist],
-          ["notifications", t("my_data.notifications"), data.notifications],
-          ["strikes", t("my_data.strikes"), data.strikes?.strikes],
-        ].map(([k, label, v]) => [h("dt", {}, label), h("dd", { dataset: { field: k } }, count(v))]))));
 }
 
 /// A suspension: in force (until when, and why), lifted, or none.
