@@ -14,6 +14,7 @@ public enum WebFiles {
         ("seatmap.js", PackageResources.seatmap_js),
         ("mine.js", PackageResources.mine_js),
         ("rules.js", PackageResources.rules_js),
+        ("mydata.js", PackageResources.mydata_js),
         ("live.js", PackageResources.live_js),
         ("staff.js", PackageResources.staff_js),
         ("groups.js", PackageResources.groups_js),

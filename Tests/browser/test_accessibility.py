@@ -45,6 +45,8 @@ def test_student_pages(server, browsers, width):
     check(d, "cancel dialog", "dialog[open]", dialog=True)
     d.get(server.base + "#/rules")
     check(d, "my rules", "h2", "Strikes")
+    d.get(server.base + "#/my-data")
+    check(d, "my data", "dd[data-field='reservations']", "1")
     d.get(server.base + "#/checkin/not-a-code")
     check(d, "check-in", ".message.error")
     d.get(server.base + "#/nowhere")

@@ -1,5 +1,5 @@
 // The app shell: sign-in (a password, or the campus sign-in through the server), the header, hash
-// routes (#/find, #/mine, #/rules, #/checkin/<code>, #/staff/…), focus and title on every page change, and
+// routes (#/find, #/mine, #/rules, #/my-data, #/checkin/<code>, #/staff/…), focus and title on every page change, and
 // the live notification stream.
 import { api, session, cached, forget, seatsByID } from "./api.js";
 import { h, fill, field, messageArea, say, toast } from "./dom.js";
@@ -44,6 +44,7 @@ const pages = {
   find: { module: () => import("./find.js"), title: "nav.find" },
   mine: { module: () => import("./mine.js"), title: "nav.mine" },
   rules: { module: () => import("./rules.js"), title: "page.rules" },
+  "my-data": { module: () => import("./mydata.js"), title: "page.my_data" },
   staff: { module: () => import("./staff.js"), title: "nav.staff", admin: true },
 };
 let cleanup = null;
@@ -62,7 +63,8 @@ function renderHeader() {
   const current = location.hash.slice(2).split("/")[0];
   const links = [];
   if (session.token) {
-    links.push(["#/find", t("nav.find"), "find"], ["#/mine", t("nav.mine"), "mine"], ["#/rules", t("nav.rules"), "rules"]);
+    links.push(["#/find", t("nav.find"), "find"], ["#/mine", t("nav.mine"), "mine"], ["#/rules", t("nav.rules"), "rules"],
+      ["#/my-data", t("nav.my_data"), "my-data"]);
     if (session.isAdmin) links.push(["#/staff/reservations", t("nav.staff"), "staff"]);
   }
   fill(document.getElementById("nav"),

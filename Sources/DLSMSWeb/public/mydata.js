@@ -1,0 +1,73 @@
+// My data: what DL-SMS keeps about the caller, counted from `GET /me/export`, and that export as a
+// file (docs/privacy.md).
+import { api, download, session } from "./api.js";
+import { h, fill, messageArea, say } from "./dom.js";
+import { t, has, formatNumber } from "./i18n.js";
+
+/// My data: what is kept (docs/privacy.md, in short), the caller's account and how many of each
+/// kind of record the export holds, and *Download my data*: the export (`GET me/export`, with the
+/// token) saved as `dlsms-export-<account id>.json`, the name the server gives it.
+export async function render(root) {
+  const message = messageArea();
+  const body = h("div", {}, h("p", { class: "loading" }, t("status.loading")));
+  const saved = messageArea();
+  let busy = false;
+  const button = h("button", { type: "button", class: "primary" }, t("my_data.download_action"));
+  button.addEventListener("click", async () => {
+    if (busy) return;
+    busy = true;
+    button.setAttribute("aria-busy", "true");
+    say(saved, t("status.working"));
+    const name = `dlsms-export-${session.user?.id ?? "me"}.json`;
+    try {
+      await download("me/export", name);
+      say(saved, t("my_data.saved", { name }), "ok");
+    } catch (err) {
+      say(saved, err.describe ? err.describe() : t("error.unknown"), "error");
+    } finally {
+      busy = false;
+      button.removeAttribute("aria-busy");
+    }
+  });
+  fill(root,
+    h("h1", {}, t("page.my_data")),
+    h("p", { class: "aside" }, t("my_data.intro")),
+    h("section", { class: "card", "aria-labelledby": "kept-heading" },
+      h("h2", { id: "kept-heading" }, t("my_data.kept")),
+      h("ul", { class: "kept" },
+        [t("my_data.kept_account"), t("my_data.kept_reservations"), t("my_data.kept_notifications"), t("my_data.kept_strikes")]
+          .map((text) => h("li", {}, text)))),
+    message,
+    body,
+    h("section", { class: "card", "aria-labelledby": "download-heading" },
+      h("h2", { id: "download-heading" }, t("my_data.download")),
+      h("p", {}, t("my_data.download_text")),
+      h("div", { class: "actions" }, button),
+      saved));
+
+  let data;
+  try {
+    data = await api("GET", "me/export");
+  } catch (err) {
+    fill(body);
+    say(message, err.describe ? err.describe() : t("error.unknown"), "error");
+    return;
+  }
+  const account = data.account || {};
+  const count = (v) => formatNumber(Array.isArray(v) ? v.length : 0);
+  const source = has(`source.${account.source}`) ? t(`source.${account.source}`) : account.source ?? "?";
+  fill(body,
+    h("section", { class: "card", "aria-labelledby": "yours-heading" },
+      h("h2", { id: "yours-heading" }, t("my_data.yours")),
+      h("dl", { class: "facts my-data" },
+        h("dt", {}, t("field.student_id")), h("dd", { dataset: { field: "student_id" } }, account.student_id ?? "?"),
+        h("dt", {}, t("my_data.name")), h("dd", { dataset: { field: "name" } }, account.name || "–"),
+        h("dt", {}, t("my_data.source")), h("dd", { dataset: { field: "source" } }, source),
+        [
+          ["reservations", t("my_data.reservations"), data.reservations],
+          ["archived", t("my_data.archived"), data.archived_reservations],
+          ["waitlist", t("my_data.waitlist"), data.waitlist],
+          ["notifications", t("my_data.notifications"), data.notifications],
+          ["strikes", t("my_data.strikes"), data.strikes?.strikes],
+        ].map(([k, label, v]) => [h("dt", {}, label), h("dd", { dataset: { field: k } }, count(v))]))));
+}
