@@ -56,6 +56,13 @@ public struct AppConfiguration: Sendable {
     public var retentionDays = 90
     /// Finished reservations kept in memory per student (older ones move to the archive).
     public var historyPerStudent = 200
+    /// Finished reservations are anonymised this many days after their end.
+    public var anonymiseAfterDays = 365
+    /// Audit entries are kept this many days.
+    public var auditRetentionDays = 730
+    /// The operator's privacy notice (an HTML fragment, `--privacy-notice FILE`); nil: the
+    /// built-in one.
+    public var privacyNotice: String?
     /// Booking attempts per student and second (0: no bound), and at once (``BookingThrottle``).
     public var bookingAttemptsPerSecond = 5
     public var bookingAttemptBurst = 10
@@ -72,6 +79,8 @@ public struct AppConfiguration: Sendable {
         r.offerHold = Int64(offerHoldMinutes) * Seconds.minute
         r.retention = Int64(retentionDays) * Seconds.day
         r.historyPerUser = historyPerStudent
+        r.anonymiseAfter = Int64(anonymiseAfterDays) * Seconds.day
+        r.auditRetention = Int64(auditRetentionDays) * Seconds.day
         return r
     }
 }

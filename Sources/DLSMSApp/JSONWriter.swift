@@ -70,6 +70,14 @@ public struct JSONWriter {
         needsComma = true
     }
 
+    /// A member whose value is JSON text made earlier (an audit entry's before/after), or null
+    /// when it is empty.
+    package mutating func field(_ k: StaticString, json text: String) {
+        key(k)
+        if text.isEmpty { raw("null") } else { bytes.append(contentsOf: text.utf8) }
+        needsComma = true
+    }
+
     public mutating func field(_ k: StaticString, _ v: Bool) {
         key(k)
         raw(v ? "true" : "false")

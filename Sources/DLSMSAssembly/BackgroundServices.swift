@@ -25,6 +25,8 @@ package struct SweeperService: Service {
 
     package func run() async throws {
         for await _ in AsyncTimerSequence(interval: interval, clock: .continuous).cancelOnGracefulShutdown() {
+            // Audit entries past their retention leave memory (on a standby too: nothing is written).
+            service.engine.pruneAudit(now: service.engine.clock.now())
             // A standby's state changes only by its primary's log, sweeps and moves included.
             guard service.replication.acceptsWrites else { continue }
             let report = await service.engine.sweep(now: service.engine.clock.now())
@@ -42,6 +44,16 @@ package struct SweeperService: Service {
                 if archived > 0 { logger.info("archived finished reservations", metadata: ["count": "\(archived)"]) }
             } catch {
                 logger.error("moving finished reservations to the archive failed", metadata: ["error": "\(error)"])
+            }
+            do {
+                let anonymised = try await service.durable.anonymiseExpired()
+                if anonymised.memory + anonymised.archive > 0 {
+                    logger.info(
+                        "anonymised finished reservations",
+                        metadata: ["in_memory": "\(anonymised.memory)", "in_archive": "\(anonymised.archive)"])
+                }
+            } catch {
+                logger.error("anonymising old reservations failed", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -64,9 +76,9 @@ package struct SnapshotService: Service {
     package func run() async throws {
         for await _ in AsyncTimerSequence(interval: .seconds(1), clock: .continuous).cancelOnGracefulShutdown() {
             do {
-                if let r = try await durable.snapshotIfDue() {
+                if let (r, compacted) = try await durable.snapshotOrCompactIfDue() {
                     logger.info(
-                        "snapshot written",
+                        compacted ? "data directory compacted (after an erasure or anonymisation)" : "snapshot written",
                         metadata: [
                             "file": "\(r.name)", "reservations": "\(r.reservations)", "bytes": "\(r.bytes)",
                             "seconds": "\(r.totalSeconds)",

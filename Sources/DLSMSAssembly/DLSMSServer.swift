@@ -68,6 +68,20 @@ public enum DLSMSServer {
             durable: durable, tokens: tokens, hasher: hasher, metrics: ServiceMetrics(), configuration: config.app,
             secret: secret, replication: replication,
             directory: try config.identity.ldap.map { try LDAPDirectory(settings: $0, logger: logger) })
+        coordinator?.onPromotion { epoch, how, node in
+            do {
+                try await service.audit(
+                    .server, "standby.promoted", subject: "node:\(node)",
+                    after: auditValue { w in
+                        w.object {
+                            $0.field("epoch", Int64(epoch))
+                            $0.field("how", how)
+                        }
+                    })
+            } catch {
+                logger.error("the promotion's audit entry could not be written", metadata: ["error": "\(error)"])
+            }
+        }
         try await checkDemoAccounts(service, demoData: config.demoData, logger: logger)
         return ServerNode(service: service, replication: replication, coordinator: coordinator, configuration: config)
     }

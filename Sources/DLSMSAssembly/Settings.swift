@@ -273,6 +273,23 @@ public enum ServerSettings {
             "Finished reservations stay in memory this long, then move to the archive file."
         ) { c, v in c.retentionDays = try integer(v, 1...36_500) },
         setting(
+            "anonymise-after-days", "ANONYMISE_AFTER_DAYS", "365",
+            "Finished reservations lose their link to their student this many days after their end (the statistics stay)."
+        ) { c, v in c.anonymiseAfterDays = try integer(v, 1...36_500) },
+        setting(
+            "audit-retention-days", "AUDIT_RETENTION_DAYS", "730",
+            "Entries of the audit trail of staff actions are kept this many days."
+        ) { c, v in c.auditRetentionDays = try integer(v, 1...36_500) },
+        setting(
+            "privacy-notice", "PRIVACY_NOTICE", "none (the built-in notice)",
+            "An HTML fragment (at most 256 KiB, UTF-8) shown at /privacy instead of the built-in privacy notice; read once at start."
+        ) { c, v in
+            guard let data = FileManager.default.contents(atPath: v), data.count <= 262_144,
+                let text = String(data: data, encoding: .utf8), !text.isEmpty
+            else { throw ConfigurationError("must name a readable UTF-8 file of at most 256 KiB") }
+            c.privacyNotice = text
+        },
+        setting(
             "history-per-student", "HISTORY_PER_STUDENT", "200",
             "Finished reservations kept in memory per student (older ones move to the archive)."
         ) { c, v in c.historyPerStudent = try integer(v, 1...1_000_000) },

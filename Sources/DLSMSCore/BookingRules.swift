@@ -43,6 +43,11 @@ public struct BookingRules: Sendable, Hashable {
     public var offerHold: Int64 = 10 * Seconds.minute
     /// Finished reservations leave memory for the archive file this long after their end.
     public var retention: Int64 = 90 * Seconds.day
+    /// Finished reservations lose their link to their student this long after their end
+    /// (anonymised: everything the reports count stays).
+    public var anonymiseAfter: Int64 = 365 * Seconds.day
+    /// Audit entries are kept this long.
+    public var auditRetention: Int64 = 730 * Seconds.day
     /// Finished reservations kept in memory per student; older ones go to the archive.
     public var historyPerUser: Int = 200
     /// Finished waitlist entries kept in memory per student; older ones are dropped.

@@ -88,6 +88,14 @@ public enum JournalRecord: Sendable, Hashable {
     /// and the new one taken; seats booked together): one WAL record, so a crash keeps all or
     /// none. Holds only ``reservationCreated(_:)`` and ``reservationChanged(_:)`` records.
     case together([JournalRecord])
+    /// An entry of the audit trail (``AuditEntry``), in the chain's order.
+    case audit(AuditEntry)
+    /// Finished reservations whose link to their student is cut (retention, or an erasure): each
+    /// now belongs to ``UserID/anonymous`` (the list's user ids are that); everything the reports
+    /// count stays.
+    case reservationsAnonymised([ArchivedReservation])
+    /// An account's personal data erased (``AccountErasure``).
+    case accountErased(AccountErasure)
 }
 
 /// A signed-out token: the first ``digestBytes`` bytes of the SHA-256 of its text, whose account

@@ -70,6 +70,11 @@ public final class DurableEngine: Sendable {
     /// appended; a standby, which appends the primary's frames before it applies them, says
     /// what it has applied instead.
     private let coverage = Mutex<(@Sendable () -> (lsn: UInt64, checksum: UInt32))?>(nil)
+    /// What compaction has dealt with: the engine's ``SeatEngine/privacyChanges`` then, and
+    /// whether the archive changed since; when the archive's anonymisation pass last ran.
+    /// Serialises appends to the archive file with its rewrite.
+    private let archiveLock = NSLock()
+    private let compaction = Mutex<(handled: Int, archiveChanged: Bool, archivePass: Timestamp)>((0, false, .min))
 
     /// Sets what snapshots cover (a standby's applied position), or the log's head (`nil`).
     public func setSnapshotCoverage(_ covered: (@Sendable () -> (lsn: UInt64, checksum: UInt32))?) {
@@ -199,7 +204,7 @@ public final class DurableEngine: Sendable {
         }
     }
 
-    private func writeSnapshot() async throws -> SnapshotReport {
+    private func writeSnapshot(keep: Int? = nil) async throws -> SnapshotReport {
         let started = DispatchTime.now()
         // Everything up to `covered` is in memory: each change is applied with its append.
         let (covered, chain) = coverage.withLock { $0 }?() ?? wal.head
@@ -218,7 +223,7 @@ public final class DurableEngine: Sendable {
         let name = SnapshotFile.name(coveredLSN: covered)
         try directory.io.writeAtomically(directory.file(name), bytes)
         snapshotState.withLock { $0 = (wal.statistics.appendedBytes, engine.clock.now(), name) }
-        try prune()
+        try prune(keep: keep)
         let end = DispatchTime.now()
         return SnapshotReport(
             name: name, coveredLSN: covered, bytes: bytes.count, reservations: header.counts.reservations,
@@ -226,12 +231,13 @@ public final class DurableEngine: Sendable {
             totalSeconds: Double(end.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9)
     }
 
-    private func prune() throws {
+    private func prune(keep: Int? = nil) throws {
+        let keep = keep ?? configuration.keepSnapshots
         let snapshots = try directory.snapshots()
-        for old in snapshots.dropFirst(configuration.keepSnapshots) {
+        for old in snapshots.dropFirst(keep) {
             try directory.io.remove(directory.file(old.name))
         }
-        guard let oldestKept = snapshots.prefix(configuration.keepSnapshots).last else { return }
+        guard let oldestKept = snapshots.prefix(keep).last else { return }
         let segments = try directory.segments()
         for (i, segment) in segments.enumerated() where i + 1 < segments.count {
             // Segment i holds LSNs first_i … first_{i+1} − 1.
@@ -332,12 +338,18 @@ public final class DurableEngine: Sendable {
         while true {
             let batch = await engine.archiveCandidates(now: now)
             guard !batch.isEmpty else { return moved }
-            try ArchiveFile.append(
-                batch.map { .reservationChanged($0) }, directory: configuration.directory, io: directory.io, time: now)
+            try appendToArchive(batch, time: now)
             try await engine.recordArchived(batch)
             moved += batch.count
             if batch.count < 50_000 { return moved }
         }
+    }
+
+    private func appendToArchive(_ batch: [Reservation], time: Timestamp) throws {
+        archiveLock.lock()
+        defer { archiveLock.unlock() }
+        try ArchiveFile.append(
+            batch.map { .reservationChanged($0) }, directory: configuration.directory, io: directory.io, time: time)
     }
 
     /// One student's reservations in `archive.log` (finished ones that left memory), oldest
@@ -346,6 +358,111 @@ public final class DurableEngine: Sendable {
         try ArchiveFile.read(directory: configuration.directory, io: directory.io).reservations.filter {
             $0.userID == user
         }
+    }
+
+    // MARK: - Privacy: anonymisation of the archive, compaction
+
+    /// The privacy pass of the sweeper: anonymises finished reservations in memory past
+    /// ``BookingRules/anonymiseAfter``, and — at most once per `archiveEvery` — rewrites the
+    /// archive file with those of its reservations past it (or of erased accounts) anonymised.
+    /// Returns how many reservations were anonymised in memory and in the archive.
+    @discardableResult
+    public func anonymiseExpired(archiveEvery: Int64 = Seconds.day) async throws -> (memory: Int, archive: Int) {
+        guard wal.failure == nil, engine.writeFailure == nil else { return (0, 0) }
+        let now = engine.clock.now()
+        let memory = try await engine.anonymiseExpired(now: now)
+        let due = compaction.withLock { now - $0.archivePass >= archiveEvery }
+        guard due else { return (memory, 0) }
+        let archive = try anonymiseArchive(endedBefore: now - engine.rules.anonymiseAfter)
+        compaction.withLock {
+            $0.archivePass = now
+            if archive > 0 { $0.archiveChanged = true }
+        }
+        return (memory, archive)
+    }
+
+    /// Rewrites `archive.log` with every reservation that ended before `cutoff`, or whose account
+    /// is erased, anonymised (a new file renamed over the old one). Returns how many changed.
+    @discardableResult
+    public func anonymiseArchive(endedBefore cutoff: Timestamp) throws -> Int {
+        let io = directory.io
+        archiveLock.lock()
+        defer { archiveLock.unlock() }
+        var (all, _) = try ArchiveFile.read(directory: configuration.directory, io: io)
+        var changed = 0
+        for i in all.indices where all[i].userID != .anonymous {
+            if all[i].end < cutoff || engine.user(id: all[i].userID).map(\.isErased) ?? false {
+                all[i].userID = .anonymous
+                changed += 1
+            }
+        }
+        guard changed > 0 else { return 0 }
+        try ArchiveFile.rewrite(
+            all, directory: configuration.directory, io: io, time: engine.clock.now())
+        return changed
+    }
+
+    /// `true` when an erasure or anonymisation (in memory or in the archive) has happened since
+    /// the last compaction.
+    public var compactionDue: Bool {
+        let changes = engine.privacyChanges
+        return compaction.withLock { $0.handled != changes || $0.archiveChanged }
+    }
+
+    /// What a compaction did.
+    public struct CompactionReport: Sendable {
+        public var snapshot: SnapshotReport
+        public var archiveAnonymised: Int
+        public var removedFiles: [String]
+    }
+
+    /// Rewrites the data directory so that it no longer holds what an erasure or anonymisation
+    /// removed from memory: the archive's reservations of erased accounts anonymised, the log cut
+    /// at a new segment (a primary), a new snapshot, and every older snapshot and every log
+    /// segment that snapshot covers deleted. (Backups taken before keep what they hold.)
+    @discardableResult
+    public func compact() async throws -> CompactionReport {
+        await snapshotLock.acquire()
+        do {
+            let report = try await compactLocked()
+            await snapshotLock.release()
+            return report
+        } catch {
+            await snapshotLock.release()
+            throw error
+        }
+    }
+
+    private func compactLocked() async throws -> CompactionReport {
+        let changes = engine.privacyChanges
+        let archive = try anonymiseArchive(endedBefore: engine.clock.now() - engine.rules.anonymiseAfter)
+        if engine.writeFailure == nil, wal.failure == nil {
+            // A primary: the records before this point stay in segments the snapshot lets go.
+            // A standby's log is its primary's: its next segment starts with the primary's.
+            wal.requestRotation()
+            do {
+                try await engine.appendMarker()
+            } catch {
+                if engine.writeFailure != nil { throw error }  // a standby refuses writes: fine
+            }
+        }
+        let before = Set((try directory.io.list(configuration.directory)))
+        let snapshot = try await writeSnapshot(keep: 1)
+        let after = Set((try directory.io.list(configuration.directory)))
+        compaction.withLock {
+            $0.handled = changes
+            $0.archiveChanged = false
+        }
+        return CompactionReport(
+            snapshot: snapshot, archiveAnonymised: archive, removedFiles: before.subtracting(after).sorted())
+    }
+
+    /// Compacts if an erasure or anonymisation happened since the last compaction; otherwise
+    /// takes a snapshot if one is due. The snapshot service's step.
+    public func snapshotOrCompactIfDue() async throws -> (snapshot: SnapshotReport, compacted: Bool)? {
+        guard wal.failure == nil else { return nil }
+        if compactionDue { return (try await compact().snapshot, true) }
+        return try await snapshotIfDue().map { ($0, false) }
     }
 
     /// Takes a snapshot if one is due (by time or WAL growth) and the log works; `nil` otherwise.

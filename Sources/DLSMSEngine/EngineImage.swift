@@ -19,6 +19,8 @@ public struct EngineImage: Sequence, Sendable {
     public var revocations: [SessionRevocation] = []
     /// Group policies, staff-given groups, strikes and suspension lifts.
     public var policies: [JournalRecord] = []
+    /// The audit trail (its entries within the retention, oldest first).
+    public var audit: [AuditEntry] = []
 
     /// Stored reservations (live slots only).
     public var reservationCount: Int {
@@ -94,6 +96,11 @@ public struct EngineImage: Sequence, Sendable {
                     if index < image.policies.count {
                         defer { index += 1 }
                         return image.policies[index]
+                    }
+                case 11:
+                    if index < image.audit.count {
+                        defer { index += 1 }
+                        return .audit(image.audit[index])
                     }
                 default:
                     return nil

@@ -102,6 +102,12 @@ public final class NotificationHub: Sendable {
         }
     }
 
+    /// An erased account: its notifications go, and its streams end.
+    func erase(user: UserID) {
+        _ = state.withLock { s in s.published.removeValue(forKey: user) }
+        finishStreams(of: user)
+    }
+
     /// Every notification kept, published or not (a snapshot's view), by id.
     var all: [UserNotification] {
         state.withLock { s in

@@ -197,6 +197,17 @@ final class PolicyBook: Sendable {
         _ = state.withLock { $0.cache.removeValue(forKey: user) }
     }
 
+    /// An erased account: its staff-given groups, strikes and suspension lifts go.
+    func erase(user: UserID) {
+        state.withLock { s in
+            s.assigned[user] = nil
+            for strike in s.strikes[user] ?? [] { s.strikeOwner[strike.id] = nil }
+            s.strikes[user] = nil
+            s.lifts[user] = nil
+            s.cache[user] = nil
+        }
+    }
+
     // MARK: - Replay and image
 
     func restore(_ record: JournalRecord) {

@@ -85,6 +85,13 @@ extension SeatEngine {
         case .sessionRevoked(let s): revocations.restore(s)
         case .groupPolicy, .groupMembership, .strike, .suspensionLifted: context.policies.restore(record)
         case .epoch(let e): context.epoch.withLock { if $0.map({ $0.epoch < e.epoch }) ?? true { $0 = e } }
+        case .audit(let e): audit.restore(e)
+        case .accountErased(let e): applyErasure(e)
+        case .reservationsAnonymised(let list):
+            for (s, part) in perShard(list, seat: \.seatID).enumerated() where !part.isEmpty {
+                await shards[s].restoreAnonymised(part)
+            }
+            noteAnonymised()
         case .reservationsArchived(let list):
             for (s, part) in perShard(list, seat: \.seatID).enumerated() where !part.isEmpty {
                 await shards[s].forget(ids: part)
@@ -128,9 +135,10 @@ extension SeatEngine {
                 }
                 pendingCount += parts.count
             case .userCreated, .userChanged, .waitlistChanged, .notificationCreated, .idFloor, .webhookEndpoint,
-                .webhookEvent, .epoch, .sessionRevoked, .groupPolicy, .groupMembership, .strike, .suspensionLifted:
+                .webhookEvent, .epoch, .sessionRevoked, .groupPolicy, .groupMembership, .strike, .suspensionLifted,
+                .audit:
                 await apply(record)
-            case .branchDefined, .seatDefined, .reservationsArchived:
+            case .branchDefined, .seatDefined, .reservationsArchived, .reservationsAnonymised, .accountErased:
                 await flush()
                 await apply(record)
             }
@@ -160,6 +168,7 @@ extension SeatEngine {
         image.epoch = context.epoch.withLock { $0 }
         image.revocations = revocations.live(now: clock.now())
         image.policies = context.policies.image
+        image.audit = audit.all
         return image
     }
 

@@ -56,6 +56,10 @@ public final class SeatEngine: Sendable {
     let catalog = Mutex(Catalog())
     /// Webhook endpoints and the events owed to them.
     public let webhooks: WebhookOutbox
+    /// The audit trail of staff actions.
+    public let audit = AuditBook()
+    /// Erasures and anonymisations applied (``privacyChanges``).
+    let privacy = Mutex<(erasures: Int, anonymisations: Int)>((0, 0))
 
     struct Catalog {
         var branches: [Branch] = []

@@ -24,6 +24,7 @@ extension SeatShard {
             guard r.status.stage > old.status.stage || (r.status.stage == old.status.stage && r != old) else {
                 return
             }
+            if old.userID != r.userID, old.status != .held { ctx.ledger.forget(user: old.userID, id: old.id) }
             slots[Int(slot)] = r
             if r.status == .held { heldSlots.insert(slot) } else { heldSlots.remove(slot) }
             if old.status.holdsSeat {
@@ -49,7 +50,7 @@ extension SeatShard {
             let ok = seats[p].index.insert(start: r.start, end: r.end, handle: slot)
             precondition(ok, "restored reservation \(r.id) overlaps another on seat \(r.seatID)")
         }
-        if r.status != .held {
+        if r.status != .held && r.userID != .anonymous {
             ctx.ledger.restore(
                 user: r.userID, id: r.id,
                 holding: r.status.countsTowardLimits ? .init(start: r.start, end: r.end) : nil,

@@ -248,6 +248,20 @@ final class Waitlist: Sendable {
 
     var all: [WaitlistEntry] { state.withLock { $0.entries.values.sorted { $0.id < $1.id } } }
 
+    /// An erased account: every entry of it goes (its live ones were left before).
+    func erase(user: UserID) {
+        state.withLock { s in
+            for id in s.byUser[user] ?? [] {
+                guard let e = s.entries[id] else { continue }
+                if e.status == .waiting { s.removeWaiting(e) }
+                s.offered.remove(id)
+                if let o = e.offer { s.byHold[o.reservationID] = nil }
+                s.entries[id] = nil
+            }
+            s.byUser[user] = nil
+        }
+    }
+
     /// The id the next entry gets.
     var nextID: WaitlistEntryID { state.withLock { $0.nextID } }
 

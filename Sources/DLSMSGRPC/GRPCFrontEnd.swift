@@ -158,6 +158,15 @@ package enum GRPCCaller: Sendable {
         return current
     }
 
+    /// The caller as the audit trail names them (a trusted call: the compatibility switch).
+    package func auditActor(peer: String) -> AuditActor {
+        let address = GRPCMapping.clientAddress(peer)
+        switch self {
+        case .token(let caller): return AuditActor(caller, address: address)
+        case .trusted: return AuditActor(userID: 0, studentID: "(trusted gRPC)", address: address)
+        }
+    }
+
     /// Who a call that names no user acts as.
     package var requester: Requester {
         switch self {

@@ -140,6 +140,7 @@ package struct AuthServiceHandler: Library_AuthService.SimpleServiceProtocol {
             let user = try await a.service.signIn(
                 studentID: request.studentID, password: request.password,
                 client: GRPCMapping.clientAddress(context.remotePeer))
+            try await a.service.auditSignIn(user, address: GRPCMapping.clientAddress(context.remotePeer))
             return try await answer(user)
         }
     }
@@ -301,7 +302,9 @@ package struct ReservationServiceHandler: Library_ReservationService.SimpleServi
             // An admin's token naming another user books on the student's behalf (their policy applies).
             var staff: UserID?
             if case .token(let c) = caller, c.isAdmin, user != c.userID { staff = c.userID }
-            let r = try await a.service.book(user: user, seat: request.seatID, start: start, end: end, staff: staff)
+            let r = try await a.service.book(
+                user: user, seat: request.seatID, start: start, end: end, staff: staff,
+                actor: caller.auditActor(peer: context.remotePeer))
             let message = try a.reservation(r)
             return .with { $0.reservation = message }
         }
@@ -333,7 +336,10 @@ package struct ReservationServiceHandler: Library_ReservationService.SimpleServi
         -> Library_CancelReservationResponse
     {
         try await a.call {
-            let r = try await change(request.reservationID) { try await a.engine.cancel(id: $0, requester: $1) }
+            let actor = try GRPCCaller.require().auditActor(peer: context.remotePeer)
+            let r = try await change(request.reservationID) {
+                try await a.service.cancel(id: $0, requester: $1, actor: actor)
+            }
             return .with { $0.reservation = r }
         }
     }

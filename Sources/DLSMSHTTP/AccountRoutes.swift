@@ -60,6 +60,8 @@ private func addUserListRoutes(api: RouterGroup<APIContext>, service: LibrarySer
         try BookingRules.validateName(name)
         let hash = try await service.hasher.hash(password, client: context.clientAddress)
         let user = try await engine.register(studentID: studentID, name: name, passwordHash: hash, role: role)
+        try await service.audit(
+            context.auditActor, "account.created", subject: "user:\(user.id)", after: auditAccount(user))
         return Render.response(.created) { Render.user(user, &$0) }
     }
 }
@@ -82,36 +84,54 @@ private func addUserRoutes(api: RouterGroup<APIContext>, service: LibraryService
         }
         try LibraryService.validateNewPassword(password, rules: engine.rules)
         let hash = try await service.hasher.hash(password, client: context.clientAddress)
+        let before = engine.user(id: id)
         let user = try await engine.updateUser(id: id) {
             $0.passwordHash = hash
             $0.tokenGeneration &+= 1
         }
+        try await service.audit(
+            context.auditActor, "account.password_reset", subject: "user:\(id)",
+            before: before.map(auditAccount) ?? "",
+            after: auditValue {
+                $0.object {
+                    $0.field("password_changed", true)
+                    $0.field("token_generation", Int64(user.tokenGeneration))
+                }
+            })
         return Render.response { Render.user(user, &$0) }
     }
 
     addUserChange(
-        "/admin/users/:id/disable", api: api, engine: engine,
+        "/admin/users/:id/disable", audit: "account.disabled", api: api, service: service,
         {
             $0.disabled = true
             $0.tokenGeneration &+= 1
         }, selfAllowed: false)
-    addUserChange("/admin/users/:id/enable", api: api, engine: engine, { $0.disabled = false }, selfAllowed: true)
     addUserChange(
-        "/admin/users/:id/revoke-sessions", api: api, engine: engine, { $0.tokenGeneration &+= 1 }, selfAllowed: true)
+        "/admin/users/:id/enable", audit: "account.enabled", api: api, service: service, { $0.disabled = false },
+        selfAllowed: true)
+    addUserChange(
+        "/admin/users/:id/revoke-sessions", audit: "account.sessions_revoked", api: api, service: service,
+        { $0.tokenGeneration &+= 1 }, selfAllowed: true)
 }
 
 /// A route that changes an account by `body`; `selfAllowed: false` refuses it on the caller's own.
 private func addUserChange(
-    _ path: RouterPath, api: RouterGroup<APIContext>, engine: SeatEngine,
+    _ path: RouterPath, audit kind: String, api: RouterGroup<APIContext>, service: LibraryService,
     _ body: @escaping @Sendable (inout User) -> Void, selfAllowed: Bool
 ) {
+    let engine = service.engine
     api.post(path) { _, context -> Response in
         let caller = try context.requireAdmin()
         let id = try userID(context, engine: engine)
         guard selfAllowed || id != caller.userID else {
             throw APIError(.conflict, "invalid_state", "an admin cannot disable their own account")
         }
+        let before = engine.user(id: id)
         let user = try await engine.updateUser(id: id, body)
+        try await service.audit(
+            context.auditActor, kind, subject: "user:\(id)", before: before.map(auditAccount) ?? "",
+            after: auditAccount(user))
         return Render.response { Render.user(user, &$0) }
     }
 }

@@ -6,12 +6,16 @@ import Hummingbird
 import NIOCore
 
 /// The catalog: new branches and seats, one by one or as CSV.
-func addCatalogRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine, imports: ConcurrencyGate) {
+func addCatalogRoutes(to api: RouterGroup<APIContext>, service: LibraryService, imports: ConcurrencyGate) {
+    let engine = service.engine
     api.post("/admin/branches") { request, context -> Response in
         _ = try context.requireAdmin()
         var request = request
         let branch = try await request.decodeJSON(BranchBody.self).branch()
         try await engine.create(branch: branch)
+        try await service.audit(
+            context.auditActor, "branch.created", subject: "branch:\(branch.name)",
+            after: engine.branch(named: branch.name).map(auditBranch) ?? "")
         return try await branchResponse(branch.name, status: .created, engine: engine)
     }
 
@@ -29,6 +33,8 @@ func addCatalogRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine, impor
         var seat = Seat(id: SeatID(body.id ?? 0), branch: branch, area: area, hasPower: false, hasMonitor: false)
         body.apply(to: &seat)
         let created = try await engine.create(seat: seat)
+        try await service.audit(
+            context.auditActor, "seat.created", subject: "seat:\(created.id)", after: auditSeat(created))
         return try await seatResponse(created.id, status: .created, engine: engine)
     }
 
@@ -59,6 +65,16 @@ func addCatalogRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine, impor
         // One import at a time: each reads the catalog's labels before it creates seats, so two at
         // once would both create the same new seats.
         let outcome = try await imports.run { try await CatalogCSV.apply(rows, to: engine) }
+        try await service.audit(
+            context.auditActor, "catalog.imported", subject: "catalog",
+            after: auditValue {
+                $0.object {
+                    $0.field("rows", rows.count)
+                    $0.field("branches_created", outcome.branchesCreated)
+                    $0.field("seats_created", outcome.seatsCreated)
+                    $0.field("seats_updated", outcome.seatsUpdated)
+                }
+            })
         return Render.response {
             $0.object {
                 $0.field("rows", rows.count)
@@ -71,7 +87,8 @@ func addCatalogRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine, impor
 }
 
 /// Changing the catalog: retiring a seat or an area, changing a seat.
-func addCatalogChangeRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine) {
+func addCatalogChangeRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
+    let engine = service.engine
     // Retiring a seat: refused (409 has_reservations, with how many) while upcoming reservations
     // hold it, unless cancel_reservations=true; then each is cancelled and its holder notified.
     api.delete("/admin/seats/:id") { request, context -> Response in
@@ -82,7 +99,11 @@ func addCatalogChangeRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine)
         try checked { () throws(EngineError) in
             try BookingRules.validateText(reason, field: "reason", maxBytes: 200, required: true)
         }
+        let before = await storedSeat(id, engine: engine)
         let cancelled = try await engine.retire(seat: id, cancelling: cancelling, reason: reason)
+        try await service.audit(
+            context.auditActor, "seat.retired", subject: "seat:\(id)", reason: reason,
+            before: before.map(auditSeat) ?? "", after: auditRetired([id], cancelled: cancelled))
         return Render.response {
             $0.object {
                 $0.field("seat_id", id)
@@ -110,6 +131,9 @@ func addCatalogChangeRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine)
         }
         let (seats, cancelled) = try await engine.retire(
             area: area, branch: name, cancelling: cancelling, reason: reason)
+        try await service.audit(
+            context.auditActor, "area.retired", subject: "area:\(name)/\(area)", reason: reason,
+            after: auditRetired(seats, cancelled: cancelled))
         return Render.response {
             $0.object {
                 $0.field("branch", name)
@@ -129,7 +153,11 @@ func addCatalogChangeRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine)
         guard body.branch == nil, body.id == nil else {
             throw APIError.badRequest("a seat keeps its id and branch; retire it and create a new one to move it")
         }
+        let before = await storedSeat(id, engine: engine)
         let seat = try await engine.update(seat: id) { body.apply(to: &$0) }
+        try await service.audit(
+            context.auditActor, "seat.changed", subject: "seat:\(id)", before: before.map(auditSeat) ?? "",
+            after: auditSeat(seat))
         return try await seatResponse(seat.id, status: .ok, engine: engine)
     }
 }
@@ -147,4 +175,14 @@ private func seatResponse(_ id: SeatID, status: HTTPResponse.Status, engine: Sea
     let clock = engine.clock
     let (view, _) = try await engine.seat(id, start: clock.now(), end: clock.now() + 1)
     return Render.response(status) { w in w.object { Render.seatFields(view, &$0) } }
+}
+
+/// Seats retired and the reservations that cancelled, for the audit trail.
+private func auditRetired(_ seats: [SeatID], cancelled: [Reservation]) -> String {
+    auditValue {
+        $0.object {
+            $0.field("seats_retired", array: seats) { w, id in w.value(id) }
+            $0.field("reservations_cancelled", array: cancelled) { w, r in w.value(r.id) }
+        }
+    }
 }

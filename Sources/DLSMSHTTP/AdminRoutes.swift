@@ -8,14 +8,15 @@ import NIOCore
 /// `/admin/…` for the catalog and figures: seat maintenance, branch statistics, online backup.
 package func addAdminRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
     let engine = service.engine
-    addServiceHoursRoutes(to: api, engine: engine)
-    addCatalogRoutes(to: api, engine: engine, imports: service.catalogImports)
-    addCatalogChangeRoutes(to: api, engine: engine)
+    addServiceHoursRoutes(to: api, service: service)
+    addCatalogRoutes(to: api, service: service, imports: service.catalogImports)
+    addCatalogChangeRoutes(to: api, service: service)
     addFigureAndBackupRoutes(to: api, service: service, engine: engine)
 }
 
 /// When seats and branches serve: a seat's maintenance flag, a branch's opening hours.
-private func addServiceHoursRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine) {
+private func addServiceHoursRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
+    let engine = service.engine
     let clock = engine.clock
 
     api.put("/admin/seats/:id/maintenance") { request, context -> Response in
@@ -25,7 +26,11 @@ private func addServiceHoursRoutes(to api: RouterGroup<APIContext>, engine: Seat
         guard let flag = try await request.decodeJSON(MaintenanceBody.self).maintenance else {
             throw APIError.badRequest("maintenance (true or false) is required")
         }
+        let before = await storedSeat(id, engine: engine)
         let seat = try await engine.setMaintenance(seat: id, flag)
+        try await service.audit(
+            context.auditActor, "seat.maintenance", subject: "seat:\(id)", before: before.map(auditSeat) ?? "",
+            after: auditSeat(seat))
         let (view, _) = try await engine.seat(seat.id, start: clock.now(), end: clock.now() + 1)
         return Render.response { w in w.object { Render.seatFields(view, &$0) } }
     }
@@ -40,7 +45,12 @@ private func addServiceHoursRoutes(to api: RouterGroup<APIContext>, engine: Seat
         }
         let zone = try HoursBody.zone(given)
         let hours = try body.openingHours()
-        let branch = try await engine.setHours(branch: try context.branchName(), timeZone: zone, hours: hours)
+        let name = try context.branchName()
+        let before = engine.branch(named: name)
+        let branch = try await engine.setHours(branch: name, timeZone: zone, hours: hours)
+        try await service.audit(
+            context.auditActor, "branch.hours", subject: "branch:\(branch.name)",
+            before: before.map(auditBranch) ?? "", after: auditBranch(branch))
         return try await branchResponse(branch.name, status: .ok, engine: engine)
     }
 }
@@ -92,6 +102,15 @@ private func addFigureAndBackupRoutes(to api: RouterGroup<APIContext>, service: 
             context.logger.error("backup failed", metadata: ["error": "\(error)"])
             throw APIError(.serviceUnavailable, "unavailable", "the backup could not be written (see the server log)")
         }
+        try await service.audit(
+            context.auditActor, "backup.created", subject: "backup:\(name)",
+            after: auditValue {
+                $0.object {
+                    $0.field("backup", root + "/" + name)
+                    $0.field("snapshot", report.name)
+                    $0.field("reservations", report.reservations)
+                }
+            })
         return Render.response(.created) {
             $0.object {
                 $0.field("backup", root + "/" + name)

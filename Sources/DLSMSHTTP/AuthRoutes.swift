@@ -36,7 +36,7 @@ package func addAuthRoutes(public router: Router<APIContext>, api: RouterGroup<A
             throw APIError.badRequest("student_id and password are required")
         }
         let user = try await service.signIn(studentID: studentID, password: password, client: context.clientAddress)
-        return try await loginResponse(user, status: .ok, service: service)
+        return try await loginResponse(user, status: .ok, service: service, signInFrom: context.clientAddress)
     }
 
     api.get("/auth/me") { _, context -> Response in
@@ -77,8 +77,12 @@ package func addAuthRoutes(public router: Router<APIContext>, api: RouterGroup<A
     }
 }
 
-package func loginResponse(_ user: User, status: HTTPResponse.Status, service: LibraryService) async throws -> Response
-{
+/// The answer of a sign-in: a new token. A staff sign-in (`signInFrom`: the client's address) is
+/// audited first; on a standby, which writes nothing, it is only logged.
+package func loginResponse(
+    _ user: User, status: HTTPResponse.Status, service: LibraryService, signInFrom address: String? = nil
+) async throws -> Response {
+    if let address { try await service.auditSignIn(user, address: address) }
     let (token, expires) = try await service.issueToken(for: user)
     var response = Render.response(status) {
         $0.object {

@@ -34,6 +34,9 @@ package func addClosureRoutes(to api: RouterGroup<APIContext>, service: LibraryS
         }
         let outcome = try await engine.declareClosure(
             branch: name, area: body.area ?? "", start: start, end: end, reason: reason)
+        try await service.audit(
+            context.auditActor, "closure.created", subject: "closure:\(name)/\(outcome.closure.id)",
+            reason: reason, after: auditClosure(outcome))
         return closureResponse(outcome, status: .created)
     }
 
@@ -48,8 +51,12 @@ package func addClosureRoutes(to api: RouterGroup<APIContext>, service: LibraryS
         }
         let start = try body.startTime.map { v throws(APIError) in try parseBodyTime(v, "start_time") }
         let end = try body.endTime.map { v throws(APIError) in try parseBodyTime(v, "end_time") }
+        let before = try? engine.closures(branch: name, includingPast: true).first { $0.id == id }
         let outcome = try await engine.changeClosure(
             branch: name, id: id, start: start, end: end, reason: body.reason)
+        try await service.audit(
+            context.auditActor, "closure.changed", subject: "closure:\(name)/\(id)", reason: body.reason ?? "",
+            before: before.map(auditClosure) ?? "", after: auditClosure(outcome))
         return closureResponse(outcome, status: .ok)
     }
 
@@ -58,23 +65,12 @@ package func addClosureRoutes(to api: RouterGroup<APIContext>, service: LibraryS
         let name = try context.branchName()
         let id = try context.closureID()
         let closure = try await engine.removeClosure(branch: name, id: id)
+        try await service.audit(
+            context.auditActor, "closure.removed", subject: "closure:\(name)/\(id)", before: auditClosure(closure))
         return Render.response {
             $0.object {
                 $0.field("branch", name)
                 $0.field("removed", object: { Render.closureFields(closure, &$0) })
-            }
-        }
-    }
-
-    @Sendable func closureResponse(_ o: ClosureOutcome, status: HTTPResponse.Status) -> Response {
-        Render.response(status) {
-            $0.object {
-                $0.field("branch", o.branch)
-                $0.field("closure", object: { Render.closureFields(o.closure, &$0) })
-                $0.field("cancelled", array: o.cancelled) { w, r in Render.reservation(r, &w) }
-                $0.field("waitlist_cancelled", array: o.waitlistCancelled) { w, e in
-                    Render.waitlist(e, position: nil, &w)
-                }
             }
         }
     }
@@ -99,5 +95,33 @@ extension APIContext {
     package func closureID() throws(APIError) -> Int64 {
         guard let id = try pathID("closure id") else { throw APIError(.notFound, "not_found", "closure not found") }
         return id
+    }
+}
+
+/// A closure, for the audit trail.
+private func auditClosure(_ c: Closure) -> String { auditValue { w in w.object { Render.closureFields(c, &$0) } } }
+
+/// A closure and what declaring or changing it cancelled, for the audit trail.
+private func auditClosure(_ o: ClosureOutcome) -> String {
+    auditValue { w in
+        w.object {
+            Render.closureFields(o.closure, &$0)
+            $0.field("reservations_cancelled", array: o.cancelled) { w, r in w.value(r.id) }
+            $0.field("waitlist_cancelled", array: o.waitlistCancelled) { w, e in w.value(e.id) }
+        }
+    }
+}
+
+/// A closure and what it cancelled, as the routes answer.
+private func closureResponse(_ o: ClosureOutcome, status: HTTPResponse.Status) -> Response {
+    Render.response(status) {
+        $0.object {
+            $0.field("branch", o.branch)
+            $0.field("closure", object: { Render.closureFields(o.closure, &$0) })
+            $0.field("cancelled", array: o.cancelled) { w, r in Render.reservation(r, &w) }
+            $0.field("waitlist_cancelled", array: o.waitlistCancelled) { w, e in
+                Render.waitlist(e, position: nil, &w)
+            }
+        }
     }
 }

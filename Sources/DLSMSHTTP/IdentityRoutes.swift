@@ -48,7 +48,7 @@ package func addIdentityRoutes(public router: Router<APIContext>, api: RouterGro
             browser, secure: service.configuration.publicURL?.hasPrefix("https:") == true)
         return response
     }
-    router.post("/auth/handoff") { request, _ -> Response in
+    router.post("/auth/handoff") { request, context -> Response in
         var request = request
         let body = try await request.decodeJSON(Handoff.self)
         let browser = cookie(OIDCRelyingParty.bindingCookie, in: request)
@@ -60,7 +60,8 @@ package func addIdentityRoutes(public router: Router<APIContext>, api: RouterGro
                 .unauthorized, "invalid_handoff",
                 "this sign-in code is unknown, used, expired or from another browser; sign in again")
         }
-        var response = try await loginResponse(user, status: .ok, service: service)
+        var response = try await loginResponse(
+            user, status: .ok, service: service, signInFrom: context.clientAddress)
         response.headers[.setCookie] = bindingCookie("", secure: false, maxAge: 0)
         return response
     }

@@ -7,13 +7,14 @@ import Hummingbird
 /// Rules per group: policies, staff-given groups, strikes and suspensions, release times
 /// (`docs/rules-per-group.md`).
 package func addPolicyRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
-    addGroupRoutes(to: api, engine: service.engine)
-    addMembershipRoutes(to: api, engine: service.engine)
-    addStrikeRoutes(to: api, engine: service.engine)
+    addGroupRoutes(to: api, service: service)
+    addMembershipRoutes(to: api, service: service)
+    addStrikeRoutes(to: api, service: service)
 }
 
 /// Groups and their policies.
-private func addGroupRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine) {
+private func addGroupRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
+    let engine = service.engine
     api.get("/admin/groups") { _, context -> Response in
         _ = try context.requireAdmin()
         let summaries = engine.groupSummaries()
@@ -23,11 +24,7 @@ private func addGroupRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine)
                     w.object {
                         $0.field("group", g.name)
                         $0.field("members", g.members)
-                        if let p = engine.groupPolicy(g.name) {
-                            $0.field("policy", object: { PolicyJSON.policy(p, &$0) })
-                        } else {
-                            $0.field("policy", nil as String?)
-                        }
+                        PolicyJSON.policyField(engine.groupPolicy(g.name), &$0)
                     }
                 }
                 $0.field("count", summaries.count)
@@ -44,11 +41,7 @@ private func addGroupRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine)
         return Render.response {
             $0.object {
                 $0.field("group", group)
-                if let p = engine.groupPolicy(group) {
-                    $0.field("policy", object: { PolicyJSON.policy(p, &$0) })
-                } else {
-                    $0.field("policy", nil as String?)
-                }
+                PolicyJSON.policyField(engine.groupPolicy(group), &$0)
                 $0.field("members", array: page) { w, u in
                     w.object {
                         $0.field("user_id", u.id)
@@ -67,16 +60,24 @@ private func addGroupRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine)
         let group = try context.groupName()
         var request = request
         let body = try await request.decodeJSON(PolicyBody.self)
+        let before = engine.groupPolicy(group)
         let policy = try await engine.setPolicy(try body.policy(group: group))
+        try await service.audit(
+            context.auditActor, "group.policy_set", subject: "group:\(group)",
+            before: before.map(auditPolicy) ?? "", after: auditPolicy(policy))
         return Render.response { w in w.object { PolicyJSON.policy(policy, &$0) } }
     }
 
     api.delete("/admin/groups/:group/policy") { _, context -> Response in
         _ = try context.requireAdmin()
         let group = try context.groupName()
+        let before = engine.groupPolicy(group)
         guard try await engine.removePolicy(group: group) else {
             throw APIError(.notFound, "not_found", "group '\(group)' has no policy")
         }
+        try await service.audit(
+            context.auditActor, "group.policy_removed", subject: "group:\(group)",
+            before: before.map(auditPolicy) ?? "")
         return Render.response {
             $0.object {
                 $0.field("group", group)
@@ -88,7 +89,8 @@ private func addGroupRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine)
 }
 
 /// Who is in which group (staff-given), and the CSV import.
-private func addMembershipRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine) {
+private func addMembershipRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
+    let engine = service.engine
     api.post("/admin/groups/import") { request, context -> Response in
         _ = try context.requireAdmin()
         let limit = SeatEngine.maxMembershipImportBytes
@@ -101,6 +103,14 @@ private func addMembershipRoutes(to api: RouterGroup<APIContext>, engine: SeatEn
             throw APIError.badRequest("the file must be UTF-8 text")
         }
         let added = try await engine.importMemberships(csv: text)
+        try await service.audit(
+            context.auditActor, "group.imported", subject: "groups",
+            after: auditValue {
+                $0.object {
+                    $0.field("added", added)
+                    $0.field("bytes", text.utf8.count)
+                }
+            })
         return Render.response { $0.object { $0.field("added", added) } }
     }
 
@@ -126,7 +136,12 @@ private func addMembershipRoutes(to api: RouterGroup<APIContext>, engine: SeatEn
         guard let groups = try await request.decodeJSON(GroupsBody.self).groups else {
             throw APIError.badRequest("groups (a list of group names) is required")
         }
+        let before = engine.assignedGroups(of: user.id)
         let assigned = try await engine.setGroups(user: user.id, groups: groups)
+        try await service.audit(
+            context.auditActor, "group.members_set", subject: "user:\(user.id)",
+            before: auditValue { w in w.object { $0.field("groups", array: before) { $0.value($1) } } },
+            after: auditValue { w in w.object { $0.field("groups", array: assigned) { $0.value($1) } } })
         return Render.response {
             $0.object {
                 $0.field("user_id", user.id)
@@ -138,7 +153,8 @@ private func addMembershipRoutes(to api: RouterGroup<APIContext>, engine: SeatEn
 }
 
 /// Strikes, suspensions, and the branches' release times.
-private func addStrikeRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine) {
+private func addStrikeRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
+    let engine = service.engine
     api.get("/admin/users/:id/strikes") { _, context -> Response in
         _ = try context.requireAdmin()
         let user = try context.userAccount(engine)
@@ -159,6 +175,11 @@ private func addStrikeRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine
         var request = request
         let reason = try await request.decodeJSON(ReasonBody.self).reason ?? ""
         let strike = try await engine.removeStrike(id: id, by: staff.userID, reason: reason)
+        var before = strike
+        before.removed = nil
+        try await service.audit(
+            context.auditActor, "strike.removed", subject: "user:\(strike.userID)", reason: reason,
+            before: auditStrike(before), after: auditStrike(strike))
         return Render.response { w in PolicyJSON.strike(strike, engine: engine, &w) }
     }
 
@@ -167,7 +188,11 @@ private func addStrikeRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine
         let user = try context.userAccount(engine)
         var request = request
         let reason = try await request.decodeJSON(ReasonBody.self).reason ?? ""
+        let suspended = engine.suspension(of: user.id)
         let lift = try await engine.liftSuspension(user: user.id, by: staff.userID, reason: reason)
+        try await service.audit(
+            context.auditActor, "suspension.lifted", subject: "user:\(user.id)", reason: reason,
+            before: auditSuspension(suspended), after: auditValue { w in w.object { $0.time("lifted_at", lift.at) } })
         return Render.response {
             $0.object {
                 $0.field("user_id", lift.userID)
@@ -183,19 +208,34 @@ private func addStrikeRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine
         var request = request
         let body = try await request.decodeJSON(ReleaseBody.self)
         let rule = try body.rule()
-        let branch = try await engine.setRelease(branch: try context.branchName(), rule: rule)
+        let name = try context.branchName()
+        let before = engine.branch(named: name)
+        let branch = try await engine.setRelease(branch: name, rule: rule)
+        try await service.audit(
+            context.auditActor, "branch.release", subject: "branch:\(branch.name)",
+            before: before.map(auditBranch) ?? "", after: auditBranch(branch))
         return try await branchResponse(branch.name, status: .ok, engine: engine)
     }
 
     api.delete("/admin/branches/:name/release") { _, context -> Response in
         _ = try context.requireAdmin()
-        let branch = try await engine.setRelease(branch: try context.branchName(), rule: nil)
+        let name = try context.branchName()
+        let before = engine.branch(named: name)
+        let branch = try await engine.setRelease(branch: name, rule: nil)
+        try await service.audit(
+            context.auditActor, "branch.release", subject: "branch:\(branch.name)",
+            before: before.map(auditBranch) ?? "", after: auditBranch(branch))
         return try await branchResponse(branch.name, status: .ok, engine: engine)
     }
 }
 
 /// The JSON of policies, effective rules, strikes and suspensions.
 package enum PolicyJSON {
+    /// `"policy"`: the group's policy, or null.
+    static func policyField(_ p: GroupPolicy?, _ w: inout JSONWriter) {
+        if let p { w.field("policy", object: { policy(p, &$0) }) } else { w.field("policy", nil as String?) }
+    }
+
     static func policy(_ p: GroupPolicy, _ w: inout JSONWriter) {
         w.field("group", p.group)
         w.field("exempt", p.exempt)
@@ -397,5 +437,29 @@ extension APIContext {
             throw APIError(.notFound, "not_found", "user not found")
         }
         return user
+    }
+}
+
+/// A strike as the audit trail keeps it (the student by number only).
+private func auditStrike(_ s: Strike) -> String {
+    auditValue { w in
+        w.object {
+            $0.field("id", s.id)
+            $0.field("user_id", s.userID)
+            $0.field("reason", s.reason.name)
+            $0.field("reservation_id", s.reservationID)
+            $0.field("removed", s.removed != nil)
+        }
+    }
+}
+
+private func auditPolicy(_ p: GroupPolicy) -> String { auditValue { w in w.object { PolicyJSON.policy(p, &$0) } } }
+
+private func auditSuspension(_ s: Suspension?) -> String {
+    auditValue { w in
+        w.object {
+            $0.time("suspended_until", s?.until)
+            $0.field("strikes", array: s?.strikes ?? []) { $0.value($1.id) }
+        }
     }
 }

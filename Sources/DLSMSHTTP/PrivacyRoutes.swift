@@ -4,9 +4,43 @@ import DLSMSEngine
 import Hummingbird
 
 /// A student's own data: `GET /me/export`, everything DL-SMS holds about the caller, as one JSON
-/// document (GDPR articles 15 and 20).
+/// document (GDPR articles 15 and 20); `DELETE /me`, the caller's account erased (article 17);
+/// `DELETE /admin/users/{id}`, an account erased by staff (audited).
 package func addPrivacyRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
     let engine = service.engine
+
+    api.delete("/me") { request, context -> Response in
+        let caller = try context.requireCaller()
+        guard !caller.isAdmin else {
+            throw APIError(.conflict, "invalid_state", "a staff account is erased by another admin")
+        }
+        var request = request
+        _ = try await erasureBody(&request)
+        let anonymised = try await engine.eraseAccount(caller.userID)
+        // The student's own act: named by number only, so the trail keeps nothing of them.
+        try await service.audit(
+            AuditActor(userID: caller.userID, studentID: "(self)", address: "-"), "account.erased",
+            subject: "user:\(caller.userID)", after: erasureValue(anonymised))
+        return erasureAnswer(caller.userID, anonymised: anonymised)
+    }
+
+    api.delete("/admin/users/:id") { request, context -> Response in
+        let staff = try context.requireAdmin()
+        let user = try context.userAccount(engine)
+        guard user.id != staff.userID else {
+            throw APIError(.conflict, "invalid_state", "an admin cannot erase their own account")
+        }
+        var request = request
+        let body = try await erasureBody(&request)
+        let reason = body.reason ?? ""
+        try BookingRules.validateText(reason, field: "reason", maxBytes: 200, required: true)
+        let anonymised = try await engine.eraseAccount(user.id)
+        try await service.audit(
+            AuditActor(staff, address: context.clientAddress), "account.erased", subject: "user:\(user.id)",
+            reason: reason, before: AuditChain.value { $0.object { $0.field("role", user.role.name) } },
+            after: erasureValue(anonymised))
+        return erasureAnswer(user.id, anonymised: anonymised)
+    }
 
     api.get("/me/export") { _, context -> Response in
         let caller = try context.requireCaller()
@@ -72,5 +106,40 @@ enum PrivacyJSON {
                 })
         }
         return w
+    }
+}
+
+package struct ErasureBody: Decodable {
+    package var confirm: Bool?
+    package var reason: String?
+}
+
+/// The body of an erasure: `{"confirm": true}` (anything else, or none, is refused).
+private func erasureBody(_ request: inout Request) async throws -> ErasureBody {
+    let body = try? await request.decodeJSON(ErasureBody.self)
+    guard let body, body.confirm == true else {
+        throw APIError(
+            .badRequest, "confirmation_required",
+            "erasing an account cannot be undone: send {\"confirm\": true} to confirm")
+    }
+    return body
+}
+
+private func erasureValue(_ anonymised: Int) -> String {
+    AuditChain.value {
+        $0.object {
+            $0.field("erased", true)
+            $0.field("reservations_anonymised", anonymised)
+        }
+    }
+}
+
+private func erasureAnswer(_ id: UserID, anonymised: Int) -> Response {
+    Render.response {
+        $0.object {
+            $0.field("erased", true)
+            $0.field("user_id", id)
+            $0.field("reservations_anonymised", anonymised)
+        }
     }
 }

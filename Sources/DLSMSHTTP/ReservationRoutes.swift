@@ -35,7 +35,7 @@ package func addReservationRoutes(to api: RouterGroup<APIContext>, service: Libr
         do throws(EngineError) {
             r = try await service.book(
                 user: user, seat: SeatID(exactly: seat) ?? -1, start: start, end: end, staff: staff,
-                override: body.override ?? false)
+                override: body.override ?? false, actor: context.auditActor)
         } catch {
             if case .userNotFound = error, let target = body.userId {
                 throw APIError(.notFound, "not_found", "user \(target) not found")
@@ -82,5 +82,17 @@ package func addReservationRoutes(to api: RouterGroup<APIContext>, service: Libr
     api.get("/reservations/:id", use: reservationRoute { try await engine.reservation(id: $0, requester: $1) })
     api.post("/reservations/:id/checkin", use: reservationRoute { try await engine.checkIn(id: $0, requester: $1) })
     api.post("/reservations/:id/checkout", use: reservationRoute { try await engine.checkout(id: $0, requester: $1) })
-    api.delete("/reservations/:id", use: reservationRoute { try await engine.cancel(id: $0, requester: $1) })
+    addCancelRoute(to: api, service: service)
+}
+
+/// `DELETE /reservations/{id}`: staff cancelling another's reservation is audited.
+private func addCancelRoute(to api: RouterGroup<APIContext>, service: LibraryService) {
+    api.delete("/reservations/:id") { _, context -> Response in
+        let caller = try context.requireCaller()
+        guard let id = try context.pathID("reservation id") else {
+            throw APIError(.notFound, "not_found", "reservation not found")
+        }
+        let r = try await service.cancel(id: id, requester: caller.requester, actor: context.auditActor)
+        return Render.response { Render.reservation(r, &$0) }
+    }
 }

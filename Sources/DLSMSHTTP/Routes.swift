@@ -22,7 +22,7 @@ public enum RESTRouter {
         router.add(middleware: ClientAddressMiddleware(proxies: service.configuration.trustedProxies))
         if clustered { router.add(middleware: StandbyMiddleware(replication: service.replication)) }
         addRoutes(to: router, service: service)
-        addWebRoutes(to: router, web: web)
+        addWebRoutes(to: router, web: web, privacyNotice: service.configuration.privacyNotice)
         return router
     }
 }
@@ -81,6 +81,7 @@ package func addRoutes(to router: Router<APIContext>, service: LibraryService) {
     addWebhookRoutes(to: api, service: service)
     addPolicyRoutes(to: api, service: service)
     addPrivacyRoutes(to: api, service: service)
+    addAuditRoutes(to: api, service: service)
 }
 
 package func reservationPage(_ page: Page<Reservation>) -> Response {

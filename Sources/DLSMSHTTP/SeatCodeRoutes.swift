@@ -12,7 +12,7 @@ package func addSeatCodeRoutes(to api: RouterGroup<APIContext>, service: Library
     let codes = service.seatCodes
     let base = service.configuration.publicBase
     addSeatCodeDisplayRoutes(to: api, engine: engine, codes: codes, base: base)
-    addCheckInSettingRoutes(to: api, engine: engine)
+    addCheckInSettingRoutes(to: api, service: service)
     addSeatCodeScanRoute(to: api, engine: engine, codes: codes)
 }
 
@@ -92,10 +92,16 @@ package func isLoopback(_ base: String) -> Bool {
 }
 
 /// A branch's check-in settings: new codes for its seats, and whether check-in needs presence.
-private func addCheckInSettingRoutes(to api: RouterGroup<APIContext>, engine: SeatEngine) {
+private func addCheckInSettingRoutes(to api: RouterGroup<APIContext>, service: LibraryService) {
+    let engine = service.engine
     api.post("/admin/branches/:name/seat-codes/rotate") { _, context -> Response in
         _ = try context.requireAdmin()
-        let branch = try await engine.rotateSeatCodes(branch: try context.branchName())
+        let name = try context.branchName()
+        let before = engine.branch(named: name)
+        let branch = try await engine.rotateSeatCodes(branch: name)
+        try await service.audit(
+            context.auditActor, "seat_codes.rotated", subject: "branch:\(branch.name)",
+            before: before.map(auditBranch) ?? "", after: auditBranch(branch))
         return Render.response {
             $0.object {
                 $0.field("branch", branch.name)
@@ -110,7 +116,12 @@ private func addCheckInSettingRoutes(to api: RouterGroup<APIContext>, engine: Se
         guard let required = try await request.decodeJSON(PresenceBody.self).presenceRequired else {
             throw APIError.badRequest("presence_required (true or false) is required")
         }
-        let branch = try await engine.setPresenceCheckIn(branch: try context.branchName(), required: required)
+        let name = try context.branchName()
+        let before = engine.branch(named: name)
+        let branch = try await engine.setPresenceCheckIn(branch: name, required: required)
+        try await service.audit(
+            context.auditActor, "branch.checkin", subject: "branch:\(branch.name)",
+            before: before.map(auditBranch) ?? "", after: auditBranch(branch))
         return Render.response {
             $0.object {
                 $0.field("branch", branch.name)

@@ -13,7 +13,7 @@ package func addStayRoutes(to api: RouterGroup<APIContext>, service: LibraryServ
     /// (`override` only for them).
     func change<Body: Decodable & Sendable>(
         _ body: Body.Type, attempt: Bool,
-        _ act: @escaping @Sendable (ReservationID, Body?, Caller) async throws -> Response
+        _ act: @escaping @Sendable (ReservationID, Body?, Caller, AuditActor) async throws -> Response
     ) -> @Sendable (Request, APIContext) async throws -> Response {
         { request, context in
             let caller = try context.requireCaller()
@@ -23,13 +23,13 @@ package func addStayRoutes(to api: RouterGroup<APIContext>, service: LibraryServ
             var request = request
             let decoded: Body? = Body.self == EmptyBody.self ? nil : try await request.decodeJSON(Body.self)
             if attempt { try APIError.mapping { () throws(AppError) in try service.bookingAttempt(caller.userID) } }
-            return try await act(id, decoded, caller)
+            return try await act(id, decoded, caller, context.auditActor)
         }
     }
 
     api.post(
         "/reservations/:id/extend",
-        use: change(ExtendBody.self, attempt: true) { id, body, caller in
+        use: change(ExtendBody.self, attempt: true) { id, body, caller, _ in
             let end = try parseBodyTime(body?.endTime, "end_time")
             let override = try staffOverride(body?.override, caller)
             let r = try await engine.extend(id: id, to: end, requester: caller.requester, override: override)
@@ -37,25 +37,36 @@ package func addStayRoutes(to api: RouterGroup<APIContext>, service: LibraryServ
         })
     api.post(
         "/reservations/:id/away",
-        use: change(EmptyBody.self, attempt: false) { id, _, caller in
+        use: change(EmptyBody.self, attempt: false) { id, _, caller, _ in
             let r = try await engine.stepAway(id: id, requester: caller.requester)
             return Render.response { Render.reservation(r, &$0) }
         })
     api.post(
         "/reservations/:id/back",
-        use: change(EmptyBody.self, attempt: false) { id, _, caller in
+        use: change(EmptyBody.self, attempt: false) { id, _, caller, _ in
             let r = try await engine.comeBack(id: id, requester: caller.requester)
             return Render.response { Render.reservation(r, &$0) }
         })
     api.post(
         "/reservations/:id/move",
-        use: change(MoveBody.self, attempt: true) { id, body, caller in
+        use: change(MoveBody.self, attempt: true) { id, body, caller, actor in
             guard let seat = body?.seatId else { throw APIError.badRequest("seat_id is required") }
             let override = try staffOverride(body?.override, caller)
             guard let target = SeatID(exactly: seat) else {
                 throw APIError(.notFound, "not_found", "seat \(seat) not found")
             }
             let moved = try await engine.move(id: id, to: target, requester: caller.requester, override: override)
+            if caller.isAdmin && moved.old.userID != caller.userID {
+                try await service.audit(
+                    actor, "reservation.moved_by_staff", subject: "reservation:\(id)",
+                    before: auditValue { w in w.object { Render.reservationFields(moved.old, &$0) } },
+                    after: auditValue { w in
+                        w.object {
+                            Render.reservationFields(moved.new, &$0)
+                            $0.field("override", override)
+                        }
+                    })
+            }
             return Render.response {
                 $0.object {
                     $0.field("reservation", object: { Render.reservationFields(moved.new, &$0) })

@@ -86,6 +86,33 @@ public struct WebApp: Sendable {
         self.assets = assets
     }
 
+    /// The privacy notice at `/privacy`: the operator's HTML fragment (`--privacy-notice`) or the
+    /// built-in `privacy-notice.html`, in a page with the app's style sheet and a way back.
+    package func privacyPage(notice: String?) -> Asset {
+        let fragment =
+            notice ?? assets["privacy-notice.html"].map { String(buffer: $0.plain) }
+            ?? "<h1>Privacy notice</h1><p>The library has not published a privacy notice yet.</p>"
+        let page = """
+            <!doctype html>
+            <html lang="en">
+            <head>
+            <meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>Privacy notice · DL-SMS</title>
+            <link rel="stylesheet" href="app/\(version)/app.css">
+            </head>
+            <body>
+            <main class="privacy" id="main">
+            \(fragment)
+            <p class="privacy-back"><a href="./">Back to DL-SMS</a></p>
+            </main>
+            </body>
+            </html>
+
+            """
+        return Self.asset(name: "privacy.html", bytes: Array(page.utf8))
+    }
+
     package static func asset(name: String, bytes: [UInt8]) -> Asset {
         let type: String
         switch name.split(separator: ".").last ?? "" {
@@ -191,7 +218,9 @@ public struct WebApp: Sendable {
 
 /// `GET /`, `GET /app/{version}/{file}` and `GET /checkin/{code}` (see ``WebApp``).
 /// `HEAD` answers as `GET` without the body.
-package func addWebRoutes(to router: Router<APIContext>, web: WebApp) {
+package func addWebRoutes(to router: Router<APIContext>, web: WebApp, privacyNotice: String? = nil) {
+    let privacy = web.privacyPage(notice: privacyNotice)
+    router.get("/privacy") { request, _ -> Response in web.response(privacy, request: request, immutable: false) }
     let page: @Sendable (Request, APIContext) async throws -> Response = { request, _ in
         web.response(web.index, request: request, immutable: false)
     }

@@ -15,32 +15,6 @@ package func addWebhookRoutes(to api: RouterGroup<APIContext>, service: LibraryS
     let engine = service.engine
     let settings = service.configuration.webhooks
 
-    @Sendable func render(_ e: WebhookEndpoint, _ status: WebhookOutbox.Status, queue: SpoolFigures, secret: Bool)
-        -> (inout JSONWriter) -> Void
-    {
-        { w in
-            w.object {
-                $0.field("id", e.id)
-                $0.field("url", e.url)
-                $0.field("events", array: e.events) { $0.value($1) }
-                if secret { $0.field("secret", e.secret) }
-                $0.time("created_at", e.createdAt)
-                $0.field("delivered_through", e.deliveredThrough)
-                $0.field("pending", queue.pending)
-                $0.field("pending_bytes", queue.pendingBytes)
-                $0.field("delivered", e.delivered)
-                $0.field("given_up", e.givenUp)
-                $0.field("dropped", queue.dropped)
-                $0.field("queue_error", queue.failure)
-                $0.field("attempts", status.attempts)
-                $0.time("last_attempt_at", status.lastAttemptAt)
-                $0.field("last_response", status.lastResponse)
-                $0.field("last_error", status.lastError)
-                $0.time("next_attempt_at", status.nextAttemptAt)
-            }
-        }
-    }
-
     api.post("/admin/webhooks") { request, context -> Response in
         _ = try context.requireAdmin()
         var request = request
@@ -57,6 +31,9 @@ package func addWebhookRoutes(to api: RouterGroup<APIContext>, service: LibraryS
             throw APIError.badRequest("secret: 16 to 200 bytes (leave it out for a random one)")
         }
         let endpoint = try await engine.registerWebhook(url: checked, secret: secret, events: events)
+        let after = auditValue(render(endpoint, .init(), queue: SpoolFigures(), secret: false))
+        try await service.audit(
+            context.auditActor, "webhook.registered", subject: "webhook:\(endpoint.id)", after: after)
         return Render.response(.created, render(endpoint, .init(), queue: SpoolFigures(), secret: true))
     }
 
@@ -85,6 +62,35 @@ package func addWebhookRoutes(to api: RouterGroup<APIContext>, service: LibraryS
         var last = SpoolFigures()
         last.dropped = engine.webhooks.endpoints.first { $0.endpoint.id == id }?.spool.dropped ?? 0
         let removed = try await engine.removeWebhook(id: id)
+        let before = auditValue(render(removed, .init(), queue: last, secret: false))
+        try await service.audit(context.auditActor, "webhook.removed", subject: "webhook:\(id)", before: before)
         return Render.response(.ok, render(removed, .init(), queue: last, secret: false))
+    }
+}
+
+/// A webhook endpoint as the routes answer with it (its secret only when `secret`).
+private func render(_ e: WebhookEndpoint, _ status: WebhookOutbox.Status, queue: SpoolFigures, secret: Bool)
+    -> (inout JSONWriter) -> Void
+{
+    { w in
+        w.object {
+            $0.field("id", e.id)
+            $0.field("url", e.url)
+            $0.field("events", array: e.events) { $0.value($1) }
+            if secret { $0.field("secret", e.secret) }
+            $0.time("created_at", e.createdAt)
+            $0.field("delivered_through", e.deliveredThrough)
+            $0.field("pending", queue.pending)
+            $0.field("pending_bytes", queue.pendingBytes)
+            $0.field("delivered", e.delivered)
+            $0.field("given_up", e.givenUp)
+            $0.field("dropped", queue.dropped)
+            $0.field("queue_error", queue.failure)
+            $0.field("attempts", status.attempts)
+            $0.time("last_attempt_at", status.lastAttemptAt)
+            $0.field("last_response", status.lastResponse)
+            $0.field("last_error", status.lastError)
+            $0.time("next_attempt_at", status.nextAttemptAt)
+        }
     }
 }

@@ -35,6 +35,14 @@ public final class HACoordinator: Sendable {
     package let applied = Mutex<(lsn: UInt64, checksum: UInt32)>((0, 0))
 
     package var durable: DurableEngine { durableBox.withLock { $0 }! }
+    /// Called once a standby has become primary (its epoch, how — `manual` or `election` — and this
+    /// node's name): the
+    /// server's audit entry.
+    private let promotedHook = Mutex<(@Sendable (UInt64, String, String) async -> Void)?>(nil)
+
+    package func onPromotion(_ hook: @escaping @Sendable (UInt64, String, String) async -> Void) {
+        promotedHook.withLock { $0 = hook }
+    }
     package var leaderKey: String { configuration.etcdPrefix + "/leader" }
     package var stateKey: String { configuration.etcdPrefix + "/state" }
 
@@ -411,6 +419,9 @@ public final class HACoordinator: Sendable {
             try await becomePrimary(epoch: epoch)
         } catch {
             depose("promotion failed: \(error)")
+        }
+        if let hook = promotedHook.withLock({ $0 }) {
+            await hook(durable.engine.epoch?.epoch ?? epoch, epoch == 0 ? "manual" : "election", node)
         }
     }
 }

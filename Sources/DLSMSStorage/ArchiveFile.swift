@@ -27,6 +27,21 @@ public enum ArchiveFile {
         if !existed { try io.syncDirectory(directory) }
     }
 
+    /// Replaces the file with `reservations` (a new file synced and renamed over the old one): the
+    /// archive's compaction, after an anonymisation.
+    public static func rewrite(_ reservations: [Reservation], directory: String, io: any StorageIO, time: Timestamp)
+        throws(StorageError)
+    {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(reservations.count * 48)
+        var previous: UInt32 = 0
+        for (i, r) in reservations.enumerated() {
+            previous = WALFrame.append(
+                .reservationChanged(r), lsn: UInt64(i + 1), time: time, previousChecksum: previous, to: &bytes)
+        }
+        try io.writeAtomically(directory + "/" + name, bytes)
+    }
+
     /// Every archived reservation, by id (the last copy of an id wins), and how many bytes were
     /// skipped as damaged.
     public static func read(directory: String, io: any StorageIO) throws(StorageError) -> (

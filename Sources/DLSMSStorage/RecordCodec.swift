@@ -31,6 +31,9 @@ public enum RecordCodec {
         case strike = 18
         case suspensionLifted = 19
         case together = 20
+        case audit = 21
+        case reservationsAnonymised = 22
+        case accountErased = 23
 
         public var name: String {
             switch self {
@@ -54,6 +57,9 @@ public enum RecordCodec {
             case .strike: return "strike"
             case .suspensionLifted: return "lift"
             case .together: return "together"
+            case .audit: return "audit"
+            case .reservationsAnonymised: return "anonymised"
+            case .accountErased: return "erased"
             }
         }
     }
@@ -84,6 +90,9 @@ public enum RecordCodec {
         case .strike: return .strike
         case .suspensionLifted: return .suspensionLifted
         case .together: return .together
+        case .audit: return .audit
+        case .reservationsAnonymised: return .reservationsAnonymised
+        case .accountErased: return .accountErased
         }
     }
 
@@ -100,7 +109,11 @@ public enum RecordCodec {
         case .seatDefined(let s): encode(seat: s, into: &w)
         case .userCreated(let u): encode(user: u, changed: false, into: &w)
         case .userChanged(let u): encode(user: u, changed: true, into: &w)
-        case .reservationsArchived(let list): encode(archived: list, into: &w)
+        case .reservationsArchived(let list), .reservationsAnonymised(let list): encode(archived: list, into: &w)
+        case .audit(let e): encode(audit: e, into: &w)
+        case .accountErased(let e):
+            w.svarint(Int64(e.userID))
+            w.svarint(e.at)
         case .webhookEndpoint(let e): encode(endpoint: e, into: &w)
         case .webhookEvent(let e): encode(event: e, into: &w)
         case .groupPolicy(let p): encode(policy: p, into: &w)
@@ -164,6 +177,13 @@ public enum RecordCodec {
         case .userCreated: return .userCreated(try decodeUser(changed: false, from: &r))
         case .userChanged: return .userChanged(try decodeUser(changed: true, from: &r))
         case .reservationsArchived: return .reservationsArchived(try decodeArchived(from: &r))
+        case .reservationsAnonymised: return .reservationsAnonymised(try decodeArchived(from: &r))
+        case .audit: return .audit(try decodeAudit(from: &r))
+        case .accountErased:
+            let user = try r.int32()
+            let at = try r.svarint()
+            guard user > 0 else { throw DecodingError("bad erasure") }
+            return .accountErased(AccountErasure(userID: user, at: at))
         case .webhookEndpoint: return .webhookEndpoint(try decodeEndpoint(from: &r))
         case .webhookEvent: return .webhookEvent(try decodeEvent(from: &r))
         case .groupPolicy: return .groupPolicy(try decodePolicy(from: &r))
@@ -606,6 +626,33 @@ extension RecordCodec {
         return Reservation(
             id: id, seatID: seat, userID: user, start: start, end: end, status: status, createdAt: created,
             checkedInAt: checkedIn, extras: extras)
+    }
+
+    private static func encode(audit e: AuditEntry, into w: inout ByteWriter) {
+        precondition(
+            e.previousHash.count == AuditEntry.hashBytes && e.hash.count == AuditEntry.hashBytes,
+            "an audit entry carries two 32-byte hashes")
+        w.uvarint(e.seq)
+        w.svarint(e.at)
+        w.svarint(Int64(e.actorID))
+        for text in [e.actor, e.address, e.kind, e.subject, e.reason, e.before, e.after] { w.string(text) }
+        w.bytes(e.previousHash)
+        w.bytes(e.hash)
+    }
+
+    private static func decodeAudit(from r: inout ByteReader) throws(DecodingError) -> AuditEntry {
+        let seq = try r.uvarint()
+        let at = try r.svarint()
+        let actorID = try r.int32()
+        var texts: [String] = []
+        for _ in 0..<7 { texts.append(try r.string()) }
+        let previous = Array(try r.bytes(AuditEntry.hashBytes))
+        let hash = Array(try r.bytes(AuditEntry.hashBytes))
+        guard seq > 0 else { throw DecodingError("bad audit entry") }
+        return AuditEntry(
+            seq: seq, at: at, actorID: actorID, actor: texts[0], address: texts[1], kind: texts[2],
+            subject: texts[3], reason: texts[4], before: texts[5], after: texts[6], previousHash: previous,
+            hash: hash)
     }
 
     private static func decodeArchived(from r: inout ByteReader) throws(DecodingError) -> [ArchivedReservation] {

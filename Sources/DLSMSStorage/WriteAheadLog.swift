@@ -136,6 +136,8 @@ public final class WriteAheadLog: Journal, Sendable {
         var lastSyncNanoseconds: UInt64 = 0
         /// Replication: what an acknowledgement waits for besides the local sync.
         var gate: (any AcknowledgementGate)?
+        /// The next batch starts a new segment (``requestRotation()``).
+        var rotate = false
     }
 
     /// The recent durable batches kept in memory for standbys, and who waits for more.
@@ -238,6 +240,10 @@ public final class WriteAheadLog: Journal, Sendable {
     }
 
     /// Sets what an acknowledgement waits for besides the local sync (replication), or none.
+    /// The next batch written starts a new segment: every record durable now stays in the older
+    /// ones, which a snapshot taken after that batch lets go (compaction after an erasure).
+    public func requestRotation() { state.withLock { $0.rotate = true } }
+
     public func setGate(_ gate: (any AcknowledgementGate)?) { state.withLock { $0.gate = gate } }
 
     /// Returns once every record up to `lsn` is durable here under the policy (whatever a
@@ -334,6 +340,8 @@ public final class WriteAheadLog: Journal, Sendable {
         var lastLSN: UInt64
         /// The log was closing when the batch was taken.
         var closing: Bool
+        /// Starts a new segment (``requestRotation()``).
+        var rotate = false
     }
 
     private func writerLoop(handle initial: any AppendHandle, size initialSize: Int) {
@@ -391,7 +399,9 @@ public final class WriteAheadLog: Journal, Sendable {
             s.frameEnds.removeFirst(count)
             for i in s.frameEnds.indices { s.frameEnds[i] -= end }
             let last = s.nextLSN - 1 - UInt64(s.frameEnds.count)
-            return Batch(bytes: bytes, firstLSN: last - UInt64(count) + 1, lastLSN: last, closing: s.closing)
+            defer { s.rotate = false }
+            return Batch(
+                bytes: bytes, firstLSN: last - UInt64(count) + 1, lastLSN: last, closing: s.closing, rotate: s.rotate)
         }
     }
 
@@ -399,7 +409,7 @@ public final class WriteAheadLog: Journal, Sendable {
     /// policy says, and releases its waiters. A throw leaves `segment` as far as it got, for the
     /// caller to cut back.
     private func commit(_ batch: Batch, to segment: inout Segment, policy: FsyncPolicy) throws(StorageError) {
-        if segment.size >= configuration.segmentBytes {
+        if segment.size >= configuration.segmentBytes || (batch.rotate && segment.size > 0) {
             // The next segment is opened before the current one is closed: if the open fails,
             // `handle` is still the open current segment (cut back and closed once, by the
             // caller), never a closed descriptor closed a second time.

@@ -9,7 +9,7 @@ struct DLSMS: AsyncParsableCommand {
         abstract: "DL-SMS: a library seat reservation engine.",
         subcommands: [
             Serve.self, Info.self, SnapshotCommand.self, UsersCommand.self, CatalogCommand.self, Stress.self,
-            LoadTestCommand.self, Promote.self, SettingsCommand.self,
+            LoadTestCommand.self, Promote.self, SettingsCommand.self, AuditCommand.self,
         ]
     )
 }

@@ -501,6 +501,8 @@ struct ExportDocument: Encodable {
     var memberships: [MembershipRow] = []
     var strikes: [StrikeRow] = []
     var suspensionLifts: [LiftRow] = []
+    /// Entries of the audit trail (`dlsms audit export` lists them).
+    var auditEntries = 0
 
     init(image: EngineImage, lastLSN: UInt64) {
         self.lastLSN = lastLSN
@@ -574,7 +576,9 @@ struct ExportDocument: Encodable {
                         removedBy: s.removed?.by, removalReason: s.removed?.reason))
             case .suspensionLifted(let l):
                 suspensionLifts.append(LiftRow(userID: l.userID, at: rfc3339(l.at), by: l.by, reason: l.reason))
-            case .idFloor, .reservationsArchived, .epoch, .sessionRevoked, .together:
+            case .audit: auditEntries += 1
+            case .idFloor, .reservationsArchived, .epoch, .sessionRevoked, .together, .reservationsAnonymised,
+                .accountErased:
                 break  // a snapshot's image holds reservations one by one, never together
             }
         }

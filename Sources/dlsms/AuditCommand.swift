@@ -1,0 +1,87 @@
+import ArgumentParser
+import DLSMSApp
+import DLSMSCore
+import DLSMSEngine
+import DLSMSStorage
+import Foundation
+
+/// `dlsms audit …`: the audit trail of staff actions, offline.
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Check and export the audit trail of staff actions (offline).",
+        subcommands: [Verify.self, Export.self])
+
+    /// The entries of a data directory (its newest valid snapshot, then its WAL), or of a CSV export.
+    static func entries(dataDir: String, csv: String?) throws -> (entries: [AuditEntry], source: String) {
+        if let csv {
+            guard let data = FileManager.default.contents(atPath: csv), let text = String(data: data, encoding: .utf8)
+            else { throw fail("\(csv): not a readable UTF-8 file") }
+            do {
+                return (try AuditCSV.parse(text) { AuditChain.bytes(hex: $0) }, csv)
+            } catch {
+                throw fail("\(csv): \(error)")
+            }
+        }
+        let state: RecoveredState
+        do {
+            state = try DataDirectory(path: dataDir).recover(repairTornTail: false)
+        } catch {
+            throw fail("\(dataDir): \(error)")
+        }
+        // A snapshot holds the trail as it was; the log after it, the entries made since. An entry
+        // in both, the same (a snapshot taken while it was written), is taken once; everything
+        // else is taken in the files' order, for the check to judge.
+        var entries: [AuditEntry] = []
+        var inSnapshot: [UInt64: AuditEntry] = [:]
+        for case .audit(let e) in state.snapshotRecords {
+            entries.append(e)
+            inSnapshot[e.seq] = e
+        }
+        for r in state.records {
+            guard case .audit(let e) = r.record, inSnapshot[e.seq] != e else { continue }
+            entries.append(e)
+        }
+        return (entries, dataDir)
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Check the hash chain: each entry's hash, each previous_hash, numbers without gaps. Names the first broken entry (exit 1)."
+        )
+        @OptionGroup var options: DataDirOption
+        @Argument(help: "An exported audit.csv (GET /admin/audit.csv) to check instead of the data directory.")
+        var csv: String?
+
+        func run() async throws {
+            let (entries, source) = try AuditCommand.entries(dataDir: options.dataDir, csv: csv)
+            if let broken = AuditChain.verify(entries) {
+                print("BROKEN: \(source): \(broken)")
+                throw ExitCode(1)
+            }
+            guard let first = entries.first, let last = entries.last else {
+                print("\(source): the audit trail is empty")
+                return
+            }
+            let anchor =
+                first.seq == 1 ? "from the start" : "from entry \(first.seq) (older ones left by the retention)"
+            print(
+                "OK: \(source): \(entries.count) entries, \(first.seq)…\(last.seq), \(anchor); last hash \(AuditChain.hex(last.hash))"
+            )
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the audit trail of a data directory as CSV (the format of GET /admin/audit.csv).")
+        @OptionGroup var options: DataDirOption
+
+        func run() async throws {
+            let (entries, _) = try AuditCommand.entries(dataDir: options.dataDir, csv: nil)
+            var out = AuditCSV.header + "\r\n"
+            for e in entries { out += AuditCSV.line(e, hex: AuditChain.hex) }
+            FileHandle.standardOutput.write(Data(out.utf8))
+        }
+    }
+}
