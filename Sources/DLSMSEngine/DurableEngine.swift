@@ -74,7 +74,7 @@ public final class DurableEngine: Sendable {
     /// whether the archive changed since; when the archive's anonymisation pass last ran.
     /// Serialises appends to the archive file with its rewrite.
     private let archiveLock = NSLock()
-    private let compaction = Mutex<(handled: Int, archiveChanged: Bool, archivePass: Timestamp)>((0, false, .min))
+    private let compaction = Mutex<(handled: Int, archiveChanged: Bool, archivePass: Timestamp?)>((0, false, nil))
 
     /// Sets what snapshots cover (a standby's applied position), or the log's head (`nil`).
     public func setSnapshotCoverage(_ covered: (@Sendable () -> (lsn: UInt64, checksum: UInt32))?) {
@@ -371,7 +371,7 @@ public final class DurableEngine: Sendable {
         guard wal.failure == nil, engine.writeFailure == nil else { return (0, 0) }
         let now = engine.clock.now()
         let memory = try await engine.anonymiseExpired(now: now)
-        let due = compaction.withLock { now - $0.archivePass >= archiveEvery }
+        let due = compaction.withLock { $0.archivePass.map { now - $0 >= archiveEvery } ?? true }
         guard due else { return (memory, 0) }
         let archive = try anonymiseArchive(endedBefore: now - engine.rules.anonymiseAfter)
         compaction.withLock {

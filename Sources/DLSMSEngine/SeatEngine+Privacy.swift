@@ -50,6 +50,7 @@ extension SeatEngine {
                 }
             }
             total += moved
+            if moved > 0 { noteAnonymised() }
             if moved == 0 { return total }
         }
     }
@@ -78,6 +79,7 @@ extension SeatEngine {
             try await context.health.commit(ticket)
             total += n
         }
+        if total > 0 { noteAnonymised() }
         return total
     }
 

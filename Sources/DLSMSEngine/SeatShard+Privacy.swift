@@ -34,15 +34,17 @@ extension SeatShard {
     /// Applies an anonymisation record (also replay): each named reservation here now belongs to
     /// no one, and leaves its student's list.
     func restoreAnonymised(_ list: [ArchivedReservation]) {
+        var leaving: [UserID: Set<ReservationID>] = [:]
         for a in list {
             guard let (_, slot) = ctx.directory.locate(a.id), Int(slot) < slots.count, slots.id(at: Int(slot)) == a.id
             else { continue }
             var r = slots[Int(slot)]
             guard r.userID != .anonymous else { continue }
-            ctx.ledger.forget(user: r.userID, id: r.id)
+            leaving[r.userID, default: []].insert(r.id)
             r.userID = .anonymous
             slots[Int(slot)] = r
         }
+        for (user, ids) in leaving { ctx.ledger.forget(user: user, ids: ids) }
     }
 
     private func stored(_ id: ReservationID) -> Reservation? {

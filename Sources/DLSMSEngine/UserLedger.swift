@@ -88,6 +88,10 @@ final class UserLedger: Sendable {
         mutating func remove(_ id: ReservationID) {
             ids.removeAll { $0 == id }
         }
+
+        mutating func remove(_ gone: Set<ReservationID>) {
+            ids.removeAll { gone.contains($0) }
+        }
     }
 
     final class Stripe: Sendable {
@@ -255,6 +259,13 @@ final class UserLedger: Sendable {
     func forget(user: UserID, id: ReservationID) {
         stripe(user).users.withLock { users in
             users[user]?.remove(id)
+        }
+    }
+
+    /// Drops many ids of one student at once (an anonymisation): one pass over their list.
+    func forget(user: UserID, ids: Set<ReservationID>) {
+        stripe(user).users.withLock { users in
+            users[user]?.remove(ids)
         }
     }
 

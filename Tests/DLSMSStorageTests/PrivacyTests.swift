@@ -1,0 +1,227 @@
+import DLSMSCore
+import DLSMSEngine
+import DLSMSStorage
+import DLSMSTestSupport
+import Foundation
+import Testing
+
+/// Retention that forgets people, and erasure: the statistics stay exactly as they were, and after
+/// compaction no file of the data directory holds the link or the person (`docs/privacy.md`).
+@Suite struct PrivacyTests {
+    /// Everything a utilisation report says, over `from`…`to`, by day and by hour.
+    static func reports(_ engine: SeatEngine, from: Timestamp, to: Timestamp) async throws -> [String] {
+        var out: [String] = []
+        for granularity in [UtilisationQuery.Granularity.day, .hour] {
+            let span = granularity == .hour ? 30 * Seconds.day : to - from
+            let r = try await engine.utilisation(
+                UtilisationQuery(branch: nil, from: to - span, to: to, granularity: granularity))
+            out.append("\(r.rows)")
+            out.append("\(r.heatmap)")
+        }
+        return out
+    }
+
+    /// A seeded history of `count` finished reservations of 50 students over 300 days before
+    /// `now`, on 20 seats: completed (checked in), no-shows, cancellations.
+    static func history(count: Int, now: Timestamp, seed: UInt64) -> [JournalRecord] {
+        var random = SplitMix64(seed: seed)
+        let span = 300 * Seconds.day
+        return (0..<count).map { i in
+            let start = now - span + Int64(i) * span / Int64(count)
+            let end = start + Int64.random(in: 1...3, using: &random) * Seconds.hour
+            let status = [ReservationStatus.completed, .completed, .noShow, .cancelled].randomElement(using: &random)!
+            var r = Reservation(
+                id: ReservationID(i + 1), seatID: SeatID.random(in: 1...20, using: &random),
+                userID: UserID.random(in: 1...50, using: &random), start: start, end: end, status: status,
+                createdAt: start - Seconds.day)
+            if status == .completed { r.checkedInAt = start + Int64.random(in: 0...900, using: &random) }
+            return .reservationCreated(r)
+        }
+    }
+
+    @Test func anonymisingOneHundredThousandReservationsKeepsTheReportsIdentical() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let clock = ManualClock(t0)
+        var rules = BookingRules.default
+        rules.anonymiseAfter = 100 * Seconds.day
+        rules.retention = 400 * Seconds.day  // all of it stays in memory, for the reports
+        rules.historyPerUser = 1_000_000
+        let config = PersistenceConfiguration(directory: dir, fsync: .none)
+        let engineConfig = EngineConfiguration(shardCount: 4, rules: rules)
+        let (durable, _) = try await DurableEngine.open(
+            config, engine: engineConfig, clock: clock, seed: { try await seedSmall($0, seats: 20, users: 50) })
+        let engine = durable.engine
+        let records = Self.history(count: 100_000, now: t0, seed: 20_261_207)
+        await engine.apply(batch: records)
+        _ = try await durable.snapshot()
+        let before = try await Self.reports(engine, from: t0 - 320 * Seconds.day, to: t0)
+        let cutoff = t0 - rules.anonymiseAfter
+        let expected = records.filter { if case .reservationCreated(let r) = $0 { r.end < cutoff } else { false } }
+        let mine = await engine.reservations(of: 7, limit: .max).total
+
+        let anonymised = try await durable.anonymiseExpired()
+        #expect(anonymised.memory == expected.count && expected.count > 60_000)
+        #expect(try await Self.reports(engine, from: t0 - 320 * Seconds.day, to: t0) == before)
+        // The old ones belong to no one; the recent ones still to their students.
+        let all = await engine.allReservations(limit: .max).items
+        #expect(all.count == 100_000)
+        #expect(all.allSatisfy { ($0.end < cutoff) == ($0.userID == .anonymous) })
+        #expect(await engine.reservations(of: 7, limit: .max).total < mine)
+        // A second pass has nothing to do; compaction leaves no snapshot or log that holds a link.
+        #expect(try await durable.anonymiseExpired().memory == 0)
+        #expect(durable.compactionDue)
+        let compacted = try await durable.compact()
+        #expect(!durable.compactionDue && compacted.removedFiles.contains { $0.hasPrefix("snapshot-") })
+        #expect(try DataDirectory(path: dir).snapshots().count == 1)
+        await durable.close(finalSnapshot: false)
+
+        // After a restart (the new snapshot and the log after it): the same reports, the same owners.
+        let (reopened, _) = try await DurableEngine.open(config, engine: engineConfig, clock: clock)
+        #expect(try await Self.reports(reopened.engine, from: t0 - 320 * Seconds.day, to: t0) == before)
+        let again = await reopened.engine.allReservations(limit: .max).items
+        #expect(again.map(\.userID) == all.map(\.userID))
+        await reopened.close(finalSnapshot: false)
+    }
+
+    @Test func erasureLeavesNoTraceInAnyFileAndTheSeatUseStillCounts() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let clock = ManualClock(t0)
+        let config = PersistenceConfiguration(directory: dir, keepSnapshots: 3)
+        let (durable, _) = try await DurableEngine.open(
+            config, engine: EngineConfiguration(shardCount: 2), clock: clock,
+            seed: { try await seedSmall($0, seats: 6, users: 3) })
+        let engine = durable.engine
+        let erin = try await engine.register(
+            studentID: "S-ERASE-ME", name: "Erin Erasable", passwordHash: "$2b$04$erinshashisthisone")
+        _ = try await engine.updateUser(id: erin.id) {
+            $0.email = "erin@example.org"
+            $0.groups = ["erin-group"]
+        }
+        _ = try await engine.setGroups(user: erin.id, groups: ["night-owls"])
+        let me = Requester(userID: erin.id)
+        // History: a stay checked in and out, a cancellation, a no-show (a strike and a notification),
+        // a reservation of someone else on the same seat.
+        let stay = try await engine.book(user: erin.id, seat: 1, start: t0 + 600, end: t0 + 4_200)
+        clock.advance(by: 900)
+        _ = try await engine.checkIn(id: stay.id, requester: me)
+        let cancelled = try await engine.book(user: erin.id, seat: 2, start: t0 + 7_200, end: t0 + 9_000)
+        _ = try await engine.cancel(id: cancelled.id, requester: me)
+        _ = try await engine.book(user: erin.id, seat: 3, start: t0 + 3_600, end: t0 + 7_200)
+        _ = try await engine.book(user: 2, seat: 1, start: t0 + 4_200, end: t0 + 7_200)
+        clock.advance(by: 3 * Seconds.hour)
+        _ = await engine.sweep(now: clock.now())
+        #expect(!engine.strikes(of: erin.id).isEmpty)
+        _ = try await durable.snapshot()
+        // Much later: the early ones move to the archive; a new booking and a waitlist entry.
+        clock.advance(by: 100 * Seconds.day)
+        #expect(try await durable.archiveFinished() >= 3)
+        let underWay = try await engine.book(user: erin.id, seat: 5, start: clock.now() + 300, end: clock.now() + 3_900)
+        clock.advance(by: 600)
+        _ = try await engine.checkIn(id: underWay.id, requester: me)
+        let now = clock.now()
+        _ = try await engine.book(user: erin.id, seat: 4, start: now + 600, end: now + 3_600)
+        _ = try await engine.book(user: 1, seat: 6, start: now + 600, end: now + 3_600)
+        _ = try await engine.joinWaitlist(user: erin.id, target: .seat(6), desired: now + 600, end: now + 3_600)
+        _ = try await durable.snapshot()
+        // Up to now: what is still to come is cancelled by the erasure, as the student would.
+        func report() async throws -> [String] { try await Self.reports(engine, from: t0 - Seconds.day, to: now) }
+        let reportBefore = try await report()
+        let archivedBefore = try ArchiveFile.read(directory: dir, io: PosixIO()).reservations
+
+        let anonymised = try await engine.eraseAccount(erin.id)
+        #expect(anonymised >= 2)
+        // At once, in memory: signs in no more, nothing of theirs is listed.
+        let gone = try #require(engine.user(id: erin.id))
+        #expect(gone.isErased && gone.disabled && gone.name.isEmpty && gone.email.isEmpty && gone.passwordHash.isEmpty)
+        #expect(engine.user(studentID: "S-ERASE-ME") == nil)
+        #expect(await engine.reservations(of: erin.id, limit: .max).total == 0)
+        #expect(engine.waitlist(of: erin.id).isEmpty && engine.strikes(of: erin.id).isEmpty)
+        #expect(engine.notifications.list(user: erin.id).isEmpty && engine.assignedGroups(of: erin.id).isEmpty)
+        do {
+            _ = try await engine.eraseAccount(erin.id)
+            Issue.record("erased twice")
+        } catch {
+            guard case .invalidState = error else {
+                Issue.record("\(error)")
+                return
+            }
+        }
+        // The upcoming one was cancelled (its seat free again); the one under way ended.
+        #expect(try await engine.book(user: 2, seat: 4, start: now + 600, end: now + 3_600).status == .confirmed)
+
+        // Compaction: then no file holds the name, email, student id, password hash or a link.
+        #expect(durable.compactionDue)
+        let compacted = try await durable.compact()
+        #expect(compacted.archiveAnonymised == archivedBefore.filter { $0.userID == erin.id }.count)
+        #expect(try await report() == reportBefore)
+        let archived = try ArchiveFile.read(directory: dir, io: PosixIO()).reservations
+        #expect(archived.map(\.id) == archivedBefore.map(\.id) && !archived.contains { $0.userID == erin.id })
+        #expect(archived.map(\.status) == archivedBefore.map(\.status))
+        Self.expectNoTrace(of: ["S-ERASE-ME", "Erin Erasable", "erin@example.org", "erinshashisthisone"], in: dir)
+        for case .reservationCreated(let r) in try Self.snapshotRecords(dir) { #expect(r.userID != erin.id) }
+        await durable.close(finalSnapshot: false)
+
+        // A restart keeps it so.
+        let (reopened, _) = try await DurableEngine.open(
+            config, engine: EngineConfiguration(shardCount: 2), clock: clock)
+        #expect(reopened.engine.user(id: erin.id)?.isErased == true)
+        #expect(await reopened.engine.reservations(of: erin.id, limit: .max).total == 0)
+        await reopened.close(finalSnapshot: false)
+    }
+
+    /// An erasure replayed from the log (no compaction yet, a crash): the same state.
+    @Test func anErasureReplaysFromTheLog() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let clock = ManualClock(t0)
+        let config = PersistenceConfiguration(directory: dir)
+        let (durable, _) = try await DurableEngine.open(
+            config, engine: EngineConfiguration(shardCount: 2), clock: clock,
+            seed: { try await seedSmall($0, seats: 4, users: 3) })
+        let r = try await durable.engine.book(user: 2, seat: 1, start: t0 + 600, end: t0 + 3_600)
+        let done = try await durable.engine.book(user: 2, seat: 2, start: t0 + 600, end: t0 + 1_800)
+        _ = try await durable.engine.cancel(id: done.id, requester: Requester(userID: 2))
+        _ = try await durable.engine.eraseAccount(2)
+        let state = await Observed(durable.engine)
+        await durable.close(finalSnapshot: false)
+        let (reopened, report) = try await DurableEngine.open(
+            config, engine: EngineConfiguration(shardCount: 2), clock: clock)
+        #expect(report.replayedRecords > 0)
+        #expect(await Observed(reopened.engine) == state)
+        let seen = await reopened.engine.allReservations(limit: .max).items.filter { [r.id, done.id].contains($0.id) }
+        #expect(seen.count == 2 && seen.allSatisfy { $0.userID == .anonymous && $0.status == .cancelled })
+        await reopened.close(finalSnapshot: false)
+    }
+
+    static func snapshotRecords(_ dir: String) throws -> [JournalRecord] {
+        var all: [JournalRecord] = []
+        for s in try DataDirectory(path: dir).snapshots() {
+            all += try SnapshotFile.decode(try PosixIO().read(dir + "/" + s.name)).records
+        }
+        return all
+    }
+
+    /// No file under `dir` holds any of `needles`: raw bytes, and each snapshot's decoded content.
+    static func expectNoTrace(of needles: [String], in dir: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        let files = FileManager.default.enumerator(atPath: dir)?.compactMap { $0 as? String } ?? []
+        var searched = 0
+        for name in files {
+            let path = dir + "/" + name
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+                let data = FileManager.default.contents(atPath: path)
+            else { continue }
+            searched += 1
+            var texts = [String(decoding: data, as: UTF8.self)]
+            if name.hasSuffix(".dlsnap"), let decoded = try? SnapshotFile.decode([UInt8](data)) {
+                texts.append("\(decoded.records)")
+            }
+            for needle in needles where texts.contains(where: { $0.contains(needle) }) {
+                Issue.record("\(name) holds \(needle)", sourceLocation: sourceLocation)
+            }
+        }
+        #expect(searched >= 3, "searched \(files)", sourceLocation: sourceLocation)
+    }
+}
