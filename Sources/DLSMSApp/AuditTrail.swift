@@ -22,11 +22,16 @@ public enum AuditChain {
     /// number above 1 and is anchored by its own `previous_hash`; one numbered 1 must follow the
     /// zero hash. Returns the first break, or nil.
     public static func verify(_ entries: [AuditEntry]) -> Break? {
+        let numbers = Set(entries.map(\.seq))
         var previous: AuditEntry?
         for (i, e) in entries.enumerated() {
             if let p = previous {
                 if e.seq <= p.seq {
                     return Break(position: i, seq: e.seq, reason: "out of order: it comes after entry \(p.seq)")
+                }
+                if e.seq != p.seq + 1 && numbers.contains(p.seq + 1) {
+                    return Break(
+                        position: i, seq: e.seq, reason: "out of order: entry \(p.seq + 1) should come before it")
                 }
                 if e.seq != p.seq + 1 {
                     let missing =

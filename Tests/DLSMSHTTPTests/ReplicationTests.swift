@@ -399,6 +399,26 @@ import Testing
             try await eventually {
                 try await call(s, "GET", "/me/strikes", token: student).body["suspension"] is NSNull
             })
+        // The audit trail of those staff actions reaches the standby, entry for entry.
+        func trail(_ base: String) async throws -> [[String: Any]] {
+            try await call(base, "GET", "/admin/audit?limit=200", token: admin).body["entries"] as? [[String: Any]]
+                ?? []
+        }
+        let kinds = try await trail(p).compactMap { $0["kind"] as? String }
+        #expect(kinds.starts(with: ["suspension.lifted", "group.members_set", "group.policy_set"]), "\(kinds)")
+        #expect(
+            try await eventually {
+                try await trail(s).compactMap { $0["hash"] as? String } == trail(p).compactMap { $0["hash"] as? String }
+            })
+        // An erasure on the primary is effective on the standby at once: the account names no one.
+        let leaving = try await primary.server.login("S2021004")
+        #expect(try await call(p, "DELETE", "/me", token: leaving, json: #"{"confirm": true}"#).status == 200)
+        #expect(
+            try await eventually {
+                let u = try await call(s, "GET", "/admin/users?student_id=S2021004", token: admin).body
+                return (u["users"] as? [Any])?.isEmpty == true
+            })
+        #expect(try await call(s, "GET", "/auth/me", token: leaving).status == 401)
         _ = standby.server.stop()
         _ = primary.server.stop()
     }
@@ -569,6 +589,12 @@ import Testing
         #expect(try await book(s, token: token, seat: 1_005).0 == 201)
         let twice = try runDLSMS(["promote", s, "--secret", Self.secret])
         #expect(twice.status != 0 && twice.error.contains("not a standby"), "\(twice)")
+        // The promotion is in the new primary's audit trail.
+        let admin = try await standby.server.login("admin", "admin-password")
+        let promotions = try await call(s, "GET", "/admin/audit?kind=standby.promoted", token: admin).body
+        let entry = try #require((promotions["entries"] as? [[String: Any]])?.first, "\(promotions)")
+        #expect((entry["after"] as? [String: Any])?["how"] as? String == "manual", "\(entry)")
+        #expect((entry["after"] as? [String: Any])?["epoch"] as? Int == (epoch ?? -1) + 1, "\(entry)")
         _ = standby.server.stop()
     }
 }
