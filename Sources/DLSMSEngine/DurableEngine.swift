@@ -74,7 +74,10 @@ public final class DurableEngine: Sendable {
     /// whether the archive changed since; when the archive's anonymisation pass last ran.
     /// Serialises appends to the archive file with its rewrite.
     private let archiveLock = NSLock()
-    private let compaction = Mutex<(handled: Int, archiveChanged: Bool, archivePass: Timestamp?)>((0, false, nil))
+    private let compaction = Mutex<
+        (handled: Int, archiveChanged: Bool, archivePass: Timestamp?, compactedAt: Timestamp?)
+    >(
+        (0, false, nil, nil))
 
     /// Sets what snapshots cover (a standby's applied position), or the log's head (`nil`).
     public func setSnapshotCoverage(_ covered: (@Sendable () -> (lsn: UInt64, checksum: UInt32))?) {
@@ -362,17 +365,18 @@ public final class DurableEngine: Sendable {
 
     // MARK: - Privacy: anonymisation of the archive, compaction
 
-    /// The privacy pass of the sweeper: anonymises finished reservations in memory past
-    /// ``BookingRules/anonymiseAfter``, and — at most once per `archiveEvery` — rewrites the
-    /// archive file with those of its reservations past it (or of erased accounts) anonymised.
-    /// Returns how many reservations were anonymised in memory and in the archive.
+    /// The privacy pass of the sweeper, at most once per `every` (a day: so that the compaction
+    /// it leads to, a full snapshot, is daily too): anonymises finished reservations past
+    /// ``BookingRules/anonymiseAfter`` in memory, then rewrites the archive file with those of
+    /// its reservations past it (or of erased accounts) anonymised. Returns how many reservations
+    /// were anonymised in memory and in the archive.
     @discardableResult
-    public func anonymiseExpired(archiveEvery: Int64 = Seconds.day) async throws -> (memory: Int, archive: Int) {
+    public func anonymiseExpired(every: Int64 = Seconds.day) async throws -> (memory: Int, archive: Int) {
         guard wal.failure == nil, engine.writeFailure == nil else { return (0, 0) }
         let now = engine.clock.now()
+        let due = compaction.withLock { $0.archivePass.map { now - $0 >= every } ?? true }
+        guard due else { return (0, 0) }
         let memory = try await engine.anonymiseExpired(now: now)
-        let due = compaction.withLock { $0.archivePass.map { now - $0 >= archiveEvery } ?? true }
-        guard due else { return (memory, 0) }
         let archive = try anonymiseArchive(endedBefore: now - engine.rules.anonymiseAfter)
         compaction.withLock {
             $0.archivePass = now
@@ -403,11 +407,20 @@ public final class DurableEngine: Sendable {
     }
 
     /// `true` when an erasure or anonymisation (in memory or in the archive) has happened since
-    /// the last compaction.
+    /// the last compaction, and that was at least ``compactionInterval`` ago (erasures in a row
+    /// share one compaction).
     public var compactionDue: Bool {
         let changes = engine.privacyChanges
-        return compaction.withLock { $0.handled != changes || $0.archiveChanged }
+        let now = engine.clock.now()
+        return compaction.withLock {
+            ($0.handled != changes || $0.archiveChanged)
+                && $0.compactedAt.map { now - $0 >= Self.compactionInterval } ?? true
+        }
     }
+
+    /// The least time between two compactions, in seconds: an erasure leaves the data directory
+    /// (but for backups) at most this long after it, plus the compaction's own time.
+    public static let compactionInterval: Int64 = 60
 
     /// What a compaction did.
     public struct CompactionReport: Sendable {
@@ -449,9 +462,11 @@ public final class DurableEngine: Sendable {
         let before = Set((try directory.io.list(configuration.directory)))
         let snapshot = try await writeSnapshot(keep: 1)
         let after = Set((try directory.io.list(configuration.directory)))
+        let now = engine.clock.now()
         compaction.withLock {
             $0.handled = changes
             $0.archiveChanged = false
+            $0.compactedAt = now
         }
         return CompactionReport(
             snapshot: snapshot, archiveAnonymised: archive, removedFiles: before.subtracting(after).sorted())

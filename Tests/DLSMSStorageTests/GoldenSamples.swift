@@ -161,6 +161,15 @@ let laterGoldenRecords: [JournalRecord] = [
                 id: 44, seatID: 11, userID: 1, start: 1_760_187_600, end: 1_760_191_200, createdAt: 1_760_185_000,
                 extras: ReservationExtras(movedFrom: 43))),
     ]),
+    // The audit trail (kind 21): seq, time, actor id, seven strings, the two 32-byte hashes; an
+    // anonymisation (kind 22, as an archive list with user 0); an erasure (kind 23).
+    .audit(
+        AuditEntry(
+            seq: 1, at: 1_760_190_000, actorID: 1, actor: "admin", address: "127.0.0.1", kind: "account.disabled",
+            subject: "user:2", before: #"{"disabled":false}"#, after: #"{"disabled":true}"#,
+            previousHash: AuditEntry.genesis, hash: [UInt8](repeating: 0xAB, count: 32))),
+    .reservationsAnonymised([ArchivedReservation(id: 7, seatID: 3, userID: 0)]),
+    .accountErased(AccountErasure(userID: 2, at: 1_760_190_000)),
 ]
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }

@@ -58,6 +58,13 @@ import Testing
         // kind 20 (together): 2 parts, each length-prefixed: reservation 43 cancelled, 44 created
         // (status 40: confirmed with extras, fields 10: moved from 43)
         "14020e05561402a0d3d28e0da0389f38031004581602a0d3d28e0da038cf28401056",
+        // kind 21: seq 1, time, actor 1, "admin", "127.0.0.1", "account.disabled", "user:2", "",
+        // before, after, 32 zero bytes, 32 × ab
+        "1501e0f8d28e0d020561646d696e093132372e302e302e31106163636f756e742e64697361626c656406757365723a3200127b2264697361626c6564223a66616c73657d117b2264697361626c6564223a747275657d0000000000000000000000000000000000000000000000000000000000000000abababababababababababababababababababababababababababababababab",
+        // kind 22: one reservation, id 7, seat 3, user 0
+        "16010e0600",
+        // kind 23: user 2, time
+        "1704e0f8d28e0d",
     ]
     static let spoolFrame =
         "01800000130000000100000000000000c046ea6800000000000000003c0819a908000000000000000300000000000000010203"

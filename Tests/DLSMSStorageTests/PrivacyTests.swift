@@ -69,7 +69,7 @@ import Testing
         #expect(all.allSatisfy { ($0.end < cutoff) == ($0.userID == .anonymous) })
         #expect(await engine.reservations(of: 7, limit: .max).total < mine)
         // A second pass has nothing to do; compaction leaves no snapshot or log that holds a link.
-        #expect(try await durable.anonymiseExpired().memory == 0)
+        #expect(try await durable.anonymiseExpired(every: 0).memory == 0)
         #expect(durable.compactionDue)
         let compacted = try await durable.compact()
         #expect(!durable.compactionDue && compacted.removedFiles.contains { $0.hasPrefix("snapshot-") })
