@@ -1,4 +1,3 @@
-import DLSMSCore
 import DLSMSTestSupport
 import Foundation
 import Synchronization
@@ -7,9 +6,6 @@ import Testing
 #if canImport(FoundationNetworking)
     import FoundationNetworking
 #endif
-
-@testable import DLSMSApp
-@testable import DLSMSEngine
 
 /// The audit trail of a real server: it survives kill -9 with every acknowledged entry, and
 /// `dlsms audit verify` checks it offline and names the first broken entry of a tampered copy.
