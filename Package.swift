@@ -297,6 +297,7 @@ if Context.environment["DLSMS_BENCHMARKS"] != nil {
             dependencies: [
                 "DLSMSEngine",
                 "DLSMSStorage",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/DurabilityBenchmarks",

@@ -1,4 +1,5 @@
 import Benchmark
+import Crypto
 import DLSMSCore
 import DLSMSEngine
 import DLSMSStorage
@@ -197,5 +198,138 @@ let benchmarks: @Sendable () -> Void = {
     } teardown: {
         // After the last iteration (each one opens the directory the setup made).
         try? FileManager.default.removeItem(atPath: benchDirectory("recovery"))
+    }
+
+    // The audit trail's cost to a staff action: the same account change (revoke an account's
+    // sessions: one journal record), alone and followed by its audit entry (SHA-256 chained, a
+    // second record) — each acknowledged once durable, `--fsync always`.
+    let actions = BenchmarkMetric.custom("staff actions/s", polarity: .prefersLarger, useScalingFactor: false)
+    for audited in [false, true] {
+        for writers in [1, 16] {
+            Benchmark(
+                "Staff action (fsync always)\(audited ? " + audit entry" : ""): \(writers) writers",
+                configuration: .init(
+                    metrics: [.wallClock, actions, p50, p99], maxDuration: .seconds(30), maxIterations: 3)
+            ) { benchmark in
+                let dir = freshDirectory("staff\(audited)\(writers)")
+                defer { try? FileManager.default.removeItem(atPath: dir) }
+                let (durable, _) = try await DurableEngine.open(
+                    PersistenceConfiguration(directory: dir, fsync: .always), engine: EngineConfiguration(rules: rules),
+                    clock: ManualClock(now),
+                    seed: { engine in
+                        try await catalog(engine, seats: 10)
+                        for u in 1...100 {
+                            _ = try await engine.register(studentID: "S\(u)", name: "S \(u)", passwordHash: "")
+                        }
+                    })
+                let engine = durable.engine
+                let perWriter = 2_000 / writers
+                let started = DispatchTime.now()
+                let latencies = await withTaskGroup(of: [UInt64].self) { group in
+                    for w in 0..<writers {
+                        group.addTask {
+                            var mine: [UInt64] = []
+                            for i in 0..<perWriter {
+                                let user = UserID(1 + (w * perWriter + i) % 100)
+                                let t = DispatchTime.now().uptimeNanoseconds
+                                _ = try? await engine.updateUser(id: user) { $0.tokenGeneration &+= 1 }
+                                if audited {
+                                    _ = try? await engine.recordAudit { seq, previous in
+                                        var e = AuditEntry(
+                                            seq: seq, at: now, actorID: 101, actor: "admin", address: "127.0.0.1",
+                                            kind: "account.sessions_revoked", subject: "user:\(user)",
+                                            before: #"{"role":"student","disabled":false,"token_generation":1}"#,
+                                            after: #"{"role":"student","disabled":false,"token_generation":2}"#,
+                                            previousHash: previous)
+                                        e.hash = Array(SHA256.hash(data: e.chainInput))
+                                        return e
+                                    }
+                                }
+                                mine.append(DispatchTime.now().uptimeNanoseconds - t)
+                            }
+                            return mine
+                        }
+                    }
+                    return await group.reduce(into: [UInt64]()) { $0 += $1 }.sorted()
+                }
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+                precondition(!audited || engine.audit.count == latencies.count, "every action has its entry")
+                benchmark.measurement(actions, Int(Double(latencies.count) / seconds))
+                benchmark.measurement(p50, Int(latencies[latencies.count / 2] / 1_000))
+                benchmark.measurement(p99, Int(latencies[latencies.count * 99 / 100] / 1_000))
+                await durable.close(finalSnapshot: false)
+            }
+        }
+    }
+
+    /// 1,000,000 finished reservations (completed, no-shows, cancelled) of 10,000 students over
+    /// the 300 days before `now`, on 5,000 seats.
+    @Sendable func finishedHistory() -> [JournalRecord] {
+        var rng = SplitMix64(seed: 11)
+        return (0..<1_000_000).map { i in
+            let start = now - 300 * 86_400 + Int64(i) * 300 * 86_400 / 1_000_000
+            let status = [ReservationStatus.completed, .completed, .noShow, .cancelled].randomElement(using: &rng)!
+            return .reservationCreated(
+                Reservation(
+                    id: ReservationID(i + 1), seatID: SeatID.random(in: 1...5_000, using: &rng),
+                    userID: UserID.random(in: 1...10_000, using: &rng), start: start, end: start + 3_600,
+                    status: status, createdAt: start - 86_400, checkedInAt: status == .completed ? start + 60 : nil))
+        }
+    }
+
+    let anonymisedPerSecond = BenchmarkMetric.custom(
+        "reservations anonymised/s", polarity: .prefersLarger, useScalingFactor: false)
+    let anonymiseConfig = Benchmark.Configuration(
+        metrics: [.wallClock, anonymisedPerSecond], maxDuration: .seconds(60), maxIterations: 3)
+
+    // Retention in memory: 1M finished reservations past --anonymise-after-days lose their link,
+    // journalled (one record per shard and batch of 50,000) and synced.
+    Benchmark("Anonymise in memory: 1M finished reservations", configuration: anonymiseConfig) { benchmark in
+        let dir = freshDirectory("anonymise")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var kept = rules
+        kept.retention = 400 * 86_400
+        kept.historyPerUser = .max
+        kept.anonymiseAfter = 1
+        let (durable, _) = try await DurableEngine.open(
+            PersistenceConfiguration(directory: dir, fsync: .always), engine: EngineConfiguration(rules: kept),
+            clock: ManualClock(now), seed: { try await catalog($0, seats: 5_000) })
+        await durable.engine.apply(batch: finishedHistory())
+        benchmark.startMeasurement()
+        let started = DispatchTime.now()
+        let n = try await durable.engine.anonymiseExpired(now: now)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        benchmark.stopMeasurement()
+        precondition(n == 1_000_000, "anonymised \(n)")
+        benchmark.measurement(anonymisedPerSecond, Int(Double(n) / seconds))
+        await durable.close(finalSnapshot: false)
+    }
+
+    // Retention in the archive: `archive.log` with 1M reservations read, anonymised, written to a
+    // new file, synced and renamed over the old one.
+    Benchmark("Anonymise the archive: 1M archived reservations", configuration: anonymiseConfig) { benchmark in
+        let dir = freshDirectory("archive")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var kept = rules
+        kept.anonymiseAfter = 1
+        let (durable, _) = try await DurableEngine.open(
+            PersistenceConfiguration(directory: dir, fsync: .always), engine: EngineConfiguration(rules: kept),
+            clock: ManualClock(now), seed: { try await catalog($0, seats: 5_000) })
+        let history = finishedHistory()
+        for part in stride(from: 0, to: history.count, by: 50_000) {
+            let batch = history[part..<min(part + 50_000, history.count)].map { record -> JournalRecord in
+                guard case .reservationCreated(let r) = record else { return record }
+                return .reservationChanged(r)
+            }
+            try ArchiveFile.append(batch, directory: dir, io: PosixIO(), time: now)
+        }
+        benchmark.startMeasurement()
+        let started = DispatchTime.now()
+        let n = try durable.anonymiseArchive(endedBefore: now)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        benchmark.stopMeasurement()
+        precondition(n == 1_000_000, "anonymised \(n)")
+        benchmark.measurement(anonymisedPerSecond, Int(Double(n) / seconds))
+        await durable.close(finalSnapshot: false)
     }
 }
