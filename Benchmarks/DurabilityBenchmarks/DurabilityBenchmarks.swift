@@ -263,11 +263,11 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     /// 1,000,000 finished reservations (completed, no-shows, cancelled) of 10,000 students over
-    /// the 300 days before `now`, on 5,000 seats.
+    /// 300 days ending a day before `now`, on 5,000 seats.
     @Sendable func finishedHistory() -> [JournalRecord] {
         var rng = SplitMix64(seed: 11)
         return (0..<1_000_000).map { i in
-            let start = now - 300 * 86_400 + Int64(i) * 300 * 86_400 / 1_000_000
+            let start = now - 301 * 86_400 + Int64(i) * 300 * 86_400 / 1_000_000
             let status = [ReservationStatus.completed, .completed, .noShow, .cancelled].randomElement(using: &rng)!
             return .reservationCreated(
                 Reservation(

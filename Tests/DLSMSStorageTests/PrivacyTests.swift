@@ -171,6 +171,65 @@ import Testing
         await reopened.close(finalSnapshot: false)
     }
 
+    /// Retention in the archive: reservations archived after 90 days are anonymised in place once
+    /// they pass --anonymise-after-days, the recent ones keep their students, and after the
+    /// compaction no file links an old reservation to a student.
+    @Test func theArchiveIsAnonymisedInPlaceAndNoFileLinksOldReservations() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let clock = ManualClock(t0)
+        var rules = BookingRules.default
+        rules.retention = 2 * Seconds.day
+        rules.anonymiseAfter = 10 * Seconds.day
+        let config = PersistenceConfiguration(directory: dir)
+        let (durable, _) = try await DurableEngine.open(
+            config, engine: EngineConfiguration(shardCount: 2, rules: rules), clock: clock,
+            seed: { try await seedSmall($0, seats: 4, users: 3) })
+        let engine = durable.engine
+        // One cancelled reservation a day for 20 days, by students 1-3.
+        var made: [Reservation] = []
+        for day in 0..<20 {
+            let start = clock.now() + 3_600
+            let r = try await engine.book(
+                user: UserID(1 + day % 3), seat: SeatID(1 + day % 4), start: start, end: start + 3_600)
+            made.append(try await engine.cancel(id: r.id, requester: Requester(userID: r.userID)))
+            clock.advance(by: Seconds.day)
+            _ = try await durable.archiveFinished()
+        }
+        let now = clock.now()
+        let archived = try ArchiveFile.read(directory: dir, io: PosixIO()).reservations
+        #expect(archived.count >= 17 && archived.allSatisfy { $0.userID != .anonymous })
+        let anonymised = try await durable.anonymiseExpired()
+        let old = made.filter { $0.end < now - rules.anonymiseAfter }
+        #expect(anonymised.archive == old.count && old.count >= 9)
+        let after = try ArchiveFile.read(directory: dir, io: PosixIO()).reservations
+        #expect(after.map(\.id) == archived.map(\.id))
+        for r in after {
+            #expect((r.userID == .anonymous) == (r.end < now - rules.anonymiseAfter), "\(r)")
+            let was = archived.first { $0.id == r.id }
+            #expect(
+                was.map {
+                    Reservation(
+                        id: r.id, seatID: $0.seatID, userID: r.userID, start: $0.start, end: $0.end, status: $0.status,
+                        createdAt: $0.createdAt)
+                } == r)
+        }
+        // Compaction: no snapshot or log segment holds an old reservation with its student.
+        #expect(durable.compactionDue)
+        _ = try await durable.compact()
+        let state = try DataDirectory(path: dir).recover()
+        for record in state.snapshotRecords + state.records.map(\.record) {
+            if case .reservationCreated(let r) = record, r.end < now - rules.anonymiseAfter {
+                #expect(r.userID == .anonymous, "\(r)")
+            }
+            if case .reservationChanged(let r) = record, r.end < now - rules.anonymiseAfter {
+                #expect(r.userID == .anonymous, "\(r)")
+            }
+        }
+        #expect(try DataDirectory(path: dir).segments().count == 1)
+        await durable.close(finalSnapshot: false)
+    }
+
     /// An erasure replayed from the log (no compaction yet, a crash): the same state.
     @Test func anErasureReplaysFromTheLog() async throws {
         let dir = temporaryDirectory()
