@@ -64,6 +64,37 @@ public enum AuditChain {
         return "\(n)\(suffix)"
     }
 
+    /// Appends one entry to `engine`'s trail (hash-chained) and waits until it is durable: the
+    /// server's (``LibraryService/audit(_:_:subject:reason:before:after:)``) and the offline
+    /// commands'.
+    @discardableResult
+    public static func record(
+        in engine: SeatEngine, _ actor: AuditActor, _ kind: String, subject: String, reason: String = "",
+        before: String = "", after: String = ""
+    ) async throws(EngineError) -> AuditEntry {
+        precondition(AuditKind.all.contains(kind), "unknown audit kind \(kind)")
+        let now = engine.clock.now()
+        return try await engine.recordAudit { seq, previous in
+            var e = AuditEntry(
+                seq: seq, at: now, actorID: actor.userID, actor: actor.studentID, address: actor.address, kind: kind,
+                subject: subject, reason: reason, before: before, after: after, previousHash: previous)
+            e.hash = hash(e)
+            return e
+        }
+    }
+
+    /// An account's fields the audit trail keeps (no name, email or student id: erasure must
+    /// leave none behind).
+    public static func account(_ u: User) -> String {
+        value {
+            $0.object {
+                $0.field("role", u.role.name)
+                $0.field("disabled", u.disabled)
+                $0.field("token_generation", Int64(u.tokenGeneration))
+            }
+        }
+    }
+
     public static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
@@ -130,8 +161,11 @@ public struct AuditActor: Sendable, Hashable {
         self.init(userID: caller.userID, studentID: caller.studentID, address: address)
     }
 
-    /// An operator's command on the server's machine (`dlsms promote`, a standby promoting itself).
+    /// The server itself (a standby promoting itself).
     public static let server = AuditActor(userID: 0, studentID: "(server)", address: "local")
+
+    /// An operator's offline command on the server's machine (`dlsms users …`).
+    public static let operatorCommand = AuditActor(userID: 0, studentID: "(operator)", address: "local")
 }
 
 extension LibraryService {
@@ -141,15 +175,8 @@ extension LibraryService {
         _ actor: AuditActor, _ kind: String, subject: String, reason: String = "", before: String = "",
         after: String = ""
     ) async throws(EngineError) -> AuditEntry {
-        precondition(AuditKind.all.contains(kind), "unknown audit kind \(kind)")
-        let now = engine.clock.now()
-        return try await engine.recordAudit { seq, previous in
-            var e = AuditEntry(
-                seq: seq, at: now, actorID: actor.userID, actor: actor.studentID, address: actor.address, kind: kind,
-                subject: subject, reason: reason, before: before, after: after, previousHash: previous)
-            e.hash = AuditChain.hash(e)
-            return e
-        }
+        try await AuditChain.record(
+            in: engine, actor, kind, subject: subject, reason: reason, before: before, after: after)
     }
 
     /// A staff sign-in's audit entry (nothing for a student). A standby writes nothing: there it

@@ -101,15 +101,7 @@ package func auditValue(_ body: (inout JSONWriter) -> Void) -> String { AuditCha
 
 /// An account's fields the audit trail keeps (no name, email or student id: erasure must leave
 /// none behind).
-package func auditAccount(_ u: User) -> String {
-    auditValue {
-        $0.object {
-            $0.field("role", u.role.name)
-            $0.field("disabled", u.disabled)
-            $0.field("token_generation", Int64(u.tokenGeneration))
-        }
-    }
-}
+package func auditAccount(_ u: User) -> String { AuditChain.account(u) }
 
 package func auditSeat(_ s: Seat) -> String {
     auditValue {

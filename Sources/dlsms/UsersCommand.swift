@@ -126,8 +126,12 @@ struct UsersCommand: AsyncParsableCommand {
             let (secret, generated) = try password.password()
             let hash = try password.hash(secret)
             let user = try await withDataDirectory(options.dataDir) { engine in
-                try await engine.register(
+                let user = try await engine.register(
                     studentID: studentID, name: name ?? studentID, passwordHash: hash, role: admin ? .admin : .student)
+                try await AuditChain.record(
+                    in: engine, .operatorCommand, "account.created", subject: "user:\(user.id)",
+                    after: AuditChain.account(user))
+                return user
             }
             print("created \(UsersCommand.describe(user))")
             if generated { print("password: \(secret)") }
@@ -147,10 +151,13 @@ struct UsersCommand: AsyncParsableCommand {
             let hash = try password.hash(secret)
             try await withDataDirectory(options.dataDir) { engine in
                 let user = try UsersCommand.find(engine, studentID)
-                try await engine.updateUser(id: user.id) {
+                let changed = try await engine.updateUser(id: user.id) {
                     $0.passwordHash = hash
                     $0.tokenGeneration &+= 1
                 }
+                try await AuditChain.record(
+                    in: engine, .operatorCommand, "account.password_reset", subject: "user:\(user.id)",
+                    before: AuditChain.account(user), after: AuditChain.account(changed))
             }
             print("password of \(studentID) reset; its sessions are revoked")
             if generated { print("password: \(secret)") }
@@ -164,7 +171,7 @@ struct UsersCommand: AsyncParsableCommand {
         @Argument(help: "Student ids.") var studentIDs: [String]
 
         func run() async throws {
-            try await UsersCommand.change(options.dataDir, studentIDs, "disabled") {
+            try await UsersCommand.change(options.dataDir, studentIDs, "disabled", audit: "account.disabled") {
                 $0.disabled = true
                 $0.tokenGeneration &+= 1
             }
@@ -177,7 +184,9 @@ struct UsersCommand: AsyncParsableCommand {
         @Argument(help: "Student ids.") var studentIDs: [String]
 
         func run() async throws {
-            try await UsersCommand.change(options.dataDir, studentIDs, "enabled") { $0.disabled = false }
+            try await UsersCommand.change(options.dataDir, studentIDs, "enabled", audit: "account.enabled") {
+                $0.disabled = false
+            }
         }
     }
 
@@ -188,17 +197,25 @@ struct UsersCommand: AsyncParsableCommand {
         @Argument(help: "Student ids.") var studentIDs: [String]
 
         func run() async throws {
-            try await UsersCommand.change(options.dataDir, studentIDs, "sessions revoked") { $0.tokenGeneration &+= 1 }
+            try await UsersCommand.change(
+                options.dataDir, studentIDs, "sessions revoked", audit: "account.sessions_revoked"
+            ) { $0.tokenGeneration &+= 1 }
         }
     }
 
     static func change(
-        _ dataDir: String, _ studentIDs: [String], _ done: String, _ body: @escaping @Sendable (inout User) -> Void
+        _ dataDir: String, _ studentIDs: [String], _ done: String, audit kind: String,
+        _ body: @escaping @Sendable (inout User) -> Void
     ) async throws {
         guard !studentIDs.isEmpty else { throw ValidationError("name at least one student id") }
         try await withDataDirectory(dataDir) { engine in
             let users = try studentIDs.map { try UsersCommand.find(engine, $0) }  // all exist, or nothing changes
-            for u in users { try await engine.updateUser(id: u.id, body) }
+            for u in users {
+                let changed = try await engine.updateUser(id: u.id, body)
+                try await AuditChain.record(
+                    in: engine, .operatorCommand, kind, subject: "user:\(u.id)", before: AuditChain.account(u),
+                    after: AuditChain.account(changed))
+            }
         }
         for id in studentIDs { print("\(id): \(done)") }
     }

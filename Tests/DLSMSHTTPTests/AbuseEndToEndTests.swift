@@ -189,6 +189,16 @@ import Testing
         #expect(try runDLSMS(["users", "disable"] + ids + ["--data-dir", data]).status == 0)
         let list = try runDLSMS(["users", "list", "--data-dir", data])
         #expect(list.output.split(separator: "\n").filter { $0.contains("\tdisabled\t") }.count == 10, "\(list)")
+        // Each offline change is in the audit trail, as the operator's.
+        let trail = try runDLSMS(["audit", "export", "--data-dir", data]).output
+        let operatorKinds = trail.split(separator: "\r\n").filter { $0.contains(",(operator),local,") }.map {
+            $0.split(separator: ",")[5]
+        }
+        #expect(
+            operatorKinds == ["account.password_reset", "account.created"]
+                + Array(repeating: "account.disabled", count: 10),
+            "\(trail)")
+        #expect(try runDLSMS(["audit", "verify", "--data-dir", data]).status == 0)
 
         // ...and starts once they are disabled.
         server = try await started(data, ["--demo-data", "false"])
