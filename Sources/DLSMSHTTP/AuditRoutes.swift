@@ -29,25 +29,13 @@ package func addAuditRoutes(to api: RouterGroup<APIContext>, service: LibrarySer
         _ = try context.requireAdmin()
         let filter = try auditFilter(request)
         let entries = engine.audit.all.filter(filter.matches)
-        let body = ResponseBody { writer in
-            try await writer.write(ByteBuffer(string: AuditCSV.header + "\r\n"))
+        return Report.csvStream(filename: "audit.csv", header: AuditCSV.header) { emit in
             for chunk in stride(from: 0, to: entries.count, by: 1_000) {
-                var text = ""
-                for e in entries[chunk..<min(chunk + 1_000, entries.count)] {
-                    text += AuditCSV.line(e, hex: AuditChain.hex)
-                }
-                try await writer.write(ByteBuffer(string: text))
+                try await emit(
+                    entries[chunk..<min(chunk + 1_000, entries.count)].map { AuditCSV.line($0, hex: AuditChain.hex) }
+                        .joined())
             }
-            try await writer.finish(nil)
         }
-        return Response(
-            status: .ok,
-            headers: [
-                .contentType: "text/csv; charset=utf-8",
-                .contentDisposition: "attachment; filename=\"audit.csv\"",
-                .cacheControl: "no-store",
-            ],
-            body: body)
     }
 }
 

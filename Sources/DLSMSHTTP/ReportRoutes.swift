@@ -31,9 +31,10 @@ package func addReportRoutes(to api: RouterGroup<APIContext>, service: LibrarySe
     api.get("/admin/reservations.csv") { request, context -> Response in
         _ = try context.requireAdmin()
         let filter = try ReservationFilter(request)
-        let body = ResponseBody { writer in
-            try await writer.write(
-                ByteBuffer(string: "id,seat_id,user_id,start_time,end_time,status,created_at,checked_in_at\r\n"))
+        return Report.csvStream(
+            filename: "reservations.csv",
+            header: "id,seat_id,user_id,start_time,end_time,status,created_at,checked_in_at"
+        ) { emit in
             try await engine.forEachReservation(matching: filter) { chunk in
                 var text = ""
                 for r in chunk {
@@ -41,17 +42,9 @@ package func addReportRoutes(to api: RouterGroup<APIContext>, service: LibrarySe
                     text +=
                         "\(r.status.name),\(RFC3339.format(r.createdAt)),\(r.checkedInAt.map(RFC3339.format) ?? "")\r\n"
                 }
-                try await writer.write(ByteBuffer(string: text))
+                try await emit(text)
             }
-            try await writer.finish(nil)
         }
-        return Response(
-            status: .ok,
-            headers: [
-                .contentType: "text/csv; charset=utf-8",
-                .contentDisposition: "attachment; filename=\"reservations.csv\"",
-            ],
-            body: body)
     }
 }
 
@@ -127,6 +120,27 @@ package enum Report {
         w.field("occupied_seconds", f.occupiedSeconds)
         w.field("no_shows", f.noShows)
         w.field("cancellations", f.cancellations)
+    }
+
+    /// A CSV answer written as it is made: `header`, then what `produce` emits; an attachment,
+    /// never cached (it names people).
+    package static func csvStream(
+        filename: String, header: String,
+        _ produce: @escaping @Sendable (_ emit: (String) async throws -> Void) async throws -> Void
+    ) -> Response {
+        let body = ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: header + "\r\n"))
+            try await produce { try await writer.write(ByteBuffer(string: $0)) }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/csv; charset=utf-8",
+                .contentDisposition: "attachment; filename=\"\(filename)\"",
+                .cacheControl: "no-store",
+            ],
+            body: body)
     }
 
     package static func csv(_ text: String, filename: String) -> Response {
