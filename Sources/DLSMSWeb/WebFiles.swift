@@ -20,5 +20,6 @@ public enum WebFiles {
         ("groups.js", PackageResources.groups_js),
         ("charts.js", PackageResources.charts_js),
         ("icon.svg", PackageResources.icon_svg),
+        ("privacy-notice.html", PackageResources.privacy_notice_html),
     ]
 }

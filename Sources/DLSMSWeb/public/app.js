@@ -213,6 +213,12 @@ async function renderSignIn(root) {
       if (yes) fill(registration, t("sign_in.no_account"), " ", h("a", { href: "#/register" }, t("sign_in.register")));
     }).catch(() => {});
   }
+  card.append(privacyLink());
+}
+
+/// The privacy notice (`GET privacy`, a page of its own, readable before signing in).
+function privacyLink() {
+  return h("p", { class: "aside privacy-note" }, t("privacy.before_link"), " ", h("a", { href: "privacy", class: "privacy-link" }, t("privacy.link")));
 }
 
 /// "Sign in with <provider>": the server gives the provider's address (state, nonce and PKCE are
@@ -320,7 +326,8 @@ function renderRegister(root) {
     field(t("field.password"), password, hint),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("action.register"))),
     message,
-    h("p", { class: "aside" }, h("a", { href: "#/login" }, t("register.have_account"))));
+    h("p", { class: "aside" }, h("a", { href: "#/login" }, t("register.have_account"))),
+    privacyLink());
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     say(message, t("status.working"));

@@ -111,6 +111,9 @@ export default {
   "sign_in.none": "Signing in is turned off on this server. Ask the library staff.",
   "sign_in.staff_still": "Library staff can still sign in with their password below.",
   "sign_in.password_still": "You can still sign in with a password below.",
+  "privacy.before_link": "What DL-SMS keeps about you, why, and for how long:",
+  "privacy.link": "Privacy notice",
+  "privacy.link_read": "Read the privacy notice.",
 
   "signin_error.invalid_state": "That sign-in link was already used, has expired or was not started here. Sign in again.",
   "signin_error.invalid_grant": "The campus sign-in was not accepted (it was already used or has expired). Sign in again.",
