@@ -35,7 +35,7 @@ export async function render(root) {
     h("section", { class: "card", "aria-labelledby": "kept-heading" },
       h("h2", { id: "kept-heading" }, t("my_data.kept")),
       h("ul", { class: "kept" },
-        [t("my_data.kept_account"), t("my_data.kept_reservations"), t("my_data.kept_notifications"), t("my_data.kept_strikes")]
+        [t("my_data.kept_account"), t("my_data.kept_reservations"), t("my_data.kept_notifications"), t("my_data.kept_strikes"), t("my_data.kept_audit")]
           .map((text) => h("li", {}, text)))),
     message,
     body,
