@@ -162,7 +162,7 @@ def test_the_audit_page_lists_filters_pages_and_downloads(audit_server, browsers
     filter_by(d, actor="admin", subject=f"user:{uid}", kind="account.enabled")
     show(d, [(enabled["seq"], "account.enabled")], "admin's enabling")
     filter_by(d, actor="nobody-" + uuid.uuid4().hex[:6])
-    wait(d, ".message.error", "No account has the ID")
+    assert wait(d, ".message.error", "No account has the ID").text.startswith("No account"), "said without “Error:”"
     assert not rows(d)
     # A filter the server refuses (400 bad_request) is said in words, and no old rows stay.
     filter_by(d, actor="99999999999")

@@ -24,7 +24,8 @@ const SHOWN_CHANGES = 4;
 /// How long a value may be in the compact view.
 const SHORT = 48;
 
-const errorText = (err) => (err.describe ? err.describe() : String(err));
+/// An API refusal in words, or the message of a filter refused here (without "Error: ").
+const errorText = (err) => (err.describe ? err.describe() : err.message || String(err));
 const kindText = (kind) => (has(`audit_kind.${kind}`) ? t(`audit_kind.${kind}`) : kind);
 /// A time in the browser's own language and time zone, with the year (the trail spans years).
 const stamp = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
