@@ -18,7 +18,9 @@ public enum WebFiles {
         ("live.js", PackageResources.live_js),
         ("staff.js", PackageResources.staff_js),
         ("groups.js", PackageResources.groups_js),
+        ("audit.js", PackageResources.audit_js),
         ("charts.js", PackageResources.charts_js),
         ("icon.svg", PackageResources.icon_svg),
+        ("privacy-notice.html", PackageResources.privacy_notice_html),
     ]
 }

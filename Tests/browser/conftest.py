@@ -103,7 +103,11 @@ def server():
     # checked in at once.
     s = Server(env={"CHECKIN_OPENS_MINUTES": "60", "REGISTRATIONS_PER_HOUR": "1000"})
     yield s
+    died = s.proc.poll()
     s.stop()
+    # A server that stopped during the run fails every later test with a refused connection: an
+    # error at the end says why (a crash's backtrace).
+    assert died is None, f"dlsms exited with {died} during the run; its last lines:\n" + "".join(s.output[-200:])
 
 
 def make_driver(width=1280, height=900):
@@ -130,12 +134,16 @@ def browsers():
 
     yield make
     for d in made:
-        errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+        log = d.get_log("browser")
+        errors = [e for e in log if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+        # i18n.js's t() warns of a key missing from strings-en.js (the page shows the raw key).
+        missing = [e["message"] for e in log if "missing string" in e["message"]]
         d.quit()
         # A refused request (409, 401) is logged by Chrome as a failed resource load; script
         # errors are not acceptable.
         script_errors = [e for e in errors if "Failed to load resource" not in e["message"]]
         assert not script_errors, script_errors
+        assert not missing, missing
 
 
 @pytest.fixture
@@ -168,6 +176,13 @@ def wait_until(d, condition, message, timeout=WAIT):
         raise AssertionError(message)
 
 
+def true_width(d, width=360, height=800):
+    """Lays the page out `width` CSS pixels wide: headless Chromium's window is never narrower
+    than 500 px, so `browsers(360)` alone gives a 500 px viewport."""
+    d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    assert d.execute_script("return window.innerWidth") == width
+
+
 def sign_in(d, server, student_id, password="password123"):
     d.get(server.base)
     wait(d, "input[name=student_id]").send_keys(student_id)
@@ -192,7 +207,7 @@ def by(css):
     return (By.CSS_SELECTOR, css)
 
 
-__all__ = ["choose_branch", "wait", "wait_until", "sign_in", "assert_accessible", "by", "figure", "EC", "By"]
+__all__ = ["choose_branch", "wait", "wait_until", "sign_in", "true_width", "assert_accessible", "by", "figure", "EC", "By"]
 
 
 FIGURES = []

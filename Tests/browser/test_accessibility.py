@@ -1,11 +1,13 @@
-"""axe-core on every page of the app (students' and staff's), at desktop and phone width; no
-page scrolls sideways at 360 px."""
+"""axe-core on every page of the app (students' and staff's) and its questions (the erase questions
+of My data and of staff's Strikes look-up among them), at desktop and phone width (a real 360 px:
+`true_width`, since headless Chromium's window is never narrower than 500); no page scrolls
+sideways at 360 px. The privacy notice's own page: test_privacy.py."""
 
 import datetime
 
 import pytest
 
-from conftest import By, assert_accessible, sign_in, wait
+from conftest import By, assert_accessible, sign_in, true_width, wait
 
 
 def no_sideways_scroll(d, page):
@@ -24,6 +26,8 @@ def check(d, page, css, text=None, dialog=False):
 @pytest.mark.parametrize("width", [1280, 360])
 def test_student_pages(server, browsers, width):
     d = browsers(width, 800)
+    if width < 500:
+        true_width(d, width)
     d.get(server.base)
     check(d, "sign in", "input[name=student_id]")
     d.get(server.base + "#/register")
@@ -47,6 +51,11 @@ def test_student_pages(server, browsers, width):
     check(d, "my rules", "h2", "Strikes")
     d.get(server.base + "#/my-data")
     check(d, "my data", "dd[data-field='reservations']", "1")
+    d.find_element(By.XPATH, "//button[normalize-space()='Erase my account…']").click()
+    check(d, "erase question", "dialog[open] input[name=erase-confirm]", dialog=True)
+    d.find_element(By.CSS_SELECTOR, "dialog[open] button[type=submit]").click()
+    check(d, "erase question, refused", "dialog[open] .message.error", dialog=True)
+    d.find_element(By.XPATH, "//dialog[@open]//button[normalize-space()='Keep my account']").click()
     d.get(server.base + "#/checkin/not-a-code")
     check(d, "check-in", ".message.error")
     d.get(server.base + "#/nowhere")
@@ -56,6 +65,8 @@ def test_student_pages(server, browsers, width):
 @pytest.mark.parametrize("width", [1280, 360])
 def test_staff_pages(server, browsers, width):
     d = browsers(width, 800)
+    if width < 500:
+        true_width(d, width)
     sign_in(d, server, "admin", "admin-password")
     check(d, "all reservations", "table tbody tr")
     d.get(server.base + "#/staff/seats")
@@ -71,6 +82,16 @@ def test_staff_pages(server, browsers, width):
     d.find_element(By.CSS_SELECTOR, "dialog[open] .icon-button").click()
     d.get(server.base + "#/staff/strikes")
     check(d, "strikes", "input[name=strikes-student]")
+    d.find_element(By.NAME, "strikes-student").send_keys("S2021003")
+    d.find_element(By.XPATH, "//button[normalize-space()='Look up']").click()
+    wait(d, "button.erase-account").click()
+    check(d, "staff's erase question", "dialog[open] input[name=erase-reason]", dialog=True)
+    d.find_element(By.CSS_SELECTOR, "dialog[open] .icon-button").click()
+    d.get(server.base + "#/staff/audit")
+    check(d, "audit trail", "table.audit tbody tr")
+    d.find_element(By.NAME, "audit-subject").send_keys("user:999999")
+    d.find_element(By.XPATH, "//button[normalize-space()='Filter']").click()
+    check(d, "audit trail, nothing found", "p.empty")
     d.get(server.base + "#/staff/stats")
     check(d, "statistics", "figure.chart svg")
 

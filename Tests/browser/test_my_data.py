@@ -1,7 +1,10 @@
 """My data in the browser: a student who booked a seat sees what is kept about them, their student
 ID and the counts of their export (`GET /me/export`), and *Download my data* saves that export as
 a file (Chromium's downloads go to a temporary directory, whose file is read back); a failed
-export is said in words. axe-core on the page at desktop and phone width is in
+export is said in words. *Erase my account*: keeping it at the question, or typing another
+student ID, erases nothing; typing the student ID erases it (`DELETE me`): the browser is signed
+out and the sign-in page says so, the old token is refused (401) and the old password no longer
+signs in. axe-core on the page and on the question at desktop and phone width is in
 test_accessibility.py."""
 
 import json
@@ -120,3 +123,82 @@ def test_my_data_says_when_the_export_cannot_be_read(server, browsers):
     # The download is still offered (it asks the server again).
     assert d.find_element(By.XPATH, "//button[normalize-space()='Download my data']").is_enabled()
     shot(d, "phone-error")
+
+
+def button(d, text, within=None):
+    return (within or d).find_element(By.XPATH, f".//button[normalize-space()='{text}']")
+
+
+def test_a_student_erases_their_account(server, browsers):
+    sid, password = server.new_student("Erin Erased")
+    token = server.login(sid, password)
+    d = browsers()
+    sign_in(d, server, sid, password)
+    d.find_element(By.LINK_TEXT, "My data").click()
+    section = wait(d, "section.erase")
+    text = section.text
+    assert "Erase my account" in text and "cannot be undone" in text, text
+    assert "statistics" in text, "what is kept anonymously is said"
+
+    # Keep my account at the question: nothing happens.
+    erase = button(d, "Erase my account…")
+    erase.click()
+    dialog = wait(d, "dialog[open]")
+    assert "Erase your account for good?" in dialog.text and sid in dialog.text
+    button(d, "Keep my account", dialog).click()
+    wait_until(d, lambda: not d.find_elements(By.CSS_SELECTOR, "dialog[open]"), "the question stays open")
+    assert d.switch_to.active_element == erase, "focus goes back to the button"
+    server.api("GET", "auth/me", token=token, expect=200)
+    # Escape, too.
+    erase.click()
+    wait(d, "dialog[open] input[name=erase-confirm]").send_keys(Keys.ESCAPE)
+    wait_until(d, lambda: not d.find_elements(By.CSS_SELECTOR, "dialog[open]"), "Escape leaves the question open")
+    server.api("GET", "auth/me", token=token, expect=200)
+
+    # Another student ID: refused in words, nothing erased.
+    erase.click()
+    dialog = wait(d, "dialog[open]")
+    typed = dialog.find_element(By.NAME, "erase-confirm")
+    typed.send_keys("S2021001")
+    button(d, "Erase my account", dialog).click()
+    wait(d, "dialog[open] .message.error", f"type {sid} exactly")
+    server.api("GET", "auth/me", token=token, expect=200)
+    shot(d, "erase-question")
+
+    # The API, too, erases nothing without the confirmation.
+    status, body = server.api("DELETE", "me", {}, token=token)
+    assert (status, body.get("code")) == (400, "confirmation_required"), (status, body)
+    server.api("GET", "auth/me", token=token, expect=200)
+
+    # The student ID: erased, signed out, and the sign-in page says so.
+    typed.clear()
+    typed.send_keys(sid)
+    button(d, "Erase my account", dialog).click()
+    wait(d, ".message.ok", "Your account is erased")
+    wait(d, "input[name=student_id]")
+    assert d.current_url.endswith("#/login"), d.current_url
+    assert d.execute_script("return localStorage.getItem('dlsms.session')") is None
+    assert not d.find_elements(By.CSS_SELECTOR, "#nav a"), "no signed-in navigation is left"
+    shot(d, "erased")
+    server.api("GET", "auth/me", token=token, expect=401)
+    server.api("POST", "auth/login", {"student_id": sid, "password": password}, expect=401)
+
+    # The old password, in the browser: refused in words.
+    d.find_element(By.CSS_SELECTOR, "input[name=student_id]").send_keys(sid)
+    d.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(password)
+    d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait(d, ".message.error", "Wrong student ID or password.")
+
+
+def test_staff_are_not_offered_to_erase_themselves(server, browsers):
+    d = browsers(360, 800)
+    sign_in(d, server, "admin", "admin-password")
+    d.get(server.base + "#/my-data")
+    section = wait(d, "section.erase")
+    assert "erased by another administrator" in section.text
+    assert not section.find_elements(By.TAG_NAME, "button")
+    # The server refuses it too (409 invalid_state).
+    admin = server.login("admin", "admin-password")
+    status, body = server.api("DELETE", "me", {"confirm": True}, token=admin)
+    assert (status, body.get("code")) == (409, "invalid_state"), (status, body)
+    server.api("GET", "auth/me", token=admin, expect=200)

@@ -36,7 +36,8 @@ function takeWhereTo() {
     return null;
   }
 }
-/// A message for the next sign-in page (a failed campus sign-in): given the sign-in options.
+/// A message for the next sign-in page (a failed campus sign-in, an erased account): given the
+/// sign-in options, its text, or `{ text, kind }` for one that is not an error.
 let signInNotice = null;
 
 const main = document.getElementById("main");
@@ -193,7 +194,8 @@ async function renderSignIn(root) {
   fill(root, card);
   const options = await signInOptions();
   if (signInNotice) {
-    say(notice, signInNotice(options), "error");
+    const said = signInNotice(options);
+    say(notice, said?.text ?? said, said?.kind ?? "error");
     signInNotice = null;
   }
   const campus = [];
@@ -213,6 +215,12 @@ async function renderSignIn(root) {
       if (yes) fill(registration, t("sign_in.no_account"), " ", h("a", { href: "#/register" }, t("sign_in.register")));
     }).catch(() => {});
   }
+  card.append(privacyLink());
+}
+
+/// The privacy notice (`GET privacy`, a page of its own, readable before signing in).
+function privacyLink() {
+  return h("p", { class: "aside privacy-note" }, t("privacy.before_link"), " ", h("a", { href: "privacy", class: "privacy-link" }, t("privacy.link")));
 }
 
 /// "Sign in with <provider>": the server gives the provider's address (state, nonce and PKCE are
@@ -320,7 +328,8 @@ function renderRegister(root) {
     field(t("field.password"), password, hint),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("action.register"))),
     message,
-    h("p", { class: "aside" }, h("a", { href: "#/login" }, t("register.have_account"))));
+    h("p", { class: "aside" }, h("a", { href: "#/login" }, t("register.have_account"))),
+    privacyLink());
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     say(message, t("status.working"));
@@ -373,10 +382,16 @@ async function boot() {
   document.getElementById("toasts").setAttribute("aria-label", t("app.notifications"));
   session.load();
   window.addEventListener("hashchange", route);
-  window.addEventListener("dlsms:signed-out", () => {
+  window.addEventListener("dlsms:signed-out", (e) => {
     stopLive();
     forget();
-    afterSignIn = location.hash;
+    if (e.detail?.erased) {
+      // The account is gone: nothing to come back to, and the sign-in page says so.
+      afterSignIn = null;
+      signInNotice = () => ({ text: t("my_data.erased"), kind: "ok" });
+    } else {
+      afterSignIn = location.hash;
+    }
     go("#/login");
   });
   // Signing out in one tab signs out every tab of this browser (a shared library PC).

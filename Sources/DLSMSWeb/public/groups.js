@@ -1,8 +1,9 @@
 // The staff pages of groups and strikes: every group with its policy and staff-given member count;
 // a group's policy in a form (every rule optional: "most generous wins" explained); memberships
 // imported from a CSV of student_id,group lines; a student's staff-given groups; a student's
-// strikes and suspension, with a strike removed or a suspension lifted for a reason.
-import { api, query, seg } from "./api.js";
+// strikes and suspension, with a strike removed or a suspension lifted for a reason, and the
+// account erased (for a reason, after typing its student ID).
+import { api, query, seg, session } from "./api.js";
 import { h, fill, field, check, messageArea, say, dialog, confirmDialog, table, csvUploadForm } from "./dom.js";
 import { t, has } from "./i18n.js";
 import { strikeTable, suspensionPart } from "./rules.js";
@@ -258,6 +259,7 @@ export async function strikes(root) {
     const inner = messageArea();
     const suspended = s.suspension && !s.suspension.lifted && Date.parse(s.suspension.until) > Date.now();
     const heading = h("h2", { id: "strikes-of", tabindex: "-1" }, `${user.student_id}${user.name && user.name !== user.student_id ? ` (${user.name})` : ""}`);
+    const own = user.id === session.user?.id;
     fill(area, h("section", { class: "card", "aria-labelledby": "strikes-of" },
       heading,
       inner,
@@ -272,7 +274,15 @@ export async function strikes(root) {
         type: "button", onclick: () => withReason(t("strikes.remove_title", { id: k.id }), t("strikes.remove_do"),
           (reason) => api("DELETE", `admin/strikes/${k.id}`, { reason }), t("strikes.removed_done", { id: k.id })),
       }, t("strikes.remove"), h("span", { class: "visually-hidden" }, ` ${k.id}`))))
-        : h("p", { class: "empty" }, t("strikes.none", { student: user.student_id }))));
+        : h("p", { class: "empty" }, t("strikes.none", { student: user.student_id })),
+      h("h3", {}, t("strikes.account")),
+      h("dl", { class: "facts account-facts" },
+        h("dt", {}, t("strikes.account_number")), h("dd", { dataset: { field: "id" } }, String(user.id)),
+        h("dt", {}, t("my_data.source")), h("dd", {}, has(`source.${user.source}`) ? t(`source.${user.source}`) : user.source ?? "?"),
+        user.disabled ? [h("dt", {}, t("strikes.account_state")), h("dd", {}, t("strikes.account_disabled"))] : null),
+      own ? h("p", { class: "aside" }, t("erase.not_own")) : h("div", { class: "actions" }, h("button", {
+        type: "button", class: "danger erase-account", onclick: () => eraseAccount(user),
+      }, t("erase.staff_action")))));
     return { heading, inner };
   };
 
@@ -308,6 +318,51 @@ export async function strikes(root) {
     } catch (err) {
       say(message, errorText(err), "error");
     }
+  }
+
+  /// Erases the account (`DELETE admin/users/{id}`) after a reason and the student ID typed again;
+  /// the card then says it is gone.
+  async function eraseAccount(user) {
+    const erased = await dialog(t("erase.staff_title", { student: user.student_id }), (close) => {
+      const reason = h("input", { name: "erase-reason", maxlength: 200, required: true, autocomplete: "off" });
+      const typed = h("input", { name: "erase-confirm", required: true, autocomplete: "off", spellcheck: "false" });
+      const inner = messageArea();
+      const form = h("form", { novalidate: true, class: "erase-form" },
+        h("p", {}, t("erase.staff_text", { student: user.student_id })),
+        h("p", { class: "warning" }, t("erase.cannot_undo")),
+        field(t("strikes.reason"), reason),
+        field(t("erase.type_id", { id: user.student_id }), typed),
+        h("div", { class: "actions" },
+          h("button", { type: "submit", class: "primary danger" }, t("erase.staff_do")),
+          h("button", { type: "button", onclick: () => close(false) }, t("erase.keep"))),
+        inner);
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        if (!reason.value.trim()) {
+          reason.focus();
+          return say(inner, t("strikes.reason_needed"), "error");
+        }
+        if (typed.value.trim() !== user.student_id) {
+          typed.focus();
+          return say(inner, t("erase.type_mismatch", { id: user.student_id }), "error");
+        }
+        say(inner, t("status.working"));
+        try {
+          await api("DELETE", `admin/users/${user.id}`, { confirm: true, reason: reason.value.trim() });
+          close(true);
+        } catch (err) {
+          say(inner, errorText(err), "error");
+        }
+      });
+      return form;
+    });
+    if (!erased) return;
+    current = null;
+    const heading = h("h2", { id: "strikes-of", tabindex: "-1" }, user.student_id);
+    const done = messageArea();
+    fill(area, h("section", { class: "card", "aria-labelledby": "strikes-of" }, heading, done));
+    say(done, t("erase.staff_done", { student: user.student_id, id: user.id }), "ok");
+    heading.focus();
   }
 
   fill(root, h("section", { class: "card" },

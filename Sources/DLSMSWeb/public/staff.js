@@ -1,15 +1,17 @@
 // The staff pages (admin role): all reservations with filters and paging; the seat map with
 // maintenance, seat details and map positions; each branch's opening hours, closures, check-in
 // at the seat, QR codes and release time; groups with their policies and strikes (groups.js);
-// statistics and reports drawn as charts, with CSV downloads.
+// statistics and reports drawn as charts, with CSV downloads; the audit trail of staff actions
+// (audit.js).
 import { api, cached, forget, query, seg, iso, download, seatsByID } from "./api.js";
 import { h, fill, field, check, messageArea, say, dialog, confirmDialog, table, pager, csvUploadForm } from "./dom.js";
 import { t, has, formatRange, formatDateTime, zonedDay, zonedInstant, addDays } from "./i18n.js";
 import { seatMap, seatState, legend, windowView } from "./seatmap.js";
 import { barChart, columnChart, heatmap } from "./charts.js";
 import { groups, strikes } from "./groups.js";
+import { audit } from "./audit.js";
 
-const SECTIONS = ["reservations", "seats", "branches", "groups", "strikes", "stats"];
+const SECTIONS = ["reservations", "seats", "branches", "groups", "strikes", "stats", "audit"];
 const WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
 const STATUSES = ["HELD", "CONFIRMED", "CHECKED_IN", "COMPLETED", "CANCELLED", "NO_SHOW"];
 const errorText = (err) => (err.describe ? err.describe() : String(err));
@@ -24,7 +26,7 @@ export async function render(root, section = "reservations") {
     h("nav", { class: "subnav", "aria-label": t("staff.sections") },
       h("ul", {}, SECTIONS.map((s) => h("li", {}, h("a", { href: `#/staff/${s}`, "aria-current": s === section ? "page" : false }, t(`staff.${s}`)))))),
     body);
-  const pages = { reservations, seats, branches, groups, strikes, stats };
+  const pages = { reservations, seats, branches, groups, strikes, stats, audit };
   return pages[section](body);
 }
 
