@@ -32,7 +32,7 @@ def test_the_notice_is_served_without_signing_in(server):
         assert "script-src 'self'" in csp and "unsafe" not in csp, csp
         page = r.read().decode()
     assert "<h1" in page and "<script" not in page and " style=" not in page, page[:800]
-    for said in ("365 days", "30 days", "2 years", "data-protection officer", "Erase my account"):
+    for said in ("365 days", "newest 200", "2 years", "data-protection officer", "Erase my account"):
         assert said in page, said
 
 
@@ -56,7 +56,7 @@ def test_the_sign_in_page_links_to_the_notice_and_back(server, browsers, width):
     assert d.execute_script("return getComputedStyle(document.body).marginTop") == "0px"
     assert heading.value_of_css_property("font-size") == "25.6px"  # h1 of app.css (1.6rem)
     text = d.find_element(By.TAG_NAME, "body").text
-    for said in ("What is kept", "Why", "For how long", "What you can do", "365 days", "30 days", "2 years",
+    for said in ("What is kept", "Why", "For how long", "What you can do", "365 days", "newest 200", "2 years",
                  "audit trail", "data-protection officer"):
         assert said in text, said
     width_now = d.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")

@@ -321,7 +321,7 @@ export default {
   "my_data.kept": "What is kept",
   "my_data.kept_account": "Your account (student ID, name, where you sign in) and your groups, for as long as the account exists.",
   "my_data.kept_reservations": "Your reservations and waitlist entries. Finished ones stay in the booking system for 90 days (the default), then your reservations move to an archive. 365 days after they end they are anonymised: the library keeps them for its statistics, without anything that leads back to you.",
-  "my_data.kept_notifications": "Your newest 200 notifications, for 30 days at most.",
+  "my_data.kept_notifications": "Your newest 200 notifications.",
   "my_data.kept_strikes": "Your strikes and suspensions, with staff's reasons when they removed or lifted one.",
   "my_data.kept_audit": "What staff do to your account (disabling it, removing a strike, booking for you …), with their reason, in the audit trail for 2 years.",
   "my_data.yours": "Your data now",
