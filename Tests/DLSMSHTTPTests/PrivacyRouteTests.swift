@@ -98,4 +98,58 @@ import Testing
             #expect(try await client.call(.get, "/me/export").status == .unauthorized)
         }
     }
+
+    /// `DELETE /me` and `DELETE /admin/users/{id}`: only with the confirmation, never one's own
+    /// staff account, once; afterwards the account signs in no more and names no one.
+    @Test func erasureNeedsTheConfirmationAndHappensOnce() async throws {
+        try await withService { client, service, _ in
+            let engine = service.engine
+            let student = try await client.login("S2021005")
+            let me = try #require(engine.user(studentID: "S2021005"))
+            for body in [nil, "{}", #"{"confirm": false}"#, #"{"confirm": "true"}"#, #"{"confirm": 1}"#, "nonsense"] {
+                let r = try await client.call(.delete, "/me", token: student, json: body)
+                #expect(r.status == .badRequest && r.code == "confirmation_required", "\(body ?? "none"): \(r.text)")
+            }
+            #expect(engine.user(id: me.id)?.isErased == false)
+            let admin = try await client.login("admin", "admin-password")
+            let adminID = try #require(engine.user(studentID: "admin")?.id)
+            let own = try await client.call(.delete, "/me", token: admin, json: #"{"confirm": true}"#)
+            #expect(own.status == .conflict && own.code == "invalid_state", "\(own.text)")
+            let ownByID = try await client.call(
+                .delete, "/admin/users/\(adminID)", token: admin, json: #"{"confirm": true, "reason": "x"}"#)
+            #expect(ownByID.status == .conflict, "\(ownByID.text)")
+            let noReason = try await client.call(.delete, "/admin/users/3", token: admin, json: #"{"confirm": true}"#)
+            #expect(noReason.status == .badRequest, "\(noReason.text)")
+            let other = try await client.login("S2021006")
+            #expect(
+                try await client.call(
+                    .delete, "/admin/users/3", token: other, json: #"{"confirm": true, "reason": "x"}"#
+                ).status == .forbidden)
+            #expect(
+                try await client.call(
+                    .delete, "/admin/users/999", token: admin, json: #"{"confirm": true, "reason": "x"}"#
+                ).status == .notFound)
+
+            let erased = try await client.call(.delete, "/me", token: student, json: #"{"confirm": true}"#)
+            #expect(erased.status == .ok && erased.json["erased"] as? Bool == true, "\(erased.text)")
+            #expect(erased.json["user_id"] as? Int == Int(me.id))
+            #expect(try await client.call(.get, "/auth/me", token: student).status == .unauthorized)
+            #expect(
+                try await client.call(.delete, "/me", token: student, json: #"{"confirm": true}"#).status
+                    == .unauthorized)
+            let again = try await client.call(
+                .post, "/auth/login", json: #"{"student_id":"S2021005","password":"password123"}"#)
+            #expect(again.status == .unauthorized, "\(again.text)")
+            // Staff see the account as erased, and cannot erase it again.
+            let shown = try await client.call(.get, "/admin/users/\(me.id)", token: admin)
+            #expect(shown.json["student_id"] as? String == "~erased-\(me.id)" && shown.json["name"] as? String == "")
+            let twice = try await client.call(
+                .delete, "/admin/users/\(me.id)", token: admin, json: #"{"confirm": true, "reason": "x"}"#)
+            #expect(twice.status.code == 400 || twice.status.code == 409, "\(twice.text)")
+            // Nobody can take the erased account's student id, and the real one is free again.
+            let taken = try await client.call(
+                .post, "/auth/register", json: #"{"student_id":"~erased-\#(me.id)","password":"a-long-password"}"#)
+            #expect(taken.status == .badRequest, "\(taken.text)")
+        }
+    }
 }
