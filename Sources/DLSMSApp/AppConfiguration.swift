@@ -33,6 +33,9 @@ public struct AppConfiguration: Sendable {
     public var demoData = true
     /// Students may create their own accounts (`POST /auth/register`); off, only staff can.
     public var selfRegistration = true
+    /// `GET /public/occupancy` answers (off: 404), and the web origins it allows (CORS; `*`: any).
+    public var publicOccupancy = false
+    public var publicOccupancyOrigins: [String] = []
     /// Proxies whose `X-Forwarded-For` / `Forwarded` name the client (none by default).
     public var trustedProxies = TrustedProxies()
     /// Every bound and timeout.

@@ -302,6 +302,26 @@ public enum ServerSettings {
             "A new data directory gets the demo students (public password), reservations and waitlist; false: the catalog and admin only, and a start refuses demo accounts that still have the public password."
         ) { c, v in c.demoData = try boolean(v) },
         setting(
+            "public-occupancy", "PUBLIC_OCCUPANCY", "false",
+            "GET /public/occupancy answers (free and total seats now, per branch and area, no sign-in); false: 404."
+        ) { c, v in c.publicOccupancy = try boolean(v) },
+        setting(
+            "public-occupancy-origins", "PUBLIC_OCCUPANCY_ORIGINS", "none",
+            "Comma-separated web origins (https://library.example.edu) whose pages may read /public/occupancy (CORS); * for any."
+        ) { c, v in
+            let origins = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !origins.isEmpty, origins.count <= 100,
+                origins.allSatisfy({ o in
+                    o == "*"
+                        || (URL(string: o).map {
+                            ["http", "https"].contains($0.scheme ?? "") && $0.host?.isEmpty == false && $0.path.isEmpty
+                                && $0.query == nil && o.utf8.count <= 200
+                        } ?? false)
+                })
+            else { throw ConfigurationError("must be * or comma-separated origins like https://library.example.edu") }
+            c.publicOccupancyOrigins = origins
+        },
+        setting(
             "self-registration", "SELF_REGISTRATION", "true",
             "Students may create their own accounts (POST /auth/register)."
         ) { c, v in c.selfRegistration = try boolean(v) },

@@ -401,6 +401,25 @@ extension SeatEngine {
     }
 
     /// Branch statistics, in the order branches were defined.
+    /// Seats free now and in the library, per branch (in the catalog's order) and area (in the
+    /// branch's order): what a public display shows. Nothing about anyone.
+    public func occupancy(now: Timestamp) async -> [(branch: String, areas: [(area: String, free: Int, total: Int)])] {
+        let parts = await fanOut(shards.map { _ in now }) { shard, now in [await shard.areaCounts(now: now)] }
+        return branchList.map { b in
+            let areas = b.areas.compactMap { area -> (area: String, free: Int, total: Int)? in
+                var free = 0
+                var total = 0
+                for part in parts {
+                    guard let c = part[b.name]?[area] else { continue }
+                    free += c.free
+                    total += c.total
+                }
+                return total == 0 ? nil : (area, free, total)
+            }
+            return (b.name, areas)
+        }
+    }
+
     public func branches() async -> [BranchSummary] {
         let now = clock.now()
         let parts = await fanOut(shards.map { _ in now }) { shard, now in [await shard.branchCounts(now: now)] }

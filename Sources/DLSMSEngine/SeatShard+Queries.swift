@@ -113,20 +113,39 @@ extension SeatShard {
     /// Per branch: total, power, monitor and free-now seat counts (a closed branch has none free).
     func branchCounts(now: Timestamp) -> [String: (total: Int, power: Int, monitor: Int, available: Int)] {
         var counts: [String: (total: Int, power: Int, monitor: Int, available: Int)] = [:]
-        var open: [String: Bool] = [:]
-        for i in seats.indices where !seats[i].seat.retired {
-            let s = (seat: seats[i].seat, index: seats[i].index)
-            var c = counts[s.seat.branch, default: (0, 0, 0, 0)]
+        forEachLiveSeat(now: now) { seat, free in
+            var c = counts[seat.branch, default: (0, 0, 0, 0)]
             c.total += 1
-            c.power += s.seat.hasPower ? 1 : 0
-            c.monitor += s.seat.hasMonitor ? 1 : 0
-            if open[s.seat.branch] == nil { open[s.seat.branch] = seats[i].permits(start: now, end: now + 1) }
-            let closed = seats[i].closure(overlapping: now, now + 1) != nil
-            c.available +=
-                !s.seat.inMaintenance && s.index.entry(at: now) == nil && open[s.seat.branch]! && !closed ? 1 : 0
-            counts[s.seat.branch] = c
+            c.power += seat.hasPower ? 1 : 0
+            c.monitor += seat.hasMonitor ? 1 : 0
+            c.available += free ? 1 : 0
+            counts[seat.branch] = c
         }
         return counts
+    }
+
+    /// Seats in the library and free now, per branch and area.
+    func areaCounts(now: Timestamp) -> [String: [String: (total: Int, free: Int)]] {
+        var counts: [String: [String: (total: Int, free: Int)]] = [:]
+        forEachLiveSeat(now: now) { seat, free in
+            var c = counts[seat.branch, default: [:]][seat.area, default: (0, 0)]
+            c.total += 1
+            c.free += free ? 1 : 0
+            counts[seat.branch, default: [:]][seat.area] = c
+        }
+        return counts
+    }
+
+    /// Each seat still in the library, and whether it is free now: not in maintenance, held by no
+    /// reservation, its branch open and not closed.
+    private func forEachLiveSeat(now: Timestamp, _ body: (Seat, Bool) -> Void) {
+        var open: [String: Bool] = [:]
+        for i in seats.indices where !seats[i].seat.retired {
+            let seat = seats[i].seat
+            if open[seat.branch] == nil { open[seat.branch] = seats[i].permits(start: now, end: now + 1) }
+            let closed = seats[i].closure(overlapping: now, now + 1) != nil
+            body(seat, !seat.inMaintenance && seats[i].index.entry(at: now) == nil && open[seat.branch]! && !closed)
+        }
     }
 
     /// Per-branch figures of this shard's seats.

@@ -64,6 +64,7 @@ struct NoSniffMiddleware<Context: RequestContext>: RouterMiddleware {
 /// Assembles every controller: public routes first, then the ones behind the token check.
 package func addRoutes(to router: Router<APIContext>, service: LibraryService) {
     addSystemRoutes(to: router, service: service)
+    addPublicRoutes(to: router, service: service)
     let api = router.group().add(middleware: AuthMiddleware(service: service))
     addAuthRoutes(public: router, api: api, service: service)
     addIdentityRoutes(public: router, api: api, service: service)

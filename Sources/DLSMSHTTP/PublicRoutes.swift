@@ -1,0 +1,111 @@
+import Crypto
+import DLSMSApp
+import DLSMSCore
+import DLSMSEngine
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Synchronization
+
+/// `GET /public/occupancy`: free and total seats now, per branch and area, for the library's own
+/// website — no sign-in, nothing about anyone. Off unless `--public-occupancy`; made at most once
+/// every ``PublicOccupancy/freshFor`` seconds whatever the traffic, and cacheable as long
+/// (`Cache-Control: public, max-age=10`, a strong `ETag`, 304 for `If-None-Match`); CORS for the
+/// origins of `--public-occupancy-origins`.
+package func addPublicRoutes(to router: Router<APIContext>, service: LibraryService) {
+    let configuration = service.configuration
+    let occupancy = PublicOccupancy(engine: service.engine)
+    router.get("/public/occupancy") { request, _ -> Response in
+        guard configuration.publicOccupancy else {
+            throw APIError(.notFound, "not_found", "public occupancy is off (--public-occupancy)")
+        }
+        let (body, etag) = await occupancy.current()
+        var headers: HTTPFields = [
+            .contentType: "application/json; charset=utf-8",
+            .cacheControl: "public, max-age=\(PublicOccupancy.freshFor)",
+            .eTag: etag, .vary: "Origin",
+        ]
+        if let origin = request.headers[.origin],
+            let allowed = PublicOccupancy.allowedOrigin(
+                origin, configuration.publicOccupancyOrigins)
+        {
+            headers[.accessControlAllowOrigin] = allowed
+        }
+        if let tags = request.headers[.ifNoneMatch],
+            tags.split(separator: ",").contains(where: {
+                let t = $0.trimmingCharacters(in: .whitespaces)
+                return t == etag || t == "W/" + etag || t == "*"
+            })
+        {
+            return Response(status: .notModified, headers: headers)
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// The public occupancy answer, made again once it is ``freshFor`` seconds old (on the engine's
+/// clock); concurrent requests of a stale answer share one making.
+package final class PublicOccupancy: Sendable {
+    package static let freshFor: Int64 = 10
+    private let engine: SeatEngine
+    private let state = Mutex<(at: Timestamp, body: [UInt8], etag: String)?>(nil)
+    private let making = Mutex<Task<(body: [UInt8], etag: String), Never>?>(nil)
+
+    init(engine: SeatEngine) { self.engine = engine }
+
+    func current() async -> (body: [UInt8], etag: String) {
+        let now = engine.clock.now()
+        if let s = state.withLock({ $0 }), now - s.at < Self.freshFor { return (s.body, s.etag) }
+        let task = making.withLock { t -> Task<(body: [UInt8], etag: String), Never> in
+            if let t { return t }
+            let made = Task { [self] in
+                let at = self.engine.clock.now()
+                let answer = Self.render(await self.engine.occupancy(now: at), at: at)
+                self.state.withLock { $0 = (at, answer.body, answer.etag) }
+                self.making.withLock { $0 = nil }
+                return answer
+            }
+            t = made
+            return made
+        }
+        return await task.value
+    }
+
+    static func render(_ branches: [(branch: String, areas: [(area: String, free: Int, total: Int)])], at: Timestamp)
+        -> (body: [UInt8], etag: String)
+    {
+        var w = JSONWriter()
+        w.object {
+            $0.time("generated_at", at)
+            $0.field("branches", array: branches) { w, b in
+                w.object {
+                    $0.field("name", b.branch)
+                    $0.field("free", b.areas.reduce(0) { $0 + $1.free })
+                    $0.field("total", b.areas.reduce(0) { $0 + $1.total })
+                    $0.field("areas", array: b.areas) { w, a in
+                        w.object {
+                            $0.field("name", a.area)
+                            $0.field("free", a.free)
+                            $0.field("total", a.total)
+                        }
+                    }
+                }
+            }
+        }
+        // The ETag covers the figures, not the time they were made: an unchanged library stays 304.
+        var figures = JSONWriter()
+        figures.array(branches) { w, b in
+            w.value(b.branch)
+            for a in b.areas { w.value("\(a.area)\u{0}\(a.free)\u{0}\(a.total)") }
+        }
+        let digest = SHA256.hash(data: figures.bytes).prefix(12).map { String(format: "%02x", $0) }.joined()
+        return (w.bytes, "\"\(digest)\"")
+    }
+
+    /// The `Access-Control-Allow-Origin` for a request from `origin`: itself when listed, `*` when
+    /// any is allowed, nil otherwise.
+    static func allowedOrigin(_ origin: String, _ allowed: [String]) -> String? {
+        if allowed.contains("*") { return "*" }
+        return allowed.contains(origin) ? origin : nil
+    }
+}
