@@ -31,6 +31,8 @@ package struct SweeperService: Service {
             guard service.replication.acceptsWrites else { continue }
             let report = await service.engine.sweep(now: service.engine.clock.now())
             service.metrics.swept(report)
+            let finished = await service.engine.finishPendingErasures()
+            if finished > 0 { logger.info("finished interrupted erasures", metadata: ["accounts": "\(finished)"]) }
             if !report.isEmpty {
                 logger.info(
                     "sweep",

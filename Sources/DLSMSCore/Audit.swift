@@ -85,15 +85,21 @@ public enum AuditKind {
 
 /// An account erased (by its student, or by staff): its personal data — name, email, student id,
 /// password hash, identity links, groups, calendar feed — is gone, it can no longer sign in, and
-/// its reservations are anonymised (a ``JournalRecord/reservationsAnonymised(_:)`` record before
-/// this one). The account's number stays, so that nothing else is renumbered.
+/// its reservations are anonymised (``JournalRecord/reservationsAnonymised(_:)`` records between
+/// the erasure's two records). The account's number stays, so that nothing else is renumbered.
 public struct AccountErasure: Sendable, Hashable {
     public var userID: UserID
     public var at: Timestamp
+    /// `false`: the erasure begins — the account's personal fields go and it signs in no more;
+    /// then its reservations are cancelled or anonymised; `true`: that is done, and its waitlist
+    /// history, notifications, strikes and staff-given groups go. A crash between the two leaves
+    /// an erased account with work left, which the next start (or sweep) finishes.
+    public var done: Bool
 
-    public init(userID: UserID, at: Timestamp) {
+    public init(userID: UserID, at: Timestamp, done: Bool = true) {
         self.userID = userID
         self.at = at
+        self.done = done
     }
 }
 

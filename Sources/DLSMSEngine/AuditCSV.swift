@@ -19,10 +19,15 @@ public enum AuditCSV {
     }
 
     static func cell(_ text: String) -> String {
-        guard let first = text.unicodeScalars.first, "=+-@\t\r'".unicodeScalars.contains(first) else {
-            return CatalogCSV.quoted(text)
-        }
-        return CatalogCSV.quoted("'" + text)
+        guard let first = text.unicodeScalars.first else { return "" }
+        let neutralised = "=+-@\t\r'".unicodeScalars.contains(first) ? "'" + text : text
+        // A cell with white space at either end is quoted, so that a reader keeps it.
+        let padded = first.properties.isWhitespace || text.unicodeScalars.last!.properties.isWhitespace
+        return padded ? quote(neutralised) : CatalogCSV.quoted(neutralised)
+    }
+
+    private static func quote(_ text: String) -> String {
+        "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     static func uncell(_ text: String) -> String { text.hasPrefix("'") ? String(text.dropFirst()) : text }

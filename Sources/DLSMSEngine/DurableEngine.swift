@@ -184,6 +184,10 @@ public final class DurableEngine: Sendable {
         if !replica, let n = try? await engine.enforceClosures(), n > 0 {
             log("closures: cancelled \(n) reservations and waitlist entries left inside closures")
         }
+        // A crash part-way through an erasure: finish it.
+        if !replica, case let n = await engine.finishPendingErasures(), n > 0 {
+            log("erasures: finished \(n) that a crash had interrupted")
+        }
         report.reservations = engine.counts.reservations
         durable.snapshotState.withLock {
             $0 = (wal.statistics.appendedBytes, clock.now(), state.snapshotName)

@@ -26,6 +26,8 @@ extension SeatEngine {
     /// Changes an account (password, name, role, disabled flag, token generation), durably.
     @discardableResult
     public func updateUser(id: UserID, _ change: (inout User) -> Void) async throws(EngineError) -> User {
+        // An erased account is no one's: nothing is set on it again.
+        guard users.user(id: id)?.isErased != true else { throw .userNotFound }
         try context.health.check()
         let (old, new, ticket) = try users.update(id: id, journal: context.journal) { user in
             let before = user

@@ -82,7 +82,7 @@ extension SeatEngine {
 
     /// Replaces the groups staff gave a student.
     public func setGroups(user: UserID, groups: [String]) async throws(EngineError) -> [String] {
-        guard users.user(id: user) != nil else { throw .userNotFound }
+        guard let account = users.user(id: user), !account.isErased else { throw .userNotFound }
         for g in groups { try GroupPolicy.validateGroupName(g) }
         let membership = GroupMembership(userID: user, groups: groups)
         guard membership.groups.count <= GroupPolicy.maxAssignedGroups else {
@@ -205,7 +205,7 @@ extension SeatEngine {
     public func book(
         onBehalfOf student: UserID, by staff: UserID, seat: SeatID, start: Timestamp, end: Timestamp, override: Bool
     ) async throws(EngineError) -> Reservation {
-        guard let user = users.user(id: student) else { throw .userNotFound }
+        guard let user = users.user(id: student), !user.isErased else { throw .userNotFound }
         guard user.role == .student else { throw .badRequest("user_id must be a student's account") }
         let r = try await book(user: student, seat: seat, start: start, end: end, override: override)
         let created = notifications.create(

@@ -85,54 +85,92 @@ extension SeatEngine {
 
     // MARK: - Erasure
 
-    /// Erases an account: first it can no longer sign in (its tokens stop working); then what it
-    /// still had coming is cancelled as the student would cancel it (seats free, the waitlist
-    /// hears), its reservations are anonymised, and its personal data — name, email, student id,
-    /// password hash, identity links, groups, calendar feed, notifications, strikes, waitlist
-    /// history — is dropped by one ``JournalRecord/accountErased(_:)`` record. Returns how many
-    /// reservations were anonymised.
+    /// Erases an account, in two journal records:
+    ///
+    /// 1. the erasure begins: the account's name, email, student id, password hash, identity
+    ///    links and calendar feed go, it signs in no more and its tokens stop working;
+    /// 2. what it still had coming is cancelled as the student would cancel it (seats free, the
+    ///    waitlist hears), its reservations are anonymised;
+    /// 3. the erasure is done: its waitlist history, notifications, strikes and staff-given groups
+    ///    go.
+    ///
+    /// A crash part-way leaves an erased account with work left: ``finishPendingErasures()`` (at
+    /// start, and in each sweep) finishes it, and erasing it again does too. Returns how many of
+    /// its reservations in memory were anonymised.
     public func eraseAccount(_ id: UserID) async throws(EngineError) -> Int {
         guard let user = users.user(id: id) else { throw .userNotFound }
-        guard !user.isErased else { throw .invalidState("the account is already erased") }
-        _ = try await updateUser(id: id) {
-            $0.disabled = true
-            $0.tokenGeneration &+= 1
+        if user.isErased && !erasurePending(id) { throw .invalidState("the account is already erased") }
+        if !user.isErased {
+            try context.health.check()
+            let begun = AccountErasure(userID: id, at: clock.now(), done: false)
+            let ticket = try context.health.append(.accountErased(begun), to: context.journal)
+            applyErasure(begun)
+            try await context.health.commit(ticket)
         }
+        return try await finishErasure(id)
+    }
+
+    /// Steps 2 and 3 of ``eraseAccount(_:)``.
+    private func finishErasure(_ id: UserID) async throws(EngineError) -> Int {
         let owner = Requester(userID: id, isAdmin: true)
         var anonymised = 0
-        // Twice: a booking that was already past its token check when the account was disabled
+        // Twice: a booking on the student's behalf already past its check when the erasure began
         // lands in the first round's gap, and is caught by the second.
         for _ in 0..<2 {
             for r in await reservations(of: id, limit: Int.max).items where r.status.holdsSeat && r.status != .held {
                 do {
                     _ = try await cancel(id: r.id, requester: owner)
                 } catch {
-                    if error.kind == .conflict || error.kind == .notFound { continue }  // it finished meanwhile
-                    throw error
+                    if error.kind == .conflict || error.kind == .notFound || error.kind == .badRequest { continue }
+                    throw error  // it finished meanwhile, or the log failed
                 }
             }
             for (e, _) in waitlist(of: id) where e.status == .waiting || e.status == .offered {
                 do {
                     _ = try await leaveWaitlist(id: e.id, requester: owner)
                 } catch {
-                    if error.kind == .conflict || error.kind == .notFound { continue }
+                    if error.kind == .conflict || error.kind == .notFound || error.kind == .badRequest { continue }
                     throw error
                 }
             }
             anonymised += try await anonymise(reservationsOf: id)
         }
         try context.health.check()
-        let erasure = AccountErasure(userID: id, at: clock.now())
-        let ticket = try context.health.append(.accountErased(erasure), to: context.journal)
-        applyErasure(erasure)
+        let done = AccountErasure(userID: id, at: clock.now(), done: true)
+        let ticket = try context.health.append(.accountErased(done), to: context.journal)
+        applyErasure(done)
         try await context.health.commit(ticket)
         return anonymised
+    }
+
+    /// Whether an erased account still has something of its own: reservations linked to it,
+    /// waitlist entries, notifications, strikes, staff-given groups.
+    func erasurePending(_ id: UserID) -> Bool {
+        !context.ledger.reservations(of: id).isEmpty || !waitlist(of: id).isEmpty
+            || !notifications.list(user: id).isEmpty || !strikes(of: id).isEmpty || !assignedGroups(of: id).isEmpty
+    }
+
+    /// Finishes every erasure a crash interrupted (or that a booking on the student's behalf,
+    /// already under way when the erasure began, added to): at start and in each sweep of a
+    /// primary. Returns how many accounts it finished.
+    @discardableResult
+    public func finishPendingErasures() async -> Int {
+        var finished = 0
+        for user in users.all where user.isErased && erasurePending(user.id) {
+            if (try? await finishErasure(user.id)) != nil { finished += 1 }
+        }
+        return finished
     }
 
     /// Applies an erasure record (also replay and a standby). Idempotent.
     func applyErasure(_ erasure: AccountErasure) {
         let id = erasure.userID
-        if let user = users.user(id: id), !user.isErased { users.restore(user.erased()) }
+        if let user = users.user(id: id), !user.isErased {
+            users.restore(user.erased())
+            context.policies.forget(user: id)
+            notifications.finishStreams(of: id)  // its tokens no longer work: neither do its streams
+        }
+        guard erasure.done else { return }
         context.policies.erase(user: id)
         context.waitlist.erase(user: id)
         notifications.erase(user: id)

@@ -16,7 +16,7 @@ package func addPrivacyRoutes(to api: RouterGroup<APIContext>, service: LibraryS
         }
         var request = request
         _ = try await erasureBody(&request)
-        let anonymised = try await engine.eraseAccount(caller.userID)
+        let anonymised = try await erase(caller.userID, service: service)
         // The student's own act: named by number only, so the trail keeps nothing of them.
         try await service.audit(
             AuditActor(userID: caller.userID, studentID: "(self)", address: "-"), "account.erased",
@@ -26,15 +26,15 @@ package func addPrivacyRoutes(to api: RouterGroup<APIContext>, service: LibraryS
 
     api.delete("/admin/users/:id") { request, context -> Response in
         let staff = try context.requireAdmin()
-        let user = try context.userAccount(engine)
-        guard user.id != staff.userID else {
-            throw APIError(.conflict, "invalid_state", "an admin cannot erase their own account")
-        }
         var request = request
         let body = try await erasureBody(&request)
         let reason = body.reason ?? ""
         try BookingRules.validateText(reason, field: "reason", maxBytes: 200, required: true)
-        let anonymised = try await engine.eraseAccount(user.id)
+        let user = try context.userAccount(engine)
+        guard user.id != staff.userID else {
+            throw APIError(.conflict, "invalid_state", "an admin cannot erase their own account")
+        }
+        let anonymised = try await erase(user.id, service: service)
         try await service.audit(
             AuditActor(staff, address: context.clientAddress), "account.erased", subject: "user:\(user.id)",
             reason: reason, before: AuditChain.value { $0.object { $0.field("role", user.role.name) } },
@@ -109,19 +109,44 @@ enum PrivacyJSON {
     }
 }
 
-package struct ErasureBody: Decodable {
-    package var confirm: Bool?
-    package var reason: String?
+/// The body of an erasure. `confirm` is true only for the JSON `true` (a string or a number is no
+/// confirmation); `reason`, if given, must be a string.
+/// Erases an account; returns how many of its reservations were anonymised, in memory and in
+/// `archive.log` (whose rewrite is the compaction's, within a minute).
+private func erase(_ id: UserID, service: LibraryService) async throws -> Int {
+    let archived = try await service.exports.run {
+        (try? service.durable.archivedReservations(of: id).count) ?? 0
+    }
+    return try await service.engine.eraseAccount(id) + archived
 }
 
-/// The body of an erasure: `{"confirm": true}` (anything else, or none, is refused).
-private func erasureBody(_ request: inout Request) async throws -> ErasureBody {
-    let body = try? await request.decodeJSON(ErasureBody.self)
-    guard let body, body.confirm == true else {
-        throw APIError(
-            .badRequest, "confirmation_required",
-            "erasing an account cannot be undone: send {\"confirm\": true} to confirm")
+package struct ErasureBody: Decodable {
+    package var confirm = false
+    package var reason: String?
+
+    enum CodingKeys: String, CodingKey { case confirm, reason }
+
+    package init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        confirm = (try? c.decodeIfPresent(Bool.self, forKey: .confirm)) == true
+        reason = try c.decodeIfPresent(String.self, forKey: .reason)
     }
+}
+
+/// The body of an erasure: `{"confirm": true}`. None, or JSON without the confirmation, is 400
+/// `confirmation_required`; malformed JSON or a wrong type 400 `bad_request`; over 64 KiB 413.
+private func erasureBody(_ request: inout Request) async throws -> ErasureBody {
+    let refused = APIError(
+        .badRequest, "confirmation_required",
+        "erasing an account cannot be undone: send {\"confirm\": true} to confirm")
+    if request.headers[.contentLength] == "0" { throw refused }
+    let body: ErasureBody
+    do {
+        body = try await request.decodeJSON(ErasureBody.self)
+    } catch let e as APIError where e.code == "bad_request" && e.message == "a JSON body is required" {
+        throw refused
+    }
+    guard body.confirm else { throw refused }
     return body
 }
 

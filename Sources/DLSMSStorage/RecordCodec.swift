@@ -114,6 +114,7 @@ public enum RecordCodec {
         case .accountErased(let e):
             w.svarint(Int64(e.userID))
             w.svarint(e.at)
+            w.byte(e.done ? 1 : 0)
         case .webhookEndpoint(let e): encode(endpoint: e, into: &w)
         case .webhookEvent(let e): encode(event: e, into: &w)
         case .groupPolicy(let p): encode(policy: p, into: &w)
@@ -182,8 +183,9 @@ public enum RecordCodec {
         case .accountErased:
             let user = try r.int32()
             let at = try r.svarint()
-            guard user > 0 else { throw DecodingError("bad erasure") }
-            return .accountErased(AccountErasure(userID: user, at: at))
+            let stage = try r.byte()
+            guard user > 0, stage <= 1 else { throw DecodingError("bad erasure") }
+            return .accountErased(AccountErasure(userID: user, at: at, done: stage == 1))
         case .webhookEndpoint: return .webhookEndpoint(try decodeEndpoint(from: &r))
         case .webhookEvent: return .webhookEvent(try decodeEvent(from: &r))
         case .groupPolicy: return .groupPolicy(try decodePolicy(from: &r))

@@ -29,6 +29,9 @@ struct AuditCommand: AsyncParsableCommand {
         } catch {
             throw fail("\(dataDir): \(error)")
         }
+        guard state.snapshot != nil || !state.records.isEmpty else {
+            throw fail("\(dataDir): not a data directory (no snapshot, no write-ahead log)")
+        }
         // A snapshot holds the trail as it was; the log after it, the entries made since. An entry
         // in both, the same (a snapshot taken while it was written), is taken once; everything
         // else is taken in the files' order, for the check to judge.
@@ -50,12 +53,20 @@ struct AuditCommand: AsyncParsableCommand {
             abstract:
                 "Check the hash chain: each entry's hash, each previous_hash, numbers without gaps. Names the first broken entry (exit 1)."
         )
-        @OptionGroup var options: DataDirOption
-        @Argument(help: "An exported audit.csv (GET /admin/audit.csv) to check instead of the data directory.")
+        @Option(name: .customLong("data-dir"), help: "The data directory (default: snapshots).")
+        var dataDir: String?
+        @Argument(
+            help: "An exported audit.csv (GET /admin/audit.csv, unfiltered) to check instead of a data directory.")
         var csv: String?
+        @Flag(help: "Refuse a trail that does not start at entry 1 (none has left by the retention yet).")
+        var complete = false
+
+        func validate() throws {
+            if dataDir != nil && csv != nil { throw ValidationError("check a data directory or a CSV file, not both") }
+        }
 
         func run() async throws {
-            let (entries, source) = try AuditCommand.entries(dataDir: options.dataDir, csv: csv)
+            let (entries, source) = try AuditCommand.entries(dataDir: dataDir ?? "snapshots", csv: csv)
             if let broken = AuditChain.verify(entries) {
                 print("BROKEN: \(source): \(broken)")
                 throw ExitCode(1)
@@ -64,8 +75,14 @@ struct AuditCommand: AsyncParsableCommand {
                 print("\(source): the audit trail is empty")
                 return
             }
+            if first.seq > 1 && complete {
+                print("BROKEN: \(source): entries 1…\(first.seq - 1) are not there (--complete)")
+                throw ExitCode(1)
+            }
             let anchor =
-                first.seq == 1 ? "from the start" : "from entry \(first.seq) (older ones left by the retention)"
+                first.seq == 1
+                ? "from the start"
+                : "from entry \(first.seq), anchored by its previous_hash: entries 1…\(first.seq - 1) are not in this copy (the retention removes those older than --audit-retention-days; compare with an earlier copy if yours are younger)"
             print(
                 "OK: \(source): \(entries.count) entries, \(first.seq)…\(last.seq), \(anchor); last hash \(AuditChain.hex(last.hash))"
             )

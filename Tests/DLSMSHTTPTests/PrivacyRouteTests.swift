@@ -106,10 +106,19 @@ import Testing
             let engine = service.engine
             let student = try await client.login("S2021005")
             let me = try #require(engine.user(studentID: "S2021005"))
-            for body in [nil, "{}", #"{"confirm": false}"#, #"{"confirm": "true"}"#, #"{"confirm": 1}"#, "nonsense"] {
+            for body in [
+                nil, "{}", #"{"confirm": false}"#, #"{"confirm": "true"}"#, #"{"confirm": 1}"#, #"{"confirm": null}"#,
+            ] {
                 let r = try await client.call(.delete, "/me", token: student, json: body)
                 #expect(r.status == .badRequest && r.code == "confirmation_required", "\(body ?? "none"): \(r.text)")
             }
+            // Malformed JSON and a wrong type are the contract's 400 bad_request; over 64 KiB, 413.
+            for body in ["nonsense", #"{"confirm": true, "reason": 5}"#] {
+                let r = try await client.call(.delete, "/me", token: student, json: body)
+                #expect(r.status == .badRequest && r.code == "bad_request", "\(body): \(r.text)")
+            }
+            let huge = #"{"confirm": true, "reason": "\#(String(repeating: "x", count: 70_000))"}"#
+            #expect(try await client.call(.delete, "/me", token: student, json: huge).status == .contentTooLarge)
             #expect(engine.user(id: me.id)?.isErased == false)
             let admin = try await client.login("admin", "admin-password")
             let adminID = try #require(engine.user(studentID: "admin")?.id)
@@ -120,6 +129,9 @@ import Testing
             #expect(ownByID.status == .conflict, "\(ownByID.text)")
             let noReason = try await client.call(.delete, "/admin/users/3", token: admin, json: #"{"confirm": true}"#)
             #expect(noReason.status == .badRequest, "\(noReason.text)")
+            // The body is checked before the account is looked up.
+            let unknown = try await client.call(.delete, "/admin/users/99999", token: admin, json: "{}")
+            #expect(unknown.code == "confirmation_required", "\(unknown.text)")
             let other = try await client.login("S2021006")
             #expect(
                 try await client.call(
@@ -140,6 +152,20 @@ import Testing
             let again = try await client.call(
                 .post, "/auth/login", json: #"{"student_id":"S2021005","password":"password123"}"#)
             #expect(again.status == .unauthorized, "\(again.text)")
+            // Nothing is set on it again: no booking on its behalf, no groups, no password, no enabling.
+            for (method, path, body) in [
+                (
+                    HTTPRequest.Method.post, "/reservations",
+                    #"{"seat_id": 3, "start_time": "\#(iso(t0 + 7_200))", "end_time": "\#(iso(t0 + 10_800))", "user_id": \#(me.id)}"#
+                ),
+                (.put, "/admin/users/\(me.id)/groups", #"{"groups": ["x"]}"#),
+                (.post, "/admin/users/\(me.id)/password", #"{"password": "another-password"}"#),
+                (.post, "/admin/users/\(me.id)/enable", nil),
+            ] {
+                let r = try await client.call(method, path, token: admin, json: body)
+                #expect(r.status == .notFound, "\(path): \(r.text)")
+            }
+            #expect(engine.user(id: me.id)?.disabled == true && engine.assignedGroups(of: me.id).isEmpty)
             // Staff see the account as erased, and cannot erase it again.
             let shown = try await client.call(.get, "/admin/users/\(me.id)", token: admin)
             #expect(shown.json["student_id"] as? String == "~erased-\(me.id)" && shown.json["name"] as? String == "")

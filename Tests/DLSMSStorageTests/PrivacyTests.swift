@@ -3,6 +3,7 @@ import DLSMSEngine
 import DLSMSStorage
 import DLSMSTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// Retention that forgets people, and erasure: the statistics stay exactly as they were, and after
@@ -228,6 +229,42 @@ import Testing
         }
         #expect(try DataDirectory(path: dir).segments().count == 1)
         await durable.close(finalSnapshot: false)
+    }
+
+    /// A crash after an erasure began (its first record durable, nothing after): the next start
+    /// finishes it — the upcoming reservation cancelled, everything anonymised, the history gone.
+    @Test func anErasureACrashInterruptedIsFinishedAtTheNextStart() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let clock = ManualClock(t0)
+        let config = PersistenceConfiguration(directory: dir)
+        let (durable, _) = try await DurableEngine.open(
+            config, engine: EngineConfiguration(shardCount: 2), clock: clock,
+            seed: { try await seedSmall($0, seats: 4, users: 3) })
+        let upcoming = try await durable.engine.book(user: 2, seat: 1, start: t0 + 3_600, end: t0 + 7_200)
+        let past = try await durable.engine.book(user: 2, seat: 2, start: t0 + 600, end: t0 + 1_800)
+        _ = try await durable.engine.cancel(id: past.id, requester: Requester(userID: 2))
+        _ = try await durable.engine.joinWaitlist(user: 2, target: .seat(1), desired: t0 + 3_600)
+        // The erasure's first record, and then the process dies.
+        try await durable.wal.append(.accountErased(AccountErasure(userID: 2, at: t0, done: false))).wait()
+        await durable.close(finalSnapshot: false)
+
+        var lines: [String] = []
+        let collected = Mutex<[String]>([])
+        let (reopened, _) = try await DurableEngine.open(
+            config, engine: EngineConfiguration(shardCount: 2), clock: clock,
+            log: { line in collected.withLock { $0.append(line) } })
+        lines = collected.withLock { $0 }
+        let engine = reopened.engine
+        #expect(lines.contains { $0.contains("erasures: finished 1") }, "\(lines)")
+        #expect(engine.user(id: 2)?.isErased == true && engine.user(studentID: "U2") == nil)
+        #expect(await engine.reservations(of: 2, limit: .max).total == 0 && engine.waitlist(of: 2).isEmpty)
+        let mine = await engine.allReservations(limit: .max).items.filter { [upcoming.id, past.id].contains($0.id) }
+        #expect(mine.count == 2 && mine.allSatisfy { $0.userID == .anonymous && $0.status == .cancelled }, "\(mine)")
+        // The seat is free again, and nothing is left to finish.
+        #expect(try await engine.book(user: 3, seat: 1, start: t0 + 3_600, end: t0 + 7_200).status == .confirmed)
+        #expect(await engine.finishPendingErasures() == 0)
+        await reopened.close(finalSnapshot: false)
     }
 
     /// An erasure replayed from the log (no compaction yet, a crash): the same state.
