@@ -45,12 +45,9 @@ private func addServiceHoursRoutes(to api: RouterGroup<APIContext>, service: Lib
         }
         let zone = try HoursBody.zone(given)
         let hours = try body.openingHours()
-        let name = try context.branchName()
-        let before = engine.branch(named: name)
-        let branch = try await engine.setHours(branch: name, timeZone: zone, hours: hours)
-        try await service.audit(
-            context.auditActor, "branch.hours", subject: "branch:\(branch.name)",
-            before: before.map(auditBranch) ?? "", after: auditBranch(branch))
+        let branch = try await service.auditedBranchChange("branch.hours", context) {
+            try await engine.setHours(branch: $0, timeZone: zone, hours: hours)
+        }
         return try await branchResponse(branch.name, status: .ok, engine: engine)
     }
 }

@@ -136,3 +136,19 @@ package func storedSeat(_ id: SeatID, engine: SeatEngine) async -> Seat? {
     let now = engine.clock.now()
     return try? await engine.seat(id, start: now, end: now + 1).0.seat
 }
+
+extension LibraryService {
+    /// Changes the branch of the path with `change` (given its name) and audits it as `kind`, with
+    /// the branch before and after.
+    package func auditedBranchChange(
+        _ kind: String, _ context: APIContext, _ change: (String) async throws -> Branch
+    ) async throws -> Branch {
+        let name = try context.branchName()
+        let before = engine.branch(named: name)
+        let branch = try await change(name)
+        try await audit(
+            context.auditActor, kind, subject: "branch:\(branch.name)", before: before.map(auditBranch) ?? "",
+            after: auditBranch(branch))
+        return branch
+    }
+}

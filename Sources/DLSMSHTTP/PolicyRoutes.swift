@@ -208,23 +208,17 @@ private func addStrikeRoutes(to api: RouterGroup<APIContext>, service: LibrarySe
         var request = request
         let body = try await request.decodeJSON(ReleaseBody.self)
         let rule = try body.rule()
-        let name = try context.branchName()
-        let before = engine.branch(named: name)
-        let branch = try await engine.setRelease(branch: name, rule: rule)
-        try await service.audit(
-            context.auditActor, "branch.release", subject: "branch:\(branch.name)",
-            before: before.map(auditBranch) ?? "", after: auditBranch(branch))
+        let branch = try await service.auditedBranchChange("branch.release", context) {
+            try await engine.setRelease(branch: $0, rule: rule)
+        }
         return try await branchResponse(branch.name, status: .ok, engine: engine)
     }
 
     api.delete("/admin/branches/:name/release") { _, context -> Response in
         _ = try context.requireAdmin()
-        let name = try context.branchName()
-        let before = engine.branch(named: name)
-        let branch = try await engine.setRelease(branch: name, rule: nil)
-        try await service.audit(
-            context.auditActor, "branch.release", subject: "branch:\(branch.name)",
-            before: before.map(auditBranch) ?? "", after: auditBranch(branch))
+        let branch = try await service.auditedBranchChange("branch.release", context) {
+            try await engine.setRelease(branch: $0, rule: nil)
+        }
         return try await branchResponse(branch.name, status: .ok, engine: engine)
     }
 }

@@ -96,12 +96,9 @@ private func addCheckInSettingRoutes(to api: RouterGroup<APIContext>, service: L
     let engine = service.engine
     api.post("/admin/branches/:name/seat-codes/rotate") { _, context -> Response in
         _ = try context.requireAdmin()
-        let name = try context.branchName()
-        let before = engine.branch(named: name)
-        let branch = try await engine.rotateSeatCodes(branch: name)
-        try await service.audit(
-            context.auditActor, "seat_codes.rotated", subject: "branch:\(branch.name)",
-            before: before.map(auditBranch) ?? "", after: auditBranch(branch))
+        let branch = try await service.auditedBranchChange("seat_codes.rotated", context) {
+            try await engine.rotateSeatCodes(branch: $0)
+        }
         return Render.response {
             $0.object {
                 $0.field("branch", branch.name)
@@ -116,12 +113,9 @@ private func addCheckInSettingRoutes(to api: RouterGroup<APIContext>, service: L
         guard let required = try await request.decodeJSON(PresenceBody.self).presenceRequired else {
             throw APIError.badRequest("presence_required (true or false) is required")
         }
-        let name = try context.branchName()
-        let before = engine.branch(named: name)
-        let branch = try await engine.setPresenceCheckIn(branch: name, required: required)
-        try await service.audit(
-            context.auditActor, "branch.checkin", subject: "branch:\(branch.name)",
-            before: before.map(auditBranch) ?? "", after: auditBranch(branch))
+        let branch = try await service.auditedBranchChange("branch.checkin", context) {
+            try await engine.setPresenceCheckIn(branch: $0, required: required)
+        }
         return Render.response {
             $0.object {
                 $0.field("branch", branch.name)

@@ -237,10 +237,7 @@ import Testing
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
         let clock = ManualClock(t0)
-        let config = PersistenceConfiguration(directory: dir)
-        let (durable, _) = try await DurableEngine.open(
-            config, engine: EngineConfiguration(shardCount: 2), clock: clock,
-            seed: { try await seedSmall($0, seats: 4, users: 3) })
+        let durable = try await Self.small(dir, clock: clock)
         let upcoming = try await durable.engine.book(user: 2, seat: 1, start: t0 + 3_600, end: t0 + 7_200)
         let past = try await durable.engine.book(user: 2, seat: 2, start: t0 + 600, end: t0 + 1_800)
         _ = try await durable.engine.cancel(id: past.id, requester: Requester(userID: 2))
@@ -249,12 +246,11 @@ import Testing
         try await durable.wal.append(.accountErased(AccountErasure(userID: 2, at: t0, done: false))).wait()
         await durable.close(finalSnapshot: false)
 
-        var lines: [String] = []
         let collected = Mutex<[String]>([])
         let (reopened, _) = try await DurableEngine.open(
-            config, engine: EngineConfiguration(shardCount: 2), clock: clock,
+            PersistenceConfiguration(directory: dir), engine: EngineConfiguration(shardCount: 2), clock: clock,
             log: { line in collected.withLock { $0.append(line) } })
-        lines = collected.withLock { $0 }
+        let lines = collected.withLock { $0 }
         let engine = reopened.engine
         #expect(lines.contains { $0.contains("erasures: finished 1") }, "\(lines)")
         #expect(engine.user(id: 2)?.isErased == true && engine.user(studentID: "U2") == nil)
@@ -272,10 +268,7 @@ import Testing
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
         let clock = ManualClock(t0)
-        let config = PersistenceConfiguration(directory: dir)
-        let (durable, _) = try await DurableEngine.open(
-            config, engine: EngineConfiguration(shardCount: 2), clock: clock,
-            seed: { try await seedSmall($0, seats: 4, users: 3) })
+        let durable = try await Self.small(dir, clock: clock)
         let r = try await durable.engine.book(user: 2, seat: 1, start: t0 + 600, end: t0 + 3_600)
         let done = try await durable.engine.book(user: 2, seat: 2, start: t0 + 600, end: t0 + 1_800)
         _ = try await durable.engine.cancel(id: done.id, requester: Requester(userID: 2))
@@ -283,12 +276,20 @@ import Testing
         let state = await Observed(durable.engine)
         await durable.close(finalSnapshot: false)
         let (reopened, report) = try await DurableEngine.open(
-            config, engine: EngineConfiguration(shardCount: 2), clock: clock)
+            PersistenceConfiguration(directory: dir), engine: EngineConfiguration(shardCount: 2), clock: clock)
         #expect(report.replayedRecords > 0)
         #expect(await Observed(reopened.engine) == state)
         let seen = await reopened.engine.allReservations(limit: .max).items.filter { [r.id, done.id].contains($0.id) }
         #expect(seen.count == 2 && seen.allSatisfy { $0.userID == .anonymous && $0.status == .cancelled })
         await reopened.close(finalSnapshot: false)
+    }
+
+    /// A data directory of 4 seats and 3 students (U1…U3), 2 shards.
+    static func small(_ dir: String, clock: ManualClock) async throws -> DurableEngine {
+        try await DurableEngine.open(
+            PersistenceConfiguration(directory: dir), engine: EngineConfiguration(shardCount: 2), clock: clock,
+            seed: { try await seedSmall($0, seats: 4, users: 3) }
+        ).0
     }
 
     static func snapshotRecords(_ dir: String) throws -> [JournalRecord] {
