@@ -74,7 +74,8 @@ public enum AuditKind {
     public static let all: [String] = [
         "staff.sign_in", "reservation.booked_on_behalf", "reservation.cancelled_by_staff",
         "reservation.moved_by_staff", "seat.created", "seat.changed", "seat.maintenance", "seat.retired",
-        "area.retired", "branch.created", "branch.hours", "branch.release", "branch.checkin", "seat_codes.rotated",
+        "area.retired", "branch.created", "branch.hours", "branch.release", "branch.checkin", "branch.display",
+        "seat_codes.rotated",
         "catalog.imported", "closure.created", "closure.changed", "closure.removed", "group.policy_set",
         "group.policy_removed", "group.members_set", "group.imported", "strike.removed", "suspension.lifted",
         "account.created", "account.disabled", "account.enabled", "account.password_reset",

@@ -163,6 +163,8 @@ public struct Branch: Sendable, Hashable {
     public var seatCodeGeneration: UInt32 = 0
     /// When seats for a day open for booking (nil: as soon as `max_days_ahead` allows).
     public var release: ReleaseRule? = nil
+    /// Staff turned the branch's public display (`/display/{branch}`) off.
+    public var displayOff = false
 
     public init(
         name: String, areas: [String], timeZone: String = "UTC", openingHours: OpeningHours = .alwaysOpen,

@@ -192,3 +192,11 @@ struct SeatPagePart: Sendable {
     /// Matching seats after the cursor.
     var afterCursor = 0
 }
+
+/// A seat as a public display shows it: where it is, and whether it is free now and for the next
+/// hour. Nothing about who holds it.
+public struct DisplaySeat: Sendable, Hashable {
+    public var seat: Seat
+    public var freeNow: Bool
+    public var freeNextHour: Bool
+}

@@ -44,6 +44,17 @@ extension SeatEngine {
         return changed
     }
 
+    /// Turns the branch's public display on or off.
+    public func setDisplay(branch name: String, enabled: Bool) async throws(EngineError) -> Branch {
+        let changed = try await changeCatalog { c throws(EngineError) in
+            guard var b = c.branch(named: name) else { throw .branchNotFound(name) }
+            b.displayOff = !enabled
+            return b
+        }
+        guard let changed else { throw .branchNotFound(name) }
+        return changed
+    }
+
     /// Makes new seat codes for the branch: every printed one stops working.
     public func rotateSeatCodes(branch name: String) async throws(EngineError) -> Branch {
         let changed = try await changeCatalog { c throws(EngineError) in
@@ -401,6 +412,16 @@ extension SeatEngine {
     }
 
     /// Branch statistics, in the order branches were defined.
+    /// The seats of a branch (or one of its areas) for its public display, by id; nil when the
+    /// branch or area does not exist or staff turned the display off.
+    public func display(branch name: String, area: String?, now: Timestamp) async -> [DisplaySeat]? {
+        guard let b = branch(named: name), !b.displayOff, area.map(b.areas.contains) ?? true else { return nil }
+        let parts = await fanOut(shards.map { _ in now }) { shard, now in
+            await shard.displaySeats(branch: name, area: area, now: now)
+        }
+        return parts.sorted { $0.seat.id < $1.seat.id }
+    }
+
     /// Seats free now and in the library, per branch (in the catalog's order) and area (in the
     /// branch's order): what a public display shows. Nothing about anyone.
     public func occupancy(now: Timestamp) async -> [(branch: String, areas: [(area: String, free: Int, total: Int)])] {

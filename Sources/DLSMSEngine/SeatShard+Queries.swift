@@ -124,6 +124,22 @@ extension SeatShard {
         return counts
     }
 
+    /// The seats of `branch` (and `area`, if given) still in the library, each free now and free
+    /// for the whole next hour: what a display at the entrance shows.
+    func displaySeats(branch: String, area: String?, now: Timestamp) -> [DisplaySeat] {
+        var out: [DisplaySeat] = []
+        for i in seats.indices where !seats[i].seat.retired && seats[i].seat.branch == branch {
+            let seat = seats[i].seat
+            if let area, seat.area != area { continue }
+            func free(_ end: Timestamp) -> Bool {
+                !seat.inMaintenance && seats[i].index.isFree(start: now, end: end)
+                    && seats[i].permits(start: now, end: end) && seats[i].closure(overlapping: now, end) == nil
+            }
+            out.append(DisplaySeat(seat: seat, freeNow: free(now + 1), freeNextHour: free(now + Seconds.hour)))
+        }
+        return out
+    }
+
     /// Seats in the library and free now, per branch and area.
     func areaCounts(now: Timestamp) -> [String: [String: (total: Int, free: Int)]] {
         var counts: [String: [String: (total: Int, free: Int)]] = [:]

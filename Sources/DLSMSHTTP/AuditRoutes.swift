@@ -116,6 +116,7 @@ package func auditBranch(_ b: Branch) -> String {
             $0.field("time_zone", b.timeZone)
             $0.field("open_hours", b.openingHours.description)
             $0.field("presence_check_in", b.presenceCheckIn)
+            $0.field("display_enabled", !b.displayOff)
             $0.field("seat_code_generation", Int64(b.seatCodeGeneration))
             if let r = b.release {
                 $0.field(

@@ -41,6 +41,79 @@ package func addPublicRoutes(to router: Router<APIContext>, service: LibraryServ
         }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
+    addDisplayRoutes(to: router, service: service)
+}
+
+/// `GET /public/display/{branch}[/{area}]`: what the display at a library's entrance shows — free
+/// seats now and for the next hour, per area and seat (with the map's positions), nothing about
+/// anyone; no sign-in; a strong ETag for polling with `If-None-Match`. 404 for an unknown branch
+/// or area, or one whose display staff turned off (`PUT /admin/branches/{name}/display`).
+private func addDisplayRoutes(to router: Router<APIContext>, service: LibraryService) {
+    let engine = service.engine
+    let display: @Sendable (Request, APIContext) async throws -> Response = { request, context in
+        let name = try context.branchName()
+        let area = context.parameters.get("area").map { $0.removingPercentEncoding ?? $0 }
+        let now = engine.clock.now()
+        guard let seats = await engine.display(branch: name, area: area, now: now) else {
+            throw APIError(.notFound, "not_found", "no display for this library or area")
+        }
+        let (body, etag) = DisplayJSON.render(branch: name, area: area, seats: seats, at: now)
+        let headers: HTTPFields = [
+            .contentType: "application/json; charset=utf-8", .cacheControl: "no-cache", .eTag: etag,
+        ]
+        if let tags = request.headers[.ifNoneMatch],
+            tags.split(separator: ",").contains(where: {
+                $0.trimmingCharacters(in: .whitespaces) == etag
+            })
+        {
+            return Response(status: .notModified, headers: headers)
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+    router.get("/public/display/:name", use: display)
+    router.get("/public/display/:name/:area", use: display)
+}
+
+enum DisplayJSON {
+    static func render(branch: String, area: String?, seats: [DisplaySeat], at: Timestamp) -> (
+        body: [UInt8], etag: String
+    ) {
+        var areas: [String] = []
+        for s in seats where !areas.contains(s.seat.area) { areas.append(s.seat.area) }
+        func figures(_ list: [DisplaySeat], _ w: inout JSONWriter) {
+            w.field("free_now", list.filter(\.freeNow).count)
+            w.field("free_next_hour", list.filter(\.freeNextHour).count)
+            w.field("total", list.count)
+        }
+        var content = JSONWriter()
+        content.object {
+            $0.field("branch", branch)
+            $0.field("area", area)
+            figures(seats, &$0)
+            $0.field("areas", array: areas) { w, a in
+                w.object {
+                    $0.field("name", a)
+                    figures(seats.filter { $0.seat.area == a }, &$0)
+                }
+            }
+            $0.field("seats", array: seats) { w, s in
+                w.object {
+                    $0.field("id", s.seat.id)
+                    $0.field("label", s.seat.displayLabel)
+                    $0.field("area", s.seat.area)
+                    $0.field("x", s.seat.x)
+                    $0.field("y", s.seat.y)
+                    $0.field("free_now", s.freeNow)
+                    $0.field("free_next_hour", s.freeNextHour)
+                }
+            }
+        }
+        let digest = SHA256.hash(data: content.bytes).prefix(12).map { String(format: "%02x", $0) }.joined()
+        // The ETag covers the content, not the time it was made: an unchanged library stays 304.
+        var w = JSONWriter()
+        w.object { $0.time("generated_at", at) }
+        return (Array(w.bytes.dropLast()) + [UInt8(ascii: ",")] + content.bytes.dropFirst(), "\"\(digest)\"")
+    }
 }
 
 /// The public occupancy answer, made again once it is ``freshFor`` seconds old (on the engine's

@@ -107,6 +107,23 @@ private func addCheckInSettingRoutes(to api: RouterGroup<APIContext>, service: L
         }
     }
 
+    api.put("/admin/branches/:name/display") { request, context -> Response in
+        _ = try context.requireAdmin()
+        var request = request
+        guard let enabled = try await request.decodeJSON(DisplayBody.self).enabled else {
+            throw APIError.badRequest("enabled (true or false) is required")
+        }
+        let branch = try await service.auditedBranchChange("branch.display", context) {
+            try await engine.setDisplay(branch: $0, enabled: enabled)
+        }
+        return Render.response {
+            $0.object {
+                $0.field("branch", branch.name)
+                $0.field("display_enabled", !branch.displayOff)
+            }
+        }
+    }
+
     api.put("/admin/branches/:name/checkin") { request, context -> Response in
         _ = try context.requireAdmin()
         var request = request
@@ -184,4 +201,8 @@ package enum SeatCodeSheet {
             return body
         }
     }
+}
+
+package struct DisplayBody: Decodable {
+    package var enabled: Bool?
 }

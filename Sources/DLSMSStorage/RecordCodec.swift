@@ -321,8 +321,9 @@ extension RecordCodec {
         // format version and old logs and snapshots decode unchanged.
         let closuresFlag: UInt8 = b.closureSerial == 0 ? 0 : 0x80
         // Bit 6: the check-in settings follow (presence flag, seat code generation), and with bit 1
-        // of their flags byte the release rule (days before, minute of the day).
-        let checkIn = b.presenceCheckIn || b.seatCodeGeneration != 0 || b.release != nil
+        // of their flags byte the release rule (days before, minute of the day); bit 2 of that
+        // byte: the public display is off.
+        let checkIn = b.presenceCheckIn || b.seatCodeGeneration != 0 || b.release != nil || b.displayOff
         encode(hours: b.openingHours, flags: closuresFlag | (checkIn ? 0x40 : 0), into: &w)
         if closuresFlag != 0 {
             w.svarint(b.closureSerial)
@@ -336,7 +337,7 @@ extension RecordCodec {
             }
         }
         if checkIn {
-            w.byte((b.presenceCheckIn ? 1 : 0) | (b.release != nil ? 2 : 0))
+            w.byte((b.presenceCheckIn ? 1 : 0) | (b.release != nil ? 2 : 0) | (b.displayOff ? 4 : 0))
             w.uvarint(UInt64(b.seatCodeGeneration))
             if let release = b.release {
                 w.uvarint(UInt64(release.daysBefore))
@@ -415,8 +416,9 @@ extension RecordCodec {
             name: name, areas: areas, timeZone: tz, openingHours: hours, closures: closures, closureSerial: serial)
         if hoursByte & 0x40 != 0 {
             let flags = try r.byte()
-            guard flags < 4 else { throw DecodingError("unknown check-in flags") }
+            guard flags < 8 else { throw DecodingError("unknown check-in flags") }
             branch.presenceCheckIn = flags & 1 != 0
+            branch.displayOff = flags & 4 != 0
             guard let generation = UInt32(exactly: try r.uvarint()) else {
                 throw DecodingError("bad seat code generation")
             }

@@ -145,6 +145,12 @@ import Testing
                 try await client.call(
                     .put, "/admin/branches/Audit%20Hall/checkin", token: admin, json: #"{"presence_required": true}"#)
             }
+            let display = try await one("branch.display", subject: "branch:Audit Hall") {
+                try await client.call(
+                    .put, "/admin/branches/Audit%20Hall/display", token: admin, json: #"{"enabled": false}"#)
+            }
+            #expect(Self.value(display, "before")["display_enabled"] as? Bool == true)
+            #expect(Self.value(display, "after")["display_enabled"] as? Bool == false)
             let rotated = try await one("seat_codes.rotated", subject: "branch:Audit Hall") {
                 try await client.call(.post, "/admin/branches/Audit%20Hall/seat-codes/rotate", token: admin)
             }
