@@ -113,6 +113,29 @@ public struct WebApp: Sendable {
         return Self.asset(name: "privacy.html", bytes: Array(page.utf8))
     }
 
+    /// The display at a library's entrance (`/display/{branch}` with `up` = `../`, or
+    /// `/display/{branch}/{area}` with `../../`): a page whose `display.js` reads
+    /// `public/display/…` and draws it.
+    package func displayPage(up: String) -> Asset {
+        let page = """
+            <!doctype html>
+            <html lang="en">
+            <head>
+            <meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>Free seats · DL-SMS</title>
+            <link rel="stylesheet" href="\(up)app/\(version)/app.css">
+            <script type="module" src="\(up)app/\(version)/display.js"></script>
+            </head>
+            <body>
+            <main class="kiosk" id="display"><h1 class="kiosk-title">Free seats…</h1></main>
+            </body>
+            </html>
+
+            """
+        return Self.asset(name: "display.html", bytes: Array(page.utf8))
+    }
+
     package static func asset(name: String, bytes: [UInt8]) -> Asset {
         let type: String
         switch name.split(separator: ".").last ?? "" {
@@ -221,6 +244,13 @@ public struct WebApp: Sendable {
 package func addWebRoutes(to router: Router<APIContext>, web: WebApp, privacyNotice: String? = nil) {
     let privacy = web.privacyPage(notice: privacyNotice)
     router.get("/privacy") { request, _ -> Response in web.response(privacy, request: request, immutable: false) }
+    let displays = (web.displayPage(up: "../"), web.displayPage(up: "../../"))
+    router.get("/display/:name") { request, _ -> Response in
+        web.response(displays.0, request: request, immutable: false)
+    }
+    router.get("/display/:name/:area") { request, _ -> Response in
+        web.response(displays.1, request: request, immutable: false)
+    }
     let page: @Sendable (Request, APIContext) async throws -> Response = { request, _ in
         web.response(web.index, request: request, immutable: false)
     }

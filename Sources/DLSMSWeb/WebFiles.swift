@@ -22,5 +22,6 @@ public enum WebFiles {
         ("charts.js", PackageResources.charts_js),
         ("icon.svg", PackageResources.icon_svg),
         ("privacy-notice.html", PackageResources.privacy_notice_html),
+        ("display.js", PackageResources.display_js),
     ]
 }
