@@ -72,7 +72,7 @@ public enum DLSMSServer {
             do {
                 try await service.audit(
                     .server, "standby.promoted", subject: "node:\(node)",
-                    after: auditValue { w in
+                    after: AuditChain.value { w in
                         w.object {
                             $0.field("epoch", Int64(epoch))
                             $0.field("how", how)

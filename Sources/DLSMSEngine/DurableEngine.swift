@@ -398,8 +398,9 @@ public final class DurableEngine: Sendable {
         defer { archiveLock.unlock() }
         var (all, _) = try ArchiveFile.read(directory: configuration.directory, io: io)
         var changed = 0
+        let erased = engine.erasedAccounts
         for i in all.indices where all[i].userID != .anonymous {
-            if all[i].end < cutoff || engine.user(id: all[i].userID).map(\.isErased) ?? false {
+            if all[i].end < cutoff || erased.contains(all[i].userID) {
                 all[i].userID = .anonymous
                 changed += 1
             }

@@ -156,8 +156,8 @@ extension SeatEngine {
     @discardableResult
     public func finishPendingErasures() async -> Int {
         var finished = 0
-        for user in users.all where user.isErased && erasurePending(user.id) {
-            if (try? await finishErasure(user.id)) != nil { finished += 1 }
+        for id in users.erased.sorted() where erasurePending(id) {
+            if (try? await finishErasure(id)) != nil { finished += 1 }
         }
         return finished
     }
@@ -176,6 +176,9 @@ extension SeatEngine {
         notifications.erase(user: id)
         privacy.withLock { $0.erasures += 1 }
     }
+
+    /// The erased accounts' ids.
+    public var erasedAccounts: Set<UserID> { users.erased }
 
     /// Erasures and anonymisations applied since start: the data directory is compacted when this
     /// grows (``DurableEngine/compactIfNeeded()``).

@@ -4,15 +4,7 @@ import DLSMSCore
 extension SeatShard {
     /// Finished reservations that ended before `cutoff` and still name their student, at most `limit`.
     func anonymiseCandidates(endedBefore cutoff: Timestamp, limit: Int) -> [ReservationID] {
-        var out: [ReservationID] = []
-        for slot in slots.indices where slots.id(at: slot) != 0 {
-            let r = slots[slot]
-            if r.userID != .anonymous && !r.status.holdsSeat && r.end < cutoff {
-                out.append(r.id)
-                if out.count >= limit { break }
-            }
-        }
-        return out
+        finished(endedBefore: cutoff, limit: limit) { $0.userID != .anonymous }.map(\.id)
     }
 
     /// Anonymises those of `ids` that are here, finished and still name a student: their record is
@@ -21,7 +13,7 @@ extension SeatShard {
     func anonymise(_ ids: [ReservationID]) throws(EngineError) -> (JournalTicket, Int) {
         var list: [ArchivedReservation] = []
         for id in ids {
-            guard let r = stored(id), r.userID != .anonymous, !r.status.holdsSeat else { continue }
+            guard let (_, r) = stored(id), r.userID != .anonymous, !r.status.holdsSeat else { continue }
             list.append(ArchivedReservation(id: id, seatID: r.seatID, userID: .anonymous))
         }
         guard !list.isEmpty else { return (.durable, 0) }
@@ -36,10 +28,8 @@ extension SeatShard {
     func restoreAnonymised(_ list: [ArchivedReservation]) {
         var leaving: [UserID: Set<ReservationID>] = [:]
         for a in list {
-            guard let (_, slot) = ctx.directory.locate(a.id), Int(slot) < slots.count, slots.id(at: Int(slot)) == a.id
-            else { continue }
-            var r = slots[Int(slot)]
-            guard r.userID != .anonymous else { continue }
+            guard let (slot, stored) = stored(a.id), stored.userID != .anonymous else { continue }
+            var r = stored
             leaving[r.userID, default: []].insert(r.id)
             r.userID = .anonymous
             slots[Int(slot)] = r
@@ -47,9 +37,10 @@ extension SeatShard {
         for (user, ids) in leaving { ctx.ledger.forget(user: user, ids: ids) }
     }
 
-    private func stored(_ id: ReservationID) -> Reservation? {
+    /// Reservation `id` and its slot, if this shard stores it.
+    private func stored(_ id: ReservationID) -> (slot: UInt32, reservation: Reservation)? {
         guard let (_, slot) = ctx.directory.locate(id), Int(slot) < slots.count, slots.id(at: Int(slot)) == id
         else { return nil }
-        return slots[Int(slot)]
+        return (slot, slots[Int(slot)])
     }
 }

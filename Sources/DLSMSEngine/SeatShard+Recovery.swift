@@ -90,11 +90,13 @@ extension SeatShard {
 
     /// Finished reservations (completed, cancelled, no-show) that ended before `cutoff`, at most
     /// `limit`.
-    func finished(endedBefore cutoff: Timestamp, limit: Int) -> [Reservation] {
+    func finished(
+        endedBefore cutoff: Timestamp, limit: Int, where wanted: (Reservation) -> Bool = { _ in true }
+    ) -> [Reservation] {
         var out: [Reservation] = []
         for slot in slots.indices where slots.id(at: slot) != 0 {
             let r = slots[slot]
-            if !r.status.holdsSeat && r.end < cutoff {
+            if !r.status.holdsSeat && r.end < cutoff && wanted(r) {
                 out.append(r)
                 if out.count >= limit { break }
             }

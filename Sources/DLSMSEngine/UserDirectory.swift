@@ -6,6 +6,8 @@ final class UserDirectory: Sendable {
     private struct State {
         var users: [User] = []  // index = id - 1
         var byStudentID: [String: UserID] = [:]
+        /// Erased accounts (``User/isErased``), for the sweep that finishes interrupted erasures.
+        var erased: Set<UserID> = []
     }
 
     private let state = Mutex(State())
@@ -73,8 +75,12 @@ final class UserDirectory: Sendable {
             if !s.users[i].studentID.isEmpty { s.byStudentID[s.users[i].studentID] = nil }
             s.users[i] = user
             s.byStudentID[user.studentID] = user.id
+            if user.isErased { s.erased.insert(user.id) }
         }
     }
+
+    /// The erased accounts' ids.
+    var erased: Set<UserID> { state.withLock { $0.erased } }
 
     func user(id: UserID) -> User? {
         state.withLock { s in

@@ -47,6 +47,8 @@ public struct APIError: Error, Sendable {
 
     package static func badRequest(_ message: String) -> APIError { APIError(.badRequest, "bad_request", message) }
     package static let unauthorized = APIError(AppError.unauthorized)
+    /// A route that reads a JSON body got none.
+    package static let jsonBodyRequired = badRequest("a JSON body is required")
     package static let forbidden = APIError(AppError.forbidden)
 
     package func response() -> Response {

@@ -61,7 +61,7 @@ private func addUserListRoutes(api: RouterGroup<APIContext>, service: LibrarySer
         let hash = try await service.hasher.hash(password, client: context.clientAddress)
         let user = try await engine.register(studentID: studentID, name: name, passwordHash: hash, role: role)
         try await service.audit(
-            context.auditActor, "account.created", subject: "user:\(user.id)", after: auditAccount(user))
+            context.auditActor, "account.created", subject: "user:\(user.id)", after: AuditChain.account(user))
         return Render.response(.created) { Render.user(user, &$0) }
     }
 }
@@ -91,8 +91,8 @@ private func addUserRoutes(api: RouterGroup<APIContext>, service: LibraryService
         }
         try await service.audit(
             context.auditActor, "account.password_reset", subject: "user:\(id)",
-            before: before.map(auditAccount) ?? "",
-            after: auditValue {
+            before: before.map(AuditChain.account) ?? "",
+            after: AuditChain.value {
                 $0.object {
                     $0.field("password_changed", true)
                     $0.field("token_generation", Int64(user.tokenGeneration))
@@ -130,8 +130,8 @@ private func addUserChange(
         let before = engine.user(id: id)
         let user = try await engine.updateUser(id: id, body)
         try await service.audit(
-            context.auditActor, kind, subject: "user:\(id)", before: before.map(auditAccount) ?? "",
-            after: auditAccount(user))
+            context.auditActor, kind, subject: "user:\(id)", before: before.map(AuditChain.account) ?? "",
+            after: AuditChain.account(user))
         return Render.response { Render.user(user, &$0) }
     }
 }

@@ -67,7 +67,7 @@ func addCatalogRoutes(to api: RouterGroup<APIContext>, service: LibraryService, 
         let outcome = try await imports.run { try await CatalogCSV.apply(rows, to: engine) }
         try await service.audit(
             context.auditActor, "catalog.imported", subject: "catalog",
-            after: auditValue {
+            after: AuditChain.value {
                 $0.object {
                     $0.field("rows", rows.count)
                     $0.field("branches_created", outcome.branchesCreated)
@@ -179,7 +179,7 @@ private func seatResponse(_ id: SeatID, status: HTTPResponse.Status, engine: Sea
 
 /// Seats retired and the reservations that cancelled, for the audit trail.
 private func auditRetired(_ seats: [SeatID], cancelled: [Reservation]) -> String {
-    auditValue {
+    AuditChain.value {
         $0.object {
             $0.field("seats_retired", array: seats) { w, id in w.value(id) }
             $0.field("reservations_cancelled", array: cancelled) { w, r in w.value(r.id) }

@@ -101,7 +101,7 @@ private func addFigureAndBackupRoutes(to api: RouterGroup<APIContext>, service: 
         }
         try await service.audit(
             context.auditActor, "backup.created", subject: "backup:\(name)",
-            after: auditValue {
+            after: AuditChain.value {
                 $0.object {
                     $0.field("backup", root + "/" + name)
                     $0.field("snapshot", report.name)

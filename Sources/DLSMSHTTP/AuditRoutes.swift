@@ -84,15 +84,8 @@ extension APIContext {
     }
 }
 
-/// A value of an audit entry: the JSON `body` writes.
-package func auditValue(_ body: (inout JSONWriter) -> Void) -> String { AuditChain.value(body) }
-
-/// An account's fields the audit trail keeps (no name, email or student id: erasure must leave
-/// none behind).
-package func auditAccount(_ u: User) -> String { AuditChain.account(u) }
-
 package func auditSeat(_ s: Seat) -> String {
-    auditValue {
+    AuditChain.value {
         $0.object {
             $0.field("id", s.id)
             $0.field("branch", s.branch)
@@ -109,7 +102,7 @@ package func auditSeat(_ s: Seat) -> String {
 }
 
 package func auditBranch(_ b: Branch) -> String {
-    auditValue {
+    AuditChain.value {
         $0.object {
             $0.field("name", b.name)
             $0.field("areas", array: b.areas) { $0.value($1) }

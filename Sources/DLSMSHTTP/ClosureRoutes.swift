@@ -99,11 +99,13 @@ extension APIContext {
 }
 
 /// A closure, for the audit trail.
-private func auditClosure(_ c: Closure) -> String { auditValue { w in w.object { Render.closureFields(c, &$0) } } }
+private func auditClosure(_ c: Closure) -> String {
+    AuditChain.value { w in w.object { Render.closureFields(c, &$0) } }
+}
 
 /// A closure and what declaring or changing it cancelled, for the audit trail.
 private func auditClosure(_ o: ClosureOutcome) -> String {
-    auditValue { w in
+    AuditChain.value { w in
         w.object {
             Render.closureFields(o.closure, &$0)
             $0.field("reservations_cancelled", array: o.cancelled) { w, r in w.value(r.id) }

@@ -105,7 +105,7 @@ private func addMembershipRoutes(to api: RouterGroup<APIContext>, service: Libra
         let added = try await engine.importMemberships(csv: text)
         try await service.audit(
             context.auditActor, "group.imported", subject: "groups",
-            after: auditValue {
+            after: AuditChain.value {
                 $0.object {
                     $0.field("added", added)
                     $0.field("bytes", text.utf8.count)
@@ -140,8 +140,8 @@ private func addMembershipRoutes(to api: RouterGroup<APIContext>, service: Libra
         let assigned = try await engine.setGroups(user: user.id, groups: groups)
         try await service.audit(
             context.auditActor, "group.members_set", subject: "user:\(user.id)",
-            before: auditValue { w in w.object { $0.field("groups", array: before) { $0.value($1) } } },
-            after: auditValue { w in w.object { $0.field("groups", array: assigned) { $0.value($1) } } })
+            before: AuditChain.value { w in w.object { $0.field("groups", array: before) { $0.value($1) } } },
+            after: AuditChain.value { w in w.object { $0.field("groups", array: assigned) { $0.value($1) } } })
         return Render.response {
             $0.object {
                 $0.field("user_id", user.id)
@@ -192,7 +192,8 @@ private func addStrikeRoutes(to api: RouterGroup<APIContext>, service: LibrarySe
         let lift = try await engine.liftSuspension(user: user.id, by: staff.userID, reason: reason)
         try await service.audit(
             context.auditActor, "suspension.lifted", subject: "user:\(user.id)", reason: reason,
-            before: auditSuspension(suspended), after: auditValue { w in w.object { $0.time("lifted_at", lift.at) } })
+            before: auditSuspension(suspended),
+            after: AuditChain.value { w in w.object { $0.time("lifted_at", lift.at) } })
         return Render.response {
             $0.object {
                 $0.field("user_id", lift.userID)
@@ -436,7 +437,7 @@ extension APIContext {
 
 /// A strike as the audit trail keeps it (the student by number only).
 private func auditStrike(_ s: Strike) -> String {
-    auditValue { w in
+    AuditChain.value { w in
         w.object {
             $0.field("id", s.id)
             $0.field("user_id", s.userID)
@@ -447,10 +448,12 @@ private func auditStrike(_ s: Strike) -> String {
     }
 }
 
-private func auditPolicy(_ p: GroupPolicy) -> String { auditValue { w in w.object { PolicyJSON.policy(p, &$0) } } }
+private func auditPolicy(_ p: GroupPolicy) -> String {
+    AuditChain.value { w in w.object { PolicyJSON.policy(p, &$0) } }
+}
 
 private func auditSuspension(_ s: Suspension?) -> String {
-    auditValue { w in
+    AuditChain.value { w in
         w.object {
             $0.time("suspended_until", s?.until)
             $0.field("strikes", array: s?.strikes ?? []) { $0.value($1.id) }

@@ -143,7 +143,9 @@ private func erasureBody(_ request: inout Request) async throws -> ErasureBody {
     let body: ErasureBody
     do {
         body = try await request.decodeJSON(ErasureBody.self)
-    } catch let e as APIError where e.code == "bad_request" && e.message == "a JSON body is required" {
+    } catch let e as APIError
+        where e.code == APIError.jsonBodyRequired.code && e.message == APIError.jsonBodyRequired.message
+    {
         throw refused
     }
     guard body.confirm else { throw refused }

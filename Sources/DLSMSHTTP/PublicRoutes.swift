@@ -1,4 +1,3 @@
-import Crypto
 import DLSMSApp
 import DLSMSCore
 import DLSMSEngine
@@ -31,12 +30,7 @@ package func addPublicRoutes(to router: Router<APIContext>, service: LibraryServ
         {
             headers[.accessControlAllowOrigin] = allowed
         }
-        if let tags = request.headers[.ifNoneMatch],
-            tags.split(separator: ",").contains(where: {
-                let t = $0.trimmingCharacters(in: .whitespaces)
-                return t == etag || t == "W/" + etag || t == "*"
-            })
-        {
+        if WebApp.matches(ifNoneMatch: request.headers[.ifNoneMatch], etag) {
             return Response(status: .notModified, headers: headers)
         }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
@@ -61,11 +55,7 @@ private func addDisplayRoutes(to router: Router<APIContext>, service: LibrarySer
         let headers: HTTPFields = [
             .contentType: "application/json; charset=utf-8", .cacheControl: "no-cache", .eTag: etag,
         ]
-        if let tags = request.headers[.ifNoneMatch],
-            tags.split(separator: ",").contains(where: {
-                $0.trimmingCharacters(in: .whitespaces) == etag
-            })
-        {
+        if WebApp.matches(ifNoneMatch: request.headers[.ifNoneMatch], etag) {
             return Response(status: .notModified, headers: headers)
         }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
@@ -108,11 +98,13 @@ enum DisplayJSON {
                 }
             }
         }
-        let digest = SHA256.hash(data: content.bytes).prefix(12).map { String(format: "%02x", $0) }.joined()
         // The ETag covers the content, not the time it was made: an unchanged library stays 304.
         var w = JSONWriter()
         w.object { $0.time("generated_at", at) }
-        return (Array(w.bytes.dropLast()) + [UInt8(ascii: ",")] + content.bytes.dropFirst(), "\"\(digest)\"")
+        return (
+            Array(w.bytes.dropLast()) + [UInt8(ascii: ",")] + content.bytes.dropFirst(),
+            WebApp.strongETag(content.bytes)
+        )
     }
 }
 
@@ -171,8 +163,7 @@ package final class PublicOccupancy: Sendable {
             w.value(b.branch)
             for a in b.areas { w.value("\(a.area)\u{0}\(a.free)\u{0}\(a.total)") }
         }
-        let digest = SHA256.hash(data: figures.bytes).prefix(12).map { String(format: "%02x", $0) }.joined()
-        return (w.bytes, "\"\(digest)\"")
+        return (w.bytes, WebApp.strongETag(figures.bytes))
     }
 
     /// The `Access-Control-Allow-Origin` for a request from `origin`: itself when listed, `*` when

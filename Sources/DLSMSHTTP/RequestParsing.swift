@@ -273,7 +273,7 @@ extension Request {
             throw APIError(.contentTooLarge, "payload_too_large", "the body is larger than 64 KiB")
         }
         let buffer = try await collectBody(upTo: limit)
-        guard buffer.readableBytes > 0 else { throw APIError.badRequest("a JSON body is required") }
+        guard buffer.readableBytes > 0 else { throw APIError.jsonBodyRequired }
         if let value = fast(buffer) { return value }
         do {
             let decoder = JSONDecoder()

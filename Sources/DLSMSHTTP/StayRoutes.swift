@@ -59,8 +59,8 @@ package func addStayRoutes(to api: RouterGroup<APIContext>, service: LibraryServ
             if caller.isAdmin && moved.old.userID != caller.userID {
                 try await service.audit(
                     actor, "reservation.moved_by_staff", subject: "reservation:\(id)",
-                    before: auditValue { w in w.object { Render.reservationFields(moved.old, &$0) } },
-                    after: auditValue { w in
+                    before: AuditChain.value { w in w.object { Render.reservationFields(moved.old, &$0) } },
+                    after: AuditChain.value { w in
                         w.object {
                             Render.reservationFields(moved.new, &$0)
                             $0.field("override", override)

@@ -92,48 +92,59 @@ public struct WebApp: Sendable {
         let fragment =
             notice ?? assets["privacy-notice.html"].map { String(buffer: $0.plain) }
             ?? "<h1>Privacy notice</h1><p>The library has not published a privacy notice yet.</p>"
-        let page = """
-            <!doctype html>
-            <html lang="en">
-            <head>
-            <meta charset="utf-8">
-            <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>Privacy notice · DL-SMS</title>
-            <link rel="stylesheet" href="app/\(version)/app.css">
-            </head>
-            <body>
-            <main class="privacy" id="main">
-            \(fragment)
-            <p class="privacy-back"><a href="./">Back to DL-SMS</a></p>
-            </main>
-            </body>
-            </html>
-
-            """
-        return Self.asset(name: "privacy.html", bytes: Array(page.utf8))
+        return page(
+            "privacy.html", title: "Privacy notice", up: "",
+            main: """
+                <main class="privacy" id="main">
+                \(fragment)
+                <p class="privacy-back"><a href="./">Back to DL-SMS</a></p>
+                </main>
+                """)
     }
 
     /// The display at a library's entrance (`/display/{branch}` with `up` = `../`, or
     /// `/display/{branch}/{area}` with `../../`): a page whose `display.js` reads
     /// `public/display/…` and draws it.
     package func displayPage(up: String) -> Asset {
-        let page = """
+        page(
+            "display.html", title: "Free seats", up: up, script: "display.js",
+            main: #"<main class="kiosk" id="display"><h1 class="kiosk-title">Free seats…</h1></main>"#)
+    }
+
+    /// A page of its own outside the app's `index.html`: the app's style sheet (and `script`) of
+    /// this build, `up` levels above the page's URL, and `main`.
+    private func page(_ name: String, title: String, up: String, script: String? = nil, main: String) -> Asset {
+        let module = script.map { #"<script type="module" src="\#(up)app/\#(version)/\#($0)"></script>"# + "\n" } ?? ""
+        let html = """
             <!doctype html>
             <html lang="en">
             <head>
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>Free seats · DL-SMS</title>
+            <title>\(title) · DL-SMS</title>
             <link rel="stylesheet" href="\(up)app/\(version)/app.css">
-            <script type="module" src="\(up)app/\(version)/display.js"></script>
-            </head>
+            \(module)</head>
             <body>
-            <main class="kiosk" id="display"><h1 class="kiosk-title">Free seats…</h1></main>
+            \(main)
             </body>
             </html>
 
             """
-        return Self.asset(name: "display.html", bytes: Array(page.utf8))
+        return Self.asset(name: name, bytes: Array(html.utf8))
+    }
+
+    /// A strong entity tag for `bytes`: 12 bytes of their SHA-256, quoted.
+    package static func strongETag(_ bytes: [UInt8]) -> String {
+        "\"" + SHA256.hash(data: bytes).prefix(12).map { String(format: "%02x", $0) }.joined() + "\""
+    }
+
+    /// Whether an `If-None-Match` list names `etag` (itself, weakly, or `*`).
+    package static func matches(ifNoneMatch tags: String?, _ etag: String) -> Bool {
+        guard let tags else { return false }
+        return tags.split(separator: ",").contains {
+            let t = $0.trimmingCharacters(in: .whitespaces)
+            return t == etag || t == "W/" + etag || t == "*"
+        }
     }
 
     package static func asset(name: String, bytes: [UInt8]) -> Asset {
@@ -147,11 +158,10 @@ public struct WebApp: Sendable {
         case "png": type = "image/png"
         default: type = "application/octet-stream"
         }
-        let digest = SHA256.hash(data: bytes).prefix(12).map { String(format: "%02x", $0) }.joined()
         let packed = type.hasPrefix("image/png") ? nil : gzip(bytes)
         return Asset(
             contentType: type, plain: ByteBuffer(bytes: bytes),
-            gzipped: packed.flatMap { $0.count < bytes.count ? ByteBuffer(bytes: $0) : nil }, etag: "\"\(digest)\"")
+            gzipped: packed.flatMap { $0.count < bytes.count ? ByteBuffer(bytes: $0) : nil }, etag: strongETag(bytes))
     }
 
     /// The answer for one file: gzipped when the client takes gzip, 304 when it has this version.
@@ -165,12 +175,7 @@ public struct WebApp: Sendable {
         let etag = packed == nil ? asset.etag : String(asset.etag.dropLast()) + "-gz\""
         headers[.eTag] = etag
         if packed != nil { headers[.contentEncoding] = "gzip" }
-        if let tags = request.headers[.ifNoneMatch],
-            tags.split(separator: ",").contains(where: {
-                let t = $0.trimmingCharacters(in: .whitespaces)
-                return t == etag || t == "W/" + etag || t == "*"
-            })
-        {
+        if Self.matches(ifNoneMatch: request.headers[.ifNoneMatch], etag) {
             headers[.contentEncoding] = nil
             return Response(status: .notModified, headers: headers)
         }

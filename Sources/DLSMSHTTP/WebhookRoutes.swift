@@ -31,7 +31,7 @@ package func addWebhookRoutes(to api: RouterGroup<APIContext>, service: LibraryS
             throw APIError.badRequest("secret: 16 to 200 bytes (leave it out for a random one)")
         }
         let endpoint = try await engine.registerWebhook(url: checked, secret: secret, events: events)
-        let after = auditValue(render(endpoint, .init(), queue: SpoolFigures(), secret: false))
+        let after = AuditChain.value(render(endpoint, .init(), queue: SpoolFigures(), secret: false))
         try await service.audit(
             context.auditActor, "webhook.registered", subject: "webhook:\(endpoint.id)", after: after)
         return Render.response(.created, render(endpoint, .init(), queue: SpoolFigures(), secret: true))
@@ -62,7 +62,7 @@ package func addWebhookRoutes(to api: RouterGroup<APIContext>, service: LibraryS
         var last = SpoolFigures()
         last.dropped = engine.webhooks.endpoints.first { $0.endpoint.id == id }?.spool.dropped ?? 0
         let removed = try await engine.removeWebhook(id: id)
-        let before = auditValue(render(removed, .init(), queue: last, secret: false))
+        let before = AuditChain.value(render(removed, .init(), queue: last, secret: false))
         try await service.audit(context.auditActor, "webhook.removed", subject: "webhook:\(id)", before: before)
         return Render.response(.ok, render(removed, .init(), queue: last, secret: false))
     }
