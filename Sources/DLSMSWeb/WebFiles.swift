@@ -10,6 +10,8 @@ public enum WebFiles {
         ("dom.js", PackageResources.dom_js),
         ("i18n.js", PackageResources.i18n_js),
         ("strings-en.js", PackageResources.strings_en_js),
+        ("strings-de.js", PackageResources.strings_de_js),
+        ("strings-zh-CN.js", PackageResources.strings_zh_CN_js),
         ("find.js", PackageResources.find_js),
         ("seatmap.js", PackageResources.seatmap_js),
         ("mine.js", PackageResources.mine_js),

@@ -110,13 +110,17 @@ def server():
     assert died is None, f"dlsms exited with {died} during the run; its last lines:\n" + "".join(s.output[-200:])
 
 
-def make_driver(width=1280, height=900):
+def make_driver(width=1280, height=900, lang="en-GB"):
+    """Headless Chromium `width` × `height`, whose languages (navigator.languages, Accept-Language)
+    are `lang` (e.g. "de" or "zh-CN"); in another language than the default, its requests are
+    logged ("performance") for the tests that look at their headers."""
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              f"--window-size={width},{height}", "--lang=en-GB", "--force-device-scale-factor=1"]:
+              f"--window-size={width},{height}", f"--lang={lang}", "--force-device-scale-factor=1"]:
         options.add_argument(a)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.add_experimental_option("prefs", {"intl.accept_languages": lang})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", **({"performance": "ALL"} if lang != "en-GB" else {})})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     driver.set_script_timeout(30)
     return driver
@@ -127,8 +131,8 @@ def browsers():
     """A factory of fresh browser sessions (own storage each); all closed after the test."""
     made = []
 
-    def make(width=1280, height=900):
-        d = make_driver(width, height)
+    def make(width=1280, height=900, lang="en-GB"):
+        d = make_driver(width, height, lang)
         made.append(d)
         return d
 
@@ -207,7 +211,7 @@ def by(css):
     return (By.CSS_SELECTOR, css)
 
 
-__all__ = ["choose_branch", "wait", "wait_until", "sign_in", "true_width", "assert_accessible", "by", "figure", "EC", "By"]
+__all__ = ["strings", "text_of", "LANGUAGES", "choose_branch", "wait", "wait_until", "sign_in", "true_width", "assert_accessible", "by", "figure", "EC", "By"]
 
 
 FIGURES = []
@@ -223,6 +227,35 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("figures measured in the browser")
         for name, value in FIGURES:
             terminalreporter.write_line(f"{name}: {value}")
+
+
+PUBLIC = ROOT / "Sources" / "DLSMSWeb" / "public"
+LANGUAGES = ["en", "de", "zh-CN"]
+_KEY_LINE = re.compile(r'^\s+"([^"\\]+)":\s*"((?:[^"\\]|\\.)*)",\s*$')
+
+
+def strings(lang):
+    """The table of `lang` (strings-<lang>.js) as a dict. Every line inside `export default { … };`
+    must be blank, a comment or one `"key": "value",` line: anything else fails (a value the
+    parser would miss)."""
+    text = (PUBLIC / f"strings-{lang}.js").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    start = lines.index("export default {")
+    end = lines.index("};", start)
+    table = {}
+    for number, line in enumerate(lines[start + 1:end], start + 2):
+        if not line.strip() or line.strip().startswith("//"):
+            continue
+        m = _KEY_LINE.match(line)
+        assert m, f"strings-{lang}.js:{number}: not a \"key\": \"value\", line: {line!r}"
+        assert m.group(1) not in table, f"strings-{lang}.js:{number}: {m.group(1)} twice"
+        table[m.group(1)] = json.loads(f'"{m.group(2)}"')
+    return table
+
+
+def text_of(table, key, **params):
+    """A table's text with its placeholders filled, as t() does."""
+    return re.sub(r"\{(\w+)\}", lambda m: str(params.get(m.group(1), m.group(0))), table[key])
 
 
 FIRST_SEAT = {"Main Library": 1, "Science Library": 26, "Engineering Library": 38}

@@ -83,8 +83,8 @@ def test_booking_round_trip_in_the_page(server, browser):
 
 
 def test_screenshots(server, browsers):
-    """The main pages at phone and desktop width, saved to $SCREENSHOT_DIR (the README's come
-    from `SCREENSHOT_DIR=docs/screenshots`)."""
+    """The main pages at phone and desktop width, and the find page in German and Chinese, saved to
+    $SCREENSHOT_DIR (the README's come from `SCREENSHOT_DIR=docs/screenshots`)."""
     out = pathlib.Path(os.environ.get("SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="dlsms-shots-"))
     out.mkdir(parents=True, exist_ok=True)
     for name, width, height in [("desktop", 1280, 860), ("phone", 360, 740)]:
@@ -109,5 +109,16 @@ def test_screenshots(server, browsers):
         d.get(server.base + "#/staff/seats")
         wait(d, ".seat-map .seat")
         d.save_screenshot(str(out / f"staff-seats-{name}.png"))
+    # The find page in German and in Simplified Chinese (a browser in that language), at desktop width.
+    for lang in ["de", "zh-CN"]:
+        d = browsers(1280, 860, lang=lang)
+        sign_in(d, server, "S2021002")
+        wait(d, ".live[data-state='on']")
+        wait(d, ".seat-map .seat-free").click()
+        wait(d, ".detail .timeline")
+        assert d.execute_script("return document.documentElement.lang") == lang
+        d.execute_script("window.scrollTo(0, 0)")
+        d.save_screenshot(str(out / f"find-{lang}.png"))
     assert sorted(p.name for p in out.glob("*.png")) == sorted(
-        f"{page}-{size}.png" for page in ["find", "mine", "staff-stats", "staff-seats"] for size in ["desktop", "phone"])
+        [f"{page}-{size}.png" for page in ["find", "mine", "staff-stats", "staff-seats"] for size in ["desktop", "phone"]]
+        + ["find-de.png", "find-zh-CN.png"])

@@ -51,10 +51,10 @@ def test_maps_page_and_far_seats_keep_their_labels(big, browsers):
     # The find page shows the branch a page at a time.
     d.get(big.base + "#/find")
     wait(d, f"select[name=branch] option[value='{BRANCH}']", visible=False).click()
-    wait(d, ".pager", f"1–500 of {SEATS}")
+    wait(d, ".pager", f"1–500 of {SEATS:,}")
     assert len(d.find_elements(By.CSS_SELECTOR, ".seat-map .seat")) == 500
     d.find_element(By.XPATH, "//nav[contains(@class,'pager')]//button[normalize-space()='Next']").click()
-    wait(d, ".pager", f"501–1000 of {SEATS}")
+    wait(d, ".pager", f"501–1,000 of {SEATS:,}")  # counts in the page's locale (en-GB)
     first = int(d.find_element(By.CSS_SELECTOR, ".seat-map .seat").get_attribute("data-seat-id"))
     assert first == last["id"] - SEATS + 501, first
 
@@ -67,8 +67,8 @@ def test_maps_page_and_far_seats_keep_their_labels(big, browsers):
     wait(s, "table", f"P{SEATS} ({BRANCH})")
     s.get(big.base + "#/staff/seats")
     wait(s, f"select option[value='{BRANCH}']", visible=False).click()
-    wait(s, ".pager", f"1–500 of {SEATS}")
-    for expected in ("501–1000", f"1001–{SEATS}"):
+    wait(s, ".pager", f"1–500 of {SEATS:,}")
+    for expected in ("501–1,000", f"1,001–{SEATS:,}"):
         s.find_element(By.XPATH, "//nav[contains(@class,'pager')]//button[normalize-space()='Next']").click()
-        wait(s, ".pager", f"{expected} of {SEATS}")
+        wait(s, ".pager", f"{expected} of {SEATS:,}")
     assert len(s.find_elements(By.CSS_SELECTOR, ".seat-map .seat")) == SEATS - 1000

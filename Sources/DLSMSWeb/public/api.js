@@ -1,6 +1,6 @@
 // The page is a client of the public REST contract only: every call goes through `api`, with the
 // session's bearer token. URLs are relative (none starts with "/"), for a proxy's path prefix.
-import { t, has, formatDateTime } from "./i18n.js";
+import { t, has, formatDateTime, currentLanguage } from "./i18n.js";
 
 const KEY = "dlsms.session";
 /// The find page's last search (library, area, features), kept for this tab's session only.
@@ -109,7 +109,8 @@ export const session = {
 /// Calls the API: JSON in and out; a non-2xx answer throws an ApiError with the contract's code.
 /// `text` sends a body as it is (CSV) with its own content type: `{ text, type }`; `signal` aborts.
 export async function api(method, path, body, { raw = false, text, type, signal } = {}) {
-  const headers = {};
+  // The server words what it sends on (notifications) in the app's language.
+  const headers = { "Accept-Language": currentLanguage() };
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (text !== undefined) headers["Content-Type"] = type;

@@ -3,7 +3,7 @@
 // the live notification stream.
 import { api, session, cached, forget, seatsByID } from "./api.js";
 import { h, fill, field, messageArea, say, toast } from "./dom.js";
-import { t, has, loadLanguage } from "./i18n.js";
+import { t, has, loadLanguage, LANGUAGES, currentLanguage, languageOf, storedLanguage, storeLanguage } from "./i18n.js";
 import { startLive, stopLive, liveIndicator } from "./live.js";
 
 // The campus sign-in comes back to the app as #handoff=<one-time code> or #signin_error=<code>.
@@ -352,6 +352,12 @@ function signedIn(login) {
   const next = afterSignIn || defaultRoute();
   afterSignIn = null;
   go(next);
+  // The account's language, when this browser has no choice of its own and it differs.
+  if (!storedLanguage()) {
+    accountLanguage().then((code) => {
+      if (code && code !== currentLanguage() && session.token) location.reload();
+    });
+  }
 }
 
 function renderCheckIn(root, code) {
@@ -362,7 +368,7 @@ function renderCheckIn(root, code) {
   api("POST", `checkin/${encodeURIComponent(code)}`)
     .then(async (r) => {
       const seat = (await seatsByID([r.seat_id])).get(r.seat_id);
-      say(message, t("checkin.done", { seat: seat?.label ?? r.seat_id }), "ok");
+      say(message, t("checkin.done", { label: seat?.label ?? r.seat_id }), "ok");
     })
     .catch((err) => say(message, err.describe(), "error"));
 }
@@ -372,15 +378,64 @@ function renderNotFound(root) {
     h("p", {}, h("a", { href: defaultRoute() }, t("not_found.home")))));
 }
 
+/// The signed-in account's language (`GET me/preferences`), or null: none set, or a server
+/// without that route yet (404) or any other failure.
+async function accountLanguage() {
+  try {
+    const preferences = await api("GET", "me/preferences");
+    return typeof preferences?.language === "string" ? languageOf(preferences.language) : null;
+  } catch {
+    return null;
+  }
+}
+
+/// The language this page starts in: the menu's choice in this browser, else the account's
+/// (when signed in), else the browser's languages (`loadLanguage`), else English.
+async function startLanguage() {
+  return storedLanguage() ?? (session.token ? await accountLanguage() : null);
+}
+
+/// The language menu in the header: every language named in itself; choosing one and pressing
+/// the button (a choice alone changes nothing, so the keyboard can go through the list) keeps it in
+/// this browser and, signed in, on the account, then reloads the page in it.
+function renderLanguageMenu() {
+  const group = document.getElementById("language");
+  const select = h("select", { id: "language-select", name: "language" },
+    LANGUAGES.map(({ code, name }) => h("option", { value: code, lang: code, selected: code === currentLanguage() }, name)));
+  select.value = currentLanguage();
+  const label = h("label", { for: select.id, id: "language-label" }, t("language.label"));
+  const button = h("button", { type: "button", "aria-describedby": label.id }, t("language.apply"));
+  group.setAttribute("aria-labelledby", label.id);
+  fill(group, label, select, button);
+  button.addEventListener("click", async () => {
+    const code = languageOf(select.value) ?? "en";
+    button.disabled = true;
+    storeLanguage(code);
+    if (session.token) {
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(), 5000);
+      try {
+        await api("PUT", "me/preferences", { language: code }, { signal: abort.signal });
+      } catch {
+        // 404: the server has no preferences yet; any other failure: this browser keeps the choice
+      }
+      clearTimeout(timer);
+    }
+    location.reload();
+  });
+}
+
 async function boot() {
-  await loadLanguage();
+  session.load();
+  await loadLanguage(await startLanguage());
   document.getElementById("skip").textContent = t("app.skip");
+  document.getElementById("nav").setAttribute("aria-label", t("app.main_nav"));
+  renderLanguageMenu();
   document.getElementById("skip").addEventListener("click", (e) => {
     e.preventDefault();
     main.focus();
   });
   document.getElementById("toasts").setAttribute("aria-label", t("app.notifications"));
-  session.load();
   window.addEventListener("hashchange", route);
   window.addEventListener("dlsms:signed-out", (e) => {
     stopLive();

@@ -3,7 +3,7 @@
 // first, a page at a time (`next_before`), and the same filters as a CSV file (`admin/audit.csv`).
 import { api, query, iso, download } from "./api.js";
 import { h, fill, field, messageArea, say } from "./dom.js";
-import { t, has } from "./i18n.js";
+import { t, has, currentLanguage } from "./i18n.js";
 import { findStudent } from "./groups.js";
 
 /// The kinds of entry the server writes (docs/privacy.md), in the order of the kind menu.
@@ -11,7 +11,7 @@ export const KINDS = [
   "staff.sign_in",
   "reservation.booked_on_behalf", "reservation.cancelled_by_staff", "reservation.moved_by_staff",
   "seat.created", "seat.changed", "seat.maintenance", "seat.retired", "area.retired",
-  "branch.created", "branch.hours", "branch.release", "branch.checkin", "seat_codes.rotated", "catalog.imported",
+  "branch.created", "branch.hours", "branch.release", "branch.checkin", "branch.display", "seat_codes.rotated", "catalog.imported",
   "closure.created", "closure.changed", "closure.removed",
   "group.policy_set", "group.policy_removed", "group.members_set", "group.imported",
   "strike.removed", "suspension.lifted",
@@ -27,8 +27,8 @@ const SHORT = 48;
 /// An API refusal in words, or the message of a filter refused here (without "Error: ").
 const errorText = (err) => (err.describe ? err.describe() : err.message || String(err));
 const kindText = (kind) => (has(`audit_kind.${kind}`) ? t(`audit_kind.${kind}`) : kind);
-/// A time in the browser's own language and time zone, with the year (the trail spans years).
-const stamp = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+/// A time in the app's language and the browser's time zone, with the year (the trail spans years).
+const stamp = new Intl.DateTimeFormat(currentLanguage(), { dateStyle: "medium", timeStyle: "medium" });
 
 /// "YYYY-MM-DD" + `days` as the instant of that local midnight (the browser's time zone).
 function localMidnight(day, days = 0) {

@@ -1,6 +1,8 @@
 // The display at a library's entrance (GET /display/{branch}[/{area}]): free seats now and for the
 // next hour, per area and on the map, in large type, refreshed every 15 s with If-None-Match.
-// No sign-in, nothing about anyone: it reads GET public/display/… only.
+// No sign-in, nothing about anyone: it reads GET public/display/… only. Its words come from the
+// app's tables, in the browser's first language that has one (a kiosk has no menu and no account).
+import { t, loadLanguage, currentLanguage } from "./i18n.js";
 
 const REFRESH_MS = 15000;
 
@@ -12,8 +14,9 @@ const place = path.slice(at + "/display/".length).replace(/\/+$/, "");
 const api = base + "public/display/" + place;
 
 let etag = null;
-const numbers = new Intl.NumberFormat(navigator.language);
-const clock = new Intl.DateTimeFormat(navigator.language, { hour: "2-digit", minute: "2-digit" });
+// Made once the language is known (start()).
+let numbers = null;
+let clock = null;
 
 function el(tag, attributes = {}, ...children) {
   const node = tag === "svg" || tag === "rect" || tag === "text" || tag === "title"
@@ -38,11 +41,11 @@ function map(seats) {
   const width = Math.max(...placed.map((s) => s.x)) + 1;
   const height = Math.max(...placed.map((s) => s.y)) + 1;
   const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, class: "kiosk-map", role: "img",
-    "aria-label": `Seat map: ${placed.filter((s) => s.free_now).length} of ${placed.length} seats free now` });
+    "aria-label": t("display.map", { free: numbers.format(placed.filter((s) => s.free_now).length), total: numbers.format(placed.length) }) });
   for (const s of placed) {
     const state = s.free_now ? (s.free_next_hour ? "free" : "soon") : "taken";
     const rect = el("rect", { x: s.x + 0.1, y: s.y + 0.1, width: 0.8, height: 0.8, rx: 0.15, class: `kiosk-seat ${state}` },
-      el("title", {}, `${s.label}: ${state === "free" ? "free" : state === "soon" ? "free now, taken within the hour" : "taken"}`));
+      el("title", {}, t("display.seat", { label: s.label, state: t(`display.seat_${state}`) })));
     svg.append(rect);
   }
   return svg;
@@ -50,24 +53,24 @@ function map(seats) {
 
 function render(d) {
   const title = d.area ? `${d.branch} · ${d.area}` : d.branch;
-  document.title = `${title}: ${d.free_now} seats free`;
+  document.title = t("display.title", { place: title, free: numbers.format(d.free_now) });
   const areas = el("ul", { class: "kiosk-areas" });
   for (const a of d.areas) {
     areas.append(el("li", { class: "kiosk-area" },
       el("span", { class: "kiosk-area-name" }, a.name),
-      el("span", { class: "kiosk-area-free" }, `${numbers.format(a.free_now)} / ${numbers.format(a.total)} free`)));
+      el("span", { class: "kiosk-area-free" }, t("display.area_free", { free: numbers.format(a.free_now), total: numbers.format(a.total) }))));
   }
   const drawn = map(d.seats);
   root.replaceChildren(
     el("h1", { class: "kiosk-title" }, title),
     el("div", { class: "kiosk-figures" },
-      figure(d.free_now, "seats free now", "now"),
-      figure(d.free_next_hour, "free for the next hour", "hour"),
-      figure(d.total, "seats", "total")),
+      figure(d.free_now, t("display.free_now"), "now"),
+      figure(d.free_next_hour, t("display.free_next_hour"), "hour"),
+      figure(d.total, t("display.total"), "total")),
     ...(d.areas.length > 1 ? [areas] : []),
     ...(drawn ? [drawn] : []),
     el("p", { class: "kiosk-updated", "aria-live": "polite" },
-      `Updated ${clock.format(new Date(d.generated_at))} · book at the library's web app`));
+      t("display.updated", { time: clock.format(new Date(d.generated_at)) })));
 }
 
 function say(text) {
@@ -80,7 +83,7 @@ async function refresh() {
     if (r.status === 304) return;
     if (r.status === 404) {
       etag = null;
-      say("This display is off.");
+      say(t("display.off"));
       return;
     }
     if (!r.ok) return; // keep what is shown; the next refresh tries again
@@ -91,5 +94,15 @@ async function refresh() {
   }
 }
 
-refresh();
-setInterval(refresh, REFRESH_MS);
+async function start() {
+  await loadLanguage();
+  numbers = new Intl.NumberFormat(currentLanguage());
+  clock = new Intl.DateTimeFormat(currentLanguage(), { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  // The server's page says "Free seats…" until the first answer.
+  document.title = `${t("display.loading_title")} · ${t("app.name")}`;
+  say(t("display.loading"));
+  refresh();
+  setInterval(refresh, REFRESH_MS);
+}
+
+start();

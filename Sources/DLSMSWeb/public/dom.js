@@ -1,6 +1,6 @@
 // Building the page without a framework: `h` makes elements, `dialog` a modal that traps focus
 // and closes on Escape (the native <dialog>), `toast` a message in the live region.
-import { t } from "./i18n.js";
+import { t, formatNumber } from "./i18n.js";
 
 /// An element: h("button", {class: "x", onclick: f, "aria-label": "…"}, "text", child, …).
 export function h(tag, attrs = {}, ...children) {
@@ -169,7 +169,7 @@ export function pager({ offset, size, count, total, label, go }) {
   const last = Math.min(offset + count, total);
   return h("nav", { class: "pager", "aria-label": label },
     h("button", { type: "button", disabled: offset === 0, onclick: () => go(Math.max(0, offset - size)) }, t("action.previous")),
-    h("span", { "aria-live": "polite" }, t("pager.range", { from: total ? offset + 1 : 0, to: last, total })),
+    h("span", { "aria-live": "polite" }, t("pager.range", { from: formatNumber(total ? offset + 1 : 0), to: formatNumber(last), total: formatNumber(total) })),
     h("button", { type: "button", disabled: last >= total, onclick: () => go(offset + size) }, t("action.next")));
 }
 

@@ -9,7 +9,7 @@
 // finds N free seats next to each other for the window and books them for N students at once.
 import { api, cached, query, seg, iso, timed, serverClock, session, seatsByID } from "./api.js";
 import { h, fill, field, check, messageArea, say, dialog, whenDataChanges, pager } from "./dom.js";
-import { t, has, formatRange, formatDate, formatTime, formatCountdown, zonedInstant, zonedDay, zonedTime, addDays, weekdayOf } from "./i18n.js";
+import { t, has, formatNumber, formatRange, formatDate, formatTime, formatCountdown, zonedInstant, zonedDay, zonedTime, addDays, weekdayOf } from "./i18n.js";
 import { seatMap, seatState, restrictedText, legend, timeline, windowView } from "./seatmap.js";
 
 const REFRESH_MS = 15000;
@@ -217,7 +217,7 @@ export async function render(root) {
     const free = seats.filter((s) => seatState(s, last) === "free").length;
     fill(results,
       h("h2", { id: "results-heading" }, t("find.results", { when: formatRange(w.start, w.end, b.time_zone) })),
-      h("p", { class: "summary" }, t("find.summary", { free, total: seats.length })),
+      h("p", { class: "summary" }, t("find.summary", { free: formatNumber(free), total: formatNumber(seats.length) })),
       reasons.length ? h("p", { class: "notice" }, t("find.closed_because", { reasons: reasons.join("; ") })) : null,
       releaseNotice(w, b),
       legend(),
@@ -403,7 +403,7 @@ export async function render(root) {
     say(detailMessage, t("status.working"));
     try {
       const r = await api("POST", "reservations/series", { seat_id: seat.id, start_time: iso(w.start), end_time: iso(w.end), ...choice });
-      say(message, [t("series.result", { label: seat.label, booked: r.booked, refused: r.refused }), seriesOutcome(r.instances, z),
+      say(message, [t("series.result", { label: seat.label, booked: formatNumber(r.booked), refused: formatNumber(r.refused) }), seriesOutcome(r.instances, z),
         h("a", { href: "#/mine" }, t("find.see_mine"))], "ok");
       hideDetail();
       message.tabIndex = -1;
@@ -421,7 +421,7 @@ export async function render(root) {
     say(where, t("status.working"));
     try {
       const entry = await api("POST", "waitlist", { ...target, desired_time: iso(w.start), end_time: iso(w.end) });
-      say(where, t("find.waiting", { position: entry.position ?? "–" }), "ok");
+      say(where, t("find.waiting", { position: entry.position == null ? "–" : formatNumber(entry.position) }), "ok");
       where.append(" ", h("a", { href: "#/mine" }, t("find.see_mine")));
     } catch (err) {
       say(where, err.describe ? err.describe() : String(err), "error");
@@ -474,7 +474,7 @@ export async function render(root) {
         })}`);
         const when = formatRange(w.start, w.end, b.time_zone || "UTC");
         if (!r.options.length) return say(note, t("together.none", { n, when }), "error");
-        say(note, t("together.found", { count: r.options.length, n, when }));
+        say(note, t("together.found", { count: formatNumber(r.options.length), n: formatNumber(n), when }));
         fill(options, h("ul", { class: "cards" }, r.options.map((o, i) => togetherOption(o, i, w, b, note, options))));
       } catch (err) {
         say(note, err.describe ? err.describe() : String(err), "error");

@@ -1,26 +1,80 @@
 // Every string a person sees comes from one table per language (strings-<lang>.js); a translation
-// is one such file (and its line in WebFiles.swift). Dates and times are formatted by Intl in the
+// is one such file (its line in WebFiles.swift, its entry in LANGUAGES and FILES below). Dates and times are formatted by Intl in the
 // branch's own time zone, so a student abroad sees the library's clock.
 import en from "./strings-en.js";
+
+/// The languages the app has, each named in itself (the language menu's options). A tag maps to
+/// one by its first subtag: en* → en, de* (de-DE, de-AT, de-CH …) → de, zh* → zh-CN. Traditional
+/// Chinese (zh-TW, zh-HK, zh-Hant) has no table of its own yet and gets Simplified Chinese, which
+/// its readers read more easily than English.
+export const LANGUAGES = [
+  { code: "en", name: "English" },
+  { code: "de", name: "Deutsch" },
+  { code: "zh-CN", name: "中文（简体）" },
+];
+/// Where the language menu's choice is kept (this browser's choice wins over the account's).
+export const LANGUAGE_KEY = "dlsms.language";
+const FILES = { de: "./strings-de.js", "zh-CN": "./strings-zh-CN.js" };
 
 let table = en;
 let locale = "en";
 
-/// Loads the table of the browser's first language that has one (English otherwise).
-export async function loadLanguage() {
-  for (const wanted of navigator.languages || [navigator.language || "en"]) {
-    const lang = String(wanted).toLowerCase().split("-")[0];
-    if (!/^[a-z]{2,3}$/.test(lang)) continue;
-    if (lang === "en") break;
+/// The app's language code ("en", "de", "zh-CN") of a language tag, or null when it has none.
+export function languageOf(tag) {
+  const parts = String(tag ?? "").trim().toLowerCase().split(/[-_]/);
+  if (parts[0] === "en") return "en";
+  if (parts[0] === "de") return "de";
+  if (parts[0] === "zh") return "zh-CN";
+  return null;
+}
+
+/// The language chosen in this browser's menu, if any.
+export function storedLanguage() {
+  try {
+    return languageOf(localStorage.getItem(LANGUAGE_KEY));
+  } catch {
+    return null; // storage turned off
+  }
+}
+
+/// Remembers the menu's choice in this browser.
+export function storeLanguage(code) {
+  try {
+    localStorage.setItem(LANGUAGE_KEY, code);
+  } catch {
+    // storage turned off: the choice lasts this page only
+  }
+}
+
+/// The first of the browser's languages the app has (English otherwise).
+export function browserLanguage() {
+  for (const wanted of navigator.languages?.length ? navigator.languages : [navigator.language || "en"]) {
+    const code = languageOf(wanted);
+    if (code) return code;
+  }
+  return "en";
+}
+
+/// The language in use: "en", "de" or "zh-CN" (also the locale of dates and numbers).
+export const currentLanguage = () => locale;
+
+/// Loads the table of `wanted` (a language tag, e.g. the menu's choice or the account's
+/// preference) or, without one, of the browser's first language that has one (English otherwise);
+/// the page's `lang` follows.
+export async function loadLanguage(wanted = null) {
+  const code = languageOf(wanted) ?? browserLanguage();
+  table = en;
+  locale = "en";
+  if (FILES[code]) {
     try {
-      table = { ...en, ...(await import(`./strings-${lang}.js`)).default };
-      locale = wanted;
-      break;
+      table = { ...en, ...(await import(FILES[code])).default };
+      locale = code;
     } catch {
-      // no table for this language: try the next one
+      // the table could not be fetched: English it is
     }
   }
   document.documentElement.lang = locale;
+  return locale;
 }
 
 /// The string `key`, with `{name}` placeholders filled from `params`.
@@ -38,8 +92,8 @@ export function has(key) {
   return key in table || key in en;
 }
 
-function formatter(zone, options) {
-  return new Intl.DateTimeFormat(locale, { timeZone: zone || "UTC", ...options });
+function formatter(zone, options, inLocale = locale) {
+  return new Intl.DateTimeFormat(inLocale, { timeZone: zone || "UTC", ...options });
 }
 
 export function formatTime(date, zone) {
@@ -74,13 +128,14 @@ export function formatCountdown(ms) {
 // Wall-clock time in an IANA zone <-> instants, without a library: Intl tells the zone's offset
 // at an instant, and two rounds settle the offset of a local time (daylight saving included).
 
-/// The zone's parts (year … second) of an instant.
+/// The zone's parts (year … second) of an instant, as numbers in ASCII digits whatever the
+/// language (they are for arithmetic, not for reading).
 export function zoneParts(date, zone) {
   const parts = {};
   for (const p of formatter(zone, {
     year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
     hourCycle: "h23", weekday: "long",
-  }).formatToParts(date)) parts[p.type] = p.value;
+  }, "en-US").formatToParts(date)) parts[p.type] = p.value;
   return parts;
 }
 

@@ -5,7 +5,7 @@
 // to accept or decline, and leaving. Refreshed by every notification.
 import { api, cached, query, seatsByID, iso } from "./api.js";
 import { h, fill, field, messageArea, say, dialog, confirmDialog, table, whenDataChanges } from "./dom.js";
-import { t, formatRange, formatTime, formatCountdown, formatDateTime, zonedDay, zonedTime, zonedInstant, addDays } from "./i18n.js";
+import { t, formatNumber, formatRange, formatTime, formatCountdown, formatDateTime, zonedDay, zonedTime, zonedInstant, addDays } from "./i18n.js";
 
 const HOLDING = new Set(["HELD", "CONFIRMED", "CHECKED_IN"]);
 
@@ -197,7 +197,7 @@ export async function render(root) {
     const actions = h("div", { class: "actions" });
     const info = h("p", { class: "info" });
     if (w.status === "WAITING") {
-      info.append(t("mine.position", { position: w.position }));
+      info.append(t("mine.position", { position: formatNumber(w.position) }));
       actions.append(h("button", { type: "button", onclick: () => act(() => api("DELETE", `waitlist/${w.id}`), t("mine.left_done")) }, t("action.leave")));
     } else if (w.status === "OFFERED") {
       info.append(t("mine.offered", { label: seatName(w.offered_seat_id), time: formatTime(new Date(w.offer_expires_at), zone) }));

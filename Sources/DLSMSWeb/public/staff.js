@@ -5,7 +5,7 @@
 // (audit.js).
 import { api, cached, forget, query, seg, iso, download, seatsByID } from "./api.js";
 import { h, fill, field, check, messageArea, say, dialog, confirmDialog, table, pager, csvUploadForm } from "./dom.js";
-import { t, has, formatRange, formatDateTime, zonedDay, zonedInstant, addDays } from "./i18n.js";
+import { t, has, formatNumber, formatRange, formatDateTime, zonedDay, zonedInstant, addDays } from "./i18n.js";
 import { seatMap, seatState, legend, windowView } from "./seatmap.js";
 import { barChart, columnChart, heatmap } from "./charts.js";
 import { groups, strikes } from "./groups.js";
@@ -72,7 +72,7 @@ async function reservations(root) {
       const students = new Map(users.users.map((u) => [u.id, u]));
       say(message, "");
       fill(list,
-        table(t("staff.reservations_caption", { from: page.total ? offset + 1 : 0, to: Math.min(offset + page.count, page.total), total: page.total }), [
+        table(t("staff.reservations_caption", { from: formatNumber(page.total ? offset + 1 : 0), to: formatNumber(Math.min(offset + page.count, page.total)), total: formatNumber(page.total) }), [
           { title: t("column.id"), cell: (r) => r.id },
           { title: t("column.seat"), cell: (r) => `${seats.get(r.seat_id)?.label ?? r.seat_id} (${seats.get(r.seat_id)?.branch ?? "?"})` },
           { title: t("column.student"), cell: (r) => account(students.get(r.user_id), r.user_id) },
@@ -244,7 +244,7 @@ function importForm(message, done) {
     send: async (text) => {
       const r = await api("POST", "admin/catalog.csv", undefined, { text, type: "text/csv" });
       const libraries = r.branches_created ? ` ${t("staff.imported_libraries", { n: r.branches_created })}` : "";
-      return t("staff.imported", { rows: r.rows, created: r.seats_created, updated: r.seats_updated }) + libraries;
+      return t("staff.imported", { rows: formatNumber(r.rows), created: formatNumber(r.seats_created), updated: formatNumber(r.seats_updated) }) + libraries;
     },
   });
 }
@@ -284,7 +284,7 @@ async function branches(root) {
       closures.replaceWith(next);
       closures = next;
     };
-    const cards = [await hoursCard(b, zoneSaved), releaseCard(b, paint), closures, await codesCard(b)];
+    const cards = [await hoursCard(b, zoneSaved), await displayCard(b), releaseCard(b, paint), closures, await codesCard(b)];
     if (mine === painting) fill(area, ...cards);
   };
   select.addEventListener("change", paint);
@@ -397,6 +397,45 @@ async function hoursCard(b, zoneSaved) {
   return h("div", {}, form, h("div", { class: "card" }, h("h2", {}, t("staff.checkin")), check(t("staff.presence"), presence), presenceMessage));
 }
 
+/// Whether the library's entrance display is on: the branch's `display_enabled`, or (a server
+/// whose branch listing does not have it) whether its public data answers.
+async function displayEnabled(b) {
+  if (typeof b.display_enabled === "boolean") return b.display_enabled;
+  try {
+    const r = await fetch(`public/display/${seg(b.branch)}`, { cache: "no-cache" });
+    return r.status !== 404;
+  } catch {
+    return true;
+  }
+}
+
+/// The entrance display (`display/{branch}`): on or off (PUT admin/branches/{name}/display), and a
+/// link to open it.
+async function displayCard(b) {
+  const enabled = h("input", { name: "display-enabled", checked: await displayEnabled(b) });
+  const message = messageArea();
+  enabled.addEventListener("change", async () => {
+    enabled.disabled = true;
+    try {
+      const saved = await api("PUT", `admin/branches/${seg(b.branch)}/display`, { enabled: enabled.checked });
+      if (typeof saved?.display_enabled === "boolean") enabled.checked = saved.display_enabled;
+      forget("branches");
+      say(message, enabled.checked ? t("staff.display_on") : t("staff.display_off"), "ok");
+    } catch (err) {
+      enabled.checked = !enabled.checked;
+      say(message, errorText(err), "error");
+    }
+    enabled.disabled = false;
+    enabled.focus();
+  });
+  return h("section", { class: "card display-settings", "aria-labelledby": "display-heading" },
+    h("h2", { id: "display-heading" }, t("staff.display_title")),
+    h("p", { class: "aside" }, t("staff.display_intro")),
+    check(t("staff.display", { path: `/display/${b.branch}` }), enabled),
+    h("p", {}, h("a", { href: `display/${seg(b.branch)}`, target: "_blank", rel: "noopener", class: "display-link" }, t("staff.display_open"))),
+    message);
+}
+
 /// The release time: none, or "seats for day D open at HH:MM on day D − k" (library time).
 export function releaseText(release) {
   if (!release || release.days_before === null || release.days_before === undefined) return null;
@@ -502,7 +541,7 @@ async function closuresCard(b) {
         ...(where.value ? { area: where.value } : {}), reason: reason.value.trim(),
         start_time: iso(zonedInstant(fromDay.value, fromTime.value, zoneName)), end_time: iso(zonedInstant(toDay.value, toTime.value, zoneName)),
       });
-      say(message, t("staff.closure_added", { n: outcome.cancelled.length }), "ok");
+      say(message, t("staff.closure_added", { n: formatNumber(outcome.cancelled.length) }), "ok");
       reason.value = "";
     } catch (err) {
       say(message, errorText(err), "error");

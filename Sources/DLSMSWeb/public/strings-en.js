@@ -1,10 +1,14 @@
 // Every English string of the web app. A translation is a copy of this file named
 // strings-<language>.js (e.g. strings-de.js) with the values translated; the keys stay. `{name}`
-// marks a value the page fills in. Missing keys fall back to English.
+// marks a value the page fills in. Missing keys fall back to English, but Tests/browser/
+// test_languages.py fails on any: every table has every key, with the same placeholders.
 export default {
   "app.name": "DL-SMS",
   "app.skip": "Skip to content",
   "app.notifications": "Notifications",
+  "app.main_nav": "Main",
+  "language.label": "Language",
+  "language.apply": "Change",
 
   "nav.find": "Find a seat",
   "nav.mine": "My reservations",
@@ -392,6 +396,21 @@ export default {
   "checkin.to_mine": "My reservations",
   "not_found.home": "Back to the start",
 
+  "display.loading_title": "Free seats",
+  "display.loading": "Free seats…",
+  "display.title": "{place}: {free} seats free",
+  "display.free_now": "seats free now",
+  "display.free_next_hour": "free for the next hour",
+  "display.total": "seats",
+  "display.area_free": "{free} / {total} free",
+  "display.map": "Seat map: {free} of {total} seats free now",
+  "display.seat": "{label}: {state}",
+  "display.seat_free": "free",
+  "display.seat_soon": "free now, taken within the hour",
+  "display.seat_taken": "taken",
+  "display.updated": "Updated {time} · book at the library's web app",
+  "display.off": "This display is off.",
+
   "live.on": "Live",
   "live.connecting": "Connecting…",
   "live.off": "Offline",
@@ -489,6 +508,12 @@ export default {
   "staff.presence": "Students check in only by scanning the code at the seat",
   "staff.presence_on": "Check-in now needs the code at the seat.",
   "staff.presence_off": "Students can check in from anywhere again.",
+  "staff.display_title": "Entrance display",
+  "staff.display_intro": "A page for a screen at the library's entrance: free seats now and for the next hour, in large type, with nothing about anyone. Turned off, it says so.",
+  "staff.display": "Entrance display ({path})",
+  "staff.display_open": "Open the display (new tab)",
+  "staff.display_on": "The entrance display is on.",
+  "staff.display_off": "The entrance display is off; its screen says so.",
   "staff.closures": "Closures",
   "staff.closures_caption": "Current and coming closures",
   "staff.no_closures": "No closures declared.",
@@ -656,6 +681,7 @@ export default {
   "audit_kind.branch.hours": "Opening hours",
   "audit_kind.branch.release": "Release time",
   "audit_kind.branch.checkin": "Check-in at the seat",
+  "audit_kind.branch.display": "Entrance display",
   "audit_kind.seat_codes.rotated": "Check-in codes rotated",
   "audit_kind.catalog.imported": "Seat catalog imported",
   "audit_kind.closure.created": "Closure declared",
