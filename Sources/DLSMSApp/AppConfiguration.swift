@@ -48,6 +48,8 @@ public struct AppConfiguration: Sendable {
     public var publicURL: String?
     /// Where webhooks may point, and their retry pace.
     public var webhooks = WebhookSettings()
+    /// How emails leave (none: email is off), the sender, the retry pace.
+    public var mail = MailSettings()
 
     /// ``publicURL``, or this server's own address.
     public var publicBase: String { publicURL ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)" }

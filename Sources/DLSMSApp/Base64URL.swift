@@ -26,6 +26,13 @@ package enum Base64URL {
         return encode(bytes) == text ? bytes : nil
     }
 
+    /// Canonical base64url of any length up to `limit` bytes.
+    package static func decode(_ text: String, limit: Int) -> [UInt8]? {
+        let count = text.utf8.count * 6 / 8
+        guard count <= limit else { return nil }
+        return decode(text, count: count)
+    }
+
     /// `n` bytes from the system's secure generator.
     package static func random(_ n: Int) -> [UInt8] {
         var rng = SystemRandomNumberGenerator()

@@ -63,6 +63,15 @@ public struct JSONWriter {
         needsComma = true
     }
 
+    /// A Boolean member whose name is known only at run time.
+    package mutating func field(name k: String, _ v: Bool) {
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
+        appendString(k)
+        bytes.append(UInt8(ascii: ":"))
+        raw(v ? "true" : "false")
+        needsComma = true
+    }
+
     /// A number given as text people read (e.g. "12.50"); the caller guarantees the form.
     package mutating func field(_ k: StaticString, number text: String) {
         key(k)

@@ -44,6 +44,8 @@ public final class LibraryService: Sendable {
     public let directory: (any PasswordDirectory)?
     /// The token secret (a standby copies its primary's with the snapshot).
     package let tokenSecret: [UInt8]
+    /// The email sender's attempts and the relay's last answer.
+    public let mailStatus = MailStatus()
 
     public var engine: SeatEngine { durable.engine }
 

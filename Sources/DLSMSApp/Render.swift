@@ -52,6 +52,7 @@ package enum Render {
             $0.field("open_hours", b.branch.openingHours.description)
             $0.field("time_zone", b.branch.timeZone)
             $0.field("presence_required", b.branch.presenceCheckIn)
+            $0.field("display_enabled", !b.branch.displayOff)
             if let release = b.branch.release {
                 $0.field(
                     "release",
@@ -243,12 +244,13 @@ package enum Render {
         }
     }
 
-    package static func notification(_ n: UserNotification, _ w: inout JSONWriter) {
+    /// A notification; `message` replaces its recorded (English) text (a translation).
+    package static func notification(_ n: UserNotification, message: String? = nil, _ w: inout JSONWriter) {
         w.object {
             $0.field("id", n.id)
             $0.field("user_id", n.userID)
             $0.field("type", n.kind.name)
-            $0.field("message", n.message)
+            $0.field("message", message ?? n.message)
             $0.field("seat_id", n.seatID)
             $0.time("start_time", n.start)
             $0.time("end_time", n.end)

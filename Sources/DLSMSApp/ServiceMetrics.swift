@@ -28,6 +28,7 @@ public final class ServiceMetrics: Sendable {
     private let replicationEpoch: Gauge
     private let replicationLag: Gauge
     private let replicationLagRecords: Gauge
+    private let mail: [Gauge]
     private let offerAcceptance: DurationHistogram
     private let buckets: [Duration] = [
         .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
@@ -64,6 +65,14 @@ public final class ServiceMetrics: Sendable {
         descriptorLimit = registry.makeGauge(descriptor: Self.name("open_files_limit", "", "RLIMIT_NOFILE (soft)"))
         descriptorsExhausted = registry.makeGauge(
             descriptor: Self.name("open_files_exhausted", "", "1 while fewer than 32 file descriptors are left"))
+        let made = registry
+        mail = [
+            ("mail_pending", "messages", "Emails waiting in the outbox"),
+            ("mail_delivered", "total", "Emails the relay took, since the start"),
+            ("mail_given_up", "total", "Emails refused for good (5xx) or still failing after --mail-retry-hours"),
+            ("mail_dropped", "total", "Emails not queued (the outbox or the student's share was full) or dropped"),
+            ("mail_oldest_pending", "seconds", "Age of the oldest email waiting (0: none)"),
+        ].map { made.makeGauge(descriptor: ServiceMetrics.name($0.0, $0.1, $0.2)) }
         offersMade = registry.makeGauge(
             descriptor: Self.name("waitlist_offers_made", "total", "Seats held for the first in line"))
         offersAccepted = registry.makeGauge(
@@ -195,6 +204,11 @@ public final class ServiceMetrics: Sendable {
         replicationLag.set(lag.seconds)
         replicationLagRecords.set(Double(lag.records))
         setWebhookSeries(service.engine.webhooks.endpoints)
+        let outbox = service.engine.mail.figures
+        let age = outbox.oldestPendingAt.map { max(0, service.engine.clock.now() - $0) } ?? 0
+        for (gauge, value) in zip(mail, [outbox.pending, outbox.delivered, outbox.givenUp, outbox.dropped, Int(age)]) {
+            gauge.set(Double(value))
+        }
         var text = registry.emitToString()
         if let detail = service.durable.wal.failureDetail {
             // Why, for the operator (a comment, so that the exposition format stays valid).

@@ -98,10 +98,11 @@ public enum DLSMSServer {
             engine: EngineConfiguration(
                 shardCount: config.shards, rules: config.rules, streamsPerUser: config.limits.streamsPerStudent,
                 streamQueue: config.limits.sseQueue, webhookPayload: Render.webhookPayload,
-                webhookQueue: config.webhooks.queueLimits), clock: clock, io: io,
+                webhookQueue: config.webhooks.queueLimits, mailQueue: config.mail.queue), clock: clock, io: io,
             log: { logger.warning("\($0)") },
             replica: replica,
             seed: { engine in try await seed(engine, config, hasher: hasher, announce: announce) })
+        if config.mail.enabled { durable.engine.mail.enable() }
         durable.wal.onFailure { detail in
             logger.critical("storage failed: writes are refused until restart", metadata: ["error": "\(detail)"])
         }

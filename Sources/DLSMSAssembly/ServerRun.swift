@@ -42,6 +42,7 @@ extension DLSMSServer {
                 .init(service: FrontDoorsService(http: http, grpc: grpc)),
                 .init(service: StreamCloserService(hub: service.engine.notifications, logger: logger)),
                 .init(service: WebhookDeliveryService(service: service, logger: logger)),
+                .init(service: MailDeliveryService(service: service, logger: logger)),
                 .init(
                     service: StorageWatchService(durable: service.durable),
                     failureTerminationBehavior: .gracefullyShutdownGroup),

@@ -43,6 +43,7 @@ public enum ServerSettings {
         }
         try configuration.grpc.validate()
         try finishIdentity(&configuration.app)
+        try finishMail(&configuration.app)
         try configuration.replication.validate()
         if configuration.grpc.enabled, configuration.grpc.port != 0, configuration.grpc.port == configuration.port {
             throw ConfigurationError("--grpc-port (\(configuration.grpc.port)) must differ from --port")
@@ -182,7 +183,7 @@ public enum ServerSettings {
     package static let billion = 1_000_000_000
 
     /// Every setting but the log level.
-    public static let table: [Setting] = general + identityTable
+    public static let table: [Setting] = general + identityTable + mailTable
 
     private static let general: [Setting] = [
         setting("host", "DLSMS_HOST", "127.0.0.1", "Address to listen on.") { c, v in

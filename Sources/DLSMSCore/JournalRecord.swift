@@ -96,6 +96,10 @@ public enum JournalRecord: Sendable, Hashable {
     case reservationsAnonymised([ArchivedReservation])
     /// An account's personal data erased (``AccountErasure``).
     case accountErased(AccountErasure)
+    /// An email queued in the outbox (in the same journal step as the change it is about).
+    case mailQueued(MailItem)
+    /// A queued email sent, given up on or dropped.
+    case mailSettled(MailSettlement)
 }
 
 /// A signed-out token: the first ``digestBytes`` bytes of the SHA-256 of its text, whose account

@@ -337,6 +337,12 @@ public struct User: Sendable, Hashable {
     public static let maxGroupBytes = 256
     public static let maxEmailBytes = 254
 
+    /// The language the student chose for texts and emails (`en`, `de`, `zh-CN`); empty: none
+    /// chosen (the browser's `Accept-Language` decides).
+    public var language: String = ""
+    /// Which emails the student gets, and where.
+    public var mail = MailPreferences()
+
     public init(
         id: UserID, studentID: String, name: String, role: Role, passwordHash: String, createdAt: Timestamp,
         disabled: Bool = false, tokenGeneration: UInt32 = 0
@@ -355,7 +361,7 @@ public struct User: Sendable, Hashable {
     /// describes it whole).
     public var isAsCreated: Bool {
         !disabled && tokenGeneration == 0 && calendarFeed.isEmpty && source == .local && email.isEmpty
-            && groups.isEmpty
+            && groups.isEmpty && language.isEmpty && mail.isDefault
     }
 }
 
@@ -609,4 +615,70 @@ public struct UserNotification: Sendable, Hashable {
         self.end = end
         self.createdAt = createdAt
     }
+}
+
+/// The emails DL-SMS sends a student (each can be turned off).
+public enum MailKind: UInt8, Sendable, Hashable, CaseIterable {
+    case confirmed = 0
+    case reminder = 1
+    case checkIn = 2
+    case noShow = 3
+    case offer = 4
+    case cancelled = 5
+    case strike = 6
+    case suspended = 7
+    /// The confirmation of an address the student set (always sent; not a preference).
+    case address = 8
+
+    /// The kinds a student can turn on and off.
+    public static let preferences: [MailKind] = allCases.filter { $0 != .address }
+
+    /// The name in the API and the catalog.
+    public var name: String {
+        switch self {
+        case .confirmed: "confirmed"
+        case .reminder: "reminder"
+        case .checkIn: "check_in"
+        case .noShow: "no_show"
+        case .offer: "offer"
+        case .cancelled: "cancelled"
+        case .strike: "strike"
+        case .suspended: "suspended"
+        case .address: "address"
+        }
+    }
+
+    public init?(name: String) {
+        guard let kind = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = kind
+    }
+}
+
+/// A student's email settings: an address they set and confirmed (empty: the one the identity
+/// source gave, if any), the kinds turned off, and how long before a reservation the reminder comes.
+public struct MailPreferences: Sendable, Hashable {
+    public var address: String = ""
+    /// Bit `kind.rawValue` set: that kind is not sent.
+    public var off: UInt16 = 0
+    /// Minutes before the start; 0: no reminder.
+    public var reminderMinutes: Int32 = Self.defaultReminderMinutes
+
+    public static let defaultReminderMinutes: Int32 = 30
+    public static let maxReminderMinutes: Int32 = 24 * 60
+
+    public init() {}
+
+    public var isDefault: Bool { self == MailPreferences() }
+
+    public func wants(_ kind: MailKind) -> Bool {
+        kind == .address || (off & (1 << UInt16(kind.rawValue)) == 0 && (kind != .reminder || reminderMinutes > 0))
+    }
+
+    public mutating func set(_ kind: MailKind, on: Bool) {
+        let bit: UInt16 = 1 << UInt16(kind.rawValue)
+        off = on ? off & ~bit : off | bit
+    }
+
+    /// Every kind off (a one-click unsubscribe).
+    public static let allOff: UInt16 = MailKind.preferences.reduce(0) { $0 | (1 << UInt16($1.rawValue)) }
 }

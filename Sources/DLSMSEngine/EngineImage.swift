@@ -21,6 +21,8 @@ public struct EngineImage: Sequence, Sendable {
     public var policies: [JournalRecord] = []
     /// The audit trail (its entries within the retention, oldest first).
     public var audit: [AuditEntry] = []
+    /// The email outbox: pending messages, and the reminders sent for reservations to come.
+    public var mail: [JournalRecord] = []
 
     /// Stored reservations (live slots only).
     public var reservationCount: Int {
@@ -92,10 +94,11 @@ public struct EngineImage: Sequence, Sendable {
                         defer { index += 1 }
                         return .sessionRevoked(image.revocations[index])
                     }
-                case 10:
-                    if index < image.policies.count {
+                case 10, 12:
+                    let list = section == 10 ? image.policies : image.mail
+                    if index < list.count {
                         defer { index += 1 }
-                        return image.policies[index]
+                        return list[index]
                     }
                 case 11:
                     if index < image.audit.count {

@@ -337,6 +337,11 @@ extension SeatEngine {
 
     public func branch(named name: String) -> Branch? { catalog.withLock { $0.branch(named: name) } }
 
+    /// The time zone of the branch a seat is in (UTC for an unknown seat).
+    public func zone(ofSeat id: SeatID?) -> TimeZone {
+        catalog.withLock { c in id.flatMap { c.seatBranch[$0] }.flatMap { c.branch(named: $0) }?.zone } ?? .utc
+    }
+
     // MARK: - Seats
 
     /// Seats matching `filter`, with availability for `[start, end)` (default: this instant), by id.

@@ -73,8 +73,11 @@ extension SeatEngine {
         case .userCreated(let u), .userChanged(let u):
             users.restore(u)
             context.policies.forget(user: u.id)
-        case .reservationCreated(let r), .reservationChanged(let r): await shard(for: r.seatID).restore(r)
+        case .reservationCreated(let r), .reservationChanged(let r):
+            mail.restore(record)
+            await shard(for: r.seatID).restore(r)
         case .together(let parts): for part in parts { await apply(part) }
+        case .mailQueued, .mailSettled: mail.restore(record)
         case .waitlistChanged(let e): context.waitlist.replay(e)
         case .notificationCreated(let n): notifications.restore(n)
         case .idFloor(let f):
@@ -86,7 +89,9 @@ extension SeatEngine {
         case .groupPolicy, .groupMembership, .strike, .suspensionLifted: context.policies.restore(record)
         case .epoch(let e): context.epoch.withLock { if $0.map({ $0.epoch < e.epoch }) ?? true { $0 = e } }
         case .audit(let e): audit.restore(e)
-        case .accountErased(let e): applyErasure(e)
+        case .accountErased(let e):
+            mail.restore(record)
+            applyErasure(e)
         case .reservationsAnonymised(let list):
             for (s, part) in perShard(list, seat: \.seatID).enumerated() where !part.isEmpty {
                 await shards[s].restoreAnonymised(part)
@@ -125,6 +130,7 @@ extension SeatEngine {
         for record in records {
             switch record {
             case .reservationCreated(let r), .reservationChanged(let r):
+                if r.status == .held || mail.holdsAny { mail.restore(record) }
                 pending[shardIndex(r.seatID)].append(r)
                 pendingCount += 1
                 if pendingCount >= 65_536 { await flush() }
@@ -132,11 +138,12 @@ extension SeatEngine {
                 for part in parts {
                     if case .reservationCreated(let r) = part { pending[shardIndex(r.seatID)].append(r) }
                     if case .reservationChanged(let r) = part { pending[shardIndex(r.seatID)].append(r) }
+                    mail.restore(part)
                 }
                 pendingCount += parts.count
             case .userCreated, .userChanged, .waitlistChanged, .notificationCreated, .idFloor, .webhookEndpoint,
                 .webhookEvent, .epoch, .sessionRevoked, .groupPolicy, .groupMembership, .strike, .suspensionLifted,
-                .audit:
+                .audit, .mailQueued, .mailSettled:
                 await apply(record)
             case .branchDefined, .seatDefined, .reservationsArchived, .reservationsAnonymised, .accountErased:
                 await flush()
@@ -169,6 +176,7 @@ extension SeatEngine {
         image.revocations = revocations.live(now: clock.now())
         image.policies = context.policies.image
         image.audit = audit.all
+        image.mail = mail.image
         return image
     }
 

@@ -18,11 +18,15 @@ public struct EngineConfiguration: Sendable {
     public var webhookPayload: WebhookPayloadRenderer?
     /// The bound of each webhook endpoint's spool, in events and bytes.
     public var webhookQueue: SpoolLimits
+    /// The bounds of the email outbox.
+    public var mailQueue: MailOutbox.Limits
 
     public init(
         shardCount: Int? = nil, rules: BookingRules = .default, streamsPerUser: Int = 8, streamQueue: Int = 1_000,
-        webhookPayload: WebhookPayloadRenderer? = nil, webhookQueue: SpoolLimits = .init()
+        webhookPayload: WebhookPayloadRenderer? = nil, webhookQueue: SpoolLimits = .init(),
+        mailQueue: MailOutbox.Limits = .init()
     ) {
+        self.mailQueue = mailQueue
         self.webhookPayload = webhookPayload
         self.webhookQueue = webhookQueue
         self.shardCount = max(1, shardCount ?? ProcessInfo.processInfo.activeProcessorCount)
@@ -56,6 +60,8 @@ public final class SeatEngine: Sendable {
     let catalog = Mutex(Catalog())
     /// Webhook endpoints and the events owed to them.
     public let webhooks: WebhookOutbox
+    /// The email outbox (queues nothing until a sender enables it).
+    public let mail: MailOutbox
     /// The audit trail of staff actions.
     public let audit = AuditBook()
     /// Erasures and anonymisations applied (``privacyChanges``).
@@ -107,11 +113,13 @@ public final class SeatEngine: Sendable {
         webhooks = outbox
         let users = UserDirectory()
         self.users = users
+        let mail = MailOutbox(clock: clock, users: users, limits: configuration.mailQueue)
+        self.mail = mail
         let context = EngineContext(
             rules: configuration.rules,
             policies: PolicyBook(base: configuration.rules, strikes: configuration.strikes, users: users),
             directory: ReservationDirectory(), ledger: UserLedger(), waitlist: Waitlist(),
-            notifications: notifications, journal: EventTap(inner: journal, outbox: outbox))
+            notifications: notifications, journal: EventTap(inner: journal, outbox: outbox, mail: mail))
         self.context = context
         shards = (0..<configuration.shardCount).map { _ in SeatShard(context: context) }
     }

@@ -200,3 +200,22 @@ extension SeatShard {
         )
     }
 }
+
+extension SeatShard {
+    /// Confirmed reservations overlapping `[from, to)`, each with its student's check-in window
+    /// (the email reminders).
+    func confirmed(overlapping from: Timestamp, _ to: Timestamp) -> [(Reservation, opens: Timestamp, closes: Timestamp)]
+    {
+        var out: [(Reservation, opens: Timestamp, closes: Timestamp)] = []
+        for state in seats {
+            for e in state.index.busy(start: from, end: to) {
+                let r = slots[Int(e.handle)]
+                guard r.status == .confirmed else { continue }
+                let window = ctx.policies.effective(for: r.userID).rules.checkInWindow(
+                    start: r.start, createdAt: r.createdAt)
+                out.append((r, window.opens, window.closes))
+            }
+        }
+        return out
+    }
+}

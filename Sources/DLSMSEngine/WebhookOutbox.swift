@@ -554,6 +554,7 @@ extension SeatEngine {
 struct EventTap: Journal {
     let inner: any Journal
     let outbox: WebhookOutbox
+    let mail: MailOutbox
 
     func append(_ record: JournalRecord) throws(EngineError) -> JournalTicket {
         let ticket = try inner.append(record)
@@ -563,8 +564,17 @@ struct EventTap: Journal {
         return last
     }
 
-    /// The webhook events of an appended record, appended after it.
+    /// The webhook events and the email of an appended record, appended after it.
     private func tap(_ record: JournalRecord, after ticket: JournalTicket) throws(EngineError) -> JournalTicket {
+        switch record {
+        case .reservationCreated, .reservationChanged, .notificationCreated:
+            return try webhooks(record, after: try mail.tap(record, journal: inner, after: ticket))
+        default:
+            return try webhooks(record, after: ticket)
+        }
+    }
+
+    private func webhooks(_ record: JournalRecord, after ticket: JournalTicket) throws(EngineError) -> JournalTicket {
         switch record {
         case .branchDefined:  // always: the closures seen decide what is new later
             return try outbox.tap(record, journal: inner, after: ticket)

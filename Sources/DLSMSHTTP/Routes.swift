@@ -82,6 +82,8 @@ package func addRoutes(to router: Router<APIContext>, service: LibraryService) {
     addWebhookRoutes(to: api, service: service)
     addPolicyRoutes(to: api, service: service)
     addPrivacyRoutes(to: api, service: service)
+    addPreferenceRoutes(to: api, service: service)
+    addMailRoutes(public: router, api: api, service: service)
     addAuditRoutes(to: api, service: service)
 }
 

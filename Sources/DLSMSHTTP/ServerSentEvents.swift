@@ -40,11 +40,13 @@ package func notificationStream(
     }
     let limits = service.configuration.limits
     let channel = context.channel
+    let text = service.noticeText(for: caller.userID, request: request)
     let body = ResponseBody { writer in
         let (events, feeders) = streamEvents(live, limits: limits, channel: channel)
         defer { for task in feeders { task.cancel() } }
         try await writeStream(
-            events, to: &writer, hub: hub, user: caller.userID, after: lastSeen, limits: limits, channel: channel)
+            events, to: &writer, hub: hub, user: caller.userID, after: lastSeen, limits: limits, channel: channel,
+            text: text)
     }
     return Response(status: .ok, headers: headers, body: body)
 }
@@ -85,7 +87,8 @@ private func streamEvents(_ live: AsyncStream<UserNotification>, limits: Limits,
 /// (skipping any id already sent) until the hub ends the subscription or the client goes away.
 private func writeStream(
     _ events: AsyncStream<StreamEvent>, to writer: inout any ResponseBodyWriter, hub: NotificationHub, user: UserID,
-    after lastSeen: NotificationID, limits: Limits, channel: any Channel
+    after lastSeen: NotificationID, limits: Limits, channel: any Channel,
+    text: @Sendable (UserNotification) -> String
 ) async throws {
     /// A write that a stalled reader holds longer than the timeout closes the connection,
     /// which fails the write.
@@ -99,7 +102,7 @@ private func writeStream(
     var sent = lastSeen
     func frame(_ n: UserNotification) -> String {
         var w = JSONWriter()
-        Render.notification(n, &w)
+        Render.notification(n, message: text(n), &w)
         return "event: \(n.kind.name)\nid: \(n.id)\ndata: \(w.text)\n\n"
     }
     try await send(": connected\nretry: 2000\n\n")

@@ -34,6 +34,8 @@ public enum RecordCodec {
         case audit = 21
         case reservationsAnonymised = 22
         case accountErased = 23
+        case mailQueued = 24
+        case mailSettled = 25
 
         public var name: String {
             switch self {
@@ -60,6 +62,8 @@ public enum RecordCodec {
             case .audit: return "audit"
             case .reservationsAnonymised: return "anonymised"
             case .accountErased: return "erased"
+            case .mailQueued: return "mail"
+            case .mailSettled: return "mail~"
             }
         }
     }
@@ -93,6 +97,8 @@ public enum RecordCodec {
         case .audit: return .audit
         case .reservationsAnonymised: return .reservationsAnonymised
         case .accountErased: return .accountErased
+        case .mailQueued: return .mailQueued
+        case .mailSettled: return .mailSettled
         }
     }
 
@@ -115,6 +121,11 @@ public enum RecordCodec {
             w.svarint(Int64(e.userID))
             w.svarint(e.at)
             w.byte(e.done ? 1 : 0)
+        case .mailQueued(let m): encode(mail: m, into: &w)
+        case .mailSettled(let m):
+            w.svarint(m.id)
+            w.byte(m.outcome.rawValue)
+            w.svarint(m.at)
         case .webhookEndpoint(let e): encode(endpoint: e, into: &w)
         case .webhookEvent(let e): encode(event: e, into: &w)
         case .groupPolicy(let p): encode(policy: p, into: &w)
@@ -186,6 +197,13 @@ public enum RecordCodec {
             let stage = try r.byte()
             guard user > 0, stage <= 1 else { throw DecodingError("bad erasure") }
             return .accountErased(AccountErasure(userID: user, at: at, done: stage == 1))
+        case .mailQueued: return .mailQueued(try decodeMail(from: &r))
+        case .mailSettled:
+            let id = try r.svarint()
+            guard let outcome = MailSettlement.Outcome(rawValue: try r.byte()), id > 0 else {
+                throw DecodingError("bad mail settlement")
+            }
+            return .mailSettled(MailSettlement(id: id, outcome: outcome, at: try r.svarint()))
         case .webhookEndpoint: return .webhookEndpoint(try decodeEndpoint(from: &r))
         case .webhookEvent: return .webhookEvent(try decodeEvent(from: &r))
         case .groupPolicy: return .groupPolicy(try decodePolicy(from: &r))
@@ -502,7 +520,9 @@ extension RecordCodec {
             // source, email and groups follow (accounts of a campus identity source).
             let feed = u.calendarFeed.count == User.calendarFeedBytes
             let identity = u.source != .local || !u.email.isEmpty || !u.groups.isEmpty
-            w.byte((u.disabled ? 1 : 0) | (feed ? 2 : 0) | (identity ? 4 : 0))
+            // Bit 8: the language and the email preferences follow (when not the defaults).
+            let settings = !u.language.isEmpty || !u.mail.isDefault
+            w.byte((u.disabled ? 1 : 0) | (feed ? 2 : 0) | (identity ? 4 : 0) | (settings ? 8 : 0))
             w.svarint(Int64(u.tokenGeneration))
             if feed { w.bytes(u.calendarFeed) }
             if identity {
@@ -510,6 +530,12 @@ extension RecordCodec {
                 w.string(u.email)
                 w.svarint(Int64(u.groups.count))
                 for g in u.groups { w.string(g) }
+            }
+            if settings {
+                w.string(u.language)
+                w.string(u.mail.address)
+                w.svarint(Int64(u.mail.off))
+                w.svarint(Int64(u.mail.reminderMinutes))
             }
         }
     }
@@ -524,7 +550,7 @@ extension RecordCodec {
         var user = User(id: id, studentID: sid, name: name, role: role, passwordHash: hash, createdAt: created)
         guard changed else { return user }
         let flags = try r.byte()
-        guard flags < 8 else { throw DecodingError("bad disabled flag") }
+        guard flags < 16 else { throw DecodingError("bad disabled flag") }
         user.disabled = flags & 1 != 0
         guard let generation = UInt32(exactly: try r.svarint()) else { throw DecodingError("bad token generation") }
         user.tokenGeneration = generation
@@ -539,7 +565,48 @@ extension RecordCodec {
             guard count >= 0, count <= User.maxGroups else { throw DecodingError("bad group count") }
             user.groups = try (0..<count).map { _ throws(DecodingError) in try r.string() }
         }
+        if flags & 8 != 0 {
+            user.language = try r.string()
+            user.mail.address = try r.string()
+            guard let off = UInt16(exactly: try r.svarint()),
+                let minutes = Int32(exactly: try r.svarint()), minutes >= 0
+            else { throw DecodingError("bad email preferences") }
+            user.mail.off = off
+            user.mail.reminderMinutes = minutes
+        }
         return user
+    }
+
+    // MARK: Mail
+
+    private static func encode(mail m: MailItem, into w: inout ByteWriter) {
+        w.svarint(m.id)
+        w.svarint(Int64(m.userID))
+        w.byte(m.kind.rawValue)
+        w.svarint(m.createdAt)
+        w.string(m.to)
+        w.string(m.language)
+        w.svarint(m.reference)
+        w.svarint(Int64(m.seatID))
+        w.svarint(m.start)
+        w.svarint(m.end - m.start)
+        w.string(m.text)
+    }
+
+    private static func decodeMail(from r: inout ByteReader) throws(DecodingError) -> MailItem {
+        let id = try r.svarint()
+        let user = try r.int32()
+        guard let kind = MailKind(rawValue: try r.byte()), id > 0 else { throw DecodingError("bad mail") }
+        let created = try r.svarint()
+        let to = try r.string()
+        let language = try r.string()
+        let reference = try r.svarint()
+        let seat = try r.int32()
+        let start = try r.svarint()
+        let length = try r.svarint()
+        return MailItem(
+            id: id, userID: user, kind: kind, createdAt: created, to: to, language: language, reference: reference,
+            seatID: seat, start: start, end: start &+ length, text: try r.string())
     }
 
     // MARK: Reservations

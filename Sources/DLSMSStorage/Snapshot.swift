@@ -45,7 +45,7 @@ public struct SnapshotHeader: Sendable, Hashable {
             case .together(let parts): for part in parts { count(part) }
             case .idFloor, .reservationsArchived, .webhookEndpoint, .webhookEvent, .epoch, .sessionRevoked,
                 .groupPolicy, .groupMembership, .strike,
-                .suspensionLifted, .audit, .reservationsAnonymised, .accountErased:
+                .suspensionLifted, .audit, .reservationsAnonymised, .accountErased, .mailQueued, .mailSettled:
                 break
             }
         }

@@ -496,6 +496,8 @@ struct ExportDocument: Encodable {
     /// still owed to them (in their spools).
     var webhooks: [WebhookRow] = []
     var webhookEventsPending = 0
+    /// Emails waiting in the outbox.
+    var mailQueued = 0
     /// Rules per group: policies, staff-given groups, strikes, suspension lifts.
     var policies: [PolicyRow] = []
     var memberships: [MembershipRow] = []
@@ -576,13 +578,23 @@ struct ExportDocument: Encodable {
                         removedBy: s.removed?.by, removalReason: s.removed?.reason))
             case .suspensionLifted(let l):
                 suspensionLifts.append(LiftRow(userID: l.userID, at: rfc3339(l.at), by: l.by, reason: l.reason))
-            case .audit: auditEntries += 1
+            case .audit, .mailQueued, .mailSettled: count(record)
             case .idFloor, .reservationsArchived, .epoch, .sessionRevoked, .together, .reservationsAnonymised,
                 .accountErased:
                 break  // a snapshot's image holds reservations one by one, never together
             }
         }
         reservations.sort { $0.id < $1.id }
+    }
+
+    /// The audit entries, and the emails still waiting (a queued one, less each settled one).
+    private mutating func count(_ record: JournalRecord) {
+        switch record {
+        case .audit: auditEntries += 1
+        case .mailQueued: mailQueued += 1
+        case .mailSettled: mailQueued -= 1
+        default: break
+        }
     }
 
     /// Adds the reservations of the archive file that are not in memory.

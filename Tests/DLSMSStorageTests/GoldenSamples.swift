@@ -170,6 +170,22 @@ let laterGoldenRecords: [JournalRecord] = [
             previousHash: AuditEntry.genesis, hash: [UInt8](repeating: 0xAB, count: 32))),
     .reservationsAnonymised([ArchivedReservation(id: 7, seatID: 3, userID: 0)]),
     .accountErased(AccountErasure(userID: 2, at: 1_760_190_000)),
+    // An account with a language and email preferences (flags bit 8).
+    .userChanged(
+        {
+            var u = User(id: 2, studentID: "S1", name: "A", role: .student, passwordHash: "", createdAt: 1_760_000_000)
+            u.language = "de"
+            u.mail.address = "a@b.de"
+            u.mail.set(.reminder, on: false)
+            u.mail.reminderMinutes = 15
+            return u
+        }()),
+    // The email outbox (kinds 24, 25): a queued confirmation, and a delivery.
+    .mailQueued(
+        MailItem(
+            id: 5, userID: 2, kind: .confirmed, createdAt: 1_760_184_000, to: "a@b.de", language: "de", reference: 43,
+            seatID: 10, start: 1_760_187_600, end: 1_760_191_200)),
+    .mailSettled(MailSettlement(id: 5, outcome: .delivered, at: 1_760_184_060)),
 ]
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
