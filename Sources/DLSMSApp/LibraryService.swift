@@ -46,6 +46,10 @@ public final class LibraryService: Sendable {
     package let tokenSecret: [UInt8]
     /// The email sender's attempts and the relay's last answer.
     public let mailStatus = MailStatus()
+    /// Address confirmations per student and hour (each sends an email to an address the student
+    /// names: DL-SMS must not become a way to mail strangers).
+    public let addressConfirmations = AttemptLimiter(window: 3_600, capacity: 100_000)
+    public static let addressConfirmationsPerHour = 5
 
     public var engine: SeatEngine { durable.engine }
 

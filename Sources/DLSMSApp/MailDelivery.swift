@@ -128,19 +128,28 @@ package struct MailDeliveryService: Service {
 
     package func run() async throws {
         let settings = service.configuration.mail
-        guard let transport = settings.transport else { return }
+        guard let transport = settings.transport else {
+            // Email is off: nothing to do until the server stops (a service that returned early
+            // would stop the whole group).
+            try? await gracefulShutdown()
+            return
+        }
         let composer = MailComposer(
             fromName: settings.fromName, fromAddress: settings.from,
             links: MailLinks(secret: service.tokenSecret, base: service.configuration.publicBase))
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await scanReminders(every: settings.reminderScanSeconds) }
-            group.addTask { await send(transport, composer: composer, settings: settings) }
-            await group.waitForAll()
+        // At shutdown a send in progress is cancelled (a relay that hangs must not hold the
+        // process): the message was not settled, so it is sent again after the restart.
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await scanReminders(every: settings.reminderScanSeconds) }
+                group.addTask { await send(transport, composer: composer, settings: settings) }
+                await group.waitForAll()
+            }
         }
     }
 
     func scanReminders(every seconds: Int) async {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        while !Task.isCancelled {
             if service.replication.acceptsWrites {
                 do {
                     try await service.engine.queueMailReminders(now: service.engine.clock.now())
@@ -155,7 +164,7 @@ package struct MailDeliveryService: Service {
     func send(_ transport: MailSettings.Transport, composer: MailComposer, settings: MailSettings) async {
         let outbox = service.engine.mail
         let status = service.mailStatus
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        while !Task.isCancelled {
             let now = service.engine.clock.now()
             guard service.replication.acceptsWrites,
                 let batch = await outbox.due(limit: settings.batch, ready: { status.ready($0.id, now: now) }),

@@ -37,6 +37,10 @@ public final class MailOutbox: Sendable {
     struct State {
         var enabled = false
         var pending: [Int64: MailItem] = [:]
+        /// The pending ids in id order (ids only grow), with settled ones left behind until a
+        /// compaction: the sender reads from the front.
+        var order: [Int64] = []
+        var orderStart = 0
         var perUser: [UserID: Int] = [:]
         /// Reminders and check-in messages queued, by reservation (settled ones too, until the
         /// reservation ends): none is queued twice.
@@ -62,13 +66,35 @@ public final class MailOutbox: Sendable {
             if let ticket { newest = (m.id, ticket) } else { durableThrough = max(durableThrough, m.id) }
             guard pending[m.id] == nil else { return }
             pending[m.id] = m
+            if let last = order.last, last > m.id {
+                // Out of order (never from the tap; only if a replay were): keep the order sorted.
+                order.insert(m.id, at: order[orderStart...].firstIndex { $0 > m.id } ?? order.endIndex)
+            } else {
+                order.append(m.id)
+            }
             perUser[m.userID, default: 0] += 1
             if m.kind == .reminder || m.kind == .checkIn { reminded[ReminderKey(m)] = m }
             wakeAll()
         }
 
+        /// The first `limit` pending messages in id order that `include` takes.
+        func first(_ limit: Int, where include: (MailItem) -> Bool = { _ in true }) -> [MailItem] {
+            var out: [MailItem] = []
+            var i = orderStart
+            while i < order.count && out.count < limit {
+                if let m = pending[order[i]], include(m) { out.append(m) }
+                i += 1
+            }
+            return out
+        }
+
         mutating func settle(_ s: MailSettlement) {
             guard let m = pending.removeValue(forKey: s.id) else { return }
+            while orderStart < order.count, pending[order[orderStart]] == nil { orderStart += 1 }
+            if orderStart > 1_024 && orderStart * 2 > order.count {
+                order.removeFirst(orderStart)
+                orderStart = 0
+            }
             let left = (perUser[m.userID] ?? 1) - 1
             perUser[m.userID] = left > 0 ? left : nil
             switch s.outcome {
@@ -101,23 +127,29 @@ public final class MailOutbox: Sendable {
         state = Mutex(State())
     }
 
-    /// Queues messages from now on (a sender is configured).
-    public func enable() { state.withLock { $0.enabled = true } }
+    /// Whether a sender is configured (read without the lock by the booking path).
+    let enabledFlag = Atomic<Bool>(false)
 
-    public var isEnabled: Bool { state.withLock { $0.enabled } }
+    /// Queues messages from now on (a sender is configured).
+    public func enable() {
+        state.withLock { $0.enabled = true }
+        enabledFlag.store(true, ordering: .releasing)
+    }
+
+    public var isEnabled: Bool { enabledFlag.load(ordering: .acquiring) }
 
     public var figures: Figures {
         state.withLock { s in
             var f = s.figures
             f.pending = s.pending.count
-            f.oldestPendingAt = s.pending.values.map(\.createdAt).min()
+            f.oldestPendingAt = s.first(1).first?.createdAt
             return f
         }
     }
 
     /// The pending messages in id order (at most `limit`).
     public func pending(limit: Int = .max) -> [MailItem] {
-        state.withLock { s in Array(s.pending.values.sorted { $0.id < $1.id }.prefix(limit)) }
+        state.withLock { s in s.first(limit) }
     }
 
     // MARK: - Messages from journal records
@@ -179,6 +211,8 @@ public final class MailOutbox: Sendable {
     func tap(_ record: JournalRecord, journal: any Journal, after ticket: JournalTicket) throws(EngineError)
         -> JournalTicket
     {
+        // Without a sender nothing is queued (and holds are tracked by replay, should one come).
+        guard isEnabled else { return ticket }
         let result: Result<JournalTicket, EngineError> = state.withLock { s in
             guard let (kind, user, draft) = Self.cause(of: record, holds: &s.holds), s.enabled,
                 let (to, language) = recipient(user, kind: kind)
@@ -259,7 +293,7 @@ public final class MailOutbox: Sendable {
     /// a queued record followed by its settlement).
     var image: [JournalRecord] {
         state.withLock { s in
-            var out = s.pending.values.sorted { $0.id < $1.id }.map { JournalRecord.mailQueued($0) }
+            var out = s.first(.max).map { JournalRecord.mailQueued($0) }
             for m in s.reminded.values.sorted(by: { $0.id < $1.id }) where s.pending[m.id] == nil {
                 out.append(.mailQueued(m))
                 out.append(.mailSettled(MailSettlement(id: m.id, outcome: .delivered, at: m.createdAt)))
@@ -280,8 +314,7 @@ public final class MailOutbox: Sendable {
     /// The pending messages due (those `ready` takes), in id order, at most `limit`, once their
     /// records are durable (an empty list: none due; `nil`: the journal failed).
     public func due(limit: Int, ready: (MailItem) -> Bool) async -> [MailItem]? {
-        let (batch, newest, durable) = state.withLock { s in
-            (Array(s.pending.values.filter(ready).sorted { $0.id < $1.id }.prefix(limit)), s.newest, s.durableThrough)
+        let (batch, newest, durable) = state.withLock { s in (s.first(limit, where: ready), s.newest, s.durableThrough)
         }
         if batch.contains(where: { $0.id > durable }) {
             // Never send a message whose record could still be lost (its id would be reused).

@@ -72,6 +72,12 @@ private func addOwnAddressRoutes(api: RouterGroup<APIContext>, service: LibraryS
             throw APIError(.forbidden, "mail_off", "email is off on this server")
         }
         guard let user = engine.user(id: caller.userID) else { throw APIError.unauthorized }
+        if let wait = service.addressConfirmations.reserve(
+            [("address:\(user.id)", LibraryService.addressConfirmationsPerHour)], now: engine.clock.now())
+        {
+            throw APIError(
+                .tooManyRequests, "rate_limited", "too many address confirmations; try again later", retryAfter: wait)
+        }
         let expires = engine.clock.now() + MailLinks.confirmationLifetime
         let token = links.confirmationToken(user.id, address: address, expires: expires)
         let language = service.language(for: user.id, request: request)

@@ -321,6 +321,44 @@ import Testing
         _ = primary.server.stop()
     }
 
+    /// The entrance display only reads: a standby serves the page and the primary's counts (a
+    /// booking made on the primary shows), and a display turned off on the primary is off there too.
+    @Test func theEntranceDisplayLoadsOnAStandbyWithThePrimarysCounts() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let primary = try await node(dir + "/p")
+        let p = primary.server.base
+        let standby = try await node(dir + "/s", primary: p)
+        let s = standby.server.base
+        let branch = "/public/display/Main%20Library"
+        func freeNow(_ base: String) async throws -> Int? {
+            try await call(base, "GET", branch).body["free_next_hour"] as? Int
+        }
+        let before = try #require(try await freeNow(p))
+        #expect(try await eventually { try await freeNow(s) == before })
+        let page = try await call(s, "GET", "/display/Main%20Library")
+        #expect(page.status == 200)
+        // A booking within the hour on the primary: one seat fewer free for the next hour, on both.
+        let token = try await primary.server.login("S2021001")
+        let now = Int64(Date().timeIntervalSince1970)
+        let booked = try await call(
+            p, "POST", "/reservations", token: token, json: booking(5, now + 60, now + 3_600))
+        #expect(booked.status == 201, "\(booked.body)")
+        #expect(try await eventually { try await freeNow(p) == before - 1 })
+        #expect(try await eventually { try await freeNow(s) == before - 1 })
+        let seat = try #require(
+            (try await call(s, "GET", branch).body["seats"] as? [[String: Any]])?.first { $0["id"] as? Int == 5 })
+        #expect(seat["free_next_hour"] as? Bool == false)
+        // Off on the primary, off on the standby.
+        let admin = try await primary.server.login("admin", "admin-password")
+        let off = try await call(
+            p, "PUT", "/admin/branches/Main%20Library/display", token: admin, json: #"{"enabled": false}"#)
+        #expect(off.status == 200)
+        #expect(try await eventually { try await call(s, "GET", branch).status == 404 })
+        _ = standby.server.stop()
+        _ = primary.server.stop()
+    }
+
     /// Sign-out is a replicated record: a token signed out on the primary, before or after the
     /// standby copied the snapshot, is refused on the standby; another token of the account is not.
     @Test func aTokenSignedOutOnThePrimaryIsRefusedOnTheStandby() async throws {

@@ -850,6 +850,7 @@ class Run:
         (primary, body), _ = c.wait_healthy(60)
         self.epochs.append(body.get("epoch"))
         say(f"cluster ready: primary {primary.name}, epoch {body.get('epoch')}")
+        self.check_display()
         self.prober.register()
         say(f"probe student {self.prober.student} registered through the proxy")
 
@@ -895,6 +896,24 @@ class Run:
         violations = c.monitor.violations()
         self.check(not violations, "no node answered /healthz/primary 200 under an epoch older than one already "
                    "seen" + ("".join("\n          " + v for v in violations)))
+
+    def check_display(self):
+        """The entrance display loads behind HAProxy's read port (served by whichever node it picks,
+        a standby included): the page, and its figures without anything personal."""
+        import urllib.request
+        c = self.cluster
+        base = f"http://{HOST}:{c.reads_port}"
+        for _ in range(3):  # the read port balances: ask a few times
+            with urllib.request.urlopen(base + "/public/display/Main%20Library", timeout=10) as r:
+                data = json.loads(r.read())
+                self.check(r.status == 200 and data.get("total", 0) > 0 and "seats" in data,
+                           f"the display's figures through the read port: {r.status} {str(data)[:200]}")
+                self.check("student" not in json.dumps(data) and "S20" not in json.dumps(data),
+                           "the display's figures name no one")
+            with urllib.request.urlopen(base + "/display/Main%20Library", timeout=10) as r:
+                self.check(r.status == 200 and "text/html" in r.headers.get("Content-Type", ""),
+                           "the display page through the read port")
+        say("the entrance display loads through the read port")
 
     def check_load(self):
         c = self.cluster

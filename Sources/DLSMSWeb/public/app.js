@@ -1,9 +1,9 @@
 // The app shell: sign-in (a password, or the campus sign-in through the server), the header, hash
-// routes (#/find, #/mine, #/rules, #/my-data, #/checkin/<code>, #/staff/…), focus and title on every page change, and
+// routes (#/find, #/mine, #/rules, #/my-data, #/checkin/<code>, #/accept/<waitlist entry>, #/staff/…), focus and title on every page change, and
 // the live notification stream.
 import { api, session, cached, forget, seatsByID } from "./api.js";
-import { h, fill, field, messageArea, say, toast } from "./dom.js";
-import { t, has, loadLanguage, LANGUAGES, currentLanguage, languageOf, storedLanguage, storeLanguage } from "./i18n.js";
+import { h, fill, field, messageArea, say, toast, leaveNote } from "./dom.js";
+import { t, has, loadLanguage, LANGUAGES, currentLanguage, languageOf, storedLanguage, storeLanguage, formatRange } from "./i18n.js";
 import { startLive, stopLive, liveIndicator } from "./live.js";
 
 // The campus sign-in comes back to the app as #handoff=<one-time code> or #signin_error=<code>.
@@ -151,6 +151,11 @@ async function route() {
   }
   if (name === "login" || name === "register" || !name) return go(afterSignIn || defaultRoute());
   if (name === "checkin") return show("page.checkin", renderCheckIn, args[0] || "");
+  if (name === "accept") {
+    // The link of a waitlist offer's email: #/accept/<entry id>, digits only.
+    if (args.length !== 1 || !/^\d{1,18}$/.test(args[0])) return show("page.not_found", renderNotFound);
+    return show("page.accept", renderAccept, args[0]);
+  }
   const page = pages[name];
   if (!page || (page.admin && !session.isAdmin)) return show("page.not_found", renderNotFound);
   let module;
@@ -371,6 +376,45 @@ function renderCheckIn(root, code) {
       say(message, t("checkin.done", { label: seat?.label ?? r.seat_id }), "ok");
     })
     .catch((err) => say(message, err.describe(), "error"));
+}
+
+/// A waitlist offer accepted from its email's link (`POST waitlist/<id>/accept`); then My
+/// reservations (in place of this page in the history: Back does not accept again) says how it
+/// went: the seat booked, or why not (the hold ran out, the offer is no longer open …).
+function renderAccept(root, id) {
+  const message = messageArea();
+  fill(root, h("section", { class: "card narrow" }, h("h1", {}, t("page.accept")), message,
+    h("p", {}, h("a", { href: "#/mine" }, t("checkin.to_mine")))));
+  say(message, t("accept.working"));
+  const here = location.hash;
+  api("POST", `waitlist/${id}/accept`)
+    .then(async (r) => {
+      let text = t("live.booked");
+      try {
+        const [seats, branches] = await Promise.all([seatsByID([r.seat_id]), cached("branches", 30000)]);
+        const seat = seats.get(r.seat_id);
+        const zone = branches.branches.find((b) => b.branch === seat?.branch)?.time_zone || "UTC";
+        if (seat) text = t("find.booked", { label: seat.label, when: formatRange(new Date(r.start_time), new Date(r.end_time), zone) });
+      } catch {
+        // the seat's name could not be looked up: the plain words do
+      }
+      return { text, kind: "ok" };
+    }, (err) => {
+      // A session that ended signs in again and comes back here (the app remembers where).
+      if (err.status === 401) return null;
+      return { text: t("accept.failed", { reason: err.describe ? err.describe() : t("error.unknown") }), kind: "error" };
+    })
+    .then((outcome) => {
+      if (!outcome) return;
+      if (location.hash !== here || !session.token) {
+        // Gone elsewhere meanwhile: said where the student is now.
+        toast(outcome.text, { kind: outcome.kind });
+        return;
+      }
+      leaveNote(outcome.text, outcome.kind);
+      history.replaceState(history.state, "", "#/mine");
+      route();
+    });
 }
 
 function renderNotFound(root) {

@@ -60,6 +60,18 @@ export function say(el, text, kind = "ok") {
   fill(el, text || "");
 }
 
+/// A message for the page shown next (an outcome said after moving there): `leaveNote` keeps it,
+/// that page's `takeNote` takes it (once).
+let note = null;
+export function leaveNote(text, kind = "ok") {
+  note = { text, kind };
+}
+export function takeNote() {
+  const taken = note;
+  note = null;
+  return taken;
+}
+
 /// A modal dialog: `build(close)` returns its body; resolves with what `close` was given.
 /// Focus moves into it, Tab stays inside (the rest of the page is inert), Escape closes it, and
 /// focus goes back where it was.

@@ -4,7 +4,7 @@
 // "booked together" and "moved" said on the card; my waitlist entries with their position, offers
 // to accept or decline, and leaving. Refreshed by every notification.
 import { api, cached, query, seatsByID, iso } from "./api.js";
-import { h, fill, field, messageArea, say, dialog, confirmDialog, table, whenDataChanges } from "./dom.js";
+import { h, fill, field, messageArea, say, dialog, confirmDialog, table, whenDataChanges, takeNote } from "./dom.js";
 import { t, formatNumber, formatRange, formatTime, formatCountdown, formatDateTime, zonedDay, zonedTime, zonedInstant, addDays } from "./i18n.js";
 
 const HOLDING = new Set(["HELD", "CONFIRMED", "CHECKED_IN"]);
@@ -15,6 +15,9 @@ export async function render(root) {
   const waiting = h("section", { "aria-labelledby": "waitlist-heading" });
   const past = h("section", { "aria-labelledby": "past-heading" });
   fill(root, h("h1", {}, t("page.mine")), message, upcoming, waiting, past, calendarCard());
+  // An outcome from the page before (an offer accepted from its email's link).
+  const note = takeNote();
+  if (note) say(message, note.text, note.kind);
   let rules = null;
   let seats = new Map();
   let zones = new Map();

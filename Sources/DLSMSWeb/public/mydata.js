@@ -1,7 +1,8 @@
 // My data: what DL-SMS keeps about the caller, counted from `GET /me/export`, that export as a
-// file, and erasing the account (`DELETE /me`, after the student ID typed again) (docs/privacy.md).
+// file, the email settings (`GET/PUT me/preferences`, `POST/DELETE me/email`), and erasing the
+// account (`DELETE /me`, after the student ID typed again) (docs/privacy.md).
 import { api, download, session } from "./api.js";
-import { h, fill, field, messageArea, say, dialog } from "./dom.js";
+import { h, fill, field, check, messageArea, say, dialog } from "./dom.js";
 import { t, has, formatNumber } from "./i18n.js";
 
 /// My data: what is kept (docs/privacy.md, in short), the caller's account and how many of each
@@ -39,6 +40,7 @@ export async function render(root) {
           .map((text) => h("li", {}, text)))),
     message,
     body,
+    emailSection(),
     h("section", { class: "card", "aria-labelledby": "download-heading" },
       h("h2", { id: "download-heading" }, t("my_data.download")),
       h("p", {}, t("my_data.download_text")),
@@ -71,6 +73,153 @@ export async function render(root) {
           ["notifications", t("my_data.notifications"), data.notifications],
           ["strikes", t("my_data.strikes"), data.strikes?.strikes],
         ].map(([k, label, v]) => [h("dt", {}, label), h("dd", { dataset: { field: k } }, count(v))]))));
+}
+
+/// The kinds of email, in the order they are offered (the server may know more: those follow,
+/// under their own names).
+const EMAIL_KINDS = ["confirmed", "reminder", "check_in", "no_show", "offer", "cancelled", "strike", "suspended"];
+
+/// *Email*: the address emails go to and where it comes from (confirmed by the student, from the
+/// campus account, or none); a new address (`POST me/email`: a confirmation link goes to it, and it
+/// is used only once followed); removing the student's own address (`DELETE me/email`: back to the
+/// campus account's, if any); which emails are sent and how long before the start the reminder is
+/// (`PUT me/preferences`). A server without mail refuses a new address (403 `mail_off`): the form
+/// goes, and the choices are still kept for when it has mail.
+function emailSection() {
+  const status = messageArea();
+  const facts = h("div", {}, h("p", { class: "loading" }, t("status.loading")));
+  const heading = h("h2", { id: "email-heading", tabindex: -1 }, t("email.title"));
+  const section = h("section", { class: "card email", "aria-labelledby": "email-heading" },
+    heading,
+    h("p", { class: "aside" }, t("email.intro")),
+    facts, status);
+  let preferences = null;
+
+  // The address and where it comes from, and the button to remove one's own.
+  let removing = false;
+  const remove = h("button", { type: "button", class: "remove-email" }, t("email.remove"));
+  remove.addEventListener("click", async () => {
+    if (removing) return;
+    removing = true;
+    remove.setAttribute("aria-busy", "true");
+    say(status, t("status.working"));
+    try {
+      await api("DELETE", "me/email");
+      show(await api("GET", "me/preferences"));
+      say(status, t(preferences.email_source === "identity" ? "email.removed_campus" : "email.removed"), "ok");
+      // The button is gone: focus goes on to the new address (or the section, without one).
+      (addressForm.hidden ? heading : address).focus();
+    } catch (err) {
+      say(status, err.describe ? err.describe() : t("error.unknown"), "error");
+    } finally {
+      removing = false;
+      remove.removeAttribute("aria-busy");
+    }
+  });
+  const show = (p) => {
+    preferences = p;
+    const source = ["confirmed", "identity"].includes(p.email_source) ? p.email_source : "none";
+    fill(facts,
+      h("dl", { class: "facts" },
+        h("dt", {}, t("email.address")), h("dd", { dataset: { field: "email" } }, p.email || t("email.no_address")),
+        h("dt", {}, t("email.from")), h("dd", { dataset: { field: "email_source", source } }, t(`email.source_${source}`))),
+      source === "confirmed" ? h("div", { class: "actions" }, remove) : null);
+  };
+
+  // A new address: a confirmation link goes to it.
+  const address = h("input", { type: "email", name: "email", autocomplete: "email", spellcheck: "false", required: true });
+  const sent = messageArea();
+  const addressForm = h("form", { class: "email-address", novalidate: true },
+    field(t("email.new_address"), address, t("email.new_address_hint")),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, t("email.send_link"))),
+    sent);
+  let sending = false;
+  addressForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (sending) return;
+    const wanted = address.value.trim();
+    if (!wanted) {
+      address.focus();
+      return say(sent, t("email.need_address"), "error");
+    }
+    sending = true;
+    say(sent, t("status.working"));
+    try {
+      const answer = await api("POST", "me/email", { address: wanted });
+      say(sent, t("email.sent", { address: answer?.pending || wanted }), "ok");
+      address.value = "";
+    } catch (err) {
+      if (err.code === "mail_off") {
+        // Nothing to send with: the form goes, the words stay (outside it, in the section's status).
+        addressForm.hidden = true;
+        say(status, t("email.off"), "error");
+        heading.focus();
+      } else {
+        say(sent, err.describe ? err.describe() : t("error.unknown"), "error");
+        if (err.status === 400) address.focus();
+      }
+    } finally {
+      sending = false;
+    }
+  });
+
+  // Which emails, and the reminder's minutes.
+  const boxes = new Map();
+  const kindsSet = h("fieldset", { class: "email-kinds" }, h("legend", {}, t("email.kinds")));
+  const minutes = h("input", { type: "number", name: "reminder_minutes", min: 0, max: 1440, step: 1, inputmode: "numeric" });
+  const saved = messageArea();
+  const kindsForm = h("form", { class: "email-choices", novalidate: true },
+    kindsSet,
+    field(t("email.reminder_minutes"), minutes, t("email.reminder_hint")),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("email.save"))),
+    saved);
+  const showChoices = (p) => {
+    const kinds = p.email_kinds || {};
+    const names = [...EMAIL_KINDS.filter((k) => k in kinds), ...Object.keys(kinds).filter((k) => !EMAIL_KINDS.includes(k))];
+    boxes.clear();
+    fill(kindsSet, h("legend", {}, t("email.kinds")), names.map((k) => {
+      const box = h("input", { name: `email-kind-${k}`, value: k, checked: kinds[k] !== false });
+      boxes.set(k, box);
+      return check(has(`email_kind.${k}`) ? t(`email_kind.${k}`) : k.replace(/_/g, " "), box);
+    }));
+    minutes.value = String(p.reminder_minutes ?? 0);
+  };
+  let saving = false;
+  kindsForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (saving) return;
+    const text = minutes.value.trim();
+    if (!/^\d+$/.test(text)) {
+      minutes.focus();
+      return say(saved, t("email.reminder_whole"), "error");
+    }
+    saving = true;
+    say(saved, t("status.working"));
+    try {
+      const answer = await api("PUT", "me/preferences", {
+        email_kinds: Object.fromEntries([...boxes].map(([k, box]) => [k, box.checked])),
+        reminder_minutes: Number(text),
+      });
+      show(answer);
+      showChoices(answer);
+      say(saved, t("email.saved"), "ok");
+    } catch (err) {
+      say(saved, err.describe ? err.describe() : t("error.unknown"), "error");
+      if (err.status === 400) minutes.focus();
+    } finally {
+      saving = false;
+    }
+  });
+
+  api("GET", "me/preferences").then((p) => {
+    show(p);
+    showChoices(p);
+    section.append(addressForm, kindsForm);
+  }).catch((err) => {
+    fill(facts);
+    say(status, err.describe ? err.describe() : t("error.unknown"), "error");
+  });
+  return section;
 }
 
 /// *Erase my account*: what goes at once, what stays without the student's name, that it cannot be
