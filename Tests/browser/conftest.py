@@ -2,18 +2,23 @@
 PyPI, against a real `dlsms serve` on a free loopback port with a temporary data directory.
 
 Run: `bash Tests/browser/run.sh` (builds nothing: it uses .build/debug/dlsms, or $DLSMS_BINARY).
+A server's own flags are `Server(*args)`'s; `MailRelay` is a real SMTP relay for a server with email.
 With $DLSMS_WEB_DIR set, every server serves the web app from that directory (`--web-dir`) instead
 of the copy built into the binary: the app's files can be tested without rebuilding.
 """
 
+import email
+import email.policy
 import json
 import os
 import pathlib
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -95,6 +100,68 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         shutil.rmtree(self.data, ignore_errors=True)
+
+
+class MailRelay:
+    """A real SMTP relay for the email tests: Tests/mail/smtp_server.py (aiosmtpd, STARTTLS and
+    AUTH) on a loopback port with a fresh self-signed certificate, keeping each message it takes in
+    `maildir`; `flags` start a server that submits its emails to it (`Server(*relay.flags)`)."""
+
+    USER, PASSWORD = "dlsms", "s3cret"
+
+    def __init__(self):
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="dlsms-relay-"))
+        self.maildir = self.dir / "mail"
+        self.cert, key = self.dir / "cert.pem", self.dir / "key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(self.cert),
+             "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+            check=True, capture_output=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "Tests" / "mail" / "smtp_server.py"), "--maildir", str(self.maildir),
+             "--cert", str(self.cert), "--key", str(key), "--user", self.USER, "--password", self.PASSWORD],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = self.proc.stdout.readline()
+        m = re.match(r"port (\d+)", line)
+        if not m:
+            self.stop()
+            raise RuntimeError("the SMTP relay did not start: " + line + (self.proc.stdout.read() or ""))
+        self.port = int(m.group(1))
+        self.output = []
+        threading.Thread(target=lambda: self.output.extend(self.proc.stdout), daemon=True).start()
+        self.flags = ["--smtp-host", "127.0.0.1", "--smtp-port", str(self.port), "--smtp-user", self.USER,
+                      "--smtp-password", self.PASSWORD, "--smtp-ca-file", str(self.cert), "--mail-from", "library@example.edu"]
+
+    def messages(self, to=None):
+        """The messages taken so far (email.message.EmailMessage, oldest first), those to `to` only
+        when given."""
+        out = []
+        for path in sorted(self.maildir.glob("*.eml")):
+            with open(path, "rb") as f:
+                message = email.message_from_binary_file(f, policy=email.policy.default)
+            if to is None or to in str(message["X-Envelope-To"]).split(","):
+                out.append(message)
+        return out
+
+    def wait_for(self, to, timeout=WAIT * 2):
+        """The first message to `to`, waiting for it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.messages(to)
+            if found:
+                return found[0]
+            time.sleep(0.2)
+        raise AssertionError(f"no email to {to} reached the relay in {timeout} s; it has {len(self.messages())}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
