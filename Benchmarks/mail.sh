@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Issue 32's figures: what the email outbox costs a booking, and how fast it empties into a real
 # SMTP server (Tests/mail/smtp_server.py: aiosmtpd on loopback, STARTTLS and AUTH).
-# For each run, two release servers (fsync always, the load-test configuration), each with 16
-# students, measured with wrk -t2 booking distinct slots (Benchmarks/wrk/book.lua):
+# For each run, two release servers (fsync always, the load-test configuration), each with 32
+# students (so that no student's share of the outbox, at most 10,000, fills), measured with wrk -t2 booking distinct slots (Benchmarks/wrk/book.lua):
 #   1. book-off:  email off (no transport);
 #   2. book-mail: email on, every student with a confirmed address, so each booking also queues
 #      its confirmation (a second journal record in the same step) while the sender drains the
 #      outbox to the relay at the same time.
-# Then, on the second server, the backlog left after wrk is timed until the outbox is empty:
-# messages per second the relay took (counted by the relay's files and by /admin/mail).
+# Then, on the second server, the sender's rate on the backlog wrk left: messages delivered in the
+# next 30 s (or until the outbox is empty), counted by /admin/mail and by the relay's files.
 # Non-201 bookings are counted and must be 0; a run whose relay got fewer messages than it was
 # sent is refused.
 # Usage: bash Benchmarks/mail.sh [runs, default 3] [seconds per measurement, default 15] [connections, default 64]
@@ -28,7 +28,7 @@ common=(--fsync always --bcrypt-cost 4 --admin-password bench-admin --grpc false
 for run in $(seq 1 "$runs"); do
     (
         start_server "$bin" "${common[@]}"
-        bench_students 16 "off$run"
+        bench_students 32 "off$run"
         first=$(( ($(date +%s) / 900 + 4) * 900 ))
         BOOK_TOKENS=$tokens BOOK_BASE=$first BOOK_SEATS=2000 WRK_THREADS=2 \
             wrk_measure book-off -s Benchmarks/wrk/book.lua "$base/reservations"
@@ -46,9 +46,9 @@ for run in $(seq 1 "$runs"); do
         relay_port=$(awk '{print $2}' "$relay/out")
         start_server "$bin" "${common[@]}" --smtp-host 127.0.0.1 --smtp-port "$relay_port" --smtp-user dlsms \
             --smtp-password s3cret --smtp-ca-file "$relay/cert.pem" --mail-from library@example.edu \
-            --mail-queue 1000000 --mail-queue-per-student 1000000
+            --mail-queue 1000000 --mail-queue-per-student 10000
         trap 'kill $relay_pid 2>/dev/null || true; kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$server_data" "$server_log" "$relay"' EXIT
-        bench_students 16 "mail$run"
+        bench_students 32 "mail$run"
         python3 Benchmarks/mail_setup.py "$base" "$tokens" "$relay/mail"
         admin=$(login admin bench-admin)
         first=$(( ($(date +%s) / 900 + 4) * 900 ))
@@ -62,19 +62,24 @@ def status():
     return json.load(r)
 def files():
     return len([f for f in os.listdir(maildir) if f.endswith(".eml")])
-s0, f0, t0 = status(), files(), time.time()
-deadline = t0 + 600
+f0 = files()
+s0, t0 = status(), time.time()
+# The sender's rate while it has a backlog: 30 s, or until the outbox is empty.
 while True:
     s = status()
-    if s["pending"] == 0 or time.time() > deadline:
+    if s["pending"] == 0 or time.time() - t0 >= 30:
         break
     time.sleep(0.2)
-t1, f1 = time.time(), files()
+t1 = time.time()
+# The relay's files, listed again a second later (a listing made while files are renamed into the
+# directory can miss some; later ones only add).
+time.sleep(1)
+f1 = files()
 sent = s["delivered"] - s0["delivered"]
-if s["pending"] != 0 or s["given_up"] or s["dropped"] or f1 - f0 != sent or sent < 100:
-    sys.exit(f"refused: pending {s['pending']}, given up {s['given_up']}, dropped {s['dropped']}, relay got {f1 - f0} of {sent} (backlog {s0['pending']})")
+if s["given_up"] or s["dropped"] or f1 - f0 < sent or sent < 100:
+    sys.exit(f"refused: given up {s['given_up']}, dropped {s['dropped']}, relay got {f1 - f0} of {sent} (backlog {s0['pending']})")
 rate = sent / (t1 - t0)
-print(f"  drain: {sent} messages (the backlog after wrk: {s0['pending']}) in {t1 - t0:.1f} s, the relay got {f1 - f0}; delivered in all {s['delivered']}", file=sys.stderr)
+print(f"  drain: {sent} messages in {t1 - t0:.1f} s (backlog after wrk {s0['pending']}, left {s['pending']}); the relay got {f1 - f0}", file=sys.stderr)
 print(f"{run}\tdrain\t{rate:.0f}\t0\t0\t0")
 PY
     )

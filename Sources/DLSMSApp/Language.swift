@@ -74,15 +74,15 @@ public enum Language: String, Sendable, CaseIterable, Hashable {
         return MessageCatalog.fill(template, values)
     }
 
-    /// A time as this language writes it, in `zone`: a date with a weekday and the time of day.
+    /// A time as this language writes it, in `zone`: a date and the time of day.
     public func dateTime(_ t: Int64, zone: TimeZone) -> String {
-        format(t, zone: zone, date: .medium, time: .short)
+        format(t, zone: zone, date: .abbreviated, time: .shortened)
     }
 
     /// The time of day only.
-    public func time(_ t: Int64, zone: TimeZone) -> String { format(t, zone: zone, date: .none, time: .short) }
+    public func time(_ t: Int64, zone: TimeZone) -> String { format(t, zone: zone, date: .omitted, time: .shortened) }
 
-    /// `start`–`end` on one day (`Mon 7 Dec 2026, 10:00–12:00`), or two full times.
+    /// `start`–`end` on one day (`Monday, 7 December 2026, 10:00–12:00`), or two full times.
     public func range(_ start: Int64, _ end: Int64, zone: TimeZone) -> String {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = zone
@@ -92,19 +92,20 @@ public enum Language: String, Sendable, CaseIterable, Hashable {
             return text(
                 "time.range",
                 [
-                    "day": format(start, zone: zone, date: .full, time: .none),
+                    "day": format(start, zone: zone, date: .complete, time: .omitted),
                     "start": time(start, zone: zone), "end": time(end, zone: zone),
                 ])
         }
         return text("time.range_days", ["start": dateTime(start, zone: zone), "end": dateTime(end, zone: zone)])
     }
 
-    private func format(_ t: Int64, zone: TimeZone, date: DateFormatter.Style, time: DateFormatter.Style) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = locale
-        formatter.timeZone = zone
-        formatter.dateStyle = date
-        formatter.timeStyle = time
-        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(t)))
+    /// Foundation's format styles (values that cache their ICU formatters, unlike a
+    /// `DateFormatter` made for every call).
+    private func format(
+        _ t: Int64, zone: TimeZone, date: Date.FormatStyle.DateStyle, time: Date.FormatStyle.TimeStyle
+    ) -> String {
+        let style = Date.FormatStyle(
+            date: date, time: time, locale: locale, calendar: Calendar(identifier: .gregorian), timeZone: zone)
+        return Date(timeIntervalSince1970: TimeInterval(t)).formatted(style)
     }
 }

@@ -150,8 +150,9 @@ public struct MIMEMessage: Sendable {
         guard line.utf8.count > 78, !line.contains("\r\n") else { return line }
         var out = ""
         var current = ""
-        for word in line.split(separator: " ", omittingEmptySubsequences: false) {
-            if !current.isEmpty && current.utf8.count + 1 + word.utf8.count > 78 {
+        for (i, word) in line.split(separator: " ", omittingEmptySubsequences: false).enumerated() {
+            // Never between the name and the first word of its value.
+            if i > 1 && !current.isEmpty && current.utf8.count + 1 + word.utf8.count > 78 {
                 out += current + "\r\n"
                 current = " " + word
             } else {

@@ -47,18 +47,22 @@ public struct MailLinks: Sendable {
         return UserID(bitPattern: Base64URL.uint32(Array(c[1...])))
     }
 
-    public func confirmationToken(_ user: UserID, address: String, expires: Int64) -> String {
+    public func confirmationToken(_ user: UserID, address: String, expires: Int64, serial: UInt32) -> String {
         var content = Array("a".utf8) + Base64URL.bytes(UInt32(bitPattern: user))
-        content += withUnsafeBytes(of: expires.bigEndian) { Array($0) }
+        content += withUnsafeBytes(of: expires.bigEndian) { Array($0) } + Base64URL.bytes(serial)
         return seal(content + Array(address.utf8))
     }
 
-    /// The account and address a confirmation token names, if it has not expired at `now`.
-    public func confirmation(_ token: String, now: Int64) -> (UserID, String)? {
-        guard let c = open(token), c.count > 13, c[0] == UInt8(ascii: "a") else { return nil }
+    /// What a confirmation token names: the account, the address and the serial it was sent
+    /// under, if it has not expired at `now`.
+    public func confirmation(_ token: String, now: Int64) -> (user: UserID, address: String, serial: UInt32)? {
+        guard let c = open(token), c.count > 17, c[0] == UInt8(ascii: "a") else { return nil }
         let expires = c[5..<13].reduce(Int64(0)) { $0 << 8 | Int64($1) }
         guard now <= expires else { return nil }
-        return (UserID(bitPattern: Base64URL.uint32(Array(c[1..<5]))), String(decoding: c[13...], as: UTF8.self))
+        return (
+            UserID(bitPattern: Base64URL.uint32(Array(c[1..<5]))), String(decoding: c[17...], as: UTF8.self),
+            Base64URL.uint32(Array(c[13..<17]))
+        )
     }
 }
 
@@ -136,7 +140,7 @@ public struct MailComposer: Sendable {
         let place = seat.map { "\($0.branch), \($0.area)" } ?? ""
         let when = language.range(m.start, m.end, zone: zone)
         let details = language.text("mail.details", ["seat": label, "place": place, "when": when])
-        let notice = MessageCatalog.translate(m.text, into: language, zone: zone)
+        let notice = MessageCatalog.translate(m.text, into: language, zone: zone, timesInEnglish: true)
         let values = ["seat": label, "when": when, "details": details, "time": language.time(m.start, zone: zone)]
         switch m.kind {
         case .confirmed:
@@ -189,17 +193,25 @@ extension MailComposer.Content {
 /// Email addresses people give (a student's own, the sender): checked before they are stored.
 public enum MailAddress {
     /// `local@domain` in printable ASCII: no spaces, angle brackets, quotes, commas or control
-    /// characters (nothing that could end a header or an SMTP command), one `@`, a domain with a
-    /// dot (or `localhost`), at most 254 bytes.
+    /// characters (nothing that could end a header or an SMTP command), one `@`, a domain name of
+    /// two or more labels, at most 254 bytes.
     public static func problem(_ text: String) -> String? {
         guard !text.isEmpty, text.utf8.count <= User.maxEmailBytes else { return "must be 1–254 bytes" }
         guard text.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && $0.value < 0x7F }),
             !text.contains(where: { "<>()[],;:\"\\".contains($0) })
         else { return "must be a plain address like name@example.edu" }
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64, !parts[1].isEmpty,
-            parts[1].contains(".") || parts[1] == "localhost", !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
-            !parts[1].contains("..")
+        guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64, !parts[0].hasPrefix("."),
+            !parts[0].hasSuffix("."), !parts[0].contains("..")
+        else { return "must be a plain address like name@example.edu" }
+        // A domain of two or more labels (letters, digits, inner hyphens), its last alphabetic:
+        // no bare host name (`localhost`) and no address literal.
+        let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count >= 2,
+            labels.allSatisfy({ label in
+                !label.isEmpty && label.utf8.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
+                    && label.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" }
+            }), labels.last!.count >= 2, labels.last!.allSatisfy(\.isLetter)
         else { return "must be a plain address like name@example.edu" }
         return nil
     }

@@ -80,6 +80,13 @@ public final class MailStatus: Sendable {
 
     public func attempt(_ id: Int64) -> Attempt? { state.withLock { $0.attempts[id] } }
 
+    /// Forgets the attempts of messages that `gone` says left the outbox.
+    func forget(_ gone: (Int64) -> Bool) {
+        state.withLock { s in
+            for id in s.attempts.keys where gone(id) { s.attempts[id] = nil }
+        }
+    }
+
     func ready(_ id: Int64, now: Timestamp) -> Bool { state.withLock { ($0.attempts[id]?.nextAt ?? 0) <= now } }
 
     func noteDelivered(_ id: Int64, at now: Timestamp) {
@@ -170,6 +177,7 @@ package struct MailDeliveryService: Service {
                 let batch = await outbox.due(limit: settings.batch, ready: { status.ready($0.id, now: now) }),
                 !batch.isEmpty
             else {
+                status.forget { !outbox.isPending($0) }  // settled elsewhere (an erasure)
                 try? await Task.sleep(for: .milliseconds(250))
                 continue
             }
@@ -189,6 +197,8 @@ package struct MailDeliveryService: Service {
                 case .success:
                     status.noteDelivered(m.id, at: done)
                     settlements.append(MailSettlement(id: m.id, outcome: .delivered, at: done))
+                case .failure(.notAttempted):
+                    continue  // its turn comes in the next round
                 case .failure(let error):
                     let final = error.isPermanent || done - m.createdAt >= settings.retryForSeconds
                     status.noteFailed(

@@ -70,7 +70,7 @@ extension MessageCatalog {
         "mail.address.action": "Bestätigen Sie die Adresse innerhalb von 24 Stunden: {link}",
 
         "page.unsubscribe.title": "Abbestellen",
-        "page.unsubscribe.ask": "Alle E-Mails zur Platzbuchung an {address} abbestellen?",
+        "page.unsubscribe.ask": "Alle E-Mails zur Platzbuchung für dieses Konto abbestellen?",
         "page.unsubscribe.button": "Abbestellen",
         "page.unsubscribe.done":
             "Sie erhalten keine E-Mails zur Platzbuchung mehr. In der App können Sie sie wieder einschalten.",
@@ -133,7 +133,7 @@ extension MessageCatalog {
         "mail.address.action": "请在 24 小时内确认此地址：{link}",
 
         "page.unsubscribe.title": "退订",
-        "page.unsubscribe.ask": "停止向 {address} 发送所有座位预约邮件？",
+        "page.unsubscribe.ask": "停止向此账户发送所有座位预约邮件？",
         "page.unsubscribe.button": "退订",
         "page.unsubscribe.done": "您将不再收到座位预约邮件。您可以在应用中重新开启。",
         "page.address.done": "您的电子邮件地址 {address} 已确认。",

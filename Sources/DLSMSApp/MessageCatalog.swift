@@ -85,7 +85,7 @@ public enum MessageCatalog {
         "mail.address.action": "Confirm the address within 24 hours: {link}",
 
         "page.unsubscribe.title": "Unsubscribe",
-        "page.unsubscribe.ask": "Stop all seat booking emails to {address}?",
+        "page.unsubscribe.ask": "Stop all seat booking emails of this account?",
         "page.unsubscribe.button": "Unsubscribe",
         "page.unsubscribe.done": "You will get no more seat booking emails. You can turn them on again in the app.",
         "page.address.done": "Your email address {address} is confirmed.",
@@ -97,8 +97,12 @@ extension MessageCatalog {
     /// A notification's English text in `language`: the values of the template it was made from
     /// in that language's template, times (RFC 3339 in the English text) written the language's way
     /// in `zone`. English, and a text no template matches, are returned as they are.
-    public static func translate(_ text: String, into language: Language, zone: TimeZone) -> String {
-        guard language != .english else { return text }
+    /// With `timesInEnglish` an English text gets its times written the readable way too (an
+    /// email); otherwise English is returned as recorded (the contract's `message`).
+    public static func translate(_ text: String, into language: Language, zone: TimeZone, timesInEnglish: Bool = false)
+        -> String
+    {
+        guard language != .english || timesInEnglish else { return text }
         return translate(text, keys: notices, into: language, zone: zone) ?? text
     }
 

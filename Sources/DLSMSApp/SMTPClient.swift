@@ -42,7 +42,11 @@ public struct SMTPSettings: Sendable, Hashable {
 
     /// Refuses a relay without TLS unless it is on this machine, and credentials without TLS.
     public func validate() throws(SMTPError) {
-        let loopback = host == "localhost" || host.hasPrefix("127.") || host == "::1"
+        // A name is not checked by what it resolves to: only these literals count as loopback.
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        let loopback =
+            host == "localhost" || host == "::1"
+            || (octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil })
         if security == .none && !loopback {
             throw .configuration("SMTP without TLS is only allowed to a relay on a loopback address")
         }
@@ -50,6 +54,10 @@ public struct SMTPSettings: Sendable, Hashable {
             throw .configuration("SMTP credentials are never sent without TLS")
         }
         guard (1...65_535).contains(port) else { throw .configuration("the SMTP port must be 1–65535") }
+        if let caFile {
+            let certificates = (try? NIOSSLCertificate.fromPEMFile(caFile)) ?? []
+            guard !certificates.isEmpty else { throw .configuration("\(caFile) holds no PEM certificate") }
+        }
     }
 }
 
@@ -61,12 +69,15 @@ public enum SMTPError: Error, Sendable, Hashable, CustomStringConvertible {
     case permanent(String)
     /// The settings cannot work (refused at start).
     case configuration(String)
+    /// Not tried: the connection ended before this message's turn.
+    case notAttempted
 
     public var description: String {
         switch self {
         case .temporary(let s): "temporary: \(s)"
         case .permanent(let s): "permanent: \(s)"
         case .configuration(let s): s
+        case .notAttempted: "not tried: the connection ended before its turn"
         }
     }
 
@@ -91,7 +102,10 @@ public struct SMTPEnvelope: Sendable {
 public enum SMTPClient {
     /// Sends `messages` over one connection, in order; the result of each (a session that fails
     /// before the first message fails them all the same way).
-    public static func send(_ messages: [SMTPEnvelope], settings: SMTPSettings, group: any EventLoopGroup) async
+    public static func send(
+        _ messages: [SMTPEnvelope], settings: SMTPSettings,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async
         -> [Result<Void, SMTPError>]
     {
         guard !messages.isEmpty else { return [] }
@@ -122,8 +136,8 @@ public enum SMTPClient {
                     } catch {
                         results.append(.failure(error))
                         if case .temporary = error, !session.usable {
-                            // The connection is gone: the rest wait for the next attempt.
-                            results += messages[(i + 1)...].map { _ in .failure(error) }
+                            // The connection is gone: the rest were not tried, and wait for the next round.
+                            results += messages[(i + 1)...].map { _ in .failure(.notAttempted) }
                             return results
                         }
                     }
@@ -171,10 +185,18 @@ private struct Session {
         try expect(await reply(), 220, "greeting")
         try await hello()
         if settings.security == .starttls {
+            // Not offered (a misconfigured relay, or someone stripping it on the way): try later.
             guard extensions.contains(where: { $0.uppercased() == "STARTTLS" }), let tls else {
-                throw .permanent("the relay does not offer STARTTLS")
+                usable = false
+                throw .temporary("the relay does not offer STARTTLS (required)")
             }
             try expect(await command("STARTTLS"), 220, "STARTTLS")
+            // Anything sent before the handshake could be a reply injected on the way: none is
+            // taken for one of the encrypted session (RFC 3207 §6).
+            guard buffer.isEmpty else {
+                usable = false
+                throw .temporary("the relay sent more after STARTTLS's 220; refused")
+            }
             do {
                 let name = SMTPClient.serverName(settings.host)
                 try await channel.eventLoop.submit { [channel] in
@@ -208,7 +230,8 @@ private struct Session {
             try expect(await command(Data(user.utf8).base64EncodedString(), secret: true), 334, "AUTH LOGIN user")
             try expect(await command(Data(password.utf8).base64EncodedString(), secret: true), 235, "AUTH LOGIN")
         } else {
-            throw .permanent("the relay offers neither AUTH PLAIN nor AUTH LOGIN")
+            usable = false
+            throw .temporary("the relay offers neither AUTH PLAIN nor AUTH LOGIN")
         }
     }
 
@@ -245,6 +268,10 @@ private struct Session {
     }
 
     mutating func write(_ text: String) async throws(SMTPError) {
+        let timer = channel.eventLoop.scheduleTask(in: .init(settings.timeout)) { [channel] in
+            channel.close(promise: nil)
+        }
+        defer { timer.cancel() }
         do {
             try await outbound.write(ByteBuffer(string: text))
         } catch {
@@ -253,14 +280,28 @@ private struct Session {
         }
     }
 
-    /// A whole reply (continuation lines `250-…` up to `250 …`), within the timeout.
+    /// The most lines, and bytes, of one reply (an EHLO answer has a dozen).
+    static let maxReplyLines = 100
+    static let maxReplyBytes = 16_384
+
+    /// A whole reply (continuation lines `250-…` up to `250 …`), all of it within the timeout:
+    /// a relay that trickles, or never ends a reply, closes the connection.
     mutating func reply() async throws(SMTPError) -> Reply {
+        let timer = channel.eventLoop.scheduleTask(in: .init(settings.timeout)) { [channel] in
+            channel.close(promise: nil)
+        }
+        defer { timer.cancel() }
         var lines: [String] = []
+        var bytes = 0
         while true {
             let line = try await nextLine()
-            guard line.utf8.count >= 3, let code = Int(line.prefix(3)) else {
+            bytes += line.utf8.count
+            guard line.utf8.count >= 3, let code = Int(line.prefix(3)), lines.count < Self.maxReplyLines,
+                bytes <= Self.maxReplyBytes
+            else {
                 usable = false
-                throw .temporary("a reply that is not SMTP: \(line.prefix(80))")
+                channel.close(promise: nil)
+                throw .temporary("a reply that is not SMTP, or too long: \(line.prefix(80))")
             }
             lines.append(String(line.dropFirst(4)))
             if line.utf8.count == 3 || line.dropFirst(3).first == " " { return Reply(code: code, lines: lines) }
@@ -277,12 +318,9 @@ private struct Session {
             }
             guard buffer.count < 4_096 else {
                 usable = false
+                channel.close(promise: nil)
                 throw .temporary("a reply line longer than 4 KiB")
             }
-            let timer = channel.eventLoop.scheduleTask(in: .init(settings.timeout)) { [channel] in
-                channel.close(promise: nil)
-            }
-            defer { timer.cancel() }
             let next: ByteBuffer?
             do {
                 next = try await replies.next()

@@ -662,6 +662,9 @@ public struct MailPreferences: Sendable, Hashable {
     public var off: UInt16 = 0
     /// Minutes before the start; 0: no reminder.
     public var reminderMinutes: Int32 = Self.defaultReminderMinutes
+    /// Raised by every address request, confirmation and removal: a confirmation link names the
+    /// serial it was sent under, so only the newest outstanding one works, once.
+    public var serial: UInt32 = 0
 
     public static let defaultReminderMinutes: Int32 = 30
     public static let maxReminderMinutes: Int32 = 24 * 60

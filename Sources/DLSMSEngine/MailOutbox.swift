@@ -220,18 +220,19 @@ public final class MailOutbox: Sendable {
             var item = draft
             item.to = to
             item.language = language
-            return queue(item, in: &s, journal: journal, otherwise: ticket)
+            return queue(item, in: &s, journal: journal).map { $0 ?? ticket }
         }
         return try result.get()
     }
 
-    /// Queues `draft` (its id and time given here) unless a bound is reached (then it is counted).
-    private func queue(_ draft: MailItem, in s: inout State, journal: any Journal, otherwise ticket: JournalTicket)
-        -> Result<JournalTicket, EngineError>
+    /// Queues `draft` (its id and time given here), or `nil` when a bound is reached (then it is
+    /// counted).
+    private func queue(_ draft: MailItem, in s: inout State, journal: any Journal)
+        -> Result<JournalTicket?, EngineError>
     {
         guard s.pending.count < limits.maxPending, (s.perUser[draft.userID] ?? 0) < limits.perStudent else {
             s.figures.dropped += 1
-            return .success(ticket)
+            return .success(nil)
         }
         var item = draft
         item.id = s.nextID
@@ -252,7 +253,7 @@ public final class MailOutbox: Sendable {
             if draft.kind == .reminder || draft.kind == .checkIn, s.reminded[ReminderKey(draft)] != nil {
                 return .success(nil)
             }
-            return queue(draft, in: &s, journal: journal, otherwise: .durable).map { $0 }
+            return queue(draft, in: &s, journal: journal)
         }
         return try result.get()
     }
@@ -276,11 +277,6 @@ public final class MailOutbox: Sendable {
             switch record {
             case .mailQueued(let m): s.store(m, ticket: nil)
             case .mailSettled(let m): s.settle(m)
-            case .accountErased(let e):
-                for m in s.pending.values where m.userID == e.userID {
-                    s.settle(MailSettlement(id: m.id, outcome: .dropped, at: e.at))
-                }
-                for (id, m) in s.reminded where m.userID == e.userID { s.reminded[id] = nil }
             case .reservationCreated(let r) where r.status == .held: s.holds.insert(r.id)
             case .reservationChanged(let r):
                 if r.status == .held { s.holds.insert(r.id) } else { s.holds.remove(r.id) }
@@ -301,6 +297,19 @@ public final class MailOutbox: Sendable {
             return out
         }
     }
+
+    /// Drops an erased account's messages (live and in replay alike: the erasure's record says so).
+    func drop(user: UserID, at t: Timestamp) {
+        state.withLock { s in
+            for m in s.pending.values where m.userID == user {
+                s.settle(MailSettlement(id: m.id, outcome: .dropped, at: t))
+            }
+            for (id, m) in s.reminded where m.userID == user { s.reminded[id] = nil }
+        }
+    }
+
+    /// Whether a message is still waiting.
+    public func isPending(_ id: Int64) -> Bool { state.withLock { $0.pending[id] != nil } }
 
     /// Forgets the reminders of reservations that ended before `t`.
     func forgetReminders(endedBefore t: Timestamp) {

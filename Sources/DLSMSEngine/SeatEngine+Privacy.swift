@@ -165,6 +165,7 @@ extension SeatEngine {
     /// Applies an erasure record (also replay and a standby). Idempotent.
     func applyErasure(_ erasure: AccountErasure) {
         let id = erasure.userID
+        mail.drop(user: id, at: erasure.at)
         if let user = users.user(id: id), !user.isErased {
             users.restore(user.erased())
             context.policies.forget(user: id)

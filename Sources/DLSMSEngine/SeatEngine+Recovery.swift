@@ -89,9 +89,7 @@ extension SeatEngine {
         case .groupPolicy, .groupMembership, .strike, .suspensionLifted: context.policies.restore(record)
         case .epoch(let e): context.epoch.withLock { if $0.map({ $0.epoch < e.epoch }) ?? true { $0 = e } }
         case .audit(let e): audit.restore(e)
-        case .accountErased(let e):
-            mail.restore(record)
-            applyErasure(e)
+        case .accountErased(let e): applyErasure(e)
         case .reservationsAnonymised(let list):
             for (s, part) in perShard(list, seat: \.seatID).enumerated() where !part.isEmpty {
                 await shards[s].restoreAnonymised(part)

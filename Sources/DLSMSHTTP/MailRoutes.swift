@@ -79,7 +79,9 @@ private func addOwnAddressRoutes(api: RouterGroup<APIContext>, service: LibraryS
                 .tooManyRequests, "rate_limited", "too many address confirmations; try again later", retryAfter: wait)
         }
         let expires = engine.clock.now() + MailLinks.confirmationLifetime
-        let token = links.confirmationToken(user.id, address: address, expires: expires)
+        // A new request makes every earlier link void.
+        let serial = try await engine.updateUser(id: user.id) { $0.mail.serial &+= 1 }.mail.serial
+        let token = links.confirmationToken(user.id, address: address, expires: expires, serial: serial)
         let language = service.language(for: user.id, request: request)
         guard
             try await engine.queueAddressConfirmation(
@@ -97,7 +99,10 @@ private func addOwnAddressRoutes(api: RouterGroup<APIContext>, service: LibraryS
 
     api.delete("/me/email") { _, context -> Response in
         let caller = try context.requireCaller()
-        _ = try await engine.updateUser(id: caller.userID) { $0.mail.address = "" }
+        _ = try await engine.updateUser(id: caller.userID) {
+            $0.mail.address = ""
+            $0.mail.serial &+= 1  // and every link still on its way
+        }
         return Response(status: .noContent)
     }
 }
@@ -112,8 +117,9 @@ private func addLinkRoutes(router: Router<APIContext>, service: LibraryService, 
         guard let token = request.query("t"), let user = links.unsubscriber(token).flatMap(engine.user(id:)),
             !user.isErased
         else { return mailPage(language, "page.link.invalid", status: .badRequest) }
-        let address = user.mail.address.isEmpty ? user.email : user.mail.address
-        let ask = MIMEMessage.escapeHTML(language.text("page.unsubscribe.ask", ["address": address]))
+        // The page does not show the address: the link may be an old one, of an address since changed.
+        _ = user
+        let ask = MIMEMessage.escapeHTML(language.text("page.unsubscribe.ask"))
         let button = MIMEMessage.escapeHTML(language.text("page.unsubscribe.button"))
         return mailPage(
             language, "page.unsubscribe.title",
@@ -132,8 +138,10 @@ private func addLinkRoutes(router: Router<APIContext>, service: LibraryService, 
     }
     router.get("/mail/confirm") { request, _ -> Response in
         let language = Language.choose(setting: "", acceptLanguage: request.headers[.acceptLanguage])
-        guard let token = request.query("t"), let (_, address) = links.confirmation(token, now: engine.clock.now())
+        guard let token = request.query("t"), let link = links.confirmation(token, now: engine.clock.now()),
+            engine.user(id: link.user).map({ !$0.isErased && $0.mail.serial == link.serial }) == true
         else { return mailPage(language, "page.link.invalid", status: .badRequest) }
+        let address = link.address
         let button = MIMEMessage.escapeHTML(language.text("mail.address.subject"))
         return mailPage(
             language, "mail.address.subject",
@@ -146,11 +154,19 @@ private func addLinkRoutes(router: Router<APIContext>, service: LibraryService, 
         var request = request
         let form = try await formFields(&request)
         guard let token = request.query("t") ?? form["t"],
-            let (id, address) = links.confirmation(token, now: engine.clock.now()),
-            engine.user(id: id).map({ !$0.isErased && !$0.disabled }) == true
+            let link = links.confirmation(token, now: engine.clock.now()),
+            engine.user(id: link.user).map({ !$0.isErased && !$0.disabled }) == true
         else { return mailPage(language, "page.link.invalid", status: .badRequest) }
-        _ = try await engine.updateUser(id: id) { $0.mail.address = address }
-        return mailPage(language, "page.address.done", values: ["address": address])
+        // Checked and used in one change: a link works once, and only the newest one.
+        var used = false
+        _ = try await engine.updateUser(id: link.user) { user in
+            guard user.mail.serial == link.serial else { return }
+            user.mail.address = link.address
+            user.mail.serial &+= 1
+            used = true
+        }
+        guard used else { return mailPage(language, "page.link.invalid", status: .badRequest) }
+        return mailPage(language, "page.address.done", values: ["address": link.address])
     }
 }
 

@@ -38,20 +38,23 @@ private func preferences(_ user: User, _ w: inout JSONWriter) {
 
 /// `{"language": "de" | null, "email_kinds": {"reminder": false, …}, "reminder_minutes": 15}`,
 /// each optional; `null` (or `""`) for the language: none chosen.
-package struct PreferencesBody: Decodable {
+package struct PreferencesBody: JSONNamedKeys {
     var languageGiven = false
     var language: String?
     var emailKinds: [String: Bool]?
     var reminderMinutes: Int?
 
+    /// The JSON's own names (no key conversion: `EMAIL_KINDS` or `reminderMinutes` are unknown).
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case language, emailKinds, reminderMinutes
+        case language
+        case emailKinds = "email_kinds"
+        case reminderMinutes = "reminder_minutes"
     }
 
     package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: AnyKey.self)
         for key in c.allKeys where CodingKeys(stringValue: key.stringValue) == nil {
-            throw APIError.badRequest("unknown field '\(snakeCase(key.stringValue))'")
+            throw APIError.badRequest("unknown field '\(key.stringValue.prefix(64))'")
         }
         let known = try decoder.container(keyedBy: CodingKeys.self)
         languageGiven = known.contains(.language)

@@ -536,6 +536,7 @@ extension RecordCodec {
                 w.string(u.mail.address)
                 w.svarint(Int64(u.mail.off))
                 w.svarint(Int64(u.mail.reminderMinutes))
+                w.svarint(Int64(u.mail.serial))
             }
         }
     }
@@ -569,10 +570,12 @@ extension RecordCodec {
             user.language = try r.string()
             user.mail.address = try r.string()
             guard let off = UInt16(exactly: try r.svarint()),
-                let minutes = Int32(exactly: try r.svarint()), minutes >= 0
+                let minutes = Int32(exactly: try r.svarint()), minutes >= 0,
+                let serial = UInt32(exactly: try r.svarint())
             else { throw DecodingError("bad email preferences") }
             user.mail.off = off
             user.mail.reminderMinutes = minutes
+            user.mail.serial = serial
         }
         return user
     }

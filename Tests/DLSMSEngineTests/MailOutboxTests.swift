@@ -144,6 +144,10 @@ import Testing
         await replayed.apply(.accountErased(AccountErasure(userID: 1, at: testNow)))
         #expect(replayed.mail.pending().map(\.userID) == [2])
         #expect(replayed.mail.figures.dropped == 1)
+        // Live, an erasure drops the same messages as its replay does.
+        #expect(engine.mail.pending().map(\.userID) == [1, 2])
+        _ = try await engine.eraseAccount(1)
+        #expect(engine.mail.pending().map(\.userID) == [2] && engine.mail.figures.dropped == 1)
         // A disabled outbox (no sender configured) queues nothing.
         _ = try await replayed.book(user: 2, seat: 3, start: testNow + hour, end: testNow + 2 * hour)
         #expect(replayed.mail.pending().count == 1)

@@ -1,3 +1,4 @@
+import DLSMSApp
 import DLSMSCore
 import DLSMSTestSupport
 import Foundation
@@ -40,6 +41,8 @@ struct MailEndToEndTests {
         #expect(try await server.request("POST", "/mail/confirm?t=\(link)").0 == 200)
         let (_, prefs) = try await server.request("GET", "/me/preferences", token: token)
         #expect(prefs["email"] as? String == address && prefs["email_source"] as? String == "confirmed")
+        // A link works once.
+        #expect(try await server.request("POST", "/mail/confirm?t=\(link)").0 == 400)
         return token
     }
 
@@ -241,9 +244,78 @@ struct MailEndToEndTests {
         #expect((mail["defects"] as? [String])?.isEmpty == true)
     }
 
+    /// Only the newest confirmation link works: an older one is void once a newer one is asked
+    /// for, and every one once the student removes the address; too many requests are refused.
+    @Test func onlyTheNewestConfirmationLinkWorksAndRequestsAreLimited() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let relay = try await MailRelay.start(directory: dir + "/relay")
+        defer { relay.stop() }
+        let server = try ServerProcess(dataDirectory: dir + "/data", extra: relay.serverArguments)
+        try await server.waitUntilListening()
+        defer { _ = server.stop() }
+        let token = try await server.login("S2021006")
+        func ask(_ address: String) async throws -> String {
+            let before = relay.messages().count
+            #expect(
+                try await server.request("POST", "/me/email", token: token, json: #"{"address":"\#(address)"}"#).0
+                    == 202)
+            let mail = try #require(await relay.waitFor(count: before + 1).last)
+            let parts = try mailCheck(mail)["parts"] as? [[String: Any]]
+            let text = try #require(parts?.first?["text"] as? String)
+            return String(try #require(text.firstMatch(of: /\/mail\/confirm\?t=([A-Za-z0-9_-]+)/)?.1))
+        }
+        let first = try await ask("first@example.edu")
+        let second = try await ask("second@example.edu")
+        #expect(try await server.request("POST", "/mail/confirm?t=\(first)").0 == 400)
+        #expect(try await server.request("POST", "/mail/confirm?t=\(second)").0 == 200)
+        let third = try await ask("third@example.edu")
+        #expect(try await server.request("DELETE", "/me/email", token: token).0 == 204)
+        #expect(try await server.request("POST", "/mail/confirm?t=\(third)").0 == 400)
+        let (_, prefs) = try await server.request("GET", "/me/preferences", token: token)
+        #expect(prefs["email"] is NSNull, "\(prefs)")
+        // Five requests an hour per student: the next is refused, with a time to wait.
+        _ = try await ask("fourth@example.edu")
+        _ = try await ask("fifth@example.edu")
+        let (refused, body) = try await server.request(
+            "POST", "/me/email", token: token, json: #"{"address":"sixth@example.edu"}"#)
+        #expect(refused == 429 && body["code"] as? String == "rate_limited", "\(body)")
+    }
+
+    /// Relays that misbehave (`Tests/mail/bad_relay.py`): a greeting that never ends or trickles,
+    /// a reply injected before the STARTTLS handshake, no STARTTLS, silence. Each fails as
+    /// temporary (retried) within the step timeout, and nothing sent before the handshake is
+    /// believed after it.
+    @Test func misbehavingRelaysFailTemporarilyWithinTheTimeout() async throws {
+        for mode in ["endless", "trickle", "inject", "nostarttls", "silent"] {
+            let relay = try ChildProcess("/usr/bin/env", ["python3", MailRelay.script("bad_relay.py"), mode])
+            defer {
+                relay.signal(SIGKILL)
+                _ = relay.wait(timeout: 10)
+            }
+            let line = await relay.waitForLine(timeout: 30) { _ in true } ?? ""
+            let port = try #require(Int(line.split(separator: " ").last ?? ""), "\(mode): \(line)")
+            let settings = SMTPSettings(
+                host: "127.0.0.1", port: port, username: "dlsms", password: "s3cret", timeout: .seconds(2))
+            let started = ContinuousClock.now
+            let results = await SMTPClient.send(
+                [SMTPEnvelope(from: "a@b.edu", to: "c@d.edu", data: "Subject: x\r\n\r\nx\r\n")], settings: settings)
+            let took = ContinuousClock.now - started
+            #expect(took < .seconds(10), "\(mode) took \(took)")
+            guard case .failure(.temporary(let why))? = results.first else {
+                Issue.record("\(mode): \(results)")
+                continue
+            }
+            if mode == "inject" { #expect(why.contains("after STARTTLS"), "\(why)") }
+            if mode == "nostarttls" { #expect(why.contains("does not offer STARTTLS"), "\(why)") }
+        }
+    }
+
     @Test func mailSettingsThatCannotWorkAreRefusedAtStart() throws {
         for bad in [
             ["--smtp-host", "mail.example.edu", "--smtp-security", "none", "--mail-from", "a@example.edu"],
+            ["--smtp-host", "127.evil.example", "--smtp-security", "none", "--mail-from", "a@example.edu"],
+            ["--smtp-host", "127.0.0.1", "--smtp-ca-file", "/etc/hostname", "--mail-from", "a@example.edu"],
             ["--smtp-host", "127.0.0.1"],  // no sender
             ["--smtp-host", "127.0.0.1", "--mail-from", "not an address"],
             ["--smtp-host", "127.0.0.1", "--mail-from", "a@b.edu", "--sendmail", "/bin/true"],

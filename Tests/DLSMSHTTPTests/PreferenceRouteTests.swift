@@ -27,6 +27,7 @@ import Testing
                 #"{"reminder_minutes":1e300}"#, #"{"email_kinds":{"spam":true}}"#,
                 #"{"email_kinds":{"address":false}}"#,
                 #"{"email_kinds":{"reminder":"no"}}"#, #"{"colour":"red"}"#, "[]", "{",
+                #"{"EMAIL_KINDS":{"offer":false}}"#, #"{"reminderMinutes":7}"#, #"{"Language":"de"}"#,
                 #"{"language":"de","reminder_minutes":-5}"#,
             ] {
                 let r = try await client.call(.put, "/me/preferences", token: student, json: bad)

@@ -178,6 +178,7 @@ let laterGoldenRecords: [JournalRecord] = [
             u.mail.address = "a@b.de"
             u.mail.set(.reminder, on: false)
             u.mail.reminderMinutes = 15
+            u.mail.serial = 3
             return u
         }()),
     // The email outbox (kinds 24, 25): a queued confirmation, and a delivery.

@@ -66,8 +66,8 @@ import Testing
         // kind 23: user 2, time, done
         "1704e0f8d28e0d01",
         // an account's language and email preferences: flags bit 8, then "de", "a@b.de", kinds off
-        // 2 (the reminder), reminder 15 minutes
-        "08040253310141000080e0bb8e0d0800026465066140622e6465041e",
+        // 2 (the reminder), reminder 15 minutes, confirmation serial 3
+        "08040253310141000080e0bb8e0d0800026465066140622e6465041e06",
         // kind 24: mail 5 for user 2, kind 0 (confirmed), time, to, language, reservation 43,
         // seat 10, start, length 3600, no text; kind 25: mail 5 delivered (0), time
         "180a0400809bd28e0d066140622e64650264655614a0d3d28e0da03800",
