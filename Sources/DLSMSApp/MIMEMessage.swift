@@ -199,20 +199,4 @@ public struct MIMEMessage: Sendable {
         }
         return out
     }
-
-    /// `text` with `&`, `<`, `>`, `"` and `'` escaped, for the HTML alternative.
-    public static func escapeHTML(_ text: String) -> String {
-        var out = ""
-        for ch in text {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(ch)
-            }
-        }
-        return out
-    }
 }

@@ -94,14 +94,14 @@ public struct MailComposer: Sendable {
         let language = Language(rawValue: m.language) ?? .english
         let content = content(m, language: language, seat: seat, zone: zone, name: name)
         var text = [language.text("mail.greeting", ["name": name.isEmpty ? "" : name])] + content.paragraphs
-        var html = text.map { "<p>\(MIMEMessage.escapeHTML($0))</p>" }
+        var html = text.map { "<p>\(xmlEscape($0))</p>" }
         if let action = content.action {
             text.append(action.text.replacingOccurrences(of: "{link}", with: action.url))
-            let label = MIMEMessage.escapeHTML(action.text.replacingOccurrences(of: ": {link}", with: ""))
-            html.append("<p><a href=\"\(MIMEMessage.escapeHTML(action.url))\">\(label)</a></p>")
+            let label = xmlEscape(action.text.replacingOccurrences(of: ": {link}", with: ""))
+            html.append("<p><a href=\"\(xmlEscape(action.url))\">\(label)</a></p>")
         }
         text.append(language.text("mail.signature"))
-        html.append("<p>\(MIMEMessage.escapeHTML(language.text("mail.signature")))</p>")
+        html.append("<p>\(xmlEscape(language.text("mail.signature")))</p>")
         var headers: [(String, String)] = []
         if m.kind != .address {
             let unsubscribe = links.unsubscribeURL(m.userID)
@@ -113,14 +113,14 @@ public struct MailComposer: Sendable {
             text.append("-- \n" + footer.joined(separator: "\n"))
             html.append(
                 "<hr><p style=\"font-size:small\">"
-                    + footer.map { linked(MIMEMessage.escapeHTML($0)) }.joined(separator: "<br>") + "</p>")
+                    + footer.map { linked(xmlEscape($0)) }.joined(separator: "<br>") + "</p>")
             headers = [
                 ("List-Unsubscribe", "<\(unsubscribe)>"), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ]
         }
         let body =
             "<!doctype html><html lang=\"\(language.rawValue)\"><head><meta charset=\"utf-8\"><title>"
-            + MIMEMessage.escapeHTML(content.subject) + "</title></head><body>" + html.joined(separator: "\n")
+            + xmlEscape(content.subject) + "</title></head><body>" + html.joined(separator: "\n")
             + "</body></html>"
         return MIMEMessage(
             fromName: fromName, fromAddress: fromAddress, to: m.to, subject: content.subject, date: m.createdAt,

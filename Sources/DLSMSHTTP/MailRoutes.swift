@@ -119,8 +119,8 @@ private func addLinkRoutes(router: Router<APIContext>, service: LibraryService, 
         else { return mailPage(language, "page.link.invalid", status: .badRequest) }
         // The page does not show the address: the link may be an old one, of an address since changed.
         _ = user
-        let ask = MIMEMessage.escapeHTML(language.text("page.unsubscribe.ask"))
-        let button = MIMEMessage.escapeHTML(language.text("page.unsubscribe.button"))
+        let ask = xmlEscape(language.text("page.unsubscribe.ask"))
+        let button = xmlEscape(language.text("page.unsubscribe.button"))
         return mailPage(
             language, "page.unsubscribe.title",
             html: "<p>\(ask)</p><form method=\"post\"><input type=\"hidden\" name=\"t\" value=\"\(token)\">"
@@ -142,10 +142,10 @@ private func addLinkRoutes(router: Router<APIContext>, service: LibraryService, 
             engine.user(id: link.user).map({ !$0.isErased && $0.mail.serial == link.serial }) == true
         else { return mailPage(language, "page.link.invalid", status: .badRequest) }
         let address = link.address
-        let button = MIMEMessage.escapeHTML(language.text("mail.address.subject"))
+        let button = xmlEscape(language.text("mail.address.subject"))
         return mailPage(
             language, "mail.address.subject",
-            html: "<p>\(MIMEMessage.escapeHTML(address))</p><form method=\"post\">"
+            html: "<p>\(xmlEscape(address))</p><form method=\"post\">"
                 + "<input type=\"hidden\" name=\"t\" value=\"\(token)\"><button type=\"submit\">\(button)</button></form>"
         )
     }
@@ -188,7 +188,7 @@ private func mailPage(
     _ language: Language, _ key: String, values: [String: String] = [:], html: String? = nil,
     status: HTTPResponse.Status = .ok
 ) -> Response {
-    let text = MIMEMessage.escapeHTML(language.text(key, values))
+    let text = xmlEscape(language.text(key, values))
     let page = """
         <!doctype html>
         <html lang="\(language.rawValue)"><head><meta charset="utf-8">

@@ -1,3 +1,5 @@
+import DLSMSApp
+
 /// A QR code (ISO/IEC 18004) of bytes: byte mode, error correction level M (15 %), versions 1–10
 /// (up to 213 bytes: a seat's check-in URL needs about 80). Small on purpose; its output is
 /// compared module by module with an independent encoder (python-qrcode) and decoded by zbar in
@@ -277,24 +279,6 @@ public func svgElement(width: Int, height: Int, unit: String = "", title: String
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\(unit)\" height=\"\(height)\(unit)\""
     out += title == nil ? ">" : " role=\"img\" aria-label=\"\(xmlEscape(title!))\"><title>\(xmlEscape(title!))</title>"
     return out + body() + "</svg>"
-}
-
-/// Text for XML content and attributes.
-public func xmlEscape(_ s: String) -> String {
-    var out = ""
-    for ch in s {
-        switch ch {
-        case "&": out += "&amp;"
-        case "<": out += "&lt;"
-        case ">": out += "&gt;"
-        case "\"": out += "&quot;"
-        case "'": out += "&apos;"
-        default:
-            if ch.unicodeScalars.allSatisfy({ $0.value < 0x20 && $0.value != 0x09 && $0.value != 0x0A }) { continue }
-            out.append(ch)
-        }
-    }
-    return out
 }
 
 /// Reed–Solomon over GF(256) with the QR polynomial x⁸ + x⁴ + x³ + x² + 1.
