@@ -47,7 +47,7 @@ public final class NotificationHub: Sendable {
         }
 
         mutating func deliver(_ n: UserNotification) {
-            var list = published[n.userID, default: []]
+            var list = published.removeValue(forKey: n.userID) ?? []  // unshared: no copy on write
             list.append(n)
             if list.count > NotificationHub.keptPerUser { list.removeFirst(list.count - NotificationHub.keptPerUser) }
             published[n.userID] = list
@@ -131,7 +131,7 @@ public final class NotificationHub: Sendable {
     func restore(_ n: UserNotification) {
         state.withLock { s in
             if s.published[n.userID]?.contains(where: { $0.id == n.id }) == true { return }
-            var list = s.published[n.userID, default: []]
+            var list = s.published.removeValue(forKey: n.userID) ?? []  // unshared: no copy on write
             let i = list.firstIndex { $0.id > n.id } ?? list.count
             list.insert(n, at: i)
             if list.count > Self.keptPerUser { list.removeFirst(list.count - Self.keptPerUser) }

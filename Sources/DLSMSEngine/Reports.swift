@@ -148,7 +148,9 @@ extension SeatShard {
         for slot in slots.indices where slots.id(at: slot) != 0 {
             let r = slots[slot]
             guard let (key, grid) = seatKey[r.seatID], r.end > from, r.start < grid.end else { continue }
-            var figures = out[key, default: [:]]
+            // Taken out while it changes: a copy left in `out` would make every change copy the
+            // whole area's hours (copy on write), once per reservation.
+            var figures = out.removeValue(forKey: key) ?? [:]
             switch r.status {
             case .cancelled, .noShow:
                 if r.start >= from && r.start < grid.end {
