@@ -222,7 +222,10 @@ let package = Package(
         ),
         // Child processes with deadlines, for the tests that run `dlsms` for real.
         .target(
-            name: "DLSMSTestSupport", dependencies: ["DLSMSProcess", "DLSMSStorage"], path: "Tests/DLSMSTestSupport",
+            name: "DLSMSTestSupport",
+            dependencies: [
+                "DLSMSProcess", "DLSMSStorage", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ], path: "Tests/DLSMSTestSupport",
             swiftSettings: swiftSettings),
         // The application layer's own parts: tokens, passwords and the hash queue, JSON, proxies.
         .testTarget(

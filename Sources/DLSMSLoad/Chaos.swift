@@ -72,26 +72,26 @@ final class ServerSupervisor: @unchecked Sendable {
         let prefix = "dlsms listening on "
         guard let line = await child.waitForLine(timeout: 120, { $0.hasPrefix(prefix) }) else {
             child.signal(SIGKILL)
-            let status = child.wait(timeout: 10)
+            let status = await child.waitForExit(timeout: 10)
             throw LoadTestError.serverDidNotStart(binary: binary, status: status)
         }
         return String(line.dropFirst(prefix.count))
     }
 
     /// SIGKILL, and waits until the process is gone.
-    func kill9() {
+    func kill9() async {
         guard let child else { return }
         child.signal(SIGKILL)
-        child.wait(timeout: 30)
+        await child.waitForExit(timeout: 30)
         self.child = nil
     }
 
     /// SIGTERM (a graceful shutdown), and the exit status.
     @discardableResult
-    func stop() -> Int32? {
+    func stop() async -> Int32? {
         guard let child else { return nil }
         child.signal(SIGTERM)
-        let status = child.wait(timeout: 60)
+        let status = await child.waitForExit(timeout: 60)
         self.child = nil
         return status
     }
@@ -105,7 +105,7 @@ extension ServerSupervisor {
     func killAndRestart(target: Target, origin: NIODeadline) async -> Result<ChaosEvent, any Error> {
         target.down()
         let killed = NIODeadline.now()
-        kill9()
+        await kill9()
         do {
             let base = try await start()
             let event = ChaosEvent(

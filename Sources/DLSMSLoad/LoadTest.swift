@@ -215,10 +215,10 @@ public enum LoadTest {
                 ? try await ReleaseStorm.run(
                     config, client: client, base: base, adminPassword: adminPassword, supervisor)
                 : try await run(config, client: client, base: base, adminPassword: adminPassword, supervisor)
-            supervisor?.stop()
+            await supervisor?.stop()
             return report
         } catch {
-            supervisor?.kill9()
+            await supervisor?.kill9()
             throw error
         }
     }

@@ -59,7 +59,20 @@ public final class ChildProcess: @unchecked Sendable {
 
     public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
-    /// Waits for the exit (killing the child after `timeout` seconds); returns the status.
+    /// Waits for the exit (killing the child after `timeout` seconds); returns the status. The
+    /// task is suspended meanwhile: it holds none of Swift's cooperative threads (one a core),
+    /// which a blocking wait would take from every other task of the process.
+    @discardableResult
+    public func waitForExit(timeout: Double = 60) async -> Int32 {
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        while process.isRunning && ContinuousClock.now < deadline && !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return wait(timeout: 0)
+    }
+
+    /// Waits for the exit (killing the child after `timeout` seconds), blocking the calling
+    /// thread: for `defer` and other synchronous code; async code uses ``waitForExit(timeout:)``.
     @discardableResult
     public func wait(timeout: Double = 60) -> Int32 {
         let deadline = Date().addingTimeInterval(timeout)

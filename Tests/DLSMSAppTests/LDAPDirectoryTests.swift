@@ -84,7 +84,7 @@ struct LDAPDirectoryTests {
     /// anonymous); the sign-in never sends one.
     @Test func anEmptyPasswordNeverSignsIn() async throws {
         try await withTestLDAPServer { server in
-            let bind = try runProgram(
+            let bind = try await runProgram(
                 TestLDAPServer.ldapwhoami, ["-x", "-H", server.url, "-D", TestLDAPServer.alice.dn, "-w", ""])
             #expect(bind.status == 0, "the server refused the unauthenticated bind: \(bind.error)")
             #expect(bind.output.trimmingCharacters(in: .whitespacesAndNewlines) == "anonymous")

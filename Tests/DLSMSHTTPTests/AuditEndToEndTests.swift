@@ -3,10 +3,6 @@ import Foundation
 import Synchronization
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// The audit trail of a real server: it survives kill -9 with every acknowledged entry, and
 /// `dlsms audit verify` checks it offline and names the first broken entry of a tampered copy.
 @Suite(.serialized) struct AuditEndToEndTests {
@@ -34,12 +30,12 @@ import Testing
                 server.child.signal(SIGKILL)
             }
         }
-        _ = server.child.wait(timeout: 10)
+        _ = await server.child.waitForExit(timeout: 10)
         let acked = acknowledged.value
         #expect(acked >= 20)
 
         // Offline, the log as the crash left it: the chain holds, with every acknowledged entry.
-        let offline = try runDLSMS(["audit", "verify", "--data-dir", dir + "/data"])
+        let offline = try await runDLSMS(["audit", "verify", "--data-dir", dir + "/data"])
         #expect(offline.status == 0 && offline.output.hasPrefix("OK:"), "\(offline)")
         let restarted = try ServerProcess(dataDirectory: dir + "/data")
         try await restarted.waitUntilListening()
@@ -54,34 +50,34 @@ import Testing
         let csvPath = dir + "/audit.csv"
         let csv = try #require(await csvText(restarted, token: again))
         try csv.write(toFile: csvPath, atomically: true, encoding: .utf8)
-        let good = try runDLSMS(["audit", "verify", csvPath])
+        let good = try await runDLSMS(["audit", "verify", csvPath])
         #expect(good.status == 0 && good.output.contains("OK:"), "\(good)")
         var lines = csv.components(separatedBy: "\r\n").filter { !$0.isEmpty }
         #expect(lines.count >= acked + 3)  // the header, two sign-ins, the revocations
-        func verdict(_ changed: [String]) throws -> String {
+        func verdict(_ changed: [String]) async throws -> String {
             try (changed.joined(separator: "\r\n") + "\r\n").write(toFile: csvPath, atomically: true, encoding: .utf8)
-            let r = try runDLSMS(["audit", "verify", csvPath])
+            let r = try await runDLSMS(["audit", "verify", csvPath])
             #expect(r.status == 1, "\(r)")
             return r.output
         }
         var tampered = lines
         tampered[5] = tampered[5].replacingOccurrences(of: "user:", with: "user:9")
-        #expect(try verdict(tampered).contains("entry 5 ") && verdict(tampered).contains("changed"))
+        let fifth = try await verdict(tampered)
+        #expect(fifth.contains("entry 5 ") && fifth.contains("changed"))
         tampered = lines
         tampered.remove(at: 7)
-        #expect(try verdict(tampered).contains("entry 8 ") && verdict(tampered).contains("entry 7 is missing"))
+        let eighth = try await verdict(tampered)
+        #expect(eighth.contains("entry 8 ") && eighth.contains("entry 7 is missing"))
         lines.swapAt(3, 4)
-        let swapped = try verdict(lines)
+        let swapped = try await verdict(lines)
         #expect(swapped.contains("entry 4 (the 3rd checked)") && swapped.contains("out of order"), "\(swapped)")
-        _ = restarted.stop()
+        _ = await restarted.stopped()
     }
 
     func csvText(_ server: ServerProcess, token: String) async throws -> String? {
-        var r = URLRequest(url: URL(string: server.base + "/admin/audit.csv")!, timeoutInterval: 15)
-        r.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        let (data, response) = try await URLSession.shared.data(for: r)
-        guard (response as? HTTPURLResponse)?.statusCode == 200 else { return nil }
-        return String(data: data, encoding: .utf8)
+        let answer = try await fetch(server.base + "/admin/audit.csv", headers: ["Authorization": "Bearer \(token)"])
+        guard answer.status == 200 else { return nil }
+        return String(data: answer.body, encoding: .utf8)
     }
 }
 

@@ -195,7 +195,7 @@ import Testing
             let dir = temporaryDirectory()
             defer { cleanup(dir) }
             try Data(feed.text.utf8).write(to: URL(fileURLWithPath: dir + "/feed.ics"))
-            let parsed = try runProgram("/usr/bin/env", ["python3", Self.checker, dir + "/feed.ics"])
+            let parsed = try await runProgram("/usr/bin/env", ["python3", Self.checker, dir + "/feed.ics"])
             #expect(parsed.status == 0, "\(parsed.error)")
             let events = try #require(
                 try JSONSerialization.jsonObject(with: Data(parsed.output.utf8)) as? [[String: Any]])
@@ -221,7 +221,7 @@ import Testing
             cal.line("END:VEVENT")
             cal.line("END:VCALENDAR")
             try Data(cal.text.utf8).write(to: URL(fileURLWithPath: dir + "/awkward.ics"))
-            let awkward = try runProgram("/usr/bin/env", ["python3", Self.checker, dir + "/awkward.ics"])
+            let awkward = try await runProgram("/usr/bin/env", ["python3", Self.checker, dir + "/awkward.ics"])
             #expect(awkward.status == 0, "\(awkward.error)")
             let summary =
                 (try JSONSerialization.jsonObject(with: Data(awkward.output.utf8)) as? [[String: Any]])?

@@ -314,17 +314,17 @@ func withNode(
         let staying = try await server.login("S2021010")
         let stream = try #require(
             RawConnection.eventStream(port: server.port, path: "/notifications/stream?token=\(leaving)"))
-        #expect(stream.waitFor(": connected", timeout: 5))
+        #expect(await stream.waitFor(": connected", timeout: 5))
         let (status, _) = try await server.request("POST", "/auth/logout", token: leaving)
         #expect(status == 200)
-        #expect(stream.waitFor("stream closed by the server", timeout: 10))
-        let again = rawExchange(
+        #expect(await stream.waitFor("stream closed by the server", timeout: 10))
+        let again = await rawExchange(
             port: server.port,
             Array("GET /notifications/stream?token=\(leaving) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
         #expect(rawStatus(again) == 401)
         let other = try #require(
             RawConnection.eventStream(port: server.port, path: "/notifications/stream?token=\(staying)"))
-        #expect(other.waitFor(": connected", timeout: 5))
+        #expect(await other.waitFor(": connected", timeout: 5))
         other.shutdownBoth()
     }
 }

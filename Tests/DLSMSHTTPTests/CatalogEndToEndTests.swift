@@ -17,28 +17,29 @@ import Testing
         let server = try ServerProcess(dataDirectory: data, extra: ["--demo-data", "false"])
         try await server.waitUntilListening()
         // While the server runs, the import is refused (the lock); the export only reads.
-        let busy = try runDLSMS(["catalog", "import", Self.samplePath, "--data-dir", data])
+        let busy = try await runDLSMS(["catalog", "import", Self.samplePath, "--data-dir", data])
         #expect(busy.status != 0 && busy.error.contains("in use by process"), "\(busy)")
-        #expect(server.stop() == 0)
+        #expect(await server.stopped() == 0)
 
         // A file with a wrong line: nothing imported, the line named.
         let bad = dir + "/bad.csv"
         let text = try String(contentsOfFile: Self.samplePath, encoding: .utf8)
         try text.replacingOccurrences(of: "C-010,true", with: "C-010,sometimes").write(
             toFile: bad, atomically: true, encoding: .utf8)
-        let refused = try runDLSMS(["catalog", "import", bad, "--data-dir", data])
+        let refused = try await runDLSMS(["catalog", "import", bad, "--data-dir", data])
         #expect(
             refused.status != 0 && refused.error.contains("line 281: has_power must be true or false"), "\(refused)")
-        #expect(try runDLSMS(["catalog", "export", "--data-dir", data]).output.split(separator: "\r\n").count == 51)
+        #expect(
+            try await runDLSMS(["catalog", "export", "--data-dir", data]).output.split(separator: "\r\n").count == 51)
 
-        let imported = try runDLSMS(["catalog", "import", Self.samplePath, "--data-dir", data])
+        let imported = try await runDLSMS(["catalog", "import", Self.samplePath, "--data-dir", data])
         #expect(imported.status == 0 && imported.output.contains("2 branches and 300 seats created"), "\(imported)")
-        let exported = try runDLSMS(["catalog", "export", "--data-dir", data, "-o", dir + "/out.csv"])
+        let exported = try await runDLSMS(["catalog", "export", "--data-dir", data, "-o", dir + "/out.csv"])
         #expect(exported.status == 0)
         let rows = try CatalogCSV.parse(try String(contentsOfFile: dir + "/out.csv", encoding: .utf8))
         #expect(rows.count == 350 && rows.filter { $0.branch == "Law Library" }.count == 90)
         // The snapshot tool sees the new branches too.
-        let snapshot = try runDLSMS(["snapshot", "export", "--data-dir", data])
+        let snapshot = try await runDLSMS(["snapshot", "export", "--data-dir", data])
         #expect(
             snapshot.output.contains("Law Library") && snapshot.output.contains("Central Library"), "\(snapshot.error)")
         #expect(snapshot.output.contains(#""label" : "C-010""#) && snapshot.output.contains(#""retired" : false"#))
@@ -75,7 +76,7 @@ import Testing
         #expect(closed == 201, "\(closure)")
         #expect((closure["cancelled"] as? [[String: Any]])?.map { $0["id"] as? Int } == [held["id"] as? Int])
         server.child.signal(SIGKILL)
-        _ = server.child.wait(timeout: 30)
+        _ = await server.child.waitForExit(timeout: 30)
 
         server = try ServerProcess(dataDirectory: data)
         try await server.waitUntilListening()
@@ -94,8 +95,8 @@ import Testing
         let (refused, why) = try await server.request(
             "POST", "/reservations", token: student, json: booking(21, soon, soon + 3_600))
         #expect(refused == 409 && why["code"] as? String == "closed", "\(why)")
-        #expect(server.stop() == 0)
-        let snapshot = try runDLSMS(["snapshot", "export", "--data-dir", data])
+        #expect(await server.stopped() == 0)
+        let snapshot = try await runDLSMS(["snapshot", "export", "--data-dir", data])
         #expect(snapshot.output.contains(#""reason" : "exam""#), "\(snapshot.error)")
     }
 }

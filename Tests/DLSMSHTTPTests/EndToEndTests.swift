@@ -4,10 +4,6 @@ import Foundation
 import Synchronization
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 @Suite(.serialized) struct EndToEndTests {
     /// The original DL-SMS test commands against the real server, then a restart.
     @Test func theOriginalFlowSurvivesARestart() async throws {
@@ -78,7 +74,7 @@ import Testing
         #expect(
             (waitlist["waitlist"] as? [[String: Any]])?.contains { $0["id"] as? Int == entry["id"] as? Int } == true)
 
-        #expect(server.stop() == 0)  // SIGTERM: drain, final snapshot, flush
+        #expect(await server.stopped() == 0)  // SIGTERM: drain, final snapshot, flush
 
         let again = try ServerProcess(dataDirectory: dir)
         try await again.waitUntilListening()
@@ -118,9 +114,9 @@ import Testing
 
         let stream = try #require(
             RawConnection.eventStream(port: server.port, path: "/notifications/stream?token=\(waiter)"))
-        #expect(stream.waitFor(": connected", timeout: 5))
+        #expect(await stream.waitFor(": connected", timeout: 5))
         _ = try await server.request("DELETE", "/reservations/\(r["id"] as! Int)", token: holder)
-        #expect(stream.waitFor("event: seat_offered", timeout: 10))
+        #expect(await stream.waitFor("event: seat_offered", timeout: 10))
         let other = try await server.login("S2021008")
         let (refused, why) = try await server.request(
             "POST", "/reservations", token: other, json: booking(33, slot, slot + 3_600))
@@ -130,13 +126,13 @@ import Testing
             (mine["waitlist"] as? [[String: Any]])?.first { $0["status"] as? String == "OFFERED" }?["id"] as? Int
         let (took, booked) = try await server.request("POST", "/waitlist/\(entryID ?? 0)/accept", token: waiter)
         #expect(took == 201 && booked["seat_id"] as? Int == 33 && booked["status"] as? String == "CONFIRMED")
-        #expect(stream.waitFor(": heartbeat", timeout: 5))
+        #expect(await stream.waitFor(": heartbeat", timeout: 5))
         let firstID = stream.text.components(separatedBy: "id: ").dropFirst().first?.prefix { $0.isNumber } ?? ""
         stream.shutdownBoth()
         // A new stream without Last-Event-ID carries only what is created after it opened.
         let fresh = try #require(
             RawConnection.eventStream(port: server.port, path: "/notifications/stream?token=\(waiter)"))
-        #expect(fresh.waitFor(": heartbeat", timeout: 5))
+        #expect(await fresh.waitFor(": heartbeat", timeout: 5))
         #expect(!fresh.text.contains("event: seat_offered"))
         fresh.shutdownBoth()
 
@@ -150,7 +146,7 @@ import Testing
         let resumed = try #require(
             RawConnection.eventStream(
                 port: server.port, path: "/notifications/stream?token=\(waiter)", lastEventID: String(firstID)))
-        #expect(resumed.waitFor("event: seat_offered", timeout: 5))
+        #expect(await resumed.waitFor("event: seat_offered", timeout: 5))
         #expect(!resumed.text.contains("id: \(firstID)\n"))  // no duplicate
         #expect(resumed.text.contains("\"seat_id\":34"))
         resumed.shutdownBoth()

@@ -43,8 +43,8 @@ import Testing
     }
 
     /// One request on a new connection; the answer as read until it is whole or the server closes.
-    func exchange(_ server: ServerProcess, _ request: String) -> Answer {
-        Answer(rawExchange(port: server.port, Array(request.utf8), timeout: 10))
+    func exchange(_ server: ServerProcess, _ request: String) async -> Answer {
+        Answer(await rawExchange(port: server.port, Array(request.utf8), timeout: 10))
     }
 
     @Test func headOnEveryGetRouteIsTheGetWithoutItsBody() async throws {
@@ -63,8 +63,10 @@ import Testing
             // The event stream never ends (its HEAD is tried below); the WAL feed waits for records.
             if path == "/notifications/stream" || path == "/replication/wal" { continue }
             let auth = "Authorization: Bearer \(admin)\r\n"
-            let get = exchange(server, "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(auth)Connection: close\r\n\r\n")
-            let head = exchange(server, "HEAD \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(auth)Connection: close\r\n\r\n")
+            let get = await exchange(
+                server, "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(auth)Connection: close\r\n\r\n")
+            let head = await exchange(
+                server, "HEAD \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(auth)Connection: close\r\n\r\n")
             #expect(get.status != 0 && get.status != 405, "GET \(path): \(get.status)")
             #expect(get.headers["x-content-type-options"] == "nosniff", "GET \(path): \(get.headers)")
             #expect(head.status == get.status, "HEAD \(path): \(head.status), GET \(get.status)")
@@ -96,9 +98,9 @@ import Testing
         let student = try await server.login("S2021001")
         let stream = try #require(
             RawConnection.eventStream(port: server.port, path: "/notifications/stream?token=\(student)"))
-        #expect(stream.waitFor("\r\n\r\n"), "the stream answered: \(stream.text)")
+        #expect(await stream.waitFor("\r\n\r\n"), "the stream answered: \(stream.text)")
         for _ in 0..<6 {
-            let head = exchange(
+            let head = await exchange(
                 server,
                 "HEAD /notifications/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(student)\r\n"
                     + "Connection: close\r\n\r\n")
@@ -112,7 +114,7 @@ import Testing
             "POST", "/admin/branches/Main%20Library/closures", token: admin,
             json: #"{"start_time":"\#(start)","end_time":"\#(end)","reason":"Fire drill"}"#)
         #expect(status == 201)
-        #expect(stream.waitFor("reservation_cancelled"), "the stream open before the HEADs: \(stream.text)")
+        #expect(await stream.waitFor("reservation_cancelled"), "the stream open before the HEADs: \(stream.text)")
     }
 
     @Test func http10AndKeepAliveAreAnsweredAsTheVersionSays() async throws {
@@ -124,24 +126,24 @@ import Testing
         // HTTP/1.0 without keep-alive: answered as HTTP/1.0, and the server closes.
         let plain = try #require(RawConnection(port: server.port))
         plain.send("GET /healthz HTTP/1.0\r\n\r\n")
-        let first = Answer(plain.readResponse(timeout: 10))
+        let first = Answer(await plain.readResponse(timeout: 10))
         #expect(first.status == 200 && first.version == "HTTP/1.0" && first.headers["connection"] == "close")
         #expect(first.body.contains(#""status":"healthy""#))
-        #expect(plain.closedByPeer(timeout: 10))
+        #expect(await plain.closedByPeer(timeout: 10))
 
         // HTTP/1.0 with keep-alive: the connection stays for a second request.
         let kept = try #require(RawConnection(port: server.port))
         kept.send("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-        let one = Answer(kept.readResponse(timeout: 10))
+        let one = Answer(await kept.readResponse(timeout: 10))
         #expect(one.status == 200 && one.headers["connection"] == "keep-alive")
         kept.send("GET /rules HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-        #expect(kept.read(until: "max_upcoming", timeout: 10).contains("max_upcoming"), "\(kept.text)")
+        #expect(await kept.read(until: "max_upcoming", timeout: 10).contains("max_upcoming"), "\(kept.text)")
 
         // HTTP/1.1 with Connection: close: answered, then closed.
         let closing = try #require(RawConnection(port: server.port))
         closing.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        #expect(Answer(closing.readResponse(timeout: 10)).headers["connection"] == "close")
-        #expect(closing.closedByPeer(timeout: 10))
+        #expect(Answer(await closing.readResponse(timeout: 10)).headers["connection"] == "close")
+        #expect(await closing.closedByPeer(timeout: 10))
     }
 
     @Test func expectContinueIsAnsweredBeforeTheBody() async throws {
@@ -157,12 +159,12 @@ import Testing
         // Within the limit: 100 Continue before any byte of the body, then the answer.
         let c = try #require(RawConnection(port: server.port))
         c.send(head)
-        #expect(c.read(until: "\r\n\r\n", timeout: 10).hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(c.text)")
+        #expect(await c.read(until: "\r\n\r\n", timeout: 10).hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(c.text)")
         c.send(body)
-        #expect(c.read(until: #""token""#, timeout: 10).contains(#""token""#), "\(c.text)")
+        #expect(await c.read(until: #""token""#, timeout: 10).contains(#""token""#), "\(c.text)")
 
         // Over the limit: 413 at once, and the connection closes; the body is never sent.
-        let big = exchange(
+        let big = await exchange(
             server,
             "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 + "Content-Length: 10000000\r\nExpect: 100-continue\r\n\r\n")
@@ -178,11 +180,12 @@ import Testing
             c.send(
                 "POST \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(admin)\r\nContent-Type: text/csv\r\n"
                     + "Content-Length: \(length)\r\nExpect: 100-continue\r\n\r\n")
-            #expect(c.read(until: "\r\n\r\n", timeout: 10).hasPrefix("HTTP/1.1 100 Continue"), "\(path): \(c.text)")
+            #expect(
+                await c.read(until: "\r\n\r\n", timeout: 10).hasPrefix("HTTP/1.1 100 Continue"), "\(path): \(c.text)")
         }
 
         // Any other expectation: 417.
-        let other = exchange(
+        let other = await exchange(
             server, "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 200-ok\r\n\r\n{}")
         #expect(other.status == 417 && other.body.contains(#""code":"expectation_failed""#), "\(other)")
 
@@ -192,11 +195,11 @@ import Testing
         unread.send(
             "POST /reservations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 900000\r\n"
                 + "Expect: 100-continue\r\n\r\n")
-        let denied = unread.read(until: #""code":"unauthorized""#, timeout: 10)
+        let denied = await unread.read(until: #""code":"unauthorized""#, timeout: 10)
         #expect(denied.hasPrefix("HTTP/1.1 401") && !denied.contains("100 Continue"), "\(denied)")
 
         // A length beyond 64 bits is over every limit.
-        let huge = exchange(
+        let huge = await exchange(
             server,
             "POST /reservations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(admin)\r\n"
                 + "Content-Length: 18446744073709551615\r\nExpect: 100-continue\r\n\r\n")
@@ -208,7 +211,7 @@ import Testing
         piped.send(
             "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + head + body
                 + "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        #expect(piped.closedByPeer(timeout: 10))
+        #expect(await piped.closedByPeer(timeout: 10))
         let statuses = piped.text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(3) }
         #expect(statuses == ["200", "100", "200", "200"], "\(piped.text)")
     }
@@ -221,9 +224,9 @@ import Testing
         let held = try (0..<2).map { _ in try #require(RawConnection(port: server.port)) }
         for c in held {
             c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            _ = c.readResponse(timeout: 10)
+            _ = await c.readResponse(timeout: 10)
         }
-        let over = exchange(
+        let over = await exchange(
             server,
             "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
                 + "Expect: 100-continue\r\n\r\n")
@@ -259,14 +262,14 @@ import Testing
         for (request, status, code) in cases {
             let c = try #require(RawConnection(port: server.port))
             c.send(request)
-            let answer = Answer(c.readResponse(timeout: 10))
+            let answer = Answer(await c.readResponse(timeout: 10))
             let line = request.prefix { $0 != "\r" }
             #expect(answer.status == status, "\(line): \(answer)")
             #expect(answer.body.contains(#""code":"\#(code)""#), "\(line): \(answer.body)")
             #expect(answer.headers["content-length"] == String(answer.body.utf8.count), "\(line)")
             #expect(answer.headers["content-type"] == "application/json; charset=utf-8", "\(line)")
             #expect(answer.headers["x-content-type-options"] == "nosniff", "\(line)")
-            #expect(c.closedByPeer(timeout: 10), "\(line): the connection closes")
+            #expect(await c.closedByPeer(timeout: 10), "\(line): the connection closes")
             #expect(answer.headers["date"]?.hasSuffix(" GMT") == true, "\(line): \(answer.headers)")
             #expect(
                 !c.text.contains("smuggled") && c.text.components(separatedBy: "\r\nDate: ").count == 2, "\(c.text)")
@@ -276,27 +279,27 @@ import Testing
             #expect(HTTP1Gate.isValidHost(host), "\(host)")
         }
         // A refusal to an HTTP/1.0 request is HTTP/1.0; to a HEAD, it has no body.
-        let old = exchange(server, "GET /healthz HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n")
+        let old = await exchange(server, "GET /healthz HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n")
         #expect(old.status == 400 && old.version == "HTTP/1.0", "\(old)")
         let headRefused = try #require(RawConnection(port: server.port))
         headRefused.send("HEAD /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
-        #expect(headRefused.closedByPeer(timeout: 10))
+        #expect(await headRefused.closedByPeer(timeout: 10))
         #expect(Answer(headRefused.text).status == 400 && Answer(headRefused.text).body.isEmpty, "\(headRefused.text)")
         // A bad chunk in a body the route never read: one answer, then the connection closes.
         let unreadBody = try #require(RawConnection(port: server.port))
         unreadBody.send("GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n")
-        #expect(unreadBody.closedByPeer(timeout: 10))
+        #expect(await unreadBody.closedByPeer(timeout: 10))
         #expect(unreadBody.text.components(separatedBy: "\r\nDate: ").count == 2, "\(unreadBody.text)")
         // HTTP/1.0 needs no Host.
-        #expect(exchange(server, "GET /healthz HTTP/1.0\r\n\r\n").status == 200)
+        #expect(await exchange(server, "GET /healthz HTTP/1.0\r\n\r\n").status == 200)
         // A method the router has no route for: 405 with what is allowed.
-        let propfind = exchange(server, "PROPFIND /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let propfind = await exchange(server, "PROPFIND /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         #expect(propfind.status == 405 && propfind.headers["allow"] == "GET, HEAD", "\(propfind)")
         #expect(propfind.body.contains(#""code":"method_not_allowed""#))
         // Pipelined: a good request and a bad one sent together are answered in order.
         let both = try #require(RawConnection(port: server.port))
         both.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nBREW / HTTP/1.1\r\nHost: x\r\n\r\n")
-        let text = both.read(until: #""code":"not_implemented""#, timeout: 10)
+        let text = await both.read(until: #""code":"not_implemented""#, timeout: 10)
         let healthy = try #require(text.range(of: "healthy"))
         let refused = try #require(text.range(of: "501 Not Implemented"))
         #expect(healthy.upperBound < refused.lowerBound, "\(text)")

@@ -5,10 +5,6 @@ import Foundation
 import Synchronization
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// Email through a real SMTP server: Python's aiosmtpd on loopback (`Tests/mail/smtp_server.py`)
 /// with STARTTLS required and AUTH, every message read back and parsed by Python's `email`
 /// package (and its calendar part by `icalendar`: `Tests/mail/mail_check.py`).
@@ -32,7 +28,7 @@ struct MailEndToEndTests {
             "POST", "/me/email", token: token, json: #"{"address":"\#(address)"}"#)
         #expect(asked == 202 && pending["pending"] as? String == address)
         let mail = try #require(await relay.waitFor(count: before + 1).last)
-        let parsed = try mailCheck(mail)
+        let parsed = try await mailCheck(mail)
         let text = try #require((parsed["parts"] as? [[String: Any]])?.first?["text"] as? String)
         let link = try #require(text.firstMatch(of: /\/mail\/confirm\?t=([A-Za-z0-9_-]+)/)?.1)
         // A GET only shows the button; the POST confirms.
@@ -65,7 +61,7 @@ struct MailEndToEndTests {
             "POST", "/reservations", token: token, json: booking(41, start, start + 5_400))
         #expect(booked == 201)
         let id = try #require(reservation["id"] as? Int)
-        let mail = try mailCheck(try #require(await relay.waitFor(count: 2).last))
+        let mail = try await mailCheck(try #require(await relay.waitFor(count: 2).last))
         // Headers: a German UTF-8 subject (RFC 2047), the sender, a Date, a Message-ID, one-click
         // unsubscribe; delivered under TLS after AUTH; no parser defect, no line over 998 octets.
         #expect((mail["subject"] as? String)?.hasPrefix("Gebucht: Platz ") == true, "\(mail["subject"] ?? "")")
@@ -138,7 +134,7 @@ struct MailEndToEndTests {
             try await server.request("POST", "/reservations", token: token, json: booking(43, start, start + 3_600)).0
                 == 201)
         let mails = try await relay.waitFor(count: 2)
-        #expect((try mailCheck(mails[1])["subject"] as? String)?.hasPrefix("Booked: seat ") == true)
+        #expect((try await mailCheck(mails[1])["subject"] as? String)?.hasPrefix("Booked: seat ") == true)
         let done = try await waitForStatus(server, admin) {
             ($0["delivered"] as? Int) == 2 && ($0["pending"] as? Int) == 0
         }
@@ -158,7 +154,7 @@ struct MailEndToEndTests {
         try await server.waitUntilListening()
         _ = try await Self.studentWithAddress(
             server, relay: relay, id: "M1000004", name: "Bo", address: "bo@example.edu", language: "zh-CN")
-        #expect(server.stop() == 0)
+        #expect(await server.stopped() == 0)
 
         // A dead relay: bookings are acknowledged at once; the messages wait.
         server = try ServerProcess(
@@ -178,7 +174,7 @@ struct MailEndToEndTests {
         let waiting = try await waitForStatus(server, admin) { $0["last_error"] as? String != nil }
         #expect(waiting["pending"] as? Int == 2, "\(waiting)")
         server.child.signal(SIGKILL)
-        _ = server.child.wait(timeout: 10)
+        _ = await server.child.waitForExit(timeout: 10)
 
         // A relay that keeps the message and never answers: killed mid-dialogue.
         let hanging = try await MailRelay.start(directory: dir + "/hanging", options: ["--store-then-hang"])
@@ -192,7 +188,7 @@ struct MailEndToEndTests {
         ids.append(try #require(r["id"] as? Int))
         _ = try await hanging.waitFor(count: 1)
         server.child.signal(SIGKILL)
-        _ = server.child.wait(timeout: 10)
+        _ = await server.child.waitForExit(timeout: 10)
 
         // Restarted against a working relay: every booking's confirmation arrives.
         server = try ServerProcess(dataDirectory: dir + "/data", extra: relay.serverArguments)
@@ -201,7 +197,7 @@ struct MailEndToEndTests {
         let delivered = try await relay.waitFor(count: 1 + ids.count).dropFirst()
         var messageIDs: [String: String] = [:]  // reservation uid → Message-ID
         for path in Array(delivered) + hanging.messages() {
-            let mail = try mailCheck(path)
+            let mail = try await mailCheck(path)
             let parts = try #require(mail["parts"] as? [[String: Any]])
             #expect(parts[0]["text"] as? String != nil && (mail["subject"] as? String)?.hasPrefix("预约成功") == true)
             let uid = try #require(((parts.last?["events"] as? [[String: Any]])?.first?["uid"]) as? String)
@@ -239,7 +235,7 @@ struct MailEndToEndTests {
                 == 202)
         let spool = MailRelay.files(in: dir + "/spool")
         let found = try await MailRelay.wait { spool().count >= 1 }
-        let mail = try mailCheck(try #require(found ? spool().first : nil))
+        let mail = try await mailCheck(try #require(found ? spool().first : nil))
         #expect(mail["subject"] as? String == "Confirm your email address")
         #expect((mail["defects"] as? [String])?.isEmpty == true)
     }
@@ -261,7 +257,7 @@ struct MailEndToEndTests {
                 try await server.request("POST", "/me/email", token: token, json: #"{"address":"\#(address)"}"#).0
                     == 202)
             let mail = try #require(await relay.waitFor(count: before + 1).last)
-            let parts = try mailCheck(mail)["parts"] as? [[String: Any]]
+            let parts = try await mailCheck(mail)["parts"] as? [[String: Any]]
             let text = try #require(parts?.first?["text"] as? String)
             return String(try #require(text.firstMatch(of: /\/mail\/confirm\?t=([A-Za-z0-9_-]+)/)?.1))
         }
@@ -311,7 +307,7 @@ struct MailEndToEndTests {
         }
     }
 
-    @Test func mailSettingsThatCannotWorkAreRefusedAtStart() throws {
+    @Test func mailSettingsThatCannotWorkAreRefusedAtStart() async throws {
         for bad in [
             ["--smtp-host", "mail.example.edu", "--smtp-security", "none", "--mail-from", "a@example.edu"],
             ["--smtp-host", "127.evil.example", "--smtp-security", "none", "--mail-from", "a@example.edu"],
@@ -326,7 +322,8 @@ struct MailEndToEndTests {
                 "--smtp-password", "p",
             ],  // a password in clear
         ] {
-            let run = try runDLSMS(["serve", "--data-dir", "/nonexistent/never", "--port", "0"] + bad, timeout: 30)
+            let run = try await runDLSMS(
+                ["serve", "--data-dir", "/nonexistent/never", "--port", "0"] + bad, timeout: 30)
             #expect(run.status != 0 && !run.timedOut, "\(bad): \(run)")
         }
     }
@@ -346,17 +343,15 @@ func waitForStatus(_ server: ServerProcess, _ admin: String, _ done: ([String: A
 }
 
 func postForm(_ server: ServerProcess, _ path: String, _ body: String) async throws -> Int {
-    var r = URLRequest(url: URL(string: server.base + path)!, timeoutInterval: 15)
-    r.httpMethod = "POST"
-    r.httpBody = Data(body.utf8)
-    r.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
-    let (_, response) = try await URLSession.shared.data(for: r)
-    return (response as! HTTPURLResponse).statusCode
+    try await fetch(
+        server.base + path, method: "POST", headers: ["Content-Type": "application/x-www-form-urlencoded"],
+        body: Data(body.utf8)
+    ).status
 }
 
 /// The parsed message (`Tests/mail/mail_check.py`).
-func mailCheck(_ path: String) throws -> [String: Any] {
-    let run = try runProgram("/usr/bin/env", ["python3", MailRelay.script("mail_check.py"), path])
+func mailCheck(_ path: String) async throws -> [String: Any] {
+    let run = try await runProgram("/usr/bin/env", ["python3", MailRelay.script("mail_check.py"), path])
     guard run.status == 0, let object = try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any]
     else { throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "mail_check: \(run)"]) }
     return object
@@ -400,7 +395,7 @@ final class MailRelay: Sendable {
 
     static func start(directory: String, options: [String] = []) async throws -> MailRelay {
         try FileManager.default.createDirectory(atPath: directory + "/mail", withIntermediateDirectories: true)
-        let made = try runProgram(
+        let made = try await runProgram(
             "/usr/bin/openssl",
             [
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory + "/key.pem", "-out",

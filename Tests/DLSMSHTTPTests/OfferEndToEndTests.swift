@@ -3,10 +3,6 @@ import DLSMSTestSupport
 import Foundation
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// The waitlist's hold survives a real crash: kill -9 between the offer and its acceptance.
 @Suite(.serialized) struct OfferEndToEndTests {
     @Test func anOfferSurvivesKillDashNineAndCanBeAcceptedAfter() async throws {
@@ -24,7 +20,7 @@ import Testing
         let entryID = joined["id"] as? Int ?? 0
         #expect(try await server.request("DELETE", "/reservations/\(r["id"] as! Int)", token: holder).0 == 200)
         server.child.signal(SIGKILL)
-        _ = server.child.wait(timeout: 10)
+        _ = await server.child.waitForExit(timeout: 10)
 
         server = try ServerProcess(dataDirectory: dir)
         try await server.waitUntilListening()

@@ -6,9 +6,6 @@ import Testing
 #if canImport(Glibc)
     import Glibc
 #endif
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 /// Issue 10's defects, against the real binary as an operator runs it.
 @Suite(.serialized) struct OperabilityEndToEndTests {
@@ -18,16 +15,21 @@ import Testing
         return server
     }
 
-    func openStream(_ server: ServerProcess, token: String) -> RawConnection? {
+    /// `n` event streams, those that connected.
+    func openStreams(_ n: Int, _ server: ServerProcess, token: String) async -> [RawConnection] {
+        var streams: [RawConnection] = []
+        for _ in 0..<n { if let s = await openStream(server, token: token) { streams.append(s) } }
+        return streams
+    }
+
+    func openStream(_ server: ServerProcess, token: String) async -> RawConnection? {
         guard let c = RawConnection(port: server.port) else { return nil }
         c.send("GET /notifications/stream?token=\(token) HTTP/1.1\r\nHost: x\r\n\r\n")
-        return c.read(until: ": connected", timeout: 10).contains(": connected") ? c : nil
+        return await c.read(until: ": connected", timeout: 10).contains(": connected") ? c : nil
     }
 
     func metric(_ server: ServerProcess, _ name: String) async throws -> Double? {
-        var r = URLRequest(url: URL(string: server.base + "/metrics")!)
-        r.timeoutInterval = 10
-        let (data, _) = try await URLSession.shared.data(for: r)
+        let data = try await fetch(server.base + "/metrics", timeout: 10).body
         let line = String(decoding: data, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix(name + " ") }
         return line.flatMap { Double($0.split(separator: " ").last ?? "") }
     }
@@ -37,20 +39,20 @@ import Testing
         defer { cleanup(dir) }
         let server = try await started(dir, ["--sse-heartbeat", "600"])
         let token = try await server.login("S2021001")
-        let streams = (0..<3).compactMap { _ in openStream(server, token: token) }
+        let streams = await openStreams(3, server, token: token)
         #expect(streams.count == 3)
         let started = Date()
         server.child.signal(SIGTERM)
-        #expect(server.child.wait(timeout: 20) == 0)
+        #expect(await server.child.waitForExit(timeout: 20) == 0)
         #expect(Date().timeIntervalSince(started) < 15, "the drain waited for the streams")
         for s in streams {
-            #expect(s.read(until: "reconnect", timeout: 5).contains("stream closed by the server; reconnect"))
-            #expect(s.closedByPeer(timeout: 5))
+            #expect(await s.read(until: "reconnect", timeout: 5).contains("stream closed by the server; reconnect"))
+            #expect(await s.closedByPeer(timeout: 5))
         }
         // The final snapshot was written, and the directory verifies.
         let names = try FileManager.default.contentsOfDirectory(atPath: dir)
         #expect(names.contains { $0.hasPrefix("snapshot-") && $0.hasSuffix(".dlsnap") })
-        let verify = try runDLSMS(["snapshot", "verify", "--data-dir", dir])
+        let verify = try await runDLSMS(["snapshot", "verify", "--data-dir", dir])
         #expect(verify.status == 0, "\(verify)")
     }
 
@@ -68,8 +70,8 @@ import Testing
         let (made, backup) = try await server.request("POST", "/admin/backup", token: admin)
         #expect(made == 201)
         let path = try #require(backup["backup"] as? String)
-        #expect(server.stop() == 0)
-        #expect(try runDLSMS(["snapshot", "verify", "--data-dir", path]).status == 0)
+        #expect(await server.stopped() == 0)
+        #expect(try await runDLSMS(["snapshot", "verify", "--data-dir", path]).status == 0)
         // Restore = start a server on it (or on a copy of it).
         let restored = try await started(path)
         defer { #expect(restored.stop() == 0) }
@@ -77,7 +79,7 @@ import Testing
         #expect(found == 200 && r["seat_id"] as? Int == 12)
     }
 
-    @Test func aTakenPortStopsTheStartBeforeTheDataDirectoryIsTouched() throws {
+    @Test func aTakenPortStopsTheStartBeforeTheDataDirectoryIsTouched() async throws {
         // Hold a port.
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
@@ -94,14 +96,14 @@ import Testing
         #expect(port > 0)
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
-        let result = try runDLSMS([
+        let result = try await runDLSMS([
             "serve", "--port", String(port), "--grpc-port", "0", "--data-dir", dir + "/data", "--bcrypt-cost", "4",
         ])
         #expect(result.status != 0 && result.error.contains("cannot listen on 127.0.0.1:\(port)"), "\(result)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/data"), "the data directory was touched")
         // A host that does not resolve is a usage error, also with port 0, and touches nothing either.
         for port in ["0", "18099"] {
-            let bad = try runDLSMS([
+            let bad = try await runDLSMS([
                 "serve", "--host", "no-such-host.invalid", "--port", port, "--data-dir", dir + "/data",
             ])
             #expect(bad.status == 64 && bad.error.contains("cannot resolve"), "\(bad)")
@@ -124,7 +126,7 @@ import Testing
         var closed = false
         while !closed && Date().timeIntervalSince(started) < 10 {
             slow.send(" ")
-            closed = slow.closedByPeer(timeout: 0.5)
+            closed = await slow.closedByPeer(timeout: 0.5)
         }
         #expect(closed && Date().timeIntervalSince(started) < 8)
         // The same for a later request on a connection kept alive, on its own deadline: its head
@@ -132,18 +134,18 @@ import Testing
         // timer), and it is cut off two seconds after its head, not after the first request's.
         let kept = try #require(RawConnection(port: server.port))
         kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(rawStatus(kept.readResponse(timeout: 10)) == 200)
+        #expect(rawStatus(await kept.readResponse(timeout: 10)) == 200)
         kept.send("POST /auth/login HTTP/1.1\r\nHost: x\r\n")
         for _ in 0..<2 {
             kept.send("X-Pad: 1\r\n")
-            #expect(!kept.closedByPeer(timeout: 0.5))
+            #expect(await kept.closedByPeer(timeout: 0.5) == false)
         }
         kept.send("Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
         let second = Date()
         closed = false
         while !closed && Date().timeIntervalSince(second) < 10 {
             kept.send(" ")
-            closed = kept.closedByPeer(timeout: 0.5)
+            closed = await kept.closedByPeer(timeout: 0.5)
         }
         let cut = Date().timeIntervalSince(second)
         #expect(closed && cut >= 1.8 && cut < 8, "\(cut)")
@@ -153,9 +155,9 @@ import Testing
         // Each answers once, so the server has taken up (and counted) all three before the fourth.
         for c in held {
             c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(rawStatus(c.readResponse(timeout: 10)) == 200)
+            #expect(rawStatus(await c.readResponse(timeout: 10)) == 200)
         }
-        let fourth = rawExchange(port: server.port, Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        let fourth = await rawExchange(port: server.port, Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
         #expect(rawStatus(fourth) == 503, "\(fourth)")
     }
 
@@ -170,11 +172,11 @@ import Testing
         #expect(status == 503 && body["code"] as? String == "unavailable")
     }
 
-    @Test func environmentVariablesAreValidatedLikeFlags() throws {
+    @Test func environmentVariablesAreValidatedLikeFlags() async throws {
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
         for (name, value) in [("SSE_HEARTBEAT", "0"), ("SWEEP_INTERVAL", "x"), ("JWT_SECRET", "short")] {
-            let result = try runDLSMS(
+            let result = try await runDLSMS(
                 ["serve", "--port", "0", "--grpc-port", "0", "--data-dir", dir + "/data"], environment: [name: value])
             #expect(result.status == 64 && result.error.contains(name), "\(name)=\(value): \(result)")
         }
@@ -191,19 +193,20 @@ import Testing
         // Each answers once (so the server has taken up and counted all four), then goes idle.
         for c in idle {
             c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(rawStatus(c.readResponse(timeout: 10)) == 200)
+            #expect(rawStatus(await c.readResponse(timeout: 10)) == 200)
         }
         // One more: answered 503 with the contract's JSON, then closed.
-        let answer = rawExchange(port: server.port, Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        let answer = await rawExchange(port: server.port, Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
         #expect(rawStatus(answer) == 503 && rawBody(answer).contains(#""code":"unavailable""#), "\(answer)")
         // The idle ones are closed by the server after the idle timeout...
-        for c in idle { #expect(c.closedByPeer(timeout: 15)) }
+        for c in idle { #expect(await c.closedByPeer(timeout: 15)) }
         idle.removeAll()
         // ...which frees their places.
         var status = 0
         let deadline = Date().addingTimeInterval(10)
         while status != 200 && Date() < deadline {
-            status = rawStatus(rawExchange(port: server.port, Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)))
+            status = rawStatus(
+                await rawExchange(port: server.port, Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)))
         }
         #expect(status == 200)
     }
@@ -231,30 +234,34 @@ import Testing
         }
         let line = await child.waitForLine(timeout: 60) { $0.hasPrefix("dlsms listening on ") }
         let port = try #require(line.flatMap { Int($0.split(separator: ":").last ?? "") })
-        func health() -> Int {
-            rawStatus(rawExchange(port: port, Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)))
+        func health() async -> Int {
+            rawStatus(await rawExchange(port: port, Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)))
         }
         func logged(_ text: String) -> Bool {
             ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains(text)
         }
-        #expect(health() == 200)
+        #expect(await health() == 200)
         var held = (0..<24).compactMap { _ in RawConnection(port: port) }
         #expect(held.count == 24)
         var deadline = Date().addingTimeInterval(15)
-        while !logged("file descriptors nearly exhausted") && Date() < deadline { usleep(100_000) }
+        while !logged("file descriptors nearly exhausted") && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
         #expect(logged("file descriptors nearly exhausted"))
-        #expect(health() == 503)
+        #expect(await health() == 503)
         // Past the limit: connections wait in the backlog while accept fails with EMFILE, and the
         // accept loop backs off instead of spinning (CPU time over two seconds stays far below two).
         held += (0..<48).compactMap { _ in RawConnection(port: port) }
         let before = cpuSeconds(child.process.processIdentifier)
-        let wall = Date()
-        while Date().timeIntervalSince(wall) < 2 { usleep(100_000) }
+        try await Task.sleep(for: .seconds(2))
         #expect(cpuSeconds(child.process.processIdentifier) - before < 1.0)
         held.removeAll()
         deadline = Date().addingTimeInterval(15)
-        while !logged("file descriptors available again") && Date() < deadline { usleep(100_000) }
-        #expect(logged("file descriptors available again") && health() == 200)
+        while !logged("file descriptors available again") && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(logged("file descriptors available again"))
+        #expect(await health() == 200)
     }
 
     @Test func streamSlotsAreFreedAtOnceAndTheOldestMakesRoom() async throws {
@@ -263,7 +270,7 @@ import Testing
         let server = try await started(dir, ["--sse-heartbeat", "600"])
         defer { #expect(server.stop() == 0) }
         let token = try await server.login("S2021001")
-        var streams = (0..<8).compactMap { _ in openStream(server, token: token) }
+        var streams = await openStreams(8, server, token: token)
         #expect(streams.count == 8)
         #expect(try await metric(server, "dlsms_sse_connections") == 8)
         // The tabs close: the server notices at once, not at the next heartbeat.
@@ -274,10 +281,10 @@ import Testing
         while open > 0 && Date() < deadline { open = try await metric(server, "dlsms_sse_connections") ?? -1 }
         #expect(open == 0)
         // Eight again, then a ninth: the oldest is closed with a comment, the ninth works.
-        streams = (0..<8).compactMap { _ in openStream(server, token: token) }
-        let ninth = openStream(server, token: token)
+        streams = await openStreams(8, server, token: token)
+        let ninth = await openStream(server, token: token)
         #expect(streams.count == 8 && ninth != nil)
-        let evicted = streams[0].read(until: "\r\n0\r\n\r\n", timeout: 5)
+        let evicted = await streams[0].read(until: "\r\n0\r\n\r\n", timeout: 5)
         // The comment, then the end of the response (the chunked terminator).
         #expect(evicted.contains("stream closed by the server") && evicted.hasSuffix("\r\n0\r\n\r\n"))
     }

@@ -44,7 +44,7 @@ import Testing
     }
 
     @Test(.enabled(if: encoderAvailable, "python-qrcode is not installed (CI installs it)"))
-    func everyModuleMatchesAnIndependentEncoder() throws {
+    func everyModuleMatchesAnIndependentEncoder() async throws {
         let inputs = [
             "https://library.example/checkin/AAAAAQ", "x", String(repeating: "é", count: 40),
             "http://127.0.0.1:8080/checkin/" + String(repeating: "Zq9_", count: 20),
@@ -55,7 +55,7 @@ import Testing
             for mask in 0..<8 {
                 let mine = try QRCode(bytes, mask: mask)
                 let hex = bytes.map { String(format: "%02x", $0) }.joined()
-                let theirs = try runProgram(
+                let theirs = try await runProgram(
                     "/usr/bin/env", ["python3", peerScript("qr_matrix.py"), hex, String(mine.version), String(mask)])
                 #expect(theirs.status == 0, "\(theirs.error)")
                 let rows = theirs.output.split(separator: "\n").map(String.init)
@@ -66,7 +66,7 @@ import Testing
     }
 
     @Test(.enabled(if: zbarAvailable, "zbarimg is not installed (CI installs zbar-tools)"))
-    func zbarDecodesWhatWeEncode() throws {
+    func zbarDecodesWhatWeEncode() async throws {
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
         for text in [
@@ -74,7 +74,7 @@ import Testing
             "http://127.0.0.1:8080/checkin/AAAAF_gy7i9-x4KuRGOkmQ",
         ] {
             let q = try QRCode(Array(text.utf8))
-            let decoded = try zbarRead(q, in: dir)
+            let decoded = try await zbarRead(q, in: dir)
             #expect(decoded.status == 0, "\(decoded.error)")
             #expect(decoded.output == text + "\n", "mask \(q.mask), version \(q.version)")
         }

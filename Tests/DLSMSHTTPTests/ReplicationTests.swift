@@ -10,10 +10,6 @@ import Testing
 @testable import DLSMSHTTP
 @testable import DLSMSReplication
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// The pieces of replication that need no processes: frame checks, the lease fence, the sync
 /// standby's confirmations.
 @Suite struct ReplicationUnitTests {
@@ -217,18 +213,11 @@ import Testing
     func call(_ base: String, _ method: String, _ path: String, token: String? = nil, json: String? = nil)
         async throws -> (status: Int, headers: [String: String], body: [String: Any])
     {
-        var r = URLRequest(url: URL(string: base + path)!, timeoutInterval: 15)
-        r.httpMethod = method
-        if let token { r.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        if let json {
-            r.httpBody = Data(json.utf8)
-            r.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
-        let (data, response) = try await URLSession.shared.data(for: r)
-        let http = response as! HTTPURLResponse
-        var headers: [String: String] = [:]
-        for (k, v) in http.allHeaderFields { headers[String(describing: k).lowercased()] = String(describing: v) }
-        return (http.statusCode, headers, (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:])
+        var fields: [String: String] = [:]
+        if let token { fields["Authorization"] = "Bearer \(token)" }
+        if json != nil { fields["Content-Type"] = "application/json" }
+        let answer = try await fetch(base + path, method: method, headers: fields, body: json.map { Data($0.utf8) })
+        return (answer.status, answer.headers, answer.json)
     }
 
     /// Asks until `condition` holds, for at most `seconds` (replication is asynchronous).
@@ -297,7 +286,7 @@ import Testing
 
         // kill -9 the standby; the primary goes on; the standby resumes from its own log.
         standby.server.child.signal(SIGKILL)
-        _ = standby.server.child.wait(timeout: 10)
+        _ = await standby.server.child.waitForExit(timeout: 10)
         let (_, second) = try await book(p, token: token, seat: 1_003)
         let again = try await node(dir + "/s", primary: p)
         #expect(try await eventually { try await present(again.server.base, second!, token: token) })
@@ -309,7 +298,7 @@ import Testing
 
         // A clean stop writes the standby's final snapshot (covering what it applied); it starts
         // again from it and follows on, with nothing set aside.
-        #expect(again.server.stop() == 0)
+        #expect(await again.server.stopped() == 0)
         let names = try FileManager.default.contentsOfDirectory(atPath: dir + "/s")
         #expect(names.filter { $0.hasPrefix("snapshot-") }.count >= 2, "\(names)")
         let (_, third) = try await book(p, token: token, seat: 1_004)
@@ -317,8 +306,8 @@ import Testing
         #expect(try await eventually { try await present(thirdStart.server.base, third!, token: token) })
         #expect(try await present(thirdStart.server.base, second!, token: token))
         #expect(!thirdStart.logText.contains("cannot continue"), "\(thirdStart.logText)")
-        _ = thirdStart.server.stop()
-        _ = primary.server.stop()
+        _ = await thirdStart.server.stopped()
+        _ = await primary.server.stopped()
     }
 
     /// The entrance display only reads: a standby serves the page and the primary's counts (a
@@ -355,8 +344,8 @@ import Testing
             p, "PUT", "/admin/branches/Main%20Library/display", token: admin, json: #"{"enabled": false}"#)
         #expect(off.status == 200)
         #expect(try await eventually { try await call(s, "GET", branch).status == 404 })
-        _ = standby.server.stop()
-        _ = primary.server.stop()
+        _ = await standby.server.stopped()
+        _ = await primary.server.stopped()
     }
 
     /// Sign-out is a replicated record: a token signed out on the primary, before or after the
@@ -382,8 +371,8 @@ import Testing
         // A standby does not sign out (a write): it says where the primary is.
         let refused = try await call(s, "POST", "/auth/logout", token: kept)
         #expect(refused.status == 503 && refused.body["code"] as? String == "not_primary")
-        _ = standby.server.stop()
-        _ = primary.server.stop()
+        _ = await standby.server.stopped()
+        _ = await primary.server.stopped()
     }
 
     /// Rules per group reach a standby as records: a group's policy, a student's staff-given
@@ -457,8 +446,8 @@ import Testing
                 return (u["users"] as? [Any])?.isEmpty == true
             })
         #expect(try await call(s, "GET", "/auth/me", token: leaving).status == 401)
-        _ = standby.server.stop()
-        _ = primary.server.stop()
+        _ = await standby.server.stopped()
+        _ = await primary.server.stopped()
     }
 
     @Test func aStandbyWhoseLogDivergedSetsItAsideAndStartsAgainFromThePrimary() async throws {
@@ -471,7 +460,7 @@ import Testing
         let other = try await node(dir + "/o")
         let otherToken = try await other.server.login("S2021002")
         #expect(try await book(other.server.base, token: otherToken, seat: 1_010).0 == 201)
-        #expect(other.server.stop() == 0)
+        #expect(await other.server.stopped() == 0)
 
         // Started as the first one's standby, it sets its log aside and exits for a restart.
         let log = dir + "/o-as-standby.log"
@@ -482,7 +471,7 @@ import Testing
                 "--grpc", "false", "--replication", "async", "--replication-secret", Self.secret, "--primary",
                 primary.server.base,
             ], standardError: try FileHandle(forWritingTo: URL(fileURLWithPath: log)))
-        #expect(diverged.child.wait(timeout: 60) == rejoinExitStatus)
+        #expect(await diverged.child.waitForExit(timeout: 60) == rejoinExitStatus)
         let names = try FileManager.default.contentsOfDirectory(atPath: dir + "/o")
         #expect(Set(names).isSubset(of: ["LOCK", "jwt-secret", "diverged"]), "\(names)")
         #expect(
@@ -491,8 +480,8 @@ import Testing
         // Started again, it copies the primary's snapshot and follows.
         let rejoined = try await node(dir + "/o", primary: primary.server.base)
         #expect(try await eventually { try await present(rejoined.server.base, id!, token: token) })
-        _ = rejoined.server.stop()
-        _ = primary.server.stop()
+        _ = await rejoined.server.stopped()
+        _ = await primary.server.stopped()
     }
 
     @Test func syncAcknowledgesOnlyWhatAStandbyHasAndRefusesWithoutOne() async throws {
@@ -525,9 +514,9 @@ import Testing
 
         // The standby dies: new writes are refused again (never silently acknowledged alone).
         standby.server.child.signal(SIGKILL)
-        _ = standby.server.child.wait(timeout: 10)
+        _ = await standby.server.child.waitForExit(timeout: 10)
         #expect(try await eventually { try await book(p, token: token, seat: 1_004).0 == 503 })
-        _ = primary.server.stop()
+        _ = await primary.server.stopped()
     }
 
     /// The webhook backlog lives in spools, not in snapshots: a new standby copies them with the
@@ -579,11 +568,11 @@ import Testing
 
         // The primary goes; the promoted standby sends events 3…8, once each, and nothing else.
         primary.server.child.signal(SIGKILL)
-        _ = primary.server.child.wait(timeout: 10)
+        _ = await primary.server.child.waitForExit(timeout: 10)
         receiver.down.withLock { $0 = false }
         var promoted = false
         for _ in 0..<100 where !promoted {
-            promoted = try runDLSMS(["promote", s, "--secret", Self.secret, "--force"]).status == 0
+            promoted = try await runDLSMS(["promote", s, "--secret", Self.secret, "--force"]).status == 0
             if !promoted { try await Task.sleep(for: .milliseconds(200)) }
         }
         #expect(promoted)
@@ -596,7 +585,7 @@ import Testing
         }
         #expect(try await receiver.wait { distinct($0).count >= 8 })
         #expect(distinct(receiver.accepted) == [1, 2, 3, 4, 5, 6, 7, 8])
-        _ = standby.server.stop()
+        _ = await standby.server.stopped()
     }
 
     @Test func promoteIsRefusedWhileThePrimaryIsHeardAndTakesOverAfter() async throws {
@@ -610,17 +599,17 @@ import Testing
         #expect(try await eventually { try await present(s, id!, token: token) })
         let epoch = try await call(s, "GET", "/healthz/standby").body["epoch"] as? Int
 
-        let early = try runDLSMS(["promote", s, "--secret", Self.secret])
+        let early = try await runDLSMS(["promote", s, "--secret", Self.secret])
         #expect(early.status != 0 && early.error.contains("primary_alive"), "\(early)")
-        let wrong = try runDLSMS(["promote", s, "--secret", "not-the-secret-at-all"])
+        let wrong = try await runDLSMS(["promote", s, "--secret", "not-the-secret-at-all"])
         #expect(wrong.status != 0 && wrong.error.contains("401"), "\(wrong)")
 
         primary.server.child.signal(SIGKILL)
-        _ = primary.server.child.wait(timeout: 10)
+        _ = await primary.server.child.waitForExit(timeout: 10)
         var promoted = false
         for _ in 0..<100 where !promoted {
             promoted =
-                try runDLSMS(["promote", s], environment: ["DLSMS_REPLICATION_SECRET": Self.secret]).status == 0
+                try await runDLSMS(["promote", s], environment: ["DLSMS_REPLICATION_SECRET": Self.secret]).status == 0
             if !promoted { try await Task.sleep(for: .milliseconds(200)) }
         }
         #expect(promoted)
@@ -629,7 +618,7 @@ import Testing
         #expect((status.body["epoch"] as? Int ?? 0) == (epoch ?? -1) + 1, "\(status.body)")
         #expect(try await present(s, id!, token: token))
         #expect(try await book(s, token: token, seat: 1_005).0 == 201)
-        let twice = try runDLSMS(["promote", s, "--secret", Self.secret])
+        let twice = try await runDLSMS(["promote", s, "--secret", Self.secret])
         #expect(twice.status != 0 && twice.error.contains("not a standby"), "\(twice)")
         // The promotion is in the new primary's audit trail.
         let admin = try await standby.server.login("admin", "admin-password")
@@ -637,6 +626,6 @@ import Testing
         let entry = try #require((promotions["entries"] as? [[String: Any]])?.first, "\(promotions)")
         #expect((entry["after"] as? [String: Any])?["how"] as? String == "manual", "\(entry)")
         #expect((entry["after"] as? [String: Any])?["epoch"] as? Int == (epoch ?? -1) + 1, "\(entry)")
-        _ = standby.server.stop()
+        _ = await standby.server.stopped()
     }
 }

@@ -173,7 +173,7 @@ import Testing
             #expect(svg.text == q.svg(scale: 8, title: "Check-in code of seat 12"))
             let dir = temporaryDirectory()
             defer { cleanup(dir) }
-            let decoded = try zbarRead(q, in: dir)
+            let decoded = try await zbarRead(q, in: dir)
             #expect(decoded.output == url + "\n", "\(decoded.error)")
 
             let sheet = try await client.call(
@@ -193,10 +193,10 @@ import Testing
                     ##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="\##(origin[0] - 4) \##(origin[1] - 2) 48 48" width="48mm" height="48mm"><rect x="0" y="0" width="400" height="1000" fill="#fff"/><g transform="translate("##
                     + cell + "</g></svg>"
                 try Data(svg.utf8).write(to: URL(fileURLWithPath: dir + "/cell.svg"))
-                let png = try runProgram(
+                let png = try await runProgram(
                     "/usr/bin/rsvg-convert", ["-z", "4", dir + "/cell.svg", "-o", dir + "/cell.png"])
                 #expect(png.status == 0, "\(png.error)")
-                let read = try runProgram("/usr/bin/zbarimg", ["--raw", "-q", dir + "/cell.png"])
+                let read = try await runProgram("/usr/bin/zbarimg", ["--raw", "-q", dir + "/cell.png"])
                 #expect(read.status == 0, "cell \(n)")
                 scanned += read.output.split(separator: "\n").map(String.init)
             }

@@ -144,7 +144,7 @@ func peerAvailable(pythonModule: String? = nil, programs: [String] = []) -> Bool
     if ProcessInfo.processInfo.environment["CI"] == "true" { return true }
     var missing: [String] = []
     if let module = pythonModule,
-        (try? runProgram("/usr/bin/env", ["python3", "-c", "import \(module)"]).status) != 0
+        (try? runProgramBlocking("/usr/bin/env", ["python3", "-c", "import \(module)"]).status) != 0
     {
         missing.append("Python's \(module)")
     }
@@ -163,7 +163,9 @@ func skipNote(_ reason: String) {
 
 /// What zbar reads from `code` drawn as a picture (a PGM, 6 pixels a module, with the quiet zone),
 /// written in `dir`.
-func zbarRead(_ code: QRCode, in dir: String) throws -> (status: Int32, output: String, error: String, timedOut: Bool) {
+func zbarRead(_ code: QRCode, in dir: String) async throws -> (
+    status: Int32, output: String, error: String, timedOut: Bool
+) {
     let scale = 6
     let side = (code.size + 8) * scale
     var pixels = [UInt8](repeating: 255, count: side * side)
@@ -176,7 +178,7 @@ func zbarRead(_ code: QRCode, in dir: String) throws -> (status: Int32, output: 
     }
     let file = dir + "/code.pgm"
     try (Data("P5\n\(side) \(side)\n255\n".utf8) + Data(pixels)).write(to: URL(fileURLWithPath: file))
-    return try runProgram("/usr/bin/zbarimg", ["--raw", "-q", file])
+    return try await runProgram("/usr/bin/zbarimg", ["--raw", "-q", file])
 }
 
 /// The code of the application-layer refusal `body` ends with (`nil`: it did not refuse).

@@ -161,7 +161,7 @@ final class WebhookReceiver: Sendable {
         for d in got {
             let file = dir + "/body-\(d.id)"
             try Data(d.body.utf8).write(to: URL(fileURLWithPath: file))
-            let verified = try runProgram(
+            let verified = try await runProgram(
                 "/usr/bin/env", ["python3", Self.checker, file, d.signature, "a-shared-secret-of-some-length"])
             #expect(verified.status == 0 && verified.output == "ok\n", "\(verified.error)")
             let body = try JSONSerialization.jsonObject(with: Data(d.body.utf8)) as? [String: Any]
@@ -180,7 +180,7 @@ final class WebhookReceiver: Sendable {
         #expect(dead.accepted.isEmpty)
         // SIGTERM stops it promptly, though a sender is still retrying.
         let started = Date()
-        #expect(server.stop() == 0)
+        #expect(await server.stopped() == 0)
         #expect(Date().timeIntervalSince(started) < 10)
     }
 
@@ -211,7 +211,7 @@ final class WebhookReceiver: Sendable {
         let (notFound, missing) = try await server.request("DELETE", "/admin/webhooks/-1", token: admin)
         #expect(notFound == 404 && missing["error"] as? String == "webhook not found")
         _ = try await register(server, admin, url: receiver.url)
-        #expect(server.stop() == 0)
+        #expect(await server.stopped() == 0)
 
         // Restarted with no allowed hosts: webhooks are off, the endpoint is not called.
         server = try ServerProcess(dataDirectory: dir + "/data", extra: ["--webhook-backoff-ms", "20"])
@@ -234,7 +234,7 @@ final class WebhookReceiver: Sendable {
             (status?["last_error"] as? String)?.contains("allowed webhook hosts") == true,
             "\(String(describing: status))")
         #expect(receiver.deliveries.withLock { $0.isEmpty })
-        #expect(server.stop() == 0)
+        #expect(await server.stopped() == 0)
     }
 
     /// An event a receiver keeps refusing is retried until 25 hours after it was made, then given
@@ -301,7 +301,7 @@ final class WebhookReceiver: Sendable {
             ids.append(try await book(server, student, seat: seat, hoursAhead: 2 + 2 * k))
         }
         server.child.signal(SIGKILL)
-        _ = server.child.wait(timeout: 30)
+        _ = await server.child.waitForExit(timeout: 30)
         #expect(receiver.accepted.isEmpty)
 
         receiver.down.withLock { $0 = false }

@@ -6,9 +6,6 @@ import Testing
 #if canImport(Glibc)
     import Glibc
 #endif
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 /// The webhook outbox on disk, for real (issue 28): a server process, an endpoint nobody listens
 /// at, bookings and cancellations as fast as the test can send them.
@@ -72,9 +69,7 @@ import Testing
     }
 
     func metrics(_ server: ServerProcess) async throws -> [String: Double] {
-        var r = URLRequest(url: URL(string: server.base + "/metrics")!)
-        r.timeoutInterval = 10
-        let (data, _) = try await URLSession.shared.data(for: r)
+        let data = try await fetch(server.base + "/metrics", timeout: 10).body
         var values: [String: Double] = [:]
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where line.hasPrefix("dlsms_webhook") {
             let parts = line.split(separator: " ")
@@ -146,7 +141,7 @@ import Testing
         // kill -9, restart: the same counts, exactly; the restart read one segment of the spool
         // at most, not its megabytes.
         server.child.signal(SIGKILL)
-        _ = server.child.wait(timeout: 30)
+        _ = await server.child.waitForExit(timeout: 30)
         let started = Date()
         server = try ServerProcess(
             dataDirectory: dir + "/data", extra: args,
@@ -177,11 +172,11 @@ import Testing
         #expect(series["dlsms_webhook_dropped_total{endpoint=\"\(id)\"}"] == Double(made + more - bound))
 
         // The offline tools read the spool as it is after the final snapshot.
-        #expect(server.stop() == 0)
-        let verify = try runDLSMS(["snapshot", "verify", "--data-dir", dir + "/data"])
+        #expect(await server.stopped() == 0)
+        let verify = try await runDLSMS(["snapshot", "verify", "--data-dir", dir + "/data"])
         #expect(
             verify.status == 0 && verify.output.contains("ok       webhook queue \(id): \(bound) records"), "\(verify)")
-        let export = try runDLSMS(["snapshot", "export", "--data-dir", dir + "/data"])
+        let export = try await runDLSMS(["snapshot", "export", "--data-dir", dir + "/data"])
         let document = try JSONSerialization.jsonObject(with: Data(export.output.utf8)) as? [String: Any]
         let row = (document?["webhooks"] as? [[String: Any]])?.first
         #expect(

@@ -11,7 +11,7 @@ import Testing
         let child = try ChildProcess(try dlsmsExecutable(), ["loadtest"] + arguments + ["--report", reportPath])
         // Drain the summary so the child never blocks on a full pipe.
         let drain = Task { for await _ in child.lines {} }
-        let status = child.wait(timeout: 180)
+        let status = await child.waitForExit(timeout: 180)
         drain.cancel()
         let report = FileManager.default.contents(atPath: reportPath).flatMap { try? LoadReport.decode($0) }
         return (status, report)
@@ -39,7 +39,7 @@ import Testing
                 "--url", server.base, "--scenario", "book", "--duration", "3", "--connections", "8", "--students", "40",
                 "--contention", "0.2", "--admin-password", "admin-password", "--seed", "11",
             ], in: dir)
-        #expect(server.stop() == 0)
+        #expect(await server.stopped() == 0)
         #expect(status == 0)
         let r = try #require(report)
         let check = try #require(r.check)
@@ -70,7 +70,7 @@ import Testing
                 "--url", server.base, "--grpc", "127.0.0.1:\(server.grpcPort)", "--scenario", "search", "--duration",
                 "1", "--connections", "4", "--students", "8", "--seed", "14",
             ], in: dir)
-        #expect(server.stop() == 0)
+        #expect(await server.stopped() == 0)
         #expect(status == 0 && searched == 0)
         let r = try #require(report)
         let check = try #require(r.check)
@@ -112,7 +112,7 @@ import Testing
                 "--url", server.base, "--scenario", scenario, "--duration", "2", "--connections", "8", "--students",
                 "40", "--admin-password", "admin-password", "--seed", "17",
             ], in: dir)
-        #expect(server.stop() == 0)
+        #expect(await server.stopped() == 0)
         #expect(status == 0)
         let r = try #require(report)
         let check = try #require(r.check)

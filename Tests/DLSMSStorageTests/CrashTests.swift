@@ -67,7 +67,7 @@ import Testing
                 killed = true
             }
         }
-        child.wait(timeout: 30)
+        await child.waitForExit(timeout: 30)
         #expect(killed, "cycle \(cycle): only \(seen) acknowledgements before the writer stopped")
         #expect(child.process.terminationReason == .uncaughtSignal, "cycle \(cycle): the writer was not killed")
         return seen

@@ -8,11 +8,11 @@ import Foundation
 /// `timeout` seconds pass: for requests no HTTP client would send (bad chunk sizes, smuggling
 /// attempts, truncated bodies). `halfClose` shuts the writing side after sending, as a client
 /// that sent a short body and stopped.
-public func rawExchange(port: Int, _ request: [UInt8], halfClose: Bool = false, timeout: Double = 10) -> String {
+public func rawExchange(port: Int, _ request: [UInt8], halfClose: Bool = false, timeout: Double = 10) async -> String {
     guard let c = RawConnection(port: port) else { return "" }
     c.send(bytes: request)
     if halfClose { c.shutdownWriting() }
-    return c.readResponse(timeout: timeout)
+    return await c.readResponse(timeout: timeout)
 }
 
 /// `true` once `bytes` hold a response head and the whole body its `Content-Length` announces.
@@ -76,8 +76,13 @@ public final class RawConnection: @unchecked Sendable {
     }
 
     /// Everything received so far, reading until `text` arrives, the peer closes, or `timeout`.
+    /// Each read below waits on a thread of its own (``offThePool(_:)``).
     @discardableResult
-    public func read(until text: String, timeout: Double = 10) -> String {
+    public func read(until text: String, timeout: Double = 10) async -> String {
+        await offThePool { self.readBlocking(until: text, timeout: timeout) }
+    }
+
+    private func readBlocking(until text: String, timeout: Double) -> String {
         let deadline = Date().addingTimeInterval(timeout)
         while !String(decoding: received, as: UTF8.self).contains(text), Date() < deadline {
             guard let chunk = receive(deadline: deadline) else { break }
@@ -87,7 +92,11 @@ public final class RawConnection: @unchecked Sendable {
     }
 
     /// `true` once the peer closes the connection (reading and discarding data), within `timeout`.
-    public func closedByPeer(timeout: Double = 10) -> Bool {
+    public func closedByPeer(timeout: Double = 10) async -> Bool {
+        await offThePool { self.closedByPeerBlocking(timeout: timeout) }
+    }
+
+    private func closedByPeerBlocking(timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             guard let chunk = receive(deadline: deadline) else { return !timedOut }
@@ -118,7 +127,11 @@ public final class RawConnection: @unchecked Sendable {
 
     /// Reads until one whole response (head and the body its `Content-Length` announces) has
     /// arrived, the server closes, or `timeout` seconds pass.
-    public func readResponse(timeout: Double) -> String {
+    public func readResponse(timeout: Double) async -> String {
+        await offThePool { self.readResponseBlocking(timeout: timeout) }
+    }
+
+    private func readResponseBlocking(timeout: Double) -> String {
         let deadline = Date().addingTimeInterval(timeout)
         while !isComplete(received), Date() < deadline {
             guard let chunk = receive(deadline: deadline) else { break }
@@ -132,7 +145,11 @@ public final class RawConnection: @unchecked Sendable {
 
     /// Reads until `done` holds for the bytes received so far, the peer closes, or `timeout`
     /// seconds pass; returns them.
-    public func readBytes(timeout: Double = 10, until done: ([UInt8]) -> Bool) -> [UInt8] {
+    public func readBytes(timeout: Double = 10, until done: @escaping @Sendable ([UInt8]) -> Bool) async -> [UInt8] {
+        await offThePool { self.readBytesBlocking(timeout: timeout, until: done) }
+    }
+
+    private func readBytesBlocking(timeout: Double, until done: ([UInt8]) -> Bool) -> [UInt8] {
         let deadline = Date().addingTimeInterval(timeout)
         while !done(received), Date() < deadline {
             guard let chunk = receive(deadline: deadline) else { break }
@@ -142,8 +159,8 @@ public final class RawConnection: @unchecked Sendable {
     }
 
     /// `true` once `marker` has arrived (within `timeout` seconds).
-    public func waitFor(_ marker: String, timeout: Double = 10) -> Bool {
-        read(until: marker, timeout: timeout).contains(marker)
+    public func waitFor(_ marker: String, timeout: Double = 10) async -> Bool {
+        await read(until: marker, timeout: timeout).contains(marker)
     }
 
     /// `GET path` on a new connection, as an event-stream client (with `Last-Event-ID` if given).

@@ -6,13 +6,26 @@ import Foundation
 @discardableResult
 public func runDLSMS(
     _ arguments: [String], input: String = "", environment: [String: String] = [:], timeout: Double = 120
-) throws -> (status: Int32, output: String, error: String, timedOut: Bool) {
-    try runProgram(try dlsmsExecutable(), arguments, input: input, environment: environment, timeout: timeout)
+) async throws -> (status: Int32, output: String, error: String, timedOut: Bool) {
+    try await runProgram(try dlsmsExecutable(), arguments, input: input, environment: environment, timeout: timeout)
 }
 
-/// Runs the program at `path` as ``runDLSMS(_:input:environment:timeout:)`` runs `dlsms`.
+/// Runs the program at `path` as ``runDLSMS(_:input:environment:timeout:)`` runs `dlsms`, waiting
+/// for it on a thread of its own (``offThePool(_:)``).
 @discardableResult
 public func runProgram(
+    _ path: String, _ arguments: [String], input: String = "", environment: [String: String] = [:],
+    timeout: Double = 120
+) async throws -> (status: Int32, output: String, error: String, timedOut: Bool) {
+    try await offThePool {
+        try runProgramBlocking(path, arguments, input: input, environment: environment, timeout: timeout)
+    }
+}
+
+/// ``runProgram(_:_:input:environment:timeout:)`` blocking the calling thread: for code that
+/// already runs on a thread of its own.
+@discardableResult
+public func runProgramBlocking(
     _ path: String, _ arguments: [String], input: String = "", environment: [String: String] = [:],
     timeout: Double = 120
 ) throws -> (status: Int32, output: String, error: String, timedOut: Bool) {

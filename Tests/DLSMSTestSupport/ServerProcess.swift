@@ -1,10 +1,6 @@
 import Foundation
 import Synchronization
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// A real `dlsms serve` process on a free loopback port with its own data directory.
 public final class ServerProcess: Sendable {
     public let child: ChildProcess
@@ -50,26 +46,26 @@ public final class ServerProcess: Sendable {
 
     public var base: String { "http://127.0.0.1:\(port)" }
 
-    /// SIGTERM, then the exit status (killed after 30 s).
+    /// SIGTERM, then the exit status (killed after 30 s), blocking the thread: for `defer`.
     public func stop() -> Int32 {
         child.signal(SIGTERM)
         return child.wait(timeout: 30)
     }
 
+    /// SIGTERM, then the exit status (killed after 30 s), the task suspended meanwhile.
+    public func stopped() async -> Int32 {
+        child.signal(SIGTERM)
+        return await child.waitForExit(timeout: 30)
+    }
+
     public func request(
         _ method: String, _ path: String, token: String? = nil, json: String? = nil, headers: [String: String] = [:]
     ) async throws -> (Int, [String: Any]) {
-        var r = URLRequest(url: URL(string: base + path)!, timeoutInterval: 15)
-        r.httpMethod = method
-        for (name, value) in headers { r.setValue(value, forHTTPHeaderField: name) }
-        if let token { r.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        if let json {
-            r.httpBody = Data(json.utf8)
-            r.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
-        let (data, response) = try await URLSession.shared.data(for: r)
-        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-        return ((response as! HTTPURLResponse).statusCode, object)
+        var fields = headers
+        if let token { fields["Authorization"] = "Bearer \(token)" }
+        if json != nil { fields["Content-Type"] = "application/json" }
+        let answer = try await fetch(base + path, method: method, headers: fields, body: json.map { Data($0.utf8) })
+        return (answer.status, answer.json)
     }
 
     public func login(_ id: String, _ password: String = "password123") async throws -> String {

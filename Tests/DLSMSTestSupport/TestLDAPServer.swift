@@ -149,14 +149,6 @@ public func withTestLDAPServer<T>(_ body: (TestLDAPServer) async throws -> T) as
     return try await body(server)
 }
 
-/// Runs blocking work (the tools, waited for) on a thread of its own, so that the tests' setting
-/// up never holds the few threads of Swift's cooperative pool the code under test needs.
-func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result(catching: body)) }.start()
-    }
-}
-
 /// A failure of the fixture, with what the tool said.
 public struct FixtureError: Error, CustomStringConvertible {
     public var description: String

@@ -4,7 +4,7 @@ extension TestLDAPServer {
     /// Runs a tool (30 s at most); throws with its output unless it exits 0.
     @discardableResult
     static func tool(_ path: String, _ arguments: [String], in dir: String? = nil) throws -> String {
-        let result = try runProgram(path, arguments, timeout: 30)
+        let result = try runProgramBlocking(path, arguments, timeout: 30)
         guard result.status == 0, !result.timedOut else {
             throw FixtureError(
                 "\(path) \(arguments.joined(separator: " ")): status \(result.status)\n\(result.output)\(result.error)")
