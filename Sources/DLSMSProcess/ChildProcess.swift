@@ -61,14 +61,22 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Waits for the exit (killing the child after `timeout` seconds); returns the status. The
     /// task is suspended meanwhile: it holds none of Swift's cooperative threads (one a core),
-    /// which a blocking wait would take from every other task of the process.
+    /// which a blocking wait would take from every other task of the process. Cancellation does
+    /// not shorten the wait (a graceful stop is not turned into a kill).
     @discardableResult
     public func waitForExit(timeout: Double = 60) async -> Int32 {
         let deadline = ContinuousClock.now + .seconds(timeout)
-        while process.isRunning && ContinuousClock.now < deadline && !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(10))
+        while process.isRunning && ContinuousClock.now < deadline { await Self.pause() }
+        if process.isRunning { signal(SIGKILL) }
+        while process.isRunning { await Self.pause() }
+        return process.terminationStatus
+    }
+
+    /// 10 ms, even in a cancelled task (where `Task.sleep` returns at once).
+    private static func pause() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(10)) { done.resume() }
         }
-        return wait(timeout: 0)
     }
 
     /// Waits for the exit (killing the child after `timeout` seconds), blocking the calling

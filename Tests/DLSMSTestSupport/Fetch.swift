@@ -23,13 +23,31 @@ public func fetch(
     request.method = HTTPMethod(rawValue: method)
     for (name, value) in headers { request.headers.add(name: name, value: value) }
     if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-    let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))
-    let response = try await HTTPClient.shared.execute(request, deadline: deadline)
-    let bytes = try await response.body.collect(upTo: 64 << 20)
-    var fields: [String: String] = [:]
-    for (name, value) in response.headers {
-        let key = name.lowercased()
-        fields[key] = fields[key].map { $0 + ", " + value } ?? value
+    let prepared = request
+    // The deadline covers the whole exchange, the body too (the client's own covers the head).
+    return try await withThrowingTaskGroup(of: Fetched.self) { group in
+        group.addTask {
+            let response = try await HTTPClient.shared.execute(prepared, timeout: .seconds(Int64(timeout.rounded(.up))))
+            let bytes = try await response.body.collect(upTo: 64 << 20)
+            var fields: [String: String] = [:]
+            for (name, value) in response.headers {
+                let key = name.lowercased()
+                fields[key] = fields[key].map { $0 + ", " + value } ?? value
+            }
+            return Fetched(status: Int(response.status.code), headers: fields, body: Data(bytes.readableBytesView))
+        }
+        group.addTask {
+            try await Task.sleep(for: .seconds(timeout))
+            throw FetchTimeout(url: url, seconds: timeout)
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
     }
-    return Fetched(status: Int(response.status.code), headers: fields, body: Data(bytes.readableBytesView))
+}
+
+/// A ``fetch(_:method:headers:body:timeout:)`` not answered whole in time.
+public struct FetchTimeout: Error, CustomStringConvertible {
+    public var url: String
+    public var seconds: Double
+    public var description: String { "\(url): no whole answer within \(seconds) s" }
 }
