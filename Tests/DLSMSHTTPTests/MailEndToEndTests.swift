@@ -23,14 +23,7 @@ struct MailEndToEndTests {
         #expect(
             try await server.request("PUT", "/me/preferences", token: token, json: #"{"language":"\#(language)"}"#).0
                 == 200)
-        let before = relay.messages().count
-        let (asked, pending) = try await server.request(
-            "POST", "/me/email", token: token, json: #"{"address":"\#(address)"}"#)
-        #expect(asked == 202 && pending["pending"] as? String == address)
-        let mail = try #require(await relay.waitFor(count: before + 1).last)
-        let parsed = try await mailCheck(mail)
-        let text = try #require((parsed["parts"] as? [[String: Any]])?.first?["text"] as? String)
-        let link = try #require(text.firstMatch(of: /\/mail\/confirm\?t=([A-Za-z0-9_-]+)/)?.1)
+        let link = try await confirmationLink(server, relay, token: token, address: address)
         // A GET only shows the button; the POST confirms.
         #expect(try await server.request("GET", "/mail/confirm?t=\(link)").0 == 200)
         #expect(try await server.request("GET", "/me/preferences", token: token).1["email"] is NSNull)
@@ -252,14 +245,7 @@ struct MailEndToEndTests {
         defer { _ = server.stop() }
         let token = try await server.login("S2021006")
         func ask(_ address: String) async throws -> String {
-            let before = relay.messages().count
-            #expect(
-                try await server.request("POST", "/me/email", token: token, json: #"{"address":"\#(address)"}"#).0
-                    == 202)
-            let mail = try #require(await relay.waitFor(count: before + 1).last)
-            let parts = try await mailCheck(mail)["parts"] as? [[String: Any]]
-            let text = try #require(parts?.first?["text"] as? String)
-            return String(try #require(text.firstMatch(of: /\/mail\/confirm\?t=([A-Za-z0-9_-]+)/)?.1))
+            try await confirmationLink(server, relay, token: token, address: address)
         }
         let first = try await ask("first@example.edu")
         let second = try await ask("second@example.edu")
@@ -327,6 +313,21 @@ struct MailEndToEndTests {
             #expect(run.status != 0 && !run.timedOut, "\(bad): \(run)")
         }
     }
+}
+
+/// Asks for `address` to be the student's (202, the address pending) and returns the token of
+/// the confirmation link in the email that follows.
+func confirmationLink(_ server: ServerProcess, _ relay: MailRelay, token: String, address: String) async throws
+    -> String
+{
+    let before = relay.messages().count
+    let (asked, pending) = try await server.request(
+        "POST", "/me/email", token: token, json: #"{"address":"\#(address)"}"#)
+    #expect(asked == 202 && pending["pending"] as? String == address)
+    let mail = try #require(await relay.waitFor(count: before + 1).last)
+    let parts = try await mailCheck(mail)["parts"] as? [[String: Any]]
+    let text = try #require(parts?.first?["text"] as? String)
+    return String(try #require(text.firstMatch(of: /\/mail\/confirm\?t=([A-Za-z0-9_-]+)/)?.1))
 }
 
 /// Polls `/admin/mail` until `done` holds (at most 60 s).
