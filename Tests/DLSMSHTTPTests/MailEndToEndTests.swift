@@ -358,23 +358,6 @@ func mailCheck(_ path: String) async throws -> [String: Any] {
     return object
 }
 
-/// A free loopback port nothing listens on.
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-    }
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 /// The test SMTP server (`Tests/mail/smtp_server.py`): aiosmtpd on a free loopback port with a
 /// self-signed certificate made here (openssl), STARTTLS required, AUTH as `dlsms`/`s3cret`.
 final class MailRelay: Sendable {

@@ -10,24 +10,6 @@ import Testing
 /// The webhook outbox on disk, for real (issue 28): a server process, an endpoint nobody listens
 /// at, bookings and cancellations as fast as the test can send them.
 @Suite(.serialized) struct WebhookQueueEndToEndTests {
-    /// A loopback port with nobody listening (bound, read, closed): connections are refused.
-    func deadPort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     /// The server's resident memory, from `/proc`.
     func residentBytes(_ server: ServerProcess) -> Int {
         let status =
@@ -101,7 +83,7 @@ import Testing
         let (created, hook) = try await server.request(
             "POST", "/admin/webhooks", token: admin,
             json:
-                #"{"url": "http://127.0.0.1:\#(deadPort())/hook", "events": ["reservation.created", "reservation.cancelled"]}"#
+                #"{"url": "http://127.0.0.1:\#(freePort())/hook", "events": ["reservation.created", "reservation.cancelled"]}"#
         )
         #expect(created == 201)
         let id = try #require(hook["id"] as? Int)
