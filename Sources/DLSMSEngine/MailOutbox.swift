@@ -45,8 +45,6 @@ public final class MailOutbox: Sendable {
         /// Reminders and check-in messages queued, by reservation (settled ones too, until the
         /// reservation ends): none is queued twice.
         var reminded: [ReminderKey: MailItem] = [:]
-        /// Held seats (waitlist offers): their confirmation comes when the offer is accepted.
-        var holds: Set<ReservationID> = []
         var nextID: Int64 = 1
         var figures = Figures()
         /// The newest message's journal ticket: a sender waits for it before sending a message
@@ -154,8 +152,9 @@ public final class MailOutbox: Sendable {
 
     // MARK: - Messages from journal records
 
-    /// The message a record causes, if any: its kind, student and subject.
-    static func cause(of record: JournalRecord, holds: inout Set<ReservationID>) -> (MailKind, UserID, MailItem)? {
+    /// The message a record causes, if any: its kind, student and subject. A held seat has none;
+    /// its confirmation comes when the offer is accepted (`endsHold`).
+    static func cause(of record: JournalRecord, endsHold: Bool) -> (MailKind, UserID, MailItem)? {
         func about(_ r: Reservation) -> MailItem {
             MailItem(
                 id: 0, userID: r.userID, kind: .confirmed, createdAt: 0, to: "", language: "", reference: r.id,
@@ -163,12 +162,9 @@ public final class MailOutbox: Sendable {
         }
         switch record {
         case .reservationCreated(let r):
-            if r.status == .held { holds.insert(r.id) }
             return r.status == .confirmed ? (.confirmed, r.userID, about(r)) : nil
         case .reservationChanged(let r):
-            guard holds.remove(r.id) != nil || r.status == .held else { return nil }
-            if r.status == .held { holds.insert(r.id) }
-            return r.status == .confirmed ? (.confirmed, r.userID, about(r)) : nil
+            return endsHold && r.status == .confirmed ? (.confirmed, r.userID, about(r)) : nil
         case .notificationCreated(let n):
             let kind: MailKind
             switch n.kind {
@@ -208,13 +204,12 @@ public final class MailOutbox: Sendable {
     }
 
     /// Appends the message a record causes (after the record itself), under the lock.
-    func tap(_ record: JournalRecord, journal: any Journal, after ticket: JournalTicket) throws(EngineError)
-        -> JournalTicket
+    func tap(_ record: JournalRecord, endsHold: Bool, journal: any Journal, after ticket: JournalTicket)
+        throws(EngineError) -> JournalTicket
     {
-        // Without a sender nothing is queued (and holds are tracked by replay, should one come).
-        guard isEnabled else { return ticket }
+        guard isEnabled else { return ticket }  // without a sender nothing is queued
         let result: Result<JournalTicket, EngineError> = state.withLock { s in
-            guard let (kind, user, draft) = Self.cause(of: record, holds: &s.holds), s.enabled,
+            guard let (kind, user, draft) = Self.cause(of: record, endsHold: endsHold), s.enabled,
                 let (to, language) = recipient(user, kind: kind)
             else { return .success(ticket) }
             var item = draft
@@ -258,9 +253,6 @@ public final class MailOutbox: Sendable {
         return try result.get()
     }
 
-    /// Whether any seat is held for a waitlist offer (replay tracks holds only then, or for a hold).
-    var holdsAny: Bool { state.withLock { !$0.holds.isEmpty } }
-
     /// Whether a reminder (or check-in message) for a reservation was queued already.
     func reminded(_ reservation: ReservationID, _ kind: MailKind) -> Bool {
         state.withLock { $0.reminded[ReminderKey(reservation: reservation, kind: kind)] != nil }
@@ -277,9 +269,6 @@ public final class MailOutbox: Sendable {
             switch record {
             case .mailQueued(let m): s.store(m, ticket: nil)
             case .mailSettled(let m): s.settle(m)
-            case .reservationCreated(let r) where r.status == .held: s.holds.insert(r.id)
-            case .reservationChanged(let r):
-                if r.status == .held { s.holds.insert(r.id) } else { s.holds.remove(r.id) }
             default: break
             }
         }

@@ -74,7 +74,7 @@ extension SeatEngine {
             users.restore(u)
             context.policies.forget(user: u.id)
         case .reservationCreated(let r), .reservationChanged(let r):
-            mail.restore(record)
+            _ = held.note(record)
             await shard(for: r.seatID).restore(r)
         case .together(let parts): for part in parts { await apply(part) }
         case .mailQueued, .mailSettled: mail.restore(record)
@@ -128,7 +128,7 @@ extension SeatEngine {
         for record in records {
             switch record {
             case .reservationCreated(let r), .reservationChanged(let r):
-                if r.status == .held || mail.holdsAny { mail.restore(record) }
+                _ = held.note(record)
                 pending[shardIndex(r.seatID)].append(r)
                 pendingCount += 1
                 if pendingCount >= 65_536 { await flush() }
@@ -136,6 +136,7 @@ extension SeatEngine {
                 for part in parts {
                     if case .reservationCreated(let r) = part { pending[shardIndex(r.seatID)].append(r) }
                     if case .reservationChanged(let r) = part { pending[shardIndex(r.seatID)].append(r) }
+                    _ = held.note(part)
                     mail.restore(part)
                 }
                 pendingCount += parts.count

@@ -62,6 +62,8 @@ public final class SeatEngine: Sendable {
     public let webhooks: WebhookOutbox
     /// The email outbox (queues nothing until a sender enables it).
     public let mail: MailOutbox
+    /// Seats held for waitlist offers, for both outboxes.
+    let held: HeldSeats
     /// The audit trail of staff actions.
     public let audit = AuditBook()
     /// Erasures and anonymisations applied (``privacyChanges``).
@@ -115,11 +117,13 @@ public final class SeatEngine: Sendable {
         self.users = users
         let mail = MailOutbox(clock: clock, users: users, limits: configuration.mailQueue)
         self.mail = mail
+        let held = HeldSeats()
+        self.held = held
         let context = EngineContext(
             rules: configuration.rules,
             policies: PolicyBook(base: configuration.rules, strikes: configuration.strikes, users: users),
             directory: ReservationDirectory(), ledger: UserLedger(), waitlist: Waitlist(),
-            notifications: notifications, journal: EventTap(inner: journal, outbox: outbox, mail: mail))
+            notifications: notifications, journal: EventTap(inner: journal, outbox: outbox, mail: mail, held: held))
         self.context = context
         shards = (0..<configuration.shardCount).map { _ in SeatShard(context: context) }
     }

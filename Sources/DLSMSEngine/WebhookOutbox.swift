@@ -90,8 +90,6 @@ public final class WebhookOutbox: Sendable {
         var nextEndpointID: Int64 = 1
         /// Each branch's highest closure id seen (a higher one in a branch record is a new closure).
         var closureSerials: [String: Int64] = [:]
-        /// Reservations that are seats held for waitlist offers (no events of their own).
-        var holds: Set<ReservationID> = []
         var waiters: [Int64: [CheckedContinuation<Void, Never>]] = [:]
         /// The event types some active endpoint takes (kept by ``put(_:flag:)``).
         var subscribed: Set<String> = []
@@ -176,12 +174,13 @@ public final class WebhookOutbox: Sendable {
     // MARK: - Events from journal records
 
     /// The events a record reports, made and appended under the lock (after the record itself).
-    /// Without subscribers only the bookkeeping of holds and closures is done.
-    func tap(_ record: JournalRecord, journal: any Journal, after ticket: JournalTicket) throws(EngineError)
-        -> JournalTicket
+    /// Without subscribers only the bookkeeping of closures is done. `endsHold`: the record ends a
+    /// seat held for a waitlist offer (``HeldSeats``).
+    func tap(_ record: JournalRecord, endsHold: Bool = false, journal: any Journal, after ticket: JournalTicket)
+        throws(EngineError) -> JournalTicket
     {
         let result: Result<JournalTicket, EngineError> = state.withLock { s in
-            let made = Self.events(for: record, state: &s)
+            let made = Self.events(for: record, endsHold: endsHold, state: &s)
             guard !made.isEmpty, subscribers.load(ordering: .acquiring), let render else { return .success(ticket) }
             var last = ticket
             for (type, subject) in made where s.subscribed.contains(type) {
@@ -201,26 +200,20 @@ public final class WebhookOutbox: Sendable {
         return try result.get()
     }
 
-    /// The event types and subjects a record reports (keeping track of holds and closures).
-    static func events(for record: JournalRecord, state s: inout State) -> [(String, WebhookSubject)] {
+    /// The event types and subjects a record reports (keeping track of closures). A held seat has
+    /// none; the change that ends it (`endsHold`) is the booking's creation, or nothing.
+    static func events(for record: JournalRecord, endsHold: Bool, state s: inout State) -> [(String, WebhookSubject)] {
         switch record {
         case .reservationCreated(let r):
-            if r.status == .held {
-                s.holds.insert(r.id)
-                return []
-            }
-            return [("reservation.created", .reservation(r))]
+            return r.status == .held ? [] : [("reservation.created", .reservation(r))]
         case .reservationChanged(let r):
-            let wasHold = s.holds.remove(r.id) != nil
             switch r.status {
-            case .confirmed: return wasHold ? [("reservation.created", .reservation(r))] : []
-            case .cancelled: return wasHold ? [] : [("reservation.cancelled", .reservation(r))]
+            case .confirmed: return endsHold ? [("reservation.created", .reservation(r))] : []
+            case .cancelled: return endsHold ? [] : [("reservation.cancelled", .reservation(r))]
             case .checkedIn: return [("reservation.checked_in", .reservation(r))]
             case .noShow: return [("reservation.no_show", .reservation(r))]
             case .completed: return [("reservation.completed", .reservation(r))]
-            case .held:
-                s.holds.insert(r.id)
-                return []
+            case .held: return []
             }
         case .waitlistChanged(let e) where e.status == .offered || e.status == .notified:
             return [("waitlist.notified", .waitlistEntry(e))]
@@ -246,9 +239,6 @@ public final class WebhookOutbox: Sendable {
             case .webhookEvent(let e): s.store(e, ticket: nil)
             case .idFloor(let f): s.nextEventID = max(s.nextEventID, f.webhookEvent)
             case .branchDefined(let b): s.closureSerials[b.name] = max(s.closureSerials[b.name] ?? 0, b.closureSerial)
-            case .reservationCreated(let r) where r.status == .held: s.holds.insert(r.id)
-            case .reservationChanged(let r):
-                if r.status == .held { s.holds.insert(r.id) } else { s.holds.remove(r.id) }
             default: break
             }
         }
@@ -555,6 +545,7 @@ struct EventTap: Journal {
     let inner: any Journal
     let outbox: WebhookOutbox
     let mail: MailOutbox
+    let held: HeldSeats
 
     func append(_ record: JournalRecord) throws(EngineError) -> JournalTicket {
         let ticket = try inner.append(record)
@@ -567,22 +558,16 @@ struct EventTap: Journal {
     /// The webhook events and the email of an appended record, appended after it.
     private func tap(_ record: JournalRecord, after ticket: JournalTicket) throws(EngineError) -> JournalTicket {
         switch record {
-        case .reservationCreated, .reservationChanged, .notificationCreated:
-            return try webhooks(record, after: try mail.tap(record, journal: inner, after: ticket))
-        default:
-            return try webhooks(record, after: ticket)
-        }
-    }
-
-    private func webhooks(_ record: JournalRecord, after ticket: JournalTicket) throws(EngineError) -> JournalTicket {
-        switch record {
+        case .reservationCreated, .reservationChanged:
+            let endsHold = held.note(record)  // once, for both outboxes
+            let mailed = try mail.tap(record, endsHold: endsHold, journal: inner, after: ticket)
+            guard outbox.subscribers.load(ordering: .acquiring) else { return mailed }
+            return try outbox.tap(record, endsHold: endsHold, journal: inner, after: mailed)
+        case .notificationCreated:
+            return try mail.tap(record, endsHold: false, journal: inner, after: ticket)
         case .branchDefined:  // always: the closures seen decide what is new later
             return try outbox.tap(record, journal: inner, after: ticket)
-        case .reservationCreated(let r) where r.status == .held:
-            return try outbox.tap(record, journal: inner, after: ticket)  // holds are tracked always
-        case .reservationChanged(let r) where r.status == .confirmed || r.status == .cancelled:
-            return try outbox.tap(record, journal: inner, after: ticket)  // a hold may end
-        case .reservationCreated, .reservationChanged, .waitlistChanged:
+        case .waitlistChanged:
             guard outbox.subscribers.load(ordering: .acquiring) else { return ticket }
             return try outbox.tap(record, journal: inner, after: ticket)
         default:

@@ -199,6 +199,35 @@ import Testing
         #expect(made.first?.payload.contains(#""id":\#(offered.reservationID),"#) == true)
     }
 
+    /// A hold survives a restart as a hold: accepted after the restart, it is the booking's
+    /// creation (not nothing), and a hold released after a restart is no cancellation of a
+    /// booking nobody heard of.
+    @Test func aHoldAcrossARestartEndsAsBeforeIt() async throws {
+        let journal = RecordingJournal()
+        let (engine, clock) = try await makeLibrary(journal: journal)
+        let taken = try await engine.book(user: 1, seat: 1, start: testNow + hour, end: testNow + 2 * hour)
+        let other = try await engine.book(user: 1, seat: 2, start: testNow + hour, end: testNow + 2 * hour)
+        let accepted = try await engine.joinWaitlist(user: 2, target: .seat(1), desired: testNow + hour).entry
+        let declined = try await engine.joinWaitlist(user: 3, target: .seat(2), desired: testNow + hour).entry
+        clock.advance(by: minute)
+        _ = try await engine.cancel(id: taken.id, requester: Requester(userID: 1))
+        _ = try await engine.cancel(id: other.id, requester: Requester(userID: 1))
+        let offered = try #require(engine.waitlistEntry(accepted.id)?.entry.offer)
+        #expect(engine.waitlistEntry(declined.id)?.entry.offer != nil)
+        // The restart: a new engine from the log.
+        let after = RecordingJournal()
+        let restarted = SeatEngine(
+            configuration: EngineConfiguration(shardCount: 2, webhookPayload: Render.webhookPayload), clock: clock,
+            journal: after)
+        await restarted.apply(batch: journal.records)
+        _ = try await restarted.registerWebhook(url: "http://x/", secret: "s", events: WebhookEvent.types)
+        _ = try await restarted.acceptOffer(id: accepted.id, requester: Requester(userID: 2))
+        _ = try await restarted.declineOffer(id: declined.id, requester: Requester(userID: 3))
+        let made = events(after)
+        #expect(made.map(\.type) == ["reservation.created"], "\(made.map(\.type))")
+        #expect(made.first?.payload.contains(#""id":\#(offered.reservationID),"#) == true)
+    }
+
     @Test func removedEndpointsStopAndAtMostTwentyAreActive() async throws {
         let journal = RecordingJournal()
         let (engine, _) = try await makeLibrary(journal: journal)
