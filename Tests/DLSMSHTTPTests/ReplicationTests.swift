@@ -221,7 +221,7 @@ import Testing
     }
 
     /// Asks until `condition` holds, for at most `seconds` (replication is asynchronous).
-    func eventually(_ seconds: Double = 15, _ condition: () async throws -> Bool) async throws -> Bool {
+    func eventually(_ seconds: Double = 30, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if try await condition() { return true }
