@@ -137,7 +137,6 @@ extension SeatEngine {
                     if case .reservationCreated(let r) = part { pending[shardIndex(r.seatID)].append(r) }
                     if case .reservationChanged(let r) = part { pending[shardIndex(r.seatID)].append(r) }
                     _ = held.note(part)
-                    mail.restore(part)
                 }
                 pendingCount += parts.count
             case .userCreated, .userChanged, .waitlistChanged, .notificationCreated, .idFloor, .webhookEndpoint,

@@ -214,18 +214,26 @@ import Testing
         _ = try await engine.cancel(id: other.id, requester: Requester(userID: 1))
         let offered = try #require(engine.waitlistEntry(accepted.id)?.entry.offer)
         #expect(engine.waitlistEntry(declined.id)?.entry.offer != nil)
-        // The restart: a new engine from the log.
-        let after = RecordingJournal()
-        let restarted = SeatEngine(
-            configuration: EngineConfiguration(shardCount: 2, webhookPayload: Render.webhookPayload), clock: clock,
-            journal: after)
-        await restarted.apply(batch: journal.records)
-        _ = try await restarted.registerWebhook(url: "http://x/", secret: "s", events: WebhookEvent.types)
-        _ = try await restarted.acceptOffer(id: accepted.id, requester: Requester(userID: 2))
-        _ = try await restarted.declineOffer(id: declined.id, requester: Requester(userID: 3))
-        let made = events(after)
-        #expect(made.map(\.type) == ["reservation.created"], "\(made.map(\.type))")
-        #expect(made.first?.payload.contains(#""id":\#(offered.reservationID),"#) == true)
+        // The restart: a new engine from the log (in one batch, and record by record), or from a
+        // snapshot image.
+        let image = Array(await engine.capture())
+        for (source, oneByOne) in [(journal.records, false), (journal.records, true), (image, false)] {
+            let after = RecordingJournal()
+            let restarted = SeatEngine(
+                configuration: EngineConfiguration(shardCount: 2, webhookPayload: Render.webhookPayload), clock: clock,
+                journal: after)
+            if oneByOne {
+                for record in source { await restarted.apply(record) }
+            } else {
+                await restarted.apply(batch: source)
+            }
+            _ = try await restarted.registerWebhook(url: "http://x/", secret: "s", events: WebhookEvent.types)
+            _ = try await restarted.acceptOffer(id: accepted.id, requester: Requester(userID: 2))
+            _ = try await restarted.declineOffer(id: declined.id, requester: Requester(userID: 3))
+            let made = events(after)
+            #expect(made.map(\.type) == ["reservation.created"], "\(made.map(\.type))")
+            #expect(made.first?.payload.contains(#""id":\#(offered.reservationID),"#) == true)
+        }
     }
 
     @Test func removedEndpointsStopAndAtMostTwentyAreActive() async throws {
